@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package vfiomm needs, and only what is missing.
+# Safe to run twice. Uses sudo when not root.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ clang-14 libclang-rt-14-dev lld-14
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev
+  libexpected-dev librapidcheck-dev
+)
+# Extra packages for browser tests of the HTML report (issue 7) go here once
+# that test exists; nothing installs what no test uses.
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

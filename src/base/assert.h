@@ -1,0 +1,23 @@
+// Model-internal invariants. A failed VFIOMM_ASSERT is a bug in vfiomm (or a
+// kernel BUG_ON the model reproduces): it prints and aborts, in every build.
+#pragma once
+
+#include <source_location>
+
+namespace vfiomm {
+
+[[noreturn]] void assertFailed(const char* expr, const char* msg, std::source_location loc);
+
+}  // namespace vfiomm
+
+#define VFIOMM_ASSERT(cond)                                                               \
+  do {                                                                                    \
+    if (!(cond)) [[unlikely]]                                                             \
+      ::vfiomm::assertFailed(#cond, nullptr, std::source_location::current());            \
+  } while (0)
+
+#define VFIOMM_ASSERT_MSG(cond, msg)                                                      \
+  do {                                                                                    \
+    if (!(cond)) [[unlikely]]                                                             \
+      ::vfiomm::assertFailed(#cond, (msg), std::source_location::current());              \
+  } while (0)

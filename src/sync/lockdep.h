@@ -1,0 +1,117 @@
+// lockdep: the kernel's runtime lock validator, modelled (Documentation/locking/
+// lockdep-design.rst).
+//
+// Every lock of the model reports its acquisitions and releases here. lockdep
+// keeps, per thread, the stack of held locks and, globally, a graph of
+// dependencies between lock classes: "B was taken while A was held" adds the
+// edge A -> B. A new edge that closes a cycle of any length is reported as a
+// possible circular locking dependency, even when the two orders happened at
+// different times and nothing deadlocked. Like Linux:
+//  - a trylock adds no edge to the locks already held (it cannot block), but
+//    once held it is the source of edges to later acquisitions;
+//  - rwsem readers are non-recursive: a read acquisition takes part in cycles
+//    like a write one, and taking a class for read that the thread already
+//    holds (read or write) is "possible recursive locking", because a writer
+//    queued in between deadlocks both;
+//  - taking a class the thread already holds, in the same subclass, is
+//    reported as recursive locking.
+// Assertions (lockdep_assert_held{,_read,_write}, lockdep_assert_not_held)
+// raise a WARN when they fail. Every report is counted and kept, so a test can
+// assert on it, and printed in the shape of a kernel splat.
+//
+// lockdep can be switched off at run time (performance runs); the lock types
+// then only keep the state they need for the non-lockdep assertions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <source_location>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sync/lock_class.h"
+
+namespace vfiomm::lockdep {
+
+enum class Mode : uint8_t { kExclusive, kShared };
+
+enum class ReportKind : uint8_t {
+  kCircularDependency,  // "possible circular locking dependency detected"
+  kRecursiveLocking,    // "possible recursive locking detected"
+  kAssertHeld,          // lockdep_assert_held() failed
+  kAssertHeldRead,      // lockdep_assert_held_read() failed
+  kAssertHeldWrite,     // lockdep_assert_held_write() failed
+  kAssertNotHeld,       // lockdep_assert_not_held() failed
+  kAssertNoLocksHeld,   // a path that must hold nothing holds something
+  kBadUnlock,           // "bad unlock balance detected"
+};
+
+std::string_view reportKindName(ReportKind kind);
+
+struct Report {
+  ReportKind kind;
+  std::string lockClass;  // the class named in the report's first line
+  std::string text;       // the full splat, as printed
+};
+
+// One acquisition, as it stands on a thread's held-lock stack.
+struct HeldLock {
+  const void* lock;
+  const LockClass* cls;
+  unsigned subclass;
+  Mode mode;
+  bool trylock;
+  std::source_location where;
+};
+
+// --- hooks called by the lock types ------------------------------------------
+
+// Before a blocking acquisition (so a deadlock is reported before it hangs) or
+// after a successful trylock.
+void acquire(const void* lock, const LockClass& cls, unsigned subclass, Mode mode, bool trylock,
+             std::source_location where);
+void release(const void* lock, std::source_location where);
+// downgrade_write(): the held entry changes from exclusive to shared in place.
+void downgrade(const void* lock, std::source_location where);
+
+// --- queries and assertions ---------------------------------------------------
+
+// Held by the calling thread (in any mode / in this mode).
+bool isHeld(const void* lock);
+bool isHeldMode(const void* lock, Mode mode);
+// The calling thread's stack, oldest first.
+std::vector<HeldLock> heldLocks();
+
+// Each returns true when the assertion holds; otherwise raises a WARN report.
+// With lockdep switched off they return true without checking (the lock
+// types implement the kernel's non-lockdep checks themselves).
+bool assertHeld(const void* lock, const LockClass& cls, std::source_location where);
+bool assertHeldRead(const void* lock, const LockClass& cls, std::source_location where);
+bool assertHeldWrite(const void* lock, const LockClass& cls, std::source_location where);
+bool assertNotHeld(const void* lock, const LockClass& cls, std::source_location where);
+bool assertNoLocksHeld(std::source_location where = std::source_location::current());
+
+// --- control and results ------------------------------------------------------
+
+void setEnabled(bool on);
+bool enabled();
+
+// Who the calling thread is, for the report header ("qemu/1234 on CPU 3").
+void setThreadIdentity(std::string_view comm, int pid, int cpu);
+
+size_t reportCount();
+size_t reportCount(ReportKind kind);
+std::vector<Report> reports();
+void clearReports();
+// Forget every recorded dependency (tests start from a clean graph).
+void resetGraph();
+// Where reports go besides the kept list; the default prints to stderr.
+// Pass an empty function to stay quiet.
+void setReportSink(std::function<void(const Report&)> sink);
+
+// Whether the graph holds the edge from -> to (tests).
+bool hasDependency(const LockClass& from, const LockClass& to);
+
+}  // namespace vfiomm::lockdep

@@ -1,0 +1,38 @@
+// The scheduling hook: every lock calls it before an acquisition that may
+// block, while it waits, and after every release; model code calls
+// schedPoint() where an interleaving matters. The default hook lets the OS
+// schedule (waiting is a futex wait on the lock word). A deterministic
+// scheduler installs its own hook and then decides which thread runs at each
+// of these points, without any change to the code that takes the locks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace vfiomm {
+
+class SchedHook {
+ public:
+  virtual ~SchedHook() = default;
+
+  // About to acquire `lock`, possibly blocking.
+  virtual void beforeAcquire(const void* lock);
+  // The acquisition of `lock` failed; wait until `word` may differ from
+  // `observed`. Every lock's slow path goes through here.
+  virtual void wait(const void* lock, const std::atomic<uint32_t>& word, uint32_t observed);
+  // `lock` was released; `waiters` says whether a thread waits on `word`
+  // and must be woken.
+  virtual void afterRelease(const void* lock, std::atomic<uint32_t>& word, bool waiters);
+  // A named point where another thread may run.
+  virtual void schedPoint(std::string_view what);
+};
+
+// The installed hook (the default one unless a scheduler set another).
+SchedHook& schedHook();
+// Installs `hook` (nullptr restores the default); returns the previous one.
+SchedHook* setSchedHook(SchedHook* hook);
+
+inline void schedPoint(std::string_view what) { schedHook().schedPoint(what); }
+
+}  // namespace vfiomm
