@@ -1,0 +1,187 @@
+#include "mm/cpu.h"
+
+#include <thread>
+
+#include "base/assert.h"
+#include "base/counter.h"
+#include "mm/mm.h"
+#include "mm/page_table.h"
+#include "mm/phys_mem_map.h"
+#include "mm/pte.h"
+#include "mm/task.h"
+#include "sync/sched_hook.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(tlbWalk, "tlb.walk", "page-table walks after a TLB miss");
+
+thread_local Cpu* currentCpu = nullptr;
+
+// Spins between yields: long enough to cover an access in flight, short
+// enough that a waiter whose holder was preempted gives its core away.
+constexpr unsigned kSpinsBeforeYield = 128;
+
+void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
+void CpuLock::waitFor(uint32_t ticket) {
+  for (unsigned spins = 1; serving_.load(std::memory_order_acquire) != ticket; ++spins) {
+    cpuRelax();
+    if (spins % kSpinsBeforeYield == 0) {
+      // More simulated CPUs than host cores: let the holder run.
+      schedPoint("cpu lock");
+      std::this_thread::yield();
+    }
+  }
+}
+
+Cpu::Cpu(unsigned id, PhysMemMap& physMemMap, const TlbGeometry& geometry)
+    : id_(id), physMemMap_(physMemMap), tlb_(geometry) {}
+
+void Cpu::switchTo(Task* task) {
+  CpuLockGuard guard(lock_);
+  // switch_mm_irqs_off(): join the next mm's cpumask before any access of it
+  // can fill the TLB, so that every later flush of that mm reaches us.
+  if (task != nullptr && task->mm != nullptr) task->mm->noteCpu(id_);
+  task_ = task;
+  mm_ = task != nullptr ? task->mm : nullptr;
+  mmId_ = mm_ != nullptr ? mm_->id() : 0;
+}
+
+Task* Cpu::currentTask() {
+  CpuLockGuard guard(lock_);
+  return task_;
+}
+
+// The hit path, kept small enough to inline: a TLB hit on a frame of plain
+// memory whose host page the entry already holds.
+inline bool Cpu::tryAccess(VirtAddr va, unsigned size, bool write, uint64_t& value) {
+  TlbEntry* e = tlb_.lookup(mmId_, va, write);
+  if (e != nullptr && e->directPage != nullptr && e->directVpn == va.value() >> kPageShift)
+      [[likely]] {
+    const uint64_t offset = va.value() & (kPageSize - 1);
+    if (write)
+      e->directPage->store(offset, size, value);
+    else
+      value = e->directPage->load(offset, size);
+    return true;
+  }
+  return tryAccessSlow(e, va, size, write, value);
+}
+
+bool Cpu::tryAccessSlow(TlbEntry* e, VirtAddr va, unsigned size, bool write, uint64_t& value) {
+  if (e == nullptr) {
+    e = walk(va, write);
+    if (e == nullptr) return false;
+  }
+  accessRegion(*e, va, size, write, value);
+  return true;
+}
+
+AccessResult Cpu::access(VirtAddr va, unsigned size, bool write, uint64_t value) {
+  PhysRegion::checkShape(va.value(), size);
+  // A user access above TASK_SIZE faults whatever the tables say (the MMU's
+  // U/S check, or #GP for a non-canonical address); the fault path turns it
+  // into the signal. Checked here so the TLB only ever sees user addresses.
+  const bool userAddress = va.value() < kTaskSize;
+  for (unsigned attempt = 0;; ++attempt) {
+    VFIOMM_ASSERT_MSG(attempt < kMaxFaultRetries, "page fault retried without end");
+    Task* task = nullptr;
+    {
+      CpuLockGuard guard(lock_);
+      VFIOMM_ASSERT_MSG(mm_ != nullptr, "no user task on this CPU");
+      if (userAddress && tryAccess(va, size, write, value)) return {SigInfo{}, value};
+      task = task_;
+    }
+    // The #PF handler runs with the CPU's "interrupts" enabled again: it may
+    // sleep on locks and send shootdowns, including to this CPU.
+    Running running(*this);
+    const SigInfo sig = doUserAddrFault(*task, va, write ? FaultAccess::kWrite : FaultAccess::kRead);
+    if (!sig.none()) return {sig, 0};
+  }
+}
+
+void Cpu::accessRegion(TlbEntry& e, VirtAddr va, unsigned size, bool write, uint64_t& value) {
+  const PhysAddr pa = e.physAddr(va);
+  const AccessInfo info{static_cast<int>(id_), pa, write, ++accessSeq_};
+  PhysRegion* region = e.region;
+  if (region == nullptr || !region->contains(pa)) {
+    // The physical map changed, or the leaf spans regions.
+    region = physMemMap_.lookup(Pfn::fromPhys(pa));
+    if (region == nullptr) {
+      if (write)
+        physMemMap_.write(pa, size, value, info);
+      else
+        value = physMemMap_.read(pa, size, info);
+      return;
+    }
+    e.region = region;
+  }
+  const uint64_t offset = pa - region->base();
+  if (write)
+    region->write(offset, size, value, info);
+  else
+    value = region->read(offset, size, info);
+  // Asked after the access: a store may just have given the page memory.
+  e.directVpn = va.value() >> kPageShift;
+  e.directPage = region->directPage(offset);
+}
+
+TlbEntry* Cpu::walk(VirtAddr va, bool write) {
+  tlbWalk.add();
+  const PageTable::Translation t = mm_->pageTable().translate(va);
+  if (!t.present || (t.entry & pte::kUser) == 0) return nullptr;
+  if (write && !pte::isWritable(t.entry)) return nullptr;
+  const uint64_t pages = levelSize(t.level) >> kPageShift;
+  TlbEntry entry;
+  entry.level = t.level;
+  entry.pfnBase = Pfn(t.pfn.value() & ~(pages - 1));
+  entry.writable = pte::isWritable(t.entry);
+  entry.region = physMemMap_.lookup(entry.pfnBase);
+  return &tlb_.insert(mmId_, va, entry);
+}
+
+uint64_t Cpu::flushTlbRange(uint64_t mmId, VirtAddr start, VirtAddr end, unsigned strideShift) {
+  CpuLockGuard guard(lock_);
+  return tlb_.flushRange(mmId, start, end, strideShift);
+}
+
+void Cpu::flushTlbMm(uint64_t mmId) {
+  CpuLockGuard guard(lock_);
+  tlb_.flushMm(mmId);
+}
+
+void Cpu::flushTlbAll() {
+  CpuLockGuard guard(lock_);
+  tlb_.flushAll();
+}
+
+void Cpu::forgetRegions() {
+  CpuLockGuard guard(lock_);
+  tlb_.forgetRegions();
+}
+
+bool Cpu::tlbTranslates(uint64_t mmId, VirtAddr va) {
+  CpuLockGuard guard(lock_);
+  return tlb_.probe(mmId, va);
+}
+
+size_t Cpu::tlbEntries() {
+  CpuLockGuard guard(lock_);
+  return tlb_.size();
+}
+
+Cpu* Cpu::current() { return currentCpu; }
+
+Cpu::Running::Running(Cpu& cpu) : previous_(currentCpu) { currentCpu = &cpu; }
+
+Cpu::Running::~Running() { currentCpu = previous_; }
+
+}  // namespace vfiomm

@@ -1,0 +1,76 @@
+// Machine: the simulated host — its CPUs (each with its TLB) and the
+// physical address map — and x86's flush_tlb_mm_range(), the one way the mm
+// code reaches the TLBs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "base/addr.h"
+#include "mm/cpu.h"
+#include "mm/phys_mem_map.h"
+#include "mm/tlb.h"
+
+namespace vfiomm {
+
+struct MachineConfig {
+  unsigned cpus = 4;
+  TlbGeometry tlb;
+};
+
+// Flush work, summed over every flush of this machine.
+struct TlbFlushTotals {
+  std::atomic<uint64_t> flushes{0};       // flushTlbMmRange calls
+  std::atomic<uint64_t> localFlushes{0};  // the initiator flushed itself
+  std::atomic<uint64_t> shootdowns{0};    // IPIs to other CPUs
+  std::atomic<uint64_t> fullFlushes{0};   // per CPU: all entries of the mm
+  std::atomic<uint64_t> pagesFlushed{0};  // per CPU: invlpg-style invalidations
+};
+
+class Machine {
+ public:
+  static constexpr unsigned kMaxCpus = 64;  // an mm_cpumask is one word
+  // tlb_single_page_flush_ceiling (arch/x86/mm/tlb.c, debugfs-tunable): a
+  // range of more pages than this is flushed whole.
+  static constexpr uint64_t kTlbSinglePageFlushCeiling = 33;
+
+  explicit Machine(const MachineConfig& config = {});
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  unsigned cpuCount() const { return static_cast<unsigned>(cpus_.size()); }
+  Cpu& cpu(unsigned id);
+  PhysMemMap& physMemMap() { return physMemMap_; }
+
+  // Adds a region to the physical map.
+  void registerRegion(PhysRegion& region);
+  // Removes it and waits until no CPU can still use it (no TLB caches it,
+  // no access to it is in flight); then the caller may destroy it.
+  void unregisterRegion(PhysRegion& region);
+
+  // flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables): flush
+  // [start, end) of mm `mmId` on every CPU of `cpumask`, one invalidation
+  // per 1 << strideShift bytes, or the whole mm when that is more than
+  // kTlbSinglePageFlushCeiling pages or when only page tables were freed
+  // (start == end == 0 with freedTables). Every CPU of the mask has its lock
+  // taken, even with nothing cached: a page table about to be freed may be
+  // under a walk there. `initiatorCpu` flushes locally; the others count as
+  // shootdown IPIs. -1: the caller runs on no simulated CPU.
+  void flushTlbMmRange(uint64_t mmId, uint64_t cpumask, VirtAddr start, VirtAddr end,
+                       unsigned strideShift, bool freedTables, int initiatorCpu);
+
+  // The id of the CPU of this machine the calling thread runs on, or -1:
+  // what to pass as `initiatorCpu`.
+  int currentCpuId() const;
+
+  const TlbFlushTotals& flushTotals() const { return flushTotals_; }
+
+ private:
+  PhysMemMap physMemMap_;
+  std::vector<std::unique_ptr<Cpu>> cpus_;
+  TlbFlushTotals flushTotals_;
+};
+
+}  // namespace vfiomm

@@ -1,0 +1,139 @@
+#include "mm/tlb.h"
+
+#include <algorithm>
+
+#include "base/assert.h"
+#include "base/counter.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(tlbHit, "tlb.hit",
+               "loads and stores whose translation a TLB held (published per CPU in batches: "
+               "exact after a miss or flush on that CPU)");
+VFIOMM_COUNTER(tlbMiss, "tlb.miss", "loads and stores that missed the TLB");
+VFIOMM_COUNTER(tlbFlushOne, "tlb.flush.one",
+               "single-address TLB invalidations (invlpg), summed over CPUs");
+VFIOMM_COUNTER(tlbFlushFull, "tlb.flush.full",
+               "whole-mm TLB flushes (all entries of one PCID), summed over CPUs");
+
+}  // namespace
+
+// --- Tlb::Array ------------------------------------------------------------------
+
+Tlb::Array::Array(PtLevel level, const TlbArrayGeometry& g)
+    : level_(level),
+      shift_(levelShift(level)),
+      ways_(g.ways),
+      setMask_(g.entries / std::max(g.ways, 1U) - 1),
+      tags_(g.entries, 0),
+      lastUse_(g.entries, 0),
+      entries_(g.entries) {
+  VFIOMM_ASSERT_MSG(g.ways > 0 && g.entries % g.ways == 0 && isPowerOfTwo(g.entries / g.ways),
+                    "TLB geometry: entries / ways must be a power of two");
+}
+
+size_t Tlb::Array::victim(uint64_t tag) const {
+  const size_t first = (tag & setMask_) * ways_;
+  size_t best = first;
+  for (size_t s = first; s < first + ways_; ++s) {
+    if (tags_[s] == 0) return s;
+    if (lastUse_[s] < lastUse_[best]) best = s;
+  }
+  return best;
+}
+
+// --- Tlb -------------------------------------------------------------------------
+
+Tlb::Tlb(const TlbGeometry& geometry)
+    : geometry_(geometry),
+      arrays_{Array(PtLevel::kPte, geometry.page4k), Array(PtLevel::kPmd, geometry.page2m),
+              Array(PtLevel::kPud, geometry.page1g)} {}
+
+Tlb::~Tlb() { publishHits(); }
+
+void Tlb::publishHits() {
+  uint64_t hits = 0;
+  for (const auto& h : stats_.hits) hits += h.load(std::memory_order_relaxed);
+  if (hits == publishedHits_) return;
+  tlbHit.add(hits - publishedHits_);
+  publishedHits_ = hits;
+}
+
+void Tlb::miss() {
+  publishHits();
+  bump(stats_.misses);
+  tlbMiss.add();
+}
+
+bool Tlb::probe(uint64_t mmId, VirtAddr va) const {
+  return std::any_of(arrays_.begin(), arrays_.end(), [&](const Array& a) {
+    return a.find(Array::tagOf(mmId, a.vpnOf(va))) != kNoSlot;
+  });
+}
+
+TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
+  VFIOMM_ASSERT_MSG(mmId < (uint64_t{1} << kMmIdBits), "mm id does not fit a TLB tag");
+  VFIOMM_ASSERT_MSG(va.value() < (uint64_t{1} << (kVpnBits + kPageShift)),
+                    "not a user address");
+  VFIOMM_ASSERT_MSG(entry.pfnBase.isAligned(levelOrder(entry.level)), "misaligned leaf pfn");
+  Array& a = arrayFor(entry.level);
+  const uint64_t tag = Array::tagOf(mmId, a.vpnOf(va));
+  size_t slot = a.find(tag);
+  if (slot == kNoSlot) slot = a.victim(tag);
+  a.tags_[slot] = tag;
+  a.touch(slot, ++clock_);
+  a.entries_[slot] = entry;
+  bump(stats_.fills[static_cast<size_t>(entry.level)]);
+  return a.entries_[slot];
+}
+
+uint64_t Tlb::flushRange(uint64_t mmId, VirtAddr start, VirtAddr end, unsigned strideShift) {
+  publishHits();
+  uint64_t pages = 0;
+  for (uint64_t addr = start.value(); addr < end.value(); addr += uint64_t{1} << strideShift) {
+    for (Array& a : arrays_) {
+      const size_t slot = a.find(Array::tagOf(mmId, a.vpnOf(VirtAddr(addr))));
+      if (slot != kNoSlot) a.invalidate(slot);
+    }
+    ++pages;
+  }
+  bump(stats_.pagesFlushed, pages);
+  tlbFlushOne.add(pages);
+  return pages;
+}
+
+void Tlb::flushMm(uint64_t mmId) {
+  publishHits();
+  for (Array& a : arrays_)
+    for (size_t s = 0; s < a.tags_.size(); ++s)
+      if (a.tags_[s] != 0 && Array::mmIdOfTag(a.tags_[s]) == mmId) a.invalidate(s);
+  bump(stats_.fullFlushes);
+  tlbFlushFull.add();
+}
+
+void Tlb::flushAll() {
+  publishHits();
+  for (Array& a : arrays_) std::fill(a.tags_.begin(), a.tags_.end(), 0);
+  bump(stats_.fullFlushes);
+  tlbFlushFull.add();
+}
+
+void Tlb::forgetRegions() {
+  for (Array& a : arrays_)
+    for (TlbEntry& e : a.entries_) {
+      e.region = nullptr;
+      e.directPage = nullptr;
+    }
+}
+
+size_t Tlb::size() const {
+  size_t n = 0;
+  for (const Array& a : arrays_)
+    n += static_cast<size_t>(std::count_if(a.tags_.begin(), a.tags_.end(),
+                                           [](uint64_t t) { return t != 0; }));
+  return n;
+}
+
+}  // namespace vfiomm

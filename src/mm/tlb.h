@@ -1,0 +1,191 @@
+// Tlb: one CPU's translation lookaside buffer. Separate set-associative
+// arrays for 4 KiB, 2 MiB and 1 GiB translations with true LRU replacement;
+// entries are tagged with the mm id the way x86 tags them with a PCID, so
+// switching mm flushes nothing and a flush of one mm leaves the others'
+// entries. The Tlb has no lock of its own: its Cpu's lock covers it, which is
+// what makes a shootdown wait for an access in flight on that CPU.
+//
+// Geometry (docs/tlb.md): the defaults are the second-level TLB (STLB) of
+// Intel Golden Cove, the core of Sapphire Rapids (4th gen Xeon Scalable),
+// from the Intel 64 and IA-32 Architectures Optimization Reference Manual's
+// TLB table for that core: 2048 entries 16-way shared by 4 KiB and 2 MiB
+// pages, and 1024 entries 8-way for 1 GiB pages. The hardware shares the
+// 2048 entries between 4 KiB and 2 MiB; the model gives each size its own
+// 2048-entry array, so a mix of sizes sees up to twice the capacity.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "base/addr.h"
+#include "base/page_geometry.h"
+
+namespace vfiomm {
+
+class PhysRegion;
+struct HostPage;
+
+struct TlbArrayGeometry {
+  unsigned entries;
+  unsigned ways;  // entries / ways sets, a power of two
+};
+
+struct TlbGeometry {
+  TlbArrayGeometry page4k{2048, 16};  // Golden Cove STLB, 4K/2M/4M: 2048 entries, 16-way
+  TlbArrayGeometry page2m{2048, 16};  // (the same structure; separate in the model)
+  TlbArrayGeometry page1g{1024, 8};   // Golden Cove STLB, 1G: 1024 entries, 8-way
+};
+
+// What an entry caches: the leaf the walk found, plus what the model knows
+// about the memory behind it, so that a hit needs no physical-map lookup:
+// the region that decoded the last access, and, when that region is plain
+// memory, the host page behind the 4 KiB virtual page last accessed.
+struct TlbEntry {
+  PtLevel level = PtLevel::kPte;
+  Pfn pfnBase;  // first frame of the leaf (aligned to the leaf's size)
+  bool writable = false;
+  PhysRegion* region = nullptr;  // nullptr: find it at the next access
+  uint64_t directVpn = 0;           // va >> 12 of that virtual page
+  HostPage* directPage = nullptr;  // its memory, or nullptr
+
+  PhysAddr physAddr(VirtAddr va) const {
+    return pfnBase.toPhys() + (va.value() & (levelSize(level) - 1));
+  }
+};
+
+// Per-TLB statistics. Written only by the owner under the CPU lock, read by
+// anyone: plain load+store on atomics keeps the hit path free of RMWs.
+struct TlbStats {
+  std::array<std::atomic<uint64_t>, 3> hits{};   // by leaf level: 4K, 2M, 1G
+  std::array<std::atomic<uint64_t>, 3> fills{};  // misses, by the level the walk found
+  std::atomic<uint64_t> misses{0};
+  std::atomic<uint64_t> pagesFlushed{0};  // invlpg-style invalidations
+  std::atomic<uint64_t> fullFlushes{0};   // one mm, all entries
+};
+
+class Tlb {
+ public:
+  // mm ids are kept in the entry tag next to the page number.
+  static constexpr unsigned kMmIdBits = 27;
+
+  // Hits reach the global "tlb.hit" counter in batches of this many (an
+  // atomic add per hit would be a third of the cost of a simulated load),
+  // and whenever the TLB misses or is flushed: the counter is exact after
+  // any of those and otherwise lags by less than a batch per CPU.
+  static constexpr uint64_t kHitPublishBatch = 64;
+  static_assert(isPowerOfTwo(kHitPublishBatch));
+
+  explicit Tlb(const TlbGeometry& geometry = {});
+  ~Tlb();
+  Tlb(const Tlb&) = delete;
+  Tlb& operator=(const Tlb&) = delete;
+
+  // The entry translating `va` for `mmId`, or nullptr (counted as a miss).
+  // A store that finds a read-only entry drops it and misses: the hardware
+  // would raise a spurious #PF that the kernel answers by retrying, and the
+  // retry walks the (maybe since upgraded) page table. The entry stays valid
+  // until the next call on this Tlb. Inline: this is most of a CPU access.
+  TlbEntry* lookup(uint64_t mmId, VirtAddr va, bool write) {
+    for (Array& a : arrays_) {
+      const size_t slot = a.find(Array::tagOf(mmId, a.vpnOf(va)));
+      if (slot == kNoSlot) continue;
+      TlbEntry& e = a.entries_[slot];
+      if (write && !e.writable) [[unlikely]] {
+        a.invalidate(slot);
+        break;
+      }
+      a.touch(slot, ++clock_);
+      hit(a.level_);
+      return &e;
+    }
+    miss();
+    return nullptr;
+  }
+  // Whether any entry of `mmId` translates `va`; no statistics, no LRU
+  // update (monitors and tests).
+  bool probe(uint64_t mmId, VirtAddr va) const;
+  // Caches `entry`, the leaf that maps `va`, in the array of its level,
+  // evicting the set's least recently used entry if the set is full.
+  TlbEntry& insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry);
+
+  // invlpg at start, start + stride, ... < end: drops every entry of `mmId`,
+  // of any size, that maps one of those addresses. Returns the addresses.
+  uint64_t flushRange(uint64_t mmId, VirtAddr start, VirtAddr end, unsigned strideShift);
+  // Every entry of `mmId` (a flush of one PCID).
+  void flushMm(uint64_t mmId);
+  void flushAll();
+  // Forget every cached region and host page (the physical map changed);
+  // the translations stay, as they would in hardware.
+  void forgetRegions();
+
+  // Valid entries, all mms (tests).
+  size_t size() const;
+  const TlbStats& stats() const { return stats_; }
+  const TlbGeometry& geometry() const { return geometry_; }
+
+ private:
+  static constexpr size_t kNoSlot = SIZE_MAX;
+
+  // One set-associative array for one page size. A tag is the valid bit,
+  // the mm id and the page number, so one compare matches both.
+  class Array {
+   public:
+    Array(PtLevel level, const TlbArrayGeometry& g);
+    // Index of the entry holding `tag` (set * ways + way), or kNoSlot.
+    size_t find(uint64_t tag) const {
+      const size_t first = (tag & setMask_) * ways_;
+      const uint64_t* set = tags_.data() + first;
+      for (unsigned w = 0; w < ways_; ++w)
+        if (set[w] == tag) return first + w;
+      return kNoSlot;
+    }
+    // The slot an insert of `tag` takes: a free way of its set, else the
+    // least recently used one.
+    size_t victim(uint64_t tag) const;
+    void touch(size_t slot, uint64_t now) { lastUse_[slot] = now; }
+    void invalidate(size_t slot) { tags_[slot] = 0; }
+    static uint64_t tagOf(uint64_t mmId, uint64_t vpn) {
+      return kTagValid | (mmId << kVpnBits) | vpn;
+    }
+    static uint64_t mmIdOfTag(uint64_t tag) { return (tag & ~kTagValid) >> kVpnBits; }
+    uint64_t vpnOf(VirtAddr va) const { return va.value() >> shift_; }
+
+    PtLevel level_;
+    unsigned shift_;
+    unsigned ways_;
+    uint64_t setMask_;
+    std::vector<uint64_t> tags_;  // 0 = invalid; grouped by set, `ways_` per set
+    std::vector<uint64_t> lastUse_;
+    std::vector<TlbEntry> entries_;
+  };
+
+  // A 47-bit user address has a 35-bit 4 KiB page number.
+  static constexpr unsigned kVpnBits = 36;
+  static constexpr uint64_t kTagValid = uint64_t{1} << 63;
+  static_assert(kVpnBits + kMmIdBits == 63);
+
+  void hit(PtLevel level) {
+    bump(stats_.hits[static_cast<size_t>(level)]);
+    // The LRU clock ticks once per hit or fill, so this comes at least
+    // every kHitPublishBatch hits.
+    if ((clock_ & (kHitPublishBatch - 1)) == 0) publishHits();
+  }
+  void miss();
+  // Adds the hits not yet counted to "tlb.hit".
+  void publishHits();
+
+  Array& arrayFor(PtLevel level) { return arrays_[static_cast<size_t>(level)]; }
+  static void bump(std::atomic<uint64_t>& stat, uint64_t n = 1) {
+    stat.store(stat.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  TlbGeometry geometry_;
+  std::array<Array, 3> arrays_;
+  uint64_t clock_ = 0;  // LRU time: one tick per lookup hit or insert
+  uint64_t publishedHits_ = 0;  // the part of stats_.hits already in "tlb.hit"
+  TlbStats stats_;
+};
+
+}  // namespace vfiomm

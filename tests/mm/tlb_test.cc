@@ -1,0 +1,190 @@
+#include "mm/tlb.h"
+
+#include <gtest/gtest.h>
+
+#include "base/counter.h"
+
+namespace vfiomm {
+namespace {
+
+constexpr uint64_t kMmA = 1;
+constexpr uint64_t kMmB = 2;
+
+// 4 sets of 2 ways per size: small enough to fill a set by hand.
+TlbGeometry tinyGeometry() {
+  return TlbGeometry{{8, 2}, {8, 2}, {4, 2}};
+}
+
+TlbEntry leaf(PtLevel level, uint64_t pfnBase, bool writable = true) {
+  TlbEntry e;
+  e.level = level;
+  e.pfnBase = Pfn(pfnBase);
+  e.writable = writable;
+  return e;
+}
+
+// The address of 4 KiB page `vpn`.
+VirtAddr page(uint64_t vpn) { return VirtAddr(vpn << kPageShift); }
+
+uint64_t counter(const char* name) { return CounterRegistry::global().snapshot().get(name); }
+
+TEST(Tlb, HitReturnsTheCachedLeafAndTranslatesWithinIt) {
+  Tlb tlb(tinyGeometry());
+  EXPECT_EQ(tlb.lookup(kMmA, page(3), false), nullptr);
+  tlb.insert(kMmA, page(3), leaf(PtLevel::kPte, 0x800));
+  const TlbEntry* e = tlb.lookup(kMmA, page(3) + 0x10, false);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->physAddr(page(3) + 0x10), PhysAddr(0x800'010));
+
+  const VirtAddr huge(0x4020'0000);  // a 2 MiB block
+  tlb.insert(kMmA, huge + 0x5000, leaf(PtLevel::kPmd, 0x400));
+  e = tlb.lookup(kMmA, huge + 0x1f'fff8, true);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->level, PtLevel::kPmd);
+  EXPECT_EQ(e->physAddr(huge + 0x1f'fff8), PhysAddr((0x400ULL << kPageShift) + 0x1f'fff8));
+  EXPECT_EQ(tlb.lookup(kMmA, huge + kPmdSize, false), nullptr);
+
+  const VirtAddr giant(3 * kPudSize);
+  tlb.insert(kMmA, giant, leaf(PtLevel::kPud, 0x40000));
+  EXPECT_NE(tlb.lookup(kMmA, giant + kPudSize - 8, false), nullptr);
+  EXPECT_EQ(tlb.stats().hits[0].load(), 1U);
+  EXPECT_EQ(tlb.stats().hits[1].load(), 1U);
+  EXPECT_EQ(tlb.stats().hits[2].load(), 1U);
+  EXPECT_EQ(tlb.stats().fills[1].load(), 1U);
+  EXPECT_EQ(tlb.stats().misses.load(), 2U);
+}
+
+TEST(Tlb, CountsHitsAndMissesGlobally) {
+  Tlb tlb(tinyGeometry());
+  const uint64_t hits = counter("tlb.hit");
+  const uint64_t misses = counter("tlb.miss");
+  tlb.lookup(kMmA, page(1), false);
+  tlb.insert(kMmA, page(1), leaf(PtLevel::kPte, 1));
+  tlb.lookup(kMmA, page(1), false);
+  tlb.lookup(kMmA, page(1), true);
+  EXPECT_EQ(counter("tlb.miss") - misses, 1U);
+  tlb.lookup(kMmA, page(2), false);  // a miss publishes the hits so far
+  EXPECT_EQ(counter("tlb.hit") - hits, 2U);
+
+  // Between misses and flushes hits arrive in batches: never more than a
+  // batch behind.
+  for (uint64_t i = 0; i < Tlb::kHitPublishBatch; ++i) tlb.lookup(kMmA, page(1), false);
+  const uint64_t published = counter("tlb.hit") - hits;
+  EXPECT_GT(published, 2U);
+  EXPECT_LT(2U + Tlb::kHitPublishBatch - published, Tlb::kHitPublishBatch);
+  tlb.flushMm(kMmB);
+  EXPECT_EQ(counter("tlb.hit") - hits, 2U + Tlb::kHitPublishBatch);
+  EXPECT_EQ(tlb.stats().hits[0].load(), 2U + Tlb::kHitPublishBatch) << "per-TLB stats never lag";
+}
+
+TEST(Tlb, FullSetEvictsItsLeastRecentlyUsedEntry) {
+  Tlb tlb(tinyGeometry());
+  // vpns 0, 4 and 8 share set 0 of the 4-set array; 1 lives in set 1.
+  tlb.insert(kMmA, page(0), leaf(PtLevel::kPte, 100));
+  tlb.insert(kMmA, page(4), leaf(PtLevel::kPte, 104));
+  tlb.insert(kMmA, page(1), leaf(PtLevel::kPte, 101));
+  ASSERT_NE(tlb.lookup(kMmA, page(0), false), nullptr);  // 4 is now the older one
+  tlb.insert(kMmA, page(8), leaf(PtLevel::kPte, 108));
+  EXPECT_TRUE(tlb.probe(kMmA, page(0)));
+  EXPECT_FALSE(tlb.probe(kMmA, page(4)));
+  EXPECT_TRUE(tlb.probe(kMmA, page(8)));
+  EXPECT_TRUE(tlb.probe(kMmA, page(1))) << "another set is not disturbed";
+  EXPECT_EQ(tlb.size(), 3U);
+
+  // Without the touch, insertion order decides.
+  tlb.insert(kMmA, page(12), leaf(PtLevel::kPte, 112));
+  EXPECT_FALSE(tlb.probe(kMmA, page(0)));
+  EXPECT_TRUE(tlb.probe(kMmA, page(8)));
+}
+
+TEST(Tlb, ReinsertingATranslationReusesItsEntry) {
+  Tlb tlb(tinyGeometry());
+  tlb.insert(kMmA, page(0), leaf(PtLevel::kPte, 100, false));
+  tlb.insert(kMmA, page(4), leaf(PtLevel::kPte, 104));
+  tlb.insert(kMmA, page(0), leaf(PtLevel::kPte, 200));
+  EXPECT_TRUE(tlb.probe(kMmA, page(4)));
+  EXPECT_EQ(tlb.size(), 2U);
+  EXPECT_EQ(tlb.lookup(kMmA, page(0), true)->pfnBase, Pfn(200));
+}
+
+TEST(Tlb, DefaultGeometryHoldsGoldenCoveStlbCapacity) {
+  Tlb tlb;
+  EXPECT_EQ(tlb.geometry().page4k.entries, 2048U);
+  EXPECT_EQ(tlb.geometry().page4k.ways, 16U);
+  EXPECT_EQ(tlb.geometry().page1g.entries, 1024U);
+  EXPECT_EQ(tlb.geometry().page1g.ways, 8U);
+  for (uint64_t v = 0; v < 2048; ++v) tlb.insert(kMmA, page(v), leaf(PtLevel::kPte, v));
+  EXPECT_EQ(tlb.size(), 2048U);
+  for (uint64_t v = 0; v < 2048; ++v) ASSERT_TRUE(tlb.probe(kMmA, page(v))) << v;
+  // One more page in set 0 evicts exactly its oldest entry, page 0.
+  tlb.insert(kMmA, page(2048), leaf(PtLevel::kPte, 2048));
+  EXPECT_EQ(tlb.size(), 2048U);
+  EXPECT_FALSE(tlb.probe(kMmA, page(0)));
+  EXPECT_TRUE(tlb.probe(kMmA, page(128)));
+}
+
+TEST(Tlb, EntriesAreTaggedByMm) {
+  Tlb tlb(tinyGeometry());
+  tlb.insert(kMmA, page(5), leaf(PtLevel::kPte, 1));
+  EXPECT_EQ(tlb.lookup(kMmB, page(5), false), nullptr) << "another mm's entry is no hit";
+  tlb.insert(kMmB, page(5), leaf(PtLevel::kPte, 2));
+  EXPECT_EQ(tlb.lookup(kMmA, page(5), false)->pfnBase, Pfn(1));
+  EXPECT_EQ(tlb.lookup(kMmB, page(5), false)->pfnBase, Pfn(2));
+
+  tlb.flushMm(kMmA);
+  EXPECT_FALSE(tlb.probe(kMmA, page(5)));
+  EXPECT_TRUE(tlb.probe(kMmB, page(5)));
+  tlb.flushAll();
+  EXPECT_EQ(tlb.size(), 0U);
+}
+
+TEST(Tlb, FlushRangeInvalidatesOnlyTheStridedAddressesOfThatMm) {
+  Tlb tlb(TlbGeometry{});
+  for (uint64_t v = 0; v < 8; ++v) {
+    tlb.insert(kMmA, page(v), leaf(PtLevel::kPte, v));
+    tlb.insert(kMmB, page(v), leaf(PtLevel::kPte, v));
+  }
+  const uint64_t before = counter("tlb.flush.one");
+  EXPECT_EQ(tlb.flushRange(kMmA, page(2), page(5), kPageShift), 3U);
+  EXPECT_EQ(counter("tlb.flush.one") - before, 3U);
+  for (uint64_t v = 0; v < 8; ++v) {
+    EXPECT_EQ(tlb.probe(kMmA, page(v)), v < 2 || v >= 5) << v;
+    EXPECT_TRUE(tlb.probe(kMmB, page(v))) << v;
+  }
+  EXPECT_EQ(tlb.stats().pagesFlushed.load(), 3U);
+  EXPECT_EQ(tlb.stats().fullFlushes.load(), 0U);
+}
+
+TEST(Tlb, InvlpgOfAnyAddressInAHugeLeafDropsIt) {
+  Tlb tlb(TlbGeometry{});
+  const VirtAddr pmd(0x20'0000);
+  const VirtAddr pud(kPudSize);
+  tlb.insert(kMmA, pmd, leaf(PtLevel::kPmd, 512));
+  tlb.insert(kMmA, pud, leaf(PtLevel::kPud, 0x40000));
+  // A 4 KiB-stride flush of one page in the middle of each leaf.
+  tlb.flushRange(kMmA, pmd + 0x3000, pmd + 0x4000, kPageShift);
+  EXPECT_FALSE(tlb.probe(kMmA, pmd));
+  EXPECT_TRUE(tlb.probe(kMmA, pud));
+  // A 2 MiB stride over the first 4 MiB of the 1 GiB leaf.
+  EXPECT_EQ(tlb.flushRange(kMmA, pud, pud + 2 * kPmdSize, kPmdShift), 2U);
+  EXPECT_FALSE(tlb.probe(kMmA, pud + kPudSize - 8));
+}
+
+TEST(Tlb, StoreToReadOnlyEntryMissesAndDropsIt) {
+  Tlb tlb(tinyGeometry());
+  tlb.insert(kMmA, page(7), leaf(PtLevel::kPte, 7, /*writable=*/false));
+  EXPECT_NE(tlb.lookup(kMmA, page(7), false), nullptr);
+  EXPECT_EQ(tlb.lookup(kMmA, page(7), true), nullptr);
+  EXPECT_FALSE(tlb.probe(kMmA, page(7)));
+}
+
+TEST(TlbDeathTest, BadGeometryOrLeafIsAModelBug) {
+  EXPECT_DEATH(Tlb(TlbGeometry{{12, 4}, {8, 2}, {4, 2}}), "power of two");
+  Tlb tlb(tinyGeometry());
+  EXPECT_DEATH(tlb.insert(kMmA, VirtAddr(0), leaf(PtLevel::kPmd, 3)), "misaligned");
+  EXPECT_DEATH(tlb.insert(uint64_t{1} << Tlb::kMmIdBits, VirtAddr(0), leaf(PtLevel::kPte, 3)),
+               "mm id");
+}
+
+}  // namespace
+}  // namespace vfiomm
