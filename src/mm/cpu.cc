@@ -87,24 +87,34 @@ bool Cpu::tryAccessSlow(TlbEntry* e, VirtAddr va, unsigned size, bool write, uin
 
 AccessResult Cpu::access(VirtAddr va, unsigned size, bool write, uint64_t value) {
   PhysRegion::checkShape(va.value(), size);
-  // A user access above TASK_SIZE faults whatever the tables say (the MMU's
-  // U/S check, or #GP for a non-canonical address); the fault path turns it
-  // into the signal. Checked here so the TLB only ever sees user addresses.
-  const bool userAddress = va.value() < kTaskSize;
-  for (unsigned attempt = 0;; ++attempt) {
+  Task* task = nullptr;
+  {
+    CpuLockGuard guard(lock_);
+    VFIOMM_ASSERT_MSG(mm_ != nullptr, "no user task on this CPU");
+    // A user access above TASK_SIZE faults whatever the tables say (the
+    // MMU's U/S check, or #GP for a non-canonical address); the fault path
+    // turns it into the signal. The TLB only ever sees user addresses.
+    if (va.value() < kTaskSize && tryAccess(va, size, write, value)) return {SigInfo{}, value};
+    task = task_;
+  }
+  return faultAndRetry(*task, va, size, write, value);
+}
+
+AccessResult Cpu::faultAndRetry(Task& task, VirtAddr va, unsigned size, bool write,
+                                uint64_t value) {
+  for (unsigned attempt = 1;; ++attempt) {
     VFIOMM_ASSERT_MSG(attempt < kMaxFaultRetries, "page fault retried without end");
-    Task* task = nullptr;
     {
-      CpuLockGuard guard(lock_);
-      VFIOMM_ASSERT_MSG(mm_ != nullptr, "no user task on this CPU");
-      if (userAddress && tryAccess(va, size, write, value)) return {SigInfo{}, value};
-      task = task_;
+      // The #PF handler runs with the CPU's "interrupts" enabled again: it
+      // may sleep on locks and send shootdowns, including to this CPU.
+      Running running(*this);
+      const SigInfo sig =
+          doUserAddrFault(task, va, write ? FaultAccess::kWrite : FaultAccess::kRead);
+      if (!sig.none()) return {sig, 0};
     }
-    // The #PF handler runs with the CPU's "interrupts" enabled again: it may
-    // sleep on locks and send shootdowns, including to this CPU.
-    Running running(*this);
-    const SigInfo sig = doUserAddrFault(*task, va, write ? FaultAccess::kWrite : FaultAccess::kRead);
-    if (!sig.none()) return {sig, 0};
+    CpuLockGuard guard(lock_);
+    VFIOMM_ASSERT_MSG(task_ == &task, "the faulting task was switched out");
+    if (va.value() < kTaskSize && tryAccess(va, size, write, value)) return {SigInfo{}, value};
   }
 }
 

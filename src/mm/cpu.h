@@ -84,7 +84,8 @@ class Cpu {
   Task* currentTask() EXCLUDES(lock_);
 
   // 1, 2, 4 or 8 bytes at an address aligned to the size, by the current
-  // task (which must have an mm).
+  // task (which must have an mm). The calling thread is that task: it keeps
+  // the CPU until the access returns, page fault included.
   AccessResult load(VirtAddr va, unsigned size) EXCLUDES(lock_) {
     return access(va, size, false, 0);
   }
@@ -127,6 +128,10 @@ class Cpu {
 
  private:
   AccessResult access(VirtAddr va, unsigned size, bool write, uint64_t value) EXCLUDES(lock_);
+  // The access needed a page fault: handle it and retry until the access
+  // completes or the fault delivers a signal.
+  AccessResult faultAndRetry(Task& task, VirtAddr va, unsigned size, bool write, uint64_t value)
+      EXCLUDES(lock_);
   // The access through the TLB, or false when it needs a page fault.
   bool tryAccess(VirtAddr va, unsigned size, bool write, uint64_t& value) REQUIRES(lock_);
   // The rest of it: miss, walk, or memory that is not plain (`e` may be null).
