@@ -17,6 +17,9 @@ class LockClass {
   // SINGLE_DEPTH_NESTING)): the same class taken twice on purpose, ordered by
   // subclass. Linux allows 8.
   static constexpr unsigned kMaxSubclasses = 8;
+  // lockdep's MAX_LOCKDEP_KEYS: ids are dense from 0 and index lockdep's
+  // tables, so declaring more classes than this is a bug of the model.
+  static constexpr uint32_t kMaxClasses = 512;
 
   explicit LockClass(std::string_view name);
   LockClass(const LockClass&) = delete;

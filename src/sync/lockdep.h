@@ -26,11 +26,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/source_location.h"
 #include "sync/lock_class.h"
 
 namespace vfiomm::lockdep {
@@ -63,7 +63,7 @@ struct HeldLock {
   unsigned subclass;
   Mode mode;
   bool trylock;
-  std::source_location where;
+  SourceLocation where;
 };
 
 // --- hooks called by the lock types ------------------------------------------
@@ -71,10 +71,14 @@ struct HeldLock {
 // Before a blocking acquisition (so a deadlock is reported before it hangs) or
 // after a successful trylock.
 void acquire(const void* lock, const LockClass& cls, unsigned subclass, Mode mode, bool trylock,
-             std::source_location where);
-void release(const void* lock, std::source_location where);
+             SourceLocation where);
+void release(const void* lock, SourceLocation where);
 // downgrade_write(): the held entry changes from exclusive to shared in place.
-void downgrade(const void* lock, std::source_location where);
+void downgrade(const void* lock, SourceLocation where);
+// The same, from a caller that knows the lock's class: a "bad unlock balance"
+// report then names the lock as the kernel's does, not by its address.
+void release(const void* lock, const LockClass& cls, SourceLocation where);
+void downgrade(const void* lock, const LockClass& cls, SourceLocation where);
 
 // --- queries and assertions ---------------------------------------------------
 
@@ -87,11 +91,16 @@ std::vector<HeldLock> heldLocks();
 // Each returns true when the assertion holds; otherwise raises a WARN report.
 // With lockdep switched off they return true without checking (the lock
 // types implement the kernel's non-lockdep checks themselves).
-bool assertHeld(const void* lock, const LockClass& cls, std::source_location where);
-bool assertHeldRead(const void* lock, const LockClass& cls, std::source_location where);
-bool assertHeldWrite(const void* lock, const LockClass& cls, std::source_location where);
-bool assertNotHeld(const void* lock, const LockClass& cls, std::source_location where);
-bool assertNoLocksHeld(std::source_location where = std::source_location::current());
+bool assertHeld(const void* lock, const LockClass& cls, SourceLocation where);
+bool assertHeldRead(const void* lock, const LockClass& cls, SourceLocation where);
+bool assertHeldWrite(const void* lock, const LockClass& cls, SourceLocation where);
+bool assertNotHeld(const void* lock, const LockClass& cls, SourceLocation where);
+bool assertNoLocksHeld(SourceLocation where = SourceLocation::current());
+
+// Raises a WARN about `cls` (`what` says what is wrong) whether or not lockdep
+// is enabled: the lock types' non-lockdep checks report through it, so their
+// WARNs are counted with lockdep's.
+void warn(ReportKind kind, const LockClass& cls, std::string_view what, SourceLocation where);
 
 // --- control and results ------------------------------------------------------
 
@@ -101,9 +110,15 @@ bool enabled();
 // Who the calling thread is, for the report header ("qemu/1234 on CPU 3").
 void setThreadIdentity(std::string_view comm, int pid, int cpu);
 
+// Every report is counted; the first kMaxKeptReports are kept with their text
+// (a WARN failing on every fault of a long run must not grow without bound).
+// Each site prints once per kind (like WARN_ON_ONCE), except circular
+// dependencies, which are reported once per edge that closes the cycle.
+inline constexpr size_t kMaxKeptReports = 4096;
 size_t reportCount();
 size_t reportCount(ReportKind kind);
 std::vector<Report> reports();
+// Forgets the reports, their counts and which sites have printed.
 void clearReports();
 // Forget every recorded dependency (tests start from a clean graph).
 void resetGraph();

@@ -3,8 +3,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <source_location>
 
+#include "base/source_location.h"
 #include "sync/lock_class.h"
 #include "sync/thread_annotations.h"
 
@@ -16,34 +16,31 @@ class CAPABILITY("mutex") Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void lock(std::source_location where = std::source_location::current()) ACQUIRE();
+  void lock(SourceLocation where = SourceLocation::current()) ACQUIRE();
   // mutex_lock_nested(): same class, taken at a deeper nesting level.
-  void lockNested(unsigned subclass,
-                  std::source_location where = std::source_location::current()) ACQUIRE();
-  bool tryLock(std::source_location where = std::source_location::current()) TRY_ACQUIRE(true);
-  void unlock(std::source_location where = std::source_location::current()) RELEASE();
+  void lockNested(unsigned subclass, SourceLocation where = SourceLocation::current()) ACQUIRE();
+  bool tryLock(SourceLocation where = SourceLocation::current()) TRY_ACQUIRE(true);
+  void unlock(SourceLocation where = SourceLocation::current()) RELEASE();
 
   // lockdep_assert_held(); without lockdep: held by the calling thread.
-  void assertHeld(std::source_location where = std::source_location::current()) const
-      ASSERT_CAPABILITY(this);
-  void assertNotHeld(std::source_location where = std::source_location::current()) const;
-  bool isLocked() const;        // mutex_is_locked(): by anyone
-  bool heldByCurrent() const;   // owner == current
+  void assertHeld(SourceLocation where = SourceLocation::current()) const ASSERT_CAPABILITY(this);
+  void assertNotHeld(SourceLocation where = SourceLocation::current()) const;
+  bool isLocked() const;       // mutex_is_locked(): by anyone
+  bool heldByCurrent() const;  // owner == current
 
   const LockClass& lockClass() const { return cls_; }
 
  private:
-  void lockSlow(unsigned subclass, std::source_location where);
+  void lockSlow();
 
   const LockClass& cls_;
-  std::atomic<uint32_t> word_{0};  // implementation-defined state
+  std::atomic<uint32_t> word_{0};   // kLocked | kWaiters, see mutex.cc
   std::atomic<uint64_t> owner_{0};  // id of the holding thread, 0 when free
 };
 
 class SCOPED_CAPABILITY MutexGuard {
  public:
-  explicit MutexGuard(Mutex& m, std::source_location where = std::source_location::current())
-      ACQUIRE(m)
+  explicit MutexGuard(Mutex& m, SourceLocation where = SourceLocation::current()) ACQUIRE(m)
       : m_(m), where_(where) {
     m_.lock(where_);
   }
@@ -53,7 +50,7 @@ class SCOPED_CAPABILITY MutexGuard {
 
  private:
   Mutex& m_;
-  std::source_location where_;
+  SourceLocation where_;
 };
 
 }  // namespace vfiomm

@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <source_location>
 
+#include "base/source_location.h"
 #include "sync/lock_class.h"
 #include "sync/thread_annotations.h"
 
@@ -20,7 +20,7 @@ class CAPABILITY("rwsem") RwSemaphore {
   RwSemaphore(const RwSemaphore&) = delete;
   RwSemaphore& operator=(const RwSemaphore&) = delete;
 
-  using Loc = std::source_location;
+  using Loc = SourceLocation;
 
   void downRead(Loc where = Loc::current()) ACQUIRE_SHARED();
   bool downReadTrylock(Loc where = Loc::current()) TRY_ACQUIRE_SHARED(true);
@@ -48,16 +48,16 @@ class CAPABILITY("rwsem") RwSemaphore {
   const LockClass& lockClass() const { return cls_; }
 
  private:
-  void downReadSlow(Loc where);
-  void downWriteSlow(unsigned subclass, Loc where);
+  void downReadSlow();
+  void downWriteSlow();
 
   const LockClass& cls_;
-  std::atomic<uint32_t> word_{0};  // implementation-defined state
+  std::atomic<uint32_t> word_{0};  // writer, waiters, waiting writers, readers: rw_semaphore.cc
 };
 
 class SCOPED_CAPABILITY ReadGuard {
  public:
-  explicit ReadGuard(RwSemaphore& s, std::source_location where = std::source_location::current())
+  explicit ReadGuard(RwSemaphore& s, SourceLocation where = SourceLocation::current())
       ACQUIRE_SHARED(s)
       : s_(s), where_(where) {
     s_.downRead(where_);
@@ -68,13 +68,12 @@ class SCOPED_CAPABILITY ReadGuard {
 
  private:
   RwSemaphore& s_;
-  std::source_location where_;
+  SourceLocation where_;
 };
 
 class SCOPED_CAPABILITY WriteGuard {
  public:
-  explicit WriteGuard(RwSemaphore& s, std::source_location where = std::source_location::current())
-      ACQUIRE(s)
+  explicit WriteGuard(RwSemaphore& s, SourceLocation where = SourceLocation::current()) ACQUIRE(s)
       : s_(s), where_(where) {
     s_.downWrite(where_);
   }
@@ -84,7 +83,7 @@ class SCOPED_CAPABILITY WriteGuard {
 
  private:
   RwSemaphore& s_;
-  std::source_location where_;
+  SourceLocation where_;
 };
 
 }  // namespace vfiomm

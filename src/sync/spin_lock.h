@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <source_location>
 
+#include "base/source_location.h"
 #include "sync/lock_class.h"
 #include "sync/thread_annotations.h"
 
@@ -17,34 +17,31 @@ class CAPABILITY("spinlock") SpinLock {
   SpinLock(const SpinLock&) = delete;
   SpinLock& operator=(const SpinLock&) = delete;
 
-  void lock(std::source_location where = std::source_location::current()) ACQUIRE();
-  void lockNested(unsigned subclass,
-                  std::source_location where = std::source_location::current()) ACQUIRE();
-  bool tryLock(std::source_location where = std::source_location::current()) TRY_ACQUIRE(true);
-  void unlock(std::source_location where = std::source_location::current()) RELEASE();
+  void lock(SourceLocation where = SourceLocation::current()) ACQUIRE();
+  void lockNested(unsigned subclass, SourceLocation where = SourceLocation::current()) ACQUIRE();
+  bool tryLock(SourceLocation where = SourceLocation::current()) TRY_ACQUIRE(true);
+  void unlock(SourceLocation where = SourceLocation::current()) RELEASE();
 
-  void assertHeld(std::source_location where = std::source_location::current()) const
-      ASSERT_CAPABILITY(this);
+  void assertHeld(SourceLocation where = SourceLocation::current()) const ASSERT_CAPABILITY(this);
   bool isLocked() const;
 
   const LockClass& lockClass() const { return *cls_; }
 
  private:
-  void lockSlow(unsigned subclass, std::source_location where);
+  void lockSlow();
 
   const LockClass* cls_;
-  std::atomic<uint32_t> word_{0};  // implementation-defined state
+  std::atomic<uint32_t> word_{0};  // kLocked | kWaiters, see spin_lock.cc
 };
 
 class SCOPED_CAPABILITY SpinGuard {
  public:
-  explicit SpinGuard(SpinLock& l, std::source_location where = std::source_location::current())
-      ACQUIRE(l)
+  explicit SpinGuard(SpinLock& l, SourceLocation where = SourceLocation::current()) ACQUIRE(l)
       : l_(l), where_(where) {
     l_.lock(where_);
   }
-  SpinGuard(SpinLock& l, unsigned subclass,
-            std::source_location where = std::source_location::current()) ACQUIRE(l)
+  SpinGuard(SpinLock& l, unsigned subclass, SourceLocation where = SourceLocation::current())
+      ACQUIRE(l)
       : l_(l), where_(where) {
     l_.lockNested(subclass, where_);
   }
@@ -54,7 +51,7 @@ class SCOPED_CAPABILITY SpinGuard {
 
  private:
   SpinLock& l_;
-  std::source_location where_;
+  SourceLocation where_;
 };
 
 }  // namespace vfiomm

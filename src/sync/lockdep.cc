@@ -1,0 +1,555 @@
+#include "sync/lockdep.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "base/assert.h"
+
+namespace vfiomm::lockdep {
+namespace {
+
+using Loc = SourceLocation;
+
+// A graph node is a class in one subclass, as a struct lock_class is in Linux.
+constexpr uint32_t kMaxNodes = LockClass::kMaxClasses * LockClass::kMaxSubclasses;
+constexpr size_t kReportKinds = static_cast<size_t>(ReportKind::kBadUnlock) + 1;
+constexpr uint32_t kNoNode = ~uint32_t{0};
+
+std::atomic<bool> lockdepOn{true};
+
+uint32_t nodeOf(const LockClass& cls, unsigned subclass) {
+  return cls.id() * LockClass::kMaxSubclasses + subclass;
+}
+uint32_t nodeOf(const HeldLock& h) { return nodeOf(*h.cls, h.subclass); }
+
+// --- the calling thread -------------------------------------------------------
+
+int nextPid() {
+  static std::atomic<int> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct Task {
+  std::string comm = "thread";
+  int pid = nextPid();
+  int cpu = -1;
+  std::vector<HeldLock> held;  // oldest first, as lockdep's curr->held_locks
+};
+
+Task& current() {
+  thread_local Task task;
+  return task;
+}
+
+// The newest entry for `lock`: a lock is released from the top down.
+std::vector<HeldLock>::iterator findHeld(Task& t, const void* lock) {
+  auto rit = std::find_if(t.held.rbegin(), t.held.rend(),
+                          [lock](const HeldLock& h) { return h.lock == lock; });
+  return rit == t.held.rend() ? t.held.end() : std::prev(rit.base());
+}
+
+// --- class usage, for the {+.+.} of a splat ----------------------------------
+
+constexpr uint8_t kUsedWrite = 1;
+constexpr uint8_t kUsedRead = 2;
+std::array<std::atomic<uint8_t>, kMaxNodes> usage;
+
+void markUsed(uint32_t node, Mode mode) {
+  const uint8_t bit = mode == Mode::kShared ? kUsedRead : kUsedWrite;
+  if ((usage[node].load(std::memory_order_relaxed) & bit) == 0)
+    usage[node].fetch_or(bit, std::memory_order_relaxed);
+}
+
+// Linux prints the hardirq then the softirq state, each for write and read;
+// the model takes every lock in process context with interrupts on, which
+// Linux shows as '+' for the modes the class was used in.
+std::string usageString(uint32_t node) {
+  const uint8_t u = usage[node].load(std::memory_order_relaxed);
+  const char w = (u & kUsedWrite) != 0 ? '+' : '.';
+  const char r = (u & kUsedRead) != 0 ? '+' : '.';
+  return {'{', w, r, w, r, '}'};
+}
+
+// --- formatting ----------------------------------------------------------------
+
+std::string_view baseName(const char* path) {
+  const std::string_view p(path);
+  const size_t slash = p.rfind('/');
+  return slash == std::string_view::npos ? p : p.substr(slash + 1);
+}
+
+std::string at(const Loc& where) {
+  return fmt::format("{}:{}", baseName(where.file_name()), where.line());
+}
+
+std::string lockName(const LockClass& cls, unsigned subclass) {
+  return subclass == 0 ? std::string(cls.name()) : fmt::format("{}/{}", cls.name(), subclass);
+}
+std::string lockName(const HeldLock& h) { return lockName(*h.cls, h.subclass); }
+
+// " (&mm->mmap_lock){++++}, at: fault.cc:120"
+std::string describe(const HeldLock& h) {
+  return fmt::format("({}){}, at: {}", lockName(h), usageString(nodeOf(h)), at(h.where));
+}
+
+std::string who(const Task& t) { return fmt::format("{}/{}", t.comm, t.pid); }
+
+std::string heldList(const Task& t) {
+  if (t.held.empty()) return fmt::format("no locks held by {}.\n", who(t));
+  std::string s =
+      fmt::format("{} lock{} held by {}:\n", t.held.size(), t.held.size() == 1 ? "" : "s", who(t));
+  for (size_t i = 0; i < t.held.size(); ++i) s += fmt::format(" #{}: {}\n", i, describe(t.held[i]));
+  return s;
+}
+
+std::string banner(std::string_view title) {
+  return fmt::format("{0:=<{2}}\n{1}\n{0:-<{2}}\n", "", title, title.size());
+}
+
+// --- the report log -------------------------------------------------------------
+
+void printToStderr(const Report& r) { std::fputs(r.text.c_str(), stderr); }
+
+struct ReportLog {
+  std::mutex mu;
+  std::vector<Report> kept;
+  std::array<size_t, kReportKinds> counts{};
+  std::set<std::tuple<ReportKind, std::string_view, uint_least32_t>> printedSites;
+  std::function<void(const Report&)> sink = printToStderr;
+};
+
+ReportLog& reportLog() {
+  static ReportLog log;
+  return log;
+}
+
+// Counts a report and, only when it will be kept or printed, builds its text;
+// the sink runs outside the log's mutex so that it may call back into lockdep.
+template <typename BuildText>
+void record(ReportKind kind, std::string_view lockClass, bool oncePerSite, const Loc& site,
+            BuildText&& buildText) {
+  ReportLog& log = reportLog();
+  Report report;
+  std::function<void(const Report&)> sink;
+  {
+    std::lock_guard guard(log.mu);
+    ++log.counts[static_cast<size_t>(kind)];
+    const bool print =
+        !oncePerSite || log.printedSites.emplace(kind, site.file_name(), site.line()).second;
+    const bool keep = log.kept.size() < kMaxKeptReports;
+    if (!print && !keep) return;
+    report = Report{kind, std::string(lockClass), std::forward<BuildText>(buildText)()};
+    if (keep) log.kept.push_back(report);
+    if (print) sink = log.sink;
+  }
+  if (sink) sink(report);
+}
+
+// --- the dependency graph ---------------------------------------------------------
+
+// One bit per possible edge, so that an acquisition whose dependencies are
+// all known (the common case) checks them without taking the graph's mutex.
+// Bits are only set under the mutex, after the edge is in the graph.
+constexpr size_t kEdgeBitWords = size_t{kMaxNodes} * kMaxNodes / 64;
+std::array<std::atomic<uint64_t>, kEdgeBitWords> edgeBits;
+
+std::pair<size_t, uint64_t> edgeBit(uint32_t from, uint32_t to) {
+  const size_t bit = size_t{from} * kMaxNodes + to;
+  return {bit / 64, uint64_t{1} << (bit % 64)};
+}
+
+bool edgeKnown(uint32_t from, uint32_t to) {
+  const auto [word, mask] = edgeBit(from, to);
+  return (edgeBits[word].load(std::memory_order_relaxed) & mask) != 0;
+}
+
+// Where a dependency was first seen: `to` taken at toWhere while `from` was
+// held since fromWhere, by comm/pid.
+struct Edge {
+  uint32_t to;
+  Loc fromWhere;
+  Loc toWhere;
+  std::string comm;
+  int pid;
+};
+
+struct Graph {
+  std::mutex mu;
+  std::vector<std::vector<Edge>> out = std::vector<std::vector<Edge>>(kMaxNodes);
+  std::vector<const LockClass*> classOf = std::vector<const LockClass*>(kMaxNodes, nullptr);
+};
+
+Graph& graph() {
+  static Graph g;
+  return g;
+}
+
+const Edge& findEdge(const Graph& g, uint32_t from, uint32_t to) {
+  const auto& edges = g.out[from];
+  auto it = std::find_if(edges.begin(), edges.end(), [to](const Edge& e) { return e.to == to; });
+  VFIOMM_ASSERT(it != edges.end());
+  return *it;
+}
+
+std::string nodeName(const Graph& g, uint32_t node) {
+  return lockName(*g.classOf[node], node % LockClass::kMaxSubclasses);
+}
+
+// Breadth first, so the reported chain is a shortest one. Returns the nodes
+// start .. goal.
+std::optional<std::vector<uint32_t>> findPath(const Graph& g, uint32_t start, uint32_t goal) {
+  std::vector<uint32_t> parent(kMaxNodes, kNoNode);
+  std::deque<uint32_t> queue{start};
+  parent[start] = start;
+  while (!queue.empty()) {
+    const uint32_t n = queue.front();
+    queue.pop_front();
+    if (n == goal) {
+      std::vector<uint32_t> path{goal};
+      for (uint32_t p = goal; p != start; p = parent[p]) path.push_back(parent[p]);
+      std::reverse(path.begin(), path.end());
+      return path;
+    }
+    for (const Edge& e : g.out[n]) {
+      if (parent[e.to] != kNoNode) continue;
+      parent[e.to] = n;
+      queue.push_back(e.to);
+    }
+  }
+  return std::nullopt;
+}
+
+// print_circular_bug(): `next` is being taken while `held` is held, and the
+// graph already has `path` from next's node to held's node.
+std::string circularText(const Graph& g, const Task& t, const HeldLock& held, const HeldLock& next,
+                         const std::vector<uint32_t>& path) {
+  std::string s = banner("WARNING: possible circular locking dependency detected");
+  s += fmt::format("{} is trying to acquire lock:\n {}\n\n", who(t), describe(next));
+  s += fmt::format("but task is already holding lock:\n {}\n\n", describe(held));
+  s += "which lock already depends on the new lock.\n\n";
+  s += "the existing dependency chain (in reverse order) is:\n\n";
+  for (size_t i = path.size() - 1; i > 0; --i) {
+    const Edge& e = findEdge(g, path[i - 1], path[i]);
+    s += fmt::format("-> #{} ({}){}:\n       first seen at {} by {}/{} (after ({}) at {})\n", i,
+                     nodeName(g, path[i]), usageString(path[i]), at(e.toWhere), e.comm, e.pid,
+                     nodeName(g, path[i - 1]), at(e.fromWhere));
+  }
+  s += fmt::format("-> #0 ({}){}:\n       first seen at {} by {} (after ({}) at {})\n\n",
+                   lockName(next), usageString(nodeOf(next)), at(next.where), who(t),
+                   lockName(held), at(held.where));
+
+  // print_circular_lock_scenario(): CPU0 holds the target, CPU1 comes to it
+  // through the lock just before it on the chain.
+  const std::string source = lockName(next);
+  const std::string target = lockName(held);
+  const std::string parent = nodeName(g, path[path.size() - 2]);
+  s += "other info that might help us debug this:\n\n";
+  if (path.size() > 2)
+    s += fmt::format("Chain exists of:\n  {} --> {} --> {}\n\n", source, parent, target);
+  s += " Possible unsafe locking scenario:\n\n";
+  s += "       CPU0                    CPU1\n";
+  s += "       ----                    ----\n";
+  s += fmt::format("  lock({});\n", target);
+  s += fmt::format("                               lock({});\n", parent);
+  s += fmt::format("                               lock({});\n", target);
+  s += fmt::format("  lock({});\n", source);
+  s += "\n *** DEADLOCK ***\n\n";
+  return s + heldList(t);
+}
+
+// check_prevs_add(): an edge from every held lock to `next`, each checked for
+// the cycle it would close. A closing edge is added all the same, so each
+// cycle is reported once, when its last edge first appears.
+void addDependencies(const Task& t, const HeldLock& next) {
+  const uint32_t to = nodeOf(next);
+  std::vector<std::string> cycles;
+  {
+    Graph& g = graph();
+    std::lock_guard guard(g.mu);
+    g.classOf[to] = next.cls;
+    for (const HeldLock& held : t.held) {
+      const uint32_t from = nodeOf(held);
+      if (from == to || edgeKnown(from, to)) continue;
+      g.classOf[from] = held.cls;
+      if (auto path = findPath(g, to, from))
+        cycles.push_back(circularText(g, t, held, next, *path));
+      g.out[from].push_back(Edge{to, held.where, next.where, t.comm, t.pid});
+      const auto [word, mask] = edgeBit(from, to);
+      edgeBits[word].fetch_or(mask, std::memory_order_relaxed);
+    }
+  }
+  for (std::string& text : cycles) {
+    record(ReportKind::kCircularDependency, next.cls->name(), false, next.where,
+           [&text] { return std::move(text); });
+  }
+}
+
+// print_deadlock_bug()
+std::string recursiveText(const Task& t, const HeldLock& held, const HeldLock& next) {
+  std::string s = banner("WARNING: possible recursive locking detected");
+  s += fmt::format("{} is trying to acquire lock:\n {}\n\n", who(t), describe(next));
+  s += fmt::format("but task is already holding lock:\n {}\n\n", describe(held));
+  s += "other info that might help us debug this:\n";
+  s += " Possible unsafe locking scenario:\n\n";
+  s += "       CPU0\n";
+  s += "       ----\n";
+  s += fmt::format("  lock({});\n  lock({});\n", lockName(held), lockName(next));
+  s += "\n *** DEADLOCK ***\n\n";
+  s += " May be due to missing lock nesting notation\n\n";
+  return s + heldList(t);
+}
+
+// validate_chain() for a blocking acquisition.
+void validate(const Task& t, const HeldLock& next) {
+  const uint32_t to = nodeOf(next);
+  auto same = std::find_if(t.held.begin(), t.held.end(),
+                           [to](const HeldLock& h) { return nodeOf(h) == to; });
+  if (same != t.held.end()) {
+    record(ReportKind::kRecursiveLocking, next.cls->name(), true, next.where,
+           [&] { return recursiveText(t, *same, next); });
+  }
+  const bool allKnown = std::all_of(t.held.begin(), t.held.end(), [to](const HeldLock& h) {
+    return nodeOf(h) == to || edgeKnown(nodeOf(h), to);
+  });
+  if (!allKnown) addDependencies(t, next);
+}
+
+// print_unlock_imbalance_bug()
+void badUnlock(const Task& t, std::string_view name, const Loc& where) {
+  record(ReportKind::kBadUnlock, name, true, where, [&] {
+    std::string s = banner("WARNING: bad unlock balance detected!");
+    s += fmt::format("{} is trying to release lock ({}) at:\n{}\n", who(t), name, at(where));
+    s += "but there are no more locks to release!\n\n";
+    s += "other info that might help us debug this:\n";
+    return s + heldList(t);
+  });
+}
+
+std::string nameOrAddress(const void* lock, const LockClass* cls) {
+  return cls != nullptr ? std::string(cls->name()) : fmt::format("{}", lock);
+}
+
+void releaseLock(const void* lock, const LockClass* cls, const Loc& where) {
+  if (!enabled()) return;
+  Task& t = current();
+  auto it = findHeld(t, lock);
+  if (it == t.held.end()) return badUnlock(t, nameOrAddress(lock, cls), where);
+  t.held.erase(it);
+}
+
+void downgradeLock(const void* lock, const LockClass* cls, const Loc& where) {
+  if (!enabled()) return;
+  Task& t = current();
+  auto it = findHeld(t, lock);
+  if (it == t.held.end()) return badUnlock(t, nameOrAddress(lock, cls), where);
+  it->mode = Mode::kShared;
+  it->where = where;
+  markUsed(nodeOf(*it), Mode::kShared);
+}
+
+// A WARN splat; the held locks are listed only while lockdep tracks them.
+void warnImpl(ReportKind kind, std::string_view name, std::string_view what, const Loc& where) {
+  record(kind, name, true, where, [&] {
+    const Task& t = current();
+    const std::string cpu = t.cpu < 0 ? "?" : std::to_string(t.cpu);
+    std::string s = "------------[ cut here ]------------\n";
+    s += fmt::format("WARNING: CPU: {} PID: {} at {} {}\n", cpu, t.pid, at(where),
+                     where.function_name());
+    s += fmt::format("{}\n", what);
+    s += fmt::format("CPU: {} PID: {} Comm: {}\n", cpu, t.pid, t.comm);
+    if (enabled()) s += heldList(t);
+    return s + "---[ end trace ]---\n";
+  });
+}
+
+const HeldLock* heldEntry(const void* lock) {
+  Task& t = current();
+  auto it = findHeld(t, lock);
+  return it == t.held.end() ? nullptr : &*it;
+}
+
+std::string_view heldState(const HeldLock* h) {
+  if (h == nullptr) return "not held";
+  return h->mode == Mode::kShared ? "held for read" : "held for write";
+}
+
+}  // namespace
+
+std::string_view reportKindName(ReportKind kind) {
+  switch (kind) {
+    case ReportKind::kCircularDependency:
+      return "circular-dependency";
+    case ReportKind::kRecursiveLocking:
+      return "recursive-locking";
+    case ReportKind::kAssertHeld:
+      return "assert-held";
+    case ReportKind::kAssertHeldRead:
+      return "assert-held-read";
+    case ReportKind::kAssertHeldWrite:
+      return "assert-held-write";
+    case ReportKind::kAssertNotHeld:
+      return "assert-not-held";
+    case ReportKind::kAssertNoLocksHeld:
+      return "assert-no-locks-held";
+    case ReportKind::kBadUnlock:
+      return "bad-unlock";
+  }
+  return "unknown";
+}
+
+void acquire(const void* lock, const LockClass& cls, unsigned subclass, Mode mode, bool trylock,
+             SourceLocation where) {
+  if (!enabled()) return;
+  VFIOMM_ASSERT_MSG(subclass < LockClass::kMaxSubclasses, "lockdep: subclass out of range");
+  Task& t = current();
+  const HeldLock next{lock, &cls, subclass, mode, trylock, where};
+  markUsed(nodeOf(next), mode);
+  // A trylock cannot block, so it depends on nothing held (validate_chain()
+  // skips it); held, it is the source of later edges like any lock.
+  if (!trylock) validate(t, next);
+  t.held.push_back(next);
+}
+
+void release(const void* lock, SourceLocation where) { releaseLock(lock, nullptr, where); }
+void release(const void* lock, const LockClass& cls, SourceLocation where) {
+  releaseLock(lock, &cls, where);
+}
+void downgrade(const void* lock, SourceLocation where) { downgradeLock(lock, nullptr, where); }
+void downgrade(const void* lock, const LockClass& cls, SourceLocation where) {
+  downgradeLock(lock, &cls, where);
+}
+
+bool isHeld(const void* lock) { return heldEntry(lock) != nullptr; }
+
+bool isHeldMode(const void* lock, Mode mode) {
+  const HeldLock* h = heldEntry(lock);
+  return h != nullptr && h->mode == mode;
+}
+
+std::vector<HeldLock> heldLocks() { return current().held; }
+
+bool assertHeld(const void* lock, const LockClass& cls, SourceLocation where) {
+  if (!enabled() || isHeld(lock)) return true;
+  warnImpl(ReportKind::kAssertHeld, cls.name(), fmt::format("lock not held: {}", cls.name()),
+           where);
+  return false;
+}
+
+bool assertHeldRead(const void* lock, const LockClass& cls, SourceLocation where) {
+  if (!enabled()) return true;
+  const HeldLock* h = heldEntry(lock);
+  if (h != nullptr && h->mode == Mode::kShared) return true;
+  warnImpl(ReportKind::kAssertHeldRead, cls.name(),
+           fmt::format("lock not held for read: {} ({})", cls.name(), heldState(h)), where);
+  return false;
+}
+
+bool assertHeldWrite(const void* lock, const LockClass& cls, SourceLocation where) {
+  if (!enabled()) return true;
+  const HeldLock* h = heldEntry(lock);
+  if (h != nullptr && h->mode == Mode::kExclusive) return true;
+  warnImpl(ReportKind::kAssertHeldWrite, cls.name(),
+           fmt::format("lock not held for write: {} ({})", cls.name(), heldState(h)), where);
+  return false;
+}
+
+bool assertNotHeld(const void* lock, const LockClass& cls, SourceLocation where) {
+  if (!enabled()) return true;
+  const HeldLock* h = heldEntry(lock);
+  if (h == nullptr) return true;
+  warnImpl(ReportKind::kAssertNotHeld, cls.name(),
+           fmt::format("lock held but must not be: {} ({})", cls.name(), heldState(h)), where);
+  return false;
+}
+
+bool assertNoLocksHeld(SourceLocation where) {
+  if (!enabled()) return true;
+  const Task& t = current();
+  if (t.held.empty()) return true;
+  const HeldLock& newest = t.held.back();
+  warnImpl(ReportKind::kAssertNoLocksHeld, newest.cls->name(),
+           fmt::format("locks held where none may be, newest: {}", lockName(newest)), where);
+  return false;
+}
+
+void warn(ReportKind kind, const LockClass& cls, std::string_view what, SourceLocation where) {
+  warnImpl(kind, cls.name(), what, where);
+}
+
+void setEnabled(bool on) { lockdepOn.store(on, std::memory_order_relaxed); }
+bool enabled() { return lockdepOn.load(std::memory_order_relaxed); }
+
+void setThreadIdentity(std::string_view comm, int pid, int cpu) {
+  Task& t = current();
+  t.comm = std::string(comm);
+  t.pid = pid;
+  t.cpu = cpu;
+}
+
+size_t reportCount() {
+  ReportLog& log = reportLog();
+  std::lock_guard guard(log.mu);
+  size_t total = 0;
+  for (size_t n : log.counts) total += n;
+  return total;
+}
+
+size_t reportCount(ReportKind kind) {
+  ReportLog& log = reportLog();
+  std::lock_guard guard(log.mu);
+  return log.counts[static_cast<size_t>(kind)];
+}
+
+std::vector<Report> reports() {
+  ReportLog& log = reportLog();
+  std::lock_guard guard(log.mu);
+  return log.kept;
+}
+
+void clearReports() {
+  ReportLog& log = reportLog();
+  std::lock_guard guard(log.mu);
+  log.kept.clear();
+  log.counts = {};
+  log.printedSites.clear();
+}
+
+void resetGraph() {
+  Graph& g = graph();
+  std::lock_guard guard(g.mu);
+  for (uint32_t from = 0; from < kMaxNodes; ++from) {
+    for (const Edge& e : g.out[from]) {
+      const auto [word, mask] = edgeBit(from, e.to);
+      edgeBits[word].fetch_and(~mask, std::memory_order_relaxed);
+    }
+    g.out[from].clear();
+    usage[from].store(0, std::memory_order_relaxed);
+  }
+}
+
+void setReportSink(std::function<void(const Report&)> sink) {
+  ReportLog& log = reportLog();
+  std::lock_guard guard(log.mu);
+  log.sink = std::move(sink);
+}
+
+bool hasDependency(const LockClass& from, const LockClass& to) {
+  for (unsigned fs = 0; fs < LockClass::kMaxSubclasses; ++fs) {
+    for (unsigned ts = 0; ts < LockClass::kMaxSubclasses; ++ts) {
+      if (edgeKnown(nodeOf(from, fs), nodeOf(to, ts))) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace vfiomm::lockdep

@@ -1,0 +1,198 @@
+#include "sync/rw_semaphore.h"
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "sync/lockdep.h"
+#include "sync/sched_hook.h"
+
+namespace vfiomm {
+namespace {
+
+// The lock word:
+//   bit 0       kWriter: write-locked
+//   bit 1       kWaiters: a thread may sleep on the word; the release that
+//               clears it wakes everyone, and sleepers set it again
+//   bits 2..15  waiting writers, counted so that new readers queue behind
+//               every one of them, not only the first (writer preference)
+//   bits 16..31 readers holding the lock
+constexpr uint32_t kWriter = 1u << 0;
+constexpr uint32_t kWaiters = 1u << 1;
+constexpr uint32_t kWriterWaiting = 1u << 2;
+constexpr uint32_t kWriterWaitingMask = 0xfffcu;
+constexpr uint32_t kReaderShift = 16;
+constexpr uint32_t kReader = 1u << kReaderShift;
+
+// A new reader may not pass a writer that holds or waits for the lock. Since
+// readers only ever wait for writers, a read trylock that checks this fails
+// whenever anyone waits, as Linux's does.
+constexpr uint32_t kReadBlocked = kWriter | kWriterWaitingMask;
+
+uint32_t readers(uint32_t word) { return word >> kReaderShift; }
+
+}  // namespace
+
+void RwSemaphore::downRead(Loc where) {
+  schedHook().beforeAcquire(this);
+  if (lockdep::enabled()) lockdep::acquire(this, cls_, 0, lockdep::Mode::kShared, false, where);
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  if ((w & kReadBlocked) != 0 ||
+      !word_.compare_exchange_strong(w, w + kReader, std::memory_order_acquire,
+                                     std::memory_order_relaxed))
+    downReadSlow();
+}
+
+void RwSemaphore::downReadSlow() {
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((w & kReadBlocked) == 0) {
+      if (word_.compare_exchange_weak(w, w + kReader, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+        return;
+      continue;
+    }
+    if ((w & kWaiters) == 0 &&
+        !word_.compare_exchange_weak(w, w | kWaiters, std::memory_order_relaxed))
+      continue;
+    schedHook().wait(this, word_, w | kWaiters);
+    w = word_.load(std::memory_order_relaxed);
+  }
+}
+
+bool RwSemaphore::downReadTrylock(Loc where) {
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  while ((w & kReadBlocked) == 0) {
+    if (word_.compare_exchange_weak(w, w + kReader, std::memory_order_acquire,
+                                    std::memory_order_relaxed)) {
+      if (lockdep::enabled()) lockdep::acquire(this, cls_, 0, lockdep::Mode::kShared, true, where);
+      return true;
+    }
+  }
+  return false;
+}
+
+void RwSemaphore::upRead(Loc where) {
+  if (lockdep::enabled()) lockdep::release(this, cls_, where);
+  // Only the last reader can let anyone in (readers wait only for writers),
+  // so only it clears kWaiters and wakes the sleepers.
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  uint32_t next = 0;
+  do {
+    VFIOMM_ASSERT_MSG(readers(w) != 0, "up_read() of an rwsem not held for read");
+    next = w - kReader;
+    if (readers(next) == 0) next &= ~kWaiters;
+  } while (
+      !word_.compare_exchange_weak(w, next, std::memory_order_release, std::memory_order_relaxed));
+  schedHook().afterRelease(this, word_, readers(next) == 0 && (w & kWaiters) != 0);
+}
+
+void RwSemaphore::downWrite(Loc where) { downWriteNested(0, where); }
+
+void RwSemaphore::downWriteNested(unsigned subclass, Loc where) {
+  schedHook().beforeAcquire(this);
+  if (lockdep::enabled())
+    lockdep::acquire(this, cls_, subclass, lockdep::Mode::kExclusive, false, where);
+  uint32_t expected = 0;
+  if (!word_.compare_exchange_strong(expected, kWriter, std::memory_order_acquire,
+                                     std::memory_order_relaxed))
+    downWriteSlow();
+}
+
+void RwSemaphore::downWriteSlow() {
+  uint32_t w = word_.fetch_add(kWriterWaiting, std::memory_order_relaxed) + kWriterWaiting;
+  VFIOMM_ASSERT_MSG((w & kWriterWaitingMask) != 0, "too many writers waiting on an rwsem");
+  for (;;) {
+    if ((w & kWriter) == 0 && readers(w) == 0) {
+      if (word_.compare_exchange_weak(w, (w - kWriterWaiting) | kWriter, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+        return;
+      continue;
+    }
+    if ((w & kWaiters) == 0 &&
+        !word_.compare_exchange_weak(w, w | kWaiters, std::memory_order_relaxed))
+      continue;
+    schedHook().wait(this, word_, w | kWaiters);
+    w = word_.load(std::memory_order_relaxed);
+  }
+}
+
+bool RwSemaphore::downWriteTrylock(Loc where) {
+  uint32_t expected = 0;
+  if (!word_.compare_exchange_strong(expected, kWriter, std::memory_order_acquire,
+                                     std::memory_order_relaxed))
+    return false;
+  if (lockdep::enabled()) lockdep::acquire(this, cls_, 0, lockdep::Mode::kExclusive, true, where);
+  return true;
+}
+
+void RwSemaphore::upWrite(Loc where) {
+  if (lockdep::enabled()) lockdep::release(this, cls_, where);
+  const uint32_t prev = word_.fetch_and(~(kWriter | kWaiters), std::memory_order_release);
+  VFIOMM_ASSERT_MSG((prev & kWriter) != 0, "up_write() of an rwsem not held for write");
+  schedHook().afterRelease(this, word_, (prev & kWaiters) != 0);
+}
+
+void RwSemaphore::downgradeWrite(Loc where) {
+  if (lockdep::enabled()) lockdep::downgrade(this, cls_, where);
+  // Sleeping readers may now join (unless a writer waits); wake them all.
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  uint32_t next = 0;
+  do {
+    VFIOMM_ASSERT_MSG((w & kWriter) != 0, "downgrade_write() of an rwsem not held for write");
+    next = (w & ~(kWriter | kWaiters)) + kReader;
+  } while (
+      !word_.compare_exchange_weak(w, next, std::memory_order_release, std::memory_order_relaxed));
+  schedHook().afterRelease(this, word_, (w & kWaiters) != 0);
+}
+
+// Without lockdep, rwsem_assert_held_nolockdep(): locked by anyone.
+void RwSemaphore::assertHeld(Loc where) const {
+  if (lockdep::enabled()) {
+    lockdep::assertHeld(this, cls_, where);
+    return;
+  }
+  if (isLocked()) return;
+  lockdep::warn(lockdep::ReportKind::kAssertHeld, cls_,
+                fmt::format("lock not held: {} (not locked)", cls_.name()), where);
+}
+
+// Without lockdep the kernel can only check that someone holds it.
+void RwSemaphore::assertHeldRead(Loc where) const {
+  if (lockdep::enabled()) {
+    lockdep::assertHeldRead(this, cls_, where);
+    return;
+  }
+  if (isLocked()) return;
+  lockdep::warn(lockdep::ReportKind::kAssertHeldRead, cls_,
+                fmt::format("lock not held for read: {} (not locked)", cls_.name()), where);
+}
+
+// Without lockdep, rwsem_assert_held_write_nolockdep(): write-locked by anyone.
+void RwSemaphore::assertHeldWrite(Loc where) const {
+  if (lockdep::enabled()) {
+    lockdep::assertHeldWrite(this, cls_, where);
+    return;
+  }
+  if (isWriteLocked()) return;
+  lockdep::warn(lockdep::ReportKind::kAssertHeldWrite, cls_,
+                fmt::format("lock not held for write: {} ({})", cls_.name(),
+                            isLocked() ? "read-locked" : "not locked"),
+                where);
+}
+
+// Without lockdep nothing tracks which thread holds a reader, so, as in the
+// kernel, there is nothing to check.
+void RwSemaphore::assertNotHeld(Loc where) const {
+  if (lockdep::enabled()) lockdep::assertNotHeld(this, cls_, where);
+}
+
+bool RwSemaphore::isLocked() const {
+  const uint32_t w = word_.load(std::memory_order_relaxed);
+  return (w & kWriter) != 0 || readers(w) != 0;
+}
+
+bool RwSemaphore::isWriteLocked() const {
+  return (word_.load(std::memory_order_relaxed) & kWriter) != 0;
+}
+
+}  // namespace vfiomm

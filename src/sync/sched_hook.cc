@@ -1,0 +1,34 @@
+#include "sync/sched_hook.h"
+
+namespace vfiomm {
+namespace {
+
+SchedHook defaultHook;
+// Constant-initialised to the default, so locks taken during static
+// initialisation already find a hook.
+std::atomic<SchedHook*> installedHook{&defaultHook};
+
+}  // namespace
+
+void SchedHook::beforeAcquire(const void* /*lock*/) {}
+
+void SchedHook::wait(const void* /*lock*/, const std::atomic<uint32_t>& word, uint32_t observed) {
+  // The caller re-reads the word with the ordering it needs after waking.
+  word.wait(observed, std::memory_order_relaxed);
+}
+
+void SchedHook::afterRelease(const void* /*lock*/, std::atomic<uint32_t>& word, bool waiters) {
+  // Every waiter re-checks the word, so waking them all is correct; the lock
+  // types only pass `waiters` when someone may actually sleep on the word.
+  if (waiters) word.notify_all();
+}
+
+void SchedHook::schedPoint(std::string_view /*what*/) {}
+
+SchedHook& schedHook() { return *installedHook.load(std::memory_order_acquire); }
+
+SchedHook* setSchedHook(SchedHook* hook) {
+  return installedHook.exchange(hook != nullptr ? hook : &defaultHook, std::memory_order_acq_rel);
+}
+
+}  // namespace vfiomm
