@@ -2,22 +2,22 @@
 // kernel BUG_ON the model reproduces): it prints and aborts, in every build.
 #pragma once
 
-#include <source_location>
+#include "base/source_location.h"
 
 namespace vfiomm {
 
-[[noreturn]] void assertFailed(const char* expr, const char* msg, std::source_location loc);
+[[noreturn]] void assertFailed(const char* expr, const char* msg, SourceLocation loc);
 
 }  // namespace vfiomm
 
 #define VFIOMM_ASSERT(cond)                                                               \
   do {                                                                                    \
     if (!(cond)) [[unlikely]]                                                             \
-      ::vfiomm::assertFailed(#cond, nullptr, std::source_location::current());            \
+      ::vfiomm::assertFailed(#cond, nullptr, ::vfiomm::SourceLocation::current());            \
   } while (0)
 
 #define VFIOMM_ASSERT_MSG(cond, msg)                                                      \
   do {                                                                                    \
     if (!(cond)) [[unlikely]]                                                             \
-      ::vfiomm::assertFailed(#cond, (msg), std::source_location::current());              \
+      ::vfiomm::assertFailed(#cond, (msg), ::vfiomm::SourceLocation::current());              \
   } while (0)

@@ -1,0 +1,120 @@
+// Fault, insert and zap costs of the mm model (release build, lockdep off).
+// Results and the command that produced them: docs/PERFORMANCE.md.
+#include <benchmark/benchmark.h>
+
+#include <memory>
+
+#include "mm/fault.h"
+#include "mm/machine.h"
+#include "mm/mm.h"
+#include "mm/task.h"
+#include "mm/fake_bar_file.h"  // tests/mm: the pfnmap driver of the mm tests
+#include "sync/lockdep.h"
+
+namespace vfiomm {
+namespace {
+
+using testing::FakeBarFile;
+
+constexpr PhysAddr kBarBase{0x40'0000'0000};
+
+// One mm with one BAR mapping at `va`, lockdep off for the measurement.
+struct Rig {
+  Rig(std::string_view profile, bool huge, uint64_t len, VirtAddr va, bool perVmaLock = true)
+      : bar(std::make_shared<FakeBarFile>(kBarBase, len, huge)) {
+    lockdep::setEnabled(false);
+    auto p = *MmProfile::byName(profile);
+    p.perVmaLock = perVmaLock;
+    mm = std::make_unique<Mm>(machine, p);
+    task.mm = mm.get();
+    base = *mm->mmap(va, len, prot::kRead | prot::kWrite, map::kShared | map::kFixed, bar, 0);
+  }
+  ~Rig() {
+    mm.reset();
+    lockdep::setEnabled(true);
+  }
+
+  Machine machine;
+  std::shared_ptr<FakeBarFile> bar;
+  std::unique_ptr<Mm> mm;
+  Task task;
+  VirtAddr base;
+};
+
+// Faults `pages` entries of `step` bytes each, zapping (untimed) when the
+// mapping is full.
+void faultLoop(benchmark::State& state, Rig& rig, uint64_t len, uint64_t step) {
+  uint64_t off = 0;
+  for (auto _ : state) {
+    if (off == len) {
+      state.PauseTiming();
+      rig.bar->zap();
+      off = 0;
+      state.ResumeTiming();
+    }
+    const SigInfo sig = doUserAddrFault(rig.task, rig.base + off, FaultAccess::kRead);
+    benchmark::DoNotOptimize(sig);
+    off += step;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// A 4 KiB fault + vmf_insert_pfn through do_user_addr_fault. Arg 0: the
+// linux-6.10 path (per-VMA attempt, RETRY, mmap-lock attempt); Arg 1: no
+// per-VMA lock (one attempt under the mmap lock).
+void BM_FaultPte(benchmark::State& state) {
+  constexpr uint64_t kLen = 256ULL << 20;
+  Rig rig("linux-6.10", false, kLen, VirtAddr(0x7f0000000000), state.range(0) == 0);
+  faultLoop(state, rig, kLen, kPageSize);
+}
+BENCHMARK(BM_FaultPte)->Arg(0)->Arg(1);
+
+void BM_FaultPmd(benchmark::State& state) {
+  constexpr uint64_t kLen = 4ULL << 30;
+  Rig rig("linux-6.12", true, kLen, VirtAddr(0x7f0000200000));
+  faultLoop(state, rig, kLen - kPmdSize, kPmdSize);
+}
+BENCHMARK(BM_FaultPmd);
+
+void BM_FaultPud(benchmark::State& state) {
+  constexpr uint64_t kLen = 64ULL << 30;
+  Rig rig("linux-6.12", true, kLen, VirtAddr(0x7f0000000000));
+  faultLoop(state, rig, kLen, kPudSize);
+}
+BENCHMARK(BM_FaultPud);
+
+// unmap_mapping_range over a fully populated 4 KiB mapping: time per entry.
+void BM_ZapPte(benchmark::State& state) {
+  const uint64_t len = static_cast<uint64_t>(state.range(0)) << 20;
+  Rig rig("linux-6.10", false, len, VirtAddr(0x7f0000000000), false);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (uint64_t off = 0; off < len; off += kPageSize)
+      (void)doUserAddrFault(rig.task, rig.base + off, FaultAccess::kRead);
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(rig.bar->zap());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(len / kPageSize));
+}
+BENCHMARK(BM_ZapPte)->Arg(64)->Arg(1024);
+
+// Page-table memory of a fully populated 4 KiB mapping, per page mapped:
+// the host bytes the model spends (tables + descriptors) and the kernel's
+// own pgtables_bytes accounting.
+void BM_PageTableBytesPerPage(benchmark::State& state) {
+  const uint64_t len = static_cast<uint64_t>(state.range(0)) << 30;
+  Rig rig("linux-6.10", false, len, VirtAddr(0x7e0000000000), false);
+  for (auto _ : state) {
+    for (uint64_t off = 0; off < len; off += kPageSize)
+      (void)doUserAddrFault(rig.task, rig.base + off, FaultAccess::kRead);
+  }
+  const double pages = static_cast<double>(len / kPageSize);
+  state.counters["host_bytes_per_page"] =
+      static_cast<double>(rig.mm->pageTable().hostBytes()) / pages;
+  state.counters["pgtables_bytes_per_page"] =
+      static_cast<double>(rig.mm->pageTable().pgtablesBytes()) / pages;
+}
+BENCHMARK(BM_PageTableBytesPerPage)->Arg(1)->Arg(8)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace vfiomm

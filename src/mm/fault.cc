@@ -1,0 +1,198 @@
+#include "mm/fault.h"
+
+#include "base/assert.h"
+#include "base/counter.h"
+#include "mm/mm.h"
+#include "mm/task.h"
+#include "mm/vm_operations.h"
+#include "mm/vma.h"
+#include "sync/lockdep.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(pgfault, "vmstat.pgfault", "handle_mm_fault calls counted (PGFAULT)");
+VFIOMM_COUNTER(pgmajfault, "vmstat.pgmajfault", "major faults (PGMAJFAULT)");
+VFIOMM_COUNTER(vmaLockSuccess, "vmstat.vma_lock_success", "faults done under the per-VMA lock");
+VFIOMM_COUNTER(vmaLockRetry, "vmstat.vma_lock_retry",
+               "per-VMA-lock faults redone under the mmap lock");
+VFIOMM_COUNTER(hugeFaultPud, "mm.fault.huge_fault.pud", "huge_fault(order 18) calls");
+VFIOMM_COUNTER(hugeFaultPmd, "mm.fault.huge_fault.pmd", "huge_fault(order 9) calls");
+VFIOMM_COUNTER(faultPte, "mm.fault.fault", "->fault (order 0) calls");
+VFIOMM_COUNTER(fallbackPud, "mm.fault.fallback.pud", "huge_fault(18) returned FALLBACK");
+VFIOMM_COUNTER(fallbackPmd, "mm.fault.fallback.pmd", "huge_fault(9) returned FALLBACK");
+VFIOMM_COUNTER(faultSigbus, "mm.fault.sigbus", "faults ending in VM_FAULT_SIGBUS");
+
+// thp_vma_allowable_order(vma, TVA_IN_PF | TVA_ENFORCE_SYSFS, order) for a
+// special (pfnmap) VMA: mm-pfnmap.md §9.3.
+bool hugeOrderAllowed(const Vma& vma, unsigned order) {
+  (void)order;  // THP_ORDERS_ALL_SPECIAL holds both PMD and PUD on x86-64
+  const VmOperations* ops = vma.ops();
+  if (ops == nullptr || !ops->hasHugeFault()) return false;
+  if (vma.file() == nullptr || !(vma.flags() & (vm::kPfnmap | vm::kMixedmap))) return false;
+  if (vma.flags() & vm::kNoHugepage) return false;
+  Mm& mm = vma.mm();
+  if (mm.thpDisabled()) return false;
+  if (!mm.profile().thpSysfsGatesPfnmap) return true;
+  switch (mm.thpEnabled()) {
+    case ThpEnabled::kAlways: return true;
+    case ThpEnabled::kMadvise: return (vma.flags() & vm::kHugepage) != 0;
+    case ThpEnabled::kNever: return false;
+  }
+  return false;
+}
+
+// create_huge_pud / create_huge_pmd, or the already-a-leaf cases.
+// Returns kFallback when the next smaller level is to be tried.
+VmFaultResult hugeLevel(VmFault& vmf, PtLevel level) {
+  Vma& vma = *vmf.vma;
+  PageTable& pt = vma.mm().pageTable();
+  PageTable::Slot slot;
+  switch (pt.slotAt(vmf.address, level, true, &slot)) {
+    case PageTable::WalkStatus::kOk: break;
+    case PageTable::WalkStatus::kHugeAbove: return vmfault::kNone;  // raced: retry the access
+    default: return vmfault::kOom;
+  }
+  const unsigned order = levelOrder(level);
+  const uint64_t e = slot.entry->load(std::memory_order_acquire);
+  const bool write = (vmf.flags & faultflag::kWrite) != 0;
+  if (pte::isHugeLeaf(e) && !(write && !pte::isWritable(e))) return vmfault::kNone;  // *_set_accessed
+  if (!pte::isNone(e) && !pte::isHugeLeaf(e)) return vmfault::kFallback;  // a table: go down
+  if (!hugeOrderAllowed(vma, order)) return vmfault::kFallback;
+  (level == PtLevel::kPud ? hugeFaultPud : hugeFaultPmd).add();
+  const VmFaultResult ret = vma.ops()->hugeFault(vmf, order);
+  if (ret & vmfault::kFallback) {
+    (level == PtLevel::kPud ? fallbackPud : fallbackPmd).add();
+    if (pte::isHugeLeaf(e)) {
+      // wp_huge_*: the driver declined the write upgrade; split (= clear)
+      // the leaf and let the smaller level fault.
+      MmuGather tlb(vma.mm().tlbFlusher());
+      const VirtAddr block = vmf.address.alignDown(levelSize(level));
+      pt.zapRange(block, block + levelSize(level), tlb);
+    }
+  }
+  return ret;
+}
+
+// handle_pte_fault -> do_pte_missing -> do_fault -> __do_fault.
+VmFaultResult pteLevel(VmFault& vmf) {
+  Vma& vma = *vmf.vma;
+  PageTable::Slot slot;
+  const auto st = vma.mm().pageTable().slotAt(vmf.address, PtLevel::kPte, false, &slot);
+  if (st == PageTable::WalkStatus::kHugeAbove) return vmfault::kNone;
+  if (st == PageTable::WalkStatus::kOk && !pte::isNone(slot.entry->load(std::memory_order_acquire)))
+    return vmfault::kNone;  // spurious: someone installed it
+  const VmOperations* ops = vma.ops();
+  if (ops == nullptr || !ops->hasFault()) return vmfault::kSigbus;
+  // vmf_can_call_fault(): without ->map_pages the 4 KiB fault never runs
+  // under the per-VMA lock alone: drop it and retry under the mmap lock.
+  if (vmf.flags & faultflag::kVmaLock) {
+    vma.endRead();
+    return vmfault::kRetry;
+  }
+  faultPte.add();
+  return ops->fault(vmf);
+}
+
+VmFaultResult handleMmFaultInner(VmFault& vmf) {
+  for (PtLevel level : {PtLevel::kPud, PtLevel::kPmd}) {
+    const VmFaultResult ret = hugeLevel(vmf, level);
+    if (!(ret & vmfault::kFallback)) return ret;
+  }
+  return pteLevel(vmf);
+}
+
+// mm_account_fault().
+void accountFault(Task& task, VmFaultResult ret, FaultFlags flags, bool user) {
+  if (ret & vmfault::kRetry) return;
+  pgfault.add();
+  if (ret & vmfault::kError) return;
+  const bool major = (ret & vmfault::kMajor) || (flags & faultflag::kTried);
+  if (major) {
+    task.majFlt.fetch_add(1, std::memory_order_relaxed);
+    pgmajfault.add();
+  } else {
+    task.minFlt.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (user && !major) task.perfMinor.fetch_add(1, std::memory_order_relaxed);
+}
+
+// x86 access_error().
+bool accessError(const Vma& vma, FaultAccess access) {
+  if (access == FaultAccess::kWrite) return !(vma.flags() & vm::kWrite);
+  return !(vma.flags() & (vm::kRead | vm::kWrite | vm::kExec));
+}
+
+SigInfo signalFor(VmFaultResult ret, VirtAddr address) {
+  if (ret & vmfault::kOom) return SigInfo{SigInfo::kSigkill, 0, address};
+  if (ret & (vmfault::kSigbus | vmfault::kHwpoison | vmfault::kHwpoisonLarge))
+    return SigInfo{SigInfo::kSigbus, SigInfo::kBusAdrerr, address};
+  if (ret & vmfault::kSigsegv) return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvMaperr, address};
+  return SigInfo{};
+}
+
+}  // namespace
+
+VmFaultResult handleMmFault(Task& task, Vma& vma, VirtAddr address, FaultFlags flags, bool user) {
+  VmFault vmf;
+  vmf.vma = &vma;
+  vmf.address = address.alignDown(kPageSize);
+  vmf.realAddress = address;
+  vmf.pgoff = vma.linearPageIndex(vmf.address);
+  vmf.flags = flags;
+  const VmFaultResult ret = handleMmFaultInner(vmf);
+  if (ret & vmfault::kSigbus) faultSigbus.add();
+  accountFault(task, ret, flags, user);
+  return ret;
+}
+
+SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access) {
+  lockdep::assertNoLocksHeld();
+  Mm& mm = *task.mm;
+  FaultFlags flags = faultflag::kAllowRetry | faultflag::kKillable | faultflag::kUser;
+  if (access == FaultAccess::kWrite) flags |= faultflag::kWrite;
+
+  if (mm.profile().perVmaLock) {
+    if (Vma* vma = mm.lockVmaUnderRcu(address)) {
+      if (accessError(*vma, access)) {
+        vma->endRead();
+        return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvAccerr, address};
+      }
+      const VmFaultResult ret =
+          handleMmFault(task, *vma, address, flags | faultflag::kVmaLock, true);
+      if (!(ret & (vmfault::kRetry | vmfault::kCompleted))) vma->endRead();
+      if (!(ret & vmfault::kRetry)) {
+        vmaLockSuccess.add();
+        return signalFor(ret, address);
+      }
+      vmaLockRetry.add();
+    }
+  }
+
+  for (;;) {
+    ReadGuard mmap(mm.mmapLock());
+    Vma* vma = mm.findVma(address);
+    if (vma == nullptr) return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvMaperr, address};
+    if (accessError(*vma, access))
+      return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvAccerr, address};
+    const VmFaultResult ret = handleMmFault(task, *vma, address, flags, true);
+    if (!(ret & vmfault::kRetry)) return signalFor(ret, address);
+    flags |= faultflag::kTried;
+  }
+}
+
+Status fixupUserFault(Task& task, Mm& mm, VirtAddr address, FaultFlags flags) {
+  ReadGuard mmap(mm.mmapLock());
+  Vma* vma = mm.findVma(address);
+  if (vma == nullptr) return fail(Errno::kEFAULT);
+  const FaultAccess access =
+      (flags & faultflag::kWrite) ? FaultAccess::kWrite : FaultAccess::kRead;
+  if (accessError(*vma, access)) return fail(Errno::kEFAULT);
+  const VmFaultResult ret = handleMmFault(task, *vma, address, flags | faultflag::kRemote, false);
+  if (ret & vmfault::kOom) return fail(Errno::kENOMEM);
+  if (ret & vmfault::kError) return fail(Errno::kEFAULT);
+  return ok();
+}
+
+}  // namespace vfiomm

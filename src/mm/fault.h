@@ -1,0 +1,49 @@
+// The page-fault path (mm-pfnmap.md §9, §10): x86's do_user_addr_fault,
+// handle_mm_fault with its huge-order sequence, fault accounting, and the
+// GUP-side fixup_user_fault.
+#pragma once
+
+#include <cstdint>
+
+#include "base/addr.h"
+#include "base/result.h"
+#include "mm/vm_fault.h"
+
+namespace vfiomm {
+
+class Mm;
+class Vma;
+struct Task;
+
+enum class FaultAccess : uint8_t { kRead, kWrite };
+
+// siginfo as the faulting thread receives it; signo 0 = no signal (retry).
+struct SigInfo {
+  static constexpr int kSigkill = 9;  // the OOM path kills the task
+  static constexpr int kSigbus = 7;
+  static constexpr int kSigsegv = 11;
+  static constexpr int kBusAdrerr = 2;   // BUS_ADRERR
+  static constexpr int kSegvMaperr = 1;  // SEGV_MAPERR
+  static constexpr int kSegvAccerr = 2;  // SEGV_ACCERR
+
+  int signo = 0;
+  int code = 0;
+  VirtAddr addr;
+  bool none() const { return signo == 0; }
+};
+
+// do_user_addr_fault(): the per-VMA-lock attempt, then the mmap-lock one;
+// the VMA permission check; handle_mm_fault; signal delivery. A result with
+// no signal means the access is to be retried.
+SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access);
+
+// handle_mm_fault(vma, address, flags, regs): `user` false models regs ==
+// NULL (GUP). Counts PGFAULT and the task's min/maj_flt as §10 says.
+VmFaultResult handleMmFault(Task& task, Vma& vma, VirtAddr address, FaultFlags flags, bool user);
+
+// fixup_user_fault(): fault one address in for a kernel caller (vfio's DMA
+// mapping of a BAR mmap). Takes the mmap lock for read itself; SIGBUS
+// becomes -EFAULT.
+Status fixupUserFault(Task& task, Mm& mm, VirtAddr address, FaultFlags flags);
+
+}  // namespace vfiomm

@@ -1,0 +1,36 @@
+// The slice of struct file that mm needs: the mapping it maps (f_mapping),
+// the mode it was opened with, and its ->mmap / ->get_unmapped_area. The fs
+// layer (the vfio pseudo filesystem) derives the concrete files.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "base/addr.h"
+#include "base/result.h"
+
+namespace vfiomm {
+
+class AddressSpace;
+class Vma;
+
+class File : public std::enable_shared_from_this<File> {
+ public:
+  virtual ~File() = default;
+
+  // f_mapping: the address space whose i_mmap holds every VMA of this file.
+  virtual AddressSpace* mapping() const = 0;
+  virtual bool readable() const { return true; }   // FMODE_READ
+  virtual bool writable() const { return true; }   // FMODE_WRITE
+  // ->mmap(file, vma). Runs before the VMA is linked anywhere (mm-pfnmap §3).
+  virtual Status mmap(Vma& vma) = 0;
+  // ->get_unmapped_area, when the file has one; nullopt = use the mm's.
+  virtual std::optional<Result<VirtAddr>> getUnmappedArea(VirtAddr, uint64_t, uint64_t, int) {
+    return std::nullopt;
+  }
+  // mapping_can_be_shared_validate: MAP_SHARED_VALIDATE flags it supports.
+  virtual int supportedMapFlags() const { return 0; }
+};
+
+}  // namespace vfiomm

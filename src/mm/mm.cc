@@ -1,0 +1,720 @@
+#include "mm/mm.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/assert.h"
+#include "base/counter.h"
+#include "mm/address_space.h"
+#include "mm/file.h"
+#include "mm/machine.h"
+#include "mm/pfn_insert.h"
+#include "mm/vm_operations.h"
+#include "sync/lockdep.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(overcommitRefused, "mm.overcommit_refused",
+               "__vm_enough_memory refusals (not enough memory for the allocation)");
+
+constexpr uint64_t kMmapMinAddr = 0x10000;         // vm.mmap_min_addr
+constexpr uint64_t kMmapBase = 0x7f00'0000'0000;   // mm->mmap_base (top-down start)
+constexpr uint64_t kUserTop = 1ULL << 47;          // ceiling for free_pgtables
+
+AddressSpace* mappingOf(const Vma& vma) {
+  return vma.file() != nullptr ? vma.file()->mapping() : nullptr;
+}
+
+void openVma(Vma& vma) {
+  if (vma.ops() != nullptr) vma.ops()->open(vma);
+}
+
+}  // namespace
+
+std::atomic<uint64_t> Mm::nextId_{1};
+
+Mm::Mm(Machine& machine, MmProfile profile)
+    : id_(nextId_.fetch_add(1)), machine_(machine), profile_(std::move(profile)) {}
+
+Mm::Mm(Machine& machine, const Mm& parent)
+    : id_(nextId_.fetch_add(1)),
+      machine_(machine),
+      profile_(parent.profile_),
+      overcommitLimit_(parent.overcommitLimit_),
+      thpEnabled_(parent.thpEnabled_),
+      thpDisabled_(parent.thpDisabled_) {}
+
+Mm::~Mm() { exitMmap(); }
+
+void Mm::mmapWriteLock() { mmapLock_.downWrite(); }
+
+void Mm::mmapWriteUnlock() {
+  // vma_end_write_all(): bumping mm_lock_seq releases every VMA write lock.
+  mmLockSeq_.fetch_add(1, std::memory_order_acq_rel);
+  mmapLock_.upWrite();
+}
+
+// RAII for the syscalls: mmap_write_lock() ... mmap_write_unlock().
+class SCOPED_CAPABILITY MmapWriteGuard {
+ public:
+  explicit MmapWriteGuard(Mm& mm) ACQUIRE(mm.mmapLock()) : mm_(mm) { mm_.mmapWriteLock(); }
+  ~MmapWriteGuard() RELEASE() { mm_.mmapWriteUnlock(); }
+  MmapWriteGuard(const MmapWriteGuard&) = delete;
+  MmapWriteGuard& operator=(const MmapWriteGuard&) = delete;
+
+ private:
+  Mm& mm_;
+};
+
+// ---------------------------------------------------------------------------
+// VMA tree and per-VMA locks
+
+Vma* Mm::findVma(VirtAddr addr) {
+  auto it = vmas_.upper_bound(addr.value());
+  if (it == vmas_.begin()) return nullptr;
+  --it;
+  return it->second->contains(addr) ? it->second.get() : nullptr;
+}
+
+// Reads the tree under its own lock instead of the mmap lock: this models
+// the RCU walk of the maple tree, which writers update while holding both.
+Vma* Mm::lockVmaUnderRcu(VirtAddr addr) NO_THREAD_SAFETY_ANALYSIS {
+  SpinGuard tree(vmaTreeLock_);
+  Vma* vma = findVma(addr);
+  if (vma == nullptr) return nullptr;
+  // vma_start_read(): fail while a writer has marked the VMA this cycle.
+  if (vma->vmLockSeq().load(std::memory_order_acquire) == mmLockSeq()) return nullptr;
+  if (!vma->vmLock().downReadTrylock()) return nullptr;
+  if (vma->vmLockSeq().load(std::memory_order_acquire) == mmLockSeq()) {
+    vma->vmLock().upRead();
+    return nullptr;
+  }
+  return vma;
+}
+
+void Mm::vmaStartWrite(Vma& vma) {
+  const int64_t seq = mmLockSeq();
+  if (vma.vmLockSeq().load(std::memory_order_relaxed) == seq) return;
+  // Waits for the per-VMA-lock readers in flight, then marks the VMA.
+  vma.vmLock().downWrite();
+  vma.vmLockSeq().store(seq, std::memory_order_release);
+  vma.vmLock().upWrite();
+}
+
+bool Mm::vmaIsWriteLocked(const Vma& vma) const {
+  auto& v = const_cast<Vma&>(vma);
+  return v.vmLockSeq().load(std::memory_order_acquire) == mmLockSeq();
+}
+
+void Mm::insertVma(std::unique_ptr<Vma> vma) {
+  SpinGuard tree(vmaTreeLock_);
+  const uint64_t start = vma->start().value();
+  vmas_.emplace(start, std::move(vma));
+  mapCount_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::unique_ptr<Vma> Mm::detachVma(Vma& vma) {
+  SpinGuard tree(vmaTreeLock_);
+  auto it = vmas_.find(vma.start().value());
+  VFIOMM_ASSERT(it != vmas_.end() && it->second.get() == &vma);
+  std::unique_ptr<Vma> owned = std::move(it->second);
+  vmas_.erase(it);
+  mapCount_.fetch_sub(1, std::memory_order_relaxed);
+  return owned;
+}
+
+void Mm::linkFile(Vma& vma, Vma* after) {
+  AddressSpace* mapping = mappingOf(vma);
+  if (mapping == nullptr) return;
+  WriteGuard i(mapping->iMmapRwsem());
+  if (after != nullptr)
+    mapping->insertVmaAfter(*after, vma);
+  else
+    mapping->insertVma(vma);
+}
+
+void Mm::unlinkFile(Vma& vma) {
+  AddressSpace* mapping = mappingOf(vma);
+  if (mapping == nullptr) return;
+  WriteGuard i(mapping->iMmapRwsem());
+  mapping->removeVma(vma);
+}
+
+void Mm::removeVma(std::unique_ptr<Vma> vma) {
+  // remove_vma(): ->close, then fput when the unique_ptr goes.
+  if (vma->ops() != nullptr) vma->ops()->close(*vma);
+}
+
+std::vector<Vma*> Mm::vmasIn(VirtAddr start, VirtAddr end) {
+  std::vector<Vma*> out;
+  auto it = vmas_.upper_bound(start.value());
+  if (it != vmas_.begin()) --it;
+  for (; it != vmas_.end() && it->second->start() < end; ++it)
+    if (it->second->end() > start) out.push_back(it->second.get());
+  return out;
+}
+
+std::vector<Vma*> Mm::vmasMapping(const AddressSpace& mapping) {
+  std::vector<Vma*> out;
+  for (const auto& [start, vma] : vmas_)
+    if (mappingOf(*vma) == &mapping) out.push_back(vma.get());
+  return out;
+}
+
+std::vector<VmaSnapshot> Mm::vmaSnapshot() {
+  ReadGuard guard(mmapLock_);
+  std::vector<VmaSnapshot> out;
+  for (const auto& [start, vma] : vmas_) out.push_back(vma->snapshot());
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// TLB flushing and accounting
+
+void Mm::flushTlbRange(VirtAddr start, VirtAddr end, unsigned strideShift, bool freedTables) {
+  machine_.flushTlbMmRange(id_, cpumask(), start, end, strideShift, freedTables, machine_.currentCpuId());
+}
+
+TlbFlushFn Mm::tlbFlusher() {
+  return [this](VirtAddr s, VirtAddr e, unsigned stride, bool freed) {
+    flushTlbRange(s, e, stride, freed);
+  };
+}
+
+void Mm::notePgtablesBytes() {
+  const uint64_t now = pageTable_.pgtablesBytes();
+  uint64_t peak = pgtablesPeak_.load(std::memory_order_relaxed);
+  while (now > peak && !pgtablesPeak_.compare_exchange_weak(peak, now)) {
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Address selection (mm-pfnmap.md §3)
+
+bool Mm::rangeIsFree(uint64_t start, uint64_t end) {
+  return vmasIn(VirtAddr(start), VirtAddr(end)).empty();
+}
+
+Result<VirtAddr> Mm::unmappedAreaTopDown(uint64_t len, uint64_t align, uint64_t alignOffset) {
+  // Walk the gaps from the top of the mmap area down; take the highest
+  // address in a gap that fits `len` at the requested alignment.
+  uint64_t gapEnd = kMmapBase;
+  auto consider = [&](uint64_t gapStart) -> std::optional<uint64_t> {
+    gapStart = std::max(gapStart, kMmapMinAddr);
+    if (gapEnd < gapStart + len) return std::nullopt;
+    uint64_t start = gapEnd - len;
+    start -= (start - alignOffset) & (align - 1);
+    if (start < gapStart) return std::nullopt;
+    return start;
+  };
+  for (auto it = vmas_.rbegin(); it != vmas_.rend(); ++it) {
+    const Vma& v = *it->second;
+    if (v.start().value() >= gapEnd) continue;
+    if (v.end().value() < gapEnd) {
+      if (auto a = consider(v.end().value())) return VirtAddr(*a);
+    }
+    gapEnd = std::min(gapEnd, v.start().value());
+  }
+  if (auto a = consider(0)) return VirtAddr(*a);
+  return fail(Errno::kENOMEM);
+}
+
+Result<VirtAddr> Mm::getUnmappedArea(File* file, VirtAddr addr, uint64_t len, uint64_t pgoff,
+                                     int flags) {
+  if (len > kTaskSize) return fail(Errno::kENOMEM);
+  if (flags & map::kFixed) {
+    if (!addr.isAligned(kPageSize)) return fail(Errno::kEINVAL);
+    if (addr.value() > kTaskSize - len) return fail(Errno::kENOMEM);
+    return addr;
+  }
+  if (file != nullptr) {
+    if (auto own = file->getUnmappedArea(addr, len, pgoff, flags)) return *own;
+  }
+  const bool hinted = addr.value() != 0;
+  if (hinted) {
+    const uint64_t a = pageAlignUp(addr.value());
+    if (a >= kMmapMinAddr && a <= kTaskSize - len && rangeIsFree(a, a + len)) return VirtAddr(a);
+  }
+  // thp_get_unmapped_area_vmflags() for files without their own hook.
+  const FileThpPlacement thp = profile_.fileThpPlacement;
+  const bool thpPath = file != nullptr && thp != FileThpPlacement::kOff &&
+                       !(hinted && profile_.thpPlacementNeedsNullHint) &&
+                       !(thp == FileThpPlacement::kPmdLen && !isAligned(len, kPmdSize));
+  if (thpPath) {
+    const uint64_t off = pgoff << kPageShift;
+    const uint64_t offAlign = (off + kPmdSize - 1) & kPmdMask;
+    const uint64_t offEnd = (off + len) & kPmdMask;
+    if (offEnd > offAlign && offEnd - offAlign >= kPmdSize && len + kPmdSize > len) {
+      // __thp_get_unmapped_area: room for len + 2 MiB, then shift so that
+      // the address is congruent to the file offset modulo 2 MiB.
+      auto padded = unmappedAreaTopDown(len + kPmdSize, kPageSize, 0);
+      if (padded) {
+        uint64_t a = padded->value();
+        a += (off - a) & (kPmdSize - 1);
+        return VirtAddr(a);
+      }
+    }
+  }
+  return unmappedAreaTopDown(len, kPageSize, 0);
+}
+
+// ---------------------------------------------------------------------------
+// mmap
+
+Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
+                          std::shared_ptr<File> file, uint64_t offset) {
+  if (!isPageAligned(offset)) return fail(Errno::kEINVAL);
+  if (!(flags & map::kAnonymous) && (flags & map::kHugetlb)) return fail(Errno::kEINVAL);
+  if (!(flags & map::kAnonymous) && file == nullptr) return fail(Errno::kEBADF);
+  if (len == 0) return fail(Errno::kEINVAL);
+  const uint64_t alignedLen = pageAlignUp(len);
+  if (alignedLen == 0 || alignedLen > kTaskSize) return fail(Errno::kENOMEM);
+  const uint64_t pgoff = offset >> kPageShift;
+  if (pgoff + (alignedLen >> kPageShift) < pgoff) return fail(Errno::kEOVERFLOW);
+  if (flags & map::kFixedNoReplace) flags |= map::kFixed;
+  if (flags & map::kAnonymous) file = nullptr;
+
+  MmapWriteGuard guard(*this);
+  auto where = getUnmappedArea(file.get(), addr, alignedLen, pgoff, flags);
+  if (!where) return where;
+  if (!where->isAligned(kPageSize)) return fail(Errno::kEINVAL);
+  if ((flags & map::kFixedNoReplace) && !rangeIsFree(where->value(), where->value() + alignedLen))
+    return fail(Errno::kEEXIST);
+
+  VmFlags vmFlags = protToVmFlags(prot) | vm::kMayRead | vm::kMayWrite | vm::kMayExec;
+  const int type = flags & map::kTypeMask;
+  if (file != nullptr) {
+    switch (type) {
+      case map::kSharedValidate:
+        if (flags & ~(map::kSharedValidate | map::kFixed | map::kAnonymous | map::kLocked |
+                      map::kNoReserve | map::kPopulate | map::kFixedNoReplace |
+                      file->supportedMapFlags()))
+          return fail(Errno::kEOPNOTSUPP);
+        [[fallthrough]];
+      case map::kShared:
+        if ((prot & prot::kWrite) && !file->writable()) return fail(Errno::kEACCES);
+        vmFlags |= vm::kShared | vm::kMayShare;
+        if (!file->writable()) vmFlags &= ~vm::kMayWrite;
+        break;
+      case map::kPrivate:
+        if (!file->readable()) return fail(Errno::kEACCES);
+        break;
+      default:
+        return fail(Errno::kEINVAL);
+    }
+  } else {
+    if (type == map::kShared || type == map::kSharedValidate)
+      vmFlags |= vm::kShared | vm::kMayShare;
+    else if (type != map::kPrivate)
+      return fail(Errno::kEINVAL);
+  }
+  if (flags & map::kNoReserve) vmFlags |= vm::kNoReserve;
+  return mmapRegion(std::move(file), *where, alignedLen, vmFlags, PgOff(pgoff));
+}
+
+Result<VirtAddr> Mm::mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint64_t len,
+                                VmFlags flags, PgOff pgoff) {
+  if (auto st = doMunmap(addr, len); !st) return fail(st.error());
+  // accountable_mapping(): private, writable, not NORESERVE.
+  if ((flags & (vm::kNoReserve | vm::kShared | vm::kWrite)) == vm::kWrite) {
+    if (len > overcommitLimit_) {
+      overcommitRefused.add();
+      fmt::print(stderr,
+                 "__vm_enough_memory: pid: {}, comm: vfiomm, bytes: {} not enough memory for "
+                 "the allocation\n",
+                 id_, len);
+      return fail(Errno::kENOMEM);
+    }
+    flags |= vm::kAccount;
+  }
+  auto vma = std::make_unique<Vma>(*this, addr, addr + len, pgoff, flags);
+  vma->setPageProt(vmGetPageProt(flags));
+  if (file != nullptr) {
+    vma->setFile(file);
+    // call_mmap(): the driver sees the VMA before anyone else can.
+    if (auto st = file->mmap(*vma); !st) return fail(st.error());
+  }
+  Vma& v = *vma;
+  insertVma(std::move(vma));
+  linkFile(v, nullptr);
+  return addr;
+}
+
+// ---------------------------------------------------------------------------
+// split, munmap
+
+Result<Vma*> Mm::splitVma(Vma& vma, VirtAddr addr, bool newBelow) {
+  if (vma.ops() != nullptr) {
+    if (auto st = vma.ops()->maySplit(vma, addr); !st) return fail(st.error());
+  }
+  std::unique_ptr<Vma> fresh = vma.dup(*this);
+  const uint64_t lowerPages = (addr - vma.start()) >> kPageShift;
+  if (newBelow)
+    fresh->setRange(vma.start(), addr, vma.pgoff());
+  else
+    fresh->setRange(addr, vma.end(), vma.pgoff() + lowerPages);
+  // The new structure is opened before anything links it (G1's ->open zaps
+  // its range, which still holds the old structure's entries).
+  openVma(*fresh);
+  vmaStartWrite(vma);
+  {
+    // vma_adjust_trans_huge(): a huge leaf across the split point goes.
+    MmuGather tlb(tlbFlusher());
+    pageTable_.splitHugeAt(addr, tlb);
+  }
+  AddressSpace* mapping = mappingOf(vma);
+  auto owned = detachVma(vma);
+  if (mapping != nullptr) {
+    WriteGuard i(mapping->iMmapRwsem());
+    mapping->removeVma(vma);
+    if (newBelow)
+      vma.setRange(addr, vma.end(), vma.pgoff() + lowerPages);
+    else
+      vma.setRange(vma.start(), addr, vma.pgoff());
+    mapping->insertVma(vma);
+    mapping->insertVma(*fresh);
+  } else if (newBelow) {
+    vma.setRange(addr, vma.end(), vma.pgoff() + lowerPages);
+  } else {
+    vma.setRange(vma.start(), addr, vma.pgoff());
+  }
+  insertVma(std::move(owned));
+  Vma* result = fresh.get();
+  insertVma(std::move(fresh));
+  return result;
+}
+
+Status Mm::munmap(VirtAddr addr, uint64_t len) {
+  if (!addr.isAligned(kPageSize) || len == 0 || len > kTaskSize ||
+      addr.value() > kTaskSize - len)
+    return fail(Errno::kEINVAL);
+  MmapWriteGuard guard(*this);
+  return doMunmap(addr, pageAlignUp(len));
+}
+
+Status Mm::splitAround(VirtAddr start, VirtAddr end, bool forMunmap) {
+  // Which side of each split is the new structure (mm-pfnmap.md §12).
+  const bool v61 = forMunmap && profile_.munmapSplitStyle == MunmapSplitStyle::kV6_1;
+  std::vector<Vma*> hit = vmasIn(start, end);
+  if (hit.empty()) return ok();
+  Vma* first = hit.front();
+  if (first->start() < start) {
+    // v6.1 munmap: the new structure takes [start, e); otherwise the kept
+    // lower piece [s, start) is the new one.
+    auto r = splitVma(*first, start, /*newBelow=*/!v61);
+    if (!r) return fail(r.error());
+  }
+  hit = vmasIn(start, end);
+  Vma* last = hit.back();
+  if (last->end() > end) {
+    // v6.1 munmap: the new structure is the removed lower piece; otherwise
+    // the kept upper piece [end, e).
+    auto r = splitVma(*last, end, /*newBelow=*/v61);
+    if (!r) return fail(r.error());
+  }
+  return ok();
+}
+
+Status Mm::doMunmap(VirtAddr start, uint64_t len) {
+  const VirtAddr end = start + len;
+  if (vmasIn(start, end).empty()) return ok();
+  if (auto st = splitAround(start, end, true); !st) return st;
+  std::vector<std::unique_ptr<Vma>> gone;
+  for (Vma* v : vmasIn(start, end)) {
+    vmaStartWrite(*v);
+    gone.push_back(detachVma(*v));
+  }
+  {
+    // unmap_region(): zap, then free_pgtables (which unlinks file VMAs),
+    // with one TLB flush before any table page is freed.
+    MmuGather tlb(tlbFlusher());
+    for (auto& v : gone) pageTable_.zapRange(v->start(), v->end(), tlb);
+    for (auto& v : gone) unlinkFile(*v);
+    uint64_t floor = 0;
+    uint64_t ceiling = kUserTop;
+    auto next = vmas_.lower_bound(start.value());
+    if (next != vmas_.end()) ceiling = next->second->start().value();
+    if (next != vmas_.begin()) floor = std::prev(next)->second->end().value();
+    pageTable_.freePgtables(start, end, VirtAddr(floor), VirtAddr(ceiling), tlb);
+  }
+  for (auto& v : gone) removeVma(std::move(v));
+  return ok();
+}
+
+void Mm::unmapRegion(VirtAddr start, VirtAddr end) {
+  MmuGather tlb(tlbFlusher());
+  pageTable_.zapRange(start, end, tlb);
+}
+
+// ---------------------------------------------------------------------------
+// mprotect, madvise, mlock, mincore
+
+Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
+  if (!start.isAligned(kPageSize)) return fail(Errno::kEINVAL);
+  if (protBits & ~(prot::kRead | prot::kWrite | prot::kExec)) return fail(Errno::kEINVAL);
+  if (len == 0) return ok();
+  len = pageAlignUp(len);
+  const VirtAddr end = start + len;
+  if (end <= start) return fail(Errno::kENOMEM);
+  MmapWriteGuard guard(*this);
+  // The whole range must be mapped, and every VMA must allow the new bits.
+  const VmFlags want = protToVmFlags(protBits);
+  VirtAddr cursor = start;
+  for (Vma* v : vmasIn(start, end)) {
+    if (v->start() > cursor) return fail(Errno::kENOMEM);
+    if (want & ~(v->flags() >> 4) & (vm::kRead | vm::kWrite | vm::kExec))
+      return fail(Errno::kEACCES);
+    cursor = v->end();
+  }
+  if (cursor < end) return fail(Errno::kENOMEM);
+  if (auto st = splitAround(start, end, false); !st) return st;
+  MmuGather tlb(tlbFlusher());
+  for (Vma* v : vmasIn(start, end)) {
+    vmaStartWrite(*v);
+    const VmFlags flags = (v->flags() & ~(vm::kRead | vm::kWrite | vm::kExec)) | want;
+    v->initFlags(flags);  // vm_flags_reset under the write lock
+    // vma_set_page_prot(): new protection, the driver's cache mode kept.
+    const uint64_t protPte = vmGetPageProt(flags) | (v->pageProt() & (pte::kPcd | pte::kPwt));
+    v->setPageProt(protPte);
+    pageTable_.changeProtection(v->start(), v->end(), protPte, tlb);
+  }
+  return ok();
+}
+
+Status Mm::madvise(VirtAddr start, uint64_t len, int advice) {
+  if (!start.isAligned(kPageSize)) return fail(Errno::kEINVAL);
+  if (len == 0) return ok();
+  len = pageAlignUp(len);
+  const VirtAddr end = start + len;
+  MmapWriteGuard guard(*this);
+  std::vector<Vma*> hit = vmasIn(start, end);
+  VmFlags set = 0;
+  VmFlags clear = 0;
+  for (Vma* v : hit) {
+    const VmFlags f = v->flags();
+    const bool pfnmap = (f & vm::kPfnmap) != 0;
+    switch (advice) {
+      case madv::kDontNeed:
+      case madv::kFree:
+      case madv::kCold:
+      case madv::kPageout:
+      case madv::kPopulateRead:
+      case madv::kPopulateWrite:
+        if (pfnmap) return fail(Errno::kEINVAL);
+        if (advice == madv::kDontNeed || advice == madv::kFree)
+          unmapRegion(std::max(start, v->start()), std::min(end, v->end()));
+        break;
+      case madv::kRemove:
+        if (v->file() == nullptr) return fail(Errno::kEINVAL);
+        return fail(Errno::kENODEV);  // vfs_fallocate on a non-regular file
+      case madv::kNormal:
+      case madv::kRandom:
+      case madv::kSequential:
+      case madv::kWillNeed:
+        break;
+      case madv::kHugepage: set = vm::kHugepage; clear = vm::kNoHugepage; break;
+      case madv::kNoHugepage: set = vm::kNoHugepage; clear = vm::kHugepage; break;
+      case madv::kDontFork: set = vm::kDontCopy; break;
+      case madv::kDoFork:
+        if (f & vm::kIo) return fail(Errno::kEINVAL);
+        clear = vm::kDontCopy;
+        break;
+      case madv::kWipeOnFork:
+        if (v->file() != nullptr || (f & vm::kShared)) return fail(Errno::kEINVAL);
+        set = vm::kWipeOnFork;
+        break;
+      case madv::kKeepOnFork: clear = vm::kWipeOnFork; break;
+      case madv::kDontDump: set = vm::kDontDump; break;
+      case madv::kDoDump:
+        if (f & vm::kSpecial) return fail(Errno::kEINVAL);
+        clear = vm::kDontDump;
+        break;
+      default:
+        return fail(Errno::kEINVAL);
+    }
+  }
+  if (set != 0 || clear != 0) {
+    if (auto st = splitAround(start, end, false); !st) return st;
+    for (Vma* v : vmasIn(start, end)) {
+      vmaStartWrite(*v);
+      v->initFlags((v->flags() & ~clear) | set);
+    }
+  }
+  VirtAddr cursor = start;
+  for (Vma* v : vmasIn(start, end)) {
+    if (v->start() > cursor) return fail(Errno::kENOMEM);
+    cursor = v->end();
+  }
+  if (cursor < end) return fail(Errno::kENOMEM);
+  return ok();
+}
+
+Status Mm::mlock(VirtAddr start, uint64_t len) {
+  MmapWriteGuard guard(*this);
+  VirtAddr cursor = start.alignDown(kPageSize);
+  const VirtAddr end = VirtAddr(pageAlignUp((start + len).value()));
+  for (Vma* v : vmasIn(cursor, end)) {
+    if (v->start() > cursor) return fail(Errno::kENOMEM);
+    // mlock_fixup skips VM_SPECIAL VMAs: nothing populated, no VM_LOCKED.
+    if (!(v->flags() & vm::kSpecial)) v->initFlags(v->flags() | vm::kLocked);
+    cursor = v->end();
+  }
+  if (cursor < end) return fail(Errno::kENOMEM);
+  return ok();
+}
+
+Result<std::vector<uint8_t>> Mm::mincore(VirtAddr start, uint64_t len) {
+  if (!start.isAligned(kPageSize)) return fail(Errno::kEINVAL);
+  ReadGuard guard(mmapLock_);
+  const VirtAddr end = start + pageAlignUp(len);
+  VirtAddr cursor = start;
+  for (Vma* v : vmasIn(start, end)) {
+    if (v->start() > cursor) return fail(Errno::kENOMEM);
+    cursor = v->end();
+  }
+  if (cursor < end) return fail(Errno::kENOMEM);
+  // No page cache behind a pfnmap (and anonymous memory is never touched
+  // here): every byte reads 0.
+  return std::vector<uint8_t>(pageAlignUp(len) >> kPageShift, 0);
+}
+
+// ---------------------------------------------------------------------------
+// mremap
+
+Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, int flags,
+                            VirtAddr newAddr) {
+  if (flags & ~(mremap::kMayMove | mremap::kFixed | mremap::kDontUnmap)) return fail(Errno::kEINVAL);
+  if ((flags & mremap::kFixed) && !(flags & mremap::kMayMove)) return fail(Errno::kEINVAL);
+  if ((flags & mremap::kDontUnmap) && (!(flags & mremap::kMayMove) || oldLen != newLen))
+    return fail(Errno::kEINVAL);
+  if (!oldAddr.isAligned(kPageSize)) return fail(Errno::kEINVAL);
+  oldLen = pageAlignUp(oldLen);
+  newLen = pageAlignUp(newLen);
+  if (newLen == 0) return fail(Errno::kEINVAL);
+
+  MmapWriteGuard guard(*this);
+  Vma* vma = findVma(oldAddr);
+  if (vma == nullptr) return fail(Errno::kEFAULT);
+  if ((flags & mremap::kDontUnmap) && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
+    return fail(Errno::kEINVAL);
+  if (oldAddr + oldLen > vma->end()) return fail(Errno::kEFAULT);
+  if (newLen > oldLen && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
+    return fail(Errno::kEFAULT);
+
+  if (!(flags & mremap::kFixed)) {
+    if (newLen <= oldLen) {
+      if (newLen < oldLen) {
+        if (auto st = doMunmap(oldAddr + newLen, oldLen - newLen); !st) return fail(st.error());
+      }
+      return oldAddr;
+    }
+    if (rangeIsFree((oldAddr + oldLen).value(), (oldAddr + newLen).value()) &&
+        oldAddr + oldLen == vma->end()) {
+      // Grow in place (anonymous memory only: pfnmaps were refused above).
+      auto owned = detachVma(*vma);
+      owned->setRange(owned->start(), oldAddr + newLen, owned->pgoff());
+      insertVma(std::move(owned));
+      return oldAddr;
+    }
+    if (!(flags & mremap::kMayMove)) return fail(Errno::kENOMEM);
+    const uint64_t pgoff = vma->linearPageIndex(oldAddr).value();
+    auto area = getUnmappedArea(vma->file(), VirtAddr(0), newLen, pgoff, 0);
+    if (!area) return area;
+    newAddr = *area;
+  } else {
+    if (!newAddr.isAligned(kPageSize) || newLen > kTaskSize || newAddr.value() > kTaskSize - newLen)
+      return fail(Errno::kEINVAL);
+    if (newAddr < oldAddr + oldLen && oldAddr < newAddr + newLen) return fail(Errno::kEINVAL);
+    if (auto st = doMunmap(newAddr, newLen); !st) return fail(st.error());
+    if (oldLen > newLen) {
+      if (auto st = doMunmap(oldAddr + newLen, oldLen - newLen); !st) return fail(st.error());
+      oldLen = newLen;
+    }
+    vma = findVma(oldAddr);
+    if (vma == nullptr) return fail(Errno::kEFAULT);
+  }
+
+  // move_vma(): copy_vma (->open on the destination, i_mmap link), then
+  // move_page_tables, then unmap the source.
+  if (vma->ops() != nullptr) {
+    if (auto st = vma->ops()->mremap(*vma); !st) return fail(st.error());
+  }
+  const uint64_t moved = std::min(oldLen, newLen);
+  std::unique_ptr<Vma> dest = vma->dup(*this);
+  dest->setRange(newAddr, newAddr + newLen, vma->linearPageIndex(oldAddr));
+  openVma(*dest);
+  Vma& d = *dest;
+  insertVma(std::move(dest));
+  linkFile(d, nullptr);
+  {
+    AddressSpace* mapping = mappingOf(*vma);
+    MmuGather tlb(tlbFlusher());
+    if (mapping != nullptr) {
+      WriteGuard i(mapping->iMmapRwsem());  // take_rmap_locks()
+      pageTable_.moveRange(oldAddr, newAddr, moved, tlb);
+    } else {
+      pageTable_.moveRange(oldAddr, newAddr, moved, tlb);
+    }
+  }
+  if (!(flags & mremap::kDontUnmap)) {
+    if (auto st = doMunmap(oldAddr, oldLen); !st) return fail(st.error());
+  }
+  return newAddr;
+}
+
+// ---------------------------------------------------------------------------
+// fork and exit
+
+Result<std::unique_ptr<Mm>> Mm::fork() {
+  std::unique_ptr<Mm> child(new Mm(machine_, *this));
+  MmapWriteGuard parent(*this);
+  child->mmapLock_.downWriteNested(1);  // mmap_write_lock_nested(SINGLE_DEPTH_NESTING)
+  Status status = ok();
+  for (auto& [start, vma] : vmas_) {
+    if (vma->flags() & vm::kDontCopy) continue;
+    vmaStartWrite(*vma);
+    std::unique_ptr<Vma> copy = vma->dup(*child);
+    Vma& c = *copy;
+    const bool hasFile = c.file() != nullptr;
+    // fork_open_before_copy (mm-pfnmap.md §11): since 35e351780fa9 the
+    // child's ->open runs before it is linked and before the copy.
+    if (profile_.forkOpenBeforeCopy) openVma(c);
+    child->insertVma(std::move(copy));
+    if (hasFile) child->linkFile(c, vma.get());
+    // vma_needs_copy() is always true for VM_PFNMAP; WIPEONFORK skips it.
+    if (!(c.flags() & vm::kWipeOnFork) &&
+        pageTable_.copyRange(child->pageTable_, c.start(), c.end()) != PageTable::WalkStatus::kOk) {
+      status = fail(Errno::kENOMEM);
+    }
+    if (!profile_.forkOpenBeforeCopy) openVma(c);
+    if (!status) break;
+  }
+  child->mmapWriteUnlock();
+  child->notePgtablesBytes();
+  if (!status) return fail(status.error());
+  return child;
+}
+
+void Mm::exitMmap() {
+  MmapWriteGuard guard(*this);
+  if (exited_) return;
+  exited_ = true;
+  std::vector<std::unique_ptr<Vma>> gone;
+  while (!vmas_.empty()) {
+    Vma& v = *vmas_.begin()->second;
+    vmaStartWrite(v);
+    gone.push_back(detachVma(v));
+  }
+  {
+    MmuGather tlb(tlbFlusher());
+    for (auto& v : gone) pageTable_.zapRange(v->start(), v->end(), tlb);
+    for (auto& v : gone) unlinkFile(*v);
+    pageTable_.freePgtables(VirtAddr(0), VirtAddr(kUserTop), VirtAddr(0), VirtAddr(kUserTop), tlb);
+  }
+  for (auto& v : gone) removeVma(std::move(v));
+}
+
+}  // namespace vfiomm

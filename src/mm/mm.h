@@ -1,0 +1,149 @@
+// Mm models struct mm_struct: the VMA tree under mmap_lock, the page table,
+// the CPUs that have run it (mm_cpumask), and the memory syscalls with the
+// kernel's checks, errno values and VMA split rules (mm-pfnmap.md §3, §11,
+// §12). Every syscall takes mmap_lock for write.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/addr.h"
+#include "base/result.h"
+#include "mm/mm_profile.h"
+#include "mm/mmu_gather.h"
+#include "mm/page_table.h"
+#include "mm/vma.h"
+#include "sync/rw_semaphore.h"
+#include "sync/spin_lock.h"
+
+namespace vfiomm {
+
+class AddressSpace;
+class File;
+class Machine;
+
+inline const LockClass kMmapLockClass{"&mm->mmap_lock"};
+// The VMA tree's own lock: stands for the maple tree's RCU-safe lookups.
+inline const LockClass kMmVmaTreeLockClass{"&mm->mm_mt"};
+
+class Mm : public std::enable_shared_from_this<Mm> {
+ public:
+  Mm(Machine& machine, MmProfile profile);
+  ~Mm();  // exit_mmap() when the last user went without calling exitMmap()
+  Mm(const Mm&) = delete;
+  Mm& operator=(const Mm&) = delete;
+
+  uint64_t id() const { return id_; }
+  Machine& machine() { return machine_; }
+  const MmProfile& profile() const { return profile_; }
+  PageTable& pageTable() { return pageTable_; }
+  RwSemaphore& mmapLock() RETURN_CAPABILITY(mmapLock_) { return mmapLock_; }
+
+  // mmap_write_lock()/mmap_write_unlock(): the unlock also ends every
+  // per-VMA write lock taken meanwhile (vma_end_write_all).
+  void mmapWriteLock() ACQUIRE(mmapLock_);
+  void mmapWriteUnlock() RELEASE(mmapLock_);
+
+  // --- syscalls ---------------------------------------------------------------
+  Result<VirtAddr> mmap(VirtAddr addr, uint64_t len, int prot, int flags,
+                        std::shared_ptr<File> file, uint64_t offset) EXCLUDES(mmapLock_);
+  Status munmap(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
+  Status mprotect(VirtAddr addr, uint64_t len, int prot) EXCLUDES(mmapLock_);
+  Result<VirtAddr> mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, int flags,
+                          VirtAddr newAddr) EXCLUDES(mmapLock_);
+  Status madvise(VirtAddr addr, uint64_t len, int advice) EXCLUDES(mmapLock_);
+  Status mlock(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
+  Result<std::vector<uint8_t>> mincore(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
+  // dup_mmap(): a child mm with copies of every VMA but VM_DONTCOPY ones.
+  Result<std::unique_ptr<Mm>> fork() EXCLUDES(mmapLock_);
+  // exit_mmap(): unmap everything, free every table.
+  void exitMmap() EXCLUDES(mmapLock_);
+
+  // --- lookups ------------------------------------------------------------------
+  // The VMA containing `addr`, or nullptr.
+  Vma* findVma(VirtAddr addr) REQUIRES_SHARED(mmapLock_);
+  // lock_vma_under_rcu(): the VMA containing `addr` read-locked with its
+  // per-VMA lock, without the mmap lock; nullptr when that is not possible.
+  Vma* lockVmaUnderRcu(VirtAddr addr);
+  // vma_start_write(): exclude per-VMA-lock readers until mmapWriteUnlock().
+  void vmaStartWrite(Vma& vma) REQUIRES(mmapLock_);
+  bool vmaIsWriteLocked(const Vma& vma) const;
+
+  // The VMAs whose file maps `mapping`, in address order.
+  std::vector<Vma*> vmasMapping(const AddressSpace& mapping) REQUIRES_SHARED(mmapLock_);
+  bool exited() REQUIRES_SHARED(mmapLock_) { return exited_; }
+
+  // A copy of every VMA's fields, in address order (tests, monitors).
+  std::vector<VmaSnapshot> vmaSnapshot() EXCLUDES(mmapLock_);
+  size_t mapCount() const { return mapCount_.load(std::memory_order_relaxed); }  // map_count
+
+  // --- CPUs and TLBs ----------------------------------------------------------------
+  void noteCpu(unsigned cpu) { cpumask_.fetch_or(1ULL << cpu, std::memory_order_relaxed); }
+  uint64_t cpumask() const { return cpumask_.load(std::memory_order_relaxed); }
+  // flush_tlb_mm_range() on every CPU of this mm.
+  void flushTlbRange(VirtAddr start, VirtAddr end, unsigned strideShift, bool freedTables);
+  TlbFlushFn tlbFlusher();
+
+  // --- settings and accounting ----------------------------------------------------------
+  // The overcommit limit of heuristic mode: RAM + swap (mm-pfnmap.md §3).
+  void setOvercommitLimit(uint64_t bytes) { overcommitLimit_ = bytes; }
+  void setThpEnabled(ThpEnabled t) { thpEnabled_ = t; }
+  ThpEnabled thpEnabled() const { return thpEnabled_; }
+  void setThpDisabled(bool off) { thpDisabled_ = off; }  // prctl(PR_SET_THP_DISABLE)
+  bool thpDisabled() const { return thpDisabled_; }
+  uint64_t pgtablesBytesPeak() const { return pgtablesPeak_.load(std::memory_order_relaxed); }
+  void notePgtablesBytes();
+  // The mm_lock_seq the per-VMA locks compare against.
+  int64_t mmLockSeq() const { return mmLockSeq_.load(std::memory_order_acquire); }
+
+ private:
+  // Mm::fork() builds the child with the parent's settings.
+  Mm(Machine& machine, const Mm& parent);
+
+  using VmaMap = std::map<uint64_t, std::unique_ptr<Vma>>;
+
+  Result<VirtAddr> getUnmappedArea(File* file, VirtAddr addr, uint64_t len, uint64_t pgoff,
+                                   int flags) REQUIRES(mmapLock_);
+  Result<VirtAddr> unmappedAreaTopDown(uint64_t len, uint64_t align, uint64_t alignOffset)
+      REQUIRES(mmapLock_);
+  bool rangeIsFree(uint64_t start, uint64_t end) REQUIRES(mmapLock_);
+  Result<VirtAddr> mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint64_t len,
+                              VmFlags flags, PgOff pgoff) REQUIRES(mmapLock_);
+  Status doMunmap(VirtAddr start, uint64_t len) REQUIRES(mmapLock_);
+  // __split_vma(): split `vma` at `addr`; the new structure takes the lower
+  // part when `newBelow`. Returns the new VMA.
+  Result<Vma*> splitVma(Vma& vma, VirtAddr addr, bool newBelow) REQUIRES(mmapLock_);
+  void insertVma(std::unique_ptr<Vma> vma) REQUIRES(mmapLock_);
+  std::unique_ptr<Vma> detachVma(Vma& vma) REQUIRES(mmapLock_);
+  void linkFile(Vma& vma, Vma* after) REQUIRES(mmapLock_);
+  void unlinkFile(Vma& vma) REQUIRES(mmapLock_);
+  void removeVma(std::unique_ptr<Vma> vma) REQUIRES(mmapLock_);
+  // Unmap and free the tables of [start, end), a range no VMA covers now.
+  void unmapRegion(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
+  std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
+  Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
+
+  static std::atomic<uint64_t> nextId_;
+
+  const uint64_t id_;
+  Machine& machine_;
+  const MmProfile profile_;
+  RwSemaphore mmapLock_{kMmapLockClass};
+  SpinLock vmaTreeLock_{kMmVmaTreeLockClass};  // taken for tree changes and RCU-style lookups
+  VmaMap vmas_ GUARDED_BY(mmapLock_);
+  PageTable pageTable_;
+  std::atomic<uint64_t> cpumask_{0};
+  std::atomic<size_t> mapCount_{0};
+  std::atomic<int64_t> mmLockSeq_{0};
+  std::atomic<uint64_t> pgtablesPeak_{0};
+  uint64_t overcommitLimit_ = UINT64_MAX;
+  ThpEnabled thpEnabled_ = ThpEnabled::kAlways;
+  bool thpDisabled_ = false;
+  bool exited_ GUARDED_BY(mmapLock_) = false;
+};
+
+}  // namespace vfiomm

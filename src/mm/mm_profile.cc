@@ -1,0 +1,84 @@
+#include "mm/mm_profile.h"
+
+namespace vfiomm {
+
+namespace {
+
+MmProfile linux61() {
+  MmProfile p;
+  p.name = "linux-6.1";
+  p.forkOpenBeforeCopy = true;
+  p.munmapSplitStyle = MunmapSplitStyle::kV6_1;
+  p.fileThpPlacement = FileThpPlacement::kOff;
+  p.fdQwordAccess = false;
+  p.romQwordAccess = false;
+  p.vfioSetsAllowAnyUncached = false;
+  p.vmFlagsWriteAssert = VmFlagsWriteAssert::kNone;
+  p.forkClearsVmPat = true;
+  p.perVmaLock = false;  // per-VMA locks arrived in 6.4 (anonymous) and 6.7 (file)
+  return p;
+}
+
+MmProfile linux69() {
+  MmProfile p;
+  p.name = "linux-6.9";
+  p.fileThpPlacement = FileThpPlacement::kOff;
+  p.fdQwordAccess = false;
+  p.romQwordAccess = false;
+  p.vmFlagsWriteAssert = VmFlagsWriteAssert::kLockdep;
+  return p;
+}
+
+MmProfile linux610() {
+  MmProfile p;
+  p.name = "linux-6.10";
+  p.fileThpPlacement = FileThpPlacement::kAnyLen;
+  p.fdQwordAccess = false;
+  p.romQwordAccess = false;
+  return p;
+}
+
+MmProfile linux6120() {
+  MmProfile p;
+  p.name = "linux-6.12.0";
+  p.fileThpPlacement = FileThpPlacement::kPmdLen;
+  p.thpSysfsGatesPfnmap = true;
+  p.g3Variant = G3Variant::kG3_0;
+  p.fdQwordAccess = false;
+  p.romQwordAccess = false;
+  return p;
+}
+
+MmProfile linux612() {
+  MmProfile p;
+  p.name = "linux-6.12";
+  p.fileThpPlacement = FileThpPlacement::kPmdLen;
+  p.thpPlacementNeedsNullHint = true;
+  p.romQwordAccess = false;
+  return p;
+}
+
+MmProfile linux615() {
+  MmProfile p;
+  p.name = "linux-6.15";
+  p.fileThpPlacement = FileThpPlacement::kOff;
+  p.thpPlacementNeedsNullHint = true;
+  p.thpSysfsGatesPfnmap = true;
+  return p;
+}
+
+}  // namespace
+
+std::optional<MmProfile> MmProfile::byName(std::string_view name) {
+  for (MmProfile (*make)() : {linux61, linux69, linux610, linux6120, linux612, linux615}) {
+    MmProfile p = make();
+    if (p.name == name) return p;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> MmProfile::names() {
+  return {"linux-6.1", "linux-6.9", "linux-6.10", "linux-6.12.0", "linux-6.12", "linux-6.15"};
+}
+
+}  // namespace vfiomm

@@ -1,0 +1,41 @@
+// Kernel profiles and their mm/vfio version switches (mm-pfnmap.md §14).
+// A profile is a named set of switch values; any switch can be overridden.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vfiomm {
+
+enum class MunmapSplitStyle { kV6_1, kV6_5 };
+enum class FileThpPlacement { kOff, kAnyLen, kPmdLen };
+enum class G3Variant { kG3_0, kG3_1, kG3_2 };
+enum class VmFlagsWriteAssert { kNone, kLockdep, kAlways };
+
+struct MmProfile {
+  std::string name;
+  bool forkOpenBeforeCopy = true;                              // fork_open_before_copy
+  MunmapSplitStyle munmapSplitStyle = MunmapSplitStyle::kV6_5;  // munmap_split_style
+  FileThpPlacement fileThpPlacement = FileThpPlacement::kOff;  // file_thp_placement
+  bool thpPlacementNeedsNullHint = false;                      // thp_placement_needs_null_hint
+  bool thpSysfsGatesPfnmap = false;                            // thp_sysfs_gates_pfnmap
+  G3Variant g3Variant = G3Variant::kG3_2;                      // g3_variant
+  bool fdQwordAccess = true;                                   // fd_qword_access
+  bool romQwordAccess = true;                                  // rom_qword_access
+  bool vfioSetsAllowAnyUncached = true;                        // vfio_sets_allow_any_uncached
+  VmFlagsWriteAssert vmFlagsWriteAssert = VmFlagsWriteAssert::kAlways;  // vm_flags_write_assert
+  bool forkClearsVmPat = false;                                // fork_clears_vm_pat
+  // Faults first try the per-VMA lock (CONFIG_PER_VMA_LOCK; file VMAs since 6.7).
+  bool perVmaLock = true;
+
+  // linux-6.1, linux-6.9, linux-6.10, linux-6.12.0, linux-6.12, linux-6.15.
+  static std::optional<MmProfile> byName(std::string_view name);
+  static std::vector<std::string> names();
+};
+
+// The THP sysfs "enabled" setting (/sys/kernel/mm/transparent_hugepage/enabled).
+enum class ThpEnabled { kAlways, kMadvise, kNever };
+
+}  // namespace vfiomm

@@ -1,0 +1,133 @@
+// PageTable: one mm's x86-64 4-level page table (pgd_t *mm->pgd and all that
+// hangs below it), with the kernel's locking:
+//  - PGD and PUD entries change under mm->page_table_lock (x86-64 has no
+//    split PUD lock);
+//  - PMD entries change under the PMD table's split lock (pmd_lock);
+//  - PTE entries change under the PTE table's split lock (pte_offset_map_lock).
+// Readers that model hardware (the MMU walk) read entries without any lock.
+//
+// Tables are allocated on demand and freed only by freePgtables() (munmap,
+// exit), never by a zap, as in the kernel. A huge leaf that a range boundary
+// cuts is "split", which for special (pfnmap) entries means cleared.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "base/addr.h"
+#include "base/page_geometry.h"
+#include "mm/page_table_arena.h"
+#include "mm/pte.h"
+#include "sync/spin_lock.h"
+
+namespace vfiomm {
+
+class MmuGather;
+
+inline const LockClass kPageTableLockClass{"&mm->page_table_lock"};
+
+// Entries a walker changed, by level of the leaf.
+struct LeafCounts {
+  uint64_t pte = 0;
+  uint64_t pmd = 0;
+  uint64_t pud = 0;
+  uint64_t total() const { return pte + pmd + pud; }
+  LeafCounts& operator+=(const LeafCounts& o) {
+    pte += o.pte;
+    pmd += o.pmd;
+    pud += o.pud;
+    return *this;
+  }
+};
+
+class PageTable {
+ public:
+  PageTable();
+  ~PageTable();  // frees every table: the end of exit_mmap()
+  PageTable(const PageTable&) = delete;
+  PageTable& operator=(const PageTable&) = delete;
+
+  // --- the MMU's view -------------------------------------------------------
+  struct Translation {
+    bool present = false;
+    PtLevel level = PtLevel::kPte;  // level of the leaf
+    uint64_t entry = 0;             // the leaf entry
+    Pfn pfn;                        // frame of the 4 KiB page holding the address
+  };
+  // Lockless walk, as the hardware does it.
+  Translation translate(VirtAddr va) const;
+
+  // --- the fault path's view ------------------------------------------------
+  struct Slot {
+    std::atomic<uint64_t>* entry = nullptr;
+    PageTablePage* table = nullptr;  // the table holding `entry`
+    PtLevel level = PtLevel::kPte;
+  };
+  enum class WalkStatus { kOk, kNoMem, kHugeAbove, kAbsent };
+  // The slot for `va` at `level` (pud_alloc / pmd_alloc / pte_alloc_map). With
+  // `alloc`, missing tables are allocated and installed under the lock that
+  // protects their parent entry; without it a missing table is kAbsent. A huge
+  // leaf above `level` stops the walk with kHugeAbove.
+  WalkStatus slotAt(VirtAddr va, PtLevel level, bool alloc, Slot* out);
+  // The lock that protects the entries of the slot's table.
+  SpinLock& ptlFor(const Slot& slot);
+  SpinLock& pageTableLock() { return pageTableLock_; }
+
+  // --- walkers used by the mm operations ------------------------------------
+  // zap_page_range_single's walk: clear every leaf in [start, end), clearing
+  // huge leaves the range only partly covers (counted as THP_SPLIT_*).
+  LeafCounts zapRange(VirtAddr start, VirtAddr end, MmuGather& tlb);
+  // Clear a huge leaf that maps `addr` without covering [addr & ~(size-1), addr)
+  // entirely, i.e. one a VMA boundary at `addr` would cut (split_huge_pmd/pud).
+  void splitHugeAt(VirtAddr addr, MmuGather& tlb);
+  // copy_page_range for fork: copy the leaves of [start, end) into `dst`,
+  // marked old. kNoMem leaves the copy partial, as the kernel does.
+  WalkStatus copyRange(PageTable& dst, VirtAddr start, VirtAddr end) const;
+  // move_page_tables for mremap: leaves of [from, from+len) go to [to, to+len).
+  // Huge leaves move whole when source and destination are both aligned;
+  // otherwise they are split (cleared) first.
+  WalkStatus moveRange(VirtAddr from, VirtAddr to, uint64_t len, MmuGather& tlb);
+  // change_protection: rewrite the protection bits of every leaf in range.
+  LeafCounts changeProtection(VirtAddr start, VirtAddr end, uint64_t prot, MmuGather& tlb);
+  // free_pgd_range: free the tables below [start, end) whose whole span lies
+  // in [floor, ceiling) — the hole left between the neighbouring VMAs.
+  void freePgtables(VirtAddr start, VirtAddr end, VirtAddr floor, VirtAddr ceiling,
+                    MmuGather& tlb);
+
+  // Visit every present leaf overlapping [start, end) (tests and monitors).
+  void forEachLeaf(VirtAddr start, VirtAddr end,
+                   const std::function<void(VirtAddr, PtLevel, uint64_t)>& fn) const;
+
+  // mm_pgtables_bytes(): PTE, PMD and PUD table pages (the PGD is the mm's own).
+  uint64_t pgtablesBytes() const { return pgtablesBytes_.load(std::memory_order_relaxed); }
+  uint64_t tablePages(PtLevel level) const;
+  // Host memory the tables take, descriptors included.
+  uint64_t hostBytes() const;
+
+  // Fault injection: when set and returning true for a level, allocating a
+  // table of that level fails (FAULT-09).
+  void setAllocFailure(std::function<bool(PtLevel)> fails) { allocFails_ = std::move(fails); }
+
+ private:
+  PageTablePage* allocTable(PtLevel level);
+  void accountTable(PtLevel level, int delta);
+  LeafCounts zapTable(PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
+                      VirtAddr end, MmuGather& tlb);
+  LeafCounts protectTable(PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
+                          VirtAddr end, uint64_t prot, MmuGather& tlb);
+  void freeTables(PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
+                  VirtAddr end, VirtAddr floor, VirtAddr ceiling, MmuGather& tlb);
+  void freeSubtree(PageTablePage* table, PtLevel level);
+  void walkLeaves(const PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
+                  VirtAddr end, const std::function<void(VirtAddr, PtLevel, uint64_t)>& fn) const;
+  SpinLock& lockForTable(PageTablePage* table, PtLevel level);
+
+  SpinLock pageTableLock_{kPageTableLockClass};  // mm->page_table_lock
+  PageTablePage* pgd_;
+  std::atomic<uint64_t> pgtablesBytes_{0};
+  std::array<std::atomic<uint64_t>, 4> tablePages_{};
+  std::function<bool(PtLevel)> allocFails_;
+};
+
+}  // namespace vfiomm

@@ -1,0 +1,62 @@
+#include "mm/page_table_arena.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "base/assert.h"
+
+namespace vfiomm {
+
+PageTableArena& PageTableArena::global() {
+  static PageTableArena* arena = new PageTableArena();  // never destroyed: tables may outlive statics
+  return *arena;
+}
+
+PageTableArena::Desc& PageTableArena::desc(const PageTablePage* page) {
+  auto addr = reinterpret_cast<uintptr_t>(page);
+  uintptr_t chunk = addr & ~(kChunkSize - 1);
+  size_t index = (addr - chunk) / kPageSize - kDescPages;
+  return reinterpret_cast<Desc*>(chunk)[index];
+}
+
+void PageTableArena::grow() {
+  void* chunk = std::aligned_alloc(kChunkSize, kChunkSize);
+  if (chunk == nullptr) throw std::bad_alloc();
+  chunks_.push_back(chunk);
+  auto* pages = static_cast<PageTablePage*>(chunk) + kDescPages;
+  // Hand out low addresses first (the free list is a stack).
+  for (size_t i = kPagesPerChunk; i-- > 0;) free_.push_back(pages + i);
+}
+
+PageTablePage* PageTableArena::alloc() {
+  PageTablePage* page;
+  {
+    std::lock_guard lock(mu_);
+    if (free_.empty()) grow();
+    page = free_.back();
+    free_.pop_back();
+    ++inUse_;
+  }
+  auto* p = new (page) PageTablePage();
+  for (auto& e : p->entries) e.store(0, std::memory_order_relaxed);
+  new (&desc(p)) Desc();
+  return p;
+}
+
+void PageTableArena::free(PageTablePage* page) {
+  VFIOMM_ASSERT(page != nullptr);
+  desc(page).~Desc();
+  page->~PageTablePage();
+  std::lock_guard lock(mu_);
+  free_.push_back(page);
+  --inUse_;
+}
+
+SpinLock& PageTableArena::ptl(const PageTablePage* page) { return desc(page).ptl; }
+
+size_t PageTableArena::pagesInUse() const {
+  std::lock_guard lock(mu_);
+  return inUse_;
+}
+
+}  // namespace vfiomm

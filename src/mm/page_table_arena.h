@@ -1,0 +1,65 @@
+// Where page-table pages come from. Like the kernel's page allocator handing
+// out page-table pages with their struct ptdesc (which holds the split PTL),
+// the arena hands out 4 KiB-aligned pages of 512 entries, each with a small
+// descriptor kept outside the page. Pages are carved from 2 MiB chunks whose
+// first two pages hold the descriptors of the other 510, so a fully
+// populated 4 KiB mapping costs 4096 + 16 bytes per 512 pages mapped.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "base/page_geometry.h"
+#include "sync/lock_class.h"
+#include "sync/spin_lock.h"
+
+namespace vfiomm {
+
+// One page of a page table: 512 entries that the MMU walk reads without a lock.
+struct alignas(kPageSize) PageTablePage {
+  std::array<std::atomic<uint64_t>, kPtrsPerTable> entries;
+};
+static_assert(sizeof(PageTablePage) == kPageSize);
+
+// Split page-table locks share one class, as in Linux (ptlock_init).
+inline const LockClass kPtlockClass{"ptlock_ptr(ptdesc)"};
+
+class PageTableArena {
+ public:
+  static constexpr uint64_t kChunkSize = 2ULL << 20;
+  static constexpr size_t kDescPages = 2;
+  static constexpr size_t kPagesPerChunk = kChunkSize / kPageSize - kDescPages;  // 510
+
+  static PageTableArena& global();
+
+  // A zeroed page with its lock constructed; nullptr only if the host is out
+  // of memory.
+  PageTablePage* alloc();
+  void free(PageTablePage* page);
+
+  static SpinLock& ptl(const PageTablePage* page);
+
+  // Host bytes a table page costs: the page and its descriptor.
+  static constexpr size_t kBytesPerPage = kPageSize + 16;
+  size_t pagesInUse() const;
+
+ private:
+  struct Desc {
+    SpinLock ptl{kPtlockClass};
+  };
+  static_assert(sizeof(Desc) <= 16);
+  static_assert(kPagesPerChunk * sizeof(Desc) <= kDescPages * kPageSize);
+  static Desc& desc(const PageTablePage* page);
+  void grow();
+
+  mutable std::mutex mu_;  // the allocator's own lock; not a modelled kernel lock
+  std::vector<void*> chunks_;
+  std::vector<PageTablePage*> free_;
+  size_t inUse_ = 0;
+};
+
+}  // namespace vfiomm

@@ -1,0 +1,131 @@
+#include "mm/pfn_insert.h"
+
+#include "base/assert.h"
+#include "base/counter.h"
+#include "mm/mm.h"
+#include "mm/mmu_gather.h"
+#include "mm/vma.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(insertPte, "mm.pfn_insert.pte", "special 4 KiB PTEs installed");
+VFIOMM_COUNTER(insertPmd, "mm.pfn_insert.pmd", "special 2 MiB PMD leaves installed");
+VFIOMM_COUNTER(insertPud, "mm.pfn_insert.pud", "special 1 GiB PUD leaves installed");
+VFIOMM_COUNTER(zapCalls, "mm.zap.calls", "zap_page_range_single calls");
+VFIOMM_COUNTER(zapPte, "mm.zap.pte", "PTEs cleared by zaps");
+VFIOMM_COUNTER(zapPmd, "mm.zap.pmd", "PMD leaves cleared by zaps");
+VFIOMM_COUNTER(zapPud, "mm.zap.pud", "PUD leaves cleared by zaps");
+
+// The kernel BUGs these; the model treats them as its own bugs.
+void checkPfnmapVma(const Vma& vma) {
+  const VmFlags f = vma.flags();
+  VFIOMM_ASSERT_MSG((f & (vm::kPfnmap | vm::kMixedmap)) != 0, "insert into a non-pfnmap VMA");
+  VFIOMM_ASSERT_MSG((f & (vm::kPfnmap | vm::kMixedmap)) != (vm::kPfnmap | vm::kMixedmap),
+                    "VMA is both PFNMAP and MIXEDMAP");
+  VFIOMM_ASSERT_MSG(!((f & vm::kPfnmap) && vma.isCowMapping()), "PFNMAP on a COW mapping");
+}
+
+uint64_t writeBits(bool write) { return write ? (pte::kAccessed | pte::kDirty) : pte::kAccessed; }
+
+VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level) {
+  Vma& vma = *vmf.vma;
+  checkPfnmapVma(vma);
+  const VirtAddr addr = vmf.address.alignDown(levelSize(level));
+  if (addr < vma.start() || addr >= vma.end()) return vmfault::kSigbus;
+  PageTable& pt = vma.mm().pageTable();
+  PageTable::Slot slot;
+  switch (pt.slotAt(addr, level, true, &slot)) {
+    case PageTable::WalkStatus::kOk: break;
+    case PageTable::WalkStatus::kHugeAbove: return vmfault::kNoPage;
+    default: return vmfault::kOom;
+  }
+  SpinGuard guard(pt.ptlFor(slot));
+  const uint64_t cur = slot.entry->load(std::memory_order_relaxed);
+  if (!pte::isNone(cur)) {
+    // A table or a leaf is already there: change nothing, let the access
+    // retry (and refault at a smaller size if it still misses).
+    if (write && pte::isHugeLeaf(cur) && pte::pfnOf(cur) == pfn)
+      slot.entry->store(cur | writeBits(true), std::memory_order_release);
+    return vmfault::kNoPage;
+  }
+  slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), true) | writeBits(write),
+                    std::memory_order_release);
+  (level == PtLevel::kPmd ? insertPmd : insertPud).add();
+  return vmfault::kNoPage;
+}
+
+}  // namespace
+
+VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn) {
+  checkPfnmapVma(vma);
+  if (addr < vma.start() || addr >= vma.end()) return vmfault::kSigbus;
+  PageTable& pt = vma.mm().pageTable();
+  PageTable::Slot slot;
+  // get_locked_pte(): a failed allocation, or a huge leaf a racing fault put
+  // in the PMD, leaves no PTE to lock.
+  if (pt.slotAt(addr, PtLevel::kPte, true, &slot) != PageTable::WalkStatus::kOk)
+    return vmfault::kOom;
+  SpinGuard guard(pt.ptlFor(slot));
+  if (!pte::isNone(slot.entry->load(std::memory_order_relaxed))) return vmfault::kNoPage;
+  slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), false) | pte::kAccessed,
+                    std::memory_order_release);
+  insertPte.add();
+  return vmfault::kNoPage;
+}
+
+VmFaultResult vmfInsertPfnPmd(VmFault& vmf, Pfn pfn, bool write) {
+  return insertHuge(vmf, pfn, write, PtLevel::kPmd);
+}
+
+VmFaultResult vmfInsertPfnPud(VmFault& vmf, Pfn pfn, bool write) {
+  return insertHuge(vmf, pfn, write, PtLevel::kPud);
+}
+
+Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot) {
+  if (!addr.isAligned(kPageSize)) return fail(Errno::kEINVAL);
+  const VirtAddr end = addr + pageAlignUp(size);
+  if (vma.isCowMapping()) {
+    if (addr != vma.start() || end != vma.end()) return fail(Errno::kEINVAL);
+    vma.setPgoff(PgOff(pfn.value()));
+  }
+  // The assertion the seed series is about (mm-pfnmap.md §7 step 4).
+  vma.flagsSet(vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump);
+  PageTable& pt = vma.mm().pageTable();
+  for (VirtAddr a = addr; a < end; a = a + kPageSize, pfn = pfn + 1) {
+    PageTable::Slot slot;
+    if (pt.slotAt(a, PtLevel::kPte, true, &slot) != PageTable::WalkStatus::kOk) {
+      zapPageRangeSingle(vma, addr, a - addr);
+      return fail(Errno::kENOMEM);
+    }
+    SpinGuard guard(pt.ptlFor(slot));
+    VFIOMM_ASSERT_MSG(pte::isNone(slot.entry->load(std::memory_order_relaxed)),
+                      "remap_pfn_range: PTE not none (kernel BUG in remap_pte_range)");
+    slot.entry->store(pte::makeLeaf(pfn, prot, false), std::memory_order_release);
+    insertPte.add();
+  }
+  return ok();
+}
+
+Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot) {
+  return remapPfnRange(vma, addr, pfn, size, prot);
+}
+
+LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
+  MmuGather tlb(vma.mm().tlbFlusher());
+  const LeafCounts cleared = vma.mm().pageTable().zapRange(addr, addr + size, tlb);
+  tlb.finish();
+  zapCalls.add();
+  zapPte.add(cleared.pte);
+  zapPmd.add(cleared.pmd);
+  zapPud.add(cleared.pud);
+  return cleared;
+}
+
+void zapVmaPtes(Vma& vma, VirtAddr addr, uint64_t size) {
+  if (addr < vma.start() || addr + size > vma.end() || !(vma.flags() & vm::kPfnmap)) return;
+  zapPageRangeSingle(vma, addr, size);
+}
+
+}  // namespace vfiomm

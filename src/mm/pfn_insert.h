@@ -1,0 +1,38 @@
+// Inserting device pfns into page tables (mm-pfnmap.md §6-§8): the per-entry
+// vmf_insert_pfn family that faults use, and remap_pfn_range, which fills a
+// range at once and must only run with the mmap lock held for write.
+#pragma once
+
+#include <cstdint>
+
+#include "base/addr.h"
+#include "base/result.h"
+#include "mm/page_table.h"
+#include "mm/vm_fault.h"
+
+namespace vfiomm {
+
+class Vma;
+
+// vmf_insert_pfn(): one special 4 KiB PTE; an entry already there is left
+// alone (NOPAGE); outside the VMA -> SIGBUS; no PTE table -> OOM.
+VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn);
+// vmf_insert_pfn_pmd() / _pud(): one special huge leaf for the block holding
+// vmf.address. They check neither the block's end nor the pfn's alignment:
+// the caller must.
+VmFaultResult vmfInsertPfnPmd(VmFault& vmf, Pfn pfn, bool write);
+VmFaultResult vmfInsertPfnPud(VmFault& vmf, Pfn pfn, bool write);
+
+// remap_pfn_range(): sets VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP (which
+// asserts the mmap lock held for write) and fills [addr, addr+size) with
+// 4 KiB special PTEs. Populating a present PTE is a kernel BUG.
+Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot);
+// io_remap_pfn_range(): the same with pgprot_decrypted (a no-op here).
+Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot);
+
+// zap_page_range_single(): clear [addr, addr+size) of one VMA and flush.
+LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size);
+// zap_vma_ptes(): the same, for VM_PFNMAP VMAs only.
+void zapVmaPtes(Vma& vma, VirtAddr addr, uint64_t size);
+
+}  // namespace vfiomm

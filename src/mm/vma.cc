@@ -1,0 +1,60 @@
+#include "mm/vma.h"
+
+#include "mm/file.h"
+#include "mm/mm.h"
+#include "sync/lockdep.h"
+
+namespace vfiomm {
+
+Vma::Vma(Mm& mm, VirtAddr start, VirtAddr end, PgOff pgoff, VmFlags flags)
+    : mm_(&mm), start_(start), end_(end), pgoff_(pgoff), flags_(flags) {}
+
+std::unique_ptr<Vma> Vma::dup(Mm& mm) const {
+  auto v = std::make_unique<Vma>(mm, start_, end_, pgoff_, flags());
+  v->pageProt_ = pageProt_;
+  v->file_ = file_;  // get_file()
+  v->ops_ = ops_;
+  v->privateData_ = privateData_;
+  return v;
+}
+
+VmaSnapshot Vma::snapshot() const {
+  return VmaSnapshot{start_, end_, pgoff_, flags(), pageProt_, this};
+}
+
+void Vma::setRange(VirtAddr start, VirtAddr end, PgOff pgoff) {
+  start_ = start;
+  end_ = end;
+  pgoff_ = pgoff;
+}
+
+void Vma::assertWriteLocked() const {
+  // vm_flags_set -> vma_start_write -> mmap_assert_write_locked: nothing
+  // before 6.3, a lockdep report 6.3-6.9, a WARN in every build from 6.10-rc1.
+  switch (mm_->profile().vmFlagsWriteAssert) {
+    case VmFlagsWriteAssert::kNone:
+      return;
+    case VmFlagsWriteAssert::kLockdep:
+      if (lockdep::enabled()) mm_->mmapLock().assertHeldWrite();
+      return;
+    case VmFlagsWriteAssert::kAlways:
+      mm_->mmapLock().assertHeldWrite();
+      return;
+  }
+}
+
+// The lock was taken by Mm::lockVmaUnderRcu() and is handed along the
+// fault path: a transfer the analysis cannot follow; lockdep tracks it.
+void Vma::endRead() NO_THREAD_SAFETY_ANALYSIS { vmLock_.upRead(); }
+
+void Vma::flagsSet(VmFlags add) {
+  assertWriteLocked();
+  flags_.fetch_or(add, std::memory_order_relaxed);
+}
+
+void Vma::flagsClear(VmFlags remove) {
+  assertWriteLocked();
+  flags_.fetch_and(~remove, std::memory_order_relaxed);
+}
+
+}  // namespace vfiomm

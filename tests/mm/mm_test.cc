@@ -1,0 +1,444 @@
+// Memory syscalls on pfnmap VMAs (mm-pfnmap.md §3, §11, §12).
+#include "mm/mm.h"
+
+#include <gtest/gtest.h>
+
+#include "base/counter.h"
+#include "pfnmap_fixture.h"
+
+namespace vfiomm::testing {
+namespace {
+
+using MmCallsTest = MmTest;
+constexpr VirtAddr kFixedVa(0x7f0000000000);
+
+TEST_F(MmCallsTest, MMAP_01_SharedMappingGetsPfnmapFlagsAndNoEntries) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 1U);
+  const VmFlags want = vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump;
+  EXPECT_EQ(vmas[0].flags & want, want);
+  EXPECT_EQ(leaves(*va, 64 << 10).total(), 0U);
+}
+
+TEST_F(MmCallsTest, MMAP_07_GenericChecksComeBeforeTheDriver) {
+  EXPECT_EQ(mm->mmap(VirtAddr(0), 4096, prot::kRead, map::kShared, bar, 100).error(),
+            Errno::kEINVAL);
+  EXPECT_EQ(mm->mmap(VirtAddr(0), 0, prot::kRead, map::kShared, bar, 0).error(), Errno::kEINVAL);
+  bar->setWritable(false);
+  EXPECT_EQ(mm->mmap(VirtAddr(0), 4096, prot::kRead | prot::kWrite, map::kShared, bar, 0).error(),
+            Errno::kEACCES);
+  EXPECT_EQ(mm->mapCount(), 0U);
+}
+
+TEST_F(MmCallsTest, MMAP_10_PrivateWritableBeyondOvercommitIsEnomemBeforeTheDriver) {
+  mm->setOvercommitLimit(1ULL << 30);
+  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  auto r = mm->mmap(VirtAddr(0), 2ULL << 30, prot::kRead | prot::kWrite, map::kPrivate, bar, 0);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errno::kENOMEM);
+  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("mm.overcommit_refused"), 1U);
+  // Read-only, or NORESERVE: the driver's own refusal of MAP_PRIVATE.
+  EXPECT_EQ(mm->mmap(VirtAddr(0), 2ULL << 30, prot::kRead, map::kPrivate, bar, 0).error(),
+            Errno::kEINVAL);
+  EXPECT_EQ(mm->mmap(VirtAddr(0), 2ULL << 30, prot::kRead | prot::kWrite,
+                     map::kPrivate | map::kNoReserve, bar, 0)
+                .error(),
+            Errno::kEINVAL);
+}
+
+TEST_F(MmCallsTest, MMAP_11_FlagsThatDoNothingAndFlagsThatFail) {
+  EXPECT_EQ(mm->mmap(VirtAddr(0), 4096, prot::kRead, map::kShared | map::kHugetlb, bar, 0).error(),
+            Errno::kEINVAL);
+  EXPECT_EQ(
+      mm->mmap(VirtAddr(0), 4096, prot::kRead, map::kSharedValidate | map::kSync, bar, 0).error(),
+      Errno::kEOPNOTSUPP);
+  for (int extra : {map::kLocked, map::kPopulate}) {
+    auto va = mm->mmap(VirtAddr(0), 64 << 10, prot::kRead, map::kShared | extra, bar, 0);
+    ASSERT_TRUE(va);
+    EXPECT_EQ(leaves(*va, 64 << 10).total(), 0U);
+  }
+  for (int p : {prot::kNone, prot::kExec, prot::kWrite}) {
+    auto va = mm->mmap(VirtAddr(0), 64 << 10, p, map::kShared, bar, 0);
+    ASSERT_TRUE(va);
+    EXPECT_EQ(leaves(*va, 64 << 10).total(), 0U);
+  }
+}
+
+TEST_F(MmCallsTest, SPLIT_01_MunmapTheMiddleSplitsAndAdvancesPgoff) {
+  startProfile("linux-6.10", false);
+  auto va = mapBar(64 << 10, 0x4000);
+  ASSERT_TRUE(va);
+  for (uint64_t off = 0; off < (64 << 10); off += kPageSize) ASSERT_TRUE(touch(*va + off).none());
+  const size_t count = mm->mapCount();
+  ASSERT_TRUE(mm->munmap(*va + (16 << 10), 16 << 10));
+  auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 2U);
+  EXPECT_EQ(vmas[0].pgoff, PgOff(4));
+  EXPECT_EQ(vmas[1].start, *va + (32 << 10));
+  EXPECT_EQ(vmas[1].pgoff, PgOff(4 + 8));
+  EXPECT_EQ(mm->mapCount(), count + 1);
+  EXPECT_EQ(leaves(*va, 64 << 10).pte, 12U);
+  EXPECT_FALSE(translate(*va + (16 << 10)).present);
+  // PFN-01: the upper piece still maps the right frames.
+  EXPECT_EQ(translate(*va + (32 << 10)).pfn, Pfn::fromPhys(kBarBase) + 4 + 8);
+}
+
+TEST_F(MmCallsTest, SPLIT_02_MunmapInsideAPmdLeafClearsIt) {
+  auto va = mapBar(4ULL << 20, 0, VirtAddr(0x7f0000200000));
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va).none());
+  ASSERT_EQ(translate(*va).level, PtLevel::kPmd);
+  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  ASSERT_TRUE(mm->munmap(*va + (1 << 20), kPageSize));
+  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("mm.thp_split_pmd"), 1U);
+  EXPECT_FALSE(translate(*va).present);
+  ASSERT_TRUE(touch(*va).none());
+  EXPECT_EQ(translate(*va).level, PtLevel::kPte);
+}
+
+TEST_F(MmCallsTest, SPLIT_04_MunmapArgumentRules) {
+  EXPECT_EQ(mm->munmap(VirtAddr(0x7f0000000100), 4096).error(), Errno::kEINVAL);
+  EXPECT_EQ(mm->munmap(VirtAddr(0x7f0000000000), 0).error(), Errno::kEINVAL);
+  EXPECT_TRUE(mm->munmap(VirtAddr(0x7f0000000000), 1 << 20));  // nothing mapped: 0
+}
+
+TEST_F(MmCallsTest, SPLIT_05_FileStaysReferencedUntilTheLastMappingGoes) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  std::weak_ptr<FakeBarFile> weak = bar;
+  bar.reset();  // close(fd)
+  EXPECT_FALSE(weak.expired());
+  ASSERT_TRUE(mm->munmap(*va, 64 << 10));
+  EXPECT_TRUE(weak.expired());
+}
+
+// munmap_split_style in both positions: which piece is the new structure.
+TEST_F(MmCallsTest, SPLIT_06_V61MunmapKeepsTheOriginalBelow) {
+  startProfile("linux-6.1", false);
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  const void* original = mm->vmaSnapshot()[0].identity;
+  ASSERT_TRUE(mm->munmap(*va + (16 << 10), 16 << 10));
+  auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 2U);
+  EXPECT_EQ(vmas[0].identity, original);
+  EXPECT_NE(vmas[1].identity, original);
+  EXPECT_EQ(bar->opens(), 2);  // the upper piece, then the removed middle
+}
+
+TEST_F(MmCallsTest, SPLIT_03_V65MunmapMakesTheKeptPiecesNew) {
+  startProfile("linux-6.10", false);
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  const void* original = mm->vmaSnapshot()[0].identity;
+  ASSERT_TRUE(mm->munmap(*va + (16 << 10), 16 << 10));
+  auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 2U);
+  EXPECT_NE(vmas[0].identity, original);
+  EXPECT_NE(vmas[1].identity, original);
+  EXPECT_EQ(bar->closes(), 1);  // the original, removed
+}
+
+TEST_F(MmCallsTest, MREMAP_01_GrowAndDontunmapAreRefusedShrinkWorks) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  for (uint64_t off = 0; off < (64 << 10); off += kPageSize) ASSERT_TRUE(touch(*va + off).none());
+  EXPECT_EQ(mm->mremap(*va, 64 << 10, 128 << 10, 0, VirtAddr(0)).error(), Errno::kEFAULT);
+  EXPECT_EQ(mm->mremap(*va, 64 << 10, 128 << 10, mremap::kMayMove, VirtAddr(0)).error(),
+            Errno::kEFAULT);
+  EXPECT_EQ(mm->mremap(*va, 64 << 10, 64 << 10, mremap::kMayMove | mremap::kDontUnmap,
+                       VirtAddr(0))
+                .error(),
+            Errno::kEINVAL);
+  auto r = mm->mremap(*va, 64 << 10, 32 << 10, 0, VirtAddr(0));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, *va);
+  EXPECT_EQ(leaves(*va, 64 << 10).total(), 8U);
+}
+
+TEST_F(MmCallsTest, MREMAP_02_MoveCarriesEntriesAndKeepsPgoff) {
+  auto va = mapBar(2ULL << 30, 0, kFixedVa);
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va).none());
+  ASSERT_TRUE(touch(*va + kPudSize + kPageSize).none());
+  const VirtAddr to(0x7e0000000000);
+  auto r = mm->mremap(*va, 2ULL << 30, 2ULL << 30, mremap::kMayMove | mremap::kFixed, to);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, to);
+  EXPECT_FALSE(translate(*va).present);
+  EXPECT_EQ(translate(to).level, PtLevel::kPud);
+  EXPECT_EQ(translate(to).pfn, Pfn::fromPhys(kBarBase));
+  EXPECT_EQ(mm->vmaSnapshot()[0].pgoff, PgOff(0));
+  // A later zap finds the new location through i_mmap.
+  EXPECT_GT(bar->zap(), 0U);
+  EXPECT_FALSE(translate(to).present);
+}
+
+TEST_F(MmCallsTest, MPROT_01_ReadOnlyThenBackToWriteInPlace) {
+  startProfile("linux-6.10", false);
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va, FaultAccess::kWrite).none());
+  ASSERT_TRUE(mm->mprotect(*va, 64 << 10, prot::kRead));
+  EXPECT_TRUE(translate(*va).present);
+  EXPECT_FALSE(pte::isWritable(translate(*va).entry));
+  EXPECT_EQ(touch(*va, FaultAccess::kWrite).signo, SigInfo::kSigsegv);
+  ASSERT_TRUE(mm->mprotect(*va, 64 << 10, prot::kRead | prot::kWrite));
+  const auto tr = translate(*va);
+  EXPECT_TRUE(pte::isWritable(tr.entry));
+  EXPECT_NE(tr.entry & pte::kPcd, 0U);  // still uncached
+  const uint64_t faults = minFlt();
+  EXPECT_TRUE(touch(*va, FaultAccess::kWrite).none());
+  EXPECT_EQ(minFlt(), faults);
+}
+
+TEST_F(MmCallsTest, MPROT_02_MprotectInsideAPmdLeafClearsItAndSplitsInThree) {
+  auto va = mapBar(4ULL << 20, 0, VirtAddr(0x7f0000200000));
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va).none());
+  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  ASSERT_TRUE(mm->mprotect(*va + (1 << 20), kPageSize, prot::kRead));
+  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("mm.thp_split_pmd"), 1U);
+  EXPECT_EQ(mm->vmaSnapshot().size(), 3U);
+  EXPECT_FALSE(translate(*va).present);
+}
+
+TEST_F(MmCallsTest, MPROT_03_AddingWriteOnAReadOnlyFileIsEacces) {
+  bar->setWritable(false);
+  auto va = mapBar(64 << 10, 0, VirtAddr(0), prot::kRead);
+  ASSERT_TRUE(va);
+  EXPECT_EQ(mm->mprotect(*va, 64 << 10, prot::kRead | prot::kWrite).error(), Errno::kEACCES);
+}
+
+TEST_F(MmCallsTest, MPROT_04_MprotectTheMiddleMakesNewOuterPieces) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  const void* original = mm->vmaSnapshot()[0].identity;
+  ASSERT_TRUE(mm->mprotect(*va + (16 << 10), 16 << 10, prot::kRead));
+  auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 3U);
+  EXPECT_NE(vmas[0].identity, original);
+  EXPECT_EQ(vmas[1].identity, original);
+  EXPECT_NE(vmas[2].identity, original);
+}
+
+TEST_F(MmCallsTest, MADV_01_PfnmapAdviceAnswers) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  for (uint64_t off = 0; off < (64 << 10); off += kPageSize) ASSERT_TRUE(touch(*va + off).none());
+  for (int a : {madv::kDontNeed, madv::kFree, madv::kCold, madv::kPopulateRead})
+    EXPECT_EQ(mm->madvise(*va, 64 << 10, a).error(), Errno::kEINVAL) << a;
+  EXPECT_EQ(mm->madvise(*va, 64 << 10, madv::kRemove).error(), Errno::kENODEV);
+  for (int a : {madv::kWillNeed, madv::kHugepage, madv::kNoHugepage})
+    EXPECT_TRUE(mm->madvise(*va, 64 << 10, a)) << a;
+  const uint64_t faults = minFlt();
+  for (uint64_t off = 0; off < (64 << 10); off += kPageSize) ASSERT_TRUE(touch(*va + off).none());
+  EXPECT_EQ(minFlt(), faults);
+}
+
+TEST_F(MmCallsTest, MADV_02_DontforkHidesTheMappingFromTheChild) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  EXPECT_EQ(mm->madvise(*va, 64 << 10, madv::kWipeOnFork).error(), Errno::kEINVAL);
+  EXPECT_EQ(mm->madvise(*va, 64 << 10, madv::kDoFork).error(), Errno::kEINVAL);
+  ASSERT_TRUE(mm->madvise(*va, 64 << 10, madv::kDontFork));
+  auto child = mm->fork();
+  ASSERT_TRUE(child);
+  Task ct;
+  ct.mm = child->get();
+  const SigInfo sig = touchAs(ct, *va, FaultAccess::kRead);
+  EXPECT_EQ(sig.signo, SigInfo::kSigsegv);
+  EXPECT_EQ(sig.code, SigInfo::kSegvMaperr);
+}
+
+TEST_F(MmCallsTest, MADV_03_MlockAndMincore) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(mm->mlock(*va, 64 << 10));
+  EXPECT_EQ(leaves(*va, 64 << 10).total(), 0U);
+  EXPECT_EQ(mm->vmaSnapshot()[0].flags & vm::kLocked, 0U);
+  ASSERT_TRUE(touch(*va).none());
+  auto vec = mm->mincore(*va, 64 << 10);
+  ASSERT_TRUE(vec);
+  EXPECT_EQ(vec->size(), 16U);
+  for (uint8_t b : *vec) EXPECT_EQ(b, 0);
+}
+
+// file_thp_placement off (linux-6.9, linux-6.15): page alignment only.
+TEST_F(MmCallsTest, ALIGN_01_PlacementOffGivesNoTwoMegGuarantee) {
+  startProfile("linux-6.15");
+  ASSERT_TRUE(mm->mmap(VirtAddr(0), 12 << 10, prot::kRead, map::kShared, bar, 0));
+  auto va = mapBar(2ULL << 30, 0);
+  ASSERT_TRUE(va);
+  EXPECT_TRUE(va->isAligned(kPageSize));
+  EXPECT_FALSE(va->isAligned(kPmdSize));
+}
+
+// file_thp_placement pmd-len (6.12.y): congruent to the offset mod 2 MiB.
+TEST_F(MmCallsTest, ALIGN_02_ThpPlacementGivesTwoMegCongruence) {
+  startProfile("linux-6.12");
+  ASSERT_TRUE(mm->mmap(VirtAddr(0), 12 << 10, prot::kRead, map::kShared, bar, 0));
+  auto va = mapBar(2ULL << 30, 0);
+  ASSERT_TRUE(va);
+  EXPECT_TRUE(va->isAligned(kPmdSize));
+  auto odd = mapBar(kPmdSize + kPageSize, 0);  // len not a multiple of 2 MiB: no alignment
+  ASSERT_TRUE(odd);
+  EXPECT_FALSE(odd->isAligned(kPmdSize));
+}
+
+TEST_F(MmCallsTest, ALIGN_02_AnyLenPlacementAlignsOddLengthsToo) {
+  startProfile("linux-6.10");
+  ASSERT_TRUE(mm->mmap(VirtAddr(0), 12 << 10, prot::kRead, map::kShared, bar, 0));
+  auto odd = mapBar(kPmdSize + kPageSize, 0);
+  ASSERT_TRUE(odd);
+  EXPECT_TRUE(odd->isAligned(kPmdSize));
+}
+
+// thp_placement_needs_null_hint in both positions, with an occupied hint.
+TEST_F(MmCallsTest, ALIGN_04_OccupiedHintAndTheNullHintRule) {
+  startProfile("linux-6.12");  // needs a null hint
+  auto blocker = mm->mmap(VirtAddr(0), 12 << 10, prot::kRead, map::kShared, bar, 0);
+  ASSERT_TRUE(blocker);
+  auto plain = mm->mmap(*blocker, 2ULL << 30, prot::kRead, map::kShared, bar, 0);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->isAligned(kPmdSize));
+  startProfile("linux-6.10");  // a hint still goes through THP placement
+  blocker = mm->mmap(VirtAddr(0), 12 << 10, prot::kRead, map::kShared, bar, 0);
+  ASSERT_TRUE(blocker);
+  auto thp = mm->mmap(*blocker, 2ULL << 30, prot::kRead, map::kShared, bar, 0);
+  ASSERT_TRUE(thp);
+  EXPECT_TRUE(thp->isAligned(kPmdSize));
+}
+
+TEST_F(MmCallsTest, FORK_01_ChildGetsTheSpecialPtesWithoutFaulting) {
+  startProfile("linux-6.10", false);
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  for (uint64_t off = 0; off < (64 << 10); off += kPageSize) ASSERT_TRUE(touch(*va + off).none());
+  auto child = mm->fork();
+  ASSERT_TRUE(child);
+  for (uint64_t off = 0; off < (64 << 10); off += kPageSize) {
+    const auto tr = (*child)->pageTable().translate(*va + off);
+    ASSERT_TRUE(tr.present);
+    EXPECT_EQ(tr.pfn, translate(*va + off).pfn);
+  }
+  // i_mmap: the child's VMA right after the parent's.
+  std::vector<const Mm*> order;
+  {
+    ReadGuard g(bar->mapping()->iMmapRwsem());
+    bar->mapping()->forEachVma(0, ~0ULL, [&](Vma& v) { order.push_back(&v.mm()); });
+  }
+  ASSERT_EQ(order.size(), 2U);
+  EXPECT_EQ(order[0], mm.get());
+  EXPECT_EQ(order[1], child->get());
+}
+
+TEST_F(MmCallsTest, FORK_03_HugeLeavesAreCopiedOldAndWritable) {
+  auto va = mapBar(2ULL << 30, 0, VirtAddr(0x7f0000000000));
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va).none());
+  ASSERT_TRUE(mm->madvise(*va + kPudSize, kPudSize, madv::kNoHugepage));
+  ASSERT_TRUE(mm->madvise(*va + kPudSize, kPudSize, madv::kHugepage));
+  ASSERT_TRUE(touch(*va + kPudSize + kPageSize * 0).none());
+  auto child = mm->fork();
+  ASSERT_TRUE(child);
+  const auto pud = (*child)->pageTable().translate(*va);
+  ASSERT_TRUE(pud.present);
+  EXPECT_EQ(pud.level, PtLevel::kPud);
+  EXPECT_TRUE(pte::isWritable(pud.entry));
+  EXPECT_EQ(pud.entry & pte::kAccessed, 0U);
+  EXPECT_EQ((*child)->pageTable().translate(*va + kPudSize).level,
+            translate(*va + kPudSize).level);
+}
+
+TEST_F(MmCallsTest, FORK_04_ZapAfterForkReachesParentAndChild) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va).none());
+  auto child = mm->fork();
+  ASSERT_TRUE(child);
+  bar->setEnabled(false);
+  bar->zap();
+  Task ct;
+  ct.mm = child->get();
+  EXPECT_EQ(touch(*va).signo, SigInfo::kSigbus);
+  EXPECT_EQ(touchAs(ct, *va, FaultAccess::kRead).signo, SigInfo::kSigbus);
+}
+
+// fork_open_before_copy in both positions, with a driver whose ->open zaps
+// (what G1 does): open-then-copy keeps the copied entries.
+TEST_F(MmCallsTest, FORK_02_OpenBeforeCopyKeepsTheCopiedEntries) {
+  startProfile("linux-6.9", false);
+  bar->setZapOnOpen(true);
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va).none());
+  auto child = mm->fork();
+  ASSERT_TRUE(child);
+  EXPECT_TRUE((*child)->pageTable().translate(*va).present);
+}
+
+TEST_F(MmCallsTest, FORK_05_CopyThenOpenLosesTheCopiedEntries) {
+  auto profile = *MmProfile::byName("linux-6.1");
+  profile.forkOpenBeforeCopy = false;
+  mm = std::make_unique<Mm>(machine, profile);
+  task->mm = mm.get();
+  bar = std::make_shared<FakeBarFile>(kBarBase, kBarSize, false);
+  bar->setZapOnOpen(true);
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va).none());
+  auto child = mm->fork();
+  ASSERT_TRUE(child);
+  EXPECT_FALSE((*child)->pageTable().translate(*va).present);
+  EXPECT_TRUE(translate(*va).present);
+}
+
+// vm_flags_write_assert in its three positions: remap_pfn_range under the
+// mmap read lock (what G1's fault did).
+class VmFlagsAssertTest : public MmTest {
+ protected:
+  size_t remapUnderReadLock(std::string_view profile, bool lockdepOn) {
+    startProfile(profile, false);
+    lockdep::setEnabled(lockdepOn);
+    auto va = mapBar(64 << 10);
+    EXPECT_TRUE(va);
+    lockdep::clearReports();
+    {
+      ReadGuard g(mm->mmapLock());
+      Vma* vma = mm->findVma(*va);
+      EXPECT_TRUE(remapPfnRange(*vma, vma->start(), Pfn::fromPhys(kBarBase), vma->length(),
+                                vma->pageProt()));
+    }
+    lockdep::setEnabled(true);
+    EXPECT_EQ(leaves(*va, 64 << 10).pte, 16U);
+    return lockdep::reportCount(lockdep::ReportKind::kAssertHeldWrite);
+  }
+};
+
+TEST_F(VmFlagsAssertTest, FAULT_05_NoCheckBefore63) { EXPECT_EQ(remapUnderReadLock("linux-6.1", true), 0U); }
+TEST_F(VmFlagsAssertTest, FAULT_05_LockdepOnlyIn63To69) {
+  EXPECT_EQ(remapUnderReadLock("linux-6.9", true), 1U);
+  EXPECT_EQ(remapUnderReadLock("linux-6.9", false), 0U);
+}
+TEST_F(VmFlagsAssertTest, FAULT_05_AlwaysFrom610) {
+  EXPECT_EQ(remapUnderReadLock("linux-6.10", true), 1U);
+  EXPECT_EQ(remapUnderReadLock("linux-6.10", false), 1U);
+}
+
+TEST_F(MmCallsTest, ExitFreesEveryTableAndUnlinksEveryVma) {
+  auto va = mapBar(2ULL << 30, 0, VirtAddr(0x7f0000001000));
+  ASSERT_TRUE(va);
+  for (uint64_t off = 0; off < (8ULL << 20); off += kPageSize) ASSERT_TRUE(touch(*va + off).none());
+  EXPECT_GT(mm->pageTable().pgtablesBytes(), 0U);
+  mm->exitMmap();
+  EXPECT_EQ(mm->pageTable().pgtablesBytes(), 0U);
+  EXPECT_EQ(mm->mapCount(), 0U);
+  ReadGuard g(bar->mapping()->iMmapRwsem());
+  EXPECT_EQ(bar->mapping()->vmaCount(), 0U);
+}
+
+}  // namespace
+}  // namespace vfiomm::testing
