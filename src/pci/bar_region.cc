@@ -1,0 +1,104 @@
+#include "pci/bar_region.h"
+
+#include <fmt/format.h>
+
+#include <string>
+
+#include "base/assert.h"
+#include "base/counter.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(barAccessCounter, "pci.bar.access", "loads and stores that reached a BAR region");
+VFIOMM_COUNTER(decodeViolationCounter, "pci.decode_violation",
+               "BAR accesses while the device's memory decode was off (invariant 1)");
+VFIOMM_COUNTER(unclaimedAccessCounter, "pci.bar.unclaimed_access",
+               "accesses to the part of a page a sub-page BAR leaves (master abort)");
+
+// The first bytes of a PCI expansion ROM image.
+constexpr uint64_t kRomSignature = 0xaa55;
+
+uint64_t resourceStart(const PciDevice& dev, unsigned resource) {
+  return resource == kPciRomResource ? dev.romStart() : dev.barStart(resource);
+}
+
+uint64_t resourceLen(const PciDevice& dev, unsigned resource) {
+  if (resource == kPciRomResource) return dev.romLen();
+  VFIOMM_ASSERT_MSG(dev.barIsMem(resource), "a BAR region is a memory BAR's");
+  return dev.barLen(resource);
+}
+
+std::string regionName(const PciDevice& dev, unsigned resource) {
+  if (resource == kPciRomResource) return fmt::format("{} ROM", dev.name());
+  return fmt::format("{} BAR{}", dev.name(), resource);
+}
+
+PhysAddr regionBase(const PciDevice& dev, unsigned resource) {
+  return PhysAddr(pageAlignDown(resourceStart(dev, resource)));
+}
+
+uint64_t regionSize(const PciDevice& dev, unsigned resource) {
+  const uint64_t start = resourceStart(dev, resource);
+  return pageAlignUp(start + resourceLen(dev, resource)) - pageAlignDown(start);
+}
+
+}  // namespace
+
+BarRegion::BarRegion(PciDevice& device, unsigned resource)
+    : PhysRegion(regionName(device, resource), regionBase(device, resource),
+                 regionSize(device, resource)),
+      device_(device),
+      resource_(resource),
+      barOffset_(resourceStart(device, resource) - base().value()),
+      barLen_(resourceLen(device, resource)),
+      memory_(name() + " memory", base(), size()) {
+  if (isRom()) memory_.write(barOffset_, 2, kRomSignature, {});
+}
+
+bool BarRegion::decodes() const {
+  return isRom() ? device_.romDecodeEnabled() : device_.memoryDecodeEnabled();
+}
+
+void BarRegion::recordViolation(uint64_t offset, bool isWrite, const AccessInfo& info) {
+  decodeViolationCounter.add();
+  violationCount_.fetch_add(1, std::memory_order_acq_rel);
+  std::lock_guard guard(violationsMu_);
+  if (violations_.size() < kMaxKeptViolations)
+    violations_.push_back({info.cpu, base() + offset, isWrite, info.seq});
+}
+
+std::vector<BarRegion::DecodeViolation> BarRegion::decodeViolations() const {
+  std::lock_guard guard(violationsMu_);
+  return violations_;
+}
+
+uint64_t BarRegion::doRead(uint64_t offset, unsigned size, const AccessInfo& info) {
+  barAccessCounter.add();
+  if (!claims(offset)) {
+    unclaimedAccessCounter.add();
+    return allOnes(size);
+  }
+  if (!decodes()) {
+    recordViolation(offset, false, info);
+    return allOnes(size);
+  }
+  return memory_.read(offset, size, info);
+}
+
+void BarRegion::doWrite(uint64_t offset, unsigned size, uint64_t value, const AccessInfo& info) {
+  barAccessCounter.add();
+  if (!claims(offset)) {
+    unclaimedAccessCounter.add();
+    return;
+  }
+  if (!decodes()) {
+    recordViolation(offset, true, info);
+    return;
+  }
+  if (isRom()) return;  // read-only memory: the write completes and changes nothing
+  memory_.write(offset, size, value, info);
+}
+
+}  // namespace vfiomm

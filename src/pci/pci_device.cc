@@ -1,0 +1,451 @@
+#include "pci/pci_device.h"
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <utility>
+#include <vector>
+
+#include "base/assert.h"
+#include "base/counter.h"
+#include "sync/sched_hook.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(flrCount, "pci.flr", "function-level resets performed");
+VFIOMM_COUNTER(pmResetCount, "pci.pm_reset", "PM resets (D3hot and back to D0) performed");
+VFIOMM_COUNTER(ioAccessCount, "pci.io.access", "in/out accesses to I/O-port BARs");
+VFIOMM_COUNTER(ioMasterAbortCount, "pci.io.master_abort",
+               "I/O-port BAR accesses while I/O decode is off (reads all ones, writes dropped)");
+
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+constexpr uint16_t kCommandWritable = kPciCommandIo | kPciCommandMemory | kPciCommandMaster |
+                                      kPciCommandParity | kPciCommandSerr | kPciCommandIntxDisable;
+// What a VF lets software change: the PF owns its decode.
+constexpr uint16_t kVfCommandWritable =
+    kCommandWritable & static_cast<uint16_t>(~(kPciCommandIo | kPciCommandMemory));
+// DEVCTL out of reset (PCIe base spec): relaxed ordering and no-snoop
+// enabled, 512-byte read requests.
+constexpr uint16_t kDevctlDefault =
+    kPciExpDevctlRelaxEn | kPciExpDevctlNosnoopEn | kPciExpDevctlReadrq512B;
+
+// The capabilities' fixed places must not overlap.
+static_assert(PciDevice::kPmCapOffset + kPciPmSizeof <= PciDevice::kMsixCapOffset);
+static_assert(PciDevice::kMsixCapOffset + kPciCapMsixSizeof <= PciDevice::kPcieCapOffset);
+static_assert(PciDevice::kPcieCapOffset + kPciCapExpEndpointSizeofV2 <= kPciCfgSpaceSize);
+
+uint32_t msixPbaOffset(const MsixSpec& m) { return m.tableOffset + m.vectors * kPciMsixEntrySize; }
+uint32_t msixPbaSize(const MsixSpec& m) { return (m.vectors + 63) / 64 * 8; }
+
+bool isMem(const BarSpec& b) { return b.kind != BarKind::kIo; }
+
+void validateBar(const PciDeviceConfig& c, unsigned bar) {
+  const BarSpec& b = *c.bars[bar];
+  VFIOMM_ASSERT_MSG(isPowerOfTwo(b.size), "a BAR's size is a power of two");
+  switch (b.kind) {
+    case BarKind::kIo:
+      VFIOMM_ASSERT_MSG(b.size >= 4 && b.size <= 256, "an I/O BAR is 4 to 256 bytes");
+      VFIOMM_ASSERT_MSG(!b.prefetchable, "an I/O BAR is not prefetchable");
+      VFIOMM_ASSERT_MSG(!c.noCommandMemory, "a VF has no I/O BAR");
+      break;
+    case BarKind::kMem32:
+      VFIOMM_ASSERT_MSG(b.size >= 16 && b.size <= 2 * kGiB, "a 32-bit BAR is 16 bytes to 2 GiB");
+      break;
+    case BarKind::kMem64:
+      VFIOMM_ASSERT_MSG(b.size >= 16, "a memory BAR is at least 16 bytes");
+      VFIOMM_ASSERT_MSG(bar + 1 < kPciStdNumBars && !c.bars[bar + 1],
+                        "a 64-bit BAR needs the next slot empty");
+      break;
+  }
+}
+
+void validateMsix(const PciDeviceConfig& c) {
+  const MsixSpec& m = *c.msix;
+  VFIOMM_ASSERT_MSG(m.bar < kPciStdNumBars && c.bars[m.bar] && isMem(*c.bars[m.bar]),
+                    "the MSI-X table lives in a memory BAR");
+  VFIOMM_ASSERT_MSG(m.vectors >= 1 && m.vectors <= 2048, "MSI-X has 1 to 2048 vectors");
+  VFIOMM_ASSERT_MSG(isAligned(m.tableOffset, 8), "the MSI-X table offset is 8-byte aligned");
+  VFIOMM_ASSERT_MSG(uint64_t{msixPbaOffset(m)} + msixPbaSize(m) <= c.bars[m.bar]->size,
+                    "the MSI-X table and PBA fit in their BAR");
+}
+
+PciDeviceConfig validated(PciDeviceConfig c) {
+  VFIOMM_ASSERT_MSG(c.slot < 32 && c.function < 8, "slot is 0..31, function 0..7");
+  VFIOMM_ASSERT_MSG(c.classCode < (1U << 24), "the class code is 24 bits");
+  for (unsigned bar = 0; bar < kPciStdNumBars; ++bar)
+    if (c.bars[bar]) validateBar(c, bar);
+  if (c.romSize)
+    VFIOMM_ASSERT_MSG(isPowerOfTwo(*c.romSize) && *c.romSize >= 2048 && *c.romSize <= 16 << 20,
+                      "a ROM is a power of two, 2 KiB to 16 MiB");
+  if (c.msix) validateMsix(c);
+  return c;
+}
+
+// A BAR's low register holds its type in the bits below the address; the
+// address bits below the size are hardwired 0, which is how sizing works:
+// write all ones, read back what stuck.
+void setupBar(ConfigSpace& cs, unsigned bar, const BarSpec& b) {
+  const uint32_t reg = pciBaseAddress(bar);
+  const uint64_t sizeMask = ~(b.size - 1);
+  uint32_t type = kPciBaseAddressSpaceIo;
+  if (isMem(b))
+    type = (b.kind == BarKind::kMem64 ? kPciBaseAddressMemType64 : 0) |
+           (b.prefetchable ? kPciBaseAddressMemPrefetch : 0);
+  cs.set(reg, 4, type);
+  cs.setWritable(reg, 4,
+                 static_cast<uint32_t>(sizeMask) &
+                     (isMem(b) ? kPciBaseAddressMemMask : kPciBaseAddressIoMask));
+  if (b.kind == BarKind::kMem64) cs.setWritable(reg + 4, 4, static_cast<uint32_t>(sizeMask >> 32));
+}
+
+void setupPm(ConfigSpace& cs, const PmCapSpec& pm) {
+  const uint32_t cap = PciDevice::kPmCapOffset;
+  // Version 3, no D1/D2 support, no PME.
+  cs.set(cap + kPciPmPmc, 2, kPciPmCapVer3);
+  cs.set(cap + kPciPmCtrl, 2, pm.noSoftReset ? kPciPmCtrlNoSoftReset : 0);
+  cs.setWritable(cap + kPciPmCtrl, 2, kPciPmCtrlStateMask);
+}
+
+void setupMsix(ConfigSpace& cs, const MsixSpec& m) {
+  const uint32_t cap = PciDevice::kMsixCapOffset;
+  cs.set(cap + kPciMsixFlags, 2, (m.vectors - 1) & kPciMsixFlagsQsize);
+  cs.setWritable(cap + kPciMsixFlags, 2, kPciMsixFlagsEnable | kPciMsixFlagsMaskall);
+  cs.set(cap + kPciMsixTable, 4, m.tableOffset | m.bar);
+  cs.set(cap + kPciMsixPba, 4, msixPbaOffset(m) | m.bar);
+}
+
+void setupPcie(ConfigSpace& cs, const PcieCapSpec& p) {
+  const uint32_t cap = PciDevice::kPcieCapOffset;
+  cs.set(cap + kPciExpFlags, 2, kPciExpFlagsVers2);
+  cs.set(cap + kPciExpDevcap, 4, p.flr ? kPciExpDevcapFlr : 0);
+  cs.set(cap + kPciExpDevctl, 2, kDevctlDefault);
+  // BCR_FLR is a command, never stored: it reads back 0.
+  cs.setWritable(cap + kPciExpDevctl, 2, static_cast<uint16_t>(~kPciExpDevctlBcrFlr));
+}
+
+// Each present capability at its fixed offset, chained from
+// PCI_CAPABILITY_LIST in the order given.
+void linkCapabilities(ConfigSpace& cs, const std::vector<std::pair<uint16_t, uint8_t>>& caps) {
+  if (caps.empty()) return;
+  cs.set(kPciStatus, 2, kPciStatusCapList);
+  cs.set(kPciCapabilityList, 1, caps.front().first);
+  for (size_t i = 0; i < caps.size(); ++i) {
+    cs.set(caps[i].first + kPciCapListId, 1, caps[i].second);
+    cs.set(caps[i].first + kPciCapListNext, 1, i + 1 < caps.size() ? caps[i + 1].first : 0U);
+  }
+}
+
+ConfigSpace powerOnConfig(const PciDeviceConfig& c) {
+  ConfigSpace cs(c.pcie ? kPciCfgSpaceExpSize : kPciCfgSpaceSize);
+  cs.set(kPciVendorId, 2, c.vendorId);
+  cs.set(kPciDeviceId, 2, c.deviceId);
+  cs.setWritable(kPciCommand, 2, c.noCommandMemory ? kVfCommandWritable : kCommandWritable);
+  cs.set(kPciClassRevision, 4, c.classCode << 8);
+  cs.set(kPciSubsystemVendorId, 2, c.vendorId);
+  cs.set(kPciSubsystemId, 2, c.deviceId);
+  for (unsigned bar = 0; bar < kPciStdNumBars; ++bar)
+    if (c.bars[bar]) setupBar(cs, bar, *c.bars[bar]);
+  if (c.romSize)
+    cs.setWritable(
+        kPciRomAddress, 4,
+        (static_cast<uint32_t>(~(*c.romSize - 1)) & kPciRomAddressMask) | kPciRomAddressEnable);
+
+  std::vector<std::pair<uint16_t, uint8_t>> caps;
+  if (c.pm) {
+    setupPm(cs, *c.pm);
+    caps.emplace_back(PciDevice::kPmCapOffset, kPciCapIdPm);
+  }
+  if (c.msix) {
+    setupMsix(cs, *c.msix);
+    caps.emplace_back(PciDevice::kMsixCapOffset, kPciCapIdMsix);
+  }
+  if (c.pcie) {
+    setupPcie(cs, *c.pcie);
+    caps.emplace_back(PciDevice::kPcieCapOffset, kPciCapIdExp);
+  }
+  linkCapabilities(cs, caps);
+  return cs;
+}
+
+bool overlaps(uint32_t offset, unsigned size, uint32_t reg, unsigned regSize) {
+  return offset < reg + regSize && reg < offset + size;
+}
+
+// Whether writing `size` bytes of `value` at `offset` sets `bit` of the
+// 16-bit register at `reg`.
+bool setsBit(uint32_t offset, unsigned size, uint32_t value, uint32_t reg, uint16_t bit) {
+  const auto index = static_cast<unsigned>(std::countr_zero(bit));
+  const uint32_t byte = reg + index / 8;
+  if (byte < offset || byte >= offset + size) return false;
+  return ((value >> ((byte - offset) * 8 + index % 8)) & 1) != 0;
+}
+
+bool isConfigAccessSize(unsigned size) { return size == 1 || size == 2 || size == 4; }
+
+}  // namespace
+
+PciDevice::PciDevice(PciDeviceConfig config)
+    : config_(validated(std::move(config))),
+      name_(fmt::format("0000:{:02x}:{:02x}.{:x}", config_.bus, config_.slot, config_.function)),
+      powerOn_(powerOnConfig(config_)),
+      cfg_(powerOn_) {
+  for (unsigned bar = 0; bar < kPciStdNumBars; ++bar)
+    if (barIsIo(bar)) ioPorts_[bar] = std::make_unique<HostPage>();
+}
+
+// --- configuration space ---------------------------------------------------------
+
+Status PciDevice::checkConfigAccess(uint32_t offset, unsigned size) const {
+  if (!isConfigAccessSize(size)) return fail(Errno::kEINVAL);
+  if (offset % size != 0 || offset >= configSize() || configSize() - offset < size)
+    return fail(Errno::kEFAULT);
+  return ok();
+}
+
+Result<uint32_t> PciDevice::configRead(uint32_t offset, unsigned size) const {
+  if (Status st = checkConfigAccess(offset, size); !st) return fail(st.error());
+  SpinGuard guard(cfgLock_);
+  return cfg_.read(offset, size);
+}
+
+Status PciDevice::configWrite(uint32_t offset, unsigned size, uint32_t value) {
+  if (Status st = checkConfigAccess(offset, size); !st) return st;
+  bool startFlr = false;
+  {
+    SpinGuard guard(cfgLock_);
+    const PciPowerState before = powerState();
+    cfg_.write(offset, size, value);
+    if (config_.pm && overlaps(offset, size, kPmCapOffset + kPciPmCtrl, 2)) applyPmcsrWrite(before);
+    startFlr = hasFlr() &&
+               setsBit(offset, size, value, kPcieCapOffset + kPciExpDevctl, kPciExpDevctlBcrFlr);
+    syncDecodeState();
+  }
+  // vfio never gets here with BCR_FLR: it virtualizes the bit and calls
+  // tryResetFunction() instead. The reset takes pci_lock itself, so it
+  // starts after this access has released it.
+  if (startFlr) return flr();
+  return ok();
+}
+
+std::optional<uint16_t> PciDevice::pmCapOffset() const {
+  return config_.pm ? std::optional<uint16_t>(kPmCapOffset) : std::nullopt;
+}
+
+std::optional<uint16_t> PciDevice::pcieCapOffset() const {
+  return config_.pcie ? std::optional<uint16_t>(kPcieCapOffset) : std::nullopt;
+}
+
+std::optional<uint16_t> PciDevice::msixCapOffset() const {
+  return config_.msix ? std::optional<uint16_t>(kMsixCapOffset) : std::nullopt;
+}
+
+PciPowerState PciDevice::pmcsrState() const {
+  return static_cast<PciPowerState>(cfg_.read(kPmCapOffset + kPciPmCtrl, 2) & kPciPmCtrlStateMask);
+}
+
+void PciDevice::setPmcsrState(PciPowerState state) {
+  const uint32_t csr = kPmCapOffset + kPciPmCtrl;
+  cfg_.set(csr, 2,
+           (cfg_.read(csr, 2) & ~uint32_t{kPciPmCtrlStateMask}) | static_cast<uint32_t>(state));
+}
+
+void PciDevice::setPowerState(PciPowerState target) {
+  if (pmcsrState() == PciPowerState::kD3hot && target == PciPowerState::kD0 &&
+      !config_.pm->noSoftReset)
+    cfg_ = powerOn_;  // the internal reset of a function without NoSoftRst
+  setPmcsrState(target);
+}
+
+void PciDevice::applyPmcsrWrite(PciPowerState before) {
+  const PciPowerState requested = pmcsrState();
+  setPmcsrState(before);
+  // D1 and D2 are optional and PMC says this function has neither; the PM
+  // spec has the write complete with the data discarded.
+  if (requested == PciPowerState::kD0 || requested == PciPowerState::kD3hot)
+    setPowerState(requested);
+}
+
+void PciDevice::syncDecodeState() {
+  const uint32_t command = cfg_.read(kPciCommand, 2);
+  memorySpace_.store((command & kPciCommandMemory) != 0, std::memory_order_release);
+  ioSpace_.store((command & kPciCommandIo) != 0, std::memory_order_release);
+  romEnabled_.store(
+      config_.romSize.has_value() && (cfg_.read(kPciRomAddress, 4) & kPciRomAddressEnable) != 0,
+      std::memory_order_release);
+  powerState_.store(config_.pm ? pmcsrState() : PciPowerState::kD0, std::memory_order_release);
+}
+
+// --- physical state ------------------------------------------------------------------
+
+bool PciDevice::memoryDecodeEnabled() const {
+  const bool memorySpace = config_.noCommandMemory || memorySpace_.load(std::memory_order_acquire);
+  return memorySpace && powerState() < PciPowerState::kD3hot && !inReset();
+}
+
+bool PciDevice::romDecodeEnabled() const {
+  return romEnabled_.load(std::memory_order_acquire) && memoryDecodeEnabled();
+}
+
+bool PciDevice::ioDecodeEnabled() const {
+  return ioSpace_.load(std::memory_order_acquire) && powerState() < PciPowerState::kD3hot &&
+         !inReset();
+}
+
+// --- resources -------------------------------------------------------------------------
+
+void PciDevice::assignResource(unsigned resource, uint64_t start) {
+  const bool rom = resource == kPciRomResource;
+  const uint64_t len = rom ? romLen() : barLen(resource);
+  VFIOMM_ASSERT_MSG(len != 0, "assigning an unimplemented resource");
+  VFIOMM_ASSERT_MSG(isAligned(start, len), "a BAR holds only addresses aligned to its size");
+  VFIOMM_ASSERT_MSG((!rom && barIs64(resource)) || start + len <= (uint64_t{1} << 32),
+                    "a 32-bit BAR is below 4 GiB");
+  resourceStart_[resource] = start;
+  SpinGuard guard(cfgLock_);
+  // The register keeps its read-only type bits; a ROM stays disabled.
+  const uint32_t reg = rom ? kPciRomAddress : pciBaseAddress(resource);
+  cfg_.write(reg, 4, static_cast<uint32_t>(start));
+  if (!rom && barIs64(resource)) cfg_.write(reg + 4, 4, static_cast<uint32_t>(start >> 32));
+}
+
+uint64_t PciDevice::barStart(unsigned bar) const {
+  VFIOMM_ASSERT(bar < kPciStdNumBars);
+  return resourceStart_[bar];
+}
+
+uint64_t PciDevice::barLen(unsigned bar) const {
+  VFIOMM_ASSERT(bar < kPciStdNumBars);
+  return config_.bars[bar] ? config_.bars[bar]->size : 0;
+}
+
+bool PciDevice::barIsMem(unsigned bar) const {
+  return barLen(bar) != 0 && isMem(*config_.bars[bar]);
+}
+
+bool PciDevice::barIsIo(unsigned bar) const {
+  return barLen(bar) != 0 && !isMem(*config_.bars[bar]);
+}
+
+bool PciDevice::barIs64(unsigned bar) const {
+  return barLen(bar) != 0 && config_.bars[bar]->kind == BarKind::kMem64;
+}
+
+bool PciDevice::barPrefetchable(unsigned bar) const {
+  return barLen(bar) != 0 && config_.bars[bar]->prefetchable;
+}
+
+std::optional<MsixTable> PciDevice::msixTable() const {
+  if (!config_.msix) return std::nullopt;
+  return MsixTable{config_.msix->bar, config_.msix->tableOffset,
+                   uint64_t{config_.msix->vectors} * kPciMsixEntrySize};
+}
+
+// --- I/O-port BARs -------------------------------------------------------------------------
+
+Status PciDevice::checkIoAccess(unsigned bar, uint64_t offset, unsigned size) const {
+  if (bar >= kPciStdNumBars || !barIsIo(bar) || !isConfigAccessSize(size) || offset % size != 0 ||
+      offset >= barLen(bar) || barLen(bar) - offset < size)
+    return fail(Errno::kEINVAL);
+  return ok();
+}
+
+Result<uint32_t> PciDevice::ioRead(unsigned bar, uint64_t offset, unsigned size) {
+  if (Status st = checkIoAccess(bar, offset, size); !st) return fail(st.error());
+  ioAccessCount.add();
+  if (!ioDecodeEnabled()) {
+    ioMasterAbortCount.add();
+    return static_cast<uint32_t>(allOnes(size));
+  }
+  return static_cast<uint32_t>(ioPorts_[bar]->load(offset, size));
+}
+
+Status PciDevice::ioWrite(unsigned bar, uint64_t offset, unsigned size, uint32_t value) {
+  if (Status st = checkIoAccess(bar, offset, size); !st) return st;
+  ioAccessCount.add();
+  if (!ioDecodeEnabled()) {
+    ioMasterAbortCount.add();
+    return ok();
+  }
+  ioPorts_[bar]->store(offset, size, value);
+  return ok();
+}
+
+// --- resets --------------------------------------------------------------------------------
+
+void PciDevice::saveAndDisable() {
+  SpinGuard guard(cfgLock_);
+  VFIOMM_ASSERT_MSG(!saved_.has_value(), "a reset of this function is already in progress");
+  // Saved before waking: the reset then leaves the function configured as
+  // it was, which is what Linux gets by restoring BARs on the way to D0 and
+  // the rest from pci_save_state().
+  saved_ = cfg_;
+  inReset_.store(true, std::memory_order_release);
+  if (config_.pm) setPowerState(PciPowerState::kD0);
+  cfg_.write(kPciCommand, 2, kPciCommandIntxDisable);
+  syncDecodeState();
+}
+
+void PciDevice::hardwareReset() {
+  SpinGuard guard(cfgLock_);
+  VFIOMM_ASSERT_MSG(saved_.has_value(), "a reset outside saveAndDisable()/restore()");
+  cfg_ = powerOn_;
+  syncDecodeState();
+}
+
+void PciDevice::restore() {
+  SpinGuard guard(cfgLock_);
+  VFIOMM_ASSERT_MSG(saved_.has_value(), "restore() without saveAndDisable()");
+  cfg_ = *saved_;
+  saved_.reset();
+  // The reset left the function in D0; the saved power state is not one
+  // to go back to.
+  if (config_.pm) setPmcsrState(PciPowerState::kD0);
+  syncDecodeState();
+  inReset_.store(false, std::memory_order_release);
+}
+
+void PciDevice::functionLevelReset() {
+  flrCount.add();
+  // Decode is off until restore(): a scheduler may run another CPU here.
+  schedPoint("pci.flr");
+  hardwareReset();
+}
+
+void PciDevice::pmReset() {
+  pmResetCount.add();
+  {
+    SpinGuard guard(cfgLock_);
+    setPowerState(PciPowerState::kD3hot);
+    syncDecodeState();
+  }
+  schedPoint("pci.pm_reset");
+  SpinGuard guard(cfgLock_);
+  setPowerState(PciPowerState::kD0);  // without NoSoftRst: the reset
+  syncDecodeState();
+}
+
+Status PciDevice::flr() {
+  if (!hasFlr()) return fail(Errno::kENOTTY);
+  saveAndDisable();
+  functionLevelReset();
+  restore();
+  return ok();
+}
+
+Status PciDevice::tryResetFunction() {
+  if (!resetFunctionAvailable()) return fail(Errno::kENOTTY);
+  if (!deviceLock_.tryLock()) return fail(Errno::kEAGAIN);
+  saveAndDisable();
+  if (hasFlr())
+    functionLevelReset();
+  else
+    pmReset();
+  restore();
+  deviceLock_.unlock();
+  return ok();
+}
+
+}  // namespace vfiomm

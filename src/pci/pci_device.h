@@ -1,0 +1,243 @@
+// PciDevice: one PCI function as the hardware behaves — its configuration
+// space (command register, BARs with sizing, ROM BAR, capability list, power
+// management, PCIe FLR, MSI-X), its I/O-port BARs, its decode state — plus
+// the kernel's struct pci_dev bookkeeping that goes with it: the assigned
+// resources (pdev->resource[]), the device lock (pci_dev_lock) and the
+// reset sequences of drivers/pci/pci.c (save, disable, reset, restore).
+//
+// This is the physical device only. What vfio shows its user (the virtual
+// COMMAND register, vconfig) is vfio's; the memory behind the memory BARs is
+// BarRegion's, which asks memoryDecodeEnabled() on every access.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/result.h"
+#include "mm/phys_mem_map.h"
+#include "pci/config_space.h"
+#include "pci/pci_regs.h"
+#include "sync/mutex.h"
+#include "sync/spin_lock.h"
+#include "sync/thread_annotations.h"
+
+namespace vfiomm {
+
+// pci_lock (drivers/pci/access.c): serialises config-space accesses.
+inline const LockClass kPciLockClass{"pci_lock"};
+// The driver-core device mutex that pci_dev_lock() takes.
+inline const LockClass kPciDevMutexClass{"&dev->mutex"};
+
+enum class BarKind : uint8_t { kMem32, kMem64, kIo };
+
+struct BarSpec {
+  // A power of two: at least 16 bytes for memory (at most 2 GiB for kMem32),
+  // 4 to 256 bytes for I/O.
+  uint64_t size = 0;
+  BarKind kind = BarKind::kMem32;
+  bool prefetchable = false;  // memory BARs only
+};
+
+struct PmCapSpec {
+  // PMCSR.NoSoftRst. Set: D3hot -> D0 keeps the configuration (and there is
+  // no PM reset). Clear: that transition resets the function.
+  bool noSoftReset = true;
+};
+
+struct PcieCapSpec {
+  bool flr = true;  // DEVCAP advertises function-level reset
+};
+
+struct MsixSpec {
+  unsigned bar = 0;          // the table's BAR (BIR): a memory BAR
+  uint32_t tableOffset = 0;  // 8-byte aligned; the PBA follows the table
+  unsigned vectors = 1;      // 1 to 2048, 16 bytes each
+};
+
+struct PciDeviceConfig {
+  uint16_t vendorId = 0;
+  uint16_t deviceId = 0;
+  uint32_t classCode = 0x02'00'00;  // base class, subclass, prog-if: an Ethernet controller
+  uint8_t bus = 0;
+  uint8_t slot = 0;      // 0..31
+  uint8_t function = 0;  // 0..7
+  // A kMem64 BAR also takes the next slot, which must be empty.
+  std::array<std::optional<BarSpec>, kPciStdNumBars> bars;
+  std::optional<uint64_t> romSize;  // a power of two, 2 KiB to 16 MiB
+  std::optional<PmCapSpec> pm;
+  std::optional<PcieCapSpec> pcie;  // also makes config space 4 KiB
+  std::optional<MsixSpec> msix;
+  // An SR-IOV VF (pdev->no_command_memory): COMMAND.MEMORY is hardwired 0
+  // and the PF controls decode, so the function decodes whenever it is
+  // powered and out of reset. A VF has no I/O BAR.
+  bool noCommandMemory = false;
+};
+
+// Where the MSI-X table lives (vdev->msix_bar, msix_offset, msix_size).
+struct MsixTable {
+  unsigned bar = 0;
+  uint64_t offset = 0;
+  uint64_t size = 0;  // vectors * PCI_MSIX_ENTRY_SIZE
+};
+
+class PciDevice {
+ public:
+  // Where the capabilities sit, when the device has them; linked in this
+  // order from PCI_CAPABILITY_LIST.
+  static constexpr uint16_t kPmCapOffset = 0x40;
+  static constexpr uint16_t kMsixCapOffset = 0x50;
+  static constexpr uint16_t kPcieCapOffset = 0x60;
+
+  // The device as it comes out of power-on: COMMAND 0, BARs unassigned, D0.
+  // An incoherent config is a bug of the caller (asserts).
+  explicit PciDevice(PciDeviceConfig config);
+  PciDevice(const PciDevice&) = delete;
+  PciDevice& operator=(const PciDevice&) = delete;
+
+  // pci_name(): "0000:01:00.0".
+  const std::string& name() const { return name_; }
+  const PciDeviceConfig& config() const { return config_; }
+  uint8_t busNumber() const { return config_.bus; }
+  uint8_t slot() const { return config_.slot; }
+  uint8_t function() const { return config_.function; }
+  bool noCommandMemory() const { return config_.noCommandMemory; }
+
+  // --- configuration space ---------------------------------------------------
+
+  // pdev->cfg_size: 4 KiB with a PCIe capability, 256 bytes without.
+  uint32_t configSize() const { return powerOn_.size(); }
+  // 1, 2 or 4 bytes, naturally aligned, inside config space. A bad size is
+  // -EINVAL; a misaligned or out-of-range offset is what the kernel maps
+  // PCIBIOS_BAD_REGISTER_NUMBER to, -EFAULT.
+  Result<uint32_t> configRead(uint32_t offset, unsigned size) const EXCLUDES(cfgLock_);
+  // Writes the writable bits and acts on them: COMMAND changes decode, PMCSR
+  // changes the power state, DEVCTL.BCR_FLR starts an FLR when DEVCAP
+  // advertises one (the bit always reads back 0).
+  Status configWrite(uint32_t offset, unsigned size, uint32_t value) EXCLUDES(cfgLock_);
+
+  std::optional<uint16_t> pmCapOffset() const;
+  std::optional<uint16_t> pcieCapOffset() const;
+  std::optional<uint16_t> msixCapOffset() const;
+
+  // --- physical state (lock free: BarRegion asks on every access) -------------
+
+  // COMMAND.MEMORY set (or no_command_memory), power state below D3hot, and
+  // not in reset.
+  bool memoryDecodeEnabled() const;
+  // memoryDecodeEnabled() and the ROM BAR's enable bit set.
+  bool romDecodeEnabled() const;
+  // COMMAND.IO set, below D3hot, not in reset.
+  bool ioDecodeEnabled() const;
+  PciPowerState powerState() const { return powerState_.load(std::memory_order_acquire); }
+  // Between saveAndDisable() and restore() of a reset.
+  bool inReset() const { return inReset_.load(std::memory_order_acquire); }
+
+  // --- resources (pdev->resource[]) ---------------------------------------------
+
+  // pci_assign_resource(): `resource` (a BAR index or kPciRomResource) gets
+  // `start`, aligned to its size, and its base-address register is
+  // programmed. Done by PciHost before the device is used; the resource then
+  // stays for the device's life (a reset restores the register).
+  void assignResource(unsigned resource, uint64_t start) EXCLUDES(cfgLock_);
+
+  // pci_resource_start/len: 0 for an unimplemented BAR and for the upper
+  // half of a 64-bit one. An I/O BAR's start is its port.
+  uint64_t barStart(unsigned bar) const;
+  uint64_t barLen(unsigned bar) const;
+  bool barIsMem(unsigned bar) const;
+  bool barIsIo(unsigned bar) const;
+  bool barIs64(unsigned bar) const;
+  bool barPrefetchable(unsigned bar) const;
+  uint64_t romStart() const { return resourceStart_[kPciRomResource]; }
+  uint64_t romLen() const { return config_.romSize.value_or(0); }
+  std::optional<MsixTable> msixTable() const;
+
+  // --- I/O-port BARs -----------------------------------------------------------------
+
+  // An in/out instruction to BAR `bar` (an I/O BAR) at `offset`: 1, 2 or 4
+  // bytes, aligned, inside the BAR, else -EINVAL. With I/O decode off nothing
+  // answers: reads return all ones, writes are dropped.
+  Result<uint32_t> ioRead(unsigned bar, uint64_t offset, unsigned size);
+  Status ioWrite(unsigned bar, uint64_t offset, unsigned size, uint32_t value);
+
+  // --- device lock and resets ----------------------------------------------------------
+
+  // pci_dev_lock(): held across a reset; vfio trylocks it.
+  Mutex& deviceLock() RETURN_CAPABILITY(deviceLock_) { return deviceLock_; }
+
+  // pcie_has_flr(): a PCIe capability whose DEVCAP advertises FLR.
+  bool hasFlr() const { return config_.pcie.has_value() && config_.pcie->flr; }
+  // pci_pm_reset() is possible: a PM capability without NoSoftRst.
+  bool pmResetAvailable() const { return config_.pm.has_value() && !config_.pm->noSoftReset; }
+  // pci_probe_reset_function() == 0 for the function-level methods the
+  // model has (FLR, PM); what vfio reports as reset_works.
+  bool resetFunctionAvailable() const { return hasFlr() || pmResetAvailable(); }
+
+  // An FLR as pci_reset_function() runs it: state saved, decode off, the
+  // function reset, state restored. -ENOTTY without DEVCAP FLR. Takes no
+  // lock: the hardware does not know about the kernel's (a DEVCTL write
+  // starts the same sequence).
+  Status flr() EXCLUDES(cfgLock_);
+  // pci_try_reset_function(): -ENOTTY when no method applies; -EAGAIN when
+  // the device lock is held (by anyone, the caller included); else FLR if
+  // the device has it, otherwise a PM reset (D3hot and back to D0), with
+  // the state saved and restored around it.
+  Status tryResetFunction() EXCLUDES(cfgLock_);
+
+  // The steps of every reset, for PciBus's bus and slot resets; the caller
+  // serialises them (pci_bus_lock). saveAndDisable() is
+  // pci_dev_save_and_disable(): the configuration is saved, the function
+  // woken to D0, COMMAND cleared but for INTx disable, and the function is
+  // in reset until restore(). hardwareReset() is the reset reaching the
+  // function: config space back to its power-on values. restore() is
+  // pci_dev_restore(): the saved configuration written back (in D0).
+  void saveAndDisable() EXCLUDES(cfgLock_);
+  void hardwareReset() EXCLUDES(cfgLock_);
+  void restore() EXCLUDES(cfgLock_);
+
+ private:
+  Status checkConfigAccess(uint32_t offset, unsigned size) const;
+  Status checkIoAccess(unsigned bar, uint64_t offset, unsigned size) const;
+  // A PMCSR transition the function accepts (D0 <-> D3hot); D3hot -> D0
+  // without NoSoftRst resets the configuration first.
+  void setPowerState(PciPowerState target) REQUIRES(cfgLock_);
+  // A software write to PMCSR stored a requested state; apply it.
+  void applyPmcsrWrite(PciPowerState before) REQUIRES(cfgLock_);
+  PciPowerState pmcsrState() const REQUIRES(cfgLock_);
+  void setPmcsrState(PciPowerState state) REQUIRES(cfgLock_);
+  // Mirrors the registers that gate decode into the atomics BarRegion reads.
+  void syncDecodeState() REQUIRES(cfgLock_);
+  // The reset step of __pci_reset_function_locked(), between
+  // saveAndDisable() and restore().
+  void functionLevelReset() EXCLUDES(cfgLock_);
+  void pmReset() EXCLUDES(cfgLock_);
+
+  const PciDeviceConfig config_;
+  const std::string name_;
+  // What the function's config space holds after power-on or a reset.
+  const ConfigSpace powerOn_;
+
+  mutable SpinLock cfgLock_{kPciLockClass};
+  ConfigSpace cfg_ GUARDED_BY(cfgLock_);
+  // pci_save_state() of a reset in progress.
+  std::optional<ConfigSpace> saved_ GUARDED_BY(cfgLock_);
+
+  std::atomic<bool> memorySpace_{false};
+  std::atomic<bool> ioSpace_{false};
+  std::atomic<bool> romEnabled_{false};
+  std::atomic<PciPowerState> powerState_{PciPowerState::kD0};
+  std::atomic<bool> inReset_{false};
+
+  // Written by assignResource() before the device is shared, read-only after.
+  std::array<uint64_t, kPciStdNumBars + 1> resourceStart_{};
+  // The registers behind each I/O BAR (a BAR is at most 256 bytes).
+  std::array<std::unique_ptr<HostPage>, kPciStdNumBars> ioPorts_;
+
+  Mutex deviceLock_{kPciDevMutexClass};
+};
+
+}  // namespace vfiomm

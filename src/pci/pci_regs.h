@@ -1,0 +1,108 @@
+// PCI configuration-space registers and bits, with the names of Linux's
+// include/uapi/linux/pci_regs.h in C++ casing (PCI_COMMAND_MEMORY ->
+// kPciCommandMemory), so the config-space code reads like the kernel's.
+// Only what the model's devices implement is listed.
+#pragma once
+
+#include <cstdint>
+
+namespace vfiomm {
+
+// --- sizes ---------------------------------------------------------------------
+
+inline constexpr uint32_t kPciCfgSpaceSize = 256;      // conventional PCI
+inline constexpr uint32_t kPciCfgSpaceExpSize = 4096;  // PCI Express
+inline constexpr unsigned kPciStdNumBars = 6;          // PCI_STD_NUM_BARS
+inline constexpr unsigned kPciRomResource = 6;         // index of the ROM in pdev->resource[]
+
+// --- type 0 header -------------------------------------------------------------
+
+inline constexpr uint32_t kPciVendorId = 0x00;
+inline constexpr uint32_t kPciDeviceId = 0x02;
+
+inline constexpr uint32_t kPciCommand = 0x04;
+inline constexpr uint16_t kPciCommandIo = 0x0001;      // I/O space decode
+inline constexpr uint16_t kPciCommandMemory = 0x0002;  // memory space decode
+inline constexpr uint16_t kPciCommandMaster = 0x0004;  // bus master (DMA)
+inline constexpr uint16_t kPciCommandParity = 0x0040;
+inline constexpr uint16_t kPciCommandSerr = 0x0100;
+inline constexpr uint16_t kPciCommandIntxDisable = 0x0400;
+
+inline constexpr uint32_t kPciStatus = 0x06;
+inline constexpr uint16_t kPciStatusCapList = 0x0010;  // capability list present
+
+inline constexpr uint32_t kPciClassRevision = 0x08;  // revision (low byte), class (upper 24 bits)
+
+inline constexpr uint32_t kPciBaseAddress0 = 0x10;
+inline constexpr uint32_t kPciBaseAddress5 = 0x24;
+inline constexpr uint32_t kPciBaseAddressSpaceIo = 0x01;
+inline constexpr uint32_t kPciBaseAddressMemType64 = 0x04;
+inline constexpr uint32_t kPciBaseAddressMemPrefetch = 0x08;
+inline constexpr uint32_t kPciBaseAddressMemMask = ~uint32_t{0x0f};
+inline constexpr uint32_t kPciBaseAddressIoMask = ~uint32_t{0x03};
+
+inline constexpr uint32_t kPciSubsystemVendorId = 0x2c;
+inline constexpr uint32_t kPciSubsystemId = 0x2e;
+
+inline constexpr uint32_t kPciRomAddress = 0x30;
+inline constexpr uint32_t kPciRomAddressEnable = 0x01;
+inline constexpr uint32_t kPciRomAddressMask = ~uint32_t{0x7ff};
+
+inline constexpr uint32_t kPciCapabilityList = 0x34;
+
+// The base-address register of BAR `bar` (PCI_BASE_ADDRESS_0 + 4 * bar).
+constexpr uint32_t pciBaseAddress(unsigned bar) { return kPciBaseAddress0 + 4 * bar; }
+
+// --- capability list -----------------------------------------------------------
+
+inline constexpr uint32_t kPciCapListId = 0;    // capability id
+inline constexpr uint32_t kPciCapListNext = 1;  // offset of the next capability, 0 at the end
+
+inline constexpr uint8_t kPciCapIdPm = 0x01;
+inline constexpr uint8_t kPciCapIdExp = 0x10;
+inline constexpr uint8_t kPciCapIdMsix = 0x11;
+
+// --- power management capability ----------------------------------------------
+
+inline constexpr uint32_t kPciPmPmc = 2;           // PM capabilities
+inline constexpr uint16_t kPciPmCapVer3 = 0x0003;  // PCI PM 1.2
+inline constexpr uint32_t kPciPmCtrl = 4;          // PMCSR
+inline constexpr uint16_t kPciPmCtrlStateMask = 0x0003;
+// Set: D3hot -> D0 keeps the function's state; clear: that transition is an
+// internal reset (config space back to its power-on values).
+inline constexpr uint16_t kPciPmCtrlNoSoftReset = 0x0008;
+inline constexpr uint32_t kPciPmSizeof = 8;
+
+// --- PCI Express capability ------------------------------------------------------
+
+inline constexpr uint32_t kPciExpFlags = 2;
+inline constexpr uint16_t kPciExpFlagsVers2 = 0x0002;  // version 2, type 0 = endpoint
+inline constexpr uint32_t kPciExpDevcap = 4;
+inline constexpr uint32_t kPciExpDevcapFlr = 0x1000'0000;  // function-level reset supported
+inline constexpr uint32_t kPciExpDevctl = 8;
+inline constexpr uint16_t kPciExpDevctlRelaxEn = 0x0010;
+inline constexpr uint16_t kPciExpDevctlNosnoopEn = 0x0800;
+inline constexpr uint16_t kPciExpDevctlReadrq512B = 0x2000;
+inline constexpr uint16_t kPciExpDevctlBcrFlr = 0x8000;  // initiate FLR; always reads 0
+inline constexpr uint32_t kPciCapExpEndpointSizeofV2 = 0x3c;
+
+// --- MSI-X capability ------------------------------------------------------------
+
+inline constexpr uint32_t kPciMsixFlags = 2;            // message control
+inline constexpr uint16_t kPciMsixFlagsQsize = 0x07ff;  // table size - 1
+inline constexpr uint16_t kPciMsixFlagsMaskall = 0x4000;
+inline constexpr uint16_t kPciMsixFlagsEnable = 0x8000;
+inline constexpr uint32_t kPciMsixTable = 4;  // table offset | BIR
+inline constexpr uint32_t kPciMsixPba = 8;    // PBA offset | BIR
+inline constexpr uint32_t kPciMsixTableBir = 0x0000'0007;
+inline constexpr uint32_t kPciMsixTableOffset = 0xffff'fff8;
+inline constexpr uint32_t kPciCapMsixSizeof = 12;
+inline constexpr uint32_t kPciMsixEntrySize = 16;
+
+// --- power states ----------------------------------------------------------------
+
+// pci_power_t for the states a PMCSR write can reach; the values are the
+// PMCSR PowerState field.
+enum class PciPowerState : uint8_t { kD0 = 0, kD1 = 1, kD2 = 2, kD3hot = 3 };
+
+}  // namespace vfiomm
