@@ -42,6 +42,7 @@ uint64_t AddressSpace::unmapMappingRange(uint64_t holebegin, uint64_t holelen, b
     const VirtAddr start = vma->start() + ((zfirst - vfirst) << kPageShift);
     const uint64_t size = (zlast - zfirst + 1) << kPageShift;
     cleared += zapPageRangeSingle(*vma, start, size).total();
+    if (zapCheck_) zapCheck_(*vma, start, start + size);
   });
   return cleared;
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "base/addr.h"
 #include "mm/vma_interval_tree.h"
 #include "sync/rw_semaphore.h"
 
@@ -41,14 +42,19 @@ class AddressSpace {
       REQUIRES_SHARED(iMmapRwsem_);
   size_t vmaCount() REQUIRES_SHARED(iMmapRwsem_) { return iMmap_.size(); }
 
-  // Observers of every unmapMappingRange call: the VMAs it visited (ZAP-01).
+  // Observers of every unmapMappingRange call: the VMAs it visited (ZAP-01),
+  // and, after each VMA's part was zapped and flushed, the range (the
+  // invariant-2 monitor checks nothing translates into it any more).
   void setZapObserver(std::function<void(const Vma&)> fn) { zapObserver_ = std::move(fn); }
+  using ZapCheck = std::function<void(const Vma&, VirtAddr start, VirtAddr end)>;
+  void setZapCheck(ZapCheck fn) { zapCheck_ = std::move(fn); }
   uint64_t unmapCalls() const { return unmapCalls_.load(std::memory_order_relaxed); }
 
  private:
   RwSemaphore iMmapRwsem_{kIMmapRwsemClass};
   IntervalTree<Vma*> iMmap_ GUARDED_BY(iMmapRwsem_);
   std::function<void(const Vma&)> zapObserver_;
+  ZapCheck zapCheck_;
   std::atomic<uint64_t> unmapCalls_{0};
 };
 

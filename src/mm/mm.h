@@ -82,8 +82,10 @@ class Mm : public std::enable_shared_from_this<Mm> {
   size_t mapCount() const { return mapCount_.load(std::memory_order_relaxed); }  // map_count
 
   // --- CPUs and TLBs ----------------------------------------------------------------
-  void noteCpu(unsigned cpu) { cpumask_.fetch_or(1ULL << cpu, std::memory_order_relaxed); }
-  uint64_t cpumask() const { return cpumask_.load(std::memory_order_relaxed); }
+  // seq_cst on both sides: "join the mask, then walk" against "clear the
+  // entry, then read the mask" is a store-buffer pattern (ZAP-04).
+  void noteCpu(unsigned cpu) { cpumask_.fetch_or(1ULL << cpu, std::memory_order_seq_cst); }
+  uint64_t cpumask() const { return cpumask_.load(std::memory_order_seq_cst); }
   // flush_tlb_mm_range() on every CPU of this mm.
   void flushTlbRange(VirtAddr start, VirtAddr end, unsigned strideShift, bool freedTables);
   TlbFlushFn tlbFlusher();

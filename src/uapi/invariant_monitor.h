@@ -1,0 +1,75 @@
+// InvariantMonitor: checks ARCHITECTURE.md's invariants on one Kernel while
+// anything runs, and says how often each was broken.
+//  1. no load or store reaches a BAR whose memory decode is off (counted by
+//     the BARs themselves: PciHost::decodeViolationCount());
+//  2. after a zap of a VMA returns, neither its page table nor any CPU's TLB
+//     translates into the zapped range (checked at every zap);
+//  4. every entry mapping a device maps the pfn its address calls for, and
+//     no huge entry crosses its VMA (checkEntries(), on demand);
+//  5. lockdep reported nothing (lockdep's counter);
+//  6. once every process exited: no page-table page, VMA or i_mmap node is
+//     left (checkLeaks()).
+// Invariant 3 (a store is visible through every mapping and pread) is a
+// property of the pfn arithmetic that (4) checks entry by entry; the data
+// path itself is tested directly (PFN-02).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/addr.h"
+
+namespace vfiomm {
+
+class Kernel;
+class Process;
+class Vma;
+
+struct InvariantCounts {
+  uint64_t decodeViolations = 0;   // 1
+  uint64_t staleAfterZap = 0;      // 2
+  uint64_t wrongEntries = 0;       // 4
+  uint64_t lockdepReports = 0;     // 5
+  uint64_t leaks = 0;              // 6
+  uint64_t total() const {
+    return decodeViolations + staleAfterZap + wrongEntries + lockdepReports + leaks;
+  }
+};
+
+class InvariantMonitor {
+ public:
+  // Starts watching every vfio device of `kernel` (invariant 2 from now on).
+  explicit InvariantMonitor(Kernel& kernel);
+  ~InvariantMonitor();
+  InvariantMonitor(const InvariantMonitor&) = delete;
+  InvariantMonitor& operator=(const InvariantMonitor&) = delete;
+
+  // Invariant 4 over every live process given (takes each mmap_lock for read).
+  void checkEntries(const std::vector<std::shared_ptr<Process>>& processes);
+  // Invariant 6 once these processes have exited.
+  void checkLeaks(const std::vector<std::shared_ptr<Process>>& processes);
+
+  // The counts since construction.
+  InvariantCounts counts() const;
+  // What went wrong, one line each (bounded).
+  std::vector<std::string> findings() const;
+
+ private:
+  void afterZap(const Vma& vma, VirtAddr start, VirtAddr end);
+  void note(std::atomic<uint64_t>& counter, std::string what);
+
+  Kernel& kernel_;
+  const uint64_t decodeBase_;
+  const uint64_t lockdepBase_;
+  std::atomic<uint64_t> staleAfterZap_{0};
+  std::atomic<uint64_t> wrongEntries_{0};
+  std::atomic<uint64_t> leaks_{0};
+  mutable std::mutex findingsMu_;  // the monitor's own; not a modelled lock
+  std::vector<std::string> findings_;
+};
+
+}  // namespace vfiomm

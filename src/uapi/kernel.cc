@@ -1,0 +1,94 @@
+#include "uapi/kernel.h"
+
+#include <fmt/format.h>
+
+#include "pci/pci_bus.h"
+#include "pci/standard_device.h"
+#include "uapi/process.h"
+#include "vfio/vfio_device.h"
+#include "vfio/vfio_device_set.h"
+#include "vfio/vfio_group.h"
+
+namespace vfiomm {
+
+Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
+  const std::string name =
+      config.profile.empty() ? std::string(defaultProfile(config.design)) : config.profile;
+  auto profile = config.profileOverride ? config.profileOverride : MmProfile::byName(name);
+  if (!profile) return fail(Errno::kEINVAL);
+  if (config.cpus == 0 || config.cpus > Machine::kMaxCpus) return fail(Errno::kEINVAL);
+  return std::unique_ptr<Kernel>(new Kernel(config, *profile));
+}
+
+Kernel::Kernel(const KernelConfig& config, MmProfile profile)
+    : config_(config),
+      profile_(std::move(profile)),
+      machine_(MachineConfig{config.cpus, TlbGeometry{}}),
+      pciHost_(machine_) {
+  for (unsigned i = 0; i < config.cpus; ++i) cpuRun_.push_back(std::make_unique<std::mutex>());
+}
+
+Kernel::~Kernel() = default;
+
+PciBus& Kernel::addBus(uint8_t number, bool behindBridge, bool slotReset) {
+  PciBus& bus = pciHost_.addBus(PciBusConfig{number, behindBridge, slotReset});
+  buses_[number] = &bus;
+  devSets_[number] = std::make_unique<VfioDeviceSet>(bus);
+  if (number >= nextBus_) nextBus_ = static_cast<uint8_t>(number + 1);
+  return bus;
+}
+
+Result<VfioDevice*> Kernel::addVfioDevice(PciBus& bus, PciDeviceConfig config,
+                                          const ResourcePlacement& placement, int group) {
+  auto pdev = pciHost_.addDevice(bus, std::move(config), placement);
+  if (!pdev) return fail(pdev.error());
+  auto dev = VfioDevice::create(**pdev, machine_, profile_, config_.design, config_.designOptions);
+  if (!dev) return fail(dev.error());
+  VfioDevice* d = dev->get();
+  devices_.push_back(std::move(*dev));
+  VfioGroup* g = nullptr;
+  for (auto& existing : groups_)
+    if (existing->id() == group) g = existing.get();
+  if (g == nullptr) {
+    groups_.push_back(std::make_unique<VfioGroup>(group >= 0 ? group
+                                                             : static_cast<int>(groups_.size())));
+    g = groups_.back().get();
+  }
+  g->addDevice(*d);
+  devSets_.at(bus.number())->addDevice(*d);
+  return d;
+}
+
+VfioDevice& Kernel::addStandardDevice() {
+  PciBus& bus = addBus(nextBus_);
+  auto dev = addVfioDevice(bus, standardDeviceConfig(bus.number()), standardDevicePlacement());
+  return **dev;
+}
+
+std::shared_ptr<Process> Kernel::spawn(std::string comm) {
+  return std::make_shared<Process>(*this, std::move(comm));
+}
+
+VfioGroup* Kernel::groupByPath(const std::string& path) {
+  for (auto& g : groups_)
+    if (path == fmt::format("/dev/vfio/{}", g->id())) return g.get();
+  return nullptr;
+}
+
+VfioDevice* Kernel::deviceByCdevPath(const std::string& path) {
+  for (auto& d : devices_)
+    if (path == cdevPath(*d)) return d.get();
+  return nullptr;
+}
+
+std::string Kernel::cdevPath(const VfioDevice& dev) const {
+  for (size_t i = 0; i < devices_.size(); ++i)
+    if (devices_[i].get() == &dev) return fmt::format("/dev/vfio/devices/vfio{}", i);
+  return {};
+}
+
+std::string Kernel::groupPath(const VfioDevice& dev) const {
+  return dev.group() != nullptr ? fmt::format("/dev/vfio/{}", dev.group()->id()) : std::string();
+}
+
+}  // namespace vfiomm

@@ -1,0 +1,95 @@
+// Kernel: one simulated system — the machine (CPUs, physical memory), the
+// PCI host, the vfio devices with their groups and dev_sets, the device
+// nodes under /dev, the kernel profile and the mapping design — and the
+// processes running on it. Tests and the simulator build one, add devices,
+// spawn processes and then talk to it only through Process (uapi).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "mm/machine.h"
+#include "mm/mm_profile.h"
+#include "pci/pci_host.h"
+#include "vfio/mapping_design.h"
+
+namespace vfiomm {
+
+class PciBus;
+class PciDevice;
+class Process;
+class VfioDevice;
+class VfioDeviceSet;
+class VfioGroup;
+
+struct KernelConfig {
+  unsigned cpus = 4;
+  DesignKind design = DesignKind::kHugeFault;
+  // Empty: the design's own era (mappingdesign.h defaultProfile()).
+  std::string profile;
+  // A whole profile, e.g. a named one with a switch changed (mm-pfnmap.md
+  // §14: `linux-6.1` with fork_open_before_copy = no); wins over `profile`.
+  std::optional<MmProfile> profileOverride;
+  DesignOptions designOptions;
+  ThpEnabled thp = ThpEnabled::kAlways;
+  // RAM + swap, for the heuristic overcommit check of private mappings.
+  uint64_t overcommitLimit = 64ULL << 30;
+};
+
+class Kernel {
+ public:
+  static Result<std::unique_ptr<Kernel>> create(const KernelConfig& config);
+  ~Kernel();
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  Machine& machine() { return machine_; }
+  PciHost& pciHost() { return pciHost_; }
+  const MmProfile& profile() const { return profile_; }
+  const KernelConfig& config() const { return config_; }
+
+  PciBus& addBus(uint8_t number, bool behindBridge = true, bool slotReset = false);
+  // Adds a PCI device, binds it to vfio-pci and gives it a group (one per
+  // device unless `group` names an existing one) and a dev_set (one per
+  // bus). Returns the vfio device, reachable at /dev/vfio/<group> and
+  // /dev/vfio/devices/vfio<N>.
+  Result<VfioDevice*> addVfioDevice(PciBus& bus, PciDeviceConfig config,
+                                    const ResourcePlacement& placement = {}, int group = -1);
+  // conformance.md's Standard device D on a fresh bus.
+  VfioDevice& addStandardDevice();
+
+  std::shared_ptr<Process> spawn(std::string comm);
+
+  // Path lookups for Process::open.
+  VfioGroup* groupByPath(const std::string& path);
+  VfioDevice* deviceByCdevPath(const std::string& path);
+  std::string cdevPath(const VfioDevice& dev) const;
+  std::string groupPath(const VfioDevice& dev) const;
+  const std::vector<std::unique_ptr<VfioDevice>>& devices() const { return devices_; }
+
+  int nextPid() { return nextPid_++; }
+  // One simulated thread runs on a CPU at a time.
+  std::mutex& cpuRunLock(unsigned cpu) { return *cpuRun_.at(cpu); }
+
+ private:
+  Kernel(const KernelConfig& config, MmProfile profile);
+
+  const KernelConfig config_;
+  const MmProfile profile_;
+  Machine machine_;
+  PciHost pciHost_;
+  std::map<uint8_t, PciBus*> buses_;
+  std::vector<std::unique_ptr<VfioDevice>> devices_;
+  std::vector<std::unique_ptr<VfioGroup>> groups_;
+  std::map<uint8_t, std::unique_ptr<VfioDeviceSet>> devSets_;
+  std::vector<std::unique_ptr<std::mutex>> cpuRun_;
+  int nextPid_ = 1000;
+  uint8_t nextBus_ = 1;
+};
+
+}  // namespace vfiomm

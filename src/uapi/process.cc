@@ -1,0 +1,318 @@
+#include "uapi/process.h"
+
+#include <cstring>
+
+#include "mm/mm.h"
+#include "uapi/kernel.h"
+#include "vfio/vfio_device.h"
+#include "vfio/vfio_device_file.h"
+#include "vfio/vfio_device_set.h"
+#include "vfio/vfio_group.h"
+
+namespace vfiomm {
+
+namespace {
+
+long err(Errno e) { return -static_cast<long>(toInt(e)); }
+
+template <typename T>
+long toLong(const Result<T>& r) {
+  if (!r) return err(r.error());
+  return static_cast<long>(*r);
+}
+
+long toLong(const Status& s) { return s ? 0 : err(s.error()); }
+
+std::atomic<int> nextIommufdId{1};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Thread
+
+Thread::Thread(Process& process, unsigned cpu, int tid) : process_(process), cpu_(cpu) {
+  task_.comm = process.comm();
+  task_.pid = process.pid();
+  task_.tid = tid;
+  task_.mm = &process.mm();
+}
+
+AccessResult Thread::load(uint64_t va, unsigned size) {
+  std::lock_guard run(process_.kernel().cpuRunLock(cpu_));
+  Cpu& cpu = process_.kernel().machine().cpu(cpu_);
+  cpu.switchTo(&task_);
+  return cpu.load(VirtAddr(va), size);
+}
+
+AccessResult Thread::store(uint64_t va, uint64_t value, unsigned size) {
+  std::lock_guard run(process_.kernel().cpuRunLock(cpu_));
+  Cpu& cpu = process_.kernel().machine().cpu(cpu_);
+  cpu.switchTo(&task_);
+  return cpu.store(VirtAddr(va), size, value);
+}
+
+// ---------------------------------------------------------------------------
+// Process life
+
+Process::Process(Kernel& kernel, std::string comm)
+    : Process(kernel, std::move(comm), std::make_shared<Mm>(kernel.machine(), kernel.profile())) {
+  mm_->setOvercommitLimit(kernel.config().overcommitLimit);
+  mm_->setThpEnabled(kernel.config().thp);
+}
+
+Process::Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm)
+    : kernel_(kernel), comm_(std::move(comm)), pid_(kernel.nextPid()), mm_(std::move(mm)) {
+  threads_.push_back(std::make_unique<Thread>(*this, 0, pid_));
+}
+
+Process::~Process() { exit(); }
+
+Thread& Process::addThread(unsigned cpu) {
+  threads_.push_back(std::make_unique<Thread>(*this, cpu, kernel_.nextPid()));
+  return *threads_.back();
+}
+
+std::shared_ptr<Process> Process::fork(long* error) {
+  auto childMm = mm_->fork();
+  if (!childMm) {
+    if (error != nullptr) *error = err(childMm.error());
+    return nullptr;
+  }
+  std::shared_ptr<Mm> mm(std::move(*childMm));
+  auto child = std::shared_ptr<Process>(new Process(kernel_, comm_, std::move(mm)));
+  child->fds_ = fds_;  // the child shares every open file
+  child->threads_.front() = std::make_unique<Thread>(*child, threads_.front()->cpu(), child->pid_);
+  if (error != nullptr) *error = child->pid_;
+  return child;
+}
+
+void Process::exit() {
+  if (exited_) return;
+  exited_ = true;
+  fds_.clear();
+  mm_->exitMmap();
+}
+
+Rusage Process::getrusage() {
+  Rusage r;
+  for (auto& t : threads_) {
+    r.ru_minflt += t->task().minFlt.load();
+    r.ru_majflt += t->task().majFlt.load();
+  }
+  return r;
+}
+
+void Process::prctlSetThpDisable(bool disable) { mm_->setThpDisabled(disable); }
+
+// ---------------------------------------------------------------------------
+// Files
+
+Process::FdEntry* Process::fdEntry(int fd) {
+  auto it = fds_.find(fd);
+  return it == fds_.end() ? nullptr : &it->second;
+}
+
+int Process::installFd(FdEntry entry) {
+  int fd = 3;
+  while (fds_.count(fd) != 0) ++fd;
+  fds_.emplace(fd, std::move(entry));
+  return fd;
+}
+
+VfioDeviceFile* Process::deviceFile(int fd) {
+  FdEntry* e = fdEntry(fd);
+  if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return nullptr;
+  return static_cast<VfioDeviceFile*>(e->file.get());
+}
+
+long Process::open(const std::string& path, int flags) {
+  if (path == "/dev/vfio/vfio") return installFd(FdEntry(FdEntry::Kind::kContainer));
+  if (path == "/dev/iommu") {
+    FdEntry e{FdEntry::Kind::kIommufd};
+    e.iommufdId = nextIommufdId.fetch_add(1);
+    return installFd(std::move(e));
+  }
+  if (VfioGroup* g = kernel_.groupByPath(path)) {
+    FdEntry e{FdEntry::Kind::kGroup};
+    e.group = g;
+    return installFd(std::move(e));
+  }
+  if (VfioDevice* d = kernel_.deviceByCdevPath(path)) {
+    if (d->cdevOpen() || d->openCount() > 0) return err(Errno::kEBUSY);
+    d->setCdevOpen(true);
+    const int mode = flags & 3;
+    FdEntry e{FdEntry::Kind::kDevice};
+    // The char device's own inode: one per device node.
+    static std::map<const VfioDevice*, std::unique_ptr<Inode>> cdevInodes;
+    auto& inode = cdevInodes[d];
+    if (!inode) inode = std::make_unique<Inode>(1000 + cdevInodes.size());
+    e.file = std::make_shared<VfioDeviceFile>(*d, VfioOpenPath::kCdev, *inode,
+                                              mode != O_WRONLY, mode != O_RDONLY);
+    return installFd(std::move(e));
+  }
+  return err(Errno::kENOENT);
+}
+
+long Process::close(int fd) {
+  return fds_.erase(fd) == 1 ? 0 : err(Errno::kEBADF);
+}
+
+long Process::pread(int fd, void* buf, uint64_t count, uint64_t offset) {
+  VfioDeviceFile* f = deviceFile(fd);
+  if (f == nullptr) return err(Errno::kEBADF);
+  if (!f->accessGranted()) return err(Errno::kEINVAL);
+  if (!f->readable()) return err(Errno::kEBADF);
+  return toLong(f->device().pci().rw(static_cast<uint8_t*>(buf), count, offset, false));
+}
+
+long Process::pwrite(int fd, const void* buf, uint64_t count, uint64_t offset) {
+  VfioDeviceFile* f = deviceFile(fd);
+  if (f == nullptr) return err(Errno::kEBADF);
+  if (!f->accessGranted()) return err(Errno::kEINVAL);
+  if (!f->writable()) return err(Errno::kEBADF);
+  // The kernel copies from the user buffer; the model's rw reads it in place.
+  auto* bytes = const_cast<uint8_t*>(static_cast<const uint8_t*>(buf));
+  return toLong(f->device().pci().rw(bytes, count, offset, true));
+}
+
+long Process::ioctl(int fd, unsigned long request, void* arg) {
+  FdEntry* e = fdEntry(fd);
+  if (e == nullptr) return err(Errno::kEBADF);
+  switch (e->kind) {
+    case FdEntry::Kind::kContainer:
+      if (request != uapi::VFIO_SET_IOMMU) return err(Errno::kENOTTY);
+      e->iommuSet = true;
+      return 0;
+    case FdEntry::Kind::kGroup:
+      if (request == uapi::VFIO_GROUP_SET_CONTAINER) {
+        FdEntry* c = fdEntry(*static_cast<int*>(arg));
+        if (c == nullptr) return err(Errno::kEBADF);
+        if (c->kind != FdEntry::Kind::kContainer) return err(Errno::kEINVAL);
+        e->group->setContainer(true);
+        return 0;
+      }
+      if (request == uapi::VFIO_GROUP_GET_DEVICE_FD) {
+        auto file = e->group->getDeviceFd(static_cast<uapi::vfio_group_get_device_fd*>(arg)->name);
+        if (!file) return err(file.error());
+        FdEntry d{FdEntry::Kind::kDevice};
+        d.file = *file;
+        return installFd(std::move(d));
+      }
+      return err(Errno::kENOTTY);
+    case FdEntry::Kind::kDevice:
+      return deviceIoctl(*e, request, arg);
+    case FdEntry::Kind::kIommufd:
+      return err(Errno::kENOTTY);
+  }
+  return err(Errno::kENOTTY);
+}
+
+long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
+  auto& file = static_cast<VfioDeviceFile&>(*e.file);
+  if (request == uapi::VFIO_DEVICE_BIND_IOMMUFD) {
+    FdEntry* i = fdEntry(static_cast<uapi::vfio_device_bind_iommufd*>(arg)->iommufd);
+    if (i == nullptr || i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADF);
+    return toLong(file.bindIommufd(i->iommufdId));
+  }
+  if (!file.accessGranted()) return err(Errno::kEINVAL);
+  VfioPciCoreDevice& pci = file.device().pci();
+  switch (request) {
+    case uapi::VFIO_DEVICE_GET_REGION_INFO: {
+      auto* info = static_cast<uapi::vfio_region_info*>(arg);
+      if (info->argsz < 32) return err(Errno::kEINVAL);  // the fixed header
+      auto r = pci.getRegionInfo(info->index);
+      if (!r) return err(r.error());
+      info->flags = r->flags;
+      info->size = r->size;
+      info->offset = r->offset;
+      info->caps = r->caps;
+      info->cap_offset = r->caps.empty() ? 0 : 32;
+      return 0;
+    }
+    case uapi::VFIO_DEVICE_RESET:
+      return toLong(pci.reset());
+    case uapi::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: {
+      VfioDeviceSet* set = file.device().devSet();
+      auto devs = set->hotResetInfo(file.device());
+      if (!devs) return err(devs.error());
+      auto* info = static_cast<uapi::vfio_pci_hot_reset_info*>(arg);
+      info->devices.clear();
+      for (size_t i = 0; i < devs->size(); ++i) info->devices.push_back(static_cast<uint32_t>(i));
+      return 0;
+    }
+    case uapi::VFIO_DEVICE_PCI_HOT_RESET:
+      return hotReset(file, *static_cast<uapi::vfio_pci_hot_reset*>(arg));
+    case uapi::VFIO_DEVICE_FEATURE: {
+      const uint32_t flags = static_cast<uapi::vfio_device_feature*>(arg)->flags;
+      const uint32_t feature = flags & 0xffff;
+      if (feature == uapi::VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY) return toLong(pci.lowPowerEntry());
+      if (feature == uapi::VFIO_DEVICE_FEATURE_LOW_POWER_EXIT) return toLong(pci.lowPowerExit());
+      return err(Errno::kENOTTY);
+    }
+    default:
+      return err(Errno::kENOTTY);
+  }
+}
+
+long Process::hotReset(VfioDeviceFile& file, uapi::vfio_pci_hot_reset& args) {
+  if (args.argsz < 12) return err(Errno::kEINVAL);
+  HotResetOwner owner;
+  owner.cdev = file.path() == VfioOpenPath::kCdev;
+  owner.iommufd = file.device().boundIommufd();
+  for (int32_t gfd : args.group_fds) {
+    FdEntry* g = fdEntry(gfd);
+    if (g == nullptr) return err(Errno::kEBADF);
+    if (g->kind != FdEntry::Kind::kGroup) return err(Errno::kEINVAL);
+    owner.groups.push_back(g->group);
+  }
+  return toLong(file.device().devSet()->hotReset(file.device(), owner, args.flags));
+}
+
+// ---------------------------------------------------------------------------
+// Memory
+
+long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd,
+                   uint64_t offset) {
+  std::shared_ptr<File> file;
+  if (!(flags & map::kAnonymous)) {
+    FdEntry* e = fdEntry(fd);
+    if (e == nullptr) return err(Errno::kEBADF);
+    if (e->kind != FdEntry::Kind::kDevice) return err(Errno::kENODEV);
+    file = e->file;
+  }
+  auto r = mm_->mmap(VirtAddr(addr), length, prot, flags, std::move(file), offset);
+  if (!r) return err(r.error());
+  return static_cast<long>(r->value());
+}
+
+long Process::munmap(uint64_t addr, uint64_t length) {
+  return toLong(mm_->munmap(VirtAddr(addr), length));
+}
+
+long Process::mprotect(uint64_t addr, uint64_t length, int prot) {
+  return toLong(mm_->mprotect(VirtAddr(addr), length, prot));
+}
+
+long Process::mremap(uint64_t oldAddr, uint64_t oldLength, uint64_t newLength, int flags,
+                     uint64_t newAddr) {
+  auto r = mm_->mremap(VirtAddr(oldAddr), oldLength, newLength, flags, VirtAddr(newAddr));
+  if (!r) return err(r.error());
+  return static_cast<long>(r->value());
+}
+
+long Process::madvise(uint64_t addr, uint64_t length, int advice) {
+  return toLong(mm_->madvise(VirtAddr(addr), length, advice));
+}
+
+long Process::mlock(uint64_t addr, uint64_t length) {
+  return toLong(mm_->mlock(VirtAddr(addr), length));
+}
+
+long Process::mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* vec) {
+  auto r = mm_->mincore(VirtAddr(addr), length);
+  if (!r) return err(r.error());
+  *vec = std::move(*r);
+  return 0;
+}
+
+}  // namespace vfiomm

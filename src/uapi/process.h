@@ -1,0 +1,130 @@
+// Process and Thread: the user side, shaped like Linux's system calls so a
+// test written against a real kernel ports line by line (docs/api.md).
+// Calls return what the raw syscall returns: a value >= 0, or -errno.
+// Loads and stores run on the thread's simulated CPU and return the signal
+// a real thread would get (SIGBUS/BUS_ADRERR, SIGSEGV/SEGV_MAPERR or
+// SEGV_ACCERR) instead of crashing anything.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mm/cpu.h"
+#include "mm/task.h"
+#include "uapi/vfio_uapi.h"
+
+namespace vfiomm {
+
+class File;
+class Kernel;
+class Mm;
+class Process;
+class VfioDeviceFile;
+class VfioGroup;
+
+inline constexpr int O_RDONLY = 0;
+inline constexpr int O_WRONLY = 1;
+inline constexpr int O_RDWR = 2;
+
+struct Rusage {
+  uint64_t ru_minflt = 0;
+  uint64_t ru_majflt = 0;
+};
+
+class Thread {
+ public:
+  Thread(Process& process, unsigned cpu, int tid);
+  Thread(const Thread&) = delete;
+  Thread& operator=(const Thread&) = delete;
+
+  // A load or store of 1, 2, 4 or 8 bytes at `va`, on this thread's CPU.
+  AccessResult load(uint64_t va, unsigned size = 4);
+  AccessResult store(uint64_t va, uint64_t value, unsigned size = 4);
+
+  Task& task() { return task_; }
+  unsigned cpu() const { return cpu_; }
+  Process& process() { return process_; }
+
+ private:
+  Process& process_;
+  const unsigned cpu_;
+  Task task_;
+};
+
+class Process : public std::enable_shared_from_this<Process> {
+ public:
+  Process(Kernel& kernel, std::string comm);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  int pid() const { return pid_; }
+  const std::string& comm() const { return comm_; }
+  Kernel& kernel() { return kernel_; }
+  Mm& mm() { return *mm_; }
+  bool exited() const { return exited_; }
+
+  // Threads: thread 0 exists from the start, on CPU 0.
+  Thread& thread(size_t i = 0) { return *threads_.at(i); }
+  Thread& addThread(unsigned cpu);
+  size_t threadCount() const { return threads_.size(); }
+
+  // --- files ---------------------------------------------------------------
+  // /dev/vfio/vfio (container), /dev/vfio/<group>, /dev/vfio/devices/vfio<N>,
+  // /dev/iommu. -ENOENT for anything else.
+  long open(const std::string& path, int flags);
+  long close(int fd);
+  long pread(int fd, void* buf, uint64_t count, uint64_t offset);
+  long pwrite(int fd, const void* buf, uint64_t count, uint64_t offset);
+  long ioctl(int fd, unsigned long request, void* arg);
+
+  // --- memory ----------------------------------------------------------------
+  long mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd, uint64_t offset);
+  long munmap(uint64_t addr, uint64_t length);
+  long mprotect(uint64_t addr, uint64_t length, int prot);
+  long mremap(uint64_t oldAddr, uint64_t oldLength, uint64_t newLength, int flags,
+              uint64_t newAddr = 0);
+  long madvise(uint64_t addr, uint64_t length, int advice);
+  long mlock(uint64_t addr, uint64_t length);
+  long mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* vec);
+  // PR_SET_THP_DISABLE.
+  void prctlSetThpDisable(bool disable);
+
+  // --- life --------------------------------------------------------------------
+  // The child (sharing open files, with a copy of the address space), or -errno.
+  std::shared_ptr<Process> fork(long* error = nullptr);
+  void exit();
+  Rusage getrusage();  // RUSAGE_SELF: every thread
+
+  // The device file behind `fd`, for tests and monitors; nullptr otherwise.
+  VfioDeviceFile* deviceFile(int fd);
+
+ private:
+  struct FdEntry {
+    enum class Kind { kContainer, kGroup, kDevice, kIommufd };
+    explicit FdEntry(Kind k) : kind(k) {}
+    Kind kind;
+    std::shared_ptr<File> file;   // kDevice
+    VfioGroup* group = nullptr;   // kGroup
+    bool iommuSet = false;        // kContainer: VFIO_SET_IOMMU done
+    int iommufdId = 0;            // kIommufd
+  };
+  Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm);
+  FdEntry* fdEntry(int fd);
+  int installFd(FdEntry entry);
+  long deviceIoctl(FdEntry& e, unsigned long request, void* arg);
+  long hotReset(VfioDeviceFile& file, uapi::vfio_pci_hot_reset& args);
+
+  Kernel& kernel_;
+  const std::string comm_;
+  const int pid_;
+  std::shared_ptr<Mm> mm_;
+  std::vector<std::unique_ptr<Thread>> threads_;
+  std::map<int, FdEntry> fds_;
+  bool exited_ = false;
+};
+
+}  // namespace vfiomm

@@ -1,0 +1,73 @@
+// The designs vfiomm compares (ARCHITECTURE.md): each is a strategy object
+// owned by one device, deciding how faults fill page tables and how the
+// device's mappings are found and zapped. Everything else — regions, mmap
+// checks, config emulation, memory_lock, resets — is shared, so designs
+// differ only where the kernels differ.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "mm/vm_operations.h"
+#include "sync/thread_annotations.h"
+
+namespace vfiomm {
+
+class VfioPciCoreDevice;
+
+enum class DesignKind { kVmaList, kAddressSpace, kFillVma, kHugeFault, kPrefault };
+
+std::string_view designName(DesignKind kind);
+std::optional<DesignKind> designByName(std::string_view name);
+std::vector<DesignKind> allDesigns();
+// The kernel profile of the design's era (mm-pfnmap.md §14).
+std::string_view defaultProfile(DesignKind kind);
+// One line for `vfiomm designs`.
+std::string_view designSummary(DesignKind kind);
+
+class MappingDesign : public VmOperations {
+ public:
+  explicit MappingDesign(VfioPciCoreDevice& vdev) : vdev_(vdev) {}
+
+  virtual DesignKind kind() const = 0;
+  std::string_view name() const override { return designName(kind()); }
+
+  // The end of vfio_pci_core_mmap(): what the design sets on the new VMA
+  // (vm_pgoff, vm_ops, vm_private_data).
+  virtual void setupVma(Vma& vma) const;
+  // vfio_pci_zap_bars(): remove every mapping of BAR0-5 in every process.
+  virtual void zapBars() = 0;
+  // vfio_pci_zap_and_down_write_memory_lock(): returns with memory_lock
+  // held for write and no mapping of a BAR left.
+  virtual void zapAndDownWriteMemoryLock() = 0;
+  // The hot-reset step for one device: trylock its memory_lock for write
+  // and zap; false (nothing held) on contention.
+  virtual bool tryZapAndDownWriteMemoryLock() = 0;
+  // Memory decode came back (the state change is done and memory_lock is
+  // no longer held). Only `prefault` acts on it.
+  virtual void memoryEnabled() {}
+  // The same moment, still inside the memory_lock write section (only the
+  // naive prefault variant uses it, to show why it must not).
+  virtual void memoryEnabledLocked() {}
+
+ protected:
+  VfioPciCoreDevice& vdev_;
+};
+
+struct DesignOptions {
+  // G1's ->open zaps, as the kernel did; tests may turn it off to show why.
+  bool vmaListZapOnOpen = true;
+  // `prefault` only: fill the whole VMA on its first fault too.
+  bool prefaultFillOnFirstFault = true;
+  // `prefault` only: refill while still holding memory_lock (the naive
+  // version lockdep flags; docs/design-prefault.md).
+  bool prefaultNaiveUnderMemoryLock = false;
+};
+
+std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,
+                                          const DesignOptions& options);
+
+}  // namespace vfiomm

@@ -1,0 +1,52 @@
+// The file a user gets for a vfio device: through the group path
+// (VFIO_GROUP_GET_DEVICE_FD: an anon-inode "[vfio-device]" file, O_RDWR) or
+// the cdev path (/dev/vfio/devices/vfioN, usable after
+// VFIO_DEVICE_BIND_IOMMUFD). Either way f_mapping is the device inode's
+// address space, so one zap reaches every mapping (vfio-bar-mapping.md §13).
+// A VMA holds the file, so the device is only closed when the last fd and
+// the last mapping are gone.
+#pragma once
+
+#include <memory>
+
+#include "mm/file.h"
+
+namespace vfiomm {
+
+class Inode;
+class VfioDevice;
+
+enum class VfioOpenPath { kGroup, kCdev };
+
+class VfioDeviceFile : public File {
+ public:
+  // `fInode` is the file's own inode (the shared anon inode of the group
+  // path, or the char device's); `device` must already be opened for the
+  // group path.
+  VfioDeviceFile(VfioDevice& device, VfioOpenPath path, Inode& fInode, bool readable,
+                 bool writable);
+  ~VfioDeviceFile() override;  // the last fput: vfio_df_close()
+
+  AddressSpace* mapping() const override;  // file->f_mapping
+  Inode& fInode() const { return fInode_; }
+  bool readable() const override { return readable_; }
+  bool writable() const override { return writable_; }
+  Status mmap(Vma& vma) override;
+
+  VfioDevice& device() const { return device_; }
+  VfioOpenPath path() const { return path_; }
+  // df->access_granted: group path at open; cdev path once bound.
+  bool accessGranted() const { return accessGranted_; }
+  // VFIO_DEVICE_BIND_IOMMUFD for a cdev file.
+  Status bindIommufd(int ictx);
+
+ private:
+  VfioDevice& device_;
+  const VfioOpenPath path_;
+  Inode& fInode_;
+  const bool readable_;
+  const bool writable_;
+  bool accessGranted_;
+};
+
+}  // namespace vfiomm

@@ -1,0 +1,490 @@
+#include "vfio/vfio_pci_core_device.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/assert.h"
+#include "base/counter.h"
+#include "mm/machine.h"
+#include "mm/vma.h"
+#include "pci/pci_regs.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(memoryLockWrites, "vfio.memory_lock.write", "memory_lock taken for write");
+VFIOMM_COUNTER(barRwAccesses, "vfio.rw.device_access", "device accesses of pread/pwrite");
+
+bool isBar(uint32_t index) { return index <= vfio::kBar5; }
+
+// The largest naturally aligned access at `off` that fits in `left` bytes.
+unsigned accessSize(uint64_t off, uint64_t left, unsigned max) {
+  unsigned size = max;
+  while (size > 1 && ((off & (size - 1)) != 0 || size > left)) size /= 2;
+  return size;
+}
+
+}  // namespace
+
+VfioPciCoreDevice::VfioPciCoreDevice(PciDevice& pdev, Machine& machine,
+                                     std::shared_ptr<Inode> inode, MmProfile profile,
+                                     DesignKind design, DesignOptions options)
+    : pdev_(pdev),
+      machine_(machine),
+      inode_(std::move(inode)),
+      profile_(std::move(profile)),
+      design_(makeDesign(design, *this, options)) {}
+
+VfioPciCoreDevice::~VfioPciCoreDevice() = default;
+
+// ---------------------------------------------------------------------------
+// enable / disable
+
+Status VfioPciCoreDevice::enable() {
+  // pci_enable_device(): decode on for the kinds of BAR the device has.
+  uint16_t cmd = kPciCommandMemory;
+  for (unsigned i = 0; i < kPciStdNumBars; ++i)
+    if (pdev_.barIsIo(i) && pdev_.barLen(i) != 0) cmd |= kPciCommandIo;
+  if (auto st = pdev_.configWrite(kPciCommand, 2, cmd); !st) return st;
+  {
+    std::lock_guard g(vconfigMu_);
+    vconfig_.assign(pdev_.configSize(), 0);
+    for (uint32_t off = 0; off < pdev_.configSize(); off += 4) {
+      const uint32_t v = pdev_.configRead(off, 4).value_or(0);
+      std::memcpy(&vconfig_[off], &v, 4);
+    }
+  }
+  {
+    WriteGuard g(memoryLock_);
+    // The virtual MEM bit starts from the physical register.
+    vcmd_ = static_cast<uint16_t>(pdev_.configRead(kPciCommand, 2).value_or(0));
+    pmRuntimeEngaged_ = false;
+  }
+  probeMmaps();
+  barRequested_.fill(false);
+  return ok();
+}
+
+void VfioPciCoreDevice::disable() {
+  // vfio_pci_core_disable(): decode off, BAR reservations released. Nothing
+  // can be mapped any more: the last mapping held the file open.
+  (void)pdev_.configWrite(kPciCommand, 2, 0);
+  barRequested_.fill(false);
+}
+
+// vfio_pci_probe_mmaps(): vfio-bar-mapping.md §2.
+void VfioPciCoreDevice::probeMmaps() {
+  for (unsigned i = 0; i < kPciStdNumBars; ++i) {
+    const uint64_t len = pdev_.barLen(i);
+    bool ok = pdev_.barIsMem(i) && len != 0;
+    // A sub-page BAR is mappable only if it starts a page (the rest of the
+    // page is reserved as "vfio sub-page reserved").
+    if (ok && len < kPageSize) ok = isPageAligned(pdev_.barStart(i));
+    barMmapSupported_[i] = ok;
+  }
+}
+
+void VfioPciCoreDevice::addDeviceRegion(DeviceRegion region) {
+  deviceRegions_.push_back(std::move(region));
+}
+
+void VfioPciCoreDevice::claimBarElsewhere(unsigned bar) { barClaimedElsewhere_.at(bar) = true; }
+
+Status VfioPciCoreDevice::requestBar(unsigned bar) {
+  // pci_request_selected_regions() + pci_iomap() at first use.
+  if (barRequested_[bar]) return ok();
+  if (barClaimedElsewhere_[bar]) return fail(Errno::kEBUSY);
+  barRequested_[bar] = true;
+  return ok();
+}
+
+// ---------------------------------------------------------------------------
+// memory_lock and the memory-enable state
+
+bool VfioPciCoreDevice::memoryEnabledLocked() {
+  if (pdev_.powerState() >= PciPowerState::kD3hot) return false;
+  return pdev_.noCommandMemory() || (vcmd_ & kPciCommandMemory) != 0;
+}
+
+// The design takes the lock (G1 zaps first, G2+ lock first): a strategy call
+// the analysis cannot follow, so lockdep checks the result at run time.
+void VfioPciCoreDevice::zapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
+  design_->zapAndDownWriteMemoryLock();
+  memoryLock_.assertHeldWrite();
+}
+
+bool VfioPciCoreDevice::tryZapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
+  return design_->tryZapAndDownWriteMemoryLock();
+}
+
+void VfioPciCoreDevice::downWriteMemoryLock() {
+  memoryLock_.downWrite();
+  memoryLockWrites_.fetch_add(1, std::memory_order_relaxed);
+  memoryLockWrites.add();
+}
+
+bool VfioPciCoreDevice::downWriteTrylockMemoryLock() {
+  if (!memoryLock_.downWriteTrylock()) return false;
+  memoryLockWrites_.fetch_add(1, std::memory_order_relaxed);
+  memoryLockWrites.add();
+  return true;
+}
+
+void VfioPciCoreDevice::upWriteMemoryLock() {
+  const bool refill = refillPending_ && faultAllowedLocked();
+  if (refill) {
+    refillPending_ = false;
+    design_->memoryEnabledLocked();
+  }
+  memoryLock_.upWrite();
+  if (refill) design_->memoryEnabled();
+}
+
+uint16_t VfioPciCoreDevice::virtualCommand() {
+  ReadGuard g(memoryLock_);
+  return vcmd_;
+}
+
+bool VfioPciCoreDevice::pmRuntimeEngaged() {
+  ReadGuard g(memoryLock_);
+  return pmRuntimeEngaged_;
+}
+
+Pfn VfioPciCoreDevice::vmaToPfn(const Vma& vma) const {
+  const uint32_t index = static_cast<uint32_t>(vma.pgoff().value() >> vfio::kPgoffIndexShift);
+  return Pfn::fromPhys(PhysAddr(pdev_.barStart(index))) + (vma.pgoff().value() & vfio::kPgoffMask);
+}
+
+// ---------------------------------------------------------------------------
+// VFIO_DEVICE_GET_REGION_INFO (§1)
+
+Result<RegionInfo> VfioPciCoreDevice::getRegionInfo(uint32_t index) {
+  RegionInfo info;
+  info.index = index;
+  info.offset = vfio::indexToOffset(index);
+  if (isBar(index)) {
+    info.size = pdev_.barLen(index);
+    if (info.size == 0) return info;
+    info.flags = vfio::kRegionRead | vfio::kRegionWrite;
+    if (barMmapSupported_[index]) {
+      info.flags |= vfio::kRegionMmap;
+      const auto msix = pdev_.msixTable();
+      if (msix && msix->bar == index) {
+        info.caps.push_back(vfio::kCapMsixMappable);
+        info.flags |= vfio::kRegionCaps;
+      }
+    }
+    return info;
+  }
+  switch (index) {
+    case vfio::kRom: {
+      info.size = pdev_.romLen();
+      if (info.size == 0) return info;
+      // pci_map_rom() under vfio_pci_memory_lock_and_enable(): physical MEM
+      // on for the probe, restored after; the virtual bit is untouched (MEM-05).
+      downWriteMemoryLock();
+      const uint32_t old = pdev_.configRead(kPciCommand, 2).value_or(0);
+      if (!(old & kPciCommandMemory))
+        (void)pdev_.configWrite(kPciCommand, 2, old | kPciCommandMemory);
+      (void)pdev_.configWrite(kPciCommand, 2, old);
+      memoryLock_.upWrite();
+      info.flags = vfio::kRegionRead;
+      return info;
+    }
+    case vfio::kConfig:
+      info.size = pdev_.configSize();
+      info.flags = vfio::kRegionRead | vfio::kRegionWrite;
+      return info;
+    case vfio::kVga:
+      return fail(Errno::kEINVAL);  // not a VGA device
+    default:
+      break;
+  }
+  const uint32_t dev = index - vfio::kNumRegions;
+  if (dev >= deviceRegions_.size()) return fail(Errno::kEINVAL);
+  info.size = deviceRegions_[dev].size;
+  info.flags = deviceRegions_[dev].flags;
+  return info;
+}
+
+// ---------------------------------------------------------------------------
+// mmap (§3)
+
+Status VfioPciCoreDevice::mmap(Vma& vma) {
+  const uint64_t index = vma.pgoff().value() >> vfio::kPgoffIndexShift;
+  if (index >= vfio::kNumRegions + deviceRegions_.size()) return fail(Errno::kEINVAL);
+  if (vma.end() < vma.start()) return fail(Errno::kEINVAL);
+  if (!(vma.flags() & vm::kShared)) return fail(Errno::kEINVAL);
+  if (index >= vfio::kNumRegions) {
+    const DeviceRegion& r = deviceRegions_[index - vfio::kNumRegions];
+    if (r.mmap && (r.flags & vfio::kRegionMmap)) return r.mmap(vma);
+    return fail(Errno::kEINVAL);
+  }
+  if (index >= vfio::kRom) return fail(Errno::kEINVAL);
+  const auto bar = static_cast<unsigned>(index);
+  if (!barMmapSupported_[bar]) return fail(Errno::kEINVAL);
+  const uint64_t physLen = pageAlignUp(pdev_.barLen(bar));
+  const uint64_t reqStart = (vma.pgoff().value() & vfio::kPgoffMask) << kPageShift;
+  const uint64_t reqLen = vma.length();
+  if (reqStart > physLen || reqLen > physLen - reqStart) return fail(Errno::kEINVAL);
+  if (auto st = requestBar(bar); !st) return st;
+
+  vma.setPrivateData(this);
+  vma.setPageProt(pgprotNoncached(vma.pageProt()));  // + pgprot_decrypted: a no-op here
+  VmFlags flags = vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump;
+  if (profile_.vfioSetsAllowAnyUncached) flags |= vm::kAllowAnyUncached;
+  vma.flagsSet(flags);
+  design_->setupVma(vma);
+  return ok();
+}
+
+// ---------------------------------------------------------------------------
+// pread / pwrite (§10)
+
+Result<uint64_t> VfioPciCoreDevice::rw(uint8_t* buf, uint64_t count, uint64_t pos, bool write) {
+  if (count == 0) return uint64_t{0};
+  const uint32_t index = vfio::offsetToIndex(pos);
+  const uint64_t off = pos & vfio::kOffsetMask;
+  if (index >= vfio::kNumRegions + deviceRegions_.size()) return fail(Errno::kEINVAL);
+  if (index == vfio::kConfig) return configRw(buf, count, off, write);
+  if (index == vfio::kRom) {
+    if (write) return fail(Errno::kEINVAL);
+    return barRw(index, buf, count, off, false);
+  }
+  if (isBar(index)) return barRw(index, buf, count, off, write);
+  return fail(Errno::kEINVAL);  // VGA, or a device region without an rw op
+}
+
+unsigned VfioPciCoreDevice::maxAccessSize(uint32_t index) const {
+  const bool qword = index == vfio::kRom ? profile_.romQwordAccess : profile_.fdQwordAccess;
+  return qword ? 8 : 4;
+}
+
+bool VfioPciCoreDevice::inMsixTable(uint32_t index, uint64_t off, unsigned size) const {
+  const auto msix = pdev_.msixTable();
+  return msix && msix->bar == index && off < msix->offset + msix->size &&
+         off + size > msix->offset;
+}
+
+Result<uint64_t> VfioPciCoreDevice::barRw(uint32_t index, uint8_t* buf, uint64_t count,
+                                          uint64_t off, bool write) {
+  const bool rom = index == vfio::kRom;
+  const uint64_t len = rom ? pdev_.romLen() : pdev_.barLen(index);
+  if (len == 0) return fail(Errno::kEINVAL);
+  if (off >= len) return fail(Errno::kEINVAL);
+  count = std::min(count, len - off);
+  if (!rom && pdev_.barIsMem(index)) {
+    if (auto st = requestBar(index); !st) return fail(st.error());
+  }
+  uint64_t done = 0;
+  while (done < count) {
+    const unsigned size = accessSize(off + done, count - done, maxAccessSize(index));
+    uint64_t value = 0;
+    if (write) std::memcpy(&value, buf + done, size);  // copy_from_user, no lock held
+    if (inMsixTable(index, off + done, size)) {
+      // The MSI-X table is vfio's to program: reads see all-ones, writes
+      // are dropped but counted as done (RW-02).
+      value = allOnes(size);
+    } else if (auto st = barAccess(index, off + done, size, &value, write); !st) {
+      return fail(st.error());  // no partial count (RW-03)
+    }
+    if (!write) std::memcpy(buf + done, &value, size);  // copy_to_user, no lock held
+    done += size;
+  }
+  return done;
+}
+
+Status VfioPciCoreDevice::barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value,
+                                    bool write) {
+  barRwAccesses.add();
+  if (accessTrace_) accessTrace_(index, off, size, write);
+  if (index != vfio::kRom && pdev_.barIsIo(index)) {
+    // I/O-port BARs are not checked against memory enable (MEM-04).
+    if (write) return pdev_.ioWrite(index, off, size, static_cast<uint32_t>(*value));
+    auto r = pdev_.ioRead(index, off, size);
+    if (!r) return fail(r.error());
+    *value = *r;
+    return ok();
+  }
+  const PhysAddr pa(index == vfio::kRom ? pdev_.romStart() + off : pdev_.barStart(index) + off);
+  ReadGuard g(memoryLock_);  // once per device access (RW-04)
+  if (!memoryEnabledLocked()) return fail(Errno::kEIO);
+  PhysRegion* region = machine_.physMemMap().lookup(Pfn::fromPhys(pa));
+  const AccessInfo info{-1, pa, write, 0};
+  if (region == nullptr) {
+    if (!write) *value = allOnes(size);
+  } else if (write) {
+    region->write(pa - region->base(), size, *value, info);
+  } else {
+    *value = region->read(pa - region->base(), size, info);
+  }
+  return ok();
+}
+
+// ---------------------------------------------------------------------------
+// Config space (§6.1: the writes that take memory_lock and zap)
+
+Result<uint64_t> VfioPciCoreDevice::configRw(uint8_t* buf, uint64_t count, uint64_t off,
+                                             bool write) {
+  const uint32_t size = pdev_.configSize();
+  if (off >= size) return fail(Errno::kEFAULT);
+  count = std::min<uint64_t>(count, size - off);
+  uint64_t done = 0;
+  while (done < count) {
+    const auto at = static_cast<uint32_t>(off + done);
+    const unsigned piece = accessSize(at, count - done, 4);
+    uint32_t value = 0;
+    if (write) {
+      std::memcpy(&value, buf + done, piece);
+      if (auto st = configWritePiece(at, piece, value); !st) return fail(st.error());
+    } else {
+      auto r = configReadPiece(at, piece);
+      if (!r) return fail(r.error());
+      value = *r;
+      std::memcpy(buf + done, &value, piece);
+    }
+    done += piece;
+  }
+  return done;
+}
+
+uint32_t VfioPciCoreDevice::barFixup(uint32_t offset, uint32_t raw) const {
+  // vfio_bar_fixup(): the virtual BAR reads back as the user wrote it,
+  // masked to the BAR's size, with its type bits (sizing works, MEM-06).
+  if (offset == kPciRomAddress) {
+    const uint64_t len = pdev_.romLen();
+    return len == 0 ? 0 : (raw & ~static_cast<uint32_t>(len - 1) & kPciRomAddressMask) |
+                              (raw & kPciRomAddressEnable);
+  }
+  const unsigned bar = (offset - kPciBaseAddress0) / 4;
+  if (bar > 0 && pdev_.barIs64(bar - 1)) {  // upper half of a 64-bit BAR
+    const uint64_t len = pdev_.barLen(bar - 1);
+    return raw & static_cast<uint32_t>(~(len - 1) >> 32);
+  }
+  const uint64_t len = pdev_.barLen(bar);
+  if (len == 0) return 0;
+  uint32_t type = 0;
+  if (pdev_.barIsIo(bar)) return (raw & ~static_cast<uint32_t>(len - 1)) | kPciBaseAddressSpaceIo;
+  if (pdev_.barIs64(bar)) type |= kPciBaseAddressMemType64;
+  if (pdev_.barPrefetchable(bar)) type |= kPciBaseAddressMemPrefetch;
+  return (raw & ~static_cast<uint32_t>(len - 1) & kPciBaseAddressMemMask) | type;
+}
+
+Result<uint32_t> VfioPciCoreDevice::configReadPiece(uint32_t offset, unsigned size) {
+  uint32_t raw = 0;
+  const uint32_t dword = offset & ~3U;
+  {
+    std::lock_guard g(vconfigMu_);
+    std::memcpy(&raw, &vconfig_[dword], 4);
+  }
+  if ((dword >= kPciBaseAddress0 && dword <= kPciBaseAddress5) || dword == kPciRomAddress)
+    raw = barFixup(dword, raw);
+  if (dword == kPciCommand) {
+    ReadGuard g(memoryLock_);
+    raw = (raw & 0xffff0000U) | vcmd_;
+  }
+  const unsigned shift = (offset & 3U) * 8;
+  return (raw >> shift) & static_cast<uint32_t>(allOnes(size));
+}
+
+Status VfioPciCoreDevice::configWritePiece(uint32_t offset, unsigned size, uint32_t value) {
+  if (offset == kPciCommand) return writeCommand(offset, size, value);
+  const auto pm = pdev_.pmCapOffset();
+  if (pm && offset == *pm + kPciPmCtrl) return writePmcsr(offset, size, value);
+  const auto exp = pdev_.pcieCapOffset();
+  if (exp && offset == *exp + kPciExpDevctl) return writeDevctl(offset, size, value);
+  // Everything else is virtual: BARs (sizing included) and the rest.
+  std::lock_guard g(vconfigMu_);
+  std::memcpy(&vconfig_[offset], &value, size);
+  return ok();
+}
+
+Status VfioPciCoreDevice::writeCommand(uint32_t offset, unsigned size, uint32_t value) {
+  // vfio_basic_config_write(): a write starting at PCI_COMMAND.
+  uint16_t cmd = static_cast<uint16_t>(value);
+  if (size == 1) {
+    ReadGuard g(memoryLock_);
+    cmd = static_cast<uint16_t>((vcmd_ & 0xff00) | (value & 0xff));
+  }
+  if (!(cmd & kPciCommandMemory))
+    zapAndDownWriteMemoryLock();  // MEM=0 zaps, even when already 0 (MEM-03)
+  else
+    downWriteMemoryLock();
+  // MEM and IO go through to the device (only INTx disable is virtual).
+  const uint16_t phys = static_cast<uint16_t>(cmd & ~kPciCommandIntxDisable);
+  const Status st = pdev_.configWrite(kPciCommand, 2, phys);
+  if (st) {
+    vcmd_ = cmd;
+    std::lock_guard g(vconfigMu_);
+    std::memcpy(&vconfig_[offset], &value, size);
+  }
+  upWriteMemoryLock();
+  return st;
+}
+
+Status VfioPciCoreDevice::writePmcsr(uint32_t offset, unsigned size, uint32_t value) {
+  // vfio_pm_config_write() -> vfio_pci_set_power_state().
+  const bool d3 = (value & kPciPmCtrlStateMask) == 3;
+  if (d3)
+    zapAndDownWriteMemoryLock();
+  else
+    downWriteMemoryLock();
+  const Status st = pdev_.configWrite(offset, size, value);
+  {
+    std::lock_guard g(vconfigMu_);
+    std::memcpy(&vconfig_[offset], &value, size);
+  }
+  upWriteMemoryLock();
+  return st;
+}
+
+Status VfioPciCoreDevice::writeDevctl(uint32_t offset, unsigned size, uint32_t value) {
+  // vfio_exp_config_write(): BCR_FLR is virtual and always reads back 0; it
+  // resets the function only when DEVCAP advertises FLR (RESET-03).
+  const uint32_t withoutFlr = value & ~static_cast<uint32_t>(kPciExpDevctlBcrFlr);
+  {
+    std::lock_guard g(vconfigMu_);
+    std::memcpy(&vconfig_[offset], &withoutFlr, size);
+  }
+  Status st = pdev_.configWrite(offset, size, withoutFlr);
+  if ((value & kPciExpDevctlBcrFlr) && size >= 2 && pdev_.hasFlr()) {
+    zapAndDownWriteMemoryLock();
+    (void)pdev_.tryResetFunction();  // result ignored, as in the kernel
+    upWriteMemoryLock();
+  }
+  return st;
+}
+
+// ---------------------------------------------------------------------------
+// Resets and power (§7.3)
+
+Status VfioPciCoreDevice::reset() {
+  if (!resetWorks()) return fail(Errno::kEINVAL);
+  zapAndDownWriteMemoryLock();
+  // vfio_pci_set_power_state(D0), then pci_try_reset_function().
+  if (const auto pm = pdev_.pmCapOffset()) (void)pdev_.configWrite(*pm + kPciPmCtrl, 2, 0);
+  const Status st = pdev_.tryResetFunction();
+  upWriteMemoryLock();
+  return st;
+}
+
+Status VfioPciCoreDevice::lowPowerEntry() {
+  zapAndDownWriteMemoryLock();  // the zap happens even on -EINVAL (RESET-08)
+  if (pmRuntimeEngaged_) {
+    memoryLock_.upWrite();
+    return fail(Errno::kEINVAL);
+  }
+  pmRuntimeEngaged_ = true;
+  upWriteMemoryLock();
+  return ok();
+}
+
+Status VfioPciCoreDevice::lowPowerExit() {
+  downWriteMemoryLock();
+  pmRuntimeEngaged_ = false;
+  upWriteMemoryLock();
+  return ok();
+}
+
+}  // namespace vfiomm

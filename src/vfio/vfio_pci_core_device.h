@@ -1,0 +1,151 @@
+// VfioPciCoreDevice models struct vfio_pci_core_device: the per-device state
+// behind a vfio-pci file — regions, the virtual config space, memory_lock and
+// the memory-enable state, the mmap handler, BAR access through the file,
+// resets — with the mapping design as a strategy (mapping_design.h).
+// vfio-bar-mapping.md §1-§10 is the behaviour; conformance IDs are cited
+// where each rule is implemented.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/addr.h"
+#include "base/result.h"
+#include "fs/inode.h"
+#include "mm/mm_profile.h"
+#include "pci/pci_device.h"
+#include "sync/rw_semaphore.h"
+#include "vfio/mapping_design.h"
+#include "vfio/vfio_pci_regions.h"
+
+namespace vfiomm {
+
+class Machine;
+class Vma;
+
+inline const LockClass kVfioMemoryLockClass{"&vdev->memory_lock"};
+
+struct RegionInfo {
+  uint32_t index = 0;
+  uint32_t flags = 0;
+  uint64_t size = 0;
+  uint64_t offset = 0;
+  std::vector<uint16_t> caps;  // capability ids in the chain
+};
+
+// A device-specific region (index >= 9), as variant drivers add them.
+struct DeviceRegion {
+  uint64_t size = 0;
+  uint32_t flags = 0;
+  std::function<Status(Vma&)> mmap;  // its own mmap op, if any
+};
+
+class VfioPciCoreDevice {
+ public:
+  VfioPciCoreDevice(PciDevice& pdev, Machine& machine, std::shared_ptr<Inode> inode,
+                    MmProfile profile, DesignKind design, DesignOptions options = {});
+  ~VfioPciCoreDevice();
+  VfioPciCoreDevice(const VfioPciCoreDevice&) = delete;
+  VfioPciCoreDevice& operator=(const VfioPciCoreDevice&) = delete;
+
+  // vfio_pci_core_enable() at the first open / _disable() at the last close.
+  Status enable();
+  void disable();
+
+  // --- the file's operations -----------------------------------------------
+  Result<RegionInfo> getRegionInfo(uint32_t index);  // VFIO_DEVICE_GET_REGION_INFO
+  // vfio_pci_rw(): returns the bytes transferred.
+  Result<uint64_t> rw(uint8_t* buf, uint64_t count, uint64_t pos, bool write);
+  Status mmap(Vma& vma);  // vfio_pci_core_mmap()
+  Status reset();         // VFIO_DEVICE_RESET
+  Status lowPowerEntry();  // VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY
+  Status lowPowerExit();   // VFIO_DEVICE_FEATURE_LOW_POWER_EXIT
+  bool resetWorks() const { return pdev_.resetFunctionAvailable(); }
+
+  // --- what the designs and the dev_set use --------------------------------
+  RwSemaphore& memoryLock() RETURN_CAPABILITY(memoryLock_) { return memoryLock_; }
+  // __vfio_pci_memory_enabled(): powered (< D3hot) and virtual MEM set (or
+  // a device without a MEM bit).
+  bool memoryEnabledLocked() REQUIRES_SHARED(memoryLock_);
+  // The fault handlers also refuse while user-requested low power is on.
+  bool faultAllowedLocked() REQUIRES_SHARED(memoryLock_) {
+    return memoryEnabledLocked() && !pmRuntimeEngaged_;
+  }
+  // vma_to_pfn(): the pfn that backs vma->vm_start.
+  Pfn vmaToPfn(const Vma& vma) const;
+  AddressSpace& mapping() { return inode_->mapping(); }
+  PciDevice& pdev() { return pdev_; }
+  Machine& machine() { return machine_; }
+  const MmProfile& profile() const { return profile_; }
+  MappingDesign& design() { return *design_; }
+  // vfio_pci_zap_and_down_write_memory_lock(), as the design does it.
+  void zapAndDownWriteMemoryLock() ACQUIRE(memoryLock_);
+  // The hot-reset step: trylock + zap; false with nothing held.
+  bool tryZapAndDownWriteMemoryLock() TRY_ACQUIRE(true, memoryLock_);
+  // down_write(&vdev->memory_lock), counted (MEM-01/MEM-02 observe it).
+  void downWriteMemoryLock() ACQUIRE(memoryLock_);
+  bool downWriteTrylockMemoryLock() TRY_ACQUIRE(true, memoryLock_);
+  // A design zapped the BARs while holding memory_lock for write: mappings
+  // are gone and will be wanted again once memory is enabled.
+  void noteZapLocked() REQUIRES(memoryLock_) { refillPending_ = true; }
+  // up_write(&vdev->memory_lock) after a state change. When mappings were
+  // zapped and memory is usable again, the design's memoryEnabled() hook
+  // runs after the release, outside every lock.
+  void upWriteMemoryLock() RELEASE(memoryLock_);
+
+  // --- state for tests and monitors ------------------------------------------
+  uint16_t virtualCommand();
+  bool pmRuntimeEngaged();
+  uint64_t memoryLockWriteCount() const { return memoryLockWrites_.load(); }
+  void addDeviceRegion(DeviceRegion region);
+  // Another driver owns this BAR's resource (pci_request_selected_regions
+  // then fails with -EBUSY: MMAP-08).
+  void claimBarElsewhere(unsigned bar);
+  // Every device access of pread/pwrite, in order (RW-04, RW-05).
+  using AccessTrace = std::function<void(uint32_t index, uint64_t offset, unsigned size, bool write)>;
+  void setAccessTrace(AccessTrace trace) { accessTrace_ = std::move(trace); }
+
+ private:
+  // Config space (vfio_pci_config.c, reduced to what touches memory).
+  Result<uint64_t> configRw(uint8_t* buf, uint64_t count, uint64_t pos, bool write);
+  Result<uint32_t> configReadPiece(uint32_t offset, unsigned size);
+  Status configWritePiece(uint32_t offset, unsigned size, uint32_t value);
+  Status writeCommand(uint32_t offset, unsigned size, uint32_t value);
+  Status writePmcsr(uint32_t offset, unsigned size, uint32_t value);
+  Status writeDevctl(uint32_t offset, unsigned size, uint32_t value);
+  uint32_t barFixup(uint32_t offset, uint32_t raw) const;
+  // BARs and the ROM (vfio_pci_bar_rw).
+  Result<uint64_t> barRw(uint32_t index, uint8_t* buf, uint64_t count, uint64_t off, bool write);
+  Status barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
+  bool inMsixTable(uint32_t index, uint64_t off, unsigned size) const;
+  Status requestBar(unsigned bar);
+  void probeMmaps();
+  unsigned maxAccessSize(uint32_t index) const;
+
+  PciDevice& pdev_;
+  Machine& machine_;
+  std::shared_ptr<Inode> inode_;
+  const MmProfile profile_;
+  RwSemaphore memoryLock_{kVfioMemoryLockClass};
+  uint16_t vcmd_ GUARDED_BY(memoryLock_) = 0;  // virtual COMMAND (vconfig)
+  bool pmRuntimeEngaged_ GUARDED_BY(memoryLock_) = false;
+  bool refillPending_ GUARDED_BY(memoryLock_) = false;
+  // The rest of vconfig. The kernel does not serialise config writes beyond
+  // memory_lock; this mutex only keeps the model's bytes consistent.
+  std::mutex vconfigMu_;
+  std::vector<uint8_t> vconfig_;
+  std::array<bool, 6> barMmapSupported_{};
+  std::array<bool, 6> barRequested_{};
+  std::array<bool, 6> barClaimedElsewhere_{};
+  std::vector<DeviceRegion> deviceRegions_;
+  std::atomic<uint64_t> memoryLockWrites_{0};
+  AccessTrace accessTrace_;
+  std::unique_ptr<MappingDesign> design_;
+};
+
+}  // namespace vfiomm

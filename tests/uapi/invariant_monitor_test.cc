@@ -1,0 +1,76 @@
+// The invariant monitors (ARCHITECTURE.md 1-6) catch what they must, and
+// stay quiet where the design is sound.
+#include "uapi/invariant_monitor.h"
+
+#include <gtest/gtest.h>
+
+#include "../vfio/vfio_fixture.h"
+
+namespace vfiomm::testing {
+namespace {
+
+class InvariantMonitorTest : public VfioTest {};
+
+TEST_P(InvariantMonitorTest, SoundDesignsStayQuietThroughZapsAndExit) {
+  InvariantMonitor monitor(*kernel);
+  const uint64_t h = 0x7f0000000000;
+  ASSERT_EQ(map(kBar2Offset, 2 * kGiB, h), static_cast<long>(h));
+  for (uint64_t off = 0; off < 64 * kMiB; off += 2 * kMiB) ASSERT_EQ(touch(h + off).sig.signo, 0);
+  auto child = proc->fork();
+  ASSERT_NE(child, nullptr);
+  setMem(false);
+  EXPECT_EQ(touch(h, child.get()).sig.signo, SigInfo::kSigbus);
+  setMem(true);
+  ASSERT_EQ(touch(h).sig.signo, 0);
+  monitor.checkEntries({proc, child});
+  child->exit();
+  proc->exit();
+  monitor.checkLeaks({proc, child});
+  EXPECT_EQ(monitor.counts().total(), 0U) << (monitor.findings().empty() ? "" : monitor.findings()[0]);
+}
+
+INSTANTIATE_TEST_SUITE_P(SoundDesigns, InvariantMonitorTest,
+                         ::testing::Values(DesignKind::kAddressSpace, DesignKind::kFillVma,
+                                           DesignKind::kHugeFault, DesignKind::kPrefault),
+                         designParamName);
+
+class InvariantMonitorCatchTest : public VfioTest {};
+
+// G1 on an open-before-copy mm: the forked child is not listed, keeps its
+// PTEs through MEM=0 and reads a BAR whose decode is off (FORK-02).
+TEST_P(InvariantMonitorCatchTest, Invariant1CatchesTheG1ForkHole) {
+  boot(DesignKind::kVmaList, "linux-6.9");
+  InvariantMonitor monitor(*kernel);
+  const long va = map(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(va, 0);
+  ASSERT_EQ(touch(static_cast<uint64_t>(va)).sig.signo, 0);
+  auto child = proc->fork();
+  ASSERT_NE(child, nullptr);
+  setMem(false);
+  EXPECT_EQ(touch(static_cast<uint64_t>(va), child.get()).sig.signo, 0);  // no SIGBUS: the hole
+  EXPECT_GE(monitor.counts().decodeViolations, 1U);
+}
+
+// G3.0 installs a PMD leaf whose pfn is not 2 MiB aligned (HUGE-05).
+TEST_P(InvariantMonitorCatchTest, Invariant4CatchesTheG30MisalignedLeaf) {
+  boot(DesignKind::kHugeFault, "linux-6.12.0");
+  InvariantMonitor monitor(*kernel);
+  const uint64_t va = 0x7f0000200000;
+  ASSERT_EQ(map(kBar2Offset + 4 * kKiB, 4 * kMiB, va), static_cast<long>(va));
+  ASSERT_EQ(touch(va).sig.signo, 0);
+  monitor.checkEntries({proc});
+  EXPECT_GE(monitor.counts().wrongEntries, 1U);
+
+  boot(DesignKind::kHugeFault, "linux-6.12");  // G3.2 falls back to a correct PTE
+  InvariantMonitor fixed(*kernel);
+  ASSERT_EQ(map(kBar2Offset + 4 * kKiB, 4 * kMiB, va), static_cast<long>(va));
+  ASSERT_EQ(touch(va).sig.signo, 0);
+  fixed.checkEntries({proc});
+  EXPECT_EQ(fixed.counts().wrongEntries, 0U);
+}
+
+INSTANTIATE_TEST_SUITE_P(Holes, InvariantMonitorCatchTest, ::testing::Values(DesignKind::kVmaList),
+                         designParamName);
+
+}  // namespace
+}  // namespace vfiomm::testing

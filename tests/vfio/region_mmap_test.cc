@@ -1,0 +1,202 @@
+// Region info, mmap checks and PFN arithmetic: the same in every design
+// (REG, MMAP, PFN).
+#include <gtest/gtest.h>
+
+#include "vfio_fixture.h"
+
+namespace vfiomm::testing {
+namespace {
+
+using RegionMmapTest = VfioTest;
+
+TEST_P(RegionMmapTest, REG_01_Bar0HasMmapAndTheMsixMappableCapability) {
+  vfio_region_info info;
+  info.index = 0;
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &info), 0);
+  EXPECT_EQ(info.offset, 0U);
+  EXPECT_EQ(info.size, 0x10000U);
+  EXPECT_EQ(info.flags, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+                            VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS);
+  ASSERT_EQ(info.caps.size(), 1U);
+  EXPECT_EQ(info.caps[0], VFIO_REGION_INFO_CAP_MSIX_MAPPABLE);
+}
+
+TEST_P(RegionMmapTest, REG_02_SixtyFourBitBarAndItsEmptyUpperHalf) {
+  vfio_region_info info;
+  info.index = 2;
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &info), 0);
+  EXPECT_EQ(info.offset, 2ULL << 40);
+  EXPECT_EQ(info.size, 2 * kGiB);
+  EXPECT_EQ(info.flags, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+                            VFIO_REGION_INFO_FLAG_MMAP);
+  EXPECT_TRUE(info.caps.empty());
+  for (uint32_t i : {3U, 5U}) {
+    vfio_region_info empty;
+    empty.index = i;
+    ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &empty), 0);
+    EXPECT_EQ(empty.size, 0U);
+    EXPECT_EQ(empty.flags, 0U);
+  }
+}
+
+TEST_P(RegionMmapTest, REG_03_IoBarAndSubPageBar) {
+  vfio_region_info io;
+  io.index = 4;
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &io), 0);
+  EXPECT_EQ(io.size, 32U);
+  EXPECT_EQ(io.flags, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
+  vfio_region_info sub;
+  sub.index = 1;
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &sub), 0);
+  EXPECT_NE(sub.flags & VFIO_REGION_INFO_FLAG_MMAP, 0U);
+}
+
+TEST_P(RegionMmapTest, REG_03_SubPageBarNotPageAlignedIsNotMappable) {
+  // The same 256-byte BAR, not page aligned (0xF003_0100: 0xF001_0000 is D's).
+  PciBus& bus = kernel->addBus(0x40);
+  PciDeviceConfig cfg = standardDeviceConfig(bus.number());
+  ResourcePlacement at = standardDevicePlacement();
+  at.bars[0] = 0xF002'0000;
+  at.bars[1] = 0xF003'0100;
+  at.bars[2] = 0x41'0000'0000;
+  auto d = kernel->addVfioDevice(bus, cfg, at);
+  ASSERT_TRUE(d) << errnoName(d.error());
+  dev = *d;
+  const int dfd = openGroupPath(*proc);
+  vfio_region_info sub;
+  sub.index = 1;
+  ASSERT_EQ(proc->ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &sub), 0);
+  EXPECT_EQ(sub.flags & VFIO_REGION_INFO_FLAG_MMAP, 0U);
+}
+
+TEST_P(RegionMmapTest, REG_04_VgaAndNoSuchRegionAreEinval) {
+  for (uint32_t i : {8U, 9U}) {
+    vfio_region_info info;
+    info.index = i;
+    EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &info), -22);
+  }
+}
+
+TEST_P(RegionMmapTest, MMAP_01_SharedMapSucceedsWithPfnmapFlagsAndNoEntries) {
+  const long va = map(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(va, 0);
+  const auto vmas = proc->mm().vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 1U);
+  const VmFlags want = vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump;
+  EXPECT_EQ(vmas[0].flags & want, want);
+  EXPECT_EQ(leaves(static_cast<uint64_t>(va), 64 * kKiB).total(), 0U);
+}
+
+TEST_P(RegionMmapTest, MMAP_02_PrivateIsEinvalAndCreatesNoVma) {
+  EXPECT_EQ(map(kBar0Offset, 64 * kKiB, 0, prot::kRead | prot::kWrite, map::kPrivate), -22);
+  EXPECT_EQ(proc->mm().mapCount(), 0U);
+}
+
+TEST_P(RegionMmapTest, MMAP_03_RangeChecksAgainstTheBar) {
+  EXPECT_EQ(map(kBar2Offset, 2 * kGiB + 4 * kKiB), -22);
+  EXPECT_EQ(map(kBar2Offset + 4 * kKiB, 2 * kGiB), -22);
+  EXPECT_GT(map(kBar2Offset + 2 * kGiB - 4 * kKiB, 4 * kKiB), 0);
+}
+
+TEST_P(RegionMmapTest, MMAP_04_RegionsWithoutMmapAreEinval) {
+  for (uint32_t index : {4U, 6U, 7U, 8U, 9U})
+    EXPECT_EQ(map(uint64_t{index} << 40, 4 * kKiB), -22) << index;
+}
+
+TEST_P(RegionMmapTest, MMAP_05_SubPageBarMapsOnePage) {
+  const long va = map(kBar1Offset, 4 * kKiB);
+  ASSERT_GT(va, 0);
+  ASSERT_EQ(touch(static_cast<uint64_t>(va)).sig.signo, 0);
+  EXPECT_EQ(translate(static_cast<uint64_t>(va)).pfn, Pfn(0xF0010));
+}
+
+TEST_P(RegionMmapTest, MMAP_06_MemoryOffStillMapsButTheFirstAccessIsSigbus) {
+  setMem(false);
+  const long va = map(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(va, 0);
+  EXPECT_EQ(touch(static_cast<uint64_t>(va)).sig.signo, SigInfo::kSigbus);
+}
+
+TEST_P(RegionMmapTest, MMAP_07_CdevChecks) {
+  const long c = proc->open(kernel->cdevPath(*dev), O_RDWR);
+  EXPECT_EQ(c, -16);  // the group path holds it open
+  auto other = kernel->spawn("other");
+  PciBus& bus = kernel->addBus(0x41);
+  PciDeviceConfig cfg = standardDeviceConfig(bus.number());
+  auto d2 = kernel->addVfioDevice(bus, cfg);
+  ASSERT_TRUE(d2);
+  const long unbound = other->open(kernel->cdevPath(**d2), O_RDWR);
+  ASSERT_GE(unbound, 0);
+  EXPECT_EQ(other->mmap(0, 4096, prot::kRead, map::kShared, static_cast<int>(unbound), 0), -22);
+  ASSERT_EQ(other->close(static_cast<int>(unbound)), 0);
+  const long ro = other->open(kernel->cdevPath(**d2), O_RDONLY);
+  ASSERT_GE(ro, 0);
+  const long iommufd = other->open("/dev/iommu", O_RDWR);
+  vfio_device_bind_iommufd bind;
+  bind.iommufd = static_cast<int32_t>(iommufd);
+  ASSERT_EQ(other->ioctl(static_cast<int>(ro), VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+  EXPECT_EQ(other->mmap(0, 4096, prot::kRead | prot::kWrite, map::kShared, static_cast<int>(ro), 0),
+            -13);
+  EXPECT_EQ(other->mmap(0, 4096, prot::kRead, map::kShared, static_cast<int>(ro), 0x100), -22);
+  EXPECT_EQ(other->mmap(0, 0, prot::kRead, map::kShared, static_cast<int>(ro), 0), -22);
+  EXPECT_GT(other->mmap(0, 4096, prot::kRead, map::kShared, static_cast<int>(ro), 0), 0);
+}
+
+TEST_P(RegionMmapTest, MMAP_08_ABarOwnedElsewhereIsEbusy) {
+  dev->pci().claimBarElsewhere(2);
+  EXPECT_EQ(map(kBar2Offset, 2 * kMiB), -16);
+  EXPECT_GT(map(kBar0Offset, 64 * kKiB), 0);
+}
+
+TEST_P(RegionMmapTest, MMAP_09_VmPgoffIsAPfnOnlyInG1) {
+  ASSERT_GT(map(kBar0Offset + 0x4000, 16 * kKiB), 0);
+  const PgOff pgoff = proc->mm().vmaSnapshot()[0].pgoff;
+  EXPECT_EQ(pgoff, isG1() ? PgOff(0xF0004) : PgOff(4));
+}
+
+TEST_P(RegionMmapTest, MMAP_11_MapFlags) {
+  EXPECT_EQ(map(kBar0Offset, 4096, 0, prot::kRead, map::kShared | map::kHugetlb), -22);
+  EXPECT_EQ(map(kBar0Offset, 4096, 0, prot::kRead, map::kSharedValidate | map::kSync), -95);
+  for (int p : {prot::kNone, prot::kExec, prot::kWrite}) {
+    const long va = map(kBar0Offset, 64 * kKiB, 0, p);
+    ASSERT_GT(va, 0);
+    EXPECT_EQ(leaves(static_cast<uint64_t>(va), 64 * kKiB).total(), 0U);
+  }
+  for (int f : {map::kLocked, map::kPopulate}) {
+    const long va = map(kBar0Offset, 64 * kKiB, 0, prot::kRead, map::kShared | f);
+    ASSERT_GT(va, 0);
+    EXPECT_EQ(leaves(static_cast<uint64_t>(va), 64 * kKiB).total(), 0U);
+  }
+}
+
+TEST_P(RegionMmapTest, PFN_01_OffsetsAndSplitsKeepThePfnRight) {
+  const long va = map(kBar0Offset + 0x4000, 16 * kKiB);
+  ASSERT_GT(va, 0);
+  ASSERT_EQ(touch(static_cast<uint64_t>(va) + 0x1000).sig.signo, 0);
+  EXPECT_EQ(translate(static_cast<uint64_t>(va) + 0x1000).pfn, Pfn(0xF0005));
+  const long whole = map(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(whole, 0);
+  ASSERT_EQ(proc->munmap(static_cast<uint64_t>(whole), 16 * kKiB), 0);
+  ASSERT_EQ(touch(static_cast<uint64_t>(whole) + 16 * kKiB).sig.signo, 0);
+  EXPECT_EQ(translate(static_cast<uint64_t>(whole) + 16 * kKiB).pfn, Pfn(0xF0004));
+}
+
+TEST_P(RegionMmapTest, PFN_02_StoreIsSeenByPreadAndASecondMapping) {
+  const long a = map(kBar0Offset, 64 * kKiB);
+  const long b = map(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(a, 0);
+  ASSERT_GT(b, 0);
+  ASSERT_EQ(proc->thread().store(static_cast<uint64_t>(a) + 0x100, 0xdeadbeef, 4).sig.signo, 0);
+  uint32_t v = 0;
+  ASSERT_EQ(proc->pread(fd, &v, 4, kBar0Offset + 0x100), 4);
+  EXPECT_EQ(v, 0xdeadbeefU);
+  const AccessResult r = proc->thread().load(static_cast<uint64_t>(b) + 0x100, 4);
+  EXPECT_EQ(r.sig.signo, 0);
+  EXPECT_EQ(r.value, 0xdeadbeefU);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDesigns, RegionMmapTest, ::testing::ValuesIn(allDesigns()),
+                         designParamName);
+
+}  // namespace
+}  // namespace vfiomm::testing

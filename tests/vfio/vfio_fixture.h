@@ -1,0 +1,122 @@
+// Test scaffolding for the vfio layer: a Kernel with Standard device D
+// (conformance.md) opened through the group path by a process, and helpers
+// that read like the user-space code a real test would have.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "base/counter.h"
+#include "mm/mm.h"
+#include "pci/pci_regs.h"
+#include "pci/standard_device.h"
+#include "sync/lockdep.h"
+#include "uapi/kernel.h"
+#include "uapi/process.h"
+#include "vfio/vfio_device.h"
+#include "vfio/vfio_device_file.h"
+
+namespace vfiomm::testing {
+
+using namespace vfiomm::uapi;
+
+inline constexpr uint64_t kBar0Offset = 0;
+inline constexpr uint64_t kBar1Offset = 1ULL << 40;
+inline constexpr uint64_t kBar2Offset = 2ULL << 40;
+inline constexpr uint64_t kConfigOffset = 7ULL << 40;
+inline constexpr uint64_t kGiB = 1ULL << 30;
+inline constexpr uint64_t kMiB = 1ULL << 20;
+inline constexpr uint64_t kKiB = 1ULL << 10;
+
+// Every test runs against a design; the default profile is the design's own.
+class VfioTest : public ::testing::TestWithParam<DesignKind> {
+ protected:
+  void SetUp() override {
+    lockdep::setReportSink({});
+    lockdep::clearReports();
+    boot(GetParam());
+  }
+
+  void boot(DesignKind design, std::string profile = "", DesignOptions options = {}) {
+    proc.reset();
+    kernel.reset();
+    KernelConfig cfg;
+    cfg.design = design;
+    cfg.profile = std::move(profile);
+    cfg.designOptions = options;
+    kernel = *Kernel::create(cfg);
+    dev = &kernel->addStandardDevice();
+    proc = kernel->spawn("qemu");
+    fd = openGroupPath(*proc);
+  }
+
+  // open container + group, set the container, get the device fd.
+  int openGroupPath(Process& p) {
+    const long container = p.open("/dev/vfio/vfio", O_RDWR);
+    EXPECT_GE(container, 0);
+    EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, nullptr), 0);
+    const long group = p.open(kernel->groupPath(*dev), O_RDWR);
+    EXPECT_GE(group, 0);
+    int c = static_cast<int>(container);
+    EXPECT_EQ(p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c), 0);
+    groupFd = static_cast<int>(group);
+    vfio_group_get_device_fd arg{dev->name().c_str()};
+    const long d = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, &arg);
+    EXPECT_GE(d, 0);
+    return static_cast<int>(d);
+  }
+
+  long map(uint64_t offset, uint64_t len, uint64_t at = 0, int prot = prot::kRead | prot::kWrite,
+           int flags = map::kShared) {
+    return proc->mmap(at, len, prot, flags | (at != 0 ? map::kFixed : 0), fd, offset);
+  }
+
+  // Config space access through the file (little endian).
+  long configWrite(uint32_t offset, uint32_t value, unsigned size) {
+    return proc->pwrite(fd, &value, size, kConfigOffset + offset);
+  }
+  uint32_t configRead(uint32_t offset, unsigned size) {
+    uint32_t v = 0;
+    EXPECT_EQ(proc->pread(fd, &v, size, kConfigOffset + offset), static_cast<long>(size));
+    return v;
+  }
+  void setMem(bool on) {
+    const uint32_t cmd = configRead(kPciCommand, 2);
+    const uint32_t next = on ? (cmd | kPciCommandMemory) : (cmd & ~uint32_t{kPciCommandMemory});
+    ASSERT_EQ(configWrite(kPciCommand, next, 2), 2);
+  }
+
+  AccessResult touch(uint64_t va, Process* p = nullptr) { return (p ? *p : *proc).thread().load(va, 4); }
+  uint64_t minFlt(Process* p = nullptr) { return (p ? *p : *proc).getrusage().ru_minflt; }
+  // Leaves mapped in [va, va+len) of `p`'s page table.
+  LeafCounts leaves(uint64_t va, uint64_t len, Process* p = nullptr) {
+    LeafCounts c;
+    (p ? *p : *proc).mm().pageTable().forEachLeaf(VirtAddr(va), VirtAddr(va + len),
+                                                  [&](VirtAddr, PtLevel l, uint64_t) {
+      (l == PtLevel::kPte ? c.pte : l == PtLevel::kPmd ? c.pmd : c.pud)++;
+    });
+    return c;
+  }
+  PageTable::Translation translate(uint64_t va, Process* p = nullptr) {
+    return (p ? *p : *proc).mm().pageTable().translate(VirtAddr(va));
+  }
+  DesignKind design() const { return kernel->config().design; }
+  bool isG1() const { return design() == DesignKind::kVmaList; }
+
+  std::unique_ptr<Kernel> kernel;
+  VfioDevice* dev = nullptr;
+  std::shared_ptr<Process> proc;
+  int fd = -1;
+  int groupFd = -1;
+};
+
+inline std::string designParamName(const ::testing::TestParamInfo<DesignKind>& info) {
+  std::string n(designName(info.param));
+  for (char& c : n)
+    if (c == '-') c = '_';
+  return n;
+}
+
+}  // namespace vfiomm::testing
