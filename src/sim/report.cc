@@ -1,0 +1,298 @@
+#include "sim/report.h"
+
+#include <algorithm>
+#include <functional>
+
+#include <fmt/format.h>
+
+namespace vfiomm::sim {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const char* barKindName(BarKind k) {
+  switch (k) {
+    case BarKind::kMem32: return "mem32";
+    case BarKind::kMem64: return "mem64";
+    case BarKind::kIo: return "io";
+  }
+  return "?";
+}
+
+const char* patternName(Pattern p) {
+  switch (p) {
+    case Pattern::kSequential: return "sequential";
+    case Pattern::kStride: return "stride";
+    case Pattern::kRandom: return "random";
+  }
+  return "?";
+}
+
+Json programToJson(const AccessProgram& p) {
+  Json j;
+  j["pattern"] = patternName(p.pattern);
+  j["stride"] = p.stride;
+  j["count"] = p.count;
+  j["seed"] = p.seed;
+  j["writes"] = p.writes;
+  j["passes"] = p.passes;
+  j["until_events_done"] = p.untilEventsDone;
+  j["targets"] = p.targets;
+  return j;
+}
+
+std::string count(uint64_t v) {
+  // 12345678 -> 12,345,678
+  const std::string digits = std::to_string(v);
+  std::string s;
+  s.reserve(digits.size() + digits.size() / 3);
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) s.push_back(',');
+    s.push_back(digits[i]);
+  }
+  return s;
+}
+
+std::string duration(double ns) {
+  if (ns < 1e3) return fmt::format("{:.0f} ns", ns);
+  if (ns < 1e6) return fmt::format("{:.1f} us", ns / 1e3);
+  if (ns < 1e9) return fmt::format("{:.1f} ms", ns / 1e6);
+  return fmt::format("{:.2f} s", ns / 1e9);
+}
+
+std::string bytes(uint64_t b) {
+  if (b < 10 * 1024) return fmt::format("{} B", b);
+  if (b < 10ULL * 1024 * 1024) return fmt::format("{} KiB", b / 1024);
+  return fmt::format("{} MiB", b / (1024 * 1024));
+}
+
+struct Row {
+  const char* label;
+  std::function<std::string(const Metrics&)> cell;
+};
+
+const std::vector<Row>& rows() {
+  static const std::vector<Row> kRows = {
+      {"faults (minor)", [](const Metrics& m) { return count(m.faults); }},
+      {"  PTE inserts (4K)", [](const Metrics& m) { return count(m.pte); }},
+      {"  PMD inserts (2M)", [](const Metrics& m) { return count(m.pmd); }},
+      {"  PUD inserts (1G)", [](const Metrics& m) { return count(m.pud); }},
+      {"  huge fallbacks", [](const Metrics& m) { return count(m.fallback); }},
+      {"SIGBUS / SIGSEGV", [](const Metrics& m) { return fmt::format("{} / {}", count(m.sigbus), count(m.sigsegv)); }},
+      {"zaps / entries", [](const Metrics& m) { return fmt::format("{} / {}", count(m.zaps), count(m.zappedEntries)); }},
+      {"TLB misses", [](const Metrics& m) { return count(m.tlbMisses); }},
+      {"TLB shootdowns", [](const Metrics& m) { return count(m.shootdowns); }},
+      {"page tables (peak)", [](const Metrics& m) { return bytes(m.pgtablesPeak); }},
+      {"lockdep reports", [](const Metrics& m) { return count(m.lockdepReports); }},
+      {"inv-1 violations", [](const Metrics& m) { return count(m.violations); }},
+      {"modelled time", [](const Metrics& m) { return duration(m.modeledNs); }},
+      {"wall time", [](const Metrics& m) { return duration(static_cast<double>(m.wallNs)); }},
+  };
+  return kRows;
+}
+
+}  // namespace
+
+Json scenarioToJson(const Scenario& sc) {
+  Json j;
+  j["name"] = sc.name;
+  j["description"] = sc.description;
+  j["file"] = sc.file;
+  j["cpus"] = sc.cpus;
+  j["profile"] = sc.profile;
+  j["thp"] = sc.thp;
+  Json cost = Json::object();
+  for (const auto& f : CostModel::fields()) cost[f.key] = sc.cost.*f.member;
+  j["cost_model"] = cost;
+  Json devs = Json::array();
+  for (const DeviceDef& d : sc.devices) {
+    Json dj;
+    dj["name"] = d.name;
+    dj["bus"] = d.bus;
+    dj["slot"] = d.slot;
+    dj["function"] = d.function;
+    dj["group"] = d.group;
+    dj["vf"] = d.vf;
+    dj["flr"] = d.flr;
+    dj["slot_reset"] = d.slotReset;
+    Json bars = Json::array();
+    for (const BarDef& b : d.bars)
+      bars.push_back(Json{{"index", b.index}, {"size", b.size}, {"type", barKindName(b.kind)},
+                          {"prefetchable", b.prefetchable}});
+    dj["bars"] = bars;
+    devs.push_back(dj);
+  }
+  j["devices"] = devs;
+  Json procs = Json::array();
+  for (const ProcessDef& p : sc.processes) {
+    Json pj;
+    pj["name"] = p.name;
+    Json opens = Json::array();
+    for (const OpenDef& o : p.opens)
+      opens.push_back(Json{{"device", o.device}, {"via", o.via == OpenVia::kGroup ? "group" : "cdev"}});
+    pj["open"] = opens;
+    Json maps = Json::array();
+    for (const MappingDef& m : p.mappings) {
+      Json mj;
+      mj["name"] = m.name;
+      mj["device"] = m.device;
+      mj["bar"] = m.bar;
+      mj["offset"] = m.offset;
+      mj["length"] = m.length;
+      if (m.address) mj["address"] = *m.address;
+      else mj["address"] = nullptr;
+      mj["align"] = m.alignSpec;
+      mj["align_bytes"] = m.align;
+      mj["prot"] = m.write ? "rw" : "r";
+      mj["madvise"] = m.madvise;
+      maps.push_back(mj);
+    }
+    pj["mappings"] = maps;
+    procs.push_back(pj);
+  }
+  j["processes"] = procs;
+  Json phases = Json::array();
+  for (const PhaseDef& ph : sc.phases) {
+    Json pj;
+    pj["name"] = ph.name;
+    Json threads = Json::array();
+    for (const ThreadDef& t : ph.threads) {
+      Json tj;
+      tj["name"] = t.name;
+      tj["process"] = t.process;
+      tj["cpu"] = t.cpu;
+      tj.update(programToJson(t.program));
+      threads.push_back(tj);
+    }
+    pj["threads"] = threads;
+    Json events = Json::array();
+    for (const EventDef& e : ph.events) {
+      Json ej;
+      ej["type"] = eventKindName(e.kind);
+      ej["process"] = e.process;
+      if (!e.device.empty()) ej["device"] = e.device;
+      if (!e.mapping.empty()) {
+        ej["mapping"] = e.mapping;
+        ej["offset"] = e.offset;
+        ej["length"] = e.length;
+      }
+      if (e.kind == EventKind::kMprotect) ej["prot"] = e.protWrite ? "rw" : "r";
+      if (e.kind == EventKind::kMremap) {
+        ej["new_length"] = e.newLength;
+        if (e.newAddress) ej["new_address"] = *e.newAddress;
+      }
+      if (e.kind == EventKind::kFork) {
+        ej["child"] = e.child;
+        if (e.childProgram) ej["program"] = programToJson(*e.childProgram);
+      }
+      ej["after_accesses"] = e.afterAccesses;
+      events.push_back(ej);
+    }
+    pj["events"] = events;
+    phases.push_back(pj);
+  }
+  j["phases"] = phases;
+  return j;
+}
+
+Json metricsToJson(const Metrics& m) {
+  Json j;
+  j["faults"] = Json{{"minor", m.faults}, {"pte", m.pte}, {"pmd", m.pmd}, {"pud", m.pud},
+                     {"fallback", m.fallback}};
+  j["signals"] = Json{{"sigbus", m.sigbus}, {"sigsegv", m.sigsegv}};
+  j["accesses"] = m.accesses;
+  j["zaps"] = m.zaps;
+  j["zapped_entries"] = m.zappedEntries;
+  j["tlb"] = Json{{"misses", m.tlbMisses}, {"shootdowns", m.shootdowns}};
+  j["memory_lock_writes"] = m.memoryLockWrites;
+  j["pgtables_peak_bytes"] = m.pgtablesPeak;
+  j["lockdep_reports"] = m.lockdepReports;
+  j["violations"] = m.violations;
+  j["modeled_ns"] = m.modeledNs;
+  j["wall_ns"] = m.wallNs;
+  return j;
+}
+
+Json resultsToJson(const Scenario& sc, const std::vector<DesignResult>& results) {
+  Json j;
+  j["schema_version"] = kJsonSchemaVersion;
+  j["scenario"] = scenarioToJson(sc);
+  Json rs = Json::array();
+  for (const DesignResult& r : results) {
+    Json rj;
+    rj["design"] = std::string(designName(r.design));
+    rj["profile"] = r.profile;
+    rj["failed"] = r.failed;
+    rj["setup_notes"] = r.setupNotes;
+    Json phases = Json::array();
+    for (const PhaseResult& p : r.phases) {
+      Json pj;
+      pj["name"] = p.name;
+      pj.update(metricsToJson(p.m));
+      pj["notes"] = p.notes;
+      phases.push_back(pj);
+    }
+    rj["phases"] = phases;
+    rj["total"] = metricsToJson(r.total);
+    rs.push_back(rj);
+  }
+  j["results"] = rs;
+  return j;
+}
+
+std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& results) {
+  std::string out = fmt::format("scenario {} ({})\n", sc.name, sc.file);
+  if (!sc.description.empty()) out += fmt::format("  {}\n", sc.description);
+  constexpr size_t kLabel = 22;
+  std::vector<size_t> widths;
+  for (const DesignResult& r : results)
+    widths.push_back(std::max<size_t>(14, designName(r.design).size() + 2));
+  auto section = [&](const std::string& title, const std::function<const Metrics&(const DesignResult&)>& get) {
+    // Widen columns to their contents first.
+    for (size_t c = 0; c < results.size(); ++c)
+      for (const Row& row : rows()) widths[c] = std::max(widths[c], row.cell(get(results[c])).size() + 2);
+    out += fmt::format("\n{:<{}}", title, kLabel);
+    for (size_t c = 0; c < results.size(); ++c) out += fmt::format("{:>{}}", designName(results[c].design), widths[c]);
+    out += "\n";
+    for (const Row& row : rows()) {
+      out += fmt::format("{:<{}}", row.label, kLabel);
+      for (size_t c = 0; c < results.size(); ++c) out += fmt::format("{:>{}}", row.cell(get(results[c])), widths[c]);
+      out += "\n";
+    }
+  };
+  if (!results.empty()) {
+    out += fmt::format("\n{:<{}}", "profile", kLabel);
+    for (size_t c = 0; c < results.size(); ++c) out += fmt::format("{:>{}}", results[c].profile, widths[c]);
+    out += "\n";
+    for (size_t p = 0; p < results.front().phases.size(); ++p)
+      section(fmt::format("phase {} {}", p + 1, results.front().phases[p].name),
+              [p](const DesignResult& r) -> const Metrics& { return r.phases[p].m; });
+    section("total", [](const DesignResult& r) -> const Metrics& { return r.total; });
+  }
+  bool anyNote = false;
+  for (const DesignResult& r : results) {
+    for (const std::string& n : r.setupNotes) {
+      out += fmt::format("{}note {}: setup: {}\n", anyNote ? "" : "\n", designName(r.design), n);
+      anyNote = true;
+    }
+    for (const PhaseResult& p : r.phases)
+      for (const std::string& n : p.notes) {
+        out += fmt::format("{}note {}: phase {}: {}\n", anyNote ? "" : "\n", designName(r.design), p.name, n);
+        anyNote = true;
+      }
+  }
+  out += "\n";
+  for (const DesignResult& r : results) {
+    if (r.design == DesignKind::kVmaList && (r.total.violations != 0 || r.total.lockdepReports != 0))
+      out += fmt::format("{}: {} invariant-1 violations and {} lockdep reports - the known holes of "
+                         "this design (reported, not a failure)\n",
+                         designName(r.design), r.total.violations, r.total.lockdepReports);
+    if (r.failed)
+      out += fmt::format("FAIL {}: {} invariant-1 violations, {} lockdep reports where there should be none\n",
+                         designName(r.design), r.total.violations, r.total.lockdepReports);
+  }
+  return out;
+}
+
+}  // namespace vfiomm::sim

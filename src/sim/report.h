@@ -1,0 +1,25 @@
+// What `vfiomm compare` and `run` print: a terminal table (one column per
+// design, rows per phase and total) and the JSON document of
+// docs/json-schema.md.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "sim/runner.h"
+#include "sim/scenario.h"
+
+namespace vfiomm::sim {
+
+inline constexpr int kJsonSchemaVersion = 1;
+
+// The scenario with every default filled in.
+nlohmann::ordered_json scenarioToJson(const Scenario& sc);
+nlohmann::ordered_json metricsToJson(const Metrics& m);
+nlohmann::ordered_json resultsToJson(const Scenario& sc, const std::vector<DesignResult>& results);
+
+std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& results);
+
+}  // namespace vfiomm::sim

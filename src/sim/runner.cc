@@ -1,0 +1,568 @@
+#include "sim/runner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/counter.h"
+#include "mm/mm.h"
+#include "mm/vm_flags.h"
+#include "pci/pci_bus.h"
+#include "pci/pci_regs.h"
+#include "sync/lockdep.h"
+#include "uapi/kernel.h"
+#include "uapi/process.h"
+#include "uapi/vfio_uapi.h"
+#include "vfio/vfio_device.h"
+
+namespace vfiomm::sim {
+
+namespace {
+
+using namespace vfiomm::uapi;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kConfigOffset = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX);
+
+struct MapState {
+  std::string device;
+  uint64_t addr = 0;
+  uint64_t len = 0;
+  bool mapped = false;
+};
+
+struct ProcState {
+  std::string name;
+  std::shared_ptr<Process> proc;
+  std::map<std::string, int> deviceFd;  // scenario device name -> fd
+  std::vector<int> groupFds;
+  std::map<std::string, MapState> maps;
+  std::vector<std::string> mapOrder;
+  std::map<std::string, Thread*> threads;  // scenario thread name -> Thread
+  bool thread0Used = false;
+  bool alive = true;
+};
+
+struct Target {
+  uint64_t addr;
+  uint64_t len;
+};
+
+struct ThreadStats {
+  uint64_t sigbus = 0;
+  uint64_t sigsegv = 0;
+  uint64_t accesses = 0;
+};
+
+// What every thread of a phase shares.
+struct PhaseSync {
+  std::atomic<uint64_t> accesses{0};
+  std::atomic<bool> eventsDone{false};
+  std::atomic<unsigned> running{0};
+};
+
+void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgram& prog,
+                PhaseSync* sync, ThreadStats& st) {
+  std::mt19937_64 rng(prog.seed);
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  uint64_t value = prog.seed;
+  auto access = [&](uint64_t va) {
+    const bool write = prog.writes >= 1.0 || (prog.writes > 0.0 && coin(rng) < prog.writes);
+    const AccessResult r = write ? t.store(va, ++value, 4) : t.load(va, 4);
+    ++st.accesses;
+    if (r.sig.signo == SigInfo::kSigbus) ++st.sigbus;
+    if (r.sig.signo == SigInfo::kSigsegv) ++st.sigsegv;
+    if (sync != nullptr) sync->accesses.fetch_add(1, std::memory_order_relaxed);
+  };
+  for (unsigned pass = 0;; ++pass) {
+    const bool more = pass < prog.passes ||
+                      (prog.untilEventsDone && sync != nullptr &&
+                       !sync->eventsDone.load(std::memory_order_acquire));
+    if (!more) break;
+    for (const Target& tg : targets) {
+      if (prog.pattern == Pattern::kRandom) {
+        const uint64_t slots = tg.len / 8;
+        for (uint64_t i = 0; i < prog.count; ++i) access(tg.addr + (rng() % slots) * 8);
+      } else {
+        for (uint64_t off = 0; off < tg.len; off += prog.stride) access(tg.addr + off);
+      }
+    }
+  }
+}
+
+class Run {
+ public:
+  Run(const Scenario& sc, DesignKind design) : sc_(sc), design_(design) {}
+
+  DesignResult run();
+
+ private:
+  void setUp();
+  void openDevices(ProcState& ps, const ProcessDef& def);
+  void mapAll(ProcState& ps, const ProcessDef& def);
+  PhaseResult runPhase(const PhaseDef& phase);
+  void runEvent(const EventDef& e, PhaseResult& pr);
+  std::vector<Target> targetsOf(ProcState& ps, const AccessProgram& prog);
+  Thread& threadFor(ProcState& ps, const std::string& name, unsigned cpu);
+  uint64_t pgtablesNow() const;
+  void note(std::vector<std::string>& notes, const Mark& m, const std::string& what, long rc);
+  long configRw16(ProcState& ps, const std::string& dev, uint32_t offset, uint16_t* v, bool write);
+
+  const Scenario& sc_;
+  const DesignKind design_;
+  std::unique_ptr<Kernel> kernel_;
+  std::map<std::string, VfioDevice*> devices_;
+  std::map<std::string, std::unique_ptr<ProcState>> procs_;
+  DesignResult result_;
+};
+
+void Run::note(std::vector<std::string>& notes, const Mark& m, const std::string& what, long rc) {
+  notes.push_back(fmt::format("line {}: {} returned {}", m.line, what,
+                              rc < 0 ? std::string(errnoName(static_cast<Errno>(static_cast<int>(-rc)))) : std::to_string(rc)));
+}
+
+void Run::setUp() {
+  KernelConfig cfg;
+  cfg.cpus = sc_.cpus;
+  cfg.design = design_;
+  cfg.profile = sc_.profile;
+  cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
+  auto k = Kernel::create(cfg);
+  if (!k)
+    throw ScenarioError(fmt::format("{}: the kernel refuses profile '{}' or {} cpus", sc_.file,
+                                    sc_.profile, sc_.cpus));
+  kernel_ = std::move(*k);
+  result_.profile = kernel_->profile().name;
+
+  std::map<uint8_t, PciBus*> buses;
+  for (const DeviceDef& d : sc_.devices) {
+    if (buses.count(d.bus) == 0) buses[d.bus] = &kernel_->addBus(d.bus, true, d.slotReset);
+    PciDeviceConfig c;
+    c.vendorId = 0x1af4;
+    c.deviceId = static_cast<uint16_t>(0x1100 + devices_.size());
+    c.bus = d.bus;
+    c.slot = d.slot;
+    c.function = d.function;
+    for (const BarDef& b : d.bars) c.bars[b.index] = BarSpec{b.size, b.kind, b.prefetchable};
+    c.pm = PmCapSpec{.noSoftReset = true};
+    c.pcie = PcieCapSpec{.flr = d.flr};
+    c.noCommandMemory = d.vf;
+    auto dev = kernel_->addVfioDevice(*buses[d.bus], c, ResourcePlacement{}, d.group);
+    if (!dev)
+      throw ScenarioError(fmt::format("{}:{}:{}: the kernel refuses device '{}': {}", d.mark.file,
+                                      d.mark.line, d.mark.column, d.name, errnoName(dev.error())));
+    devices_[d.name] = *dev;
+  }
+  for (const ProcessDef& p : sc_.processes) {
+    bool forked = false;
+    for (const PhaseDef& ph : sc_.phases)
+      for (const EventDef& e : ph.events) forked = forked || (e.kind == EventKind::kFork && e.child == p.name);
+    if (forked) continue;
+    auto ps = std::make_unique<ProcState>();
+    ps->name = p.name;
+    ps->proc = kernel_->spawn(p.name);
+    openDevices(*ps, p);
+    mapAll(*ps, p);
+    procs_[p.name] = std::move(ps);
+  }
+}
+
+void Run::openDevices(ProcState& ps, const ProcessDef& def) {
+  Process& p = *ps.proc;
+  int container = -1;
+  int iommufd = -1;
+  std::map<std::string, int> groupFd;
+  for (const OpenDef& o : def.opens) {
+    VfioDevice& dev = *devices_.at(o.device);
+    if (o.via == OpenVia::kGroup) {
+      if (container < 0) {
+        container = static_cast<int>(p.open("/dev/vfio/vfio", O_RDWR));
+        p.ioctl(container, VFIO_SET_IOMMU, nullptr);
+      }
+      const std::string gpath = kernel_->groupPath(dev);
+      if (groupFd.count(gpath) == 0) {
+        const long g = p.open(gpath, O_RDWR);
+        if (g < 0) {
+          note(result_.setupNotes, def.mark, fmt::format("open({})", gpath), g);
+          continue;
+        }
+        int c = container;
+        p.ioctl(static_cast<int>(g), VFIO_GROUP_SET_CONTAINER, &c);
+        groupFd[gpath] = static_cast<int>(g);
+        ps.groupFds.push_back(static_cast<int>(g));
+      }
+      vfio_group_get_device_fd arg{dev.name().c_str()};
+      const long fd = p.ioctl(groupFd[gpath], VFIO_GROUP_GET_DEVICE_FD, &arg);
+      if (fd < 0) {
+        note(result_.setupNotes, def.mark, fmt::format("VFIO_GROUP_GET_DEVICE_FD({})", o.device), fd);
+        continue;
+      }
+      ps.deviceFd[o.device] = static_cast<int>(fd);
+    } else {
+      if (iommufd < 0) iommufd = static_cast<int>(p.open("/dev/iommu", O_RDWR));
+      const long fd = p.open(kernel_->cdevPath(dev), O_RDWR);
+      if (fd < 0) {
+        note(result_.setupNotes, def.mark, fmt::format("open({})", kernel_->cdevPath(dev)), fd);
+        continue;
+      }
+      vfio_device_bind_iommufd bind;
+      bind.iommufd = iommufd;
+      const long rc = p.ioctl(static_cast<int>(fd), VFIO_DEVICE_BIND_IOMMUFD, &bind);
+      if (rc < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_BIND_IOMMUFD", rc);
+      ps.deviceFd[o.device] = static_cast<int>(fd);
+    }
+    // The guest's firmware turns memory decode on; a VMM starts from there.
+    uint16_t cmd = 0;
+    if (configRw16(ps, o.device, kPciCommand, &cmd, false) == 2) {
+      cmd = static_cast<uint16_t>(cmd | kPciCommandMemory);
+      configRw16(ps, o.device, kPciCommand, &cmd, true);
+    }
+  }
+}
+
+void Run::mapAll(ProcState& ps, const ProcessDef& def) {
+  Process& p = *ps.proc;
+  for (const MappingDef& m : def.mappings) {
+    ps.mapOrder.push_back(m.name);
+    MapState st;
+    st.device = m.device;
+    st.len = m.length;
+    auto fdIt = ps.deviceFd.find(m.device);
+    if (fdIt == ps.deviceFd.end()) {
+      ps.maps[m.name] = st;
+      continue;
+    }
+    const int prot = prot::kRead | (m.write ? prot::kWrite : 0);
+    const uint64_t off = VFIO_PCI_INDEX_TO_OFFSET(m.bar) + m.offset;
+    long addr = 0;
+    if (m.address) {
+      addr = p.mmap(*m.address, m.length, prot, map::kShared | map::kFixed, fdIt->second, off);
+    } else if (m.align == 0) {
+      addr = p.mmap(0, m.length, prot, map::kShared, fdIt->second, off);
+    } else {
+      // QEMU 9.2 (vfio_region_mmap): reserve size + align of PROT_NONE,
+      // round up, unmap the slack, map the BAR over the aligned start.
+      const long res = p.mmap(0, m.length + m.align, prot::kNone,
+                              map::kPrivate | map::kAnonymous | map::kNoReserve, -1, 0);
+      if (res < 0) {
+        note(result_.setupNotes, m.mark, fmt::format("mmap(reserve {})", m.name), res);
+        ps.maps[m.name] = st;
+        continue;
+      }
+      const uint64_t base = static_cast<uint64_t>(res);
+      const uint64_t aligned = (base + m.align - 1) & ~(m.align - 1);
+      if (aligned > base) p.munmap(base, aligned - base);
+      const uint64_t end = base + m.length + m.align;
+      if (end > aligned + m.length) p.munmap(aligned + m.length, end - (aligned + m.length));
+      addr = p.mmap(aligned, m.length, prot, map::kShared | map::kFixed, fdIt->second, off);
+    }
+    if (addr < 0) {
+      note(result_.setupNotes, m.mark, fmt::format("mmap({})", m.name), addr);
+      ps.maps[m.name] = st;
+      continue;
+    }
+    st.addr = static_cast<uint64_t>(addr);
+    st.mapped = true;
+    for (const std::string& a : m.madvise) {
+      static const std::map<std::string, int> kAdvice = {
+          {"hugepage", madv::kHugepage}, {"nohugepage", madv::kNoHugepage},
+          {"dontfork", madv::kDontFork}, {"dofork", madv::kDoFork},
+          {"random", madv::kRandom},     {"sequential", madv::kSequential},
+          {"willneed", madv::kWillNeed}, {"dontneed", madv::kDontNeed}};
+      const long rc = p.madvise(st.addr, st.len, kAdvice.at(a));
+      if (rc < 0) note(result_.setupNotes, m.mark, fmt::format("madvise({}, {})", m.name, a), rc);
+    }
+    ps.maps[m.name] = st;
+  }
+}
+
+long Run::configRw16(ProcState& ps, const std::string& dev, uint32_t offset, uint16_t* v, bool write) {
+  auto it = ps.deviceFd.find(dev);
+  if (it == ps.deviceFd.end()) return -static_cast<long>(toInt(Errno::kEBADF));
+  return write ? ps.proc->pwrite(it->second, v, 2, kConfigOffset + offset)
+               : ps.proc->pread(it->second, v, 2, kConfigOffset + offset);
+}
+
+std::vector<Target> Run::targetsOf(ProcState& ps, const AccessProgram& prog) {
+  std::vector<Target> out;
+  const std::vector<std::string>& names = prog.targets.empty() ? ps.mapOrder : prog.targets;
+  for (const std::string& n : names) {
+    const MapState& m = ps.maps.at(n);
+    if (m.mapped) out.push_back(Target{m.addr, m.len});
+  }
+  return out;
+}
+
+Thread& Run::threadFor(ProcState& ps, const std::string& name, unsigned cpu) {
+  auto it = ps.threads.find(name);
+  if (it != ps.threads.end() && it->second->cpu() == cpu) return *it->second;
+  Thread* t = nullptr;
+  if (!ps.thread0Used && cpu == ps.proc->thread(0).cpu()) {
+    ps.thread0Used = true;
+    t = &ps.proc->thread(0);
+  } else {
+    t = &ps.proc->addThread(cpu);
+  }
+  ps.threads[name] = t;
+  return *t;
+}
+
+uint64_t Run::pgtablesNow() const {
+  uint64_t sum = 0;
+  for (const auto& [n, ps] : procs_)
+    if (ps->alive) sum += ps->proc->mm().pageTable().pgtablesBytes();
+  return sum;
+}
+
+void Run::runEvent(const EventDef& e, PhaseResult& pr) {
+  ProcState& ps = *procs_.at(e.process);
+  Process& p = *ps.proc;
+  const std::string what = eventKindName(e.kind);
+  auto devFd = [&]() {
+    auto it = ps.deviceFd.find(e.device);
+    return it == ps.deviceFd.end() ? -1 : it->second;
+  };
+  long rc = 0;
+  switch (e.kind) {
+    case EventKind::kMemoryDisable:
+    case EventKind::kMemoryEnable: {
+      uint16_t cmd = 0;
+      rc = configRw16(ps, e.device, kPciCommand, &cmd, false);
+      if (rc == 2) {
+        cmd = e.kind == EventKind::kMemoryEnable ? static_cast<uint16_t>(cmd | kPciCommandMemory)
+                                                 : static_cast<uint16_t>(cmd & ~kPciCommandMemory);
+        rc = configRw16(ps, e.device, kPciCommand, &cmd, true);
+      }
+      if (rc != 2) note(pr.notes, e.mark, what, rc);
+      return;
+    }
+    case EventKind::kD3hot:
+    case EventKind::kD0: {
+      const uint32_t pmcsr = PciDevice::kPmCapOffset + kPciPmCtrl;
+      uint16_t v = 0;
+      rc = configRw16(ps, e.device, pmcsr, &v, false);
+      if (rc == 2) {
+        v = static_cast<uint16_t>((v & ~kPciPmCtrlStateMask) | (e.kind == EventKind::kD3hot ? 3 : 0));
+        rc = configRw16(ps, e.device, pmcsr, &v, true);
+      }
+      if (rc != 2) note(pr.notes, e.mark, what, rc);
+      return;
+    }
+    case EventKind::kReset:
+      rc = p.ioctl(devFd(), VFIO_DEVICE_RESET, nullptr);
+      break;
+    case EventKind::kHotReset: {
+      vfio_pci_hot_reset args;
+      args.group_fds.assign(ps.groupFds.begin(), ps.groupFds.end());
+      rc = p.ioctl(devFd(), VFIO_DEVICE_PCI_HOT_RESET, &args);
+      break;
+    }
+    case EventKind::kLowPowerEntry:
+    case EventKind::kLowPowerExit: {
+      vfio_device_feature f;
+      f.flags = VFIO_DEVICE_FEATURE_SET | (e.kind == EventKind::kLowPowerEntry
+                                               ? VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY
+                                               : VFIO_DEVICE_FEATURE_LOW_POWER_EXIT);
+      rc = p.ioctl(devFd(), VFIO_DEVICE_FEATURE, &f);
+      break;
+    }
+    case EventKind::kMunmap: {
+      MapState& m = ps.maps.at(e.mapping);
+      rc = p.munmap(m.addr + e.offset, e.length);
+      if (rc == 0 && e.offset == 0 && e.length == m.len) m.mapped = false;
+      break;
+    }
+    case EventKind::kMprotect: {
+      MapState& m = ps.maps.at(e.mapping);
+      rc = p.mprotect(m.addr + e.offset, e.length, prot::kRead | (e.protWrite ? prot::kWrite : 0));
+      break;
+    }
+    case EventKind::kMremap: {
+      MapState& m = ps.maps.at(e.mapping);
+      const int flags = mremap::kMayMove | (e.newAddress ? mremap::kFixed : 0);
+      rc = p.mremap(m.addr, m.len, e.newLength, flags, e.newAddress.value_or(0));
+      if (rc >= 0) {
+        m.addr = static_cast<uint64_t>(rc);
+        m.len = e.newLength;
+        rc = 0;
+      }
+      break;
+    }
+    case EventKind::kFork: {
+      long err = 0;
+      auto child = p.fork(&err);
+      if (!child) {
+        rc = err;
+        break;
+      }
+      auto cs = std::make_unique<ProcState>();
+      cs->name = e.child;
+      cs->proc = child;
+      cs->deviceFd = ps.deviceFd;
+      cs->groupFds = ps.groupFds;
+      cs->maps = ps.maps;
+      cs->mapOrder = ps.mapOrder;
+      if (e.childProgram) {
+        ThreadStats st;
+        runProgram(child->thread(0), targetsOf(*cs, *e.childProgram), *e.childProgram, nullptr, st);
+        cs->thread0Used = true;
+        pr.m.sigbus += st.sigbus;
+        pr.m.sigsegv += st.sigsegv;
+        pr.m.accesses += st.accesses;
+      }
+      procs_[e.child] = std::move(cs);
+      return;
+    }
+    case EventKind::kExit:
+      p.exit();
+      ps.alive = false;
+      return;
+  }
+  if (rc < 0) note(pr.notes, e.mark, what, rc);
+}
+
+PhaseResult Run::runPhase(const PhaseDef& phase) {
+  PhaseResult pr;
+  pr.name = phase.name;
+  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const size_t lockdepBefore = lockdep::reportCount();
+  const uint64_t violationsBefore = kernel_->pciHost().decodeViolationCount();
+  const auto start = Clock::now();
+
+  // Threads and their targets are set up before anyone starts, so the
+  // events below (which may move mappings) never race with this.
+  struct Work {
+    Thread* thread;
+    std::vector<Target> targets;
+    const AccessProgram* prog;
+    ThreadStats stats;
+  };
+  std::vector<Work> work;
+  for (const ThreadDef& td : phase.threads) {
+    ProcState& ps = *procs_.at(td.process);
+    Thread& t = threadFor(ps, td.name, td.cpu);
+    work.push_back(Work{&t, targetsOf(ps, td.program), &td.program, {}});
+  }
+  PhaseSync sync;
+  sync.running.store(static_cast<unsigned>(work.size()));
+  std::barrier<> start_line(static_cast<std::ptrdiff_t>(work.size() + 1));
+  std::vector<std::thread> threads;
+  threads.reserve(work.size());
+  for (Work& w : work) {
+    threads.emplace_back([&w, &sync, &start_line] {
+      start_line.arrive_and_wait();
+      runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
+      sync.running.fetch_sub(1, std::memory_order_acq_rel);
+    });
+  }
+  start_line.arrive_and_wait();
+  uint64_t peak = pgtablesNow();
+  for (const EventDef& e : phase.events) {
+    while (e.afterAccesses != 0 && sync.accesses.load(std::memory_order_relaxed) < e.afterAccesses &&
+           sync.running.load(std::memory_order_acquire) != 0)
+      std::this_thread::yield();
+    runEvent(e, pr);
+    peak = std::max(peak, pgtablesNow());
+  }
+  sync.eventsDone.store(true, std::memory_order_release);
+  while (sync.running.load(std::memory_order_acquire) != 0) {
+    peak = std::max(peak, pgtablesNow());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  for (std::thread& t : threads) t.join();
+  peak = std::max(peak, pgtablesNow());
+
+  const auto wall = Clock::now() - start;
+  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  Metrics& m = pr.m;
+  for (const Work& w : work) {
+    m.sigbus += w.stats.sigbus;
+    m.sigsegv += w.stats.sigsegv;
+    m.accesses += w.stats.accesses;
+  }
+  m.faults = d.get("vmstat.pgfault");
+  m.pte = d.get("mm.pfn_insert.pte");
+  m.pmd = d.get("mm.pfn_insert.pmd");
+  m.pud = d.get("mm.pfn_insert.pud");
+  m.fallback = d.get("mm.fault.fallback.pud") + d.get("mm.fault.fallback.pmd");
+  m.zaps = d.get("mm.zap.calls");
+  m.zappedEntries = d.get("mm.zap.pte") + d.get("mm.zap.pmd") + d.get("mm.zap.pud");
+  m.tlbMisses = d.get("tlb.miss");
+  m.shootdowns = d.get("tlb.shootdown");
+  m.memoryLockWrites = d.get("vfio.memory_lock.write");
+  m.pgtablesPeak = peak;
+  m.lockdepReports = lockdep::reportCount() - lockdepBefore;
+  m.violations = kernel_->pciHost().decodeViolationCount() - violationsBefore;
+  m.modeledNs = sc_.cost.modeledNs(m.costInputs());
+  m.wallNs = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count());
+  return pr;
+}
+
+DesignResult Run::run() {
+  result_.design = design_;
+  lockdep::clearReports();
+  lockdep::resetGraph();
+  setUp();
+  for (const PhaseDef& ph : sc_.phases) {
+    result_.phases.push_back(runPhase(ph));
+    result_.total.add(result_.phases.back().m);
+  }
+  result_.failed = design_ != DesignKind::kVmaList &&
+                   (result_.total.violations != 0 || result_.total.lockdepReports != 0);
+  // Everyone exits; then the kernel goes (invariant 6 is checked by tests).
+  for (auto& [n, ps] : procs_) ps->proc->exit();
+  procs_.clear();
+  kernel_.reset();
+  return result_;
+}
+
+}  // namespace
+
+void Metrics::add(const Metrics& o) {
+  faults += o.faults;
+  pte += o.pte;
+  pmd += o.pmd;
+  pud += o.pud;
+  fallback += o.fallback;
+  sigbus += o.sigbus;
+  sigsegv += o.sigsegv;
+  accesses += o.accesses;
+  zaps += o.zaps;
+  zappedEntries += o.zappedEntries;
+  tlbMisses += o.tlbMisses;
+  shootdowns += o.shootdowns;
+  memoryLockWrites += o.memoryLockWrites;
+  pgtablesPeak = std::max(pgtablesPeak, o.pgtablesPeak);
+  lockdepReports += o.lockdepReports;
+  violations += o.violations;
+  modeledNs += o.modeledNs;
+  wallNs += o.wallNs;
+}
+
+CostInputs Metrics::costInputs() const {
+  CostInputs in;
+  in.faults = faults;
+  in.pteInserts = pte;
+  in.pmdInserts = pmd;
+  in.pudInserts = pud;
+  in.tlbMisses = tlbMisses;
+  in.zappedEntries = zappedEntries;
+  in.zapCalls = zaps;
+  in.shootdowns = shootdowns;
+  in.lockHandoffs = memoryLockWrites;
+  return in;
+}
+
+DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunOptions& options) {
+  if (options.quietLockdep) lockdep::setReportSink([](const lockdep::Report&) {});
+  return Run(scenario, design).run();
+}
+
+}  // namespace vfiomm::sim

@@ -1,0 +1,69 @@
+// Runner: runs a Scenario against one design on a fresh Kernel, phase by
+// phase, the threads of a phase on real threads started together, and
+// collects what each phase cost (counters of the model, signals, lockdep
+// reports, invariant-1 violations, modelled and wall time).
+//
+// The counters are process-wide, so designs run one after the other, never
+// at the same time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/cost_model.h"
+#include "sim/scenario.h"
+#include "vfio/mapping_design.h"
+
+namespace vfiomm::sim {
+
+struct Metrics {
+  uint64_t faults = 0;        // vmstat.pgfault (minor faults)
+  uint64_t pte = 0;           // mm.pfn_insert.pte
+  uint64_t pmd = 0;
+  uint64_t pud = 0;
+  uint64_t fallback = 0;      // mm.fault.fallback.pud + .pmd
+  uint64_t sigbus = 0;
+  uint64_t sigsegv = 0;
+  uint64_t accesses = 0;
+  uint64_t zaps = 0;          // mm.zap.calls
+  uint64_t zappedEntries = 0; // mm.zap.pte + pmd + pud
+  uint64_t tlbMisses = 0;
+  uint64_t shootdowns = 0;
+  uint64_t memoryLockWrites = 0;
+  uint64_t pgtablesPeak = 0;  // bytes: the largest sum over processes seen so far
+  uint64_t lockdepReports = 0;
+  uint64_t violations = 0;    // invariant 1: accesses that reached a BAR with decode off
+  double modeledNs = 0;
+  uint64_t wallNs = 0;
+
+  void add(const Metrics& o);  // pgtablesPeak: max
+  CostInputs costInputs() const;
+};
+
+struct PhaseResult {
+  std::string name;
+  Metrics m;
+  std::vector<std::string> notes;  // syscalls that failed, and how
+};
+
+struct DesignResult {
+  DesignKind design = DesignKind::kHugeFault;
+  std::string profile;
+  std::vector<PhaseResult> phases;
+  Metrics total;
+  std::vector<std::string> setupNotes;
+  // An invariant broke where the design should keep it: any violation or
+  // lockdep report outside vma-list (whose holes are expected).
+  bool failed = false;
+};
+
+struct RunOptions {
+  bool quietLockdep = true;  // count lockdep reports without printing them
+};
+
+// Throws ScenarioError when the scenario cannot be set up at all (the
+// kernel refuses its devices or profile).
+DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunOptions& options = {});
+
+}  // namespace vfiomm::sim

@@ -1,0 +1,708 @@
+#include "sim/scenario.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace vfiomm::sim {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kGiB = 1ULL << 30;
+
+bool isPow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+uint64_t pow2Floor(uint64_t v) {
+  uint64_t p = 1;
+  while (p <= v / 2) p <<= 1;
+  return p;
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string file) : file_(std::move(file)) {}
+
+  Scenario parse(const std::string& text);
+
+ private:
+  Mark markOf(const YAML::Node& n) const {
+    const YAML::Mark m = n.Mark();
+    return Mark{file_, m.line + 1, m.column + 1};
+  }
+  [[noreturn]] void fail(const Mark& m, const std::string& msg) const {
+    throw ScenarioError(fmt::format("{}:{}:{}: {}", m.file, m.line, m.column, msg));
+  }
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const {
+    fail(markOf(n), msg);
+  }
+
+  void requireMap(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsMap()) fail(n, fmt::format("{} must be a mapping", what));
+  }
+  void requireSeq(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsSequence()) fail(n, fmt::format("{} must be a list", what));
+  }
+  // Unknown keys are refused: a typo must not silently change a run.
+  void checkKeys(const YAML::Node& n, std::initializer_list<const char*> allowed,
+                 const std::string& what) const {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string key = it->first.as<std::string>();
+      bool found = false;
+      for (const char* a : allowed) found = found || key == a;
+      if (!found) {
+        std::string list;
+        for (const char* a : allowed) list += fmt::format("{}{}", list.empty() ? "" : ", ", a);
+        fail(it->first, fmt::format("unknown key '{}' in {} (expected one of: {})", key, what, list));
+      }
+    }
+  }
+  std::string str(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) fail(n, fmt::format("{} must be a string", what));
+    return n.Scalar();
+  }
+  uint64_t uint(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) fail(n, fmt::format("{} must be a non-negative integer", what));
+    const std::string& s = n.Scalar();
+    char* end = nullptr;
+    if (s.empty() || s[0] == '-' || s[0] == '+')
+      fail(n, fmt::format("{} must be a non-negative integer, not '{}'", what, s));
+    errno = 0;
+    const unsigned long long v = std::strtoull(s.c_str(), &end, 0);
+    if (errno != 0 || end == nullptr || *end != '\0')
+      fail(n, fmt::format("{} must be a non-negative integer, not '{}'", what, s));
+    return v;
+  }
+  uint64_t size(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) fail(n, fmt::format("{} must be a size (e.g. 4K, 2M, 32G)", what));
+    auto v = parseSize(n.Scalar());
+    if (!v) fail(n, fmt::format("{} must be a size (e.g. 4K, 2M, 32G), not '{}'", what, n.Scalar()));
+    return *v;
+  }
+  bool boolean(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) fail(n, fmt::format("{} must be true or false", what));
+    const std::string& s = n.Scalar();
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+    fail(n, fmt::format("{} must be true or false, not '{}'", what, s));
+  }
+  double number(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) fail(n, fmt::format("{} must be a number", what));
+    const std::string& s = n.Scalar();
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end == nullptr || *end != '\0' || v < 0)
+      fail(n, fmt::format("{} must be a non-negative number, not '{}'", what, s));
+    return v;
+  }
+  template <typename T>
+  T bounded(const YAML::Node& n, const std::string& what, uint64_t max) const {
+    const uint64_t v = uint(n, what);
+    if (v > max) fail(n, fmt::format("{} must be at most {}", what, max));
+    return static_cast<T>(v);
+  }
+
+  void parseCost(const YAML::Node& n, CostModel& cost) const;
+  DeviceDef parseDevice(const YAML::Node& n, size_t i) const;
+  ProcessDef parseProcess(const YAML::Node& n, const Scenario& sc) const;
+  MappingDef parseMapping(const YAML::Node& n, const Scenario& sc, const ProcessDef& p) const;
+  AccessProgram parseProgram(const YAML::Node& n, bool allowThreadKeys) const;
+  void checkTargets(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p) const;
+  PhaseDef parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::string>& live);
+  EventDef parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::string>& live,
+                      const PhaseDef& phase);
+  const ProcessDef& liveProcess(const YAML::Node& n, const Scenario& sc,
+                                const std::set<std::string>& live) const;
+  const MappingDef& mappingOf(const YAML::Node& n, const ProcessDef& p) const;
+
+  std::string file_;
+};
+
+void Parser::parseCost(const YAML::Node& n, CostModel& cost) const {
+  requireMap(n, "cost_model");
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const std::string key = it->first.as<std::string>();
+    bool found = false;
+    for (const auto& f : CostModel::fields()) {
+      if (key == f.key) {
+        cost.*f.member = number(it->second, key);
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string list;
+      for (const auto& f : CostModel::fields()) list += fmt::format("{}{}", list.empty() ? "" : ", ", f.key);
+      fail(it->first, fmt::format("unknown key '{}' in cost_model (expected one of: {})", key, list));
+    }
+  }
+}
+
+DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
+  requireMap(n, "a device");
+  checkKeys(n, {"name", "bus", "slot", "function", "group", "vf", "flr", "slot_reset", "bars"},
+            "a device");
+  DeviceDef d;
+  d.mark = markOf(n);
+  if (!n["name"]) fail(n, "a device needs a name");
+  d.name = str(n["name"], "name");
+  d.bus = n["bus"] ? bounded<uint8_t>(n["bus"], "bus", 255) : static_cast<uint8_t>(1 + i);
+  if (d.bus == 0) fail(n["bus"], "bus 0 is the root bus; devices go on bus 1 or above");
+  if (n["slot"]) d.slot = bounded<uint8_t>(n["slot"], "slot", 31);
+  if (n["function"]) d.function = bounded<uint8_t>(n["function"], "function", 7);
+  if (n["group"]) d.group = bounded<int>(n["group"], "group", 1000000);
+  if (n["vf"]) d.vf = boolean(n["vf"], "vf");
+  if (n["flr"]) d.flr = boolean(n["flr"], "flr");
+  if (n["slot_reset"]) d.slotReset = boolean(n["slot_reset"], "slot_reset");
+  if (!n["bars"]) fail(n, fmt::format("device '{}' has no bars", d.name));
+  requireSeq(n["bars"], "bars");
+  std::array<bool, kPciStdNumBars> used{};
+  for (const YAML::Node& b : n["bars"]) {
+    requireMap(b, "a BAR");
+    checkKeys(b, {"index", "size", "type", "prefetchable"}, "a BAR");
+    BarDef bar;
+    if (!b["index"]) fail(b, "a BAR needs an index (0-5)");
+    bar.index = bounded<unsigned>(b["index"], "index", kPciStdNumBars - 1);
+    if (!b["size"]) fail(b, "a BAR needs a size");
+    bar.size = size(b["size"], "size");
+    if (!isPow2(bar.size))
+      fail(b["size"], fmt::format("BAR size {} is not a power of two", b["size"].Scalar()));
+    if (b["type"]) {
+      const std::string t = str(b["type"], "type");
+      if (t == "mem32") bar.kind = BarKind::kMem32;
+      else if (t == "mem64") bar.kind = BarKind::kMem64;
+      else if (t == "io") bar.kind = BarKind::kIo;
+      else fail(b["type"], fmt::format("BAR type must be mem32, mem64 or io, not '{}'", t));
+    }
+    if (b["prefetchable"]) bar.prefetchable = boolean(b["prefetchable"], "prefetchable");
+    if (bar.kind == BarKind::kIo) {
+      if (bar.size < 4 || bar.size > 256) fail(b["size"], "an I/O BAR is 4 to 256 bytes");
+      if (bar.prefetchable) fail(b["prefetchable"], "an I/O BAR cannot be prefetchable");
+      if (d.vf) fail(b, "a VF has no I/O BAR");
+    } else {
+      if (bar.size < kPage) fail(b["size"], "a memory BAR the model maps is at least 4K");
+      if (bar.kind == BarKind::kMem32 && bar.size > (2ULL << 30))
+        fail(b["size"], "a 32-bit BAR is at most 2G");
+    }
+    if (used[bar.index]) fail(b["index"], fmt::format("BAR {} is already taken", bar.index));
+    used[bar.index] = true;
+    if (bar.kind == BarKind::kMem64) {
+      if (bar.index + 1 >= kPciStdNumBars)
+        fail(b["index"], "a 64-bit BAR takes two slots; BAR 5 cannot be one");
+      if (used[bar.index + 1])
+        fail(b["index"], fmt::format("a 64-bit BAR {} also takes slot {}, which is taken",
+                                     bar.index, bar.index + 1));
+      used[bar.index + 1] = true;
+    }
+    d.bars.push_back(bar);
+  }
+  // A 64-bit BAR declared after one at its upper slot.
+  for (const BarDef& a : d.bars)
+    for (const BarDef& b : d.bars)
+      if (a.kind == BarKind::kMem64 && b.index == a.index + 1)
+        fail(d.mark, fmt::format("device '{}': BAR {} is the upper half of 64-bit BAR {}", d.name,
+                                 b.index, a.index));
+  return d;
+}
+
+MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc, const ProcessDef& p) const {
+  requireMap(n, "a mapping");
+  checkKeys(n, {"name", "device", "bar", "offset", "length", "address", "align", "prot", "madvise"},
+            "a mapping");
+  MappingDef m;
+  m.mark = markOf(n);
+  if (!n["device"]) fail(n, "a mapping needs a device");
+  m.device = str(n["device"], "device");
+  const DeviceDef* dev = sc.device(m.device);
+  if (dev == nullptr) fail(n["device"], fmt::format("undefined device '{}'", m.device));
+  bool opened = false;
+  for (const OpenDef& o : p.opens) opened = opened || o.device == m.device;
+  if (!opened)
+    fail(n["device"], fmt::format("process '{}' does not open device '{}'", p.name, m.device));
+  if (!n["bar"]) fail(n, "a mapping needs a bar");
+  m.bar = bounded<unsigned>(n["bar"], "bar", kPciStdNumBars - 1);
+  const BarDef* bar = dev->bar(m.bar);
+  if (bar == nullptr) fail(n["bar"], fmt::format("device '{}' has no BAR {}", m.device, m.bar));
+  if (bar->kind == BarKind::kIo) fail(n["bar"], fmt::format("BAR {} is an I/O BAR; it cannot be mapped", m.bar));
+  m.name = n["name"] ? str(n["name"], "name") : fmt::format("{}.bar{}", m.device, m.bar);
+  if (n["offset"]) m.offset = size(n["offset"], "offset");
+  if (m.offset % kPage != 0) fail(n["offset"], "offset must be a multiple of 4K");
+  if (m.offset >= bar->size)
+    fail(n["offset"], fmt::format("offset {} is past the end of BAR {} ({})", formatSize(m.offset),
+                                  m.bar, formatSize(bar->size)));
+  m.length = n["length"] ? size(n["length"], "length") : bar->size - m.offset;
+  if (m.length == 0 || m.length % kPage != 0) fail(n["length"], "length must be a non-zero multiple of 4K");
+  if (m.offset + m.length > bar->size)
+    fail(n["length"] ? n["length"] : n,
+         fmt::format("mapping '{}' ({} at {}) runs past the end of BAR {} ({})", m.name,
+                     formatSize(m.length), formatSize(m.offset), m.bar, formatSize(bar->size)));
+  if (n["address"]) {
+    m.address = uint(n["address"], "address");
+    if (*m.address % kPage != 0) fail(n["address"], "address must be a multiple of 4K");
+    if (n["align"]) fail(n["align"], "give an address or an align, not both");
+    m.alignSpec = "fixed";
+  } else {
+    m.alignSpec = n["align"] ? str(n["align"], "align") : "natural";
+    if (m.alignSpec == "natural") m.align = std::min(pow2Floor(m.length), kGiB);
+    else if (m.alignSpec == "none") m.align = 0;
+    else {
+      auto a = parseSize(m.alignSpec);
+      if (!a || !isPow2(*a) || *a < kPage)
+        fail(n["align"], fmt::format("align must be natural, none or a power of two of at least 4K, not '{}'",
+                                     m.alignSpec));
+      m.align = *a;
+    }
+  }
+  if (n["prot"]) {
+    const std::string pr = str(n["prot"], "prot");
+    if (pr == "rw") m.write = true;
+    else if (pr == "r") m.write = false;
+    else fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
+  }
+  if (n["madvise"]) {
+    requireSeq(n["madvise"], "madvise");
+    for (const YAML::Node& a : n["madvise"]) {
+      const std::string s = str(a, "madvise");
+      static const char* kKnown[] = {"hugepage", "nohugepage", "dontfork", "dofork", "random",
+                                     "sequential", "willneed", "dontneed"};
+      if (std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return s == k; }) ==
+          std::end(kKnown))
+        fail(a, fmt::format("unknown madvise advice '{}'", s));
+      m.madvise.push_back(s);
+    }
+  }
+  for (const MappingDef& other : p.mappings)
+    if (other.name == m.name) fail(n, fmt::format("mapping '{}' is defined twice in process '{}'", m.name, p.name));
+  return m;
+}
+
+ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
+  requireMap(n, "a process");
+  checkKeys(n, {"name", "open", "mappings"}, "a process");
+  ProcessDef p;
+  p.mark = markOf(n);
+  if (!n["name"]) fail(n, "a process needs a name");
+  p.name = str(n["name"], "name");
+  if (n["open"]) {
+    requireSeq(n["open"], "open");
+    for (const YAML::Node& o : n["open"]) {
+      OpenDef od;
+      if (o.IsScalar()) {
+        od.device = o.Scalar();
+      } else {
+        requireMap(o, "an open");
+        checkKeys(o, {"device", "via"}, "an open");
+        if (!o["device"]) fail(o, "an open needs a device");
+        od.device = str(o["device"], "device");
+        if (o["via"]) {
+          const std::string v = str(o["via"], "via");
+          if (v == "group") od.via = OpenVia::kGroup;
+          else if (v == "cdev") od.via = OpenVia::kCdev;
+          else fail(o["via"], fmt::format("via must be group or cdev, not '{}'", v));
+        }
+      }
+      if (sc.device(od.device) == nullptr) fail(o, fmt::format("undefined device '{}'", od.device));
+      for (const OpenDef& e : p.opens)
+        if (e.device == od.device) fail(o, fmt::format("device '{}' is opened twice", od.device));
+      p.opens.push_back(od);
+    }
+  }
+  if (n["mappings"]) {
+    requireSeq(n["mappings"], "mappings");
+    for (const YAML::Node& m : n["mappings"]) p.mappings.push_back(parseMapping(m, sc, p));
+  }
+  return p;
+}
+
+AccessProgram Parser::parseProgram(const YAML::Node& n, bool allowThreadKeys) const {
+  if (allowThreadKeys)
+    checkKeys(n, {"name", "process", "cpu", "pattern", "stride", "count", "seed", "writes", "passes",
+                  "until_events_done", "targets"},
+              "a thread");
+  else
+    checkKeys(n, {"pattern", "stride", "count", "seed", "writes", "passes", "targets"}, "a program");
+  AccessProgram prog;
+  if (n["pattern"]) {
+    const std::string s = str(n["pattern"], "pattern");
+    if (s == "sequential") prog.pattern = Pattern::kSequential;
+    else if (s == "stride") prog.pattern = Pattern::kStride;
+    else if (s == "random") prog.pattern = Pattern::kRandom;
+    else fail(n["pattern"], fmt::format("pattern must be sequential, stride or random, not '{}'", s));
+  }
+  if (n["stride"]) {
+    prog.stride = size(n["stride"], "stride");
+    if (prog.stride == 0 || prog.stride % 8 != 0) fail(n["stride"], "stride must be a non-zero multiple of 8");
+  }
+  if (n["count"]) prog.count = uint(n["count"], "count");
+  if (prog.pattern == Pattern::kRandom && prog.count == 0)
+    fail(n, "a random pattern needs a count (accesses per pass per target)");
+  if (prog.pattern != Pattern::kRandom && n["count"])
+    fail(n["count"], "count is for the random pattern");
+  if (n["seed"]) prog.seed = uint(n["seed"], "seed");
+  if (n["writes"]) {
+    prog.writes = number(n["writes"], "writes");
+    if (prog.writes > 1.0) fail(n["writes"], "writes is a fraction between 0 and 1");
+  }
+  if (n["passes"]) {
+    prog.passes = bounded<unsigned>(n["passes"], "passes", 1000000);
+    if (prog.passes == 0) fail(n["passes"], "passes must be at least 1");
+  }
+  if (allowThreadKeys && n["until_events_done"])
+    prog.untilEventsDone = boolean(n["until_events_done"], "until_events_done");
+  if (n["targets"]) {
+    requireSeq(n["targets"], "targets");
+    for (const YAML::Node& t : n["targets"]) prog.targets.push_back(str(t, "a target"));
+  }
+  return prog;
+}
+
+void Parser::checkTargets(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p) const {
+  if (!n["targets"]) {
+    if (p.mappings.empty()) fail(n, fmt::format("process '{}' has no mappings to touch", p.name));
+    return;
+  }
+  size_t i = 0;
+  for (const YAML::Node& t : n["targets"]) {
+    const std::string& name = prog.targets[i++];
+    bool found = false;
+    for (const MappingDef& m : p.mappings) found = found || m.name == name;
+    if (!found) fail(t, fmt::format("process '{}' has no mapping '{}'", p.name, name));
+  }
+}
+
+const ProcessDef& Parser::liveProcess(const YAML::Node& n, const Scenario& sc,
+                                      const std::set<std::string>& live) const {
+  const std::string name = str(n, "process");
+  const ProcessDef* p = sc.process(name);
+  if (p == nullptr) fail(n, fmt::format("undefined process '{}'", name));
+  if (live.count(name) == 0) fail(n, fmt::format("process '{}' has exited", name));
+  return *p;
+}
+
+const MappingDef& Parser::mappingOf(const YAML::Node& n, const ProcessDef& p) const {
+  const std::string name = str(n, "mapping");
+  for (const MappingDef& m : p.mappings)
+    if (m.name == name) return m;
+  fail(n, fmt::format("process '{}' has no mapping '{}'", p.name, name));
+}
+
+EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::string>& live,
+                            const PhaseDef& phase) {
+  requireMap(n, "an event");
+  EventDef e;
+  e.mark = markOf(n);
+  if (!n["type"]) fail(n, "an event needs a type");
+  const std::string type = str(n["type"], "type");
+  static const std::pair<const char*, EventKind> kKinds[] = {
+      {"memory-disable", EventKind::kMemoryDisable}, {"memory-enable", EventKind::kMemoryEnable},
+      {"d3hot", EventKind::kD3hot},                   {"d0", EventKind::kD0},
+      {"reset", EventKind::kReset},                   {"hot-reset", EventKind::kHotReset},
+      {"low-power-entry", EventKind::kLowPowerEntry}, {"low-power-exit", EventKind::kLowPowerExit},
+      {"munmap", EventKind::kMunmap},                 {"mprotect", EventKind::kMprotect},
+      {"mremap", EventKind::kMremap},                 {"fork", EventKind::kFork},
+      {"exit", EventKind::kExit},
+  };
+  bool found = false;
+  for (const auto& [k, v] : kKinds)
+    if (type == k) {
+      e.kind = v;
+      found = true;
+    }
+  if (!found) {
+    std::string list;
+    for (const auto& [k, v] : kKinds) list += fmt::format("{}{}", list.empty() ? "" : ", ", k);
+    fail(n["type"], fmt::format("unknown event type '{}' (expected one of: {})", type, list));
+  }
+  if (n["after_accesses"]) e.afterAccesses = uint(n["after_accesses"], "after_accesses");
+  if (e.afterAccesses != 0 && phase.threads.empty())
+    fail(n["after_accesses"], "after_accesses needs threads in the phase");
+  switch (e.kind) {
+    case EventKind::kMemoryDisable:
+    case EventKind::kMemoryEnable:
+    case EventKind::kD3hot:
+    case EventKind::kD0:
+    case EventKind::kReset:
+    case EventKind::kHotReset:
+    case EventKind::kLowPowerEntry:
+    case EventKind::kLowPowerExit: {
+      checkKeys(n, {"type", "device", "process", "after_accesses"}, fmt::format("a {} event", type));
+      if (!n["device"]) fail(n, fmt::format("a {} event needs a device", type));
+      e.device = str(n["device"], "device");
+      if (sc.device(e.device) == nullptr) fail(n["device"], fmt::format("undefined device '{}'", e.device));
+      auto opens = [&](const ProcessDef& p) {
+        return std::any_of(p.opens.begin(), p.opens.end(), [&](const OpenDef& o) { return o.device == e.device; });
+      };
+      if (n["process"]) {
+        const ProcessDef& p = liveProcess(n["process"], sc, live);
+        if (!opens(p)) fail(n["process"], fmt::format("process '{}' does not open device '{}'", p.name, e.device));
+        e.process = p.name;
+      } else {
+        for (const ProcessDef& p : sc.processes)
+          if (e.process.empty() && live.count(p.name) != 0 && opens(p)) e.process = p.name;
+        if (e.process.empty())
+          fail(n, fmt::format("no running process has device '{}' open to issue the {}", e.device, type));
+      }
+      break;
+    }
+    case EventKind::kMunmap:
+    case EventKind::kMprotect:
+    case EventKind::kMremap: {
+      if (e.kind == EventKind::kMremap)
+        checkKeys(n, {"type", "process", "mapping", "new_length", "new_address", "after_accesses"}, "an mremap event");
+      else if (e.kind == EventKind::kMprotect)
+        checkKeys(n, {"type", "process", "mapping", "offset", "length", "prot", "after_accesses"}, "an mprotect event");
+      else
+        checkKeys(n, {"type", "process", "mapping", "offset", "length", "after_accesses"}, "a munmap event");
+      if (!n["process"]) fail(n, fmt::format("a {} event needs a process", type));
+      if (!n["mapping"]) fail(n, fmt::format("a {} event needs a mapping", type));
+      const ProcessDef& p = liveProcess(n["process"], sc, live);
+      const MappingDef& m = mappingOf(n["mapping"], p);
+      e.process = p.name;
+      e.mapping = m.name;
+      if (e.kind == EventKind::kMremap) {
+        if (!n["new_length"]) fail(n, "an mremap event needs new_length");
+        e.newLength = size(n["new_length"], "new_length");
+        if (e.newLength == 0 || e.newLength % kPage != 0) fail(n["new_length"], "new_length must be a non-zero multiple of 4K");
+        if (n["new_address"]) {
+          e.newAddress = uint(n["new_address"], "new_address");
+          if (*e.newAddress % kPage != 0) fail(n["new_address"], "new_address must be a multiple of 4K");
+        }
+        e.length = m.length;
+      } else {
+        if (n["offset"]) e.offset = size(n["offset"], "offset");
+        if (e.offset % kPage != 0 || e.offset >= m.length)
+          fail(n["offset"], fmt::format("offset must be a multiple of 4K inside mapping '{}'", m.name));
+        e.length = n["length"] ? size(n["length"], "length") : m.length - e.offset;
+        if (e.length == 0 || e.length % kPage != 0 || e.offset + e.length > m.length)
+          fail(n["length"], fmt::format("length must be a non-zero multiple of 4K inside mapping '{}'", m.name));
+        if (e.kind == EventKind::kMprotect) {
+          const std::string pr = n["prot"] ? str(n["prot"], "prot") : "r";
+          if (pr == "rw") e.protWrite = true;
+          else if (pr == "r") e.protWrite = false;
+          else fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
+        }
+      }
+      break;
+    }
+    case EventKind::kFork: {
+      checkKeys(n, {"type", "process", "child", "program", "after_accesses"}, "a fork event");
+      if (!n["process"]) fail(n, "a fork event needs a process");
+      if (!n["child"]) fail(n, "a fork event needs a child name");
+      const ProcessDef& parent = liveProcess(n["process"], sc, live);
+      e.process = parent.name;
+      e.child = str(n["child"], "child");
+      if (sc.process(e.child) != nullptr) fail(n["child"], fmt::format("process '{}' already exists", e.child));
+      ProcessDef child = parent;  // same files, same mappings (by name)
+      child.name = e.child;
+      child.mark = markOf(n);
+      if (n["program"]) {
+        requireMap(n["program"], "program");
+        e.childProgram = parseProgram(n["program"], false);
+        checkTargets(n["program"], *e.childProgram, child);
+      }
+      sc.processes.push_back(child);
+      live.insert(e.child);
+      break;
+    }
+    case EventKind::kExit: {
+      checkKeys(n, {"type", "process", "after_accesses"}, "an exit event");
+      if (!n["process"]) fail(n, "an exit event needs a process");
+      const ProcessDef& p = liveProcess(n["process"], sc, live);
+      e.process = p.name;
+      for (const ThreadDef& t : phase.threads)
+        if (t.process == p.name && t.program.untilEventsDone)
+            fail(n, fmt::format("process '{}' exits while its thread '{}' waits for the events", p.name, t.name));
+      live.erase(p.name);
+      break;
+    }
+  }
+  return e;
+}
+
+PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::string>& live) {
+  requireMap(n, "a phase");
+  checkKeys(n, {"name", "threads", "events"}, "a phase");
+  PhaseDef ph;
+  ph.mark = markOf(n);
+  if (!n["name"]) fail(n, "a phase needs a name");
+  ph.name = str(n["name"], "name");
+  for (const PhaseDef& other : sc.phases)
+    if (other.name == ph.name) fail(n["name"], fmt::format("phase '{}' is defined twice", ph.name));
+  if (n["threads"]) {
+    requireSeq(n["threads"], "threads");
+    size_t i = 0;
+    for (const YAML::Node& t : n["threads"]) {
+      requireMap(t, "a thread");
+      ThreadDef td;
+      td.mark = markOf(t);
+      td.program = parseProgram(t, true);
+      if (!t["process"]) fail(t, "a thread needs a process");
+      const ProcessDef& p = liveProcess(t["process"], sc, live);
+      td.process = p.name;
+      td.name = t["name"] ? str(t["name"], "name") : fmt::format("{}.t{}", p.name, i);
+      if (t["cpu"]) td.cpu = bounded<unsigned>(t["cpu"], "cpu", 63);
+      if (td.cpu >= sc.cpus)
+        fail(t["cpu"], fmt::format("cpu {} does not exist (the scenario has {} cpus)", td.cpu, sc.cpus));
+      checkTargets(t, td.program, p);
+      ph.threads.push_back(std::move(td));
+      ++i;
+    }
+  }
+  if (n["events"]) {
+    requireSeq(n["events"], "events");
+    for (const YAML::Node& e : n["events"]) ph.events.push_back(parseEvent(e, sc, live, ph));
+  }
+  for (const ThreadDef& t : ph.threads)
+    if (t.program.untilEventsDone && ph.events.empty())
+      fail(t.mark, fmt::format("thread '{}' waits for events but phase '{}' has none", t.name, ph.name));
+  if (ph.threads.empty() && ph.events.empty()) fail(n, fmt::format("phase '{}' does nothing", ph.name));
+  return ph;
+}
+
+Scenario Parser::parse(const std::string& text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& ex) {
+    fail(Mark{file_, ex.mark.line + 1, ex.mark.column + 1}, ex.msg);
+  }
+  if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
+  checkKeys(root, {"name", "description", "cpus", "profile", "thp", "cost_model", "devices",
+                   "processes", "phases"},
+            "the scenario");
+  Scenario sc;
+  sc.file = file_;
+  if (!root["name"]) fail(root, "a scenario needs a name");
+  sc.name = str(root["name"], "name");
+  if (root["description"]) sc.description = str(root["description"], "description");
+  if (root["cpus"]) {
+    sc.cpus = bounded<unsigned>(root["cpus"], "cpus", 64);
+    if (sc.cpus == 0) fail(root["cpus"], "cpus must be at least 1");
+  }
+  if (root["profile"]) sc.profile = str(root["profile"], "profile");
+  if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
+  if (root["cost_model"]) parseCost(root["cost_model"], sc.cost);
+  if (!root["devices"]) fail(root, "a scenario needs devices");
+  requireSeq(root["devices"], "devices");
+  size_t i = 0;
+  for (const YAML::Node& d : root["devices"]) {
+    DeviceDef dev = parseDevice(d, i++);
+    if (sc.device(dev.name) != nullptr) fail(d, fmt::format("device '{}' is defined twice", dev.name));
+    for (const DeviceDef& o : sc.devices)
+      if (o.bus == dev.bus && o.slot == dev.slot && o.function == dev.function)
+        fail(d, fmt::format("devices '{}' and '{}' are both at {:02x}:{:02x}.{}", o.name, dev.name,
+                            dev.bus, dev.slot, dev.function));
+    sc.devices.push_back(std::move(dev));
+  }
+  if (!root["processes"]) fail(root, "a scenario needs processes");
+  requireSeq(root["processes"], "processes");
+  std::set<std::string> live;
+  for (const YAML::Node& p : root["processes"]) {
+    ProcessDef pd = parseProcess(p, sc);
+    if (sc.process(pd.name) != nullptr) fail(p, fmt::format("process '{}' is defined twice", pd.name));
+    live.insert(pd.name);
+    sc.processes.push_back(std::move(pd));
+  }
+  if (!root["phases"]) fail(root, "a scenario needs phases");
+  requireSeq(root["phases"], "phases");
+  for (const YAML::Node& ph : root["phases"]) {
+    PhaseDef phase = parsePhase(ph, sc, live);
+    sc.phases.push_back(std::move(phase));
+  }
+  if (sc.phases.empty()) fail(root["phases"], "a scenario needs at least one phase");
+  return sc;
+}
+
+}  // namespace
+
+const BarDef* DeviceDef::bar(unsigned index) const {
+  for (const BarDef& b : bars)
+    if (b.index == index) return &b;
+  return nullptr;
+}
+
+const DeviceDef* Scenario::device(const std::string& n) const {
+  for (const DeviceDef& d : devices)
+    if (d.name == n) return &d;
+  return nullptr;
+}
+
+const ProcessDef* Scenario::process(const std::string& n) const {
+  for (const ProcessDef& p : processes)
+    if (p.name == n) return &p;
+  return nullptr;
+}
+
+const char* eventKindName(EventKind k) {
+  switch (k) {
+    case EventKind::kMemoryDisable: return "memory-disable";
+    case EventKind::kMemoryEnable: return "memory-enable";
+    case EventKind::kD3hot: return "d3hot";
+    case EventKind::kD0: return "d0";
+    case EventKind::kReset: return "reset";
+    case EventKind::kHotReset: return "hot-reset";
+    case EventKind::kLowPowerEntry: return "low-power-entry";
+    case EventKind::kLowPowerExit: return "low-power-exit";
+    case EventKind::kMunmap: return "munmap";
+    case EventKind::kMprotect: return "mprotect";
+    case EventKind::kMremap: return "mremap";
+    case EventKind::kFork: return "fork";
+    case EventKind::kExit: return "exit";
+  }
+  return "?";
+}
+
+Scenario parseScenario(const std::string& text, const std::string& fileName) {
+  return Parser(fileName).parse(text);
+}
+
+Scenario loadScenario(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ScenarioError(fmt::format("{}: cannot open the scenario file", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseScenario(ss.str(), path);
+}
+
+std::optional<uint64_t> parseSize(const std::string& text) {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return std::nullopt;
+  size_t i = 0;
+  const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+  if (hex) {
+    i = 2;
+    while (i < text.size() && std::isxdigit(static_cast<unsigned char>(text[i]))) ++i;
+  } else {
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  }
+  errno = 0;
+  const unsigned long long base = std::strtoull(text.substr(0, i).c_str(), nullptr, hex ? 16 : 10);
+  if (errno != 0) return std::nullopt;
+  std::string suffix = text.substr(i);
+  unsigned shift = 0;
+  if (suffix.empty()) shift = 0;
+  else if (suffix == "K" || suffix == "KiB" || suffix == "k") shift = 10;
+  else if (suffix == "M" || suffix == "MiB") shift = 20;
+  else if (suffix == "G" || suffix == "GiB") shift = 30;
+  else if (suffix == "T" || suffix == "TiB") shift = 40;
+  else return std::nullopt;
+  if (shift != 0 && base > (~0ULL >> shift)) return std::nullopt;
+  return static_cast<uint64_t>(base) << shift;
+}
+
+std::string formatSize(uint64_t bytes) {
+  static const char* kUnits[] = {"", "K", "M", "G", "T"};
+  unsigned u = 0;
+  while (u < 4 && bytes != 0 && bytes % 1024 == 0) {
+    bytes /= 1024;
+    ++u;
+  }
+  return fmt::format("{}{}", bytes, kUnits[u]);
+}
+
+}  // namespace vfiomm::sim

@@ -1,0 +1,179 @@
+// Scenario: what `vfiomm` runs against each design (docs/scenario.md) —
+// devices with their BARs, processes that open them and map BARs, and
+// phases that run threads (access patterns) and events (decode toggles,
+// power transitions, resets, mm syscalls, fork, exit) in order.
+//
+// A scenario is parsed from YAML and checked completely before anything
+// runs: bad input throws ScenarioError whose message starts with
+// `file:line:column:` (ARCHITECTURE: exceptions only for bugs and bad
+// scenario files).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pci/pci_device.h"
+#include "sim/cost_model.h"
+
+namespace vfiomm::sim {
+
+class ScenarioError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Where a definition came from, for messages about it.
+struct Mark {
+  std::string file;
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+};
+
+struct BarDef {
+  unsigned index = 0;
+  uint64_t size = 0;
+  BarKind kind = BarKind::kMem32;
+  bool prefetchable = false;
+};
+
+struct DeviceDef {
+  std::string name;
+  uint8_t bus = 1;
+  uint8_t slot = 0;
+  uint8_t function = 0;
+  int group = -1;             // -1: a group of its own
+  bool vf = false;            // an SR-IOV VF (no_command_memory)
+  bool flr = true;            // PCIe FLR advertised
+  bool slotReset = false;     // the bus's reset is a slot reset
+  std::vector<BarDef> bars;
+  Mark mark;
+
+  const BarDef* bar(unsigned index) const;
+};
+
+enum class OpenVia { kGroup, kCdev };
+
+struct OpenDef {
+  std::string device;
+  OpenVia via = OpenVia::kGroup;
+};
+
+struct MappingDef {
+  std::string name;
+  std::string device;
+  unsigned bar = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;                  // resolved: the rest of the BAR when not given
+  std::optional<uint64_t> address;      // MAP_FIXED at this address
+  // Alignment of the placement (QEMU 9.2 style); 0 with no address: let
+  // get_unmapped_area choose. Resolved: "natural" is min(length rounded
+  // down to a power of two, 1 GiB).
+  uint64_t align = 0;
+  std::string alignSpec = "natural";    // as written: 4K, 2M, 1G, natural, none
+  bool write = true;                    // PROT_READ|PROT_WRITE, else PROT_READ
+  std::vector<std::string> madvise;     // hugepage, nohugepage, dontfork, ...
+  Mark mark;
+};
+
+struct ProcessDef {
+  std::string name;
+  std::vector<OpenDef> opens;
+  std::vector<MappingDef> mappings;
+  Mark mark;
+};
+
+enum class Pattern { kSequential, kStride, kRandom };
+
+struct AccessProgram {
+  Pattern pattern = Pattern::kSequential;
+  uint64_t stride = 4096;       // sequential: 4 KiB; stride: as given
+  uint64_t count = 0;           // random: accesses per pass per target
+  uint64_t seed = 1;
+  double writes = 0.0;          // fraction of stores, 0..1
+  unsigned passes = 1;
+  bool untilEventsDone = false; // keep making passes until the phase's events are done
+  std::vector<std::string> targets;  // mapping names; empty: every mapping of the process
+};
+
+struct ThreadDef {
+  std::string name;
+  std::string process;
+  unsigned cpu = 0;
+  AccessProgram program;
+  Mark mark;
+};
+
+enum class EventKind {
+  kMemoryDisable,
+  kMemoryEnable,
+  kD3hot,
+  kD0,
+  kReset,
+  kHotReset,
+  kLowPowerEntry,
+  kLowPowerExit,
+  kMunmap,
+  kMprotect,
+  kMremap,
+  kFork,
+  kExit,
+};
+
+const char* eventKindName(EventKind k);
+
+struct EventDef {
+  EventKind kind = EventKind::kMemoryDisable;
+  std::string process;  // who issues it (resolved)
+  std::string device;   // device events
+  std::string mapping;  // munmap, mprotect, mremap
+  uint64_t offset = 0;  // munmap/mprotect: range inside the mapping
+  uint64_t length = 0;  // resolved: the rest of the mapping
+  bool protWrite = false;     // mprotect: read-only unless write
+  uint64_t newLength = 0;     // mremap
+  std::optional<uint64_t> newAddress;  // mremap MREMAP_FIXED
+  std::string child;          // fork: the child's name
+  std::optional<AccessProgram> childProgram;  // fork: run by the child right away
+  uint64_t afterAccesses = 0; // wait until the phase's threads made this many accesses
+  Mark mark;
+};
+
+struct PhaseDef {
+  std::string name;
+  std::vector<ThreadDef> threads;
+  std::vector<EventDef> events;
+  Mark mark;
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;
+  std::string file;
+  unsigned cpus = 4;
+  std::string profile;  // empty: each design's own
+  bool thp = true;
+  CostModel cost;
+  std::vector<DeviceDef> devices;
+  std::vector<ProcessDef> processes;
+  std::vector<PhaseDef> phases;
+
+  const DeviceDef* device(const std::string& name) const;
+  const ProcessDef* process(const std::string& name) const;
+};
+
+// Throws ScenarioError.
+Scenario parseScenario(const std::string& text, const std::string& fileName);
+Scenario loadScenario(const std::string& path);
+// The built-in default, identical to scenarios/gpu-passthrough.yaml.
+const std::string& defaultScenarioYaml();
+Scenario defaultScenario();
+
+// "16M" style sizes: a number with an optional K/M/G/T (or KiB/MiB/GiB/TiB)
+// suffix, binary multiples. nullopt when malformed.
+std::optional<uint64_t> parseSize(const std::string& text);
+std::string formatSize(uint64_t bytes);
+
+}  // namespace vfiomm::sim
