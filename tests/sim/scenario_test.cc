@@ -1,0 +1,174 @@
+// Scenario files: the built-in default equals scenarios/gpu-passthrough.yaml,
+// every shipped scenario parses, and bad input is refused with
+// file:line:column before anything runs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "sim/report.h"
+#include "sim/scenario.h"
+
+namespace vfiomm::sim {
+namespace {
+
+std::string sourceDir() {
+  // tests/sim/scenario_test.cc -> the repository root.
+  std::string f = __FILE__;
+  return f.substr(0, f.rfind("/tests/sim/"));
+}
+
+std::string errorOf(const std::string& yaml) {
+  try {
+    parseScenario(yaml, "bad.yaml");
+  } catch (const ScenarioError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+// A minimal valid scenario the error tests start from (line numbers below
+// count from its first line).
+const char* const kGood = R"(name: t
+devices:
+  - name: d
+    bars:
+      - {index: 0, size: 16M, type: mem32}
+      - {index: 2, size: 1G, type: mem64, prefetchable: true}
+processes:
+  - name: p
+    open: [d]
+    mappings:
+      - {name: m0, device: d, bar: 0}
+phases:
+  - name: touch
+    threads:
+      - {process: p, cpu: 0}
+)";
+
+TEST(Scenario, DefaultIsTheShippedFile) {
+  const Scenario builtin = defaultScenario();
+  const Scenario file = loadScenario(sourceDir() + "/scenarios/gpu-passthrough.yaml");
+  auto a = scenarioToJson(builtin);
+  auto b = scenarioToJson(file);
+  a.erase("file");
+  b.erase("file");
+  EXPECT_EQ(a.dump(), b.dump());
+}
+
+TEST(Scenario, DefaultMatchesTheIssue) {
+  const Scenario sc = defaultScenario();
+  ASSERT_EQ(sc.devices.size(), 1U);
+  const DeviceDef& gpu = sc.devices[0];
+  ASSERT_NE(gpu.bar(0), nullptr);
+  EXPECT_EQ(gpu.bar(0)->size, 16ULL << 20);
+  EXPECT_EQ(gpu.bar(0)->kind, BarKind::kMem32);
+  EXPECT_EQ(gpu.bar(1)->size, 32ULL << 30);
+  EXPECT_EQ(gpu.bar(1)->kind, BarKind::kMem64);
+  EXPECT_TRUE(gpu.bar(1)->prefetchable);
+  EXPECT_EQ(gpu.bar(3)->size, 32ULL << 20);
+  EXPECT_TRUE(gpu.bar(3)->prefetchable);
+  // Aligned to min(size, 1 GiB).
+  ASSERT_EQ(sc.processes.size(), 1U);
+  EXPECT_EQ(sc.processes[0].mappings[0].align, 16ULL << 20);
+  EXPECT_EQ(sc.processes[0].mappings[1].align, 1ULL << 30);
+  EXPECT_EQ(sc.processes[0].mappings[2].align, 32ULL << 20);
+  ASSERT_EQ(sc.phases.size(), 5U);
+  EXPECT_EQ(sc.phases[0].name, "touch");
+  EXPECT_EQ(sc.phases[1].events.size(), 2U);
+  EXPECT_EQ(sc.phases[3].events[0].kind, EventKind::kReset);
+  EXPECT_EQ(sc.phases[3].threads[0].program.targets, std::vector<std::string>{"bar1"});
+}
+
+TEST(Scenario, EveryShippedScenarioParses) {
+  for (const char* name : {"gpu-passthrough", "vm-boot-bar-sizing", "sriov-nic-hot-reset", "fork-live-bar",
+                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm"}) {
+    SCOPED_TRACE(name);
+    EXPECT_NO_THROW(loadScenario(sourceDir() + "/scenarios/" + name + ".yaml"));
+  }
+}
+
+TEST(Scenario, GoodBaseParses) { EXPECT_EQ(errorOf(kGood), "(accepted)"); }
+
+TEST(Scenario, Sizes) {
+  EXPECT_EQ(parseSize("4K"), 4096U);
+  EXPECT_EQ(parseSize("32G"), 32ULL << 30);
+  EXPECT_EQ(parseSize("2MiB"), 2ULL << 20);
+  EXPECT_EQ(parseSize("0x1000"), 4096U);
+  EXPECT_FALSE(parseSize("4Q"));
+  EXPECT_FALSE(parseSize("-1"));
+  EXPECT_EQ(formatSize(32ULL << 30), "32G");
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
+TEST(ScenarioErrors, UnknownTopLevelKey) {
+  EXPECT_EQ(errorOf(std::string(kGood) + "colour: blue\n"),
+            "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
+            "cpus, profile, thp, cost_model, devices, processes, phases)");
+}
+
+TEST(ScenarioErrors, UnknownBarKey) {
+  EXPECT_EQ(errorOf(replace(kGood, "type: mem32}", "type: mem32, cacheable: true}")),
+            "bad.yaml:5:44: unknown key 'cacheable' in a BAR (expected one of: index, size, type, prefetchable)");
+}
+
+TEST(ScenarioErrors, NonPowerOfTwoBar) {
+  EXPECT_EQ(errorOf(replace(kGood, "size: 16M", "size: 12M")),
+            "bad.yaml:5:26: BAR size 12M is not a power of two");
+}
+
+TEST(ScenarioErrors, WrongType) {
+  EXPECT_EQ(errorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: first}")),
+            "bad.yaml:15:27: cpu must be a non-negative integer, not 'first'");
+  EXPECT_EQ(errorOf(replace(kGood, "prefetchable: true", "prefetchable: maybe")),
+            "bad.yaml:6:57: prefetchable must be true or false, not 'maybe'");
+}
+
+TEST(ScenarioErrors, MappingPastTheBar) {
+  EXPECT_EQ(errorOf(replace(kGood, "bar: 0}", "bar: 0, offset: 8M, length: 16M}")),
+            "bad.yaml:11:59: mapping 'm0' (16M at 8M) runs past the end of BAR 0 (16M)");
+}
+
+TEST(ScenarioErrors, UndefinedNames) {
+  EXPECT_EQ(errorOf(replace(kGood, "device: d, bar: 0", "device: e, bar: 0")),
+            "bad.yaml:11:28: undefined device 'e'");
+  EXPECT_EQ(errorOf(replace(kGood, "{process: p, cpu: 0}", "{process: q, cpu: 0}")),
+            "bad.yaml:15:19: undefined process 'q'");
+  EXPECT_EQ(errorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: 0, targets: [m9]}")),
+            "bad.yaml:15:40: process 'p' has no mapping 'm9'");
+  EXPECT_EQ(errorOf(replace(kGood, "bar: 0}", "bar: 3}")), "bad.yaml:11:36: device 'd' has no BAR 3");
+}
+
+TEST(ScenarioErrors, BadEvent) {
+  EXPECT_EQ(errorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: explode, device: d}\n"),
+            "bad.yaml:18:16: unknown event type 'explode' (expected one of: memory-disable, memory-enable, "
+            "d3hot, d0, reset, hot-reset, low-power-entry, low-power-exit, munmap, mprotect, mremap, fork, exit)");
+  EXPECT_EQ(errorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: exit, process: p}\n"
+                                         "  - name: y\n    threads:\n      - {process: p}\n"),
+            "bad.yaml:21:19: process 'p' has exited");
+}
+
+TEST(ScenarioErrors, CpuOutOfRange) {
+  EXPECT_EQ(errorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: 9}")),
+            "bad.yaml:15:27: cpu 9 does not exist (the scenario has 4 cpus)");
+}
+
+TEST(ScenarioErrors, YamlSyntax) {
+  const std::string e = errorOf("name: [unclosed\n");
+  EXPECT_EQ(e.rfind("bad.yaml:", 0), 0U) << e;
+}
+
+TEST(ScenarioErrors, UnknownCostKey) {
+  EXPECT_EQ(errorOf(std::string(kGood) + "cost_model: {warp_ns: 3}\n").substr(0, 45),
+            "bad.yaml:16:14: unknown key 'warp_ns' in cost");
+}
+
+}  // namespace
+}  // namespace vfiomm::sim
