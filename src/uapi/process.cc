@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "mm/mm.h"
 #include "uapi/kernel.h"
 #include "vfio/vfio_device.h"
@@ -104,6 +106,48 @@ Rusage Process::getrusage() {
 
 void Process::prctlSetThpDisable(bool disable) { mm_->setThpDisabled(disable); }
 
+namespace {
+
+// show_smap_vma_flags() mnemonics, in the kernel's order.
+std::string vmFlagsText(VmFlags f) {
+  struct Mnemonic {
+    VmFlags flag;
+    const char* name;
+  };
+  static constexpr Mnemonic kNames[] = {
+      {vm::kRead, "rd"},        {vm::kWrite, "wr"},       {vm::kExec, "ex"},
+      {vm::kShared, "sh"},      {vm::kMayRead, "mr"},     {vm::kMayWrite, "mw"},
+      {vm::kMayExec, "me"},     {vm::kMayShare, "ms"},    {vm::kPfnmap, "pf"},
+      {vm::kLocked, "lo"},      {vm::kIo, "io"},          {vm::kDontCopy, "dc"},
+      {vm::kDontExpand, "de"},  {vm::kAccount, "ac"},     {vm::kNoReserve, "nr"},
+      {vm::kPat, "ar"},         {vm::kWipeOnFork, "wf"},  {vm::kDontDump, "dd"},
+      {vm::kMixedmap, "mm"},    {vm::kHugepage, "hg"},    {vm::kNoHugepage, "nh"},
+      {vm::kAllowAnyUncached, "??"},
+  };
+  std::string out;
+  for (const Mnemonic& m : kNames)
+    if (f & m.flag) out += fmt::format("{} ", m.name);
+  return out;
+}
+
+}  // namespace
+
+std::string Process::smaps() {
+  std::string out;
+  for (const VmaSnapshot& v : mm_->vmaSnapshot()) {
+    const VmFlags f = v.flags;
+    out += fmt::format("{:08x}-{:08x} {}{}{}{} {:08x} 00:00 0\n", v.start.value(), v.end.value(),
+                       (f & vm::kRead) ? 'r' : '-', (f & vm::kWrite) ? 'w' : '-',
+                       (f & vm::kExec) ? 'x' : '-', (f & vm::kMayShare) ? 's' : 'p',
+                       v.pgoff.toBytes());
+    out += fmt::format("Size: {:>14} kB\n", (v.end - v.start) >> 10);
+    // smaps cannot show huge pfnmap leaves: always 4 kB (MMAP-12).
+    out += "KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n";
+    out += fmt::format("VmFlags: {}\n", vmFlagsText(f));
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Files
 
@@ -127,6 +171,7 @@ VfioDeviceFile* Process::deviceFile(int fd) {
 
 long Process::open(const std::string& path, int flags) {
   if (path == "/dev/vfio/vfio") return installFd(FdEntry(FdEntry::Kind::kContainer));
+  if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
     e.iommufdId = nextIommufdId.fetch_add(1);
@@ -158,11 +203,23 @@ long Process::close(int fd) {
 }
 
 long Process::pread(int fd, void* buf, uint64_t count, uint64_t offset) {
+  if (FdEntry* e = fdEntry(fd); e != nullptr && e->kind == FdEntry::Kind::kProcMem)
+    return count == 0 ? 0 : procMemRead(offset);
   VfioDeviceFile* f = deviceFile(fd);
   if (f == nullptr) return err(Errno::kEBADF);
   if (!f->accessGranted()) return err(Errno::kEINVAL);
   if (!f->readable()) return err(Errno::kEBADF);
   return toLong(f->device().pci().rw(static_cast<uint8_t*>(buf), count, offset, false));
+}
+
+// mem_rw() -> access_remote_vm(): GUP refuses VM_IO|VM_PFNMAP VMAs and vfio
+// has no ->access, so nothing is copied and the read is -EIO (MADV-03), as
+// for an unmapped address. Other memory has no contents in the model.
+long Process::procMemRead(uint64_t addr) {
+  ReadGuard mmap(mm_->mmapLock());
+  const Vma* vma = mm_->findVma(VirtAddr(addr));
+  if (vma == nullptr || (vma->flags() & (vm::kIo | vm::kPfnmap)) != 0) return err(Errno::kEIO);
+  return err(Errno::kENOSYS);
 }
 
 long Process::pwrite(int fd, const void* buf, uint64_t count, uint64_t offset) {
@@ -202,6 +259,7 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
     case FdEntry::Kind::kDevice:
       return deviceIoctl(*e, request, arg);
     case FdEntry::Kind::kIommufd:
+    case FdEntry::Kind::kProcMem:
       return err(Errno::kENOTTY);
   }
   return err(Errno::kENOTTY);

@@ -74,7 +74,7 @@ class Process : public std::enable_shared_from_this<Process> {
 
   // --- files ---------------------------------------------------------------
   // /dev/vfio/vfio (container), /dev/vfio/<group>, /dev/vfio/devices/vfio<N>,
-  // /dev/iommu. -ENOENT for anything else.
+  // /dev/iommu, /proc/self/mem. -ENOENT for anything else.
   long open(const std::string& path, int flags);
   long close(int fd);
   long pread(int fd, void* buf, uint64_t count, uint64_t offset);
@@ -90,6 +90,9 @@ class Process : public std::enable_shared_from_this<Process> {
   long madvise(uint64_t addr, uint64_t length, int advice);
   long mlock(uint64_t addr, uint64_t length);
   long mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* vec);
+  // /proc/<pid>/smaps as text: per VMA the header line (offset field =
+  // vm_pgoff << 12), KernelPageSize, MMUPageSize and VmFlags.
+  std::string smaps();
   // PR_SET_THP_DISABLE.
   void prctlSetThpDisable(bool disable);
 
@@ -104,7 +107,7 @@ class Process : public std::enable_shared_from_this<Process> {
 
  private:
   struct FdEntry {
-    enum class Kind { kContainer, kGroup, kDevice, kIommufd };
+    enum class Kind { kContainer, kGroup, kDevice, kIommufd, kProcMem };
     explicit FdEntry(Kind k) : kind(k) {}
     Kind kind;
     std::shared_ptr<File> file;   // kDevice
@@ -117,6 +120,8 @@ class Process : public std::enable_shared_from_this<Process> {
   int installFd(FdEntry entry);
   long deviceIoctl(FdEntry& e, unsigned long request, void* arg);
   long hotReset(VfioDeviceFile& file, uapi::vfio_pci_hot_reset& args);
+  // pread of /proc/self/mem (access_remote_vm through GUP).
+  long procMemRead(uint64_t addr);
 
   Kernel& kernel_;
   const std::string comm_;

@@ -169,6 +169,24 @@ TEST_P(RegionMmapTest, MMAP_11_MapFlags) {
   }
 }
 
+// Also the switch vfio_sets_allow_any_uncached in both positions (`??`).
+TEST_P(RegionMmapTest, MMAP_12_SmapsOffsetFlagsAndPageSizes) {
+  for (const char* profile : {"linux-6.1", ""}) {
+    boot(design(), profile);
+    const uint64_t h = 0x7f0000000000;
+    ASSERT_GT(map(kBar0Offset + 0x4000, 16 * kKiB), 0);
+    ASSERT_EQ(map(kBar2Offset, 2 * kGiB, h), static_cast<long>(h));
+    ASSERT_EQ(touch(h).sig.signo, 0);
+    const std::string smaps = proc->smaps();
+    const bool anyUncached = std::string(profile) != "linux-6.1";
+    EXPECT_NE(smaps.find(isG1() ? " f0004000 " : " 00004000 "), std::string::npos) << smaps;
+    EXPECT_NE(smaps.find(anyUncached ? "pf io de dd ??" : "pf io de dd \n"), std::string::npos)
+        << smaps;
+    EXPECT_EQ(smaps.find("KernelPageSize:        2048 kB"), std::string::npos);
+    EXPECT_NE(smaps.find("MMUPageSize:           4 kB"), std::string::npos);
+  }
+}
+
 TEST_P(RegionMmapTest, PFN_01_OffsetsAndSplitsKeepThePfnRight) {
   const long va = map(kBar0Offset + 0x4000, 16 * kKiB);
   ASSERT_GT(va, 0);
