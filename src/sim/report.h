@@ -18,6 +18,9 @@ inline constexpr int kJsonSchemaVersion = 1;
 // The scenario with every default filled in.
 nlohmann::ordered_json scenarioToJson(const Scenario& sc);
 nlohmann::ordered_json metricsToJson(const Metrics& m);
+// One design's result, and back (vfiomm runs designs in child processes).
+nlohmann::ordered_json designResultToJson(const DesignResult& r);
+DesignResult designResultFromJson(const nlohmann::ordered_json& j);
 nlohmann::ordered_json resultsToJson(const Scenario& sc, const std::vector<DesignResult>& results);
 
 std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& results);

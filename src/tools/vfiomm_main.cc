@@ -7,7 +7,14 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
+#include <stdexcept>
+#include <thread>
+#include <algorithm>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -50,13 +57,86 @@ std::vector<vfiomm::DesignKind> parseDesigns(const std::vector<std::string>& nam
   return out;
 }
 
-int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
-                 const std::string& jsonPath) {
-  std::vector<vfiomm::sim::DesignResult> results;
-  for (vfiomm::DesignKind d : designs) {
-    fmt::print(stderr, "running {} ...\n", vfiomm::designName(d));
-    results.push_back(vfiomm::sim::runScenario(sc, d));
+// The model's counters are process-wide, so two designs cannot run in one
+// process at the same time; each runs in a child process of its own (up to
+// `jobs` at once) and sends its result back as JSON through a pipe. The
+// parent has no threads of its own when it forks.
+std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& sc,
+                                                  const std::vector<vfiomm::DesignKind>& designs,
+                                                  unsigned jobs) {
+  std::vector<vfiomm::sim::DesignResult> results(designs.size());
+  if (jobs <= 1 || designs.size() <= 1) {
+    for (size_t i = 0; i < designs.size(); ++i) {
+      fmt::print(stderr, "running {} ...\n", vfiomm::designName(designs[i]));
+      results[i] = vfiomm::sim::runScenario(sc, designs[i]);
+    }
+    return results;
   }
+  struct Child {
+    pid_t pid;
+    int fd;
+    size_t index;
+  };
+  std::vector<Child> running;
+  size_t next = 0;
+  auto reap = [&](const Child& c) {
+    std::string text;
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::read(c.fd, buf, sizeof(buf));
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    ::close(c.fd);
+    int status = 0;
+    ::waitpid(c.pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty())
+      throw std::runtime_error(fmt::format("the run of {} died", vfiomm::designName(designs[c.index])));
+    results[c.index] = vfiomm::sim::designResultFromJson(nlohmann::ordered_json::parse(text));
+  };
+  while (next < designs.size() || !running.empty()) {
+    while (next < designs.size() && running.size() < jobs) {
+      int p[2];
+      if (::pipe(p) != 0) throw std::runtime_error("pipe failed");
+      fmt::print(stderr, "running {} ...\n", vfiomm::designName(designs[next]));
+      std::fflush(stderr);
+      std::fflush(stdout);
+      const pid_t pid = ::fork();
+      if (pid < 0) throw std::runtime_error("fork failed");
+      if (pid == 0) {
+        ::close(p[0]);
+        int rc = 0;
+        try {
+          const std::string out =
+              vfiomm::sim::designResultToJson(vfiomm::sim::runScenario(sc, designs[next])).dump();
+          size_t done = 0;
+          while (done < out.size()) {
+            const ssize_t n = ::write(p[1], out.data() + done, out.size() - done);
+            if (n <= 0) break;
+            done += static_cast<size_t>(n);
+          }
+        } catch (const std::exception& e) {
+          fmt::print(stderr, "{}\n", e.what());
+          rc = 1;
+        }
+        ::close(p[1]);
+        ::_exit(rc);
+      }
+      ::close(p[1]);
+      running.push_back(Child{pid, p[0], next});
+      ++next;
+    }
+    // Results are read in start order; a child blocks on a full pipe only
+    // until its turn comes.
+    reap(running.front());
+    running.erase(running.begin());
+  }
+  return results;
+}
+
+int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
+                 const std::string& jsonPath, unsigned jobs) {
+  const std::vector<vfiomm::sim::DesignResult> results = runDesigns(sc, designs, jobs);
   fmt::print("{}", vfiomm::sim::formatTable(sc, results));
   if (!jsonPath.empty()) {
     std::ofstream out(jsonPath);
@@ -86,6 +166,8 @@ int main(int argc, char** argv) {
   compare->add_option("scenario", compareScenario, "scenario YAML file (default: the built-in gpu-passthrough)");
   compare->add_option("--designs", compareDesigns, "designs to compare (default: all)")->delimiter(',');
   compare->add_option("--json", compareJson, "also write the results as JSON (docs/json-schema.md)");
+  unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
+  compare->add_option("--jobs,-j", jobs, "designs run at once, each in its own process (default: the CPUs)");
 
   std::string runScenarioPath;
   std::string runDesign;
@@ -114,11 +196,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (run->parsed())
-      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), runJson);
+      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), runJson, 1);
     // `compare`, or no command at all.
-    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareJson);
+    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareJson, jobs);
   } catch (const vfiomm::sim::ScenarioError& e) {
     fmt::print(stderr, "{}\n", e.what());
     return kExitBadInput;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "vfiomm: {}\n", e.what());
+    return kExitFailed;
   }
 }
