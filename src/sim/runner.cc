@@ -563,7 +563,10 @@ CostInputs Metrics::costInputs() const {
 }
 
 DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunOptions& options) {
-  if (options.quietLockdep) lockdep::setReportSink([](const lockdep::Report&) {});
+  if (options.quietLockdep)
+    lockdep::setReportSink([](const lockdep::Report&) {});
+  else
+    lockdep::setReportSink([](const lockdep::Report& r) { fmt::print(stderr, "{}\n", r.text); });
   return Run(scenario, design).run();
 }
 

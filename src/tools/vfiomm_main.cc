@@ -63,12 +63,12 @@ std::vector<vfiomm::DesignKind> parseDesigns(const std::vector<std::string>& nam
 // parent has no threads of its own when it forks.
 std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& sc,
                                                   const std::vector<vfiomm::DesignKind>& designs,
-                                                  unsigned jobs) {
+                                                  unsigned jobs, const vfiomm::sim::RunOptions& options) {
   std::vector<vfiomm::sim::DesignResult> results(designs.size());
   if (jobs <= 1 || designs.size() <= 1) {
     for (size_t i = 0; i < designs.size(); ++i) {
       fmt::print(stderr, "running {} ...\n", vfiomm::designName(designs[i]));
-      results[i] = vfiomm::sim::runScenario(sc, designs[i]);
+      results[i] = vfiomm::sim::runScenario(sc, designs[i], options);
     }
     return results;
   }
@@ -108,7 +108,7 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
         int rc = 0;
         try {
           const std::string out =
-              vfiomm::sim::designResultToJson(vfiomm::sim::runScenario(sc, designs[next])).dump();
+              vfiomm::sim::designResultToJson(vfiomm::sim::runScenario(sc, designs[next], options)).dump();
           size_t done = 0;
           while (done < out.size()) {
             const ssize_t n = ::write(p[1], out.data() + done, out.size() - done);
@@ -135,8 +135,8 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
 }
 
 int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
-                 const std::string& jsonPath, unsigned jobs) {
-  const std::vector<vfiomm::sim::DesignResult> results = runDesigns(sc, designs, jobs);
+                 const std::string& jsonPath, unsigned jobs, const vfiomm::sim::RunOptions& options) {
+  const std::vector<vfiomm::sim::DesignResult> results = runDesigns(sc, designs, jobs, options);
   fmt::print("{}", vfiomm::sim::formatTable(sc, results));
   if (!jsonPath.empty()) {
     std::ofstream out(jsonPath);
@@ -158,6 +158,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", kVersion);
 
   auto* designs = app.add_subcommand("designs", "list the designs the model compares");
+  vfiomm::sim::RunOptions options;
+  bool printLockdep = false;
 
   std::string compareScenario;
   std::vector<std::string> compareDesigns;
@@ -172,7 +174,9 @@ int main(int argc, char** argv) {
   std::string runScenarioPath;
   std::string runDesign;
   std::string runJson;
+  compare->add_flag("--lockdep-splats", printLockdep, "print every lockdep report to stderr");
   auto* run = app.add_subcommand("run", "run a scenario against one design");
+  run->add_flag("--lockdep-splats", printLockdep, "print every lockdep report to stderr");
   run->add_option("scenario", runScenarioPath, "scenario YAML file")->required();
   run->add_option("--design", runDesign, "the design")->required();
   run->add_option("--json", runJson, "also write the results as JSON (docs/json-schema.md)");
@@ -184,6 +188,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
 
+  options.quietLockdep = !printLockdep;
   try {
     if (designs->parsed()) {
       printDesigns();
@@ -196,9 +201,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (run->parsed())
-      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), runJson, 1);
+      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), runJson, 1, options);
     // `compare`, or no command at all.
-    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareJson, jobs);
+    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareJson, jobs, options);
   } catch (const vfiomm::sim::ScenarioError& e) {
     fmt::print(stderr, "{}\n", e.what());
     return kExitBadInput;
