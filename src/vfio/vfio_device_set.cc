@@ -29,14 +29,22 @@ Status VfioDeviceSet::hotReset(VfioDevice& requester, const HotResetOwner& owner
   // A cdev caller passes no groups; a group caller must pass some.
   if (owner.cdev != owner.groups.empty()) return fail(Errno::kEINVAL);
   if (!bus_.slotResetAvailable() && !bus_.busResetAvailable()) return fail(Errno::kENODEV);
-  MutexGuard g(lock_);
-  return resetLocked(requester, owner);
+  std::vector<VfioDevice*> refill;
+  Status status = ok();
+  {
+    MutexGuard g(lock_);
+    status = resetLocked(requester, owner, &refill);
+  }
+  // prefault's refill takes mmap_locks: never while any memory_lock (or
+  // dev_set->lock) of the set is held.
+  for (VfioDevice* dev : refill) dev->pci().design().memoryEnabled();
+  return status;
 }
 
 // Holds a dynamic set of memory_locks, which the analysis cannot track;
 // lockdep sees every one of them.
-Status VfioDeviceSet::resetLocked(VfioDevice& requester, const HotResetOwner& owner)
-    NO_THREAD_SAFETY_ANALYSIS {
+Status VfioDeviceSet::resetLocked(VfioDevice& requester, const HotResetOwner& owner,
+                                 std::vector<VfioDevice*>* refill) NO_THREAD_SAFETY_ANALYSIS {
   // Every device the reset affects must be in this dev_set.
   for (PciDevice* pdev : bus_.resetScope(requester.pdev())) {
     const bool inSet = std::any_of(devices_.begin(), devices_.end(),
@@ -64,7 +72,8 @@ Status VfioDeviceSet::resetLocked(VfioDevice& requester, const HotResetOwner& ow
         (void)dev->pdev().configWrite(*pm + kPciPmCtrl, 2, 0);  // D0
     status = bus_.resetBus(requester.pdev());
   }
-  for (auto it = locked.rbegin(); it != locked.rend(); ++it) (*it)->pci().upWriteMemoryLock();
+  for (auto it = locked.rbegin(); it != locked.rend(); ++it)
+    if ((*it)->pci().upWriteMemoryLockDeferRefill()) refill->push_back(*it);
   return status;
 }
 

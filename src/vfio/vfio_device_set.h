@@ -38,7 +38,10 @@ class VfioDeviceSet {
 
  private:
   bool owned(const VfioDevice& dev, const HotResetOwner& owner) const;
-  Status resetLocked(VfioDevice& requester, const HotResetOwner& owner) REQUIRES(lock_);
+  // Returns the devices whose design wants its memoryEnabled() hook run
+  // once every lock is dropped.
+  Status resetLocked(VfioDevice& requester, const HotResetOwner& owner,
+                     std::vector<VfioDevice*>* refill) REQUIRES(lock_);
 
   PciBus& bus_;
   Mutex lock_{kVfioDevSetLockClass};

@@ -132,13 +132,17 @@ bool VfioPciCoreDevice::downWriteTrylockMemoryLock() {
 }
 
 void VfioPciCoreDevice::upWriteMemoryLock() {
+  if (upWriteMemoryLockDeferRefill()) design_->memoryEnabled();
+}
+
+bool VfioPciCoreDevice::upWriteMemoryLockDeferRefill() {
   const bool refill = refillPending_ && faultAllowedLocked();
   if (refill) {
     refillPending_ = false;
     design_->memoryEnabledLocked();
   }
   memoryLock_.upWrite();
-  if (refill) design_->memoryEnabled();
+  return refill;
 }
 
 uint16_t VfioPciCoreDevice::virtualCommand() {

@@ -97,6 +97,10 @@ class VfioPciCoreDevice {
   // zapped and memory is usable again, the design's memoryEnabled() hook
   // runs after the release, outside every lock.
   void upWriteMemoryLock() RELEASE(memoryLock_);
+  // The same, for a caller that still holds other devices' memory_locks
+  // (hot reset): instead of running the hook it returns whether the hook is
+  // due, and the caller runs design().memoryEnabled() once it holds nothing.
+  bool upWriteMemoryLockDeferRefill() RELEASE(memoryLock_);
 
   // --- state for tests and monitors ------------------------------------------
   uint16_t virtualCommand();

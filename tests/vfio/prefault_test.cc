@@ -73,6 +73,38 @@ TEST_P(PrefaultTest, HotResetThenFullTouchTakesNoFault) {
   EXPECT_EQ(lockdep::reportCount(), 0U);
 }
 
+// Regression: the refill of one device must not run while the hot reset
+// still holds the other devices' memory_locks (it takes mmap_locks).
+TEST_P(PrefaultTest, HotResetOfATwoDeviceSetRefillsBothWithoutLockdepReports) {
+  lockdep::resetGraph();
+  PciBus& bus = kernel->addBus(0x20);
+  auto a = kernel->addVfioDevice(bus, standardDeviceConfig(bus.number(), 0));
+  auto b = kernel->addVfioDevice(bus, standardDeviceConfig(bus.number(), 1));
+  ASSERT_TRUE(a && b);
+  dev = *a;
+  const int fdA = openGroupPath(*proc);
+  const int groupA = groupFd;
+  dev = *b;
+  const int fdB = openGroupPath(*proc);
+  const int groupB = groupFd;
+  const uint64_t vaA = 0x7a0000000000;
+  const uint64_t vaB = 0x7b0000000000;
+  ASSERT_EQ(proc->mmap(vaA, 64 * kMiB, prot::kRead, map::kShared | map::kFixed, fdA, kBar2Offset),
+            static_cast<long>(vaA));
+  ASSERT_EQ(proc->mmap(vaB, 64 * kMiB, prot::kRead, map::kShared | map::kFixed, fdB, kBar2Offset),
+            static_cast<long>(vaB));
+  ASSERT_EQ(touch(vaA).sig.signo, 0);
+  ASSERT_EQ(touch(vaB).sig.signo, 0);
+  vfio_pci_hot_reset reset;
+  reset.group_fds = {groupA, groupB};
+  ASSERT_EQ(proc->ioctl(fdA, VFIO_DEVICE_PCI_HOT_RESET, &reset), 0);
+  const uint64_t before = minFlt();
+  ASSERT_EQ(touch(vaA).sig.signo, 0);
+  ASSERT_EQ(touch(vaB).sig.signo, 0);
+  EXPECT_EQ(minFlt() - before, prefault() ? 0U : 2U);
+  EXPECT_EQ(lockdep::reportCount(), 0U);
+}
+
 TEST_P(PrefaultTest, LowPowerExitThenFullTouchTakesNoFault) {
   mapAndTouchAll();
   vfio_device_feature entry;
