@@ -53,13 +53,15 @@ TEST_P(InvariantMonitorCatchTest, Invariant1CatchesTheG1ForkHole) {
 
 // G3.0 installs a PMD leaf whose pfn is not 2 MiB aligned (HUGE-05).
 TEST_P(InvariantMonitorCatchTest, Invariant4CatchesTheG30MisalignedLeaf) {
-  boot(DesignKind::kHugeFault, "linux-6.12.0");
-  InvariantMonitor monitor(*kernel);
   const uint64_t va = 0x7f0000200000;
-  ASSERT_EQ(map(kBar2Offset + 4 * kKiB, 4 * kMiB, va), static_cast<long>(va));
-  ASSERT_EQ(touch(va).sig.signo, 0);
-  monitor.checkEntries({proc});
-  EXPECT_GE(monitor.counts().wrongEntries, 1U);
+  boot(DesignKind::kHugeFault, "linux-6.12.0");
+  {
+    InvariantMonitor monitor(*kernel);  // must not outlive its kernel
+    ASSERT_EQ(map(kBar2Offset + 4 * kKiB, 4 * kMiB, va), static_cast<long>(va));
+    ASSERT_EQ(touch(va).sig.signo, 0);
+    monitor.checkEntries({proc});
+    EXPECT_GE(monitor.counts().wrongEntries, 1U);
+  }
 
   boot(DesignKind::kHugeFault, "linux-6.12");  // G3.2 falls back to a correct PTE
   InvariantMonitor fixed(*kernel);
