@@ -668,8 +668,8 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
 // ---------------------------------------------------------------------------
 // fork and exit
 
-Result<std::unique_ptr<Mm>> Mm::fork() {
-  std::unique_ptr<Mm> child(new Mm(machine_, *this));
+Result<std::shared_ptr<Mm>> Mm::fork() {
+  std::shared_ptr<Mm> child(new Mm(machine_, *this));
   MmapWriteGuard parent(*this);
   child->mmapLock_.downWriteNested(1);  // mmap_write_lock_nested(SINGLE_DEPTH_NESTING)
   Status status = ok();

@@ -59,7 +59,9 @@ class Mm : public std::enable_shared_from_this<Mm> {
   Status mlock(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
   Result<std::vector<uint8_t>> mincore(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
   // dup_mmap(): a child mm with copies of every VMA but VM_DONTCOPY ones.
-  Result<std::unique_ptr<Mm>> fork() EXCLUDES(mmapLock_);
+  // Shared-owned from birth: its VMAs are in i_mmap, where a refill may pin
+  // it (weak_from_this) before fork() even returns.
+  Result<std::shared_ptr<Mm>> fork() EXCLUDES(mmapLock_);
   // exit_mmap(): unmap everything, free every table.
   void exitMmap() EXCLUDES(mmapLock_);
 

@@ -80,8 +80,7 @@ std::shared_ptr<Process> Process::fork(long* error) {
     if (error != nullptr) *error = err(childMm.error());
     return nullptr;
   }
-  std::shared_ptr<Mm> mm(std::move(*childMm));
-  auto child = std::shared_ptr<Process>(new Process(kernel_, comm_, std::move(mm)));
+  auto child = std::shared_ptr<Process>(new Process(kernel_, comm_, std::move(*childMm)));
   child->fds_ = fds_;  // the child shares every open file
   child->threads_.front() = std::make_unique<Thread>(*child, threads_.front()->cpu(), child->pid_);
   if (error != nullptr) *error = child->pid_;

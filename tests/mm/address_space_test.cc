@@ -94,6 +94,8 @@ TEST_F(AddressSpaceTest, ZapRacingFaultsLeavesNoEntryAfterItReturns) {
   for (int i = 0; i < kFaulters; ++i) {
     tasks.push_back(std::make_unique<Task>());
     tasks.back()->mm = mm.get();
+  }
+  for (int i = 0; i < kFaulters; ++i) {
     threads.emplace_back([&, i] {
       Task& t = *tasks[static_cast<size_t>(i)];
       sync.arrive_and_wait();
