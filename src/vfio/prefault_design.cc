@@ -31,7 +31,13 @@ VmFaultResult PrefaultDesign::hugeFault(VmFault& vmf, unsigned order) const {
 }
 
 uint64_t PrefaultDesign::fillVmaLocked(Vma& vma) const {
-  const bool hugeOk = !(vma.flags() & vm::kNoHugepage) && !vma.mm().thpDisabled();
+  // The fault path's thp_vma_allowable_order() (mm-pfnmap.md §9.3), THP
+  // sysfs gate included: the fill makes no huge entry a fault could not.
+  const Mm& mm = vma.mm();
+  bool hugeOk = !(vma.flags() & vm::kNoHugepage) && !mm.thpDisabled();
+  if (hugeOk && mm.profile().thpSysfsGatesPfnmap)
+    hugeOk = mm.thpEnabled() == ThpEnabled::kAlways ||
+             (mm.thpEnabled() == ThpEnabled::kMadvise && (vma.flags() & vm::kHugepage) != 0);
   uint64_t inserted = 0;
   VirtAddr a = vma.start();
   while (a < vma.end()) {
