@@ -254,7 +254,13 @@ Result<uint64_t> VfioPciCoreDevice::rw(uint8_t* buf, uint64_t count, uint64_t po
   if (index == vfio::kConfig) return configRw(buf, count, off, write);
   if (index == vfio::kRom) {
     if (write) return fail(Errno::kEINVAL);
-    return barRw(index, buf, count, off, false);
+    // pci_map_rom() ... pci_unmap_rom() around the transfer: the ROM BAR
+    // decodes only while its enable bit is set (RW-05).
+    const uint32_t romBar = pdev_.configRead(kPciRomAddress, 4).value_or(0);
+    (void)pdev_.configWrite(kPciRomAddress, 4, romBar | kPciRomAddressEnable);
+    auto done = barRw(index, buf, count, off, false);
+    (void)pdev_.configWrite(kPciRomAddress, 4, romBar);
+    return done;
   }
   if (isBar(index)) return barRw(index, buf, count, off, write);
   return fail(Errno::kEINVAL);  // VGA, or a device region without an rw op
