@@ -28,7 +28,8 @@ long neg(Errno e) { return -static_cast<long>(toInt(e)); }
 class LockEventHook : public SchedHook {
  public:
   using Fn = std::function<void(bool acquire, const void* lock)>;
-  explicit LockEventHook(Fn fn) : fn_(std::move(fn)), prev_(setSchedHook(this)) {}
+  // The previous hook is known before this one is visible to other threads.
+  explicit LockEventHook(Fn fn) : fn_(std::move(fn)), prev_(&schedHook()) { setSchedHook(this); }
   ~LockEventHook() override { setSchedHook(prev_); }
   LockEventHook(const LockEventHook&) = delete;
   LockEventHook& operator=(const LockEventHook&) = delete;

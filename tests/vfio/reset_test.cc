@@ -30,7 +30,8 @@ long neg(Errno e) { return -static_cast<long>(toInt(e)); }
 class EventHook : public SchedHook {
  public:
   using Fn = std::function<void(const void* lock, std::string_view point)>;
-  explicit EventHook(Fn fn) : fn_(std::move(fn)), prev_(setSchedHook(this)) {}
+  // The previous hook is known before this one is visible to other threads.
+  explicit EventHook(Fn fn) : fn_(std::move(fn)), prev_(&schedHook()) { setSchedHook(this); }
   ~EventHook() override { setSchedHook(prev_); }
   EventHook(const EventHook&) = delete;
   EventHook& operator=(const EventHook&) = delete;
