@@ -811,8 +811,9 @@ TEST_P(HugeTest, HUGE_09_PmdTurnedIntoATableBeforeTheInsert) {
       ReadGuard mmap(mm.mmapLock());
       Vma* vma = mm.findVma(VirtAddr(va));
       EXPECT_NE(vma, nullptr);  // no ASSERT: thread A must be let go below
-      if (vma != nullptr)
+      if (vma != nullptr) {
         EXPECT_EQ(vmfInsertPfn(*vma, VirtAddr(va + 0x1000), kBar2Pfn + 1), vmfault::kNoPage);
+      }
     }
     aIn.resume();
     a.join();
