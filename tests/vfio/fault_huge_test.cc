@@ -85,7 +85,8 @@ class ScriptHook : public SchedHook {
     }
   };
 
-  ScriptHook() : previous_(setSchedHook(this)) {}
+  // Installed once fully built, so no thread can see a half-made hook.
+  ScriptHook() { previous_ = setSchedHook(this); }
   ~ScriptHook() override {
     for (auto& p : points_) p->resume();
     setSchedHook(previous_);
@@ -128,7 +129,7 @@ class ScriptHook : public SchedHook {
     if (p.pause) p.resumed.wait();
   }
 
-  SchedHook* previous_;
+  SchedHook* previous_ = nullptr;
   std::vector<std::unique_ptr<Point>> points_;
 };
 

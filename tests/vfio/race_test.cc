@@ -51,8 +51,10 @@ struct Range {
 // memory_lock held for write and the function's decode off.
 class ResetPointHook : public SchedHook {
  public:
-  explicit ResetPointHook(std::function<void()> fn)
-      : fn_(std::move(fn)), previous_(setSchedHook(this)) {}
+  // Installed once fully built, so no thread can see a half-made hook.
+  explicit ResetPointHook(std::function<void()> fn) : fn_(std::move(fn)) {
+    previous_ = setSchedHook(this);
+  }
   ~ResetPointHook() override { setSchedHook(previous_); }
   ResetPointHook(const ResetPointHook&) = delete;
   ResetPointHook& operator=(const ResetPointHook&) = delete;
@@ -63,7 +65,7 @@ class ResetPointHook : public SchedHook {
 
  private:
   std::function<void()> fn_;
-  SchedHook* previous_;
+  SchedHook* previous_ = nullptr;
 };
 
 struct WorkerResult {
