@@ -88,8 +88,7 @@ std::shared_ptr<Process> Process::fork(long* error) {
 }
 
 void Process::exit() {
-  if (exited_) return;
-  exited_ = true;
+  if (exited_.exchange(true, std::memory_order_acq_rel)) return;
   fds_.clear();
   mm_->exitMmap();
 }

@@ -6,6 +6,7 @@
 // SEGV_ACCERR) instead of crashing anything.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -65,7 +66,7 @@ class Process : public std::enable_shared_from_this<Process> {
   const std::string& comm() const { return comm_; }
   Kernel& kernel() { return kernel_; }
   Mm& mm() { return *mm_; }
-  bool exited() const { return exited_; }
+  bool exited() const { return exited_.load(std::memory_order_acquire); }
 
   // Threads: thread 0 exists from the start, on CPU 0.
   Thread& thread(size_t i = 0) { return *threads_.at(i); }
@@ -129,7 +130,8 @@ class Process : public std::enable_shared_from_this<Process> {
   std::shared_ptr<Mm> mm_;
   std::vector<std::unique_ptr<Thread>> threads_;
   std::map<int, FdEntry> fds_;
-  bool exited_ = false;
+  // Atomic: monitors and tests ask from other threads while exit() runs.
+  std::atomic<bool> exited_{false};
 };
 
 }  // namespace vfiomm
