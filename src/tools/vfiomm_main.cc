@@ -23,6 +23,7 @@
 #include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "sim/sweep.h"
 #include "vfio/mapping_design.h"
 
 namespace {
@@ -181,6 +182,22 @@ int main(int argc, char** argv) {
   run->add_option("--design", runDesign, "the design")->required();
   run->add_option("--json", runJson, "also write the results as JSON (docs/json-schema.md)");
 
+  vfiomm::sim::SweepCommand sweepCmd;
+  std::string sweepSizes;
+  std::vector<std::string> sweepAlignments;
+  std::vector<std::string> sweepDesigns;
+  std::string sweepSampleAbove;
+  unsigned sweepJobs = std::max(1U, std::thread::hardware_concurrency());
+  auto* sweep = app.add_subcommand("sweep", "BAR sizes x alignments x designs: touch, decode toggle, retouch (docs/sweep.md)");
+  sweep->add_option("--sizes", sweepSizes, "BAR sizes: 64K-1G (powers of two in between) or 64K,2M,1G (default 64K-128G)");
+  sweep->add_option("--alignments", sweepAlignments, "4K,2M,1G,natural (default: all)")->delimiter(',');
+  sweep->add_option("--designs", sweepDesigns, "designs (default: all)")->delimiter(',');
+  sweep->add_option("--jobs,-j", sweepJobs, "points run at once, each in its own process (default: the CPUs)");
+  sweep->add_option("--sample-above", sweepSampleAbove, "mappings longer than this are sampled (default 16G)");
+  sweep->add_option("--csv", sweepCmd.csvPath, "write every point and phase as CSV");
+  sweep->add_option("--json", sweepCmd.jsonPath, "write the results as JSON (docs/sweep.md)");
+  sweep->add_option("--report", sweepCmd.reportPath, "write an HTML report with log-log charts");
+
   std::string validatePath;
   auto* validate = app.add_subcommand("validate", "check a scenario file without running it");
   validate->add_option("scenario", validatePath, "scenario YAML file")->required();
@@ -193,6 +210,19 @@ int main(int argc, char** argv) {
     if (designs->parsed()) {
       printDesigns();
       return 0;
+    }
+    if (sweep->parsed()) {
+      sweepCmd.options = vfiomm::sim::defaultSweepOptions();
+      if (!sweepSizes.empty()) sweepCmd.options.sizes = vfiomm::sim::parseSizeList(sweepSizes);
+      sweepCmd.options.alignments = vfiomm::sim::parseAlignmentList(sweepAlignments);
+      sweepCmd.options.designs = parseDesigns(sweepDesigns);
+      sweepCmd.options.jobs = sweepJobs;
+      if (!sweepSampleAbove.empty()) {
+        const auto v = vfiomm::sim::parseSize(sweepSampleAbove);
+        if (!v) throw vfiomm::sim::ScenarioError(fmt::format("bad --sample-above '{}'", sweepSampleAbove));
+        sweepCmd.options.sampleAbove = *v;
+      }
+      return vfiomm::sim::runSweepCommand(sweepCmd);
     }
     if (validate->parsed()) {
       const auto sc = vfiomm::sim::loadScenario(validatePath);

@@ -1,0 +1,96 @@
+#include "sim/child_pool.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace vfiomm::sim {
+
+namespace {
+
+struct Child {
+  pid_t pid = -1;
+  int fd = -1;
+  size_t index = 0;
+};
+
+[[noreturn]] void childMain(int fd, size_t index, const std::function<std::string(size_t)>& work) {
+  int rc = 0;
+  try {
+    const std::string out = work(index);
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = ::write(fd, out.data() + done, out.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    rc = 1;
+  }
+  ::close(fd);
+  ::_exit(rc);
+}
+
+Child start(size_t index, const std::function<std::string(size_t)>& work) {
+  int p[2];
+  if (::pipe(p) != 0) throw std::runtime_error("pipe failed");
+  std::fflush(stderr);
+  std::fflush(stdout);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::close(p[0]);
+    childMain(p[1], index, work);
+  }
+  ::close(p[1]);
+  return Child{pid, p[0], index};
+}
+
+}  // namespace
+
+std::vector<std::string> runInChildren(size_t n, unsigned jobs,
+                                       const std::function<std::string(size_t)>& work,
+                                       const std::function<void(size_t)>& started) {
+  std::vector<std::string> out(n);
+  std::vector<Child> running;
+  size_t next = 0;
+  const size_t slots = jobs == 0 ? 1 : jobs;
+  while (next < n || !running.empty()) {
+    while (next < n && running.size() < slots) {
+      if (started) started(next);
+      running.push_back(start(next, work));
+      ++next;
+    }
+    // Read from whichever child has output; a child whose pipe reached
+    // EOF has exited (or is about to), and its slot frees up.
+    std::vector<pollfd> fds;
+    for (const Child& c : running) fds.push_back(pollfd{c.fd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), -1) < 0) continue;
+    for (size_t i = running.size(); i-- > 0;) {
+      if (fds[i].revents == 0) continue;
+      Child& c = running[i];
+      char buf[65536];
+      const ssize_t got = ::read(c.fd, buf, sizeof(buf));
+      if (got > 0) {
+        out[c.index].append(buf, static_cast<size_t>(got));
+        continue;
+      }
+      ::close(c.fd);
+      int status = 0;
+      ::waitpid(c.pid, &status, 0);
+      const size_t index = c.index;
+      running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error(fmt::format("the child process of run {} died", index));
+    }
+  }
+  return out;
+}
+
+}  // namespace vfiomm::sim

@@ -1,0 +1,25 @@
+// runInChildren: run independent pieces of work each in a forked child
+// process, up to `jobs` at once, and collect what each returns.
+//
+// The model's counters are process-wide, so two measurements can never run
+// in one process at the same time; a child per measurement keeps them apart
+// and lets a 2-core machine run two at once. The caller must have no
+// threads of its own when it calls this (fork copies only the caller).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace vfiomm::sim {
+
+// work(i) runs in a child for every i in [0, n), in increasing i as slots
+// free up; its string comes back through a pipe. `started(i)` runs in the
+// parent just before child i starts (progress output). Throws
+// std::runtime_error naming the index when a child dies or throws.
+std::vector<std::string> runInChildren(size_t n, unsigned jobs,
+                                       const std::function<std::string(size_t)>& work,
+                                       const std::function<void(size_t)>& started = {});
+
+}  // namespace vfiomm::sim

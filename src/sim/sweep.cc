@@ -1,0 +1,259 @@
+#include "sim/sweep.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "sim/child_pool.h"
+#include "sim/scenario.h"
+
+namespace vfiomm::sim {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Fixed placements start from here: 2 TiB-aligned and far below the
+// mmap base, so base + alignment is aligned to exactly that alignment.
+constexpr uint64_t kFixedBase = 0x7e00'0000'0000ULL;
+
+bool isPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+uint64_t parseOneSize(const std::string& text, const std::string& whole) {
+  const auto v = parseSize(text);
+  if (!v || !isPowerOfTwo(*v) || *v < 4096)
+    throw ScenarioError(fmt::format("bad size '{}' in '{}': a power of two of at least 4K (e.g. 64K, 2M, 1G)",
+                                    text, whole));
+  return *v;
+}
+
+uint64_t naturalAlign(uint64_t length) {
+  uint64_t a = 1;
+  while (a <= length / 2) a <<= 1;
+  return std::min(a, kGiB);
+}
+
+std::string trimmed(const std::string& s) {
+  const size_t b = s.find_first_not_of(' ');
+  if (b == std::string::npos) return {};
+  return s.substr(b, s.find_last_not_of(' ') + 1 - b);
+}
+
+}  // namespace
+
+SweepOptions defaultSweepOptions() {
+  SweepOptions o;
+  for (uint64_t s = 64ULL << 10; s <= 128 * kGiB; s <<= 1) o.sizes.push_back(s);
+  o.alignments = sweepAlignments();
+  o.designs = allDesigns();
+  return o;
+}
+
+std::vector<uint64_t> parseSizeList(const std::string& text) {
+  std::vector<uint64_t> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    part = trimmed(part);
+    const size_t dash = part.find('-');
+    if (dash == std::string::npos) {
+      out.push_back(parseOneSize(part, text));
+      continue;
+    }
+    const uint64_t lo = parseOneSize(part.substr(0, dash), text);
+    const uint64_t hi = parseOneSize(part.substr(dash + 1), text);
+    if (lo > hi) throw ScenarioError(fmt::format("bad size range '{}': {} is above {}", part, formatSize(lo), formatSize(hi)));
+    for (uint64_t s = lo; s <= hi && s != 0; s <<= 1) out.push_back(s);
+  }
+  if (out.empty()) throw ScenarioError(fmt::format("no sizes in '{}'", text));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::string> parseAlignmentList(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const std::string& n : names) {
+    auto it = std::find_if(sweepAlignments().begin(), sweepAlignments().end(), [&](const std::string& a) {
+      return a.size() == n.size() && std::equal(a.begin(), a.end(), n.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+             });
+    });
+    if (it == sweepAlignments().end())
+      throw ScenarioError(fmt::format("unknown alignment '{}' (known: 4K, 2M, 1G, natural)", n));
+    out.push_back(*it);
+  }
+  return out.empty() ? sweepAlignments() : out;
+}
+
+ProbeSpec sweepPoint(uint64_t barSize, const std::string& alignment, DesignKind design,
+                     const SweepOptions& options) {
+  ProbeSpec p;
+  p.design = design;
+  p.barSize = barSize;
+  p.sampleAbove = options.sampleAbove;
+  p.cost = options.cost;
+  if (alignment == "natural") {
+    p.placement = Placement::kAligned;
+    p.align = naturalAlign(barSize);
+  } else {
+    p.placement = Placement::kFixed;
+    p.address = kFixedBase + *parseSize(alignment);
+  }
+  return p;
+}
+
+std::vector<SweepRow> runSweep(const SweepOptions& options, const std::function<void(const SweepRow&)>& started) {
+  std::vector<SweepRow> rows;
+  for (uint64_t size : options.sizes)
+    for (const std::string& a : options.alignments)
+      for (DesignKind d : options.designs) rows.push_back(SweepRow{size, a, d, {}});
+  // Largest first, so the long points do not all end up at the end.
+  std::vector<size_t> order(rows.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return rows[x].barSize > rows[y].barSize; });
+  const std::vector<std::string> out = runInChildren(
+      rows.size(), options.jobs,
+      [&](size_t i) {
+        const SweepRow& r = rows[order[i]];
+        return probeResultToJson(runProbe(sweepPoint(r.barSize, r.alignment, r.design, options))).dump();
+      },
+      [&](size_t i) {
+        if (started) started(rows[order[i]]);
+      });
+  for (size_t i = 0; i < out.size(); ++i) rows[order[i]].result = probeResultFromJson(Json::parse(out[i]));
+  return rows;
+}
+
+Json sweepToJson(const SweepOptions& options, const std::vector<SweepRow>& rows) {
+  Json j;
+  j["schema_version"] = kSweepSchemaVersion;
+  j["command"] = "sweep";
+  j["sample_above_bytes"] = options.sampleAbove;
+  Json cost;
+  for (const auto& f : CostModel::fields()) cost[f.key] = options.cost.*f.member;
+  j["cost_model"] = cost;
+  Json rs = Json::array();
+  for (const SweepRow& r : rows) {
+    Json row;
+    row["bar_size"] = r.barSize;
+    row["alignment"] = r.alignment;
+    row["design"] = std::string(designName(r.design));
+    row.update(probeResultToJson(r.result));
+    rs.push_back(row);
+  }
+  j["rows"] = rs;
+  return j;
+}
+
+std::string sweepToCsv(const std::vector<SweepRow>& rows) {
+  std::string out = "bar_size,alignment,design,profile,address,sampled,sampled_fraction,phase";
+  const Json header = phaseToJson(Metrics{});
+  for (const auto& [key, v] : header.items()) {
+    out += ',';
+    out += key;
+  }
+  out += "\n";
+  for (const SweepRow& r : rows) {
+    const std::pair<const char*, const Metrics*> phases[] = {
+        {"touch", &r.result.touch}, {"toggle", &r.result.toggle}, {"retouch", &r.result.retouch}};
+    for (const auto& [name, m] : phases) {
+      out += fmt::format("{},{},{},{},{:#x},{},{:.6g},{}", r.barSize, r.alignment, designName(r.design),
+                         r.result.profile, r.result.address, r.result.sampled, r.result.sampledFraction, name);
+      const Json values = phaseToJson(*m);
+      for (const auto& [key, v] : values.items()) {
+        out += ',';
+        out += v.dump();
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+std::string sweepSummary(const SweepOptions& options, const std::vector<SweepRow>& rows) {
+  // Up to five sizes, evenly spread over the swept ones, smallest and largest included.
+  std::vector<uint64_t> cols;
+  const size_t n = options.sizes.size();
+  const size_t k = std::min<size_t>(5, n);
+  for (size_t i = 0; i < k; ++i) cols.push_back(options.sizes[k == 1 ? 0 : i * (n - 1) / (k - 1)]);
+  std::string out = "first touch: faults / modelled time (* = sampled and scaled to the whole BAR)\n";
+  out += fmt::format("{:<14} {:<8}", "design", "align");
+  for (uint64_t c : cols) out += fmt::format(" {:>22}", formatSize(c));
+  out += "\n";
+  bool anySampled = false;
+  for (DesignKind d : options.designs) {
+    for (const std::string& a : options.alignments) {
+      out += fmt::format("{:<14} {:<8}", designName(d), a);
+      for (uint64_t c : cols) {
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const SweepRow& r) {
+          return r.barSize == c && r.alignment == a && r.design == d;
+        });
+        if (it == rows.end()) {
+          out += fmt::format(" {:>22}", "-");
+          continue;
+        }
+        anySampled = anySampled || it->result.sampled;
+        const Metrics& m = it->result.touch;
+        out += fmt::format(" {:>22}", fmt::format("{}{} / {:.3g} ms", m.faults, it->result.sampled ? "*" : "",
+                                                    m.modeledNs / 1e6));
+      }
+      out += "\n";
+    }
+  }
+  size_t sampled = 0;
+  for (const SweepRow& r : rows) sampled += r.result.sampled ? 1 : 0;
+  if (anySampled || sampled != 0)
+    out += fmt::format(
+        "{} of {} points sampled: mappings over {} touch a head, a middle and a tail window and count the "
+        "rest as copies of the middle 1 GiB block (docs/sweep.md)\n",
+        sampled, rows.size(), formatSize(options.sampleAbove));
+  return out;
+}
+
+int runSweepCommand(const SweepCommand& cmd) {
+  // Every output is opened before the sweep, so a bad path fails at once.
+  struct Output {
+    const std::string& path;
+    std::ofstream file;
+  };
+  Output outs[] = {{cmd.csvPath, {}}, {cmd.jsonPath, {}}, {cmd.reportPath, {}}};
+  for (Output& o : outs) {
+    if (o.path.empty()) continue;
+    o.file.open(o.path);
+    if (!o.file) {
+      fmt::print(stderr, "vfiomm sweep: cannot write {}\n", o.path);
+      return 2;
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  size_t done = 0;
+  const size_t total = cmd.options.sizes.size() * cmd.options.alignments.size() * cmd.options.designs.size();
+  const std::vector<SweepRow> rows = runSweep(cmd.options, [&](const SweepRow& r) {
+    fmt::print(stderr, "\r[{}/{}] {} {} {}        ", ++done, total, formatSize(r.barSize), r.alignment,
+               designName(r.design));
+    std::fflush(stderr);
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print(stderr, "\n");
+  fmt::print("{}", sweepSummary(cmd.options, rows));
+  fmt::print("{} points in {:.1f} s ({} at once)\n", rows.size(), seconds, cmd.options.jobs);
+  if (!cmd.csvPath.empty()) outs[0].file << sweepToCsv(rows);
+  if (!cmd.jsonPath.empty()) outs[1].file << sweepToJson(cmd.options, rows).dump(2) << "\n";
+  for (Output& o : outs) {
+    if (o.path.empty()) continue;
+    o.file.close();
+    if (!o.file) {
+      fmt::print(stderr, "vfiomm sweep: writing {} failed\n", o.path);
+      return 2;
+    }
+  }
+  return 0;
+}
+
+}  // namespace vfiomm::sim
