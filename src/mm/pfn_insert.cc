@@ -1,5 +1,7 @@
 #include "mm/pfn_insert.h"
 
+#include <algorithm>
+
 #include "base/assert.h"
 #include "base/counter.h"
 #include "mm/mm.h"
@@ -93,17 +95,27 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
   // The assertion the seed series is about (mm-pfnmap.md §7 step 4).
   vma.flagsSet(vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump);
   PageTable& pt = vma.mm().pageTable();
-  for (VirtAddr a = addr; a < end; a = a + kPageSize, pfn = pfn + 1) {
+  // One walk and one PTL acquisition per PTE table, as remap_pte_range()
+  // does: the entries of a table are contiguous.
+  for (VirtAddr a = addr; a < end;) {
     PageTable::Slot slot;
     if (pt.slotAt(a, PtLevel::kPte, true, &slot) != PageTable::WalkStatus::kOk) {
       zapPageRangeSingle(vma, addr, a - addr);
       return fail(Errno::kENOMEM);
     }
-    SpinGuard guard(pt.ptlFor(slot));
-    VFIOMM_ASSERT_MSG(pte::isNone(slot.entry->load(std::memory_order_relaxed)),
-                      "remap_pfn_range: PTE not none (kernel BUG in remap_pte_range)");
-    slot.entry->store(pte::makeLeaf(pfn, prot, false), std::memory_order_release);
-    insertPte.add();
+    const VirtAddr tableEnd = std::min(end, a.alignDown(kPmdSize) + kPmdSize);
+    const uint64_t n = (tableEnd - a) >> kPageShift;
+    {
+      SpinGuard guard(pt.ptlFor(slot));
+      for (uint64_t i = 0; i < n; ++i) {
+        VFIOMM_ASSERT_MSG(pte::isNone(slot.entry[i].load(std::memory_order_relaxed)),
+                          "remap_pfn_range: PTE not none (kernel BUG in remap_pte_range)");
+        slot.entry[i].store(pte::makeLeaf(pfn + i, prot, false), std::memory_order_release);
+      }
+    }
+    insertPte.add(n);
+    a = tableEnd;
+    pfn = pfn + n;
   }
   return ok();
 }

@@ -68,14 +68,16 @@ struct PhaseSync {
   std::atomic<unsigned> running{0};
 };
 
+constexpr uint64_t kSliceAccesses = 64;
+
 void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgram& prog,
                 PhaseSync* sync, ThreadStats& st) {
   std::mt19937_64 rng(prog.seed);
   std::uniform_real_distribution<double> coin(0.0, 1.0);
   uint64_t value = prog.seed;
-  auto access = [&](uint64_t va) {
+  auto access = [&](Thread::Timeslice& slice, uint64_t va) {
     const bool write = prog.writes >= 1.0 || (prog.writes > 0.0 && coin(rng) < prog.writes);
-    const AccessResult r = write ? t.store(va, ++value, 4) : t.load(va, 4);
+    const AccessResult r = write ? slice.store(va, ++value, 4) : slice.load(va, 4);
     ++st.accesses;
     if (r.sig.signo == SigInfo::kSigbus) ++st.sigbus;
     if (r.sig.signo == SigInfo::kSigsegv) ++st.sigsegv;
@@ -89,11 +91,21 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
                        !sync->eventsDone.load(std::memory_order_acquire));
     if (!more) break;
     for (const Target& tg : targets) {
+      // Accesses run in timeslices of kSliceAccesses: threads sharing a
+      // simulated CPU still interleave, at a realistic grain.
       if (prog.pattern == Pattern::kRandom) {
         const uint64_t slots = tg.len / 8;
-        for (uint64_t i = 0; i < prog.count; ++i) access(tg.addr + (rng() % slots) * 8);
+        for (uint64_t i = 0; i < prog.count;) {
+          Thread::Timeslice slice(t);
+          for (uint64_t k = 0; k < kSliceAccesses && i < prog.count; ++k, ++i)
+            access(slice, tg.addr + (rng() % slots) * 8);
+        }
       } else {
-        for (uint64_t off = 0; off < tg.len; off += prog.stride) access(tg.addr + off);
+        for (uint64_t off = 0; off < tg.len;) {
+          Thread::Timeslice slice(t);
+          for (uint64_t k = 0; k < kSliceAccesses && off < tg.len; ++k, off += prog.stride)
+            access(slice, tg.addr + off);
+        }
       }
     }
   }

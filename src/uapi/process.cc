@@ -39,18 +39,16 @@ Thread::Thread(Process& process, unsigned cpu, int tid) : process_(process), cpu
   task_.mm = &process.mm();
 }
 
-AccessResult Thread::load(uint64_t va, unsigned size) {
-  std::lock_guard run(process_.kernel().cpuRunLock(cpu_));
-  Cpu& cpu = process_.kernel().machine().cpu(cpu_);
-  cpu.switchTo(&task_);
-  return cpu.load(VirtAddr(va), size);
-}
+AccessResult Thread::load(uint64_t va, unsigned size) { return Timeslice(*this).load(va, size); }
 
 AccessResult Thread::store(uint64_t va, uint64_t value, unsigned size) {
-  std::lock_guard run(process_.kernel().cpuRunLock(cpu_));
-  Cpu& cpu = process_.kernel().machine().cpu(cpu_);
-  cpu.switchTo(&task_);
-  return cpu.store(VirtAddr(va), size, value);
+  return Timeslice(*this).store(va, value, size);
+}
+
+Thread::Timeslice::Timeslice(Thread& thread)
+    : run_(thread.process_.kernel().cpuRunLock(thread.cpu_)),
+      cpu_(thread.process_.kernel().machine().cpu(thread.cpu_)) {
+  cpu_.switchTo(&thread.task_);
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,26 @@ class Thread {
   Task& task() { return task_; }
   unsigned cpu() const { return cpu_; }
   Process& process() { return process_; }
+
+  // The thread holding its CPU across many accesses, as a real thread runs
+  // until its timeslice ends: one context switch for the lot instead of one
+  // per access (load() and store() are a timeslice of one). Another thread
+  // of the same CPU runs when the slice ends; syscalls do not need the CPU.
+  class Timeslice {
+   public:
+    explicit Timeslice(Thread& thread);
+    Timeslice(const Timeslice&) = delete;
+    Timeslice& operator=(const Timeslice&) = delete;
+
+    AccessResult load(uint64_t va, unsigned size = 4) { return cpu_.load(VirtAddr(va), size); }
+    AccessResult store(uint64_t va, uint64_t value, unsigned size = 4) {
+      return cpu_.store(VirtAddr(va), size, value);
+    }
+
+   private:
+    std::lock_guard<std::mutex> run_;
+    Cpu& cpu_;
+  };
 
  private:
   Process& process_;
