@@ -5,8 +5,48 @@
 
 #include "mm/pfn_insert.h"
 #include "mm/vma.h"
+#include "trace/tracer.h"
 
 namespace vfiomm {
+
+namespace {
+
+// The span of an unmap_mapping_range call, recorded when it returns.
+class UnmapTrace {
+ public:
+  UnmapTrace(uint64_t holebegin, uint64_t holelen, const uint64_t& cleared)
+      : begin_(trace::enabled() ? trace::Tracer::global().now() : kOff),
+        holebegin_(holebegin),
+        holelen_(holelen),
+        cleared_(cleared) {}
+  ~UnmapTrace() {
+    if (begin_ != kOff) [[unlikely]] record();
+  }
+  UnmapTrace(const UnmapTrace&) = delete;
+  UnmapTrace& operator=(const UnmapTrace&) = delete;
+
+ private:
+  static constexpr uint64_t kOff = UINT64_MAX;
+
+  void record() const {
+    trace::Tracer& t = trace::Tracer::global();
+    trace::TraceEvent e;
+    e.kind = trace::EventKind::kUnmapMappingRange;
+    e.ts = begin_;
+    e.dur = t.now() - begin_;
+    e.addr = holebegin_;
+    e.end = holelen_ == 0 ? UINT64_MAX : holebegin_ + holelen_;
+    e.value = cleared_;
+    t.record(e);
+  }
+
+  const uint64_t begin_;
+  const uint64_t holebegin_;
+  const uint64_t holelen_;
+  const uint64_t& cleared_;
+};
+
+}  // namespace
 
 void AddressSpace::insertVma(Vma& vma) {
   iMmap_.insert(&vma, vma.pgoff().value(), vma.pgoffLast());
@@ -33,6 +73,7 @@ uint64_t AddressSpace::unmapMappingRange(uint64_t holebegin, uint64_t holelen, b
   }
   unmapCalls_.fetch_add(1, std::memory_order_relaxed);
   uint64_t cleared = 0;
+  const UnmapTrace traced(holebegin, holelen, cleared);
   ReadGuard guard(iMmapRwsem_);
   if (iMmap_.empty()) return 0;
   iMmap_.forEachOverlap(first, last, [&](Vma* vma, uint64_t vfirst, uint64_t vlast) {

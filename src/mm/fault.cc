@@ -7,6 +7,7 @@
 #include "mm/vm_operations.h"
 #include "mm/vma.h"
 #include "sync/lockdep.h"
+#include "trace/tracer.h"
 
 namespace vfiomm {
 
@@ -95,12 +96,31 @@ VmFaultResult pteLevel(VmFault& vmf) {
   return ops->fault(vmf);
 }
 
-VmFaultResult handleMmFaultInner(VmFault& vmf) {
+// `order`: the page order of the level whose answer is returned.
+VmFaultResult handleMmFaultInner(VmFault& vmf, unsigned& order) {
   for (PtLevel level : {PtLevel::kPud, PtLevel::kPmd}) {
     const VmFaultResult ret = hugeLevel(vmf, level);
+    order = levelOrder(level);
     if (!(ret & vmfault::kFallback)) return ret;
   }
+  order = 0;
   return pteLevel(vmf);
+}
+
+// The span of a fault: who takes it, where, and what came of it.
+void traceFault(trace::EventKind kind, const Task& task, uint64_t begin, VirtAddr address,
+                bool write, unsigned order, uint64_t result) {
+  trace::Tracer& t = trace::Tracer::global();
+  trace::setCurrentTask(task.pid, task.tid);
+  trace::TraceEvent e;
+  e.kind = kind;
+  e.ts = begin;
+  e.dur = t.now() - begin;
+  e.addr = address.value();
+  e.value = result;
+  e.order = static_cast<uint8_t>(order);
+  e.flags = write ? trace::eventflag::kWrite : uint8_t{0};
+  t.record(e);
 }
 
 // mm_account_fault().
@@ -141,13 +161,20 @@ VmFaultResult handleMmFault(Task& task, Vma& vma, VirtAddr address, FaultFlags f
   vmf.realAddress = address;
   vmf.pgoff = vma.linearPageIndex(vmf.address);
   vmf.flags = flags;
-  const VmFaultResult ret = handleMmFaultInner(vmf);
+  const uint64_t traced = trace::enabled() ? trace::Tracer::global().now() : UINT64_MAX;
+  unsigned order = 0;
+  const VmFaultResult ret = handleMmFaultInner(vmf, order);
   if (ret & vmfault::kSigbus) faultSigbus.add();
   accountFault(task, ret, flags, user);
+  if (traced != UINT64_MAX) [[unlikely]]
+    traceFault(trace::EventKind::kHandleMmFault, task, traced, address,
+               (flags & faultflag::kWrite) != 0, order, ret);
   return ret;
 }
 
-SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access) {
+namespace {
+
+SigInfo doUserAddrFaultUntraced(Task& task, VirtAddr address, FaultAccess access) {
   lockdep::assertNoLocksHeld();
   Mm& mm = *task.mm;
   FaultFlags flags = faultflag::kAllowRetry | faultflag::kKillable | faultflag::kUser;
@@ -180,6 +207,19 @@ SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access) {
     if (!(ret & vmfault::kRetry)) return signalFor(ret, address);
     flags |= faultflag::kTried;
   }
+}
+
+}  // namespace
+
+SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access) {
+  if (!trace::enabled()) [[likely]]
+    return doUserAddrFaultUntraced(task, address, access);
+  trace::setCurrentTask(task.pid, task.tid);
+  const uint64_t begin = trace::Tracer::global().now();
+  const SigInfo sig = doUserAddrFaultUntraced(task, address, access);
+  traceFault(trace::EventKind::kPageFault, task, begin, address, access == FaultAccess::kWrite, 0,
+             static_cast<uint64_t>(sig.signo));
+  return sig;
 }
 
 Status fixupUserFault(Task& task, Mm& mm, VirtAddr address, FaultFlags flags) {

@@ -2,6 +2,7 @@
 
 #include "base/assert.h"
 #include "base/counter.h"
+#include "trace/tracer.h"
 
 namespace vfiomm {
 
@@ -14,6 +15,31 @@ VFIOMM_COUNTER(tlbFlushLocal, "tlb.flush.local",
 
 void bump(std::atomic<uint64_t>& total, uint64_t n = 1) {
   total.fetch_add(n, std::memory_order_relaxed);
+}
+
+// Tells the tracer which simulated CPU a thread runs on.
+int currentCpuForTrace() {
+  const Cpu* c = Cpu::current();
+  return c == nullptr ? -1 : static_cast<int>(c->id());
+}
+[[maybe_unused]] const bool kCpuResolverSet = (trace::setCpuResolver(currentCpuForTrace), true);
+
+// tlb:tlb_flush on `cpu` (pages: 4 KiB pages of the range, or all of the mm).
+void traceFlush(uint64_t begin, int cpu, trace::TlbFlushReason reason, bool full, VirtAddr start,
+                VirtAddr end) {
+  trace::Tracer& t = trace::Tracer::global();
+  trace::TraceEvent e;
+  e.kind = trace::EventKind::kTlbFlush;
+  e.ts = begin;
+  e.dur = t.now() - begin;
+  e.cpu = static_cast<int16_t>(cpu);
+  e.addr = start.value();
+  e.end = end.value();
+  e.value = (end - start) >> kPageShift;
+  e.order = static_cast<uint8_t>(reason);
+  e.flags = full ? trace::eventflag::kFullFlush : uint8_t{0};
+  e.flow = trace::currentFlow();
+  t.record(e);
 }
 
 }  // namespace
@@ -49,8 +75,13 @@ void Machine::flushTlbMmRange(uint64_t mmId, uint64_t cpumask, VirtAddr start, V
   const bool onlyTables = freedTables && start.value() == 0 && end.value() == 0;
   const bool full = onlyTables || ((end - start) >> strideShift) > kTlbSinglePageFlushCeiling;
   bump(flushTotals_.flushes);
+  const bool traced = trace::enabled();
+  if (traced && initiatorCpu >= 0 && (cpumask & ~(uint64_t{1} << initiatorCpu)) != 0) [[unlikely]]
+    traceFlush(trace::Tracer::global().now(), initiatorCpu, trace::TlbFlushReason::kRemoteSendIpi, full,
+               start, end);
   for (unsigned id = 0; id < cpus_.size(); ++id) {
     if ((cpumask >> id & 1) == 0) continue;
+    const uint64_t begin = traced ? trace::Tracer::global().now() : 0;
     Cpu& c = *cpus_[id];
     if (full) {
       c.flushTlbMm(mmId);
@@ -65,6 +96,11 @@ void Machine::flushTlbMmRange(uint64_t mmId, uint64_t cpumask, VirtAddr start, V
       bump(flushTotals_.shootdowns);
       tlbShootdown.add();
     }
+    if (traced) [[unlikely]]
+      traceFlush(begin, static_cast<int>(id),
+                 static_cast<int>(id) == initiatorCpu ? trace::TlbFlushReason::kLocalMmShootdown
+                                                      : trace::TlbFlushReason::kRemoteShootdown,
+                 full, start, end);
   }
 }
 

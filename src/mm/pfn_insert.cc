@@ -7,6 +7,7 @@
 #include "mm/mm.h"
 #include "mm/mmu_gather.h"
 #include "mm/vma.h"
+#include "trace/tracer.h"
 
 namespace vfiomm {
 
@@ -27,6 +28,17 @@ void checkPfnmapVma(const Vma& vma) {
   VFIOMM_ASSERT_MSG((f & (vm::kPfnmap | vm::kMixedmap)) != (vm::kPfnmap | vm::kMixedmap),
                     "VMA is both PFNMAP and MIXEDMAP");
   VFIOMM_ASSERT_MSG(!((f & vm::kPfnmap) && vma.isCowMapping()), "PFNMAP on a COW mapping");
+}
+
+void traceInsert(VirtAddr addr, Pfn pfn, PtLevel level) {
+  trace::Tracer& t = trace::Tracer::global();
+  trace::TraceEvent e;
+  e.kind = trace::EventKind::kPfnInsert;
+  e.ts = t.now();
+  e.addr = addr.value();
+  e.end = pfn.value();
+  e.order = static_cast<uint8_t>(levelOrder(level));
+  t.record(e);
 }
 
 uint64_t writeBits(bool write) { return write ? (pte::kAccessed | pte::kDirty) : pte::kAccessed; }
@@ -55,6 +67,7 @@ VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level) {
   slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), true) | writeBits(write),
                     std::memory_order_release);
   (level == PtLevel::kPmd ? insertPmd : insertPud).add();
+  if (trace::enabled()) [[unlikely]] traceInsert(addr, pfn, level);
   return vmfault::kNoPage;
 }
 
@@ -74,6 +87,7 @@ VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn) {
   slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), false) | pte::kAccessed,
                     std::memory_order_release);
   insertPte.add();
+  if (trace::enabled()) [[unlikely]] traceInsert(addr, pfn, PtLevel::kPte);
   return vmfault::kNoPage;
 }
 
@@ -111,6 +125,7 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
         VFIOMM_ASSERT_MSG(pte::isNone(slot.entry[i].load(std::memory_order_relaxed)),
                           "remap_pfn_range: PTE not none (kernel BUG in remap_pte_range)");
         slot.entry[i].store(pte::makeLeaf(pfn + i, prot, false), std::memory_order_release);
+        if (trace::enabled()) [[unlikely]] traceInsert(a + (i << kPageShift), pfn + i, PtLevel::kPte);
       }
     }
     insertPte.add(n);
@@ -124,7 +139,9 @@ Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t
   return remapPfnRange(vma, addr, pfn, size, prot);
 }
 
-LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
+namespace {
+
+LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size) {
   MmuGather tlb(vma.mm().tlbFlusher());
   const LeafCounts cleared = vma.mm().pageTable().zapRange(addr, addr + size, tlb);
   tlb.finish();
@@ -133,6 +150,28 @@ LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
   zapPmd.add(cleared.pmd);
   zapPud.add(cleared.pud);
   return cleared;
+}
+
+}  // namespace
+
+LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
+  if (trace::enabled()) [[unlikely]] {
+    // The TLB flushes of this zap carry its flow id (Machine::flushTlbMmRange).
+    trace::Tracer& t = trace::Tracer::global();
+    trace::TraceEvent e;
+    e.kind = trace::EventKind::kZap;
+    e.ts = t.now();
+    e.flow = t.newFlowId();
+    const trace::FlowScope flow(e.flow);
+    const LeafCounts cleared = zapPageRangeSingleUntraced(vma, addr, size);
+    e.dur = t.now() - e.ts;
+    e.addr = addr.value();
+    e.end = addr.value() + size;
+    e.value = cleared.total();
+    t.record(e);
+    return cleared;
+  }
+  return zapPageRangeSingleUntraced(vma, addr, size);
 }
 
 void zapVmaPtes(Vma& vma, VirtAddr addr, uint64_t size) {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "base/assert.h"
+#include "trace/tracer.h"
 
 namespace vfiomm::lockdep {
 namespace {
@@ -133,11 +134,23 @@ ReportLog& reportLog() {
   return log;
 }
 
+// Every report, printed or not, is an instant of the trace.
+void traceReport(ReportKind kind, std::string_view lockClass) {
+  trace::Tracer& t = trace::Tracer::global();
+  trace::TraceEvent e;
+  e.kind = trace::EventKind::kLockdepReport;
+  e.ts = t.now();
+  e.name = reportKindName(kind);
+  e.detail = t.intern(lockClass);
+  t.record(e);
+}
+
 // Counts a report and, only when it will be kept or printed, builds its text;
 // the sink runs outside the log's mutex so that it may call back into lockdep.
 template <typename BuildText>
 void record(ReportKind kind, std::string_view lockClass, bool oncePerSite, const Loc& site,
             BuildText&& buildText) {
+  if (trace::enabled()) [[unlikely]] traceReport(kind, lockClass);
   ReportLog& log = reportLog();
   Report report;
   std::function<void(const Report&)> sink;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "sync/lock_trace.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 
@@ -27,14 +28,19 @@ uint64_t currentTaskId() {
 void Mutex::lock(SourceLocation where) { lockNested(0, where); }
 
 void Mutex::lockNested(unsigned subclass, SourceLocation where) {
+  const uint64_t traced = lock_trace::begin();
   schedHook().beforeAcquire(this);
   if (lockdep::enabled())
     lockdep::acquire(this, cls_, subclass, lockdep::Mode::kExclusive, false, where);
   uint32_t expected = 0;
+  uint8_t flags = trace::eventflag::kWrite;
   if (!word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                     std::memory_order_relaxed))
+                                     std::memory_order_relaxed)) {
     lockSlow();
+    flags |= trace::eventflag::kContended;
+  }
   owner_.store(currentTaskId(), std::memory_order_relaxed);
+  lock_trace::acquired(traced, this, cls_, flags);
 }
 
 void Mutex::lockSlow() {
@@ -43,16 +49,22 @@ void Mutex::lockSlow() {
 }
 
 bool Mutex::tryLock(SourceLocation where) {
+  const uint64_t traced = lock_trace::begin();
+  constexpr uint8_t kFlags = trace::eventflag::kWrite | trace::eventflag::kTry;
   uint32_t expected = 0;
   if (!word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                     std::memory_order_relaxed))
+                                     std::memory_order_relaxed)) {
+    lock_trace::acquired(traced, this, cls_, kFlags | trace::eventflag::kFailed);
     return false;
+  }
   owner_.store(currentTaskId(), std::memory_order_relaxed);
   if (lockdep::enabled()) lockdep::acquire(this, cls_, 0, lockdep::Mode::kExclusive, true, where);
+  lock_trace::acquired(traced, this, cls_, kFlags);
   return true;
 }
 
 void Mutex::unlock(SourceLocation where) {
+  lock_trace::released(this, cls_, true);
   if (lockdep::enabled()) lockdep::release(this, cls_, where);
   owner_.store(0, std::memory_order_relaxed);
   const uint32_t prev = word_.exchange(0, std::memory_order_release);

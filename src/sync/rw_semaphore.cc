@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "sync/lock_trace.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 
@@ -33,13 +34,18 @@ uint32_t readers(uint32_t word) { return word >> kReaderShift; }
 }  // namespace
 
 void RwSemaphore::downRead(Loc where) {
+  const uint64_t traced = lock_trace::begin();
   schedHook().beforeAcquire(this);
   if (lockdep::enabled()) lockdep::acquire(this, cls_, 0, lockdep::Mode::kShared, false, where);
   uint32_t w = word_.load(std::memory_order_relaxed);
+  uint8_t flags = 0;
   if ((w & kReadBlocked) != 0 ||
       !word_.compare_exchange_strong(w, w + kReader, std::memory_order_acquire,
-                                     std::memory_order_relaxed))
+                                     std::memory_order_relaxed)) {
     downReadSlow();
+    flags = trace::eventflag::kContended;
+  }
+  lock_trace::acquired(traced, this, cls_, flags);
 }
 
 void RwSemaphore::downReadSlow() {
@@ -60,18 +66,22 @@ void RwSemaphore::downReadSlow() {
 }
 
 bool RwSemaphore::downReadTrylock(Loc where) {
+  const uint64_t traced = lock_trace::begin();
   uint32_t w = word_.load(std::memory_order_relaxed);
   while ((w & kReadBlocked) == 0) {
     if (word_.compare_exchange_weak(w, w + kReader, std::memory_order_acquire,
                                     std::memory_order_relaxed)) {
       if (lockdep::enabled()) lockdep::acquire(this, cls_, 0, lockdep::Mode::kShared, true, where);
+      lock_trace::acquired(traced, this, cls_, trace::eventflag::kTry);
       return true;
     }
   }
+  lock_trace::acquired(traced, this, cls_, trace::eventflag::kTry | trace::eventflag::kFailed);
   return false;
 }
 
 void RwSemaphore::upRead(Loc where) {
+  lock_trace::released(this, cls_, false);
   if (lockdep::enabled()) lockdep::release(this, cls_, where);
   // Only the last reader can let anyone in (readers wait only for writers),
   // so only it clears kWaiters and wakes the sleepers.
@@ -89,13 +99,18 @@ void RwSemaphore::upRead(Loc where) {
 void RwSemaphore::downWrite(Loc where) { downWriteNested(0, where); }
 
 void RwSemaphore::downWriteNested(unsigned subclass, Loc where) {
+  const uint64_t traced = lock_trace::begin();
   schedHook().beforeAcquire(this);
   if (lockdep::enabled())
     lockdep::acquire(this, cls_, subclass, lockdep::Mode::kExclusive, false, where);
   uint32_t expected = 0;
+  uint8_t flags = trace::eventflag::kWrite;
   if (!word_.compare_exchange_strong(expected, kWriter, std::memory_order_acquire,
-                                     std::memory_order_relaxed))
+                                     std::memory_order_relaxed)) {
     downWriteSlow();
+    flags |= trace::eventflag::kContended;
+  }
+  lock_trace::acquired(traced, this, cls_, flags);
 }
 
 void RwSemaphore::downWriteSlow() {
@@ -117,15 +132,21 @@ void RwSemaphore::downWriteSlow() {
 }
 
 bool RwSemaphore::downWriteTrylock(Loc where) {
+  const uint64_t traced = lock_trace::begin();
+  constexpr uint8_t kFlags = trace::eventflag::kWrite | trace::eventflag::kTry;
   uint32_t expected = 0;
   if (!word_.compare_exchange_strong(expected, kWriter, std::memory_order_acquire,
-                                     std::memory_order_relaxed))
+                                     std::memory_order_relaxed)) {
+    lock_trace::acquired(traced, this, cls_, kFlags | trace::eventflag::kFailed);
     return false;
+  }
   if (lockdep::enabled()) lockdep::acquire(this, cls_, 0, lockdep::Mode::kExclusive, true, where);
+  lock_trace::acquired(traced, this, cls_, kFlags);
   return true;
 }
 
 void RwSemaphore::upWrite(Loc where) {
+  lock_trace::released(this, cls_, true);
   if (lockdep::enabled()) lockdep::release(this, cls_, where);
   const uint32_t prev = word_.fetch_and(~(kWriter | kWaiters), std::memory_order_release);
   VFIOMM_ASSERT_MSG((prev & kWriter) != 0, "up_write() of an rwsem not held for write");

@@ -23,6 +23,7 @@
 #include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "sim/trace_files.h"
 #include "sim/sweep.h"
 #include "vfio/mapping_design.h"
 
@@ -36,6 +37,15 @@ void printDesigns() {
   for (vfiomm::DesignKind d : vfiomm::allDesigns())
     fmt::print("  {:<14} {:<11} {}\n", vfiomm::designName(d), vfiomm::defaultProfile(d),
                vfiomm::designSummary(d));
+}
+
+// --trace, --ftrace and --trace-limit (docs/trace.md).
+void addTraceOptions(CLI::App* cmd, vfiomm::sim::RunOptions& options, size_t& limit) {
+  cmd->add_option("--trace", options.traceChromePath,
+                  "also write a Chrome trace-event JSON (open in ui.perfetto.dev)");
+  cmd->add_option("--ftrace", options.traceFtracePath, "also write the trace as `trace-cmd report` text");
+  cmd->add_option("--trace-limit", limit, "events a trace keeps per design, the latest (default 1000000)")
+      ->check(CLI::PositiveNumber);
 }
 
 vfiomm::sim::Scenario load(const std::string& path) {
@@ -94,6 +104,7 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty())
       throw std::runtime_error(fmt::format("the run of {} died", vfiomm::designName(designs[c.index])));
     results[c.index] = vfiomm::sim::designResultFromJson(nlohmann::ordered_json::parse(text));
+    if (options.traceLimit != 0) results[c.index].trace = vfiomm::sim::takeChildTrace(::getpid(), c.index);
   };
   while (next < designs.size() || !running.empty()) {
     while (next < designs.size() && running.size() < jobs) {
@@ -108,8 +119,9 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
         ::close(p[0]);
         int rc = 0;
         try {
-          const std::string out =
-              vfiomm::sim::designResultToJson(vfiomm::sim::runScenario(sc, designs[next], options)).dump();
+          const vfiomm::sim::DesignResult r = vfiomm::sim::runScenario(sc, designs[next], options);
+          if (r.trace) vfiomm::sim::saveChildTrace(*r.trace, ::getppid(), next);
+          const std::string out = vfiomm::sim::designResultToJson(r).dump();
           size_t done = 0;
           while (done < out.size()) {
             const ssize_t n = ::write(p[1], out.data() + done, out.size() - done);
@@ -138,6 +150,7 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
 int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
                  const std::string& jsonPath, unsigned jobs, const vfiomm::sim::RunOptions& options) {
   const std::vector<vfiomm::sim::DesignResult> results = runDesigns(sc, designs, jobs, options);
+  vfiomm::sim::writeTraceFiles(options, results);
   fmt::print("{}", vfiomm::sim::formatTable(sc, results));
   if (!jsonPath.empty()) {
     std::ofstream out(jsonPath);
@@ -169,6 +182,8 @@ int main(int argc, char** argv) {
   compare->add_option("scenario", compareScenario, "scenario YAML file (default: the built-in gpu-passthrough)");
   compare->add_option("--designs", compareDesigns, "designs to compare (default: all)")->delimiter(',');
   compare->add_option("--json", compareJson, "also write the results as JSON (docs/json-schema.md)");
+  size_t traceLimit = vfiomm::trace::Tracer::kDefaultLimit;
+  addTraceOptions(compare, options, traceLimit);
   unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
   compare->add_option("--jobs,-j", jobs, "designs run at once, each in its own process (default: the CPUs)");
 
@@ -181,6 +196,7 @@ int main(int argc, char** argv) {
   run->add_option("scenario", runScenarioPath, "scenario YAML file")->required();
   run->add_option("--design", runDesign, "the design")->required();
   run->add_option("--json", runJson, "also write the results as JSON (docs/json-schema.md)");
+  addTraceOptions(run, options, traceLimit);
 
   vfiomm::sim::SweepCommand sweepCmd;
   std::string sweepSizes;
@@ -206,7 +222,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   options.quietLockdep = !printLockdep;
+  const bool traced = !options.traceChromePath.empty() || !options.traceFtracePath.empty();
+  options.traceLimit = traced ? traceLimit : 0;
   try {
+    vfiomm::sim::checkTraceFiles(options);
     if (designs->parsed()) {
       printDesigns();
       return 0;
