@@ -53,28 +53,12 @@ Metrics countersSince(const CounterSnapshot& before) {
   return m;
 }
 
-// m += copies × w for every count (not the peak, not the times).
-void addCopies(Metrics& m, const Metrics& w, uint64_t copies) {
-  m.faults += copies * w.faults;
-  m.pte += copies * w.pte;
-  m.pmd += copies * w.pmd;
-  m.pud += copies * w.pud;
-  m.fallback += copies * w.fallback;
-  m.sigbus += copies * w.sigbus;
-  m.sigsegv += copies * w.sigsegv;
-  m.accesses += copies * w.accesses;
-  m.zaps += copies * w.zaps;
-  m.zappedEntries += copies * w.zappedEntries;
-  m.tlbMisses += copies * w.tlbMisses;
-  m.shootdowns += copies * w.shootdowns;
-  m.memoryLockWrites += copies * w.memoryLockWrites;
-  m.violations += copies * w.violations;
-}
-
 class Probe {
  public:
   explicit Probe(const ProbeSpec& spec) : spec_(spec) {}
   ProbeResult run();
+  // Only where the mapping lands (no touch).
+  uint64_t place();
 
  private:
   void setUp();
@@ -99,12 +83,7 @@ class Probe {
   VfioDevice* dev_ = nullptr;
   std::shared_ptr<Process> proc_;
   int fd_ = -1;
-  SampledWindows windows_;
   ProbeResult result_;
-  // What the untouched copies of the middle window would hold now: leaf
-  // entries (a zap removes them) and page-table bytes.
-  uint64_t copiedEntries_ = 0;
-  uint64_t copiedPgtables_ = 0;
 };
 
 void Probe::setUp() {
@@ -216,39 +195,13 @@ Metrics Probe::touch() {
   const Mark begin = mark();
   Thread& t = proc_->thread(0);
   Metrics m;
-  Metrics middle;
-  uint64_t middlePgtables = 0;
-  for (size_t i = 0; i < windows_.windows.size(); ++i) {
-    const bool isMiddle = windows_.sampled() && i == windows_.middle;
-    const CounterSnapshot wBefore = isMiddle ? CounterRegistry::global().snapshot() : CounterSnapshot{};
-    const uint64_t pgBefore = pgtables();
-    Metrics w;
-    for (uint64_t off = windows_.windows[i].begin; off < windows_.windows[i].end; off += kPage) {
-      const AccessResult r = t.load(result_.address + off, 4);
-      ++w.accesses;
-      if (r.sig.signo == SigInfo::kSigbus) ++w.sigbus;
-      if (r.sig.signo == SigInfo::kSigsegv) ++w.sigsegv;
-    }
-    m.accesses += w.accesses;
-    m.sigbus += w.sigbus;
-    m.sigsegv += w.sigsegv;
-    if (isMiddle) {
-      const Metrics c = countersSince(wBefore);
-      middle = c;
-      middle.accesses = w.accesses;
-      middle.sigbus = w.sigbus;
-      middle.sigsegv = w.sigsegv;
-      middlePgtables = pgtables() - pgBefore;
-    }
+  for (uint64_t off = 0; off < result_.length; off += kPage) {
+    const AccessResult r = t.load(result_.address + off, 4);
+    ++m.accesses;
+    if (r.sig.signo == SigInfo::kSigbus) ++m.sigbus;
+    if (r.sig.signo == SigInfo::kSigsegv) ++m.sigsegv;
   }
   m = finish(m, begin, 0);
-  if (windows_.sampled()) {
-    // A zap that follows removes what the copies would have inserted.
-    copiedEntries_ += windows_.copies * (middle.pte + middle.pmd + middle.pud);
-    copiedPgtables_ += windows_.copies * middlePgtables;
-    addCopies(m, middle, windows_.copies);
-    m.pgtablesPeak += copiedPgtables_;
-  }
   m.modeledNs = spec_.cost.modeledNs(m.costInputs());
   return m;
 }
@@ -259,11 +212,17 @@ Metrics Probe::toggle() {
   setMemory(false);
   setMemory(true);
   Metrics m = finish(Metrics{}, begin, peak);
-  m.zappedEntries += copiedEntries_;
-  copiedEntries_ = 0;
-  m.pgtablesPeak += copiedPgtables_;
   m.modeledNs = spec_.cost.modeledNs(m.costInputs());
   return m;
+}
+
+uint64_t Probe::place() {
+  setUp();
+  map();
+  proc_->exit();
+  proc_.reset();
+  kernel_.reset();
+  return result_.address;
 }
 
 ProbeResult Probe::run() {
@@ -271,9 +230,6 @@ ProbeResult Probe::run() {
   lockdep::resetGraph();
   setUp();
   map();
-  windows_ = sampleWindows(result_.address, result_.length, spec_.sampleAbove);
-  result_.sampled = windows_.sampled();
-  result_.sampledFraction = windows_.fraction(result_.length);
   result_.touch = touch();
   result_.toggle = toggle();
   result_.retouch = touch();
@@ -285,30 +241,44 @@ ProbeResult Probe::run() {
 
 }  // namespace
 
-double SampledWindows::fraction(uint64_t length) const {
-  uint64_t touched = 0;
-  for (const Window& w : windows) touched += w.end - w.begin;
-  return length == 0 ? 1.0 : static_cast<double>(touched) / static_cast<double>(length);
+uint64_t wholeBlocks(uint64_t address, uint64_t length) {
+  const uint64_t first = roundUp(address, kGiB);
+  const uint64_t last = roundDown(address + length, kGiB);
+  return last > first ? (last - first) / kGiB : 0;
 }
 
-SampledWindows sampleWindows(uint64_t address, uint64_t length, uint64_t sampleAbove) {
-  SampledWindows s;
-  const uint64_t firstBlock = roundUp(address, kGiB);
-  const uint64_t lastBlockEnd = roundDown(address + length, kGiB);
-  const uint64_t blocks = lastBlockEnd > firstBlock ? (lastBlockEnd - firstBlock) / kGiB : 0;
-  // Head, middle and tail need three whole blocks; a fourth makes a copy.
-  if (length <= sampleAbove || blocks < 4) {
-    s.windows.push_back(Window{0, length});
-    return s;
-  }
-  const uint64_t headEnd = firstBlock + kGiB - address;
-  const uint64_t middleBegin = firstBlock + (blocks / 2) * kGiB - address;
-  const uint64_t tailBegin = lastBlockEnd - kGiB - address;
-  s.windows = {Window{0, headEnd}, Window{middleBegin, middleBegin + kGiB}, Window{tailBegin, length}};
-  s.middle = 1;
-  s.copies = blocks - 3;
-  return s;
+namespace {
+
+// r1 + k × (r2 − r1), per count: exact when the count is affine in the
+// number of whole blocks (docs/sweep.md says why the model's are).
+Metrics extrapolate(const Metrics& r1, const Metrics& r2, uint64_t k, const CostModel& cost) {
+  auto line = [k](uint64_t a, uint64_t b) {
+    const auto v = static_cast<int64_t>(a) + static_cast<int64_t>(k) * (static_cast<int64_t>(b) - static_cast<int64_t>(a));
+    return static_cast<uint64_t>(std::max<int64_t>(0, v));
+  };
+  Metrics m;
+  m.faults = line(r1.faults, r2.faults);
+  m.pte = line(r1.pte, r2.pte);
+  m.pmd = line(r1.pmd, r2.pmd);
+  m.pud = line(r1.pud, r2.pud);
+  m.fallback = line(r1.fallback, r2.fallback);
+  m.sigbus = line(r1.sigbus, r2.sigbus);
+  m.sigsegv = line(r1.sigsegv, r2.sigsegv);
+  m.accesses = line(r1.accesses, r2.accesses);
+  m.zaps = line(r1.zaps, r2.zaps);
+  m.zappedEntries = line(r1.zappedEntries, r2.zappedEntries);
+  m.tlbMisses = line(r1.tlbMisses, r2.tlbMisses);
+  m.shootdowns = line(r1.shootdowns, r2.shootdowns);
+  m.memoryLockWrites = line(r1.memoryLockWrites, r2.memoryLockWrites);
+  m.pgtablesPeak = line(r1.pgtablesPeak, r2.pgtablesPeak);
+  m.lockdepReports = line(r1.lockdepReports, r2.lockdepReports);
+  m.violations = line(r1.violations, r2.violations);
+  m.modeledNs = cost.modeledNs(m.costInputs());
+  m.wallNs = r1.wallNs + r2.wallNs;  // what the two runs took, not an estimate
+  return m;
 }
+
+}  // namespace
 
 // The fields of a phase, in output order, with their Metrics members.
 struct PhaseField {
@@ -379,7 +349,29 @@ ProbeResult probeResultFromJson(const nlohmann::ordered_json& j) {
 
 ProbeResult runProbe(const ProbeSpec& spec) {
   lockdep::setReportSink([](const lockdep::Report&) {});
-  return Probe(spec).run();
+  const uint64_t length = spec.mappedLength();
+  if (length <= spec.sampleAbove) return Probe(spec).run();
+  const uint64_t address = spec.placement == Placement::kFixed ? spec.address : Probe(spec).place();
+  const uint64_t n = wholeBlocks(address, length);
+  if (n < kMinSampledBlocks) return Probe(spec).run();
+  // The same mapping with all but one, and all but two, whole blocks cut
+  // off its end: the same address, offset, head and tail.
+  ProbeSpec s1 = spec;
+  s1.placement = Placement::kFixed;
+  s1.address = address;
+  s1.length = length - (n - 1) * kGiB;
+  ProbeSpec s2 = s1;
+  s2.length += kGiB;
+  const ProbeResult r1 = Probe(s1).run();
+  const ProbeResult r2 = Probe(s2).run();
+  ProbeResult r = r2;
+  r.length = length;
+  r.sampled = true;
+  r.sampledFraction = static_cast<double>(s2.length) / static_cast<double>(length);
+  r.touch = extrapolate(r1.touch, r2.touch, n - 1, spec.cost);
+  r.toggle = extrapolate(r1.toggle, r2.toggle, n - 1, spec.cost);
+  r.retouch = extrapolate(r1.retouch, r2.retouch, n - 1, spec.cost);
+  return r;
 }
 
 }  // namespace vfiomm::sim

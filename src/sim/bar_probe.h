@@ -5,9 +5,14 @@
 // order), a memory-decode toggle (COMMAND.MEMORY off, then on) and the
 // same full touch again.
 //
-// Large mappings are sampled: only a head, a middle and a tail window are
-// touched, and what the untouched middle would have cost is added as
-// copies of the middle window (see sampleWindows()). The result says so.
+// Large mappings are sampled: a mapping longer than `sampleAbove` with n
+// whole 1 GiB-aligned blocks is measured twice, cut to 1 and to 2 whole
+// blocks (same address, offset, head and tail), and every count is
+// extrapolated along that line to n blocks. Every whole block of a mapping
+// has the same VA/pfn alignment (BARs are size-aligned in physical memory),
+// so each adds the same faults, entries, TLB misses, zapped entries and
+// page tables — fills of the whole VMA included — and the extrapolation is
+// exact; tests check it against full runs. The result says it was sampled.
 //
 // The model's counters are process-wide: a probe must be the only thing
 // running in its process (vfiomm runs each in a child process).
@@ -27,9 +32,10 @@
 namespace vfiomm::sim {
 
 inline constexpr uint64_t kGiB = 1ULL << 30;
-// Mappings longer than this are sampled by default: a 4 KiB fault costs
-// the model ~0.3 µs of host time, so a 16 GiB touch at 4 KiB is ~1.3 s.
-inline constexpr uint64_t kDefaultSampleAbove = 16 * kGiB;
+// Mappings longer than this are sampled by default: a 4 KiB fault and its
+// access cost the model about 1 µs of host time, so a touch of 4 GiB at
+// 4 KiB already takes a second.
+inline constexpr uint64_t kDefaultSampleAbove = 4 * kGiB;
 // The index of the probed BAR (64-bit, prefetchable: it also takes index 1).
 inline constexpr unsigned kProbeBar = 0;
 
@@ -54,35 +60,17 @@ struct ProbeSpec {
   uint64_t mappedLength() const { return length != 0 ? length : barSize - offset; }
 };
 
-// A range of the mapping, as offsets from its start.
-struct Window {
-  uint64_t begin = 0;
-  uint64_t end = 0;
-};
-
-// The touched windows of a mapping of `length` bytes at `address`: the
-// whole mapping, or — when sampling — a head up to the end of the first
-// whole 1 GiB-aligned block, one whole block in the middle, and a tail from
-// the start of the last whole block. `middle` is the index of the middle
-// window, `copies` how many more blocks like it the mapping holds; both 0
-// when not sampling. Every block between head and tail is 1 GiB-aligned
-// and whole, and BARs are size-aligned in physical memory, so each block
-// has the same VA/pfn alignment as the middle one and costs the same.
-struct SampledWindows {
-  std::vector<Window> windows;
-  size_t middle = 0;
-  uint64_t copies = 0;
-  bool sampled() const { return copies != 0; }
-  double fraction(uint64_t length) const;
-};
-SampledWindows sampleWindows(uint64_t address, uint64_t length, uint64_t sampleAbove);
+// Whole 1 GiB-aligned blocks inside [address, address + length).
+uint64_t wholeBlocks(uint64_t address, uint64_t length);
+// A mapping is sampled only when it has at least this many whole blocks.
+inline constexpr uint64_t kMinSampledBlocks = 3;
 
 struct ProbeResult {
   std::string profile;
   uint64_t address = 0;  // where the mapping landed
   uint64_t length = 0;
   bool sampled = false;
-  double sampledFraction = 1.0;  // of the mapping's bytes actually touched
+  double sampledFraction = 1.0;  // the longer measured mapping / this one
   Metrics touch;
   Metrics toggle;
   Metrics retouch;

@@ -210,8 +210,8 @@ std::string sweepSummary(const SweepOptions& options, const std::vector<SweepRow
   for (const SweepRow& r : rows) sampled += r.result.sampled ? 1 : 0;
   if (anySampled || sampled != 0)
     out += fmt::format(
-        "{} of {} points sampled: mappings over {} touch a head, a middle and a tail window and count the "
-        "rest as copies of the middle 1 GiB block (docs/sweep.md)\n",
+        "{} of {} points sampled: BARs over {} are measured cut to one and to two whole 1 GiB blocks and "
+        "extrapolated along that line to the whole BAR (docs/sweep.md)\n",
         sampled, rows.size(), formatSize(options.sampleAbove));
   return out;
 }

@@ -22,6 +22,7 @@
 
 #include "sim/report.h"
 #include "sim/runner.h"
+#include "sim/explain.h"
 #include "sim/scenario.h"
 #include "sim/trace_files.h"
 #include "sim/sweep.h"
@@ -209,10 +210,19 @@ int main(int argc, char** argv) {
   sweep->add_option("--alignments", sweepAlignments, "4K,2M,1G,natural (default: all)")->delimiter(',');
   sweep->add_option("--designs", sweepDesigns, "designs (default: all)")->delimiter(',');
   sweep->add_option("--jobs,-j", sweepJobs, "points run at once, each in its own process (default: the CPUs)");
-  sweep->add_option("--sample-above", sweepSampleAbove, "mappings longer than this are sampled (default 16G)");
+  sweep->add_option("--sample-above", sweepSampleAbove, "mappings longer than this are sampled (default 4G)");
   sweep->add_option("--csv", sweepCmd.csvPath, "write every point and phase as CSV");
   sweep->add_option("--json", sweepCmd.jsonPath, "write the results as JSON (docs/sweep.md)");
   sweep->add_option("--report", sweepCmd.reportPath, "write an HTML report with log-log charts");
+
+  std::string explainBarSize, explainOffset, explainLength, explainAddr, explainDesign, explainJson;
+  auto* explainCmd = app.add_subcommand("explain", "what one BAR mapping costs per design, and why huge pages are (not) used (docs/explain.md)");
+  explainCmd->add_option("--bar-size", explainBarSize, "BAR size: 64K, 2M, 1G, 0x40000000, ...")->required();
+  explainCmd->add_option("--bar-offset", explainOffset, "offset of the mapping into the BAR (default 0)");
+  explainCmd->add_option("--length", explainLength, "length of the mapping (default: the rest of the BAR)");
+  explainCmd->add_option("--addr", explainAddr, "MAP_FIXED address (default: what mmap(NULL) picks)");
+  explainCmd->add_option("--design", explainDesign, "one design (default: all)");
+  explainCmd->add_option("--json", explainJson, "write JSON to FILE, or '-' for stdout instead of the text");
 
   std::string validatePath;
   auto* validate = app.add_subcommand("validate", "check a scenario file without running it");
@@ -242,6 +252,23 @@ int main(int argc, char** argv) {
         sweepCmd.options.sampleAbove = *v;
       }
       return vfiomm::sim::runSweepCommand(sweepCmd);
+    }
+    if (explainCmd->parsed()) {
+      auto size = [](const std::string& opt, const std::string& text) {
+        const auto v = vfiomm::sim::parseSize(text);
+        if (!v)
+          throw vfiomm::sim::ScenarioError(
+              fmt::format("{} '{}': expected a number (4096, 0x1000) with an optional K/M/G/T suffix", opt, text));
+        return *v;
+      };
+      vfiomm::sim::ExplainRequest req;
+      req.barSize = size("--bar-size", explainBarSize);
+      if (!explainOffset.empty()) req.offset = size("--bar-offset", explainOffset);
+      if (!explainLength.empty()) req.length = size("--length", explainLength);
+      if (!explainAddr.empty()) req.address = size("--addr", explainAddr);
+      if (!explainDesign.empty()) req.designs = parseDesigns({explainDesign});
+      req.jobs = jobs;
+      return vfiomm::sim::runExplainCommand(req, explainJson);
     }
     if (validate->parsed()) {
       const auto sc = vfiomm::sim::loadScenario(validatePath);
