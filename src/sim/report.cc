@@ -105,6 +105,11 @@ Json scenarioToJson(const Scenario& sc) {
   Json cost = Json::object();
   for (const auto& f : CostModel::fields()) cost[f.key] = sc.cost.*f.member;
   j["cost_model"] = cost;
+  Json tlb = Json::object();
+  for (const auto& [key, g] : {std::pair{"4k", sc.tlb.page4k}, std::pair{"2m", sc.tlb.page2m},
+                               std::pair{"1g", sc.tlb.page1g}})
+    tlb[key] = Json{{"entries", g.entries}, {"ways", g.ways}};
+  j["tlb"] = tlb;
   Json devs = Json::array();
   for (const DeviceDef& d : sc.devices) {
     Json dj;

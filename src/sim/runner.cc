@@ -4,6 +4,7 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -17,7 +18,6 @@
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
 #include "sync/lockdep.h"
-#include "trace/tracer.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_uapi.h"
@@ -50,30 +50,6 @@ struct ProcState {
   bool thread0Used = false;
   bool alive = true;
 };
-
-// Trace names: the process, and its first thread, after the scenario's
-// process.
-void traceNames(const ProcState& ps) {
-  if (!trace::enabled()) return;
-  trace::Tracer::global().nameProcess(ps.proc->pid(), ps.name);
-  trace::Tracer::global().nameThread(ps.proc->pid(), ps.proc->pid(), ps.name);
-}
-
-// The runner's own track holds the phases.
-constexpr int kRunnerTid = 0;
-
-void tracePhase(uint64_t begin, const std::string& name) {
-  if (begin == UINT64_MAX) return;
-  trace::Tracer& t = trace::Tracer::global();
-  trace::setCurrentTask(kRunnerTid, kRunnerTid);
-  trace::TraceEvent e;
-  e.kind = trace::EventKind::kPhase;
-  e.ts = begin;
-  e.dur = t.now() - begin;
-  e.detail = t.intern(name);
-  e.cpu = trace::kNoCpu;
-  t.record(e);
-}
 
 struct Target {
   uint64_t addr;
@@ -136,9 +112,19 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
   }
 }
 
+// The accesses one pass of `prog` over `targets` makes, times its passes.
+uint64_t accessesOf(const std::vector<Target>& targets, const AccessProgram& prog) {
+  uint64_t perPass = 0;
+  for (const Target& tg : targets)
+    perPass += prog.pattern == Pattern::kRandom ? prog.count : (tg.len + prog.stride - 1) / prog.stride;
+  return perPass * prog.passes;
+}
+
 class Run {
  public:
-  Run(const Scenario& sc, DesignKind design) : sc_(sc), design_(design) {}
+  using ProgressFn = std::function<void(double, const std::string&)>;
+  Run(const Scenario& sc, DesignKind design, ProgressFn progress)
+      : sc_(sc), design_(design), progress_(std::move(progress)) {}
 
   DesignResult run();
 
@@ -151,11 +137,13 @@ class Run {
   std::vector<Target> targetsOf(ProcState& ps, const AccessProgram& prog);
   Thread& threadFor(ProcState& ps, const std::string& name, unsigned cpu);
   uint64_t pgtablesNow() const;
+  void reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expected) const;
   void note(std::vector<std::string>& notes, const Mark& m, const std::string& what, long rc);
   long configRw16(ProcState& ps, const std::string& dev, uint32_t offset, uint16_t* v, bool write);
 
   const Scenario& sc_;
   const DesignKind design_;
+  const ProgressFn progress_;
   std::unique_ptr<Kernel> kernel_;
   std::map<std::string, VfioDevice*> devices_;
   std::map<std::string, std::unique_ptr<ProcState>> procs_;
@@ -173,6 +161,7 @@ void Run::setUp() {
   cfg.design = design_;
   cfg.profile = sc_.profile;
   cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
+  cfg.tlb = sc_.tlb;
   auto k = Kernel::create(cfg);
   if (!k)
     throw ScenarioError(fmt::format("{}: the kernel refuses profile '{}' or {} cpus", sc_.file,
@@ -207,8 +196,6 @@ void Run::setUp() {
     auto ps = std::make_unique<ProcState>();
     ps->name = p.name;
     ps->proc = kernel_->spawn(p.name);
-    traceNames(*ps);
-    trace::setCurrentTask(ps->proc->pid(), ps->proc->pid());  // its setup syscalls
     openDevices(*ps, p);
     mapAll(*ps, p);
     procs_[p.name] = std::move(ps);
@@ -352,7 +339,6 @@ Thread& Run::threadFor(ProcState& ps, const std::string& name, unsigned cpu) {
     t = &ps.proc->addThread(cpu);
   }
   ps.threads[name] = t;
-  if (trace::enabled()) trace::Tracer::global().nameThread(t->task().pid, t->task().tid, name);
   return *t;
 }
 
@@ -366,7 +352,6 @@ uint64_t Run::pgtablesNow() const {
 void Run::runEvent(const EventDef& e, PhaseResult& pr) {
   ProcState& ps = *procs_.at(e.process);
   Process& p = *ps.proc;
-  trace::setCurrentTask(p.pid(), p.pid());  // events are syscalls of the first thread
   const std::string what = eventKindName(e.kind);
   auto devFd = [&]() {
     auto it = ps.deviceFd.find(e.device);
@@ -460,7 +445,6 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
         pr.m.sigsegv += st.sigsegv;
         pr.m.accesses += st.accesses;
       }
-      traceNames(*cs);
       procs_[e.child] = std::move(cs);
       return;
     }
@@ -470,6 +454,15 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       return;
   }
   if (rc < 0) note(pr.notes, e.mark, what, rc);
+}
+
+void Run::reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expected) const {
+  if (!progress_) return;
+  // An open-ended phase counts as half done while it runs.
+  const double inPhase = expected == 0 ? 0.5 : std::min(1.0, static_cast<double>(accesses) /
+                                                                  static_cast<double>(expected));
+  const double phases = static_cast<double>(std::max<size_t>(sc_.phases.size(), 1));
+  progress_((static_cast<double>(result_.phases.size()) + inPhase) / phases, phase.name);
 }
 
 PhaseResult Run::runPhase(const PhaseDef& phase) {
@@ -494,6 +487,14 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
     Thread& t = threadFor(ps, td.name, td.cpu);
     work.push_back(Work{&t, targetsOf(ps, td.program), &td.program, {}});
   }
+  uint64_t expectedAccesses = 0;  // 0: unknown (a thread runs until the events are done)
+  for (const Work& w : work) {
+    if (w.prog->untilEventsDone) {
+      expectedAccesses = 0;
+      break;
+    }
+    expectedAccesses += accessesOf(w.targets, *w.prog);
+  }
   PhaseSync sync;
   sync.running.store(static_cast<unsigned>(work.size()));
   std::barrier<> start_line(static_cast<std::ptrdiff_t>(work.size() + 1));
@@ -501,7 +502,6 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   threads.reserve(work.size());
   for (Work& w : work) {
     threads.emplace_back([&w, &sync, &start_line] {
-      trace::setCurrentTask(w.thread->task().pid, w.thread->task().tid);
       start_line.arrive_and_wait();
       runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
       sync.running.fetch_sub(1, std::memory_order_acq_rel);
@@ -519,6 +519,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   sync.eventsDone.store(true, std::memory_order_release);
   while (sync.running.load(std::memory_order_acquire) != 0) {
     peak = std::max(peak, pgtablesNow());
+    reportProgress(phase, sync.accesses.load(std::memory_order_relaxed), expectedAccesses);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   for (std::thread& t : threads) t.join();
@@ -556,9 +557,7 @@ DesignResult Run::run() {
   lockdep::resetGraph();
   setUp();
   for (const PhaseDef& ph : sc_.phases) {
-    const uint64_t traced = trace::enabled() ? trace::Tracer::global().now() : UINT64_MAX;
     result_.phases.push_back(runPhase(ph));
-    tracePhase(traced, ph.name);
     result_.total.add(result_.phases.back().m);
   }
   result_.failed = design_ != DesignKind::kVmaList &&
@@ -612,14 +611,7 @@ DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunO
     lockdep::setReportSink([](const lockdep::Report&) {});
   else
     lockdep::setReportSink([](const lockdep::Report& r) { fmt::print(stderr, "{}\n", r.text); });
-  if (options.traceLimit == 0) return Run(scenario, design).run();
-  trace::Tracer& tracer = trace::Tracer::global();
-  tracer.start(options.traceLimit, std::string(designName(design)), scenario.cpus);
-  tracer.nameProcess(kRunnerTid, "vfiomm");
-  tracer.nameThread(kRunnerTid, kRunnerTid, "runner");
-  DesignResult r = Run(scenario, design).run();
-  r.trace = std::make_shared<trace::TraceLog>(tracer.stop());
-  return r;
+  return Run(scenario, design, options.onProgress).run();
 }
 
 }  // namespace vfiomm::sim

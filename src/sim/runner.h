@@ -8,13 +8,12 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "sim/cost_model.h"
 #include "sim/scenario.h"
-#include "trace/trace_log.h"
 #include "vfio/mapping_design.h"
 
 namespace vfiomm::sim {
@@ -55,9 +54,6 @@ struct DesignResult {
   std::vector<PhaseResult> phases;
   Metrics total;
   std::vector<std::string> setupNotes;
-  // What the tracer kept, when RunOptions::traceLimit asked for a trace
-  // (not part of the JSON results).
-  std::shared_ptr<trace::TraceLog> trace;
   // An invariant broke where the design should keep it: any violation or
   // lockdep report outside vma-list (whose holes are expected).
   bool failed = false;
@@ -65,11 +61,10 @@ struct DesignResult {
 
 struct RunOptions {
   bool quietLockdep = true;  // count lockdep reports without printing them
-  // Trace the run, keeping the latest traceLimit events (0: no trace); the
-  // caller writes the files (sim/trace_files.h) from DesignResult::trace.
-  size_t traceLimit = 0;
-  std::string traceChromePath;  // --trace: Chrome trace-event JSON
-  std::string traceFtracePath;  // --ftrace: trace-cmd report text
+  // How far the run has got (0..1 of the whole scenario) and the phase
+  // running; called by the thread that called runScenario, every few
+  // milliseconds while a phase's threads run.
+  std::function<void(double fraction, const std::string& phase)> onProgress;
 };
 
 // Throws ScenarioError when the scenario cannot be set up at all (the

@@ -110,6 +110,8 @@ class Parser {
   }
 
   void parseCost(const YAML::Node& n, CostModel& cost) const;
+  void parseTlb(const YAML::Node& n, TlbGeometry& tlb) const;
+  TlbArrayGeometry parseTlbArray(const YAML::Node& n, const std::string& what) const;
   DeviceDef parseDevice(const YAML::Node& n, size_t i) const;
   ProcessDef parseProcess(const YAML::Node& n, const Scenario& sc) const;
   MappingDef parseMapping(const YAML::Node& n, const Scenario& sc, const ProcessDef& p) const;
@@ -142,6 +144,31 @@ void Parser::parseCost(const YAML::Node& n, CostModel& cost) const {
       fail(it->first, fmt::format("unknown key '{}' in cost_model (expected one of: {})", key, list));
     }
   }
+}
+
+// `tlb: {4k: {entries: 64, ways: 4}, ...}`: each array given replaces the
+// default (a Golden Cove STLB) whole; sets must be a power of two, as the
+// model indexes them by the low page-number bits.
+void Parser::parseTlb(const YAML::Node& n, TlbGeometry& tlb) const {
+  requireMap(n, "tlb");
+  checkKeys(n, {"4k", "2m", "1g"}, "tlb");
+  if (n["4k"]) tlb.page4k = parseTlbArray(n["4k"], "tlb.4k");
+  if (n["2m"]) tlb.page2m = parseTlbArray(n["2m"], "tlb.2m");
+  if (n["1g"]) tlb.page1g = parseTlbArray(n["1g"], "tlb.1g");
+}
+
+TlbArrayGeometry Parser::parseTlbArray(const YAML::Node& n, const std::string& what) const {
+  requireMap(n, what);
+  checkKeys(n, {"entries", "ways"}, what);
+  if (!n["entries"] || !n["ways"]) fail(n, fmt::format("{} needs entries and ways", what));
+  constexpr uint64_t kMaxTlbEntries = 1 << 16;
+  const auto entries = bounded<unsigned>(n["entries"], what + ".entries", kMaxTlbEntries);
+  const auto ways = bounded<unsigned>(n["ways"], what + ".ways", kMaxTlbEntries);
+  if (entries == 0 || ways == 0) fail(n, fmt::format("{}: entries and ways must be at least 1", what));
+  if (entries % ways != 0 || !isPow2(entries / ways))
+    fail(n, fmt::format("{}: entries / ways (the number of sets) must be a whole power of two, "
+                        "not {} / {}", what, entries, ways));
+  return TlbArrayGeometry{entries, ways};
 }
 
 DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
@@ -573,8 +600,8 @@ Scenario Parser::parse(const std::string& text) {
     fail(Mark{file_, ex.mark.line + 1, ex.mark.column + 1}, ex.msg);
   }
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
-  checkKeys(root, {"name", "description", "cpus", "profile", "thp", "cost_model", "devices",
-                   "processes", "phases"},
+  checkKeys(root, {"name", "description", "cpus", "profile", "thp", "cost_model", "tlb",
+                   "devices", "processes", "phases"},
             "the scenario");
   Scenario sc;
   sc.file = file_;
@@ -588,6 +615,7 @@ Scenario Parser::parse(const std::string& text) {
   if (root["profile"]) sc.profile = str(root["profile"], "profile");
   if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
   if (root["cost_model"]) parseCost(root["cost_model"], sc.cost);
+  if (root["tlb"]) parseTlb(root["tlb"], sc.tlb);
   if (!root["devices"]) fail(root, "a scenario needs devices");
   requireSeq(root["devices"], "devices");
   size_t i = 0;

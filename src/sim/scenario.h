@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "mm/tlb.h"
 #include "pci/pci_device.h"
 #include "sim/cost_model.h"
 
@@ -156,6 +157,7 @@ struct Scenario {
   std::string profile;  // empty: each design's own
   bool thp = true;
   CostModel cost;
+  TlbGeometry tlb;  // every simulated CPU's
   std::vector<DeviceDef> devices;
   std::vector<ProcessDef> processes;
   std::vector<PhaseDef> phases;

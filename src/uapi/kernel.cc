@@ -23,7 +23,7 @@ Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
 Kernel::Kernel(const KernelConfig& config, MmProfile profile)
     : config_(config),
       profile_(std::move(profile)),
-      machine_(MachineConfig{config.cpus, TlbGeometry{}}),
+      machine_(MachineConfig{config.cpus, config.tlb}),
       pciHost_(machine_) {
   for (unsigned i = 0; i < config.cpus; ++i) cpuRun_.push_back(std::make_unique<std::mutex>());
 }

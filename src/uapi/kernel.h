@@ -39,6 +39,8 @@ struct KernelConfig {
   ThpEnabled thp = ThpEnabled::kAlways;
   // RAM + swap, for the heuristic overcommit check of private mappings.
   uint64_t overcommitLimit = 64ULL << 30;
+  // Every CPU's TLB (the default: a Golden Cove STLB, docs/tlb.md).
+  TlbGeometry tlb;
 };
 
 class Kernel {

@@ -159,6 +159,39 @@ std::string name(const ::testing::TestParamInfo<DesignKind>& info) {
   return n;
 }
 
+// A scenario's TLB override reaches every CPU: 16 pages touched twice in
+// order. The default STLB keeps all 16, so the second touch never misses; a
+// 4-entry fully associative LRU TLB has evicted each page 4 touches after
+// filling it, so every one of the 16 misses again.
+TEST(ScenarioTlb, OverrideReachesTheCpus) {
+  const std::string base = R"(name: tlb
+devices:
+  - name: d
+    bars:
+      - {index: 0, size: 64K, type: mem32}
+processes:
+  - name: p
+    open: [d]
+    mappings:
+      - {name: m, device: d, bar: 0}
+phases:
+  - name: touch
+    threads:
+      - {process: p, cpu: 0}
+  - name: retouch
+    threads:
+      - {process: p, cpu: 0}
+)";
+  const auto retouchMisses = [](const std::string& yaml) {
+    const DesignResult r = runScenario(parseScenario(yaml, "tlb.yaml"), DesignKind::kAddressSpace);
+    EXPECT_EQ(r.phases.at(1).m.accesses, 16U);
+    EXPECT_EQ(r.phases.at(1).m.faults, 0U);
+    return r.phases.at(1).m.tlbMisses;
+  };
+  EXPECT_EQ(retouchMisses(base), 0U);
+  EXPECT_EQ(retouchMisses(base + "tlb: {4k: {entries: 4, ways: 4}}\n"), 16U);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllDesigns, DefaultScenarioCounts, ::testing::ValuesIn(allDesigns()), name);
 
 }  // namespace

@@ -111,7 +111,7 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 TEST(ScenarioErrors, UnknownTopLevelKey) {
   EXPECT_EQ(errorOf(std::string(kGood) + "colour: blue\n"),
             "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
-            "cpus, profile, thp, cost_model, devices, processes, phases)");
+            "cpus, profile, thp, cost_model, tlb, devices, processes, phases)");
 }
 
 TEST(ScenarioErrors, UnknownBarKey) {
@@ -168,6 +168,31 @@ TEST(ScenarioErrors, YamlSyntax) {
 TEST(ScenarioErrors, UnknownCostKey) {
   EXPECT_EQ(errorOf(std::string(kGood) + "cost_model: {warp_ns: 3}\n").substr(0, 45),
             "bad.yaml:16:14: unknown key 'warp_ns' in cost");
+}
+
+TEST(Scenario, TlbOverrideReplacesOnlyTheArraysGiven) {
+  const Scenario sc = parseScenario(std::string(kGood) + "tlb: {4k: {entries: 64, ways: 4}}\n", "t.yaml");
+  EXPECT_EQ(sc.tlb.page4k.entries, 64U);
+  EXPECT_EQ(sc.tlb.page4k.ways, 4U);
+  const TlbGeometry defaults;
+  EXPECT_EQ(sc.tlb.page2m.entries, defaults.page2m.entries);
+  EXPECT_EQ(sc.tlb.page1g.ways, defaults.page1g.ways);
+  // The resolved scenario in --json carries the whole geometry.
+  const auto j = scenarioToJson(sc);
+  EXPECT_EQ(j["tlb"]["4k"]["entries"], 64);
+  EXPECT_EQ(j["tlb"]["1g"]["entries"], defaults.page1g.entries);
+}
+
+TEST(ScenarioErrors, BadTlbGeometry) {
+  EXPECT_EQ(errorOf(std::string(kGood) + "tlb: {4k: {entries: 48, ways: 4}}\n"),
+            "bad.yaml:16:11: tlb.4k: entries / ways (the number of sets) must be a whole power of two, "
+            "not 48 / 4");
+  EXPECT_EQ(errorOf(std::string(kGood) + "tlb: {4k: {entries: 64, ways: 0}}\n"),
+            "bad.yaml:16:11: tlb.4k: entries and ways must be at least 1");
+  EXPECT_EQ(errorOf(std::string(kGood) + "tlb: {4k: {entries: 64}}\n"),
+            "bad.yaml:16:11: tlb.4k needs entries and ways");
+  EXPECT_EQ(errorOf(std::string(kGood) + "tlb: {512g: {entries: 1, ways: 1}}\n"),
+            "bad.yaml:16:7: unknown key '512g' in tlb (expected one of: 4k, 2m, 1g)");
 }
 
 }  // namespace
