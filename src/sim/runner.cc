@@ -18,6 +18,7 @@
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
 #include "sync/lockdep.h"
+#include "trace/tracer.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_uapi.h"
@@ -50,6 +51,30 @@ struct ProcState {
   bool thread0Used = false;
   bool alive = true;
 };
+
+// Trace names: the process, and its first thread, after the scenario's
+// process.
+void traceNames(const ProcState& ps) {
+  if (!trace::enabled()) return;
+  trace::Tracer::global().nameProcess(ps.proc->pid(), ps.name);
+  trace::Tracer::global().nameThread(ps.proc->pid(), ps.proc->pid(), ps.name);
+}
+
+// The runner's own track holds the phases.
+constexpr int kRunnerTid = 0;
+
+void tracePhase(uint64_t begin, const std::string& name) {
+  if (begin == UINT64_MAX) return;
+  trace::Tracer& t = trace::Tracer::global();
+  trace::setCurrentTask(kRunnerTid, kRunnerTid);
+  trace::TraceEvent e;
+  e.kind = trace::EventKind::kPhase;
+  e.ts = begin;
+  e.dur = t.now() - begin;
+  e.detail = t.intern(name);
+  e.cpu = trace::kNoCpu;
+  t.record(e);
+}
 
 struct Target {
   uint64_t addr;
@@ -196,6 +221,8 @@ void Run::setUp() {
     auto ps = std::make_unique<ProcState>();
     ps->name = p.name;
     ps->proc = kernel_->spawn(p.name);
+    traceNames(*ps);
+    trace::setCurrentTask(ps->proc->pid(), ps->proc->pid());  // its setup syscalls
     openDevices(*ps, p);
     mapAll(*ps, p);
     procs_[p.name] = std::move(ps);
@@ -339,6 +366,7 @@ Thread& Run::threadFor(ProcState& ps, const std::string& name, unsigned cpu) {
     t = &ps.proc->addThread(cpu);
   }
   ps.threads[name] = t;
+  if (trace::enabled()) trace::Tracer::global().nameThread(t->task().pid, t->task().tid, name);
   return *t;
 }
 
@@ -352,6 +380,7 @@ uint64_t Run::pgtablesNow() const {
 void Run::runEvent(const EventDef& e, PhaseResult& pr) {
   ProcState& ps = *procs_.at(e.process);
   Process& p = *ps.proc;
+  trace::setCurrentTask(p.pid(), p.pid());  // events are syscalls of the first thread
   const std::string what = eventKindName(e.kind);
   auto devFd = [&]() {
     auto it = ps.deviceFd.find(e.device);
@@ -445,6 +474,7 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
         pr.m.sigsegv += st.sigsegv;
         pr.m.accesses += st.accesses;
       }
+      traceNames(*cs);
       procs_[e.child] = std::move(cs);
       return;
     }
@@ -502,6 +532,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   threads.reserve(work.size());
   for (Work& w : work) {
     threads.emplace_back([&w, &sync, &start_line] {
+      trace::setCurrentTask(w.thread->task().pid, w.thread->task().tid);
       start_line.arrive_and_wait();
       runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
       sync.running.fetch_sub(1, std::memory_order_acq_rel);
@@ -557,7 +588,9 @@ DesignResult Run::run() {
   lockdep::resetGraph();
   setUp();
   for (const PhaseDef& ph : sc_.phases) {
+    const uint64_t traced = trace::enabled() ? trace::Tracer::global().now() : UINT64_MAX;
     result_.phases.push_back(runPhase(ph));
+    tracePhase(traced, ph.name);
     result_.total.add(result_.phases.back().m);
   }
   result_.failed = design_ != DesignKind::kVmaList &&
@@ -611,7 +644,14 @@ DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunO
     lockdep::setReportSink([](const lockdep::Report&) {});
   else
     lockdep::setReportSink([](const lockdep::Report& r) { fmt::print(stderr, "{}\n", r.text); });
-  return Run(scenario, design, options.onProgress).run();
+  if (options.traceLimit == 0) return Run(scenario, design, options.onProgress).run();
+  trace::Tracer& tracer = trace::Tracer::global();
+  tracer.start(options.traceLimit, std::string(designName(design)), scenario.cpus);
+  tracer.nameProcess(kRunnerTid, "vfiomm");
+  tracer.nameThread(kRunnerTid, kRunnerTid, "runner");
+  DesignResult r = Run(scenario, design, options.onProgress).run();
+  r.trace = std::make_shared<trace::TraceLog>(tracer.stop());
+  return r;
 }
 
 }  // namespace vfiomm::sim

@@ -9,11 +9,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "sim/cost_model.h"
 #include "sim/scenario.h"
+#include "trace/trace_log.h"
 #include "vfio/mapping_design.h"
 
 namespace vfiomm::sim {
@@ -54,6 +56,9 @@ struct DesignResult {
   std::vector<PhaseResult> phases;
   Metrics total;
   std::vector<std::string> setupNotes;
+  // What the tracer kept, when RunOptions::traceLimit asked for a trace
+  // (not part of the JSON results).
+  std::shared_ptr<trace::TraceLog> trace;
   // An invariant broke where the design should keep it: any violation or
   // lockdep report outside vma-list (whose holes are expected).
   bool failed = false;
@@ -65,6 +70,11 @@ struct RunOptions {
   // running; called by the thread that called runScenario, every few
   // milliseconds while a phase's threads run.
   std::function<void(double fraction, const std::string& phase)> onProgress;
+  // Trace the run, keeping the latest traceLimit events (0: no trace); the
+  // caller writes the files (sim/trace_files.h) from DesignResult::trace.
+  size_t traceLimit = 0;
+  std::string traceChromePath;  // --trace: Chrome trace-event JSON
+  std::string traceFtracePath;  // --ftrace: trace-cmd report text
 };
 
 // Throws ScenarioError when the scenario cannot be set up at all (the
