@@ -8,9 +8,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev
   libexpected-dev librapidcheck-dev
+  # The browser test of the HTML report (tests/report/chromium_report_test.sh)
+  # and a font for its text.
+  chromium fonts-dejavu-core
 )
-# Extra packages for browser tests of the HTML report (issue 7) go here once
-# that test exists; nothing installs what no test uses.
 
 missing=()
 for p in "${packages[@]}"; do

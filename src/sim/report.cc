@@ -67,10 +67,7 @@ std::string bytes(uint64_t b) {
   return fmt::format("{} MiB", b / (1024 * 1024));
 }
 
-struct Row {
-  const char* label;
-  std::function<std::string(const Metrics&)> cell;
-};
+using Row = MetricRow;
 
 const std::vector<Row>& rows() {
   static const std::vector<Row> kRows = {
@@ -93,6 +90,8 @@ const std::vector<Row>& rows() {
 }
 
 }  // namespace
+
+const std::vector<MetricRow>& metricRows() { return rows(); }
 
 Json scenarioToJson(const Scenario& sc) {
   Json j;
@@ -246,6 +245,12 @@ Json designResultToJson(const DesignResult& r) {
     }
     rj["phases"] = phases;
     rj["total"] = metricsToJson(r.total);
+    Json timeline = Json::array();
+    for (const TimelineSample& s : r.timeline)
+      timeline.push_back(Json{{"phase", s.phase}, {"faults", s.faults}, {"zaps", s.zaps},
+                              {"zapped_entries", s.zappedEntries}, {"shootdowns", s.shootdowns},
+                              {"modeled_ns", s.modeledNs}});
+    rj["timeline"] = timeline;
     return rj;
   }
 }
@@ -291,6 +296,17 @@ DesignResult designResultFromJson(const Json& j) {
     r.phases.push_back(std::move(pr));
   }
   r.total = metricsFromJson(j.at("total"));
+  // Documents written before the timeline existed have none.
+  for (const Json& s : j.value("timeline", Json::array())) {
+    TimelineSample t;
+    t.phase = s.at("phase").get<size_t>();
+    t.faults = s.at("faults").get<uint64_t>();
+    t.zaps = s.at("zaps").get<uint64_t>();
+    t.zappedEntries = s.at("zapped_entries").get<uint64_t>();
+    t.shootdowns = s.at("shootdowns").get<uint64_t>();
+    t.modeledNs = s.at("modeled_ns").get<double>();
+    r.timeline.push_back(t);
+  }
   return r;
 }
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,14 @@ nlohmann::ordered_json metricsToJson(const Metrics& m);
 nlohmann::ordered_json designResultToJson(const DesignResult& r);
 DesignResult designResultFromJson(const nlohmann::ordered_json& j);
 nlohmann::ordered_json resultsToJson(const Scenario& sc, const std::vector<DesignResult>& results);
+
+// The rows of the comparison table: a label and how to print a cell. The
+// terminal table and the HTML report show the same rows.
+struct MetricRow {
+  const char* label;
+  std::function<std::string(const Metrics&)> cell;
+};
+const std::vector<MetricRow>& metricRows();
 
 std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& results);
 

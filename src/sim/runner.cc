@@ -163,6 +163,7 @@ class Run {
   Thread& threadFor(ProcState& ps, const std::string& name, unsigned cpu);
   uint64_t pgtablesNow() const;
   void reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expected) const;
+  TimelineSample sampleOf(const Metrics& phaseSoFar) const;
   void note(std::vector<std::string>& notes, const Mark& m, const std::string& what, long rc);
   long configRw16(ProcState& ps, const std::string& dev, uint32_t offset, uint16_t* v, bool write);
 
@@ -486,6 +487,38 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
   if (rc < 0) note(pr.notes, e.mark, what, rc);
 }
 
+// The counters of the model that moved since `before`, as the Metrics fields
+// that come from counters.
+Metrics countedSince(const CounterSnapshot& before) {
+  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  Metrics m;
+  m.faults = d.get("vmstat.pgfault");
+  m.pte = d.get("mm.pfn_insert.pte");
+  m.pmd = d.get("mm.pfn_insert.pmd");
+  m.pud = d.get("mm.pfn_insert.pud");
+  m.fallback = d.get("mm.fault.fallback.pud") + d.get("mm.fault.fallback.pmd");
+  m.zaps = d.get("mm.zap.calls");
+  m.zappedEntries = d.get("mm.zap.pte") + d.get("mm.zap.pmd") + d.get("mm.zap.pud");
+  m.tlbMisses = d.get("tlb.miss");
+  m.shootdowns = d.get("tlb.shootdown");
+  m.memoryLockWrites = d.get("vfio.memory_lock.write");
+  return m;
+}
+
+// A timeline sample of the running phase: the phases before it are in
+// result_.total already.
+TimelineSample Run::sampleOf(const Metrics& phaseSoFar) const {
+  const Metrics& done = result_.total;
+  TimelineSample s;
+  s.phase = result_.phases.size();
+  s.faults = done.faults + phaseSoFar.faults;
+  s.zaps = done.zaps + phaseSoFar.zaps;
+  s.zappedEntries = done.zappedEntries + phaseSoFar.zappedEntries;
+  s.shootdowns = done.shootdowns + phaseSoFar.shootdowns;
+  s.modeledNs = done.modeledNs + sc_.cost.modeledNs(phaseSoFar.costInputs());
+  return s;
+}
+
 void Run::reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expected) const {
   if (!progress_) return;
   // An open-ended phase counts as half done while it runs.
@@ -502,6 +535,8 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   const size_t lockdepBefore = lockdep::reportCount();
   const uint64_t violationsBefore = kernel_->pciHost().decodeViolationCount();
   const auto start = Clock::now();
+  PhaseTimeline timeline;
+  timeline.offer(sampleOf(Metrics{}));
 
   // Threads and their targets are set up before anyone starts, so the
   // events below (which may move mappings) never race with this.
@@ -546,38 +581,38 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
       std::this_thread::yield();
     runEvent(e, pr);
     peak = std::max(peak, pgtablesNow());
+    timeline.offer(sampleOf(countedSince(before)));
   }
   sync.eventsDone.store(true, std::memory_order_release);
   while (sync.running.load(std::memory_order_acquire) != 0) {
     peak = std::max(peak, pgtablesNow());
     reportProgress(phase, sync.accesses.load(std::memory_order_relaxed), expectedAccesses);
+    timeline.offer(sampleOf(countedSince(before)));
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   for (std::thread& t : threads) t.join();
   peak = std::max(peak, pgtablesNow());
 
   const auto wall = Clock::now() - start;
-  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  // A fork event's child program counted its accesses and signals into
+  // pr.m already; the model's counters give the rest.
+  const Metrics byEvents = pr.m;
+  pr.m = countedSince(before);
   Metrics& m = pr.m;
+  m.sigbus = byEvents.sigbus;
+  m.sigsegv = byEvents.sigsegv;
+  m.accesses = byEvents.accesses;
   for (const Work& w : work) {
     m.sigbus += w.stats.sigbus;
     m.sigsegv += w.stats.sigsegv;
     m.accesses += w.stats.accesses;
   }
-  m.faults = d.get("vmstat.pgfault");
-  m.pte = d.get("mm.pfn_insert.pte");
-  m.pmd = d.get("mm.pfn_insert.pmd");
-  m.pud = d.get("mm.pfn_insert.pud");
-  m.fallback = d.get("mm.fault.fallback.pud") + d.get("mm.fault.fallback.pmd");
-  m.zaps = d.get("mm.zap.calls");
-  m.zappedEntries = d.get("mm.zap.pte") + d.get("mm.zap.pmd") + d.get("mm.zap.pud");
-  m.tlbMisses = d.get("tlb.miss");
-  m.shootdowns = d.get("tlb.shootdown");
-  m.memoryLockWrites = d.get("vfio.memory_lock.write");
   m.pgtablesPeak = peak;
   m.lockdepReports = lockdep::reportCount() - lockdepBefore;
   m.violations = kernel_->pciHost().decodeViolationCount() - violationsBefore;
   m.modeledNs = sc_.cost.modeledNs(m.costInputs());
+  const std::vector<TimelineSample> samples = timeline.finish(sampleOf(m));
+  result_.timeline.insert(result_.timeline.end(), samples.begin(), samples.end());
   m.wallNs = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count());
   return pr;
 }

@@ -15,6 +15,7 @@
 
 #include "sim/cost_model.h"
 #include "sim/scenario.h"
+#include "sim/timeline.h"
 #include "trace/trace_log.h"
 #include "vfio/mapping_design.h"
 
@@ -59,6 +60,9 @@ struct DesignResult {
   // What the tracer kept, when RunOptions::traceLimit asked for a trace
   // (not part of the JSON results).
   std::shared_ptr<trace::TraceLog> trace;
+  // Cumulative counters sampled while the phases ran, in order (at most
+  // PhaseTimeline::kDefaultMaxSamples per phase).
+  std::vector<TimelineSample> timeline;
   // An invariant broke where the design should keep it: any violation or
   // lockdep report outside vma-list (whose holes are expected).
   bool failed = false;

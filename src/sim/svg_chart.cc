@@ -18,8 +18,9 @@ constexpr double kWidth = 760;
 constexpr double kPlotLeft = 84;
 constexpr double kPlotRight = kWidth - 180;  // the legend lives right of the plot
 constexpr double kPlotTop = 40;
-constexpr double kLineHeight = 380;
-constexpr double kBarHeight = 420;  // room for slanted group labels
+constexpr double kHeight = 380;
+constexpr double kBottomMargin = 60;  // tick labels and the axis label
+constexpr double kSlantRoom = 40;     // more for slanted group labels
 constexpr size_t kMaxLegendChars = 24;
 constexpr size_t kMaxCircles = 60;  // beyond this a series is a plain line
 
@@ -33,20 +34,13 @@ std::string exactValue(double v) {
   return fmt::format("{:.4g}", v);
 }
 
-bool labelSaysBytes(const std::string& label) {
-  std::string lower = label;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
-  return lower.find("bytes") != std::string::npos;
-}
-
-// The unit a label divides by: SI (K, M, G, T) or binary (KiB ... TiB).
+// The unit a label divides by: SI (K, M, G, T), binary (KiB ... TiB) or time.
 struct Unit {
   double div;
   std::string_view suffix;
 };
 
-Unit unitFor(double magnitude, bool bytes) {
+Unit unitFor(double magnitude, AxisUnit kind) {
   static constexpr std::array<Unit, 5> kSi = {
       {{1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "K"}, {1, ""}}};
   static constexpr std::array<Unit, 5> kBinary = {{{1099511627776.0, " TiB"},
@@ -54,24 +48,27 @@ Unit unitFor(double magnitude, bool bytes) {
                                                    {1048576.0, " MiB"},
                                                    {1024.0, " KiB"},
                                                    {1, " B"}}};
-  for (const Unit& u : bytes ? kBinary : kSi) {
+  static constexpr std::array<Unit, 5> kTime = {
+      {{1e9, " s"}, {1e6, " ms"}, {1e3, " us"}, {1, " ns"}, {1e-3, " ps"}}};
+  const auto& units = kind == AxisUnit::kBytes ? kBinary : kind == AxisUnit::kNanoseconds ? kTime : kSi;
+  for (const Unit& u : units) {
     if (magnitude >= u.div) return u;
   }
-  return bytes ? kBinary.back() : kSi.back();
+  return units.back();
 }
 
 // A linear tick: one unit for the whole axis (its largest value) and as
 // many decimals as the step needs, so neighbouring labels never read alike.
-std::string linearLabel(double v, double step, double maxAbs, bool bytes) {
-  if (v == 0) return bytes ? "0 B" : "0";
-  const Unit u = unitFor(maxAbs, bytes);
+std::string linearLabel(double v, double step, double maxAbs, AxisUnit kind) {
+  if (v == 0) return "0";
+  const Unit u = unitFor(maxAbs, kind);
   const double decimals = std::max(0.0, std::ceil(-std::log10(step / u.div) - 1e-9));
   return fmt::format("{:.{}f}{}", v / u.div, static_cast<int>(decimals), u.suffix);
 }
 
 // A log tick is a power of ten (or of two): its own unit reads exactly.
-std::string logLabel(double v, bool bytes) {
-  const Unit u = unitFor(v, bytes);
+std::string logLabel(double v, AxisUnit kind) {
+  const Unit u = unitFor(v, kind);
   return fmt::format("{:g}{}", v / u.div, u.suffix);
 }
 
@@ -85,7 +82,7 @@ double niceStep(double rough) {
   return 10 * mag;
 }
 
-std::vector<Tick> linearTicks(double lo, double hi, bool bytes) {
+std::vector<Tick> linearTicks(double lo, double hi, AxisUnit kind) {
   if (hi == lo) {
     const double pad = lo == 0 ? 1 : std::fabs(lo) / 2;
     lo -= pad;
@@ -93,7 +90,7 @@ std::vector<Tick> linearTicks(double lo, double hi, bool bytes) {
   }
   const double rough = (hi - lo) / 5;
   // Byte axes step in 1-2-5 multiples of KiB, MiB, ... so labels stay round.
-  const double unit = bytes ? unitFor(rough, true).div : 1;
+  const double unit = kind == AxisUnit::kBytes ? unitFor(rough, kind).div : 1;
   const double step = unit * niceStep(rough / unit);
   const auto first = static_cast<int64_t>(std::floor(lo / step + 1e-9));
   const auto last = static_cast<int64_t>(std::ceil(hi / step - 1e-9));
@@ -102,13 +99,13 @@ std::vector<Tick> linearTicks(double lo, double hi, bool bytes) {
   std::vector<Tick> ticks;
   for (int64_t i = first; i <= last; ++i) {
     const double v = static_cast<double>(i) * step;
-    ticks.push_back({v, linearLabel(v, step, maxAbs, bytes)});
+    ticks.push_back({v, linearLabel(v, step, maxAbs, kind)});
   }
   return ticks;
 }
 
-std::vector<Tick> logTicks(double lo, double hi, bool bytes) {
-  const double base = bytes ? 2 : 10;
+std::vector<Tick> logTicks(double lo, double hi, AxisUnit kind) {
+  const double base = kind == AxisUnit::kBytes ? 2 : 10;
   const double logBase = std::log(base);
   auto first = static_cast<int64_t>(std::floor(std::log(lo) / logBase + 1e-9));
   auto last = static_cast<int64_t>(std::ceil(std::log(hi) / logBase - 1e-9));
@@ -120,7 +117,7 @@ std::vector<Tick> logTicks(double lo, double hi, bool bytes) {
   std::vector<Tick> ticks;
   for (int64_t e = first; e <= last; e += stride) {
     const double v = std::pow(base, static_cast<double>(e));
-    ticks.push_back({v, logLabel(v, bytes)});
+    ticks.push_back({v, logLabel(v, kind)});
   }
   return ticks;
 }
@@ -129,12 +126,12 @@ std::vector<Tick> logTicks(double lo, double hi, bool bytes) {
 class Axis {
  public:
   // `values` are the drawable values; `includeZero` pins a linear axis to 0.
-  Axis(std::vector<double> values, bool log, bool bytes, bool includeZero, double p0, double p1)
+  Axis(std::vector<double> values, bool log, AxisUnit kind, bool includeZero, double p0, double p1)
       : log_(log), p0_(p0), p1_(p1) {
     if (values.empty()) values = log ? std::vector<double>{1, 10} : std::vector<double>{0, 1};
     if (includeZero && !log) values.push_back(0);
     const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
-    ticks_ = axisTicks(*lo, *hi, log, bytes);
+    ticks_ = axisTicks(*lo, *hi, log, kind);
     lo_ = ticks_.front().value;
     hi_ = ticks_.back().value;
   }
@@ -165,9 +162,9 @@ std::string shorten(const std::string& name) {
 
 class SvgWriter {
  public:
-  explicit SvgWriter(double height) : height_(height) {}
+  explicit SvgWriter(double extraBottom = 0) : height_(kHeight + extraBottom) {}
 
-  double plotBottom() const { return height_ - (height_ == kBarHeight ? 100 : 60); }
+  double plotBottom() const { return height_ - kBottomMargin - (height_ - kHeight); }
   std::string& body() { return body_; }
 
   void title(const std::string& text) {
@@ -264,28 +261,41 @@ const std::string& seriesColour(size_t index) {
   return kPalette[index % kPalette.size()];
 }
 
-std::vector<Tick> axisTicks(double lo, double hi, bool log, bool bytes) {
+AxisUnit axisUnitOf(const std::string& label) {
+  std::string lower = label;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  if (lower.find("bytes") != std::string::npos) return AxisUnit::kBytes;
+  if (lower.find("(ns)") != std::string::npos) return AxisUnit::kNanoseconds;
+  return AxisUnit::kPlain;
+}
+
+std::vector<Tick> axisTicks(double lo, double hi, bool log, AxisUnit unit) {
   if (hi < lo) std::swap(lo, hi);
-  return log ? logTicks(lo, hi, bytes) : linearTicks(lo, hi, bytes);
+  return log ? logTicks(lo, hi, unit) : linearTicks(lo, hi, unit);
 }
 
 std::string lineChart(const LineChartSpec& spec) {
+  // The x axis spans every point it can place, even one whose y the y axis
+  // cannot show (a zero on a log scale): a timeline keeps its start.
   std::vector<double> xs, ys;
+  size_t marks = 0;
   for (const Series& s : spec.series) {
     for (const auto& [x, y] : s.points) {
-      if (drawable(x, spec.logX) && drawable(y, spec.logY)) {
-        xs.push_back(x);
-        ys.push_back(y);
-      }
+      if (!drawable(x, spec.logX)) continue;
+      xs.push_back(x);
+      if (!drawable(y, spec.logY)) continue;
+      ys.push_back(y);
+      ++marks;
     }
   }
-  SvgWriter w(kLineHeight);
-  const Axis xAxis(xs, spec.logX, labelSaysBytes(spec.xLabel), false, kPlotLeft, kPlotRight);
-  const Axis yAxis(ys, spec.logY, labelSaysBytes(spec.yLabel), true, w.plotBottom(), kPlotTop);
+  SvgWriter w;
+  const Axis xAxis(xs, spec.logX, axisUnitOf(spec.xLabel), false, kPlotLeft, kPlotRight);
+  const Axis yAxis(ys, spec.logY, axisUnitOf(spec.yLabel), true, w.plotBottom(), kPlotTop);
   w.title(spec.title);
   w.yAxis(yAxis, spec.yLabel);
   w.xAxis(xAxis, spec.xLabel);
-  if (!xs.empty()) {
+  if (marks != 0) {
     for (const auto& [x, label] : spec.xMarks) {
       if (!xAxis.contains(x)) continue;
       const std::string mx = px(xAxis.map(x));
@@ -321,8 +331,8 @@ std::string lineChart(const LineChartSpec& spec) {
   }
   w.frame();
   w.legend(names, true);
-  if (xs.empty()) w.noData();
-  return w.finish(spec.title, xs.size());
+  if (marks == 0) w.noData();
+  return w.finish(spec.title, marks);
 }
 
 namespace {
@@ -350,14 +360,19 @@ std::vector<double> barDomain(const BarChartSpec& spec) {
       }
     }
   }
+  // A log axis starts below the smallest bar, or that bar has no height.
+  if (spec.logY && !values.empty()) values.push_back(*std::min_element(values.begin(), values.end()) / 2);
   return values;
 }
 
-void groupLabels(SvgWriter& w, const BarChartSpec& spec, double band) {
-  // Slant labels when they would not fit side by side.
+// Group labels slant when they would not fit side by side.
+bool slantLabels(const BarChartSpec& spec, double band) {
   size_t longest = 0;
   for (const BarGroup& g : spec.groups) longest = std::max(longest, g.label.size());
-  const bool slant = static_cast<double>(longest) * 6.5 > band;
+  return static_cast<double>(longest) * 6.5 > band;
+}
+
+void groupLabels(SvgWriter& w, const BarChartSpec& spec, double band, bool slant) {
   for (size_t gi = 0; gi < spec.groups.size(); ++gi) {
     const double cx = kPlotLeft + band * (static_cast<double>(gi) + 0.5);
     const double y = w.plotBottom() + 16;
@@ -374,12 +389,13 @@ void groupLabels(SvgWriter& w, const BarChartSpec& spec, double band) {
 }  // namespace
 
 std::string barChart(const BarChartSpec& spec) {
-  SvgWriter w(kBarHeight);
+  const double band = (kPlotRight - kPlotLeft) / static_cast<double>(std::max<size_t>(spec.groups.size(), 1));
+  const bool slant = slantLabels(spec, band);
+  SvgWriter w(slant ? kSlantRoom : 0);
   const std::vector<double> domain = barDomain(spec);
-  const Axis yAxis(domain, spec.logY, labelSaysBytes(spec.yLabel), true, w.plotBottom(), kPlotTop);
+  const Axis yAxis(domain, spec.logY, axisUnitOf(spec.yLabel), true, w.plotBottom(), kPlotTop);
   w.title(spec.title);
   w.yAxis(yAxis, spec.yLabel);
-  const double band = (kPlotRight - kPlotLeft) / static_cast<double>(std::max<size_t>(spec.groups.size(), 1));
   const size_t nSeries = std::max<size_t>(spec.seriesNames.size(), 1);
   const double barWidth = spec.stacked ? band * 0.6 : band * 0.8 / static_cast<double>(nSeries);
   size_t marks = 0;
@@ -409,7 +425,7 @@ std::string barChart(const BarChartSpec& spec) {
       ++marks;
     }
   }
-  groupLabels(w, spec, band);
+  groupLabels(w, spec, band, slant);
   w.frame();
   w.legend(spec.seriesNames, false);
   if (marks == 0) w.noData();

@@ -24,9 +24,8 @@ struct Series {
 };
 
 struct LineChartSpec {
-  // Labels carry units, e.g. "BAR size (bytes)"; an axis whose label says
-  // "bytes" gets binary tick labels (4 KiB, 2 MiB) and, on a log scale,
-  // ticks at powers of two.
+  // Labels carry units, e.g. "BAR size (bytes)"; see axisUnitOf for the
+  // units that change how ticks read.
   std::string title, xLabel, yLabel;
   bool logX = false, logY = false;
   std::vector<Series> series;
@@ -55,14 +54,24 @@ std::string escape(const std::string& text);
 // The fixed palette, cycled by series index: colour-blind-safe hues first.
 const std::string& seriesColour(size_t index);
 
+// How an axis's tick labels read.
+enum class AxisUnit {
+  kPlain,        // 1.5K, 2M, 1G
+  kBytes,        // 4 KiB, 2 MiB, 1 GiB; powers of two on a log scale
+  kNanoseconds,  // 500 ns, 1.5 us, 20 ms, 3 s
+};
+// An axis label containing "bytes" is in bytes, one containing "(ns)" in
+// nanoseconds; anything else is plain.
+AxisUnit axisUnitOf(const std::string& label);
+
 // One tick of an axis: where it is and what it reads.
 struct Tick {
   double value;
   std::string label;
 };
 // The ticks a chart draws for a value range, exposed for tests: 1-2-5 steps
-// on a linear axis, decades (or powers of two when `bytes`) on a log axis.
+// on a linear axis, decades (powers of two for bytes) on a log axis.
 // `lo` and `hi` must be finite, and positive when `log`.
-std::vector<Tick> axisTicks(double lo, double hi, bool log, bool bytes);
+std::vector<Tick> axisTicks(double lo, double hi, bool log, AxisUnit unit);
 
 }  // namespace vfiomm::sim::svg

@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -20,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/html_report.h"
 #include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/explain.h"
@@ -149,7 +152,18 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
 }
 
 int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
-                 const std::string& jsonPath, unsigned jobs, const vfiomm::sim::RunOptions& options) {
+                 const std::string& jsonPath, const std::string& reportPath, unsigned jobs,
+                 const vfiomm::sim::RunOptions& options) {
+  // Opened before the run, so that a bad path fails at once rather than
+  // after minutes of simulation.
+  std::ofstream report;
+  if (!reportPath.empty()) {
+    report.open(reportPath);
+    if (!report) {
+      fmt::print(stderr, "vfiomm: cannot write the report {}: {}\n", reportPath, std::strerror(errno));
+      return kExitBadInput;
+    }
+  }
   const std::vector<vfiomm::sim::DesignResult> results = runDesigns(sc, designs, jobs, options);
   vfiomm::sim::writeTraceFiles(options, results);
   fmt::print("{}", vfiomm::sim::formatTable(sc, results));
@@ -160,6 +174,15 @@ int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::Desi
       return kExitBadInput;
     }
     out << vfiomm::sim::resultsToJson(sc, results).dump(2) << "\n";
+  }
+  if (report.is_open()) {
+    report << vfiomm::sim::renderHtmlPage(fmt::format("vfiomm: {}", sc.name),
+                                          vfiomm::sim::comparisonSections(sc, results));
+    report.close();
+    if (!report) {
+      fmt::print(stderr, "vfiomm: writing the report {} failed\n", reportPath);
+      return kExitBadInput;
+    }
   }
   for (const auto& r : results)
     if (r.failed) return kExitFailed;
@@ -183,6 +206,8 @@ int main(int argc, char** argv) {
   compare->add_option("scenario", compareScenario, "scenario YAML file (default: the built-in gpu-passthrough)");
   compare->add_option("--designs", compareDesigns, "designs to compare (default: all)")->delimiter(',');
   compare->add_option("--json", compareJson, "also write the results as JSON (docs/json-schema.md)");
+  std::string compareReport;
+  compare->add_option("--report", compareReport, "also write a self-contained HTML report with charts (docs/report.md)");
   size_t traceLimit = vfiomm::trace::Tracer::kDefaultLimit;
   addTraceOptions(compare, options, traceLimit);
   unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
@@ -197,6 +222,8 @@ int main(int argc, char** argv) {
   run->add_option("scenario", runScenarioPath, "scenario YAML file")->required();
   run->add_option("--design", runDesign, "the design")->required();
   run->add_option("--json", runJson, "also write the results as JSON (docs/json-schema.md)");
+  std::string runReport;
+  run->add_option("--report", runReport, "also write a self-contained HTML report with charts (docs/report.md)");
   addTraceOptions(run, options, traceLimit);
 
   vfiomm::sim::SweepCommand sweepCmd;
@@ -277,9 +304,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (run->parsed())
-      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), runJson, 1, options);
+      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), runJson, runReport, 1, options);
     // `compare`, or no command at all.
-    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareJson, jobs, options);
+    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareJson, compareReport, jobs,
+                        options);
   } catch (const vfiomm::sim::ScenarioError& e) {
     fmt::print(stderr, "{}\n", e.what());
     return kExitBadInput;
