@@ -207,7 +207,6 @@ TEST_P(VmBootBarSizing, EveryPhase) {
   // something flushes the CPUs of qemu's mm_cpumask — only CPU 0 has run
   // it before driver-load — one shootdown each (the toggles are issued from
   // no simulated CPU, so there is no local flush).
-
   switch (d) {
     case DesignKind::kAddressSpace:
       // G2s (§5.2): one PTE per faulting page. Store or load does not
@@ -313,7 +312,6 @@ TEST_P(VmBootBarSizing, EveryPhase) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllDesigns, VmBootBarSizing, ::testing::ValuesIn(allDesigns()), name);
-
 
 // ---------------------------------------------------------------------------
 // scenarios/fork-live-bar.yaml, full size (0.27 M PTEs per fill for the
@@ -678,7 +676,6 @@ TEST_P(SharedBarReset, EveryPhase) {
 
 INSTANTIATE_TEST_SUITE_P(AllDesigns, SharedBarReset, ::testing::ValuesIn(allDesigns()), name);
 
-
 // ---------------------------------------------------------------------------
 // scenarios/sriov-nic-hot-reset.yaml, full size.
 //
@@ -708,6 +705,9 @@ TEST_P(SriovNicHotReset, EveryPhase) {
   const Metrics& race = phaseNamed(r, "hot-reset");
   const Metrics& after = phaseNamed(r, "after");
   for (const char* p : {"warm-up", "after"}) expectQuiet(phaseNamed(r, p), d, p);
+  // The hot reset may fail with -EBUSY (below); the walks never fail.
+  EXPECT_TRUE(r.phases[0].notes.empty());
+  EXPECT_TRUE(r.phases[2].notes.empty());
 
   // warm-up: one read per 4 KiB page of the five mappings, in order.
   EXPECT_EQ(warm.accesses, kSriovPages);
@@ -789,7 +789,6 @@ TEST_P(SriovNicHotReset, EveryPhase) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllDesigns, SriovNicHotReset, ::testing::ValuesIn(allDesigns()), name);
-
 
 // ---------------------------------------------------------------------------
 // scenarios/unaligned-64g-bar.yaml, scaled down: BAR2 is 2 GiB instead of
@@ -915,7 +914,6 @@ TEST_P(Unaligned64gBar, EveryPhase) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllDesigns, Unaligned64gBar, ::testing::ValuesIn(allDesigns()), name);
-
 
 // ---------------------------------------------------------------------------
 // scenarios/runtime-pm-and-mm.yaml, full size: the counts behind the
