@@ -347,31 +347,70 @@ ProbeResult probeResultFromJson(const nlohmann::ordered_json& j) {
   return r;
 }
 
-ProbeResult runProbe(const ProbeSpec& spec) {
+nlohmann::ordered_json probeSampleToJson(const ProbeSample& s) {
+  return nlohmann::ordered_json{{"address", s.address},
+                                {"blocks", s.blocks},
+                                {"shorter", probeResultToJson(s.shorter)},
+                                {"longer", probeResultToJson(s.longer)}};
+}
+
+ProbeSample probeSampleFromJson(const nlohmann::ordered_json& j) {
+  ProbeSample s;
+  s.address = j.at("address").get<uint64_t>();
+  s.blocks = j.at("blocks").get<uint64_t>();
+  s.shorter = probeResultFromJson(j.at("shorter"));
+  s.longer = probeResultFromJson(j.at("longer"));
+  return s;
+}
+
+ProbeSample sampleProbe(const ProbeSpec& spec) {
   lockdep::setReportSink([](const lockdep::Report&) {});
+  ProbeSample sample;
+  sample.address = spec.placement == Placement::kFixed ? spec.address : Probe(spec).place();
   const uint64_t length = spec.mappedLength();
-  if (length <= spec.sampleAbove) return Probe(spec).run();
-  const uint64_t address = spec.placement == Placement::kFixed ? spec.address : Probe(spec).place();
-  const uint64_t n = wholeBlocks(address, length);
-  if (n < kMinSampledBlocks) return Probe(spec).run();
-  // The same mapping with all but one, and all but two, whole blocks cut
-  // off its end: the same address, offset, head and tail.
+  const uint64_t n = wholeBlocks(sample.address, length);
+  // The same mapping with whole blocks cut off its end: the same address,
+  // offset, head and tail. Head and tail alone when they exist, else one
+  // block, then one block more.
+  const uint64_t edges = length - n * kGiB;
+  sample.blocks = edges != 0 ? 0 : 1;
   ProbeSpec s1 = spec;
   s1.placement = Placement::kFixed;
-  s1.address = address;
-  s1.length = length - (n - 1) * kGiB;
+  s1.address = sample.address;
+  s1.length = edges + sample.blocks * kGiB;
   ProbeSpec s2 = s1;
   s2.length += kGiB;
-  const ProbeResult r1 = Probe(s1).run();
-  const ProbeResult r2 = Probe(s2).run();
-  ProbeResult r = r2;
+  sample.shorter = Probe(s1).run();
+  sample.longer = Probe(s2).run();
+  return sample;
+}
+
+ProbeResult extrapolateProbe(const ProbeSample& sample, const ProbeSpec& spec) {
+  const uint64_t length = spec.mappedLength();
+  const uint64_t k = wholeBlocks(sample.address, length) - sample.blocks;
+  ProbeResult r = sample.longer;
   r.length = length;
   r.sampled = true;
-  r.sampledFraction = static_cast<double>(s2.length) / static_cast<double>(length);
-  r.touch = extrapolate(r1.touch, r2.touch, n - 1, spec.cost);
-  r.toggle = extrapolate(r1.toggle, r2.toggle, n - 1, spec.cost);
-  r.retouch = extrapolate(r1.retouch, r2.retouch, n - 1, spec.cost);
+  r.sampledFraction = static_cast<double>(sample.longer.length) / static_cast<double>(length);
+  r.touch = extrapolate(sample.shorter.touch, sample.longer.touch, k, spec.cost);
+  r.toggle = extrapolate(sample.shorter.toggle, sample.longer.toggle, k, spec.cost);
+  r.retouch = extrapolate(sample.shorter.retouch, sample.longer.retouch, k, spec.cost);
   return r;
+}
+
+bool isSampled(const ProbeSpec& spec, uint64_t address) {
+  return spec.mappedLength() > spec.sampleAbove && wholeBlocks(address, spec.mappedLength()) >= kMinSampledBlocks;
+}
+
+ProbeResult runProbe(const ProbeSpec& spec) {
+  lockdep::setReportSink([](const lockdep::Report&) {});
+  if (spec.mappedLength() <= spec.sampleAbove) return Probe(spec).run();
+  const uint64_t address = spec.placement == Placement::kFixed ? spec.address : Probe(spec).place();
+  if (!isSampled(spec, address)) return Probe(spec).run();
+  ProbeSpec fixed = spec;
+  fixed.placement = Placement::kFixed;
+  fixed.address = address;
+  return extrapolateProbe(sampleProbe(fixed), fixed);
 }
 
 }  // namespace vfiomm::sim

@@ -6,9 +6,10 @@
 // same full touch again.
 //
 // Large mappings are sampled: a mapping longer than `sampleAbove` with n
-// whole 1 GiB-aligned blocks is measured twice, cut to 1 and to 2 whole
-// blocks (same address, offset, head and tail), and every count is
-// extrapolated along that line to n blocks. Every whole block of a mapping
+// whole 1 GiB-aligned blocks is measured twice, cut to j and j + 1 whole
+// blocks (same address, offset, head and tail; j = 0 when there is a
+// partial head or tail, else 1), and every count is extrapolated along
+// that line to n blocks. Every whole block of a mapping
 // has the same VA/pfn alignment (BARs are size-aligned in physical memory),
 // so each adds the same faults, entries, TLB misses, zapped entries and
 // page tables — fills of the whole VMA included — and the extrapolation is
@@ -78,7 +79,24 @@ struct ProbeResult {
 };
 
 // Throws ScenarioError when the kernel refuses the device or the mapping.
+// Samples when isSampled() says so.
 ProbeResult runProbe(const ProbeSpec& spec);
+
+// The mapping of `spec` at `address` is long enough to be sampled.
+bool isSampled(const ProbeSpec& spec, uint64_t address);
+
+// The two cut-down runs behind a sampled probe. They do not depend on the
+// length beyond the cut, so one sample serves every longer mapping with
+// the same address, offset and head/tail (the sweep's larger BARs).
+struct ProbeSample {
+  uint64_t address = 0;
+  uint64_t blocks = 0;  // whole blocks in `shorter`; `longer` has one more
+  ProbeResult shorter;
+  ProbeResult longer;
+};
+ProbeSample sampleProbe(const ProbeSpec& spec);
+// The result for `spec` (at sample.address), counts extrapolated.
+ProbeResult extrapolateProbe(const ProbeSample& sample, const ProbeSpec& spec);
 
 // One phase's counts as a flat object (docs/sweep.md), and back: a probe
 // runs in a child process and sends its result home as JSON.
@@ -86,5 +104,7 @@ nlohmann::ordered_json phaseToJson(const Metrics& m);
 Metrics phaseFromJson(const nlohmann::ordered_json& j);
 nlohmann::ordered_json probeResultToJson(const ProbeResult& r);
 ProbeResult probeResultFromJson(const nlohmann::ordered_json& j);
+nlohmann::ordered_json probeSampleToJson(const ProbeSample& s);
+ProbeSample probeSampleFromJson(const nlohmann::ordered_json& j);
 
 }  // namespace vfiomm::sim

@@ -236,8 +236,8 @@ std::string explanationText(const Explanation& e) {
                        d.probe.address, m.faults, m.pte, m.pmd, m.pud, formatSize(m.pgtablesPeak), m.modeledNs / 1e6);
   }
   if (anySampled)
-    out += "* sampled: measured cut to one and to two whole 1 GiB blocks, extrapolated to the whole mapping "
-           "(docs/sweep.md)\n";
+    out += "* sampled: measured cut down to its partial 1 GiB blocks (or one block) and one block more, extrapolated "
+           "to the whole mapping (docs/sweep.md)\n";
   out += "\nhuge pages:\n";
   for (const DesignExplanation& d : e.designs) {
     out += fmt::format("  {} at {:#x}:\n", designName(d.design), d.probe.address);

@@ -113,20 +113,53 @@ std::vector<SweepRow> runSweep(const SweepOptions& options, const std::function<
   for (uint64_t size : options.sizes)
     for (const std::string& a : options.alignments)
       for (DesignKind d : options.designs) rows.push_back(SweepRow{size, a, d, {}});
-  // Largest first, so the long points do not all end up at the end.
-  std::vector<size_t> order(rows.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return rows[x].barSize > rows[y].barSize; });
+  // One job per exact point, and one per (alignment, design) whose larger
+  // BARs are sampled: those share one sample, measured on the smallest of
+  // them (the cut-down runs do not depend on the BAR beyond the cut).
+  struct Job {
+    size_t row;                 // the exact point, or the smallest sampled one
+    std::vector<size_t> rows;   // sampled: every row the sample serves
+  };
+  std::vector<Job> sampledJobs, exactJobs;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const ProbeSpec spec = sweepPoint(rows[i].barSize, rows[i].alignment, rows[i].design, options);
+    // QEMU's placement puts the mapping at a multiple of its alignment.
+    const uint64_t where = spec.placement == Placement::kFixed ? spec.address : kFixedBase;
+    if (!isSampled(spec, where)) {
+      exactJobs.push_back(Job{i, {}});
+      continue;
+    }
+    auto same = std::find_if(sampledJobs.begin(), sampledJobs.end(), [&](const Job& j) {
+      return rows[j.row].alignment == rows[i].alignment && rows[j.row].design == rows[i].design;
+    });
+    if (same == sampledJobs.end()) sampledJobs.push_back(Job{i, {i}});
+    else same->rows.push_back(i);
+  }
+  // The longest first, so they do not all end up at the end.
+  std::stable_sort(exactJobs.begin(), exactJobs.end(),
+                   [&](const Job& x, const Job& y) { return rows[x.row].barSize > rows[y.row].barSize; });
+  std::vector<Job> jobs = sampledJobs;
+  jobs.insert(jobs.end(), exactJobs.begin(), exactJobs.end());
+  auto specOf = [&](size_t i) { return sweepPoint(rows[i].barSize, rows[i].alignment, rows[i].design, options); };
   const std::vector<std::string> out = runInChildren(
-      rows.size(), options.jobs,
+      jobs.size(), options.jobs,
       [&](size_t i) {
-        const SweepRow& r = rows[order[i]];
-        return probeResultToJson(runProbe(sweepPoint(r.barSize, r.alignment, r.design, options))).dump();
+        const Job& j = jobs[i];
+        return j.rows.empty() ? probeResultToJson(runProbe(specOf(j.row))).dump()
+                              : probeSampleToJson(sampleProbe(specOf(j.row))).dump();
       },
       [&](size_t i) {
-        if (started) started(rows[order[i]]);
+        if (started) started(rows[jobs[i].row]);
       });
-  for (size_t i = 0; i < out.size(); ++i) rows[order[i]].result = probeResultFromJson(Json::parse(out[i]));
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Job& j = jobs[i];
+    if (j.rows.empty()) {
+      rows[j.row].result = probeResultFromJson(Json::parse(out[i]));
+      continue;
+    }
+    const ProbeSample sample = probeSampleFromJson(Json::parse(out[i]));
+    for (size_t r : j.rows) rows[r].result = extrapolateProbe(sample, specOf(r));
+  }
   return rows;
 }
 
@@ -210,8 +243,8 @@ std::string sweepSummary(const SweepOptions& options, const std::vector<SweepRow
   for (const SweepRow& r : rows) sampled += r.result.sampled ? 1 : 0;
   if (anySampled || sampled != 0)
     out += fmt::format(
-        "{} of {} points sampled: BARs over {} are measured cut to one and to two whole 1 GiB blocks and "
-        "extrapolated along that line to the whole BAR (docs/sweep.md)\n",
+        "{} of {} points sampled: BARs over {} are measured cut down to their partial 1 GiB blocks (or one whole "
+        "block) and to one block more, and extrapolated along that line to the whole BAR (docs/sweep.md)\n",
         sampled, rows.size(), formatSize(options.sampleAbove));
   return out;
 }
@@ -233,10 +266,8 @@ int runSweepCommand(const SweepCommand& cmd) {
   }
   const auto start = std::chrono::steady_clock::now();
   size_t done = 0;
-  const size_t total = cmd.options.sizes.size() * cmd.options.alignments.size() * cmd.options.designs.size();
   const std::vector<SweepRow> rows = runSweep(cmd.options, [&](const SweepRow& r) {
-    fmt::print(stderr, "\r[{}/{}] {} {} {}        ", ++done, total, formatSize(r.barSize), r.alignment,
-               designName(r.design));
+    fmt::print(stderr, "\r[{}] {} {} {}        ", ++done, formatSize(r.barSize), r.alignment, designName(r.design));
     std::fflush(stderr);
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
