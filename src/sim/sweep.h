@@ -66,6 +66,11 @@ std::string sweepToCsv(const std::vector<SweepRow>& rows);
 // to five of the swept sizes; sampled cells are marked.
 std::string sweepSummary(const SweepOptions& options, const std::vector<SweepRow>& rows);
 
+// A self-contained HTML page: per alignment, log–log charts of the first
+// touch's faults and modelled time against BAR size, a line per design;
+// the summary table; which points were sampled.
+std::string sweepReportHtml(const SweepOptions& options, const std::vector<SweepRow>& rows);
+
 // `vfiomm sweep` from its parsed arguments: runs the sweep, prints the
 // summary, writes the files asked for. Returns the exit status (0, or 2
 // for a file that cannot be written — checked before anything runs).

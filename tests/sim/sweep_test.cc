@@ -137,6 +137,26 @@ TEST(SweepGolden, SmallSweepJson) {
   EXPECT_EQ(csv.rfind("bar_size,alignment,design,profile,address,sampled,sampled_fraction,phase,faults,", 0), 0U);
 }
 
+// Two log–log charts (faults, modelled time) per alignment, each with a
+// line per design through every swept size.
+TEST(SweepReport, ChartsPerAlignment) {
+  SweepOptions o = defaultSweepOptions();
+  o.sizes = {64ULL << 10, 4 * kMiB};
+  o.alignments = {"4K", "natural"};
+  o.designs = {DesignKind::kHugeFault, DesignKind::kAddressSpace};
+  std::vector<SweepRow> rows;
+  for (uint64_t s : o.sizes)
+    for (const std::string& a : o.alignments)
+      for (DesignKind d : o.designs) rows.push_back(SweepRow{s, a, d, runProbe(sweepPoint(s, a, d, o))});
+  const std::string html = sweepReportHtml(o, rows);
+  size_t charts = 0;
+  for (size_t at = html.find("data-points=\"4\""); at != std::string::npos; at = html.find("data-points=\"4\"", at + 1))
+    ++charts;
+  EXPECT_EQ(charts, 4U);  // 2 alignments × (faults, time), 2 designs × 2 sizes each
+  EXPECT_NE(html.find("faults of one full touch, 4K alignment"), std::string::npos);
+  EXPECT_NE(html.find("No point was sampled"), std::string::npos);
+}
+
 TEST(SweepOptionsParse, SizeRangesAndLists) {
   EXPECT_EQ(parseSizeList("64K-1M"), (std::vector<uint64_t>{64ULL << 10, 128ULL << 10, 256ULL << 10, 512ULL << 10,
                                                              1ULL << 20}));
