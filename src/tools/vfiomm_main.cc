@@ -1,5 +1,5 @@
-// The vfiomm command line: `compare` (the default), `run`, `validate` and
-// `designs`. Later issues add `sweep` and `explain`.
+// The vfiomm command line: `compare` (the default), `run`, `validate`,
+// `designs`, `sweep` (docs/sweep.md) and `explain` (docs/explain.md).
 //
 // Exit status: 0 on success; 1 when a design that should keep every
 // invariant broke one (vma-list's known holes are reported, not failures);
