@@ -59,9 +59,8 @@ Unit unitFor(double magnitude, AxisUnit kind) {
 
 // A linear tick: one unit for the whole axis (its largest value) and as
 // many decimals as the step needs, so neighbouring labels never read alike.
-std::string linearLabel(double v, double step, double maxAbs, AxisUnit kind) {
+std::string linearLabel(double v, double step, const Unit& u) {
   if (v == 0) return "0";
-  const Unit u = unitFor(maxAbs, kind);
   const double decimals = std::max(0.0, std::ceil(-std::log10(step / u.div) - 1e-9));
   return fmt::format("{:.{}f}{}", v / u.div, static_cast<int>(decimals), u.suffix);
 }
@@ -89,17 +88,16 @@ std::vector<Tick> linearTicks(double lo, double hi, AxisUnit kind) {
     hi += pad;
   }
   const double rough = (hi - lo) / 5;
-  // Byte axes step in 1-2-5 multiples of KiB, MiB, ... so labels stay round.
-  const double unit = kind == AxisUnit::kBytes ? unitFor(rough, kind).div : 1;
-  const double step = unit * niceStep(rough / unit);
+  // Labels use the unit of the largest value; a byte axis steps in 1-2-5
+  // multiples of that unit (0.2 GiB, not 200 decimal MB), so labels are exact.
+  const Unit unit = unitFor(std::max(std::fabs(lo), std::fabs(hi)), kind);
+  const double step = kind == AxisUnit::kBytes ? unit.div * niceStep(rough / unit.div) : niceStep(rough);
   const auto first = static_cast<int64_t>(std::floor(lo / step + 1e-9));
   const auto last = static_cast<int64_t>(std::ceil(hi / step - 1e-9));
-  const double maxAbs = std::max(std::fabs(static_cast<double>(first) * step),
-                                 std::fabs(static_cast<double>(last) * step));
   std::vector<Tick> ticks;
   for (int64_t i = first; i <= last; ++i) {
     const double v = static_cast<double>(i) * step;
-    ticks.push_back({v, linearLabel(v, step, maxAbs, kind)});
+    ticks.push_back({v, linearLabel(v, step, unit)});
   }
   return ticks;
 }
