@@ -49,7 +49,13 @@ void addTraceOptions(CLI::App* cmd, vfiomm::sim::RunOptions& options, size_t& li
                   "also write a Chrome trace-event JSON (open in ui.perfetto.dev)");
   cmd->add_option("--ftrace", options.traceFtracePath, "also write the trace as `trace-cmd report` text");
   cmd->add_option("--trace-limit", limit, "events a trace keeps per design, the latest (default 1000000)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return v.find_first_not_of("0123456789") == std::string::npos && v.find_first_not_of('0') != std::string::npos
+                       ? std::string()
+                       : "a trace keeps at least 1 event: give a positive whole number, not '" + v + "'";
+          },
+          "N >= 1"));
 }
 
 vfiomm::sim::Scenario load(const std::string& path) {
