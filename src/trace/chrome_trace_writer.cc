@@ -69,7 +69,8 @@ void Writer::event(const TraceEvent& e, int pid, int tid, int cpuPid, int cpuTid
   switch (e.kind) {
     case EventKind::kPageFault:
       slice(e, pid, tid, "page_fault_user", "fault",
-            fmt::format(R"("address":{},"write":{},"cpu":{})", hex(e.addr), write, e.cpu));
+            fmt::format(R"("address":{},"write":{},"cpu":{},"signal":{})", hex(e.addr), write, e.cpu,
+                        e.value));
       return;
     case EventKind::kHandleMmFault:
       slice(e, pid, tid, fmt::format("handle_mm_fault order {}", e.order), "fault",

@@ -12,7 +12,7 @@
 namespace vfiomm::trace {
 
 enum class EventKind : uint8_t {
-  kPageFault,          // span: do_user_addr_fault (address, write)
+  kPageFault,          // span: do_user_addr_fault (address, write, signal number or 0)
   kHandleMmFault,      // span: handle_mm_fault (address, order tried last, vm_fault_t)
   kPfnInsert,          // instant: a special leaf installed (address, pfn, order 0/9/18)
   kZap,                // span: zap_page_range_single (start, end, entries cleared, flow)
