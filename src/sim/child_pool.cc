@@ -9,9 +9,14 @@
 
 #include <fmt/format.h>
 
+#include "sim/scenario.h"
+
 namespace vfiomm::sim {
 
 namespace {
+
+// A child's exit status when its work threw ScenarioError.
+constexpr int kExitScenarioError = 2;
 
 struct Child {
   pid_t pid = -1;
@@ -29,6 +34,9 @@ struct Child {
       if (n <= 0) break;
       done += static_cast<size_t>(n);
     }
+  } catch (const ScenarioError& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    rc = kExitScenarioError;
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
     rc = 1;
@@ -56,7 +64,8 @@ Child start(size_t index, const std::function<std::string(size_t)>& work) {
 
 std::vector<std::string> runInChildren(size_t n, unsigned jobs,
                                        const std::function<std::string(size_t)>& work,
-                                       const std::function<void(size_t)>& started) {
+                                       const std::function<void(size_t)>& started,
+                                       const std::function<void()>& tick) {
   std::vector<std::string> out(n);
   std::vector<Child> running;
   size_t next = 0;
@@ -71,7 +80,9 @@ std::vector<std::string> runInChildren(size_t n, unsigned jobs,
     // EOF has exited (or is about to), and its slot frees up.
     std::vector<pollfd> fds;
     for (const Child& c : running) fds.push_back(pollfd{c.fd, POLLIN, 0});
-    if (::poll(fds.data(), fds.size(), -1) < 0) continue;
+    const int ready = ::poll(fds.data(), fds.size(), tick ? kTickMilliseconds : -1);
+    if (tick) tick();
+    if (ready <= 0) continue;
     for (size_t i = running.size(); i-- > 0;) {
       if (fds[i].revents == 0) continue;
       Child& c = running[i];
@@ -86,6 +97,8 @@ std::vector<std::string> runInChildren(size_t n, unsigned jobs,
       ::waitpid(c.pid, &status, 0);
       const size_t index = c.index;
       running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
+      if (WIFEXITED(status) && WEXITSTATUS(status) == kExitScenarioError)
+        throw ScenarioError(fmt::format("run {} refused its input (the message above)", index));
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         throw std::runtime_error(fmt::format("the child process of run {} died", index));
     }

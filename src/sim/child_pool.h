@@ -16,10 +16,15 @@ namespace vfiomm::sim {
 
 // work(i) runs in a child for every i in [0, n), in increasing i as slots
 // free up; its string comes back through a pipe. `started(i)` runs in the
-// parent just before child i starts (progress output). Throws
-// std::runtime_error naming the index when a child dies or throws.
+// parent just before child i starts; `tick()` at least every kTick while
+// children run (both for progress output). A child whose work throws prints
+// the message; the parent then throws ScenarioError if it was one (bad
+// input stays bad input, exit status 2), else std::runtime_error naming the
+// index, as when a child dies.
+inline constexpr int kTickMilliseconds = 100;
 std::vector<std::string> runInChildren(size_t n, unsigned jobs,
                                        const std::function<std::string(size_t)>& work,
-                                       const std::function<void(size_t)>& started = {});
+                                       const std::function<void(size_t)>& started = {},
+                                       const std::function<void()>& tick = {});
 
 }  // namespace vfiomm::sim

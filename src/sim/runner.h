@@ -70,15 +70,15 @@ struct DesignResult {
 
 struct RunOptions {
   bool quietLockdep = true;  // count lockdep reports without printing them
-  // How far the run has got (0..1 of the whole scenario) and the phase
-  // running; called by the thread that called runScenario, every few
-  // milliseconds while a phase's threads run.
-  std::function<void(double fraction, const std::string& phase)> onProgress;
   // Trace the run, keeping the latest traceLimit events (0: no trace); the
   // caller writes the files (sim/trace_files.h) from DesignResult::trace.
   size_t traceLimit = 0;
   std::string traceChromePath;  // --trace: Chrome trace-event JSON
   std::string traceFtracePath;  // --ftrace: trace-cmd report text
+  // How far the run has got (0..1 of the whole scenario) and the phase
+  // running; called by the thread that called runScenario, every few
+  // milliseconds while a phase's threads run.
+  std::function<void(double fraction, const std::string& phase)> onProgress;
 };
 
 // Throws ScenarioError when the scenario cannot be set up at all (the

@@ -3,30 +3,32 @@
 //
 // Exit status: 0 on success; 1 when a design that should keep every
 // invariant broke one (vma-list's known holes are reported, not failures);
-// 2 on bad input (a scenario file, an unknown design).
+// 2 on bad input (a scenario file, an unknown design, a scenario whose
+// devices the kernel refuses — also when that happens in a design's child
+// process).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
-#include <algorithm>
-#include <optional>
-#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "sim/child_pool.h"
 #include "sim/html_report.h"
+#include "sim/progress_bar.h"
 #include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/explain.h"
 #include "sim/scenario.h"
+#include "sim/shared_progress.h"
 #include "sim/trace_files.h"
 #include "sim/sweep.h"
 #include "vfio/mapping_design.h"
@@ -80,79 +82,46 @@ std::vector<vfiomm::DesignKind> parseDesigns(const std::vector<std::string>& nam
 
 // The model's counters are process-wide, so two designs cannot run in one
 // process at the same time; each runs in a child process of its own (up to
-// `jobs` at once) and sends its result back as JSON through a pipe. The
-// parent has no threads of its own when it forks.
+// `jobs` at once, sim/child_pool.h) and sends its result back as JSON. The
+// children write how far they have got into shared memory, from which the
+// parent draws the progress bar (the parent has no threads when it forks).
 std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& sc,
                                                   const std::vector<vfiomm::DesignKind>& designs,
                                                   unsigned jobs, const vfiomm::sim::RunOptions& options) {
+  vfiomm::sim::ProgressBar bar(stderr, true);
+  const double n = static_cast<double>(designs.size());
   std::vector<vfiomm::sim::DesignResult> results(designs.size());
   if (jobs <= 1 || designs.size() <= 1) {
     for (size_t i = 0; i < designs.size(); ++i) {
-      fmt::print(stderr, "running {} ...\n", vfiomm::designName(designs[i]));
-      results[i] = vfiomm::sim::runScenario(sc, designs[i], options);
+      const std::string name(vfiomm::designName(designs[i]));
+      vfiomm::sim::RunOptions o = options;
+      o.onProgress = [&bar, &name, i, n](double f, const std::string& phase) {
+        bar.update((static_cast<double>(i) + f) / n, fmt::format("{}: {}", name, phase));
+      };
+      results[i] = vfiomm::sim::runScenario(sc, designs[i], o);
     }
     return results;
   }
-  struct Child {
-    pid_t pid;
-    int fd;
-    size_t index;
-  };
-  std::vector<Child> running;
-  size_t next = 0;
-  auto reap = [&](const Child& c) {
-    std::string text;
-    char buf[65536];
-    for (;;) {
-      const ssize_t n = ::read(c.fd, buf, sizeof(buf));
-      if (n <= 0) break;
-      text.append(buf, static_cast<size_t>(n));
-    }
-    ::close(c.fd);
-    int status = 0;
-    ::waitpid(c.pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty())
-      throw std::runtime_error(fmt::format("the run of {} died", vfiomm::designName(designs[c.index])));
-    results[c.index] = vfiomm::sim::designResultFromJson(nlohmann::ordered_json::parse(text));
-    if (options.traceLimit != 0) results[c.index].trace = vfiomm::sim::takeChildTrace(::getpid(), c.index);
-  };
-  while (next < designs.size() || !running.empty()) {
-    while (next < designs.size() && running.size() < jobs) {
-      int p[2];
-      if (::pipe(p) != 0) throw std::runtime_error("pipe failed");
-      fmt::print(stderr, "running {} ...\n", vfiomm::designName(designs[next]));
-      std::fflush(stderr);
-      std::fflush(stdout);
-      const pid_t pid = ::fork();
-      if (pid < 0) throw std::runtime_error("fork failed");
-      if (pid == 0) {
-        ::close(p[0]);
-        int rc = 0;
-        try {
-          const vfiomm::sim::DesignResult r = vfiomm::sim::runScenario(sc, designs[next], options);
-          if (r.trace) vfiomm::sim::saveChildTrace(*r.trace, ::getppid(), next);
-          const std::string out = vfiomm::sim::designResultToJson(r).dump();
-          size_t done = 0;
-          while (done < out.size()) {
-            const ssize_t n = ::write(p[1], out.data() + done, out.size() - done);
-            if (n <= 0) break;
-            done += static_cast<size_t>(n);
-          }
-        } catch (const std::exception& e) {
-          fmt::print(stderr, "{}\n", e.what());
-          rc = 1;
-        }
-        ::close(p[1]);
-        ::_exit(rc);
-      }
-      ::close(p[1]);
-      running.push_back(Child{pid, p[0], next});
-      ++next;
-    }
-    // Results are read in start order; a child blocks on a full pipe only
-    // until its turn comes.
-    reap(running.front());
-    running.erase(running.begin());
+  vfiomm::sim::SharedProgress progress(designs.size());
+  const std::vector<std::string> out = vfiomm::sim::runInChildren(
+      designs.size(), jobs,
+      [&](size_t i) {
+        vfiomm::sim::RunOptions o = options;
+        o.onProgress = [&progress, i](double f, const std::string&) { progress.set(i, f); };
+        const vfiomm::sim::DesignResult r = vfiomm::sim::runScenario(sc, designs[i], o);
+        if (r.trace) vfiomm::sim::saveChildTrace(*r.trace, ::getppid(), i);
+        progress.set(i, 1);
+        return vfiomm::sim::designResultToJson(r).dump();
+      },
+      {},
+      [&] {
+        size_t done = 0;
+        for (size_t i = 0; i < progress.size(); ++i) done += progress.get(i) >= 1 ? 1U : 0U;
+        bar.update(progress.mean(), fmt::format("{} of {} designs done", done, designs.size()));
+      });
+  for (size_t i = 0; i < designs.size(); ++i) {
+    results[i] = vfiomm::sim::designResultFromJson(nlohmann::ordered_json::parse(out[i]));
+    if (options.traceLimit != 0) results[i].trace = vfiomm::sim::takeChildTrace(::getpid(), i);
   }
   return results;
 }
@@ -212,10 +181,10 @@ int main(int argc, char** argv) {
   compare->add_option("scenario", compareScenario, "scenario YAML file (default: the built-in gpu-passthrough)");
   compare->add_option("--designs", compareDesigns, "designs to compare (default: all)")->delimiter(',');
   compare->add_option("--json", compareJson, "also write the results as JSON (docs/json-schema.md)");
-  std::string compareReport;
-  compare->add_option("--report", compareReport, "also write a self-contained HTML report with charts (docs/report.md)");
   size_t traceLimit = vfiomm::trace::Tracer::kDefaultLimit;
   addTraceOptions(compare, options, traceLimit);
+  std::string compareReport;
+  compare->add_option("--report", compareReport, "also write a self-contained HTML report with charts (docs/report.md)");
   unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
   compare->add_option("--jobs,-j", jobs, "designs run at once, each in its own process (default: the CPUs)");
 
@@ -228,9 +197,9 @@ int main(int argc, char** argv) {
   run->add_option("scenario", runScenarioPath, "scenario YAML file")->required();
   run->add_option("--design", runDesign, "the design")->required();
   run->add_option("--json", runJson, "also write the results as JSON (docs/json-schema.md)");
+  addTraceOptions(run, options, traceLimit);
   std::string runReport;
   run->add_option("--report", runReport, "also write a self-contained HTML report with charts (docs/report.md)");
-  addTraceOptions(run, options, traceLimit);
 
   vfiomm::sim::SweepCommand sweepCmd;
   std::string sweepSizes;
