@@ -36,23 +36,6 @@ std::string errnoText(long rc) {
   return std::string(errnoName(static_cast<Errno>(static_cast<int>(-rc))));
 }
 
-// The counters of the model a phase moved, named as the runner names them.
-Metrics countersSince(const CounterSnapshot& before) {
-  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
-  Metrics m;
-  m.faults = d.get("vmstat.pgfault");
-  m.pte = d.get("mm.pfn_insert.pte");
-  m.pmd = d.get("mm.pfn_insert.pmd");
-  m.pud = d.get("mm.pfn_insert.pud");
-  m.fallback = d.get("mm.fault.fallback.pud") + d.get("mm.fault.fallback.pmd");
-  m.zaps = d.get("mm.zap.calls");
-  m.zappedEntries = d.get("mm.zap.pte") + d.get("mm.zap.pmd") + d.get("mm.zap.pud");
-  m.tlbMisses = d.get("tlb.miss");
-  m.shootdowns = d.get("tlb.shootdown");
-  m.memoryLockWrites = d.get("vfio.memory_lock.write");
-  return m;
-}
-
 class Probe {
  public:
   explicit Probe(const ProbeSpec& spec) : spec_(spec) {}
@@ -172,7 +155,7 @@ Probe::Mark Probe::mark() const {
 }
 
 Metrics Probe::finish(Metrics m, const Mark& begin, uint64_t peak) const {
-  const Metrics c = countersSince(begin.counters);
+  const Metrics c = countedSince(begin.counters);
   m.faults = c.faults;
   m.pte = c.pte;
   m.pmd = c.pmd;

@@ -487,24 +487,6 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
   if (rc < 0) note(pr.notes, e.mark, what, rc);
 }
 
-// The counters of the model that moved since `before`, as the Metrics fields
-// that come from counters.
-Metrics countedSince(const CounterSnapshot& before) {
-  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
-  Metrics m;
-  m.faults = d.get("vmstat.pgfault");
-  m.pte = d.get("mm.pfn_insert.pte");
-  m.pmd = d.get("mm.pfn_insert.pmd");
-  m.pud = d.get("mm.pfn_insert.pud");
-  m.fallback = d.get("mm.fault.fallback.pud") + d.get("mm.fault.fallback.pmd");
-  m.zaps = d.get("mm.zap.calls");
-  m.zappedEntries = d.get("mm.zap.pte") + d.get("mm.zap.pmd") + d.get("mm.zap.pud");
-  m.tlbMisses = d.get("tlb.miss");
-  m.shootdowns = d.get("tlb.shootdown");
-  m.memoryLockWrites = d.get("vfio.memory_lock.write");
-  return m;
-}
-
 // A timeline sample of the running phase: the phases before it are in
 // result_.total already.
 TimelineSample Run::sampleOf(const Metrics& phaseSoFar) const {
@@ -638,6 +620,22 @@ DesignResult Run::run() {
 }
 
 }  // namespace
+
+Metrics countedSince(const CounterSnapshot& before) {
+  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  Metrics m;
+  m.faults = d.get("vmstat.pgfault");
+  m.pte = d.get("mm.pfn_insert.pte");
+  m.pmd = d.get("mm.pfn_insert.pmd");
+  m.pud = d.get("mm.pfn_insert.pud");
+  m.fallback = d.get("mm.fault.fallback.pud") + d.get("mm.fault.fallback.pmd");
+  m.zaps = d.get("mm.zap.calls");
+  m.zappedEntries = d.get("mm.zap.pte") + d.get("mm.zap.pmd") + d.get("mm.zap.pud");
+  m.tlbMisses = d.get("tlb.miss");
+  m.shootdowns = d.get("tlb.shootdown");
+  m.memoryLockWrites = d.get("vfio.memory_lock.write");
+  return m;
+}
 
 void Metrics::add(const Metrics& o) {
   faults += o.faults;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/counter.h"
 #include "sim/cost_model.h"
 #include "sim/scenario.h"
 #include "sim/timeline.h"
@@ -80,6 +81,11 @@ struct RunOptions {
   // milliseconds while a phase's threads run.
   std::function<void(double fraction, const std::string& phase)> onProgress;
 };
+
+// The Metrics fields that come from the model's counters (faults, inserts,
+// fallbacks, zaps, TLB, memory_lock writes), as they moved since `before`;
+// the other fields stay 0.
+Metrics countedSince(const CounterSnapshot& before);
 
 // Throws ScenarioError when the scenario cannot be set up at all (the
 // kernel refuses its devices or profile).
