@@ -35,7 +35,11 @@ constexpr uint16_t kDevctlDefault =
 // The capabilities' fixed places must not overlap.
 static_assert(PciDevice::kPmCapOffset + kPciPmSizeof <= PciDevice::kMsixCapOffset);
 static_assert(PciDevice::kMsixCapOffset + kPciCapMsixSizeof <= PciDevice::kPcieCapOffset);
-static_assert(PciDevice::kPcieCapOffset + kPciCapExpEndpointSizeofV2 <= kPciCfgSpaceSize);
+static_assert(PciDevice::kPcieCapOffset + kPciCapExpEndpointSizeofV2 <= PciDevice::kMsiCapOffset);
+static_assert(PciDevice::kMsiCapOffset + kPciMsi64Sizeof <= kPciCfgSpaceSize);
+// pci_find_capability()'s bound on a chain (PCI_FIND_CAP_TTL): a looping
+// chain ends instead of spinning.
+constexpr unsigned kFindCapTtl = 48;
 
 uint32_t msixPbaOffset(const MsixSpec& m) { return m.tableOffset + m.vectors * kPciMsixEntrySize; }
 uint32_t msixPbaSize(const MsixSpec& m) { return (m.vectors + 63) / 64 * 8; }
@@ -81,6 +85,10 @@ PciDeviceConfig validated(PciDeviceConfig c) {
     VFIOMM_ASSERT_MSG(isPowerOfTwo(*c.romSize) && *c.romSize >= 2048 && *c.romSize <= 16 << 20,
                       "a ROM is a power of two, 2 KiB to 16 MiB");
   if (c.msix) validateMsix(c);
+  if (c.msi) VFIOMM_ASSERT_MSG(c.msi->multipleMessageCapable <= 5, "MSI asks for 1 to 32 vectors");
+  VFIOMM_ASSERT_MSG(c.interruptPin <= 4, "Interrupt Pin is 0 (none) or INTA..INTD");
+  VFIOMM_ASSERT_MSG(!c.sriovPf || (c.pcie && !c.noCommandMemory),
+                    "an SR-IOV PF is a PCIe function and not itself a VF");
   return c;
 }
 
@@ -124,6 +132,21 @@ void setupPcie(ConfigSpace& cs, const PcieCapSpec& p) {
   cs.set(cap + kPciExpDevctl, 2, kDevctlDefault);
   // BCR_FLR is a command, never stored: it reads back 0.
   cs.setWritable(cap + kPciExpDevctl, 2, static_cast<uint16_t>(~kPciExpDevctlBcrFlr));
+  cs.set(cap + kPciExpDevcap2, 4, p.atomicCompleter);
+  cs.setWritable(cap + kPciExpDevctl2, 2, kPciExpDevctl2AtomicReq);
+}
+
+void setupMsi(ConfigSpace& cs, const MsiSpec& m) {
+  const uint32_t cap = PciDevice::kMsiCapOffset;
+  const auto mmc = static_cast<uint16_t>(m.multipleMessageCapable << 1);
+  cs.set(cap + kPciMsiFlags, 2, mmc | (m.addr64 ? kPciMsiFlags64Bit : 0U));
+  cs.setWritable(cap + kPciMsiFlags, 2, kPciMsiFlagsEnable | kPciMsiFlagsQsize);
+  cs.setWritable(cap + kPciMsiAddressLo, 4, ~uint32_t{3});
+}
+
+// An SR-IOV extended capability header, alone in the extended list.
+void setupSriov(ConfigSpace& cs) {
+  cs.set(kPciExtCapStart, 4, uint32_t{kPciExtCapIdSriov} | (1U << 16));
 }
 
 // Each present capability at its fixed offset, chained from
@@ -166,7 +189,14 @@ ConfigSpace powerOnConfig(const PciDeviceConfig& c) {
     setupPcie(cs, *c.pcie);
     caps.emplace_back(PciDevice::kPcieCapOffset, kPciCapIdExp);
   }
+  if (c.msi) {
+    setupMsi(cs, *c.msi);
+    caps.emplace_back(PciDevice::kMsiCapOffset, kPciCapIdMsi);
+  }
   linkCapabilities(cs, caps);
+  if (c.sriovPf) setupSriov(cs);
+  cs.set(kPciInterruptPin, 1, c.interruptPin);
+  cs.setWritable(kPciInterruptLine, 1, 0xff);
   return cs;
 }
 
@@ -228,6 +258,31 @@ Status PciDevice::configWrite(uint32_t offset, unsigned size, uint32_t value) {
   // starts after this access has released it.
   if (startFlr) return flr();
   return ok();
+}
+
+std::optional<uint16_t> PciDevice::findCapability(uint8_t id) const {
+  if (!(powerOn_.read(kPciStatus, 2) & kPciStatusCapList)) return std::nullopt;
+  uint32_t pos = powerOn_.read(kPciCapabilityList, 1);
+  for (unsigned ttl = kFindCapTtl; ttl > 0 && pos >= 0x40; --ttl) {
+    pos &= ~3U;
+    if (powerOn_.read(pos + kPciCapListId, 1) == id) return static_cast<uint16_t>(pos);
+    pos = powerOn_.read(pos + kPciCapListNext, 1);
+  }
+  return std::nullopt;
+}
+
+std::optional<uint16_t> PciDevice::findExtCapability(uint16_t id) const {
+  if (configSize() <= kPciCfgSpaceSize) return std::nullopt;
+  uint32_t pos = kPciExtCapStart;
+  // (4096 - 256) / 8: the most headers the extended space can hold.
+  for (unsigned ttl = (kPciCfgSpaceExpSize - kPciCfgSpaceSize) / 8; ttl > 0; --ttl) {
+    const uint32_t header = powerOn_.read(pos, 4);
+    if (header == 0) return std::nullopt;
+    if ((header & 0xffff) == id) return static_cast<uint16_t>(pos);
+    pos = (header >> 20) & ~3U;
+    if (pos < kPciExtCapStart) return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 std::optional<uint16_t> PciDevice::pmCapOffset() const {

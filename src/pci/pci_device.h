@@ -50,6 +50,13 @@ struct PmCapSpec {
 
 struct PcieCapSpec {
   bool flr = true;  // DEVCAP advertises function-level reset
+  // DEVCAP2 AtomicOp completer widths (kPciExpDevcap2AtomicComp32/64/128).
+  uint32_t atomicCompleter = 0;
+};
+
+struct MsiSpec {
+  unsigned multipleMessageCapable = 0;  // log2 of the vectors the function asks for, 0..5
+  bool addr64 = true;
 };
 
 struct MsixSpec {
@@ -71,6 +78,12 @@ struct PciDeviceConfig {
   std::optional<PmCapSpec> pm;
   std::optional<PcieCapSpec> pcie;  // also makes config space 4 KiB
   std::optional<MsixSpec> msix;
+  std::optional<MsiSpec> msi;
+  // Interrupt Pin: 0 none, 1..4 INTA..INTD.
+  uint8_t interruptPin = 1;
+  // An SR-IOV physical function (an SR-IOV extended capability; needs pcie):
+  // vfio then offers VFIO_DEVICE_FEATURE_PCI_VF_TOKEN.
+  bool sriovPf = false;
   // An SR-IOV VF (pdev->no_command_memory): COMMAND.MEMORY is hardwired 0
   // and the PF controls decode, so the function decodes whenever it is
   // powered and out of reset. A VF has no I/O BAR.
@@ -91,6 +104,7 @@ class PciDevice {
   static constexpr uint16_t kPmCapOffset = 0x40;
   static constexpr uint16_t kMsixCapOffset = 0x50;
   static constexpr uint16_t kPcieCapOffset = 0x60;
+  static constexpr uint16_t kMsiCapOffset = 0xa0;
 
   // The device as it comes out of power-on: COMMAND 0, BARs unassigned, D0.
   // An incoherent config is a bug of the caller (asserts).
@@ -119,6 +133,10 @@ class PciDevice {
   // advertises one (the bit always reads back 0).
   Status configWrite(uint32_t offset, unsigned size, uint32_t value) EXCLUDES(cfgLock_);
 
+  // pci_find_capability() / pci_find_ext_capability(): the offset of the
+  // first capability with `id`, walking the chain as the device has it.
+  std::optional<uint16_t> findCapability(uint8_t id) const;
+  std::optional<uint16_t> findExtCapability(uint16_t id) const;
   std::optional<uint16_t> pmCapOffset() const;
   std::optional<uint16_t> pcieCapOffset() const;
   std::optional<uint16_t> msixCapOffset() const;

@@ -49,6 +49,8 @@ inline constexpr uint32_t kPciRomAddressEnable = 0x01;
 inline constexpr uint32_t kPciRomAddressMask = ~uint32_t{0x7ff};
 
 inline constexpr uint32_t kPciCapabilityList = 0x34;
+inline constexpr uint32_t kPciInterruptLine = 0x3c;
+inline constexpr uint32_t kPciInterruptPin = 0x3d;  // 0: none, 1..4: INTA..INTD
 
 // The base-address register of BAR `bar` (PCI_BASE_ADDRESS_0 + 4 * bar).
 constexpr uint32_t pciBaseAddress(unsigned bar) { return kPciBaseAddress0 + 4 * bar; }
@@ -59,6 +61,8 @@ inline constexpr uint32_t kPciCapListId = 0;    // capability id
 inline constexpr uint32_t kPciCapListNext = 1;  // offset of the next capability, 0 at the end
 
 inline constexpr uint8_t kPciCapIdPm = 0x01;
+inline constexpr uint8_t kPciCapIdMsi = 0x05;
+inline constexpr uint8_t kPciCapIdVndr = 0x09;
 inline constexpr uint8_t kPciCapIdExp = 0x10;
 inline constexpr uint8_t kPciCapIdMsix = 0x11;
 
@@ -84,7 +88,31 @@ inline constexpr uint16_t kPciExpDevctlRelaxEn = 0x0010;
 inline constexpr uint16_t kPciExpDevctlNosnoopEn = 0x0800;
 inline constexpr uint16_t kPciExpDevctlReadrq512B = 0x2000;
 inline constexpr uint16_t kPciExpDevctlBcrFlr = 0x8000;  // initiate FLR; always reads 0
+inline constexpr uint32_t kPciExpDevcap2 = 0x24;
+inline constexpr uint32_t kPciExpDevcap2AtomicRoute = 0x0040;  // routes AtomicOps (switch/root ports)
+inline constexpr uint32_t kPciExpDevcap2AtomicComp32 = 0x0080;
+inline constexpr uint32_t kPciExpDevcap2AtomicComp64 = 0x0100;
+inline constexpr uint32_t kPciExpDevcap2AtomicComp128 = 0x0200;
+inline constexpr uint32_t kPciExpDevctl2 = 0x28;
+inline constexpr uint16_t kPciExpDevctl2AtomicReq = 0x0040;  // AtomicOp Requester Enable
 inline constexpr uint32_t kPciCapExpEndpointSizeofV2 = 0x3c;
+
+// --- MSI capability --------------------------------------------------------------
+
+inline constexpr uint32_t kPciMsiFlags = 2;            // message control
+inline constexpr uint16_t kPciMsiFlagsEnable = 0x0001;
+inline constexpr uint16_t kPciMsiFlagsQmask = 0x000e;  // Multiple Message Capable (log2)
+inline constexpr uint16_t kPciMsiFlagsQsize = 0x0070;  // Multiple Message Enable (log2)
+inline constexpr uint16_t kPciMsiFlags64Bit = 0x0080;
+inline constexpr uint32_t kPciMsiAddressLo = 4;
+inline constexpr uint32_t kPciMsi64Sizeof = 14;  // 64-bit address, data, no mask bits
+inline constexpr uint32_t kPciMsi32Sizeof = 10;
+
+// --- extended capabilities (PCI Express, from 0x100) ------------------------------
+
+inline constexpr uint32_t kPciExtCapStart = 0x100;
+inline constexpr uint16_t kPciExtCapIdSriov = 0x0010;
+inline constexpr uint32_t kPciExtCapSriovSizeof = 0x40;
 
 // --- MSI-X capability ------------------------------------------------------------
 

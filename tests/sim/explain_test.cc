@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "source_dir.h"
 #include "sim/explain.h"
 #include "sim/scenario.h"
 
@@ -131,7 +132,7 @@ TEST(ExplainGolden, SmallExplainJson) {
   req.address = kBase + 2 * kMiB + 4096;
   Json actual = explanationToJson(explainHere(req));
   dropWallTimes(actual);
-  const auto path = std::filesystem::path(__FILE__).parent_path() / "golden" / "explain_small.json";
+  const auto path = std::filesystem::path(test::sourceDir()) / "tests/sim/golden/explain_small.json";
   if (std::getenv("VFIOMM_UPDATE_GOLDEN") != nullptr) {
     std::ofstream(path) << actual.dump(2) << "\n";
     GTEST_SKIP() << "rewrote " << path;

@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "source_dir.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 
@@ -135,8 +136,7 @@ TEST_P(DefaultScenarioCounts, TouchToggleRetouch) {
 // design, because they come from the mm and the device, not the fault
 // handler's strategy.
 TEST_P(DefaultScenarioCounts, RuntimePmAndMmSignals) {
-  std::string f = __FILE__;
-  const Scenario sc = loadScenario(f.substr(0, f.rfind("/tests/sim/")) + "/scenarios/runtime-pm-and-mm.yaml");
+  const Scenario sc = loadScenario(test::sourceDir() + "/scenarios/runtime-pm-and-mm.yaml");
   const DesignResult r = runScenario(sc, GetParam());
   ASSERT_EQ(r.phases.size(), 6U);
   for (const PhaseResult& p : r.phases) EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();

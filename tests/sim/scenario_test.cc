@@ -7,17 +7,14 @@
 #include <sstream>
 #include <string>
 
+#include "source_dir.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
 namespace {
 
-std::string sourceDir() {
-  // tests/sim/scenario_test.cc -> the repository root.
-  std::string f = __FILE__;
-  return f.substr(0, f.rfind("/tests/sim/"));
-}
+std::string sourceDir() { return test::sourceDir(); }
 
 std::string errorOf(const std::string& yaml) {
   try {

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "source_dir.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 
@@ -50,8 +51,7 @@ constexpr unsigned kPmdShift = 21;   // 2 MiB
 constexpr uint64_t pages(uint64_t bytes) { return bytes >> kPageShift; }
 
 std::string scenarioPath(const std::string& name) {
-  const std::string f = __FILE__;
-  return f.substr(0, f.rfind("/tests/sim/")) + "/scenarios/" + name + ".yaml";
+  return test::sourceDir() + "/scenarios/" + name + ".yaml";
 }
 
 Scenario loadShipped(const std::string& name) { return loadScenario(scenarioPath(name)); }

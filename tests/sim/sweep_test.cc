@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "source_dir.h"
 #include "sim/bar_probe.h"
 #include "sim/scenario.h"
 #include "sim/sweep.h"
@@ -35,7 +36,7 @@ void dropWallTimes(Json& j) {
 }
 
 std::filesystem::path golden(const std::string& name) {
-  return std::filesystem::path(__FILE__).parent_path() / "golden" / name;
+  return std::filesystem::path(test::sourceDir()) / "tests/sim/golden" / name;
 }
 
 void expectGolden(Json actual, const std::string& name) {

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "source_dir.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "uapi/kernel.h"
@@ -127,8 +128,8 @@ std::string readFile(const std::string& path) {
 }
 
 TEST(ApiExample, ExampleIsTheOneInTheDocs) {
-  const std::string self = __FILE__;
-  const std::string root = self.substr(0, self.rfind("tests/uapi/"));
+  const std::string root = test::sourceDir() + "/";
+  const std::string self = root + "tests/uapi/api_example_test.cc";
   const std::string test = readFile(self);
   const std::string docs = readFile(root + "docs/api.md");
   ASSERT_FALSE(test.empty()) << self;
