@@ -16,6 +16,10 @@ MmProfile linux61() {
   p.vmFlagsWriteAssert = VmFlagsWriteAssert::kNone;
   p.forkClearsVmPat = true;
   p.perVmaLock = false;  // per-VMA locks arrived in 6.4 (anonymous) and 6.7 (file)
+  p.devinfoCopybackV2 = false;
+  p.atomicCompCap = false;
+  p.msixDynamic = false;
+  p.hotResetCdev = false;
   return p;
 }
 

@@ -29,6 +29,12 @@ struct MmProfile {
   bool forkClearsVmPat = false;                                // fork_clears_vm_pat
   // Faults first try the per-VMA lock (CONFIG_PER_VMA_LOCK; file VMAs since 6.7).
   bool perVmaLock = true;
+  // The vfio device uapi (vfio-uapi.md §0); all arrived by 6.6.
+  bool devinfoCopybackV2 = true;  // devinfo_copyback: v2 copies min(argsz, 24)
+  bool atomicCompCap = true;      // atomic_comp_cap
+  bool msixDynamic = true;        // msix_dynamic (x86 with per-device MSI domains)
+  bool hotResetCdev = true;       // hot_reset_cdev
+  bool dmabufFeature = false;     // dmabuf_feature (6.19)
 
   // linux-6.1, linux-6.9, linux-6.10, linux-6.12.0, linux-6.12, linux-6.15.
   static std::optional<MmProfile> byName(std::string_view name);

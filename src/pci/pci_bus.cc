@@ -26,6 +26,7 @@ void PciBus::addDevice(PciDevice& dev) {
   });
   VFIOMM_ASSERT_MSG(!taken, "two devices at one slot.function");
   devices_.push_back(&dev);
+  dev.setBus(this);
 }
 
 std::vector<PciDevice*> PciBus::resetScope(const PciDevice& dev) const {

@@ -22,6 +22,9 @@ struct PciBusConfig {
   // That port's hotplug slot can reset its own devices
   // (pci_probe_reset_slot() == 0). Needs behindBridge.
   bool slotReset = false;
+  // The DEVCAP2 AtomicOp completer widths of the root port above, when the
+  // path to it routes AtomicOps (pci_enable_atomic_ops_to_root()).
+  uint32_t rootPortAtomicCompleter = 0;
 };
 
 class PciBus {
@@ -34,6 +37,9 @@ class PciBus {
   bool isRoot() const { return !config_.behindBridge; }
   bool busResetAvailable() const { return config_.behindBridge; }
   bool slotResetAvailable() const { return config_.slotReset; }
+  uint32_t rootPortAtomicCompleter() const {
+    return config_.behindBridge ? config_.rootPortAtomicCompleter : 0;
+  }
 
   // While the topology is built, before the devices are used: the device's
   // bus number is this bus's and its slot.function is free.

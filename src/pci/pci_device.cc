@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <utility>
 #include <vector>
 
 #include "base/assert.h"
 #include "base/counter.h"
+#include "pci/pci_bus.h"
 #include "sync/sched_hook.h"
 
 namespace vfiomm {
@@ -16,6 +18,8 @@ namespace {
 
 VFIOMM_COUNTER(flrCount, "pci.flr", "function-level resets performed");
 VFIOMM_COUNTER(pmResetCount, "pci.pm_reset", "PM resets (D3hot and back to D0) performed");
+VFIOMM_COUNTER(busResetFunctionCount, "pci.bus_reset_function",
+               "function-level resets done by a secondary bus reset of a device alone on its bus");
 VFIOMM_COUNTER(ioAccessCount, "pci.io.access", "in/out accesses to I/O-port BARs");
 VFIOMM_COUNTER(ioMasterAbortCount, "pci.io.master_abort",
                "I/O-port BAR accesses while I/O decode is off (reads all ones, writes dropped)");
@@ -462,6 +466,27 @@ void PciDevice::restore() {
   inReset_.store(false, std::memory_order_release);
 }
 
+bool PciDevice::busResetFunctionAvailable() const {
+  if (bus_ == nullptr || !bus_->busResetAvailable()) return false;
+  const auto& devs = bus_->devices();
+  // pci_dev_reset_slot_function(): a hotplug slot resets a single-function
+  // device in it.
+  const bool aloneInSlot = std::count_if(devs.begin(), devs.end(), [&](const PciDevice* d) {
+                             return d->slot() == slot();
+                           }) == 1;
+  if (bus_->slotResetAvailable() && aloneInSlot) return true;
+  // pci_parent_bus_reset(): the secondary bus reset must reach nobody else.
+  return devs.size() == 1;
+}
+
+std::vector<PciResetMethod> PciDevice::resetMethods() const {
+  std::vector<PciResetMethod> methods;
+  if (hasFlr()) methods.push_back(PciResetMethod::kFlr);
+  if (pmResetAvailable()) methods.push_back(PciResetMethod::kPm);
+  if (busResetFunctionAvailable()) methods.push_back(PciResetMethod::kBus);
+  return methods;
+}
+
 void PciDevice::functionLevelReset() {
   flrCount.add();
   // Decode is off until restore(): a scheduler may run another CPU here.
@@ -490,14 +515,29 @@ Status PciDevice::flr() {
   return ok();
 }
 
+void PciDevice::secondaryBusReset() {
+  busResetFunctionCount.add();
+  schedPoint("pci.bus_reset");
+  hardwareReset();
+}
+
 Status PciDevice::tryResetFunction() {
-  if (!resetFunctionAvailable()) return fail(Errno::kENOTTY);
+  const std::vector<PciResetMethod> methods = resetMethods();
+  if (methods.empty()) return fail(Errno::kENOTTY);
   if (!deviceLock_.tryLock()) return fail(Errno::kEAGAIN);
   saveAndDisable();
-  if (hasFlr())
-    functionLevelReset();
-  else
-    pmReset();
+  // Each method the device has succeeds, so the first one is the reset.
+  switch (methods.front()) {
+    case PciResetMethod::kFlr:
+      functionLevelReset();
+      break;
+    case PciResetMethod::kPm:
+      pmReset();
+      break;
+    case PciResetMethod::kBus:
+      secondaryBusReset();
+      break;
+  }
   restore();
   deviceLock_.unlock();
   return ok();

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "mm/phys_mem_map.h"
@@ -27,12 +28,18 @@
 
 namespace vfiomm {
 
+class PciBus;
+
 // pci_lock (drivers/pci/access.c): serialises config-space accesses.
 inline const LockClass kPciLockClass{"pci_lock"};
 // The driver-core device mutex that pci_dev_lock() takes.
 inline const LockClass kPciDevMutexClass{"&dev->mutex"};
 
 enum class BarKind : uint8_t { kMem32, kMem64, kIo };
+
+// The function-level reset methods the model has, named as sysfs
+// reset_method names them (drivers/pci/pci.c pci_reset_fn_methods).
+enum class PciResetMethod : uint8_t { kFlr, kPm, kBus };
 
 struct BarSpec {
   // A power of two: at least 16 bytes for memory (at most 2 GiB for kMem32),
@@ -187,13 +194,22 @@ class PciDevice {
   // pci_dev_lock(): held across a reset; vfio trylocks it.
   Mutex& deviceLock() RETURN_CAPABILITY(deviceLock_) { return deviceLock_; }
 
+  // The bus the device sits on (PciBus::addDevice sets it).
+  PciBus* bus() const { return bus_; }
+  void setBus(PciBus* bus) { bus_ = bus; }
+
   // pcie_has_flr(): a PCIe capability whose DEVCAP advertises FLR.
   bool hasFlr() const { return config_.pcie.has_value() && config_.pcie->flr; }
   // pci_pm_reset() is possible: a PM capability without NoSoftRst.
   bool pmResetAvailable() const { return config_.pm.has_value() && !config_.pm->noSoftReset; }
-  // pci_probe_reset_function() == 0 for the function-level methods the
-  // model has (FLR, PM); what vfio reports as reset_works.
-  bool resetFunctionAvailable() const { return hasFlr() || pmResetAvailable(); }
+  // pci_reset_bus_function() is possible: the slot can reset a single
+  // function, or the parent bridge can pulse a secondary bus reset that
+  // reaches only this device (vfio-uapi.md §5).
+  bool busResetFunctionAvailable() const;
+  // The methods pci_try_reset_function() would try, in its order; empty:
+  // -ENOTTY (dev->reset_methods).
+  std::vector<PciResetMethod> resetMethods() const;
+  bool resetFunctionAvailable() const { return !resetMethods().empty(); }
 
   // An FLR as pci_reset_function() runs it: state saved, decode off, the
   // function reset, state restored. -ENOTTY without DEVCAP FLR. Takes no
@@ -201,9 +217,9 @@ class PciDevice {
   // starts the same sequence).
   Status flr() EXCLUDES(cfgLock_);
   // pci_try_reset_function(): -ENOTTY when no method applies; -EAGAIN when
-  // the device lock is held (by anyone, the caller included); else FLR if
-  // the device has it, otherwise a PM reset (D3hot and back to D0), with
-  // the state saved and restored around it.
+  // the device lock is held (by anyone, the caller included); else the
+  // first of resetMethods() (FLR, PM reset: D3hot and back to D0, or a
+  // secondary bus reset), with the state saved and restored around it.
   Status tryResetFunction() EXCLUDES(cfgLock_);
 
   // The steps of every reset, for PciBus's bus and slot resets; the caller
@@ -233,6 +249,7 @@ class PciDevice {
   // saveAndDisable() and restore().
   void functionLevelReset() EXCLUDES(cfgLock_);
   void pmReset() EXCLUDES(cfgLock_);
+  void secondaryBusReset() EXCLUDES(cfgLock_);
 
   const PciDeviceConfig config_;
   const std::string name_;
@@ -256,6 +273,8 @@ class PciDevice {
   std::array<std::unique_ptr<HostPage>, kPciStdNumBars> ioPorts_;
 
   Mutex deviceLock_{kPciDevMutexClass};
+  // Set while the topology is built, before the device is shared.
+  PciBus* bus_ = nullptr;
 };
 
 }  // namespace vfiomm

@@ -16,7 +16,8 @@
 #include "sync/lockdep.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
-#include "uapi/vfio_uapi.h"
+#include "uapi/vfio_arg.h"
+#include "abi/vfio.h"
 #include "vfio/vfio_device.h"
 
 namespace vfiomm::sim {
@@ -94,12 +95,12 @@ void Probe::setUp() {
   proc_ = kernel_->spawn("vmm");
   Process& p = *proc_;
   const long container = p.open("/dev/vfio/vfio", O_RDWR);
-  p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, nullptr);
   const long group = p.open(kernel_->groupPath(*dev_), O_RDWR);
   int containerFd = static_cast<int>(container);
   p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &containerFd);
-  vfio_group_get_device_fd arg{dev_->name().c_str()};
-  const long fd = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, &arg);
+  p.ioctl(containerFd, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU));
+  const long fd = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
+                          const_cast<char*>(dev_->name().c_str()));
   if (fd < 0) throw ScenarioError(fmt::format("VFIO_GROUP_GET_DEVICE_FD returned {}", errnoText(fd)));
   fd_ = static_cast<int>(fd);
   // The guest's firmware turns memory decode on; a VMM starts from there.

@@ -21,8 +21,9 @@
 #include "trace/tracer.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
-#include "uapi/vfio_uapi.h"
+#include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
+#include "vfio/vfio_group.h"
 
 namespace vfiomm::sim {
 
@@ -44,7 +45,7 @@ struct ProcState {
   std::string name;
   std::shared_ptr<Process> proc;
   std::map<std::string, int> deviceFd;  // scenario device name -> fd
-  std::vector<int> groupFds;
+  std::map<uint32_t, int> groupFds;  // IOMMU group id -> fd
   std::map<std::string, MapState> maps;
   std::vector<std::string> mapOrder;
   std::map<std::string, Thread*> threads;  // scenario thread name -> Thread
@@ -54,6 +55,30 @@ struct ProcState {
 
 // Trace names: the process, and its first thread, after the scenario's
 // process.
+// VFIO_DEVICE_PCI_HOT_RESET as QEMU issues it: ask which devices the reset
+// reaches (the ENOSPC protocol), then pass the fds of their groups; a cdev
+// caller passes none.
+long hotReset(ProcState& ps, int devFd) {
+  Process& p = *ps.proc;
+  HotResetInfoArg probe(0);
+  long rc = p.ioctl(devFd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, probe.get());
+  if (rc != 0 && rc != -static_cast<long>(toInt(Errno::kENOSPC))) return rc;
+  HotResetInfoArg info(probe->count);
+  rc = p.ioctl(devFd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info.get());
+  if (rc != 0) return rc;
+  std::vector<int32_t> fds;
+  if (!(info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID)) {
+    for (uint32_t i = 0; i < info->count; ++i) {
+      auto it = ps.groupFds.find(info->devices[i].group_id);
+      if (it != ps.groupFds.end() &&
+          std::find(fds.begin(), fds.end(), it->second) == fds.end())
+        fds.push_back(it->second);
+    }
+  }
+  HotResetArg arg = hotResetArg(fds);
+  return p.ioctl(devFd, VFIO_DEVICE_PCI_HOT_RESET, arg.get());
+}
+
 void traceNames(const ProcState& ps) {
   if (!trace::enabled()) return;
   trace::Tracer::global().nameProcess(ps.proc->pid(), ps.name);
@@ -238,10 +263,7 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
   for (const OpenDef& o : def.opens) {
     VfioDevice& dev = *devices_.at(o.device);
     if (o.via == OpenVia::kGroup) {
-      if (container < 0) {
-        container = static_cast<int>(p.open("/dev/vfio/vfio", O_RDWR));
-        p.ioctl(container, VFIO_SET_IOMMU, nullptr);
-      }
+      if (container < 0) container = static_cast<int>(p.open("/dev/vfio/vfio", O_RDWR));
       const std::string gpath = kernel_->groupPath(dev);
       if (groupFd.count(gpath) == 0) {
         const long g = p.open(gpath, O_RDWR);
@@ -251,11 +273,13 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
         }
         int c = container;
         p.ioctl(static_cast<int>(g), VFIO_GROUP_SET_CONTAINER, &c);
+        // As QEMU does: the IOMMU type once the container has a group.
+        if (groupFd.empty()) p.ioctl(container, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU));
         groupFd[gpath] = static_cast<int>(g);
-        ps.groupFds.push_back(static_cast<int>(g));
+        ps.groupFds[static_cast<uint32_t>(dev.group()->id())] = static_cast<int>(g);
       }
-      vfio_group_get_device_fd arg{dev.name().c_str()};
-      const long fd = p.ioctl(groupFd[gpath], VFIO_GROUP_GET_DEVICE_FD, &arg);
+      const long fd = p.ioctl(groupFd[gpath], VFIO_GROUP_GET_DEVICE_FD,
+                              const_cast<char*>(dev.name().c_str()));
       if (fd < 0) {
         note(result_.setupNotes, def.mark, fmt::format("VFIO_GROUP_GET_DEVICE_FD({})", o.device), fd);
         continue;
@@ -268,8 +292,7 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
         note(result_.setupNotes, def.mark, fmt::format("open({})", kernel_->cdevPath(dev)), fd);
         continue;
       }
-      vfio_device_bind_iommufd bind;
-      bind.iommufd = iommufd;
+      vfio_device_bind_iommufd bind{sizeof(bind), 0, iommufd, 0};
       const long rc = p.ioctl(static_cast<int>(fd), VFIO_DEVICE_BIND_IOMMUFD, &bind);
       if (rc < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_BIND_IOMMUFD", rc);
       ps.deviceFd[o.device] = static_cast<int>(fd);
@@ -416,15 +439,13 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
     case EventKind::kReset:
       rc = p.ioctl(devFd(), VFIO_DEVICE_RESET, nullptr);
       break;
-    case EventKind::kHotReset: {
-      vfio_pci_hot_reset args;
-      args.group_fds.assign(ps.groupFds.begin(), ps.groupFds.end());
-      rc = p.ioctl(devFd(), VFIO_DEVICE_PCI_HOT_RESET, &args);
+    case EventKind::kHotReset:
+      rc = hotReset(ps, devFd());
       break;
-    }
     case EventKind::kLowPowerEntry:
     case EventKind::kLowPowerExit: {
       vfio_device_feature f;
+      f.argsz = sizeof(f);
       f.flags = VFIO_DEVICE_FEATURE_SET | (e.kind == EventKind::kLowPowerEntry
                                                ? VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY
                                                : VFIO_DEVICE_FEATURE_LOW_POWER_EXIT);

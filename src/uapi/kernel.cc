@@ -31,7 +31,12 @@ Kernel::Kernel(const KernelConfig& config, MmProfile profile)
 Kernel::~Kernel() = default;
 
 PciBus& Kernel::addBus(uint8_t number, bool behindBridge, bool slotReset) {
-  PciBus& bus = pciHost_.addBus(PciBusConfig{number, behindBridge, slotReset});
+  return addBus(PciBusConfig{number, behindBridge, slotReset, 0});
+}
+
+PciBus& Kernel::addBus(const PciBusConfig& config) {
+  const uint8_t number = config.number;
+  PciBus& bus = pciHost_.addBus(config);
   buses_[number] = &bus;
   devSets_[number] = std::make_unique<VfioDeviceSet>(bus);
   if (number >= nextBus_) nextBus_ = static_cast<uint8_t>(number + 1);

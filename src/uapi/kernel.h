@@ -56,6 +56,7 @@ class Kernel {
   const KernelConfig& config() const { return config_; }
 
   PciBus& addBus(uint8_t number, bool behindBridge = true, bool slotReset = false);
+  PciBus& addBus(const PciBusConfig& config);
   // Adds a PCI device, binds it to vfio-pci and gives it a group (one per
   // device unless `group` names an existing one) and a dev_set (one per
   // bus). Returns the vfio device, reachable at /dev/vfio/<group> and

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "base/user_copy.h"
+#include "fs/eventfd.h"
 #include "mm/mm.h"
 #include "uapi/kernel.h"
 #include "vfio/vfio_device.h"
@@ -170,7 +172,8 @@ long Process::open(const std::string& path, int flags) {
   if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
-    e.iommufdId = nextIommufdId.fetch_add(1);
+    e.iommufd = std::make_shared<IommufdCtx>();
+    e.iommufd->id = nextIommufdId.fetch_add(1);
     return installFd(std::move(e));
   }
   if (VfioGroup* g = kernel_.groupByPath(path)) {
@@ -234,92 +237,96 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
   switch (e->kind) {
     case FdEntry::Kind::kContainer:
       if (request != uapi::VFIO_SET_IOMMU) return err(Errno::kENOTTY);
-      e->iommuSet = true;
-      return 0;
+      // The argument is the IOMMU type itself, not a pointer to it.
+      switch (reinterpret_cast<uintptr_t>(arg)) {
+        case uapi::VFIO_TYPE1_IOMMU:
+        case uapi::VFIO_TYPE1v2_IOMMU:
+          e->iommuSet = true;
+          return 0;
+        default:
+          return err(Errno::kEINVAL);
+      }
     case FdEntry::Kind::kGroup:
-      if (request == uapi::VFIO_GROUP_SET_CONTAINER) {
-        FdEntry* c = fdEntry(*static_cast<int*>(arg));
-        if (c == nullptr) return err(Errno::kEBADF);
-        if (c->kind != FdEntry::Kind::kContainer) return err(Errno::kEINVAL);
-        e->group->setContainer(true);
-        return 0;
-      }
-      if (request == uapi::VFIO_GROUP_GET_DEVICE_FD) {
-        auto file = e->group->getDeviceFd(static_cast<uapi::vfio_group_get_device_fd*>(arg)->name);
-        if (!file) return err(file.error());
-        FdEntry d{FdEntry::Kind::kDevice};
-        d.file = *file;
-        return installFd(std::move(d));
-      }
-      return err(Errno::kENOTTY);
+      return groupIoctl(*e, request, arg);
     case FdEntry::Kind::kDevice:
       return deviceIoctl(*e, request, arg);
     case FdEntry::Kind::kIommufd:
     case FdEntry::Kind::kProcMem:
+    case FdEntry::Kind::kEventfd:
       return err(Errno::kENOTTY);
   }
   return err(Errno::kENOTTY);
 }
 
-long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
-  auto& file = static_cast<VfioDeviceFile&>(*e.file);
-  if (request == uapi::VFIO_DEVICE_BIND_IOMMUFD) {
-    FdEntry* i = fdEntry(static_cast<uapi::vfio_device_bind_iommufd*>(arg)->iommufd);
-    if (i == nullptr || i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADF);
-    return toLong(file.bindIommufd(i->iommufdId));
+long Process::groupIoctl(FdEntry& e, unsigned long request, void* arg) {
+  if (request == uapi::VFIO_GROUP_SET_CONTAINER) {
+    int containerFd = -1;
+    if (auto st = copyFromUser(&containerFd, arg, sizeof(containerFd)); !st) return err(st.error());
+    FdEntry* c = fdEntry(containerFd);
+    if (c == nullptr) return err(Errno::kEBADF);
+    if (c->kind != FdEntry::Kind::kContainer) return err(Errno::kEINVAL);
+    e.group->setContainer(true);
+    return 0;
   }
-  if (!file.accessGranted()) return err(Errno::kEINVAL);
-  VfioPciCoreDevice& pci = file.device().pci();
-  switch (request) {
-    case uapi::VFIO_DEVICE_GET_REGION_INFO: {
-      auto* info = static_cast<uapi::vfio_region_info*>(arg);
-      if (info->argsz < 32) return err(Errno::kEINVAL);  // the fixed header
-      auto r = pci.getRegionInfo(info->index);
-      if (!r) return err(r.error());
-      info->flags = r->flags;
-      info->size = r->size;
-      info->offset = r->offset;
-      info->caps = r->caps;
-      info->cap_offset = r->caps.empty() ? 0 : 32;
-      return 0;
-    }
-    case uapi::VFIO_DEVICE_RESET:
-      return toLong(pci.reset());
-    case uapi::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: {
-      VfioDeviceSet* set = file.device().devSet();
-      auto devs = set->hotResetInfo(file.device());
-      if (!devs) return err(devs.error());
-      auto* info = static_cast<uapi::vfio_pci_hot_reset_info*>(arg);
-      info->devices.clear();
-      for (size_t i = 0; i < devs->size(); ++i) info->devices.push_back(static_cast<uint32_t>(i));
-      return 0;
-    }
-    case uapi::VFIO_DEVICE_PCI_HOT_RESET:
-      return hotReset(file, *static_cast<uapi::vfio_pci_hot_reset*>(arg));
-    case uapi::VFIO_DEVICE_FEATURE: {
-      const uint32_t flags = static_cast<uapi::vfio_device_feature*>(arg)->flags;
-      const uint32_t feature = flags & 0xffff;
-      if (feature == uapi::VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY) return toLong(pci.lowPowerEntry());
-      if (feature == uapi::VFIO_DEVICE_FEATURE_LOW_POWER_EXIT) return toLong(pci.lowPowerExit());
-      return err(Errno::kENOTTY);
-    }
-    default:
-      return err(Errno::kENOTTY);
+  if (request == uapi::VFIO_GROUP_GET_DEVICE_FD) {
+    // The argument is the device's name, a C string (strndup_user).
+    if (arg == nullptr) return err(Errno::kEFAULT);
+    auto file = e.group->getDeviceFd(static_cast<const char*>(arg));
+    if (!file) return err(file.error());
+    FdEntry d{FdEntry::Kind::kDevice};
+    d.file = *file;
+    return installFd(std::move(d));
   }
+  return err(Errno::kENOTTY);
 }
 
-long Process::hotReset(VfioDeviceFile& file, uapi::vfio_pci_hot_reset& args) {
-  if (args.argsz < 12) return err(Errno::kEINVAL);
-  HotResetOwner owner;
-  owner.cdev = file.path() == VfioOpenPath::kCdev;
-  owner.iommufd = file.device().boundIommufd();
-  for (int32_t gfd : args.group_fds) {
-    FdEntry* g = fdEntry(gfd);
-    if (g == nullptr) return err(Errno::kEBADF);
-    if (g->kind != FdEntry::Kind::kGroup) return err(Errno::kEINVAL);
-    owner.groups.push_back(g->group);
-  }
-  return toLong(file.device().devSet()->hotReset(file.device(), owner, args.flags));
+long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
+  uapi::vfio_device_bind_iommufd bind{};
+  constexpr size_t minsz = offsetof(uapi::vfio_device_bind_iommufd, out_devid);
+  if (auto st = copyFromUser(&bind, arg, minsz); !st) return err(st.error());
+  if (bind.argsz < minsz || bind.flags != 0) return err(Errno::kEINVAL);
+  FdEntry* i = fdEntry(bind.iommufd);
+  if (i == nullptr || i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADF);
+  const uint32_t devid = i->iommufd->nextObjectId.fetch_add(1);
+  if (auto st = file.bindIommufd(i->iommufd->id, devid); !st) return err(st.error());
+  auto* out = static_cast<uint8_t*>(arg) + offsetof(uapi::vfio_device_bind_iommufd, out_devid);
+  return toLong(copyToUser(out, &devid, sizeof(devid)));
+}
+
+long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
+  auto& file = static_cast<VfioDeviceFile&>(*e.file);
+  if (request == uapi::VFIO_DEVICE_BIND_IOMMUFD) return bindIommufd(file, arg);
+  VfioIoctlCaller caller;
+  caller.groupFromFd = [this](int fd) -> Result<const VfioGroup*> {
+    FdEntry* g = fdEntry(fd);
+    if (g == nullptr) return fail(Errno::kEBADF);
+    if (g->kind != FdEntry::Kind::kGroup) return fail(Errno::kEINVAL);
+    return g->group;
+  };
+  caller.eventfdFromFd = [this](int fd) -> Result<std::shared_ptr<Eventfd>> {
+    FdEntry* ev = fdEntry(fd);
+    if (ev == nullptr) return fail(Errno::kEBADF);
+    if (ev->kind != FdEntry::Kind::kEventfd) return fail(Errno::kEINVAL);
+    return ev->eventfd;
+  };
+  auto r = file.ioctl(request, arg, caller);
+  return r ? *r : err(r.error());
+}
+
+long Process::eventfd(unsigned initval, int) {
+  FdEntry e{FdEntry::Kind::kEventfd};
+  e.eventfd = std::make_shared<Eventfd>(initval);
+  return installFd(std::move(e));
+}
+
+long Process::read(int fd, void* buf, uint64_t count) {
+  FdEntry* e = fdEntry(fd);
+  if (e == nullptr) return err(Errno::kEBADF);
+  if (e->kind != FdEntry::Kind::kEventfd || count < sizeof(uint64_t)) return err(Errno::kEINVAL);
+  const uint64_t value = e->eventfd->read();
+  if (value == 0) return err(Errno::kEAGAIN);
+  if (auto st = copyToUser(buf, &value, sizeof(value)); !st) return err(st.error());
+  return sizeof(value);
 }
 
 // ---------------------------------------------------------------------------

@@ -16,10 +16,11 @@
 
 #include "mm/cpu.h"
 #include "mm/task.h"
-#include "uapi/vfio_uapi.h"
+#include "abi/vfio.h"
 
 namespace vfiomm {
 
+class Eventfd;
 class File;
 class Kernel;
 class Mm;
@@ -102,6 +103,11 @@ class Process : public std::enable_shared_from_this<Process> {
   long pread(int fd, void* buf, uint64_t count, uint64_t offset);
   long pwrite(int fd, const void* buf, uint64_t count, uint64_t offset);
   long ioctl(int fd, unsigned long request, void* arg);
+  // eventfd(2) (flags are accepted and ignored) and read(2) of its count:
+  // 8 bytes, -EAGAIN when it is 0 (the model never blocks), -EINVAL for a
+  // shorter buffer; read(2) of any other file is -EINVAL.
+  long eventfd(unsigned initval, int flags);
+  long read(int fd, void* buf, uint64_t count);
 
   // --- memory ----------------------------------------------------------------
   long mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd, uint64_t offset);
@@ -128,20 +134,27 @@ class Process : public std::enable_shared_from_this<Process> {
   VfioDeviceFile* deviceFile(int fd);
 
  private:
+  // An iommufd context: its id and the ids it hands out to its objects.
+  struct IommufdCtx {
+    int id = 0;
+    std::atomic<uint32_t> nextObjectId{1};
+  };
   struct FdEntry {
-    enum class Kind { kContainer, kGroup, kDevice, kIommufd, kProcMem };
+    enum class Kind { kContainer, kGroup, kDevice, kIommufd, kProcMem, kEventfd };
     explicit FdEntry(Kind k) : kind(k) {}
     Kind kind;
     std::shared_ptr<File> file;   // kDevice
     VfioGroup* group = nullptr;   // kGroup
     bool iommuSet = false;        // kContainer: VFIO_SET_IOMMU done
-    int iommufdId = 0;            // kIommufd
+    std::shared_ptr<IommufdCtx> iommufd;  // kIommufd
+    std::shared_ptr<Eventfd> eventfd;     // kEventfd
   };
   Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm);
   FdEntry* fdEntry(int fd);
   int installFd(FdEntry entry);
+  long groupIoctl(FdEntry& e, unsigned long request, void* arg);
   long deviceIoctl(FdEntry& e, unsigned long request, void* arg);
-  long hotReset(VfioDeviceFile& file, uapi::vfio_pci_hot_reset& args);
+  long bindIommufd(VfioDeviceFile& file, void* arg);
   // pread of /proc/self/mem (access_remote_vm through GUP).
   long procMemRead(uint64_t addr);
 

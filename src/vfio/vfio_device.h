@@ -33,6 +33,7 @@ class VfioDevice {
   Inode& inode() { return *inode_; }
   VfioPciCoreDevice& pci() { return *pci_; }
   PciDevice& pdev() { return pdev_; }
+  const PciDevice& pdev() const { return pdev_; }
 
   // vfio_df_open()/vfio_df_close(): the first open enables the device, the
   // last close disables it (close_device).
@@ -48,6 +49,9 @@ class VfioDevice {
   // The iommufd context a cdev open bound this device to (0: none).
   int boundIommufd() const { return boundIommufd_; }
   void setBoundIommufd(int ictx) { boundIommufd_ = ictx; }
+  // Its object id in that iommufd (vfio_device_bind_iommufd.out_devid).
+  uint32_t boundDevid() const { return boundDevid_; }
+  void setBoundDevid(uint32_t devid) { boundDevid_ = devid; }
   // The cdev path allows one open at a time.
   bool cdevOpen() const { return cdevOpen_; }
   void setCdevOpen(bool open) { cdevOpen_ = open; }
@@ -64,6 +68,7 @@ class VfioDevice {
   VfioGroup* group_ = nullptr;
   VfioDeviceSet* devSet_ = nullptr;
   int boundIommufd_ = 0;
+  uint32_t boundDevid_ = 0;
   bool cdevOpen_ = false;
 };
 

@@ -1,5 +1,7 @@
 #include "vfio/vfio_device_file.h"
 
+#include "abi/vfio.h"
+#include "base/user_copy.h"
 #include "vfio/vfio_device.h"
 
 namespace vfiomm {
@@ -29,12 +31,65 @@ Status VfioDeviceFile::mmap(Vma& vma) {
   return device_.pci().mmap(vma);
 }
 
-Status VfioDeviceFile::bindIommufd(int ictx) {
+Status VfioDeviceFile::bindIommufd(int ictx, uint32_t devid) {
   if (path_ != VfioOpenPath::kCdev || accessGranted_) return fail(Errno::kEINVAL);
   if (auto st = device_.open(); !st) return st;
   device_.setBoundIommufd(ictx);
+  device_.setBoundDevid(devid);
   accessGranted_ = true;
   return ok();
+}
+
+HotResetOwner VfioDeviceFile::hotResetOwner() const {
+  HotResetOwner owner;
+  owner.cdev = path_ == VfioOpenPath::kCdev;
+  owner.iommufd = device_.boundIommufd();
+  owner.profile = device_.pci().profile();
+  return owner;
+}
+
+Result<long> VfioDeviceFile::ioctl(unsigned long request, void* arg,
+                                   const VfioIoctlCaller& caller) {
+  // A cdev file not yet bound answers nothing else (vfio-uapi.md §1).
+  if (!accessGranted_) return fail(Errno::kEINVAL);
+  switch (request) {
+    case uapi::VFIO_DEVICE_FEATURE:
+      return featureIoctl(arg, caller);
+    case uapi::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
+      return device_.devSet()->hotResetInfoIoctl(device_, hotResetOwner(), arg);
+    case uapi::VFIO_DEVICE_PCI_HOT_RESET:
+      return device_.devSet()->hotResetIoctl(device_, hotResetOwner(), arg, caller);
+    default:
+      return device_.pci().ioctl(request, arg, caller);
+  }
+}
+
+// vfio_ioctl_device_feature(): the core's checks, the features the core
+// owns (migration and dirty logging: plain vfio-pci has neither), then the
+// driver (vfio-uapi.md §6.1).
+Result<long> VfioDeviceFile::featureIoctl(void* arg, const VfioIoctlCaller& caller) {
+  constexpr uint32_t minsz = sizeof(uapi::vfio_device_feature);
+  uapi::vfio_device_feature feature;
+  if (auto st = copyFromUser(&feature, arg, minsz); !st) return fail(st.error());
+  if (feature.argsz < minsz) return fail(Errno::kEINVAL);
+  constexpr uint32_t known = uapi::VFIO_DEVICE_FEATURE_MASK | uapi::VFIO_DEVICE_FEATURE_GET |
+                             uapi::VFIO_DEVICE_FEATURE_SET | uapi::VFIO_DEVICE_FEATURE_PROBE;
+  if ((feature.flags & ~known) != 0) return fail(Errno::kEINVAL);
+  constexpr uint32_t getSet = uapi::VFIO_DEVICE_FEATURE_GET | uapi::VFIO_DEVICE_FEATURE_SET;
+  if (!(feature.flags & uapi::VFIO_DEVICE_FEATURE_PROBE) && (feature.flags & getSet) == getSet)
+    return fail(Errno::kEINVAL);
+  switch (feature.flags & uapi::VFIO_DEVICE_FEATURE_MASK) {
+    case uapi::VFIO_DEVICE_FEATURE_MIGRATION:
+    case uapi::VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
+    case uapi::VFIO_DEVICE_FEATURE_MIG_DATA_SIZE:
+    case uapi::VFIO_DEVICE_FEATURE_DMA_LOGGING_START:
+    case uapi::VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP:
+    case uapi::VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT:
+      return fail(Errno::kENOTTY);
+    default:
+      return device_.pci().feature(feature.flags, static_cast<uint8_t*>(arg) + minsz,
+                                   feature.argsz - minsz, caller);
+  }
 }
 
 }  // namespace vfiomm

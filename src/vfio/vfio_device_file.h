@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "mm/file.h"
+#include "vfio/vfio_device_set.h"
 
 namespace vfiomm {
 
@@ -37,8 +38,13 @@ class VfioDeviceFile : public File {
   VfioOpenPath path() const { return path_; }
   // df->access_granted: group path at open; cdev path once bound.
   bool accessGranted() const { return accessGranted_; }
-  // VFIO_DEVICE_BIND_IOMMUFD for a cdev file.
-  Status bindIommufd(int ictx);
+  // VFIO_DEVICE_BIND_IOMMUFD for a cdev file: `devid` is the device's id
+  // in the iommufd context `ictx`.
+  Status bindIommufd(int ictx, uint32_t devid);
+  // vfio_device_fops_unl_ioctl() after the bind: the access check, the
+  // core's VFIO_DEVICE_FEATURE and hot reset, then vfio-pci's ioctls. The
+  // result is the ioctl's return value.
+  Result<long> ioctl(unsigned long request, void* arg, const VfioIoctlCaller& caller);
 
  private:
   VfioDevice& device_;
@@ -47,6 +53,9 @@ class VfioDeviceFile : public File {
   const bool readable_;
   const bool writable_;
   bool accessGranted_;
+
+  Result<long> featureIoctl(void* arg, const VfioIoctlCaller& caller);
+  HotResetOwner hotResetOwner() const;
 };
 
 }  // namespace vfiomm

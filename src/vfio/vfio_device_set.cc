@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include "abi/vfio.h"
+#include "base/user_copy.h"
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
 #include "vfio/vfio_device.h"
+#include "vfio/vfio_group.h"
 
 namespace vfiomm {
 
@@ -13,9 +16,98 @@ void VfioDeviceSet::addDevice(VfioDevice& device) {
   device.setDevSet(this);
 }
 
-Result<std::vector<VfioDevice*>> VfioDeviceSet::hotResetInfo(VfioDevice&) {
-  if (!bus_.slotResetAvailable() && !bus_.busResetAvailable()) return fail(Errno::kENODEV);
-  return devices_;
+Result<std::vector<PciDevice*>> VfioDeviceSet::probeResetScope(const VfioDevice& requester) const {
+  std::vector<PciDevice*> scope = bus_.resetScope(requester.pdev());
+  if (scope.empty()) return fail(Errno::kENODEV);
+  return scope;
+}
+
+VfioDevice* VfioDeviceSet::vfioDevice(const PciDevice* pdev) const {
+  for (VfioDevice* d : devices_)
+    if (&d->pdev() == pdev) return d;
+  return nullptr;
+}
+
+// One vfio_pci_dependent_device: where the device is and, for a group
+// caller, its IOMMU group; for a cdev caller, its id in the caller's
+// iommufd or why it has none.
+Status VfioDeviceSet::fillDependent(const PciDevice& pdev, const HotResetOwner& owner,
+                                    uapi::vfio_pci_dependent_device* entry,
+                                    uint32_t* flags) const {
+  const VfioDevice* dev = vfioDevice(&pdev);
+  entry->segment = 0;
+  entry->bus = pdev.busNumber();
+  entry->devfn = static_cast<uint8_t>(pdev.slot() << 3 | pdev.function());
+  if (!owner.cdev) {
+    if (dev == nullptr || dev->group() == nullptr) return fail(Errno::kEPERM);
+    entry->group_id = static_cast<uint32_t>(dev->group()->id());
+    return ok();
+  }
+  if (dev != nullptr && dev->boundIommufd() != 0 && dev->boundIommufd() == owner.iommufd) {
+    entry->devid = dev->boundDevid();
+    return ok();
+  }
+  entry->devid = uapi::VFIO_PCI_DEVID_NOT_OWNED;
+  *flags &= ~uapi::VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED;
+  return ok();
+}
+
+Result<long> VfioDeviceSet::hotResetInfoIoctl(VfioDevice& requester, const HotResetOwner& owner,
+                                              void* arg) {
+  constexpr uint32_t minsz = sizeof(uapi::vfio_pci_hot_reset_info);
+  uapi::vfio_pci_hot_reset_info hdr;
+  if (auto st = copyFromUser(&hdr, arg, minsz); !st) return fail(st.error());
+  if (hdr.argsz < minsz) return fail(Errno::kEINVAL);
+  hdr.flags = 0;
+  auto scope = probeResetScope(requester);
+  if (!scope) return fail(scope.error());
+  const auto count = static_cast<uint32_t>(scope->size());
+  if (count > (hdr.argsz - minsz) / sizeof(uapi::vfio_pci_dependent_device)) {
+    hdr.count = count;
+    if (auto st = copyToUser(arg, &hdr, minsz); !st) return fail(st.error());
+    return fail(Errno::kENOSPC);
+  }
+  if (owner.cdev && owner.profile.hotResetCdev)
+    hdr.flags = uapi::VFIO_PCI_HOT_RESET_FLAG_DEV_ID | uapi::VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED;
+  std::vector<uapi::vfio_pci_dependent_device> entries(count);
+  for (uint32_t i = 0; i < count; ++i)
+    if (auto st = fillDependent(*(*scope)[i], owner, &entries[i], &hdr.flags); !st)
+      return fail(st.error());
+  hdr.count = count;
+  auto* user = static_cast<uint8_t*>(arg);
+  if (auto st = copyToUser(user + minsz, entries.data(), count * sizeof(entries[0])); !st)
+    return fail(st.error());
+  if (auto st = copyToUser(arg, &hdr, minsz); !st) return fail(st.error());
+  return 0L;
+}
+
+Result<long> VfioDeviceSet::hotResetIoctl(VfioDevice& requester, HotResetOwner owner, void* arg,
+                                          const VfioIoctlCaller& caller) {
+  constexpr uint32_t minsz = sizeof(uapi::vfio_pci_hot_reset);
+  uapi::vfio_pci_hot_reset hdr;
+  if (auto st = copyFromUser(&hdr, arg, minsz); !st) return fail(st.error());
+  if (hdr.argsz < minsz || hdr.flags != 0) return fail(Errno::kEINVAL);
+  // A group caller names its groups, a cdev caller none (its iommufd is
+  // the proof of ownership); before the cdev series only the first rule.
+  if (owner.profile.hotResetCdev && (owner.cdev ? hdr.count != 0 : hdr.count == 0))
+    return fail(Errno::kEINVAL);
+  auto scope = probeResetScope(requester);
+  if (!scope) return fail(scope.error());
+  if (!owner.profile.hotResetCdev && hdr.count == 0) return fail(Errno::kEINVAL);
+  if (hdr.count > scope->size()) return fail(Errno::kEINVAL);
+  std::vector<int32_t> fds(hdr.count);
+  if (auto st = copyFromUser(fds.data(), static_cast<uint8_t*>(arg) + minsz,
+                             fds.size() * sizeof(int32_t));
+      !st)
+    return fail(st.error());
+  for (int32_t fd : fds) {
+    if (!caller.groupFromFd) return fail(Errno::kEBADF);
+    auto g = caller.groupFromFd(fd);
+    if (!g) return fail(g.error());
+    owner.groups.push_back(*g);
+  }
+  if (auto st = hotReset(requester, owner); !st) return fail(st.error());
+  return 0L;
 }
 
 bool VfioDeviceSet::owned(const VfioDevice& dev, const HotResetOwner& owner) const {
@@ -23,12 +115,7 @@ bool VfioDeviceSet::owned(const VfioDevice& dev, const HotResetOwner& owner) con
   return std::find(owner.groups.begin(), owner.groups.end(), dev.group()) != owner.groups.end();
 }
 
-Status VfioDeviceSet::hotReset(VfioDevice& requester, const HotResetOwner& owner,
-                               uint32_t flags) {
-  if (flags != 0) return fail(Errno::kEINVAL);
-  // A cdev caller passes no groups; a group caller must pass some.
-  if (owner.cdev != owner.groups.empty()) return fail(Errno::kEINVAL);
-  if (!bus_.slotResetAvailable() && !bus_.busResetAvailable()) return fail(Errno::kENODEV);
+Status VfioDeviceSet::hotReset(VfioDevice& requester, const HotResetOwner& owner) {
   std::vector<VfioDevice*> refill;
   Status status = ok();
   {

@@ -6,11 +6,18 @@
 #include <vector>
 
 #include "base/result.h"
+#include "mm/mm_profile.h"
 #include "sync/mutex.h"
+#include "vfio/vfio_pci_core_device.h"
+
+namespace vfiomm::uapi {
+struct vfio_pci_dependent_device;
+}
 
 namespace vfiomm {
 
 class PciBus;
+class PciDevice;
 class VfioDevice;
 class VfioGroup;
 
@@ -22,6 +29,7 @@ struct HotResetOwner {
   std::vector<const VfioGroup*> groups;
   int iommufd = 0;
   bool cdev = false;
+  MmProfile profile;  // the kernel's version switches (hot_reset_cdev)
 };
 
 class VfioDeviceSet {
@@ -31,12 +39,25 @@ class VfioDeviceSet {
   void addDevice(VfioDevice& device);
   const std::vector<VfioDevice*>& devices() const { return devices_; }
 
-  // VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: the devices affected.
-  Result<std::vector<VfioDevice*>> hotResetInfo(VfioDevice& requester);
-  // VFIO_DEVICE_PCI_HOT_RESET.
-  Status hotReset(VfioDevice& requester, const HotResetOwner& owner, uint32_t flags);
+  // VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on the caller's
+  // vfio_pci_hot_reset_info (vfio-uapi.md §7.1); `owner` says how the
+  // caller's file was opened (its groups are not used).
+  Result<long> hotResetInfoIoctl(VfioDevice& requester, const HotResetOwner& owner, void* arg);
+  // VFIO_DEVICE_PCI_HOT_RESET on the caller's vfio_pci_hot_reset (§7.2):
+  // the argument checks in the kernel's order, then hotReset().
+  Result<long> hotResetIoctl(VfioDevice& requester, HotResetOwner owner, void* arg,
+                             const VfioIoctlCaller& caller);
+  // vfio_pci_dev_set_hot_reset(): every device of the reset's scope must be
+  // in the set and owned by the caller.
+  Status hotReset(VfioDevice& requester, const HotResetOwner& owner);
 
  private:
+  // The devices pci_reset_bus() would reach from `requester` (slot or bus
+  // scope); -ENODEV when neither reset is possible.
+  Result<std::vector<PciDevice*>> probeResetScope(const VfioDevice& requester) const;
+  VfioDevice* vfioDevice(const PciDevice* pdev) const;
+  Status fillDependent(const PciDevice& pdev, const HotResetOwner& owner,
+                       uapi::vfio_pci_dependent_device* entry, uint32_t* flags) const;
   bool owned(const VfioDevice& dev, const HotResetOwner& owner) const;
   // Returns the devices whose design wants its memoryEnabled() hook run
   // once every lock is dropped.

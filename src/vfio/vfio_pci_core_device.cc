@@ -5,6 +5,7 @@
 
 #include "base/assert.h"
 #include "base/counter.h"
+#include "fs/eventfd.h"
 #include "mm/machine.h"
 #include "mm/vma.h"
 #include "pci/pci_regs.h"
@@ -47,6 +48,14 @@ Status VfioPciCoreDevice::enable() {
   for (unsigned i = 0; i < kPciStdNumBars; ++i)
     if (pdev_.barIsIo(i) && pdev_.barLen(i) != 0) cmd |= kPciCommandIo;
   if (auto st = pdev_.configWrite(kPciCommand, 2, cmd); !st) return st;
+  // pci_try_reset_function(): a real reset, whose result is reset_works; a
+  // contended device lock fails the open (vfio-uapi.md §5).
+  const Status reset = pdev_.tryResetFunction();
+  if (!reset && reset.error() == Errno::kEAGAIN) {
+    (void)pdev_.configWrite(kPciCommand, 2, 0);
+    return reset;
+  }
+  resetWorks_.store(reset.has_value(), std::memory_order_release);
   {
     std::lock_guard g(vconfigMu_);
     vconfig_.assign(pdev_.configSize(), 0);
@@ -171,14 +180,7 @@ Result<RegionInfo> VfioPciCoreDevice::getRegionInfo(uint32_t index) {
     info.size = pdev_.barLen(index);
     if (info.size == 0) return info;
     info.flags = vfio::kRegionRead | vfio::kRegionWrite;
-    if (barMmapSupported_[index]) {
-      info.flags |= vfio::kRegionMmap;
-      const auto msix = pdev_.msixTable();
-      if (msix && msix->bar == index) {
-        info.caps.push_back(vfio::kCapMsixMappable);
-        info.flags |= vfio::kRegionCaps;
-      }
-    }
+    if (barMmapSupported_[index]) info.flags |= vfio::kRegionMmap;
     return info;
   }
   switch (index) {
@@ -479,13 +481,14 @@ Status VfioPciCoreDevice::reset() {
   return st;
 }
 
-Status VfioPciCoreDevice::lowPowerEntry() {
+Status VfioPciCoreDevice::lowPowerEntry(std::shared_ptr<Eventfd> wakeup) {
   zapAndDownWriteMemoryLock();  // the zap happens even on -EINVAL (RESET-08)
   if (pmRuntimeEngaged_) {
     memoryLock_.upWrite();
     return fail(Errno::kEINVAL);
   }
   pmRuntimeEngaged_ = true;
+  pmWakeEventfd_ = std::move(wakeup);
   upWriteMemoryLock();
   return ok();
 }
@@ -493,6 +496,7 @@ Status VfioPciCoreDevice::lowPowerEntry() {
 Status VfioPciCoreDevice::lowPowerExit() {
   downWriteMemoryLock();
   pmRuntimeEngaged_ = false;
+  pmWakeEventfd_.reset();
   upWriteMemoryLock();
   return ok();
 }

@@ -30,12 +30,15 @@ class Vma;
 
 inline const LockClass kVfioMemoryLockClass{"&vdev->memory_lock"};
 
+class Eventfd;
+class VfioGroup;
+class VfioInfoCap;
+
 struct RegionInfo {
   uint32_t index = 0;
   uint32_t flags = 0;
   uint64_t size = 0;
   uint64_t offset = 0;
-  std::vector<uint16_t> caps;  // capability ids in the chain
 };
 
 // A device-specific region (index >= 9), as variant drivers add them.
@@ -43,6 +46,23 @@ struct DeviceRegion {
   uint64_t size = 0;
   uint32_t flags = 0;
   std::function<Status(Vma&)> mmap;  // its own mmap op, if any
+  // Its VFIO_REGION_INFO_CAP_TYPE.
+  uint32_t type = 0;
+  uint32_t subtype = 0;
+  // What its add_capability op appends: a sparse-mmap capability with
+  // these (offset, size) areas when not empty.
+  std::vector<std::pair<uint64_t, uint64_t>> sparseAreas;
+};
+
+// What a device ioctl finds through the calling task (fdget() on its fd
+// table), for the arguments that are file descriptors.
+struct VfioIoctlCaller {
+  // fdget() of a hot-reset group fd: -EBADF when `fd` is not open, -EINVAL
+  // when it is not a vfio group file.
+  std::function<Result<const VfioGroup*>(int fd)> groupFromFd;
+  // eventfd_ctx_fdget(): -EBADF when `fd` is not open, -EINVAL when it is
+  // not an eventfd.
+  std::function<Result<std::shared_ptr<Eventfd>>(int fd)> eventfdFromFd;
 };
 
 class VfioPciCoreDevice {
@@ -58,14 +78,25 @@ class VfioPciCoreDevice {
   void disable();
 
   // --- the file's operations -----------------------------------------------
+  // vfio_pci_core_ioctl(): the device ioctls vfio-pci answers itself, on
+  // the caller's argument (vfio_pci_core_ioctl.cc). The result is the
+  // ioctl's return value.
+  Result<long> ioctl(unsigned long request, void* arg, const VfioIoctlCaller& caller);
+  // vfio_pci_core_ioctl_feature(): a VFIO_DEVICE_FEATURE the core passed on,
+  // with the payload after the 8-byte header and its size (argsz - 8).
+  Result<long> feature(uint32_t flags, void* payload, uint32_t payloadSize,
+                       const VfioIoctlCaller& caller);
   Result<RegionInfo> getRegionInfo(uint32_t index);  // VFIO_DEVICE_GET_REGION_INFO
   // vfio_pci_rw(): returns the bytes transferred.
   Result<uint64_t> rw(uint8_t* buf, uint64_t count, uint64_t pos, bool write);
   Status mmap(Vma& vma);  // vfio_pci_core_mmap()
   Status reset();         // VFIO_DEVICE_RESET
-  Status lowPowerEntry();  // VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY
+  // VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY(_WITH_WAKEUP): `wakeup` is
+  // signalled when the device leaves low power by itself.
+  Status lowPowerEntry(std::shared_ptr<Eventfd> wakeup = nullptr);
   Status lowPowerExit();   // VFIO_DEVICE_FEATURE_LOW_POWER_EXIT
-  bool resetWorks() const { return pdev_.resetFunctionAvailable(); }
+  // vdev->reset_works: whether the reset at the first open succeeded.
+  bool resetWorks() const { return resetWorks_.load(std::memory_order_acquire); }
 
   // --- what the designs and the dev_set use --------------------------------
   RwSemaphore& memoryLock() RETURN_CAPABILITY(memoryLock_) { return memoryLock_; }
@@ -128,6 +159,16 @@ class VfioPciCoreDevice {
   Status barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
   bool inMsixTable(uint32_t index, uint64_t off, unsigned size) const;
   Status requestBar(unsigned bar);
+  // The ioctls of vfio_pci_core_ioctl.cc.
+  Result<long> getInfoIoctl(void* arg);
+  Result<long> getRegionInfoIoctl(void* arg);
+  Result<long> getIrqInfoIoctl(void* arg);
+  void addRegionCaps(uint32_t index, VfioInfoCap& caps);
+  void addAtomicCompCap(VfioInfoCap& caps);
+  uint32_t irqCount(uint32_t index) const;
+  Result<long> lowPowerFeature(uint32_t flags, uint32_t feature, void* payload,
+                               uint32_t payloadSize, const VfioIoctlCaller& caller);
+  Result<long> vfTokenFeature(uint32_t flags, void* payload, uint32_t payloadSize);
   void probeMmaps();
   unsigned maxAccessSize(uint32_t index) const;
 
@@ -138,6 +179,11 @@ class VfioPciCoreDevice {
   RwSemaphore memoryLock_{kVfioMemoryLockClass};
   uint16_t vcmd_ GUARDED_BY(memoryLock_) = 0;  // virtual COMMAND (vconfig)
   bool pmRuntimeEngaged_ GUARDED_BY(memoryLock_) = false;
+  std::shared_ptr<Eventfd> pmWakeEventfd_ GUARDED_BY(memoryLock_);
+  std::atomic<bool> resetWorks_{false};
+  // VFIO_DEVICE_FEATURE_PCI_VF_TOKEN of an SR-IOV PF.
+  std::mutex vfTokenMu_;
+  std::array<uint8_t, 16> vfToken_{};
   bool refillPending_ GUARDED_BY(memoryLock_) = false;
   // The rest of vconfig. The kernel does not serialise config writes beyond
   // memory_lock; this mutex only keeps the model's bytes consistent.

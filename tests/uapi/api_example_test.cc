@@ -14,7 +14,7 @@
 #include "pci/pci_regs.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
-#include "uapi/vfio_uapi.h"
+#include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
 
 namespace vfiomm {
@@ -33,18 +33,17 @@ TEST(ApiExample, MapABarDisableMemoryResetForkMremap) {
   // Container, group, device: the legacy group path.
   const int container = static_cast<int>(qemu->open("/dev/vfio/vfio", O_RDWR));
   ASSERT_GE(container, 0);
-  ASSERT_EQ(qemu->ioctl(container, VFIO_SET_IOMMU, nullptr), 0);
   const int group = static_cast<int>(qemu->open(kernel->groupPath(d), O_RDWR));
   ASSERT_GE(group, 0);
   int c = container;
   ASSERT_EQ(qemu->ioctl(group, VFIO_GROUP_SET_CONTAINER, &c), 0);
-  vfio_group_get_device_fd name{d.name().c_str()};
-  const int device = static_cast<int>(qemu->ioctl(group, VFIO_GROUP_GET_DEVICE_FD, &name));
+  ASSERT_EQ(qemu->ioctl(container, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
+  char name[] = "0000:01:00.0";  // d.name()
+  const int device = static_cast<int>(qemu->ioctl(group, VFIO_GROUP_GET_DEVICE_FD, name));
   ASSERT_GE(device, 0);
 
   // BAR2: 2 GiB, mappable, at file offset 2 << 40.
-  vfio_region_info bar2;
-  bar2.index = 2;
+  vfio_region_info bar2{.argsz = sizeof(bar2), .index = 2};
   ASSERT_EQ(qemu->ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar2), 0);
   ASSERT_EQ(bar2.size, uint64_t{2} << 30);
   ASSERT_EQ(bar2.offset, VFIO_PCI_INDEX_TO_OFFSET(2));

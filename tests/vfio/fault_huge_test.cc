@@ -249,7 +249,7 @@ class FaultHugeTest : public VfioTest {
   uint64_t tables(PtLevel level) { return proc->mm().pageTable().tablePages(level); }
   uint16_t pmOffset() { return static_cast<uint16_t>(*dev->pdev().pmCapOffset() + kPciPmCtrl); }
   long feature(uint32_t which) {
-    vfio_device_feature f;
+    vfio_device_feature f{.argsz = sizeof(vfio_device_feature)};
     f.flags = VFIO_DEVICE_FEATURE_SET | which;
     return proc->ioctl(fd, VFIO_DEVICE_FEATURE, &f);
   }
@@ -1157,9 +1157,8 @@ void lockWorkload(Process& p, int fd, int groupFd, uint64_t bar0, uint64_t bar2)
   EXPECT_TRUE(child->thread().load(bar2).sig.none());
   EXPECT_EQ(p.ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0);
   EXPECT_TRUE(p.thread().load(bar0 + 0x2000).sig.none());
-  vfio_pci_hot_reset hr;
-  hr.group_fds = {groupFd};
-  EXPECT_EQ(p.ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, &hr), 0);
+  HotResetArg hr = hotResetArg({groupFd});
+  EXPECT_EQ(p.ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, hr.get()), 0);
   EXPECT_TRUE(p.thread().load(bar2).sig.none());
   EXPECT_TRUE(child->thread().load(bar0).sig.none());
   child->exit();

@@ -588,7 +588,7 @@ TEST_P(ForkSplitMremapTest, MPROT_03_ReadOnlyFileCannotGainWrite) {
   const long ro = other->open(kernel->cdevPath(**d2), O_RDONLY);
   ASSERT_GE(ro, 0);
   const long iommufd = other->open("/dev/iommu", O_RDWR);
-  uapi::vfio_device_bind_iommufd bind;
+  uapi::vfio_device_bind_iommufd bind{.argsz = sizeof(uapi::vfio_device_bind_iommufd)};
   bind.iommufd = static_cast<int32_t>(iommufd);
   ASSERT_EQ(other->ioctl(static_cast<int>(ro), VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
   const long va = other->mmap(0, k64K, prot::kRead, map::kShared, static_cast<int>(ro), kBar0Offset);

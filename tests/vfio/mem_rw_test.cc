@@ -217,7 +217,7 @@ TEST_P(MemRwTest, MEM_05_RomRegionInfoEnablesPhysicalMemoryOnlyUnderTheWriteLock
   std::mutex mu;
   std::vector<std::pair<bool, bool>> samples;
   const uint64_t writes = writeLocks();
-  vfio_region_info info;
+  vfio_region_info info{.argsz = sizeof(vfio_region_info)};
   info.index = VFIO_PCI_ROM_REGION_INDEX;
   const bool zapped = zapRan([&] {
     LockEventHook hook([&](bool acquire, const void*) {
@@ -270,7 +270,7 @@ TEST_P(MemRwTest, MEM_06_BarSizingIsVirtualAndConfigReadsIgnoreMemoryEnable) {
   setMem(false);
   EXPECT_EQ(configRead(kPciBaseAddress0, 4), original);
   EXPECT_EQ(configRead(kPciCommand, 2) & kPciCommandMemory, 0U);
-  vfio_region_info cfg;
+  vfio_region_info cfg{.argsz = sizeof(vfio_region_info)};
   cfg.index = VFIO_PCI_CONFIG_REGION_INDEX;
   ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &cfg), 0);
   ASSERT_EQ(cfg.size, 4096U);  // PCIe: extended config space

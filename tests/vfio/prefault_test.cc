@@ -66,9 +66,8 @@ TEST_P(PrefaultTest, DeviceResetThenFullTouchTakesNoFault) {
 
 TEST_P(PrefaultTest, HotResetThenFullTouchTakesNoFault) {
   mapAndTouchAll();
-  vfio_pci_hot_reset reset;
-  reset.group_fds = {groupFd};
-  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, &reset), 0);
+  HotResetArg reset = hotResetArg({groupFd});
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, reset.get()), 0);
   EXPECT_EQ(faultsOfFullTouch(), prefault() ? 0U : 18U);
   EXPECT_EQ(lockdep::reportCount(), 0U);
 }
@@ -95,9 +94,8 @@ TEST_P(PrefaultTest, HotResetOfATwoDeviceSetRefillsBothWithoutLockdepReports) {
             static_cast<long>(vaB));
   ASSERT_EQ(touch(vaA).sig.signo, 0);
   ASSERT_EQ(touch(vaB).sig.signo, 0);
-  vfio_pci_hot_reset reset;
-  reset.group_fds = {groupA, groupB};
-  ASSERT_EQ(proc->ioctl(fdA, VFIO_DEVICE_PCI_HOT_RESET, &reset), 0);
+  HotResetArg reset = hotResetArg({groupA, groupB});
+  ASSERT_EQ(proc->ioctl(fdA, VFIO_DEVICE_PCI_HOT_RESET, reset.get()), 0);
   const uint64_t before = minFlt();
   ASSERT_EQ(touch(vaA).sig.signo, 0);
   ASSERT_EQ(touch(vaB).sig.signo, 0);
@@ -107,11 +105,11 @@ TEST_P(PrefaultTest, HotResetOfATwoDeviceSetRefillsBothWithoutLockdepReports) {
 
 TEST_P(PrefaultTest, LowPowerExitThenFullTouchTakesNoFault) {
   mapAndTouchAll();
-  vfio_device_feature entry;
+  vfio_device_feature entry{.argsz = sizeof(vfio_device_feature)};
   entry.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
   ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, &entry), 0);
   EXPECT_EQ(leaves(kH, 2 * kGiB).total(), 0U);  // nothing refilled while engaged
-  vfio_device_feature exit;
+  vfio_device_feature exit{.argsz = sizeof(vfio_device_feature)};
   exit.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT;
   ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, &exit), 0);
   EXPECT_EQ(faultsOfFullTouch(), prefault() ? 0U : 18U);

@@ -244,9 +244,8 @@ class RaceTest : public VfioTest {
   }
 
   long hotReset() {
-    vfio_pci_hot_reset hr;
-    hr.group_fds = {groupFd};
-    return proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, &hr);
+    HotResetArg hr = hotResetArg({groupFd});
+    return proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, hr.get());
   }
 
   // Runs the faulting threads while `round` is called `rounds` times. Each

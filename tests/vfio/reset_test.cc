@@ -98,10 +98,8 @@ class ResetTest : public VfioTest {
     return {a, b};
   }
   long hotReset(const Opened& via, std::vector<int32_t> groups, uint32_t flags = 0) {
-    vfio_pci_hot_reset args;
-    args.flags = flags;
-    args.group_fds = std::move(groups);
-    return proc->ioctl(via.fd, VFIO_DEVICE_PCI_HOT_RESET, &args);
+    HotResetArg args = hotResetArg(groups, flags);
+    return proc->ioctl(via.fd, VFIO_DEVICE_PCI_HOT_RESET, args.get());
   }
 
   static VmaListDesign& vmaList(VfioDevice& d) {
@@ -155,8 +153,9 @@ PciDeviceConfig withoutFlr(uint8_t bus) {
 }
 
 TEST_P(ResetTest, RESET_01_DeviceResetZapsAndLeavesTheDeviceInD0) {
-  // Without reset_works: -EINVAL before anything else.
-  PciBus& bus = kernel->addBus(0x20);
+  // Without reset_works (no FLR, NoSoftRst, on a root bus so no bus
+  // reset either: UAPI-03): -EINVAL before anything else.
+  PciBus& bus = kernel->addBus(0x20, /*behindBridge=*/false);
   const Opened plain = addOpened(bus, withoutFlr(bus.number()));
   ASSERT_FALSE(plain.dev->pci().resetWorks());
   const uint64_t plainVa = mapTouched(plain.fd);
@@ -372,30 +371,32 @@ TEST_P(ResetTest, RESET_07_HotResetValidation) {
   EXPECT_EQ(hotReset(a, {a.group}), neg(Errno::kEINVAL));
   // A group-opened device must pass its groups.
   EXPECT_EQ(hotReset(a, {}), neg(Errno::kEINVAL));
-  vfio_pci_hot_reset shortArgs;
-  shortArgs.argsz = 8;
-  shortArgs.group_fds = {a.group, b.group};
-  EXPECT_EQ(proc->ioctl(a.fd, VFIO_DEVICE_PCI_HOT_RESET, &shortArgs), neg(Errno::kEINVAL));
+  HotResetArg shortArgs = hotResetArg({a.group, b.group});
+  shortArgs->argsz = 8;
+  EXPECT_EQ(proc->ioctl(a.fd, VFIO_DEVICE_PCI_HOT_RESET, shortArgs.get()), neg(Errno::kEINVAL));
   EXPECT_FALSE(a.dev->pci().memoryLock().isLocked());
   EXPECT_FALSE(b.dev->pci().memoryLock().isLocked());
 
-  // On a root bus: neither slot nor bus reset.
+  // On a root bus: neither slot nor bus reset. (Its first open resets it
+  // with an FLR, which is not the hot reset's.)
   PciBus& root = kernel->addBus(0x30, /*behindBridge=*/false);
   const Opened r = addOpened(root, standardDeviceConfig(root.number()));
+  const uint64_t flrsAtOpen = counter("pci.flr") - flrs;
+  EXPECT_EQ(flrsAtOpen, 1U);
   EXPECT_EQ(hotReset(r, {r.group}), neg(Errno::kENODEV));
-  vfio_pci_hot_reset_info info;
-  EXPECT_EQ(proc->ioctl(r.fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, &info), neg(Errno::kENODEV));
-  EXPECT_EQ(proc->ioctl(a.fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, &info), 0);
-  EXPECT_EQ(info.devices.size(), 2U);
+  HotResetInfoArg info(2);
+  EXPECT_EQ(proc->ioctl(r.fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info.get()), neg(Errno::kENODEV));
+  EXPECT_EQ(proc->ioctl(a.fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info.get()), 0);
+  EXPECT_EQ(info->count, 2U);
 
   EXPECT_EQ(counter("pci.bus_reset"), resets);
-  EXPECT_EQ(counter("pci.flr"), flrs);
+  EXPECT_EQ(counter("pci.flr"), flrs + flrsAtOpen);
 }
 
 TEST_P(ResetTest, RESET_08_SecondLowPowerEntryIsEinvalButStillZaps) {
   // mm >= 6.0: every profile of the model is (linux-6.1 and later).
   const uint64_t va = mapTouched(fd);
-  vfio_device_feature entry;
+  vfio_device_feature entry{.argsz = sizeof(vfio_device_feature)};
   entry.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
   bool zapped = zapRan(*dev, [&] { EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, &entry), 0); });
   EXPECT_TRUE(zapped);
@@ -412,7 +413,7 @@ TEST_P(ResetTest, RESET_08_SecondLowPowerEntryIsEinvalButStillZaps) {
   EXPECT_FALSE(dev->pci().memoryLock().isLocked());
   EXPECT_TRUE(dev->pci().pmRuntimeEngaged());
 
-  vfio_device_feature exit;
+  vfio_device_feature exit{.argsz = sizeof(vfio_device_feature)};
   exit.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT;
   EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, &exit), 0);
   EXPECT_FALSE(dev->pci().pmRuntimeEngaged());

@@ -15,6 +15,7 @@
 #include "sync/lockdep.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
+#include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
 #include "vfio/vfio_device_file.h"
 
@@ -56,14 +57,13 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
   int openGroupPath(Process& p) {
     const long container = p.open("/dev/vfio/vfio", O_RDWR);
     EXPECT_GE(container, 0);
-    EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, nullptr), 0);
+    EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
     const long group = p.open(kernel->groupPath(*dev), O_RDWR);
     EXPECT_GE(group, 0);
     int c = static_cast<int>(container);
     EXPECT_EQ(p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c), 0);
     groupFd = static_cast<int>(group);
-    vfio_group_get_device_fd arg{dev->name().c_str()};
-    const long d = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, &arg);
+    const long d = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
     EXPECT_GE(d, 0);
     return static_cast<int>(d);
   }

@@ -204,13 +204,12 @@ class G1Fixture : public VfioTest {
       int expected = 0;
       if (state.compare_exchange_strong(expected, 2)) state.notify_all();
     });
-    uapi::vfio_pci_hot_reset args;
-    args.group_fds = {groupFd};
+    uapi::HotResetArg args = uapi::hotResetArg({groupFd});
     InstalledHook installed(lineUp);
     mmapWriteLock(proc->mm());
     std::thread resetter([&] {
       LineUp::role = 1;
-      r.result = proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, &args);
+      r.result = proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, args.get());
       int expected = 0;
       if (state.compare_exchange_strong(expected, 1)) state.notify_all();
     });
@@ -597,9 +596,8 @@ TEST_P(VmaListTest, LOCK_03_OrderIsMmapLockVmaLockMemoryLock) {
   populate(a, k64K);
   EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0);
   populate(a, k64K);
-  uapi::vfio_pci_hot_reset args;
-  args.group_fds = {groupFd};
-  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, &args), 0);
+  uapi::HotResetArg args = uapi::hotResetArg({groupFd});
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, args.get()), 0);
   ASSERT_TRUE(touch(b).sig.none());
   ASSERT_EQ(proc->mremap(b, 2 * kMiB, 2 * kMiB, mremap::kMayMove | mremap::kFixed,
                          kVaB + kGiB),

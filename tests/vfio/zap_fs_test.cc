@@ -19,6 +19,7 @@
 #include "mm/vma.h"
 #include "pci/pci_bus.h"
 #include "vfio/vfio_group.h"
+#include "uapi/vfio_arg.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -45,8 +46,7 @@ class ZapFsTest : public VfioTest {
   AddressSpace& mapping() { return dev->pci().mapping(); }
   // A second group-path fd for D in `proc` (VFIO_GROUP_GET_DEVICE_FD again).
   int secondGroupFd() {
-    vfio_group_get_device_fd arg{dev->name().c_str()};
-    const long d = proc->ioctl(groupFd, VFIO_GROUP_GET_DEVICE_FD, &arg);
+    const long d = proc->ioctl(groupFd, VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
     EXPECT_GE(d, 0);
     return static_cast<int>(d);
   }
@@ -134,9 +134,9 @@ TEST_P(ZapFsTest, ZAP_04_NoTlbOrPageTableTranslatesAZappedVma) {
 
   const uint32_t pmcsr = *dev->pdev().pmCapOffset() + kPciPmCtrl;
   const uint32_t devctl = *dev->pdev().pcieCapOffset() + kPciExpDevctl;
-  vfio_device_feature entry;
+  vfio_device_feature entry{.argsz = sizeof(vfio_device_feature)};
   entry.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
-  vfio_device_feature exit;
+  vfio_device_feature exit{.argsz = sizeof(vfio_device_feature)};
   exit.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT;
   struct Trigger {
     std::string name;
@@ -158,9 +158,8 @@ TEST_P(ZapFsTest, ZAP_04_NoTlbOrPageTableTranslatesAZappedVma) {
        {}},
       {"VFIO_DEVICE_PCI_HOT_RESET",
        [&] {
-         vfio_pci_hot_reset args;
-         args.group_fds = {groupFd};
-         ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, &args), 0);
+         HotResetArg args = hotResetArg({groupFd});
+         ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, args.get()), 0);
        },
        {}},
   };
@@ -208,13 +207,12 @@ TEST_P(ZapFsTest, SPLIT_07_MappingOutlivesEveryFd) {
   auto p = kernel->spawn("user");
   const long container = p->open("/dev/vfio/vfio", O_RDWR);
   ASSERT_GE(container, 0);
-  ASSERT_EQ(p->ioctl(static_cast<int>(container), VFIO_SET_IOMMU, nullptr), 0);
+  ASSERT_EQ(p->ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
   const long group = p->open(kernel->groupPath(*dev), O_RDWR);
   ASSERT_GE(group, 0);
   int c = static_cast<int>(container);
   ASSERT_EQ(p->ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c), 0);
-  vfio_group_get_device_fd arg{dev->name().c_str()};
-  const long device = p->ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, &arg);
+  const long device = p->ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
   ASSERT_GE(device, 0);
   const int dfd = static_cast<int>(device);
 
@@ -303,7 +301,7 @@ TEST_P(AddressSpaceZapTest, ZAP_02_OneCallReachesEveryFdAndEveryProcess) {
   const long cfd = p->open(kernel->cdevPath(*dev), O_RDWR);
   ASSERT_GE(cfd, 0);
   const long iommufd = p->open("/dev/iommu", O_RDWR);
-  vfio_device_bind_iommufd bind;
+  vfio_device_bind_iommufd bind{.argsz = sizeof(vfio_device_bind_iommufd)};
   bind.iommufd = static_cast<int32_t>(iommufd);
   ASSERT_EQ(p->ioctl(static_cast<int>(cfd), VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
   auto q = p->fork();
@@ -368,7 +366,7 @@ TEST_P(AddressSpaceZapTest, FS_01_EveryFileOfTheDeviceMapsTheInodesAddressSpace)
   EXPECT_NE(&f3->fInode(), groupInode);
   EXPECT_NE(&f3->fInode(), &dev->inode());
   const long iommufd = proc->open("/dev/iommu", O_RDWR);
-  vfio_device_bind_iommufd bind;
+  vfio_device_bind_iommufd bind{.argsz = sizeof(vfio_device_bind_iommufd)};
   bind.iommufd = static_cast<int32_t>(iommufd);
   ASSERT_EQ(proc->ioctl(static_cast<int>(cfd), VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
   const long c = proc->mmap(0, 16 * kKiB, prot::kRead, map::kShared, static_cast<int>(cfd),
