@@ -54,7 +54,7 @@ BarRegion::BarRegion(PciDevice& device, unsigned resource)
       barOffset_(resourceStart(device, resource) - base().value()),
       barLen_(resourceLen(device, resource)),
       memory_(name() + " memory", base(), size()) {
-  if (isRom()) memory_.write(barOffset_, 2, kRomSignature, {});
+  if (isRom() && device.config().romImage) memory_.write(barOffset_, 2, kRomSignature, {});
 }
 
 bool BarRegion::decodes() const {

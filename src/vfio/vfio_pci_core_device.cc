@@ -188,13 +188,19 @@ Result<RegionInfo> VfioPciCoreDevice::getRegionInfo(uint32_t index) {
       info.size = pdev_.romLen();
       if (info.size == 0) return info;
       // pci_map_rom() under vfio_pci_memory_lock_and_enable(): physical MEM
-      // on for the probe, restored after; the virtual bit is untouched (MEM-05).
+      // on for the probe, restored after; the virtual bit is untouched
+      // (MEM-05). No image, no ROM: size 0, flags 0 (UAPI-10).
       downWriteMemoryLock();
       const uint32_t old = pdev_.configRead(kPciCommand, 2).value_or(0);
       if (!(old & kPciCommandMemory))
         (void)pdev_.configWrite(kPciCommand, 2, old | kPciCommandMemory);
+      const bool image = romHasImage();
       (void)pdev_.configWrite(kPciCommand, 2, old);
       memoryLock_.upWrite();
+      if (!image) {
+        info.size = 0;
+        return info;
+      }
       info.flags = vfio::kRegionRead;
       return info;
     }
@@ -212,6 +218,19 @@ Result<RegionInfo> VfioPciCoreDevice::getRegionInfo(uint32_t index) {
   info.size = deviceRegions_[dev].size;
   info.flags = deviceRegions_[dev].flags;
   return info;
+}
+
+// pci_map_rom(): the ROM BAR enabled for the read, the image's first two
+// bytes checked for the 0x55AA signature, the BAR disabled again.
+bool VfioPciCoreDevice::romHasImage() {
+  const uint32_t romBar = pdev_.configRead(kPciRomAddress, 4).value_or(0);
+  (void)pdev_.configWrite(kPciRomAddress, 4, romBar | kPciRomAddressEnable);
+  const PhysAddr pa(pdev_.romStart());
+  PhysRegion* region = machine_.physMemMap().lookup(Pfn::fromPhys(pa));
+  const uint64_t signature =
+      region == nullptr ? allOnes(2) : region->read(pa - region->base(), 2, AccessInfo{-1, pa, false, 0});
+  (void)pdev_.configWrite(kPciRomAddress, 4, romBar);
+  return signature == 0xaa55;
 }
 
 // ---------------------------------------------------------------------------

@@ -159,6 +159,7 @@ class VfioPciCoreDevice {
   Status barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
   bool inMsixTable(uint32_t index, uint64_t off, unsigned size) const;
   Status requestBar(unsigned bar);
+  bool romHasImage() REQUIRES(memoryLock_);
   // The ioctls of vfio_pci_core_ioctl.cc.
   Result<long> getInfoIoctl(void* arg);
   Result<long> getRegionInfoIoctl(void* arg);
