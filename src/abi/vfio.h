@@ -47,6 +47,15 @@ inline constexpr int VFIO_API_VERSION = 0;
 inline constexpr int VFIO_TYPE1_IOMMU = 1;
 inline constexpr int VFIO_TYPE1v2_IOMMU = 3;
 
+// --- VFIO_GROUP_GET_STATUS -----------------------------------------------------------
+
+struct vfio_group_status {
+  uint32_t argsz = 0;
+  uint32_t flags = 0;
+};
+inline constexpr uint32_t VFIO_GROUP_FLAGS_VIABLE = 1U << 0;
+inline constexpr uint32_t VFIO_GROUP_FLAGS_CONTAINER_SET = 1U << 1;
+
 // --- capability chains (vfio_info_cap_header) -----------------------------------
 
 struct vfio_info_cap_header {
@@ -216,6 +225,7 @@ struct vfio_device_bind_iommufd {
   uint32_t out_devid = 0;
 };
 
+static_assert(sizeof(vfio_group_status) == 8);
 static_assert(sizeof(vfio_info_cap_header) == 8);
 static_assert(sizeof(vfio_device_info) == 24);
 static_assert(sizeof(vfio_device_info_cap_pci_atomic_comp) == 16);

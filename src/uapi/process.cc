@@ -236,16 +236,7 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
   if (e == nullptr) return err(Errno::kEBADF);
   switch (e->kind) {
     case FdEntry::Kind::kContainer:
-      if (request != uapi::VFIO_SET_IOMMU) return err(Errno::kENOTTY);
-      // The argument is the IOMMU type itself, not a pointer to it.
-      switch (reinterpret_cast<uintptr_t>(arg)) {
-        case uapi::VFIO_TYPE1_IOMMU:
-        case uapi::VFIO_TYPE1v2_IOMMU:
-          e->iommuSet = true;
-          return 0;
-        default:
-          return err(Errno::kEINVAL);
-      }
+      return containerIoctl(*e, request, arg);
     case FdEntry::Kind::kGroup:
       return groupIoctl(*e, request, arg);
     case FdEntry::Kind::kDevice:
@@ -258,7 +249,34 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
   return err(Errno::kENOTTY);
 }
 
+// The container's ioctls as far as device setup needs them; the argument of
+// SET_IOMMU and CHECK_EXTENSION is the IOMMU type itself, not a pointer.
+long Process::containerIoctl(FdEntry& e, unsigned long request, void* arg) {
+  const uintptr_t type = reinterpret_cast<uintptr_t>(arg);
+  const bool known = type == uapi::VFIO_TYPE1_IOMMU || type == uapi::VFIO_TYPE1v2_IOMMU;
+  switch (request) {
+    case uapi::VFIO_GET_API_VERSION:
+      return uapi::VFIO_API_VERSION;
+    case uapi::VFIO_CHECK_EXTENSION:
+      return known ? 1 : 0;
+    case uapi::VFIO_SET_IOMMU:
+      if (!known) return err(Errno::kEINVAL);
+      e.iommuSet = true;
+      return 0;
+    default:
+      return err(Errno::kENOTTY);
+  }
+}
+
 long Process::groupIoctl(FdEntry& e, unsigned long request, void* arg) {
+  if (request == uapi::VFIO_GROUP_GET_STATUS) {
+    uapi::vfio_group_status status;
+    if (auto st = copyFromUser(&status, arg, sizeof(status)); !st) return err(st.error());
+    if (status.argsz < sizeof(status)) return err(Errno::kEINVAL);
+    status.flags = uapi::VFIO_GROUP_FLAGS_VIABLE;
+    if (e.group->hasContainer()) status.flags |= uapi::VFIO_GROUP_FLAGS_CONTAINER_SET;
+    return toLong(copyToUser(arg, &status, sizeof(status)));
+  }
   if (request == uapi::VFIO_GROUP_SET_CONTAINER) {
     int containerFd = -1;
     if (auto st = copyFromUser(&containerFd, arg, sizeof(containerFd)); !st) return err(st.error());

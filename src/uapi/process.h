@@ -152,6 +152,7 @@ class Process : public std::enable_shared_from_this<Process> {
   Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm);
   FdEntry* fdEntry(int fd);
   int installFd(FdEntry entry);
+  long containerIoctl(FdEntry& e, unsigned long request, void* arg);
   long groupIoctl(FdEntry& e, unsigned long request, void* arg);
   long deviceIoctl(FdEntry& e, unsigned long request, void* arg);
   long bindIommufd(VfioDeviceFile& file, void* arg);

@@ -24,6 +24,7 @@ class VfioGroup {
   const std::vector<VfioDevice*>& devices() const { return devices_; }
   // VFIO_GROUP_SET_CONTAINER (with an IOMMU set on the container).
   void setContainer(bool set) { hasContainer_ = set; }
+  bool hasContainer() const { return hasContainer_; }
 
   // VFIO_GROUP_GET_DEVICE_FD.
   Result<std::shared_ptr<VfioDeviceFile>> getDeviceFd(const std::string& name);

@@ -358,9 +358,9 @@ Status VfioPciCoreDevice::barAccess(uint32_t index, uint64_t off, unsigned size,
 
 Result<uint64_t> VfioPciCoreDevice::configRw(uint8_t* buf, uint64_t count, uint64_t off,
                                              bool write) {
+  // Past the end, even in part: nothing is transferred (UAPI-28).
   const uint32_t size = pdev_.configSize();
-  if (off >= size) return fail(Errno::kEFAULT);
-  count = std::min<uint64_t>(count, size - off);
+  if (off >= size || count > size - off) return fail(Errno::kEFAULT);
   uint64_t done = 0;
   while (done < count) {
     const auto at = static_cast<uint32_t>(off + done);
