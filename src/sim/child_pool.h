@@ -20,7 +20,9 @@ namespace vfiomm::sim {
 // children run (both for progress output). A child whose work throws prints
 // the message; the parent then throws ScenarioError if it was one (bad
 // input stays bad input, exit status 2), else std::runtime_error naming the
-// index, as when a child dies.
+// index, as when a child dies. Children still running when it throws are
+// killed and reaped; a SIGINT/SIGTERM to the parent kills and reaps them too
+// (sim/interrupt.h). At most KillOnInterrupt::kSlots run at once.
 inline constexpr int kTickMilliseconds = 100;
 std::vector<std::string> runInChildren(size_t n, unsigned jobs,
                                        const std::function<std::string(size_t)>& work,

@@ -1,0 +1,166 @@
+#include "sim/output_file.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <streambuf>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace vfiomm::sim {
+
+// A stream buffer over a file descriptor that keeps the first error's
+// errno (std::ofstream loses it).
+class OutputFile::FdBuf : public std::streambuf {
+ public:
+  explicit FdBuf(int fd) : fd_(fd), buf_(1 << 16) { setp(buf_.data(), buf_.data() + buf_.size()); }
+  int error() const { return error_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!drain()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override { return drain() ? 0 : -1; }
+
+ private:
+  bool drain() {
+    const char* p = pbase();
+    size_t left = static_cast<size_t>(pptr() - pbase());
+    while (left > 0 && error_ == 0) {
+      const ssize_t n = ::write(fd_, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) error_ = errno;
+      else if (n == 0) error_ = EIO;
+      else {
+        p += n;
+        left -= static_cast<size_t>(n);
+      }
+    }
+    setp(buf_.data(), buf_.data() + buf_.size());
+    return error_ == 0;
+  }
+
+  int fd_;
+  std::vector<char> buf_;
+  int error_ = 0;
+};
+
+namespace {
+
+std::string dirOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string baseOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(path)), what_(std::move(what)) {
+  auto cannot = [&](int err) {
+    return OutputError(fmt::format("vfiomm: cannot write the {} {}: {}", what_, path_, std::strerror(err)));
+  };
+  if (path_.empty()) throw OutputError(fmt::format("vfiomm: the {} needs a file name", what_));
+  target_ = path_;
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    char resolved[PATH_MAX];
+    if (::realpath(path_.c_str(), resolved) != nullptr) target_ = resolved;
+  }
+  const bool exists = ::stat(target_.c_str(), &st) == 0;
+  if (!exists && errno != ENOENT) throw cannot(errno);
+  if (exists && S_ISDIR(st.st_mode)) throw cannot(EISDIR);
+  if (exists && !S_ISREG(st.st_mode)) {
+    fd_ = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd_ < 0) throw cannot(errno);
+  } else {
+    if (exists && ::access(target_.c_str(), W_OK) != 0) throw cannot(errno);
+    // Blocked, so that no signal comes between creating the file and
+    // registering it for removal.
+    InterruptsBlocked blocked;
+    const std::string stem = fmt::format("{}/.{}.{}", dirOf(target_), baseOf(target_), ::getpid());
+    for (unsigned n = 0; fd_ < 0; ++n) {
+      temp_ = fmt::format("{}.{}.tmp", stem, n);
+      fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ < 0 && errno != EEXIST) throw cannot(errno);
+    }
+    // The replacement keeps the replaced file's permissions.
+    if (exists) ::fchmod(fd_, st.st_mode & 07777);
+    replaces_ = exists;
+    try {
+      removeOnInterrupt_.emplace(temp_, fmt::format("vfiomm: the {} {} was not written{}\n", what_, path_, fate()));
+    } catch (...) {
+      ::close(fd_);
+      ::unlink(temp_.c_str());
+      throw;
+    }
+  }
+  buf_ = std::make_unique<FdBuf>(fd_);
+  stream_ = std::make_unique<std::ostream>(buf_.get());
+}
+
+OutputFile::~OutputFile() {
+  if (done_) return;
+  discard();
+  try {
+    fmt::print(stderr, "vfiomm: the {} {} was not written{}\n", what_, path_, fate());
+  } catch (...) {  // stderr is gone: nobody to tell
+  }
+}
+
+std::string OutputFile::fate() const {
+  if (temp_.empty()) return "";
+  return replaces_ ? "; the previous one is left as it was" : "; there is none";
+}
+
+void OutputFile::discard() {
+  done_ = true;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (!temp_.empty()) {
+    InterruptsBlocked blocked;
+    ::unlink(temp_.c_str());
+    removeOnInterrupt_.reset();
+  }
+}
+
+void OutputFile::failWriting(int err) {
+  discard();
+  throw OutputError(fmt::format("vfiomm: writing the {} {} failed: {}{}", what_, path_, std::strerror(err), fate()));
+}
+
+void OutputFile::commit() {
+  if (done_) return;
+  stream_->flush();
+  if (buf_->error() != 0) failWriting(buf_->error());
+  if (!*stream_) failWriting(EIO);
+  // fsync only what rename will publish: a device or FIFO may refuse it.
+  if (!temp_.empty() && ::fsync(fd_) != 0) failWriting(errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0 && errno != EINTR) failWriting(errno);
+  if (!temp_.empty()) {
+    InterruptsBlocked blocked;
+    if (::rename(temp_.c_str(), target_.c_str()) != 0) failWriting(errno);
+    removeOnInterrupt_.reset();
+  }
+  done_ = true;
+}
+
+}  // namespace vfiomm::sim
