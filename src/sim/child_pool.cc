@@ -65,6 +65,8 @@ struct Running {
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
     rc = 1;
+  } catch (...) {
+    rc = 1;
   }
   ::close(fd);
   ::_exit(rc);

@@ -77,6 +77,7 @@ OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(pat
     return OutputError(fmt::format("vfiomm: cannot write the {} {}: {}", what_, path_, std::strerror(err)));
   };
   if (path_.empty()) throw OutputError(fmt::format("vfiomm: the {} needs a file name", what_));
+  if (path_.back() == '/') throw cannot(EISDIR);  // a directory's name, existing or not
   target_ = path_;
   struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {

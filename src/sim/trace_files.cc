@@ -44,17 +44,21 @@ void saveChildTrace(const trace::TraceLog& log, pid_t parent, size_t index) {
   if (!out) throw std::runtime_error(fmt::format("cannot write the trace hand-over file {}", path));
 }
 
-ChildTraceHandover::ChildTraceHandover(pid_t parent, size_t children) : parent_(parent) {
-  for (size_t i = 0; i < children; ++i)
-    removeOnInterrupt_.push_back(std::make_unique<RemoveOnInterrupt>(childTracePath(parent, i)));
+ChildTraceHandover::ChildTraceHandover(pid_t parent, size_t children) {
+  try {
+    for (size_t i = 0; i < children; ++i) paths_.push_back(childTracePath(parent, i));
+  } catch (const std::filesystem::filesystem_error& e) {
+    throw OutputError(fmt::format("vfiomm: no directory for the trace hand-over files (TMPDIR): {}", e.what()));
+  }
+  for (const std::string& p : paths_) removeOnInterrupt_.push_back(std::make_unique<RemoveOnInterrupt>(p));
 }
 
 ChildTraceHandover::~ChildTraceHandover() {
-  for (size_t i = 0; i < removeOnInterrupt_.size(); ++i) std::remove(childTracePath(parent_, i).c_str());
+  for (const std::string& p : paths_) std::remove(p.c_str());
 }
 
 std::shared_ptr<trace::TraceLog> ChildTraceHandover::take(size_t index) {
-  const std::string path = childTracePath(parent_, index);
+  const std::string& path = paths_.at(index);
   std::ifstream in(path);
   if (!in) throw std::runtime_error(fmt::format("the trace hand-over file {} is missing", path));
   auto log = std::make_shared<trace::TraceLog>(trace::readTraceLog(in));

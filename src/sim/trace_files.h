@@ -42,7 +42,7 @@ class ChildTraceHandover {
   std::shared_ptr<trace::TraceLog> take(size_t index);
 
  private:
-  pid_t parent_;
+  std::vector<std::string> paths_;
   std::vector<std::unique_ptr<RemoveOnInterrupt>> removeOnInterrupt_;
 };
 
