@@ -804,12 +804,15 @@ PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::str
 
 Scenario Parser::parse(const std::string& text) {
   if (const std::optional<TextFault> bad = firstBadCharacter(text)) fail(markAt(file_, text, bad->offset), bad->what);
-  YAML::Node root;
+  std::vector<YAML::Node> docs;
   try {
-    root = YAML::Load(text);
+    docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& ex) {
     fail(Mark{file_, ex.mark.line + 1, ex.mark.column + 1}, ex.msg);
   }
+  // A second document would be silently ignored by a run.
+  if (docs.size() > 1) fail(docs[1], "a scenario is one YAML document; this is a second one");
+  const YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
   checkMapKeys(root, "the scenario");
   checkKeys(root, {"name", "description", "cpus", "profile", "thp", "cost_model", "tlb",

@@ -144,6 +144,11 @@ TEST(ScenarioHostile, Finding10_DuplicateKeysRefused) {
   EXPECT_THAT(errorOf("name: a\n? [x]\n: 1\n"), StartsWith("h.yaml:2:3: a key of the scenario must be a plain string"));
 }
 
+TEST(ScenarioHostile, Finding10_SecondDocumentRefused) {
+  EXPECT_THAT(errorOf(scenario() + "---\nname: ignored\n"),
+              StartsWith("h.yaml:16:1: a scenario is one YAML document; this is a second one"));
+}
+
 TEST(ScenarioHostile, Finding10_EmptyNamesRefused) {
   EXPECT_THAT(errorOf("name: h\ndevices:\n  - name: \"\"\n    bars: [{index: 0, size: 2M}]\n"),
               StartsWith("h.yaml:3:11: a device's name must not be empty"));
