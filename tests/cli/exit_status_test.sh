@@ -53,6 +53,12 @@ expect 2 'latin1.yaml:1:10: byte 0xe9' -- validate "$tmp/latin1.yaml"
 expect 2 'latin1.yaml:1:10: byte 0xe9' -- compare "$tmp/latin1.yaml" --json "$tmp/latin1.json"
 [[ -e $tmp/latin1.json ]] && { echo "FAIL: compare of a refused scenario wrote its JSON"; failures=$((failures + 1)); }
 
+# A file name that is not UTF-8 reaches the JSON as U+FFFD, not as a crash.
+cp "$small" "$tmp/caf"$'\xe9'.yaml
+expect 0 '' -- compare "$tmp/caf"$'\xe9'.yaml --designs huge-fault,prefault --jobs 2 --json "$tmp/latin1-name.json"
+grep -q "caf"$'\xef\xbf\xbd'".yaml" "$tmp/latin1-name.json" ||
+  { echo "FAIL: the JSON lacks the file name with U+FFFD"; failures=$((failures + 1)); }
+
 # Finding 9: endless or non-file input.
 expect 2 '/dev/zero: longer than the 16 MiB' -- validate /dev/zero
 expect 2 'is a directory' -- validate "$tmp"

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "sim/report.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
@@ -70,6 +71,15 @@ TEST(ScenarioHostile, Finding3_Utf8TextAccepted) {
                              "description: \"café – ✓ 😀\tTab\xc2\x85NEL\"\n")),
             "(accepted)");
   EXPECT_THAT(errorOf("#\xc3\xb1\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80\xff\n"), StartsWith("h.yaml:1:6: byte 0xff"));
+}
+
+// A file name is whatever bytes Linux allows; the JSON results carry it and
+// must still be written (nlohmann's dump() throws on invalid UTF-8).
+TEST(ScenarioHostile, Finding3_JsonOfANonUtf8FileNameIsWritten) {
+  const Scenario sc = parseScenario(scenario(), "caf\xe9.yaml");
+  std::string text;
+  ASSERT_NO_THROW(text = jsonText(scenarioToJson(sc), 2));
+  EXPECT_THAT(text, HasSubstr("\"file\": \"caf\xef\xbf\xbd.yaml\""));
 }
 
 TEST(ScenarioHostile, Finding6_OffsetPlusLengthWrapRefused) {
