@@ -99,7 +99,12 @@ OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(pat
     for (unsigned n = 0; fd_ < 0; ++n) {
       temp_ = fmt::format("{}.{}.tmp", stem, n);
       fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ < 0 && errno != EEXIST) throw cannot(errno);
+      const int err = fd_ < 0 ? errno : 0;
+      if (err == 0 || err == EEXIST) continue;
+      if (!exists) throw cannot(err);
+      throw OutputError(fmt::format("vfiomm: cannot write the {} {}: no file can be created beside it in {} ({}); "
+                                    "it is written there under a temporary name and renamed when complete",
+                                    what_, path_, dirOf(target_), std::strerror(err)));
     }
     // The replacement keeps the replaced file's permissions.
     if (exists) ::fchmod(fd_, st.st_mode & 07777);
