@@ -13,13 +13,14 @@
 #include <fmt/format.h>
 
 #include "sim/interrupt.h"
+#include "sim/output_file.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
 
 namespace {
 
-// A child's exit status when its work threw ScenarioError.
+// A child's exit status when its work threw ScenarioError or OutputError.
 constexpr int kExitScenarioError = 2;
 
 struct Child {
@@ -60,6 +61,9 @@ struct Running {
       done += static_cast<size_t>(n);
     }
   } catch (const ScenarioError& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    rc = kExitScenarioError;
+  } catch (const OutputError& e) {
     fmt::print(stderr, "{}\n", e.what());
     rc = kExitScenarioError;
   } catch (const std::exception& e) {
@@ -135,7 +139,8 @@ std::vector<std::string> runInChildren(size_t n, unsigned jobs,
       const size_t index = c.index;
       running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
       if (WIFEXITED(status) && WEXITSTATUS(status) == kExitScenarioError)
-        throw ScenarioError(fmt::format("run {} refused its input (the message above)", index));
+        throw ScenarioError(fmt::format("run {} refused its input or could not write a file (the message above)",
+                                        index));
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         throw std::runtime_error(fmt::format("the child process of run {} died", index));
     }

@@ -41,7 +41,8 @@ void saveChildTrace(const trace::TraceLog& log, pid_t parent, size_t index) {
   std::ofstream out(path, std::ios::trunc);
   trace::writeTraceLog(out, log);
   out.close();
-  if (!out) throw std::runtime_error(fmt::format("cannot write the trace hand-over file {}", path));
+  if (!out)
+    throw OutputError(fmt::format("vfiomm: cannot write the trace hand-over file {} (TMPDIR)", path));
 }
 
 ChildTraceHandover::ChildTraceHandover(pid_t parent, size_t children) {

@@ -25,7 +25,7 @@ void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrom
 
 // Where the child running design `index` for parent `parent` leaves its trace.
 std::string childTracePath(pid_t parent, size_t index);
-// In the child: writes it there.
+// In the child: writes it there. Throws OutputError.
 void saveChildTrace(const trace::TraceLog& log, pid_t parent, size_t index);
 
 // In the parent, for the children of one runInChildren: every hand-over
