@@ -20,7 +20,11 @@ namespace vfiomm::sim {
 // errno (std::ofstream loses it).
 class OutputFile::FdBuf : public std::streambuf {
  public:
-  explicit FdBuf(int fd) : fd_(fd), buf_(1 << 16) { setp(buf_.data(), buf_.data() + buf_.size()); }
+  // sharesStdio: the descriptor is a copy of stdout's or stderr's, whose
+  // buffered text must come out first.
+  FdBuf(int fd, bool sharesStdio) : fd_(fd), sharesStdio_(sharesStdio), buf_(1 << 16) {
+    setp(buf_.data(), buf_.data() + buf_.size());
+  }
   int error() const { return error_; }
 
  protected:
@@ -36,6 +40,10 @@ class OutputFile::FdBuf : public std::streambuf {
 
  private:
   bool drain() {
+    if (sharesStdio_) {
+      std::fflush(stdout);
+      std::fflush(stderr);
+    }
     const char* p = pbase();
     size_t left = static_cast<size_t>(pptr() - pbase());
     while (left > 0 && error_ == 0) {
@@ -53,6 +61,7 @@ class OutputFile::FdBuf : public std::streambuf {
   }
 
   int fd_;
+  bool sharesStdio_;
   std::vector<char> buf_;
   int error_ = 0;
 };
@@ -63,6 +72,22 @@ std::string dirOf(const std::string& path) {
   const size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
   return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The descriptor a path names that is already open here: /dev/stdout,
+// /dev/stderr, /dev/fd/N, /proc/self/fd/N. Opening such a path anew would
+// start a second file description at offset 0 (over what stdout wrote to a
+// file) or, resolved, replace the file under the shell's redirection.
+std::optional<int> openDescriptorOf(const std::string& path) {
+  if (path == "/dev/stdout") return STDOUT_FILENO;
+  if (path == "/dev/stderr") return STDERR_FILENO;
+  for (const char* prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    const std::string p(prefix);
+    if (path.size() <= p.size() || path.compare(0, p.size(), p) != 0 || path.size() - p.size() > 9) continue;
+    const std::string digits = path.substr(p.size());
+    if (digits.find_first_not_of("0123456789") == std::string::npos) return std::stoi(digits);
+  }
+  return std::nullopt;
 }
 
 std::string baseOf(const std::string& path) {
@@ -78,6 +103,13 @@ OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(pat
   };
   if (path_.empty()) throw OutputError(fmt::format("vfiomm: the {} needs a file name", what_));
   if (path_.back() == '/') throw cannot(EISDIR);  // a directory's name, existing or not
+  if (const std::optional<int> open = openDescriptorOf(path_)) {
+    fd_ = ::fcntl(*open, F_DUPFD_CLOEXEC, 3);
+    if (fd_ < 0) throw cannot(errno);
+    buf_ = std::make_unique<FdBuf>(fd_, *open == STDOUT_FILENO || *open == STDERR_FILENO);
+    stream_ = std::make_unique<std::ostream>(buf_.get());
+    return;
+  }
   target_ = path_;
   struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
@@ -117,7 +149,7 @@ OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(pat
       throw;
     }
   }
-  buf_ = std::make_unique<FdBuf>(fd_);
+  buf_ = std::make_unique<FdBuf>(fd_, false);
   stream_ = std::make_unique<std::ostream>(buf_.get());
 }
 

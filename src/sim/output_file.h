@@ -8,8 +8,10 @@
 // previous file, or none, and says so on stderr. What rename cannot replace
 // — a device such as /dev/stdout or /dev/full, a FIFO — is written
 // directly; there too every write is checked, so a full device is an error,
-// never a silent success. A symbolic link is followed: the file it points
-// to is replaced, the link stays.
+// never a silent success. A path naming a descriptor vfiomm has open
+// (/dev/stdout, /dev/fd/N) writes to that descriptor, after what stdio
+// buffered for it. A symbolic link is followed: the file it points to is
+// replaced, the link stays.
 #pragma once
 
 #include <memory>

@@ -87,6 +87,11 @@ got=$?
 if [[ $got -ne 2 ]] || ! grep -q 'writing the standard output failed' "$tmp/err"; then
   echo "FAIL: vfiomm designs >/dev/full exited $got"; cat "$tmp/err"; failures=$((failures + 1))
 fi
+# /dev/stdout redirected to a file: the JSON follows the table in it.
+"$vfiomm" run "$small" --design huge-fault --json /dev/stdout >"$tmp/both.txt" 2>"$tmp/err"
+if ! grep -q '^scenario report-small' "$tmp/both.txt" || ! grep -q '"schema_version"' "$tmp/both.txt"; then
+  echo "FAIL: --json /dev/stdout > FILE lost the table or the JSON"; cat "$tmp/err"; failures=$((failures + 1))
+fi
 # A complete run replaces the file whole and leaves no temporary file.
 expect 0 '' -- run "$small" --design huge-fault --report "$tmp/previous.html" --json "$tmp/new.json"
 grep -q '<html' "$tmp/previous.html" || { echo "FAIL: the report was not replaced"; failures=$((failures + 1)); }

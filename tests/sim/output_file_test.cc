@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,6 +120,23 @@ TEST_F(OutputFileTest, Finding4_DeviceIsWrittenDirectly) {
   OutputFile out("/dev/null", "trace");
   out.stream() << "anything\n";
   EXPECT_NO_THROW(out.commit());
+}
+
+// /dev/fd/N (and /dev/stdout) is the descriptor already open, written at
+// its offset: not reopened at 0, not replaced by rename.
+TEST_F(OutputFileTest, Finding4_OpenDescriptorIsWrittenWhereItStands) {
+  const int fd = ::open(path("shared.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "table\n", 6), 6);
+  {
+    OutputFile out("/dev/fd/" + std::to_string(fd), "JSON");
+    out.stream() << "{}\n";
+    out.commit();
+  }
+  ::close(fd);
+  EXPECT_EQ(read(path("shared.txt")), "table\n{}\n");
+  EXPECT_EQ(names(), std::vector<std::string>{"shared.txt"});
+  EXPECT_THROW(OutputFile("/dev/fd/999999", "JSON"), OutputError);
 }
 
 TEST_F(OutputFileTest, Finding4_SymbolicLinkIsFollowed) {
