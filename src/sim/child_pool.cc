@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -141,8 +142,12 @@ std::vector<std::string> runInChildren(size_t n, unsigned jobs,
       if (WIFEXITED(status) && WEXITSTATUS(status) == kExitScenarioError)
         throw ScenarioError(fmt::format("run {} refused its input or could not write a file (the message above)",
                                         index));
+      if (WIFSIGNALED(status))
+        throw std::runtime_error(fmt::format("the child process of run {} was killed by signal {} ({})", index,
+                                             WTERMSIG(status), strsignal(WTERMSIG(status))));
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw std::runtime_error(fmt::format("the child process of run {} died", index));
+        throw std::runtime_error(fmt::format("the child process of run {} died (exit status {})", index,
+                                             WEXITSTATUS(status)));
     }
   }
   return out;
