@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 17 finding 5: SIGINT or SIGTERM sent to vfiomm's pid (as a
-# supervisor does) in the middle of a run that writes files. vfiomm must
+# supervisor does) in the middle of a run that writes files; and a child
+# killed from outside. vfiomm must
 # exit with 128 + the signal's number, kill and reap its per-design child
 # processes, remove its temporary files (output files' temporary names, trace
 # hand-over files) and leave the previous output files as they were.
@@ -75,4 +76,32 @@ interrupt INT 2 -- compare "$long" --designs huge-fault,prefault --jobs 2
 interrupt TERM 2 -- compare "$long" --designs huge-fault,address-space --jobs 2
 # In-process (no children): the temporary files go too.
 interrupt INT 0 -- run "$long" --design huge-fault
+
+# A child killed from outside is no invariant failure (1) and no bad input
+# (2): an internal error (3), and the other child is killed and reaped too.
+rm -rf "$tmp/out" && mkdir -p "$tmp/out"
+"$vfiomm" compare "$long" --designs huge-fault,prefault --jobs 2 --json "$tmp/out/out.json" >/dev/null 2>"$tmp/stderr" &
+pid=$!
+for ((i = 0; i < 600; i++)); do
+  kids=$(children "$pid")
+  [[ $(echo "$kids" | grep -c .) -ge 2 ]] && break
+  sleep 0.05
+done
+if [[ $(echo "$kids" | grep -c .) -lt 2 ]]; then
+  fail "compare did not start two children"; kill -KILL "$pid"
+else
+  victim=$(echo "$kids" | head -1)
+  kill -KILL "$victim"
+  wait "$pid"
+  got=$?
+  [[ $got -eq 3 ]] || fail "compare exited $got when a child was killed, expected 3"
+  grep -q "internal error: the child process of run . was killed by signal 9" "$tmp/stderr" ||
+    { fail "stderr does not name the killed child"; cat "$tmp/stderr"; }
+  for k in $kids; do
+    if [[ -e /proc/$k ]]; then fail "child $k survived its sibling's death"; kill -KILL "$k"; fi
+  done
+  left=$(ls -A "$tmp/out")
+  [[ -z $left ]] || fail "a killed run left: $left"
+  ((failures == 0)) && echo "ok: a child killed from outside -> $got"
+fi
 exit $((failures > 0))
