@@ -4,24 +4,51 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "sim/interrupt.h"
+#include "sim/output_file.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
 
 namespace {
 
-// A child's exit status when its work threw ScenarioError.
+// A child's exit status when its work threw ScenarioError or OutputError.
 constexpr int kExitScenarioError = 2;
 
 struct Child {
   pid_t pid = -1;
   int fd = -1;
   size_t index = 0;
+  std::unique_ptr<KillOnInterrupt> killOnInterrupt;  // SIGINT/SIGTERM to the parent kills it
+};
+
+void reap(Child& c, int* status) {
+  InterruptsBlocked blocked;  // a reaped pid must not stay armed for the handler
+  while (::waitpid(c.pid, status, 0) < 0 && errno == EINTR) {
+  }
+  c.killOnInterrupt.reset();
+}
+
+// The children still running when runInChildren leaves early (a child
+// failed, or the parent's work threw): killed and reaped, none outlives it.
+struct Running {
+  std::vector<Child> children;
+  ~Running() {
+    for (Child& c : children) {
+      ::kill(c.pid, SIGKILL);
+      ::close(c.fd);
+      reap(c, nullptr);
+    }
+  }
 };
 
 [[noreturn]] void childMain(int fd, size_t index, const std::function<std::string(size_t)>& work) {
@@ -37,8 +64,13 @@ struct Child {
   } catch (const ScenarioError& e) {
     fmt::print(stderr, "{}\n", e.what());
     rc = kExitScenarioError;
+  } catch (const OutputError& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    rc = kExitScenarioError;
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
+    rc = 1;
+  } catch (...) {
     rc = 1;
   }
   ::close(fd);
@@ -50,14 +82,22 @@ Child start(size_t index, const std::function<std::string(size_t)>& work) {
   if (::pipe(p) != 0) throw std::runtime_error("pipe failed");
   std::fflush(stderr);
   std::fflush(stdout);
+  // Blocked from before fork until the child is registered, so that a
+  // signal can never leave it running unknown to the handler.
+  InterruptsBlocked blocked;
   const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid < 0) {
+    ::close(p[0]);
+    ::close(p[1]);
+    throw std::runtime_error("fork failed");
+  }
   if (pid == 0) {
+    resetInterruptHandlersInChild();
     ::close(p[0]);
     childMain(p[1], index, work);
   }
   ::close(p[1]);
-  return Child{pid, p[0], index};
+  return Child{pid, p[0], index, std::make_unique<KillOnInterrupt>(pid)};
 }
 
 }  // namespace
@@ -67,9 +107,10 @@ std::vector<std::string> runInChildren(size_t n, unsigned jobs,
                                        const std::function<void(size_t)>& started,
                                        const std::function<void()>& tick) {
   std::vector<std::string> out(n);
-  std::vector<Child> running;
+  Running pool;
+  std::vector<Child>& running = pool.children;
   size_t next = 0;
-  const size_t slots = jobs == 0 ? 1 : jobs;
+  const size_t slots = std::min<size_t>(jobs == 0 ? 1 : jobs, KillOnInterrupt::kSlots);
   while (next < n || !running.empty()) {
     while (next < n && running.size() < slots) {
       if (started) started(next);
@@ -88,19 +129,25 @@ std::vector<std::string> runInChildren(size_t n, unsigned jobs,
       Child& c = running[i];
       char buf[65536];
       const ssize_t got = ::read(c.fd, buf, sizeof(buf));
+      if (got < 0 && errno == EINTR) continue;
       if (got > 0) {
         out[c.index].append(buf, static_cast<size_t>(got));
         continue;
       }
       ::close(c.fd);
       int status = 0;
-      ::waitpid(c.pid, &status, 0);
+      reap(c, &status);
       const size_t index = c.index;
       running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
       if (WIFEXITED(status) && WEXITSTATUS(status) == kExitScenarioError)
-        throw ScenarioError(fmt::format("run {} refused its input (the message above)", index));
+        throw ScenarioError(fmt::format("run {} refused its input or could not write a file (the message above)",
+                                        index));
+      if (WIFSIGNALED(status))
+        throw std::runtime_error(fmt::format("the child process of run {} was killed by signal {} ({})", index,
+                                             WTERMSIG(status), strsignal(WTERMSIG(status))));
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw std::runtime_error(fmt::format("the child process of run {} died", index));
+        throw std::runtime_error(fmt::format("the child process of run {} died (exit status {})", index,
+                                             WEXITSTATUS(status)));
     }
   }
   return out;

@@ -18,9 +18,11 @@ namespace vfiomm::sim {
 // free up; its string comes back through a pipe. `started(i)` runs in the
 // parent just before child i starts; `tick()` at least every kTick while
 // children run (both for progress output). A child whose work throws prints
-// the message; the parent then throws ScenarioError if it was one (bad
-// input stays bad input, exit status 2), else std::runtime_error naming the
-// index, as when a child dies.
+// the message; the parent then throws ScenarioError if it was one or an
+// OutputError (bad input stays bad input, exit status 2), else std::runtime_error naming the
+// index, as when a child dies. Children still running when it throws are
+// killed and reaped; a SIGINT/SIGTERM to the parent kills and reaps them too
+// (sim/interrupt.h). At most KillOnInterrupt::kSlots run at once.
 inline constexpr int kTickMilliseconds = 100;
 std::vector<std::string> runInChildren(size_t n, unsigned jobs,
                                        const std::function<std::string(size_t)>& work,

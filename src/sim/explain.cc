@@ -1,11 +1,13 @@
 #include "sim/explain.h"
 
 #include <cstdio>
-#include <fstream>
+#include <memory>
 
 #include <fmt/format.h>
 
 #include "sim/child_pool.h"
+#include "sim/output_file.h"
+#include "sim/report.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
@@ -181,7 +183,7 @@ Explanation explain(const ExplainRequest& req) {
   e.length = req.length.value_or(req.barSize - req.offset);
   const std::vector<DesignKind> designs = req.designs.empty() ? allDesigns() : req.designs;
   const std::vector<std::string> out = runInChildren(designs.size(), req.jobs, [&](size_t i) {
-    return probeResultToJson(runProbe(explainProbe(req, designs[i]))).dump();
+    return jsonText(probeResultToJson(runProbe(explainProbe(req, designs[i]))));
   });
   for (size_t i = 0; i < designs.size(); ++i)
     e.designs.push_back(explainDesign(req, designs[i], probeResultFromJson(Json::parse(out[i]))));
@@ -258,27 +260,18 @@ std::string explanationText(const Explanation& e) {
 }
 
 int runExplainCommand(const ExplainRequest& req, const std::string& jsonPath) {
-  std::ofstream file;
-  if (!jsonPath.empty() && jsonPath != "-") {
-    file.open(jsonPath);
-    if (!file) {
-      fmt::print(stderr, "vfiomm explain: cannot write {}\n", jsonPath);
-      return 2;
-    }
-  }
+  // Opened before the probes run, so that a bad path fails at once.
+  std::unique_ptr<OutputFile> file;
+  if (!jsonPath.empty() && jsonPath != "-") file = std::make_unique<OutputFile>(jsonPath, "JSON");
   const Explanation e = explain(req);
   if (jsonPath == "-") {
-    fmt::print("{}\n", explanationToJson(e).dump(2));
+    fmt::print("{}\n", jsonText(explanationToJson(e), 2));
     return 0;
   }
   fmt::print("{}", explanationText(e));
-  if (file.is_open()) {
-    file << explanationToJson(e).dump(2) << "\n";
-    file.close();
-    if (!file) {
-      fmt::print(stderr, "vfiomm explain: writing {} failed\n", jsonPath);
-      return 2;
-    }
+  if (file) {
+    file->stream() << jsonText(explanationToJson(e), 2) << "\n";
+    file->commit();
   }
   return 0;
 }

@@ -80,7 +80,8 @@ nlohmann::ordered_json explanationToJson(const Explanation& e);
 std::string explanationText(const Explanation& e);
 
 // `vfiomm explain`: prints the text, writes JSON to `jsonPath` ("-":
-// stdout instead of the text). Returns the exit status.
+// stdout instead of the text). Returns the exit status, 0; throws
+// OutputError for a file that cannot be written (before the probes run).
 int runExplainCommand(const ExplainRequest& req, const std::string& jsonPath);
 
 }  // namespace vfiomm::sim

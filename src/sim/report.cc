@@ -93,6 +93,10 @@ const std::vector<Row>& rows() {
 
 const std::vector<MetricRow>& metricRows() { return rows(); }
 
+std::string jsonText(const Json& j, int indent) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 Json scenarioToJson(const Scenario& sc) {
   Json j;
   j["name"] = sc.name;

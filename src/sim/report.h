@@ -16,6 +16,10 @@ namespace vfiomm::sim {
 
 inline constexpr int kJsonSchemaVersion = 1;
 
+// A JSON document as text, `indent` as nlohmann's dump. Never throws on a
+// string that is not UTF-8 (a file name, say): such bytes become U+FFFD.
+std::string jsonText(const nlohmann::ordered_json& j, int indent = -1);
+
 // The scenario with every default filled in.
 nlohmann::ordered_json scenarioToJson(const Scenario& sc);
 nlohmann::ordered_json metricsToJson(const Metrics& m);

@@ -1,15 +1,23 @@
 #include "sim/scenario.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
 #include <set>
-#include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
+
+#include "base/page_geometry.h"
+#include "mm/mm_profile.h"
+#include "pci/pci_allocator.h"
 
 namespace vfiomm::sim {
 
@@ -17,6 +25,80 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kGiB = 1ULL << 30;
+// vm.mmap_min_addr's default: no mapping goes below it.
+constexpr uint64_t kMmapMinAddr = 0x10000;
+// The most address space one process's mappings can take.
+constexpr uint64_t kUserSpan = kTaskSize - kMmapMinAddr;
+
+// a * b and a + b, saturating at UINT64_MAX (estimates compared to bounds).
+uint64_t satMul(uint64_t a, uint64_t b) {
+  uint64_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+uint64_t satAdd(uint64_t a, uint64_t b) {
+  uint64_t r = 0;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+// Where the text first stops being what YAML 1.2 (§5.1) reads: UTF-8 of
+// printable characters (tab, line breaks, and no other C0 or C1 control,
+// DEL, surrogate or non-character). Every string of a scenario ends up in
+// the JSON results, which must be UTF-8 too.
+struct TextFault {
+  size_t offset = 0;
+  std::string what;
+};
+
+std::optional<TextFault> firstBadCharacter(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+        return TextFault{i, fmt::format("control character 0x{:02x} (YAML allows tab and line breaks only)", c)};
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    uint32_t least = 0;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1fU, least = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0fU, least = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07U, least = 0x10000;
+    } else {
+      return TextFault{i, fmt::format("byte 0x{:02x} is not UTF-8 (a scenario is UTF-8 text)", c)};
+    }
+    for (size_t k = 1; k < len; ++k) {
+      if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80)
+        return TextFault{i, fmt::format("byte 0x{:02x} starts a truncated UTF-8 sequence (a scenario is UTF-8 text)", c)};
+      cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3fU);
+    }
+    if (cp < least || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return TextFault{i, fmt::format("byte 0x{:02x} starts an invalid UTF-8 sequence (overlong, surrogate or "
+                                      "beyond U+10FFFF; a scenario is UTF-8 text)", c)};
+    if ((cp <= 0x9f && cp != 0x85) || cp == 0xfffe || cp == 0xffff)
+      return TextFault{i, fmt::format("character U+{:04X} is not allowed in YAML", cp)};
+    i += len;
+  }
+  return std::nullopt;
+}
+
+// 1-based line and column (in characters) of a byte offset into valid UTF-8.
+Mark markAt(const std::string& file, std::string_view text, size_t offset) {
+  Mark m{file, 1, 1};
+  for (size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++m.line;
+      m.column = 1;
+    } else if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) {
+      ++m.column;
+    }
+  }
+  return m;
+}
 
 bool isPow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -46,6 +128,20 @@ class Parser {
 
   void requireMap(const YAML::Node& n, const std::string& what) const {
     if (!n.IsMap()) fail(n, fmt::format("{} must be a mapping", what));
+    checkMapKeys(n, what);
+  }
+  // Keys are plain strings, each given once: yaml-cpp keeps every pair of
+  // a map but n[key] finds the first, so a repeated key would silently lose
+  // its later value.
+  void checkMapKeys(const YAML::Node& n, const std::string& what) const {
+    std::map<std::string, Mark> seen;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!it->first.IsScalar()) fail(it->first, fmt::format("a key of {} must be a plain string", what));
+      const auto [first, fresh] = seen.emplace(it->first.Scalar(), markOf(it->first));
+      if (!fresh)
+        fail(it->first, fmt::format("key '{}' is given twice in {} (first at line {}, column {})",
+                                    it->first.Scalar(), what, first->second.line, first->second.column));
+    }
   }
   void requireSeq(const YAML::Node& n, const std::string& what) const {
     if (!n.IsSequence()) fail(n, fmt::format("{} must be a list", what));
@@ -67,6 +163,12 @@ class Parser {
   std::string str(const YAML::Node& n, const std::string& what) const {
     if (!n.IsScalar()) fail(n, fmt::format("{} must be a string", what));
     return n.Scalar();
+  }
+  // The name of something other parts of the scenario refer to.
+  std::string name(const YAML::Node& n, const std::string& what) const {
+    std::string s = str(n, what);
+    if (s.empty()) fail(n, fmt::format("{} must not be empty", what));
+    return s;
   }
   uint64_t uint(const YAML::Node& n, const std::string& what) const {
     if (!n.IsScalar()) fail(n, fmt::format("{} must be a non-negative integer", what));
@@ -123,8 +225,15 @@ class Parser {
   const ProcessDef& liveProcess(const YAML::Node& n, const Scenario& sc,
                                 const std::set<std::string>& live) const;
   const MappingDef& mappingOf(const YAML::Node& n, const ProcessDef& p) const;
+  void placeBars(const Scenario& sc) const;
+  void checkAccesses(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p,
+                     const std::string& who) const;
+  uint64_t longestLength(const std::string& process, const MappingDef& m) const;
 
   std::string file_;
+  // The longest each process's mappings get through mremap events so far
+  // (process -> mapping -> length), for the access bound of later phases.
+  std::map<std::string, std::map<std::string, uint64_t>> grown_;
 };
 
 void Parser::parseCost(const YAML::Node& n, CostModel& cost) const {
@@ -178,7 +287,7 @@ DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
   DeviceDef d;
   d.mark = markOf(n);
   if (!n["name"]) fail(n, "a device needs a name");
-  d.name = str(n["name"], "name");
+  d.name = name(n["name"], "a device's name");
   d.bus = n["bus"] ? bounded<uint8_t>(n["bus"], "bus", 255) : static_cast<uint8_t>(1 + i);
   if (d.bus == 0) fail(n["bus"], "bus 0 is the root bus; devices go on bus 1 or above");
   if (n["slot"]) d.slot = bounded<uint8_t>(n["slot"], "slot", 31);
@@ -194,6 +303,7 @@ DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
     requireMap(b, "a BAR");
     checkKeys(b, {"index", "size", "type", "prefetchable"}, "a BAR");
     BarDef bar;
+    bar.mark = markOf(b);
     if (!b["index"]) fail(b, "a BAR needs an index (0-5)");
     bar.index = bounded<unsigned>(b["index"], "index", kPciStdNumBars - 1);
     if (!b["size"]) fail(b, "a BAR needs a size");
@@ -257,7 +367,7 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc, const P
   const BarDef* bar = dev->bar(m.bar);
   if (bar == nullptr) fail(n["bar"], fmt::format("device '{}' has no BAR {}", m.device, m.bar));
   if (bar->kind == BarKind::kIo) fail(n["bar"], fmt::format("BAR {} is an I/O BAR; it cannot be mapped", m.bar));
-  m.name = n["name"] ? str(n["name"], "name") : fmt::format("{}.bar{}", m.device, m.bar);
+  m.name = n["name"] ? name(n["name"], "a mapping's name") : fmt::format("{}.bar{}", m.device, m.bar);
   if (n["offset"]) m.offset = size(n["offset"], "offset");
   if (m.offset % kPage != 0) fail(n["offset"], "offset must be a multiple of 4K");
   if (m.offset >= bar->size)
@@ -265,13 +375,17 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc, const P
                                   m.bar, formatSize(bar->size)));
   m.length = n["length"] ? size(n["length"], "length") : bar->size - m.offset;
   if (m.length == 0 || m.length % kPage != 0) fail(n["length"], "length must be a non-zero multiple of 4K");
-  if (m.offset + m.length > bar->size)
+  if (m.length > bar->size - m.offset)  // offset < size: no wrap-around
     fail(n["length"] ? n["length"] : n,
          fmt::format("mapping '{}' ({} at {}) runs past the end of BAR {} ({})", m.name,
                      formatSize(m.length), formatSize(m.offset), m.bar, formatSize(bar->size)));
   if (n["address"]) {
     m.address = uint(n["address"], "address");
     if (*m.address % kPage != 0) fail(n["address"], "address must be a multiple of 4K");
+    if (*m.address > kTaskSize || m.length > kTaskSize - *m.address)
+      fail(n["address"], fmt::format("mapping '{}' at {:#x} ({}) reaches into the kernel half: user space ends at "
+                                     "{:#x} (mmap refuses with ENOMEM)",
+                                     m.name, *m.address, formatSize(m.length), kTaskSize));
     if (n["align"]) fail(n["align"], "give an address or an align, not both");
     m.alignSpec = "fixed";
   } else {
@@ -285,6 +399,13 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc, const P
                                      m.alignSpec));
       m.align = *a;
     }
+    // The placement reserves length + align bytes (runner: QEMU 9.2's way).
+    if (m.align > kUserSpan || m.length > kUserSpan - m.align)
+      fail(n["align"] ? n["align"] : n,
+           fmt::format("mapping '{}' cannot be placed: {} aligned to {} needs {} + {} of address space, and user "
+                       "space has {:#x} bytes",
+                       m.name, formatSize(m.length), formatSize(m.align), formatSize(m.length),
+                       formatSize(m.align), kUserSpan));
   }
   if (n["prot"]) {
     const std::string pr = str(n["prot"], "prot");
@@ -315,7 +436,7 @@ ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
   ProcessDef p;
   p.mark = markOf(n);
   if (!n["name"]) fail(n, "a process needs a name");
-  p.name = str(n["name"], "name");
+  p.name = name(n["name"], "a process's name");
   if (n["open"]) {
     requireSeq(n["open"], "open");
     for (const YAML::Node& o : n["open"]) {
@@ -343,6 +464,12 @@ ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
   if (n["mappings"]) {
     requireSeq(n["mappings"], "mappings");
     for (const YAML::Node& m : n["mappings"]) p.mappings.push_back(parseMapping(m, sc, p));
+    uint64_t space = 0;
+    for (const MappingDef& m : p.mappings) space = satAdd(space, satAdd(m.length, m.align));
+    if (space > kUserSpan)
+      fail(n["mappings"], fmt::format("the mappings of process '{}' need {:#x} bytes of address space; user space "
+                                      "has {:#x}",
+                                      p.name, space, kUserSpan));
   }
   return p;
 }
@@ -366,7 +493,12 @@ AccessProgram Parser::parseProgram(const YAML::Node& n, bool allowThreadKeys) co
     prog.stride = size(n["stride"], "stride");
     if (prog.stride == 0 || prog.stride % 8 != 0) fail(n["stride"], "stride must be a non-zero multiple of 8");
   }
-  if (n["count"]) prog.count = uint(n["count"], "count");
+  if (n["count"]) {
+    prog.count = uint(n["count"], "count");
+    if (prog.count > kMaxAccesses)
+      fail(n["count"], fmt::format("count {} is more than the {} accesses a thread makes in a phase",
+                                   prog.count, kMaxAccesses));
+  }
   if (prog.pattern == Pattern::kRandom && prog.count == 0)
     fail(n, "a random pattern needs a count (accesses per pass per target)");
   if (prog.pattern != Pattern::kRandom && n["count"])
@@ -401,6 +533,59 @@ void Parser::checkTargets(const YAML::Node& n, const AccessProgram& prog, const 
     for (const MappingDef& m : p.mappings) found = found || m.name == name;
     if (!found) fail(t, fmt::format("process '{}' has no mapping '{}'", p.name, name));
   }
+}
+
+// What PciHost::addDevice will do when the run adds the devices, in order:
+// each device's BARs placed largest first, naturally aligned, in the lowest
+// free place of the host bridge's window for their type (the kernel's
+// default windows); a BAR that does not fit is refused with ENOSPC.
+void Parser::placeBars(const Scenario& sc) const {
+  PciAllocator allocator{HostBridgeWindows{}};
+  for (const DeviceDef& d : sc.devices) {
+    std::vector<const BarDef*> bars;
+    for (const BarDef& b : d.bars) bars.push_back(&b);
+    std::sort(bars.begin(), bars.end(), [](const BarDef* a, const BarDef* b) { return a->index < b->index; });
+    std::stable_sort(bars.begin(), bars.end(), [](const BarDef* a, const BarDef* b) { return a->size > b->size; });
+    for (const BarDef* b : bars) {
+      const PciWindow window = b->kind == BarKind::kIo      ? PciWindow::kIo
+                               : b->kind == BarKind::kMem64 ? PciWindow::kMem64
+                                                            : PciWindow::kMem32;
+      if (allocator.allocate(window, b->size)) continue;
+      const HostBridgeWindows w;
+      const AddressWindow& aw = window == PciWindow::kIo ? w.io : window == PciWindow::kMem64 ? w.mem64 : w.mem32;
+      fail(b->mark,
+           fmt::format("the kernel refuses device '{}': BAR {} ({}) does not fit in the host bridge's {} window "
+                       "[{:#x}, {:#x}) beside the BARs placed before it (ENOSPC)",
+                       d.name, b->index, formatSize(b->size),
+                       window == PciWindow::kIo ? "I/O" : window == PciWindow::kMem64 ? "64-bit" : "32-bit",
+                       aw.start, aw.end));
+    }
+  }
+}
+
+uint64_t Parser::longestLength(const std::string& process, const MappingDef& m) const {
+  const auto p = grown_.find(process);
+  if (p == grown_.end()) return m.length;
+  const auto it = p->second.find(m.name);
+  return it == p->second.end() ? m.length : std::max(m.length, it->second);
+}
+
+// A thread (or a fork's child program) must end: at most kMaxAccesses in
+// a phase, counted as the runner makes them (its passes over its targets,
+// which an mremap may have grown).
+void Parser::checkAccesses(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p,
+                           const std::string& who) const {
+  uint64_t perPass = 0;
+  for (const MappingDef& m : p.mappings) {
+    if (!prog.targets.empty() && std::find(prog.targets.begin(), prog.targets.end(), m.name) == prog.targets.end())
+      continue;
+    const uint64_t len = longestLength(p.name, m);
+    perPass = satAdd(perPass, prog.pattern == Pattern::kRandom ? prog.count : len / prog.stride + (len % prog.stride != 0));
+  }
+  const uint64_t total = satMul(perPass, prog.passes);
+  if (total > kMaxAccesses)
+    fail(n, fmt::format("{} would make {} accesses; a thread makes at most {} in a phase (docs/scenario.md)", who,
+                        total == UINT64_MAX ? std::string("more than 2^64") : std::to_string(total), kMaxAccesses));
 }
 
 const ProcessDef& Parser::liveProcess(const YAML::Node& n, const Scenario& sc,
@@ -446,7 +631,13 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
     for (const auto& [k, v] : kKinds) list += fmt::format("{}{}", list.empty() ? "" : ", ", k);
     fail(n["type"], fmt::format("unknown event type '{}' (expected one of: {})", type, list));
   }
-  if (n["after_accesses"]) e.afterAccesses = uint(n["after_accesses"], "after_accesses");
+  if (n["after_accesses"]) {
+    e.afterAccesses = uint(n["after_accesses"], "after_accesses");
+    if (e.afterAccesses > kMaxAccesses)
+      fail(n["after_accesses"], fmt::format("after_accesses {} is more than the {} accesses a thread makes in a "
+                                            "phase: the event would never run",
+                                            e.afterAccesses, kMaxAccesses));
+  }
   if (e.afterAccesses != 0 && phase.threads.empty())
     fail(n["after_accesses"], "after_accesses needs threads in the phase");
   switch (e.kind) {
@@ -496,17 +687,25 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
         if (!n["new_length"]) fail(n, "an mremap event needs new_length");
         e.newLength = size(n["new_length"], "new_length");
         if (e.newLength == 0 || e.newLength % kPage != 0) fail(n["new_length"], "new_length must be a non-zero multiple of 4K");
+        if (e.newLength > kUserSpan)
+          fail(n["new_length"], fmt::format("new_length {} is larger than user space", formatSize(e.newLength)));
         if (n["new_address"]) {
           e.newAddress = uint(n["new_address"], "new_address");
           if (*e.newAddress % kPage != 0) fail(n["new_address"], "new_address must be a multiple of 4K");
+          if (*e.newAddress > kTaskSize || e.newLength > kTaskSize - *e.newAddress)
+            fail(n["new_address"], fmt::format("new_address {:#x} + new_length {} reaches into the kernel half: user "
+                                               "space ends at {:#x} (mremap refuses with EINVAL)",
+                                               *e.newAddress, formatSize(e.newLength), kTaskSize));
         }
         e.length = m.length;
+        uint64_t& grown = grown_[p.name][m.name];
+        grown = std::max(grown, e.newLength);
       } else {
         if (n["offset"]) e.offset = size(n["offset"], "offset");
         if (e.offset % kPage != 0 || e.offset >= m.length)
           fail(n["offset"], fmt::format("offset must be a multiple of 4K inside mapping '{}'", m.name));
         e.length = n["length"] ? size(n["length"], "length") : m.length - e.offset;
-        if (e.length == 0 || e.length % kPage != 0 || e.offset + e.length > m.length)
+        if (e.length == 0 || e.length % kPage != 0 || e.length > m.length - e.offset)
           fail(n["length"], fmt::format("length must be a non-zero multiple of 4K inside mapping '{}'", m.name));
         if (e.kind == EventKind::kMprotect) {
           const std::string pr = n["prot"] ? str(n["prot"], "prot") : "r";
@@ -523,7 +722,7 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
       if (!n["child"]) fail(n, "a fork event needs a child name");
       const ProcessDef& parent = liveProcess(n["process"], sc, live);
       e.process = parent.name;
-      e.child = str(n["child"], "child");
+      e.child = name(n["child"], "child");
       if (sc.process(e.child) != nullptr) fail(n["child"], fmt::format("process '{}' already exists", e.child));
       ProcessDef child = parent;  // same files, same mappings (by name)
       child.name = e.child;
@@ -533,6 +732,9 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
         e.childProgram = parseProgram(n["program"], false);
         checkTargets(n["program"], *e.childProgram, child);
       }
+      if (grown_.count(parent.name) != 0) grown_[e.child] = grown_.at(parent.name);
+      if (e.childProgram)
+        checkAccesses(n["program"], *e.childProgram, child, fmt::format("the program of child '{}'", e.child));
       sc.processes.push_back(child);
       live.insert(e.child);
       break;
@@ -558,7 +760,7 @@ PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::str
   PhaseDef ph;
   ph.mark = markOf(n);
   if (!n["name"]) fail(n, "a phase needs a name");
-  ph.name = str(n["name"], "name");
+  ph.name = name(n["name"], "a phase's name");
   for (const PhaseDef& other : sc.phases)
     if (other.name == ph.name) fail(n["name"], fmt::format("phase '{}' is defined twice", ph.name));
   if (n["threads"]) {
@@ -572,11 +774,19 @@ PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::str
       if (!t["process"]) fail(t, "a thread needs a process");
       const ProcessDef& p = liveProcess(t["process"], sc, live);
       td.process = p.name;
-      td.name = t["name"] ? str(t["name"], "name") : fmt::format("{}.t{}", p.name, i);
+      td.name = t["name"] ? name(t["name"], "a thread's name") : fmt::format("{}.t{}", p.name, i);
+      // One name is one simulated thread: two at once would run two
+      // programs on it from two host threads.
+      for (const ThreadDef& other : ph.threads)
+        if (other.name == td.name)
+          fail(t["name"] ? t["name"] : t,
+               fmt::format("thread '{}' is defined twice in phase '{}' (first at line {})", td.name, ph.name,
+                           other.mark.line));
       if (t["cpu"]) td.cpu = bounded<unsigned>(t["cpu"], "cpu", 63);
       if (td.cpu >= sc.cpus)
         fail(t["cpu"], fmt::format("cpu {} does not exist (the scenario has {} cpus)", td.cpu, sc.cpus));
       checkTargets(t, td.program, p);
+      checkAccesses(t, td.program, p, fmt::format("thread '{}'", td.name));
       ph.threads.push_back(std::move(td));
       ++i;
     }
@@ -593,13 +803,18 @@ PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::str
 }
 
 Scenario Parser::parse(const std::string& text) {
-  YAML::Node root;
+  if (const std::optional<TextFault> bad = firstBadCharacter(text)) fail(markAt(file_, text, bad->offset), bad->what);
+  std::vector<YAML::Node> docs;
   try {
-    root = YAML::Load(text);
+    docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& ex) {
     fail(Mark{file_, ex.mark.line + 1, ex.mark.column + 1}, ex.msg);
   }
+  // A second document would be silently ignored by a run.
+  if (docs.size() > 1) fail(docs[1], "a scenario is one YAML document; this is a second one");
+  const YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
+  checkMapKeys(root, "the scenario");
   checkKeys(root, {"name", "description", "cpus", "profile", "thp", "cost_model", "tlb",
                    "devices", "processes", "phases"},
             "the scenario");
@@ -612,7 +827,14 @@ Scenario Parser::parse(const std::string& text) {
     sc.cpus = bounded<unsigned>(root["cpus"], "cpus", 64);
     if (sc.cpus == 0) fail(root["cpus"], "cpus must be at least 1");
   }
-  if (root["profile"]) sc.profile = str(root["profile"], "profile");
+  if (root["profile"]) {
+    sc.profile = str(root["profile"], "profile");
+    if (!MmProfile::byName(sc.profile)) {
+      std::string known;
+      for (const std::string& k : MmProfile::names()) known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
+      fail(root["profile"], fmt::format("unknown profile '{}' (known: {})", sc.profile, known));
+    }
+  }
   if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
   if (root["cost_model"]) parseCost(root["cost_model"], sc.cost);
   if (root["tlb"]) parseTlb(root["tlb"], sc.tlb);
@@ -628,6 +850,7 @@ Scenario Parser::parse(const std::string& text) {
                             dev.bus, dev.slot, dev.function));
     sc.devices.push_back(std::move(dev));
   }
+  placeBars(sc);
   if (!root["processes"]) fail(root, "a scenario needs processes");
   requireSeq(root["processes"], "processes");
   std::set<std::string> live;
@@ -691,11 +914,31 @@ Scenario parseScenario(const std::string& text, const std::string& fileName) {
 }
 
 Scenario loadScenario(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ScenarioError(fmt::format("{}: cannot open the scenario file", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parseScenario(ss.str(), path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw ScenarioError(fmt::format("{}: cannot open the scenario file: {}", path, std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw ScenarioError(fmt::format("{}: is a directory, not a scenario file", path));
+  }
+  // Read one byte past the bound, so that a longer (or endless) input is
+  // refused rather than read until memory runs out.
+  std::string text;
+  char buf[65536];
+  int err = 0;
+  while (text.size() <= kMaxScenarioBytes) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (err != 0) throw ScenarioError(fmt::format("{}: cannot read the scenario file: {}", path, std::strerror(err)));
+  if (text.size() > kMaxScenarioBytes)
+    throw ScenarioError(fmt::format("{}: longer than the {} MiB a scenario file may have (or an endless input)", path,
+                                    kMaxScenarioBytes >> 20));
+  return parseScenario(text, path);
 }
 
 std::optional<uint64_t> parseSize(const std::string& text) {

@@ -39,6 +39,7 @@ struct BarDef {
   uint64_t size = 0;
   BarKind kind = BarKind::kMem32;
   bool prefetchable = false;
+  Mark mark;
 };
 
 struct DeviceDef {
@@ -166,8 +167,21 @@ struct Scenario {
   const ProcessDef* process(const std::string& name) const;
 };
 
+// Bounds on what a scenario may ask for (docs/scenario.md), so that every
+// scenario that validates can run and end.
+// A scenario file is at most this long (`vfiomm validate /dev/zero` must
+// not read until memory runs out).
+inline constexpr uint64_t kMaxScenarioBytes = 16ULL << 20;
+// A thread makes at most this many accesses in a phase (its passes over its
+// targets, or a random pattern's count per pass per target, times passes),
+// and `after_accesses` waits for at most this many: ~12 minutes of 4 KiB
+// faults at the model's ~170 ns each.
+inline constexpr uint64_t kMaxAccesses = (1ULL << 32) - 1;
+
 // Throws ScenarioError.
 Scenario parseScenario(const std::string& text, const std::string& fileName);
+// Refuses a directory and anything longer than kMaxScenarioBytes (also
+// endless inputs such as /dev/zero, which are read only that far).
 Scenario loadScenario(const std::string& path);
 // The built-in default, identical to scenarios/gpu-passthrough.yaml.
 const std::string& defaultScenarioYaml();

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <memory>
 #include <numeric>
 #include <sstream>
 
@@ -11,6 +11,8 @@
 
 #include "sim/child_pool.h"
 #include "sim/html_report.h"
+#include "sim/output_file.h"
+#include "sim/report.h"
 #include "sim/scenario.h"
 #include "sim/svg_chart.h"
 
@@ -147,8 +149,8 @@ std::vector<SweepRow> runSweep(const SweepOptions& options, const std::function<
       jobs.size(), options.jobs,
       [&](size_t i) {
         const Job& j = jobs[i];
-        return j.rows.empty() ? probeResultToJson(runProbe(specOf(j.row))).dump()
-                              : probeSampleToJson(sampleProbe(specOf(j.row))).dump();
+        return j.rows.empty() ? jsonText(probeResultToJson(runProbe(specOf(j.row))))
+                              : jsonText(probeSampleToJson(sampleProbe(specOf(j.row))));
       },
       [&](size_t i) {
         if (started) started(rows[jobs[i].row]);
@@ -311,20 +313,14 @@ std::string sweepReportHtml(const SweepOptions& options, const std::vector<Sweep
 }
 
 int runSweepCommand(const SweepCommand& cmd) {
-  // Every output is opened before the sweep, so a bad path fails at once.
-  struct Output {
-    const std::string& path;
-    std::ofstream file;
+  // Every output is opened before the sweep, so a bad path fails at once;
+  // each appears whole when committed (sim/output_file.h).
+  auto open = [](const std::string& path, const char* what) {
+    return path.empty() ? nullptr : std::make_unique<OutputFile>(path, what);
   };
-  Output outs[] = {{cmd.csvPath, {}}, {cmd.jsonPath, {}}, {cmd.reportPath, {}}};
-  for (Output& o : outs) {
-    if (o.path.empty()) continue;
-    o.file.open(o.path);
-    if (!o.file) {
-      fmt::print(stderr, "vfiomm sweep: cannot write {}\n", o.path);
-      return 2;
-    }
-  }
+  const auto csv = open(cmd.csvPath, "CSV");
+  const auto json = open(cmd.jsonPath, "JSON");
+  const auto report = open(cmd.reportPath, "report");
   const auto start = std::chrono::steady_clock::now();
   size_t done = 0;
   const std::vector<SweepRow> rows = runSweep(cmd.options, [&](const SweepRow& r) {
@@ -335,16 +331,17 @@ int runSweepCommand(const SweepCommand& cmd) {
   fmt::print(stderr, "\n");
   fmt::print("{}", sweepSummary(cmd.options, rows));
   fmt::print("{} points in {:.1f} s ({} at once)\n", rows.size(), seconds, cmd.options.jobs);
-  if (!cmd.csvPath.empty()) outs[0].file << sweepToCsv(rows);
-  if (!cmd.jsonPath.empty()) outs[1].file << sweepToJson(cmd.options, rows).dump(2) << "\n";
-  if (!cmd.reportPath.empty()) outs[2].file << sweepReportHtml(cmd.options, rows);
-  for (Output& o : outs) {
-    if (o.path.empty()) continue;
-    o.file.close();
-    if (!o.file) {
-      fmt::print(stderr, "vfiomm sweep: writing {} failed\n", o.path);
-      return 2;
-    }
+  if (csv) {
+    csv->stream() << sweepToCsv(rows);
+    csv->commit();
+  }
+  if (json) {
+    json->stream() << jsonText(sweepToJson(cmd.options, rows), 2) << "\n";
+    json->commit();
+  }
+  if (report) {
+    report->stream() << sweepReportHtml(cmd.options, rows);
+    report->commit();
   }
   return 0;
 }

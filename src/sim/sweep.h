@@ -72,8 +72,9 @@ std::string sweepSummary(const SweepOptions& options, const std::vector<SweepRow
 std::string sweepReportHtml(const SweepOptions& options, const std::vector<SweepRow>& rows);
 
 // `vfiomm sweep` from its parsed arguments: runs the sweep, prints the
-// summary, writes the files asked for. Returns the exit status (0, or 2
-// for a file that cannot be written — checked before anything runs).
+// summary, writes the files asked for (sim/output_file.h). Returns the exit
+// status, 0; throws OutputError for a file that cannot be written (checked
+// before anything runs).
 struct SweepCommand {
   SweepOptions options;
   std::string csvPath, jsonPath, reportPath;

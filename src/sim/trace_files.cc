@@ -15,39 +15,21 @@
 
 namespace vfiomm::sim {
 
-namespace {
-
-std::ofstream openForWrite(const std::string& path, std::string_view what) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) throw ScenarioError(fmt::format("vfiomm: cannot write the {} {}: {}", what, path, std::strerror(errno)));
-  return out;
-}
-
-template <typename Write>
-void writeFile(const std::string& path, std::string_view what, Write&& write) {
-  if (path.empty()) return;
-  std::ofstream out = openForWrite(path, what);
-  write(out);
-  out.close();
-  if (!out) throw ScenarioError(fmt::format("vfiomm: writing the {} {} failed", what, path));
-}
-
-}  // namespace
-
-void checkTraceFiles(const RunOptions& options) {
-  if (!options.traceChromePath.empty()) openForWrite(options.traceChromePath, "trace");
-  if (!options.traceFtracePath.empty()) openForWrite(options.traceFtracePath, "ftrace");
-}
-
-void writeTraceFiles(const RunOptions& options, const std::vector<DesignResult>& results) {
-  if (options.traceChromePath.empty() && options.traceFtracePath.empty()) return;
+void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrome, OutputFile* ftrace) {
+  if (chrome == nullptr && ftrace == nullptr) return;
   std::vector<const trace::TraceLog*> logs;
   for (const DesignResult& r : results) {
     if (!r.trace) throw ScenarioError(fmt::format("vfiomm: the run of {} left no trace", designName(r.design)));
     logs.push_back(r.trace.get());
   }
-  writeFile(options.traceChromePath, "trace", [&](std::ostream& out) { trace::writeChromeTrace(out, logs); });
-  writeFile(options.traceFtracePath, "ftrace", [&](std::ostream& out) { trace::writeFtrace(out, logs); });
+  if (chrome != nullptr) {
+    trace::writeChromeTrace(chrome->stream(), logs);
+    chrome->commit();
+  }
+  if (ftrace != nullptr) {
+    trace::writeFtrace(ftrace->stream(), logs);
+    ftrace->commit();
+  }
 }
 
 std::string childTracePath(pid_t parent, size_t index) {
@@ -59,11 +41,25 @@ void saveChildTrace(const trace::TraceLog& log, pid_t parent, size_t index) {
   std::ofstream out(path, std::ios::trunc);
   trace::writeTraceLog(out, log);
   out.close();
-  if (!out) throw std::runtime_error(fmt::format("cannot write the trace hand-over file {}", path));
+  if (!out)
+    throw OutputError(fmt::format("vfiomm: cannot write the trace hand-over file {} (TMPDIR)", path));
 }
 
-std::shared_ptr<trace::TraceLog> takeChildTrace(pid_t parent, size_t index) {
-  const std::string path = childTracePath(parent, index);
+ChildTraceHandover::ChildTraceHandover(pid_t parent, size_t children) {
+  try {
+    for (size_t i = 0; i < children; ++i) paths_.push_back(childTracePath(parent, i));
+  } catch (const std::filesystem::filesystem_error& e) {
+    throw OutputError(fmt::format("vfiomm: no directory for the trace hand-over files (TMPDIR): {}", e.what()));
+  }
+  for (const std::string& p : paths_) removeOnInterrupt_.push_back(std::make_unique<RemoveOnInterrupt>(p));
+}
+
+ChildTraceHandover::~ChildTraceHandover() {
+  for (const std::string& p : paths_) std::remove(p.c_str());
+}
+
+std::shared_ptr<trace::TraceLog> ChildTraceHandover::take(size_t index) {
+  const std::string& path = paths_.at(index);
   std::ifstream in(path);
   if (!in) throw std::runtime_error(fmt::format("the trace hand-over file {} is missing", path));
   auto log = std::make_shared<trace::TraceLog>(trace::readTraceLog(in));

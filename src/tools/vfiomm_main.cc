@@ -3,9 +3,12 @@
 //
 // Exit status: 0 on success; 1 when a design that should keep every
 // invariant broke one (vma-list's known holes are reported, not failures);
-// 2 on bad input (a scenario file, an unknown design, a scenario whose
-// devices the kernel refuses — also when that happens in a design's child
-// process).
+// 2 on bad input (a command line CLI11 refuses, a scenario file, an unknown
+// design, a scenario whose devices the kernel refuses — also when that
+// happens in a design's child process) and on an output file that cannot be
+// written; 3 on an internal error (an exception nobody expected: a bug);
+// 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped it, having killed
+// its child processes and left every output file as it was before.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -15,7 +18,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -23,6 +27,8 @@
 
 #include "sim/child_pool.h"
 #include "sim/html_report.h"
+#include "sim/interrupt.h"
+#include "sim/output_file.h"
 #include "sim/progress_bar.h"
 #include "sim/report.h"
 #include "sim/runner.h"
@@ -38,6 +44,7 @@ namespace {
 constexpr const char* kVersion = "vfiomm 0.1.0";
 constexpr int kExitFailed = 1;
 constexpr int kExitBadInput = 2;
+constexpr int kExitInternal = 3;
 
 void printDesigns() {
   for (vfiomm::DesignKind d : vfiomm::allDesigns())
@@ -103,6 +110,8 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
     return results;
   }
   vfiomm::sim::SharedProgress progress(designs.size());
+  std::optional<vfiomm::sim::ChildTraceHandover> handover;
+  if (options.traceLimit != 0) handover.emplace(::getpid(), designs.size());
   const std::vector<std::string> out = vfiomm::sim::runInChildren(
       designs.size(), jobs,
       [&](size_t i) {
@@ -111,7 +120,7 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
         const vfiomm::sim::DesignResult r = vfiomm::sim::runScenario(sc, designs[i], o);
         if (r.trace) vfiomm::sim::saveChildTrace(*r.trace, ::getppid(), i);
         progress.set(i, 1);
-        return vfiomm::sim::designResultToJson(r).dump();
+        return vfiomm::sim::jsonText(vfiomm::sim::designResultToJson(r));
       },
       {},
       [&] {
@@ -121,52 +130,49 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
       });
   for (size_t i = 0; i < designs.size(); ++i) {
     results[i] = vfiomm::sim::designResultFromJson(nlohmann::ordered_json::parse(out[i]));
-    if (options.traceLimit != 0) results[i].trace = vfiomm::sim::takeChildTrace(::getpid(), i);
+    if (handover) results[i].trace = handover->take(i);
   }
   return results;
+}
+
+std::unique_ptr<vfiomm::sim::OutputFile> openOutput(const std::string& path, const char* what) {
+  return path.empty() ? nullptr : std::make_unique<vfiomm::sim::OutputFile>(path, what);
 }
 
 int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
                  const std::string& jsonPath, const std::string& reportPath, unsigned jobs,
                  const vfiomm::sim::RunOptions& options) {
   // Opened before the run, so that a bad path fails at once rather than
-  // after minutes of simulation.
-  std::ofstream report;
-  if (!reportPath.empty()) {
-    report.open(reportPath);
-    if (!report) {
-      fmt::print(stderr, "vfiomm: cannot write the report {}: {}\n", reportPath, std::strerror(errno));
-      return kExitBadInput;
-    }
-  }
+  // after minutes of simulation; each appears whole when committed.
+  const auto json = openOutput(jsonPath, "JSON");
+  const auto report = openOutput(reportPath, "report");
+  const auto trace = openOutput(options.traceChromePath, "trace");
+  const auto ftrace = openOutput(options.traceFtracePath, "ftrace");
   const std::vector<vfiomm::sim::DesignResult> results = runDesigns(sc, designs, jobs, options);
-  vfiomm::sim::writeTraceFiles(options, results);
+  vfiomm::sim::writeTraceFiles(results, trace.get(), ftrace.get());
   fmt::print("{}", vfiomm::sim::formatTable(sc, results));
-  if (!jsonPath.empty()) {
-    std::ofstream out(jsonPath);
-    if (!out) {
-      fmt::print(stderr, "vfiomm: cannot write {}\n", jsonPath);
-      return kExitBadInput;
-    }
-    out << vfiomm::sim::resultsToJson(sc, results).dump(2) << "\n";
+  if (json) {
+    json->stream() << vfiomm::sim::jsonText(vfiomm::sim::resultsToJson(sc, results), 2) << "\n";
+    json->commit();
   }
-  if (report.is_open()) {
-    report << vfiomm::sim::renderHtmlPage(fmt::format("vfiomm: {}", sc.name),
-                                          vfiomm::sim::comparisonSections(sc, results));
-    report.close();
-    if (!report) {
-      fmt::print(stderr, "vfiomm: writing the report {} failed\n", reportPath);
-      return kExitBadInput;
-    }
+  if (report) {
+    report->stream() << vfiomm::sim::renderHtmlPage(fmt::format("vfiomm: {}", sc.name),
+                                                    vfiomm::sim::comparisonSections(sc, results));
+    report->commit();
   }
   for (const auto& r : results)
     if (r.failed) return kExitFailed;
   return 0;
 }
 
-}  // namespace
+// What stdout held must have reached it (`vfiomm compare > /dev/full`).
+int flushStdout(int status) {
+  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return status;
+  std::fprintf(stderr, "vfiomm: writing the standard output failed: %s\n", std::strerror(errno));
+  return status == 0 ? kExitBadInput : status;
+}
 
-int main(int argc, char** argv) {
+int cliMain(int argc, char** argv) {
   CLI::App app{"vfiomm: an executable model of vfio-pci BAR mappings"};
   app.set_version_flag("--version", kVersion);
 
@@ -231,13 +237,21 @@ int main(int argc, char** argv) {
   validate->add_option("scenario", validatePath, "scenario YAML file")->required();
 
   app.require_subcommand(0, 1);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with status 0; every other one is
+    // a bad command line, exit status 2 like all bad input (not CLI11's own
+    // codes), with CLI11's message.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitBadInput;
+  }
+  vfiomm::sim::installInterruptHandlers();
 
   options.quietLockdep = !printLockdep;
   const bool traced = !options.traceChromePath.empty() || !options.traceFtracePath.empty();
   options.traceLimit = traced ? traceLimit : 0;
   try {
-    vfiomm::sim::checkTraceFiles(options);
     if (designs->parsed()) {
       printDesigns();
       return 0;
@@ -286,8 +300,22 @@ int main(int argc, char** argv) {
   } catch (const vfiomm::sim::ScenarioError& e) {
     fmt::print(stderr, "{}\n", e.what());
     return kExitBadInput;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "vfiomm: {}\n", e.what());
-    return kExitFailed;
+  } catch (const vfiomm::sim::OutputError& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return kExitBadInput;
   }
+}
+
+}  // namespace
+
+// Anything else thrown is a bug of vfiomm, never "an invariant broke" (1).
+int main(int argc, char** argv) {
+  try {
+    return flushStdout(cliMain(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vfiomm: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "vfiomm: internal error: an exception that is not a std::exception\n");
+  }
+  return kExitInternal;
 }
