@@ -175,6 +175,12 @@ std::vector<VmaSnapshot> Mm::vmaSnapshot() {
 // TLB flushing and accounting
 
 void Mm::flushTlbRange(VirtAddr start, VirtAddr end, unsigned strideShift, bool freedTables) {
+  // The cleared entries must be visible before the cpumask is read (a
+  // store-load pair): otherwise a CPU that joins the mask (switch_mm) just
+  // as the zap ends can walk the old entry into its TLB and be left out of
+  // the flush. On x86, ptep_get_and_clear()'s locked xchg is that barrier;
+  // some of the model's clears are plain release stores.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   machine_.flushTlbMmRange(id_, cpumask(), start, end, strideShift, freedTables, machine_.currentCpuId());
 }
 
