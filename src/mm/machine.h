@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/addr.h"
+#include "base/kernel_log.h"
 #include "mm/cpu.h"
 #include "mm/phys_mem_map.h"
 #include "mm/tlb.h"
@@ -67,10 +68,15 @@ class Machine {
 
   const TlbFlushTotals& flushTotals() const { return flushTotals_; }
 
+  // The host kernel's message buffer, here because every layer reaches the
+  // machine.
+  KernelLog& log() { return log_; }
+
  private:
   PhysMemMap physMemMap_;
   std::vector<std::unique_ptr<Cpu>> cpus_;
   TlbFlushTotals flushTotals_;
+  KernelLog log_;
 };
 
 }  // namespace vfiomm
