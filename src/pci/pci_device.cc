@@ -20,6 +20,8 @@ VFIOMM_COUNTER(flrCount, "pci.flr", "function-level resets performed");
 VFIOMM_COUNTER(pmResetCount, "pci.pm_reset", "PM resets (D3hot and back to D0) performed");
 VFIOMM_COUNTER(busResetFunctionCount, "pci.bus_reset_function",
                "function-level resets done by a secondary bus reset of a device alone on its bus");
+VFIOMM_COUNTER(restoreStateCount, "pci.restore_state",
+               "saved configurations written back by a driver (pci_restore_state)");
 VFIOMM_COUNTER(ioAccessCount, "pci.io.access", "in/out accesses to I/O-port BARs");
 VFIOMM_COUNTER(ioMasterAbortCount, "pci.io.master_abort",
                "I/O-port BAR accesses while I/O decode is off (reads all ones, writes dropped)");
@@ -201,6 +203,7 @@ ConfigSpace powerOnConfig(const PciDeviceConfig& c) {
   if (c.sriovPf) setupSriov(cs);
   cs.set(kPciInterruptPin, 1, c.interruptPin);
   cs.setWritable(kPciInterruptLine, 1, 0xff);
+  cs.setWritable(kPciCacheLineSize, 1, 0xff);  // software-owned (UAPI-25)
   return cs;
 }
 
@@ -311,20 +314,73 @@ void PciDevice::setPmcsrState(PciPowerState state) {
            (cfg_.read(csr, 2) & ~uint32_t{kPciPmCtrlStateMask}) | static_cast<uint32_t>(state));
 }
 
-void PciDevice::setPowerState(PciPowerState target) {
+void PciDevice::enterPowerState(PciPowerState target) {
   if (pmcsrState() == PciPowerState::kD3hot && target == PciPowerState::kD0 &&
       !config_.pm->noSoftReset)
     cfg_ = powerOn_;  // the internal reset of a function without NoSoftRst
   setPmcsrState(target);
 }
 
+bool PciDevice::pmStateSupported(PciPowerState state) const {
+  const uint32_t pmc = cfg_.read(kPmCapOffset + kPciPmPmc, 2);
+  if (state == PciPowerState::kD1) return (pmc & kPciPmCapD1) != 0;
+  if (state == PciPowerState::kD2) return (pmc & kPciPmCapD2) != 0;
+  return true;
+}
+
+bool PciDevice::pmTransitionAllowed(PciPowerState from, PciPowerState to) const {
+  if (!pmStateSupported(to)) return false;
+  return to == PciPowerState::kD0 || from == PciPowerState::kD0 || to >= from;
+}
+
 void PciDevice::applyPmcsrWrite(PciPowerState before) {
   const PciPowerState requested = pmcsrState();
   setPmcsrState(before);
-  // D1 and D2 are optional and PMC says this function has neither; the PM
-  // spec has the write complete with the data discarded.
-  if (requested == PciPowerState::kD0 || requested == PciPowerState::kD3hot)
-    setPowerState(requested);
+  // The PM spec has a write of a state the function cannot enter complete
+  // with the data discarded.
+  if (pmTransitionAllowed(before, requested)) enterPowerState(requested);
+}
+
+Status PciDevice::setPowerState(PciPowerState state) {
+  if (!config_.pm) return state == PciPowerState::kD0 ? ok() : fail(Errno::kEIO);
+  SpinGuard guard(cfgLock_);
+  const PciPowerState current = pmcsrState();
+  if (current == state) return ok();
+  if (state != PciPowerState::kD0) {
+    if (current != PciPowerState::kD0 && current > state) return fail(Errno::kEINVAL);
+    if (!pmStateSupported(state)) return fail(Errno::kEIO);
+  }
+  // pci_power_up(): a D3hot -> D0 transition without NoSoftRst is an
+  // internal reset, after which the core puts the BARs back.
+  const bool barsLost = current == PciPowerState::kD3hot && state == PciPowerState::kD0 &&
+                        (cfg_.read(kPmCapOffset + kPciPmCtrl, 2) & kPciPmCtrlNoSoftReset) == 0;
+  enterPowerState(state);
+  if (barsLost) restoreBars();
+  syncDecodeState();
+  return ok();
+}
+
+void PciDevice::restoreBars() {
+  for (unsigned bar = 0; bar < kPciStdNumBars; ++bar) {
+    if (barLen(bar) == 0) continue;
+    const uint32_t reg = pciBaseAddress(bar);
+    cfg_.write(reg, 4, static_cast<uint32_t>(resourceStart_[bar]));
+    if (barIs64(bar)) cfg_.write(reg + 4, 4, static_cast<uint32_t>(resourceStart_[bar] >> 32));
+  }
+}
+
+PciSavedState PciDevice::saveState() const {
+  SpinGuard guard(cfgLock_);
+  return PciSavedState(cfg_);
+}
+
+void PciDevice::restoreState(const PciSavedState& state) {
+  restoreStateCount.add();
+  SpinGuard guard(cfgLock_);
+  const PciPowerState now = config_.pm ? pmcsrState() : PciPowerState::kD0;
+  cfg_ = state.cfg_;
+  if (config_.pm) setPmcsrState(now);
+  syncDecodeState();
 }
 
 void PciDevice::syncDecodeState() {
@@ -442,7 +498,7 @@ void PciDevice::saveAndDisable() {
   // the rest from pci_save_state().
   saved_ = cfg_;
   inReset_.store(true, std::memory_order_release);
-  if (config_.pm) setPowerState(PciPowerState::kD0);
+  if (config_.pm) enterPowerState(PciPowerState::kD0);
   cfg_.write(kPciCommand, 2, kPciCommandIntxDisable);
   syncDecodeState();
 }
@@ -498,12 +554,12 @@ void PciDevice::pmReset() {
   pmResetCount.add();
   {
     SpinGuard guard(cfgLock_);
-    setPowerState(PciPowerState::kD3hot);
+    enterPowerState(PciPowerState::kD3hot);
     syncDecodeState();
   }
   schedPoint("pci.pm_reset");
   SpinGuard guard(cfgLock_);
-  setPowerState(PciPowerState::kD0);  // without NoSoftRst: the reset
+  enterPowerState(PciPowerState::kD0);  // without NoSoftRst: the reset
   syncDecodeState();
 }
 

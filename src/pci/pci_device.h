@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <utility>
 
 #include "base/result.h"
 #include "mm/phys_mem_map.h"
@@ -107,6 +108,17 @@ struct MsixTable {
   uint64_t size = 0;  // vectors * PCI_MSIX_ENTRY_SIZE
 };
 
+class PciDevice;
+
+// pci_store_saved_state(): a copy of a function's configuration that its
+// driver keeps (vfio's pm_save) to write back with restoreState().
+class PciSavedState {
+ private:
+  friend class PciDevice;
+  explicit PciSavedState(ConfigSpace cfg) : cfg_(std::move(cfg)) {}
+  ConfigSpace cfg_;
+};
+
 class PciDevice {
  public:
   // Where the capabilities sit, when the device has them; linked in this
@@ -163,6 +175,21 @@ class PciDevice {
   PciPowerState powerState() const { return powerState_.load(std::memory_order_acquire); }
   // Between saveAndDisable() and restore() of a reset.
   bool inReset() const { return inReset_.load(std::memory_order_acquire); }
+
+  // --- power management (the PCI core's side) -----------------------------------
+
+  // pci_set_power_state(): D0 from any state; from D0 or a lighter state
+  // only deeper (a shallower non-D0 target is -EINVAL); D1/D2 only when PMC
+  // advertises them (-EIO); without a PM capability only D0. Coming back
+  // from D3hot without NoSoftRst, the function lost its configuration and
+  // the BARs are reprogrammed from the resources (pci_restore_bars), nothing
+  // else: COMMAND stays 0 until someone restores the saved state.
+  Status setPowerState(PciPowerState state) EXCLUDES(cfgLock_);
+  // pci_save_state() + pci_store_saved_state().
+  PciSavedState saveState() const EXCLUDES(cfgLock_);
+  // pci_load_saved_state() + pci_restore_state(): the configuration written
+  // back; the power state is left as it is.
+  void restoreState(const PciSavedState& state) EXCLUDES(cfgLock_);
 
   // --- resources (pdev->resource[]) ---------------------------------------------
 
@@ -239,11 +266,19 @@ class PciDevice {
  private:
   Status checkConfigAccess(uint32_t offset, unsigned size) const;
   Status checkIoAccess(unsigned bar, uint64_t offset, unsigned size) const;
-  // A PMCSR transition the function accepts (D0 <-> D3hot); D3hot -> D0
-  // without NoSoftRst resets the configuration first.
-  void setPowerState(PciPowerState target) REQUIRES(cfgLock_);
-  // A software write to PMCSR stored a requested state; apply it.
+  // The function enters `target`; D3hot -> D0 without NoSoftRst resets the
+  // configuration first.
+  void enterPowerState(PciPowerState target) REQUIRES(cfgLock_);
+  // A software write to PMCSR stored a requested state; apply it if the
+  // function can make that transition (pmTransitionAllowed), else the
+  // write is discarded.
   void applyPmcsrWrite(PciPowerState before) REQUIRES(cfgLock_);
+  // PCI PM: D1/D2 only when PMC advertises them; out of a low-power state
+  // only deeper, or back to D0.
+  bool pmTransitionAllowed(PciPowerState from, PciPowerState to) const REQUIRES(cfgLock_);
+  bool pmStateSupported(PciPowerState state) const REQUIRES(cfgLock_);
+  // pci_restore_bars(): every assigned BAR register reprogrammed.
+  void restoreBars() REQUIRES(cfgLock_);
   PciPowerState pmcsrState() const REQUIRES(cfgLock_);
   void setPmcsrState(PciPowerState state) REQUIRES(cfgLock_);
   // Mirrors the registers that gate decode into the atomics BarRegion reads.

@@ -32,6 +32,10 @@ inline constexpr uint32_t kPciStatus = 0x06;
 inline constexpr uint16_t kPciStatusCapList = 0x0010;  // capability list present
 
 inline constexpr uint32_t kPciClassRevision = 0x08;  // revision (low byte), class (upper 24 bits)
+inline constexpr uint32_t kPciCacheLineSize = 0x0c;
+inline constexpr uint32_t kPciLatencyTimer = 0x0d;
+inline constexpr uint32_t kPciHeaderType = 0x0e;
+inline constexpr uint32_t kPciBist = 0x0f;
 
 inline constexpr uint32_t kPciBaseAddress0 = 0x10;
 inline constexpr uint32_t kPciBaseAddress5 = 0x24;
@@ -51,6 +55,7 @@ inline constexpr uint32_t kPciRomAddressMask = ~uint32_t{0x7ff};
 inline constexpr uint32_t kPciCapabilityList = 0x34;
 inline constexpr uint32_t kPciInterruptLine = 0x3c;
 inline constexpr uint32_t kPciInterruptPin = 0x3d;  // 0: none, 1..4: INTA..INTD
+inline constexpr uint32_t kPciStdHeaderSizeof = 0x40;
 
 // The base-address register of BAR `bar` (PCI_BASE_ADDRESS_0 + 4 * bar).
 constexpr uint32_t pciBaseAddress(unsigned bar) { return kPciBaseAddress0 + 4 * bar; }
@@ -59,6 +64,7 @@ constexpr uint32_t pciBaseAddress(unsigned bar) { return kPciBaseAddress0 + 4 * 
 
 inline constexpr uint32_t kPciCapListId = 0;    // capability id
 inline constexpr uint32_t kPciCapListNext = 1;  // offset of the next capability, 0 at the end
+inline constexpr uint32_t kPciCapFlags = 2;     // the first byte after the header
 
 inline constexpr uint8_t kPciCapIdPm = 0x01;
 inline constexpr uint8_t kPciCapIdMsi = 0x05;
@@ -70,8 +76,13 @@ inline constexpr uint8_t kPciCapIdMsix = 0x11;
 
 inline constexpr uint32_t kPciPmPmc = 2;           // PM capabilities
 inline constexpr uint16_t kPciPmCapVer3 = 0x0003;  // PCI PM 1.2
+inline constexpr uint16_t kPciPmCapD1 = 0x0200;     // D1 supported
+inline constexpr uint16_t kPciPmCapD2 = 0x0400;     // D2 supported
+inline constexpr uint16_t kPciPmCapPmeMask = 0xf800;  // PME_Support, per D-state
 inline constexpr uint32_t kPciPmCtrl = 4;          // PMCSR
 inline constexpr uint16_t kPciPmCtrlStateMask = 0x0003;
+inline constexpr uint16_t kPciPmCtrlPmeEnable = 0x0100;
+inline constexpr uint16_t kPciPmCtrlPmeStatus = 0x8000;  // RW1C
 // Set: D3hot -> D0 keeps the function's state; clear: that transition is an
 // internal reset (config space back to its power-on values).
 inline constexpr uint16_t kPciPmCtrlNoSoftReset = 0x0008;
@@ -81,10 +92,16 @@ inline constexpr uint32_t kPciPmSizeof = 8;
 
 inline constexpr uint32_t kPciExpFlags = 2;
 inline constexpr uint16_t kPciExpFlagsVers2 = 0x0002;  // version 2, type 0 = endpoint
+inline constexpr uint16_t kPciExpFlagsVers = 0x000f;
+inline constexpr uint16_t kPciExpFlagsType = 0x00f0;
+inline constexpr uint16_t kPciExpTypeRcEnd = 0x9;  // root complex integrated endpoint
 inline constexpr uint32_t kPciExpDevcap = 4;
 inline constexpr uint32_t kPciExpDevcapFlr = 0x1000'0000;  // function-level reset supported
 inline constexpr uint32_t kPciExpDevctl = 8;
 inline constexpr uint16_t kPciExpDevctlRelaxEn = 0x0010;
+inline constexpr uint16_t kPciExpDevctlPayload = 0x00e0;  // Max_Payload_Size
+inline constexpr uint16_t kPciExpDevctlPhantom = 0x0200;
+inline constexpr uint16_t kPciExpDevctlReadrq = 0x7000;  // Max_Read_Request_Size
 inline constexpr uint16_t kPciExpDevctlNosnoopEn = 0x0800;
 inline constexpr uint16_t kPciExpDevctlReadrq512B = 0x2000;
 inline constexpr uint16_t kPciExpDevctlBcrFlr = 0x8000;  // initiate FLR; always reads 0
@@ -94,7 +111,9 @@ inline constexpr uint32_t kPciExpDevcap2AtomicComp32 = 0x0080;
 inline constexpr uint32_t kPciExpDevcap2AtomicComp64 = 0x0100;
 inline constexpr uint32_t kPciExpDevcap2AtomicComp128 = 0x0200;
 inline constexpr uint32_t kPciExpDevctl2 = 0x28;
+inline constexpr uint16_t kPciExpDevctl2Ari = 0x0020;
 inline constexpr uint16_t kPciExpDevctl2AtomicReq = 0x0040;  // AtomicOp Requester Enable
+inline constexpr uint32_t kPciCapExpEndpointSizeofV1 = 0x14;
 inline constexpr uint32_t kPciCapExpEndpointSizeofV2 = 0x3c;
 
 // --- MSI capability --------------------------------------------------------------
@@ -104,7 +123,15 @@ inline constexpr uint16_t kPciMsiFlagsEnable = 0x0001;
 inline constexpr uint16_t kPciMsiFlagsQmask = 0x000e;  // Multiple Message Capable (log2)
 inline constexpr uint16_t kPciMsiFlagsQsize = 0x0070;  // Multiple Message Enable (log2)
 inline constexpr uint16_t kPciMsiFlags64Bit = 0x0080;
+inline constexpr uint16_t kPciMsiFlagsMaskbit = 0x0100;  // per-vector masking
 inline constexpr uint32_t kPciMsiAddressLo = 4;
+inline constexpr uint32_t kPciMsiAddressHi = 8;  // 64-bit devices only
+inline constexpr uint32_t kPciMsiData32 = 8;
+inline constexpr uint32_t kPciMsiMask32 = 12;
+inline constexpr uint32_t kPciMsiPending32 = 16;
+inline constexpr uint32_t kPciMsiData64 = 12;
+inline constexpr uint32_t kPciMsiMask64 = 16;
+inline constexpr uint32_t kPciMsiPending64 = 20;
 inline constexpr uint32_t kPciMsi64Sizeof = 14;  // 64-bit address, data, no mask bits
 inline constexpr uint32_t kPciMsi32Sizeof = 10;
 
