@@ -16,8 +16,8 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "base/result.h"
 #include "mm/phys_mem_map.h"

@@ -154,9 +154,9 @@ Status VfioDeviceSet::resetLocked(VfioDevice& requester, const HotResetOwner& ow
     locked.push_back(dev);
   }
   if (status) {
-    for (VfioDevice* dev : locked)
-      if (const auto pm = dev->pdev().pmCapOffset())
-        (void)dev->pdev().configWrite(*pm + kPciPmCtrl, 2, 0);  // D0
+    // D0 through vfio_pci_set_power_state(): the bus reset would wake a
+    // NoSoftRst- function without giving its configuration back.
+    for (VfioDevice* dev : locked) (void)dev->pci().setPowerStateLocked(PciPowerState::kD0);
     status = bus_.resetBus(requester.pdev());
   }
   for (auto it = locked.rbegin(); it != locked.rend(); ++it)

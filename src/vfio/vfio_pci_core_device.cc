@@ -19,6 +19,11 @@ VFIOMM_COUNTER(barRwAccesses, "vfio.rw.device_access", "device accesses of pread
 
 bool isBar(uint32_t index) { return index <= vfio::kBar5; }
 
+bool needsPmRestore(const PciDevice& pdev) {
+  const auto pm = pdev.pmCapOffset();
+  return pm && (pdev.configRead(*pm + kPciPmCtrl, 2).value_or(0) & kPciPmCtrlNoSoftReset) == 0;
+}
+
 // The largest naturally aligned access at `off` that fits in `left` bytes.
 unsigned accessSize(uint64_t off, uint64_t left, unsigned max) {
   unsigned size = max;
@@ -35,6 +40,7 @@ VfioPciCoreDevice::VfioPciCoreDevice(PciDevice& pdev, Machine& machine,
       machine_(machine),
       inode_(std::move(inode)),
       profile_(std::move(profile)),
+      needsPmRestore_(needsPmRestore(pdev)),
       design_(makeDesign(design, *this, options)) {}
 
 VfioPciCoreDevice::~VfioPciCoreDevice() = default;
@@ -56,18 +62,9 @@ Status VfioPciCoreDevice::enable() {
     return reset;
   }
   resetWorks_.store(reset.has_value(), std::memory_order_release);
-  {
-    std::lock_guard g(vconfigMu_);
-    vconfig_.assign(pdev_.configSize(), 0);
-    for (uint32_t off = 0; off < pdev_.configSize(); off += 4) {
-      const uint32_t v = pdev_.configRead(off, 4).value_or(0);
-      std::memcpy(&vconfig_[off], &v, 4);
-    }
-  }
+  config_.init();  // the virtual MEM bit starts from the physical register
   {
     WriteGuard g(memoryLock_);
-    // The virtual MEM bit starts from the physical register.
-    vcmd_ = static_cast<uint16_t>(pdev_.configRead(kPciCommand, 2).value_or(0));
     pmRuntimeEngaged_ = false;
   }
   probeMmaps();
@@ -272,7 +269,7 @@ Result<uint64_t> VfioPciCoreDevice::rw(uint8_t* buf, uint64_t count, uint64_t po
   const uint32_t index = vfio::offsetToIndex(pos);
   const uint64_t off = pos & vfio::kOffsetMask;
   if (index >= vfio::kNumRegions + deviceRegions_.size()) return fail(Errno::kEINVAL);
-  if (index == vfio::kConfig) return configRw(buf, count, off, write);
+  if (index == vfio::kConfig) return config_.rw(buf, count, off, write);
   if (index == vfio::kRom) {
     if (write) return fail(Errno::kEINVAL);
     // pci_map_rom() ... pci_unmap_rom() around the transfer: the ROM BAR
@@ -354,147 +351,14 @@ Status VfioPciCoreDevice::barAccess(uint32_t index, uint64_t off, unsigned size,
 }
 
 // ---------------------------------------------------------------------------
-// Config space (§6.1: the writes that take memory_lock and zap)
-
-Result<uint64_t> VfioPciCoreDevice::configRw(uint8_t* buf, uint64_t count, uint64_t off,
-                                             bool write) {
-  // Past the end, even in part: nothing is transferred (UAPI-28).
-  const uint32_t size = pdev_.configSize();
-  if (off >= size || count > size - off) return fail(Errno::kEFAULT);
-  uint64_t done = 0;
-  while (done < count) {
-    const auto at = static_cast<uint32_t>(off + done);
-    const unsigned piece = accessSize(at, count - done, 4);
-    uint32_t value = 0;
-    if (write) {
-      std::memcpy(&value, buf + done, piece);
-      if (auto st = configWritePiece(at, piece, value); !st) return fail(st.error());
-    } else {
-      auto r = configReadPiece(at, piece);
-      if (!r) return fail(r.error());
-      value = *r;
-      std::memcpy(buf + done, &value, piece);
-    }
-    done += piece;
-  }
-  return done;
-}
-
-uint32_t VfioPciCoreDevice::barFixup(uint32_t offset, uint32_t raw) const {
-  // vfio_bar_fixup(): the virtual BAR reads back as the user wrote it,
-  // masked to the BAR's size, with its type bits (sizing works, MEM-06).
-  if (offset == kPciRomAddress) {
-    const uint64_t len = pdev_.romLen();
-    return len == 0 ? 0 : (raw & ~static_cast<uint32_t>(len - 1) & kPciRomAddressMask) |
-                              (raw & kPciRomAddressEnable);
-  }
-  const unsigned bar = (offset - kPciBaseAddress0) / 4;
-  if (bar > 0 && pdev_.barIs64(bar - 1)) {  // upper half of a 64-bit BAR
-    const uint64_t len = pdev_.barLen(bar - 1);
-    return raw & static_cast<uint32_t>(~(len - 1) >> 32);
-  }
-  const uint64_t len = pdev_.barLen(bar);
-  if (len == 0) return 0;
-  uint32_t type = 0;
-  if (pdev_.barIsIo(bar)) return (raw & ~static_cast<uint32_t>(len - 1)) | kPciBaseAddressSpaceIo;
-  if (pdev_.barIs64(bar)) type |= kPciBaseAddressMemType64;
-  if (pdev_.barPrefetchable(bar)) type |= kPciBaseAddressMemPrefetch;
-  return (raw & ~static_cast<uint32_t>(len - 1) & kPciBaseAddressMemMask) | type;
-}
-
-Result<uint32_t> VfioPciCoreDevice::configReadPiece(uint32_t offset, unsigned size) {
-  uint32_t raw = 0;
-  const uint32_t dword = offset & ~3U;
-  {
-    std::lock_guard g(vconfigMu_);
-    std::memcpy(&raw, &vconfig_[dword], 4);
-  }
-  if ((dword >= kPciBaseAddress0 && dword <= kPciBaseAddress5) || dword == kPciRomAddress)
-    raw = barFixup(dword, raw);
-  if (dword == kPciCommand) {
-    ReadGuard g(memoryLock_);
-    raw = (raw & 0xffff0000U) | vcmd_;
-  }
-  const unsigned shift = (offset & 3U) * 8;
-  return (raw >> shift) & static_cast<uint32_t>(allOnes(size));
-}
-
-Status VfioPciCoreDevice::configWritePiece(uint32_t offset, unsigned size, uint32_t value) {
-  if (offset == kPciCommand) return writeCommand(offset, size, value);
-  const auto pm = pdev_.pmCapOffset();
-  if (pm && offset == *pm + kPciPmCtrl) return writePmcsr(offset, size, value);
-  const auto exp = pdev_.pcieCapOffset();
-  if (exp && offset == *exp + kPciExpDevctl) return writeDevctl(offset, size, value);
-  // Everything else is virtual: BARs (sizing included) and the rest.
-  std::lock_guard g(vconfigMu_);
-  std::memcpy(&vconfig_[offset], &value, size);
-  return ok();
-}
-
-Status VfioPciCoreDevice::writeCommand(uint32_t offset, unsigned size, uint32_t value) {
-  // vfio_basic_config_write(): a write starting at PCI_COMMAND.
-  uint16_t cmd = static_cast<uint16_t>(value);
-  if (size == 1) {
-    ReadGuard g(memoryLock_);
-    cmd = static_cast<uint16_t>((vcmd_ & 0xff00) | (value & 0xff));
-  }
-  if (!(cmd & kPciCommandMemory))
-    zapAndDownWriteMemoryLock();  // MEM=0 zaps, even when already 0 (MEM-03)
-  else
-    downWriteMemoryLock();
-  // MEM and IO go through to the device (only INTx disable is virtual).
-  const uint16_t phys = static_cast<uint16_t>(cmd & ~kPciCommandIntxDisable);
-  const Status st = pdev_.configWrite(kPciCommand, 2, phys);
-  if (st) {
-    vcmd_ = cmd;
-    std::lock_guard g(vconfigMu_);
-    std::memcpy(&vconfig_[offset], &value, size);
-  }
-  upWriteMemoryLock();
-  return st;
-}
-
-Status VfioPciCoreDevice::writePmcsr(uint32_t offset, unsigned size, uint32_t value) {
-  // vfio_pm_config_write() -> vfio_pci_set_power_state().
-  const bool d3 = (value & kPciPmCtrlStateMask) == 3;
-  if (d3)
-    zapAndDownWriteMemoryLock();
-  else
-    downWriteMemoryLock();
-  const Status st = pdev_.configWrite(offset, size, value);
-  {
-    std::lock_guard g(vconfigMu_);
-    std::memcpy(&vconfig_[offset], &value, size);
-  }
-  upWriteMemoryLock();
-  return st;
-}
-
-Status VfioPciCoreDevice::writeDevctl(uint32_t offset, unsigned size, uint32_t value) {
-  // vfio_exp_config_write(): BCR_FLR is virtual and always reads back 0; it
-  // resets the function only when DEVCAP advertises FLR (RESET-03).
-  const uint32_t withoutFlr = value & ~static_cast<uint32_t>(kPciExpDevctlBcrFlr);
-  {
-    std::lock_guard g(vconfigMu_);
-    std::memcpy(&vconfig_[offset], &withoutFlr, size);
-  }
-  Status st = pdev_.configWrite(offset, size, withoutFlr);
-  if ((value & kPciExpDevctlBcrFlr) && size >= 2 && pdev_.hasFlr()) {
-    zapAndDownWriteMemoryLock();
-    (void)pdev_.tryResetFunction();  // result ignored, as in the kernel
-    upWriteMemoryLock();
-  }
-  return st;
-}
-
-// ---------------------------------------------------------------------------
 // Resets and power (§7.3)
 
 Status VfioPciCoreDevice::reset() {
   if (!resetWorks()) return fail(Errno::kEINVAL);
   zapAndDownWriteMemoryLock();
-  // vfio_pci_set_power_state(D0), then pci_try_reset_function().
-  if (const auto pm = pdev_.pmCapOffset()) (void)pdev_.configWrite(*pm + kPciPmCtrl, 2, 0);
+  // D0 through vfio_pci_set_power_state() (a NoSoftRst- function gets its
+  // configuration back first), then pci_try_reset_function().
+  (void)setPowerStateLocked(PciPowerState::kD0);
   const Status st = pdev_.tryResetFunction();
   upWriteMemoryLock();
   return st;
@@ -518,6 +382,25 @@ Status VfioPciCoreDevice::lowPowerExit() {
   pmWakeEventfd_.reset();
   upWriteMemoryLock();
   return ok();
+}
+
+Status VfioPciCoreDevice::setPowerStateLocked(PciPowerState state) {
+  const PciPowerState current = pdev_.powerState();
+  const bool needsSave =
+      needsPmRestore_ && current < PciPowerState::kD3hot && state >= PciPowerState::kD3hot;
+  const bool needsRestore =
+      needsPmRestore_ && current >= PciPowerState::kD3hot && state == PciPowerState::kD0;
+  std::optional<PciSavedState> saved;
+  if (needsSave) saved = pdev_.saveState();
+  const Status st = pdev_.setPowerState(state);
+  if (!st) return st;
+  if (needsSave && pdev_.powerState() >= PciPowerState::kD3hot) {
+    pmSave_ = std::move(saved);
+  } else if (needsRestore && pmSave_) {
+    pdev_.restoreState(*pmSave_);
+    pmSave_.reset();
+  }
+  return st;
 }
 
 }  // namespace vfiomm

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "base/addr.h"
@@ -21,6 +22,7 @@
 #include "pci/pci_device.h"
 #include "sync/rw_semaphore.h"
 #include "vfio/mapping_design.h"
+#include "vfio/vfio_pci_config.h"
 #include "vfio/vfio_pci_regions.h"
 
 namespace vfiomm {
@@ -116,6 +118,15 @@ class VfioPciCoreDevice {
   MappingDesign& design() { return *design_; }
   // vfio_pci_zap_and_down_write_memory_lock(), as the design does it.
   void zapAndDownWriteMemoryLock() ACQUIRE(memoryLock_);
+  // vfio_pci_set_power_state(): the PCI core's transition, with the
+  // configuration of a NoSoftRst-clear function (needs_pm_restore) saved on
+  // the way into D3hot and written back on the way out to D0 (UAPI-27,
+  // issue 17 finding 1). The config region's PMCSR write and every reset
+  // path (VFIO_DEVICE_RESET, hot reset) bring the device to D0 through it.
+  Status setPowerStateLocked(PciPowerState state) REQUIRES(memoryLock_);
+  // vconfig's COMMAND, as the config region wrote it: its MEM bit is what
+  // memoryEnabledLocked() tests.
+  void setVirtualCommandLocked(uint16_t cmd) REQUIRES(memoryLock_) { vcmd_ = cmd; }
   // The hot-reset step: trylock + zap; false with nothing held.
   bool tryZapAndDownWriteMemoryLock() TRY_ACQUIRE(true, memoryLock_);
   // down_write(&vdev->memory_lock), counted (MEM-01/MEM-02 observe it).
@@ -146,14 +157,6 @@ class VfioPciCoreDevice {
   void setAccessTrace(AccessTrace trace) { accessTrace_ = std::move(trace); }
 
  private:
-  // Config space (vfio_pci_config.c, reduced to what touches memory).
-  Result<uint64_t> configRw(uint8_t* buf, uint64_t count, uint64_t pos, bool write);
-  Result<uint32_t> configReadPiece(uint32_t offset, unsigned size);
-  Status configWritePiece(uint32_t offset, unsigned size, uint32_t value);
-  Status writeCommand(uint32_t offset, unsigned size, uint32_t value);
-  Status writePmcsr(uint32_t offset, unsigned size, uint32_t value);
-  Status writeDevctl(uint32_t offset, unsigned size, uint32_t value);
-  uint32_t barFixup(uint32_t offset, uint32_t raw) const;
   // BARs and the ROM (vfio_pci_bar_rw).
   Result<uint64_t> barRw(uint32_t index, uint8_t* buf, uint64_t count, uint64_t off, bool write);
   Status barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
@@ -178,7 +181,9 @@ class VfioPciCoreDevice {
   std::shared_ptr<Inode> inode_;
   const MmProfile profile_;
   RwSemaphore memoryLock_{kVfioMemoryLockClass};
-  uint16_t vcmd_ GUARDED_BY(memoryLock_) = 0;  // virtual COMMAND (vconfig)
+  // vconfig[PCI_COMMAND], which the kernel reads under memory_lock; the
+  // rest of vconfig is config_'s.
+  uint16_t vcmd_ GUARDED_BY(memoryLock_) = 0;
   bool pmRuntimeEngaged_ GUARDED_BY(memoryLock_) = false;
   std::shared_ptr<Eventfd> pmWakeEventfd_ GUARDED_BY(memoryLock_);
   std::atomic<bool> resetWorks_{false};
@@ -186,10 +191,10 @@ class VfioPciCoreDevice {
   std::mutex vfTokenMu_;
   std::array<uint8_t, 16> vfToken_{};
   bool refillPending_ GUARDED_BY(memoryLock_) = false;
-  // The rest of vconfig. The kernel does not serialise config writes beyond
-  // memory_lock; this mutex only keeps the model's bytes consistent.
-  std::mutex vconfigMu_;
-  std::vector<uint8_t> vconfig_;
+  // vfio_pci_probe_power_state(): PM capability with NoSoftRst clear.
+  const bool needsPmRestore_;
+  std::optional<PciSavedState> pmSave_ GUARDED_BY(memoryLock_);
+  VfioPciConfig config_{*this};
   std::array<bool, 6> barMmapSupported_{};
   std::array<bool, 6> barRequested_{};
   std::array<bool, 6> barClaimedElsewhere_{};
