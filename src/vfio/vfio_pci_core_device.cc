@@ -49,6 +49,10 @@ VfioPciCoreDevice::~VfioPciCoreDevice() = default;
 // enable / disable
 
 Status VfioPciCoreDevice::enable() {
+  {
+    WriteGuard g(memoryLock_);
+    (void)setPowerStateLocked(PciPowerState::kD0);  // vfio_pci_core_enable() starts in D0
+  }
   // pci_enable_device(): decode on for the kinds of BAR the device has.
   uint16_t cmd = kPciCommandMemory;
   for (unsigned i = 0; i < kPciStdNumBars; ++i)
@@ -74,7 +78,12 @@ Status VfioPciCoreDevice::enable() {
 
 void VfioPciCoreDevice::disable() {
   // vfio_pci_core_disable(): decode off, BAR reservations released. Nothing
-  // can be mapped any more: the last mapping held the file open.
+  // can be mapped any more: the last mapping held the file open. A
+  // NoSoftRst- function the user left in D3hot gets its state back first.
+  {
+    WriteGuard g(memoryLock_);
+    (void)setPowerStateLocked(PciPowerState::kD0);
+  }
   (void)pdev_.configWrite(kPciCommand, 2, 0);
   barRequested_.fill(false);
 }

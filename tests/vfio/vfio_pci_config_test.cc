@@ -232,6 +232,63 @@ TEST_P(VfioPciConfig, UAPI_29_CommandWriteRestoresBarsClobberedBehindVfiosBack) 
   EXPECT_EQ(logLinesWith(dev->name()), 1U);
 }
 
+PciDeviceConfig withMsi(PciDeviceConfig c) {
+  c.msi = MsiSpec{.multipleMessageCapable = 3, .addr64 = true};
+  return c;
+}
+
+TEST_P(VfioPciConfig, Section8_MsiFlagsAddressAndDataAreVirtual) {
+  openOther(0x20, withMsi);
+  const uint32_t cap = *dev->pdev().findCapability(kPciCapIdMsi);
+  const uint32_t flags = cap + kPciMsiFlags;
+  EXPECT_EQ(deviceRead(flags, 2) & kPciMsiFlagsQmask, 3U << 1);
+  // Multiple Message Capable shows what SET_IRQS enabled: nothing yet.
+  EXPECT_EQ(configRead(flags, 2) & kPciMsiFlagsQmask, 0U);
+  EXPECT_NE(configRead(flags, 2) & kPciMsiFlags64Bit, 0U);
+  // Enable is SET_IRQS's: neither vconfig nor the device take it.
+  EXPECT_EQ(configWrite(flags, kPciMsiFlagsEnable | kPciMsiFlagsQsize, 2), 2);
+  EXPECT_EQ(configRead(flags, 2) & (kPciMsiFlagsEnable | kPciMsiFlagsQsize), 0U);
+  EXPECT_EQ(deviceRead(flags, 2) & (kPciMsiFlagsEnable | kPciMsiFlagsQsize), 0U);
+  // Address and data are vfio's copy only.
+  EXPECT_EQ(configWrite(cap + kPciMsiAddressLo, 0xFEE00000, 4), 4);
+  EXPECT_EQ(configRead(cap + kPciMsiAddressLo, 4), 0xFEE00000U);
+  EXPECT_EQ(deviceRead(cap + kPciMsiAddressLo, 4), 0U);
+  EXPECT_EQ(configWrite(cap + kPciMsiData64, 0x4021, 2), 2);
+  EXPECT_EQ(configRead(cap + kPciMsiData64, 2), 0x4021U);
+}
+
+TEST_P(VfioPciConfig, Section8_DevctlMaxPayloadIsVirtualAndMrrsGoesThroughAboveTheFloor) {
+  const uint32_t devctl = *dev->pdev().pcieCapOffset() + kPciExpDevctl;
+  const uint32_t device = deviceRead(devctl, 2);
+  ASSERT_EQ(device & kPciExpDevctlPayload, 0U);  // 128-byte MPS
+  // Max Payload 256: vfio's copy only.
+  EXPECT_EQ(configWrite(devctl, device | 0x0020, 2), 2);
+  EXPECT_EQ(configRead(devctl, 2) & kPciExpDevctlPayload, 0x0020U);
+  EXPECT_EQ(deviceRead(devctl, 2) & kPciExpDevctlPayload, 0U);
+  // MRRS 4096 reaches the device; 128 too (the device's MPS is the floor).
+  const uint32_t mps256 = device | 0x0020;
+  EXPECT_EQ(configWrite(devctl, (mps256 & ~uint32_t{kPciExpDevctlReadrq}) | 0x5000, 2), 2);
+  EXPECT_EQ(deviceRead(devctl, 2) & kPciExpDevctlReadrq, 0x5000U);
+  EXPECT_EQ(configWrite(devctl, mps256 & ~uint32_t{kPciExpDevctlReadrq}, 2), 2);
+  EXPECT_EQ(deviceRead(devctl, 2) & kPciExpDevctlReadrq, 0U);
+  EXPECT_EQ(configRead(devctl, 2) & kPciExpDevctlReadrq, 0U);
+  // The rest of DEVCTL goes through.
+  EXPECT_EQ(configWrite(devctl, mps256 & ~uint32_t{kPciExpDevctlRelaxEn}, 2), 2);
+  EXPECT_EQ(deviceRead(devctl, 2) & kPciExpDevctlRelaxEn, 0U);
+}
+
+TEST_P(VfioPciConfig, Section8_OneLongReadIsTheSameAsByteReads) {
+  // Pieces never straddle a capability or mix virtual and device bytes
+  // wrongly: 256 bytes in one pread equal 256 one-byte preads.
+  std::array<uint8_t, 256> whole{};
+  ASSERT_EQ(proc->pread(fd, whole.data(), whole.size(), kConfigOffset), 256);
+  for (uint32_t i = 0; i < whole.size(); ++i) EXPECT_EQ(whole[i], configRead(i, 1)) << i;
+  // An unaligned 4-byte read across COMMAND/STATUS is cut, not refused.
+  uint32_t v = 0;
+  ASSERT_EQ(proc->pread(fd, &v, 4, kConfigOffset + 3), 4);
+  EXPECT_EQ(v, configRead(3, 1) | configRead(4, 2) << 8 | configRead(6, 1) << 24);
+}
+
 INSTANTIATE_TEST_SUITE_P(OneDesign, VfioPciConfig, ::testing::Values(DesignKind::kHugeFault),
                          designParamName);
 
