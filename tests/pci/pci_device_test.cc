@@ -245,6 +245,46 @@ TEST(PciDevice, D3hotToD0WithoutNoSoftResetLosesTheConfiguration) {
   EXPECT_EQ(dev.barStart(0), kStandardBar0Start) << "the resource is the kernel's to restore";
 }
 
+TEST(PciDevice, SetPowerStateRefusesUnsupportedAndShallowerStates) {
+  PciDevice dev(standardConfig());
+  // D1 is not in PMC: -EIO; the function stays in D0.
+  EXPECT_EQ(dev.setPowerState(PciPowerState::kD1).error(), Errno::kEIO);
+  EXPECT_EQ(dev.powerState(), PciPowerState::kD0);
+  EXPECT_TRUE(dev.setPowerState(PciPowerState::kD3hot));
+  EXPECT_EQ(dev.powerState(), PciPowerState::kD3hot);
+  // From D3hot only D0: a shallower low-power state is -EINVAL.
+  EXPECT_EQ(dev.setPowerState(PciPowerState::kD2).error(), Errno::kEINVAL);
+  EXPECT_EQ(dev.powerState(), PciPowerState::kD3hot);
+  EXPECT_TRUE(dev.setPowerState(PciPowerState::kD3hot));  // already there
+  EXPECT_TRUE(dev.setPowerState(PciPowerState::kD0));
+  EXPECT_EQ(cfgRead(dev, pmcsr(dev), 2) & kPciPmCtrlStateMask, 0U);
+
+  PciDeviceConfig c = standardConfig();
+  c.pm.reset();
+  PciDevice noPm(c);
+  EXPECT_EQ(noPm.setPowerState(PciPowerState::kD3hot).error(), Errno::kEIO);
+  EXPECT_TRUE(noPm.setPowerState(PciPowerState::kD0));
+}
+
+TEST(PciDevice, SetPowerStateD0AfterANoSoftRstClearD3hotPutsOnlyTheBarsBack) {
+  PciDeviceConfig c = standardConfig();
+  c.pm = PmCapSpec{.noSoftReset = false};
+  PciDevice dev(c);
+  dev.assignResource(0, kStandardBar0Start);
+  cfgWrite(dev, kPciCommand, 2, kPciCommandMemory);
+  const PciSavedState saved = dev.saveState();
+  ASSERT_TRUE(dev.setPowerState(PciPowerState::kD3hot));
+  ASSERT_TRUE(dev.setPowerState(PciPowerState::kD0));
+  EXPECT_EQ(cfgRead(dev, pciBaseAddress(0), 4), kStandardBar0Start);  // pci_restore_bars
+  EXPECT_EQ(cfgRead(dev, kPciCommand, 2), 0U);                         // not restored
+  EXPECT_FALSE(dev.memoryDecodeEnabled());
+  // The driver's saved state brings the rest back; the power state stays D0.
+  dev.restoreState(saved);
+  EXPECT_EQ(cfgRead(dev, kPciCommand, 2), kPciCommandMemory);
+  EXPECT_EQ(dev.powerState(), PciPowerState::kD0);
+  EXPECT_TRUE(dev.memoryDecodeEnabled());
+}
+
 // --- resets -----------------------------------------------------------------------------
 
 TEST(PciDevice, RESET_03_DevctlBcrFlrResetsAndRestoresAndReadsBackClear) {
