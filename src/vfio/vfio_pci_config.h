@@ -93,10 +93,10 @@ class VfioPciConfig {
   // Written by init() at the first open only (no access runs then), read
   // by every access after it.
   uint32_t cfgSize_ = 0;
-  std::vector<Area> areas_;        // areas_[0]: the unassigned bytes
-  std::vector<uint16_t> areaOf_;   // pci_config_map, one entry per byte
-  std::vector<uint8_t> virt_;      // per byte: the virtual bits
-  std::vector<uint8_t> write_;     // per byte: the writable bits
+  std::vector<Area> areas_;         // areas_[0]: the unassigned bytes
+  std::vector<uint16_t> areaOf_;    // pci_config_map, one entry per byte
+  std::vector<uint8_t> virt_;       // per byte: the virtual bits
+  std::vector<uint8_t> write_;      // per byte: the writable bits
   std::array<uint32_t, 7> rbar_{};  // BAR0-5 and the ROM BAR as at open
   bool extendedCaps_ = false;
   // vconfig itself. The kernel does not serialise config accesses beyond

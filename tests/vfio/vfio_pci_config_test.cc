@@ -104,9 +104,9 @@ TEST_P(VfioPciConfig, UAPI_25_ReadOnlyFieldsDropWritesAndInterruptLineIsVirtual)
     uint32_t offset;
     unsigned size;
   };
-  for (const Field f : {Field{kPciVendorId, 2}, Field{kPciClassRevision + 1, 1},
-                        Field{kPciStatus, 2}, Field{kPciHeaderType, 1},
-                        Field{kPciInterruptPin, 1}, Field{kPciCapabilityList, 1}}) {
+  for (const Field f :
+       {Field{kPciVendorId, 2}, Field{kPciClassRevision + 1, 1}, Field{kPciStatus, 2},
+        Field{kPciHeaderType, 1}, Field{kPciInterruptPin, 1}, Field{kPciCapabilityList, 1}}) {
     const uint32_t before = configRead(f.offset, f.size);
     const uint32_t device = deviceRead(f.offset, f.size);
     EXPECT_EQ(configWrite(f.offset, ~before, f.size), static_cast<long>(f.size));
@@ -317,7 +317,9 @@ class Finding1Test : public ConfigTest {
     ASSERT_EQ(dev->pdev().powerState(), PciPowerState::kD3hot);
     EXPECT_EQ(touch(va).sig.signo, SigInfo::kSigbus);
     switch (way) {
-      case WayBack::kPmcsrD0: ASSERT_EQ(configWrite(pmcsr(), 0, 2), 2); break;
+      case WayBack::kPmcsrD0:
+        ASSERT_EQ(configWrite(pmcsr(), 0, 2), 2);
+        break;
       case WayBack::kDeviceReset:
         ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0);
         break;
