@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/assert.h"
 #include "base/counter.h"
@@ -35,6 +38,35 @@ std::string regionName(const PciDevice& dev, unsigned resource) {
   return fmt::format("{} BAR{}", dev.name(), resource);
 }
 
+// The MSI-X table's entries and the PBA, when they are in `bar`: message
+// address and data latch, vector control resets to masked (PCI spec), the
+// pending bits read 0 (no interrupt is ever pending in the model).
+void addMsixRegisters(const PciDevice& dev, unsigned bar, std::vector<BarRegisterSpec>& specs) {
+  const std::optional<MsixSpec>& msix = dev.config().msix;
+  if (!msix) return;
+  const MsixPba pba = msixPba(*msix);
+  if (pba.bar == bar)
+    for (uint64_t q = 0; q < (msix->vectors + 63) / 64; ++q)
+      specs.push_back({fmt::format("msix.pba{}", q), pba.offset + 8 * q, 8, 0, 0});
+  const std::optional<MsixTable> table = dev.msixTable();
+  if (table->bar != bar) return;
+  for (uint64_t v = 0; v < table->size / kPciMsixEntrySize; ++v) {
+    const uint64_t entry = table->offset + v * kPciMsixEntrySize;
+    specs.push_back({fmt::format("msix{}.addr", v), entry, 8, 0, ~uint64_t{0} << 2});
+    specs.push_back({fmt::format("msix{}.data", v), entry + 8, 4, 0, 0xffff'ffff});
+    specs.push_back({fmt::format("msix{}.ctrl", v), entry + 12, 4, 1, 1});
+  }
+}
+
+std::unique_ptr<BarRegisters> registersOf(const PciDevice& dev, unsigned resource) {
+  if (resource == kPciRomResource) return nullptr;
+  const BarSpec& spec = *dev.config().bars[resource];
+  if (spec.backing != BarBacking::kRegisters) return nullptr;
+  std::vector<BarRegisterSpec> specs = spec.registers;
+  addMsixRegisters(dev, resource, specs);
+  return std::make_unique<BarRegisters>(spec.size, std::move(specs), spec.unimplemented);
+}
+
 PhysAddr regionBase(const PciDevice& dev, unsigned resource) {
   return PhysAddr(pageAlignDown(resourceStart(dev, resource)));
 }
@@ -53,7 +85,8 @@ BarRegion::BarRegion(PciDevice& device, unsigned resource)
       resource_(resource),
       barOffset_(resourceStart(device, resource) - base().value()),
       barLen_(resourceLen(device, resource)),
-      memory_(name() + " memory", base(), size()) {
+      memory_(name() + " memory", base(), size()),
+      registers_(registersOf(device, resource)) {
   if (isRom() && device.config().romImage) memory_.write(barOffset_, 2, kRomSignature, {});
 }
 
@@ -84,6 +117,7 @@ uint64_t BarRegion::doRead(uint64_t offset, unsigned size, const AccessInfo& inf
     recordViolation(offset, false, info);
     return allOnes(size);
   }
+  if (registers_) return registers_->read(offset - barOffset_, size, device_.resetCount());
   return memory_.read(offset, size, info);
 }
 
@@ -98,6 +132,10 @@ void BarRegion::doWrite(uint64_t offset, unsigned size, uint64_t value, const Ac
     return;
   }
   if (isRom()) return;  // read-only memory: the write completes and changes nothing
+  if (registers_) {
+    registers_->write(offset - barOffset_, size, value, device_.resetCount());
+    return;
+  }
   memory_.write(offset, size, value, info);
 }
 

@@ -3,6 +3,13 @@
 // allocated for a page at its first write, so a 128 GiB BAR costs what is
 // touched, and untouched memory reads 0.
 //
+// A BAR whose backing is `registers` (BarBacking::kRegisters) has a
+// BarRegisters bank instead: implemented registers read their value,
+// everything else reads the BAR's `unimplemented` byte, and a reset of the
+// device puts the registers back to their reset values. When the MSI-X
+// table lives in such a BAR, its entries are registers too (address and
+// data latch, vector control resets to masked) and the PBA reads 0.
+//
 // Every access asks the device whether it decodes memory right now
 // (COMMAND.MEMORY, power state, reset; for the ROM also its enable bit). An
 // access while it does not is a decode violation — invariant 1: on real
@@ -13,11 +20,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 #include "base/addr.h"
 #include "mm/phys_mem_map.h"
+#include "pci/bar_registers.h"
 #include "pci/pci_device.h"
 
 namespace vfiomm {
@@ -63,6 +72,8 @@ class BarRegion final : public PhysRegion {
   const uint64_t barLen_;
   // The BAR's memory, indexed by region offset; never registered anywhere.
   RamRegion memory_;
+  // A `registers` BAR's bank, indexed by BAR offset; memory_ stays unused.
+  std::unique_ptr<BarRegisters> registers_;
 
   std::atomic<uint64_t> violationCount_{0};
   // Not a model lock: an access may take it, and it guards only the list.

@@ -47,10 +47,17 @@ static_assert(PciDevice::kMsiCapOffset + kPciMsi64Sizeof <= kPciCfgSpaceSize);
 // chain ends instead of spinning.
 constexpr unsigned kFindCapTtl = 48;
 
-uint32_t msixPbaOffset(const MsixSpec& m) { return m.tableOffset + m.vectors * kPciMsixEntrySize; }
 uint32_t msixPbaSize(const MsixSpec& m) { return (m.vectors + 63) / 64 * 8; }
 
 bool isMem(const BarSpec& b) { return b.kind != BarKind::kIo; }
+
+}  // namespace
+
+MsixPba msixPba(const MsixSpec& m) {
+  return m.pba.value_or(MsixPba{m.bar, m.tableOffset + m.vectors * kPciMsixEntrySize});
+}
+
+namespace {
 
 void validateBar(const PciDeviceConfig& c, unsigned bar) {
   const BarSpec& b = *c.bars[bar];
@@ -78,8 +85,12 @@ void validateMsix(const PciDeviceConfig& c) {
                     "the MSI-X table lives in a memory BAR");
   VFIOMM_ASSERT_MSG(m.vectors >= 1 && m.vectors <= 2048, "MSI-X has 1 to 2048 vectors");
   VFIOMM_ASSERT_MSG(isAligned(m.tableOffset, 8), "the MSI-X table offset is 8-byte aligned");
-  VFIOMM_ASSERT_MSG(uint64_t{msixPbaOffset(m)} + msixPbaSize(m) <= c.bars[m.bar]->size,
-                    "the MSI-X table and PBA fit in their BAR");
+  const MsixPba pba = msixPba(m);
+  VFIOMM_ASSERT_MSG(pba.bar < kPciStdNumBars && c.bars[pba.bar] && isMem(*c.bars[pba.bar]),
+                    "the MSI-X PBA lives in a memory BAR");
+  VFIOMM_ASSERT_MSG(m.tableOffset + uint64_t{m.vectors} * kPciMsixEntrySize <= c.bars[m.bar]->size &&
+                        uint64_t{pba.offset} + msixPbaSize(m) <= c.bars[pba.bar]->size,
+                    "the MSI-X table and PBA fit in their BARs");
 }
 
 PciDeviceConfig validated(PciDeviceConfig c) {
@@ -93,6 +104,9 @@ PciDeviceConfig validated(PciDeviceConfig c) {
   if (c.msix) validateMsix(c);
   if (c.msi) VFIOMM_ASSERT_MSG(c.msi->multipleMessageCapable <= 5, "MSI asks for 1 to 32 vectors");
   VFIOMM_ASSERT_MSG(c.interruptPin <= 4, "Interrupt Pin is 0 (none) or INTA..INTD");
+  VFIOMM_ASSERT_MSG(c.configImage.empty() || c.configImage.size() == kPciCfgSpaceSize ||
+                        c.configImage.size() == kPciCfgSpaceExpSize,
+                    "a config image is 256 or 4096 bytes");
   VFIOMM_ASSERT_MSG(!c.sriovPf || (c.pcie && !c.noCommandMemory),
                     "an SR-IOV PF is a PCIe function and not itself a VF");
   return c;
@@ -115,20 +129,42 @@ void setupBar(ConfigSpace& cs, unsigned bar, const BarSpec& b) {
   if (b.kind == BarKind::kMem64) cs.setWritable(reg + 4, 4, static_cast<uint32_t>(sizeMask >> 32));
 }
 
+// What software can change in each capability, wherever it sits.
+void pmWritable(ConfigSpace& cs, uint32_t cap) {
+  cs.setWritable(cap + kPciPmCtrl, 2, kPciPmCtrlStateMask);
+}
+
+void msixWritable(ConfigSpace& cs, uint32_t cap) {
+  cs.setWritable(cap + kPciMsixFlags, 2, kPciMsixFlagsEnable | kPciMsixFlagsMaskall);
+}
+
+void pcieWritable(ConfigSpace& cs, uint32_t cap) {
+  // BCR_FLR is a command, never stored: it reads back 0.
+  cs.setWritable(cap + kPciExpDevctl, 2, static_cast<uint16_t>(~kPciExpDevctlBcrFlr));
+  cs.setWritable(cap + kPciExpDevctl2, 2, kPciExpDevctl2AtomicReq);
+}
+
+void msiWritable(ConfigSpace& cs, uint32_t cap) {
+  cs.setWritable(cap + kPciMsiFlags, 2, kPciMsiFlagsEnable | kPciMsiFlagsQsize);
+  cs.setWritable(cap + kPciMsiAddressLo, 4, ~uint32_t{3});
+}
+
 void setupPm(ConfigSpace& cs, const PmCapSpec& pm) {
   const uint32_t cap = PciDevice::kPmCapOffset;
-  // Version 3, no D1/D2 support, no PME.
-  cs.set(cap + kPciPmPmc, 2, kPciPmCapVer3);
+  // Version 3, no PME.
+  cs.set(cap + kPciPmPmc, 2,
+         kPciPmCapVer3 | (pm.d1 ? kPciPmCapD1 : 0U) | (pm.d2 ? kPciPmCapD2 : 0U));
   cs.set(cap + kPciPmCtrl, 2, pm.noSoftReset ? kPciPmCtrlNoSoftReset : 0);
-  cs.setWritable(cap + kPciPmCtrl, 2, kPciPmCtrlStateMask);
+  pmWritable(cs, cap);
 }
 
 void setupMsix(ConfigSpace& cs, const MsixSpec& m) {
   const uint32_t cap = PciDevice::kMsixCapOffset;
+  const MsixPba pba = msixPba(m);
   cs.set(cap + kPciMsixFlags, 2, (m.vectors - 1) & kPciMsixFlagsQsize);
-  cs.setWritable(cap + kPciMsixFlags, 2, kPciMsixFlagsEnable | kPciMsixFlagsMaskall);
   cs.set(cap + kPciMsixTable, 4, m.tableOffset | m.bar);
-  cs.set(cap + kPciMsixPba, 4, msixPbaOffset(m) | m.bar);
+  cs.set(cap + kPciMsixPba, 4, pba.offset | pba.bar);
+  msixWritable(cs, cap);
 }
 
 void setupPcie(ConfigSpace& cs, const PcieCapSpec& p) {
@@ -136,18 +172,15 @@ void setupPcie(ConfigSpace& cs, const PcieCapSpec& p) {
   cs.set(cap + kPciExpFlags, 2, kPciExpFlagsVers2);
   cs.set(cap + kPciExpDevcap, 4, p.flr ? kPciExpDevcapFlr : 0);
   cs.set(cap + kPciExpDevctl, 2, kDevctlDefault);
-  // BCR_FLR is a command, never stored: it reads back 0.
-  cs.setWritable(cap + kPciExpDevctl, 2, static_cast<uint16_t>(~kPciExpDevctlBcrFlr));
   cs.set(cap + kPciExpDevcap2, 4, p.atomicCompleter);
-  cs.setWritable(cap + kPciExpDevctl2, 2, kPciExpDevctl2AtomicReq);
+  pcieWritable(cs, cap);
 }
 
 void setupMsi(ConfigSpace& cs, const MsiSpec& m) {
   const uint32_t cap = PciDevice::kMsiCapOffset;
   const auto mmc = static_cast<uint16_t>(m.multipleMessageCapable << 1);
   cs.set(cap + kPciMsiFlags, 2, mmc | (m.addr64 ? kPciMsiFlags64Bit : 0U));
-  cs.setWritable(cap + kPciMsiFlags, 2, kPciMsiFlagsEnable | kPciMsiFlagsQsize);
-  cs.setWritable(cap + kPciMsiAddressLo, 4, ~uint32_t{3});
+  msiWritable(cs, cap);
 }
 
 // An SR-IOV extended capability header, alone in the extended list.
@@ -167,20 +200,79 @@ void linkCapabilities(ConfigSpace& cs, const std::vector<std::pair<uint16_t, uin
   }
 }
 
-ConfigSpace powerOnConfig(const PciDeviceConfig& c) {
-  ConfigSpace cs(c.pcie ? kPciCfgSpaceExpSize : kPciCfgSpaceSize);
-  cs.set(kPciVendorId, 2, c.vendorId);
-  cs.set(kPciDeviceId, 2, c.deviceId);
+// COMMAND, the BARs and the ROM BAR, as power-on leaves them: decode off,
+// no address assigned, the type bits hardwired.
+void setupHeader(ConfigSpace& cs, const PciDeviceConfig& c) {
+  cs.set(kPciCommand, 2, 0);
   cs.setWritable(kPciCommand, 2, c.noCommandMemory ? kVfCommandWritable : kCommandWritable);
-  cs.set(kPciClassRevision, 4, c.classCode << 8);
-  cs.set(kPciSubsystemVendorId, 2, c.vendorId);
-  cs.set(kPciSubsystemId, 2, c.deviceId);
-  for (unsigned bar = 0; bar < kPciStdNumBars; ++bar)
+  for (unsigned bar = 0; bar < kPciStdNumBars; ++bar) {
+    cs.set(pciBaseAddress(bar), 4, 0);
     if (c.bars[bar]) setupBar(cs, bar, *c.bars[bar]);
+  }
+  cs.set(kPciRomAddress, 4, 0);
   if (c.romSize)
     cs.setWritable(
         kPciRomAddress, 4,
         (static_cast<uint32_t>(~(*c.romSize - 1)) & kPciRomAddressMask) | kPciRomAddressEnable);
+  cs.setWritable(kPciInterruptLine, 1, 0xff);
+  cs.setWritable(kPciCacheLineSize, 1, 0xff);  // software-owned (UAPI-25)
+}
+
+std::optional<uint16_t> findCapabilityIn(const ConfigSpace& cs, uint8_t id) {
+  if (!(cs.read(kPciStatus, 2) & kPciStatusCapList)) return std::nullopt;
+  uint32_t pos = cs.read(kPciCapabilityList, 1);
+  for (unsigned ttl = kFindCapTtl; ttl > 0 && pos >= 0x40; --ttl) {
+    pos &= ~3U;
+    if (cs.read(pos + kPciCapListId, 1) == id) return static_cast<uint16_t>(pos);
+    pos = cs.read(pos + kPciCapListNext, 1);
+  }
+  return std::nullopt;
+}
+
+// Clears `bits` of the 16-bit register at `reg`.
+void clearBits(ConfigSpace& cs, uint32_t reg, uint16_t bits) {
+  cs.set(reg, 2, cs.read(reg, 2) & ~uint32_t{bits});
+}
+
+// A dumped function as it comes out of power-on: the image's bytes, with
+// what software or the host had changed taken back (decode, addresses,
+// enables, D-state, latched errors), and the writable bits of the
+// registers the model acts on set where the image's chain puts them.
+ConfigSpace imagePowerOnConfig(const PciDeviceConfig& c) {
+  ConfigSpace cs(c.pcie ? kPciCfgSpaceExpSize : kPciCfgSpaceSize);
+  const uint32_t n = std::min<uint32_t>(cs.size(), static_cast<uint32_t>(c.configImage.size()));
+  for (uint32_t i = 0; i < n; ++i) cs.set(i, 1, c.configImage[i]);
+  setupHeader(cs, c);
+  clearBits(cs, kPciStatus, kPciStatusErrorBits);
+  if (const auto pm = findCapabilityIn(cs, kPciCapIdPm)) {
+    clearBits(cs, *pm + kPciPmCtrl, kPciPmCtrlStateMask | kPciPmCtrlPmeEnable | kPciPmCtrlPmeStatus);
+    pmWritable(cs, *pm);
+  }
+  if (const auto msix = findCapabilityIn(cs, kPciCapIdMsix)) {
+    clearBits(cs, *msix + kPciMsixFlags, kPciMsixFlagsEnable | kPciMsixFlagsMaskall);
+    msixWritable(cs, *msix);
+  }
+  if (const auto exp = findCapabilityIn(cs, kPciCapIdExp)) {
+    clearBits(cs, *exp + kPciExpDevctl, kPciExpDevctlBcrFlr);
+    clearBits(cs, *exp + kPciExpDevctl2, kPciExpDevctl2AtomicReq);
+    pcieWritable(cs, *exp);
+  }
+  if (const auto msi = findCapabilityIn(cs, kPciCapIdMsi)) {
+    clearBits(cs, *msi + kPciMsiFlags, kPciMsiFlagsEnable | kPciMsiFlagsQsize);
+    msiWritable(cs, *msi);
+  }
+  return cs;
+}
+
+ConfigSpace powerOnConfig(const PciDeviceConfig& c) {
+  if (!c.configImage.empty()) return imagePowerOnConfig(c);
+  ConfigSpace cs(c.pcie ? kPciCfgSpaceExpSize : kPciCfgSpaceSize);
+  cs.set(kPciVendorId, 2, c.vendorId);
+  cs.set(kPciDeviceId, 2, c.deviceId);
+  cs.set(kPciClassRevision, 4, c.classCode << 8);
+  cs.set(kPciSubsystemVendorId, 2, c.vendorId);
+  cs.set(kPciSubsystemId, 2, c.deviceId);
+  setupHeader(cs, c);
 
   std::vector<std::pair<uint16_t, uint8_t>> caps;
   if (c.pm) {
@@ -202,8 +294,6 @@ ConfigSpace powerOnConfig(const PciDeviceConfig& c) {
   linkCapabilities(cs, caps);
   if (c.sriovPf) setupSriov(cs);
   cs.set(kPciInterruptPin, 1, c.interruptPin);
-  cs.setWritable(kPciInterruptLine, 1, 0xff);
-  cs.setWritable(kPciCacheLineSize, 1, 0xff);  // software-owned (UAPI-25)
   return cs;
 }
 
@@ -228,7 +318,16 @@ PciDevice::PciDevice(PciDeviceConfig config)
     : config_(validated(std::move(config))),
       name_(fmt::format("0000:{:02x}:{:02x}.{:x}", config_.bus, config_.slot, config_.function)),
       powerOn_(powerOnConfig(config_)),
+      pmCap_(findCapabilityIn(powerOn_, kPciCapIdPm)),
+      pcieCap_(findCapabilityIn(powerOn_, kPciCapIdExp)),
+      msixCap_(findCapabilityIn(powerOn_, kPciCapIdMsix)),
+      msiCap_(findCapabilityIn(powerOn_, kPciCapIdMsi)),
       cfg_(powerOn_) {
+  VFIOMM_ASSERT_MSG(pmCap_.has_value() == config_.pm.has_value() &&
+                        pcieCap_.has_value() == config_.pcie.has_value() &&
+                        msixCap_.has_value() == config_.msix.has_value() &&
+                        msiCap_.has_value() == config_.msi.has_value(),
+                    "the config image's capabilities and the config's fields disagree");
   for (unsigned bar = 0; bar < kPciStdNumBars; ++bar)
     if (barIsIo(bar)) ioPorts_[bar] = std::make_unique<HostPage>();
 }
@@ -255,9 +354,9 @@ Status PciDevice::configWrite(uint32_t offset, unsigned size, uint32_t value) {
     SpinGuard guard(cfgLock_);
     const PciPowerState before = powerState();
     cfg_.write(offset, size, value);
-    if (config_.pm && overlaps(offset, size, kPmCapOffset + kPciPmCtrl, 2)) applyPmcsrWrite(before);
+    if (pmCap_ && overlaps(offset, size, *pmCap_ + kPciPmCtrl, 2)) applyPmcsrWrite(before);
     startFlr = hasFlr() &&
-               setsBit(offset, size, value, kPcieCapOffset + kPciExpDevctl, kPciExpDevctlBcrFlr);
+               setsBit(offset, size, value, *pcieCap_ + kPciExpDevctl, kPciExpDevctlBcrFlr);
     syncDecodeState();
   }
   // vfio never gets here with BCR_FLR: it virtualizes the bit and calls
@@ -268,14 +367,7 @@ Status PciDevice::configWrite(uint32_t offset, unsigned size, uint32_t value) {
 }
 
 std::optional<uint16_t> PciDevice::findCapability(uint8_t id) const {
-  if (!(powerOn_.read(kPciStatus, 2) & kPciStatusCapList)) return std::nullopt;
-  uint32_t pos = powerOn_.read(kPciCapabilityList, 1);
-  for (unsigned ttl = kFindCapTtl; ttl > 0 && pos >= 0x40; --ttl) {
-    pos &= ~3U;
-    if (powerOn_.read(pos + kPciCapListId, 1) == id) return static_cast<uint16_t>(pos);
-    pos = powerOn_.read(pos + kPciCapListNext, 1);
-  }
-  return std::nullopt;
+  return findCapabilityIn(powerOn_, id);
 }
 
 std::optional<uint16_t> PciDevice::findExtCapability(uint16_t id) const {
@@ -292,24 +384,13 @@ std::optional<uint16_t> PciDevice::findExtCapability(uint16_t id) const {
   return std::nullopt;
 }
 
-std::optional<uint16_t> PciDevice::pmCapOffset() const {
-  return config_.pm ? std::optional<uint16_t>(kPmCapOffset) : std::nullopt;
-}
-
-std::optional<uint16_t> PciDevice::pcieCapOffset() const {
-  return config_.pcie ? std::optional<uint16_t>(kPcieCapOffset) : std::nullopt;
-}
-
-std::optional<uint16_t> PciDevice::msixCapOffset() const {
-  return config_.msix ? std::optional<uint16_t>(kMsixCapOffset) : std::nullopt;
-}
 
 PciPowerState PciDevice::pmcsrState() const {
-  return static_cast<PciPowerState>(cfg_.read(kPmCapOffset + kPciPmCtrl, 2) & kPciPmCtrlStateMask);
+  return static_cast<PciPowerState>(cfg_.read(*pmCap_ + kPciPmCtrl, 2) & kPciPmCtrlStateMask);
 }
 
 void PciDevice::setPmcsrState(PciPowerState state) {
-  const uint32_t csr = kPmCapOffset + kPciPmCtrl;
+  const uint32_t csr = *pmCap_ + kPciPmCtrl;
   cfg_.set(csr, 2,
            (cfg_.read(csr, 2) & ~uint32_t{kPciPmCtrlStateMask}) | static_cast<uint32_t>(state));
 }
@@ -317,12 +398,12 @@ void PciDevice::setPmcsrState(PciPowerState state) {
 void PciDevice::enterPowerState(PciPowerState target) {
   if (pmcsrState() == PciPowerState::kD3hot && target == PciPowerState::kD0 &&
       !config_.pm->noSoftReset)
-    cfg_ = powerOn_;  // the internal reset of a function without NoSoftRst
+    resetToPowerOn();  // the internal reset of a function without NoSoftRst
   setPmcsrState(target);
 }
 
 bool PciDevice::pmStateSupported(PciPowerState state) const {
-  const uint32_t pmc = cfg_.read(kPmCapOffset + kPciPmPmc, 2);
+  const uint32_t pmc = cfg_.read(*pmCap_ + kPciPmPmc, 2);
   if (state == PciPowerState::kD1) return (pmc & kPciPmCapD1) != 0;
   if (state == PciPowerState::kD2) return (pmc & kPciPmCapD2) != 0;
   return true;
@@ -353,7 +434,7 @@ Status PciDevice::setPowerState(PciPowerState state) {
   // pci_power_up(): a D3hot -> D0 transition without NoSoftRst is an
   // internal reset, after which the core puts the BARs back.
   const bool barsLost = current == PciPowerState::kD3hot && state == PciPowerState::kD0 &&
-                        (cfg_.read(kPmCapOffset + kPciPmCtrl, 2) & kPciPmCtrlNoSoftReset) == 0;
+                        (cfg_.read(*pmCap_ + kPciPmCtrl, 2) & kPciPmCtrlNoSoftReset) == 0;
   enterPowerState(state);
   if (barsLost) restoreBars();
   syncDecodeState();
@@ -381,6 +462,11 @@ void PciDevice::restoreState(const PciSavedState& state) {
   cfg_ = state.cfg_;
   if (config_.pm) setPmcsrState(now);
   syncDecodeState();
+}
+
+void PciDevice::resetToPowerOn() {
+  cfg_ = powerOn_;
+  resetCount_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void PciDevice::syncDecodeState() {
@@ -506,7 +592,7 @@ void PciDevice::saveAndDisable() {
 void PciDevice::hardwareReset() {
   SpinGuard guard(cfgLock_);
   VFIOMM_ASSERT_MSG(saved_.has_value(), "a reset outside saveAndDisable()/restore()");
-  cfg_ = powerOn_;
+  resetToPowerOn();
   syncDecodeState();
 }
 

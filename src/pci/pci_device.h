@@ -21,6 +21,7 @@
 
 #include "base/result.h"
 #include "mm/phys_mem_map.h"
+#include "pci/bar_registers.h"
 #include "pci/config_space.h"
 #include "pci/pci_regs.h"
 #include "sync/mutex.h"
@@ -42,18 +43,31 @@ enum class BarKind : uint8_t { kMem32, kMem64, kIo };
 // reset_method names them (drivers/pci/pci.c pci_reset_fn_methods).
 enum class PciResetMethod : uint8_t { kFlr, kPm, kBus };
 
+// What answers behind a memory BAR: memory that reads back what was
+// written (a frame buffer, ivshmem's shared memory), or device registers
+// (bar_registers.h).
+enum class BarBacking : uint8_t { kMemory, kRegisters };
+
 struct BarSpec {
   // A power of two: at least 16 bytes for memory (at most 2 GiB for kMem32),
   // 4 to 256 bytes for I/O.
   uint64_t size = 0;
   BarKind kind = BarKind::kMem32;
   bool prefetchable = false;  // memory BARs only
+  BarBacking backing = BarBacking::kMemory;
+  // kRegisters: the implemented registers, and what a read of any other
+  // byte returns.
+  std::vector<BarRegisterSpec> registers{};
+  uint8_t unimplemented = 0;
 };
 
 struct PmCapSpec {
   // PMCSR.NoSoftRst. Set: D3hot -> D0 keeps the configuration (and there is
   // no PM reset). Clear: that transition resets the function.
   bool noSoftReset = true;
+  // PMC advertises D1 / D2 support.
+  bool d1 = false;
+  bool d2 = false;
 };
 
 struct PcieCapSpec {
@@ -67,10 +81,17 @@ struct MsiSpec {
   bool addr64 = true;
 };
 
+// Where the MSI-X Pending Bit Array lives, when not right after the table.
+struct MsixPba {
+  unsigned bar = 0;
+  uint32_t offset = 0;
+};
+
 struct MsixSpec {
   unsigned bar = 0;          // the table's BAR (BIR): a memory BAR
-  uint32_t tableOffset = 0;  // 8-byte aligned; the PBA follows the table
+  uint32_t tableOffset = 0;  // 8-byte aligned
   unsigned vectors = 1;      // 1 to 2048, 16 bytes each
+  std::optional<MsixPba> pba{};  // nullopt: the PBA follows the table
 };
 
 struct PciDeviceConfig {
@@ -99,7 +120,18 @@ struct PciDeviceConfig {
   // and the PF controls decode, so the function decodes whenever it is
   // powered and out of reset. A VF has no I/O BAR.
   bool noCommandMemory = false;
+  // The function's config space as dumped from real hardware (256 or 4096
+  // bytes, config_dump.h), or empty for a device synthesized from the
+  // fields above. With an image, the capabilities sit where the image has
+  // them and every register the model does not interpret (revision,
+  // subsystem IDs, vendor capabilities, ...) reads as in the image; the
+  // fields above must describe the same device (the dump loader derives
+  // them from it).
+  std::vector<uint8_t> configImage{};
 };
+
+// Where the PBA of `m` is: given, or right after the table.
+MsixPba msixPba(const MsixSpec& m);
 
 // Where the MSI-X table lives (vdev->msix_bar, msix_offset, msix_size).
 struct MsixTable {
@@ -121,8 +153,9 @@ class PciSavedState {
 
 class PciDevice {
  public:
-  // Where the capabilities sit, when the device has them; linked in this
-  // order from PCI_CAPABILITY_LIST.
+  // Where a synthesized device's capabilities sit, when it has them; linked
+  // in this order from PCI_CAPABILITY_LIST. A device built from a config
+  // image has them where the image has them: ask findCapability().
   static constexpr uint16_t kPmCapOffset = 0x40;
   static constexpr uint16_t kMsixCapOffset = 0x50;
   static constexpr uint16_t kPcieCapOffset = 0x60;
@@ -159,9 +192,10 @@ class PciDevice {
   // first capability with `id`, walking the chain as the device has it.
   std::optional<uint16_t> findCapability(uint8_t id) const;
   std::optional<uint16_t> findExtCapability(uint16_t id) const;
-  std::optional<uint16_t> pmCapOffset() const;
-  std::optional<uint16_t> pcieCapOffset() const;
-  std::optional<uint16_t> msixCapOffset() const;
+  std::optional<uint16_t> pmCapOffset() const { return pmCap_; }
+  std::optional<uint16_t> pcieCapOffset() const { return pcieCap_; }
+  std::optional<uint16_t> msixCapOffset() const { return msixCap_; }
+  std::optional<uint16_t> msiCapOffset() const { return msiCap_; }
 
   // --- physical state (lock free: BarRegion asks on every access) -------------
 
@@ -175,6 +209,10 @@ class PciDevice {
   PciPowerState powerState() const { return powerState_.load(std::memory_order_acquire); }
   // Between saveAndDisable() and restore() of a reset.
   bool inReset() const { return inReset_.load(std::memory_order_acquire); }
+  // How many times the function went back to its power-on state (FLR, PM
+  // reset, bus reset, D3hot -> D0 without NoSoftRst): what resets the
+  // registers behind its BARs (BarRegisters).
+  uint64_t resetCount() const { return resetCount_.load(std::memory_order_acquire); }
 
   // --- power management (the PCI core's side) -----------------------------------
 
@@ -281,6 +319,8 @@ class PciDevice {
   void restoreBars() REQUIRES(cfgLock_);
   PciPowerState pmcsrState() const REQUIRES(cfgLock_);
   void setPmcsrState(PciPowerState state) REQUIRES(cfgLock_);
+  // The function's internal reset: config space back to power-on.
+  void resetToPowerOn() REQUIRES(cfgLock_);
   // Mirrors the registers that gate decode into the atomics BarRegion reads.
   void syncDecodeState() REQUIRES(cfgLock_);
   // The reset step of __pci_reset_function_locked(), between
@@ -293,6 +333,11 @@ class PciDevice {
   const std::string name_;
   // What the function's config space holds after power-on or a reset.
   const ConfigSpace powerOn_;
+  // Found once in powerOn_: a chain never changes.
+  const std::optional<uint16_t> pmCap_;
+  const std::optional<uint16_t> pcieCap_;
+  const std::optional<uint16_t> msixCap_;
+  const std::optional<uint16_t> msiCap_;
 
   mutable SpinLock cfgLock_{kPciLockClass};
   ConfigSpace cfg_ GUARDED_BY(cfgLock_);
@@ -304,6 +349,7 @@ class PciDevice {
   std::atomic<bool> romEnabled_{false};
   std::atomic<PciPowerState> powerState_{PciPowerState::kD0};
   std::atomic<bool> inReset_{false};
+  std::atomic<uint64_t> resetCount_{0};
 
   // Written by assignResource() before the device is shared, read-only after.
   std::array<uint64_t, kPciStdNumBars + 1> resourceStart_{};

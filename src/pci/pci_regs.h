@@ -30,6 +30,9 @@ inline constexpr uint16_t kPciCommandIntxDisable = 0x0400;
 
 inline constexpr uint32_t kPciStatus = 0x06;
 inline constexpr uint16_t kPciStatusCapList = 0x0010;  // capability list present
+// The write-1-to-clear error bits (parity, target/master aborts, SERR):
+// clear at power-on whatever a dump caught.
+inline constexpr uint16_t kPciStatusErrorBits = 0xf900;
 
 inline constexpr uint32_t kPciClassRevision = 0x08;  // revision (low byte), class (upper 24 bits)
 inline constexpr uint32_t kPciCacheLineSize = 0x0c;

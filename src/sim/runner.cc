@@ -224,15 +224,19 @@ void Run::setUp() {
   for (const DeviceDef& d : sc_.devices) {
     if (buses.count(d.bus) == 0) buses[d.bus] = &kernel_->addBus(d.bus, true, d.slotReset);
     PciDeviceConfig c;
-    c.vendorId = 0x1af4;
-    c.deviceId = static_cast<uint16_t>(0x1100 + devices_.size());
+    if (d.hardware) {
+      c = *d.hardware;
+    } else {
+      c.vendorId = 0x1af4;
+      c.deviceId = static_cast<uint16_t>(0x1100 + devices_.size());
+      for (const BarDef& b : d.bars) c.bars[b.index] = BarSpec{b.size, b.kind, b.prefetchable};
+      c.pm = PmCapSpec{.noSoftReset = true};
+      c.pcie = PcieCapSpec{.flr = d.flr};
+      c.noCommandMemory = d.vf;
+    }
     c.bus = d.bus;
     c.slot = d.slot;
     c.function = d.function;
-    for (const BarDef& b : d.bars) c.bars[b.index] = BarSpec{b.size, b.kind, b.prefetchable};
-    c.pm = PmCapSpec{.noSoftReset = true};
-    c.pcie = PcieCapSpec{.flr = d.flr};
-    c.noCommandMemory = d.vf;
     auto dev = kernel_->addVfioDevice(*buses[d.bus], c, ResourcePlacement{}, d.group);
     if (!dev)
       throw ScenarioError(fmt::format("{}:{}:{}: the kernel refuses device '{}': {}", d.mark.file,
@@ -426,7 +430,14 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
     }
     case EventKind::kD3hot:
     case EventKind::kD0: {
-      const uint32_t pmcsr = PciDevice::kPmCapOffset + kPciPmCtrl;
+      // Where a VMM finds PMCSR by walking the capability list; a device
+      // without a PM capability has no D-states to ask for.
+      const std::optional<uint16_t> pm = devices_.at(e.device)->pdev().pmCapOffset();
+      if (!pm) {
+        note(pr.notes, e.mark, what, -static_cast<long>(toInt(Errno::kEINVAL)));
+        return;
+      }
+      const uint32_t pmcsr = *pm + kPciPmCtrl;
       uint16_t v = 0;
       rc = configRw16(ps, e.device, pmcsr, &v, false);
       if (rc == 2) {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <string_view>
 
@@ -17,6 +18,8 @@
 
 #include "base/page_geometry.h"
 #include "mm/mm_profile.h"
+#include "pci/config_dump.h"
+#include "pci/device_catalog.h"
 #include "pci/pci_allocator.h"
 
 namespace vfiomm::sim {
@@ -215,6 +218,7 @@ class Parser {
   void parseTlb(const YAML::Node& n, TlbGeometry& tlb) const;
   TlbArrayGeometry parseTlbArray(const YAML::Node& n, const std::string& what) const;
   DeviceDef parseDevice(const YAML::Node& n, size_t i) const;
+  void parseHardware(const YAML::Node& n, DeviceDef& d) const;
   ProcessDef parseProcess(const YAML::Node& n, const Scenario& sc) const;
   MappingDef parseMapping(const YAML::Node& n, const Scenario& sc, const ProcessDef& p) const;
   AccessProgram parseProgram(const YAML::Node& n, bool allowThreadKeys) const;
@@ -280,9 +284,42 @@ TlbArrayGeometry Parser::parseTlbArray(const YAML::Node& n, const std::string& w
   return TlbArrayGeometry{entries, ways};
 }
 
+// `model:` or `config_dump:` + `resource:`: the device comes whole from the
+// catalog or from a dump; its BARs are what mappings refer to.
+void Parser::parseHardware(const YAML::Node& n, DeviceDef& d) const {
+  for (const char* key : {"bars", "flr", "vf"})
+    if (n[key]) fail(n[key], fmt::format("'{}' comes from the device's model or dump; drop it", key));
+  if (n["model"] && n["config_dump"]) fail(n["config_dump"], "give model or config_dump, not both");
+  try {
+    if (n["model"]) {
+      d.model = str(n["model"], "model");
+      const DeviceCatalog catalog = DeviceCatalog::load(devicesDir());
+      const CatalogDevice* dev = catalog.find(d.model);
+      if (dev == nullptr)
+        fail(n["model"], fmt::format("no device '{}' in the catalog {} (vfiomm devices lists it)",
+                                     d.model, devicesDir()));
+      d.hardware = dev->config;
+    } else {
+      if (!n["resource"]) fail(n, "config_dump needs resource (the sysfs resource file)");
+      const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
+      d.model = str(n["config_dump"], "config_dump");
+      d.hardware = loadDeviceFromDump((dir / d.model).string(),
+                                      (dir / str(n["resource"], "resource")).string());
+    }
+  } catch (const std::runtime_error& e) {  // CatalogError, ConfigDumpError
+    if (dynamic_cast<const ScenarioError*>(&e) != nullptr) throw;
+    fail(n["model"] ? n["model"] : n["config_dump"], e.what());
+  }
+  d.flr = d.hardware->pcie && d.hardware->pcie->flr;
+  for (unsigned b = 0; b < kPciStdNumBars; ++b)
+    if (const auto& bar = d.hardware->bars[b])
+      d.bars.push_back(BarDef{b, bar->size, bar->kind, bar->prefetchable});
+}
+
 DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
   requireMap(n, "a device");
-  checkKeys(n, {"name", "bus", "slot", "function", "group", "vf", "flr", "slot_reset", "bars"},
+  checkKeys(n, {"name", "bus", "slot", "function", "group", "vf", "flr", "slot_reset", "bars", "model",
+                "config_dump", "resource"},
             "a device");
   DeviceDef d;
   d.mark = markOf(n);
@@ -296,6 +333,10 @@ DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
   if (n["vf"]) d.vf = boolean(n["vf"], "vf");
   if (n["flr"]) d.flr = boolean(n["flr"], "flr");
   if (n["slot_reset"]) d.slotReset = boolean(n["slot_reset"], "slot_reset");
+  if (n["model"] || n["config_dump"] || n["resource"]) {
+    parseHardware(n, d);
+    return d;
+  }
   if (!n["bars"]) fail(n, fmt::format("device '{}' has no bars", d.name));
   requireSeq(n["bars"], "bars");
   std::array<bool, kPciStdNumBars> used{};

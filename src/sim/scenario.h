@@ -52,6 +52,11 @@ struct DeviceDef {
   bool flr = true;            // PCIe FLR advertised
   bool slotReset = false;     // the bus's reset is a slot reset
   std::vector<BarDef> bars;
+  // `model:` (a catalog device) or `config_dump:` + `resource:` (a dump):
+  // the whole device, placed at bus/slot/function; bars, flr and vf then
+  // come from it (docs/devices.md).
+  std::string model;
+  std::optional<PciDeviceConfig> hardware;
   Mark mark;
 
   const BarDef* bar(unsigned index) const;

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "pci/device_catalog.h"
 #include "sim/child_pool.h"
 #include "sim/html_report.h"
 #include "sim/interrupt.h"
@@ -177,6 +178,10 @@ int cliMain(int argc, char** argv) {
   app.set_version_flag("--version", kVersion);
 
   auto* designs = app.add_subcommand("designs", "list the designs the model compares");
+  auto* devices = app.add_subcommand("devices", "list the device catalog: ids, BARs, capabilities (docs/devices.md)");
+  std::string devicesDir;
+  for (CLI::App* cmd : {&app, devices})
+    cmd->add_option("--devices-dir", devicesDir, "the device catalog (default: devices/ of the source tree)");
   vfiomm::sim::RunOptions options;
   bool printLockdep = false;
 
@@ -256,6 +261,11 @@ int cliMain(int argc, char** argv) {
       printDesigns();
       return 0;
     }
+    if (!devicesDir.empty()) vfiomm::setDevicesDir(devicesDir);
+    if (devices->parsed()) {
+      fmt::print("{}", vfiomm::listCatalog(vfiomm::devicesDir()));
+      return 0;
+    }
     if (sweep->parsed()) {
       sweepCmd.options = vfiomm::sim::defaultSweepOptions();
       if (!sweepSizes.empty()) sweepCmd.options.sizes = vfiomm::sim::parseSizeList(sweepSizes);
@@ -301,6 +311,9 @@ int cliMain(int argc, char** argv) {
     fmt::print(stderr, "{}\n", e.what());
     return kExitBadInput;
   } catch (const vfiomm::sim::OutputError& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return kExitBadInput;
+  } catch (const vfiomm::CatalogError& e) {
     fmt::print(stderr, "{}\n", e.what());
     return kExitBadInput;
   }
