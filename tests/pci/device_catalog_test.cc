@@ -127,12 +127,12 @@ Opened openDevice(PciDeviceConfig c, DesignKind design = DesignKind::kHugeFault)
   o.proc = o.kernel->spawn("qemu");
   Process& p = *o.proc;
   const long container = p.open("/dev/vfio/vfio", O_RDWR);
-  EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, nullptr), 0);
+  EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
   const long group = p.open(o.kernel->groupPath(*o.dev), O_RDWR);
   int ci = static_cast<int>(container);
   EXPECT_EQ(p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &ci), 0);
-  vfio_group_get_device_fd arg{o.dev->name().c_str()};
-  o.fd = static_cast<int>(p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, &arg));
+  o.fd = static_cast<int>(p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
+                                  const_cast<char*>(o.dev->name().c_str())));
   EXPECT_GE(o.fd, 0);
   return o;
 }
@@ -153,8 +153,7 @@ TEST_P(CatalogDeviceOpens, EveryDeviceOpensAndEveryMappableBarMaps) {
     EXPECT_EQ(ids, uint32_t{c.vendorId} | uint32_t{c.deviceId} << 16);
     unsigned mapped = 0;
     for (uint32_t bar = 0; bar < kPciStdNumBars; ++bar) {
-      vfio_region_info info;
-      info.index = bar;
+      vfio_region_info info{.argsz = sizeof(vfio_region_info), .index = bar};
       ASSERT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_REGION_INFO, &info), 0);
       EXPECT_EQ(info.size, c.bars[bar] ? c.bars[bar]->size : 0) << "BAR" << bar;
       if ((info.flags & VFIO_REGION_INFO_FLAG_MMAP) == 0) continue;
@@ -187,6 +186,56 @@ TEST(DeviceCatalog, EduRegistersThroughAMapping) {
   EXPECT_EQ(p.thread().store(at(0x04), 0x55).sig.signo, 0);
   EXPECT_EQ(p.thread().load(at(0x04)).value, 0x55U);
   EXPECT_EQ(p.thread().load(at(0x40000)).value, 0xffff'ffffU);
+}
+
+// The real device: its region and IRQ info as vfio-uapi.md §2-4 and
+// vfio-bar-mapping.md §1 say for its BARs and capabilities.
+TEST(DeviceCatalog, RealR9NanoRegionAndIrqInfoFollowTheSpec) {
+  Opened o = openDevice(configOf("amd-r9-nano"));
+  ASSERT_GE(o.fd, 0);
+  Process& p = *o.proc;
+  vfio_device_info dinfo{.argsz = sizeof(vfio_device_info)};
+  ASSERT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_INFO, &dinfo), 0);
+  // No FLR and NoSoftRst set, but alone behind its port: the bus reset.
+  EXPECT_EQ(dinfo.flags, VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET);
+  EXPECT_EQ(dinfo.num_regions, 9U);
+  EXPECT_EQ(dinfo.num_irqs, 5U);
+
+  const auto irq = [&](uint32_t index) {
+    vfio_irq_info info{.argsz = sizeof(vfio_irq_info), .index = index};
+    EXPECT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_IRQ_INFO, &info), 0) << index;
+    return info;
+  };
+  const uint32_t eventfdNoresize = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE;
+  EXPECT_EQ(irq(VFIO_PCI_INTX_IRQ_INDEX).count, 1U);  // Interrupt Pin A
+  EXPECT_EQ(irq(VFIO_PCI_INTX_IRQ_INDEX).flags,
+            VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED);
+  EXPECT_EQ(irq(VFIO_PCI_MSI_IRQ_INDEX).count, 1U);  // MMC 0
+  EXPECT_EQ(irq(VFIO_PCI_MSI_IRQ_INDEX).flags, eventfdNoresize);
+  EXPECT_EQ(irq(VFIO_PCI_MSIX_IRQ_INDEX).count, 0U);  // no MSI-X capability
+  EXPECT_EQ(irq(VFIO_PCI_ERR_IRQ_INDEX).count, 1U);   // a PCIe function
+  EXPECT_EQ(irq(VFIO_PCI_ERR_IRQ_INDEX).flags, eventfdNoresize);
+  EXPECT_EQ(irq(VFIO_PCI_REQ_IRQ_INDEX).count, 1U);
+
+  const auto region = [&](uint32_t index) {
+    vfio_region_info info{.argsz = sizeof(vfio_region_info), .index = index};
+    EXPECT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_REGION_INFO, &info), 0) << index;
+    return info;
+  };
+  const uint32_t rwm = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+                       VFIO_REGION_INFO_FLAG_MMAP;
+  const uint64_t sizes[] = {256 * kMiB, 0, 2 * kMiB, 0, 256, 256 << 10};
+  const uint32_t flags[] = {rwm, 0, rwm, 0, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, rwm};
+  for (uint32_t bar = 0; bar < kPciStdNumBars; ++bar) {
+    const vfio_region_info info = region(bar);
+    EXPECT_EQ(info.offset, uint64_t{bar} << 40) << bar;
+    EXPECT_EQ(info.size, sizes[bar]) << bar;
+    EXPECT_EQ(info.flags, flags[bar]) << bar;  // no MSI-X: no capability anywhere
+  }
+  const vfio_region_info rom = region(6);
+  EXPECT_EQ(rom.size, 128U << 10);
+  EXPECT_EQ(rom.flags, VFIO_REGION_INFO_FLAG_READ);
+  EXPECT_EQ(region(7).size, 4096U);  // PCIe: 4 KiB of config space
 }
 
 // --- bad catalog files --------------------------------------------------------------
