@@ -295,20 +295,25 @@ void Parser::parseHardware(const YAML::Node& n, DeviceDef& d) const {
       d.model = str(n["model"], "model");
       const DeviceCatalog catalog = DeviceCatalog::load(devicesDir());
       const CatalogDevice* dev = catalog.find(d.model);
-      if (dev == nullptr)
-        fail(n["model"], fmt::format("no device '{}' in the catalog {} (vfiomm devices lists it)",
-                                     d.model, devicesDir()));
+      if (dev == nullptr) {
+        std::string names;
+        for (const CatalogDevice& c : catalog.devices()) names += (names.empty() ? "" : ", ") + c.name;
+        fail(n["model"], fmt::format("no device '{}' in the catalog {} (it has: {})", d.model,
+                                     devicesDir(), names));
+      }
       d.hardware = dev->config;
     } else {
+      if (!n["config_dump"]) fail(n["resource"], "resource goes with config_dump (the dump it sizes)");
       if (!n["resource"]) fail(n, "config_dump needs resource (the sysfs resource file)");
       const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
       d.model = str(n["config_dump"], "config_dump");
       d.hardware = loadDeviceFromDump((dir / d.model).string(),
                                       (dir / str(n["resource"], "resource")).string());
     }
-  } catch (const std::runtime_error& e) {  // CatalogError, ConfigDumpError
-    if (dynamic_cast<const ScenarioError*>(&e) != nullptr) throw;
-    fail(n["model"] ? n["model"] : n["config_dump"], e.what());
+  } catch (const CatalogError& e) {
+    fail(n["model"], e.what());
+  } catch (const ConfigDumpError& e) {
+    fail(n["config_dump"], e.what());
   }
   d.flr = d.hardware->pcie && d.hardware->pcie->flr;
   for (unsigned b = 0; b < kPciStdNumBars; ++b)

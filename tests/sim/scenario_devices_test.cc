@@ -71,6 +71,11 @@ TEST(ScenarioDevices, BadModelKeysAreRefusedWithTheScenarioLine) {
   unknown.replace(unknown.find("model: edu"), 10, "model: nope");
   EXPECT_NE(refusal(unknown).find("s.yaml:7:12: no device 'nope' in the catalog"), std::string::npos)
       << refusal(unknown);
+  EXPECT_NE(refusal(unknown).find("edu, ivshmem-1g"), std::string::npos) << refusal(unknown);
+  std::string lone = kIvshmem;
+  lone.replace(lone.find("model: edu"), 10, "resource: x");
+  EXPECT_NE(refusal(lone).find("s.yaml:7:15: resource goes with config_dump"), std::string::npos)
+      << refusal(lone);
   std::string bars = kIvshmem;
   bars.replace(bars.find("    model: edu"), 14, "    model: edu\n    bars: []");
   EXPECT_NE(refusal(bars).find("s.yaml:8:11: 'bars' comes from the device's model or dump"),
