@@ -232,6 +232,47 @@ TEST_F(ConfigDumpTest, ResourceFileErrorsNameTheLine) {
             std::string::npos);
 }
 
+TEST_F(ConfigDumpTest, EveryOtherRefusalSaysWhatAndWhere) {
+  const auto with = [&](uint32_t offset, uint8_t byte) {
+    std::vector<uint8_t> b = image;
+    b[offset] = byte;
+    return refusal(asString(b));
+  };
+  EXPECT_NE(with(PciDevice::kPmCapOffset + kPciCapListNext, 0x52)
+                .find("byte 0x41: capability pointer 0x52 is not dword aligned"),
+            std::string::npos);
+  EXPECT_NE(with(0x0e, 0x01).find("byte 0xe: header type 1 (a bridge"), std::string::npos);
+  std::vector<uint8_t> absent = image;
+  absent[0] = absent[1] = 0xff;
+  EXPECT_NE(refusal(asString(absent)).find("byte 0x0: vendor ID 0xffff"), std::string::npos)
+      << refusal(asString(absent));
+  EXPECT_NE(with(kPciInterruptPin, 5).find("byte 0x3d: Interrupt Pin 5"), std::string::npos);
+  EXPECT_NE(with(PciDevice::kMsixCapOffset + kPciMsixTable, 0x04).find("BAR4, which is not a memory BAR"),
+            std::string::npos);
+  EXPECT_NE(with(PciDevice::kMsixCapOffset + kPciMsixTable + 2, 0x01)
+                .find("the MSI-X table (16 vectors at 0x12000) runs past BAR0 (65536 bytes)"),
+            std::string::npos);
+  EXPECT_NE(with(0x103, 0x08).find("byte 0x102: extended capability pointer 0x80 is outside"),
+            std::string::npos)
+      << with(0x103, 0x08);
+  std::string notPrefetch = kStandardResource;
+  notPrefetch.replace(notPrefetch.find("0x000000000014220c"), 18, "0x000000000014020c");
+  EXPECT_NE(refusal(asString(image), notPrefetch)
+                .find("resource:3: BAR2 is not prefetchable in the resource file but prefetchable in "
+                      "the dump"),
+            std::string::npos)
+      << refusal(asString(image), notPrefetch);
+  std::string bigIo = kStandardResource;
+  bigIo.replace(bigIo.find("0x000000000000101f"), 18, "0x00000000000011ff");
+  EXPECT_NE(refusal(asString(image), bigIo).find("resource:5: BAR4: an I/O BAR of 512 bytes"), std::string::npos)
+      << refusal(asString(image), bigIo);
+  std::string rom = kStandardResource;
+  rom.replace(rom.rfind("0x0000000000000000 0x0000000000000000 0x0000000000000000"), 56,
+              "0x00000000fe000000 0x00000000fe0003ff 0x0000000000046200");
+  EXPECT_NE(refusal(asString(image), rom).find("resource:7: the ROM's size 0x400"), std::string::npos)
+      << refusal(asString(image), rom);
+}
+
 // --- devices from dumps: capabilities where the dump has them ------------------------------
 
 std::string devicesDir() { return test::sourceDir() + "/devices"; }
