@@ -316,9 +316,11 @@ void Parser::parseHardware(const YAML::Node& n, DeviceDef& d) const {
     fail(n["config_dump"], e.what());
   }
   d.flr = d.hardware->pcie && d.hardware->pcie->flr;
+  // A BAR's place in the file is the key that brought the device.
+  const Mark from = markOf(n["model"] ? n["model"] : n["config_dump"]);
   for (unsigned b = 0; b < kPciStdNumBars; ++b)
     if (const auto& bar = d.hardware->bars[b])
-      d.bars.push_back(BarDef{b, bar->size, bar->kind, bar->prefetchable});
+      d.bars.push_back(BarDef{b, bar->size, bar->kind, bar->prefetchable, from});
 }
 
 DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
