@@ -494,9 +494,10 @@ TEST_F(DeviceUapiTest, UAPI_15_FailedBusResetLeavesMappingsZapped) {
   EXPECT_EQ(proc->getrusage().ru_minflt, minflt + 1);  // refaulted
 
   // The device lock held elsewhere: -EAGAIN, still after the zap.
-  ASSERT_TRUE(d.pdev().deviceLock().tryLock());
+  Mutex& lock = d.pdev().deviceLock();
+  lock.lock();
   EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, arg.get()), neg(Errno::kEAGAIN));
-  d.pdev().deviceLock().unlock();
+  lock.unlock();
   EXPECT_TRUE(proc->thread().load(static_cast<uint64_t>(va)).sig.none());
   EXPECT_EQ(proc->getrusage().ru_minflt, minflt + 2);  // refaulted again
 }
