@@ -15,7 +15,16 @@
 namespace vfiomm::libc {
 namespace {
 
+// Where the MSI-X table is, from the config space's MSI-X capability.
+struct msix_table {
+  int present = 0;
+  unsigned bar = 0;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
 struct device {
+  struct msix_table msix;
   int container = -1;
   int group = -1;
   int iommufd = -1;
@@ -170,6 +179,32 @@ int check_irqs(struct device* d) {
   return 0;
 }
 
+// Walks the capability list through the config region for MSI-X (id 0x11):
+// its table's BAR and range, which a pread of the BAR does not show.
+int find_msix(struct device* d) {
+  const off_t config = static_cast<off_t>(VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX));
+  uint16_t status = 0;
+  uint8_t pos = 0;
+  if (pread(d->fd, &status, 2, config + 0x06) != 2) return fail(d, "pread STATUS", 0);
+  if (!(status & 0x10)) return 0;  // no capability list
+  if (pread(d->fd, &pos, 1, config + 0x34) != 1) return fail(d, "pread CAPABILITY_LIST", 0);
+  for (int ttl = 48; pos >= 0x40 && ttl > 0; ttl--) {
+    uint8_t header[2];
+    if (pread(d->fd, header, 2, config + (pos & ~3)) != 2) return fail(d, "pread capability", pos);
+    if (header[0] == 0x11) {
+      uint16_t control = 0;
+      uint32_t table = 0;
+      if (pread(d->fd, &control, 2, config + pos + 2) != 2 ||
+          pread(d->fd, &table, 4, config + pos + 4) != 4)
+        return fail(d, "pread MSI-X capability", pos);
+      d->msix = msix_table{1, table & 7, table & ~7U, ((control & 0x7ffU) + 1) * 16ULL};
+      return 0;
+    }
+    pos = header[1];
+  }
+  return 0;
+}
+
 // Every mappable BAR: mapped whole, its first word read through the mapping.
 int map_bar(struct device* d, unsigned index, const struct vfio_region_info* bar) {
   if (!(bar->flags & VFIO_REGION_INFO_FLAG_MMAP)) return 0;
@@ -183,7 +218,10 @@ int map_bar(struct device* d, unsigned index, const struct vfio_region_info* bar
   uint32_t through_fd = 0;
   if (pread(d->fd, &through_fd, 4, static_cast<off_t>(bar->offset)) != 4)
     return fail(d, "pread of the BAR", index);
-  if (through_fd != static_cast<uint32_t>(value)) return fail(d, "mapping vs pread", index);
+  // vfio keeps the MSI-X table to itself through the fd: all ones there.
+  const int in_table = d->msix.present && d->msix.bar == index && d->msix.offset < 4;
+  if (in_table ? through_fd != 0xffffffffU : through_fd != static_cast<uint32_t>(value))
+    return fail(d, "mapping vs pread", index);
   if (munmap(va, len) != 0) return fail(d, "munmap BAR", index);
   return 0;
 }
@@ -220,6 +258,7 @@ int vfio_setup_program(const struct vfio_setup_options* opts, char* err, size_t 
   d.errlen = errlen;
   int rc = opts->use_cdev ? open_cdev_path(&d, opts) : open_group_path(&d, opts);
   if (rc == 0) rc = get_device_info(&d);
+  if (rc == 0) rc = find_msix(&d);
   struct vfio_region_info config = {};
   for (unsigned i = 0; rc == 0 && i < d.info.num_regions; i++) {
     struct vfio_region_info region;
