@@ -8,7 +8,8 @@ seconds=${1:-60}
 build=build/asan
 artifacts=$build/fuzz-artifacts
 mkdir -p "$artifacts"
-declare -A seeds=([scenario]="scenarios tests/cli" [syscalls]="")
+declare -A seeds=([scenario]="scenarios tests/cli" [syscalls]=""
+                 [config_dump]="fuzz/seeds/config_dump")
 for target in "${!seeds[@]}"; do
   corpus=$(mktemp -d)
   trap 'rm -rf "$corpus"' EXIT
