@@ -284,6 +284,9 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
   if (flags & map::kAnonymous) file = nullptr;
 
   MmapWriteGuard guard(*this);
+  // An exited mm takes no new mapping: it would outlive the mm's owner,
+  // still linked in the file's i_mmap (finding 8). Every call is refused.
+  if (exited_) return fail(Errno::kENOMEM);
   auto where = getUnmappedArea(file.get(), addr, alignedLen, pgoff, flags);
   if (!where) return where;
   if (!where->isAligned(kPageSize)) return fail(Errno::kEINVAL);
@@ -398,6 +401,7 @@ Status Mm::munmap(VirtAddr addr, uint64_t len) {
       addr.value() > kTaskSize - len)
     return fail(Errno::kEINVAL);
   MmapWriteGuard guard(*this);
+  if (exited_) return fail(Errno::kEINVAL);
   return doMunmap(addr, pageAlignUp(len));
 }
 
@@ -466,6 +470,7 @@ Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
   const VirtAddr end = start + len;
   if (end <= start) return fail(Errno::kENOMEM);
   MmapWriteGuard guard(*this);
+  if (exited_) return fail(Errno::kENOMEM);
   // The whole range must be mapped, and every VMA must allow the new bits.
   const VmFlags want = protToVmFlags(protBits);
   VirtAddr cursor = start;
@@ -496,6 +501,7 @@ Status Mm::madvise(VirtAddr start, uint64_t len, int advice) {
   len = pageAlignUp(len);
   const VirtAddr end = start + len;
   MmapWriteGuard guard(*this);
+  if (exited_) return fail(Errno::kENOMEM);
   std::vector<Vma*> hit = vmasIn(start, end);
   VmFlags set = 0;
   VmFlags clear = 0;
@@ -560,6 +566,7 @@ Status Mm::madvise(VirtAddr start, uint64_t len, int advice) {
 
 Status Mm::mlock(VirtAddr start, uint64_t len) {
   MmapWriteGuard guard(*this);
+  if (exited_) return fail(Errno::kENOMEM);
   VirtAddr cursor = start.alignDown(kPageSize);
   const VirtAddr end = VirtAddr(pageAlignUp((start + len).value()));
   for (Vma* v : vmasIn(cursor, end)) {
@@ -575,6 +582,7 @@ Status Mm::mlock(VirtAddr start, uint64_t len) {
 Result<std::vector<uint8_t>> Mm::mincore(VirtAddr start, uint64_t len) {
   if (!start.isAligned(kPageSize)) return fail(Errno::kEINVAL);
   ReadGuard guard(mmapLock_);
+  if (exited_) return fail(Errno::kENOMEM);
   const VirtAddr end = start + pageAlignUp(len);
   VirtAddr cursor = start;
   for (Vma* v : vmasIn(start, end)) {
@@ -602,6 +610,7 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
   if (newLen == 0) return fail(Errno::kEINVAL);
 
   MmapWriteGuard guard(*this);
+  if (exited_) return fail(Errno::kENOMEM);
   Vma* vma = findVma(oldAddr);
   if (vma == nullptr) return fail(Errno::kEFAULT);
   if ((flags & mremap::kDontUnmap) && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
@@ -677,6 +686,7 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
 Result<std::shared_ptr<Mm>> Mm::fork() {
   std::shared_ptr<Mm> child(new Mm(machine_, *this));
   MmapWriteGuard parent(*this);
+  if (exited_) return fail(Errno::kENOMEM);
   child->mmapLock_.downWriteNested(1);  // mmap_write_lock_nested(SINGLE_DEPTH_NESTING)
   Status status = ok();
   for (auto& [start, vma] : vmas_) {

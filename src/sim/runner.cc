@@ -391,7 +391,7 @@ Thread& Run::threadFor(ProcState& ps, const std::string& name, unsigned cpu) {
     ps.thread0Used = true;
     t = &ps.proc->thread(0);
   } else {
-    t = &ps.proc->addThread(cpu);
+    t = ps.proc->addThread(cpu);
   }
   ps.threads[name] = t;
   if (trace::enabled()) trace::Tracer::global().nameThread(t->task().pid, t->task().tid, name);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "base/assert.h"
 #include "pci/pci_bus.h"
 #include "pci/standard_device.h"
 #include "uapi/process.h"
@@ -10,6 +11,15 @@
 #include "vfio/vfio_group.h"
 
 namespace vfiomm {
+
+namespace {
+
+// devtmpfs's st_dev (0:5 on a typical x86 boot) and the inode numbers of
+// the vfio device nodes under it: boot dependent in Linux, fixed here.
+constexpr uint32_t kDevtmpfsDev = makeDev(0, 5);
+constexpr uint64_t kCdevFirstIno = 1001;
+
+}  // namespace
 
 Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
   const std::string name =
@@ -51,6 +61,7 @@ Result<VfioDevice*> Kernel::addVfioDevice(PciBus& bus, PciDeviceConfig config,
   if (!dev) return fail(dev.error());
   VfioDevice* d = dev->get();
   devices_.push_back(std::move(*dev));
+  cdevInodes_.push_back(std::make_unique<Inode>(kCdevFirstIno + devices_.size() - 1, kDevtmpfsDev));
   VfioGroup* g = nullptr;
   for (auto& existing : groups_)
     if (existing->id() == group) g = existing.get();
@@ -90,6 +101,12 @@ std::string Kernel::cdevPath(const VfioDevice& dev) const {
   for (size_t i = 0; i < devices_.size(); ++i)
     if (devices_[i].get() == &dev) return fmt::format("/dev/vfio/devices/vfio{}", i);
   return {};
+}
+
+Inode& Kernel::cdevInode(const VfioDevice& dev) {
+  for (size_t i = 0; i < devices_.size(); ++i)
+    if (devices_[i].get() == &dev) return *cdevInodes_[i];
+  assertFailed("cdevInode", "a device of another kernel", SourceLocation::current());
 }
 
 std::string Kernel::groupPath(const VfioDevice& dev) const {

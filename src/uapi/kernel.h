@@ -5,6 +5,7 @@
 // spawn processes and then talk to it only through Process (uapi).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "fs/inode.h"
 #include "mm/machine.h"
 #include "mm/mm_profile.h"
 #include "pci/pci_host.h"
@@ -68,14 +70,20 @@ class Kernel {
 
   std::shared_ptr<Process> spawn(std::string comm);
 
-  // Path lookups for Process::open.
+  // Path lookups for Process::open. The device tables they read are only
+  // changed by the setup calls above, which must not run concurrently
+  // with syscalls (docs/api.md, "Concurrency").
   VfioGroup* groupByPath(const std::string& path);
   VfioDevice* deviceByCdevPath(const std::string& path);
   std::string cdevPath(const VfioDevice& dev) const;
   std::string groupPath(const VfioDevice& dev) const;
+  // The inode of the device node /dev/vfio/devices/vfio<N> (devtmpfs),
+  // made with the device, as device_create() makes the node.
+  Inode& cdevInode(const VfioDevice& dev);
   const std::vector<std::unique_ptr<VfioDevice>>& devices() const { return devices_; }
 
-  int nextPid() { return nextPid_++; }
+  // alloc_pid(): unique across every host thread that spawns or forks.
+  int nextPid() { return nextPid_.fetch_add(1, std::memory_order_relaxed); }
   // One simulated thread runs on a CPU at a time.
   std::mutex& cpuRunLock(unsigned cpu) { return *cpuRun_.at(cpu); }
 
@@ -88,10 +96,11 @@ class Kernel {
   PciHost pciHost_;
   std::map<uint8_t, PciBus*> buses_;
   std::vector<std::unique_ptr<VfioDevice>> devices_;
+  std::vector<std::unique_ptr<Inode>> cdevInodes_;  // devices_[i]'s node
   std::vector<std::unique_ptr<VfioGroup>> groups_;
   std::map<uint8_t, std::unique_ptr<VfioDeviceSet>> devSets_;
   std::vector<std::unique_ptr<std::mutex>> cpuRun_;
-  int nextPid_ = 1000;
+  std::atomic<int> nextPid_{1000};
   uint8_t nextBus_ = 1;
 };
 

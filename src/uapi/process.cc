@@ -64,37 +64,83 @@ Process::Process(Kernel& kernel, std::string comm)
 
 Process::Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm)
     : kernel_(kernel), comm_(std::move(comm)), pid_(kernel.nextPid()), mm_(std::move(mm)) {
+  SpinGuard g(threadLock_);
   threads_.push_back(std::make_unique<Thread>(*this, 0, pid_));
 }
 
 Process::~Process() { exit(); }
 
-Thread& Process::addThread(unsigned cpu) {
-  threads_.push_back(std::make_unique<Thread>(*this, cpu, kernel_.nextPid()));
-  return *threads_.back();
+Thread& Process::thread(size_t i) {
+  SpinGuard g(threadLock_);
+  return *threads_.at(i);  // a Thread never moves: the vector holds pointers
+}
+
+size_t Process::threadCount() {
+  SpinGuard g(threadLock_);
+  return threads_.size();
+}
+
+Thread* Process::addThread(unsigned cpu) {
+  // A CPU the machine lacks would only fail at the thread's first access,
+  // far from the mistake: refuse it here.
+  if (cpu >= kernel_.machine().cpuCount() || exited()) return nullptr;
+  auto t = std::make_unique<Thread>(*this, cpu, kernel_.nextPid());
+  SpinGuard g(threadLock_);
+  threads_.push_back(std::move(t));
+  return threads_.back().get();
 }
 
 std::shared_ptr<Process> Process::fork(long* error) {
-  auto childMm = mm_->fork();
+  auto childMm = mm_->fork();  // -ENOMEM once exit_mmap() ran
   if (!childMm) {
     if (error != nullptr) *error = err(childMm.error());
     return nullptr;
   }
   auto child = std::shared_ptr<Process>(new Process(kernel_, comm_, std::move(*childMm)));
-  child->fds_ = fds_;  // the child shares every open file
-  child->threads_.front() = std::make_unique<Thread>(*child, threads_.front()->cpu(), child->pid_);
+  FdTable files;
+  {
+    // dup_fd(): a copy of the table taken under file_lock; the child shares
+    // every open file.
+    SpinGuard g(fileLock_);
+    if (filesGone_) {
+      if (error != nullptr) *error = err(Errno::kENOMEM);
+      return nullptr;
+    }
+    files = fds_;
+  }
+  {
+    SpinGuard g(child->fileLock_);
+    child->fds_ = std::move(files);
+  }
+  auto first = std::make_unique<Thread>(*child, thread(0).cpu(), child->pid_);
+  {
+    SpinGuard g(child->threadLock_);
+    child->threads_.front() = std::move(first);
+  }
   if (error != nullptr) *error = child->pid_;
   return child;
 }
 
+// The task is dead after this: its descriptor table is gone (every later
+// fd lookup is -EBADF, a new descriptor -EMFILE) and so is its address
+// space (exit_mmap(): Mm refuses to map into it again). Both are refused
+// under the lock that guards them, so a syscall racing exit() from another
+// host thread cannot leave a file or a mapping behind (finding 8).
 void Process::exit() {
   if (exited_.exchange(true, std::memory_order_acq_rel)) return;
-  fds_.clear();
+  FdTable files;
+  {
+    SpinGuard g(fileLock_);
+    filesGone_ = true;
+    files.swap(fds_);
+  }
+  files.clear();  // filp_close() of each, outside file_lock
   mm_->exitMmap();
 }
 
 Rusage Process::getrusage() {
   Rusage r;
+  SpinGuard g(threadLock_);
   for (auto& t : threads_) {
     r.ru_minflt += t->task().minFlt.load();
     r.ru_majflt += t->task().majFlt.load();
@@ -149,25 +195,31 @@ std::string Process::smaps() {
 // ---------------------------------------------------------------------------
 // Files
 
-Process::FdEntry* Process::fdEntry(int fd) {
+std::shared_ptr<Process::FdEntry> Process::fdEntry(int fd) {
+  SpinGuard g(fileLock_);
   auto it = fds_.find(fd);
-  return it == fds_.end() ? nullptr : &it->second;
+  return it == fds_.end() ? nullptr : it->second;
 }
 
-int Process::installFd(FdEntry entry) {
+long Process::installFd(FdEntry entry) {
+  auto file = std::make_shared<FdEntry>(std::move(entry));
+  SpinGuard g(fileLock_);
+  if (filesGone_) return err(Errno::kEMFILE);  // `file` goes after the unlock
   int fd = 3;
   while (fds_.count(fd) != 0) ++fd;
-  fds_.emplace(fd, std::move(entry));
+  fds_.emplace(fd, std::move(file));
   return fd;
 }
 
 VfioDeviceFile* Process::deviceFile(int fd) {
-  FdEntry* e = fdEntry(fd);
+  std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return nullptr;
   return static_cast<VfioDeviceFile*>(e->file.get());
 }
 
 long Process::open(const std::string& path, int flags) {
+  // A dead task has no descriptor table to allocate from.
+  if (exited()) return err(Errno::kEMFILE);
   if (path == "/dev/vfio/vfio") return installFd(FdEntry(FdEntry::Kind::kContainer));
   if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
   if (path == "/dev/iommu") {
@@ -182,15 +234,10 @@ long Process::open(const std::string& path, int flags) {
     return installFd(std::move(e));
   }
   if (VfioDevice* d = kernel_.deviceByCdevPath(path)) {
-    if (d->cdevOpen() || d->openCount() > 0) return err(Errno::kEBUSY);
-    d->setCdevOpen(true);
+    if (!d->claimCdev()) return err(Errno::kEBUSY);
     const int mode = flags & 3;
     FdEntry e{FdEntry::Kind::kDevice};
-    // The char device's own inode: one per device node.
-    static std::map<const VfioDevice*, std::unique_ptr<Inode>> cdevInodes;
-    auto& inode = cdevInodes[d];
-    if (!inode) inode = std::make_unique<Inode>(1000 + cdevInodes.size());
-    e.file = std::make_shared<VfioDeviceFile>(*d, VfioOpenPath::kCdev, *inode,
+    e.file = std::make_shared<VfioDeviceFile>(*d, VfioOpenPath::kCdev, kernel_.cdevInode(*d),
                                               mode != O_WRONLY, mode != O_RDONLY);
     return installFd(std::move(e));
   }
@@ -198,17 +245,30 @@ long Process::open(const std::string& path, int flags) {
 }
 
 long Process::close(int fd) {
-  return fds_.erase(fd) == 1 ? 0 : err(Errno::kEBADF);
+  std::shared_ptr<FdEntry> gone;  // released after file_lock, as filp_close()
+  SpinGuard g(fileLock_);
+  auto it = fds_.find(fd);
+  if (it == fds_.end()) return err(Errno::kEBADF);
+  gone = std::move(it->second);
+  fds_.erase(it);
+  return 0;
 }
 
+// A null buffer with a non-zero count: the kernel's copy to or from user
+// space faults (-EFAULT). Linux looks the region up and, for a read, makes
+// the first device access before its copy fails; the model stops before
+// the region, so an invalid region with a null buffer is -EFAULT here,
+// -EINVAL there.
 long Process::pread(int fd, void* buf, uint64_t count, uint64_t offset) {
-  if (FdEntry* e = fdEntry(fd); e != nullptr && e->kind == FdEntry::Kind::kProcMem)
+  const std::shared_ptr<FdEntry> e = fdEntry(fd);
+  if (e != nullptr && e->kind == FdEntry::Kind::kProcMem)
     return count == 0 ? 0 : procMemRead(offset);
-  VfioDeviceFile* f = deviceFile(fd);
-  if (f == nullptr) return err(Errno::kEBADF);
-  if (!f->accessGranted()) return err(Errno::kEINVAL);
-  if (!f->readable()) return err(Errno::kEBADF);
-  return toLong(f->device().pci().rw(static_cast<uint8_t*>(buf), count, offset, false));
+  if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return err(Errno::kEBADF);
+  auto& f = static_cast<VfioDeviceFile&>(*e->file);
+  if (!f.accessGranted()) return err(Errno::kEINVAL);
+  if (!f.readable()) return err(Errno::kEBADF);
+  if (buf == nullptr && count != 0) return err(Errno::kEFAULT);
+  return toLong(f.device().pci().rw(static_cast<uint8_t*>(buf), count, offset, false));
 }
 
 // mem_rw() -> access_remote_vm(): GUP refuses VM_IO|VM_PFNMAP VMAs and vfio
@@ -222,17 +282,19 @@ long Process::procMemRead(uint64_t addr) {
 }
 
 long Process::pwrite(int fd, const void* buf, uint64_t count, uint64_t offset) {
-  VfioDeviceFile* f = deviceFile(fd);
-  if (f == nullptr) return err(Errno::kEBADF);
-  if (!f->accessGranted()) return err(Errno::kEINVAL);
-  if (!f->writable()) return err(Errno::kEBADF);
+  const std::shared_ptr<FdEntry> e = fdEntry(fd);
+  if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return err(Errno::kEBADF);
+  auto& f = static_cast<VfioDeviceFile&>(*e->file);
+  if (!f.accessGranted()) return err(Errno::kEINVAL);
+  if (!f.writable()) return err(Errno::kEBADF);
+  if (buf == nullptr && count != 0) return err(Errno::kEFAULT);  // see pread()
   // The kernel copies from the user buffer; the model's rw reads it in place.
   auto* bytes = const_cast<uint8_t*>(static_cast<const uint8_t*>(buf));
-  return toLong(f->device().pci().rw(bytes, count, offset, true));
+  return toLong(f.device().pci().rw(bytes, count, offset, true));
 }
 
 long Process::ioctl(int fd, unsigned long request, void* arg) {
-  FdEntry* e = fdEntry(fd);
+  std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr) return err(Errno::kEBADF);
   switch (e->kind) {
     case FdEntry::Kind::kContainer:
@@ -280,7 +342,7 @@ long Process::groupIoctl(FdEntry& e, unsigned long request, void* arg) {
   if (request == uapi::VFIO_GROUP_SET_CONTAINER) {
     int containerFd = -1;
     if (auto st = copyFromUser(&containerFd, arg, sizeof(containerFd)); !st) return err(st.error());
-    FdEntry* c = fdEntry(containerFd);
+    std::shared_ptr<FdEntry> c = fdEntry(containerFd);
     if (c == nullptr) return err(Errno::kEBADF);
     if (c->kind != FdEntry::Kind::kContainer) return err(Errno::kEINVAL);
     e.group->setContainer(true);
@@ -303,7 +365,7 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
   constexpr size_t minsz = offsetof(uapi::vfio_device_bind_iommufd, out_devid);
   if (auto st = copyFromUser(&bind, arg, minsz); !st) return err(st.error());
   if (bind.argsz < minsz || bind.flags != 0) return err(Errno::kEINVAL);
-  FdEntry* i = fdEntry(bind.iommufd);
+  std::shared_ptr<FdEntry> i = fdEntry(bind.iommufd);
   if (i == nullptr || i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADF);
   const uint32_t devid = i->iommufd->nextObjectId.fetch_add(1);
   if (auto st = file.bindIommufd(i->iommufd->id, devid); !st) return err(st.error());
@@ -316,13 +378,13 @@ long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
   if (request == uapi::VFIO_DEVICE_BIND_IOMMUFD) return bindIommufd(file, arg);
   VfioIoctlCaller caller;
   caller.groupFromFd = [this](int fd) -> Result<const VfioGroup*> {
-    FdEntry* g = fdEntry(fd);
+    std::shared_ptr<FdEntry> g = fdEntry(fd);
     if (g == nullptr) return fail(Errno::kEBADF);
     if (g->kind != FdEntry::Kind::kGroup) return fail(Errno::kEINVAL);
     return g->group;
   };
   caller.eventfdFromFd = [this](int fd) -> Result<std::shared_ptr<Eventfd>> {
-    FdEntry* ev = fdEntry(fd);
+    std::shared_ptr<FdEntry> ev = fdEntry(fd);
     if (ev == nullptr) return fail(Errno::kEBADF);
     if (ev->kind != FdEntry::Kind::kEventfd) return fail(Errno::kEINVAL);
     return ev->eventfd;
@@ -338,7 +400,7 @@ long Process::eventfd(unsigned initval, int) {
 }
 
 long Process::read(int fd, void* buf, uint64_t count) {
-  FdEntry* e = fdEntry(fd);
+  std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr) return err(Errno::kEBADF);
   if (e->kind != FdEntry::Kind::kEventfd || count < sizeof(uint64_t)) return err(Errno::kEINVAL);
   const uint64_t value = e->eventfd->read();
@@ -354,7 +416,7 @@ long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd,
                    uint64_t offset) {
   std::shared_ptr<File> file;
   if (!(flags & map::kAnonymous)) {
-    FdEntry* e = fdEntry(fd);
+    const std::shared_ptr<FdEntry> e = fdEntry(fd);
     if (e == nullptr) return err(Errno::kEBADF);
     if (e->kind != FdEntry::Kind::kDevice) return err(Errno::kENODEV);
     file = e->file;
@@ -390,6 +452,7 @@ long Process::mlock(uint64_t addr, uint64_t length) {
 long Process::mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* vec) {
   auto r = mm_->mincore(VirtAddr(addr), length);
   if (!r) return err(r.error());
+  if (vec == nullptr) return err(Errno::kEFAULT);  // the copy to user space faults
   *vec = std::move(*r);
   return 0;
 }

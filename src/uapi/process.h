@@ -17,6 +17,7 @@
 #include "mm/cpu.h"
 #include "mm/task.h"
 #include "abi/vfio.h"
+#include "sync/spin_lock.h"
 
 namespace vfiomm {
 
@@ -77,6 +78,13 @@ class Thread {
   Task task_;
 };
 
+// files_struct's file_lock: guards the descriptor table.
+inline const LockClass kFileLockClass{"&newf->file_lock"};
+// The thread list of a thread group (tasklist_lock in the kernel).
+inline const LockClass kThreadListLockClass{"tasklist_lock"};
+
+// Syscalls of one process may come from several host threads at once, as
+// from several threads of a real process (docs/api.md, "Concurrency").
 class Process : public std::enable_shared_from_this<Process> {
  public:
   Process(Kernel& kernel, std::string comm);
@@ -90,10 +98,11 @@ class Process : public std::enable_shared_from_this<Process> {
   Mm& mm() { return *mm_; }
   bool exited() const { return exited_.load(std::memory_order_acquire); }
 
-  // Threads: thread 0 exists from the start, on CPU 0.
-  Thread& thread(size_t i = 0) { return *threads_.at(i); }
-  Thread& addThread(unsigned cpu);
-  size_t threadCount() const { return threads_.size(); }
+  // Threads: thread 0 exists from the start, on CPU 0. addThread() refuses
+  // (nullptr) a CPU the kernel does not have, and an exited process.
+  Thread& thread(size_t i = 0) EXCLUDES(threadLock_);
+  Thread* addThread(unsigned cpu) EXCLUDES(threadLock_);
+  size_t threadCount() EXCLUDES(threadLock_);
 
   // --- files ---------------------------------------------------------------
   // /dev/vfio/vfio (container), /dev/vfio/<group>, /dev/vfio/devices/vfio<N>,
@@ -118,8 +127,8 @@ class Process : public std::enable_shared_from_this<Process> {
   long madvise(uint64_t addr, uint64_t length, int advice);
   long mlock(uint64_t addr, uint64_t length);
   long mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* vec);
-  // /proc/<pid>/smaps as text: per VMA the header line (offset field =
-  // vm_pgoff << 12), KernelPageSize, MMUPageSize and VmFlags.
+  // /proc/<pid>/maps and /proc/<pid>/smaps as text (vfio-uapi.md §9).
+  std::string maps();
   std::string smaps();
   // PR_SET_THP_DISABLE.
   void prctlSetThpDisable(bool disable);
@@ -139,19 +148,34 @@ class Process : public std::enable_shared_from_this<Process> {
     int id = 0;
     std::atomic<uint32_t> nextObjectId{1};
   };
+  // An open file (struct file): shared by every descriptor and every
+  // process that has it (fork), alive while one of them holds it.
   struct FdEntry {
     enum class Kind { kContainer, kGroup, kDevice, kIommufd, kProcMem, kEventfd };
     explicit FdEntry(Kind k) : kind(k) {}
+    FdEntry(FdEntry&& other) noexcept
+        : kind(other.kind),
+          file(std::move(other.file)),
+          group(other.group),
+          iommuSet(other.iommuSet.load()),
+          iommufd(std::move(other.iommufd)),
+          eventfd(std::move(other.eventfd)) {}
     Kind kind;
-    std::shared_ptr<File> file;   // kDevice
-    VfioGroup* group = nullptr;   // kGroup
-    bool iommuSet = false;        // kContainer: VFIO_SET_IOMMU done
+    std::shared_ptr<File> file;           // kDevice
+    VfioGroup* group = nullptr;           // kGroup
+    std::atomic<bool> iommuSet{false};    // kContainer: VFIO_SET_IOMMU done
     std::shared_ptr<IommufdCtx> iommufd;  // kIommufd
     std::shared_ptr<Eventfd> eventfd;     // kEventfd
   };
+  using FdTable = std::map<int, std::shared_ptr<FdEntry>>;
+
   Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm);
-  FdEntry* fdEntry(int fd);
-  int installFd(FdEntry entry);
+  // fget(): the open file behind `fd`, held by the caller (a concurrent
+  // close cannot free it), or nullptr.
+  std::shared_ptr<FdEntry> fdEntry(int fd) EXCLUDES(fileLock_);
+  // fd_install() at the lowest free number; -EMFILE once the process has
+  // exited (its table is gone), and the entry is released.
+  long installFd(FdEntry entry) EXCLUDES(fileLock_);
   long containerIoctl(FdEntry& e, unsigned long request, void* arg);
   long groupIoctl(FdEntry& e, unsigned long request, void* arg);
   long deviceIoctl(FdEntry& e, unsigned long request, void* arg);
@@ -163,8 +187,11 @@ class Process : public std::enable_shared_from_this<Process> {
   const std::string comm_;
   const int pid_;
   std::shared_ptr<Mm> mm_;
-  std::vector<std::unique_ptr<Thread>> threads_;
-  std::map<int, FdEntry> fds_;
+  SpinLock threadLock_{kThreadListLockClass};
+  std::vector<std::unique_ptr<Thread>> threads_ GUARDED_BY(threadLock_);
+  SpinLock fileLock_{kFileLockClass};
+  FdTable fds_ GUARDED_BY(fileLock_);
+  bool filesGone_ GUARDED_BY(fileLock_) = false;  // exit_files() ran
   // Atomic: monitors and tests ask from other threads while exit() runs.
   std::atomic<bool> exited_{false};
 };

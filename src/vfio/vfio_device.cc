@@ -23,8 +23,9 @@ VfioDevice::~VfioDevice() {
   VfioFs::instance().releaseInode(inode_);
 }
 
-Status VfioDevice::open() {
+Status VfioDevice::open(bool viaGroup) {
   MutexGuard g(openLock_);
+  if (viaGroup && cdevOpen_) return fail(Errno::kEBUSY);
   if (openCount_ == 0) {
     if (auto st = pci_->enable(); !st) return st;
   }
@@ -38,6 +39,18 @@ void VfioDevice::close() {
     pci_->disable();
     ++closeDeviceCalls_;
   }
+}
+
+bool VfioDevice::claimCdev() {
+  MutexGuard g(openLock_);
+  if (cdevOpen_ || openCount_ > 0) return false;
+  cdevOpen_ = true;
+  return true;
+}
+
+void VfioDevice::releaseCdev() {
+  MutexGuard g(openLock_);
+  cdevOpen_ = false;
 }
 
 int VfioDevice::openCount() {

@@ -36,8 +36,9 @@ class VfioDevice {
   const PciDevice& pdev() const { return pdev_; }
 
   // vfio_df_open()/vfio_df_close(): the first open enables the device, the
-  // last close disables it (close_device).
-  Status open();
+  // last close disables it (close_device). A group open is refused
+  // (-EBUSY) while the cdev is open, checked under the same lock.
+  Status open(bool viaGroup = false);
   void close();
   int openCount();
   uint64_t closeDeviceCalls() const { return closeDeviceCalls_; }
@@ -52,9 +53,10 @@ class VfioDevice {
   // Its object id in that iommufd (vfio_device_bind_iommufd.out_devid).
   uint32_t boundDevid() const { return boundDevid_; }
   void setBoundDevid(uint32_t devid) { boundDevid_ = devid; }
-  // The cdev path allows one open at a time.
-  bool cdevOpen() const { return cdevOpen_; }
-  void setCdevOpen(bool open) { cdevOpen_ = open; }
+  // The cdev path allows one open at a time, and none while the group path
+  // has the device open: false (-EBUSY) then. Atomic against open().
+  bool claimCdev();
+  void releaseCdev();
 
  private:
   VfioDevice(PciDevice& pdev, std::shared_ptr<Inode> inode);
@@ -69,7 +71,7 @@ class VfioDevice {
   VfioDeviceSet* devSet_ = nullptr;
   int boundIommufd_ = 0;
   uint32_t boundDevid_ = 0;
-  bool cdevOpen_ = false;
+  bool cdevOpen_ GUARDED_BY(openLock_) = false;
 };
 
 }  // namespace vfiomm

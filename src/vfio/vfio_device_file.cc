@@ -19,7 +19,7 @@ VfioDeviceFile::~VfioDeviceFile() {
   if (accessGranted_) device_.close();
   if (path_ == VfioOpenPath::kCdev) {
     device_.setBoundIommufd(0);
-    device_.setCdevOpen(false);
+    device_.releaseCdev();
   }
 }
 

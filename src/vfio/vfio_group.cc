@@ -10,17 +10,28 @@ void VfioGroup::addDevice(VfioDevice& device) {
   device.setGroup(this);
 }
 
+void VfioGroup::setContainer(bool set) {
+  MutexGuard g(groupLock_);
+  hasContainer_ = set;
+}
+
+bool VfioGroup::hasContainer() {
+  MutexGuard g(groupLock_);
+  return hasContainer_;
+}
+
 Inode& VfioGroup::anonInode() {
-  static Inode inode(0);  // anon_inode_inode
+  static Inode inode(1, makeDev(0, 14));  // anon_inode_inode
   return inode;
 }
 
 Result<std::shared_ptr<VfioDeviceFile>> VfioGroup::getDeviceFd(const std::string& name) {
+  MutexGuard g(groupLock_);
   if (!hasContainer_) return fail(Errno::kEINVAL);
   for (VfioDevice* dev : devices_) {
     if (dev->name() != name) continue;
-    if (dev->cdevOpen()) return fail(Errno::kEBUSY);
-    if (auto st = dev->open(); !st) return fail(st.error());
+    // Refused while the device's cdev is open, atomically with the open.
+    if (auto st = dev->open(/*viaGroup=*/true); !st) return fail(st.error());
     return std::make_shared<VfioDeviceFile>(*dev, VfioOpenPath::kGroup, anonInode(), true, true);
   }
   return fail(Errno::kENODEV);

@@ -9,33 +9,43 @@
 
 #include "base/result.h"
 #include "fs/inode.h"
+#include "sync/mutex.h"
 
 namespace vfiomm {
 
 class VfioDevice;
 class VfioDeviceFile;
 
+inline const LockClass kVfioGroupLockClass{"&group->group_lock"};
+
 class VfioGroup {
  public:
   explicit VfioGroup(int id) : id_(id) {}
 
   int id() const { return id_; }
+  // Setup only (Kernel::addVfioDevice), before any syscall can see the group.
   void addDevice(VfioDevice& device);
   const std::vector<VfioDevice*>& devices() const { return devices_; }
   // VFIO_GROUP_SET_CONTAINER (with an IOMMU set on the container).
-  void setContainer(bool set) { hasContainer_ = set; }
-  bool hasContainer() const { return hasContainer_; }
+  void setContainer(bool set) EXCLUDES(groupLock_);
+  // VFIO_GROUP_GET_STATUS: VIABLE | CONTAINER_SET.
+  bool hasContainer() EXCLUDES(groupLock_);
 
-  // VFIO_GROUP_GET_DEVICE_FD.
-  Result<std::shared_ptr<VfioDeviceFile>> getDeviceFd(const std::string& name);
+  // VFIO_GROUP_GET_DEVICE_FD: group_lock held across the device's open, as
+  // vfio_df_group_open() holds it (group_lock -> dev_set->lock).
+  Result<std::shared_ptr<VfioDeviceFile>> getDeviceFd(const std::string& name)
+      EXCLUDES(groupLock_);
 
-  // The single system-wide anon inode every group-path file has as f_inode.
+  // The single system-wide anon inode every group-path file has as f_inode
+  // (anon_inode_getfile): on the anon-inode superblock, boot dependent in
+  // Linux (st_dev 0:14 and a low inode number here).
   static Inode& anonInode();
 
  private:
   const int id_;
   std::vector<VfioDevice*> devices_;
-  bool hasContainer_ = false;
+  Mutex groupLock_{kVfioGroupLockClass};
+  bool hasContainer_ GUARDED_BY(groupLock_) = false;
 };
 
 }  // namespace vfiomm

@@ -108,6 +108,7 @@ void VfioPciCoreDevice::claimBarElsewhere(unsigned bar) { barClaimedElsewhere_.a
 
 Status VfioPciCoreDevice::requestBar(unsigned bar) {
   // pci_request_selected_regions() + pci_iomap() at first use.
+  std::lock_guard g(barmapLock_);
   if (barRequested_[bar]) return ok();
   if (barClaimedElsewhere_[bar]) return fail(Errno::kEBUSY);
   barRequested_[bar] = true;

@@ -196,6 +196,9 @@ class VfioPciCoreDevice {
   std::optional<PciSavedState> pmSave_ GUARDED_BY(memoryLock_);
   VfioPciConfig config_{*this};
   std::array<bool, 6> barMmapSupported_{};
+  // Two first mmaps (or preads) of a BAR from two threads must request it
+  // once: the check and the request are one step under this lock.
+  std::mutex barmapLock_;
   std::array<bool, 6> barRequested_{};
   std::array<bool, 6> barClaimedElsewhere_{};
   std::vector<DeviceRegion> deviceRegions_;

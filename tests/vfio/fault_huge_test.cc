@@ -386,8 +386,8 @@ TEST_P(FaultG1Test, FAULT_03_G1FillsWholeVma) {
 
 TEST_P(FaultG1Test, FAULT_04_ConcurrentFaultsOnOneVmaFillItOnce) {
   const uint64_t va = mapBar0();
-  Thread& ta = proc->addThread(1);
-  Thread& tb = proc->addThread(2);
+  Thread& ta = *proc->addThread(1);
+  Thread& tb = *proc->addThread(2);
   const Counters c;
   AccessResult ra;
   AccessResult rb;
@@ -548,8 +548,8 @@ using FaultG2PlusTest = FaultHugeTest;
 TEST_P(FaultG2PlusTest, FAULT_07_ConcurrentFaultsOnOnePageInstallOneEntry) {
   const uint64_t va = mapBar0();
   const uint64_t page = va + 0x4000;
-  Thread& ta = proc->addThread(1);
-  Thread& tb = proc->addThread(2);
+  Thread& ta = *proc->addThread(1);
+  Thread& tb = *proc->addThread(2);
   const Counters c;
   AccessResult ra;
   AccessResult rb;
@@ -792,7 +792,7 @@ TEST_P(HugeTest, HUGE_08_MemoryOffHugeFaultIsFinalSigbus) {
 
 TEST_P(HugeTest, HUGE_09_PmdTurnedIntoATableBeforeTheInsert) {
   const uint64_t va = mapAt(kVa2M, kBar2Offset, 4 * kMiB);
-  Thread& ta = proc->addThread(1);
+  Thread& ta = *proc->addThread(1);
   const Counters c;
   AccessResult ra;
   {
@@ -906,8 +906,8 @@ TEST_P(HugeVariantTest, HUGE_10_TwoThreadsFaultOneBlock) {
     SCOPED_TRACE(variantName(v));
     bootWith(GetParam(), g3Profile(v));
     const uint64_t va = mapAt(kVa2M, kBar2Offset, 4 * kMiB);
-    Thread& ta = proc->addThread(1);
-    Thread& tb = proc->addThread(2);
+    Thread& ta = *proc->addThread(1);
+    Thread& tb = *proc->addThread(2);
     const Counters c;
     AccessResult ra;
     AccessResult rb;
@@ -1229,7 +1229,7 @@ using LockG2PlusTest = FaultHugeTest;
 TEST_P(LockG2PlusTest, LOCK_01_ZapWaitsForAFaultInsideItsReadSection) {
   const uint64_t va = mapBar0();
   const uint64_t page = va + 0x3000;
-  Thread& ta = proc->addThread(1);
+  Thread& ta = *proc->addThread(1);
   const uint32_t cmd = configRead(kPciCommand, 2);
   const uint32_t off = cmd & ~uint32_t{kPciCommandMemory};
   const Counters c;

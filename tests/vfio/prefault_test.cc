@@ -211,8 +211,8 @@ TEST_P(PrefaultRaceTest, RefillRacesMunmapMremapForkExitAndZaps) {
   constexpr int kRounds = 40;
   std::atomic<bool> stop{false};
   std::barrier start(5);
-  Thread& toucher = proc->addThread(1);
-  Thread& remapper = proc->addThread(2);
+  Thread& toucher = *proc->addThread(1);
+  Thread& remapper = *proc->addThread(2);
   std::vector<std::thread> threads;
   threads.emplace_back([&] {  // decode toggles: zap, then refill, again and again
     start.arrive_and_wait();

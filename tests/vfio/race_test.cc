@@ -97,7 +97,7 @@ class RaceTest : public VfioTest {
     ASSERT_GT(bar0Va, 0);
     ASSERT_EQ(map(kBar2Offset, kBar2Len, kBar2Va), static_cast<long>(kBar2Va));
     ranges_ = {{static_cast<uint64_t>(bar0Va), kBar0Len, kBar0Pfn}, {kBar2Va, kBar2Len, kBar2Pfn}};
-    for (unsigned w = 0; w < kWorkers; ++w) threads_.push_back(&proc->addThread(w + 1));
+    for (unsigned w = 0; w < kWorkers; ++w) threads_.push_back(proc->addThread(w + 1));
     // Every BAR0 page, every 2 MiB block of the BAR2 mapping, every slot.
     for (uint64_t a = bar0(); a < bar0() + kBar0Len; a += kPageSize) pagesOfInterest_.push_back(a);
     for (uint64_t a = kBar2Va; a < kBar2Va + kBar2Len; a += kPmdSize) pagesOfInterest_.push_back(a);

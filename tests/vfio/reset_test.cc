@@ -313,7 +313,7 @@ TEST_P(ResetTest, RESET_05_ContendedMemoryLockIsEbusyWithoutBusReset) {
     stage.notify_all();
     for (int s = stage.load(); s != 2; s = stage.load()) stage.wait(s);
   });
-  Thread& cpu1 = proc->addThread(1);
+  Thread& cpu1 = *proc->addThread(1);
   AccessResult faulted;
   std::thread fault([&] {
     faulter.store(std::this_thread::get_id());

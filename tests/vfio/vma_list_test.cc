@@ -263,8 +263,8 @@ TEST_P(VmaListTest, FAULT_03_OneTouchFillsTheWholeVmaAndListsIt) {
 // (which would BUG on the present PTEs).
 TEST_P(VmaListTest, FAULT_04_RacingFaultFindsTheVmaListed) {
   const uint64_t va = mapAt(kBar0Offset, k64K, kVaA);
-  Thread& a = proc->addThread(1);
-  Thread& b = proc->addThread(2);
+  Thread& a = *proc->addThread(1);
+  Thread& b = *proc->addThread(2);
   std::latch bothWait(2);
   LineUp lineUp;
   lineUp.on(1, LineUp::Event::kWait, &g1().vmaLock(), 1, [&] { bothWait.count_down(); });
@@ -583,7 +583,7 @@ TEST_P(VmaListTest, LOCK_03_OrderIsMmapLockVmaLockMemoryLock) {
   const uint64_t b = mapAt(kBar2Offset, 4 * kMiB, kVaB);
   populate(a, k64K);  // fault: mmap_lock -> vma_lock -> memory_lock
   ASSERT_TRUE(touch(b).sig.none());
-  Thread& t1 = proc->addThread(1);
+  Thread& t1 = *proc->addThread(1);
   ASSERT_TRUE(t1.load(a + 0x1000).sig.none());
   auto child = proc->fork();  // ->open on the child
   ASSERT_NE(child, nullptr);
