@@ -31,6 +31,9 @@ class File : public std::enable_shared_from_this<File> {
   }
   // mapping_can_be_shared_validate: MAP_SHARED_VALIDATE flags it supports.
   virtual int supportedMapFlags() const { return 0; }
+  // path_noexec(&file->f_path): the file's mount or superblock forbids
+  // execution, so do_mmap() drops VM_MAYEXEC and refuses PROT_EXEC.
+  virtual bool pathNoexec() const { return false; }
 };
 
 }  // namespace vfiomm

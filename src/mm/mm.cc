@@ -164,6 +164,11 @@ std::vector<Vma*> Mm::vmasMapping(const AddressSpace& mapping) {
   return out;
 }
 
+void Mm::forEachVma(const std::function<void(const Vma&)>& fn) {
+  ReadGuard guard(mmapLock_);
+  for (const auto& [start, vma] : vmas_) fn(*vma);
+}
+
 std::vector<VmaSnapshot> Mm::vmaSnapshot() {
   ReadGuard guard(mmapLock_);
   std::vector<VmaSnapshot> out;
@@ -306,10 +311,16 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
       case map::kShared:
         if ((prot & prot::kWrite) && !file->writable()) return fail(Errno::kEACCES);
         vmFlags |= vm::kShared | vm::kMayShare;
-        if (!file->writable()) vmFlags &= ~vm::kMayWrite;
-        break;
+        // A file not open for write: a shared mapping that can never be
+        // written, so not VM_SHARED either (only VM_MAYSHARE stays).
+        if (!file->writable()) vmFlags &= ~(vm::kMayWrite | vm::kShared);
+        [[fallthrough]];
       case map::kPrivate:
         if (!file->readable()) return fail(Errno::kEACCES);
+        if (file->pathNoexec()) {
+          if (vmFlags & vm::kExec) return fail(Errno::kEPERM);
+          vmFlags &= ~vm::kMayExec;
+        }
         break;
       default:
         return fail(Errno::kEINVAL);
@@ -339,6 +350,8 @@ Result<VirtAddr> Mm::mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint6
     }
     flags |= vm::kAccount;
   }
+  // mmap_region(): every new VMA starts soft-dirty (smaps `sd`).
+  flags |= vm::kSoftDirty;
   auto vma = std::make_unique<Vma>(*this, addr, addr + len, pgoff, flags);
   vma->setPageProt(vmGetPageProt(flags));
   if (file != nullptr) {

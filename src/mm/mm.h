@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -81,6 +82,9 @@ class Mm : public std::enable_shared_from_this<Mm> {
 
   // A copy of every VMA's fields, in address order (tests, monitors).
   std::vector<VmaSnapshot> vmaSnapshot() EXCLUDES(mmapLock_);
+  // Visit every VMA in address order under the mmap lock held for read, as
+  // /proc/<pid>/maps does (m_start).
+  void forEachVma(const std::function<void(const Vma&)>& fn) EXCLUDES(mmapLock_);
   size_t mapCount() const { return mapCount_.load(std::memory_order_relaxed); }  // map_count
 
   // --- CPUs and TLBs ----------------------------------------------------------------

@@ -1,5 +1,10 @@
 #include "mm/mm_profile.h"
 
+// vm_pat_on_fill stays on in every profile: remap_pfn_range() sets VM_PAT
+// until the PAT rework (≈6.16), and only G1 calls it. anon_inode_noexec is
+// off in every profile (6.16+, 6.15.y; not in linux-6.15 = mainline v6.15):
+// override it for that era.
+
 namespace vfiomm {
 
 namespace {
@@ -20,12 +25,16 @@ MmProfile linux61() {
   p.atomicCompCap = false;
   p.msixDynamic = false;
   p.hotResetCdev = false;
+  p.vmeLogBytes = false;
+  p.fixedMapSurvivesChargeFail = false;
   return p;
 }
 
 MmProfile linux69() {
   MmProfile p;
   p.name = "linux-6.9";
+  p.vmeLogBytes = false;  // ≈6.10 (vfio-uapi.md §0, unverified)
+  p.fixedMapSurvivesChargeFail = false;
   p.fileThpPlacement = FileThpPlacement::kOff;
   p.fdQwordAccess = false;
   p.romQwordAccess = false;
@@ -36,6 +45,7 @@ MmProfile linux69() {
 MmProfile linux610() {
   MmProfile p;
   p.name = "linux-6.10";
+  p.fixedMapSurvivesChargeFail = false;  // believed 6.12 (unverified)
   p.fileThpPlacement = FileThpPlacement::kAnyLen;
   p.fdQwordAccess = false;
   p.romQwordAccess = false;

@@ -35,6 +35,11 @@ struct MmProfile {
   bool msixDynamic = true;        // msix_dynamic (x86 with per-device MSI domains)
   bool hotResetCdev = true;       // hot_reset_cdev
   bool dmabufFeature = false;     // dmabuf_feature (6.19)
+  // Overcommit and /proc (vfio-uapi.md §0, §9, §10).
+  bool vmeLogBytes = true;                 // vme_log_bytes
+  bool fixedMapSurvivesChargeFail = true;  // fixed_map_survives_charge_fail
+  bool anonInodeNoexec = false;            // anon_inode_noexec
+  bool vmPatOnFill = true;                 // vm_pat_on_fill
 
   // linux-6.1, linux-6.9, linux-6.10, linux-6.12.0, linux-6.12, linux-6.15.
   static std::optional<MmProfile> byName(std::string_view name);

@@ -106,8 +106,11 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
     if (addr != vma.start() || end != vma.end()) return fail(Errno::kEINVAL);
     vma.setPgoff(PgOff(pfn.value()));
   }
+  // track_pfn_remap(): a reservation of the whole VMA is remembered with
+  // VM_PAT (smaps `ar`, mm-pfnmap.md §7.1).
+  const bool pat = vma.mm().profile().vmPatOnFill && addr == vma.start() && end == vma.end();
   // The assertion the seed series is about (mm-pfnmap.md §7 step 4).
-  vma.flagsSet(vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump);
+  vma.flagsSet(vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump | (pat ? vm::kPat : 0));
   PageTable& pt = vma.mm().pageTable();
   // One walk and one PTL acquisition per PTE table, as remap_pte_range()
   // does: the entries of a table are contiguous.
@@ -142,6 +145,11 @@ Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t
 namespace {
 
 LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size) {
+  // untrack_pfn() in unmap_single_vma(): a VM_PAT VMA's reservation is
+  // freed by the pfn at vm_start, and VM_PAT cleared; with no entry there
+  // it WARNs and VM_PAT stays (mm-pfnmap.md §7.1).
+  if ((vma.flags() & vm::kPat) && vma.mm().pageTable().translate(vma.start()).present)
+    vma.flagsClearUnchecked(vm::kPat);
   MmuGather tlb(vma.mm().tlbFlusher());
   const LeafCounts cleared = vma.mm().pageTable().zapRange(addr, addr + size, tlb);
   tlb.finish();

@@ -30,6 +30,7 @@ inline constexpr VmFlags kNoReserve = 0x00200000;
 inline constexpr VmFlags kPat = 0x01000000;  // VM_ARCH_1 on x86
 inline constexpr VmFlags kWipeOnFork = 0x02000000;
 inline constexpr VmFlags kDontDump = 0x04000000;
+inline constexpr VmFlags kSoftDirty = 0x08000000;  // CONFIG_MEM_SOFT_DIRTY
 inline constexpr VmFlags kMixedmap = 0x10000000;
 inline constexpr VmFlags kHugepage = 0x20000000;
 inline constexpr VmFlags kNoHugepage = 0x40000000;

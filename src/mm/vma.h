@@ -78,6 +78,10 @@ class Vma {
   // kernel does per the profile's vm_flags_write_assert (mm-pfnmap.md §2).
   void flagsSet(VmFlags add);
   void flagsClear(VmFlags remove);
+  // __vm_flags_mod(): no lock assertion, for the callers the kernel lets
+  // change flags without the mmap write lock (untrack_pfn with
+  // mm_wr_locked false).
+  void flagsClearUnchecked(VmFlags remove) { flags_.fetch_and(~remove, std::memory_order_relaxed); }
 
   // --- per-VMA lock (vma_start_read / vma_end_read) ---
   RwSemaphore& vmLock() { return vmLock_; }

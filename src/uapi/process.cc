@@ -2,12 +2,12 @@
 
 #include <cstring>
 
-#include <fmt/format.h>
 
 #include "base/user_copy.h"
 #include "fs/eventfd.h"
 #include "mm/mm.h"
 #include "uapi/kernel.h"
+#include "uapi/task_mmu.h"
 #include "vfio/vfio_device.h"
 #include "vfio/vfio_device_file.h"
 #include "vfio/vfio_device_set.h"
@@ -150,47 +150,9 @@ Rusage Process::getrusage() {
 
 void Process::prctlSetThpDisable(bool disable) { mm_->setThpDisabled(disable); }
 
-namespace {
+std::string Process::maps() { return showMaps(kernel_, *mm_); }
 
-// show_smap_vma_flags() mnemonics, in the kernel's order.
-std::string vmFlagsText(VmFlags f) {
-  struct Mnemonic {
-    VmFlags flag;
-    const char* name;
-  };
-  static constexpr Mnemonic kNames[] = {
-      {vm::kRead, "rd"},        {vm::kWrite, "wr"},       {vm::kExec, "ex"},
-      {vm::kShared, "sh"},      {vm::kMayRead, "mr"},     {vm::kMayWrite, "mw"},
-      {vm::kMayExec, "me"},     {vm::kMayShare, "ms"},    {vm::kPfnmap, "pf"},
-      {vm::kLocked, "lo"},      {vm::kIo, "io"},          {vm::kDontCopy, "dc"},
-      {vm::kDontExpand, "de"},  {vm::kAccount, "ac"},     {vm::kNoReserve, "nr"},
-      {vm::kPat, "ar"},         {vm::kWipeOnFork, "wf"},  {vm::kDontDump, "dd"},
-      {vm::kMixedmap, "mm"},    {vm::kHugepage, "hg"},    {vm::kNoHugepage, "nh"},
-      {vm::kAllowAnyUncached, "??"},
-  };
-  std::string out;
-  for (const Mnemonic& m : kNames)
-    if (f & m.flag) out += fmt::format("{} ", m.name);
-  return out;
-}
-
-}  // namespace
-
-std::string Process::smaps() {
-  std::string out;
-  for (const VmaSnapshot& v : mm_->vmaSnapshot()) {
-    const VmFlags f = v.flags;
-    out += fmt::format("{:08x}-{:08x} {}{}{}{} {:08x} 00:00 0\n", v.start.value(), v.end.value(),
-                       (f & vm::kRead) ? 'r' : '-', (f & vm::kWrite) ? 'w' : '-',
-                       (f & vm::kExec) ? 'x' : '-', (f & vm::kMayShare) ? 's' : 'p',
-                       v.pgoff.toBytes());
-    out += fmt::format("Size: {:>14} kB\n", (v.end - v.start) >> 10);
-    // smaps cannot show huge pfnmap leaves: always 4 kB (MMAP-12).
-    out += "KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n";
-    out += fmt::format("VmFlags: {}\n", vmFlagsText(f));
-  }
-  return out;
-}
+std::string Process::smaps() { return showSmaps(kernel_, *mm_); }
 
 // ---------------------------------------------------------------------------
 // Files

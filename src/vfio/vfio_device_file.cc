@@ -23,6 +23,10 @@ VfioDeviceFile::~VfioDeviceFile() {
   }
 }
 
+bool VfioDeviceFile::pathNoexec() const {
+  return path_ == VfioOpenPath::kGroup && device_.pci().profile().anonInodeNoexec;
+}
+
 AddressSpace* VfioDeviceFile::mapping() const { return &device_.inode().mapping(); }
 
 Status VfioDeviceFile::mmap(Vma& vma) {

@@ -33,6 +33,9 @@ class VfioDeviceFile : public File {
   bool readable() const override { return readable_; }
   bool writable() const override { return writable_; }
   Status mmap(Vma& vma) override;
+  // The anon-inode superblock is SB_I_NOEXEC with anon_inode_noexec
+  // (vfio-uapi.md §9); /dev is not noexec in the model.
+  bool pathNoexec() const override;
 
   VfioDevice& device() const { return device_; }
   VfioOpenPath path() const { return path_; }

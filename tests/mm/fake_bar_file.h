@@ -26,9 +26,12 @@ class FakeBarFile : public File, public VmOperations {
   AddressSpace* mapping() const override { return &mapping_; }
   bool writable() const override { return writable_; }
   void setWritable(bool w) { writable_ = w; }
+  // A file whose ->mmap, unlike vfio's, takes a mapping without VM_SHARED
+  // (what MAP_SHARED of a file not open for write gets).
+  void setRequireShared(bool r) { requireShared_ = r; }
 
   Status mmap(Vma& vma) override {
-    if (!(vma.flags() & vm::kShared)) return fail(Errno::kEINVAL);
+    if (requireShared_ && !(vma.flags() & vm::kShared)) return fail(Errno::kEINVAL);
     if (vma.pgoff().toBytes() + vma.length() > pageAlignUp(size_)) return fail(Errno::kEINVAL);
     vma.flagsSet(vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump);
     vma.setPageProt(pgprotNoncached(vma.pageProt()));
@@ -87,6 +90,7 @@ class FakeBarFile : public File, public VmOperations {
   uint64_t size_;
   bool huge_;
   bool writable_ = true;
+  bool requireShared_ = true;
   bool zapOnOpen_ = false;
   std::atomic<bool> enabled_{true};
   mutable RwSemaphore memoryLock_{kFakeMemoryLockClass};

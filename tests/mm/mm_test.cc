@@ -207,6 +207,7 @@ TEST_F(MmCallsTest, MPROT_02_MprotectInsideAPmdLeafClearsItAndSplitsInThree) {
 
 TEST_F(MmCallsTest, MPROT_03_AddingWriteOnAReadOnlyFileIsEacces) {
   bar->setWritable(false);
+  bar->setRequireShared(false);
   auto va = mapBar(64 << 10, 0, VirtAddr(0), prot::kRead);
   ASSERT_TRUE(va);
   EXPECT_EQ(mm->mprotect(*va, 64 << 10, prot::kRead | prot::kWrite).error(), Errno::kEACCES);
