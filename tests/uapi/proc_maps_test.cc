@@ -1,0 +1,165 @@
+// /proc/<pid>/maps and smaps of a BAR mapping (vfio-uapi.md §9): the path
+// and offset columns (UAPI-30), the VmFlags letters per era (UAPI-31), and
+// do_mmap's treatment of a file not open for write (UAPI-32).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include <fmt/format.h>
+
+#include "../vfio/vfio_fixture.h"
+#include "uapi/task_mmu.h"
+
+namespace vfiomm::testing {
+namespace {
+
+constexpr uint64_t kVa = 0x7f0000000000;
+constexpr uint64_t kBar0Len = 64 * kKiB;
+
+class ProcMaps : public VfioTest {
+ protected:
+  void SetUp() override {}  // each test boots the era it needs
+
+  void bootWith(DesignKind design, MmProfile profile) {
+    proc.reset();
+    kernel.reset();
+    KernelConfig cfg;
+    cfg.design = design;
+    cfg.profileOverride = std::move(profile);
+    kernel = *Kernel::create(cfg);
+    dev = &kernel->addStandardDevice();
+    proc = kernel->spawn("qemu");
+    fd = openGroupPath(*proc);
+  }
+
+  // The VmFlags line of the only VMA.
+  std::string vmFlags() {
+    const std::string s = proc->smaps();
+    const size_t at = s.find("VmFlags: ");
+    EXPECT_NE(at, std::string::npos) << s;
+    return s.substr(at + 9, s.find('\n', at) - at - 9);
+  }
+
+  // A cdev fd of a second device on its own bus, bound to an iommufd.
+  int boundCdev(Process& p, int mode) {
+    PciBus& bus = kernel->addBus(0x42);
+    auto d2 = kernel->addVfioDevice(bus, standardDeviceConfig(bus.number()));
+    EXPECT_TRUE(d2);
+    cdevDev = *d2;
+    const long cdev = p.open(kernel->cdevPath(*cdevDev), mode);
+    const long iommufd = p.open("/dev/iommu", O_RDWR);
+    EXPECT_GE(cdev, 0);
+    vfio_device_bind_iommufd bind{.argsz = sizeof(vfio_device_bind_iommufd)};
+    bind.iommufd = static_cast<int32_t>(iommufd);
+    EXPECT_EQ(p.ioctl(static_cast<int>(cdev), VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+    return static_cast<int>(cdev);
+  }
+
+  VfioDevice* cdevDev = nullptr;
+};
+
+// The maps line the kernel prints: the prefix, then the name at column 73.
+std::string line(const std::string& prefix, const std::string& name) {
+  return prefix + std::string(73 - prefix.size(), ' ') + name + "\n";
+}
+
+TEST_F(ProcMaps, UAPI_30_GroupPathAnonInodeAndOffsetPerEra) {
+  // 6.1 (G1 rewrote vm_pgoff: BAR0's physical address) and 6.12 (the file
+  // offset); the same anon inode path either way.
+  bootWith(DesignKind::kVmaList, *MmProfile::byName("linux-6.1"));
+  ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
+  EXPECT_EQ(proc->maps(),
+            line("7f0000000000-7f0000010000 rw-s f0000000 00:0e 1 ", "anon_inode:[vfio-device]"));
+  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  ASSERT_EQ(map(kBar0Offset + 0x4000, 16 * kKiB, kVa), static_cast<long>(kVa));
+  EXPECT_EQ(proc->maps(),
+            line("7f0000000000-7f0000004000 rw-s 00004000 00:0e 1 ", "anon_inode:[vfio-device]"));
+}
+
+TEST_F(ProcMaps, UAPI_30_CdevPathIsTheDeviceNode) {
+  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  auto other = kernel->spawn("vmm");
+  const int cdev = boundCdev(*other, O_RDWR);
+  ASSERT_EQ(other->mmap(kVa, kBar0Len, prot::kRead | prot::kWrite, map::kShared | map::kFixed,
+                        cdev, kBar0Offset),
+            static_cast<long>(kVa));
+  const Inode& node = kernel->cdevInode(*cdevDev);
+  EXPECT_EQ(kernel->cdevPath(*cdevDev), "/dev/vfio/devices/vfio1");
+  EXPECT_EQ(other->maps(), line(fmt::format("7f0000000000-7f0000010000 rw-s 00000000 00:05 {} ",
+                                            node.ino()),
+                                "/dev/vfio/devices/vfio1"));
+  // The first device's node is vfio0.
+  EXPECT_EQ(kernel->cdevPath(*dev), "/dev/vfio/devices/vfio0");
+}
+
+TEST_F(ProcMaps, UAPI_30_AnonymousMappingHasNoName) {
+  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  ASSERT_EQ(proc->mmap(kVa, 8192, prot::kRead, map::kPrivate | map::kAnonymous | map::kFixed, -1, 0),
+            static_cast<long>(kVa));
+  EXPECT_EQ(proc->maps(), "7f0000000000-7f0000002000 r--p 00000000 00:00 0 \n");
+}
+
+TEST_F(ProcMaps, UAPI_31_VmFlagsOn61ArComesWithAFillAndGoesWithAZap) {
+  bootWith(DesignKind::kVmaList, *MmProfile::byName("linux-6.1"));
+  ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
+  EXPECT_EQ(vmFlags(), "rd wr sh mr mw me ms pf io de dd sd ");
+  ASSERT_EQ(touch(kVa).sig.signo, 0);
+  EXPECT_EQ(vmFlags(), "rd wr sh mr mw me ms pf io de ar dd sd ");
+  setMem(false);
+  EXPECT_EQ(vmFlags(), "rd wr sh mr mw me ms pf io de dd sd ");
+  setMem(true);
+  ASSERT_EQ(touch(kVa).sig.signo, 0);
+  EXPECT_EQ(vmFlags(), "rd wr sh mr mw me ms pf io de ar dd sd ");
+}
+
+TEST_F(ProcMaps, UAPI_31_VmFlagsOn612NeverChangeWithTouches) {
+  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
+  const std::string want = "rd wr sh mr mw me ms pf io de dd sd ?? ";
+  EXPECT_EQ(vmFlags(), want);
+  ASSERT_EQ(touch(kVa).sig.signo, 0);
+  EXPECT_EQ(vmFlags(), want);
+  setMem(false);
+  EXPECT_EQ(vmFlags(), want);
+  ASSERT_EQ(proc->munmap(kVa, kBar0Len), 0);
+  ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa, prot::kRead), static_cast<long>(kVa));
+  EXPECT_EQ(vmFlags(), "rd sh mr mw me ms pf io de dd sd ?? ");
+}
+
+TEST_F(ProcMaps, UAPI_31_AnonInodeNoexecDropsMeAndRefusesProtExec) {
+  MmProfile p = *MmProfile::byName("linux-6.12");
+  bootWith(DesignKind::kHugeFault, p);
+  ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa, prot::kRead | prot::kExec), static_cast<long>(kVa));
+  EXPECT_EQ(vmFlags(), "rd ex sh mr mw me ms pf io de dd sd ?? ");
+
+  p.anonInodeNoexec = true;
+  bootWith(DesignKind::kHugeFault, p);
+  EXPECT_EQ(map(kBar0Offset, kBar0Len, kVa, prot::kRead | prot::kExec), -1);  // -EPERM
+  ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
+  EXPECT_EQ(vmFlags(), "rd wr sh mr mw ms pf io de dd sd ?? ");
+  // The device node is on /dev, not on the anon-inode superblock.
+  auto other = kernel->spawn("vmm");
+  const int cdev = boundCdev(*other, O_RDWR);
+  ASSERT_GT(other->mmap(0, kBar0Len, prot::kRead | prot::kExec, map::kShared, cdev, kBar0Offset),
+            0);
+  EXPECT_NE(other->smaps().find("VmFlags: rd ex sh mr mw me ms "), std::string::npos);
+}
+
+TEST_F(ProcMaps, UAPI_32_ReadOnlyCdevCannotMapShared) {
+  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  auto other = kernel->spawn("vmm");
+  const int cdev = boundCdev(*other, O_RDONLY);
+  EXPECT_EQ(other->mmap(0, kBar0Len, prot::kRead, map::kShared, cdev, kBar0Offset), -22);
+  EXPECT_EQ(other->mmap(0, kBar0Len, prot::kRead | prot::kWrite, map::kShared, cdev, kBar0Offset),
+            -13);
+  EXPECT_EQ(other->maps(), "");
+}
+
+TEST(VmFlagsMnemonics, BitsWithoutAMnemonicPrintQuestionMarks) {
+  EXPECT_EQ(vmFlagsMnemonics(vm::kRead | vm::kSoftDirty | vm::kAllowAnyUncached | (1ULL << 40)),
+            "rd sd ?? ?? ");
+  EXPECT_EQ(vmFlagsMnemonics(0), "");
+}
+
+}  // namespace
+}  // namespace vfiomm::testing
