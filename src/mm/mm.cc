@@ -2,23 +2,19 @@
 
 #include <algorithm>
 
-#include <fmt/format.h>
-
 #include "base/assert.h"
 #include "base/counter.h"
 #include "mm/address_space.h"
 #include "mm/file.h"
 #include "mm/machine.h"
 #include "mm/pfn_insert.h"
+#include "mm/vm_commit.h"
 #include "mm/vm_operations.h"
 #include "sync/lockdep.h"
 
 namespace vfiomm {
 
 namespace {
-
-VFIOMM_COUNTER(overcommitRefused, "mm.overcommit_refused",
-               "__vm_enough_memory refusals (not enough memory for the allocation)");
 
 constexpr uint64_t kMmapMinAddr = 0x10000;         // vm.mmap_min_addr
 constexpr uint64_t kMmapBase = 0x7f00'0000'0000;   // mm->mmap_base (top-down start)
@@ -43,7 +39,7 @@ Mm::Mm(Machine& machine, const Mm& parent)
     : id_(nextId_.fetch_add(1)),
       machine_(machine),
       profile_(parent.profile_),
-      overcommitLimit_(parent.overcommitLimit_),
+      vmCommit_(parent.vmCommit_),
       thpEnabled_(parent.thpEnabled_),
       thpDisabled_(parent.thpDisabled_) {}
 
@@ -144,8 +140,35 @@ void Mm::unlinkFile(Vma& vma) {
 }
 
 void Mm::removeVma(std::unique_ptr<Vma> vma) {
-  // remove_vma(): ->close, then fput when the unique_ptr goes.
+  // remove_vma(): ->close, then fput when the unique_ptr goes; the unmap
+  // before it returned the VMA's commit charge.
+  if (vma->flags() & vm::kAccount) uncharge(vma->pages());
   if (vma->ops() != nullptr) vma->ops()->close(*vma);
+}
+
+void Mm::setOwner(int pid, std::string comm) {
+  ownerPid_ = pid;
+  ownerComm_ = std::move(comm);
+}
+
+Status Mm::charge(uint64_t pages) {
+  if (vmCommit_ == nullptr || pages == 0) return ok();
+  uint64_t totalVm = 0;  // mm->total_vm
+  for (const auto& [start, vma] : vmas_) totalVm += vma->pages();
+  return vmCommit_->enoughMemory(pages, VmCommit::Caller{ownerPid_, ownerComm_, totalVm},
+                                 profile_.vmeLogBytes);
+}
+
+void Mm::uncharge(uint64_t pages) {
+  if (vmCommit_ != nullptr) vmCommit_->unacct(pages);
+}
+
+uint64_t Mm::accountedPagesIn(VirtAddr start, VirtAddr end) {
+  uint64_t pages = 0;
+  for (Vma* v : vmasIn(start, end))
+    if (v->flags() & vm::kAccount)
+      pages += (std::min(end, v->end()) - std::max(start, v->start())) >> kPageShift;
+  return pages;
 }
 
 std::vector<Vma*> Mm::vmasIn(VirtAddr start, VirtAddr end) {
@@ -337,27 +360,44 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
 
 Result<VirtAddr> Mm::mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint64_t len,
                                 VmFlags flags, PgOff pgoff) {
-  if (auto st = doMunmap(addr, len); !st) return fail(st.error());
-  // accountable_mapping(): private, writable, not NORESERVE.
-  if ((flags & (vm::kNoReserve | vm::kShared | vm::kWrite)) == vm::kWrite) {
-    if (len > overcommitLimit_) {
-      overcommitRefused.add();
-      fmt::print(stderr,
-                 "__vm_enough_memory: pid: {}, comm: vfiomm, bytes: {} not enough memory for "
-                 "the allocation\n",
-                 id_, len);
-      return fail(Errno::kENOMEM);
+  // accountable_mapping(): private, writable, not NORESERVE. Its pages are
+  // charged before the VMA exists and before the driver's ->mmap runs
+  // (vfio-uapi.md §10, UAPI-33, UAPI-34).
+  const uint64_t pages = len >> kPageShift;
+  const bool accountable = (flags & (vm::kNoReserve | vm::kShared | vm::kWrite)) == vm::kWrite;
+  if (profile_.fixedMapSurvivesChargeFail) {
+    // The charge comes first, less the accounted pages of the mappings it
+    // replaces (they pass to the new one); a refusal leaves them mapped
+    // (UAPI-35).
+    if (accountable) {
+      const uint64_t replaced = accountedPagesIn(addr, addr + len);
+      if (auto st = charge(pages - replaced); !st) return fail(st.error());
+      if (vmCommit_ != nullptr) vmCommit_->acct(replaced);  // the unmap returns them
     }
-    flags |= vm::kAccount;
+    if (auto st = doMunmap(addr, len); !st) {
+      if (accountable) uncharge(pages);
+      return fail(st.error());
+    }
+  } else {
+    // The old mappings are gone before the charge: a refusal leaves a hole.
+    if (auto st = doMunmap(addr, len); !st) return fail(st.error());
+    if (accountable) {
+      if (auto st = charge(pages); !st) return fail(st.error());
+    }
   }
+  if (accountable) flags |= vm::kAccount;
   // mmap_region(): every new VMA starts soft-dirty (smaps `sd`).
   flags |= vm::kSoftDirty;
   auto vma = std::make_unique<Vma>(*this, addr, addr + len, pgoff, flags);
   vma->setPageProt(vmGetPageProt(flags));
   if (file != nullptr) {
     vma->setFile(file);
-    // call_mmap(): the driver sees the VMA before anyone else can.
-    if (auto st = file->mmap(*vma); !st) return fail(st.error());
+    // call_mmap(): the driver sees the VMA before anyone else can. Its
+    // refusal returns the charge; the old range stays unmapped.
+    if (auto st = file->mmap(*vma); !st) {
+      if (accountable) uncharge(pages);
+      return fail(st.error());
+    }
   }
   Vma& v = *vma;
   insertVma(std::move(vma));
@@ -498,7 +538,14 @@ Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
   MmuGather tlb(tlbFlusher());
   for (Vma* v : vmasIn(start, end)) {
     vmaStartWrite(*v);
-    const VmFlags flags = (v->flags() & ~(vm::kRead | vm::kWrite | vm::kExec)) | want;
+    VmFlags flags = (v->flags() & ~(vm::kRead | vm::kWrite | vm::kExec)) | want;
+    // mprotect_fixup(): a private mapping writable for the first time is
+    // charged now.
+    if ((want & vm::kWrite) &&
+        !(v->flags() & (vm::kAccount | vm::kWrite | vm::kShared | vm::kNoReserve))) {
+      if (auto st = charge(v->pages()); !st) return st;
+      flags |= vm::kAccount;
+    }
     v->initFlags(flags);  // vm_flags_reset under the write lock
     // vma_set_page_prot(): new protection, the driver's cache mode kept.
     const uint64_t protPte = vmGetPageProt(flags) | (v->pageProt() & (pte::kPcd | pte::kPwt));
@@ -642,6 +689,9 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
     if (rangeIsFree((oldAddr + oldLen).value(), (oldAddr + newLen).value()) &&
         oldAddr + oldLen == vma->end()) {
       // Grow in place (anonymous memory only: pfnmaps were refused above).
+      if (vma->flags() & vm::kAccount) {
+        if (auto st = charge((newLen - oldLen) >> kPageShift); !st) return fail(st.error());
+      }
       auto owned = detachVma(*vma);
       owned->setRange(owned->start(), oldAddr + newLen, owned->pgoff());
       insertVma(std::move(owned));
@@ -669,6 +719,11 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
   // move_page_tables, then unmap the source.
   if (vma->ops() != nullptr) {
     if (auto st = vma->ops()->mremap(*vma); !st) return fail(st.error());
+  }
+  // move_vma(): the destination is charged in full; unmapping the source
+  // returns the source's pages.
+  if (vma->flags() & vm::kAccount) {
+    if (auto st = charge(newLen >> kPageShift); !st) return fail(st.error());
   }
   const uint64_t moved = std::min(oldLen, newLen);
   std::unique_ptr<Vma> dest = vma->dup(*this);
@@ -704,6 +759,13 @@ Result<std::shared_ptr<Mm>> Mm::fork() {
   Status status = ok();
   for (auto& [start, vma] : vmas_) {
     if (vma->flags() & vm::kDontCopy) continue;
+    // dup_mmap(): an accounted VMA is charged again for the child's copy.
+    if (vma->flags() & vm::kAccount) {
+      if (auto st = charge(vma->pages()); !st) {
+        status = st;
+        break;
+      }
+    }
     vmaStartWrite(*vma);
     std::unique_ptr<Vma> copy = vma->dup(*child);
     Vma& c = *copy;

@@ -26,6 +26,7 @@ namespace vfiomm {
 class AddressSpace;
 class File;
 class Machine;
+class VmCommit;
 
 inline const LockClass kMmapLockClass{"&mm->mmap_lock"};
 // The VMA tree's own lock: stands for the maple tree's RCU-safe lookups.
@@ -97,8 +98,11 @@ class Mm : public std::enable_shared_from_this<Mm> {
   TlbFlushFn tlbFlusher();
 
   // --- settings and accounting ----------------------------------------------------------
-  // The overcommit limit of heuristic mode: RAM + swap (mm-pfnmap.md §3).
-  void setOvercommitLimit(uint64_t bytes) { overcommitLimit_ = bytes; }
+  // The system's commit accounting (vfio-uapi.md §10); none: nothing is
+  // charged (mm unit tests). Set before the first syscall.
+  void setVmCommit(VmCommit* commit) { vmCommit_ = commit; }
+  // mm->owner: the process whose pid and comm the overcommit warning names.
+  void setOwner(int pid, std::string comm);
   void setThpEnabled(ThpEnabled t) { thpEnabled_ = t; }
   ThpEnabled thpEnabled() const { return thpEnabled_; }
   void setThpDisabled(bool off) { thpDisabled_ = off; }  // prctl(PR_SET_THP_DISABLE)
@@ -134,6 +138,11 @@ class Mm : public std::enable_shared_from_this<Mm> {
   void unmapRegion(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
+  // security_vm_enough_memory_mm(this mm, pages), and vm_unacct_memory().
+  Status charge(uint64_t pages) REQUIRES(mmapLock_);
+  void uncharge(uint64_t pages);
+  // VM_ACCOUNT pages of the VMAs in [start, end) (vms->nr_accounted).
+  uint64_t accountedPagesIn(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
 
   static std::atomic<uint64_t> nextId_;
 
@@ -148,7 +157,9 @@ class Mm : public std::enable_shared_from_this<Mm> {
   std::atomic<size_t> mapCount_{0};
   std::atomic<int64_t> mmLockSeq_{0};
   std::atomic<uint64_t> pgtablesPeak_{0};
-  uint64_t overcommitLimit_ = UINT64_MAX;
+  VmCommit* vmCommit_ = nullptr;
+  int ownerPid_ = 0;
+  std::string ownerComm_;
   ThpEnabled thpEnabled_ = ThpEnabled::kAlways;
   bool thpDisabled_ = false;
   bool exited_ GUARDED_BY(mmapLock_) = false;

@@ -27,6 +27,7 @@ Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
   auto profile = config.profileOverride ? config.profileOverride : MmProfile::byName(name);
   if (!profile) return fail(Errno::kEINVAL);
   if (config.cpus == 0 || config.cpus > Machine::kMaxCpus) return fail(Errno::kEINVAL);
+  if (config.memory.ramBytes < kPageSize) return fail(Errno::kEINVAL);
   return std::unique_ptr<Kernel>(new Kernel(config, *profile));
 }
 
@@ -34,6 +35,7 @@ Kernel::Kernel(const KernelConfig& config, MmProfile profile)
     : config_(config),
       profile_(std::move(profile)),
       machine_(MachineConfig{config.cpus, config.tlb}),
+      vmCommit_(config.memory),
       pciHost_(machine_) {
   for (unsigned i = 0; i < config.cpus; ++i) cpuRun_.push_back(std::make_unique<std::mutex>());
 }

@@ -17,6 +17,7 @@
 #include "fs/inode.h"
 #include "mm/machine.h"
 #include "mm/mm_profile.h"
+#include "mm/vm_commit.h"
 #include "pci/pci_host.h"
 #include "vfio/mapping_design.h"
 
@@ -39,8 +40,8 @@ struct KernelConfig {
   std::optional<MmProfile> profileOverride;
   DesignOptions designOptions;
   ThpEnabled thp = ThpEnabled::kAlways;
-  // RAM + swap, for the heuristic overcommit check of private mappings.
-  uint64_t overcommitLimit = 64ULL << 30;
+  // MemTotal, SwapTotal and the overcommit sysctls (vfio-uapi.md §10).
+  HostMemory memory;
   // Every CPU's TLB (the default: a Golden Cove STLB, docs/tlb.md).
   TlbGeometry tlb;
 };
@@ -56,6 +57,8 @@ class Kernel {
   PciHost& pciHost() { return pciHost_; }
   const MmProfile& profile() const { return profile_; }
   const KernelConfig& config() const { return config_; }
+  // vm_committed_as and __vm_enough_memory() of the whole system.
+  VmCommit& vmCommit() { return vmCommit_; }
 
   PciBus& addBus(uint8_t number, bool behindBridge = true, bool slotReset = false);
   PciBus& addBus(const PciBusConfig& config);
@@ -93,6 +96,7 @@ class Kernel {
   const KernelConfig config_;
   const MmProfile profile_;
   Machine machine_;
+  VmCommit vmCommit_;
   PciHost pciHost_;
   std::map<uint8_t, PciBus*> buses_;
   std::vector<std::unique_ptr<VfioDevice>> devices_;

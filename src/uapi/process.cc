@@ -58,12 +58,13 @@ Thread::Timeslice::Timeslice(Thread& thread)
 
 Process::Process(Kernel& kernel, std::string comm)
     : Process(kernel, std::move(comm), std::make_shared<Mm>(kernel.machine(), kernel.profile())) {
-  mm_->setOvercommitLimit(kernel.config().overcommitLimit);
+  mm_->setVmCommit(&kernel.vmCommit());
   mm_->setThpEnabled(kernel.config().thp);
 }
 
 Process::Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm)
     : kernel_(kernel), comm_(std::move(comm)), pid_(kernel.nextPid()), mm_(std::move(mm)) {
+  mm_->setOwner(pid_, comm_);
   SpinGuard g(threadLock_);
   threads_.push_back(std::make_unique<Thread>(*this, 0, pid_));
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "base/counter.h"
+#include "mm/vm_commit.h"
 #include "pfnmap_fixture.h"
 
 namespace vfiomm::testing {
@@ -33,7 +34,11 @@ TEST_F(MmCallsTest, MMAP_07_GenericChecksComeBeforeTheDriver) {
 }
 
 TEST_F(MmCallsTest, MMAP_10_PrivateWritableBeyondOvercommitIsEnomemBeforeTheDriver) {
-  mm->setOvercommitLimit(1ULL << 30);
+  HostMemory gib;  // MemTotal + SwapTotal = 1 GiB
+  gib.ramBytes = 768ULL << 20;
+  gib.swapBytes = 256ULL << 20;
+  VmCommit commit(gib);
+  mm->setVmCommit(&commit);
   const CounterSnapshot before = CounterRegistry::global().snapshot();
   auto r = mm->mmap(VirtAddr(0), 2ULL << 30, prot::kRead | prot::kWrite, map::kPrivate, bar, 0);
   ASSERT_FALSE(r);
@@ -46,6 +51,8 @@ TEST_F(MmCallsTest, MMAP_10_PrivateWritableBeyondOvercommitIsEnomemBeforeTheDriv
                      map::kPrivate | map::kNoReserve, bar, 0)
                 .error(),
             Errno::kEINVAL);
+  EXPECT_EQ(commit.committedPages(), 0U);  // every refusal returned its charge
+  mm->setVmCommit(nullptr);                // `commit` goes before the mm
 }
 
 TEST_F(MmCallsTest, MMAP_11_FlagsThatDoNothingAndFlagsThatFail) {

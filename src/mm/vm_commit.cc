@@ -1,0 +1,68 @@
+#include "mm/vm_commit.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/counter.h"
+#include "base/page_geometry.h"
+
+namespace vfiomm {
+
+namespace {
+
+VFIOMM_COUNTER(overcommitRefused, "mm.overcommit_refused",
+               "__vm_enough_memory refusals (not enough memory for the allocation)");
+
+uint64_t kbToPages(uint64_t kb) { return kb >> (kPageShift - 10); }
+
+}  // namespace
+
+uint64_t VmCommit::commitLimitPages() const {
+  const uint64_t swap = memory_.swapBytes >> kPageShift;
+  if (memory_.overcommitKbytes != 0) return kbToPages(memory_.overcommitKbytes) + swap;
+  // No hugetlb pool in the model: all of RAM counts.
+  return (memory_.ramBytes >> kPageShift) * memory_.overcommitRatio / 100 + swap;
+}
+
+Status VmCommit::enoughMemory(uint64_t pages, const Caller& caller, bool logBytes) {
+  const uint64_t committed = committed_.fetch_add(pages, std::memory_order_relaxed) + pages;
+  switch (memory_.overcommitMemory) {
+    case OvercommitMode::kAlways:
+      return ok();
+    case OvercommitMode::kGuess:
+      // Only a single request larger than RAM + swap is refused.
+      if (pages <= (memory_.ramBytes >> kPageShift) + (memory_.swapBytes >> kPageShift)) return ok();
+      break;
+    case OvercommitMode::kNever: {
+      // The limit less the admin reserve (no CAP_SYS_ADMIN) and the user
+      // reserve; signed, as the kernel computes it.
+      auto allowed = static_cast<int64_t>(commitLimitPages());
+      allowed -= static_cast<int64_t>(kbToPages(memory_.adminReserveKbytes));
+      allowed -= static_cast<int64_t>(
+          std::min(caller.totalVmPages / 32, kbToPages(memory_.userReserveKbytes)));
+      if (static_cast<int64_t>(committed) < allowed) return ok();
+      break;
+    }
+  }
+  committed_.fetch_sub(pages, std::memory_order_relaxed);
+  overcommitRefused.add();
+  // pr_warn_ratelimited(); the model keeps every line (no time to limit by).
+  const std::string bytes = logBytes ? fmt::format("bytes: {} ", pages << kPageShift) : "";
+  const std::string line =
+      fmt::format("__vm_enough_memory: pid: {}, comm: {:.20}, {}not enough memory for the allocation",
+                  caller.pid, caller.comm, bytes);
+  fmt::print(stderr, "{}\n", line);
+  {
+    std::lock_guard g(logMu_);
+    warnings_.push_back(line);
+  }
+  return fail(Errno::kENOMEM);
+}
+
+std::vector<std::string> VmCommit::warnings() const {
+  std::lock_guard g(logMu_);
+  return warnings_;
+}
+
+}  // namespace vfiomm

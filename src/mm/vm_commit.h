@@ -1,0 +1,68 @@
+// VmCommit models the kernel's commit accounting: vm_committed_as, the
+// overcommit sysctls and __vm_enough_memory() (vfio-uapi.md §10; mm/util.c).
+// One per Kernel: every mm of the system charges the same counter.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace vfiomm {
+
+// vm.overcommit_memory.
+enum class OvercommitMode { kGuess = 0, kAlways = 1, kNever = 2 };
+
+// The host's memory as the kernel sees it, and the overcommit sysctls.
+// Defaults: a 64 GiB host with 8 GiB of swap and the kernel's defaults.
+struct HostMemory {
+  uint64_t ramBytes = 64ULL << 30;                  // MemTotal (totalram_pages)
+  uint64_t swapBytes = 8ULL << 30;                  // SwapTotal (total_swap_pages)
+  OvercommitMode overcommitMemory = OvercommitMode::kGuess;
+  uint64_t overcommitRatio = 50;                    // vm.overcommit_ratio (%)
+  uint64_t overcommitKbytes = 0;                    // vm.overcommit_kbytes (0: use the ratio)
+  uint64_t adminReserveKbytes = 8192;               // vm.admin_reserve_kbytes
+  uint64_t userReserveKbytes = 131072;              // vm.user_reserve_kbytes
+};
+
+class VmCommit {
+ public:
+  explicit VmCommit(HostMemory memory) : memory_(memory) {}
+  VmCommit(const VmCommit&) = delete;
+  VmCommit& operator=(const VmCommit&) = delete;
+
+  // Who asks, for the warning: current's pid and comm, and its mm's
+  // total_vm (pages) for the user reserve of mode 2.
+  struct Caller {
+    int pid = 0;
+    std::string comm;
+    uint64_t totalVmPages = 0;
+  };
+  // __vm_enough_memory(): charges `pages` to vm_committed_as, or undoes
+  // the charge, logs the rate-limited warning (with `bytes: N` when
+  // `logBytes`, the vme_log_bytes switch) and fails with -ENOMEM. The
+  // model's processes have no CAP_SYS_ADMIN: mode 2 keeps the admin
+  // reserve back from them.
+  Status enoughMemory(uint64_t pages, const Caller& caller, bool logBytes);
+  // vm_acct_memory() without a check / vm_unacct_memory().
+  void acct(uint64_t pages) { committed_.fetch_add(pages, std::memory_order_relaxed); }
+  void unacct(uint64_t pages) { committed_.fetch_sub(pages, std::memory_order_relaxed); }
+
+  const HostMemory& memory() const { return memory_; }
+  uint64_t committedPages() const { return committed_.load(std::memory_order_relaxed); }
+  // vm_commit_limit(): CommitLimit of /proc/meminfo, in pages.
+  uint64_t commitLimitPages() const;
+  // The warnings logged so far (the model's slice of the kernel log).
+  std::vector<std::string> warnings() const;
+
+ private:
+  const HostMemory memory_;
+  std::atomic<uint64_t> committed_{0};  // vm_committed_as, in pages
+  mutable std::mutex logMu_;            // the log's own bookkeeping
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace vfiomm
