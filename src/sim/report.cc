@@ -105,6 +105,9 @@ Json scenarioToJson(const Scenario& sc) {
   j["cpus"] = sc.cpus;
   j["profile"] = sc.profile;
   j["thp"] = sc.thp;
+  j["ram"] = sc.memory.ramBytes;
+  j["swap"] = sc.memory.swapBytes;
+  j["overcommit_memory"] = static_cast<unsigned>(sc.memory.overcommitMemory);
   Json cost = Json::object();
   for (const auto& f : CostModel::fields()) cost[f.key] = sc.cost.*f.member;
   j["cost_model"] = cost;

@@ -212,6 +212,7 @@ void Run::setUp() {
   cfg.design = design_;
   cfg.profile = sc_.profile;
   cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
+  cfg.memory = sc_.memory;
   cfg.tlb = sc_.tlb;
   auto k = Kernel::create(cfg);
   if (!k)

@@ -863,8 +863,8 @@ Scenario Parser::parse(const std::string& text) {
   const YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
   checkMapKeys(root, "the scenario");
-  checkKeys(root, {"name", "description", "cpus", "profile", "thp", "cost_model", "tlb",
-                   "devices", "processes", "phases"},
+  checkKeys(root, {"name", "description", "cpus", "profile", "thp", "ram", "swap",
+                   "overcommit_memory", "cost_model", "tlb", "devices", "processes", "phases"},
             "the scenario");
   Scenario sc;
   sc.file = file_;
@@ -884,6 +884,14 @@ Scenario Parser::parse(const std::string& text) {
     }
   }
   if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
+  if (root["ram"]) {
+    sc.memory.ramBytes = size(root["ram"], "ram");
+    if (sc.memory.ramBytes < 4096) fail(root["ram"], "ram must be at least 4K");
+  }
+  if (root["swap"]) sc.memory.swapBytes = size(root["swap"], "swap");
+  if (root["overcommit_memory"])
+    sc.memory.overcommitMemory =
+        static_cast<OvercommitMode>(bounded<unsigned>(root["overcommit_memory"], "overcommit_memory", 2));
   if (root["cost_model"]) parseCost(root["cost_model"], sc.cost);
   if (root["tlb"]) parseTlb(root["tlb"], sc.tlb);
   if (!root["devices"]) fail(root, "a scenario needs devices");

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mm/tlb.h"
+#include "mm/vm_commit.h"
 #include "pci/pci_device.h"
 #include "sim/cost_model.h"
 
@@ -162,6 +163,7 @@ struct Scenario {
   unsigned cpus = 4;
   std::string profile;  // empty: each design's own
   bool thp = true;
+  HostMemory memory;  // ram, swap, overcommit_memory (vfio-uapi.md §10)
   CostModel cost;
   TlbGeometry tlb;  // every simulated CPU's
   std::vector<DeviceDef> devices;

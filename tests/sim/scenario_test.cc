@@ -108,7 +108,8 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 TEST(ScenarioErrors, UnknownTopLevelKey) {
   EXPECT_EQ(errorOf(std::string(kGood) + "colour: blue\n"),
             "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
-            "cpus, profile, thp, cost_model, tlb, devices, processes, phases)");
+            "cpus, profile, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, processes, "
+            "phases)");
 }
 
 TEST(ScenarioErrors, UnknownBarKey) {
