@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/counter.h"
+#include "base/kernel_log.h"
 #include "base/page_geometry.h"
 
 namespace vfiomm {
@@ -47,22 +48,12 @@ Status VmCommit::enoughMemory(uint64_t pages, const Caller& caller, bool logByte
   }
   committed_.fetch_sub(pages, std::memory_order_relaxed);
   overcommitRefused.add();
-  // pr_warn_ratelimited(); the model keeps every line (no time to limit by).
+  // pr_warn_ratelimited().
   const std::string bytes = logBytes ? fmt::format("bytes: {} ", pages << kPageShift) : "";
-  const std::string line =
-      fmt::format("__vm_enough_memory: pid: {}, comm: {:.20}, {}not enough memory for the allocation",
-                  caller.pid, caller.comm, bytes);
-  fmt::print(stderr, "{}\n", line);
-  {
-    std::lock_guard g(logMu_);
-    warnings_.push_back(line);
-  }
+  log_.print(fmt::format(
+      "__vm_enough_memory: pid: {}, comm: {:.20}, {}not enough memory for the allocation",
+      caller.pid, caller.comm, bytes));
   return fail(Errno::kENOMEM);
-}
-
-std::vector<std::string> VmCommit::warnings() const {
-  std::lock_guard g(logMu_);
-  return warnings_;
 }
 
 }  // namespace vfiomm

@@ -5,9 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "base/result.h"
 
@@ -28,9 +26,12 @@ struct HostMemory {
   uint64_t userReserveKbytes = 131072;              // vm.user_reserve_kbytes
 };
 
+class KernelLog;
+
 class VmCommit {
  public:
-  explicit VmCommit(HostMemory memory) : memory_(memory) {}
+  // Refusals are logged to `log`, the kernel's message buffer.
+  VmCommit(HostMemory memory, KernelLog& log) : memory_(memory), log_(log) {}
   VmCommit(const VmCommit&) = delete;
   VmCommit& operator=(const VmCommit&) = delete;
 
@@ -42,8 +43,9 @@ class VmCommit {
     uint64_t totalVmPages = 0;
   };
   // __vm_enough_memory(): charges `pages` to vm_committed_as, or undoes
-  // the charge, logs the rate-limited warning (with `bytes: N` when
-  // `logBytes`, the vme_log_bytes switch) and fails with -ENOMEM. The
+  // the charge, logs the warning (with `bytes: N` when `logBytes`, the
+  // vme_log_bytes switch; every time: the model has no clock to rate-limit
+  // by) and fails with -ENOMEM. The
   // model's processes have no CAP_SYS_ADMIN: mode 2 keeps the admin
   // reserve back from them.
   Status enoughMemory(uint64_t pages, const Caller& caller, bool logBytes);
@@ -55,14 +57,11 @@ class VmCommit {
   uint64_t committedPages() const { return committed_.load(std::memory_order_relaxed); }
   // vm_commit_limit(): CommitLimit of /proc/meminfo, in pages.
   uint64_t commitLimitPages() const;
-  // The warnings logged so far (the model's slice of the kernel log).
-  std::vector<std::string> warnings() const;
 
  private:
   const HostMemory memory_;
+  KernelLog& log_;
   std::atomic<uint64_t> committed_{0};  // vm_committed_as, in pages
-  mutable std::mutex logMu_;            // the log's own bookkeeping
-  std::vector<std::string> warnings_;
 };
 
 }  // namespace vfiomm

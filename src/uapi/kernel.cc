@@ -35,7 +35,7 @@ Kernel::Kernel(const KernelConfig& config, MmProfile profile)
     : config_(config),
       profile_(std::move(profile)),
       machine_(MachineConfig{config.cpus, config.tlb}),
-      vmCommit_(config.memory),
+      vmCommit_(config.memory, machine_.log()),
       pciHost_(machine_) {
   for (unsigned i = 0; i < config.cpus; ++i) cpuRun_.push_back(std::make_unique<std::mutex>());
 }

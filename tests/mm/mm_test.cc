@@ -37,7 +37,7 @@ TEST_F(MmCallsTest, MMAP_10_PrivateWritableBeyondOvercommitIsEnomemBeforeTheDriv
   HostMemory gib;  // MemTotal + SwapTotal = 1 GiB
   gib.ramBytes = 768ULL << 20;
   gib.swapBytes = 256ULL << 20;
-  VmCommit commit(gib);
+  VmCommit commit(gib, machine.log());
   mm->setVmCommit(&commit);
   const CounterSnapshot before = CounterRegistry::global().snapshot();
   auto r = mm->mmap(VirtAddr(0), 2ULL << 30, prot::kRead | prot::kWrite, map::kPrivate, bar, 0);

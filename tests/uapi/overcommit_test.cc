@@ -77,7 +77,7 @@ class Overcommit : public ::testing::TestWithParam<Era> {
 TEST_P(Overcommit, UAPI_33_HeuristicModeRefusesOnlyARequestBeyondRamAndSwap) {
   boot();
   EXPECT_EQ(mapBar(kBar2Offset, 2 * kGiB, kPrivateRw), -12);
-  const std::vector<std::string> log = kernel->vmCommit().warnings();
+  const std::vector<std::string> log = kernel->machine().log().lines();
   ASSERT_EQ(log.size(), 1U);
   const std::string who = "__vm_enough_memory: pid: " + std::to_string(proc->pid()) + ", comm: qemu, ";
   EXPECT_EQ(log[0], who + (GetParam().logsBytes ? "bytes: 2147483648 " : "") +
@@ -86,13 +86,13 @@ TEST_P(Overcommit, UAPI_33_HeuristicModeRefusesOnlyARequestBeyondRamAndSwap) {
   EXPECT_EQ(mapBar(kBar2Offset, 512 * kMiB, kPrivateRw), -22);
   EXPECT_EQ(mapBar(kBar2Offset, kGiB, kPrivateRw), -22);  // exactly MemTotal + SwapTotal
   EXPECT_EQ(mapBar(kBar2Offset, 2 * kGiB, kPrivateRw | map::kNoReserve), -22);
-  EXPECT_EQ(kernel->vmCommit().warnings().size(), 1U);
+  EXPECT_EQ(kernel->machine().log().lines().size(), 1U);
   EXPECT_EQ(committed(), 0U);
   HostMemory always = oneGiB();
   always.overcommitMemory = OvercommitMode::kAlways;
   boot(always);
   EXPECT_EQ(mapBar(kBar2Offset, 2 * kGiB, kPrivateRw), -22);
-  EXPECT_TRUE(kernel->vmCommit().warnings().empty());
+  EXPECT_TRUE(kernel->machine().log().lines().empty());
 }
 
 TEST_P(Overcommit, UAPI_34_StrictModeAtTheLimitRefusesAPrivateBarMapping) {
