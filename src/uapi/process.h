@@ -136,6 +136,9 @@ class Process : public std::enable_shared_from_this<Process> {
   // --- life --------------------------------------------------------------------
   // The child (sharing open files, with a copy of the address space), or -errno.
   std::shared_ptr<Process> fork(long* error = nullptr);
+  // Closes every descriptor and unmaps everything. Afterwards the process is
+  // a dead task: fd calls are -EBADF, open -EMFILE, memory calls and fork
+  // -ENOMEM, munmap -EINVAL (docs/api.md, "After exit()").
   void exit();
   Rusage getrusage();  // RUSAGE_SELF: every thread
 
