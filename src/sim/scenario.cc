@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -11,7 +12,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -850,17 +853,55 @@ PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::str
   return ph;
 }
 
+namespace {
+
+// Counts documents without building them: yaml-cpp's LoadAll() loops
+// forever, allocating, on a stray flow ',' at block level (each call of
+// HandleNextDocument() returns an empty document without consuming it), so
+// the count stops at two.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  std::optional<YAML::Mark> second;
+  int documents = 0;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents == 2) second = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+std::optional<YAML::Mark> secondDocument(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
+  }
+  return counter.second;
+}
+
+}  // namespace
+
 Scenario Parser::parse(const std::string& text) {
   if (const std::optional<TextFault> bad = firstBadCharacter(text)) fail(markAt(file_, text, bad->offset), bad->what);
-  std::vector<YAML::Node> docs;
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(text);
+    // A second document would be silently ignored by a run.
+    if (const std::optional<YAML::Mark> second = secondDocument(text))
+      fail(Mark{file_, second->line + 1, second->column + 1},
+           "a scenario is one YAML document; this is a second one");
+    root = YAML::Load(text);
   } catch (const YAML::Exception& ex) {
     fail(Mark{file_, ex.mark.line + 1, ex.mark.column + 1}, ex.msg);
   }
-  // A second document would be silently ignored by a run.
-  if (docs.size() > 1) fail(docs[1], "a scenario is one YAML document; this is a second one");
-  const YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
   checkMapKeys(root, "the scenario");
   checkKeys(root, {"name", "description", "cpus", "profile", "thp", "ram", "swap",

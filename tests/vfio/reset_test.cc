@@ -396,9 +396,12 @@ TEST_P(ResetTest, RESET_07_HotResetValidation) {
 TEST_P(ResetTest, RESET_08_SecondLowPowerEntryIsEinvalButStillZaps) {
   // mm >= 6.0: every profile of the model is (linux-6.1 and later).
   const uint64_t va = mapTouched(fd);
-  vfio_device_feature entry{.argsz = sizeof(vfio_device_feature)};
-  entry.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
-  bool zapped = zapRan(*dev, [&] { EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, &entry), 0); });
+  // Through a pointer: clang does not capture a struct with a flexible
+  // array member.
+  vfio_device_feature entryArg{.argsz = sizeof(vfio_device_feature)};
+  entryArg.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
+  vfio_device_feature* const entry = &entryArg;
+  bool zapped = zapRan(*dev, [&] { EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, entry), 0); });
   EXPECT_TRUE(zapped);
   EXPECT_TRUE(dev->pci().pmRuntimeEngaged());
   EXPECT_EQ(bar0Leaves(va), 0U);
@@ -406,7 +409,7 @@ TEST_P(ResetTest, RESET_08_SecondLowPowerEntryIsEinvalButStillZaps) {
 
   const uint64_t writes = dev->pci().memoryLockWriteCount();
   zapped = zapRan(*dev, [&] {
-    EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, &entry), neg(Errno::kEINVAL));
+    EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, entry), neg(Errno::kEINVAL));
   });
   EXPECT_TRUE(zapped);
   EXPECT_EQ(dev->pci().memoryLockWriteCount() - writes, 1U);

@@ -134,10 +134,14 @@ TEST_P(ZapFsTest, ZAP_04_NoTlbOrPageTableTranslatesAZappedVma) {
 
   const uint32_t pmcsr = *dev->pdev().pmCapOffset() + kPciPmCtrl;
   const uint32_t devctl = *dev->pdev().pcieCapOffset() + kPciExpDevctl;
-  vfio_device_feature entry{.argsz = sizeof(vfio_device_feature)};
-  entry.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
-  vfio_device_feature exit{.argsz = sizeof(vfio_device_feature)};
-  exit.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT;
+  // Through pointers: clang does not capture a struct with a flexible
+  // array member.
+  vfio_device_feature entryArg{.argsz = sizeof(vfio_device_feature)};
+  entryArg.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
+  vfio_device_feature exitArg{.argsz = sizeof(vfio_device_feature)};
+  exitArg.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT;
+  vfio_device_feature* const entry = &entryArg;
+  vfio_device_feature* const exit = &exitArg;
   struct Trigger {
     std::string name;
     std::function<void()> zap;
@@ -147,8 +151,8 @@ TEST_P(ZapFsTest, ZAP_04_NoTlbOrPageTableTranslatesAZappedVma) {
       {"COMMAND.MEM=0", [&] { setMem(false); }, [&] { setMem(true); }},
       {"PMCSR D3hot", [&] { ASSERT_EQ(configWrite(pmcsr, 3, 2), 2); },
        [&] { ASSERT_EQ(configWrite(pmcsr, 0, 2), 2); }},
-      {"LOW_POWER_ENTRY", [&] { ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, &entry), 0); },
-       [&] { ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, &exit), 0); }},
+      {"LOW_POWER_ENTRY", [&] { ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, entry), 0); },
+       [&] { ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, exit), 0); }},
       {"VFIO_DEVICE_RESET", [&] { ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0); }, {}},
       {"DEVCTL BCR_FLR",
        [&] {
