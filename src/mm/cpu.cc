@@ -86,7 +86,11 @@ bool Cpu::tryAccessSlow(TlbEntry* e, VirtAddr va, unsigned size, bool write, uin
 }
 
 AccessResult Cpu::access(VirtAddr va, unsigned size, bool write, uint64_t value) {
-  PhysRegion::checkShape(va.value(), size);
+  // The model has no split accesses: one that is not 1, 2, 4 or 8 bytes
+  // naturally aligned is refused as a CPU with alignment checking refuses
+  // it (SIGBUS, BUS_ADRALN), never by stopping the host.
+  if (!isPowerOfTwo(size) || size > 8 || !isAligned(va.value(), size)) [[unlikely]]
+    return {SigInfo{SigInfo::kSigbus, SigInfo::kBusAdraln, va}, 0};
   Task* task = nullptr;
   {
     CpuLockGuard guard(lock_);

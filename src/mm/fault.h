@@ -22,6 +22,7 @@ struct SigInfo {
   static constexpr int kSigkill = 9;  // the OOM path kills the task
   static constexpr int kSigbus = 7;
   static constexpr int kSigsegv = 11;
+  static constexpr int kBusAdraln = 1;   // BUS_ADRALN
   static constexpr int kBusAdrerr = 2;   // BUS_ADRERR
   static constexpr int kSegvMaperr = 1;  // SEGV_MAPERR
   static constexpr int kSegvAccerr = 2;  // SEGV_ACCERR

@@ -124,6 +124,21 @@ TEST_F(CpuTest, AccessWithoutAMappingReturnsTheSignalAndCompletesNothing) {
   EXPECT_FALSE(cpu.tlbTranslates(mm.id(), kUserVa)) << "the read-only entry was dropped";
 }
 
+// Found by fuzz_syscalls: a misaligned or odd-sized access stopped the host
+// process with an assertion. It is SIGBUS, BUS_ADRALN, and touches nothing.
+TEST_F(CpuTest, FuzzFound_MisalignedAccessIsSigbusAdralnNotAnAbort) {
+  Cpu& cpu = machine.cpu(0);
+  mapLeaf(kUserVa, PtLevel::kPte, 9, true);
+  ram.write(9 * kPageSize, 8, 77, {});
+  for (const auto& [offset, size] : {std::pair{1U, 4U}, {2U, 8U}, {0U, 3U}, {0U, 16U}}) {
+    const AccessResult r = cpu.store(kUserVa + offset, size, 5);
+    EXPECT_EQ(r.sig.signo, SigInfo::kSigbus);
+    EXPECT_EQ(r.sig.code, SigInfo::kBusAdraln);
+    EXPECT_EQ(cpu.load(kUserVa + offset, size).sig.code, SigInfo::kBusAdraln);
+  }
+  EXPECT_EQ(ram.read(9 * kPageSize, 8, {}), 77U);
+}
+
 TEST_F(CpuTest, AddressesAboveTaskSizeFaultEvenWhenTheirIndicesAliasAMapping) {
   Cpu& cpu = machine.cpu(0);
   mapLeaf(kUserVa, PtLevel::kPte, 1, true);
