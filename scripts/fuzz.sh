@@ -14,11 +14,16 @@ for target in "${!seeds[@]}"; do
   corpus=$(mktemp -d)
   trap 'rm -rf "$corpus"' EXIT
   echo "--- fuzz_$target for ${seconds}s"
+  # libFuzzer stops on a corpus folder that does not exist (git keeps no
+  # empty regressions folder).
+  dirs=()
+  for d in fuzz/regressions/"$target" ${seeds[$target]}; do
+    if [[ -d $d ]]; then dirs+=("$d"); fi
+  done
   status=0
-  # shellcheck disable=SC2086
   "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \
     -print_final_stats=1 -artifact_prefix="$artifacts/$target-" "$corpus" \
-    fuzz/regressions/"$target" ${seeds[$target]} >"$artifacts/$target.log" 2>&1 || status=$?
+    "${dirs[@]}" >"$artifacts/$target.log" 2>&1 || status=$?
   grep -E "^(#[0-9]+ *DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY|Test unit written)" \
     "$artifacts/$target.log" || true
   rm -rf "$corpus"
