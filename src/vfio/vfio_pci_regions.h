@@ -25,8 +25,5 @@ inline constexpr uint32_t kNumRegions = 9;  // VFIO_PCI_NUM_REGIONS
 inline constexpr uint32_t kRegionRead = 1U << 0;
 inline constexpr uint32_t kRegionWrite = 1U << 1;
 inline constexpr uint32_t kRegionMmap = 1U << 2;
-inline constexpr uint32_t kRegionCaps = 1U << 3;
-// VFIO_REGION_INFO_CAP_MSIX_MAPPABLE
-inline constexpr uint16_t kCapMsixMappable = 3;
 
 }  // namespace vfiomm::vfio
