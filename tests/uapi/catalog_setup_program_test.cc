@@ -17,7 +17,7 @@
 #include "uapi/process.h"
 #include "vfio/mapping_design.h"
 #include "vfio/vfio_device.h"
-#include "vfio_setup_program.h"
+#include "setup_program_run.h"
 
 namespace vfiomm {
 namespace {
@@ -43,17 +43,7 @@ TEST_P(CatalogSetupProgram, EveryCatalogDeviceSetsUpAndEveryAnswerChecks) {
     c.bus = 1;
     auto dev = kernel->addVfioDevice(kernel->addBus(1), c);
     ASSERT_TRUE(dev.has_value());
-    auto proc = kernel->spawn("selftest");
-    const std::string group = kernel->groupPath(**dev);
-    const std::string cdevPath = kernel->cdevPath(**dev);
-    const libc::vfio_setup_options opts{(*dev)->name().c_str(), group.c_str(), cdevPath.c_str(),
-                                        cdev ? 1 : 0};
-    char err[256] = "";
-    {
-      libc::Session session(*proc);
-      EXPECT_EQ(libc::vfio_setup_program(&opts, err, sizeof(err)), 0) << err;
-    }
-    EXPECT_EQ((*dev)->openCount(), 0);
+    testing::expectSetupProgramPasses(*kernel, **dev, cdev);
   }
 }
 

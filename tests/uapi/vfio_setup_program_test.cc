@@ -13,7 +13,7 @@
 #include "uapi/libc.h"
 #include "uapi/process.h"
 #include "vfio/vfio_device.h"
-#include "vfio_setup_program.h"
+#include "setup_program_run.h"
 
 namespace vfiomm {
 namespace {
@@ -71,19 +71,7 @@ TEST_P(VfioSetupProgram, UAPI_SelftestStyleDeviceSetupChecksEveryAnswer) {
                                             .rootPortAtomicCompleter = kPciExpDevcap2AtomicComp64});
   auto dev = kernel->addVfioDevice(bus, shape.make(1));
   ASSERT_TRUE(dev.has_value());
-  auto proc = kernel->spawn("selftest");
-  const std::string group = kernel->groupPath(**dev);
-  const std::string cdevPath = kernel->cdevPath(**dev);
-  const libc::vfio_setup_options opts{(*dev)->name().c_str(), group.c_str(), cdevPath.c_str(),
-                                      cdev ? 1 : 0};
-  char err[256] = "";
-  {
-    libc::Session session(*proc);
-    EXPECT_EQ(libc::vfio_setup_program(&opts, err, sizeof(err)), 0) << err;
-  }
-  // Everything it opened and mapped is gone again.
-  EXPECT_EQ((*dev)->openCount(), 0);
-  proc.reset();
+  testing::expectSetupProgramPasses(*kernel, **dev, cdev);
 }
 
 INSTANTIATE_TEST_SUITE_P(
