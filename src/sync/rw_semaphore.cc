@@ -14,20 +14,31 @@ namespace {
 //   bit 0       kWriter: write-locked
 //   bit 1       kWaiters: a thread may sleep on the word; the release that
 //               clears it wakes everyone, and sleepers set it again
-//   bits 2..15  waiting writers, counted so that new readers queue behind
+//   bit 2       kHandoff: RWSEM_FLAG_HANDOFF — a waiter that lost the lock
+//               too often reserved it: nobody else may take it until that
+//               waiter has
+//   bits 3..15  waiting writers, counted so that new readers queue behind
 //               every one of them, not only the first (writer preference)
 //   bits 16..31 readers holding the lock
 constexpr uint32_t kWriter = 1u << 0;
 constexpr uint32_t kWaiters = 1u << 1;
-constexpr uint32_t kWriterWaiting = 1u << 2;
-constexpr uint32_t kWriterWaitingMask = 0xfffcu;
+constexpr uint32_t kHandoff = 1u << 2;
+constexpr uint32_t kWriterWaiting = 1u << 3;
+constexpr uint32_t kWriterWaitingMask = 0xfff8u;
 constexpr uint32_t kReaderShift = 16;
 constexpr uint32_t kReader = 1u << kReaderShift;
 
-// A new reader may not pass a writer that holds or waits for the lock. Since
-// readers only ever wait for writers, a read trylock that checks this fails
-// whenever anyone waits, as Linux's does.
-constexpr uint32_t kReadBlocked = kWriter | kWriterWaitingMask;
+// A new reader may not pass a writer that holds or waits for the lock, nor a
+// reserved handoff. Since readers only ever wait for writers, a read trylock
+// that checks this fails whenever anyone waits, as Linux's does.
+constexpr uint32_t kReadBlocked = kWriter | kHandoff | kWriterWaitingMask;
+
+// Linux sets RWSEM_FLAG_HANDOFF once the first waiter has waited
+// RWSEM_WAIT_TIMEOUT (a few ms) and was still passed by lock stealers, so a
+// stream of writers cannot starve a reader (or writer) for ever. The model
+// has no clock: a waiter reserves the lock after it was woken this many
+// times and found it taken again.
+constexpr unsigned kHandoffAfterLosses = 4;
 
 uint32_t readers(uint32_t word) { return word >> kReaderShift; }
 
@@ -50,19 +61,38 @@ void RwSemaphore::downRead(Loc where) {
 
 void RwSemaphore::downReadSlow() {
   uint32_t w = word_.load(std::memory_order_relaxed);
-  for (;;) {
-    if ((w & kReadBlocked) == 0) {
-      if (word_.compare_exchange_weak(w, w + kReader, std::memory_order_acquire,
+  bool handoff = false;  // this waiter reserved the lock
+  for (unsigned losses = 0;;) {
+    // With the handoff ours, only a writer holding the lock keeps us out:
+    // waiting writers queue behind us.
+    const bool free = handoff ? (w & kWriter) == 0 : (w & kReadBlocked) == 0;
+    if (free) {
+      if (word_.compare_exchange_weak(w, (w + kReader) & ~kHandoff, std::memory_order_acquire,
                                       std::memory_order_relaxed))
         return;
       continue;
     }
-    if ((w & kWaiters) == 0 &&
-        !word_.compare_exchange_weak(w, w | kWaiters, std::memory_order_relaxed))
-      continue;
-    schedHook().wait(this, word_, w | kWaiters);
+    if (!waitForWord(w, losses, handoff)) continue;
     w = word_.load(std::memory_order_relaxed);
   }
+}
+
+bool RwSemaphore::waitForWord(uint32_t& w, unsigned& losses, bool& handoff) {
+  const bool claim = !handoff && losses >= kHandoffAfterLosses && (w & kHandoff) == 0;
+  const uint32_t want = w | kWaiters | (claim ? kHandoff : 0);
+  if (want != w) {
+    if (!word_.compare_exchange_weak(w, want, std::memory_order_relaxed)) return false;
+    if (claim) {
+      // Reserved: what kept us out may not keep the owner out (a writer
+      // that only waits), so look again before sleeping.
+      handoff = true;
+      w = want;
+      return false;
+    }
+  }
+  schedHook().wait(this, word_, want);
+  ++losses;
+  return true;
 }
 
 bool RwSemaphore::downReadTrylock(Loc where) {
@@ -116,17 +146,15 @@ void RwSemaphore::downWriteNested(unsigned subclass, Loc where) {
 void RwSemaphore::downWriteSlow() {
   uint32_t w = word_.fetch_add(kWriterWaiting, std::memory_order_relaxed) + kWriterWaiting;
   VFIOMM_ASSERT_MSG((w & kWriterWaitingMask) != 0, "too many writers waiting on an rwsem");
-  for (;;) {
-    if ((w & kWriter) == 0 && readers(w) == 0) {
-      if (word_.compare_exchange_weak(w, (w - kWriterWaiting) | kWriter, std::memory_order_acquire,
-                                      std::memory_order_relaxed))
+  bool handoff = false;  // this waiter reserved the lock
+  for (unsigned losses = 0;;) {
+    if ((w & kWriter) == 0 && readers(w) == 0 && (handoff || (w & kHandoff) == 0)) {
+      if (word_.compare_exchange_weak(w, ((w - kWriterWaiting) | kWriter) & ~kHandoff,
+                                      std::memory_order_acquire, std::memory_order_relaxed))
         return;
       continue;
     }
-    if ((w & kWaiters) == 0 &&
-        !word_.compare_exchange_weak(w, w | kWaiters, std::memory_order_relaxed))
-      continue;
-    schedHook().wait(this, word_, w | kWaiters);
+    if (!waitForWord(w, losses, handoff)) continue;
     w = word_.load(std::memory_order_relaxed);
   }
 }

@@ -1,8 +1,9 @@
 // RwSemaphore models struct rw_semaphore (mmap_lock, i_mmap_rwsem,
 // vdev->memory_lock): many readers or one writer, sleeping. As in Linux a
 // waiting writer holds back new readers (so a reader that takes the lock
-// again while a writer waits deadlocks — which lockdep reports), and the
-// trylocks fail while anyone waits.
+// again while a writer waits deadlocks — which lockdep reports), the
+// trylocks fail while anyone waits, and a waiter passed too often reserves
+// the lock for itself (the handoff), so no waiter starves.
 #pragma once
 
 #include <atomic>
@@ -50,6 +51,11 @@ class CAPABILITY("rwsem") RwSemaphore {
  private:
   void downReadSlow();
   void downWriteSlow();
+  // Sleeps until the word may have changed from `w`, first marking that
+  // someone sleeps on it and, once this waiter lost `losses` times, taking
+  // the handoff. False: the word changed before that (`w` is reloaded) or
+  // this waiter just took the handoff; either way the caller looks again.
+  bool waitForWord(uint32_t& w, unsigned& losses, bool& handoff);
 
   const LockClass& cls_;
   std::atomic<uint32_t> word_{0};  // writer, waiters, waiting writers, readers: rw_semaphore.cc

@@ -4,12 +4,15 @@
 
 #include <atomic>
 #include <barrier>
+#include <condition_variable>
 #include <latch>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "base/source_location.h"
 #include "sync/lockdep.h"
+#include "sync/thread_annotations.h"
 #include "sync_test_support.h"
 
 namespace vfiomm {
@@ -169,6 +172,79 @@ TEST_F(RwSemaphoreTest, DowngradeLetsWaitingReadersIn) {
   s.upRead();
   leave.count_down();
   reader.join();
+  EXPECT_FALSE(s.isLocked());
+}
+
+// Every sleep of another thread is held until the test opens it, and then
+// returns whatever the word says: the sleeper re-reads the word only once the
+// test has changed it as it wanted.
+class GatedWaitHook : public SchedHook {
+ public:
+  void wait(const void* /*lock*/, const std::atomic<uint32_t>& /*word*/,
+            uint32_t /*observed*/) override {
+    std::unique_lock l(mu_);
+    const int mine = ++waits_;
+    changed_.notify_all();
+    changed_.wait(l, [&] { return opened_ >= mine; });
+  }
+  void awaitWaits(int n) {
+    std::unique_lock l(mu_);
+    changed_.wait(l, [&] { return waits_ >= n; });
+  }
+  void open(int upTo) {
+    std::lock_guard l(mu_);
+    opened_ = upTo;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  int waits_ = 0;
+  int opened_ = 0;
+};
+
+// Releases a write lock and takes it back at once, before any sleeper could
+// run: whether the lock could be stolen so.
+bool releaseAndSteal(RwSemaphore& s) NO_THREAD_SAFETY_ANALYSIS {
+  s.upWrite();
+  return s.downWriteTrylock();
+}
+
+// The test's write lock passes in and out of releaseAndSteal(), which the
+// analysis cannot follow.
+void takeWrite(RwSemaphore& s) NO_THREAD_SAFETY_ANALYSIS { s.downWrite(); }
+void releaseWrite(RwSemaphore& s) NO_THREAD_SAFETY_ANALYSIS { s.upWrite(); }
+
+// RWSEM_FLAG_HANDOFF: a reader woken again and again only to find that a
+// writer took the lock back first reserves it; after that the writer cannot
+// steal it, and the reader is the next to hold it.
+TEST_F(RwSemaphoreTest, AReaderPassedAgainAndAgainReservesTheLock) {
+  GatedWaitHook hook;
+  setSchedHook(&hook);
+  RwSemaphore s(kSem);
+  std::atomic<bool> readerIn{false};
+  takeWrite(s);
+  std::thread reader([&] {
+    ReadGuard g(s);
+    readerIn.store(true);
+  });
+  constexpr int kLosses = 4;  // the model's stand-in for RWSEM_WAIT_TIMEOUT
+  int sleeps = 0;
+  for (; sleeps < kLosses; ++sleeps) {
+    hook.awaitWaits(sleeps + 1);
+    EXPECT_TRUE(releaseAndSteal(s)) << "stolen before any handoff, round " << sleeps;
+    hook.open(sleeps + 1);  // wakes to find the lock taken: one loss more
+  }
+  hook.awaitWaits(sleeps + 1);  // asleep again, now holding the handoff
+  const bool stolen = releaseAndSteal(s);
+  EXPECT_FALSE(stolen) << "a writer passed the reserved reader";
+  EXPECT_FALSE(readTrylockSucceeds(s)) << "a new reader passed the reserved one";
+  if (stolen) releaseWrite(s);
+  hook.open(1 << 30);
+  reader.join();
+  EXPECT_TRUE(readerIn.load());
+  EXPECT_TRUE(writeTrylockSucceeds(s)) << "the handoff outlived its reader";
   EXPECT_FALSE(s.isLocked());
 }
 
