@@ -12,9 +12,13 @@ namespace {
 
 // The lock word, as in Drepper's "Futexes Are Tricky" mutex: once contended
 // it stays kLocked | kWaiters until the next release, so the releaser knows
-// it must wake someone without counting the waiters.
+// it must wake someone without counting the waiters. kHandoff is
+// MUTEX_FLAG_HANDOFF: a waiter woken only to find the lock taken again
+// reserves it, and until that waiter has had it nobody else may take it;
+// the release keeps the bit.
 constexpr uint32_t kLocked = 1u << 0;
 constexpr uint32_t kWaiters = 1u << 1;
+constexpr uint32_t kHandoff = 1u << 2;
 
 // A small per-thread number; 0 means "no owner".
 uint64_t currentTaskId() {
@@ -43,9 +47,34 @@ void Mutex::lockNested(unsigned subclass, SourceLocation where) {
   lock_trace::acquired(traced, this, cls_, flags);
 }
 
+// Linux's first waiter asks for the handoff as soon as one wake-up found the
+// lock stolen (__mutex_trylock_or_handoff); the model has no wait queue, so
+// any waiter may, one at a time.
 void Mutex::lockSlow() {
-  while ((word_.exchange(kLocked | kWaiters, std::memory_order_acquire) & kLocked) != 0)
-    schedHook().wait(this, word_, kLocked | kWaiters);
+  uint32_t w = word_.load(std::memory_order_relaxed);
+  bool handoff = false;  // this waiter reserved the lock
+  for (bool woken = false;;) {
+    if ((w & kLocked) == 0 && (handoff || (w & kHandoff) == 0)) {
+      // Taken as contended: others may sleep on the word.
+      if (word_.compare_exchange_weak(w, kLocked | kWaiters, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+        return;
+      continue;
+    }
+    const bool claim = woken && !handoff && (w & kHandoff) == 0;
+    const uint32_t want = w | kWaiters | (claim ? kHandoff : 0);
+    if (want != w) {
+      if (!word_.compare_exchange_weak(w, want, std::memory_order_relaxed)) continue;
+      if (claim) {
+        handoff = true;  // the release may already have happened: look again
+        w = want;
+        continue;
+      }
+    }
+    schedHook().wait(this, word_, want);
+    woken = true;
+    w = word_.load(std::memory_order_relaxed);
+  }
 }
 
 bool Mutex::tryLock(SourceLocation where) {
@@ -67,7 +96,7 @@ void Mutex::unlock(SourceLocation where) {
   lock_trace::released(this, cls_, true);
   if (lockdep::enabled()) lockdep::release(this, cls_, where);
   owner_.store(0, std::memory_order_relaxed);
-  const uint32_t prev = word_.exchange(0, std::memory_order_release);
+  const uint32_t prev = word_.fetch_and(kHandoff, std::memory_order_release);
   VFIOMM_ASSERT_MSG((prev & kLocked) != 0, "mutex_unlock() of an unlocked mutex");
   schedHook().afterRelease(this, word_, (prev & kWaiters) != 0);
 }

@@ -1,4 +1,5 @@
-// Mutex models the kernel's struct mutex (sleeping, exclusive, owner-tracked).
+// Mutex models the kernel's struct mutex (sleeping, exclusive, owner-tracked,
+// and handing the lock to a waiter that was passed, so none starves).
 #pragma once
 
 #include <atomic>
@@ -34,7 +35,7 @@ class CAPABILITY("mutex") Mutex {
   void lockSlow();
 
   const LockClass& cls_;
-  std::atomic<uint32_t> word_{0};   // kLocked | kWaiters, see mutex.cc
+  std::atomic<uint32_t> word_{0};   // kLocked | kWaiters | kHandoff, see mutex.cc
   std::atomic<uint64_t> owner_{0};  // id of the holding thread, 0 when free
 };
 

@@ -11,6 +11,7 @@
 #include "sync/lockdep.h"
 #include "sync/mutex.h"
 #include "sync/spin_lock.h"
+#include "sync/thread_annotations.h"
 #include "sync_test_support.h"
 
 namespace vfiomm {
@@ -118,6 +119,43 @@ TEST_F(LocksTest, TrylockTakesAFreeLock) {
   EXPECT_FALSE(m.isLocked());
   EXPECT_FALSE(l.isLocked());
   EXPECT_TRUE(lockdep::heldLocks().empty());
+}
+
+// The test's mutex passes in and out of unlockAndSteal(), which the
+// analysis cannot follow.
+void takeMutex(Mutex& m) NO_THREAD_SAFETY_ANALYSIS { m.lock(); }
+void releaseMutex(Mutex& m) NO_THREAD_SAFETY_ANALYSIS { m.unlock(); }
+// Releases and takes the mutex back before any sleeper could run: whether
+// it could be stolen so.
+bool unlockAndSteal(Mutex& m) NO_THREAD_SAFETY_ANALYSIS {
+  m.unlock();
+  return m.tryLock();
+}
+
+// MUTEX_FLAG_HANDOFF: a waiter woken once only to find the mutex taken again
+// reserves it; the holder's next release cannot be followed by a steal.
+TEST_F(LocksTest, AMutexWaiterPassedOnceReservesTheLock) {
+  GatedWaitHook hook;
+  setSchedHook(&hook);
+  Mutex m(kMutex);
+  std::atomic<bool> waiterIn{false};
+  takeMutex(m);
+  std::thread waiter([&] {
+    MutexGuard g(m);
+    waiterIn.store(true);
+  });
+  hook.awaitWaits(1);
+  EXPECT_TRUE(unlockAndSteal(m)) << "no handoff yet: the release may be stolen";
+  hook.open(1);        // wakes to find the mutex taken: one loss
+  hook.awaitWaits(2);  // asleep again, with the handoff
+  const bool stolen = unlockAndSteal(m);
+  EXPECT_FALSE(stolen) << "the release was stolen from the reserved waiter";
+  if (stolen) releaseMutex(m);
+  hook.open(1 << 30);
+  waiter.join();
+  EXPECT_TRUE(waiterIn.load());
+  EXPECT_TRUE(tryLockSucceeds(m)) << "the handoff outlived its waiter";
+  EXPECT_FALSE(m.isLocked());
 }
 
 TEST_F(LocksTest, WithoutLockdepMutexAssertionsCheckTheOwner) {

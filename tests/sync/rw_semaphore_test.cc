@@ -4,9 +4,7 @@
 
 #include <atomic>
 #include <barrier>
-#include <condition_variable>
 #include <latch>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -174,35 +172,6 @@ TEST_F(RwSemaphoreTest, DowngradeLetsWaitingReadersIn) {
   reader.join();
   EXPECT_FALSE(s.isLocked());
 }
-
-// Every sleep of another thread is held until the test opens it, and then
-// returns whatever the word says: the sleeper re-reads the word only once the
-// test has changed it as it wanted.
-class GatedWaitHook : public SchedHook {
- public:
-  void wait(const void* /*lock*/, const std::atomic<uint32_t>& /*word*/,
-            uint32_t /*observed*/) override {
-    std::unique_lock l(mu_);
-    const int mine = ++waits_;
-    changed_.notify_all();
-    changed_.wait(l, [&] { return opened_ >= mine; });
-  }
-  void awaitWaits(int n) {
-    std::unique_lock l(mu_);
-    changed_.wait(l, [&] { return waits_ >= n; });
-  }
-  void open(int upTo) {
-    std::lock_guard l(mu_);
-    opened_ = upTo;
-    changed_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  int waits_ = 0;
-  int opened_ = 0;
-};
 
 // Releases a write lock and takes it back at once, before any sleeper could
 // run: whether the lock could be stolen so.

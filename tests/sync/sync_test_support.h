@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -46,6 +47,35 @@ class SyncTest : public ::testing::Test {
  private:
   std::mutex printedMu_;
   std::vector<lockdep::Report> printed_;
+};
+
+// Every sleep on a lock word is held until the test opens it, and then
+// returns whatever the word says: the sleeper re-reads the word only once the
+// test has changed it as it wanted. The test itself must never sleep.
+class GatedWaitHook : public SchedHook {
+ public:
+  void wait(const void* /*lock*/, const std::atomic<uint32_t>& /*word*/,
+            uint32_t /*observed*/) override {
+    std::unique_lock l(mu_);
+    const int mine = ++waits_;
+    changed_.notify_all();
+    changed_.wait(l, [&] { return opened_ >= mine; });
+  }
+  void awaitWaits(int n) {
+    std::unique_lock l(mu_);
+    changed_.wait(l, [&] { return waits_ >= n; });
+  }
+  void open(int upTo) {
+    std::lock_guard l(mu_);
+    opened_ = upTo;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  int waits_ = 0;
+  int opened_ = 0;
 };
 
 // Counts every call, remembers which threads slept in wait(), and otherwise
