@@ -56,6 +56,15 @@ Result<long> VfioDeviceFile::ioctl(unsigned long request, void* arg,
                                    const VfioIoctlCaller& caller) {
   // A cdev file not yet bound answers nothing else (vfio-uapi.md §1).
   if (!accessGranted_) return fail(Errno::kEINVAL);
+  // vfio_device_fops_unl_ioctl(): every ioctl runs with the device resumed.
+  device_.pci().pmRuntimeGet();
+  auto done = dispatch(request, arg, caller);
+  device_.pci().pmRuntimePut();
+  return done;
+}
+
+Result<long> VfioDeviceFile::dispatch(unsigned long request, void* arg,
+                                      const VfioIoctlCaller& caller) {
   switch (request) {
     case uapi::VFIO_DEVICE_FEATURE:
       return featureIoctl(arg, caller);

@@ -57,6 +57,8 @@ class VfioDeviceFile : public File {
   const bool writable_;
   bool accessGranted_;
 
+  // The ioctl itself, with the device resumed.
+  Result<long> dispatch(unsigned long request, void* arg, const VfioIoctlCaller& caller);
   Result<long> featureIoctl(void* arg, const VfioIoctlCaller& caller);
   HotResetOwner hotResetOwner() const;
 };

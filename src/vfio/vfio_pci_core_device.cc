@@ -69,7 +69,7 @@ Status VfioPciCoreDevice::enable() {
   config_.init();  // the virtual MEM bit starts from the physical register
   {
     WriteGuard g(memoryLock_);
-    pmRuntimeEngaged_ = false;
+    exitLowPowerLocked();
   }
   probeMmaps();
   barRequested_.fill(false);
@@ -81,7 +81,11 @@ void VfioPciCoreDevice::disable() {
   // can be mapped any more: the last mapping held the file open. A
   // NoSoftRst- function the user left in D3hot gets its state back first.
   {
+    // vfio_pci_runtime_pm_exit() and pm_runtime_resume(): low power ends
+    // without a signal, and a suspended function is powered up.
     WriteGuard g(memoryLock_);
+    exitLowPowerLocked();
+    if (runtimeSuspended()) runtimeResumeLocked();
     (void)setPowerStateLocked(PciPowerState::kD0);
   }
   (void)pdev_.configWrite(kPciCommand, 2, 0);
@@ -276,6 +280,14 @@ Status VfioPciCoreDevice::mmap(Vma& vma) {
 
 Result<uint64_t> VfioPciCoreDevice::rw(uint8_t* buf, uint64_t count, uint64_t pos, bool write) {
   if (count == 0) return uint64_t{0};
+  pmRuntimeGet();  // pm_runtime_resume_and_get() ... pm_runtime_put()
+  auto done = rwActive(buf, count, pos, write);
+  pmRuntimePut();
+  return done;
+}
+
+Result<uint64_t> VfioPciCoreDevice::rwActive(uint8_t* buf, uint64_t count, uint64_t pos,
+                                             bool write) {
   const uint32_t index = vfio::offsetToIndex(pos);
   const uint64_t off = pos & vfio::kOffsetMask;
   if (index >= vfio::kNumRegions + deviceRegions_.size()) return fail(Errno::kEINVAL);
@@ -381,6 +393,7 @@ Status VfioPciCoreDevice::lowPowerEntry(std::shared_ptr<Eventfd> wakeup) {
     return fail(Errno::kEINVAL);
   }
   pmRuntimeEngaged_ = true;
+  usageDropped_.store(true, std::memory_order_release);  // pm_runtime_put_noidle()
   pmWakeEventfd_ = std::move(wakeup);
   upWriteMemoryLock();
   return ok();
@@ -388,10 +401,69 @@ Status VfioPciCoreDevice::lowPowerEntry(std::shared_ptr<Eventfd> wakeup) {
 
 Status VfioPciCoreDevice::lowPowerExit() {
   downWriteMemoryLock();
-  pmRuntimeEngaged_ = false;
-  pmWakeEventfd_.reset();
+  exitLowPowerLocked();
   upWriteMemoryLock();
   return ok();
+}
+
+void VfioPciCoreDevice::pmRuntimeGet() {
+  if (!runtimeSuspended()) return;  // the usage count alone, no lock
+  downWriteMemoryLock();
+  if (runtimeSuspended()) runtimeResumeLocked();
+  upWriteMemoryLock();
+}
+
+// With the open's count dropped by LOW_POWER_ENTRY, the call's own put is
+// the last one: rpm_idle() then suspends the device (vfio-uapi.md §6.4).
+void VfioPciCoreDevice::pmRuntimePut() {
+  if (!suspendDue()) return;
+  downWriteMemoryLock();
+  if (suspendDue()) runtimeSuspendLocked();
+  upWriteMemoryLock();
+}
+
+bool VfioPciCoreDevice::suspendDue() const {
+  return usageDropped_.load(std::memory_order_acquire) &&
+         runtimePmAllowed_.load(std::memory_order_acquire) && !runtimeSuspended();
+}
+
+void VfioPciCoreDevice::setRuntimePmAllowed(bool allowed) {
+  runtimePmAllowed_.store(allowed, std::memory_order_release);
+  if (allowed || !runtimeSuspended()) return;
+  downWriteMemoryLock();  // pm_runtime_forbid() resumes the device
+  if (runtimeSuspended()) runtimeResumeLocked();
+  upWriteMemoryLock();
+}
+
+// The driver's callback first brings a user's D3hot back to D0 (restoring a
+// NoSoftRst- function); the PCI core then saves the state and picks the
+// target: D3hot, or D0 for a function without a PM capability.
+void VfioPciCoreDevice::runtimeSuspendLocked() {
+  (void)setPowerStateLocked(PciPowerState::kD0);
+  runtimeSave_ = pdev_.saveState();
+  if (pdev_.pmCapOffset()) (void)pdev_.setPowerState(PciPowerState::kD3hot);
+  runtimeSuspended_.store(true, std::memory_order_release);
+}
+
+// The PCI core powers the function up and restores its state; the driver
+// then signals the wakeup eventfd and leaves low power, so mappings fault
+// in again without LOW_POWER_EXIT. Without an eventfd low power stays on.
+void VfioPciCoreDevice::runtimeResumeLocked() {
+  (void)pdev_.setPowerState(PciPowerState::kD0);
+  if (runtimeSave_) pdev_.restoreState(*runtimeSave_);
+  runtimeSave_.reset();
+  runtimeSuspended_.store(false, std::memory_order_release);
+  if (pmWakeEventfd_ == nullptr) return;
+  pmWakeEventfd_->signal();
+  exitLowPowerLocked();
+}
+
+// __vfio_pci_runtime_pm_exit(): engaged cleared, the usage count taken back
+// (pm_runtime_get_noresume), the eventfd dropped.
+void VfioPciCoreDevice::exitLowPowerLocked() {
+  pmRuntimeEngaged_ = false;
+  usageDropped_.store(false, std::memory_order_release);
+  pmWakeEventfd_.reset();
 }
 
 Status VfioPciCoreDevice::setPowerStateLocked(PciPowerState state) {

@@ -97,6 +97,16 @@ class VfioPciCoreDevice {
   // signalled when the device leaves low power by itself.
   Status lowPowerEntry(std::shared_ptr<Eventfd> wakeup = nullptr);
   Status lowPowerExit();   // VFIO_DEVICE_FEATURE_LOW_POWER_EXIT
+  // The runtime-PM usage count around an ioctl or a pread/pwrite
+  // (vfio_device_pm_runtime_get/put, vfio_pci_rw): a suspended device is
+  // resumed first, and once user-requested low power left the count at
+  // zero the device suspends again when the call returns.
+  void pmRuntimeGet() EXCLUDES(memoryLock_);
+  void pmRuntimePut() EXCLUDES(memoryLock_);
+  // The device's power/control in sysfs: vfio-pci allows runtime PM when
+  // it binds (pm_runtime_allow); "on" forbids it and resumes the device.
+  void setRuntimePmAllowed(bool allowed) EXCLUDES(memoryLock_);
+  bool runtimeSuspended() const { return runtimeSuspended_.load(std::memory_order_acquire); }
   // vdev->reset_works: whether the reset at the first open succeeded.
   bool resetWorks() const { return resetWorks_.load(std::memory_order_acquire); }
 
@@ -157,6 +167,8 @@ class VfioPciCoreDevice {
   void setAccessTrace(AccessTrace trace) { accessTrace_ = std::move(trace); }
 
  private:
+  // rw() once the device is powered.
+  Result<uint64_t> rwActive(uint8_t* buf, uint64_t count, uint64_t pos, bool write);
   // BARs and the ROM (vfio_pci_bar_rw).
   Result<uint64_t> barRw(uint32_t index, uint8_t* buf, uint64_t count, uint64_t off, bool write);
   Status barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
@@ -173,6 +185,13 @@ class VfioPciCoreDevice {
   Result<long> lowPowerFeature(uint32_t flags, uint32_t feature, void* payload,
                                uint32_t payloadSize, const VfioIoctlCaller& caller);
   Result<long> vfTokenFeature(uint32_t flags, void* payload, uint32_t payloadSize);
+  // vfio_pci_core_runtime_suspend/resume() with the PCI core's part
+  // around them (state saved, D3hot or D0 for a function without PM).
+  void runtimeSuspendLocked() REQUIRES(memoryLock_);
+  void runtimeResumeLocked() REQUIRES(memoryLock_);
+  void exitLowPowerLocked() REQUIRES(memoryLock_);
+  // The put that finds the usage count at zero with runtime PM allowed.
+  bool suspendDue() const;
   void probeMmaps();
   unsigned maxAccessSize(uint32_t index) const;
 
@@ -186,6 +205,14 @@ class VfioPciCoreDevice {
   uint16_t vcmd_ GUARDED_BY(memoryLock_) = 0;
   bool pmRuntimeEngaged_ GUARDED_BY(memoryLock_) = false;
   std::shared_ptr<Eventfd> pmWakeEventfd_ GUARDED_BY(memoryLock_);
+  // Runtime-PM state, written under memoryLock_ and read without it by
+  // the checks every ioctl makes before it would take the lock (the PM
+  // core's usage count and status need no memory_lock). usageDropped_ is
+  // the open's usage count given back by LOW_POWER_ENTRY.
+  std::atomic<bool> runtimePmAllowed_{true};
+  std::atomic<bool> usageDropped_{false};
+  std::atomic<bool> runtimeSuspended_{false};
+  std::optional<PciSavedState> runtimeSave_ GUARDED_BY(memoryLock_);
   std::atomic<bool> resetWorks_{false};
   // VFIO_DEVICE_FEATURE_PCI_VF_TOKEN of an SR-IOV PF.
   std::mutex vfTokenMu_;

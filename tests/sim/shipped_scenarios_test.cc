@@ -953,11 +953,14 @@ TEST_P(RuntimePmAndMm, EveryPhase) {
   EXPECT_EQ(touch.accesses, kPmPages);
   EXPECT_EQ(touch.zaps, 0U);
   // low-power: LOW_POWER_ENTRY zaps (vfio-bar-mapping.md §7.3) under
-  // memory_lock (write, once): one zap call per VMA (both mapped, both
-  // populated, both listed in G1), each flushing CPU 0.
+  // memory_lock (write): one zap call per VMA (both mapped, both
+  // populated, both listed in G1), each flushing CPU 0. The ioctl's
+  // runtime-PM put then finds the usage count at zero (vfio-pci allowed
+  // runtime PM at bind), and vfio_pci_core_runtime_suspend() takes
+  // memory_lock for write once more.
   EXPECT_EQ(lowPower.zaps, 2U);
   EXPECT_EQ(lowPower.shootdowns, 2U);
-  EXPECT_EQ(lowPower.memoryLockWrites, 1U);
+  EXPECT_EQ(lowPower.memoryLockWrites, 2U);
   // touch-in-low-power: 16 random reads per BAR; pm_runtime_engaged makes
   // every fault SIGBUS (§5.5, at any order in G3): 32 faults, nothing
   // inserted.
@@ -966,10 +969,13 @@ TEST_P(RuntimePmAndMm, EveryPhase) {
   EXPECT_EQ(inLowPower.sigbus, 32U);
   EXPECT_EQ(inLowPower.pte + inLowPower.pmd + inLowPower.pud, 0U);
   EXPECT_EQ(inLowPower.violations, 0U);
-  // wake: LOW_POWER_EXIT (no zap), PMCSR -> D3hot (zaps: §6.1), -> D0 (no
-  // zap): three memory_lock write sections. Nothing was mapped since
-  // low-power, except in prefault.
-  EXPECT_EQ(wake.memoryLockWrites, 3U);
+  // wake: the EXIT ioctl first resumes the suspended device
+  // (vfio_device_fops_unl_ioctl -> vfio_pci_core_runtime_resume, which
+  // takes memory_lock for write; no eventfd, so low power stays on), then
+  // LOW_POWER_EXIT (no zap), PMCSR -> D3hot (zaps: §6.1), -> D0 (no zap):
+  // four memory_lock write sections. Nothing was mapped since low-power,
+  // except in prefault.
+  EXPECT_EQ(wake.memoryLockWrites, 4U);
   // touch-after: stores to every page of bar0's old length (its upper 2 MiB
   // are unmapped: 512 SIGSEGV, SEGV_MAPERR) and of bar2 (now read-only: 16
   // SIGSEGV, SEGV_ACCERR); neither reaches a handler, so neither counts as

@@ -22,6 +22,7 @@
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
 #include "vfio/vfio_group.h"
+#include "vfio/vfio_pci_regions.h"
 
 namespace vfiomm {
 namespace {
@@ -600,10 +601,59 @@ TEST_F(DeviceUapiTest, UAPI_20_WakeupEventfdChecks) {
   w.wakeup_eventfd = static_cast<int32_t>(proc->eventfd(0, 0));
   EXPECT_EQ(feature(fd, flags, 16, &w, sizeof(w)), 0);
   EXPECT_TRUE(d.pci().pmRuntimeEngaged());
-  // The model's device never runtime-suspends (power/control "on"): no
-  // signal, and the mapping stays unusable until EXIT.
+  // vfio-pci allowed runtime PM at bind: the ioctl's put suspended D.
+  EXPECT_TRUE(d.pci().runtimeSuspended());
+  EXPECT_EQ(d.pdev().powerState(), PciPowerState::kD3hot);
   uint64_t count = 0;
   EXPECT_EQ(proc->read(w.wakeup_eventfd, &count, sizeof(count)), neg(Errno::kEAGAIN));
+}
+
+// A config pread resumes the suspended device; the resume signals the
+// wakeup eventfd and leaves low power, so the mapping faults in again
+// without LOW_POWER_EXIT.
+TEST_F(DeviceUapiTest, UAPI_20_RuntimeResumeSignalsTheWakeupEventfd) {
+  VfioDevice& d = standardD();
+  const int fd = openGroup(d);
+  const long va = proc->mmap(0, 0x10000, prot::kRead | prot::kWrite, map::kShared, fd, 0);
+  ASSERT_GT(va, 0);
+  vfio_device_low_power_entry_with_wakeup w{};
+  w.wakeup_eventfd = static_cast<int32_t>(proc->eventfd(0, 0));
+  const uint32_t flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP;
+  ASSERT_EQ(feature(fd, flags, 16, &w, sizeof(w)), 0);
+  ASSERT_TRUE(d.pci().runtimeSuspended());
+  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, SigInfo::kSigbus);
+  uint16_t cmd = 0;
+  EXPECT_EQ(proc->pread(fd, &cmd, 2, vfio::indexToOffset(vfio::kConfig) + 4), 2);
+  uint64_t count = 0;
+  EXPECT_EQ(proc->read(w.wakeup_eventfd, &count, sizeof(count)), 8);
+  EXPECT_EQ(count, 1U);
+  EXPECT_FALSE(d.pci().pmRuntimeEngaged());
+  EXPECT_FALSE(d.pci().runtimeSuspended());
+  EXPECT_EQ(d.pdev().powerState(), PciPowerState::kD0);
+  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, 0) << "no EXIT needed";
+}
+
+// With power/control "on" the device never suspends: no signal, and the
+// mapping stays unusable until LOW_POWER_EXIT.
+TEST_F(DeviceUapiTest, UAPI_20_RuntimePmForbiddenNeverSignals) {
+  VfioDevice& d = standardD();
+  d.pci().setRuntimePmAllowed(false);
+  const int fd = openGroup(d);
+  const long va = proc->mmap(0, 0x10000, prot::kRead | prot::kWrite, map::kShared, fd, 0);
+  ASSERT_GT(va, 0);
+  vfio_device_low_power_entry_with_wakeup w{};
+  w.wakeup_eventfd = static_cast<int32_t>(proc->eventfd(0, 0));
+  const uint32_t flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP;
+  ASSERT_EQ(feature(fd, flags, 16, &w, sizeof(w)), 0);
+  EXPECT_FALSE(d.pci().runtimeSuspended());
+  EXPECT_EQ(d.pdev().powerState(), PciPowerState::kD0);
+  uint16_t cmd = 0;
+  EXPECT_EQ(proc->pread(fd, &cmd, 2, vfio::indexToOffset(vfio::kConfig) + 4), 2);
+  uint64_t count = 0;
+  EXPECT_EQ(proc->read(w.wakeup_eventfd, &count, sizeof(count)), neg(Errno::kEAGAIN));
+  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, SigInfo::kSigbus);
+  EXPECT_EQ(feature(fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT), 0);
+  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, 0);
 }
 
 TEST_F(DeviceUapiTest, UAPI_21_LowPowerWithoutAPmCapability) {
