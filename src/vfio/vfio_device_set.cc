@@ -128,16 +128,27 @@ Status VfioDeviceSet::hotReset(VfioDevice& requester, const HotResetOwner& owner
   return status;
 }
 
-// Holds a dynamic set of memory_locks, which the analysis cannot track;
-// lockdep sees every one of them.
 Status VfioDeviceSet::resetLocked(VfioDevice& requester, const HotResetOwner& owner,
-                                 std::vector<VfioDevice*>* refill) NO_THREAD_SAFETY_ANALYSIS {
+                                 std::vector<VfioDevice*>* refill) {
   // Every device the reset affects must be in this dev_set.
   for (PciDevice* pdev : bus_.resetScope(requester.pdev())) {
     const bool inSet = std::any_of(devices_.begin(), devices_.end(),
                                    [&](VfioDevice* d) { return &d->pdev() == pdev; });
     if (!inSet) return fail(Errno::kEINVAL);
   }
+  // vfio_pci_dev_set_pm_runtime_get(): a runtime-suspended device of the
+  // set is resumed before the reset and may suspend again after it.
+  for (VfioDevice* dev : devices_)
+    if (dev->pci().pmRuntimeGetDeferRefill()) refill->push_back(dev);
+  const Status status = lockAndResetBus(requester, owner, refill);
+  for (VfioDevice* dev : devices_) dev->pci().pmRuntimePut();
+  return status;
+}
+
+// Holds a dynamic set of memory_locks, which the analysis cannot track;
+// lockdep sees every one of them.
+Status VfioDeviceSet::lockAndResetBus(VfioDevice& requester, const HotResetOwner& owner,
+                                      std::vector<VfioDevice*>* refill) NO_THREAD_SAFETY_ANALYSIS {
   // G2+: one loop of trylock + zap; a failure unwinds the locks taken but
   // the devices zapped so far stay zapped (they refault).
   std::vector<VfioDevice*> locked;

@@ -63,6 +63,9 @@ class VfioDeviceSet {
   // once every lock is dropped.
   Status resetLocked(VfioDevice& requester, const HotResetOwner& owner,
                      std::vector<VfioDevice*>* refill) REQUIRES(lock_);
+  // The devices resumed: every memory_lock by trylock + zap, then the bus.
+  Status lockAndResetBus(VfioDevice& requester, const HotResetOwner& owner,
+                         std::vector<VfioDevice*>* refill) REQUIRES(lock_);
 
   PciBus& bus_;
   Mutex lock_{kVfioDevSetLockClass};

@@ -407,10 +407,14 @@ Status VfioPciCoreDevice::lowPowerExit() {
 }
 
 void VfioPciCoreDevice::pmRuntimeGet() {
-  if (!runtimeSuspended()) return;  // the usage count alone, no lock
+  if (pmRuntimeGetDeferRefill()) design().memoryEnabled();
+}
+
+bool VfioPciCoreDevice::pmRuntimeGetDeferRefill() {
+  if (!runtimeSuspended()) return false;  // the usage count alone, no lock
   downWriteMemoryLock();
   if (runtimeSuspended()) runtimeResumeLocked();
-  upWriteMemoryLock();
+  return upWriteMemoryLockDeferRefill();
 }
 
 // With the open's count dropped by LOW_POWER_ENTRY, the call's own put is

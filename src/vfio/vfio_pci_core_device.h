@@ -103,6 +103,9 @@ class VfioPciCoreDevice {
   // zero the device suspends again when the call returns.
   void pmRuntimeGet() EXCLUDES(memoryLock_);
   void pmRuntimePut() EXCLUDES(memoryLock_);
+  // The get of a caller that holds dev_set->lock: a refill the resume made
+  // due (upWriteMemoryLockDeferRefill) is the caller's to run afterwards.
+  bool pmRuntimeGetDeferRefill() EXCLUDES(memoryLock_);
   // The device's power/control in sysfs: vfio-pci allows runtime PM when
   // it binds (pm_runtime_allow); "on" forbids it and resumes the device.
   void setRuntimePmAllowed(bool allowed) EXCLUDES(memoryLock_);

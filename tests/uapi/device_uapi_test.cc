@@ -633,6 +633,31 @@ TEST_F(DeviceUapiTest, UAPI_20_RuntimeResumeSignalsTheWakeupEventfd) {
   EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, 0) << "no EXIT needed";
 }
 
+// A hot reset first resumes every device of the dev_set
+// (vfio_pci_dev_set_pm_runtime_get): a suspended one with a wakeup eventfd
+// signals it and leaves low power, although the ioctl went to its sibling.
+TEST_F(DeviceUapiTest, UAPI_20_HotResetResumesASuspendedSibling) {
+  PciBus& bus = kernel->addBus(0x10);
+  VfioDevice& d1 = addDevice(bus, standardDeviceConfig(0x10, 0));
+  VfioDevice& d2 = addDevice(bus, standardDeviceConfig(0x10, 1));
+  const int iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
+  const int fd1 = openCdev(d1, iommufd).first;
+  const int fd2 = openCdev(d2, iommufd).first;
+  vfio_device_low_power_entry_with_wakeup w{};
+  w.wakeup_eventfd = static_cast<int32_t>(proc->eventfd(0, 0));
+  const uint32_t flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP;
+  ASSERT_EQ(feature(fd2, flags, 16, &w, sizeof(w)), 0);
+  ASSERT_TRUE(d2.pci().runtimeSuspended());
+  HotResetArg none = hotResetArg({});
+  EXPECT_EQ(proc->ioctl(fd1, VFIO_DEVICE_PCI_HOT_RESET, none.get()), 0);
+  uint64_t count = 0;
+  EXPECT_EQ(proc->read(w.wakeup_eventfd, &count, sizeof(count)), 8);
+  EXPECT_EQ(count, 1U);
+  EXPECT_FALSE(d2.pci().runtimeSuspended());
+  EXPECT_FALSE(d2.pci().pmRuntimeEngaged());
+  EXPECT_EQ(d2.pdev().powerState(), PciPowerState::kD0);
+}
+
 // With power/control "on" the device never suspends: no signal, and the
 // mapping stays unusable until LOW_POWER_EXIT.
 TEST_F(DeviceUapiTest, UAPI_20_RuntimePmForbiddenNeverSignals) {
