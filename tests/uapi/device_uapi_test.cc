@@ -121,6 +121,37 @@ class DeviceUapiTest : public ::testing::Test {
     return proc->ioctl(fd, VFIO_DEVICE_FEATURE, buf.data());
   }
 
+  // LOW_POWER_ENTRY_WITH_WAKEUP with a fresh eventfd, returned.
+  int enterLowPowerWithWakeup(int fd) {
+    vfio_device_low_power_entry_with_wakeup w{};
+    w.wakeup_eventfd = static_cast<int32_t>(proc->eventfd(0, 0));
+    const uint32_t flags =
+        VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP;
+    EXPECT_EQ(feature(fd, flags, 16, &w, sizeof(w)), 0);
+    return w.wakeup_eventfd;
+  }
+
+  // What a read of the eventfd returns: its count, or 0 when it would block.
+  uint64_t eventfdCount(int efd) {
+    uint64_t count = 0;
+    const long n = proc->read(efd, &count, sizeof(count));
+    EXPECT_TRUE(n == 8 || n == neg(Errno::kEAGAIN)) << n;
+    return n == 8 ? count : 0;
+  }
+
+  // A mapping of BAR0's first 64 KiB.
+  uint64_t mapBar0(int fd) {
+    const long va = proc->mmap(0, 0x10000, prot::kRead | prot::kWrite, map::kShared, fd, 0);
+    EXPECT_GT(va, 0);
+    return static_cast<uint64_t>(va);
+  }
+
+  // A 2-byte config pread (COMMAND), which resumes a suspended device.
+  void readCommand(int fd) {
+    uint16_t cmd = 0;
+    EXPECT_EQ(proc->pread(fd, &cmd, 2, vfio::indexToOffset(vfio::kConfig) + 4), 2);
+  }
+
   std::unique_ptr<Kernel> kernel;
   std::shared_ptr<Process> proc;
   int container = -1;
@@ -614,23 +645,16 @@ TEST_F(DeviceUapiTest, UAPI_20_WakeupEventfdChecks) {
 TEST_F(DeviceUapiTest, UAPI_20_RuntimeResumeSignalsTheWakeupEventfd) {
   VfioDevice& d = standardD();
   const int fd = openGroup(d);
-  const long va = proc->mmap(0, 0x10000, prot::kRead | prot::kWrite, map::kShared, fd, 0);
-  ASSERT_GT(va, 0);
-  vfio_device_low_power_entry_with_wakeup w{};
-  w.wakeup_eventfd = static_cast<int32_t>(proc->eventfd(0, 0));
-  const uint32_t flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP;
-  ASSERT_EQ(feature(fd, flags, 16, &w, sizeof(w)), 0);
+  const uint64_t va = mapBar0(fd);
+  const int efd = enterLowPowerWithWakeup(fd);
   ASSERT_TRUE(d.pci().runtimeSuspended());
-  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, SigInfo::kSigbus);
-  uint16_t cmd = 0;
-  EXPECT_EQ(proc->pread(fd, &cmd, 2, vfio::indexToOffset(vfio::kConfig) + 4), 2);
-  uint64_t count = 0;
-  EXPECT_EQ(proc->read(w.wakeup_eventfd, &count, sizeof(count)), 8);
-  EXPECT_EQ(count, 1U);
+  EXPECT_EQ(proc->thread().load(va).sig.signo, SigInfo::kSigbus);
+  readCommand(fd);
+  EXPECT_EQ(eventfdCount(efd), 1U);
   EXPECT_FALSE(d.pci().pmRuntimeEngaged());
   EXPECT_FALSE(d.pci().runtimeSuspended());
   EXPECT_EQ(d.pdev().powerState(), PciPowerState::kD0);
-  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, 0) << "no EXIT needed";
+  EXPECT_EQ(proc->thread().load(va).sig.signo, 0) << "no EXIT needed";
 }
 
 // A hot reset first resumes every device of the dev_set
@@ -643,16 +667,11 @@ TEST_F(DeviceUapiTest, UAPI_20_HotResetResumesASuspendedSibling) {
   const int iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
   const int fd1 = openCdev(d1, iommufd).first;
   const int fd2 = openCdev(d2, iommufd).first;
-  vfio_device_low_power_entry_with_wakeup w{};
-  w.wakeup_eventfd = static_cast<int32_t>(proc->eventfd(0, 0));
-  const uint32_t flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP;
-  ASSERT_EQ(feature(fd2, flags, 16, &w, sizeof(w)), 0);
+  const int efd = enterLowPowerWithWakeup(fd2);
   ASSERT_TRUE(d2.pci().runtimeSuspended());
   HotResetArg none = hotResetArg({});
   EXPECT_EQ(proc->ioctl(fd1, VFIO_DEVICE_PCI_HOT_RESET, none.get()), 0);
-  uint64_t count = 0;
-  EXPECT_EQ(proc->read(w.wakeup_eventfd, &count, sizeof(count)), 8);
-  EXPECT_EQ(count, 1U);
+  EXPECT_EQ(eventfdCount(efd), 1U);
   EXPECT_FALSE(d2.pci().runtimeSuspended());
   EXPECT_FALSE(d2.pci().pmRuntimeEngaged());
   EXPECT_EQ(d2.pdev().powerState(), PciPowerState::kD0);
@@ -664,21 +683,15 @@ TEST_F(DeviceUapiTest, UAPI_20_RuntimePmForbiddenNeverSignals) {
   VfioDevice& d = standardD();
   d.pci().setRuntimePmAllowed(false);
   const int fd = openGroup(d);
-  const long va = proc->mmap(0, 0x10000, prot::kRead | prot::kWrite, map::kShared, fd, 0);
-  ASSERT_GT(va, 0);
-  vfio_device_low_power_entry_with_wakeup w{};
-  w.wakeup_eventfd = static_cast<int32_t>(proc->eventfd(0, 0));
-  const uint32_t flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP;
-  ASSERT_EQ(feature(fd, flags, 16, &w, sizeof(w)), 0);
+  const uint64_t va = mapBar0(fd);
+  const int efd = enterLowPowerWithWakeup(fd);
   EXPECT_FALSE(d.pci().runtimeSuspended());
   EXPECT_EQ(d.pdev().powerState(), PciPowerState::kD0);
-  uint16_t cmd = 0;
-  EXPECT_EQ(proc->pread(fd, &cmd, 2, vfio::indexToOffset(vfio::kConfig) + 4), 2);
-  uint64_t count = 0;
-  EXPECT_EQ(proc->read(w.wakeup_eventfd, &count, sizeof(count)), neg(Errno::kEAGAIN));
-  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, SigInfo::kSigbus);
+  readCommand(fd);
+  EXPECT_EQ(eventfdCount(efd), 0U);
+  EXPECT_EQ(proc->thread().load(va).sig.signo, SigInfo::kSigbus);
   EXPECT_EQ(feature(fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT), 0);
-  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va)).sig.signo, 0);
+  EXPECT_EQ(proc->thread().load(va).sig.signo, 0);
 }
 
 TEST_F(DeviceUapiTest, UAPI_21_LowPowerWithoutAPmCapability) {
