@@ -127,6 +127,7 @@ Json scenarioToJson(const Scenario& sc) {
     dj["vf"] = d.vf;
     dj["flr"] = d.flr;
     dj["slot_reset"] = d.slotReset;
+    dj["runtime_pm"] = d.runtimePm;
     Json bars = Json::array();
     for (const BarDef& b : d.bars)
       bars.push_back(Json{{"index", b.index}, {"size", b.size}, {"type", barKindName(b.kind)},

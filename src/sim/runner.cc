@@ -242,6 +242,7 @@ void Run::setUp() {
     if (!dev)
       throw ScenarioError(fmt::format("{}:{}:{}: the kernel refuses device '{}': {}", d.mark.file,
                                       d.mark.line, d.mark.column, d.name, errnoName(dev.error())));
+    (*dev)->pci().setRuntimePmAllowed(d.runtimePm);
     devices_[d.name] = *dev;
   }
   for (const ProcessDef& p : sc_.processes) {

@@ -328,8 +328,8 @@ void Parser::parseHardware(const YAML::Node& n, DeviceDef& d) const {
 
 DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
   requireMap(n, "a device");
-  checkKeys(n, {"name", "bus", "slot", "function", "group", "vf", "flr", "slot_reset", "bars", "model",
-                "config_dump", "resource"},
+  checkKeys(n, {"name", "bus", "slot", "function", "group", "vf", "flr", "slot_reset",
+                "runtime_pm", "bars", "model", "config_dump", "resource"},
             "a device");
   DeviceDef d;
   d.mark = markOf(n);
@@ -343,6 +343,7 @@ DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
   if (n["vf"]) d.vf = boolean(n["vf"], "vf");
   if (n["flr"]) d.flr = boolean(n["flr"], "flr");
   if (n["slot_reset"]) d.slotReset = boolean(n["slot_reset"], "slot_reset");
+  if (n["runtime_pm"]) d.runtimePm = boolean(n["runtime_pm"], "runtime_pm");
   if (n["model"] || n["config_dump"] || n["resource"]) {
     parseHardware(n, d);
     return d;

@@ -52,6 +52,7 @@ struct DeviceDef {
   bool vf = false;            // an SR-IOV VF (no_command_memory)
   bool flr = true;            // PCIe FLR advertised
   bool slotReset = false;     // the bus's reset is a slot reset
+  bool runtimePm = true;      // sysfs power/control "auto" (vfio-pci's pm_runtime_allow)
   std::vector<BarDef> bars;
   // `model:` (a catalog device) or `config_dump:` + `resource:` (a dump):
   // the whole device, placed at bus/slot/function; bars, flr and vf then

@@ -192,6 +192,38 @@ phases:
   EXPECT_EQ(retouchMisses(base + "tlb: {4k: {entries: 4, ways: 4}}\n"), 16U);
 }
 
+// `runtime_pm:` is the device's power/control. Left "auto" (vfio-pci's
+// default), LOW_POWER_ENTRY's ioctl ends by suspending the device and the
+// EXIT ioctl begins by resuming it: one memory_lock write section more in
+// each phase than with "on", where the device never suspends.
+TEST(ScenarioRuntimePm, PowerControlDecidesWhetherLowPowerSuspends) {
+  const std::string yaml = R"(name: rpm
+devices:
+  - name: d
+    runtime_pm: RPM
+    bars:
+      - {index: 0, size: 64K, type: mem32}
+processes:
+  - name: p
+    open: [d]
+phases:
+  - name: enter
+    events:
+      - {type: low-power-entry, device: d}
+  - name: leave
+    events:
+      - {type: low-power-exit, device: d}
+)";
+  const auto writes = [&](const std::string& rpm) {
+    std::string y = yaml;
+    y.replace(y.find("RPM"), 3, rpm);
+    const DesignResult r = runScenario(parseScenario(y, "rpm.yaml"), DesignKind::kAddressSpace);
+    return std::pair{r.phases.at(0).m.memoryLockWrites, r.phases.at(1).m.memoryLockWrites};
+  };
+  EXPECT_EQ(writes("true"), (std::pair<uint64_t, uint64_t>{2, 2}));
+  EXPECT_EQ(writes("false"), (std::pair<uint64_t, uint64_t>{1, 1}));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllDesigns, DefaultScenarioCounts, ::testing::ValuesIn(allDesigns()), name);
 
 }  // namespace
