@@ -9,9 +9,12 @@
 
 #include "base/counter.h"
 #include "iommu/iommu.h"
+#include "mm/fake_bar_file.h"
+#include "mm/system_ram.h"
 #include "mm/mm.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
+#include "uapi/invariant_monitor.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
@@ -381,6 +384,7 @@ TEST_F(Type1Test, DMA_13_MapOfADecodeDisabledBarIsEfault) {
 
 TEST_F(Type1Test, DMA_14_IoptesSurviveTheZapAndPeerDmaIsInvariant7) {
   PciDevice& peer = addPeer(*kernel, *proc, container, 0x20, standardDeviceConfig(0x20));
+  InvariantMonitor monitor(*kernel);
   const long va0 = mmapBar(kBar0Offset, 64 * kKiB);
   ASSERT_GT(va0, 0);
   ASSERT_EQ(mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB), 0);
@@ -396,6 +400,8 @@ TEST_F(Type1Test, DMA_14_IoptesSurviveTheZapAndPeerDmaIsInvariant7) {
   EXPECT_EQ(v.device, peer.name());
   EXPECT_EQ(v.iova, 0x10'0040U);
   EXPECT_TRUE(v.isWrite);
+  EXPECT_EQ(monitor.counts().dmaDecodeViolations, 1U);
+  EXPECT_EQ(monitor.counts().decodeViolations, 0U) << "no CPU access reached the BAR";
 
   ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0);
   EXPECT_EQ(domain().iovaToPhys(0x10'0000), PhysAddr(kStandardBar0Start)) << "reset: still there";
@@ -500,6 +506,21 @@ TEST_F(Type1Test, DMA_21_UnmapWalksEveryPageWithIovaToPhys) {
   EXPECT_EQ(domain().iovaToPhysCalls() - before, 524'288U);
   EXPECT_EQ(proc->mm().lockedVm(), 0U);
   EXPECT_EQ(domain().iopteCounts().total(), 0U);
+}
+
+// A PFNMAP VMA whose pfns are ordinary RAM (a driver other than vfio-pci
+// remapping kernel memory): the pfns have non-reserved struct pages.
+TEST_F(Type1Test, DMA_20_PfnmapOverRamIsRefused) {
+  auto file = std::make_shared<testing::FakeBarFile>(PhysAddr(SystemRam::kBase), 64 * kKiB, false);
+  auto va = proc->mm().mmap(VirtAddr(0), 64 * kKiB, prot::kRead | prot::kWrite, map::kShared,
+                            file, 0);
+  ASSERT_TRUE(va);
+  EXPECT_EQ(mapDma(va->value(), 0x10'0000, 64 * kKiB), -14);
+  // The fault itself succeeded: what refused the pfn is its struct page.
+  EXPECT_EQ(type1().stats().faults, 1U);
+  EXPECT_TRUE(proc->mm().pageTable().translate(*va).present);
+  EXPECT_EQ(domain().iopteCounts().total(), 0U);
+  EXPECT_EQ(type1().dmaAvail(), 65535U);
 }
 
 }  // namespace
