@@ -14,10 +14,12 @@
 #include "mm/mm.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
+#include "sync/lockdep.h"
 #include "uapi/invariant_monitor.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
+#include "vfio/line_up.h"
 #include "vfio/vfio_container.h"
 #include "vfio/vfio_device.h"
 #include "vfio/vfio_pci_core_device.h"
@@ -521,6 +523,41 @@ TEST_F(Type1Test, DMA_20_PfnmapOverRamIsRefused) {
   EXPECT_TRUE(proc->mm().pageTable().translate(*va).present);
   EXPECT_EQ(domain().iopteCounts().total(), 0U);
   EXPECT_EQ(type1().dmaAvail(), 65535U);
+}
+
+// MEM=0 landing between any two lookups of a MAP_DMA: the memory lock is held
+// only inside each fault, so the map either resolved every page while memory
+// was on or fails and leaves nothing (dma-mapping.md §2.3). The MEM=0 write
+// runs on the mapping thread just before its n-th mmap-lock acquisition.
+TEST_F(Type1Test, DMA_16_MapRacingMemOffIsAllOrNothing) {
+  int succeeded = 0;
+  int failed = 0;
+  const uint64_t lockdepBefore = lockdep::reportCount();
+  for (int n = 1; n <= 64; ++n) {
+    boot(DesignKind::kHugeFault);
+    const long va0 = mmapBar(kBar0Offset, 64 * kKiB);
+    ASSERT_GT(va0, 0);
+    testing::LineUp lineUp;
+    lineUp.on(0, testing::LineUp::Event::kBeforeAcquire, &proc->mm().mmapLock(), n,
+              [this] { setMemory(false); });
+    long rc = 0;
+    {
+      testing::InstalledHook installed(lineUp);
+      rc = mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB);
+    }
+    if (rc == 0) {
+      ++succeeded;
+      EXPECT_EQ(domain().iopteCounts().size4K, 16U) << "n=" << n;
+    } else {
+      ++failed;
+      EXPECT_EQ(rc, -14) << "n=" << n;
+      EXPECT_EQ(domain().iopteCounts().total(), 0U) << "n=" << n;
+      EXPECT_EQ(type1().dmaAvail(), 65535U) << "n=" << n;
+    }
+  }
+  EXPECT_GT(succeeded, 0);
+  EXPECT_GT(failed, 0);
+  EXPECT_EQ(lockdep::reportCount(), lockdepBefore) << "iommu->lock -> mmap_lock -> memory_lock";
 }
 
 }  // namespace
