@@ -41,6 +41,10 @@ struct MmProfile {
   bool dmabufFeature = false;     // dmabuf_feature (6.19)
   // The type1 IOMMU driver (dma-mapping.md §0).
   Type1PfnLookup type1PfnLookup = Type1PfnLookup::kFollowPfnmapLeafStride;  // type1_pfn_lookup
+  // type1_overflow_errno: a wrapping IOVA/vaddr range is -EOVERFLOW, checked
+  // before the lock (Alex Mastro's series, ≈6.18). No named profile is that
+  // recent: override the switch to model it.
+  bool type1OverflowErrno = false;
   // Overcommit and /proc (vfio-uapi.md §0, §9, §10).
   bool vmeLogBytes = true;                 // vme_log_bytes
   bool fixedMapSurvivesChargeFail = true;  // fixed_map_survives_charge_fail

@@ -43,12 +43,14 @@ class Type1Test : public ::testing::Test {
  protected:
   void SetUp() override { boot(DesignKind::kHugeFault); }
 
-  void boot(DesignKind design, std::string profile = "", unsigned long type = VFIO_TYPE1v2_IOMMU) {
+  void boot(DesignKind design, std::string profile = "", unsigned long type = VFIO_TYPE1v2_IOMMU,
+            std::optional<MmProfile> profileOverride = std::nullopt) {
     proc.reset();
     kernel.reset();
     KernelConfig cfg;
     cfg.design = design;
     cfg.profile = std::move(profile);
+    cfg.profileOverride = std::move(profileOverride);
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
     proc = kernel->spawn("qemu");
@@ -215,6 +217,19 @@ TEST_F(Type1Test, DMA_06_WrappingIovaIsEinvalInTheEinvalEra) {
   const uint64_t top = ~uint64_t{0} - 4 * kKiB + 1;
   EXPECT_EQ(mapDma(static_cast<uint64_t>(buf), top, 8 * kKiB), -22);
   EXPECT_EQ(unmapDma(top, 8 * kKiB), -22);
+}
+
+TEST_F(Type1Test, DMA_06_WrappingIovaIsEoverflowInTheEoverflowEra) {
+  MmProfile p = *MmProfile::byName("linux-6.15");
+  p.type1OverflowErrno = true;
+  boot(DesignKind::kHugeFault, "", VFIO_TYPE1v2_IOMMU, p);
+  const long buf = anon(8 * kKiB);
+  ASSERT_GT(buf, 0);
+  const uint64_t top = ~uint64_t{0} - 4 * kKiB + 1;
+  EXPECT_EQ(mapDma(static_cast<uint64_t>(buf), top, 8 * kKiB), -75);
+  EXPECT_EQ(unmapDma(top, 8 * kKiB), -75);
+  // The overflow checks come before the flag check (step 3 before 4).
+  EXPECT_EQ(mapDma(static_cast<uint64_t>(buf), top, 8 * kKiB, 0), -75);
 }
 
 TEST_F(Type1Test, DMA_07_DmaEntryLimit) {
