@@ -90,6 +90,14 @@ class Type1Test : public ::testing::Test {
     cmd = on ? (cmd | kPciCommandMemory) : (cmd & ~uint32_t{kPciCommandMemory});
     ASSERT_EQ(proc->pwrite(fd, &cmd, 2, kConfigOffset + kPciCommand), 2);
   }
+  // PMCSR's PowerState field: 0 = D0, 3 = D3hot.
+  void setPowerState(uint32_t state) {
+    const uint64_t pmcsr = kConfigOffset + *pdev().pmCapOffset() + kPciPmCtrl;
+    uint32_t ctrl = 0;
+    ASSERT_EQ(proc->pread(fd, &ctrl, 2, pmcsr), 2);
+    ctrl = (ctrl & ~uint32_t{kPciPmCtrlStateMask}) | state;
+    ASSERT_EQ(proc->pwrite(fd, &ctrl, 2, pmcsr), 2);
+  }
   VfioIommuType1& type1() { return *proc->container(container)->type1(); }
   IommuDomain& domain() { return type1().domain(); }
   PciDevice& pdev() { return dev->pci().pdev(); }
@@ -573,6 +581,28 @@ TEST_F(Type1Test, DMA_16_MapRacingMemOffIsAllOrNothing) {
   EXPECT_GT(succeeded, 0);
   EXPECT_GT(failed, 0);
   EXPECT_EQ(lockdep::reportCount(), lockdepBefore) << "iommu->lock -> mmap_lock -> memory_lock";
+}
+
+TEST_F(Type1Test, DMA_13_MapInD3hotIsEfault) {
+  const long va0 = mmapBar(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(va0, 0);
+  setPowerState(3);
+  EXPECT_EQ(mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB), -14);
+  EXPECT_EQ(domain().iopteCounts().total(), 0U);
+  setPowerState(0);
+  EXPECT_EQ(mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB), 0) << "back in D0";
+}
+
+TEST_F(Type1Test, DMA_14_IoptesSurviveD3hot) {
+  PciDevice& peer = addPeer(*kernel, *proc, container, 0x20, standardDeviceConfig(0x20));
+  const long va0 = mmapBar(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(va0, 0);
+  ASSERT_EQ(mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB), 0);
+  setPowerState(3);
+  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va0)).sig.signo, SigInfo::kSigbus);
+  EXPECT_EQ(domain().iopteCounts().size4K, 16U);
+  EXPECT_EQ(*kernel->iommu().dmaRead(peer, 0x10'8000, 4), 0xFFFF'FFFFU);
+  EXPECT_EQ(kernel->iommu().dmaDecodeViolationCount(), 1U);
 }
 
 }  // namespace
