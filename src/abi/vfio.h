@@ -41,11 +41,17 @@ enum IoctlRequest : unsigned long {
   VFIO_DEVICE_IOEVENTFD = vfioIo(16),
   VFIO_DEVICE_FEATURE = vfioIo(17),
   VFIO_DEVICE_BIND_IOMMUFD = vfioIo(18),
+  VFIO_IOMMU_GET_INFO = vfioIo(12),  // on a container (the device's +12 is another fd's)
+  VFIO_IOMMU_MAP_DMA = vfioIo(13),
+  VFIO_IOMMU_UNMAP_DMA = vfioIo(14),
 };
 
 inline constexpr int VFIO_API_VERSION = 0;
 inline constexpr int VFIO_TYPE1_IOMMU = 1;
 inline constexpr int VFIO_TYPE1v2_IOMMU = 3;
+inline constexpr int VFIO_DMA_CC_IOMMU = 4;
+inline constexpr int VFIO_UNMAP_ALL = 9;
+inline constexpr int VFIO_UPDATE_VADDR = 10;
 
 // --- VFIO_GROUP_GET_STATUS -----------------------------------------------------------
 
@@ -225,7 +231,76 @@ struct vfio_device_bind_iommufd {
   uint32_t out_devid = 0;
 };
 
+// --- the type1 IOMMU (container ioctls) --------------------------------------------
+
+struct vfio_iommu_type1_info {
+  uint32_t argsz = 0;
+  uint32_t flags = 0;
+  uint64_t iova_pgsizes = 0;
+  uint32_t cap_offset = 0;
+  uint32_t pad = 0;
+};
+inline constexpr uint32_t VFIO_IOMMU_INFO_PGSIZES = 1U << 0;
+inline constexpr uint32_t VFIO_IOMMU_INFO_CAPS = 1U << 1;
+
+inline constexpr uint16_t VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE = 1;
+inline constexpr uint16_t VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION = 2;
+inline constexpr uint16_t VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL = 3;
+
+struct vfio_iova_range {
+  uint64_t start = 0;
+  uint64_t end = 0;  // inclusive
+};
+
+struct vfio_iommu_type1_info_cap_iova_range {
+  vfio_info_cap_header header;
+  uint32_t nr_iovas = 0;
+  uint32_t reserved = 0;
+  vfio_iova_range iova_ranges[];
+};
+
+struct vfio_iommu_type1_info_cap_migration {
+  vfio_info_cap_header header;
+  uint32_t flags = 0;
+  uint64_t pgsize_bitmap = 0;
+  uint64_t max_dirty_bitmap_size = 0;
+};
+
+struct vfio_iommu_type1_info_dma_avail {
+  vfio_info_cap_header header;
+  uint32_t avail = 0;
+};
+
+struct vfio_iommu_type1_dma_map {
+  uint32_t argsz = 0;
+  uint32_t flags = 0;
+  uint64_t vaddr = 0;
+  uint64_t iova = 0;
+  uint64_t size = 0;
+};
+inline constexpr uint32_t VFIO_DMA_MAP_FLAG_READ = 1U << 0;
+inline constexpr uint32_t VFIO_DMA_MAP_FLAG_WRITE = 1U << 1;
+inline constexpr uint32_t VFIO_DMA_MAP_FLAG_VADDR = 1U << 2;
+
+struct vfio_iommu_type1_dma_unmap {
+  uint32_t argsz = 0;
+  uint32_t flags = 0;
+  uint64_t iova = 0;
+  uint64_t size = 0;
+  uint8_t data[];
+};
+inline constexpr uint32_t VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP = 1U << 0;
+inline constexpr uint32_t VFIO_DMA_UNMAP_FLAG_ALL = 1U << 1;
+inline constexpr uint32_t VFIO_DMA_UNMAP_FLAG_VADDR = 1U << 2;
+
 static_assert(sizeof(vfio_group_status) == 8);
+static_assert(sizeof(vfio_iommu_type1_info) == 24);
+static_assert(sizeof(vfio_iova_range) == 16);
+static_assert(sizeof(vfio_iommu_type1_info_cap_iova_range) == 16);
+static_assert(sizeof(vfio_iommu_type1_info_cap_migration) == 32);
+static_assert(sizeof(vfio_iommu_type1_info_dma_avail) == 12);
+static_assert(sizeof(vfio_iommu_type1_dma_map) == 32);
+static_assert(sizeof(vfio_iommu_type1_dma_unmap) == 24);
 static_assert(sizeof(vfio_info_cap_header) == 8);
 static_assert(sizeof(vfio_device_info) == 24);
 static_assert(sizeof(vfio_device_info_cap_pci_atomic_comp) == 16);

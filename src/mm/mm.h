@@ -109,6 +109,11 @@ class Mm : public std::enable_shared_from_this<Mm> {
   bool thpDisabled() const { return thpDisabled_; }
   uint64_t pgtablesBytesPeak() const { return pgtablesPeak_.load(std::memory_order_relaxed); }
   void notePgtablesBytes();
+  // mm->locked_vm in pages: what long-term pins charged against
+  // RLIMIT_MEMLOCK (type1's MAP_DMA; mlock() is not accounted in the model).
+  uint64_t lockedVm() const { return lockedVm_.load(std::memory_order_relaxed); }
+  void addLockedVm(uint64_t pages) { lockedVm_.fetch_add(pages, std::memory_order_relaxed); }
+  void subLockedVm(uint64_t pages) { lockedVm_.fetch_sub(pages, std::memory_order_relaxed); }
   // The mm_lock_seq the per-VMA locks compare against.
   int64_t mmLockSeq() const { return mmLockSeq_.load(std::memory_order_acquire); }
 
@@ -157,6 +162,7 @@ class Mm : public std::enable_shared_from_this<Mm> {
   std::atomic<size_t> mapCount_{0};
   std::atomic<int64_t> mmLockSeq_{0};
   std::atomic<uint64_t> pgtablesPeak_{0};
+  std::atomic<uint64_t> lockedVm_{0};
   VmCommit* vmCommit_ = nullptr;
   int ownerPid_ = 0;
   std::string ownerComm_;

@@ -25,6 +25,7 @@ MmProfile linux61() {
   p.atomicCompCap = false;
   p.msixDynamic = false;
   p.hotResetCdev = false;
+  p.type1PfnLookup = Type1PfnLookup::kFollowPte;
   p.vmeLogBytes = false;
   p.fixedMapSurvivesChargeFail = false;
   return p;
@@ -39,6 +40,7 @@ MmProfile linux69() {
   p.fdQwordAccess = false;
   p.romQwordAccess = false;
   p.vmFlagsWriteAssert = VmFlagsWriteAssert::kLockdep;
+  p.type1PfnLookup = Type1PfnLookup::kFollowPte;
   return p;
 }
 
@@ -49,6 +51,7 @@ MmProfile linux610() {
   p.fileThpPlacement = FileThpPlacement::kAnyLen;
   p.fdQwordAccess = false;
   p.romQwordAccess = false;
+  p.type1PfnLookup = Type1PfnLookup::kFollowPte;
   return p;
 }
 
@@ -60,6 +63,9 @@ MmProfile linux6120() {
   p.g3Variant = G3Variant::kG3_0;
   p.fdQwordAccess = false;
   p.romQwordAccess = false;
+  // The vfio conversion to follow_pfnmap came with the huge pfnmap series
+  // (6.12); the addr_mask stride (0fd06844de5d) only in 6.15.
+  p.type1PfnLookup = Type1PfnLookup::kFollowPfnmap;
   return p;
 }
 
@@ -69,6 +75,7 @@ MmProfile linux612() {
   p.fileThpPlacement = FileThpPlacement::kPmdLen;
   p.thpPlacementNeedsNullHint = true;
   p.romQwordAccess = false;
+  p.type1PfnLookup = Type1PfnLookup::kFollowPfnmap;
   return p;
 }
 

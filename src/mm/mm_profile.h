@@ -13,6 +13,10 @@ enum class MunmapSplitStyle { kV6_1, kV6_5 };
 enum class FileThpPlacement { kOff, kAnyLen, kPmdLen };
 enum class G3Variant { kG3_0, kG3_1, kG3_2 };
 enum class VmFlagsWriteAssert { kNone, kLockdep, kAlways };
+// How type1 turns a vaddr inside a VM_PFNMAP VMA into a pfn (dma-mapping.md
+// §0, eras P2-P4): follow_pte() sees 4 KiB PTEs only; follow_pfnmap_start()
+// also PMD/PUD leaves; from 6.15 its addr_mask lets one lookup cover the leaf.
+enum class Type1PfnLookup { kFollowPte, kFollowPfnmap, kFollowPfnmapLeafStride };
 
 struct MmProfile {
   std::string name;
@@ -35,6 +39,12 @@ struct MmProfile {
   bool msixDynamic = true;        // msix_dynamic (x86 with per-device MSI domains)
   bool hotResetCdev = true;       // hot_reset_cdev
   bool dmabufFeature = false;     // dmabuf_feature (6.19)
+  // The type1 IOMMU driver (dma-mapping.md §0).
+  Type1PfnLookup type1PfnLookup = Type1PfnLookup::kFollowPfnmapLeafStride;  // type1_pfn_lookup
+  // type1_overflow_errno: a wrapping IOVA/vaddr range is -EOVERFLOW, checked
+  // before the lock (Alex Mastro's series, ≈6.18). No named profile is that
+  // recent: override the switch to model it.
+  bool type1OverflowErrno = false;
   // Overcommit and /proc (vfio-uapi.md §0, §9, §10).
   bool vmeLogBytes = true;                 // vme_log_bytes
   bool fixedMapSurvivesChargeFail = true;  // fixed_map_survives_charge_fail

@@ -48,6 +48,9 @@ class BarRegion final : public PhysRegion {
 
   PciDevice& device() const { return device_; }
   unsigned resource() const { return resource_; }
+  // Whether the device decodes this range right now; device DMA asks too
+  // (invariant 7, iommu/iommu.h), without counting as a CPU access.
+  bool decodes() const;
 
   uint64_t decodeViolationCount() const { return violationCount_.load(std::memory_order_acquire); }
   // The first kMaxKeptViolations, in the order they were recorded.
@@ -61,7 +64,6 @@ class BarRegion final : public PhysRegion {
 
  private:
   bool isRom() const { return resource_ == kPciRomResource; }
-  bool decodes() const;
   // Whether `offset` (of an access, which never straddles) is the BAR's.
   bool claims(uint64_t offset) const { return offset - barOffset_ < barLen_; }
   void recordViolation(uint64_t offset, bool isWrite, const AccessInfo& info);

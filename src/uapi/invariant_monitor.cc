@@ -26,7 +26,8 @@ Pfn expectedStartPfn(VfioDevice& dev, const Vma& vma) {
 InvariantMonitor::InvariantMonitor(Kernel& kernel)
     : kernel_(kernel),
       decodeBase_(kernel.pciHost().decodeViolationCount()),
-      lockdepBase_(lockdep::reportCount()) {
+      lockdepBase_(lockdep::reportCount()),
+      dmaDecodeBase_(kernel.iommu().dmaDecodeViolationCount()) {
   for (const auto& dev : kernel_.devices())
     dev->inode().mapping().setZapCheck(
         [this](const Vma& vma, VirtAddr s, VirtAddr e) { afterZap(vma, s, e); });
@@ -122,6 +123,7 @@ InvariantCounts InvariantMonitor::counts() const {
   const uint64_t reports = lockdep::reportCount();
   c.lockdepReports = reports >= lockdepBase_ ? reports - lockdepBase_ : reports;  // cleared meanwhile
   c.leaks = leaks_.load();
+  c.dmaDecodeViolations = kernel_.iommu().dmaDecodeViolationCount() - dmaDecodeBase_;
   return c;
 }
 

@@ -8,7 +8,10 @@
 //     no huge entry crosses its VMA (checkEntries(), on demand);
 //  5. lockdep reported nothing (lockdep's counter);
 //  6. once every process exited: no page-table page, VMA or i_mmap node is
-//     left (checkLeaks()).
+//     left (checkLeaks());
+//  7. no device DMA reaches a BAR whose memory decode is off (counted by the
+//     IOMMU, which keeps the device and IOVA: Iommu::dmaDecodeViolations()).
+//     With type1 this is reachable by design: its IOPTEs outlive the zap.
 // Invariant 3 (a store is visible through every mapping and pread) is a
 // property of the pfn arithmetic that (4) checks entry by entry; the data
 // path itself is tested directly (PFN-02).
@@ -35,8 +38,10 @@ struct InvariantCounts {
   uint64_t wrongEntries = 0;       // 4
   uint64_t lockdepReports = 0;     // 5
   uint64_t leaks = 0;              // 6
+  uint64_t dmaDecodeViolations = 0;  // 7
   uint64_t total() const {
-    return decodeViolations + staleAfterZap + wrongEntries + lockdepReports + leaks;
+    return decodeViolations + staleAfterZap + wrongEntries + lockdepReports + leaks +
+           dmaDecodeViolations;
   }
 };
 
@@ -65,6 +70,7 @@ class InvariantMonitor {
   Kernel& kernel_;
   const uint64_t decodeBase_;
   const uint64_t lockdepBase_;
+  const uint64_t dmaDecodeBase_;
   std::atomic<uint64_t> staleAfterZap_{0};
   std::atomic<uint64_t> wrongEntries_{0};
   std::atomic<uint64_t> leaks_{0};

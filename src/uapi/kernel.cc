@@ -36,7 +36,9 @@ Kernel::Kernel(const KernelConfig& config, MmProfile profile)
       profile_(std::move(profile)),
       machine_(MachineConfig{config.cpus, config.tlb}),
       vmCommit_(config.memory, machine_.log()),
-      pciHost_(machine_) {
+      pciHost_(machine_),
+      systemRam_(machine_),
+      iommu_(machine_) {
   for (unsigned i = 0; i < config.cpus; ++i) cpuRun_.push_back(std::make_unique<std::mutex>());
 }
 

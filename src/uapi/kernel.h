@@ -15,8 +15,10 @@
 
 #include "base/result.h"
 #include "fs/inode.h"
+#include "iommu/iommu.h"
 #include "mm/machine.h"
 #include "mm/mm_profile.h"
+#include "mm/system_ram.h"
 #include "mm/vm_commit.h"
 #include "pci/pci_host.h"
 #include "vfio/mapping_design.h"
@@ -55,6 +57,10 @@ class Kernel {
 
   Machine& machine() { return machine_; }
   PciHost& pciHost() { return pciHost_; }
+  // The host's ordinary memory (frames for pinned anonymous pages) and the
+  // IOMMU every device's DMA goes through.
+  SystemRam& systemRam() { return systemRam_; }
+  Iommu& iommu() { return iommu_; }
   const MmProfile& profile() const { return profile_; }
   const KernelConfig& config() const { return config_; }
   // vm_committed_as and __vm_enough_memory() of the whole system.
@@ -98,6 +104,8 @@ class Kernel {
   Machine machine_;
   VmCommit vmCommit_;
   PciHost pciHost_;
+  SystemRam systemRam_;
+  Iommu iommu_;
   std::map<uint8_t, PciBus*> buses_;
   std::vector<std::unique_ptr<VfioDevice>> devices_;
   std::vector<std::unique_ptr<Inode>> cdevInodes_;  // devices_[i]'s node

@@ -8,6 +8,7 @@
 #include "mm/mm.h"
 #include "uapi/kernel.h"
 #include "uapi/task_mmu.h"
+#include "vfio/vfio_container.h"
 #include "vfio/vfio_device.h"
 #include "vfio/vfio_device_file.h"
 #include "vfio/vfio_device_set.h"
@@ -180,10 +181,21 @@ VfioDeviceFile* Process::deviceFile(int fd) {
   return static_cast<VfioDeviceFile*>(e->file.get());
 }
 
+VfioContainer* Process::container(int fd) {
+  std::shared_ptr<FdEntry> e = fdEntry(fd);
+  if (e == nullptr || e->kind != FdEntry::Kind::kContainer) return nullptr;
+  return e->container.get();
+}
+
 long Process::open(const std::string& path, int flags) {
   // A dead task has no descriptor table to allocate from.
   if (exited()) return err(Errno::kEMFILE);
-  if (path == "/dev/vfio/vfio") return installFd(FdEntry(FdEntry::Kind::kContainer));
+  if (path == "/dev/vfio/vfio") {
+    FdEntry e{FdEntry::Kind::kContainer};
+    e.container = std::make_shared<VfioContainer>(kernel_.iommu(), kernel_.systemRam(),
+                                                  kernel_.machine().log(), kernel_.profile());
+    return installFd(std::move(e));
+  }
   if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
@@ -274,20 +286,24 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
   return err(Errno::kENOTTY);
 }
 
-// The container's ioctls as far as device setup needs them; the argument of
-// SET_IOMMU and CHECK_EXTENSION is the IOMMU type itself, not a pointer.
+// The container's ioctls; the argument of SET_IOMMU and CHECK_EXTENSION is
+// the IOMMU type itself, not a pointer.
 long Process::containerIoctl(FdEntry& e, unsigned long request, void* arg) {
   const uintptr_t type = reinterpret_cast<uintptr_t>(arg);
-  const bool known = type == uapi::VFIO_TYPE1_IOMMU || type == uapi::VFIO_TYPE1v2_IOMMU;
   switch (request) {
     case uapi::VFIO_GET_API_VERSION:
       return uapi::VFIO_API_VERSION;
     case uapi::VFIO_CHECK_EXTENSION:
-      return known ? 1 : 0;
+      return e.container->checkExtension(type);
     case uapi::VFIO_SET_IOMMU:
-      if (!known) return err(Errno::kEINVAL);
-      e.iommuSet = true;
-      return 0;
+      return toLong(e.container->setIommu(type));
+    case uapi::VFIO_IOMMU_GET_INFO:
+    case uapi::VFIO_IOMMU_MAP_DMA:
+    case uapi::VFIO_IOMMU_UNMAP_DMA: {
+      const Type1Caller caller{thread().task(), *mm_, memlockLimit_.load(std::memory_order_relaxed)};
+      auto r = e.container->driverIoctl(request, arg, caller);
+      return r ? *r : err(r.error());
+    }
     default:
       return err(Errno::kENOTTY);
   }
@@ -309,6 +325,7 @@ long Process::groupIoctl(FdEntry& e, unsigned long request, void* arg) {
     if (c == nullptr) return err(Errno::kEBADF);
     if (c->kind != FdEntry::Kind::kContainer) return err(Errno::kEINVAL);
     e.group->setContainer(true);
+    c->container->attachGroup(*e.group);
     return 0;
   }
   if (request == uapi::VFIO_GROUP_GET_DEVICE_FD) {

@@ -26,6 +26,7 @@ class File;
 class Kernel;
 class Mm;
 class Process;
+class VfioContainer;
 class VfioDeviceFile;
 class VfioGroup;
 
@@ -144,6 +145,13 @@ class Process : public std::enable_shared_from_this<Process> {
 
   // The device file behind `fd`, for tests and monitors; nullptr otherwise.
   VfioDeviceFile* deviceFile(int fd);
+  // The container behind `fd`, for tests and monitors; nullptr otherwise.
+  VfioContainer* container(int fd);
+
+  // setrlimit(RLIMIT_MEMLOCK): what long-term pins (MAP_DMA) may charge to
+  // locked_vm, in bytes. The default is the kernel's MLOCK_LIMIT (8 MiB
+  // since 5.16); CAP_IPC_LOCK is not modelled, so it always applies.
+  void setRlimitMemlock(uint64_t bytes) { memlockLimit_.store(bytes, std::memory_order_relaxed); }
 
  private:
   // An iommufd context: its id and the ids it hands out to its objects.
@@ -160,13 +168,13 @@ class Process : public std::enable_shared_from_this<Process> {
         : kind(other.kind),
           file(std::move(other.file)),
           group(other.group),
-          iommuSet(other.iommuSet.load()),
+          container(std::move(other.container)),
           iommufd(std::move(other.iommufd)),
           eventfd(std::move(other.eventfd)) {}
     Kind kind;
     std::shared_ptr<File> file;           // kDevice
     VfioGroup* group = nullptr;           // kGroup
-    std::atomic<bool> iommuSet{false};    // kContainer: VFIO_SET_IOMMU done
+    std::shared_ptr<VfioContainer> container;  // kContainer
     std::shared_ptr<IommufdCtx> iommufd;  // kIommufd
     std::shared_ptr<Eventfd> eventfd;     // kEventfd
   };
@@ -195,6 +203,7 @@ class Process : public std::enable_shared_from_this<Process> {
   SpinLock fileLock_{kFileLockClass};
   FdTable fds_ GUARDED_BY(fileLock_);
   bool filesGone_ GUARDED_BY(fileLock_) = false;  // exit_files() ran
+  std::atomic<uint64_t> memlockLimit_{uint64_t{8} << 20};
   // Atomic: monitors and tests ask from other threads while exit() runs.
   std::atomic<bool> exited_{false};
 };

@@ -27,7 +27,9 @@ void VfioInfoCap::add(uint16_t id, uint16_t version, const void* body, uint32_t 
   const auto at = static_cast<uint32_t>(buf_.size());
   if (!buf_.empty()) storeNext(&buf_[lastHeader_], at);
   uapi::vfio_info_cap_header header{id, version, 0};
-  buf_.resize(at + sizeof(header) + bodySize);
+  // vfio_info_cap_add() rounds every capability up to 8 bytes so that the
+  // next one's u64 fields stay aligned (DMA_AVAIL's 12 bytes become 16).
+  buf_.resize(at + ((sizeof(header) + bodySize + 7) & ~size_t{7}));
   std::memcpy(&buf_[at], &header, sizeof(header));
   if (bodySize != 0) std::memcpy(&buf_[at + sizeof(header)], body, bodySize);
   lastHeader_ = at;

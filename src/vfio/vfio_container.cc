@@ -1,0 +1,52 @@
+#include "vfio/vfio_container.h"
+
+#include "abi/vfio.h"
+#include "vfio/vfio_device.h"
+#include "vfio/vfio_group.h"
+#include "vfio/vfio_pci_core_device.h"
+
+namespace vfiomm {
+
+VfioContainer::VfioContainer(Iommu& iommu, SystemRam& ram, KernelLog& log,
+                             const MmProfile& profile)
+    : iommu_(iommu), ram_(ram), log_(log), profile_(profile) {}
+
+long VfioContainer::checkExtension(unsigned long ext) {
+  MutexGuard g(groupLock_);
+  return VfioIommuType1::checkExtension(driver_.get(), ext);
+}
+
+Status VfioContainer::setIommu(unsigned long type) {
+  MutexGuard g(groupLock_);
+  if (driver_ != nullptr) return fail(Errno::kEINVAL);
+  if (type != uapi::VFIO_TYPE1_IOMMU && type != uapi::VFIO_TYPE1v2_IOMMU)
+    return fail(Errno::kENODEV);
+  driver_ = std::make_unique<VfioIommuType1>(iommu_, ram_, log_, profile_,
+                                             type == uapi::VFIO_TYPE1v2_IOMMU);
+  for (const VfioGroup* group : groups_) attachDevices(*group);
+  return ok();
+}
+
+void VfioContainer::attachGroup(VfioGroup& group) {
+  MutexGuard g(groupLock_);
+  groups_.push_back(&group);
+  if (driver_ != nullptr) attachDevices(group);
+}
+
+void VfioContainer::attachDevices(const VfioGroup& group) {
+  for (VfioDevice* device : group.devices()) driver_->attachDevice(device->pci().pdev());
+}
+
+Result<long> VfioContainer::driverIoctl(unsigned long request, void* arg,
+                                        const Type1Caller& caller) {
+  MutexGuard g(groupLock_);
+  if (driver_ == nullptr) return fail(Errno::kEINVAL);
+  return driver_->ioctl(request, arg, caller);
+}
+
+VfioIommuType1* VfioContainer::type1() {
+  MutexGuard g(groupLock_);
+  return driver_.get();
+}
+
+}  // namespace vfiomm

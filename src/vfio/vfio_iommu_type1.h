@@ -1,0 +1,137 @@
+// VfioIommuType1: the type1 IOMMU driver of a container
+// (drivers/vfio/vfio_iommu_type1.c): one instance per container once
+// VFIO_SET_IOMMU chose TYPE1 or TYPE1v2, the DMA mappings user space asked
+// for (vfio_dma), and the ioctls GET_INFO, MAP_DMA and UNMAP_DMA with their
+// checks in the kernel's order (dma-mapping.md §1.3-§1.6).
+//
+// MAP_DMA resolves the user range page by page (vaddr_get_pfns): anonymous
+// memory is pinned and charged to locked_vm; a VM_PFNMAP range (a vfio BAR
+// mmap) is looked up in the CPU page table, faulted in through the mapping
+// design's own fault handler when absent, and neither pinned nor charged
+// (§2). The lookup follows the kernel profile's era (Type1PfnLookup). The
+// IOPTEs then live on their own: nothing CPU-side (zap, munmap, close)
+// removes them (§2.6), only UNMAP_DMA and the instance's release.
+//
+// Modelled simplifications: all groups of the container share one IOMMU
+// domain (they sit behind the one IOMMU of the host); dirty tracking,
+// UPDATE_VADDR, disable_hugepages and CAP_IPC_LOCK are not modelled; the
+// 32-bit truncation checks (step 3 of §1.4) cannot fire on a 64-bit host.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "base/addr.h"
+#include "base/result.h"
+#include "iommu/iommu.h"
+#include "mm/mm_profile.h"
+#include "sync/mutex.h"
+
+namespace vfiomm {
+
+class KernelLog;
+class Mm;
+class PciDevice;
+class SystemRam;
+struct Task;
+
+// The calling task as the driver sees `current`.
+struct Type1Caller {
+  Task& task;
+  Mm& mm;
+  uint64_t memlockLimit = 0;  // rlimit(RLIMIT_MEMLOCK), bytes
+};
+
+// The lookup and cost counts of one instance, since it was created.
+struct Type1Stats {
+  uint64_t vaddrGetPfnsCalls = 0;  // vaddr_get_pfns()
+  uint64_t faults = 0;             // fixup_user_fault() calls made by MAP_DMA
+  uint64_t pinnedPages = 0;        // pages pinned now (anonymous memory)
+};
+
+inline const LockClass kVfioIommuLockClass{"&iommu->lock"};
+
+class VfioIommuType1 {
+ public:
+  // The module parameter dma_entry_limit's default.
+  static constexpr uint32_t kDefaultDmaEntryLimit = 65535;
+
+  VfioIommuType1(Iommu& iommu, SystemRam& ram, KernelLog& log, const MmProfile& profile, bool v2,
+                 uint32_t dmaEntryLimit = kDefaultDmaEntryLimit);
+  // vfio_iommu_type1_release(): every mapping is unmapped and unpinned.
+  ~VfioIommuType1();
+  VfioIommuType1(const VfioIommuType1&) = delete;
+  VfioIommuType1& operator=(const VfioIommuType1&) = delete;
+
+  // vfio_iommu_type1_check_extension(), with (`instance`) or without one.
+  static long checkExtension(const VfioIommuType1* instance, unsigned long ext);
+
+  // vfio_iommu_type1_attach_group() for one device of a group.
+  void attachDevice(const PciDevice& device);
+
+  // The driver's ioctl: GET_INFO, MAP_DMA, UNMAP_DMA; -ENOTTY otherwise.
+  Result<long> ioctl(unsigned long request, void* arg, const Type1Caller& caller)
+      EXCLUDES(lock_);
+
+  IommuDomain& domain() { return *domain_; }
+  Type1Stats stats() const;
+  uint32_t dmaAvail() EXCLUDES(lock_);
+
+ private:
+  struct VfioDma {
+    uint64_t iova = 0;
+    uint64_t vaddr = 0;
+    uint64_t size = 0;
+    int prot = 0;
+    uint64_t lockedPages = 0;  // charged to the mapping task's locked_vm
+    std::weak_ptr<Mm> mm;      // whose locked_vm
+  };
+  // What one vaddr_get_pfns() call resolved: `count` pfns from `pfn`.
+  struct PfnRun {
+    Pfn pfn;
+    uint64_t count = 0;
+    bool reserved = false;  // no struct page (MMIO): not pinned, not charged
+  };
+
+  Result<long> getInfo(void* arg) EXCLUDES(lock_);
+  Result<long> mapDma(void* arg, const Type1Caller& caller) EXCLUDES(lock_);
+  Result<long> unmapDma(void* arg) EXCLUDES(lock_);
+  // The checks of vfio_dma_do_map() from step 5 on (§1.4).
+  Status checkMap(uint64_t iova, uint64_t vaddr, uint64_t size) REQUIRES(lock_);
+  Result<uint64_t> checkUnmap(uint64_t iova, uint64_t size, uint32_t flags) REQUIRES(lock_);
+  bool overlaps(uint64_t iova, uint64_t size) REQUIRES(lock_);
+  // The mapping containing `iova`, or nullptr.
+  const VfioDma* findContaining(uint64_t iova) const REQUIRES(lock_);
+  bool insideOneValidRange(uint64_t iova, uint64_t size) const;
+  // vfio_pin_map_dma(): pin (or look up) and map all of `dma`; on failure
+  // everything done is undone.
+  Status pinMapDma(VfioDma& dma, const Type1Caller& caller) REQUIRES(lock_);
+  // One vaddr_get_pfns() call for up to `npages` pages at `vaddr`.
+  Result<PfnRun> vaddrGetPfns(const Type1Caller& caller, uint64_t vaddr, uint64_t npages,
+                              bool write);
+  Result<PfnRun> pinAnonymous(Mm& mm, uint64_t vaddr, uint64_t npages);
+  // follow_fault_pfn() on a VM_PFNMAP VMA: nullopt when the entry is absent.
+  Result<std::optional<PfnRun>> followPfnmap(Mm& mm, uint64_t vaddr, uint64_t npages, bool write);
+  // Charge `pages` to locked_vm, or -ENOMEM with the kernel's warning.
+  Status chargeLockedVm(Mm& mm, uint64_t pages, uint64_t limitBytes);
+  // vfio_unmap_unpin() and removal from the list; returns the bytes removed.
+  uint64_t removeDma(const VfioDma& dma) REQUIRES(lock_);
+
+  Iommu& iommu_;
+  SystemRam& ram_;
+  KernelLog& log_;
+  const MmProfile& profile_;
+  const bool v2_;
+  std::shared_ptr<IommuDomain> domain_;
+  Mutex lock_{kVfioIommuLockClass};
+  std::map<uint64_t, VfioDma> dmaList_ GUARDED_BY(lock_);  // by IOVA
+  uint32_t dmaAvail_ GUARDED_BY(lock_);
+  std::atomic<uint64_t> vaddrGetPfnsCalls_{0};
+  std::atomic<uint64_t> faults_{0};
+  std::atomic<uint64_t> pinnedPages_{0};
+};
+
+}  // namespace vfiomm
