@@ -605,5 +605,36 @@ TEST_F(Type1Test, DMA_14_IoptesSurviveD3hot) {
   EXPECT_EQ(kernel->iommu().dmaDecodeViolationCount(), 1U);
 }
 
+// LOW_POWER_ENTRY on the device: zapped, pm_runtime_engaged, and (runtime
+// PM allowed, as vfio-pci leaves it) suspended to D3hot at the ioctl's end.
+long enterLowPower(Process& proc, int deviceFd) {
+  vfio_device_feature entry{.argsz = sizeof(vfio_device_feature)};
+  entry.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
+  return proc.ioctl(deviceFd, VFIO_DEVICE_FEATURE, &entry);
+}
+
+// MAP_DMA is a container ioctl: it does not resume the device, and its
+// fault refuses a device in user-requested low power.
+TEST_F(Type1Test, DMA_13_MapInLowPowerIsEfault) {
+  const long va0 = mmapBar(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(va0, 0);
+  ASSERT_EQ(enterLowPower(*proc, fd), 0);
+  EXPECT_EQ(mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB), -14);
+  EXPECT_EQ(domain().iopteCounts().total(), 0U);
+  EXPECT_EQ(type1().dmaAvail(), 65535U);
+}
+
+TEST_F(Type1Test, DMA_14_IoptesSurviveLowPower) {
+  PciDevice& peer = addPeer(*kernel, *proc, container, 0x20, standardDeviceConfig(0x20));
+  const long va0 = mmapBar(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(va0, 0);
+  ASSERT_EQ(mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB), 0);
+  ASSERT_EQ(enterLowPower(*proc, fd), 0);
+  EXPECT_EQ(proc->thread().load(static_cast<uint64_t>(va0)).sig.signo, SigInfo::kSigbus);
+  EXPECT_EQ(domain().iopteCounts().size4K, 16U) << "the zap never reaches the IOMMU";
+  EXPECT_EQ(*kernel->iommu().dmaRead(peer, 0x10'8000, 4), 0xFFFF'FFFFU) << "suspended to D3hot";
+  EXPECT_EQ(kernel->iommu().dmaDecodeViolationCount(), 1U);
+}
+
 }  // namespace
 }  // namespace vfiomm
