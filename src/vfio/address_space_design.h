@@ -9,7 +9,8 @@ namespace vfiomm {
 
 class AddressSpaceDesign : public MappingDesign {
  public:
-  explicit AddressSpaceDesign(VfioPciCoreDevice& vdev) : MappingDesign(vdev) {}
+  explicit AddressSpaceDesign(VfioPciCoreDevice& vdev, bool faultWithoutMemoryLock = false)
+      : MappingDesign(vdev), faultWithoutMemoryLock_(faultWithoutMemoryLock) {}
 
   DesignKind kind() const override { return DesignKind::kAddressSpace; }
   bool hasFault() const override { return true; }
@@ -22,6 +23,12 @@ class AddressSpaceDesign : public MappingDesign {
  protected:
   // The pfn backing `addr` of the faulting VMA.
   Pfn pfnAt(const Vma& vma, VirtAddr addr) const;
+
+ private:
+  // The seeded bug of DesignOptions::faultWithoutMemoryLock.
+  VmFaultResult faultWithoutMemoryLock(Vma& vma, VirtAddr addr, Pfn pfn) const;
+
+  const bool faultWithoutMemoryLock_;
 };
 
 }  // namespace vfiomm

@@ -65,6 +65,14 @@ struct DesignOptions {
   // `prefault` only: refill while still holding memory_lock (the naive
   // version lockdep flags; docs/design-prefault.md).
   bool prefaultNaiveUnderMemoryLock = false;
+  // Seeded bug (`vfiomm check --mutate fault-without-memory-lock`),
+  // `address-space` only: the fault handler tests decode and inserts the
+  // pfn without holding memory_lock for read. That breaks the rule of
+  // vfio_pci_mmap_fault() since 5.8 (commit abafbc551fdd): a fault must
+  // hold memory_lock across the check and the insert, or a decode-off
+  // write plus zap can run in between and the fault installs a PTE that
+  // nobody zaps, so the CPU reaches the BAR with decode off.
+  bool faultWithoutMemoryLock = false;
 };
 
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,
