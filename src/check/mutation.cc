@@ -11,6 +11,7 @@ struct MutationRow {
 
 constexpr MutationRow kMutations[] = {
     {"fault-without-memory-lock", &DesignOptions::faultWithoutMemoryLock},
+    {"zap-before-memory-lock", &DesignOptions::zapBeforeMemoryLock},
 };
 
 }  // namespace

@@ -36,15 +36,18 @@ void AddressSpaceDesign::zapBars() {
 
 // G2+: take the write lock first, then zap — a fault inside its read
 // section finishes first and whatever it installed is zapped.
+// (The seeded bug zapBeforeMemoryLock_ zaps first instead.)
 void AddressSpaceDesign::zapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
+  if (zapBeforeMemoryLock_) zapBars();
   vdev_.downWriteMemoryLock();
-  zapBars();
+  if (!zapBeforeMemoryLock_) zapBars();
   vdev_.noteZapLocked();
 }
 
 bool AddressSpaceDesign::tryZapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
+  if (zapBeforeMemoryLock_) zapBars();
   if (!vdev_.downWriteTrylockMemoryLock()) return false;
-  zapBars();
+  if (!zapBeforeMemoryLock_) zapBars();
   vdev_.noteZapLocked();
   return true;
 }

@@ -9,8 +9,11 @@ namespace vfiomm {
 
 class AddressSpaceDesign : public MappingDesign {
  public:
-  explicit AddressSpaceDesign(VfioPciCoreDevice& vdev, bool faultWithoutMemoryLock = false)
-      : MappingDesign(vdev), faultWithoutMemoryLock_(faultWithoutMemoryLock) {}
+  // Only the seeded bugs of `options` apply (the subclasses pass none).
+  explicit AddressSpaceDesign(VfioPciCoreDevice& vdev, const DesignOptions& options = {})
+      : MappingDesign(vdev),
+        faultWithoutMemoryLock_(options.faultWithoutMemoryLock),
+        zapBeforeMemoryLock_(options.zapBeforeMemoryLock) {}
 
   DesignKind kind() const override { return DesignKind::kAddressSpace; }
   bool hasFault() const override { return true; }
@@ -29,6 +32,7 @@ class AddressSpaceDesign : public MappingDesign {
   VmFaultResult faultWithoutMemoryLock(Vma& vma, VirtAddr addr, Pfn pfn) const;
 
   const bool faultWithoutMemoryLock_;
+  const bool zapBeforeMemoryLock_;  // DesignOptions::zapBeforeMemoryLock
 };
 
 }  // namespace vfiomm

@@ -19,10 +19,11 @@ sim::Scenario faultVsDisable() {
   return sim::loadScenario(test::sourceDir() + "/scenarios/check/fault-vs-disable.yaml");
 }
 
-CheckOptions mutated(StrategyKind strategy, uint64_t seed) {
+CheckOptions mutated(StrategyKind strategy, uint64_t seed,
+                     const char* mutation = "fault-without-memory-lock") {
   CheckOptions o;
   o.design = DesignKind::kAddressSpace;
-  EXPECT_TRUE(applyMutation("fault-without-memory-lock", o.designOptions));
+  EXPECT_TRUE(applyMutation(mutation, o.designOptions));
   o.strategy = strategy;
   o.seed = seed;
   o.schedules = 2000;
@@ -43,6 +44,19 @@ TEST(CheckRunTest, PctFindsAFaultWithoutMemoryLock) {
 TEST(CheckRunTest, RandomFindsAFaultWithoutMemoryLock) {
   const CheckResult r = runCheck(faultVsDisable(), mutated(StrategyKind::kRandom, 1));
   ASSERT_TRUE(r.failure.has_value()) << "not found in " << r.schedules << " schedules";
+}
+
+TEST(CheckRunTest, PctFindsAZapBeforeMemoryLock) {
+  const CheckResult r =
+      runCheck(faultVsDisable(), mutated(StrategyKind::kPct, 1, "zap-before-memory-lock"));
+  ASSERT_TRUE(r.failure.has_value()) << "not found in " << r.schedules << " schedules";
+  EXPECT_NE(r.failure->what.find("invariant 1"), std::string::npos) << r.failure->what;
+}
+
+TEST(CheckRunTest, UnknownMutationsAreRefused) {
+  DesignOptions o;
+  EXPECT_FALSE(applyMutation("no-such-bug", o));
+  EXPECT_FALSE(o.faultWithoutMemoryLock || o.zapBeforeMemoryLock);
 }
 
 TEST(CheckRunTest, TheCorrectDesignPassesTheSameSchedules) {
