@@ -24,8 +24,8 @@ constexpr int kExitViolation = 1;
 constexpr int kExitDiverged = 3;
 
 // Fills the command from a replay file (the recorded inputs win) and
-// returns the recorded choices.
-std::vector<unsigned> loadReplay(CheckCommand& cmd) {
+// returns the file.
+ReplayFile loadReplay(CheckCommand& cmd) {
   std::ifstream in(cmd.replayIn);
   if (!in) throw sim::ScenarioError(fmt::format("{}: cannot read the replay file", cmd.replayIn));
   std::stringstream text;
@@ -38,7 +38,7 @@ std::vector<unsigned> loadReplay(CheckCommand& cmd) {
   cmd.strategy = r.strategy;
   cmd.seed = r.seed;
   cmd.depth = r.depth;
-  return r.choices;
+  return r;
 }
 
 DesignKind parseDesign(const std::string& name) {
@@ -101,11 +101,11 @@ void writeReplay(sim::OutputFile* out, const CheckCommand& cmd, const Failure& f
 }  // namespace
 
 int runCheckCommand(CheckCommand cmd) {
-  std::vector<unsigned> recorded;
+  ReplayFile recorded;
   if (!cmd.replayIn.empty()) recorded = loadReplay(cmd);
   sim::Scenario sc = sim::loadScenario(cmd.scenario);
   if (!cmd.profile.empty()) sc.profile = cmd.profile;
-  CheckOptions options = optionsOf(cmd, std::move(recorded));
+  CheckOptions options = optionsOf(cmd, recorded.choices);
   const auto out = cmd.replayOut.empty() ? nullptr
                                          : std::make_unique<sim::OutputFile>(cmd.replayOut, "replay");
   // A deadlocked schedule leaves the model's threads blocked for good:
@@ -133,6 +133,16 @@ int runCheckCommand(CheckCommand cmd) {
     fmt::print("{}\n", r.divergence);
     return kExitDiverged;
   }
+  // A replay must end as the recorded schedule did, or the model is not
+  // deterministic: that is vfiomm's bug, not the design's.
+  if (!cmd.replayIn.empty() && (!r.failure || r.failure->what != recorded.failure)) {
+    fmt::print("the replay of schedule {} did not reproduce the recorded failure:\n{}\n",
+               recorded.schedule, recorded.failure);
+    if (r.failure) printFailure(*r.failure);
+    return kExitDiverged;
+  }
+  if (!cmd.replayIn.empty())
+    fmt::print("replay of schedule {}: reproduces the recorded failure\n", recorded.schedule);
   if (!r.failure) {
     fmt::print("no violation\n");
     return 0;
