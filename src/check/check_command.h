@@ -25,8 +25,7 @@ struct CheckCommand {
 // Returns the exit status: 0 no violation, 1 a violation (or deadlock),
 // 3 a replay that left its recording or ended otherwise than recorded
 // (the model was not deterministic: a bug of vfiomm). Throws
-// sim::ScenarioError and
-// sim::OutputError on bad input.
+// sim::ScenarioError and sim::OutputError on bad input.
 int runCheckCommand(CheckCommand cmd);
 
 }  // namespace vfiomm::check
