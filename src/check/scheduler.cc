@@ -19,6 +19,15 @@ namespace {
 thread_local Scheduler* tlsScheduler = nullptr;
 thread_local unsigned tlsId = 0;
 
+// How long a parked thread polls before it sleeps (about a microsecond).
+constexpr unsigned kParkSpins = 256;
+
+void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 std::vector<std::string> heldLockNames() {
   std::vector<std::string> out;
   if (!lockdep::enabled()) return out;
@@ -79,9 +88,8 @@ void Scheduler::schedPoint(std::string_view what) {
 
 void Scheduler::spinPoint(std::string_view what) {
   if (!mine()) return SchedHook::spinPoint(what);
-  threads_[tlsId].spinning = true;
   note(Point::kNamed, nullptr, what);
-  reschedule();
+  reschedule(true);
 }
 
 unsigned Scheduler::spawn() {
@@ -116,14 +124,15 @@ void Scheduler::note(Point point, const void* lock, std::string_view name) {
   t.name = name;
 }
 
-// The calling thread passes a scheduling point: a thread that is not
-// spinning made progress, so the spinners may look again.
-void Scheduler::reschedule() {
+// The calling thread passes a scheduling point. Anywhere but in a spin loop
+// it made progress, so the spinners may look again.
+void Scheduler::reschedule(bool spinning) {
   if (++points_ > maxPoints_)
     giveUp(fmt::format("livelock: no end after {} scheduling points", maxPoints_));
   const unsigned me = tlsId;
-  if (!threads_[me].spinning)
+  if (!spinning)
     for (ThreadState& t : threads_) t.spinning = false;
+  threads_[me].spinning = spinning;
   const std::vector<unsigned> cands = candidates();
   if (cands.empty()) giveUp(deadlockReport());
   const unsigned next = choose(cands);
@@ -147,21 +156,30 @@ bool Scheduler::runnable(const ThreadState& t) const {
 }
 
 // The runnable threads that do not spin, or, when all of them spin, the
-// spinners (one of them may be waiting for nothing any more).
+// one that waited longest for the CPU: spinners take turns, since each may
+// be what another spins for (a strategy's pick could starve one for ever).
 std::vector<unsigned> Scheduler::candidates() const {
   std::vector<unsigned> out;
-  std::vector<unsigned> spinners;
+  unsigned spinner = kNobody;
   for (unsigned i = 0; i < threads_.size(); ++i) {
-    if (!runnable(threads_[i])) continue;
-    (threads_[i].spinning ? spinners : out).push_back(i);
+    const ThreadState& t = threads_[i];
+    if (!runnable(t)) continue;
+    if (!t.spinning)
+      out.push_back(i);
+    else if (spinner == kNobody || t.lastPicked < threads_[spinner].lastPicked)
+      spinner = i;
   }
-  return out.empty() ? spinners : out;
+  if (out.empty() && spinner != kNobody) out.push_back(spinner);
+  return out;
 }
 
 unsigned Scheduler::choose(const std::vector<unsigned>& cands) {
-  if (cands.size() == 1) return cands.front();
-  const unsigned next = strategy_.pick(cands, tlsId);
-  choices_.push_back(next);
+  unsigned next = cands.front();
+  if (cands.size() > 1) {
+    next = strategy_.pick(cands, tlsId);
+    choices_.push_back(next);
+  }
+  threads_[next].lastPicked = points_;
   return next;
 }
 
@@ -170,12 +188,17 @@ void Scheduler::handOver(unsigned next) {
   current_.notify_all();
 }
 
-void Scheduler::parkUntilRunning(unsigned me) {
-  for (;;) {
+// A short spin first: a hand-over back and forth is the common case, and a
+// futex sleep and wake-up costs far more than it.
+void Scheduler::parkUntilRunning(unsigned me) const {
+  for (unsigned spins = 0;; ++spins) {
     const unsigned c = current_.load(std::memory_order_acquire);
     if (c == me) return;
     if (c == kAbandoned) throw Abandoned{};
-    current_.wait(c, std::memory_order_acquire);
+    if (spins < kParkSpins)
+      cpuRelax();
+    else
+      current_.wait(c, std::memory_order_acquire);
   }
 }
 

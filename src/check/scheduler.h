@@ -7,7 +7,8 @@
 // It knows blocking: a thread in wait() is runnable only once its lock word
 // differs from what it observed or a release on that word happened since;
 // a thread that spins (the CPU ticket lock, the runner's polling) gives way
-// to every thread that is not spinning until one of those makes progress.
+// to every thread that is not spinning until one of those makes progress,
+// and when every runnable thread spins they take turns.
 // When no live thread can run it reports a deadlock with every thread's
 // wait point and held locks.
 //
@@ -80,6 +81,7 @@ class Scheduler : public SchedHook, public SchedThreads {
     Point point = Point::kStart;
     const void* lock = nullptr;
     std::string_view name;  // of a named point; the caller's literal
+    uint64_t lastPicked = 0;  // points_ when it last got the CPU
     std::vector<std::string> held;  // lockdep's held locks, when waiting
   };
 
@@ -88,12 +90,12 @@ class Scheduler : public SchedHook, public SchedThreads {
 
   bool mine() const;
   void note(Point point, const void* lock, std::string_view name);
-  void reschedule();
+  void reschedule(bool spinning = false);
   bool runnable(const ThreadState& t) const;
   std::vector<unsigned> candidates() const;
   unsigned choose(const std::vector<unsigned>& cands);
   void handOver(unsigned next);
-  void parkUntilRunning(unsigned me);
+  void parkUntilRunning(unsigned me) const;
   [[noreturn]] void giveUp(std::string report);
   std::string deadlockReport() const;
   std::string describe(unsigned id) const;

@@ -142,6 +142,9 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
                       (prog.untilEventsDone && sync != nullptr &&
                        !sync->eventsDone.load(std::memory_order_acquire));
     if (!more) break;
+    // Waiting for the events' thread: under a deterministic scheduler it
+    // must get to run even when this pass only hits the TLB.
+    if (prog.untilEventsDone) spinPoint("runner.until_events_done");
     for (const Target& tg : targets) {
       // Accesses run in timeslices of kSliceAccesses: threads sharing a
       // simulated CPU still interleave, at a realistic grain.

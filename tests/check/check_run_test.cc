@@ -94,6 +94,23 @@ TEST(CheckRunTest, TheFailingChoicesReplayToTheSameFailure) {
   EXPECT_EQ(replayed.failure->choices, found.failure->choices);
 }
 
+// The vCPUs loop on TLB hits until the events are done while the events
+// wait for their accesses: both sides spin, and every schedule must still
+// end (onStuck aborts on a livelock).
+TEST(CheckRunTest, SchedulesWhereBothSidesSpinEnd) {
+  const sim::Scenario sc =
+      sim::loadScenario(test::sourceDir() + "/scenarios/check/toggle-under-load.yaml");
+  CheckOptions o = mutated(StrategyKind::kPct, 1);
+  o.designOptions = DesignOptions{};
+  o.schedules = 30;
+  const CheckResult r = runCheck(sc, o);
+  EXPECT_FALSE(r.failure.has_value()) << r.failure->what;
+  EXPECT_EQ(r.schedules, 30u);
+  EXPECT_TRUE(applyMutation("zap-before-memory-lock", o.designOptions));
+  o.schedules = 2000;
+  EXPECT_TRUE(runCheck(sc, o).failure.has_value());
+}
+
 TEST(CheckRunTest, TheVmaListDesignBreaksItsMmapLockRuleUnmutated) {
   CheckOptions o = mutated(StrategyKind::kPct, 1);
   o.design = DesignKind::kVmaList;
