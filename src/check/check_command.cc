@@ -62,12 +62,13 @@ CheckOptions optionsOf(const CheckCommand& cmd, std::vector<unsigned> replay) {
     const auto s = strategyByName(cmd.strategy);
     if (!s || *s == StrategyKind::kReplay)
       throw sim::ScenarioError(fmt::format(
-          "unknown strategy '{}' (known: random, pct; replay with --replay FILE)", cmd.strategy));
+          "unknown strategy '{}' (known: random, pct, dfs; replay with --replay FILE)", cmd.strategy));
     o.strategy = *s;
   }
   if (cmd.depth == 0) throw sim::ScenarioError("--depth must be at least 1");
   o.seed = cmd.seed;
   o.depth = cmd.depth;
+  o.preemptions = cmd.preemptions;
   o.schedules = cmd.schedules;
   return o;
 }
@@ -121,13 +122,15 @@ int runCheckCommand(CheckCommand cmd) {
   const CheckResult r = runCheck(sc, options);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double n = static_cast<double>(r.schedules);
-  fmt::print("check {} on {} (strategy {}, seed {}{})\n", cmd.scenario, cmd.design,
+  fmt::print("check {} on {} (strategy {}, seed {}{}{})\n", cmd.scenario, cmd.design,
              strategyName(options.strategy), cmd.seed,
-             options.strategy == StrategyKind::kPct ? fmt::format(", depth {}", cmd.depth) : "");
+             options.strategy == StrategyKind::kPct ? fmt::format(", depth {}", cmd.depth) : "",
+             options.strategy == StrategyKind::kDfs ? fmt::format(", preemptions {}", cmd.preemptions) : "");
   fmt::print("schedules run:          {}\n", r.schedules);
   fmt::print("points per schedule:    {:.1f} ({:.1f} with a choice)\n",
              static_cast<double>(r.points) / n, static_cast<double>(r.choices) / n);
   fmt::print("distinct interleavings: {}\n", r.distinct);
+  if (r.exhausted) fmt::print("space exhausted: every schedule within the bound ran\n");
   fmt::print("time:                   {:.3f} s ({:.0f} schedules/s)\n", secs, n / secs);
   if (!r.divergence.empty()) {
     fmt::print("{}\n", r.divergence);

@@ -18,6 +18,7 @@ struct CheckCommand {
   uint64_t schedules = 1000;
   uint64_t seed = 1;
   unsigned depth = 3;
+  unsigned preemptions = 2;
   std::string replayOut;  // write the failing schedule here
   std::string replayIn;   // run this recorded schedule instead
 };

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/assert.h"
+#include "check/dfs_strategy.h"
 #include "check/pct_strategy.h"
 #include "check/random_strategy.h"
 #include "check/replay_strategy.h"
@@ -40,6 +41,7 @@ std::unique_ptr<Strategy> makeStrategy(const CheckOptions& o) {
   switch (o.strategy) {
     case StrategyKind::kRandom: return std::make_unique<RandomStrategy>();
     case StrategyKind::kPct: return std::make_unique<PctStrategy>(o.depth);
+    case StrategyKind::kDfs: return std::make_unique<DfsStrategy>(o.preemptions);
     case StrategyKind::kReplay: return std::make_unique<ReplayStrategy>(o.replay);
   }
   return nullptr;
@@ -65,13 +67,15 @@ std::string_view strategyName(StrategyKind kind) {
   switch (kind) {
     case StrategyKind::kRandom: return "random";
     case StrategyKind::kPct: return "pct";
+    case StrategyKind::kDfs: return "dfs";
     case StrategyKind::kReplay: return "replay";
   }
   return "?";
 }
 
 std::optional<StrategyKind> strategyByName(std::string_view name) {
-  for (StrategyKind k : {StrategyKind::kRandom, StrategyKind::kPct, StrategyKind::kReplay})
+  for (StrategyKind k : {StrategyKind::kRandom, StrategyKind::kPct, StrategyKind::kDfs,
+                         StrategyKind::kReplay})
     if (strategyName(k) == name) return k;
   return std::nullopt;
 }
@@ -85,6 +89,10 @@ CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options)
   const uint64_t schedules = options.strategy == StrategyKind::kReplay ? 1 : options.schedules;
   for (uint64_t i = 0; i < schedules; ++i) {
     strategy->beginSchedule(scheduleSeed(options.seed, i), lastChoices);
+    if (strategy->exhausted()) {
+      result.exhausted = true;
+      break;
+    }
     Scheduler sched(*strategy, options.maxPoints);
     sched.setStuckHandler([&](const std::string& report) {
       options.onStuck(Failure{i, report, sched.choices()});

@@ -17,7 +17,7 @@
 
 namespace vfiomm::check {
 
-enum class StrategyKind : uint8_t { kRandom, kPct, kReplay };
+enum class StrategyKind : uint8_t { kRandom, kPct, kDfs, kReplay };
 
 std::string_view strategyName(StrategyKind kind);
 std::optional<StrategyKind> strategyByName(std::string_view name);
@@ -35,6 +35,7 @@ struct CheckOptions {
   StrategyKind strategy = StrategyKind::kRandom;
   uint64_t seed = 1;
   unsigned depth = 3;          // pct's d
+  unsigned preemptions = 2;    // dfs's bound
   uint64_t schedules = 1;
   std::vector<unsigned> replay;  // kReplay: the recorded choices
   // A schedule longer than this is a livelock.
@@ -50,6 +51,7 @@ struct CheckResult {
   uint64_t points = 0;        // scheduling points, over all schedules
   uint64_t choices = 0;       // points with more than one runnable thread
   uint64_t distinct = 0;      // distinct choice sequences
+  bool exhausted = false;     // dfs: every schedule in the bound ran
   std::optional<Failure> failure;
   std::string divergence;     // kReplay: where the run left the recording
 };

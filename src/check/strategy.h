@@ -21,6 +21,9 @@ class Strategy {
   // `running`: the thread at the point (it may be blocked, so not a
   // candidate). Returns one of the candidates.
   virtual unsigned pick(const std::vector<unsigned>& candidates, unsigned running) = 0;
+  // An exhaustive strategy says, once beginSchedule() found no schedule
+  // left to run, that the space is covered.
+  virtual bool exhausted() const { return false; }
 };
 
 }  // namespace vfiomm::check

@@ -249,10 +249,11 @@ int cliMain(int argc, char** argv) {
   check->add_option("--design", checkCmd.design, "the design");
   check->add_option("--profile", checkCmd.profile, "the mm profile (default: the scenario's)");
   check->add_option("--mutate", checkCmd.mutations, "turn on a seeded bug (repeatable)");
-  check->add_option("--strategy", checkCmd.strategy, "random or pct (default random)");
+  check->add_option("--strategy", checkCmd.strategy, "random, pct or dfs (default random)");
   check->add_option("--schedules", checkCmd.schedules, "schedules to run at most (default 1000)");
   check->add_option("--seed", checkCmd.seed, "the seed; same inputs, same schedules (default 1)");
   check->add_option("--depth", checkCmd.depth, "pct's bug depth d: d-1 priority changes (default 3)");
+  check->add_option("--preemptions", checkCmd.preemptions, "dfs's preemption bound (default 2)");
   check->add_option("--replay-out", checkCmd.replayOut, "write the failing schedule as JSON");
   auto* replayOpt = check->add_option("--replay", checkCmd.replayIn,
                                       "run the schedule of a replay file (its inputs win)");

@@ -53,6 +53,25 @@ TEST(CheckRunTest, PctFindsAZapBeforeMemoryLock) {
   EXPECT_NE(r.failure->what.find("invariant 1"), std::string::npos) << r.failure->what;
 }
 
+TEST(CheckRunTest, DfsWithOnePreemptionFindsAFaultWithoutMemoryLock) {
+  CheckOptions o = mutated(StrategyKind::kDfs, 0);
+  o.preemptions = 1;
+  const CheckResult r = runCheck(faultVsDisable(), o);
+  ASSERT_TRUE(r.failure.has_value()) << "not found in " << r.schedules << " schedules";
+  EXPECT_FALSE(r.exhausted);
+}
+
+TEST(CheckRunTest, DfsExhaustsTheCorrectDesignWithinItsBound) {
+  CheckOptions o = mutated(StrategyKind::kDfs, 0);
+  o.designOptions = DesignOptions{};
+  o.preemptions = 1;
+  const CheckResult r = runCheck(faultVsDisable(), o);
+  EXPECT_FALSE(r.failure.has_value()) << r.failure->what;
+  EXPECT_TRUE(r.exhausted);
+  EXPECT_LT(r.schedules, o.schedules);
+  EXPECT_EQ(r.distinct, r.schedules);  // each schedule once
+}
+
 TEST(CheckRunTest, UnknownMutationsAreRefused) {
   DesignOptions o;
   EXPECT_FALSE(applyMutation("no-such-bug", o));

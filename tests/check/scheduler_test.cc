@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "check/dfs_strategy.h"
 #include "check/pct_strategy.h"
 #include "check/random_strategy.h"
 #include "check/replay_strategy.h"
@@ -32,10 +34,10 @@ struct Outcome {
   std::string stuck;
 };
 
-// Runs each body on its own thread under a scheduler driven by `strategy`;
-// the calling thread is thread 0 and only starts and joins them.
-Outcome runThreads(Strategy& strategy, uint64_t seed, const std::vector<std::function<void()>>& bodies) {
-  strategy.beginSchedule(seed, 0);
+// Runs each body on its own thread under a scheduler driven by `strategy`
+// (whose schedule has begun); the calling thread is thread 0 and only
+// starts and joins them.
+Outcome runSchedule(Strategy& strategy, const std::vector<std::function<void()>>& bodies) {
   Scheduler sched(strategy, 100000);
   Outcome out;
   sched.setStuckHandler([&out](const std::string& report) { out.stuck = report; });
@@ -60,6 +62,11 @@ Outcome runThreads(Strategy& strategy, uint64_t seed, const std::vector<std::fun
   out.choices = sched.choices();
   out.points = sched.points();
   return out;
+}
+
+Outcome runThreads(Strategy& strategy, uint64_t seed, const std::vector<std::function<void()>>& bodies) {
+  strategy.beginSchedule(seed, 0);
+  return runSchedule(strategy, bodies);
 }
 
 class SchedulerTest : public ::testing::Test {
@@ -207,6 +214,31 @@ TEST_F(SchedulerTest, TwoLocksTakenInOppositeOrderDeadlockAndAreReported) {
   EXPECT_NE(report.find("thread 2: waits on lock"), std::string::npos) << report;
   EXPECT_NE(report.find("holding &check_test->a"), std::string::npos) << report;
   EXPECT_NE(report.find("holding &check_test->b"), std::string::npos) << report;
+}
+
+// Two threads of two segments each (split by one point) interleave in
+// C(4,2) = 6 ways: AABB and BBAA switch only where a thread ends (no
+// preemption), ABBA and BAAB preempt once, ABAB and BABA twice. dfs must
+// run exactly the schedules within its bound, each once, and then say so.
+TEST_F(SchedulerTest, DfsRunsEveryScheduleWithinTheBoundExactlyOnce) {
+  const std::vector<std::function<void()>> bodies(2, [] { schedPoint("between the segments"); });
+  const size_t expected[] = {2, 4, 6};
+  for (unsigned bound = 0; bound <= 2; ++bound) {
+    DfsStrategy dfs(bound);
+    std::set<std::vector<unsigned>> seen;
+    size_t runs = 0;
+    for (;;) {
+      dfs.beginSchedule(0, 0);
+      if (dfs.exhausted()) break;
+      ASSERT_LT(runs, 100u) << "dfs does not end";
+      const Outcome o = runSchedule(dfs, bodies);
+      ASSERT_TRUE(o.stuck.empty()) << o.stuck;
+      seen.insert(o.choices);
+      ++runs;
+    }
+    EXPECT_EQ(runs, expected[bound]) << "bound " << bound;
+    EXPECT_EQ(seen.size(), runs) << "bound " << bound << ": a schedule ran twice";
+  }
 }
 
 }  // namespace
