@@ -12,6 +12,7 @@ struct MutationRow {
 constexpr MutationRow kMutations[] = {
     {"fault-without-memory-lock", &DesignOptions::faultWithoutMemoryLock},
     {"zap-before-memory-lock", &DesignOptions::zapBeforeMemoryLock},
+    {"prefault-under-memory-lock", &DesignOptions::prefaultNaiveUnderMemoryLock},
 };
 
 }  // namespace

@@ -72,6 +72,18 @@ TEST(CheckRunTest, DfsExhaustsTheCorrectDesignWithinItsBound) {
   EXPECT_EQ(r.distinct, r.schedules);  // each schedule once
 }
 
+// Lockdep sees the memory_lock -> mmap_lock order of the naive refill
+// whatever the interleaving: the first schedule reports it.
+TEST(CheckRunTest, TheRefillUnderMemoryLockIsALockdepReport) {
+  const sim::Scenario sc =
+      sim::loadScenario(test::sourceDir() + "/scenarios/check/toggle-under-load.yaml");
+  CheckOptions o = mutated(StrategyKind::kPct, 1, "prefault-under-memory-lock");
+  o.design = DesignKind::kPrefault;
+  const CheckResult r = runCheck(sc, o);
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_NE(r.failure->what.find("circular locking dependency"), std::string::npos) << r.failure->what;
+}
+
 TEST(CheckRunTest, UnknownMutationsAreRefused) {
   DesignOptions o;
   EXPECT_FALSE(applyMutation("no-such-bug", o));

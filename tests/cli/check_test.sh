@@ -2,9 +2,12 @@
 # `vfiomm check` (issue 15): exit 0 with no violation, 1 with one (and a
 # replay file that `--replay` turns into the same failure), 2 on bad input;
 # the same inputs print the same figures.
-# Usage: check_test.sh VFIOMM CHECK_SCENARIO
+# Also the bounded run CI makes: every correct design passes pct schedules of
+# every check scenario.
+# Usage: check_test.sh VFIOMM CHECK_SCENARIO_DIR
 set -uo pipefail
-vfiomm=$1 scenario=$2
+vfiomm=$1 dir=$2
+scenario=$dir/fault-vs-disable.yaml
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0
@@ -48,5 +51,11 @@ done
 if ! cmp -s "$tmp/run1" "$tmp/run2"; then
   echo "FAIL: two runs with the same seed differ"; diff "$tmp/run1" "$tmp/run2"; failures=$((failures + 1))
 fi
+
+for sc in "$dir"/*.yaml; do
+  for design in address-space fill-vma huge-fault prefault; do
+    expect 0 'no violation' -- check "$sc" --design "$design" --strategy pct --schedules 200 --seed 2
+  done
+done
 
 exit $((failures != 0))
