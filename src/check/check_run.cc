@@ -111,8 +111,7 @@ CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options)
     result.choices += sched.choices().size();
     lastChoices = sched.choices().size();
     seen.insert(hashChoices(sched.choices()));
-    if (const auto* replay = dynamic_cast<const ReplayStrategy*>(strategy.get()))
-      result.divergence = replay->divergence();
+    result.divergence = strategy->divergence();
     if (auto what = brokenBy(r)) {
       result.failure = Failure{i, std::move(*what), sched.choices()};
       break;

@@ -18,8 +18,7 @@ class ReplayStrategy : public Strategy {
   void threadSpawned(unsigned id) override;
   unsigned pick(const std::vector<unsigned>& candidates, unsigned running) override;
 
-  // Empty while the schedule follows the recording.
-  const std::string& divergence() const { return divergence_; }
+  std::string divergence() const override { return divergence_; }
 
  private:
   const std::vector<unsigned> choices_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace vfiomm::check {
@@ -24,6 +25,9 @@ class Strategy {
   // An exhaustive strategy says, once beginSchedule() found no schedule
   // left to run, that the space is covered.
   virtual bool exhausted() const { return false; }
+  // A replaying strategy says where the schedule left its recording
+  // (empty: it did not, or the strategy does not replay).
+  virtual std::string divergence() const { return {}; }
 };
 
 }  // namespace vfiomm::check
