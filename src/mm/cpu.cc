@@ -36,7 +36,7 @@ void CpuLock::waitFor(uint32_t ticket) {
     cpuRelax();
     if (spins % kSpinsBeforeYield == 0) {
       // More simulated CPUs than host cores: let the holder run.
-      schedPoint("cpu lock");
+      spinPoint("cpu lock");
       std::this_thread::yield();
     }
   }

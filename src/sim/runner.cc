@@ -18,6 +18,7 @@
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
 #include "sync/lockdep.h"
+#include "sync/sched_hook.h"
 #include "trace/tracer.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
@@ -141,6 +142,9 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
                       (prog.untilEventsDone && sync != nullptr &&
                        !sync->eventsDone.load(std::memory_order_acquire));
     if (!more) break;
+    // Waiting for the events' thread: under a deterministic scheduler it
+    // must get to run even when this pass only hits the TLB.
+    if (prog.untilEventsDone) spinPoint("runner.until_events_done");
     for (const Target& tg : targets) {
       // Accesses run in timeslices of kSliceAccesses: threads sharing a
       // simulated CPU still interleave, at a realistic grain.
@@ -173,8 +177,9 @@ uint64_t accessesOf(const std::vector<Target>& targets, const AccessProgram& pro
 class Run {
  public:
   using ProgressFn = std::function<void(double, const std::string&)>;
-  Run(const Scenario& sc, DesignKind design, ProgressFn progress)
-      : sc_(sc), design_(design), progress_(std::move(progress)) {}
+  Run(const Scenario& sc, DesignKind design, const RunOptions& options)
+      : sc_(sc), design_(design), progress_(options.onProgress), designOptions_(options.designOptions),
+        scheduler_(options.scheduler) {}
 
   DesignResult run();
 
@@ -195,6 +200,8 @@ class Run {
   const Scenario& sc_;
   const DesignKind design_;
   const ProgressFn progress_;
+  const DesignOptions designOptions_;
+  SchedThreads* const scheduler_;
   std::unique_ptr<Kernel> kernel_;
   std::map<std::string, VfioDevice*> devices_;
   std::map<std::string, std::unique_ptr<ProcState>> procs_;
@@ -210,6 +217,7 @@ void Run::setUp() {
   KernelConfig cfg;
   cfg.cpus = sc_.cpus;
   cfg.design = design_;
+  cfg.designOptions = designOptions_;
   cfg.profile = sc_.profile;
   cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
   cfg.memory = sc_.memory;
@@ -581,25 +589,35 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   std::barrier<> start_line(static_cast<std::ptrdiff_t>(work.size() + 1));
   std::vector<std::thread> threads;
   threads.reserve(work.size());
+  SchedThreads* const sched = scheduler_;
   for (Work& w : work) {
-    threads.emplace_back([&w, &sync, &start_line] {
+    const unsigned id = sched != nullptr ? sched->spawn() : 0;
+    threads.emplace_back([&w, &sync, &start_line, sched, id] {
       trace::setCurrentTask(w.thread->task().pid, w.thread->task().tid);
       start_line.arrive_and_wait();
+      if (sched != nullptr) sched->attach(id);
       runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
       sync.running.fetch_sub(1, std::memory_order_acq_rel);
+      if (sched != nullptr) sched->detach();
     });
   }
   start_line.arrive_and_wait();
   uint64_t peak = pgtablesNow();
   for (const EventDef& e : phase.events) {
     while (e.afterAccesses != 0 && sync.accesses.load(std::memory_order_relaxed) < e.afterAccesses &&
-           sync.running.load(std::memory_order_acquire) != 0)
+           sync.running.load(std::memory_order_acquire) != 0) {
+      spinPoint("runner.wait");
       std::this_thread::yield();
+    }
     runEvent(e, pr);
     peak = std::max(peak, pgtablesNow());
     timeline.offer(sampleOf(countedSince(before)));
   }
   sync.eventsDone.store(true, std::memory_order_release);
+  // Under a deterministic scheduler only one thread runs: wait for the
+  // count to move rather than poll it.
+  for (unsigned n = 0; sched != nullptr && (n = sync.running.load(std::memory_order_acquire)) != 0;)
+    schedHook().wait(&sync, sync.running, n);
   while (sync.running.load(std::memory_order_acquire) != 0) {
     peak = std::max(peak, pgtablesNow());
     reportProgress(phase, sync.accesses.load(std::memory_order_relaxed), expectedAccesses);
@@ -711,12 +729,12 @@ DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunO
     lockdep::setReportSink([](const lockdep::Report&) {});
   else
     lockdep::setReportSink([](const lockdep::Report& r) { fmt::print(stderr, "{}\n", r.text); });
-  if (options.traceLimit == 0) return Run(scenario, design, options.onProgress).run();
+  if (options.traceLimit == 0) return Run(scenario, design, options).run();
   trace::Tracer& tracer = trace::Tracer::global();
   tracer.start(options.traceLimit, std::string(designName(design)), scenario.cpus);
   tracer.nameProcess(kRunnerTid, "vfiomm");
   tracer.nameThread(kRunnerTid, kRunnerTid, "runner");
-  DesignResult r = Run(scenario, design, options.onProgress).run();
+  DesignResult r = Run(scenario, design, options).run();
   r.trace = std::make_shared<trace::TraceLog>(tracer.stop());
   return r;
 }

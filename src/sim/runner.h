@@ -17,6 +17,7 @@
 #include "sim/cost_model.h"
 #include "sim/scenario.h"
 #include "sim/timeline.h"
+#include "sync/sched_threads.h"
 #include "trace/trace_log.h"
 #include "vfio/mapping_design.h"
 
@@ -80,6 +81,12 @@ struct RunOptions {
   // running; called by the thread that called runScenario, every few
   // milliseconds while a phase's threads run.
   std::function<void(double fraction, const std::string& phase)> onProgress;
+  // The design's options (the seeded bugs of `vfiomm check --mutate`).
+  DesignOptions designOptions;
+  // A deterministic scheduler (src/check), installed as the SchedHook by the
+  // caller, whose thread 0 calls runScenario: the phases' threads register
+  // with it, and the runner waits for them through it instead of polling.
+  SchedThreads* scheduler = nullptr;
 };
 
 // The Metrics fields that come from the model's counters (faults, inserts,

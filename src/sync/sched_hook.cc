@@ -25,6 +25,8 @@ void SchedHook::afterRelease(const void* /*lock*/, std::atomic<uint32_t>& word, 
 
 void SchedHook::schedPoint(std::string_view /*what*/) {}
 
+void SchedHook::spinPoint(std::string_view /*what*/) {}
+
 SchedHook& schedHook() { return *installedHook.load(std::memory_order_acquire); }
 
 SchedHook* setSchedHook(SchedHook* hook) {

@@ -26,6 +26,9 @@ class SchedHook {
   virtual void afterRelease(const void* lock, std::atomic<uint32_t>& word, bool waiters);
   // A named point where another thread may run.
   virtual void schedPoint(std::string_view what);
+  // A point inside a spin loop: the caller cannot progress until another
+  // thread does, so a scheduler must run someone else here.
+  virtual void spinPoint(std::string_view what);
 };
 
 // The installed hook (the default one unless a scheduler set another).
@@ -34,5 +37,6 @@ SchedHook& schedHook();
 SchedHook* setSchedHook(SchedHook* hook);
 
 inline void schedPoint(std::string_view what) { schedHook().schedPoint(what); }
+inline void spinPoint(std::string_view what) { schedHook().spinPoint(what); }
 
 }  // namespace vfiomm

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "check/check_command.h"
 #include "pci/device_catalog.h"
 #include "sim/child_pool.h"
 #include "sim/html_report.h"
@@ -241,6 +242,24 @@ int cliMain(int argc, char** argv) {
   auto* validate = app.add_subcommand("validate", "check a scenario file without running it");
   validate->add_option("scenario", validatePath, "scenario YAML file")->required();
 
+  vfiomm::check::CheckCommand checkCmd;
+  auto* check = app.add_subcommand(
+      "check", "explore thread interleavings of a scenario deterministically (docs/check.md)");
+  check->add_option("scenario", checkCmd.scenario, "scenario YAML file (small: scenarios/check/)");
+  check->add_option("--design", checkCmd.design, "the design");
+  check->add_option("--profile", checkCmd.profile, "the mm profile (default: the scenario's)");
+  check->add_option("--mutate", checkCmd.mutations, "turn on a seeded bug (repeatable)");
+  check->add_option("--strategy", checkCmd.strategy, "random, pct or dfs (default random)");
+  check->add_option("--schedules", checkCmd.schedules, "schedules to run at most (default 1000)");
+  check->add_option("--seed", checkCmd.seed, "the seed; same inputs, same schedules (default 1)");
+  check->add_option("--depth", checkCmd.depth, "pct's bug depth d: d-1 priority changes (default 3)");
+  check->add_option("--preemptions", checkCmd.preemptions, "dfs's preemption bound (default 2)");
+  check->add_option("--replay-out", checkCmd.replayOut, "write the failing schedule as JSON");
+  auto* replayOpt = check->add_option("--replay", checkCmd.replayIn,
+                                      "run the schedule of a replay file (its inputs win)");
+  check->get_option("scenario")->excludes(replayOpt);
+  check->get_option("--design")->excludes(replayOpt);
+
   app.require_subcommand(0, 1);
   try {
     app.parse(argc, argv);
@@ -301,6 +320,11 @@ int cliMain(int argc, char** argv) {
       fmt::print("{}: ok ({} devices, {} processes, {} phases)\n", validatePath, sc.devices.size(),
                  sc.processes.size(), sc.phases.size());
       return 0;
+    }
+    if (check->parsed()) {
+      if (checkCmd.replayIn.empty() && (checkCmd.scenario.empty() || checkCmd.design.empty()))
+        throw vfiomm::sim::ScenarioError("check: give a scenario and --design, or --replay FILE");
+      return vfiomm::check::runCheckCommand(checkCmd);
     }
     if (run->parsed())
       return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), runJson, runReport, 1, options);

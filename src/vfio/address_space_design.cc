@@ -14,9 +14,18 @@ Pfn AddressSpaceDesign::pfnAt(const Vma& vma, VirtAddr addr) const {
 VmFaultResult AddressSpaceDesign::fault(VmFault& vmf) const {
   Vma& vma = *vmf.vma;
   const Pfn pfn = pfnAt(vma, vmf.address);  // no lock needed
+  if (faultWithoutMemoryLock_) return faultWithoutMemoryLock(vma, vmf.address, pfn);
   ReadGuard memory(vdev_.memoryLock());
   if (!vdev_.faultAllowedLocked()) return vmfault::kSigbus;
   return vmfInsertPfn(vma, vmf.address, pfn);
+}
+
+// Deliberately unlocked (the analysis would refuse it): the decode test and
+// the insert are no longer one critical section against the zap.
+VmFaultResult AddressSpaceDesign::faultWithoutMemoryLock(Vma& vma, VirtAddr addr, Pfn pfn) const
+    NO_THREAD_SAFETY_ANALYSIS {
+  if (!vdev_.faultAllowedLocked()) return vmfault::kSigbus;
+  return vmfInsertPfn(vma, addr, pfn);
 }
 
 void AddressSpaceDesign::zapBars() {
@@ -27,15 +36,18 @@ void AddressSpaceDesign::zapBars() {
 
 // G2+: take the write lock first, then zap — a fault inside its read
 // section finishes first and whatever it installed is zapped.
+// (The seeded bug zapBeforeMemoryLock_ zaps first instead.)
 void AddressSpaceDesign::zapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
+  if (zapBeforeMemoryLock_) zapBars();
   vdev_.downWriteMemoryLock();
-  zapBars();
+  if (!zapBeforeMemoryLock_) zapBars();
   vdev_.noteZapLocked();
 }
 
 bool AddressSpaceDesign::tryZapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
+  if (zapBeforeMemoryLock_) zapBars();
   if (!vdev_.downWriteTrylockMemoryLock()) return false;
-  zapBars();
+  if (!zapBeforeMemoryLock_) zapBars();
   vdev_.noteZapLocked();
   return true;
 }

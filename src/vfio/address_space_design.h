@@ -9,7 +9,11 @@ namespace vfiomm {
 
 class AddressSpaceDesign : public MappingDesign {
  public:
-  explicit AddressSpaceDesign(VfioPciCoreDevice& vdev) : MappingDesign(vdev) {}
+  // Only the seeded bugs of `options` apply (the subclasses pass none).
+  explicit AddressSpaceDesign(VfioPciCoreDevice& vdev, const DesignOptions& options = {})
+      : MappingDesign(vdev),
+        faultWithoutMemoryLock_(options.faultWithoutMemoryLock),
+        zapBeforeMemoryLock_(options.zapBeforeMemoryLock) {}
 
   DesignKind kind() const override { return DesignKind::kAddressSpace; }
   bool hasFault() const override { return true; }
@@ -22,6 +26,13 @@ class AddressSpaceDesign : public MappingDesign {
  protected:
   // The pfn backing `addr` of the faulting VMA.
   Pfn pfnAt(const Vma& vma, VirtAddr addr) const;
+
+ private:
+  // The seeded bug of DesignOptions::faultWithoutMemoryLock.
+  VmFaultResult faultWithoutMemoryLock(Vma& vma, VirtAddr addr, Pfn pfn) const;
+
+  const bool faultWithoutMemoryLock_;
+  const bool zapBeforeMemoryLock_;  // DesignOptions::zapBeforeMemoryLock
 };
 
 }  // namespace vfiomm

@@ -58,7 +58,8 @@ std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vd
                                           const DesignOptions& options) {
   switch (kind) {
     case DesignKind::kVmaList: return std::make_unique<VmaListDesign>(vdev, options);
-    case DesignKind::kAddressSpace: return std::make_unique<AddressSpaceDesign>(vdev);
+    case DesignKind::kAddressSpace:
+      return std::make_unique<AddressSpaceDesign>(vdev, options);
     case DesignKind::kFillVma: return std::make_unique<FillVmaDesign>(vdev);
     case DesignKind::kHugeFault: return std::make_unique<HugeFaultDesign>(vdev);
     case DesignKind::kPrefault: return std::make_unique<PrefaultDesign>(vdev, options);

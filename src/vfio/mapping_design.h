@@ -65,6 +65,21 @@ struct DesignOptions {
   // `prefault` only: refill while still holding memory_lock (the naive
   // version lockdep flags; docs/design-prefault.md).
   bool prefaultNaiveUnderMemoryLock = false;
+  // Seeded bug (`vfiomm check --mutate fault-without-memory-lock`),
+  // `address-space` only: the fault handler tests decode and inserts the
+  // pfn without holding memory_lock for read. That breaks the rule of
+  // vfio_pci_mmap_fault() since 5.8 (commit abafbc551fdd): a fault must
+  // hold memory_lock across the check and the insert, or a decode-off
+  // write plus zap can run in between and the fault installs a PTE that
+  // nobody zaps, so the CPU reaches the BAR with decode off.
+  bool faultWithoutMemoryLock = false;
+  // Seeded bug (`--mutate zap-before-memory-lock`), `address-space` only:
+  // zap the BARs, then take memory_lock for write, as the 5.8-6.9 vma-list
+  // code did before it learned to lock first. The rule of
+  // vfio_pci_zap_and_down_write_memory_lock() since 6.10: take the write
+  // lock, then zap, so that a fault that ran in between cannot leave a PTE
+  // behind for the decode-off window.
+  bool zapBeforeMemoryLock = false;
 };
 
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,

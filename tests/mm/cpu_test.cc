@@ -245,7 +245,7 @@ TEST_F(CpuTest, ConcurrentAccessesNeverOutliveAZap) {
 // Reports when a thread spins on a CPU lock long enough to give way.
 class LockWaitHook : public SchedHook {
  public:
-  void schedPoint(std::string_view what) override {
+  void spinPoint(std::string_view what) override {
     if (what == "cpu lock") waited.store(true);
   }
   std::atomic<bool> waited{false};

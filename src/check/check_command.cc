@@ -1,0 +1,158 @@
+#include "check/check_command.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "check/check_run.h"
+#include "check/mutation.h"
+#include "check/replay_file.h"
+#include "sim/output_file.h"
+#include "sim/scenario.h"
+
+namespace vfiomm::check {
+
+namespace {
+
+constexpr int kExitViolation = 1;
+constexpr int kExitDiverged = 3;
+
+// Fills the command from a replay file (the recorded inputs win) and
+// returns the file.
+ReplayFile loadReplay(CheckCommand& cmd) {
+  std::ifstream in(cmd.replayIn);
+  if (!in) throw sim::ScenarioError(fmt::format("{}: cannot read the replay file", cmd.replayIn));
+  std::stringstream text;
+  text << in.rdbuf();
+  const ReplayFile r = replayFromJson(text.str(), cmd.replayIn);
+  cmd.scenario = r.scenario;
+  cmd.design = r.design;
+  cmd.profile = r.profile;
+  cmd.mutations = r.mutations;
+  cmd.strategy = r.strategy;
+  cmd.seed = r.seed;
+  cmd.depth = r.depth;
+  return r;
+}
+
+DesignKind parseDesign(const std::string& name) {
+  if (auto d = designByName(name)) return *d;
+  std::vector<std::string_view> known;
+  for (DesignKind k : allDesigns()) known.push_back(designName(k));
+  throw sim::ScenarioError(fmt::format("unknown design '{}' (known: {})", name, fmt::join(known, ", ")));
+}
+
+CheckOptions optionsOf(const CheckCommand& cmd, std::vector<unsigned> replay) {
+  CheckOptions o;
+  o.design = parseDesign(cmd.design);
+  for (const std::string& m : cmd.mutations)
+    if (!applyMutation(m, o.designOptions))
+      throw sim::ScenarioError(
+          fmt::format("unknown mutation '{}' (known: {})", m, fmt::join(mutationNames(), ", ")));
+  if (!cmd.replayIn.empty()) {
+    o.strategy = StrategyKind::kReplay;
+    o.replay = std::move(replay);
+  } else {
+    const auto s = strategyByName(cmd.strategy);
+    if (!s || *s == StrategyKind::kReplay)
+      throw sim::ScenarioError(fmt::format(
+          "unknown strategy '{}' (known: random, pct, dfs; replay with --replay FILE)", cmd.strategy));
+    o.strategy = *s;
+  }
+  if (cmd.depth == 0) throw sim::ScenarioError("--depth must be at least 1");
+  o.seed = cmd.seed;
+  o.depth = cmd.depth;
+  o.preemptions = cmd.preemptions;
+  o.schedules = cmd.schedules;
+  return o;
+}
+
+ReplayFile replayOf(const CheckCommand& cmd, const Failure& f) {
+  ReplayFile r;
+  r.scenario = cmd.scenario;
+  r.design = cmd.design;
+  r.profile = cmd.profile;
+  r.mutations = cmd.mutations;
+  r.strategy = cmd.strategy;
+  r.seed = cmd.seed;
+  r.depth = cmd.depth;
+  r.schedule = f.schedule;
+  r.failure = f.what;
+  r.choices = f.choices;
+  return r;
+}
+
+void printFailure(const Failure& f) {
+  fmt::print("VIOLATION in schedule {} ({} choices):\n{}\n", f.schedule, f.choices.size(), f.what);
+}
+
+void writeReplay(sim::OutputFile* out, const CheckCommand& cmd, const Failure& f) {
+  if (out == nullptr) return;
+  out->stream() << replayToJson(replayOf(cmd, f));
+  out->commit();
+  fmt::print("replay: {}\n", out->path());
+}
+
+}  // namespace
+
+int runCheckCommand(CheckCommand cmd) {
+  ReplayFile recorded;
+  if (!cmd.replayIn.empty()) recorded = loadReplay(cmd);
+  sim::Scenario sc = sim::loadScenario(cmd.scenario);
+  if (!cmd.profile.empty()) sc.profile = cmd.profile;
+  CheckOptions options = optionsOf(cmd, recorded.choices);
+  const auto out = cmd.replayOut.empty() ? nullptr
+                                         : std::make_unique<sim::OutputFile>(cmd.replayOut, "replay");
+  // A deadlocked schedule leaves the model's threads blocked for good:
+  // report it, write its replay and end the process from here.
+  options.onStuck = [&cmd, &out](const Failure& f) {
+    printFailure(f);
+    writeReplay(out.get(), cmd, f);
+    std::fflush(stdout);
+    std::_Exit(kExitViolation);
+  };
+
+  const auto start = std::chrono::steady_clock::now();
+  const CheckResult r = runCheck(sc, options);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double n = static_cast<double>(r.schedules);
+  fmt::print("check {} on {} (strategy {}, seed {}{}{})\n", cmd.scenario, cmd.design,
+             strategyName(options.strategy), cmd.seed,
+             options.strategy == StrategyKind::kPct ? fmt::format(", depth {}", cmd.depth) : "",
+             options.strategy == StrategyKind::kDfs ? fmt::format(", preemptions {}", cmd.preemptions) : "");
+  fmt::print("schedules run:          {}\n", r.schedules);
+  fmt::print("points per schedule:    {:.1f} ({:.1f} with a choice)\n",
+             static_cast<double>(r.points) / n, static_cast<double>(r.choices) / n);
+  fmt::print("distinct interleavings: {}\n", r.distinct);
+  if (r.exhausted) fmt::print("space exhausted: every schedule within the bound ran\n");
+  fmt::print("time:                   {:.3f} s ({:.0f} schedules/s)\n", secs, n / secs);
+  if (!r.divergence.empty()) {
+    fmt::print("{}\n", r.divergence);
+    return kExitDiverged;
+  }
+  // A replay must end as the recorded schedule did, or the model is not
+  // deterministic: that is vfiomm's bug, not the design's.
+  if (!cmd.replayIn.empty() && (!r.failure || r.failure->what != recorded.failure)) {
+    fmt::print("the replay of schedule {} did not reproduce the recorded failure:\n{}\n",
+               recorded.schedule, recorded.failure);
+    if (r.failure) printFailure(*r.failure);
+    return kExitDiverged;
+  }
+  if (!cmd.replayIn.empty())
+    fmt::print("replay of schedule {}: reproduces the recorded failure\n", recorded.schedule);
+  if (!r.failure) {
+    fmt::print("no violation\n");
+    return 0;
+  }
+  printFailure(*r.failure);
+  writeReplay(out.get(), cmd, *r.failure);
+  return kExitViolation;
+}
+
+}  // namespace vfiomm::check

@@ -1,0 +1,32 @@
+// The `vfiomm check` command: parses what the command line gave into a
+// check run, runs it, prints the figures and the first failure, and writes
+// the replay file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vfiomm::check {
+
+struct CheckCommand {
+  std::string scenario;
+  std::string design;
+  std::string profile;  // empty: the scenario's
+  std::vector<std::string> mutations;
+  std::string strategy = "random";
+  uint64_t schedules = 1000;
+  uint64_t seed = 1;
+  unsigned depth = 3;
+  unsigned preemptions = 2;
+  std::string replayOut;  // write the failing schedule here
+  std::string replayIn;   // run this recorded schedule instead
+};
+
+// Returns the exit status: 0 no violation, 1 a violation (or deadlock),
+// 3 a replay that left its recording or ended otherwise than recorded
+// (the model was not deterministic: a bug of vfiomm). Throws
+// sim::ScenarioError and sim::OutputError on bad input.
+int runCheckCommand(CheckCommand cmd);
+
+}  // namespace vfiomm::check

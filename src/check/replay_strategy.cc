@@ -1,0 +1,30 @@
+#include "check/replay_strategy.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace vfiomm::check {
+
+ReplayStrategy::ReplayStrategy(std::vector<unsigned> choices) : choices_(std::move(choices)) {}
+
+void ReplayStrategy::beginSchedule(uint64_t /*seed*/, uint64_t /*expectedChoices*/) {
+  next_ = 0;
+  divergence_.clear();
+}
+
+void ReplayStrategy::threadSpawned(unsigned /*id*/) {}
+
+// Past the recording (or once diverged) the lowest id runs, so that the
+// schedule still ends and reports what it did.
+unsigned ReplayStrategy::pick(const std::vector<unsigned>& candidates, unsigned /*running*/) {
+  const size_t at = next_++;
+  if (at >= choices_.size() || !divergence_.empty()) return candidates.front();
+  const unsigned want = choices_[at];
+  if (std::find(candidates.begin(), candidates.end(), want) != candidates.end()) return want;
+  divergence_ = fmt::format("the replay diverged at choice {}: thread {} is not runnable", at, want);
+  return candidates.front();
+}
+
+}  // namespace vfiomm::check
