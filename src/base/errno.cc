@@ -29,6 +29,7 @@ std::string_view errnoName(Errno e) {
     case Errno::kERANGE: return "ERANGE";
     case Errno::kENOSYS: return "ENOSYS";
     case Errno::kEOVERFLOW: return "EOVERFLOW";
+    case Errno::kEBADFD: return "EBADFD";
     case Errno::kEOPNOTSUPP: return "EOPNOTSUPP";
     case Errno::kETIMEDOUT: return "ETIMEDOUT";
   }

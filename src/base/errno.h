@@ -34,6 +34,7 @@ enum class Errno : int {
   kERANGE = 34,
   kENOSYS = 38,
   kEOVERFLOW = 75,
+  kEBADFD = 77,
   kEOPNOTSUPP = 95,
   kETIMEDOUT = 110,
 };

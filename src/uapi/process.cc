@@ -323,7 +323,9 @@ long Process::groupIoctl(FdEntry& e, unsigned long request, void* arg) {
     if (auto st = copyFromUser(&containerFd, arg, sizeof(containerFd)); !st) return err(st.error());
     std::shared_ptr<FdEntry> c = fdEntry(containerFd);
     if (c == nullptr) return err(Errno::kEBADF);
-    if (c->kind != FdEntry::Kind::kContainer) return err(Errno::kEINVAL);
+    // Neither a container nor an iommufd (whose compat path the model
+    // does not have): vfio_group_ioctl_set_container()'s -EBADFD.
+    if (c->kind != FdEntry::Kind::kContainer) return err(Errno::kEBADFD);
     e.group->setContainer(true);
     c->container->attachGroup(*e.group);
     return 0;

@@ -18,7 +18,7 @@ long VfioContainer::checkExtension(unsigned long ext) {
 
 Status VfioContainer::setIommu(unsigned long type) {
   MutexGuard g(groupLock_);
-  if (driver_ != nullptr) return fail(Errno::kEINVAL);
+  if (groups_.empty() || driver_ != nullptr) return fail(Errno::kEINVAL);
   if (type != uapi::VFIO_TYPE1_IOMMU && type != uapi::VFIO_TYPE1v2_IOMMU)
     return fail(Errno::kENODEV);
   driver_ = std::make_unique<VfioIommuType1>(iommu_, ram_, log_, profile_,

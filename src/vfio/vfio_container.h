@@ -29,12 +29,14 @@ class VfioContainer {
 
   // VFIO_CHECK_EXTENSION: the driver set, else every driver (type1 only).
   long checkExtension(unsigned long ext) EXCLUDES(groupLock_);
-  // VFIO_SET_IOMMU(TYPE1 or TYPE1v2): -EINVAL for a second one, -ENODEV
-  // for a type no driver offers. Groups already set are attached.
+  // VFIO_SET_IOMMU(TYPE1 or TYPE1v2): -EINVAL without a group (only a
+  // group's owner may allocate IOMMU resources) or for a second one,
+  // -ENODEV for a type no driver offers. The groups set are attached.
   Status setIommu(unsigned long type) EXCLUDES(groupLock_);
   // VFIO_GROUP_SET_CONTAINER: the group's devices join the driver's domain
   // now, or at SET_IOMMU.
   void attachGroup(VfioGroup& group) EXCLUDES(groupLock_);
+
   // Any other container ioctl: the driver's, -EINVAL before SET_IOMMU.
   Result<long> driverIoctl(unsigned long request, void* arg, const Type1Caller& caller)
       EXCLUDES(groupLock_);

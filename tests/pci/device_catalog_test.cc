@@ -127,10 +127,10 @@ Opened openDevice(PciDeviceConfig c, DesignKind design = DesignKind::kHugeFault)
   o.proc = o.kernel->spawn("qemu");
   Process& p = *o.proc;
   const long container = p.open("/dev/vfio/vfio", O_RDWR);
-  EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
   const long group = p.open(o.kernel->groupPath(*o.dev), O_RDWR);
   int ci = static_cast<int>(container);
   EXPECT_EQ(p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &ci), 0);
+  EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
   o.fd = static_cast<int>(p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
                                   const_cast<char*>(o.dev->name().c_str())));
   EXPECT_GE(o.fd, 0);

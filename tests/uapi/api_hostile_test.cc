@@ -33,9 +33,9 @@ int deviceRound(Kernel& kernel, VfioDevice& d, Process& p, Thread& t) {
   const long container = p.open("/dev/vfio/vfio", O_RDWR);
   const long group = p.open(kernel.groupPath(d), O_RDWR);
   bad += container < 0 || group < 0;
-  bad += p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)) != 0;
   int c = static_cast<int>(container);
   bad += p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c) != 0;
+  bad += p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)) != 0;
   const long fd = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
                           const_cast<char*>(d.name().c_str()));
   bad += fd < 0;

@@ -43,10 +43,10 @@ class Overcommit : public ::testing::TestWithParam<Era> {
     dev = &kernel->addStandardDevice();
     proc = kernel->spawn("qemu");
     const long container = proc->open("/dev/vfio/vfio", O_RDWR);
-    proc->ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU));
     const long group = proc->open(kernel->groupPath(*dev), O_RDWR);
     int c = static_cast<int>(container);
     proc->ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c);
+    proc->ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU));
     fd = static_cast<int>(proc->ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
                                       const_cast<char*>(dev->name().c_str())));
     ASSERT_GE(fd, 0);

@@ -161,11 +161,27 @@ TEST_F(Type1Test, DMA_01_ContainerExtensions) {
 
 TEST_F(Type1Test, DMA_02_SetIommuOnceAndOnlyAKnownType) {
   EXPECT_EQ(proc->ioctl(container, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), -22);
-  // No driver yet: the driver's ioctls are -EINVAL.
+  // An empty container: only a group's owner may enable an IOMMU, and
+  // without a driver the driver's ioctls are -EINVAL.
   const int fresh = static_cast<int>(proc->open("/dev/vfio/vfio", O_RDWR));
+  EXPECT_EQ(proc->ioctl(fresh, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), -22);
   EXPECT_EQ(proc->ioctl(fresh, VFIO_IOMMU_MAP_DMA, nullptr), -22);
-  // SPAPR_TCE (2) has no driver on x86.
+  // With a group: SPAPR_TCE (2) has no driver on x86.
+  VfioDevice* other = *kernel->addVfioDevice(kernel->addBus(0x30), standardDeviceConfig(0x30));
+  const int otherGroup = static_cast<int>(proc->open(kernel->groupPath(*other), O_RDWR));
+  int c = fresh;
+  ASSERT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &c), 0);
   EXPECT_EQ(proc->ioctl(fresh, VFIO_SET_IOMMU, ioctlArg(2)), -19);
+}
+
+// The group half of DMA-03 the model has: the fd must name a container.
+TEST_F(Type1Test, DMA_03_SetContainerNeedsAContainerFile) {
+  VfioDevice* other = *kernel->addVfioDevice(kernel->addBus(0x30), standardDeviceConfig(0x30));
+  const int otherGroup = static_cast<int>(proc->open(kernel->groupPath(*other), O_RDWR));
+  int notAContainer = static_cast<int>(proc->eventfd(0, 0));
+  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &notAContainer), -77);  // EBADFD
+  int closed = -1;
+  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &closed), -9);
 }
 
 TEST_F(Type1Test, DMA_04_GetInfoCapabilityChain) {

@@ -57,11 +57,11 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
   int openGroupPath(Process& p) {
     const long container = p.open("/dev/vfio/vfio", O_RDWR);
     EXPECT_GE(container, 0);
-    EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
     const long group = p.open(kernel->groupPath(*dev), O_RDWR);
     EXPECT_GE(group, 0);
     int c = static_cast<int>(container);
     EXPECT_EQ(p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c), 0);
+    EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
     groupFd = static_cast<int>(group);
     const long d = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
     EXPECT_GE(d, 0);

@@ -211,11 +211,11 @@ TEST_P(ZapFsTest, SPLIT_07_MappingOutlivesEveryFd) {
   auto p = kernel->spawn("user");
   const long container = p->open("/dev/vfio/vfio", O_RDWR);
   ASSERT_GE(container, 0);
-  ASSERT_EQ(p->ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
   const long group = p->open(kernel->groupPath(*dev), O_RDWR);
   ASSERT_GE(group, 0);
   int c = static_cast<int>(container);
   ASSERT_EQ(p->ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c), 0);
+  ASSERT_EQ(p->ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
   const long device = p->ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
   ASSERT_GE(device, 0);
   const int dfd = static_cast<int>(device);
