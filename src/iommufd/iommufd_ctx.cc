@@ -2,6 +2,7 @@
 
 #include "abi/iommufd.h"
 #include "base/user_copy.h"
+#include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
 
 namespace vfiomm {
@@ -46,6 +47,33 @@ std::shared_ptr<IoPagetable> IommufdCtx::ioas(uint32_t id) {
   SpinGuard g(lock_);
   auto it = ioases_.find(id);
   return it == ioases_.end() ? nullptr : it->second;
+}
+
+Status IommufdCtx::attachDevice(uint32_t devid, const PciDevice& pdev, uint32_t ptId) {
+  std::shared_ptr<IoPagetable> iopt = ioas(ptId);
+  if (iopt == nullptr) return fail(Errno::kENOENT);
+  Attachment next{&pdev, std::move(iopt), iommu_.allocDomain()};
+  MutexGuard g(deviceLock_);
+  if (auto st = next.iopt->addDomain(next.domain); !st) return st;
+  iommu_.attachDevice(pdev, next.domain);
+  auto it = attached_.find(devid);
+  if (it != attached_.end()) {
+    it->second.iopt->removeDomain(*it->second.domain);
+    it->second = std::move(next);
+  } else {
+    attached_.emplace(devid, std::move(next));
+  }
+  return ok();
+}
+
+void IommufdCtx::detachDevice(uint32_t devid) {
+  MutexGuard g(deviceLock_);
+  auto it = attached_.find(devid);
+  if (it == attached_.end()) return;
+  // The device stops translating before its IOPTEs go.
+  iommu_.detachDevice(*it->second.pdev);
+  it->second.iopt->removeDomain(*it->second.domain);
+  attached_.erase(it);
 }
 
 Result<long> IommufdCtx::destroy(void* arg) {

@@ -352,7 +352,7 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
   std::shared_ptr<FdEntry> i = fdEntry(bind.iommufd);
   if (i == nullptr || i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADF);
   const uint32_t devid = i->iommufd->allocObjectId();
-  if (auto st = file.bindIommufd(i->iommufd->id(), devid); !st) return err(st.error());
+  if (auto st = file.bindIommufd(i->iommufd, devid); !st) return err(st.error());
   auto* out = static_cast<uint8_t*>(arg) + offsetof(uapi::vfio_device_bind_iommufd, out_devid);
   return toLong(copyToUser(out, &devid, sizeof(devid)));
 }

@@ -7,9 +7,12 @@
 #include <memory>
 
 #include "abi/iommufd.h"
+#include "iommu/iommu.h"
 #include "mm/vm_flags.h"
+#include "pci/standard_device.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
+#include "vfio/vfio_device.h"
 
 namespace vfiomm {
 namespace {
@@ -25,6 +28,7 @@ class IommufdTest : public ::testing::Test {
  protected:
   void SetUp() override {
     kernel = *Kernel::create(KernelConfig{});
+    dev = &kernel->addStandardDevice();
     proc = kernel->spawn("qemu");
     iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
     ASSERT_GE(iommufd, 0);
@@ -57,12 +61,34 @@ class IommufdTest : public ::testing::Test {
     if (removed != nullptr) *removed = u.length;
     return r;
   }
+  // D's cdev, bound to the iommufd.
+  int bindDevice() {
+    const int fd = static_cast<int>(proc->open(kernel->cdevPath(*dev), O_RDWR));
+    EXPECT_GE(fd, 0);
+    vfio_device_bind_iommufd bind{.argsz = sizeof(bind), .iommufd = iommufd};
+    EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+    return fd;
+  }
+  long attach(int fd, uint32_t ptId) {
+    vfio_device_attach_iommufd_pt a{.argsz = sizeof(a), .pt_id = ptId};
+    return proc->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a);
+  }
+  // BAR0 of D through the cdev: VA0.
+  uint64_t mmapBar0(int fd) {
+    return static_cast<uint64_t>(
+        proc->mmap(0, 64 * kKiB, prot::kRead | prot::kWrite, map::kShared, fd, 0));
+  }
+  // Whether D's DMA at `iova` gets through the IOMMU.
+  bool dmaReaches(uint64_t iova) {
+    return kernel->iommu().dmaRead(dev->pdev(), iova, 4).has_value();
+  }
   uint64_t anon(uint64_t len) {
     return static_cast<uint64_t>(
         proc->mmap(0, len, prot::kRead | prot::kWrite, map::kPrivate | map::kAnonymous, -1, 0));
   }
 
   std::unique_ptr<Kernel> kernel;
+  VfioDevice* dev = nullptr;
   std::shared_ptr<Process> proc;
   int iommufd = -1;
   uint32_t ioas = 0;
@@ -123,6 +149,56 @@ TEST_F(IommufdTest, IoasDestroyRemovesTheObject) {
   EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0);
   EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), -2);
   EXPECT_EQ(mapAt(anon(4 * kKiB), 4 * kKiB, 0x10'0000), -2);
+}
+
+TEST_F(IommufdTest, IOMMUFD_04_BarVaddrWithADeviceAttachedIsEfaultAndMapsNothing) {
+  const int fd = bindDevice();
+  const uint64_t va = anon(8 * kKiB);
+  ASSERT_EQ(mapAt(va, 8 * kKiB, 0x10'0000), 0);
+  EXPECT_FALSE(dmaReaches(0x10'0000)) << "not attached: DMA is blocked";
+  ASSERT_EQ(attach(fd, ioas), 0);
+  EXPECT_TRUE(dmaReaches(0x10'1000)) << "the attach pinned and mapped the area";
+
+  const uint64_t va0 = mmapBar0(fd);
+  ASSERT_NE(va0, 0U);
+  EXPECT_EQ(mapAt(va0, 64 * kKiB, 0x20'0000), -14);
+  EXPECT_FALSE(dmaReaches(0x20'0000));
+  EXPECT_FALSE(dmaReaches(0x20'F000));
+  EXPECT_EQ(ioasUnmap(0x20'0000, 64 * kKiB), -2) << "no area was left behind";
+  EXPECT_TRUE(dmaReaches(0x10'0000)) << "the earlier area is untouched";
+}
+
+TEST_F(IommufdTest, IOMMUFD_05_BarVaddrWithoutADeviceIsLazyAndTheAttachFails) {
+  const int fd = bindDevice();
+  const uint64_t va0 = mmapBar0(fd);
+  ASSERT_NE(va0, 0U);
+  ASSERT_EQ(mapAt(va0, 64 * kKiB, 0x20'0000), 0) << "nothing is resolved yet";
+  EXPECT_EQ(attach(fd, ioas), -14) << "the attach pins the BAR vaddr";
+  EXPECT_FALSE(dmaReaches(0x20'0000)) << "the device did not get the domain";
+  iommu_destroy d{.size = sizeof(d), .id = ioas};
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0) << "no device holds the IOAS";
+}
+
+TEST_F(IommufdTest, DestroyOfAnIoasWithADeviceIsEbusyUntilDetach) {
+  const int fd = bindDevice();
+  ASSERT_EQ(attach(fd, ioas), 0);
+  iommu_destroy d{.size = sizeof(d), .id = ioas};
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), -16);
+  vfio_device_detach_iommufd_pt detach{.argsz = sizeof(detach)};
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0);
+}
+
+TEST_F(IommufdTest, ClosingTheCdevDetachesTheDevice) {
+  const int fd = bindDevice();
+  const uint64_t va = anon(4 * kKiB);
+  ASSERT_EQ(mapAt(va, 4 * kKiB, 0x10'0000), 0);
+  ASSERT_EQ(attach(fd, ioas), 0);
+  ASSERT_TRUE(dmaReaches(0x10'0000));
+  ASSERT_EQ(proc->close(fd), 0);
+  EXPECT_FALSE(dmaReaches(0x10'0000));
+  iommu_destroy d{.size = sizeof(d), .id = ioas};
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0);
 }
 
 }  // namespace
