@@ -348,7 +348,9 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
   uapi::vfio_device_bind_iommufd bind{};
   constexpr size_t minsz = offsetof(uapi::vfio_device_bind_iommufd, out_devid);
   if (auto st = copyFromUser(&bind, arg, minsz); !st) return err(st.error());
-  if (bind.argsz < minsz || bind.flags != 0) return err(Errno::kEINVAL);
+  if (bind.argsz < minsz || bind.flags != 0 || bind.iommufd < 0) return err(Errno::kEINVAL);
+  // Only an unbound cdev file binds, checked before the iommufd is looked up.
+  if (file.path() != VfioOpenPath::kCdev || file.accessGranted()) return err(Errno::kEINVAL);
   std::shared_ptr<FdEntry> i = fdEntry(bind.iommufd);
   if (i == nullptr || i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADF);
   const uint32_t devid = i->iommufd->allocObjectId();

@@ -39,7 +39,6 @@ Status VfioDeviceFile::mmap(Vma& vma) {
 }
 
 Status VfioDeviceFile::bindIommufd(std::shared_ptr<IommufdCtx> ictx, uint32_t devid) {
-  if (path_ != VfioOpenPath::kCdev || accessGranted_) return fail(Errno::kEINVAL);
   if (auto st = device_.open(); !st) return st;
   device_.setBoundIommufd(ictx->id());
   device_.setBoundDevid(devid);

@@ -42,9 +42,10 @@ class VfioDeviceFile : public File {
   VfioOpenPath path() const { return path_; }
   // df->access_granted: group path at open; cdev path once bound.
   bool accessGranted() const { return accessGranted_; }
-  // VFIO_DEVICE_BIND_IOMMUFD for a cdev file: `devid` is the device's id
-  // in the iommufd context `ictx`, which the file holds until it is
-  // released (df->iommufd).
+  // VFIO_DEVICE_BIND_IOMMUFD for an unbound cdev file (the caller checks
+  // that first, as the kernel does before it looks the iommufd up):
+  // `devid` is the device's id in the iommufd context `ictx`, which the
+  // file holds until it is released (df->iommufd).
   Status bindIommufd(std::shared_ptr<IommufdCtx> ictx, uint32_t devid);
   // vfio_device_fops_unl_ioctl() after the bind: the access check, the
   // core's VFIO_DEVICE_FEATURE and hot reset, then vfio-pci's ioctls. The

@@ -151,6 +151,41 @@ TEST_F(IommufdTest, IoasDestroyRemovesTheObject) {
   EXPECT_EQ(mapAt(anon(4 * kKiB), 4 * kKiB, 0x10'0000), -2);
 }
 
+TEST_F(IommufdTest, IOMMUFD_03_CdevBindAttachDetach) {
+  const int fd = static_cast<int>(proc->open(kernel->cdevPath(*dev), O_RDWR));
+  ASSERT_GE(fd, 0);
+  vfio_device_info info{.argsz = sizeof(info)};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_INFO, &info), -22) << "before bind";
+  EXPECT_EQ(attach(fd, ioas), -22) << "before bind";
+  vfio_device_bind_iommufd bind{.argsz = sizeof(bind), .iommufd = -2};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -22) << "negative fd";
+  bind.iommufd = 99;
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -9) << "no such fd";
+  bind.iommufd = iommufd;
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+  EXPECT_NE(bind.out_devid, 0U);
+  EXPECT_NE(bind.out_devid, ioas) << "one id space for every object";
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_INFO, &info), 0);
+  bind.iommufd = 99;
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -22)
+      << "second bind, refused before the fd is looked up";
+
+  vfio_device_attach_iommufd_pt shortArg{.argsz = 8, .pt_id = ioas};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &shortArg), -22);
+  vfio_device_attach_iommufd_pt pasid{.argsz = sizeof(pasid), .flags = 1, .pt_id = ioas};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &pasid), -22);
+  EXPECT_EQ(attach(fd, 0xFFFF'FFFF), -2) << "no such object";
+  const uint64_t va = anon(4 * kKiB);
+  ASSERT_EQ(mapAt(va, 4 * kKiB, 0x10'0000), 0);
+  EXPECT_EQ(attach(fd, allocIoas()), 0) << "a fresh IOAS";
+  EXPECT_FALSE(dmaReaches(0x10'0000)) << "the fresh IOAS maps nothing";
+  EXPECT_EQ(attach(fd, ioas), 0) << "moving over to the first IOAS";
+  EXPECT_TRUE(dmaReaches(0x10'0000));
+  vfio_device_detach_iommufd_pt detach{.argsz = sizeof(detach)};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  EXPECT_FALSE(dmaReaches(0x10'0000)) << "detached: DMA is blocked";
+}
+
 TEST_F(IommufdTest, IOMMUFD_04_BarVaddrWithADeviceAttachedIsEfaultAndMapsNothing) {
   const int fd = bindDevice();
   const uint64_t va = anon(8 * kKiB);
