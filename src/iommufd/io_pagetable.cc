@@ -157,11 +157,6 @@ bool IoPagetable::hasDomains() {
   return !domains_.empty();
 }
 
-size_t IoPagetable::areaCount() {
-  MutexGuard g(lock_);
-  return areas_.size();
-}
-
 Status IoPagetable::fillDomain(IommuDomain& domain, const Area& area) {
   std::shared_ptr<Mm> mm = area.mm.lock();
   if (mm == nullptr) return fail(Errno::kEFAULT);  // the mm is gone: nothing to pin

@@ -59,7 +59,6 @@ class IoPagetable {
   // iopt_table_remove_domain(): its IOPTEs are removed.
   void removeDomain(const IommuDomain& domain) EXCLUDES(lock_);
   bool hasDomains() EXCLUDES(lock_);
-  size_t areaCount() EXCLUDES(lock_);
 
  private:
   struct Area {
