@@ -41,6 +41,8 @@ enum IoctlRequest : unsigned long {
   VFIO_DEVICE_IOEVENTFD = vfioIo(16),
   VFIO_DEVICE_FEATURE = vfioIo(17),
   VFIO_DEVICE_BIND_IOMMUFD = vfioIo(18),
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT = vfioIo(19),
+  VFIO_DEVICE_DETACH_IOMMUFD_PT = vfioIo(20),
   VFIO_IOMMU_GET_INFO = vfioIo(12),  // on a container (the device's +12 is another fd's)
   VFIO_IOMMU_MAP_DMA = vfioIo(13),
   VFIO_IOMMU_UNMAP_DMA = vfioIo(14),
@@ -231,6 +233,21 @@ struct vfio_device_bind_iommufd {
   uint32_t out_devid = 0;
 };
 
+// `pasid` came later (v6.15, with the flag VFIO_DEVICE_ATTACH_PASID);
+// callers of the first version pass argsz 12.
+struct vfio_device_attach_iommufd_pt {
+  uint32_t argsz = 0;
+  uint32_t flags = 0;
+  uint32_t pt_id = 0;
+  uint32_t pasid = 0;
+};
+
+struct vfio_device_detach_iommufd_pt {
+  uint32_t argsz = 0;
+  uint32_t flags = 0;
+  uint32_t pasid = 0;
+};
+
 // --- the type1 IOMMU (container ioctls) --------------------------------------------
 
 struct vfio_iommu_type1_info {
@@ -314,5 +331,7 @@ static_assert(sizeof(vfio_pci_hot_reset) == 12);
 static_assert(sizeof(vfio_device_feature) == 8);
 static_assert(sizeof(vfio_device_low_power_entry_with_wakeup) == 8);
 static_assert(sizeof(vfio_device_bind_iommufd) == 16);
+static_assert(sizeof(vfio_device_attach_iommufd_pt) == 16);
+static_assert(sizeof(vfio_device_detach_iommufd_pt) == 12);
 
 }  // namespace vfiomm::uapi

@@ -48,10 +48,12 @@ Mm::~Mm() { exitMmap(); }
 void Mm::mmapWriteLock() { mmapLock_.downWrite(); }
 
 void Mm::mmapWriteUnlock() {
+  std::vector<std::shared_ptr<File>> files;
+  files.swap(deferredFput_);
   // vma_end_write_all(): bumping mm_lock_seq releases every VMA write lock.
   mmLockSeq_.fetch_add(1, std::memory_order_acq_rel);
   mmapLock_.upWrite();
-}
+}  // the deferred fput()s
 
 // RAII for the syscalls: mmap_write_lock() ... mmap_write_unlock().
 class SCOPED_CAPABILITY MmapWriteGuard {
@@ -140,10 +142,11 @@ void Mm::unlinkFile(Vma& vma) {
 }
 
 void Mm::removeVma(std::unique_ptr<Vma> vma) {
-  // remove_vma(): ->close, then fput when the unique_ptr goes; the unmap
+  // remove_vma(): ->close, then fput (deferred to the unlock); the unmap
   // before it returned the VMA's commit charge.
   if (vma->flags() & vm::kAccount) uncharge(vma->pages());
   if (vma->ops() != nullptr) vma->ops()->close(*vma);
+  if (vma->fileRef() != nullptr) deferredFput_.push_back(vma->fileRef());
 }
 
 void Mm::setOwner(int pid, std::string comm) {

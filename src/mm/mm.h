@@ -157,6 +157,10 @@ class Mm : public std::enable_shared_from_this<Mm> {
   RwSemaphore mmapLock_{kMmapLockClass};
   SpinLock vmaTreeLock_{kMmVmaTreeLockClass};  // taken for tree changes and RCU-style lookups
   VmaMap vmas_ GUARDED_BY(mmapLock_);
+  // The files of VMAs removed under the write lock: their fput() waits for
+  // the unlock, as the kernel defers __fput() to task work, so a file's
+  // release (a vfio device leaving its IOAS) never runs under mmap_lock.
+  std::vector<std::shared_ptr<File>> deferredFput_ GUARDED_BY(mmapLock_);
   PageTable pageTable_;
   std::atomic<uint64_t> cpumask_{0};
   std::atomic<size_t> mapCount_{0};

@@ -5,6 +5,7 @@
 
 #include "base/user_copy.h"
 #include "fs/eventfd.h"
+#include "iommufd/iommufd_ctx.h"
 #include "mm/mm.h"
 #include "uapi/kernel.h"
 #include "uapi/task_mmu.h"
@@ -199,8 +200,8 @@ long Process::open(const std::string& path, int flags) {
   if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
-    e.iommufd = std::make_shared<IommufdCtx>();
-    e.iommufd->id = nextIommufdId.fetch_add(1);
+    e.iommufd = std::make_shared<IommufdCtx>(nextIommufdId.fetch_add(1), kernel_.iommu(),
+                                             kernel_.systemRam());
     return installFd(std::move(e));
   }
   if (VfioGroup* g = kernel_.groupByPath(path)) {
@@ -278,7 +279,10 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
       return groupIoctl(*e, request, arg);
     case FdEntry::Kind::kDevice:
       return deviceIoctl(*e, request, arg);
-    case FdEntry::Kind::kIommufd:
+    case FdEntry::Kind::kIommufd: {
+      auto r = e->iommufd->ioctl(request, arg, *mm_);
+      return r ? *r : err(r.error());
+    }
     case FdEntry::Kind::kProcMem:
     case FdEntry::Kind::kEventfd:
       return err(Errno::kENOTTY);
@@ -346,11 +350,13 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
   uapi::vfio_device_bind_iommufd bind{};
   constexpr size_t minsz = offsetof(uapi::vfio_device_bind_iommufd, out_devid);
   if (auto st = copyFromUser(&bind, arg, minsz); !st) return err(st.error());
-  if (bind.argsz < minsz || bind.flags != 0) return err(Errno::kEINVAL);
+  if (bind.argsz < minsz || bind.flags != 0 || bind.iommufd < 0) return err(Errno::kEINVAL);
+  // Only an unbound cdev file binds, checked before the iommufd is looked up.
+  if (file.path() != VfioOpenPath::kCdev || file.accessGranted()) return err(Errno::kEINVAL);
   std::shared_ptr<FdEntry> i = fdEntry(bind.iommufd);
   if (i == nullptr || i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADF);
-  const uint32_t devid = i->iommufd->nextObjectId.fetch_add(1);
-  if (auto st = file.bindIommufd(i->iommufd->id, devid); !st) return err(st.error());
+  const uint32_t devid = i->iommufd->allocObjectId();
+  if (auto st = file.bindIommufd(i->iommufd, devid); !st) return err(st.error());
   auto* out = static_cast<uint8_t*>(arg) + offsetof(uapi::vfio_device_bind_iommufd, out_devid);
   return toLong(copyToUser(out, &devid, sizeof(devid)));
 }

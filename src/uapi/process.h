@@ -23,6 +23,7 @@ namespace vfiomm {
 
 class Eventfd;
 class File;
+class IommufdCtx;
 class Kernel;
 class Mm;
 class Process;
@@ -154,11 +155,6 @@ class Process : public std::enable_shared_from_this<Process> {
   void setRlimitMemlock(uint64_t bytes) { memlockLimit_.store(bytes, std::memory_order_relaxed); }
 
  private:
-  // An iommufd context: its id and the ids it hands out to its objects.
-  struct IommufdCtx {
-    int id = 0;
-    std::atomic<uint32_t> nextObjectId{1};
-  };
   // An open file (struct file): shared by every descriptor and every
   // process that has it (fork), alive while one of them holds it.
   struct FdEntry {

@@ -2,6 +2,7 @@
 
 #include "abi/vfio.h"
 #include "base/user_copy.h"
+#include "iommufd/iommufd_ctx.h"
 #include "vfio/vfio_device.h"
 
 namespace vfiomm {
@@ -16,6 +17,8 @@ VfioDeviceFile::VfioDeviceFile(VfioDevice& device, VfioOpenPath path, Inode& fIn
       accessGranted_(path == VfioOpenPath::kGroup) {}
 
 VfioDeviceFile::~VfioDeviceFile() {
+  // vfio_df_unbind_iommufd(): the device leaves its IOAS before it closes.
+  if (iommufd_ != nullptr) iommufd_->detachDevice(device_.boundDevid());
   if (accessGranted_) device_.close();
   if (path_ == VfioOpenPath::kCdev) {
     device_.setBoundIommufd(0);
@@ -35,11 +38,11 @@ Status VfioDeviceFile::mmap(Vma& vma) {
   return device_.pci().mmap(vma);
 }
 
-Status VfioDeviceFile::bindIommufd(int ictx, uint32_t devid) {
-  if (path_ != VfioOpenPath::kCdev || accessGranted_) return fail(Errno::kEINVAL);
+Status VfioDeviceFile::bindIommufd(std::shared_ptr<IommufdCtx> ictx, uint32_t devid) {
   if (auto st = device_.open(); !st) return st;
-  device_.setBoundIommufd(ictx);
+  device_.setBoundIommufd(ictx->id());
   device_.setBoundDevid(devid);
+  iommufd_ = std::move(ictx);
   accessGranted_ = true;
   return ok();
 }
@@ -65,6 +68,10 @@ Result<long> VfioDeviceFile::ioctl(unsigned long request, void* arg,
 
 Result<long> VfioDeviceFile::dispatch(unsigned long request, void* arg,
                                       const VfioIoctlCaller& caller) {
+  if (path_ == VfioOpenPath::kCdev && request == uapi::VFIO_DEVICE_ATTACH_IOMMUFD_PT)
+    return attachPtIoctl(arg);
+  if (path_ == VfioOpenPath::kCdev && request == uapi::VFIO_DEVICE_DETACH_IOMMUFD_PT)
+    return detachPtIoctl(arg);
   switch (request) {
     case uapi::VFIO_DEVICE_FEATURE:
       return featureIoctl(arg, caller);
@@ -75,6 +82,25 @@ Result<long> VfioDeviceFile::dispatch(unsigned long request, void* arg,
     default:
       return device_.pci().ioctl(request, arg, caller);
   }
+}
+
+Result<long> VfioDeviceFile::attachPtIoctl(void* arg) {
+  uapi::vfio_device_attach_iommufd_pt attach;
+  constexpr uint32_t minsz = offsetof(uapi::vfio_device_attach_iommufd_pt, pasid);
+  if (auto st = copyFromUser(&attach, arg, minsz); !st) return fail(st.error());
+  if (attach.argsz < minsz || attach.flags != 0) return fail(Errno::kEINVAL);
+  if (auto st = iommufd_->attachDevice(device_.boundDevid(), device_.pdev(), attach.pt_id); !st)
+    return fail(st.error());
+  return 0;
+}
+
+Result<long> VfioDeviceFile::detachPtIoctl(void* arg) {
+  uapi::vfio_device_detach_iommufd_pt detach;
+  constexpr uint32_t minsz = offsetof(uapi::vfio_device_detach_iommufd_pt, pasid);
+  if (auto st = copyFromUser(&detach, arg, minsz); !st) return fail(st.error());
+  if (detach.argsz < minsz || detach.flags != 0) return fail(Errno::kEINVAL);
+  iommufd_->detachDevice(device_.boundDevid());
+  return 0;
 }
 
 // vfio_ioctl_device_feature(): the core's checks, the features the core

@@ -15,6 +15,7 @@
 namespace vfiomm {
 
 class Inode;
+class IommufdCtx;
 class VfioDevice;
 
 enum class VfioOpenPath { kGroup, kCdev };
@@ -41,9 +42,11 @@ class VfioDeviceFile : public File {
   VfioOpenPath path() const { return path_; }
   // df->access_granted: group path at open; cdev path once bound.
   bool accessGranted() const { return accessGranted_; }
-  // VFIO_DEVICE_BIND_IOMMUFD for a cdev file: `devid` is the device's id
-  // in the iommufd context `ictx`.
-  Status bindIommufd(int ictx, uint32_t devid);
+  // VFIO_DEVICE_BIND_IOMMUFD for an unbound cdev file (the caller checks
+  // that first, as the kernel does before it looks the iommufd up):
+  // `devid` is the device's id in the iommufd context `ictx`, which the
+  // file holds until it is released (df->iommufd).
+  Status bindIommufd(std::shared_ptr<IommufdCtx> ictx, uint32_t devid);
   // vfio_device_fops_unl_ioctl() after the bind: the access check, the
   // core's VFIO_DEVICE_FEATURE and hot reset, then vfio-pci's ioctls. The
   // result is the ioctl's return value.
@@ -56,10 +59,15 @@ class VfioDeviceFile : public File {
   const bool readable_;
   const bool writable_;
   bool accessGranted_;
+  std::shared_ptr<IommufdCtx> iommufd_;  // cdev path, once bound
 
   // The ioctl itself, with the device resumed.
   Result<long> dispatch(unsigned long request, void* arg, const VfioIoctlCaller& caller);
   Result<long> featureIoctl(void* arg, const VfioIoctlCaller& caller);
+  // VFIO_DEVICE_ATTACH_IOMMUFD_PT / DETACH (cdev files only). PASID
+  // attach is not modelled: its flag is refused, as before v6.15.
+  Result<long> attachPtIoctl(void* arg);
+  Result<long> detachPtIoctl(void* arg);
   HotResetOwner hotResetOwner() const;
 };
 

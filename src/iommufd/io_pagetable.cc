@@ -1,0 +1,199 @@
+#include "iommufd/io_pagetable.h"
+
+#include <algorithm>
+#include <bit>
+
+#include "base/page_geometry.h"
+#include "mm/mm.h"
+#include "mm/system_ram.h"
+#include "mm/vma.h"
+
+namespace vfiomm {
+
+namespace {
+
+// The IOAS alignment: the smallest IOPTE every domain offers.
+constexpr uint64_t kIovaAlignment = kPageSize;
+
+uint64_t alignUp(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
+
+}  // namespace
+
+IoPagetable::IoPagetable(Iommu& iommu, SystemRam& ram) : iommu_(iommu), ram_(ram) {}
+
+IoPagetable::~IoPagetable() { unmapAll(); }
+
+Result<uint64_t> IoPagetable::mapUserPages(Mm& mm, uint64_t userVa, uint64_t length,
+                                           uint64_t iova, bool fixedIova, int prot) {
+  // iopt_alloc_user_pages() first: the user range itself.
+  if (length == 0) return fail(Errno::kEINVAL);
+  if (userVa + length < userVa) return fail(Errno::kEOVERFLOW);
+  if (length % kIovaAlignment != 0) return fail(Errno::kEINVAL);
+
+  MutexGuard g(lock_);
+  if (fixedIova) {
+    if (auto st = checkFixedIova(iova, length); !st) return fail(st.error());
+  } else {
+    auto chosen = allocIova(userVa, length);
+    if (!chosen) return fail(chosen.error());
+    iova = *chosen;
+  }
+  Area area{iova, length, userVa, prot, mm.weak_from_this()};
+  for (size_t i = 0; i < domains_.size(); ++i) {
+    if (auto st = fillDomain(*domains_[i], area); !st) {
+      // The domains filled so far lose the area again: nothing is mapped.
+      for (size_t j = 0; j < i; ++j) domains_[j]->unmap(iova, length);
+      return fail(st.error());
+    }
+  }
+  areas_.emplace(iova, area);
+  return iova;
+}
+
+Status IoPagetable::checkFixedIova(uint64_t iova, uint64_t length) {
+  if (iova % kIovaAlignment != 0) return fail(Errno::kEINVAL);
+  if (iova + (length - 1) < iova) return fail(Errno::kEOVERFLOW);
+  if (isReserved(iova, length)) return fail(Errno::kEINVAL);
+  if (!isFree(iova, length)) return fail(Errno::kEEXIST);
+  return ok();
+}
+
+Result<uint64_t> IoPagetable::allocIova(uint64_t userVa, uint64_t length) {
+  // Aligned to the length's power of two, but no more than the user
+  // address is, so that huge pages can line up with huge IOPTEs.
+  uint64_t align = std::bit_ceil(length);
+  if (length > kPageSize && userVa != 0)
+    align = std::min(align, uint64_t{1} << std::countr_zero(userVa));
+  align = std::max(align, kIovaAlignment);
+  for (const IovaRange& r : iommu_.validIovaRanges()) {
+    uint64_t iova = alignUp(r.start, align);
+    while (iova >= r.start && iova <= r.last && r.last - iova >= length - 1) {
+      auto next = areas_.lower_bound(iova);
+      if (next != areas_.begin()) {
+        auto prev = std::prev(next);
+        if (iova - prev->first < prev->second.length) {
+          iova = alignUp(prev->first + prev->second.length, align);
+          continue;
+        }
+      }
+      if (next == areas_.end() || next->first - iova >= length) return iova;
+      iova = alignUp(next->first + next->second.length, align);
+    }
+  }
+  return fail(Errno::kENOSPC);
+}
+
+bool IoPagetable::isFree(uint64_t iova, uint64_t length) const {
+  auto it = areas_.lower_bound(iova);
+  if (it != areas_.end() && it->first - iova < length) return false;
+  if (it == areas_.begin()) return true;
+  --it;
+  return iova - it->first >= it->second.length;
+}
+
+bool IoPagetable::isReserved(uint64_t iova, uint64_t length) const {
+  const uint64_t last = iova + length - 1;
+  for (const IovaRange& r : iommu_.validIovaRanges())
+    if (iova >= r.start && last <= r.last) return false;
+  return true;
+}
+
+Result<uint64_t> IoPagetable::unmapIova(uint64_t iova, uint64_t length) {
+  if (length == 0) return fail(Errno::kEINVAL);
+  const uint64_t last = iova + (length - 1);
+  if (last < iova) return fail(Errno::kEOVERFLOW);
+  MutexGuard g(lock_);
+  // The areas go in IOVA order; one only partly inside the range stops the
+  // walk with -ENOENT, leaving those before it unmapped.
+  uint64_t removed = 0;
+  auto it = areas_.lower_bound(iova);
+  if (it != areas_.begin() && iova - std::prev(it)->first < std::prev(it)->second.length) --it;
+  while (it != areas_.end() && it->first <= last) {
+    const Area& a = it->second;
+    if (a.iova < iova || a.iova + (a.length - 1) > last) return fail(Errno::kENOENT);
+    for (auto& d : domains_) d->unmap(a.iova, a.length);
+    removed += a.length;
+    it = areas_.erase(it);
+  }
+  if (removed == 0) return fail(Errno::kENOENT);
+  return removed;
+}
+
+uint64_t IoPagetable::unmapAll() {
+  MutexGuard g(lock_);
+  uint64_t removed = 0;
+  for (const auto& [iova, a] : areas_) {
+    for (auto& d : domains_) d->unmap(a.iova, a.length);
+    removed += a.length;
+  }
+  areas_.clear();
+  return removed;
+}
+
+Status IoPagetable::addDomain(std::shared_ptr<IommuDomain> domain) {
+  MutexGuard g(lock_);
+  for (auto it = areas_.begin(); it != areas_.end(); ++it) {
+    if (auto st = fillDomain(*domain, it->second); !st) {
+      for (auto done = areas_.begin(); done != it; ++done)
+        domain->unmap(done->first, done->second.length);
+      return st;
+    }
+  }
+  domains_.push_back(std::move(domain));
+  return ok();
+}
+
+void IoPagetable::removeDomain(const IommuDomain& domain) {
+  MutexGuard g(lock_);
+  auto it = std::find_if(domains_.begin(), domains_.end(),
+                         [&](const auto& d) { return d.get() == &domain; });
+  if (it == domains_.end()) return;
+  for (const auto& [iova, a] : areas_) (*it)->unmap(a.iova, a.length);
+  domains_.erase(it);
+}
+
+bool IoPagetable::hasDomains() {
+  MutexGuard g(lock_);
+  return !domains_.empty();
+}
+
+Status IoPagetable::fillDomain(IommuDomain& domain, const Area& area) {
+  std::shared_ptr<Mm> mm = area.mm.lock();
+  if (mm == nullptr) return fail(Errno::kEFAULT);  // the mm is gone: nothing to pin
+  const bool write = (area.prot & iommuprot::kWrite) != 0;
+  const uint64_t base = area.userVa & ~(kPageSize - 1);
+  const uint64_t npages = area.length / kPageSize;
+  uint64_t done = 0;
+  Status st = ok();
+  // One iommu_map() per physically contiguous run, as the batch fill does.
+  while (done < npages && st) {
+    auto first = pinPage(*mm, base + done * kPageSize, write);
+    if (!first) {
+      st = fail(first.error());
+      break;
+    }
+    uint64_t run = 1;
+    while (done + run < npages) {
+      auto next = pinPage(*mm, base + (done + run) * kPageSize, write);
+      if (!next || *next != *first + run) break;
+      ++run;
+    }
+    st = domain.map(area.iova + done * kPageSize, first->toPhys(), run * kPageSize,
+                    area.prot | iommuprot::kCache);
+    if (st) done += run;
+  }
+  if (!st) domain.unmap(area.iova, done * kPageSize);
+  return st;
+}
+
+Result<Pfn> IoPagetable::pinPage(Mm& mm, uint64_t va, bool write) {
+  ReadGuard mmap(mm.mmapLock());
+  const Vma* vma = mm.findVma(VirtAddr(va));
+  // GUP refuses what has no struct pages (VM_IO|VM_PFNMAP: a BAR mmap)
+  // and, with FOLL_WRITE, a read-only VMA.
+  if (vma == nullptr || (vma->flags() & (vm::kIo | vm::kPfnmap)) != 0) return fail(Errno::kEFAULT);
+  if (write && !(vma->flags() & vm::kWrite)) return fail(Errno::kEFAULT);
+  return ram_.frameFor(mm.id(), VirtAddr(va));
+}
+
+}  // namespace vfiomm

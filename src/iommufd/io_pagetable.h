@@ -1,0 +1,91 @@
+// IoPagetable: the IOVA space of one iommufd IOAS (struct io_pagetable,
+// drivers/iommu/iommufd/io_pagetable.c): the areas user space mapped, each
+// an IOVA range backed by a range of the caller's virtual memory, and the
+// IOMMU domains of the devices attached to the IOAS, which mirror every
+// area in their IOPTEs (dma-mapping.md §3.1).
+//
+// An area's pages are resolved only when a domain needs them: with no
+// domain, IOAS_MAP only records the user range (a lazy reference), and the
+// first domain added pins and maps all of them. Pinning is GUP's
+// pin_user_pages(): anonymous memory only; a VM_IO|VM_PFNMAP VMA such as a
+// vfio BAR mmap fails with -EFAULT (§3.2, no follow_pfn path as in type1).
+//
+// Modelled simplifications: the host has one IOMMU, so its aperture and
+// reserved MSI window (Iommu::validIovaRanges()) bound every IOAS from the
+// start instead of arriving with the first device; the IOVA alignment is
+// the smallest IOPTE size (4 KiB); pins are not charged to locked_vm.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "base/addr.h"
+#include "base/result.h"
+#include "iommu/iommu.h"
+#include "sync/mutex.h"
+
+namespace vfiomm {
+
+class Mm;
+class SystemRam;
+
+// iopt->iova_rwsem: an rwsem in the kernel (lookups take it for read);
+// exclusive here, as nothing in the model reads areas concurrently.
+inline const LockClass kIoptIovaLockClass{"&iopt->iova_rwsem"};
+
+class IoPagetable {
+ public:
+  IoPagetable(Iommu& iommu, SystemRam& ram);
+  // iopt_destroy_table(): every area is unmapped from every domain.
+  ~IoPagetable();
+  IoPagetable(const IoPagetable&) = delete;
+  IoPagetable& operator=(const IoPagetable&) = delete;
+
+  // iopt_map_user_pages(): maps `length` bytes of `mm` at `userVa` to
+  // `iova` (`fixedIova`) or to an IOVA chosen here; returns the IOVA.
+  Result<uint64_t> mapUserPages(Mm& mm, uint64_t userVa, uint64_t length, uint64_t iova,
+                                bool fixedIova, int prot) EXCLUDES(lock_);
+  // iopt_unmap_iova(): removes the areas inside [iova, iova + length);
+  // returns the bytes removed.
+  Result<uint64_t> unmapIova(uint64_t iova, uint64_t length) EXCLUDES(lock_);
+  // iopt_unmap_all(): every area; 0 bytes when there is none.
+  uint64_t unmapAll() EXCLUDES(lock_);
+
+  // iopt_table_add_domain(): `domain` gets IOPTEs for every area, pinning
+  // their pages now; on failure it is left empty and not added.
+  Status addDomain(std::shared_ptr<IommuDomain> domain) EXCLUDES(lock_);
+  // iopt_table_remove_domain(): its IOPTEs are removed.
+  void removeDomain(const IommuDomain& domain) EXCLUDES(lock_);
+  bool hasDomains() EXCLUDES(lock_);
+
+ private:
+  struct Area {
+    uint64_t iova = 0;
+    uint64_t length = 0;
+    uint64_t userVa = 0;
+    int prot = 0;
+    std::weak_ptr<Mm> mm;  // iopt_pages->source_mm
+  };
+
+  // The checks of a FIXED_IOVA map (iopt_check_iova()).
+  Status checkFixedIova(uint64_t iova, uint64_t length) REQUIRES(lock_);
+  // iopt_alloc_iova(): the lowest free IOVA of `length` bytes, aligned as
+  // the kernel aligns it for `userVa`; -ENOSPC when no hole fits.
+  Result<uint64_t> allocIova(uint64_t userVa, uint64_t length) REQUIRES(lock_);
+  bool isFree(uint64_t iova, uint64_t length) const REQUIRES(lock_);
+  bool isReserved(uint64_t iova, uint64_t length) const;
+  // Pins `area`'s pages and maps them into `domain`; all or nothing.
+  Status fillDomain(IommuDomain& domain, const Area& area);
+  // pin_user_pages() of one page: its frame, or -EFAULT.
+  Result<Pfn> pinPage(Mm& mm, uint64_t va, bool write);
+
+  Iommu& iommu_;
+  SystemRam& ram_;
+  Mutex lock_{kIoptIovaLockClass};
+  std::map<uint64_t, Area> areas_ GUARDED_BY(lock_);  // by IOVA
+  std::vector<std::shared_ptr<IommuDomain>> domains_ GUARDED_BY(lock_);
+};
+
+}  // namespace vfiomm

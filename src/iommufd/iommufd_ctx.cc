@@ -1,0 +1,140 @@
+#include "iommufd/iommufd_ctx.h"
+
+#include "abi/iommufd.h"
+#include "base/user_copy.h"
+#include "iommu/iommu.h"
+#include "iommu/iommu_domain.h"
+
+namespace vfiomm {
+
+namespace {
+
+constexpr uint32_t kMapFlags = uapi::IOMMU_IOAS_MAP_FIXED_IOVA | uapi::IOMMU_IOAS_MAP_WRITEABLE |
+                               uapi::IOMMU_IOAS_MAP_READABLE;
+// ULONG_MAX on the 64-bit host: iova and length must stay below it.
+constexpr uint64_t kUlongMax = ~uint64_t{0};
+
+// The command's struct from the user buffer: its leading `size` field says
+// how much the caller passed, and less than the struct is -EINVAL.
+template <typename T>
+Status copyCmd(T* cmd, const void* arg) {
+  uint32_t size = 0;
+  if (auto st = copyFromUser(&size, arg, sizeof(size)); !st) return st;
+  if (size < sizeof(T)) return fail(Errno::kEINVAL);
+  return copyFromUser(cmd, arg, sizeof(T));
+}
+
+}  // namespace
+
+IommufdCtx::IommufdCtx(int id, Iommu& iommu, SystemRam& ram) : id_(id), iommu_(iommu), ram_(ram) {}
+
+Result<long> IommufdCtx::ioctl(unsigned long request, void* arg, Mm& mm) {
+  switch (request) {
+    case uapi::IOMMU_DESTROY:
+      return destroy(arg);
+    case uapi::IOMMU_IOAS_ALLOC:
+      return ioasAlloc(arg);
+    case uapi::IOMMU_IOAS_MAP:
+      return ioasMap(arg, mm);
+    case uapi::IOMMU_IOAS_UNMAP:
+      return ioasUnmap(arg);
+    default:
+      return fail(Errno::kENOTTY);
+  }
+}
+
+std::shared_ptr<IoPagetable> IommufdCtx::ioas(uint32_t id) {
+  SpinGuard g(lock_);
+  auto it = ioases_.find(id);
+  return it == ioases_.end() ? nullptr : it->second;
+}
+
+Status IommufdCtx::attachDevice(uint32_t devid, const PciDevice& pdev, uint32_t ptId) {
+  std::shared_ptr<IoPagetable> iopt = ioas(ptId);
+  if (iopt == nullptr) return fail(Errno::kENOENT);
+  Attachment next{&pdev, std::move(iopt), iommu_.allocDomain()};
+  MutexGuard g(deviceLock_);
+  if (auto st = next.iopt->addDomain(next.domain); !st) return st;
+  iommu_.attachDevice(pdev, next.domain);
+  auto it = attached_.find(devid);
+  if (it != attached_.end()) {
+    it->second.iopt->removeDomain(*it->second.domain);
+    it->second = std::move(next);
+  } else {
+    attached_.emplace(devid, std::move(next));
+  }
+  return ok();
+}
+
+void IommufdCtx::detachDevice(uint32_t devid) {
+  MutexGuard g(deviceLock_);
+  auto it = attached_.find(devid);
+  if (it == attached_.end()) return;
+  // The device stops translating before its IOPTEs go.
+  iommu_.detachDevice(*it->second.pdev);
+  it->second.iopt->removeDomain(*it->second.domain);
+  attached_.erase(it);
+}
+
+Result<long> IommufdCtx::destroy(void* arg) {
+  uapi::iommu_destroy cmd;
+  if (auto st = copyCmd(&cmd, arg); !st) return fail(st.error());
+  std::shared_ptr<IoPagetable> iopt = ioas(cmd.id);
+  if (iopt == nullptr) return fail(Errno::kENOENT);
+  // An attached device holds a reference: the object stays.
+  if (iopt->hasDomains()) return fail(Errno::kEBUSY);
+  SpinGuard g(lock_);
+  ioases_.erase(cmd.id);  // `iopt` is torn down after the unlock
+  return 0;
+}
+
+Result<long> IommufdCtx::ioasAlloc(void* arg) {
+  uapi::iommu_ioas_alloc cmd;
+  if (auto st = copyCmd(&cmd, arg); !st) return fail(st.error());
+  if (cmd.flags != 0) return fail(Errno::kEOPNOTSUPP);
+  cmd.out_ioas_id = allocObjectId();
+  {
+    SpinGuard g(lock_);
+    ioases_.emplace(cmd.out_ioas_id, std::make_shared<IoPagetable>(iommu_, ram_));
+  }
+  if (auto st = copyToUser(arg, &cmd, sizeof(cmd)); !st) return fail(st.error());
+  return 0;
+}
+
+Result<long> IommufdCtx::ioasMap(void* arg, Mm& mm) {
+  uapi::iommu_ioas_map cmd;
+  if (auto st = copyCmd(&cmd, arg); !st) return fail(st.error());
+  if ((cmd.flags & ~kMapFlags) != 0 || cmd.__reserved != 0) return fail(Errno::kEOPNOTSUPP);
+  if (cmd.iova >= kUlongMax || cmd.length >= kUlongMax) return fail(Errno::kEOVERFLOW);
+  int prot = 0;
+  if (cmd.flags & uapi::IOMMU_IOAS_MAP_READABLE) prot |= iommuprot::kRead;
+  if (cmd.flags & uapi::IOMMU_IOAS_MAP_WRITEABLE) prot |= iommuprot::kWrite;
+  if (prot == 0) return fail(Errno::kEINVAL);
+  std::shared_ptr<IoPagetable> iopt = ioas(cmd.ioas_id);
+  if (iopt == nullptr) return fail(Errno::kENOENT);
+  const bool fixed = (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA) != 0;
+  auto iova = iopt->mapUserPages(mm, cmd.user_va, cmd.length, cmd.iova, fixed, prot);
+  if (!iova) return fail(iova.error());
+  cmd.iova = *iova;
+  if (auto st = copyToUser(arg, &cmd, sizeof(cmd)); !st) return fail(st.error());
+  return 0;
+}
+
+Result<long> IommufdCtx::ioasUnmap(void* arg) {
+  uapi::iommu_ioas_unmap cmd;
+  if (auto st = copyCmd(&cmd, arg); !st) return fail(st.error());
+  std::shared_ptr<IoPagetable> iopt = ioas(cmd.ioas_id);
+  if (iopt == nullptr) return fail(Errno::kENOENT);
+  if (cmd.iova == 0 && cmd.length == ~uint64_t{0}) {
+    cmd.length = iopt->unmapAll();
+  } else {
+    if (cmd.iova >= kUlongMax || cmd.length >= kUlongMax) return fail(Errno::kEOVERFLOW);
+    auto removed = iopt->unmapIova(cmd.iova, cmd.length);
+    if (!removed) return fail(removed.error());
+    cmd.length = *removed;
+  }
+  if (auto st = copyToUser(arg, &cmd, sizeof(cmd)); !st) return fail(st.error());
+  return 0;
+}
+
+}  // namespace vfiomm

@@ -1,0 +1,79 @@
+// IommufdCtx: what an open /dev/iommu holds (struct iommufd_ctx,
+// drivers/iommu/iommufd/main.c): its objects by id and the native ioctls
+// on them (dma-mapping.md §3.1). The objects modelled are IOASes; devices
+// bound through a vfio cdev take an id from the same space, and attaching
+// one to an IOAS gives it a paging domain of its own that mirrors the IOAS
+// (the kernel's automatic domain; it would share a compatible one between
+// devices of the same IOAS, the model does not).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "base/result.h"
+#include "iommufd/io_pagetable.h"
+#include "sync/mutex.h"
+#include "sync/spin_lock.h"
+
+namespace vfiomm {
+
+class Iommu;
+class IommuDomain;
+class Mm;
+class PciDevice;
+class SystemRam;
+
+// ictx->objects' xa_lock.
+inline const LockClass kIommufdObjectsLockClass{"&ictx->objects.xa_lock"};
+// igroup->lock: serialises a device's attach and detach.
+inline const LockClass kIommufdDeviceLockClass{"&igroup->lock"};
+
+class IommufdCtx {
+ public:
+  IommufdCtx(int id, Iommu& iommu, SystemRam& ram);
+  IommufdCtx(const IommufdCtx&) = delete;
+  IommufdCtx& operator=(const IommufdCtx&) = delete;
+
+  int id() const { return id_; }
+  // A fresh object id (xa_alloc), for an object created elsewhere.
+  uint32_t allocObjectId() { return nextObjectId_.fetch_add(1, std::memory_order_relaxed); }
+  // iommufd_fops_ioctl(): DESTROY, IOAS_ALLOC, IOAS_MAP, IOAS_UNMAP;
+  // -ENOTTY otherwise. `mm` is the caller's, whose pages IOAS_MAP uses.
+  Result<long> ioctl(unsigned long request, void* arg, Mm& mm) EXCLUDES(lock_);
+  // iommufd_get_ioas(): the IOAS `id`, or nullptr.
+  std::shared_ptr<IoPagetable> ioas(uint32_t id) EXCLUDES(lock_);
+
+  // iommufd_device_attach() of device `devid` to IOAS `ptId`: a new domain
+  // gets the IOAS's areas, pinning their pages now (-EFAULT for a BAR
+  // vaddr, §3.2), and only then translates the device's DMA. -ENOENT: no
+  // such IOAS. An attached device moves over only if the new attach works.
+  Status attachDevice(uint32_t devid, const PciDevice& pdev, uint32_t ptId)
+      EXCLUDES(deviceLock_);
+  // iommufd_device_detach(): the device's DMA is blocked, its domain gone.
+  void detachDevice(uint32_t devid) EXCLUDES(deviceLock_);
+
+ private:
+  Result<long> destroy(void* arg) EXCLUDES(lock_);
+  Result<long> ioasAlloc(void* arg) EXCLUDES(lock_);
+  Result<long> ioasMap(void* arg, Mm& mm);
+  Result<long> ioasUnmap(void* arg);
+
+  struct Attachment {
+    const PciDevice* pdev = nullptr;
+    std::shared_ptr<IoPagetable> iopt;
+    std::shared_ptr<IommuDomain> domain;
+  };
+
+  const int id_;
+  Iommu& iommu_;
+  SystemRam& ram_;
+  std::atomic<uint32_t> nextObjectId_{1};
+  SpinLock lock_{kIommufdObjectsLockClass};
+  std::map<uint32_t, std::shared_ptr<IoPagetable>> ioases_ GUARDED_BY(lock_);
+  Mutex deviceLock_{kIommufdDeviceLockClass};
+  std::map<uint32_t, Attachment> attached_ GUARDED_BY(deviceLock_);  // by devid
+};
+
+}  // namespace vfiomm

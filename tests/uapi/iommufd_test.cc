@@ -1,0 +1,240 @@
+// Native iommufd (dma-mapping.md §3.1, §3.2; conformance IDs IOMMUFD-xx of
+// §8): a process with /dev/iommu open and one IOAS; Standard device D is
+// there for the tests that attach it.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "abi/iommufd.h"
+#include "iommu/iommu.h"
+#include "mm/vm_flags.h"
+#include "pci/standard_device.h"
+#include "uapi/kernel.h"
+#include "uapi/process.h"
+#include "vfio/vfio_device.h"
+
+namespace vfiomm {
+namespace {
+
+using namespace vfiomm::uapi;
+
+constexpr uint64_t kKiB = uint64_t{1} << 10;
+constexpr uint32_t kRw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+constexpr uint32_t kFixedRw = IOMMU_IOAS_MAP_FIXED_IOVA | kRw;
+constexpr uint64_t kU64Max = ~uint64_t{0};
+
+class IommufdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kernel = *Kernel::create(KernelConfig{});
+    dev = &kernel->addStandardDevice();
+    proc = kernel->spawn("qemu");
+    iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
+    ASSERT_GE(iommufd, 0);
+    ioas = allocIoas();
+    ASSERT_NE(ioas, 0U);
+  }
+
+  uint32_t allocIoas() {
+    iommu_ioas_alloc a{.size = sizeof(a)};
+    EXPECT_EQ(proc->ioctl(iommufd, IOMMU_IOAS_ALLOC, &a), 0);
+    return a.out_ioas_id;
+  }
+  // Returns the ioctl's result; `*iova` is passed in and gets the IOVA
+  // written back.
+  long ioasMap(uint64_t va, uint64_t length, uint64_t* iova, uint32_t flags = kFixedRw,
+               uint32_t reserved = 0, uint32_t id = 0) {
+    iommu_ioas_map m{.size = sizeof(m), .flags = flags, .ioas_id = id != 0 ? id : ioas,
+                     .__reserved = reserved, .user_va = va, .length = length, .iova = *iova};
+    const long r = proc->ioctl(iommufd, IOMMU_IOAS_MAP, &m);
+    *iova = m.iova;
+    return r;
+  }
+  long mapAt(uint64_t va, uint64_t length, uint64_t iova, uint32_t flags = kFixedRw) {
+    return ioasMap(va, length, &iova, flags);
+  }
+  // Returns the ioctl's result; `*removed` gets the length written back.
+  long ioasUnmap(uint64_t iova, uint64_t length, uint64_t* removed = nullptr) {
+    iommu_ioas_unmap u{.size = sizeof(u), .ioas_id = ioas, .iova = iova, .length = length};
+    const long r = proc->ioctl(iommufd, IOMMU_IOAS_UNMAP, &u);
+    if (removed != nullptr) *removed = u.length;
+    return r;
+  }
+  // D's cdev, bound to the iommufd.
+  int bindDevice() {
+    const int fd = static_cast<int>(proc->open(kernel->cdevPath(*dev), O_RDWR));
+    EXPECT_GE(fd, 0);
+    vfio_device_bind_iommufd bind{.argsz = sizeof(bind), .iommufd = iommufd};
+    EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+    return fd;
+  }
+  long attach(int fd, uint32_t ptId) {
+    vfio_device_attach_iommufd_pt a{.argsz = sizeof(a), .pt_id = ptId};
+    return proc->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a);
+  }
+  // BAR0 of D through the cdev: VA0.
+  uint64_t mmapBar0(int fd) {
+    return static_cast<uint64_t>(
+        proc->mmap(0, 64 * kKiB, prot::kRead | prot::kWrite, map::kShared, fd, 0));
+  }
+  // Whether D's DMA at `iova` gets through the IOMMU.
+  bool dmaReaches(uint64_t iova) {
+    return kernel->iommu().dmaRead(dev->pdev(), iova, 4).has_value();
+  }
+  uint64_t anon(uint64_t len) {
+    return static_cast<uint64_t>(
+        proc->mmap(0, len, prot::kRead | prot::kWrite, map::kPrivate | map::kAnonymous, -1, 0));
+  }
+
+  std::unique_ptr<Kernel> kernel;
+  VfioDevice* dev = nullptr;
+  std::shared_ptr<Process> proc;
+  int iommufd = -1;
+  uint32_t ioas = 0;
+};
+
+TEST_F(IommufdTest, IOMMUFD_01_IoasMapChecksInOrder) {
+  const uint64_t va = anon(64 * kKiB);
+  EXPECT_EQ(mapAt(va, 0, 0x10'0000, kFixedRw | (1U << 3)), -95) << "unknown flag before length 0";
+  uint64_t iova = 0x10'0000;
+  EXPECT_EQ(ioasMap(va, 8 * kKiB, &iova, kFixedRw, 1), -95) << "__reserved";
+  EXPECT_EQ(mapAt(va, 8 * kKiB, kU64Max), -75) << "iova at ULONG_MAX";
+  iova = 0x10'0000;
+  EXPECT_EQ(ioasMap(va, 8 * kKiB, &iova, IOMMU_IOAS_MAP_FIXED_IOVA, 0, 999), -22)
+      << "neither R nor W, checked before the IOAS lookup";
+  EXPECT_EQ(ioasMap(va, 8 * kKiB, &iova, kFixedRw, 0, 999), -2) << "no such IOAS";
+  EXPECT_EQ(mapAt(va, 0, 0x10'0000), -22) << "length 0";
+  EXPECT_EQ(mapAt(va, 6 * kKiB, 0x10'0000), -22) << "length not aligned";
+  EXPECT_EQ(mapAt(va, 8 * kKiB, 0x10'0800), -22) << "iova not aligned";
+  EXPECT_EQ(mapAt(va, 8 * kKiB, 0xFFFF'FFFF'FFFF'F000), -75) << "wrap before the reserved check";
+  EXPECT_EQ(mapAt(va, 8 * kKiB, 0xFEE0'0000), -22) << "MSI window";
+  EXPECT_EQ(mapAt(va, 8 * kKiB, 0xFEDF'F000), -22) << "running into the MSI window";
+
+  ASSERT_EQ(mapAt(va, 8 * kKiB, 0x10'0000), 0);
+  EXPECT_EQ(mapAt(va, 4 * kKiB, 0x10'1000), -17) << "inside the area";
+  EXPECT_EQ(mapAt(va, 8 * kKiB, 0x0F'F000), -17) << "running into the area";
+
+  iova = 0xDEAD'0000;  // ignored without FIXED_IOVA
+  ASSERT_EQ(ioasMap(va + 8 * kKiB, 16 * kKiB, &iova, kRw), 0);
+  EXPECT_NE(iova, 0xDEAD'0000U) << "the chosen IOVA is written back";
+  EXPECT_EQ(mapAt(va, 4 * kKiB, iova + 12 * kKiB), -17) << "the chosen IOVA is taken";
+  uint64_t removed = 0;
+  EXPECT_EQ(ioasUnmap(iova, 16 * kKiB, &removed), 0);
+  EXPECT_EQ(removed, 16 * kKiB);
+}
+
+TEST_F(IommufdTest, IOMMUFD_02_IoasUnmapEmptyOrPartlyCoveredIsEnoent) {
+  const uint64_t va = anon(16 * kKiB);
+  ASSERT_EQ(mapAt(va, 8 * kKiB, 0x10'0000), 0);
+  ASSERT_EQ(mapAt(va + 8 * kKiB, 8 * kKiB, 0x20'0000), 0);
+  uint64_t removed = 1;
+  EXPECT_EQ(ioasUnmap(0x30'0000, 4 * kKiB, &removed), -2) << "empty";
+  EXPECT_EQ(ioasUnmap(0x10'1000, 4 * kKiB), -2) << "starts inside";
+  EXPECT_EQ(ioasUnmap(0x0F'F000, 8 * kKiB), -2) << "ends inside";
+  EXPECT_EQ(ioasUnmap(0x10'0000, 0), -22) << "length 0";
+  EXPECT_EQ(mapAt(va, 4 * kKiB, 0x10'0000), -17) << "the cut area is still whole";
+
+  EXPECT_EQ(ioasUnmap(0, kU64Max, &removed), 0);
+  EXPECT_EQ(removed, 16 * kKiB) << "both areas";
+  EXPECT_EQ(ioasUnmap(0x20'0000, 8 * kKiB), -2) << "gone";
+  EXPECT_EQ(mapAt(va, 8 * kKiB, 0x10'0000), 0) << "the IOVA is free again";
+  EXPECT_EQ(ioasUnmap(0x10'0000, 8 * kKiB), 0);
+  EXPECT_EQ(ioasUnmap(0, kU64Max, &removed), 0) << "unmap all of nothing";
+  EXPECT_EQ(removed, 0U);
+}
+
+TEST_F(IommufdTest, IoasDestroyRemovesTheObject) {
+  iommu_destroy d{.size = sizeof(d), .id = ioas};
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0);
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), -2);
+  EXPECT_EQ(mapAt(anon(4 * kKiB), 4 * kKiB, 0x10'0000), -2);
+}
+
+TEST_F(IommufdTest, IOMMUFD_03_CdevBindAttachDetach) {
+  const int fd = static_cast<int>(proc->open(kernel->cdevPath(*dev), O_RDWR));
+  ASSERT_GE(fd, 0);
+  vfio_device_info info{.argsz = sizeof(info)};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_INFO, &info), -22) << "before bind";
+  EXPECT_EQ(attach(fd, ioas), -22) << "before bind";
+  vfio_device_bind_iommufd bind{.argsz = sizeof(bind), .iommufd = -2};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -22) << "negative fd";
+  bind.iommufd = 99;
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -9) << "no such fd";
+  bind.iommufd = iommufd;
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+  EXPECT_NE(bind.out_devid, 0U);
+  EXPECT_NE(bind.out_devid, ioas) << "one id space for every object";
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_INFO, &info), 0);
+  bind.iommufd = 99;
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -22)
+      << "second bind, refused before the fd is looked up";
+
+  vfio_device_attach_iommufd_pt shortArg{.argsz = 8, .pt_id = ioas};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &shortArg), -22);
+  vfio_device_attach_iommufd_pt pasid{.argsz = sizeof(pasid), .flags = 1, .pt_id = ioas};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &pasid), -22);
+  EXPECT_EQ(attach(fd, 0xFFFF'FFFF), -2) << "no such object";
+  const uint64_t va = anon(4 * kKiB);
+  ASSERT_EQ(mapAt(va, 4 * kKiB, 0x10'0000), 0);
+  EXPECT_EQ(attach(fd, allocIoas()), 0) << "a fresh IOAS";
+  EXPECT_FALSE(dmaReaches(0x10'0000)) << "the fresh IOAS maps nothing";
+  EXPECT_EQ(attach(fd, ioas), 0) << "moving over to the first IOAS";
+  EXPECT_TRUE(dmaReaches(0x10'0000));
+  vfio_device_detach_iommufd_pt detach{.argsz = sizeof(detach)};
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  EXPECT_FALSE(dmaReaches(0x10'0000)) << "detached: DMA is blocked";
+}
+
+TEST_F(IommufdTest, IOMMUFD_04_BarVaddrWithADeviceAttachedIsEfaultAndMapsNothing) {
+  const int fd = bindDevice();
+  const uint64_t va = anon(8 * kKiB);
+  ASSERT_EQ(mapAt(va, 8 * kKiB, 0x10'0000), 0);
+  EXPECT_FALSE(dmaReaches(0x10'0000)) << "not attached: DMA is blocked";
+  ASSERT_EQ(attach(fd, ioas), 0);
+  EXPECT_TRUE(dmaReaches(0x10'1000)) << "the attach pinned and mapped the area";
+
+  const uint64_t va0 = mmapBar0(fd);
+  ASSERT_NE(va0, 0U);
+  EXPECT_EQ(mapAt(va0, 64 * kKiB, 0x20'0000), -14);
+  EXPECT_FALSE(dmaReaches(0x20'0000));
+  EXPECT_FALSE(dmaReaches(0x20'F000));
+  EXPECT_EQ(ioasUnmap(0x20'0000, 64 * kKiB), -2) << "no area was left behind";
+  EXPECT_TRUE(dmaReaches(0x10'0000)) << "the earlier area is untouched";
+}
+
+TEST_F(IommufdTest, IOMMUFD_05_BarVaddrWithoutADeviceIsLazyAndTheAttachFails) {
+  const int fd = bindDevice();
+  const uint64_t va0 = mmapBar0(fd);
+  ASSERT_NE(va0, 0U);
+  ASSERT_EQ(mapAt(va0, 64 * kKiB, 0x20'0000), 0) << "nothing is resolved yet";
+  EXPECT_EQ(attach(fd, ioas), -14) << "the attach pins the BAR vaddr";
+  EXPECT_FALSE(dmaReaches(0x20'0000)) << "the device did not get the domain";
+  iommu_destroy d{.size = sizeof(d), .id = ioas};
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0) << "no device holds the IOAS";
+}
+
+TEST_F(IommufdTest, DestroyOfAnIoasWithADeviceIsEbusyUntilDetach) {
+  const int fd = bindDevice();
+  ASSERT_EQ(attach(fd, ioas), 0);
+  iommu_destroy d{.size = sizeof(d), .id = ioas};
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), -16);
+  vfio_device_detach_iommufd_pt detach{.argsz = sizeof(detach)};
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0);
+}
+
+TEST_F(IommufdTest, ClosingTheCdevDetachesTheDevice) {
+  const int fd = bindDevice();
+  const uint64_t va = anon(4 * kKiB);
+  ASSERT_EQ(mapAt(va, 4 * kKiB, 0x10'0000), 0);
+  ASSERT_EQ(attach(fd, ioas), 0);
+  ASSERT_TRUE(dmaReaches(0x10'0000));
+  ASSERT_EQ(proc->close(fd), 0);
+  EXPECT_FALSE(dmaReaches(0x10'0000));
+  iommu_destroy d{.size = sizeof(d), .id = ioas};
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0);
+}
+
+}  // namespace
+}  // namespace vfiomm
