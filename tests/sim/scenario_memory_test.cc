@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sim/report.h"
+#include "scenario_error.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
@@ -26,15 +27,6 @@ phases:
     threads:
       - {process: p, cpu: 0}
 )";
-
-std::string errorOf(const std::string& yaml) {
-  try {
-    parseScenario(yaml, "bad.yaml");
-  } catch (const ScenarioError& e) {
-    return e.what();
-  }
-  return "(accepted)";
-}
 
 TEST(ScenarioMemory, DefaultsAreA64GHostWith8GSwapInHeuristicMode) {
   const Scenario sc = parseScenario(kBase, "t.yaml");
@@ -60,10 +52,10 @@ TEST(ScenarioMemory, KeysAreParsedAndShownResolved) {
 }
 
 TEST(ScenarioMemory, BadValuesAreRefusedWithTheirPlace) {
-  EXPECT_EQ(errorOf(std::string(kBase) + "overcommit_memory: 3\n"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kBase) + "overcommit_memory: 3\n"),
             "bad.yaml:15:20: overcommit_memory must be at most 2");
-  EXPECT_EQ(errorOf(std::string(kBase) + "ram: 1K\n"), "bad.yaml:15:6: ram must be at least 4K");
-  EXPECT_NE(errorOf(std::string(kBase) + "swap: lots\n").find("swap must be a size"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kBase) + "ram: 1K\n"), "bad.yaml:15:6: ram must be at least 4K");
+  EXPECT_NE(scenarioErrorOf(std::string(kBase) + "swap: lots\n").find("swap must be a size"),
             std::string::npos);
 }
 

@@ -9,21 +9,13 @@
 
 #include "source_dir.h"
 #include "sim/report.h"
+#include "scenario_error.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
 namespace {
 
 std::string sourceDir() { return test::sourceDir(); }
-
-std::string errorOf(const std::string& yaml) {
-  try {
-    parseScenario(yaml, "bad.yaml");
-  } catch (const ScenarioError& e) {
-    return e.what();
-  }
-  return "(accepted)";
-}
 
 // A minimal valid scenario the error tests start from (line numbers below
 // count from its first line).
@@ -86,7 +78,7 @@ TEST(Scenario, EveryShippedScenarioParses) {
   }
 }
 
-TEST(Scenario, GoodBaseParses) { EXPECT_EQ(errorOf(kGood), "(accepted)"); }
+TEST(Scenario, GoodBaseParses) { EXPECT_EQ(scenarioErrorOf(kGood), "(accepted)"); }
 
 TEST(Scenario, Sizes) {
   EXPECT_EQ(parseSize("4K"), 4096U);
@@ -106,65 +98,66 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 }
 
 TEST(ScenarioErrors, UnknownTopLevelKey) {
-  EXPECT_EQ(errorOf(std::string(kGood) + "colour: blue\n"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "colour: blue\n"),
             "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
             "cpus, profile, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, processes, "
             "phases)");
 }
 
 TEST(ScenarioErrors, UnknownBarKey) {
-  EXPECT_EQ(errorOf(replace(kGood, "type: mem32}", "type: mem32, cacheable: true}")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "type: mem32}", "type: mem32, cacheable: true}")),
             "bad.yaml:5:44: unknown key 'cacheable' in a BAR (expected one of: index, size, type, prefetchable)");
 }
 
 TEST(ScenarioErrors, NonPowerOfTwoBar) {
-  EXPECT_EQ(errorOf(replace(kGood, "size: 16M", "size: 12M")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "size: 16M", "size: 12M")),
             "bad.yaml:5:26: BAR size 12M is not a power of two");
 }
 
 TEST(ScenarioErrors, WrongType) {
-  EXPECT_EQ(errorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: first}")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: first}")),
             "bad.yaml:15:27: cpu must be a non-negative integer, not 'first'");
-  EXPECT_EQ(errorOf(replace(kGood, "prefetchable: true", "prefetchable: maybe")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "prefetchable: true", "prefetchable: maybe")),
             "bad.yaml:6:57: prefetchable must be true or false, not 'maybe'");
 }
 
 TEST(ScenarioErrors, MappingPastTheBar) {
-  EXPECT_EQ(errorOf(replace(kGood, "bar: 0}", "bar: 0, offset: 8M, length: 16M}")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "bar: 0}", "bar: 0, offset: 8M, length: 16M}")),
             "bad.yaml:11:59: mapping 'm0' (16M at 8M) runs past the end of BAR 0 (16M)");
 }
 
 TEST(ScenarioErrors, UndefinedNames) {
-  EXPECT_EQ(errorOf(replace(kGood, "device: d, bar: 0", "device: e, bar: 0")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "device: d, bar: 0", "device: e, bar: 0")),
             "bad.yaml:11:28: undefined device 'e'");
-  EXPECT_EQ(errorOf(replace(kGood, "{process: p, cpu: 0}", "{process: q, cpu: 0}")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "{process: p, cpu: 0}", "{process: q, cpu: 0}")),
             "bad.yaml:15:19: undefined process 'q'");
-  EXPECT_EQ(errorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: 0, targets: [m9]}")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: 0, targets: [m9]}")),
             "bad.yaml:15:40: process 'p' has no mapping 'm9'");
-  EXPECT_EQ(errorOf(replace(kGood, "bar: 0}", "bar: 3}")), "bad.yaml:11:36: device 'd' has no BAR 3");
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "bar: 0}", "bar: 3}")),
+            "bad.yaml:11:36: device 'd' has no BAR 3");
 }
 
 TEST(ScenarioErrors, BadEvent) {
-  EXPECT_EQ(errorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: explode, device: d}\n"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: explode, device: d}\n"),
             "bad.yaml:18:16: unknown event type 'explode' (expected one of: memory-disable, memory-enable, "
             "d3hot, d0, reset, hot-reset, low-power-entry, low-power-exit, munmap, mprotect, mremap, fork, exit)");
-  EXPECT_EQ(errorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: exit, process: p}\n"
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: exit, process: p}\n"
                                          "  - name: y\n    threads:\n      - {process: p}\n"),
             "bad.yaml:21:19: process 'p' has exited");
 }
 
 TEST(ScenarioErrors, CpuOutOfRange) {
-  EXPECT_EQ(errorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: 9}")),
+  EXPECT_EQ(scenarioErrorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: 9}")),
             "bad.yaml:15:27: cpu 9 does not exist (the scenario has 4 cpus)");
 }
 
 TEST(ScenarioErrors, YamlSyntax) {
-  const std::string e = errorOf("name: [unclosed\n");
+  const std::string e = scenarioErrorOf("name: [unclosed\n");
   EXPECT_EQ(e.rfind("bad.yaml:", 0), 0U) << e;
 }
 
 TEST(ScenarioErrors, UnknownCostKey) {
-  EXPECT_EQ(errorOf(std::string(kGood) + "cost_model: {warp_ns: 3}\n").substr(0, 45),
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "cost_model: {warp_ns: 3}\n").substr(0, 45),
             "bad.yaml:16:14: unknown key 'warp_ns' in cost");
 }
 
@@ -182,14 +175,14 @@ TEST(Scenario, TlbOverrideReplacesOnlyTheArraysGiven) {
 }
 
 TEST(ScenarioErrors, BadTlbGeometry) {
-  EXPECT_EQ(errorOf(std::string(kGood) + "tlb: {4k: {entries: 48, ways: 4}}\n"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "tlb: {4k: {entries: 48, ways: 4}}\n"),
             "bad.yaml:16:11: tlb.4k: entries / ways (the number of sets) must be a whole power of two, "
             "not 48 / 4");
-  EXPECT_EQ(errorOf(std::string(kGood) + "tlb: {4k: {entries: 64, ways: 0}}\n"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "tlb: {4k: {entries: 64, ways: 0}}\n"),
             "bad.yaml:16:11: tlb.4k: entries and ways must be at least 1");
-  EXPECT_EQ(errorOf(std::string(kGood) + "tlb: {4k: {entries: 64}}\n"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "tlb: {4k: {entries: 64}}\n"),
             "bad.yaml:16:11: tlb.4k needs entries and ways");
-  EXPECT_EQ(errorOf(std::string(kGood) + "tlb: {512g: {entries: 1, ways: 1}}\n"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "tlb: {512g: {entries: 1, ways: 1}}\n"),
             "bad.yaml:16:7: unknown key '512g' in tlb (expected one of: 4k, 2m, 1g)");
 }
 

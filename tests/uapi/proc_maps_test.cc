@@ -20,18 +20,6 @@ class ProcMaps : public VfioTest {
  protected:
   void SetUp() override {}  // each test boots the era it needs
 
-  void bootWith(DesignKind design, MmProfile profile) {
-    proc.reset();
-    kernel.reset();
-    KernelConfig cfg;
-    cfg.design = design;
-    cfg.profileOverride = std::move(profile);
-    kernel = *Kernel::create(cfg);
-    dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
-    fd = openGroupPath(*proc);
-  }
-
   // The VmFlags line of the only VMA.
   std::string vmFlags() {
     const std::string s = proc->smaps();
@@ -66,18 +54,18 @@ std::string line(const std::string& prefix, const std::string& name) {
 TEST_F(ProcMaps, UAPI_30_GroupPathAnonInodeAndOffsetPerEra) {
   // 6.1 (G1 rewrote vm_pgoff: BAR0's physical address) and 6.12 (the file
   // offset); the same anon inode path either way.
-  bootWith(DesignKind::kVmaList, *MmProfile::byName("linux-6.1"));
+  bootProfile(DesignKind::kVmaList, *MmProfile::byName("linux-6.1"));
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
   EXPECT_EQ(proc->maps(),
             line("7f0000000000-7f0000010000 rw-s f0000000 00:0e 1 ", "anon_inode:[vfio-device]"));
-  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
   ASSERT_EQ(map(kBar0Offset + 0x4000, 16 * kKiB, kVa), static_cast<long>(kVa));
   EXPECT_EQ(proc->maps(),
             line("7f0000000000-7f0000004000 rw-s 00004000 00:0e 1 ", "anon_inode:[vfio-device]"));
 }
 
 TEST_F(ProcMaps, UAPI_30_CdevPathIsTheDeviceNode) {
-  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
   auto other = kernel->spawn("vmm");
   const int cdev = boundCdev(*other, O_RDWR);
   ASSERT_EQ(other->mmap(kVa, kBar0Len, prot::kRead | prot::kWrite, map::kShared | map::kFixed,
@@ -93,14 +81,14 @@ TEST_F(ProcMaps, UAPI_30_CdevPathIsTheDeviceNode) {
 }
 
 TEST_F(ProcMaps, UAPI_30_AnonymousMappingHasNoName) {
-  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
   ASSERT_EQ(proc->mmap(kVa, 8192, prot::kRead, map::kPrivate | map::kAnonymous | map::kFixed, -1, 0),
             static_cast<long>(kVa));
   EXPECT_EQ(proc->maps(), "7f0000000000-7f0000002000 r--p 00000000 00:00 0 \n");
 }
 
 TEST_F(ProcMaps, UAPI_31_VmFlagsOn61ArComesWithAFillAndGoesWithAZap) {
-  bootWith(DesignKind::kVmaList, *MmProfile::byName("linux-6.1"));
+  bootProfile(DesignKind::kVmaList, *MmProfile::byName("linux-6.1"));
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
   EXPECT_EQ(vmFlags(), "rd wr sh mr mw me ms pf io de dd sd ");
   ASSERT_EQ(touch(kVa).sig.signo, 0);
@@ -113,7 +101,7 @@ TEST_F(ProcMaps, UAPI_31_VmFlagsOn61ArComesWithAFillAndGoesWithAZap) {
 }
 
 TEST_F(ProcMaps, UAPI_31_VmFlagsOn612NeverChangeWithTouches) {
-  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
   const std::string want = "rd wr sh mr mw me ms pf io de dd sd ?? ";
   EXPECT_EQ(vmFlags(), want);
@@ -128,12 +116,12 @@ TEST_F(ProcMaps, UAPI_31_VmFlagsOn612NeverChangeWithTouches) {
 
 TEST_F(ProcMaps, UAPI_31_AnonInodeNoexecDropsMeAndRefusesProtExec) {
   MmProfile p = *MmProfile::byName("linux-6.12");
-  bootWith(DesignKind::kHugeFault, p);
+  bootProfile(DesignKind::kHugeFault, p);
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa, prot::kRead | prot::kExec), static_cast<long>(kVa));
   EXPECT_EQ(vmFlags(), "rd ex sh mr mw me ms pf io de dd sd ?? ");
 
   p.anonInodeNoexec = true;
-  bootWith(DesignKind::kHugeFault, p);
+  bootProfile(DesignKind::kHugeFault, p);
   EXPECT_EQ(map(kBar0Offset, kBar0Len, kVa, prot::kRead | prot::kExec), -1);  // -EPERM
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
   EXPECT_EQ(vmFlags(), "rd wr sh mr mw ms pf io de dd sd ?? ");
@@ -146,7 +134,7 @@ TEST_F(ProcMaps, UAPI_31_AnonInodeNoexecDropsMeAndRefusesProtExec) {
 }
 
 TEST_F(ProcMaps, UAPI_32_ReadOnlyCdevCannotMapShared) {
-  bootWith(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
   auto other = kernel->spawn("vmm");
   const int cdev = boundCdev(*other, O_RDONLY);
   EXPECT_EQ(other->mmap(0, kBar0Len, prot::kRead, map::kShared, cdev, kBar0Offset), -22);

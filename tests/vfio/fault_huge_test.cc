@@ -178,22 +178,6 @@ constexpr G3Variant kVariants[] = {G3Variant::kG3_0, G3Variant::kG3_1, G3Variant
 
 class FaultHugeTest : public VfioTest {
  protected:
-  // boot() with a tweaked profile (a switch overridden).
-  void bootWith(DesignKind kind, const MmProfile& profile, DesignOptions options = {}) {
-    proc.reset();
-    kernel.reset();
-    KernelConfig cfg;
-    cfg.design = kind;
-    cfg.profileOverride = profile;
-    cfg.designOptions = options;
-    auto k = Kernel::create(cfg);
-    ASSERT_TRUE(k);
-    kernel = std::move(*k);
-    dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
-    fd = openGroupPath(*proc);
-  }
-
   // mmap(MAP_SHARED|MAP_FIXED) of the device at `va`.
   uint64_t mapAt(uint64_t va, uint64_t offset, uint64_t len) {
     const long r = map(offset, len, va);
@@ -443,7 +427,7 @@ TEST_P(FaultG1Test, FAULT_05_FillTripsTheMmapLockWriteAssertion) {
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.what);
-    bootWith(DesignKind::kVmaList, k.profile);
+    bootProfile(DesignKind::kVmaList, k.profile);
     const uint64_t va = mapBar0();
     const uint64_t other = mapBar0();
     {
@@ -749,7 +733,7 @@ TEST_P(HugeTest, HUGE_07_ThpControls) {
   const DesignKind kind = GetParam();
   for (const Case& k : cases) {
     SCOPED_TRACE(k.what);
-    bootWith(kind, k.profile.empty() ? g3Profile(G3Variant::kG3_1) : named(k.profile));
+    bootProfile(kind, k.profile.empty() ? g3Profile(G3Variant::kG3_1) : named(k.profile));
     proc->mm().setThpEnabled(k.thp);
     proc->prctlSetThpDisable(k.thpDisable);
     const uint64_t va = mapAt(kVaH, kBar2Offset, kH);
@@ -838,7 +822,7 @@ TEST_P(HugeVariantTest, HUGE_04_FirstTouchInsideABlock) {
   // The variants matter here: huge-fault under each g3_variant.
   for (G3Variant v : kVariants) {
     SCOPED_TRACE(variantName(v));
-    bootWith(GetParam(), g3Profile(v));
+    bootProfile(GetParam(), g3Profile(v));
     const uint64_t va = mapAt(kVa2M, kBar2Offset, kH);
     const uint64_t before = minFlt();
     ASSERT_TRUE(touch(va + kPageSize).sig.none());
@@ -872,7 +856,7 @@ TEST_P(HugeVariantTest, HUGE_04_FirstTouchInsideABlock) {
 TEST_P(HugeVariantTest, HUGE_05_MisalignedPfnUnderAnAlignedVa) {
   for (G3Variant v : kVariants) {
     SCOPED_TRACE(variantName(v));
-    bootWith(GetParam(), g3Profile(v));
+    bootProfile(GetParam(), g3Profile(v));
     // Distinct values in the first two device pages of BAR2.
     const uint32_t page0 = 0x1111'1111;
     const uint32_t page1 = 0x2222'2222;
@@ -904,7 +888,7 @@ TEST_P(HugeVariantTest, HUGE_05_MisalignedPfnUnderAnAlignedVa) {
 TEST_P(HugeVariantTest, HUGE_10_TwoThreadsFaultOneBlock) {
   for (G3Variant v : kVariants) {
     SCOPED_TRACE(variantName(v));
-    bootWith(GetParam(), g3Profile(v));
+    bootProfile(GetParam(), g3Profile(v));
     const uint64_t va = mapAt(kVa2M, kBar2Offset, 4 * kMiB);
     Thread& ta = *proc->addThread(1);
     Thread& tb = *proc->addThread(2);

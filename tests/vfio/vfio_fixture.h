@@ -41,13 +41,30 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
   }
 
   void boot(DesignKind design, std::string profile = "", DesignOptions options = {}) {
-    proc.reset();
-    kernel.reset();
     KernelConfig cfg;
     cfg.design = design;
     cfg.profile = std::move(profile);
     cfg.designOptions = options;
-    kernel = *Kernel::create(cfg);
+    bootConfig(std::move(cfg));
+  }
+
+  // boot() with a whole profile (KernelConfig::profileOverride), e.g. one
+  // switch overridden.
+  void bootProfile(DesignKind design, MmProfile profile, DesignOptions options = {}) {
+    KernelConfig cfg;
+    cfg.design = design;
+    cfg.profileOverride = std::move(profile);
+    cfg.designOptions = options;
+    bootConfig(std::move(cfg));
+  }
+
+  // A fresh kernel with the standard device, opened by "qemu" on the group path.
+  void bootConfig(KernelConfig cfg) {
+    proc.reset();
+    kernel.reset();
+    auto k = Kernel::create(cfg);
+    ASSERT_TRUE(k);
+    kernel = std::move(*k);
     dev = &kernel->addStandardDevice();
     proc = kernel->spawn("qemu");
     fd = openGroupPath(*proc);

@@ -77,19 +77,6 @@ MmProfile namedProfile(std::string_view name) {
 
 class G1Fixture : public VfioTest {
  protected:
-  // VfioTest::boot() with a whole profile (KernelConfig::profileOverride).
-  void bootProfile(DesignKind design, MmProfile profile) {
-    proc.reset();
-    kernel.reset();
-    KernelConfig cfg;
-    cfg.design = design;
-    cfg.profileOverride = std::move(profile);
-    kernel = *Kernel::create(cfg);
-    dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
-    fd = openGroupPath(*proc);
-  }
-
   VmaListDesign& g1() { return static_cast<VmaListDesign&>(dev->pci().design()); }
 
   uint64_t mapAt(uint64_t offset, uint64_t len, uint64_t at) {
