@@ -123,8 +123,10 @@ Status VfioDeviceSet::hotReset(VfioDevice& requester, const HotResetOwner& owner
     status = resetLocked(requester, owner, &refill);
   }
   // prefault's refill takes mmap_locks: never while any memory_lock (or
-  // dev_set->lock) of the set is held.
-  for (VfioDevice* dev : refill) dev->pci().design().memoryEnabled();
+  // dev_set->lock) of the set is held. A device both resumed and reset is
+  // listed twice and refilled once, in the order first listed.
+  for (auto it = refill.begin(); it != refill.end(); ++it)
+    if (std::find(refill.begin(), it, *it) == it) (*it)->pci().design().memoryEnabled();
   return status;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "abi/vfio.h"
+#include "base/counter.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
@@ -60,9 +61,10 @@ bool untouched(const std::vector<uint8_t>& buf, size_t from, size_t to) {
 
 class DeviceUapiTest : public ::testing::Test {
  protected:
-  void boot(const std::string& profile = "linux-6.12") {
+  void boot(const std::string& profile = "linux-6.12", DesignKind design = KernelConfig{}.design) {
     KernelConfig cfg;
     cfg.profile = profile;
+    cfg.design = design;
     kernel = *Kernel::create(cfg);
     proc = kernel->spawn("vmm");
     container = -1;
@@ -675,6 +677,26 @@ TEST_F(DeviceUapiTest, UAPI_20_HotResetResumesASuspendedSibling) {
   EXPECT_FALSE(d2.pci().runtimeSuspended());
   EXPECT_FALSE(d2.pci().pmRuntimeEngaged());
   EXPECT_EQ(d2.pdev().powerState(), PciPowerState::kD0);
+}
+
+// prefault refills a device once after a hot reset, also when the reset
+// first resumed it (listed for a refill by the resume and again by the
+// reset's own zap).
+TEST_F(DeviceUapiTest, UAPI_20_HotResetRefillsAResumedSiblingOnce) {
+  boot("linux-6.12", DesignKind::kPrefault);
+  PciBus& bus = kernel->addBus(0x10);
+  VfioDevice& d1 = addDevice(bus, standardDeviceConfig(0x10, 0));
+  VfioDevice& d2 = addDevice(bus, standardDeviceConfig(0x10, 1));
+  const int iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
+  const int fd1 = openCdev(d1, iommufd).first;
+  const int fd2 = openCdev(d2, iommufd).first;
+  (void)mapBar0(fd2);
+  (void)enterLowPowerWithWakeup(fd2);
+  ASSERT_TRUE(d2.pci().runtimeSuspended());
+  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  HotResetArg none = hotResetArg({});
+  EXPECT_EQ(proc->ioctl(fd1, VFIO_DEVICE_PCI_HOT_RESET, none.get()), 0);
+  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("vfio.prefault.refills"), 2U);
 }
 
 // With power/control "on" the device never suspends: no signal, and the
