@@ -9,6 +9,7 @@
 #include "mm/mm.h"
 #include "mm/task.h"
 #include "mm/fake_bar_file.h"  // tests/mm: the pfnmap driver of the mm tests
+#include "bound_context.h"  // tests/
 #include "sync/lockdep.h"
 
 namespace vfiomm {
@@ -22,18 +23,16 @@ constexpr PhysAddr kBarBase{0x40'0000'0000};
 struct Rig {
   Rig(std::string_view profile, bool huge, uint64_t len, VirtAddr va, bool perVmaLock = true)
       : bar(std::make_shared<FakeBarFile>(kBarBase, len, huge)) {
-    lockdep::setEnabled(false);
+    lockdep::setEnabled(false);  // this rig's own kernel context
     auto p = *MmProfile::byName(profile);
     p.perVmaLock = perVmaLock;
     mm = std::make_unique<Mm>(machine, p);
     task.mm = mm.get();
     base = *mm->mmap(va, len, prot::kRead | prot::kWrite, map::kShared | map::kFixed, bar, 0);
   }
-  ~Rig() {
-    mm.reset();
-    lockdep::setEnabled(true);
-  }
+  ~Rig() { mm.reset(); }
 
+  testing::BoundContext boundContext;  // first: everything below runs on it
   Machine machine;
   std::shared_ptr<FakeBarFile> bar;
   std::unique_ptr<Mm> mm;

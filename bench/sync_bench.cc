@@ -2,6 +2,7 @@
 // runs) and on (validation runs): the price every fault pays per lock.
 #include <benchmark/benchmark.h>
 
+#include "bound_context.h"  // tests/
 #include "sync/lockdep.h"
 #include "sync/mutex.h"
 #include "sync/rw_semaphore.h"
@@ -15,18 +16,16 @@ const LockClass kBenchOuter{"&bench->outer"};
 const LockClass kBenchSpin{"&bench->spin"};
 const LockClass kBenchSem{"&bench->rwsem"};
 
-// lockdep on or off as the benchmark's argument says, for its duration.
+// A kernel context of the benchmark's own, lockdep on or off as its
+// argument says.
 class LockdepSetting {
  public:
-  explicit LockdepSetting(const benchmark::State& state) : was_(lockdep::enabled()) {
-    lockdep::setEnabled(state.range(0) != 0);
-  }
-  ~LockdepSetting() { lockdep::setEnabled(was_); }
+  explicit LockdepSetting(const benchmark::State& state) { lockdep::setEnabled(state.range(0) != 0); }
   LockdepSetting(const LockdepSetting&) = delete;
   LockdepSetting& operator=(const LockdepSetting&) = delete;
 
  private:
-  bool was_;
+  testing::BoundContext boundContext_;  // constructed before the body above runs
 };
 
 void BM_MutexLockUnlock(benchmark::State& state) {

@@ -1,5 +1,6 @@
 #include <benchmark/benchmark.h>
 
+#include "bound_context.h"  // tests/
 #include "mm/cpu.h"
 #include "mm/machine.h"
 #include "mm/mm.h"
@@ -29,6 +30,7 @@ struct Rig {
   }
   ~Rig() { machine.cpu(0).switchTo(nullptr); }
 
+  testing::BoundContext boundContext;  // first: everything below runs on it
   Machine machine;
   RamRegion ram{"ram", kRamBase, uint64_t{1} << 30};
   Mm mm{machine, MmProfile{}};

@@ -1,87 +1,106 @@
 // Named event counters, in the spirit of /proc/vmstat and Zircon's kcounters.
 //
-// A Counter is sharded so that the fault path of many threads can bump it
-// without bouncing one cache line: a thread always adds to "its" shard and a
-// reader sums the shards. Counters declared with VFIOMM_COUNTER are
-// registered by their dotted name ("mm.fault.pte") and can be read together
-// as a CounterSnapshot; tests and the simulator compare two snapshots.
+// A Counter is a name, declared once at file scope with VFIOMM_COUNTER and
+// registered at static initialisation, like a vm_event_item; its value
+// belongs to a kernel: every simulated kernel has its own CounterSet, which
+// the threads running that kernel are bound to (KernelContext). Two kernels
+// in one process therefore count apart.
+//
+// A CounterSet is sharded so that the fault path of many threads can bump a
+// counter without bouncing one cache line: a thread always adds to "its"
+// shard and a reader sums the shards. Snapshots are read by typed handle
+// or by dotted name ("mm.fault.pte"); a name nobody registered is a bug,
+// never a silent 0.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace vfiomm {
 
 class Counter {
  public:
-  static constexpr unsigned kShards = 8;
-
-  constexpr Counter() = default;
+  // Registers the name; a name registered twice is a bug.
+  Counter(std::string_view name, std::string_view description);
   Counter(const Counter&) = delete;
   Counter& operator=(const Counter&) = delete;
 
-  void add(uint64_t n = 1) { shards_[shardIndex()].value.fetch_add(n, std::memory_order_relaxed); }
-  uint64_t read() const;
+  // Adds to the calling thread's kernel (CounterSet::current()).
+  inline void add(uint64_t n = 1) const;
+
+  unsigned index() const { return index_; }
+  std::string_view name() const;
+  std::string_view description() const;
+
+  // The registered counter of that name, or nullptr.
+  static const Counter* byName(std::string_view name);
 
  private:
-  struct alignas(64) Shard {
-    std::atomic<uint64_t> value{0};
-  };
-  static unsigned shardIndex();
-
-  std::array<Shard, kShards> shards_{};
+  const unsigned index_;
 };
 
 // The values of every registered counter at one moment.
 class CounterSnapshot {
  public:
+  uint64_t get(const Counter& counter) const;
+  // By name: a name no counter is registered under is a bug (it aborts),
+  // so a typo in a test or a report cannot read as "nothing happened".
   uint64_t get(std::string_view name) const;
   // this - before, per name (counters only grow).
   CounterSnapshot since(const CounterSnapshot& before) const;
   const std::map<std::string, uint64_t, std::less<>>& values() const { return values_; }
-  void set(std::string name, uint64_t v) { values_[std::move(name)] = v; }
 
  private:
+  friend class CounterSet;
   std::map<std::string, uint64_t, std::less<>> values_;
 };
 
-class CounterRegistry {
+// One kernel's counter values.
+class CounterSet {
  public:
-  static CounterRegistry& global();
+  static constexpr unsigned kMaxCounters = 128;
+  static constexpr unsigned kShards = 8;
 
-  // The name must be unique; registering twice is a bug.
-  void add(std::string_view name, std::string_view description, const Counter* counter);
+  CounterSet();
+  CounterSet(const CounterSet&) = delete;
+  CounterSet& operator=(const CounterSet&) = delete;
+
+  void add(const Counter& counter, uint64_t n) {
+    shards_[shardIndex()].values[counter.index()].fetch_add(n, std::memory_order_relaxed);
+  }
+  uint64_t read(const Counter& counter) const;
   CounterSnapshot snapshot() const;
-  std::string description(std::string_view name) const;
+
+  // The set the calling thread counts into; a thread that runs model code
+  // without one bound is a bug (it aborts).
+  static CounterSet& current() {
+    if (tCurrent == nullptr) [[unlikely]]
+      unbound();
+    return *tCurrent;
+  }
+  // Binds `set` (may be null) to the calling thread; returns the previous.
+  static CounterSet* bind(CounterSet* set);
 
  private:
-  struct Entry {
-    std::string name;
-    std::string description;
-    const Counter* counter;
+  struct alignas(64) Shard {
+    std::array<std::atomic<uint64_t>, kMaxCounters> values{};
   };
-  mutable std::mutex mu_;  // registry bookkeeping only; never held by the model
-  std::vector<Entry> entries_;
+  static unsigned shardIndex();
+  [[noreturn]] static void unbound();
+
+  static inline thread_local CounterSet* tCurrent = nullptr;
+  std::unique_ptr<Shard[]> shards_;
 };
 
-namespace detail {
-struct CounterRegistrar {
-  CounterRegistrar(std::string_view name, std::string_view description, const Counter* c) {
-    CounterRegistry::global().add(name, description, c);
-  }
-};
-}  // namespace detail
+inline void Counter::add(uint64_t n) const { CounterSet::current().add(*this, n); }
 
 }  // namespace vfiomm
 
 // Declares a file-scope counter `var` registered as `name`.
-#define VFIOMM_COUNTER(var, name, description)                                  \
-  ::vfiomm::Counter var;                                                        \
-  [[maybe_unused]] static const ::vfiomm::detail::CounterRegistrar var##_registrar{ \
-      name, description, &var}
+#define VFIOMM_COUNTER(var, name, description) \
+  [[maybe_unused]] static const ::vfiomm::Counter var { name, description }

@@ -12,7 +12,6 @@
 #include "check/replay_strategy.h"
 #include "check/scheduler.h"
 #include "sim/runner.h"
-#include "sync/lockdep.h"
 
 namespace vfiomm::check {
 
@@ -49,10 +48,8 @@ std::unique_ptr<Strategy> makeStrategy(const CheckOptions& o) {
 
 // What broke in a finished schedule, or nothing.
 std::optional<std::string> brokenBy(const sim::DesignResult& r) {
-  if (r.total.lockdepReports != 0) {
-    const std::vector<lockdep::Report> reports = lockdep::reports();
-    return reports.empty() ? std::string("lockdep reported") : reports.front().text;
-  }
+  if (r.total.lockdepReports != 0)
+    return r.firstLockdepReport.empty() ? std::string("lockdep reported") : r.firstLockdepReport;
   for (const sim::PhaseResult& ph : r.phases)
     if (ph.m.violations != 0)
       return fmt::format(
@@ -100,11 +97,10 @@ CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options)
     sim::RunOptions run;
     run.designOptions = options.designOptions;
     run.scheduler = &sched;
-    SchedHook* const previous = setSchedHook(&sched);
+    run.schedHook = &sched;
     sched.start();
     const sim::DesignResult r = sim::runScenario(scenario, options.design, run);
     sched.finish();
-    setSchedHook(previous);
 
     ++result.schedules;
     result.points += sched.points();

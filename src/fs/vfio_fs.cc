@@ -4,11 +4,6 @@
 
 namespace vfiomm {
 
-VfioFs& VfioFs::instance() {
-  static VfioFs fs;
-  return fs;
-}
-
 Result<std::shared_ptr<Inode>> VfioFs::allocInode() {
   std::lock_guard lock(mu_);
   ++pins_;  // simple_pin_fs(): mounts on the first pin

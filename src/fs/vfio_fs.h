@@ -13,11 +13,10 @@
 
 namespace vfiomm {
 
+// One per kernel (Kernel::vfioFs()).
 class VfioFs {
  public:
   static constexpr uint32_t kMagic = 0x5646494f;  // "VFIO"
-
-  static VfioFs& instance();
 
   // vfio_init_device(): pin the fs and allocate an anonymous inode on it.
   Result<std::shared_ptr<Inode>> allocInode();

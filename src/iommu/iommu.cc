@@ -111,7 +111,7 @@ void Iommu::recordViolation(const PciDevice& device, uint64_t iova, bool write) 
   violationCount_.fetch_add(1, std::memory_order_acq_rel);
   std::lock_guard<std::mutex> g(violationsMu_);
   if (violations_.size() < kMaxKeptViolations)
-    violations_.push_back({device.name(), iova, write, trace::Tracer::global().now()});
+    violations_.push_back({device.name(), iova, write, trace::Tracer::current().now()});
 }
 
 std::vector<DmaDecodeViolation> Iommu::dmaDecodeViolations() const {

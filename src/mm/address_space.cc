@@ -15,7 +15,7 @@ namespace {
 class UnmapTrace {
  public:
   UnmapTrace(uint64_t holebegin, uint64_t holelen, const uint64_t& cleared)
-      : begin_(trace::enabled() ? trace::Tracer::global().now() : kOff),
+      : begin_(trace::enabled() ? trace::Tracer::current().now() : kOff),
         holebegin_(holebegin),
         holelen_(holelen),
         cleared_(cleared) {}
@@ -29,7 +29,7 @@ class UnmapTrace {
   static constexpr uint64_t kOff = UINT64_MAX;
 
   void record() const {
-    trace::Tracer& t = trace::Tracer::global();
+    trace::Tracer& t = trace::Tracer::current();
     trace::TraceEvent e;
     e.kind = trace::EventKind::kUnmapMappingRange;
     e.ts = begin_;

@@ -110,7 +110,7 @@ VmFaultResult handleMmFaultInner(VmFault& vmf, unsigned& order) {
 // The span of a fault: who takes it, where, and what came of it.
 void traceFault(trace::EventKind kind, const Task& task, uint64_t begin, VirtAddr address,
                 bool write, unsigned order, uint64_t result) {
-  trace::Tracer& t = trace::Tracer::global();
+  trace::Tracer& t = trace::Tracer::current();
   trace::setCurrentTask(task.pid, task.tid);
   trace::TraceEvent e;
   e.kind = kind;
@@ -161,7 +161,7 @@ VmFaultResult handleMmFault(Task& task, Vma& vma, VirtAddr address, FaultFlags f
   vmf.realAddress = address;
   vmf.pgoff = vma.linearPageIndex(vmf.address);
   vmf.flags = flags;
-  const uint64_t traced = trace::enabled() ? trace::Tracer::global().now() : UINT64_MAX;
+  const uint64_t traced = trace::enabled() ? trace::Tracer::current().now() : UINT64_MAX;
   unsigned order = 0;
   const VmFaultResult ret = handleMmFaultInner(vmf, order);
   if (ret & vmfault::kSigbus) faultSigbus.add();
@@ -215,7 +215,7 @@ SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access) {
   if (!trace::enabled()) [[likely]]
     return doUserAddrFaultUntraced(task, address, access);
   trace::setCurrentTask(task.pid, task.tid);
-  const uint64_t begin = trace::Tracer::global().now();
+  const uint64_t begin = trace::Tracer::current().now();
   const SigInfo sig = doUserAddrFaultUntraced(task, address, access);
   traceFault(trace::EventKind::kPageFault, task, begin, address, access == FaultAccess::kWrite, 0,
              static_cast<uint64_t>(sig.signo));

@@ -27,7 +27,7 @@ int currentCpuForTrace() {
 // tlb:tlb_flush on `cpu` (pages: 4 KiB pages of the range, or all of the mm).
 void traceFlush(uint64_t begin, int cpu, trace::TlbFlushReason reason, bool full, VirtAddr start,
                 VirtAddr end) {
-  trace::Tracer& t = trace::Tracer::global();
+  trace::Tracer& t = trace::Tracer::current();
   trace::TraceEvent e;
   e.kind = trace::EventKind::kTlbFlush;
   e.ts = begin;
@@ -77,11 +77,11 @@ void Machine::flushTlbMmRange(uint64_t mmId, uint64_t cpumask, VirtAddr start, V
   bump(flushTotals_.flushes);
   const bool traced = trace::enabled();
   if (traced && initiatorCpu >= 0 && (cpumask & ~(uint64_t{1} << initiatorCpu)) != 0) [[unlikely]]
-    traceFlush(trace::Tracer::global().now(), initiatorCpu, trace::TlbFlushReason::kRemoteSendIpi, full,
+    traceFlush(trace::Tracer::current().now(), initiatorCpu, trace::TlbFlushReason::kRemoteSendIpi, full,
                start, end);
   for (unsigned id = 0; id < cpus_.size(); ++id) {
     if ((cpumask >> id & 1) == 0) continue;
-    const uint64_t begin = traced ? trace::Tracer::global().now() : 0;
+    const uint64_t begin = traced ? trace::Tracer::current().now() : 0;
     Cpu& c = *cpus_[id];
     if (full) {
       c.flushTlbMm(mmId);

@@ -43,7 +43,12 @@ Mm::Mm(Machine& machine, const Mm& parent)
       thpEnabled_(parent.thpEnabled_),
       thpDisabled_(parent.thpDisabled_) {}
 
-Mm::~Mm() { exitMmap(); }
+// The last reference is gone, so nobody can hold mmap_lock: exited_ is read
+// without it, and a process that exited does not take the lock again (its
+// last reference may drop on a thread that runs no kernel any more).
+Mm::~Mm() NO_THREAD_SAFETY_ANALYSIS {
+  if (!exited_) exitMmap();
+}
 
 void Mm::mmapWriteLock() { mmapLock_.downWrite(); }
 

@@ -31,7 +31,7 @@ void checkPfnmapVma(const Vma& vma) {
 }
 
 void traceInsert(VirtAddr addr, Pfn pfn, PtLevel level) {
-  trace::Tracer& t = trace::Tracer::global();
+  trace::Tracer& t = trace::Tracer::current();
   trace::TraceEvent e;
   e.kind = trace::EventKind::kPfnInsert;
   e.ts = t.now();
@@ -165,7 +165,7 @@ LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size) {
 LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
   if (trace::enabled()) [[unlikely]] {
     // The TLB flushes of this zap carry its flow id (Machine::flushTlbMmRange).
-    trace::Tracer& t = trace::Tracer::global();
+    trace::Tracer& t = trace::Tracer::current();
     trace::TraceEvent e;
     e.kind = trace::EventKind::kZap;
     e.ts = t.now();

@@ -12,6 +12,7 @@
 
 #include "base/page_geometry.h"
 #include "pci/config_dump.h"
+#include "sync/kernel_context.h"
 
 #ifndef VFIOMM_SOURCE_DIR
 #error "VFIOMM_SOURCE_DIR must name the source tree (src/CMakeLists.txt sets it)"
@@ -253,6 +254,10 @@ void CatalogParser::capabilities(const YAML::Node& n, PciDeviceConfig& c) const 
 // then reads back exactly what its file says.
 std::vector<uint8_t> imageOf(const PciDeviceConfig& c, uint8_t revision, uint16_t subVendor,
                              uint16_t subDevice) {
+  // Built only to read its power-on image, on no kernel: its locks and
+  // counters run on a scratch context.
+  KernelContext scratch;
+  const KernelContext::Scope in(scratch);
   const PciDevice dev(c);
   std::vector<uint8_t> bytes(dev.configSize());
   for (uint32_t off = 0; off < bytes.size(); off += 4) {

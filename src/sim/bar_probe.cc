@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -54,7 +55,7 @@ class Probe {
   uint64_t pgtables() const { return proc_->mm().pageTable().pgtablesBytes(); }
   // Where the model's counters stood when a phase began.
   struct Mark {
-    CounterSnapshot counters = CounterRegistry::global().snapshot();
+    CounterSnapshot counters = CounterSet::current().snapshot();
     size_t lockdepReports = lockdep::reportCount();
     uint64_t violations = 0;
     Clock::time_point start = Clock::now();
@@ -64,6 +65,7 @@ class Probe {
 
   const ProbeSpec& spec_;
   std::unique_ptr<Kernel> kernel_;
+  std::optional<KernelContext::Scope> in_;  // from setUp() until the kernel goes
   VfioDevice* dev_ = nullptr;
   std::shared_ptr<Process> proc_;
   int fd_ = -1;
@@ -77,6 +79,8 @@ void Probe::setUp() {
   auto k = Kernel::create(cfg);
   if (!k) throw ScenarioError(fmt::format("the kernel refuses design {}", designName(spec_.design)));
   kernel_ = std::move(*k);
+  in_.emplace(kernel_->context());
+  lockdep::setReportSink([](const lockdep::Report&) {});
   result_.profile = kernel_->profile().name;
 
   PciDeviceConfig c;
@@ -205,13 +209,12 @@ uint64_t Probe::place() {
   map();
   proc_->exit();
   proc_.reset();
+  in_.reset();
   kernel_.reset();
   return result_.address;
 }
 
 ProbeResult Probe::run() {
-  lockdep::clearReports();
-  lockdep::resetGraph();
   setUp();
   map();
   result_.touch = touch();
@@ -219,6 +222,7 @@ ProbeResult Probe::run() {
   result_.retouch = touch();
   proc_->exit();
   proc_.reset();
+  in_.reset();
   kernel_.reset();
   return result_;
 }
@@ -348,7 +352,6 @@ ProbeSample probeSampleFromJson(const nlohmann::ordered_json& j) {
 }
 
 ProbeSample sampleProbe(const ProbeSpec& spec) {
-  lockdep::setReportSink([](const lockdep::Report&) {});
   ProbeSample sample;
   sample.address = spec.placement == Placement::kFixed ? spec.address : Probe(spec).place();
   const uint64_t length = spec.mappedLength();
@@ -387,7 +390,6 @@ bool isSampled(const ProbeSpec& spec, uint64_t address) {
 }
 
 ProbeResult runProbe(const ProbeSpec& spec) {
-  lockdep::setReportSink([](const lockdep::Report&) {});
   if (spec.mappedLength() <= spec.sampleAbove) return Probe(spec).run();
   const uint64_t address = spec.placement == Placement::kFixed ? spec.address : Probe(spec).place();
   if (!isSampled(spec, address)) return Probe(spec).run();

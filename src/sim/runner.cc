@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -82,8 +83,8 @@ long hotReset(ProcState& ps, int devFd) {
 
 void traceNames(const ProcState& ps) {
   if (!trace::enabled()) return;
-  trace::Tracer::global().nameProcess(ps.proc->pid(), ps.name);
-  trace::Tracer::global().nameThread(ps.proc->pid(), ps.proc->pid(), ps.name);
+  trace::Tracer::current().nameProcess(ps.proc->pid(), ps.name);
+  trace::Tracer::current().nameThread(ps.proc->pid(), ps.proc->pid(), ps.name);
 }
 
 // The runner's own track holds the phases.
@@ -91,7 +92,7 @@ constexpr int kRunnerTid = 0;
 
 void tracePhase(uint64_t begin, const std::string& name) {
   if (begin == UINT64_MAX) return;
-  trace::Tracer& t = trace::Tracer::global();
+  trace::Tracer& t = trace::Tracer::current();
   trace::setCurrentTask(kRunnerTid, kRunnerTid);
   trace::TraceEvent e;
   e.kind = trace::EventKind::kPhase;
@@ -176,14 +177,13 @@ uint64_t accessesOf(const std::vector<Target>& targets, const AccessProgram& pro
 
 class Run {
  public:
-  using ProgressFn = std::function<void(double, const std::string&)>;
   Run(const Scenario& sc, DesignKind design, const RunOptions& options)
-      : sc_(sc), design_(design), progress_(options.onProgress), designOptions_(options.designOptions),
-        scheduler_(options.scheduler) {}
+      : sc_(sc), design_(design), options_(options) {}
 
   DesignResult run();
 
  private:
+  void boot();
   void setUp();
   void openDevices(ProcState& ps, const ProcessDef& def);
   void mapAll(ProcState& ps, const ProcessDef& def);
@@ -199,10 +199,10 @@ class Run {
 
   const Scenario& sc_;
   const DesignKind design_;
-  const ProgressFn progress_;
-  const DesignOptions designOptions_;
-  SchedThreads* const scheduler_;
+  const RunOptions& options_;
   std::unique_ptr<Kernel> kernel_;
+  // The runner's thread runs the kernel from boot() to the end of run().
+  std::optional<KernelContext::Scope> in_;
   std::map<std::string, VfioDevice*> devices_;
   std::map<std::string, std::unique_ptr<ProcState>> procs_;
   DesignResult result_;
@@ -213,11 +213,13 @@ void Run::note(std::vector<std::string>& notes, const Mark& m, const std::string
                               rc < 0 ? std::string(errnoName(static_cast<Errno>(static_cast<int>(-rc)))) : std::to_string(rc)));
 }
 
-void Run::setUp() {
+// A fresh kernel, bound to this thread, with lockdep's sink, the scheduler
+// and the tracer set up before anything runs on it.
+void Run::boot() {
   KernelConfig cfg;
   cfg.cpus = sc_.cpus;
   cfg.design = design_;
-  cfg.designOptions = designOptions_;
+  cfg.designOptions = options_.designOptions;
   cfg.profile = sc_.profile;
   cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
   cfg.memory = sc_.memory;
@@ -227,7 +229,22 @@ void Run::setUp() {
     throw ScenarioError(fmt::format("{}: the kernel refuses profile '{}' or {} cpus", sc_.file,
                                     sc_.profile, sc_.cpus));
   kernel_ = std::move(*k);
+  in_.emplace(kernel_->context());
   result_.profile = kernel_->profile().name;
+  if (options_.quietLockdep)
+    lockdep::setReportSink([](const lockdep::Report&) {});
+  else
+    lockdep::setReportSink([](const lockdep::Report& r) { fmt::print(stderr, "{}\n", r.text); });
+  if (options_.schedHook != nullptr) setSchedHook(options_.schedHook);
+  if (options_.traceLimit != 0) {
+    trace::Tracer& tracer = trace::Tracer::current();
+    tracer.start(options_.traceLimit, std::string(designName(design_)), sc_.cpus);
+    tracer.nameProcess(kRunnerTid, "vfiomm");
+    tracer.nameThread(kRunnerTid, kRunnerTid, "runner");
+  }
+}
+
+void Run::setUp() {
 
   std::map<uint8_t, PciBus*> buses;
   for (const DeviceDef& d : sc_.devices) {
@@ -404,7 +421,7 @@ Thread& Run::threadFor(ProcState& ps, const std::string& name, unsigned cpu) {
     t = ps.proc->addThread(cpu);
   }
   ps.threads[name] = t;
-  if (trace::enabled()) trace::Tracer::global().nameThread(t->task().pid, t->task().tid, name);
+  if (trace::enabled()) trace::Tracer::current().nameThread(t->task().pid, t->task().tid, name);
   return *t;
 }
 
@@ -544,18 +561,18 @@ TimelineSample Run::sampleOf(const Metrics& phaseSoFar) const {
 }
 
 void Run::reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expected) const {
-  if (!progress_) return;
+  if (!options_.onProgress) return;
   // An open-ended phase counts as half done while it runs.
   const double inPhase = expected == 0 ? 0.5 : std::min(1.0, static_cast<double>(accesses) /
                                                                   static_cast<double>(expected));
   const double phases = static_cast<double>(std::max<size_t>(sc_.phases.size(), 1));
-  progress_((static_cast<double>(result_.phases.size()) + inPhase) / phases, phase.name);
+  options_.onProgress((static_cast<double>(result_.phases.size()) + inPhase) / phases, phase.name);
 }
 
 PhaseResult Run::runPhase(const PhaseDef& phase) {
   PhaseResult pr;
   pr.name = phase.name;
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   const size_t lockdepBefore = lockdep::reportCount();
   const uint64_t violationsBefore = kernel_->pciHost().decodeViolationCount();
   const auto start = Clock::now();
@@ -589,10 +606,12 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   std::barrier<> start_line(static_cast<std::ptrdiff_t>(work.size() + 1));
   std::vector<std::thread> threads;
   threads.reserve(work.size());
-  SchedThreads* const sched = scheduler_;
+  SchedThreads* const sched = options_.scheduler;
+  KernelContext& context = kernel_->context();
   for (Work& w : work) {
     const unsigned id = sched != nullptr ? sched->spawn() : 0;
-    threads.emplace_back([&w, &sync, &start_line, sched, id] {
+    threads.emplace_back([&w, &sync, &start_line, &context, sched, id] {
+      const KernelContext::Scope in(context);
       trace::setCurrentTask(w.thread->task().pid, w.thread->task().tid);
       start_line.arrive_and_wait();
       if (sched != nullptr) sched->attach(id);
@@ -653,11 +672,10 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
 
 DesignResult Run::run() {
   result_.design = design_;
-  lockdep::clearReports();
-  lockdep::resetGraph();
+  boot();
   setUp();
   for (const PhaseDef& ph : sc_.phases) {
-    const uint64_t traced = trace::enabled() ? trace::Tracer::global().now() : UINT64_MAX;
+    const uint64_t traced = trace::enabled() ? trace::Tracer::current().now() : UINT64_MAX;
     result_.phases.push_back(runPhase(ph));
     tracePhase(traced, ph.name);
     result_.total.add(result_.phases.back().m);
@@ -667,6 +685,10 @@ DesignResult Run::run() {
   // Everyone exits; then the kernel goes (invariant 6 is checked by tests).
   for (auto& [n, ps] : procs_) ps->proc->exit();
   procs_.clear();
+  const std::vector<lockdep::Report> reports = lockdep::reports();
+  if (!reports.empty()) result_.firstLockdepReport = reports.front().text;
+  if (options_.traceLimit != 0) result_.trace = std::make_shared<trace::TraceLog>(trace::Tracer::current().stop());
+  in_.reset();
   kernel_.reset();
   return result_;
 }
@@ -674,7 +696,7 @@ DesignResult Run::run() {
 }  // namespace
 
 Metrics countedSince(const CounterSnapshot& before) {
-  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  const CounterSnapshot d = CounterSet::current().snapshot().since(before);
   Metrics m;
   m.faults = d.get("vmstat.pgfault");
   m.pte = d.get("mm.pfn_insert.pte");
@@ -725,18 +747,7 @@ CostInputs Metrics::costInputs() const {
 }
 
 DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunOptions& options) {
-  if (options.quietLockdep)
-    lockdep::setReportSink([](const lockdep::Report&) {});
-  else
-    lockdep::setReportSink([](const lockdep::Report& r) { fmt::print(stderr, "{}\n", r.text); });
-  if (options.traceLimit == 0) return Run(scenario, design, options).run();
-  trace::Tracer& tracer = trace::Tracer::global();
-  tracer.start(options.traceLimit, std::string(designName(design)), scenario.cpus);
-  tracer.nameProcess(kRunnerTid, "vfiomm");
-  tracer.nameThread(kRunnerTid, kRunnerTid, "runner");
-  DesignResult r = Run(scenario, design, options).run();
-  r.trace = std::make_shared<trace::TraceLog>(tracer.stop());
-  return r;
+  return Run(scenario, design, options).run();
 }
 
 }  // namespace vfiomm::sim

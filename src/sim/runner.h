@@ -17,6 +17,7 @@
 #include "sim/cost_model.h"
 #include "sim/scenario.h"
 #include "sim/timeline.h"
+#include "sync/sched_hook.h"
 #include "sync/sched_threads.h"
 #include "trace/trace_log.h"
 #include "vfio/mapping_design.h"
@@ -62,6 +63,8 @@ struct DesignResult {
   // What the tracer kept, when RunOptions::traceLimit asked for a trace
   // (not part of the JSON results).
   std::shared_ptr<trace::TraceLog> trace;
+  // The text of lockdep's first report, if any (not part of the JSON).
+  std::string firstLockdepReport;
   // Cumulative counters sampled while the phases ran, in order (at most
   // PhaseTimeline::kDefaultMaxSamples per phase).
   std::vector<TimelineSample> timeline;
@@ -83,10 +86,12 @@ struct RunOptions {
   std::function<void(double fraction, const std::string& phase)> onProgress;
   // The design's options (the seeded bugs of `vfiomm check --mutate`).
   DesignOptions designOptions;
-  // A deterministic scheduler (src/check), installed as the SchedHook by the
-  // caller, whose thread 0 calls runScenario: the phases' threads register
-  // with it, and the runner waits for them through it instead of polling.
+  // A deterministic scheduler (src/check), whose thread 0 calls
+  // runScenario: the runner installs `schedHook` in the run's kernel, the
+  // phases' threads register with `scheduler`, and the runner waits for them
+  // through it instead of polling.
   SchedThreads* scheduler = nullptr;
+  SchedHook* schedHook = nullptr;
 };
 
 // The Metrics fields that come from the model's counters (faults, inserts,

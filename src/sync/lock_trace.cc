@@ -5,7 +5,7 @@
 namespace vfiomm::lock_trace {
 
 void record(uint64_t begin, const void* lock, const LockClass& cls, uint8_t flags) {
-  trace::Tracer& t = trace::Tracer::global();
+  trace::Tracer& t = trace::Tracer::current();
   trace::TraceEvent e;
   e.kind = trace::EventKind::kLockAcquire;
   e.ts = begin;
@@ -17,7 +17,7 @@ void record(uint64_t begin, const void* lock, const LockClass& cls, uint8_t flag
 }
 
 void recordRelease(const void* lock, const LockClass& cls, bool write) {
-  trace::Tracer& t = trace::Tracer::global();
+  trace::Tracer& t = trace::Tracer::current();
   trace::TraceEvent e;
   e.kind = trace::EventKind::kLockRelease;
   e.ts = t.now();

@@ -17,7 +17,7 @@ namespace vfiomm::lock_trace {
 
 inline constexpr uint64_t kOff = UINT64_MAX;
 
-inline uint64_t begin() { return trace::enabled() ? trace::Tracer::global().now() : kOff; }
+inline uint64_t begin() { return trace::enabled() ? trace::Tracer::current().now() : kOff; }
 
 void record(uint64_t begin, const void* lock, const LockClass& cls, uint8_t flags);
 void recordRelease(const void* lock, const LockClass& cls, bool write);

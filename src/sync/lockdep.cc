@@ -13,7 +13,11 @@
 #include <tuple>
 #include <utility>
 
+#include <unistd.h>
+
 #include "base/assert.h"
+#include "sync/lockdep_state.h"
+#include "sync/sync_context.h"
 #include "trace/tracer.h"
 
 namespace vfiomm::lockdep {
@@ -21,12 +25,9 @@ namespace {
 
 using Loc = SourceLocation;
 
-// A graph node is a class in one subclass, as a struct lock_class is in Linux.
-constexpr uint32_t kMaxNodes = LockClass::kMaxClasses * LockClass::kMaxSubclasses;
-constexpr size_t kReportKinds = static_cast<size_t>(ReportKind::kBadUnlock) + 1;
 constexpr uint32_t kNoNode = ~uint32_t{0};
 
-std::atomic<bool> lockdepOn{true};
+State& state() { return SyncContext::current().lockdep(); }
 
 uint32_t nodeOf(const LockClass& cls, unsigned subclass) {
   return cls.id() * LockClass::kMaxSubclasses + subclass;
@@ -35,14 +36,9 @@ uint32_t nodeOf(const HeldLock& h) { return nodeOf(*h.cls, h.subclass); }
 
 // --- the calling thread -------------------------------------------------------
 
-int nextPid() {
-  static std::atomic<int> next{1};
-  return next.fetch_add(1, std::memory_order_relaxed);
-}
-
 struct Task {
   std::string comm = "thread";
-  int pid = nextPid();
+  int pid = static_cast<int>(::gettid());  // until the thread says who it is
   int cpu = -1;
   std::vector<HeldLock> held;  // oldest first, as lockdep's curr->held_locks
 };
@@ -63,19 +59,18 @@ std::vector<HeldLock>::iterator findHeld(Task& t, const void* lock) {
 
 constexpr uint8_t kUsedWrite = 1;
 constexpr uint8_t kUsedRead = 2;
-std::array<std::atomic<uint8_t>, kMaxNodes> usage;
 
 void markUsed(uint32_t node, Mode mode) {
   const uint8_t bit = mode == Mode::kShared ? kUsedRead : kUsedWrite;
-  if ((usage[node].load(std::memory_order_relaxed) & bit) == 0)
-    usage[node].fetch_or(bit, std::memory_order_relaxed);
+  std::atomic<uint8_t>& usage = state().usage[node];
+  if ((usage.load(std::memory_order_relaxed) & bit) == 0) usage.fetch_or(bit, std::memory_order_relaxed);
 }
 
 // Linux prints the hardirq then the softirq state, each for write and read;
 // the model takes every lock in process context with interrupts on, which
 // Linux shows as '+' for the modes the class was used in.
 std::string usageString(uint32_t node) {
-  const uint8_t u = usage[node].load(std::memory_order_relaxed);
+  const uint8_t u = state().usage[node].load(std::memory_order_relaxed);
   const char w = (u & kUsedWrite) != 0 ? '+' : '.';
   const char r = (u & kUsedRead) != 0 ? '+' : '.';
   return {'{', w, r, w, r, '}'};
@@ -119,24 +114,11 @@ std::string banner(std::string_view title) {
 
 // --- the report log -------------------------------------------------------------
 
-void printToStderr(const Report& r) { std::fputs(r.text.c_str(), stderr); }
-
-struct ReportLog {
-  std::mutex mu;
-  std::vector<Report> kept;
-  std::array<size_t, kReportKinds> counts{};
-  std::set<std::tuple<ReportKind, std::string_view, uint_least32_t>> printedSites;
-  std::function<void(const Report&)> sink = printToStderr;
-};
-
-ReportLog& reportLog() {
-  static ReportLog log;
-  return log;
-}
+ReportLog& reportLog() { return state().log; }
 
 // Every report, printed or not, is an instant of the trace.
 void traceReport(ReportKind kind, std::string_view lockClass) {
-  trace::Tracer& t = trace::Tracer::global();
+  trace::Tracer& t = trace::Tracer::current();
   trace::TraceEvent e;
   e.kind = trace::EventKind::kLockdepReport;
   e.ts = t.now();
@@ -170,52 +152,38 @@ void record(ReportKind kind, std::string_view lockClass, bool oncePerSite, const
 
 // --- the dependency graph ---------------------------------------------------------
 
-// One bit per possible edge, so that an acquisition whose dependencies are
-// all known (the common case) checks them without taking the graph's mutex.
-// Bits are only set under the mutex, after the edge is in the graph.
-constexpr size_t kEdgeBitWords = size_t{kMaxNodes} * kMaxNodes / 64;
-std::array<std::atomic<uint64_t>, kEdgeBitWords> edgeBits;
+Graph& graph() { return state().graph; }
 
-std::pair<size_t, uint64_t> edgeBit(uint32_t from, uint32_t to) {
-  const size_t bit = size_t{from} * kMaxNodes + to;
-  return {bit / 64, uint64_t{1} << (bit % 64)};
+bool edgeKnown(const Graph& g, uint32_t from, uint32_t to) {
+  const EdgeRow* row = g.rows[from].load(std::memory_order_acquire);
+  return row != nullptr && (row->bits[to / 64].load(std::memory_order_relaxed) & (uint64_t{1} << (to % 64))) != 0;
 }
 
-bool edgeKnown(uint32_t from, uint32_t to) {
-  const auto [word, mask] = edgeBit(from, to);
-  return (edgeBits[word].load(std::memory_order_relaxed) & mask) != 0;
+// Under g.mu, once the edge is in g.out.
+void setEdgeKnown(Graph& g, uint32_t from, uint32_t to) {
+  EdgeRow* row = g.rows[from].load(std::memory_order_relaxed);
+  if (row == nullptr) {
+    row = g.rowStore.emplace_back(std::make_unique<EdgeRow>()).get();
+    g.rows[from].store(row, std::memory_order_release);
+  }
+  row->bits[to / 64].fetch_or(uint64_t{1} << (to % 64), std::memory_order_relaxed);
 }
 
-// Where a dependency was first seen: `to` taken at toWhere while `from` was
-// held since fromWhere, by comm/pid.
-struct Edge {
-  uint32_t to;
-  Loc fromWhere;
-  Loc toWhere;
-  std::string comm;
-  int pid;
-};
-
-struct Graph {
-  std::mutex mu;
-  std::vector<std::vector<Edge>> out = std::vector<std::vector<Edge>>(kMaxNodes);
-  std::vector<const LockClass*> classOf = std::vector<const LockClass*>(kMaxNodes, nullptr);
-};
-
-Graph& graph() {
-  static Graph g;
-  return g;
+const std::vector<Edge>& edgesFrom(const Graph& g, uint32_t from) {
+  static const std::vector<Edge> kNone;
+  auto it = g.out.find(from);
+  return it == g.out.end() ? kNone : it->second;
 }
 
 const Edge& findEdge(const Graph& g, uint32_t from, uint32_t to) {
-  const auto& edges = g.out[from];
+  const auto& edges = edgesFrom(g, from);
   auto it = std::find_if(edges.begin(), edges.end(), [to](const Edge& e) { return e.to == to; });
   VFIOMM_ASSERT(it != edges.end());
   return *it;
 }
 
 std::string nodeName(const Graph& g, uint32_t node) {
-  return lockName(*g.classOf[node], node % LockClass::kMaxSubclasses);
+  return lockName(*g.classOf.at(node), node % LockClass::kMaxSubclasses);
 }
 
 // Breadth first, so the reported chain is a shortest one. Returns the nodes
@@ -233,7 +201,7 @@ std::optional<std::vector<uint32_t>> findPath(const Graph& g, uint32_t start, ui
       std::reverse(path.begin(), path.end());
       return path;
     }
-    for (const Edge& e : g.out[n]) {
+    for (const Edge& e : edgesFrom(g, n)) {
       if (parent[e.to] != kNoNode) continue;
       parent[e.to] = n;
       queue.push_back(e.to);
@@ -292,13 +260,12 @@ void addDependencies(const Task& t, const HeldLock& next) {
     g.classOf[to] = next.cls;
     for (const HeldLock& held : t.held) {
       const uint32_t from = nodeOf(held);
-      if (from == to || edgeKnown(from, to)) continue;
+      if (from == to || edgeKnown(g, from, to)) continue;
       g.classOf[from] = held.cls;
       if (auto path = findPath(g, to, from))
         cycles.push_back(circularText(g, t, held, next, *path));
       g.out[from].push_back(Edge{to, held.where, next.where, t.comm, t.pid});
-      const auto [word, mask] = edgeBit(from, to);
-      edgeBits[word].fetch_or(mask, std::memory_order_relaxed);
+      setEdgeKnown(g, from, to);
     }
   }
   for (std::string& text : cycles) {
@@ -331,8 +298,9 @@ void validate(const Task& t, const HeldLock& next) {
     record(ReportKind::kRecursiveLocking, next.cls->name(), true, next.where,
            [&] { return recursiveText(t, *same, next); });
   }
-  const bool allKnown = std::all_of(t.held.begin(), t.held.end(), [to](const HeldLock& h) {
-    return nodeOf(h) == to || edgeKnown(nodeOf(h), to);
+  const Graph& g = graph();
+  const bool allKnown = std::all_of(t.held.begin(), t.held.end(), [&g, to](const HeldLock& h) {
+    return nodeOf(h) == to || edgeKnown(g, nodeOf(h), to);
   });
   if (!allKnown) addDependencies(t, next);
 }
@@ -499,8 +467,8 @@ void warn(ReportKind kind, const LockClass& cls, std::string_view what, SourceLo
   warnImpl(kind, cls.name(), what, where);
 }
 
-void setEnabled(bool on) { lockdepOn.store(on, std::memory_order_relaxed); }
-bool enabled() { return lockdepOn.load(std::memory_order_relaxed); }
+void setEnabled(bool on) { SyncContext::current().setLockdepOn(on); }
+bool enabled() { return SyncContext::current().lockdepOn(); }
 
 void setThreadIdentity(std::string_view comm, int pid, int cpu) {
   Task& t = current();
@@ -538,16 +506,13 @@ void clearReports() {
 }
 
 void resetGraph() {
-  Graph& g = graph();
+  State& s = state();
+  Graph& g = s.graph;
   std::lock_guard guard(g.mu);
-  for (uint32_t from = 0; from < kMaxNodes; ++from) {
-    for (const Edge& e : g.out[from]) {
-      const auto [word, mask] = edgeBit(from, e.to);
-      edgeBits[word].fetch_and(~mask, std::memory_order_relaxed);
-    }
-    g.out[from].clear();
-    usage[from].store(0, std::memory_order_relaxed);
-  }
+  for (const std::unique_ptr<EdgeRow>& row : g.rowStore)
+    for (std::atomic<uint64_t>& word : row->bits) word.store(0, std::memory_order_relaxed);
+  g.out.clear();
+  for (std::atomic<uint8_t>& u : s.usage) u.store(0, std::memory_order_relaxed);
 }
 
 void setReportSink(std::function<void(const Report&)> sink) {
@@ -559,7 +524,7 @@ void setReportSink(std::function<void(const Report&)> sink) {
 bool hasDependency(const LockClass& from, const LockClass& to) {
   for (unsigned fs = 0; fs < LockClass::kMaxSubclasses; ++fs) {
     for (unsigned ts = 0; ts < LockClass::kMaxSubclasses; ++ts) {
-      if (edgeKnown(nodeOf(from, fs), nodeOf(to, ts))) return true;
+      if (edgeKnown(graph(), nodeOf(from, fs), nodeOf(to, ts))) return true;
     }
   }
   return false;

@@ -1,14 +1,8 @@
 #include "sync/sched_hook.h"
 
+#include "sync/sync_context.h"
+
 namespace vfiomm {
-namespace {
-
-SchedHook defaultHook;
-// Constant-initialised to the default, so locks taken during static
-// initialisation already find a hook.
-std::atomic<SchedHook*> installedHook{&defaultHook};
-
-}  // namespace
 
 void SchedHook::beforeAcquire(const void* /*lock*/) {}
 
@@ -27,10 +21,8 @@ void SchedHook::schedPoint(std::string_view /*what*/) {}
 
 void SchedHook::spinPoint(std::string_view /*what*/) {}
 
-SchedHook& schedHook() { return *installedHook.load(std::memory_order_acquire); }
+SchedHook& schedHook() { return SyncContext::current().schedHook(); }
 
-SchedHook* setSchedHook(SchedHook* hook) {
-  return installedHook.exchange(hook != nullptr ? hook : &defaultHook, std::memory_order_acq_rel);
-}
+SchedHook* setSchedHook(SchedHook* hook) { return SyncContext::current().setSchedHook(hook); }
 
 }  // namespace vfiomm

@@ -31,9 +31,11 @@ class SchedHook {
   virtual void spinPoint(std::string_view what);
 };
 
-// The installed hook (the default one unless a scheduler set another).
+// The hook of the calling thread's kernel (the default one unless a
+// scheduler set another; SyncContext).
 SchedHook& schedHook();
-// Installs `hook` (nullptr restores the default); returns the previous one.
+// Installs `hook` in the calling thread's kernel (nullptr restores the
+// default); returns the previous one.
 SchedHook* setSchedHook(SchedHook* hook);
 
 inline void schedPoint(std::string_view what) { schedHook().schedPoint(what); }

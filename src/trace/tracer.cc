@@ -14,9 +14,16 @@ std::atomic<CpuResolver> gCpuResolver{nullptr};
 
 }  // namespace
 
-Tracer& Tracer::global() {
-  static Tracer tracer;
-  return tracer;
+Tracer& Tracer::current() {
+  VFIOMM_ASSERT_MSG(detail::tTracer != nullptr,
+                    "model code ran on a thread bound to no kernel (KernelContext::Scope)");
+  return *detail::tTracer;
+}
+
+Tracer* Tracer::bind(Tracer* tracer) {
+  Tracer* previous = detail::tTracer;
+  detail::tTracer = tracer;
+  return previous;
 }
 
 void Tracer::start(size_t limit, std::string title, unsigned cpus) {
@@ -31,11 +38,11 @@ void Tracer::start(size_t limit, std::string title, unsigned cpus) {
   names_.title = std::move(title);
   names_.cpus = cpus;
   t0_ = std::chrono::steady_clock::now();
-  detail::gEnabled.store(true, std::memory_order_release);
+  on_.store(true, std::memory_order_release);
 }
 
 TraceLog Tracer::stop() {
-  detail::gEnabled.store(false, std::memory_order_release);
+  on_.store(false, std::memory_order_release);
   std::lock_guard guard(mu_);
   TraceLog log = std::move(names_);
   names_ = TraceLog{};

@@ -32,20 +32,33 @@
 
 namespace vfiomm::trace {
 
+class Tracer;
+
 namespace detail {
-inline std::atomic<bool> gEnabled{false};
+// The tracer of the kernel the calling thread runs (KernelContext binds it).
+inline thread_local Tracer* tTracer = nullptr;
 }  // namespace detail
 
-// The global switch every tracepoint tests. Acquire (a plain load on x86,
-// as cheap as relaxed) so that a tracepoint that sees it on also sees the
-// clock start() set.
-inline bool enabled() { return detail::gEnabled.load(std::memory_order_acquire); }
+// The switch every tracepoint tests: whether the calling thread's kernel
+// traces. A thread bound to no kernel does not.
+inline bool enabled();
 
 class Tracer {
  public:
   static constexpr size_t kDefaultLimit = 1'000'000;
 
-  static Tracer& global();
+  Tracer() = default;
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  // The calling thread's tracer; only called once enabled() said yes, or
+  // by a thread that runs a kernel (it aborts otherwise).
+  static Tracer& current();
+  // Binds `tracer` (may be null) to the calling thread; returns the previous.
+  static Tracer* bind(Tracer* tracer);
+  // Acquire (a plain load on x86, as cheap as relaxed) so that a tracepoint
+  // that sees it on also sees the clock start() set.
+  bool on() const { return on_.load(std::memory_order_acquire); }
 
   // Empties the buffer and the names, restarts the clock, and turns the
   // tracepoints on. `limit` >= 1.
@@ -66,8 +79,7 @@ class Tracer {
   uint64_t newFlowId() { return nextFlow_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  Tracer() = default;
-
+  std::atomic<bool> on_{false};
   std::chrono::steady_clock::time_point t0_{};
   std::atomic<uint64_t> nextFlow_{1};
   std::mutex mu_;  // not a model lock: lockdep and the tracepoints never see it
@@ -77,6 +89,8 @@ class Tracer {
   std::vector<TraceEvent> ring_;
   TraceLog names_;  // title, cpus, process/thread names and interned strings
 };
+
+inline bool enabled() { return detail::tTracer != nullptr && detail::tTracer->on(); }
 
 // --- who the calling thread is ----------------------------------------------------
 

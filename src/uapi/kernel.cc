@@ -18,6 +18,8 @@ namespace {
 // the vfio device nodes under it: boot dependent in Linux, fixed here.
 constexpr uint32_t kDevtmpfsDev = makeDev(0, 5);
 constexpr uint64_t kCdevFirstIno = 1001;
+// anon_inode_inode: made on the anon_inodefs mount (0:14 on a typical boot).
+constexpr uint32_t kAnonInodeDev = makeDev(0, 14);
 
 }  // namespace
 
@@ -28,27 +30,48 @@ Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
   if (!profile) return fail(Errno::kEINVAL);
   if (config.cpus == 0 || config.cpus > Machine::kMaxCpus) return fail(Errno::kEINVAL);
   if (config.memory.ramBytes < kPageSize) return fail(Errno::kEINVAL);
-  return std::unique_ptr<Kernel>(new Kernel(config, *profile));
+  auto context = std::make_shared<KernelContext>();
+  std::unique_ptr<Kernel> kernel;
+  {
+    const KernelContext::Scope in(*context);
+    kernel.reset(new Kernel(config, *profile, context));
+  }
+  KernelContext::adopt(context);  // the creating thread runs it, if it runs none
+  return kernel;
 }
 
-Kernel::Kernel(const KernelConfig& config, MmProfile profile)
-    : config_(config),
+Kernel::Kernel(const KernelConfig& config, MmProfile profile, std::shared_ptr<KernelContext> context)
+    : context_(std::move(context)),
+      config_(config),
       profile_(std::move(profile)),
       machine_(MachineConfig{config.cpus, config.tlb}),
       vmCommit_(config.memory, machine_.log()),
       pciHost_(machine_),
       systemRam_(machine_),
-      iommu_(machine_) {
+      iommu_(machine_),
+      anonInode_(1, kAnonInodeDev) {
   for (unsigned i = 0; i < config.cpus; ++i) cpuRun_.push_back(std::make_unique<std::mutex>());
 }
 
-Kernel::~Kernel() = default;
+// The vfio objects go first and under the kernel's context, as module exit
+// unbinds and frees the devices before the hardware disappears.
+Kernel::~Kernel() {
+  {
+    const KernelContext::Scope in(*context_);
+    devSets_.clear();
+    groups_.clear();
+    devices_.clear();
+    cdevInodes_.clear();
+  }
+  KernelContext::release(*context_);
+}
 
 PciBus& Kernel::addBus(uint8_t number, bool behindBridge, bool slotReset) {
   return addBus(PciBusConfig{number, behindBridge, slotReset, 0});
 }
 
 PciBus& Kernel::addBus(const PciBusConfig& config) {
+  const KernelContext::Scope in(*context_);
   const uint8_t number = config.number;
   PciBus& bus = pciHost_.addBus(config);
   buses_[number] = &bus;
@@ -59,9 +82,11 @@ PciBus& Kernel::addBus(const PciBusConfig& config) {
 
 Result<VfioDevice*> Kernel::addVfioDevice(PciBus& bus, PciDeviceConfig config,
                                           const ResourcePlacement& placement, int group) {
+  const KernelContext::Scope in(*context_);
   auto pdev = pciHost_.addDevice(bus, std::move(config), placement);
   if (!pdev) return fail(pdev.error());
-  auto dev = VfioDevice::create(**pdev, machine_, profile_, config_.design, config_.designOptions);
+  auto dev = VfioDevice::create(**pdev, machine_, vfioFs_, profile_, config_.design,
+                                config_.designOptions);
   if (!dev) return fail(dev.error());
   VfioDevice* d = dev->get();
   devices_.push_back(std::move(*dev));
@@ -70,8 +95,8 @@ Result<VfioDevice*> Kernel::addVfioDevice(PciBus& bus, PciDeviceConfig config,
   for (auto& existing : groups_)
     if (existing->id() == group) g = existing.get();
   if (g == nullptr) {
-    groups_.push_back(std::make_unique<VfioGroup>(group >= 0 ? group
-                                                             : static_cast<int>(groups_.size())));
+    groups_.push_back(std::make_unique<VfioGroup>(
+        group >= 0 ? group : static_cast<int>(groups_.size()), anonInode_));
     g = groups_.back().get();
   }
   g->addDevice(*d);
@@ -86,6 +111,7 @@ VfioDevice& Kernel::addStandardDevice() {
 }
 
 std::shared_ptr<Process> Kernel::spawn(std::string comm) {
+  const KernelContext::Scope in(*context_);
   return std::make_shared<Process>(*this, std::move(comm));
 }
 

@@ -15,12 +15,14 @@
 
 #include "base/result.h"
 #include "fs/inode.h"
+#include "fs/vfio_fs.h"
 #include "iommu/iommu.h"
 #include "mm/machine.h"
 #include "mm/mm_profile.h"
 #include "mm/system_ram.h"
 #include "mm/vm_commit.h"
 #include "pci/pci_host.h"
+#include "sync/kernel_context.h"
 #include "vfio/mapping_design.h"
 
 namespace vfiomm {
@@ -55,12 +57,20 @@ class Kernel {
   Kernel(const Kernel&) = delete;
   Kernel& operator=(const Kernel&) = delete;
 
+  // This kernel's counters, tracer and lockdep (KernelContext). Setup calls
+  // and every Process call bind it themselves; code that reaches into the
+  // kernel's objects directly (tests, monitors) binds it with a Scope.
+  KernelContext& context() { return *context_; }
+  CounterSet& counters() { return context_->counters(); }
+
   Machine& machine() { return machine_; }
   PciHost& pciHost() { return pciHost_; }
   // The host's ordinary memory (frames for pinned anonymous pages) and the
   // IOMMU every device's DMA goes through.
   SystemRam& systemRam() { return systemRam_; }
   Iommu& iommu() { return iommu_; }
+  // The vfio pseudo filesystem the devices' inodes come from.
+  VfioFs& vfioFs() { return vfioFs_; }
   const MmProfile& profile() const { return profile_; }
   const KernelConfig& config() const { return config_; }
   // vm_committed_as and __vm_enough_memory() of the whole system.
@@ -93,12 +103,18 @@ class Kernel {
 
   // alloc_pid(): unique across every host thread that spawns or forks.
   int nextPid() { return nextPid_.fetch_add(1, std::memory_order_relaxed); }
+  // The id an iommufd context gets at open("/dev/iommu").
+  int nextIommufdId() { return nextIommufdId_.fetch_add(1, std::memory_order_relaxed); }
   // One simulated thread runs on a CPU at a time.
   std::mutex& cpuRunLock(unsigned cpu) { return *cpuRun_.at(cpu); }
 
  private:
-  Kernel(const KernelConfig& config, MmProfile profile);
+  Kernel(const KernelConfig& config, MmProfile profile, std::shared_ptr<KernelContext> context);
 
+  // First: everything below may reach it while it is built and torn down.
+  // Shared with the thread that created the kernel while it runs it there
+  // (KernelContext::adopt()).
+  const std::shared_ptr<KernelContext> context_;
   const KernelConfig config_;
   const MmProfile profile_;
   Machine machine_;
@@ -106,6 +122,8 @@ class Kernel {
   PciHost pciHost_;
   SystemRam systemRam_;
   Iommu iommu_;
+  VfioFs vfioFs_;
+  Inode anonInode_;  // anon_inode_inode: what a group's device fds point at
   std::map<uint8_t, PciBus*> buses_;
   std::vector<std::unique_ptr<VfioDevice>> devices_;
   std::vector<std::unique_ptr<Inode>> cdevInodes_;  // devices_[i]'s node
@@ -113,6 +131,8 @@ class Kernel {
   std::map<uint8_t, std::unique_ptr<VfioDeviceSet>> devSets_;
   std::vector<std::unique_ptr<std::mutex>> cpuRun_;
   std::atomic<int> nextPid_{1000};
+  std::atomic<int> nextIommufdId_{1};
+
   uint8_t nextBus_ = 1;
 };
 

@@ -29,8 +29,6 @@ long toLong(const Result<T>& r) {
 
 long toLong(const Status& s) { return s ? 0 : err(s.error()); }
 
-std::atomic<int> nextIommufdId{1};
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -50,7 +48,8 @@ AccessResult Thread::store(uint64_t va, uint64_t value, unsigned size) {
 }
 
 Thread::Timeslice::Timeslice(Thread& thread)
-    : run_(thread.process_.kernel().cpuRunLock(thread.cpu_)),
+    : in_(thread.process_.kernel().context()),
+      run_(thread.process_.kernel().cpuRunLock(thread.cpu_)),
       cpu_(thread.process_.kernel().machine().cpu(thread.cpu_)) {
   cpu_.switchTo(&thread.task_);
 }
@@ -71,19 +70,25 @@ Process::Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm)
   threads_.push_back(std::make_unique<Thread>(*this, 0, pid_));
 }
 
-Process::~Process() { exit(); }
+Process::~Process() {
+  const KernelContext::Scope in(kernel_.context());
+  exit();
+}
 
 Thread& Process::thread(size_t i) {
+  const KernelContext::Scope in(kernel_.context());
   SpinGuard g(threadLock_);
   return *threads_.at(i);  // a Thread never moves: the vector holds pointers
 }
 
 size_t Process::threadCount() {
+  const KernelContext::Scope in(kernel_.context());
   SpinGuard g(threadLock_);
   return threads_.size();
 }
 
 Thread* Process::addThread(unsigned cpu) {
+  const KernelContext::Scope in(kernel_.context());
   // A CPU the machine lacks would only fail at the thread's first access,
   // far from the mistake: refuse it here.
   if (cpu >= kernel_.machine().cpuCount() || exited()) return nullptr;
@@ -94,6 +99,7 @@ Thread* Process::addThread(unsigned cpu) {
 }
 
 std::shared_ptr<Process> Process::fork(long* error) {
+  const KernelContext::Scope in(kernel_.context());
   auto childMm = mm_->fork();  // -ENOMEM once exit_mmap() ran
   if (!childMm) {
     if (error != nullptr) *error = err(childMm.error());
@@ -130,6 +136,7 @@ std::shared_ptr<Process> Process::fork(long* error) {
 // under the lock that guards them, so a syscall racing exit() from another
 // host thread cannot leave a file or a mapping behind (finding 8).
 void Process::exit() {
+  const KernelContext::Scope in(kernel_.context());
   if (exited_.exchange(true, std::memory_order_acq_rel)) return;
   FdTable files;
   {
@@ -142,6 +149,7 @@ void Process::exit() {
 }
 
 Rusage Process::getrusage() {
+  const KernelContext::Scope in(kernel_.context());
   Rusage r;
   SpinGuard g(threadLock_);
   for (auto& t : threads_) {
@@ -151,11 +159,20 @@ Rusage Process::getrusage() {
   return r;
 }
 
-void Process::prctlSetThpDisable(bool disable) { mm_->setThpDisabled(disable); }
+void Process::prctlSetThpDisable(bool disable) {
+  const KernelContext::Scope in(kernel_.context());
+  mm_->setThpDisabled(disable);
+}
 
-std::string Process::maps() { return showMaps(kernel_, *mm_); }
+std::string Process::maps() {
+  const KernelContext::Scope in(kernel_.context());
+  return showMaps(kernel_, *mm_);
+}
 
-std::string Process::smaps() { return showSmaps(kernel_, *mm_); }
+std::string Process::smaps() {
+  const KernelContext::Scope in(kernel_.context());
+  return showSmaps(kernel_, *mm_);
+}
 
 // ---------------------------------------------------------------------------
 // Files
@@ -177,18 +194,21 @@ long Process::installFd(FdEntry entry) {
 }
 
 VfioDeviceFile* Process::deviceFile(int fd) {
+  const KernelContext::Scope in(kernel_.context());
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return nullptr;
   return static_cast<VfioDeviceFile*>(e->file.get());
 }
 
 VfioContainer* Process::container(int fd) {
+  const KernelContext::Scope in(kernel_.context());
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kContainer) return nullptr;
   return e->container.get();
 }
 
 long Process::open(const std::string& path, int flags) {
+  const KernelContext::Scope in(kernel_.context());
   // A dead task has no descriptor table to allocate from.
   if (exited()) return err(Errno::kEMFILE);
   if (path == "/dev/vfio/vfio") {
@@ -200,7 +220,7 @@ long Process::open(const std::string& path, int flags) {
   if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
-    e.iommufd = std::make_shared<IommufdCtx>(nextIommufdId.fetch_add(1), kernel_.iommu(),
+    e.iommufd = std::make_shared<IommufdCtx>(kernel_.nextIommufdId(), kernel_.iommu(),
                                              kernel_.systemRam());
     return installFd(std::move(e));
   }
@@ -221,6 +241,7 @@ long Process::open(const std::string& path, int flags) {
 }
 
 long Process::close(int fd) {
+  const KernelContext::Scope in(kernel_.context());
   std::shared_ptr<FdEntry> gone;  // released after file_lock, as filp_close()
   SpinGuard g(fileLock_);
   auto it = fds_.find(fd);
@@ -236,6 +257,7 @@ long Process::close(int fd) {
 // the region, so an invalid region with a null buffer is -EFAULT here,
 // -EINVAL there.
 long Process::pread(int fd, void* buf, uint64_t count, uint64_t offset) {
+  const KernelContext::Scope in(kernel_.context());
   const std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e != nullptr && e->kind == FdEntry::Kind::kProcMem)
     return count == 0 ? 0 : procMemRead(offset);
@@ -258,6 +280,7 @@ long Process::procMemRead(uint64_t addr) {
 }
 
 long Process::pwrite(int fd, const void* buf, uint64_t count, uint64_t offset) {
+  const KernelContext::Scope in(kernel_.context());
   const std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return err(Errno::kEBADF);
   auto& f = static_cast<VfioDeviceFile&>(*e->file);
@@ -270,6 +293,7 @@ long Process::pwrite(int fd, const void* buf, uint64_t count, uint64_t offset) {
 }
 
 long Process::ioctl(int fd, unsigned long request, void* arg) {
+  const KernelContext::Scope in(kernel_.context());
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr) return err(Errno::kEBADF);
   switch (e->kind) {
@@ -382,12 +406,14 @@ long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
 }
 
 long Process::eventfd(unsigned initval, int) {
+  const KernelContext::Scope in(kernel_.context());
   FdEntry e{FdEntry::Kind::kEventfd};
   e.eventfd = std::make_shared<Eventfd>(initval);
   return installFd(std::move(e));
 }
 
 long Process::read(int fd, void* buf, uint64_t count) {
+  const KernelContext::Scope in(kernel_.context());
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr) return err(Errno::kEBADF);
   if (e->kind != FdEntry::Kind::kEventfd || count < sizeof(uint64_t)) return err(Errno::kEINVAL);
@@ -402,6 +428,7 @@ long Process::read(int fd, void* buf, uint64_t count) {
 
 long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd,
                    uint64_t offset) {
+  const KernelContext::Scope in(kernel_.context());
   std::shared_ptr<File> file;
   if (!(flags & map::kAnonymous)) {
     const std::shared_ptr<FdEntry> e = fdEntry(fd);
@@ -415,29 +442,35 @@ long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd,
 }
 
 long Process::munmap(uint64_t addr, uint64_t length) {
+  const KernelContext::Scope in(kernel_.context());
   return toLong(mm_->munmap(VirtAddr(addr), length));
 }
 
 long Process::mprotect(uint64_t addr, uint64_t length, int prot) {
+  const KernelContext::Scope in(kernel_.context());
   return toLong(mm_->mprotect(VirtAddr(addr), length, prot));
 }
 
 long Process::mremap(uint64_t oldAddr, uint64_t oldLength, uint64_t newLength, int flags,
                      uint64_t newAddr) {
+  const KernelContext::Scope in(kernel_.context());
   auto r = mm_->mremap(VirtAddr(oldAddr), oldLength, newLength, flags, VirtAddr(newAddr));
   if (!r) return err(r.error());
   return static_cast<long>(r->value());
 }
 
 long Process::madvise(uint64_t addr, uint64_t length, int advice) {
+  const KernelContext::Scope in(kernel_.context());
   return toLong(mm_->madvise(VirtAddr(addr), length, advice));
 }
 
 long Process::mlock(uint64_t addr, uint64_t length) {
+  const KernelContext::Scope in(kernel_.context());
   return toLong(mm_->mlock(VirtAddr(addr), length));
 }
 
 long Process::mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* vec) {
+  const KernelContext::Scope in(kernel_.context());
   auto r = mm_->mincore(VirtAddr(addr), length);
   if (!r) return err(r.error());
   if (vec == nullptr) return err(Errno::kEFAULT);  // the copy to user space faults

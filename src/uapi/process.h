@@ -16,6 +16,7 @@
 
 #include "mm/cpu.h"
 #include "mm/task.h"
+#include "sync/kernel_context.h"
 #include "abi/vfio.h"
 #include "sync/spin_lock.h"
 
@@ -70,6 +71,7 @@ class Thread {
     }
 
    private:
+    const KernelContext::Scope in_;  // a memory access enters the kernel
     std::lock_guard<std::mutex> run_;
     Cpu& cpu_;
   };

@@ -5,22 +5,22 @@
 namespace vfiomm {
 
 Result<std::unique_ptr<VfioDevice>> VfioDevice::create(PciDevice& pdev, Machine& machine,
-                                                       MmProfile profile, DesignKind design,
-                                                       DesignOptions options) {
-  auto inode = VfioFs::instance().allocInode();
+                                                       VfioFs& fs, MmProfile profile,
+                                                       DesignKind design, DesignOptions options) {
+  auto inode = fs.allocInode();
   if (!inode) return fail(inode.error());
-  std::unique_ptr<VfioDevice> dev(new VfioDevice(pdev, *inode));
+  std::unique_ptr<VfioDevice> dev(new VfioDevice(pdev, fs, *inode));
   dev->pci_ = std::make_unique<VfioPciCoreDevice>(pdev, machine, dev->inode_, std::move(profile),
                                                   design, options);
   return dev;
 }
 
-VfioDevice::VfioDevice(PciDevice& pdev, std::shared_ptr<Inode> inode)
-    : pdev_(pdev), inode_(std::move(inode)) {}
+VfioDevice::VfioDevice(PciDevice& pdev, VfioFs& fs, std::shared_ptr<Inode> inode)
+    : pdev_(pdev), fs_(fs), inode_(std::move(inode)) {}
 
 VfioDevice::~VfioDevice() {
   pci_.reset();
-  VfioFs::instance().releaseInode(inode_);
+  fs_.releaseInode(inode_);
 }
 
 Status VfioDevice::open(bool viaGroup) {

@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "fs/inode.h"
+#include "fs/vfio_fs.h"
 #include "sync/mutex.h"
 #include "vfio/vfio_pci_core_device.h"
 
@@ -22,7 +23,8 @@ inline const LockClass kVfioDeviceLockClass{"&device->dev_set->lock"};
 class VfioDevice {
  public:
   // vfio_alloc_device(): fails when the inode cannot be allocated (FS-02).
-  static Result<std::unique_ptr<VfioDevice>> create(PciDevice& pdev, Machine& machine,
+  // The inode comes from `fs`, the kernel's vfio pseudo filesystem.
+  static Result<std::unique_ptr<VfioDevice>> create(PciDevice& pdev, Machine& machine, VfioFs& fs,
                                                     MmProfile profile, DesignKind design,
                                                     DesignOptions options = {});
   ~VfioDevice();  // the release callback: iput + simple_release_fs
@@ -59,9 +61,10 @@ class VfioDevice {
   void releaseCdev();
 
  private:
-  VfioDevice(PciDevice& pdev, std::shared_ptr<Inode> inode);
+  VfioDevice(PciDevice& pdev, VfioFs& fs, std::shared_ptr<Inode> inode);
 
   PciDevice& pdev_;
+  VfioFs& fs_;
   std::shared_ptr<Inode> inode_;
   std::unique_ptr<VfioPciCoreDevice> pci_;
   Mutex openLock_{kVfioDeviceLockClass};

@@ -20,11 +20,6 @@ bool VfioGroup::hasContainer() {
   return hasContainer_;
 }
 
-Inode& VfioGroup::anonInode() {
-  static Inode inode(1, makeDev(0, 14));  // anon_inode_inode
-  return inode;
-}
-
 Result<std::shared_ptr<VfioDeviceFile>> VfioGroup::getDeviceFd(const std::string& name) {
   MutexGuard g(groupLock_);
   if (!hasContainer_) return fail(Errno::kEINVAL);
@@ -32,7 +27,7 @@ Result<std::shared_ptr<VfioDeviceFile>> VfioGroup::getDeviceFd(const std::string
     if (dev->name() != name) continue;
     // Refused while the device's cdev is open, atomically with the open.
     if (auto st = dev->open(/*viaGroup=*/true); !st) return fail(st.error());
-    return std::make_shared<VfioDeviceFile>(*dev, VfioOpenPath::kGroup, anonInode(), true, true);
+    return std::make_shared<VfioDeviceFile>(*dev, VfioOpenPath::kGroup, anonInode_, true, true);
   }
   return fail(Errno::kENODEV);
 }

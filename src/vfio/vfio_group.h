@@ -20,7 +20,7 @@ inline const LockClass kVfioGroupLockClass{"&group->group_lock"};
 
 class VfioGroup {
  public:
-  explicit VfioGroup(int id) : id_(id) {}
+  VfioGroup(int id, Inode& anonInode) : id_(id), anonInode_(anonInode) {}
 
   int id() const { return id_; }
   // Setup only (Kernel::addVfioDevice), before any syscall can see the group.
@@ -36,13 +36,14 @@ class VfioGroup {
   Result<std::shared_ptr<VfioDeviceFile>> getDeviceFd(const std::string& name)
       EXCLUDES(groupLock_);
 
-  // The single system-wide anon inode every group-path file has as f_inode
+  // The kernel's single anon inode every group-path file has as f_inode
   // (anon_inode_getfile): on the anon-inode superblock, boot dependent in
   // Linux (st_dev 0:14 and a low inode number here).
-  static Inode& anonInode();
+  Inode& anonInode() { return anonInode_; }
 
  private:
   const int id_;
+  Inode& anonInode_;
   std::vector<VfioDevice*> devices_;
   Mutex groupLock_{kVfioGroupLockClass};
   bool hasContainer_ GUARDED_BY(groupLock_) = false;

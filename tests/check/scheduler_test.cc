@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "check/dfs_strategy.h"
 #include "check/pct_strategy.h"
 #include "check/random_strategy.h"
@@ -37,16 +38,17 @@ struct Outcome {
 // Runs each body on its own thread under a scheduler driven by `strategy`
 // (whose schedule has begun); the calling thread is thread 0 and only
 // starts and joins them.
-Outcome runSchedule(Strategy& strategy, const std::vector<std::function<void()>>& bodies) {
+Outcome runSchedule(KernelContext& context, Strategy& strategy,
+                    const std::vector<std::function<void()>>& bodies) {
   Scheduler sched(strategy, 100000);
   Outcome out;
   sched.setStuckHandler([&out](const std::string& report) { out.stuck = report; });
   SchedHook* const previous = setSchedHook(&sched);
   sched.start();
-  std::vector<std::thread> threads;
+  std::vector<testing::BoundThread> threads;
   for (const auto& body : bodies) {
     const unsigned id = sched.spawn();
-    threads.emplace_back([&sched, &body, id] {
+    threads.emplace_back(context, [&sched, &body, id] {
       try {
         sched.attach(id);
         body();
@@ -57,35 +59,29 @@ Outcome runSchedule(Strategy& strategy, const std::vector<std::function<void()>>
     });
   }
   sched.finish();
-  for (std::thread& t : threads) t.join();
+  for (testing::BoundThread& t : threads) t.join();
   setSchedHook(previous);
   out.choices = sched.choices();
   out.points = sched.points();
   return out;
 }
 
-Outcome runThreads(Strategy& strategy, uint64_t seed, const std::vector<std::function<void()>>& bodies) {
+Outcome runThreads(KernelContext& context, Strategy& strategy, uint64_t seed,
+                   const std::vector<std::function<void()>>& bodies) {
   strategy.beginSchedule(seed, 0);
-  return runSchedule(strategy, bodies);
+  return runSchedule(context, strategy, bodies);
 }
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    lockdep::resetGraph();
-    lockdep::clearReports();
-    lockdep::setReportSink([](const lockdep::Report&) {});
-  }
-  void TearDown() override {
-    setSchedHook(nullptr);
-    lockdep::resetGraph();
-    lockdep::clearReports();
-  }
+  testing::BoundContext boundContext;  // first: the objects below run on it
+  void SetUp() override { lockdep::setReportSink([](const lockdep::Report&) {}); }
+  void TearDown() override { setSchedHook(nullptr); }
 };
 
 // Three threads append to one log under a mutex, with a point between the
 // lock and the append: the log's order is the schedule's doing.
-std::vector<int> contendedLog(Strategy& strategy, uint64_t seed, Outcome* outcome) {
+std::vector<int> contendedLog(KernelContext& context, Strategy& strategy, uint64_t seed, Outcome* outcome) {
   Mutex mu(kLockA);
   std::vector<int> log;
   std::vector<std::function<void()>> bodies;
@@ -98,16 +94,16 @@ std::vector<int> contendedLog(Strategy& strategy, uint64_t seed, Outcome* outcom
         mu.unlock();
       }
     });
-  *outcome = runThreads(strategy, seed, bodies);
+  *outcome = runThreads(context, strategy, seed, bodies);
   return log;
 }
 
 TEST_F(SchedulerTest, TheSameSeedMakesTheSameChoicesAndTheSameRun) {
   RandomStrategy strategy;
   Outcome first, second, other;
-  const std::vector<int> a = contendedLog(strategy, 42, &first);
-  const std::vector<int> b = contendedLog(strategy, 42, &second);
-  const std::vector<int> c = contendedLog(strategy, 43, &other);
+  const std::vector<int> a = contendedLog(boundContext.context(), strategy, 42, &first);
+  const std::vector<int> b = contendedLog(boundContext.context(), strategy, 42, &second);
+  const std::vector<int> c = contendedLog(boundContext.context(), strategy, 43, &other);
   EXPECT_EQ(a.size(), 12u);
   EXPECT_EQ(a, b);
   EXPECT_EQ(first.choices, second.choices);
@@ -121,10 +117,10 @@ TEST_F(SchedulerTest, TheSameSeedMakesTheSameChoicesAndTheSameRun) {
 TEST_F(SchedulerTest, AReplayOfTheChoicesRunsTheSameSchedule) {
   RandomStrategy random;
   Outcome recorded;
-  const std::vector<int> log = contendedLog(random, 7, &recorded);
+  const std::vector<int> log = contendedLog(boundContext.context(), random, 7, &recorded);
   ReplayStrategy replay(recorded.choices);
   Outcome replayed;
-  EXPECT_EQ(contendedLog(replay, 0, &replayed), log);
+  EXPECT_EQ(contendedLog(boundContext.context(), replay, 0, &replayed), log);
   EXPECT_EQ(replayed.choices, recorded.choices);
   EXPECT_TRUE(replay.divergence().empty()) << replay.divergence();
 }
@@ -162,7 +158,7 @@ TEST_F(SchedulerTest, AThreadBlockedOnALockIsNeverPicked) {
     mu.lock();
     mu.unlock();
   };
-  const Outcome o = runThreads(strategy, 11, {holder, contender});
+  const Outcome o = runThreads(boundContext.context(), strategy, 11, {holder, contender});
   ASSERT_TRUE(o.stuck.empty()) << o.stuck;
   EXPECT_LE(strategy.picked, 1);
   EXPECT_GT(o.choices.size(), 0u);
@@ -182,7 +178,7 @@ TEST_F(SchedulerTest, ASpinningThreadGivesWayToTheThreadItWaitsFor) {
       for (int i = 0; i < 5; ++i) schedPoint("before setting");
       flag = true;
     };
-    const Outcome o = runThreads(strategy, seed, {spinner, setter});
+    const Outcome o = runThreads(boundContext.context(), strategy, seed, {spinner, setter});
     ASSERT_TRUE(o.stuck.empty()) << "seed " << seed << ": " << o.stuck;
     EXPECT_TRUE(flag);
   }
@@ -205,7 +201,7 @@ TEST_F(SchedulerTest, TwoLocksTakenInOppositeOrderDeadlockAndAreReported) {
         first.unlock();
       };
     };
-    report = runThreads(strategy, seed, {inOrder(a, b), inOrder(b, a)}).stuck;
+    report = runThreads(boundContext.context(), strategy, seed, {inOrder(a, b), inOrder(b, a)}).stuck;
     lockdep::resetGraph();
   }
   ASSERT_FALSE(report.empty()) << "no schedule of 50 deadlocked";
@@ -231,7 +227,7 @@ TEST_F(SchedulerTest, DfsRunsEveryScheduleWithinTheBoundExactlyOnce) {
       dfs.beginSchedule(0, 0);
       if (dfs.exhausted()) break;
       ASSERT_LT(runs, 100u) << "dfs does not end";
-      const Outcome o = runSchedule(dfs, bodies);
+      const Outcome o = runSchedule(boundContext.context(), dfs, bodies);
       ASSERT_TRUE(o.stuck.empty()) << o.stuck;
       seen.insert(o.choices);
       ++runs;

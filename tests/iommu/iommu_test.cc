@@ -3,6 +3,7 @@
 // an IOVA to host RAM and to a peer's BAR, including invariant 7.
 #include <gtest/gtest.h>
 
+#include "bound_context.h"
 #include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
 #include "mm/system_ram.h"
@@ -22,6 +23,7 @@ constexpr uint64_t k1G = uint64_t{1} << 30;
 constexpr int kRw = iommuprot::kRead | iommuprot::kWrite;
 
 TEST(IommuDomain, MapSplitsIntoTheLargestLeavesAlignmentAllows) {
+  testing::BoundContext bound;
   IommuDomain d(kVtdPgsizes);
   // dma-mapping.md §2.4: H at a 1 GiB aligned IOVA is two 1 GiB IOPTEs.
   ASSERT_TRUE(d.map(0x1'0000'0000, PhysAddr(kStandardBar2Start), 2 * k1G, kRw));
@@ -38,6 +40,7 @@ TEST(IommuDomain, MapSplitsIntoTheLargestLeavesAlignmentAllows) {
 }
 
 TEST(IommuDomain, MapRefusesMisalignedAndOccupiedRanges) {
+  testing::BoundContext bound;
   IommuDomain d(kVtdPgsizes);
   EXPECT_EQ(d.map(0x1001, PhysAddr(0), k4K, kRw).error(), Errno::kEINVAL);
   EXPECT_EQ(d.map(0x1000, PhysAddr(0), 0, kRw).error(), Errno::kEINVAL);
@@ -47,6 +50,7 @@ TEST(IommuDomain, MapRefusesMisalignedAndOccupiedRanges) {
 }
 
 TEST(IommuDomain, IovaToPhysAndUnmap) {
+  testing::BoundContext bound;
   IommuDomain d(kVtdPgsizes);
   ASSERT_TRUE(d.map(0x4000'0000, PhysAddr(0x40'0000'0000), k1G, kRw));
   EXPECT_EQ(d.iovaToPhys(0x4000'0000 + 0x1234'5678), PhysAddr(0x40'1234'5678));

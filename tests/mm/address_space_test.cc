@@ -1,4 +1,5 @@
 // unmap_mapping_range over the i_mmap tree (mm-pfnmap.md §4, §5).
+#include "bound_context.h"
 #include "mm/address_space.h"
 
 #include <gtest/gtest.h>
@@ -23,10 +24,10 @@ TEST_F(AddressSpaceTest, ZAP_03_HugeLeavesClearedWithoutSplitOneFlushPerVma) {
   ASSERT_TRUE(small);
   for (uint64_t off = 0; off < (64 << 10); off += kPageSize) ASSERT_TRUE(touch(*small + off).none());
   const uint64_t ptePages = mm->pageTable().tablePages(PtLevel::kPte);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   const uint64_t flushesBefore = machine.flushTotals().flushes.load();
   EXPECT_EQ(bar->zap(), 2U + 16U);
-  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  const CounterSnapshot d = CounterSet::current().snapshot().since(before);
   EXPECT_EQ(d.get("mm.zap.pud"), 2U);
   EXPECT_EQ(d.get("mm.zap.pte"), 16U);
   EXPECT_EQ(d.get("mm.thp_split_pud"), 0U);
@@ -89,14 +90,14 @@ TEST_F(AddressSpaceTest, ZapRacingFaultsLeavesNoEntryAfterItReturns) {
   constexpr int kFaulters = 3;
   std::barrier sync(kFaulters + 1);
   std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
+  std::vector<testing::BoundThread> threads;
   std::vector<std::unique_ptr<Task>> tasks;
   for (int i = 0; i < kFaulters; ++i) {
     tasks.push_back(std::make_unique<Task>());
     tasks.back()->mm = mm.get();
   }
   for (int i = 0; i < kFaulters; ++i) {
-    threads.emplace_back([&, i] {
+    threads.emplace_back(boundContext.context(), [&, i] {
       Task& t = *tasks[static_cast<size_t>(i)];
       sync.arrive_and_wait();
       for (uint64_t n = 0; !stop.load(); ++n) {

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "base/counter.h"
 #include "mm/address_space.h"
 #include "mm/file.h"
@@ -27,12 +28,13 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr PhysAddr kRamBase(64 * kGiB);
 constexpr VirtAddr kUserVa(0x7f00'0000'0000);
 
-uint64_t counter(const char* name) { return CounterRegistry::global().snapshot().get(name); }
+uint64_t counter(const char* name) { return CounterSet::current().snapshot().get(name); }
 
 // A process on a machine, with leaves put straight into its page table: the
 // CPU only reads the page table, so this is all it needs to run.
 class CpuTest : public ::testing::Test {
  protected:
+  testing::BoundContext boundContext;  // first: the objects below run on it
   CpuTest() {
     machine.registerRegion(ram);
     task.comm = "cpu_test";
@@ -217,9 +219,9 @@ TEST_F(CpuTest, ConcurrentAccessesNeverOutliveAZap) {
   std::latch start(kCpus + 1);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> badValues{0};
-  std::vector<std::thread> cpus;
+  std::vector<testing::BoundThread> cpus;
   for (unsigned c = 0; c < kCpus; ++c)
-    cpus.emplace_back([&, c] {
+    cpus.emplace_back(boundContext.context(), [&, c] {
       Cpu& cpu = machine.cpu(c);
       start.arrive_and_wait();
       while (!stop.load()) {
@@ -281,9 +283,9 @@ TEST_F(CpuTest, ShootdownWaitsForTheAccessInFlight) {
 
   LockWaitHook hook;
   SchedHook* previous = setSchedHook(&hook);
-  std::thread accessor([&] { EXPECT_EQ(machine.cpu(0).load(kUserVa, 8).value, 1U); });
+  testing::BoundThread accessor(boundContext.context(), [&] { EXPECT_EQ(machine.cpu(0).load(kUserVa, 8).value, 1U); });
   device.entered.wait();
-  std::thread zapper([&] {
+  testing::BoundThread zapper(boundContext.context(), [&] {
     unmapLeaf(kUserVa, PtLevel::kPte);
     flushed.store(true);
   });

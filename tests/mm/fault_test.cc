@@ -4,6 +4,7 @@
 #include <barrier>
 #include <thread>
 
+#include "bound_context.h"
 #include "base/counter.h"
 #include "pfnmap_fixture.h"
 
@@ -29,13 +30,13 @@ TEST_F(FaultTest, FAULT_02_DisabledDeviceGetsSigbusAndNoEntry) {
   auto va = mapBar(64 << 10);
   ASSERT_TRUE(va);
   bar->setEnabled(false);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   const SigInfo sig = touch(*va);
   EXPECT_EQ(sig.signo, SigInfo::kSigbus);
   EXPECT_EQ(sig.code, SigInfo::kBusAdrerr);
   EXPECT_FALSE(translate(*va).present);
   // ACCT-01: a SIGBUS fault counts PGFAULT but no min_flt.
-  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("vmstat.pgfault"), 1U);
+  EXPECT_EQ(CounterSet::current().snapshot().since(before).get("vmstat.pgfault"), 1U);
   EXPECT_EQ(minFlt(), 0U);
 }
 
@@ -54,7 +55,7 @@ TEST_F(FaultTest, FAULT_07_ConcurrentFaultsOnOnePageInstallOneEntry) {
   startProfile("linux-6.10", false);
   auto va = mapBar(64 << 10);
   ASSERT_TRUE(va);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   constexpr int kThreads = 4;
   std::vector<std::unique_ptr<Task>> tasks;
   for (int i = 0; i < kThreads; ++i) {
@@ -62,15 +63,15 @@ TEST_F(FaultTest, FAULT_07_ConcurrentFaultsOnOnePageInstallOneEntry) {
     tasks.back()->mm = mm.get();
   }
   std::barrier start(kThreads);
-  std::vector<std::thread> threads;
+  std::vector<testing::BoundThread> threads;
   for (int i = 0; i < kThreads; ++i)
-    threads.emplace_back([&, i] {
+    threads.emplace_back(boundContext.context(), [&, i] {
       start.arrive_and_wait();
       EXPECT_TRUE(doUserAddrFault(*tasks[static_cast<size_t>(i)], *va, FaultAccess::kRead).none());
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(leaves(*va, 64 << 10).pte, 1U);
-  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("mm.pfn_insert.pte"), 1U);
+  EXPECT_EQ(CounterSet::current().snapshot().since(before).get("mm.pfn_insert.pte"), 1U);
   // Every call that ends without error counts one minor fault.
   for (auto& t : tasks) EXPECT_EQ(t->minFlt.load(), 1U);
   EXPECT_EQ(lockdep::reportCount(), 0U);
@@ -210,9 +211,9 @@ TEST_F(FaultTest, HUGE_09_PmdInsertOverAPteTableChangesNothing) {
 TEST_F(FaultTest, ACCT_01_SuccessfulUserFaultCountsOneMinorFault) {
   auto va = mapBar(64 << 10);
   ASSERT_TRUE(va);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   ASSERT_TRUE(touch(*va).none());
-  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  const CounterSnapshot d = CounterSet::current().snapshot().since(before);
   EXPECT_EQ(d.get("vmstat.pgfault"), 1U);
   EXPECT_EQ(task->minFlt.load(), 1U);
   EXPECT_EQ(task->majFlt.load(), 0U);
@@ -238,9 +239,9 @@ TEST_F(FaultTest, ACCT_03_VmaLockRetryIsNotCounted) {
   startProfile("linux-6.10", false);
   auto va = mapBar(64 << 10);
   ASSERT_TRUE(va);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   ASSERT_TRUE(touch(*va).none());
-  const CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  const CounterSnapshot d = CounterSet::current().snapshot().since(before);
   EXPECT_EQ(d.get("vmstat.vma_lock_retry"), 1U);
   EXPECT_EQ(d.get("vmstat.pgfault"), 1U);
   EXPECT_EQ(task->minFlt.load(), 1U);
@@ -294,14 +295,14 @@ TEST_F(FaultTest, ACCT_04_FourKMappingAllocatesPmdAndPteTables) {
 TEST_F(FaultTest, LOCK_05_HugeFaultsRunUnderThePerVmaLock) {
   auto va = mapBar(2ULL << 30, 0, VirtAddr(0x7f0000000000));
   ASSERT_TRUE(va);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   ASSERT_TRUE(touch(*va).none());
-  CounterSnapshot d = CounterRegistry::global().snapshot().since(before);
+  CounterSnapshot d = CounterSet::current().snapshot().since(before);
   EXPECT_EQ(d.get("vmstat.vma_lock_success"), 1U);
   EXPECT_EQ(d.get("vmstat.vma_lock_retry"), 0U);
   ASSERT_TRUE(mm->madvise(*va + kPudSize, kPudSize, madv::kNoHugepage));
   ASSERT_TRUE(touch(*va + kPudSize).none());
-  d = CounterRegistry::global().snapshot().since(before);
+  d = CounterSet::current().snapshot().since(before);
   EXPECT_EQ(d.get("vmstat.vma_lock_retry"), 1U);
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bound_context.h"
 #include "base/counter.h"
 
 namespace vfiomm {
@@ -9,7 +10,7 @@ namespace {
 
 constexpr uint64_t kMm = 9;
 
-uint64_t counter(const char* name) { return CounterRegistry::global().snapshot().get(name); }
+uint64_t counter(const char* name) { return CounterSet::current().snapshot().get(name); }
 
 MachineConfig withCpus(unsigned cpus) {
   MachineConfig config;
@@ -24,6 +25,7 @@ uint64_t mask(std::initializer_list<unsigned> cpus) {
 }
 
 TEST(Machine, HasTheConfiguredCpusEachWithItsTlb) {
+  testing::BoundContext bound;
   Machine m(MachineConfig{.cpus = 3, .tlb = TlbGeometry{{64, 4}, {32, 4}, {16, 2}}});
   ASSERT_EQ(m.cpuCount(), 3U);
   for (unsigned id = 0; id < 3; ++id) EXPECT_EQ(m.cpu(id).id(), id);
@@ -31,6 +33,7 @@ TEST(Machine, HasTheConfiguredCpusEachWithItsTlb) {
 }
 
 TEST(Machine, FlushOf33PagesIsPerPageAnd34IsFull) {
+  testing::BoundContext bound;
   Machine m;
   const VirtAddr start(0x7000'0000'0000);
   m.flushTlbMmRange(kMm, mask({0}), start, start + 33 * kPageSize, kPageShift, false, 0);
@@ -52,6 +55,7 @@ TEST(Machine, FlushOf33PagesIsPerPageAnd34IsFull) {
 }
 
 TEST(Machine, FreeingOnlyTablesFlushesTheWholeMm) {
+  testing::BoundContext bound;
   Machine m;
   m.flushTlbMmRange(kMm, mask({1}), VirtAddr(0), VirtAddr(0), kPageShift, true, -1);
   EXPECT_EQ(m.cpu(1).tlbStats().fullFlushes.load(), 1U);
@@ -62,6 +66,7 @@ TEST(Machine, FreeingOnlyTablesFlushesTheWholeMm) {
 }
 
 TEST(Machine, InitiatorFlushesLocallyOthersInTheMaskGetAnIpi) {
+  testing::BoundContext bound;
   Machine m;
   const uint64_t shootdowns = counter("tlb.shootdown");
   const uint64_t locals = counter("tlb.flush.local");
@@ -78,6 +83,7 @@ TEST(Machine, InitiatorFlushesLocallyOthersInTheMaskGetAnIpi) {
 }
 
 TEST(Machine, InitiatorOutsideTheMaskOrNoCpuSendsOnlyIpis) {
+  testing::BoundContext bound;
   Machine m;
   m.flushTlbMmRange(kMm, mask({2, 3}), VirtAddr(0), VirtAddr(kPageSize), kPageShift, false, 0);
   m.flushTlbMmRange(kMm, mask({2, 3}), VirtAddr(0), VirtAddr(kPageSize), kPageShift, false, -1);
@@ -87,6 +93,7 @@ TEST(Machine, InitiatorOutsideTheMaskOrNoCpuSendsOnlyIpis) {
 }
 
 TEST(Machine, CurrentCpuIsTheOneTheThreadRunsOn) {
+  testing::BoundContext bound;
   Machine m;
   Machine other;
   EXPECT_EQ(m.currentCpuId(), -1);
@@ -104,6 +111,7 @@ TEST(Machine, CurrentCpuIsTheOneTheThreadRunsOn) {
 }
 
 TEST(Machine, RegionsAreRoutedThroughItsPhysicalMap) {
+  testing::BoundContext bound;
   Machine m;
   RamRegion ram("ram", PhysAddr(0x4000'0000), kPmdSize);
   m.registerRegion(ram);

@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "bound_context.h"
 #include "pfnmap_fixture.h"
 
 namespace vfiomm::testing {
@@ -41,6 +42,7 @@ void checkLayout(Mm& mm, const std::map<uint64_t, ModelPage>& model) {
 }
 
 RC_GTEST_PROP(MmProperty, SyscallSequencesMatchAPageModel, ()) {
+  testing::BoundContext bound;
   Machine machine;
   auto profile = *MmProfile::byName(*rc::gen::element<std::string>("linux-6.1", "linux-6.12"));
   Mm mm(machine, profile);

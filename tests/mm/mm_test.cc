@@ -39,11 +39,11 @@ TEST_F(MmCallsTest, MMAP_10_PrivateWritableBeyondOvercommitIsEnomemBeforeTheDriv
   gib.swapBytes = 256ULL << 20;
   VmCommit commit(gib, machine.log());
   mm->setVmCommit(&commit);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   auto r = mm->mmap(VirtAddr(0), 2ULL << 30, prot::kRead | prot::kWrite, map::kPrivate, bar, 0);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errno::kENOMEM);
-  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("mm.overcommit_refused"), 1U);
+  EXPECT_EQ(CounterSet::current().snapshot().since(before).get("mm.overcommit_refused"), 1U);
   // Read-only, or NORESERVE: the driver's own refusal of MAP_PRIVATE.
   EXPECT_EQ(mm->mmap(VirtAddr(0), 2ULL << 30, prot::kRead, map::kPrivate, bar, 0).error(),
             Errno::kEINVAL);
@@ -97,9 +97,9 @@ TEST_F(MmCallsTest, SPLIT_02_MunmapInsideAPmdLeafClearsIt) {
   ASSERT_TRUE(va);
   ASSERT_TRUE(touch(*va).none());
   ASSERT_EQ(translate(*va).level, PtLevel::kPmd);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   ASSERT_TRUE(mm->munmap(*va + (1 << 20), kPageSize));
-  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("mm.thp_split_pmd"), 1U);
+  EXPECT_EQ(CounterSet::current().snapshot().since(before).get("mm.thp_split_pmd"), 1U);
   EXPECT_FALSE(translate(*va).present);
   ASSERT_TRUE(touch(*va).none());
   EXPECT_EQ(translate(*va).level, PtLevel::kPte);
@@ -205,9 +205,9 @@ TEST_F(MmCallsTest, MPROT_02_MprotectInsideAPmdLeafClearsItAndSplitsInThree) {
   auto va = mapBar(4ULL << 20, 0, VirtAddr(0x7f0000200000));
   ASSERT_TRUE(va);
   ASSERT_TRUE(touch(*va).none());
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   ASSERT_TRUE(mm->mprotect(*va + (1 << 20), kPageSize, prot::kRead));
-  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("mm.thp_split_pmd"), 1U);
+  EXPECT_EQ(CounterSet::current().snapshot().since(before).get("mm.thp_split_pmd"), 1U);
   EXPECT_EQ(mm->vmaSnapshot().size(), 3U);
   EXPECT_FALSE(translate(*va).present);
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 
+#include "bound_context.h"
 #include "mm/mmu_gather.h"
 
 namespace vfiomm {
@@ -35,6 +36,7 @@ struct Flushes {
 };
 
 TEST(PageTable, TablesAreAllocatedOnDemandAndAccountedLikePgtablesBytes) {
+  testing::BoundContext bound;
   PageTable pt;
   EXPECT_EQ(pt.pgtablesBytes(), 0U);
   ASSERT_TRUE(install(pt, VirtAddr(0x7f0000000000), PtLevel::kPte, Pfn(0xF0000)));
@@ -51,6 +53,7 @@ TEST(PageTable, TablesAreAllocatedOnDemandAndAccountedLikePgtablesBytes) {
 }
 
 TEST(PageTable, HugeLeavesNeedNoLowerTables) {
+  testing::BoundContext bound;
   PageTable pt;
   ASSERT_TRUE(install(pt, VirtAddr(0x7f0040000000), PtLevel::kPud, Pfn(0x4000000)));
   EXPECT_EQ(pt.tablePages(PtLevel::kPmd), 0U);
@@ -66,12 +69,14 @@ TEST(PageTable, HugeLeavesNeedNoLowerTables) {
 
 // mm-pfnmap.md §8.4: the MMU ignores the pfn bits below the leaf's order.
 TEST(PageTable, HUGE_05_MisalignedHugePfnTranslatesRoundedDown) {
+  testing::BoundContext bound;
   PageTable pt;
   ASSERT_TRUE(install(pt, VirtAddr(0x7f0000200000), PtLevel::kPmd, Pfn(0x4000001)));
   EXPECT_EQ(pt.translate(VirtAddr(0x7f0000200000)).pfn, Pfn(0x4000000));
 }
 
 TEST(PageTable, ZapClearsLeavesButKeepsTablesAndGathersOneFlush) {
+  testing::BoundContext bound;
   PageTable pt;
   const VirtAddr base(0x7f0000000000);
   for (uint64_t i = 0; i < 16; ++i)
@@ -89,6 +94,7 @@ TEST(PageTable, ZapClearsLeavesButKeepsTablesAndGathersOneFlush) {
 }
 
 TEST(PageTable, PartialZapOfAHugeLeafClearsItWhole) {
+  testing::BoundContext bound;
   PageTable pt;
   const VirtAddr base(0x7f0000200000);
   ASSERT_TRUE(install(pt, base, PtLevel::kPmd, Pfn(0x4000000)));
@@ -100,6 +106,7 @@ TEST(PageTable, PartialZapOfAHugeLeafClearsItWhole) {
 }
 
 TEST(PageTable, FreePgtablesFreesOnlyTablesInsideTheHole) {
+  testing::BoundContext bound;
   PageTable pt;
   const VirtAddr a(0x7f0000000000);          // PTE table 1 (first 2 MiB)
   const VirtAddr b(0x7f0000000000 + kPmdSize);  // PTE table 2
@@ -119,6 +126,7 @@ TEST(PageTable, FreePgtablesFreesOnlyTablesInsideTheHole) {
 }
 
 TEST(PageTable, CopyRangeMarksTheChildsLeavesOldAndKeepsWrite) {
+  testing::BoundContext bound;
   PageTable parent;
   PageTable child;
   const VirtAddr base(0x7f0040000000);
@@ -135,6 +143,7 @@ TEST(PageTable, CopyRangeMarksTheChildsLeavesOldAndKeepsWrite) {
 }
 
 TEST(PageTable, AllocationFailureIsReportedNotHidden) {
+  testing::BoundContext bound;
   PageTable pt;
   pt.setAllocFailure([](PtLevel l) { return l == PtLevel::kPte; });
   PageTable::Slot s;
@@ -160,6 +169,7 @@ std::optional<uint64_t> modelLookup(const std::map<uint64_t, ModelLeaf>& m, uint
 }
 
 RC_GTEST_PROP(PageTableProperty, MatchesAFlatModel, ()) {
+  testing::BoundContext bound;
   PageTable pt;
   std::map<uint64_t, ModelLeaf> model;  // leaf start -> leaf
   const uint64_t base = 0x7f0000000000;

@@ -19,6 +19,7 @@
 #include "mm/task.h"
 #include "mm/vm_operations.h"
 #include "mm/vma.h"
+#include "bound_context.h"
 #include "sync/lockdep.h"
 
 namespace vfiomm::testing {
@@ -30,7 +31,6 @@ class MmTest : public ::testing::Test {
 
   void SetUp() override {
     lockdep::setReportSink({});
-    lockdep::clearReports();
     startProfile("linux-6.12");
   }
 
@@ -78,6 +78,7 @@ class MmTest : public ::testing::Test {
   }
   uint64_t minFlt() const { return task->minFlt.load(); }
 
+  BoundContext boundContext;  // first: everything below runs on it
   Machine machine;
   std::unique_ptr<Mm> mm;
   std::unique_ptr<Task> task;

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "base/counter.h"
 
 namespace vfiomm {
@@ -35,7 +36,7 @@ class RecordingRegion final : public PhysRegion {
   }
 };
 
-uint64_t counter(const char* name) { return CounterRegistry::global().snapshot().get(name); }
+uint64_t counter(const char* name) { return CounterSet::current().snapshot().get(name); }
 
 TEST(RamRegion, UntouchedMemoryReadsZeroAndAllocatesNothing) {
   RamRegion ram("ram", PhysAddr(0), 16 * kPageSize);
@@ -98,6 +99,7 @@ TEST(RamRegionDeathTest, UnalignedOrOutsideAccessIsAModelBug) {
 }
 
 TEST(PhysMemMap, RoutesPfnsToTheirRegionWithRegionRelativeOffsets) {
+  testing::BoundContext bound;
   PhysMemMap map;
   RecordingRegion low("low", PhysAddr(0x1000'0000), 4 * kPageSize);
   RecordingRegion high("high", PhysAddr(0x2000'0000), kPmdSize);
@@ -126,6 +128,7 @@ TEST(PhysMemMap, RoutesPfnsToTheirRegionWithRegionRelativeOffsets) {
 }
 
 TEST(PhysMemMap, UnassignedAccessReadsAllOnesDropsWritesAndCounts) {
+  testing::BoundContext bound;
   PhysMemMap map;
   RamRegion ram("ram", PhysAddr(0), kPageSize);
   map.registerRegion(ram);
@@ -159,6 +162,7 @@ TEST(PhysMemMapDeathTest, OverlappingRegionsAreAModelBug) {
 
 // Lookups run on every TLB miss while a device (un)registers its BARs.
 TEST(PhysMemMap, LookupsRaceWithRegistrationAndSeeWholeSnapshots) {
+  testing::BoundContext bound;
   PhysMemMap map;
   RamRegion fixed("fixed", PhysAddr(0), kPmdSize);
   RamRegion coming("coming", PhysAddr(kGiB), kPmdSize);

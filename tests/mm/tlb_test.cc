@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bound_context.h"
 #include "base/counter.h"
 
 namespace vfiomm {
@@ -26,9 +27,10 @@ TlbEntry leaf(PtLevel level, uint64_t pfnBase, bool writable = true) {
 // The address of 4 KiB page `vpn`.
 VirtAddr page(uint64_t vpn) { return VirtAddr(vpn << kPageShift); }
 
-uint64_t counter(const char* name) { return CounterRegistry::global().snapshot().get(name); }
+uint64_t counter(const char* name) { return CounterSet::current().snapshot().get(name); }
 
 TEST(Tlb, HitReturnsTheCachedLeafAndTranslatesWithinIt) {
+  testing::BoundContext bound;
   Tlb tlb(tinyGeometry());
   EXPECT_EQ(tlb.lookup(kMmA, page(3), false), nullptr);
   tlb.insert(kMmA, page(3), leaf(PtLevel::kPte, 0x800));
@@ -55,6 +57,7 @@ TEST(Tlb, HitReturnsTheCachedLeafAndTranslatesWithinIt) {
 }
 
 TEST(Tlb, CountsHitsAndMissesGlobally) {
+  testing::BoundContext bound;
   Tlb tlb(tinyGeometry());
   const uint64_t hits = counter("tlb.hit");
   const uint64_t misses = counter("tlb.miss");
@@ -78,6 +81,7 @@ TEST(Tlb, CountsHitsAndMissesGlobally) {
 }
 
 TEST(Tlb, FullSetEvictsItsLeastRecentlyUsedEntry) {
+  testing::BoundContext bound;
   Tlb tlb(tinyGeometry());
   // vpns 0, 4 and 8 share set 0 of the 4-set array; 1 lives in set 1.
   tlb.insert(kMmA, page(0), leaf(PtLevel::kPte, 100));
@@ -98,6 +102,7 @@ TEST(Tlb, FullSetEvictsItsLeastRecentlyUsedEntry) {
 }
 
 TEST(Tlb, ReinsertingATranslationReusesItsEntry) {
+  testing::BoundContext bound;
   Tlb tlb(tinyGeometry());
   tlb.insert(kMmA, page(0), leaf(PtLevel::kPte, 100, false));
   tlb.insert(kMmA, page(4), leaf(PtLevel::kPte, 104));
@@ -108,6 +113,7 @@ TEST(Tlb, ReinsertingATranslationReusesItsEntry) {
 }
 
 TEST(Tlb, DefaultGeometryHoldsGoldenCoveStlbCapacity) {
+  testing::BoundContext bound;
   Tlb tlb;
   EXPECT_EQ(tlb.geometry().page4k.entries, 2048U);
   EXPECT_EQ(tlb.geometry().page4k.ways, 16U);
@@ -124,6 +130,7 @@ TEST(Tlb, DefaultGeometryHoldsGoldenCoveStlbCapacity) {
 }
 
 TEST(Tlb, EntriesAreTaggedByMm) {
+  testing::BoundContext bound;
   Tlb tlb(tinyGeometry());
   tlb.insert(kMmA, page(5), leaf(PtLevel::kPte, 1));
   EXPECT_EQ(tlb.lookup(kMmB, page(5), false), nullptr) << "another mm's entry is no hit";
@@ -139,6 +146,7 @@ TEST(Tlb, EntriesAreTaggedByMm) {
 }
 
 TEST(Tlb, FlushRangeInvalidatesOnlyTheStridedAddressesOfThatMm) {
+  testing::BoundContext bound;
   Tlb tlb(TlbGeometry{});
   for (uint64_t v = 0; v < 8; ++v) {
     tlb.insert(kMmA, page(v), leaf(PtLevel::kPte, v));
@@ -156,6 +164,7 @@ TEST(Tlb, FlushRangeInvalidatesOnlyTheStridedAddressesOfThatMm) {
 }
 
 TEST(Tlb, InvlpgOfAnyAddressInAHugeLeafDropsIt) {
+  testing::BoundContext bound;
   Tlb tlb(TlbGeometry{});
   const VirtAddr pmd(0x20'0000);
   const VirtAddr pud(kPudSize);
@@ -171,6 +180,7 @@ TEST(Tlb, InvlpgOfAnyAddressInAHugeLeafDropsIt) {
 }
 
 TEST(Tlb, StoreToReadOnlyEntryMissesAndDropsIt) {
+  testing::BoundContext bound;
   Tlb tlb(tinyGeometry());
   tlb.insert(kMmA, page(7), leaf(PtLevel::kPte, 7, /*writable=*/false));
   EXPECT_NE(tlb.lookup(kMmA, page(7), false), nullptr);

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "mm/machine.h"
 #include "pci/pci_host.h"
 #include "pci/pci_regs.h"
@@ -22,6 +23,7 @@ AccessInfo fromCpu(int cpu, uint64_t seq) { return AccessInfo{cpu, PhysAddr(0), 
 
 class BarRegionTest : public ::testing::Test {
  protected:
+  testing::BoundContext boundContext;  // first: the objects below run on it
   void enableMemory() { cfgWrite(dev, kPciCommand, 2, kPciCommandMemory); }
   PhysMemMap& map() { return machine.physMemMap(); }
 
@@ -174,9 +176,9 @@ TEST_F(BarRegionTest, ConcurrentAccessesAndDecodeChangesRecordExactlyTheRefusedA
   constexpr int kReads = 4000;
   std::atomic<uint64_t> refused{0};
   std::atomic<bool> wrongData{false};
-  std::vector<std::thread> threads;
+  std::vector<testing::BoundThread> threads;
   for (int cpu = 0; cpu < kReaders; ++cpu) {
-    threads.emplace_back([&, cpu] {
+    threads.emplace_back(boundContext.context(), [&, cpu] {
       for (int i = 0; i < kReads; ++i) {
         const uint64_t v = map().read(kBar0 + 0x800, 8, fromCpu(cpu, static_cast<uint64_t>(i)));
         if (v == ~uint64_t{0})
@@ -186,13 +188,13 @@ TEST_F(BarRegionTest, ConcurrentAccessesAndDecodeChangesRecordExactlyTheRefusedA
       }
     });
   }
-  threads.emplace_back([&] {
+  threads.emplace_back(boundContext.context(), [&] {
     for (int i = 0; i < 500; ++i) {
       cfgWrite(dev, kPciCommand, 2, 0);
       cfgWrite(dev, kPciCommand, 2, kPciCommandMemory);
     }
   });
-  for (std::thread& t : threads) t.join();
+  for (testing::BoundThread& t : threads) t.join();
   EXPECT_FALSE(wrongData.load());
   EXPECT_EQ(bar0.decodeViolationCount(), refused.load());
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bound_context.h"
 #include "mm/machine.h"
 #include "pci/bar_region.h"
 #include "pci/pci_host.h"
@@ -72,6 +73,7 @@ TEST(BarRegisters, DescriptionsAreChecked) {
 // A registers BAR behind a device: resets of the function reach it.
 class RegistersBarTest : public ::testing::Test {
  protected:
+  testing::BoundContext boundContext;  // first: the objects below run on it
   static PciDeviceConfig config() {
     PciDeviceConfig c;
     c.vendorId = 0x1234;

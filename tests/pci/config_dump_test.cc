@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bound_context.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "pci_test_support.h"
@@ -63,6 +64,7 @@ std::string refusal(const std::string& dump, const std::string& resource = kStan
 
 class ConfigDumpTest : public ::testing::Test {
  protected:
+  testing::BoundContext boundContext;  // first: the objects below run on it
   // Standard device D with its addresses assigned, as a host would dump it.
   void SetUp() override {
     dev.assignResource(0, kStandardBar0Start);
@@ -278,6 +280,7 @@ TEST_F(ConfigDumpTest, EveryOtherRefusalSaysWhatAndWhere) {
 std::string devicesDir() { return test::sourceDir() + "/devices"; }
 
 TEST(ConfigDumpDevice, VirtioRngCapabilitiesSitWhereQemuPutsThem) {
+  testing::BoundContext bound;
   const PciDeviceConfig c = loadDeviceFromDump(devicesDir() + "/dumps/virtio-rng-pci.lspci",
                                                devicesDir() + "/dumps/virtio-rng-pci.resource");
   PciDevice dev(c);
@@ -312,6 +315,7 @@ TEST(ConfigDumpDevice, VirtioRngCapabilitiesSitWhereQemuPutsThem) {
 
 // The "dump of a real device": pciutils' capture of an AMD R9 Nano.
 TEST(ConfigDumpDevice, RealAmdR9NanoDumpLoadsWithItsIdentityBarsAndCapabilities) {
+  testing::BoundContext bound;
   const PciDeviceConfig c = loadDeviceFromDump(devicesDir() + "/dumps/amd-r9-nano.lspci",
                                                devicesDir() + "/dumps/amd-r9-nano.resource");
   EXPECT_EQ(c.vendorId, 0x1002);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "bound_context.h"
 #include "pci/pci_regs.h"
 #include "source_dir.h"
 #include "vfio/vfio_fixture.h"
@@ -40,6 +41,7 @@ const PciDeviceConfig& configOf(const std::string& name) {
 }
 
 TEST(DeviceCatalog, HoldsTheIssuesDevices) {
+  testing::BoundContext bound;
   for (const char* name : {"ivshmem-64m", "ivshmem-1g", "ivshmem-2g", "edu", "pci-testdev",
                            "virtio-rng-pci", "nvidia-h100-pcie", "amd-r9-nano"})
     EXPECT_NE(catalog().find(name), nullptr) << name;
@@ -50,6 +52,7 @@ TEST(DeviceCatalog, HoldsTheIssuesDevices) {
 }
 
 TEST(DeviceCatalog, IvshmemVariantsDifferOnlyInTheSharedMemoryBar) {
+  testing::BoundContext bound;
   const uint64_t sizes[] = {64 * kMiB, kGiB, 2 * kGiB};
   const char* names[] = {"ivshmem-64m", "ivshmem-1g", "ivshmem-2g"};
   for (int i = 0; i < 3; ++i) {
@@ -73,6 +76,7 @@ TEST(DeviceCatalog, IvshmemVariantsDifferOnlyInTheSharedMemoryBar) {
 }
 
 TEST(DeviceCatalog, EduPciTestdevVirtioAndH100HaveTheirLayouts) {
+  testing::BoundContext bound;
   const PciDeviceConfig& edu = configOf("edu");
   EXPECT_EQ(edu.vendorId, 0x1234);
   EXPECT_EQ(edu.deviceId, 0x11e8);
@@ -173,6 +177,7 @@ INSTANTIATE_TEST_SUITE_P(AllDesigns, CatalogDeviceOpens, ::testing::ValuesIn(all
 // edu's register BAR as a user sees it through an mmap: the identification
 // register, unimplemented offsets reading ~0, read-only and latched writes.
 TEST(DeviceCatalog, EduRegistersThroughAMapping) {
+  testing::BoundContext bound;
   Opened o = openDevice(configOf("edu"));
   ASSERT_GE(o.fd, 0);
   Process& p = *o.proc;
@@ -191,6 +196,7 @@ TEST(DeviceCatalog, EduRegistersThroughAMapping) {
 // The issue's real device: its region and IRQ info as vfio-uapi.md §2-4 and
 // vfio-bar-mapping.md §1 say for its BARs and capabilities.
 TEST(DeviceCatalog, RealR9NanoRegionAndIrqInfoFollowTheSpec) {
+  testing::BoundContext bound;
   Opened o = openDevice(configOf("amd-r9-nano"));
   ASSERT_GE(o.fd, 0);
   Process& p = *o.proc;
@@ -295,6 +301,7 @@ TEST_F(CatalogFileTest, RegistersMayNotOverlapTheMsixTable) {
 }
 
 TEST(DeviceCatalogListing, DescribesIdsBarsBackingAndCapabilities) {
+  testing::BoundContext bound;
   const std::string rng = describeCatalogDevice(*catalog().find("virtio-rng-pci"));
   EXPECT_NE(rng.find("virtio-rng-pci  1af4:1044 class 00ff00"), std::string::npos) << rng;
   EXPECT_NE(rng.find("BAR1 mem32 4 KiB registers"), std::string::npos) << rng;

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "mm/machine.h"
 #include "pci/pci_host.h"
 #include "pci/pci_regs.h"
@@ -23,6 +24,7 @@ PciDeviceConfig at(uint8_t bus, uint8_t slot, uint8_t function) {
 
 class PciBusTest : public ::testing::Test {
  protected:
+  testing::BoundContext boundContext;  // first: the objects below run on it
   PciDevice& add(PciBus& bus, uint8_t slot, uint8_t function = 0) {
     PciDevice& d = **host.addDevice(bus, at(bus.number(), slot, function));
     cfgWrite(d, kPciCommand, 2, kPciCommandMemory | kPciCommandMaster);
@@ -113,7 +115,7 @@ TEST_F(PciBusTest, BusResetIsEagainWhileADeviceLockIsHeldElsewhere) {
   PciDevice& b = add(bus, 1);
   std::latch locked(1);
   std::latch release(1);
-  std::thread holder([&] {
+  testing::BoundThread holder(boundContext.context(), [&] {
     b.deviceLock().lock();
     locked.count_down();
     release.wait();

@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "bound_context.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "pci_test_support.h"
@@ -30,6 +31,7 @@ uint32_t devctl(const PciDevice& dev) { return *dev.pcieCapOffset() + kPciExpDev
 // --- BAR sizing ----------------------------------------------------------------
 
 TEST(PciDevice, MEM_06_Sizing32BitBarReadsTheSizeMaskAndRestoreWorks) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   dev.assignResource(0, kStandardBar0Start);
   const uint32_t reg = pciBaseAddress(0);
@@ -44,6 +46,7 @@ TEST(PciDevice, MEM_06_Sizing32BitBarReadsTheSizeMaskAndRestoreWorks) {
 }
 
 TEST(PciDevice, Sizing64BitPairReadsTheMaskAcrossBothRegisters) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   dev.assignResource(2, kStandardBar2Start);
   const uint32_t lo = pciBaseAddress(2);
@@ -67,6 +70,7 @@ TEST(PciDevice, Sizing64BitPairReadsTheMaskAcrossBothRegisters) {
 }
 
 TEST(PciDevice, Sizing128GiBBarLeavesNoAddressBitsInTheLowRegister) {
+  testing::BoundContext bound;
   PciDevice dev(oneBar({128 * kGiB, BarKind::kMem64, true}));
   cfgWrite(dev, pciBaseAddress(0), 4, 0xffff'ffff);
   cfgWrite(dev, pciBaseAddress(1), 4, 0xffff'ffff);
@@ -76,6 +80,7 @@ TEST(PciDevice, Sizing128GiBBarLeavesNoAddressBitsInTheLowRegister) {
 }
 
 TEST(PciDevice, SizingIoBarKeepsItsSpaceBit) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   dev.assignResource(4, 0x1000);
   const uint32_t reg = pciBaseAddress(4);
@@ -88,6 +93,7 @@ TEST(PciDevice, SizingIoBarKeepsItsSpaceBit) {
 }
 
 TEST(PciDevice, SizingRomBarAndItsEnableBit) {
+  testing::BoundContext bound;
   PciDeviceConfig c = standardConfig();
   c.romSize = 64 * 1024;
   PciDevice dev(c);
@@ -107,6 +113,7 @@ TEST(PciDevice, SizingRomBarAndItsEnableBit) {
 }
 
 TEST(PciDevice, UnimplementedBarReadsZeroAfterAllOnes) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   cfgWrite(dev, pciBaseAddress(5), 4, 0xffff'ffff);
   EXPECT_EQ(cfgRead(dev, pciBaseAddress(5), 4), 0U);
@@ -116,6 +123,7 @@ TEST(PciDevice, UnimplementedBarReadsZeroAfterAllOnes) {
 // --- config space ----------------------------------------------------------------
 
 TEST(PciDevice, CapabilityListWalkFindsPmMsixAndPcie) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   EXPECT_NE(cfgRead(dev, kPciStatus, 2) & kPciStatusCapList, 0U);
 
@@ -150,6 +158,7 @@ TEST(PciDevice, CapabilityListWalkFindsPmMsixAndPcie) {
 }
 
 TEST(PciDevice, WithoutCapabilitiesThereIsNoListAndConfigSpaceIs256Bytes) {
+  testing::BoundContext bound;
   PciDevice dev(oneBar({4096, BarKind::kMem32, false}));
   EXPECT_EQ(cfgRead(dev, kPciStatus, 2) & kPciStatusCapList, 0U);
   EXPECT_EQ(cfgRead(dev, kPciCapabilityList, 1), 0U);
@@ -161,6 +170,7 @@ TEST(PciDevice, WithoutCapabilitiesThereIsNoListAndConfigSpaceIs256Bytes) {
 }
 
 TEST(PciDevice, ConfigAccessesAreNaturallyAligned1To4BytesInside) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   EXPECT_EQ(dev.configRead(0, 3).error(), Errno::kEINVAL);
   EXPECT_EQ(dev.configRead(0, 8).error(), Errno::kEINVAL);
@@ -174,6 +184,7 @@ TEST(PciDevice, ConfigAccessesAreNaturallyAligned1To4BytesInside) {
 }
 
 TEST(PciDevice, CommandMemoryGatesMemoryDecode) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   EXPECT_FALSE(dev.memoryDecodeEnabled()) << "power-on COMMAND is 0";
   cfgWrite(dev, kPciCommand, 2, kPciCommandMemory | kPciCommandMaster);
@@ -188,6 +199,7 @@ TEST(PciDevice, CommandMemoryGatesMemoryDecode) {
 }
 
 TEST(PciDevice, FAULT_11_AVfDecodesWithCommandMemoryHardwiredZero) {
+  testing::BoundContext bound;
   PciDeviceConfig c = oneBar({64 * 1024, BarKind::kMem32, false});
   c.noCommandMemory = true;
   c.pm = PmCapSpec{};
@@ -202,6 +214,7 @@ TEST(PciDevice, FAULT_11_AVfDecodesWithCommandMemoryHardwiredZero) {
 // --- power states --------------------------------------------------------------------
 
 TEST(PciDevice, FAULT_10_PmcsrD3hotStopsDecodeAndD0RestartsIt) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   dev.assignResource(0, kStandardBar0Start);
   cfgWrite(dev, kPciCommand, 2, kPciCommandMemory);
@@ -219,6 +232,7 @@ TEST(PciDevice, FAULT_10_PmcsrD3hotStopsDecodeAndD0RestartsIt) {
 }
 
 TEST(PciDevice, PmcsrWritesOfUnsupportedD1AndD2AreDiscarded) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   cfgWrite(dev, pmcsr(dev), 2, 1);
   EXPECT_EQ(dev.powerState(), PciPowerState::kD0);
@@ -229,6 +243,7 @@ TEST(PciDevice, PmcsrWritesOfUnsupportedD1AndD2AreDiscarded) {
 }
 
 TEST(PciDevice, D3hotToD0WithoutNoSoftResetLosesTheConfiguration) {
+  testing::BoundContext bound;
   PciDeviceConfig c = standardConfig();
   c.pm = PmCapSpec{.noSoftReset = false};
   PciDevice dev(c);
@@ -246,6 +261,7 @@ TEST(PciDevice, D3hotToD0WithoutNoSoftResetLosesTheConfiguration) {
 }
 
 TEST(PciDevice, SetPowerStateRefusesUnsupportedAndShallowerStates) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   // D1 is not in PMC: -EIO; the function stays in D0.
   EXPECT_EQ(dev.setPowerState(PciPowerState::kD1).error(), Errno::kEIO);
@@ -267,6 +283,7 @@ TEST(PciDevice, SetPowerStateRefusesUnsupportedAndShallowerStates) {
 }
 
 TEST(PciDevice, SetPowerStateD0AfterANoSoftRstClearD3hotPutsOnlyTheBarsBack) {
+  testing::BoundContext bound;
   PciDeviceConfig c = standardConfig();
   c.pm = PmCapSpec{.noSoftReset = false};
   PciDevice dev(c);
@@ -288,6 +305,7 @@ TEST(PciDevice, SetPowerStateD0AfterANoSoftRstClearD3hotPutsOnlyTheBarsBack) {
 // --- resets -----------------------------------------------------------------------------
 
 TEST(PciDevice, RESET_03_DevctlBcrFlrResetsAndRestoresAndReadsBackClear) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   dev.assignResource(0, kStandardBar0Start);
   const uint32_t command = kPciCommandMemory | kPciCommandMaster;
@@ -318,6 +336,7 @@ TEST(PciDevice, RESET_03_DevctlBcrFlrResetsAndRestoresAndReadsBackClear) {
 }
 
 TEST(PciDevice, RESET_03_DevctlBcrFlrWithoutDevcapFlrResetsNothing) {
+  testing::BoundContext bound;
   PciDeviceConfig c = standardConfig();
   c.pcie = PcieCapSpec{.flr = false};
   PciDevice dev(c);
@@ -337,11 +356,12 @@ TEST(PciDevice, RESET_03_DevctlBcrFlrWithoutDevcapFlrResetsNothing) {
 }
 
 TEST(PciDevice, RESET_02_TryResetFunctionIsEagainWhileTheDeviceLockIsHeldElsewhere) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   cfgWrite(dev, kPciCommand, 2, kPciCommandMemory);
   std::latch locked(1);
   std::latch release(1);
-  std::thread holder([&] {
+  testing::BoundThread holder(bound.context(), [&] {
     dev.deviceLock().lock();
     locked.count_down();
     release.wait();
@@ -362,6 +382,7 @@ TEST(PciDevice, RESET_02_TryResetFunctionIsEagainWhileTheDeviceLockIsHeldElsewhe
 }
 
 TEST(PciDevice, RESET_01_ResetFromD3hotLeavesTheFunctionInD0AsConfigured) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   dev.assignResource(0, kStandardBar0Start);
   cfgWrite(dev, kPciCommand, 2, kPciCommandMemory);
@@ -374,6 +395,7 @@ TEST(PciDevice, RESET_01_ResetFromD3hotLeavesTheFunctionInD0AsConfigured) {
 }
 
 TEST(PciDevice, TryResetFunctionFallsBackToPmResetWithoutFlr) {
+  testing::BoundContext bound;
   PciDeviceConfig c = standardConfig();
   c.pcie = PcieCapSpec{.flr = false};
   c.pm = PmCapSpec{.noSoftReset = false};
@@ -396,6 +418,7 @@ TEST(PciDevice, TryResetFunctionFallsBackToPmResetWithoutFlr) {
 }
 
 TEST(PciDevice, TryResetFunctionIsEnottyWithoutFlrOrPmReset) {
+  testing::BoundContext bound;
   PciDeviceConfig c = standardConfig();
   c.pcie = PcieCapSpec{.flr = false};  // and D's PM has NoSoftRst
   PciDevice dev(c);
@@ -407,6 +430,7 @@ TEST(PciDevice, TryResetFunctionIsEnottyWithoutFlrOrPmReset) {
 // --- I/O BARs ------------------------------------------------------------------------------
 
 TEST(PciDevice, MEM_04_IoBarAccessesNeedIoDecodeNotMemory) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   dev.assignResource(4, 0x1000);
   const uint64_t aborts = counter("pci.io.master_abort");
@@ -424,6 +448,7 @@ TEST(PciDevice, MEM_04_IoBarAccessesNeedIoDecodeNotMemory) {
 }
 
 TEST(PciDevice, IoAccessesOutsideTheBarOrMisshapenAreEinval) {
+  testing::BoundContext bound;
   PciDevice dev(standardConfig());
   EXPECT_EQ(dev.ioRead(4, 32, 1).error(), Errno::kEINVAL);
   EXPECT_EQ(dev.ioRead(4, 30, 4).error(), Errno::kEINVAL);

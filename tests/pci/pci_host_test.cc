@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "bound_context.h"
 #include "mm/machine.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
@@ -17,6 +18,7 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 class PciHostTest : public ::testing::Test {
  protected:
+  testing::BoundContext boundContext;  // first: the objects below run on it
   PhysMemMap& map() { return machine.physMemMap(); }
   PhysRegion* regionAt(uint64_t pa) { return map().lookup(Pfn::fromPhys(PhysAddr(pa))); }
 

@@ -17,7 +17,7 @@
 
 namespace vfiomm {
 
-inline uint64_t counter(const char* name) { return CounterRegistry::global().snapshot().get(name); }
+inline uint64_t counter(const char* name) { return CounterSet::current().snapshot().get(name); }
 
 inline uint32_t cfgRead(const PciDevice& dev, uint32_t offset, unsigned size) {
   const Result<uint32_t> r = dev.configRead(offset, size);

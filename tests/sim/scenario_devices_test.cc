@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "bound_context.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
@@ -45,6 +46,7 @@ phases:
 )";
 
 TEST(ScenarioDevices, ModelComesWholeFromTheCatalogAndRuns) {
+  testing::BoundContext bound;
   const Scenario sc = parseScenario(kIvshmem, "shm.yaml");
   const DeviceDef& shm = *sc.device("shm");
   ASSERT_TRUE(shm.hardware.has_value());
@@ -67,6 +69,7 @@ TEST(ScenarioDevices, ModelComesWholeFromTheCatalogAndRuns) {
 }
 
 TEST(ScenarioDevices, BadModelKeysAreRefusedWithTheScenarioLine) {
+  testing::BoundContext bound;
   std::string unknown = kIvshmem;
   unknown.replace(unknown.find("model: edu"), 10, "model: nope");
   EXPECT_NE(refusal(unknown).find("s.yaml:7:12: no device 'nope' in the catalog"), std::string::npos)
@@ -84,6 +87,7 @@ TEST(ScenarioDevices, BadModelKeysAreRefusedWithTheScenarioLine) {
 }
 
 TEST(ScenarioDevices, ConfigDumpIsLoadedRelativeToTheScenarioAndItsErrorsShown) {
+  testing::BoundContext bound;
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / "vfiomm-scenario-dump";
   std::filesystem::create_directories(dir);
   const std::string devices = test::sourceDir() + "/devices/dumps/";

@@ -53,7 +53,7 @@ TEST_F(LockdepTest, AbbaInTwoThreadsAtDifferentTimesIsCircular) {
   Mutex a(kA);
   Mutex b(kB);
   Loc t1a, t1b, t2b, t2a;
-  std::thread([&] {
+  testing::BoundThread(context(), [&] {
     lockdep::setThreadIdentity("t1", 101, 0);
     t1a = Loc::current();
     a.lock(t1a);
@@ -64,7 +64,7 @@ TEST_F(LockdepTest, AbbaInTwoThreadsAtDifferentTimesIsCircular) {
   }).join();
   EXPECT_EQ(lockdep::reportCount(), 0U);
 
-  std::thread([&] {
+  testing::BoundThread(context(), [&] {
     lockdep::setThreadIdentity("t2", 202, 1);
     t2b = Loc::current();
     b.lock(t2b);
@@ -162,10 +162,10 @@ TEST_F(LockdepTest, ConsistentOrderReportsNothing) {
   RwSemaphore c(kC);
   constexpr int kThreads = 3;
   std::barrier start(kThreads);
-  std::vector<std::thread> threads;
+  std::vector<testing::BoundThread> threads;
   threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&] {
+    threads.emplace_back(context(), [&] {
       start.arrive_and_wait();
       for (int n = 0; n < 200; ++n) {
         MutexGuard ga(a);
@@ -297,8 +297,8 @@ TEST_F(LockdepTest, ReleasingALockNotHeldIsABadUnlock) {
 
 TEST_F(LockdepTest, UnlockByAnotherThreadIsABadUnlock) {
   Mutex m(kA);
-  std::thread([&] { lockOnly(m); }).join();
-  std::thread([&] { unlockOnly(m, Loc::current()); }).join();
+  testing::BoundThread(context(), [&] { lockOnly(m); }).join();
+  testing::BoundThread(context(), [&] { unlockOnly(m, Loc::current()); }).join();
   EXPECT_EQ(lockdep::reportCount(ReportKind::kBadUnlock), 1U);
   EXPECT_FALSE(m.isLocked());
 }

@@ -31,16 +31,16 @@ void assertSpinHeld(const SpinLock& l) { l.assertHeld(); }
 // Runs `body` kIterations times in each of kThreads threads started together,
 // and counts the times two threads were inside at once.
 template <typename Body>
-int overlapsUnder(Body body) {
+int overlapsUnder(KernelContext& context, Body body) {
   constexpr int kThreads = 3;
   constexpr int kIterations = 3000;
   std::atomic<int> inside{0};
   std::atomic<int> overlaps{0};
   std::barrier start(kThreads);
-  std::vector<std::thread> threads;
+  std::vector<testing::BoundThread> threads;
   threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&] {
+    threads.emplace_back(context, [&] {
       start.arrive_and_wait();
       for (int n = 0; n < kIterations; ++n) {
         body([&] {
@@ -57,7 +57,7 @@ int overlapsUnder(Body body) {
 TEST_F(LocksTest, MutexExcludes) {
   Mutex m(kMutex);
   long count = 0;  // guarded by m
-  const int overlaps = overlapsUnder([&](auto critical) {
+  const int overlaps = overlapsUnder(context(), [&](auto critical) {
     MutexGuard g(m);
     critical();
     ++count;
@@ -70,7 +70,7 @@ TEST_F(LocksTest, MutexExcludes) {
 TEST_F(LocksTest, SpinLockExcludes) {
   SpinLock l(kSpin);
   long count = 0;  // guarded by l
-  const int overlaps = overlapsUnder([&](auto critical) {
+  const int overlaps = overlapsUnder(context(), [&](auto critical) {
     SpinGuard g(l);
     critical();
     ++count;
@@ -89,7 +89,7 @@ TEST_F(LocksTest, MutexKnowsItsOwner) {
   bool otherSeesHeld = true;
   bool otherSeesLocked = false;
   bool otherTrylock = true;
-  std::thread([&] {
+  testing::BoundThread(context(), [&] {
     otherSeesHeld = m.heldByCurrent();
     otherSeesLocked = m.isLocked();
     otherTrylock = tryLockSucceeds(m);
@@ -140,7 +140,7 @@ TEST_F(LocksTest, AMutexWaiterPassedOnceReservesTheLock) {
   Mutex m(kMutex);
   std::atomic<bool> waiterIn{false};
   takeMutex(m);
-  std::thread waiter([&] {
+  testing::BoundThread waiter(context(), [&] {
     MutexGuard g(m);
     waiterIn.store(true);
   });
@@ -164,7 +164,7 @@ TEST_F(LocksTest, WithoutLockdepMutexAssertionsCheckTheOwner) {
   m.lock();
   m.assertHeld();
   m.assertNotHeld();  // fails: this thread owns it
-  std::thread([&] {
+  testing::BoundThread(context(), [&] {
     assertMutexHeld(m);  // fails: another thread owns it
     m.assertNotHeld();
   }).join();
@@ -185,7 +185,7 @@ TEST_F(LocksTest, WithoutLockdepSpinAssertionChecksTheWord) {
   assertSpinHeld(l);
   std::latch held(1);
   std::latch leave(1);
-  std::thread holder([&] {
+  testing::BoundThread holder(context(), [&] {
     SpinGuard g(l);
     held.count_down();
     leave.wait();
@@ -205,7 +205,7 @@ TEST_F(LocksTest, WithLockdepAssertionsArePerThread) {
     SpinGuard gl(l);
     m.assertHeld();
     l.assertHeld();
-    std::thread([&] {
+    testing::BoundThread(context(), [&] {
       assertMutexHeld(m);
       assertSpinHeld(l);
     }).join();

@@ -37,10 +37,10 @@ TEST_F(RwSemaphoreTest, ReadersShareTheLock) {
   constexpr int kReaders = 3;
   std::latch inside(kReaders);
   std::latch leave(1);
-  std::vector<std::thread> readers;
+  std::vector<testing::BoundThread> readers;
   readers.reserve(kReaders);
   for (int i = 0; i < kReaders; ++i) {
-    readers.emplace_back([&] {
+    readers.emplace_back(context(), [&] {
       ReadGuard g(s);
       inside.count_down();
       leave.wait();
@@ -67,10 +67,10 @@ TEST_F(RwSemaphoreTest, WritersExcludeReadersAndWriters) {
   long written = 0;  // guarded by s; a data race here is what TSan would flag
   std::atomic<long> readSum{0};
   std::barrier start(kWriters + kReaders);
-  std::vector<std::thread> threads;
+  std::vector<testing::BoundThread> threads;
   threads.reserve(kWriters + kReaders);
   for (int i = 0; i < kWriters; ++i) {
-    threads.emplace_back([&] {
+    threads.emplace_back(context(), [&] {
       start.arrive_and_wait();
       for (int n = 0; n < kIterations; ++n) {
         WriteGuard g(s);
@@ -81,7 +81,7 @@ TEST_F(RwSemaphoreTest, WritersExcludeReadersAndWriters) {
     });
   }
   for (int i = 0; i < kReaders; ++i) {
-    threads.emplace_back([&] {
+    threads.emplace_back(context(), [&] {
       start.arrive_and_wait();
       for (int n = 0; n < kIterations; ++n) {
         ReadGuard g(s);
@@ -108,14 +108,14 @@ TEST_F(RwSemaphoreTest, AWaitingWriterHoldsBackNewReaders) {
   std::atomic<bool> writerIn{false};
   std::atomic<bool> readerIn{false};
   s.downRead();
-  std::thread writer([&] {
+  testing::BoundThread writer(context(), [&] {
     WriteGuard g(s);
     writerTurn = order.fetch_add(1);
     writerIn.store(true);
     hook_.poke();
   });
   EXPECT_TRUE(hook_.awaitSleeper(writer.get_id(), writerIn)) << "writer passed a reader";
-  std::thread reader([&] {
+  testing::BoundThread reader(context(), [&] {
     ReadGuard g(s);
     readerTurn = order.fetch_add(1);
     readerIn.store(true);
@@ -136,7 +136,7 @@ TEST_F(RwSemaphoreTest, TrylocksFailWhileAnyoneWaits) {
   RwSemaphore s(kSem);
   std::atomic<bool> writerIn{false};
   s.downRead();
-  std::thread writer([&] {
+  testing::BoundThread writer(context(), [&] {
     WriteGuard g(s);
     writerIn.store(true);
     hook_.poke();
@@ -155,7 +155,7 @@ TEST_F(RwSemaphoreTest, DowngradeLetsWaitingReadersIn) {
   std::atomic<bool> readerIn{false};
   std::latch leave(1);
   s.downWrite();
-  std::thread reader([&] {
+  testing::BoundThread reader(context(), [&] {
     ReadGuard g(s);
     readerIn.store(true);
     readerIn.notify_all();
@@ -194,7 +194,7 @@ TEST_F(RwSemaphoreTest, AReaderPassedAgainAndAgainReservesTheLock) {
   RwSemaphore s(kSem);
   std::atomic<bool> readerIn{false};
   takeWrite(s);
-  std::thread reader([&] {
+  testing::BoundThread reader(context(), [&] {
     ReadGuard g(s);
     readerIn.store(true);
   });
@@ -240,7 +240,7 @@ TEST_F(RwSemaphoreTest, WithoutLockdepAssertionsCheckTheLockWord) {
   // Without lockdep "write-held" means by anyone, this thread or not.
   std::latch held(1);
   std::latch leave(1);
-  std::thread writer([&] {
+  testing::BoundThread writer(context(), [&] {
     WriteGuard g(s);
     held.count_down();
     leave.wait();

@@ -62,10 +62,10 @@ TEST_F(SchedHookTest, UncontendedLocksCallBeforeAcquireAndAfterReleaseOnly) {
 // A contender sleeps in the hook's wait(), and the release that lets it in
 // tells the hook there is a waiter to wake.
 template <typename Lock, typename Guard>
-void contend(RecordingHook& hook, Lock& lock) {
+void contend(KernelContext& context, RecordingHook& hook, Lock& lock) {
   std::atomic<bool> got{false};
   lock.lock();
-  std::thread contender([&] {
+  testing::BoundThread contender(context, [&] {
     Guard g(lock);
     got.store(true);
     hook.poke();
@@ -82,13 +82,13 @@ void contend(RecordingHook& hook, Lock& lock) {
 TEST_F(SchedHookTest, ContendedMutexWaitsThroughTheHook) {
   setSchedHook(&hook_);
   Mutex m(kHookMutex);
-  contend<Mutex, MutexGuard>(hook_, m);
+  contend<Mutex, MutexGuard>(context(), hook_, m);
 }
 
 TEST_F(SchedHookTest, ContendedSpinLockWaitsThroughTheHook) {
   setSchedHook(&hook_);
   SpinLock l(kHookSpin);
-  contend<SpinLock, SpinGuard>(hook_, l);
+  contend<SpinLock, SpinGuard>(context(), hook_, l);
 }
 
 TEST_F(SchedHookTest, ContendedRwsemWaitsThroughTheHook) {
@@ -96,7 +96,7 @@ TEST_F(SchedHookTest, ContendedRwsemWaitsThroughTheHook) {
   RwSemaphore s(kHookSem);
   s.downWrite();
   std::atomic<bool> readerIn{false};
-  std::thread reader([&] {
+  testing::BoundThread reader(context(), [&] {
     ReadGuard g(s);
     readerIn.store(true);
     hook_.poke();

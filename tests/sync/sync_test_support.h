@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 
@@ -22,6 +23,8 @@ namespace vfiomm {
 // printed() instead, so a test can check what reached the console.
 class SyncTest : public ::testing::Test {
  protected:
+  KernelContext& context() { return bound_.context(); }
+
   void SetUp() override {
     lockdep::setEnabled(true);
     lockdep::resetGraph();
@@ -33,11 +36,7 @@ class SyncTest : public ::testing::Test {
     ASSERT_TRUE(lockdep::heldLocks().empty()) << "a previous test left a lock held";
   }
 
-  void TearDown() override {
-    setSchedHook(nullptr);
-    lockdep::setEnabled(true);
-    lockdep::setReportSink([](const lockdep::Report& r) { std::fputs(r.text.c_str(), stderr); });
-  }
+  void TearDown() override { setSchedHook(nullptr); }
 
   std::vector<lockdep::Report> printed() {
     std::lock_guard guard(printedMu_);
@@ -45,6 +44,7 @@ class SyncTest : public ::testing::Test {
   }
 
  private:
+  testing::BoundContext bound_;  // a fresh lockdep graph for each test
   std::mutex printedMu_;
   std::vector<lockdep::Report> printed_;
 };

@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bound_context.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "trace/chrome_trace_writer.h"
@@ -78,6 +79,7 @@ std::string ftraceText(const trace::TraceLog& log) {
 }
 
 TEST(TraceFiles, ChromeTraceHoldsTheScenarioEventsExactly) {
+  testing::BoundContext bound;
   const DesignResult r = tracedRun(trace::Tracer::kDefaultLimit);
   ASSERT_TRUE(r.trace);
   ASSERT_EQ(r.phases.size(), 2U);
@@ -124,6 +126,7 @@ TEST(TraceFiles, ChromeTraceHoldsTheScenarioEventsExactly) {
 }
 
 TEST(TraceFiles, FtraceHasOneLinePerEventUnderLinuxNames) {
+  testing::BoundContext bound;
   const DesignResult r = tracedRun(trace::Tracer::kDefaultLimit);
   ASSERT_TRUE(r.trace);
   std::istringstream text(ftraceText(*r.trace));
@@ -164,6 +167,7 @@ TEST(TraceFiles, FtraceHasOneLinePerEventUnderLinuxNames) {
 }
 
 TEST(TraceFiles, TheBoundHoldsAndTheFilesSaySo) {
+  testing::BoundContext bound;
   const DesignResult r = tracedRun(100);
   ASSERT_TRUE(r.trace);
   EXPECT_EQ(r.trace->events.size(), 100U);
@@ -175,12 +179,13 @@ TEST(TraceFiles, TheBoundHoldsAndTheFilesSaySo) {
 }
 
 TEST(TraceFiles, ARunWithoutTracingRecordsNothing) {
-  trace::Tracer::global().start(10, "off", 1);
-  trace::Tracer::global().stop();
+  testing::BoundContext bound;
+  trace::Tracer::current().start(10, "off", 1);
+  trace::Tracer::current().stop();
   const DesignResult r = runScenario(parseScenario(kScenario, "trace-small.yaml"), DesignKind::kAddressSpace);
   EXPECT_FALSE(r.trace);
   EXPECT_EQ(r.phases.at(0).m.faults, kPages);
-  EXPECT_EQ(trace::Tracer::global().recorded(), 0U);
+  EXPECT_EQ(trace::Tracer::current().recorded(), 0U);
 }
 
 }  // namespace

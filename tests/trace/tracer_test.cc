@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "trace/tracer.h"
 
 namespace vfiomm::trace {
@@ -20,7 +21,8 @@ TraceEvent phaseAt(uint64_t ts) {
 }
 
 TEST(Tracer, RingKeepsTheLatestEventsAndCountsTheDropped) {
-  Tracer& t = Tracer::global();
+  testing::BoundContext bound;
+  Tracer& t = Tracer::current();
   t.start(3, "ring", 1);
   for (uint64_t ts = 1; ts <= 5; ++ts) t.record(phaseAt(ts));
   const TraceLog log = t.stop();
@@ -35,7 +37,8 @@ TEST(Tracer, RingKeepsTheLatestEventsAndCountsTheDropped) {
 }
 
 TEST(Tracer, EventsComeOutByStartTimeThoughSpansAreRecordedWhenTheyEnd) {
-  Tracer& t = Tracer::global();
+  testing::BoundContext bound;
+  Tracer& t = Tracer::current();
   t.start(10, "order", 1);
   t.record(phaseAt(7));
   t.record(phaseAt(2));  // a span that began earlier and ended later
@@ -46,7 +49,8 @@ TEST(Tracer, EventsComeOutByStartTimeThoughSpansAreRecordedWhenTheyEnd) {
 }
 
 TEST(Tracer, StopTurnsTheTracepointsOff) {
-  Tracer& t = Tracer::global();
+  testing::BoundContext bound;
+  Tracer& t = Tracer::current();
   t.start(10, "switch", 1);
   EXPECT_TRUE(enabled());
   t.stop();
@@ -55,9 +59,10 @@ TEST(Tracer, StopTurnsTheTracepointsOff) {
 }
 
 TEST(Tracer, ThreadsRecordConcurrentlyUnderTheBound) {
+  testing::BoundContext bound;
   constexpr unsigned kThreads = 4;
   constexpr uint64_t kEach = 2000;
-  Tracer& t = Tracer::global();
+  Tracer& t = Tracer::current();
   t.start(100, "threads", kThreads);
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < kThreads; ++i)
@@ -78,6 +83,7 @@ TEST(Tracer, ThreadsRecordConcurrentlyUnderTheBound) {
 }
 
 TEST(Tracer, FlowScopeNamesTheZapAndRestoresTheOuterOne) {
+  testing::BoundContext bound;
   EXPECT_EQ(currentFlow(), 0U);
   {
     const FlowScope outer(5);
@@ -91,7 +97,8 @@ TEST(Tracer, FlowScopeNamesTheZapAndRestoresTheOuterOne) {
 }
 
 TEST(TraceLog, SurvivesTheHandOverFromAChildProcess) {
-  Tracer& t = Tracer::global();
+  testing::BoundContext bound;
+  Tracer& t = Tracer::current();
   t.start(2, "huge-fault", 4);
   t.nameProcess(1000, "vmm");
   t.nameThread(1000, 1001, "vcpu 1");
@@ -130,9 +137,10 @@ TEST(TraceLog, SurvivesTheHandOverFromAChildProcess) {
 }
 
 TEST(TraceLog, AHandOverFileThatIsCutShortIsAnError) {
+  testing::BoundContext bound;
   std::stringstream file("{\"title\":\"x\"}\n");
   EXPECT_THROW(readTraceLog(file), std::runtime_error);
-  Tracer& t = Tracer::global();
+  Tracer& t = Tracer::current();
   t.start(4, "cut", 1);
   t.record(phaseAt(1));
   std::stringstream whole;

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "../vfio/vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -71,8 +72,8 @@ TEST_P(ApiHostile, Finding7_TwoHostThreadsHammerOneProcess) {
     start.arrive_and_wait();
     for (int i = 0; i < kRounds; ++i) bad += deviceRound(*kernel, *dev, *proc, t);
   };
-  std::thread a(worker, std::ref(proc->thread(0)));
-  std::thread b(worker, std::ref(*second));
+  testing::BoundThread a(kernel->context(), worker, std::ref(proc->thread(0)));
+  testing::BoundThread b(kernel->context(), worker, std::ref(*second));
   a.join();
   b.join();
   EXPECT_EQ(bad.load(), 0);
@@ -127,8 +128,8 @@ TEST_P(ApiHostile, Finding7_CdevOpensOnTwoKernels) {
       s.bad += s.proc->close(static_cast<int>(iommufd)) != 0;
     }
   };
-  std::thread a(worker, std::ref(systems[0]));
-  std::thread b(worker, std::ref(systems[1]));
+  testing::BoundThread a(kernel->context(), worker, std::ref(systems[0]));
+  testing::BoundThread b(kernel->context(), worker, std::ref(systems[1]));
   a.join();
   b.join();
   for (System& s : systems) {
@@ -157,8 +158,8 @@ TEST_P(ApiHostile, Finding7_PidsStayUniqueWhenTwoHostThreadsSpawnAndFork) {
     }
     keep[w] = p;
   };
-  std::thread a(worker, size_t{0});
-  std::thread b(worker, size_t{1});
+  testing::BoundThread a(kernel->context(), worker, size_t{0});
+  testing::BoundThread b(kernel->context(), worker, size_t{1});
   a.join();
   b.join();
   std::set<int> all;
@@ -175,7 +176,7 @@ TEST_P(ApiHostile, Finding7_GroupAndCdevOpensExcludeEachOther) {
   std::atomic<int> cdevOpens{0};
   std::atomic<int> both{0};
   std::barrier start(2);
-  std::thread g([&] {
+  testing::BoundThread g(kernel->context(), [&] {
     start.arrive_and_wait();
     for (int i = 0; i < 4 * kRounds; ++i) {
       const long d =
@@ -185,7 +186,7 @@ TEST_P(ApiHostile, Finding7_GroupAndCdevOpensExcludeEachOther) {
       proc->close(static_cast<int>(d));
     }
   });
-  std::thread c([&] {
+  testing::BoundThread c(kernel->context(), [&] {
     start.arrive_and_wait();
     for (int i = 0; i < 4 * kRounds; ++i) {
       const long d = other->open(kernel->cdevPath(*dev), O_RDWR);
@@ -262,7 +263,7 @@ TEST_P(ApiHostile, Finding8_NoMappingAfterExitSurvivesToTheNextZap) {
 TEST_P(ApiHostile, Finding8_ExitRacingMmapLeavesNothingBehind) {
   std::barrier start(2);
   std::atomic<int> unexpected{0};
-  std::thread mapper([&] {
+  testing::BoundThread mapper(kernel->context(), [&] {
     start.arrive_and_wait();
     for (int i = 0; i < 4 * kRounds; ++i) {
       const long b = map(kBar0Offset, kBar0Len);

@@ -65,6 +65,8 @@ class DeviceUapiTest : public ::testing::Test {
     KernelConfig cfg;
     cfg.profile = profile;
     cfg.design = design;
+    proc.reset();
+    kernel.reset();  // first: the new kernel then runs on this thread
     kernel = *Kernel::create(cfg);
     proc = kernel->spawn("vmm");
     container = -1;
@@ -693,10 +695,10 @@ TEST_F(DeviceUapiTest, UAPI_20_HotResetRefillsAResumedSiblingOnce) {
   (void)mapBar0(fd2);
   (void)enterLowPowerWithWakeup(fd2);
   ASSERT_TRUE(d2.pci().runtimeSuspended());
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   HotResetArg none = hotResetArg({});
   EXPECT_EQ(proc->ioctl(fd1, VFIO_DEVICE_PCI_HOT_RESET, none.get()), 0);
-  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("vfio.prefault.refills"), 2U);
+  EXPECT_EQ(CounterSet::current().snapshot().since(before).get("vfio.prefault.refills"), 2U);
 }
 
 // With power/control "on" the device never suspends: no signal, and the

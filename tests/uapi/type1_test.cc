@@ -414,12 +414,12 @@ TEST_F(Type1Test, DMA_13_MapOfADecodeDisabledBarIsEfault) {
   const long va0 = mmapBar(kBar0Offset, 64 * kKiB);
   ASSERT_GT(va0, 0);
   setMemory(false);
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   const uint64_t minBefore = proc->getrusage().ru_minflt;
   EXPECT_EQ(mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB), -14);
   EXPECT_EQ(domain().iopteCounts().total(), 0U);
   EXPECT_EQ(type1().dmaAvail(), 65535U);
-  EXPECT_EQ(CounterRegistry::global().snapshot().since(before).get("vmstat.pgfault"), 1U);
+  EXPECT_EQ(CounterSet::current().snapshot().since(before).get("vmstat.pgfault"), 1U);
   EXPECT_EQ(proc->getrusage().ru_minflt, minBefore);
 }
 

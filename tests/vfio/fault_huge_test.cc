@@ -44,9 +44,9 @@ constexpr Pfn kBar2Pfn{0x400'0000};
 
 class Counters {
  public:
-  Counters() : before_(CounterRegistry::global().snapshot()) {}
+  Counters() : before_(CounterSet::current().snapshot()) {}
   uint64_t operator()(std::string_view name) const {
-    return CounterRegistry::global().snapshot().since(before_).get(name);
+    return CounterSet::current().snapshot().since(before_).get(name);
   }
 
  private:

@@ -55,7 +55,7 @@ class Gate {
   std::latch open_{1};
 };
 
-CounterSnapshot counters() { return CounterRegistry::global().snapshot(); }
+CounterSnapshot counters() { return CounterSet::current().snapshot(); }
 uint64_t since(const CounterSnapshot& before, std::string_view name) {
   return counters().since(before).get(name);
 }

@@ -180,11 +180,11 @@ TEST_P(MemRwTest, MEM_03_MemoryOnTakesTheLockWithoutZapAndMemoryOffAlwaysZaps) {
   EXPECT_EQ(leaves(va, 64 * kKiB).total(), 0U);
 
   // MEM=0 again: the zap runs again and finds nothing.
-  const CounterSnapshot counters = CounterRegistry::global().snapshot();
+  const CounterSnapshot counters = CounterSet::current().snapshot();
   writes = writeLocks();
   EXPECT_TRUE(zapRan([&] { EXPECT_EQ(configWrite(kPciCommand, off, 2), 2); }));
   EXPECT_EQ(writeLocks() - writes, 1U);
-  const CounterSnapshot delta = CounterRegistry::global().snapshot().since(counters);
+  const CounterSnapshot delta = CounterSet::current().snapshot().since(counters);
   EXPECT_EQ(delta.get("mm.zap.pte") + delta.get("mm.zap.pmd") + delta.get("mm.zap.pud"), 0U);
   EXPECT_EQ(touch(va).sig.signo, SigInfo::kSigbus);
 }

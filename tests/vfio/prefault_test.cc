@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bound_context.h"
 #include "mm/page_table_arena.h"
 #include "vfio/prefault_design.h"
 #include "vfio_fixture.h"
@@ -213,8 +214,8 @@ TEST_P(PrefaultRaceTest, RefillRacesMunmapMremapForkExitAndZaps) {
   std::barrier start(5);
   Thread& toucher = *proc->addThread(1);
   Thread& remapper = *proc->addThread(2);
-  std::vector<std::thread> threads;
-  threads.emplace_back([&] {  // decode toggles: zap, then refill, again and again
+  std::vector<testing::BoundThread> threads;
+  threads.emplace_back(kernel->context(), [&] {  // decode toggles: zap, then refill, again and again
     start.arrive_and_wait();
     for (int i = 0; i < kRounds; ++i) {
       setMem(false);
@@ -223,11 +224,11 @@ TEST_P(PrefaultRaceTest, RefillRacesMunmapMremapForkExitAndZaps) {
     }
     stop.store(true);
   });
-  threads.emplace_back([&] {  // faults
+  threads.emplace_back(kernel->context(), [&] {  // faults
     start.arrive_and_wait();
     for (uint64_t n = 0; !stop.load(); ++n) (void)toucher.load(kH + (n % 32) * 2 * kMiB, 4);
   });
-  threads.emplace_back([&] {  // munmap + mmap of a second mapping; mremap it back and forth
+  threads.emplace_back(kernel->context(), [&] {  // munmap + mmap of a second mapping; mremap it back and forth
     start.arrive_and_wait();
     const uint64_t a = 0x7d0000000000;
     const uint64_t b = 0x7c0000000000;
@@ -242,7 +243,7 @@ TEST_P(PrefaultRaceTest, RefillRacesMunmapMremapForkExitAndZaps) {
       EXPECT_EQ(proc->munmap(b, 4 * kMiB), 0);
     }
   });
-  threads.emplace_back([&] {  // fork a child, touch from it, let it exit
+  threads.emplace_back(kernel->context(), [&] {  // fork a child, touch from it, let it exit
     start.arrive_and_wait();
     while (!stop.load()) {
       auto child = proc->fork();

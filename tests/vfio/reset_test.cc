@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "bound_context.h"
 #include "pci/pci_bus.h"
 #include "sync/sched_hook.h"
 #include "vfio/vma_list_design.h"
@@ -63,7 +64,7 @@ struct Opened {
   int group = -1;
 };
 
-uint64_t counter(std::string_view name) { return CounterRegistry::global().snapshot().get(name); }
+uint64_t counter(std::string_view name) { return CounterSet::current().snapshot().get(name); }
 
 class ResetTest : public VfioTest {
  protected:
@@ -194,7 +195,7 @@ TEST_P(ResetTest, RESET_02_DeviceLockHeldElsewhereIsEagainAfterTheZap) {
   ASSERT_EQ(configWrite(pmcsr, (configRead(pmcsr, 2) & ~uint32_t{kPciPmCtrlStateMask}) | 3U, 2), 2);
   ASSERT_EQ(dev->pdev().powerState(), PciPowerState::kD3hot);
   std::atomic<int> stage{0};  // 1: the lock is held; 2: let it go
-  std::thread holder([&] {
+  testing::BoundThread holder(kernel->context(), [&] {
     dev->pdev().deviceLock().lock();
     stage.store(1);
     stage.notify_all();
@@ -315,7 +316,7 @@ TEST_P(ResetTest, RESET_05_ContendedMemoryLockIsEbusyWithoutBusReset) {
   });
   Thread& cpu1 = *proc->addThread(1);
   AccessResult faulted;
-  std::thread fault([&] {
+  testing::BoundThread fault(kernel->context(), [&] {
     faulter.store(std::this_thread::get_id());
     faulted = cpu1.load(static_cast<uint64_t>(faultVa));
     stage.store(3);
@@ -465,7 +466,7 @@ TEST_P(VmaListResetTest, RESET_06_MmapLockHeldForWriteIsEbusyAndReleasesEverythi
   ASSERT_EQ(vmaList(*b.dev).listLength(), 1U);
 
   std::atomic<int> stage{0};  // 1: held; 2: let it go
-  std::thread holder([&] {
+  testing::BoundThread holder(kernel->context(), [&] {
     child->mm().mmapWriteLock();
     stage.store(1);
     stage.notify_all();

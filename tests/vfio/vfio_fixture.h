@@ -34,11 +34,7 @@ inline constexpr uint64_t kKiB = 1ULL << 10;
 // Every test runs against a design; the default profile is the design's own.
 class VfioTest : public ::testing::TestWithParam<DesignKind> {
  protected:
-  void SetUp() override {
-    lockdep::setReportSink({});
-    lockdep::clearReports();
-    boot(GetParam());
-  }
+  void SetUp() override { boot(GetParam()); }
 
   void boot(DesignKind design, std::string profile = "", DesignOptions options = {}) {
     KernelConfig cfg;
@@ -64,7 +60,8 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
     kernel.reset();
     auto k = Kernel::create(cfg);
     ASSERT_TRUE(k);
-    kernel = std::move(*k);
+    kernel = std::move(*k);  // runs on this thread (KernelContext)
+    lockdep::setReportSink({});
     dev = &kernel->addStandardDevice();
     proc = kernel->spawn("qemu");
     fd = openGroupPath(*proc);

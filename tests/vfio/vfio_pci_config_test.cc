@@ -16,7 +16,7 @@ namespace {
 
 long neg(Errno e) { return -static_cast<long>(toInt(e)); }
 
-uint64_t counter(std::string_view name) { return CounterRegistry::global().snapshot().get(name); }
+uint64_t counter(std::string_view name) { return CounterSet::current().snapshot().get(name); }
 
 class ConfigTest : public VfioTest {
  protected:

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_context.h"
 #include "mm/address_space.h"
 #include "mm/fault.h"
 #include "mm/mm.h"
@@ -64,7 +65,7 @@ class LockdepOff {
   LockdepOff& operator=(const LockdepOff&) = delete;
 };
 
-CounterSnapshot counters() { return CounterRegistry::global().snapshot(); }
+CounterSnapshot counters() { return CounterSet::current().snapshot(); }
 uint64_t since(const CounterSnapshot& before, std::string_view name) {
   return counters().since(before).get(name);
 }
@@ -194,7 +195,7 @@ class G1Fixture : public VfioTest {
     uapi::HotResetArg args = uapi::hotResetArg({groupFd});
     InstalledHook installed(lineUp);
     mmapWriteLock(proc->mm());
-    std::thread resetter([&] {
+    testing::BoundThread resetter(kernel->context(), [&] {
       LineUp::role = 1;
       r.result = proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, args.get());
       int expected = 0;
@@ -263,11 +264,11 @@ TEST_P(VmaListTest, FAULT_04_RacingFaultFindsTheVmaListed) {
   lockMutex(g1().vmaLock());
   {
     InstalledHook installed(lineUp);
-    std::thread ta([&] {
+    testing::BoundThread ta(kernel->context(), [&] {
       LineUp::role = 1;
       ra = a.load(va + 0x1000);
     });
-    std::thread tb([&] {
+    testing::BoundThread tb(kernel->context(), [&] {
       LineUp::role = 2;
       rb = b.load(va + 0x8000);
     });
@@ -532,12 +533,12 @@ TEST_P(VmaListTest, ZAP_05_ZapTakesEachLiveMmapLockOnceAndDropsTheExitingEntry) 
   {
     InstalledHook installed(lineUp);
     mmapReadLock(*exitingMm);
-    std::thread exiter([&, mine = std::move(exiting)]() mutable {
+    testing::BoundThread exiter(kernel->context(), [&, mine = std::move(exiting)]() mutable {
       LineUp::role = 3;
       mine.reset();  // the last user: exit_mmap
     });
     exitBlocked.wait();
-    std::thread zapper([&] {
+    testing::BoundThread zapper(kernel->context(), [&] {
       LineUp::role = 2;
       written = proc->pwrite(fd, &off, 2, kConfigOffset + kPciCommand);
       int expected = 0;

@@ -336,7 +336,7 @@ TEST_P(AddressSpaceZapTest, FS_01_EveryFileOfTheDeviceMapsTheInodesAddressSpace)
   // f_inode is the one anon inode of every group-path file, not the device's.
   const Inode* const groupInode = &f1->fInode();
   EXPECT_EQ(&f2->fInode(), groupInode);
-  EXPECT_EQ(groupInode, &VfioGroup::anonInode());
+  EXPECT_EQ(groupInode, &dev->group()->anonInode());
   EXPECT_NE(groupInode, &dev->inode());
 
   // One i_mmap tree, keyed by file offset in pages.
@@ -380,7 +380,8 @@ TEST_P(AddressSpaceZapTest, FS_01_EveryFileOfTheDeviceMapsTheInodesAddressSpace)
 }
 
 TEST_P(AddressSpaceZapTest, FS_02_InodeLivesWithTheDeviceAndPinsTheFs) {
-  VfioFs& fs = VfioFs::instance();
+  const KernelContext::Scope in(kernel->context());
+  VfioFs& fs = kernel->vfioFs();
   const int pinsWithD = fs.pinCount();
   ASSERT_GE(pinsWithD, 1);
   ASSERT_TRUE(fs.mounted());
@@ -388,7 +389,7 @@ TEST_P(AddressSpaceZapTest, FS_02_InodeLivesWithTheDeviceAndPinsTheFs) {
   PciBus& bus = kernel->addBus(0x20);
   auto pdev = kernel->pciHost().addDevice(bus, standardDeviceConfig(bus.number()));
   ASSERT_TRUE(pdev) << errnoName(pdev.error());
-  auto created = VfioDevice::create(**pdev, kernel->machine(), kernel->profile(), design());
+  auto created = VfioDevice::create(**pdev, kernel->machine(), fs, kernel->profile(), design());
   ASSERT_TRUE(created) << errnoName(created.error());
   std::unique_ptr<VfioDevice> other = std::move(*created);
   EXPECT_EQ(fs.pinCount(), pinsWithD + 1);
@@ -400,17 +401,20 @@ TEST_P(AddressSpaceZapTest, FS_02_InodeLivesWithTheDeviceAndPinsTheFs) {
 
   // alloc_anon_inode failing fails the allocation, with the pin released.
   fs.failNextAlloc(Errno::kENOMEM);
-  created = VfioDevice::create(**pdev, kernel->machine(), kernel->profile(), design());
+  created = VfioDevice::create(**pdev, kernel->machine(), fs, kernel->profile(), design());
   ASSERT_FALSE(created);
   EXPECT_EQ(created.error(), Errno::kENOMEM);
   EXPECT_EQ(fs.pinCount(), pinsWithD);
 
-  // D goes with its kernel: nothing pins the fs any more.
-  proc.reset();
-  kernel.reset();
-  dev = nullptr;
-  EXPECT_EQ(fs.pinCount(), 0);
-  EXPECT_FALSE(fs.mounted());
+  // The last device's release unmounts: a kernel's fs whose only device goes.
+  VfioFs own;
+  created = VfioDevice::create(**pdev, kernel->machine(), own, kernel->profile(), design());
+  ASSERT_TRUE(created) << errnoName(created.error());
+  EXPECT_EQ(own.pinCount(), 1);
+  EXPECT_TRUE(own.mounted());
+  created->reset();
+  EXPECT_EQ(own.pinCount(), 0);
+  EXPECT_FALSE(own.mounted());
 }
 
 std::vector<DesignKind> g2PlusDesigns() {
@@ -444,9 +448,9 @@ TEST_P(HugeZapTest, ZAP_03_HugeLeavesAreClearedWholeOneFlushPerVma) {
   const uint64_t pteTables = pt.tablePages(PtLevel::kPte);
   ASSERT_GE(pteTables, 1U);
   const uint64_t flushes = kernel->machine().flushTotals().flushes.load();
-  const CounterSnapshot before = CounterRegistry::global().snapshot();
+  const CounterSnapshot before = CounterSet::current().snapshot();
   setMem(false);
-  const CounterSnapshot delta = CounterRegistry::global().snapshot().since(before);
+  const CounterSnapshot delta = CounterSet::current().snapshot().since(before);
 
   EXPECT_EQ(leaves(h, 2 * kGiB).total(), 0U);
   EXPECT_EQ(leaves(bar0, 64 * kKiB).total(), 0U);
