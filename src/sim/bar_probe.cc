@@ -300,14 +300,6 @@ nlohmann::ordered_json phaseToJson(const Metrics& m) {
   return j;
 }
 
-Metrics phaseFromJson(const nlohmann::ordered_json& j) {
-  Metrics m;
-  for (const PhaseField& f : kPhaseFields) m.*f.member = j.at(f.key).get<uint64_t>();
-  m.modeledNs = j.at("modeled_ns").get<double>();
-  m.wallNs = j.at("wall_ns").get<uint64_t>();
-  return m;
-}
-
 nlohmann::ordered_json probeResultToJson(const ProbeResult& r) {
   nlohmann::ordered_json j;
   j["profile"] = r.profile;
@@ -319,36 +311,6 @@ nlohmann::ordered_json probeResultToJson(const ProbeResult& r) {
       {"touch", phaseToJson(r.touch)}, {"toggle", phaseToJson(r.toggle)}, {"retouch", phaseToJson(r.retouch)}};
   j["notes"] = r.notes;
   return j;
-}
-
-ProbeResult probeResultFromJson(const nlohmann::ordered_json& j) {
-  ProbeResult r;
-  r.profile = j.at("profile").get<std::string>();
-  r.address = j.at("address").get<uint64_t>();
-  r.length = j.at("length").get<uint64_t>();
-  r.sampled = j.at("sampled").get<bool>();
-  r.sampledFraction = j.at("sampled_fraction").get<double>();
-  r.touch = phaseFromJson(j.at("phases").at("touch"));
-  r.toggle = phaseFromJson(j.at("phases").at("toggle"));
-  r.retouch = phaseFromJson(j.at("phases").at("retouch"));
-  r.notes = j.at("notes").get<std::vector<std::string>>();
-  return r;
-}
-
-nlohmann::ordered_json probeSampleToJson(const ProbeSample& s) {
-  return nlohmann::ordered_json{{"address", s.address},
-                                {"blocks", s.blocks},
-                                {"shorter", probeResultToJson(s.shorter)},
-                                {"longer", probeResultToJson(s.longer)}};
-}
-
-ProbeSample probeSampleFromJson(const nlohmann::ordered_json& j) {
-  ProbeSample s;
-  s.address = j.at("address").get<uint64_t>();
-  s.blocks = j.at("blocks").get<uint64_t>();
-  s.shorter = probeResultFromJson(j.at("shorter"));
-  s.longer = probeResultFromJson(j.at("longer"));
-  return s;
 }
 
 ProbeSample sampleProbe(const ProbeSpec& spec) {

@@ -98,13 +98,9 @@ ProbeSample sampleProbe(const ProbeSpec& spec);
 // The result for `spec` (at sample.address), counts extrapolated.
 ProbeResult extrapolateProbe(const ProbeSample& sample, const ProbeSpec& spec);
 
-// One phase's counts as a flat object (docs/sweep.md), and back: a probe
-// runs in a child process and sends its result home as JSON.
+// One phase's counts as a flat object, and a probe's result, as the sweep
+// and explain JSON hold them (docs/sweep.md).
 nlohmann::ordered_json phaseToJson(const Metrics& m);
-Metrics phaseFromJson(const nlohmann::ordered_json& j);
 nlohmann::ordered_json probeResultToJson(const ProbeResult& r);
-ProbeResult probeResultFromJson(const nlohmann::ordered_json& j);
-nlohmann::ordered_json probeSampleToJson(const ProbeSample& s);
-ProbeSample probeSampleFromJson(const nlohmann::ordered_json& j);
 
 }  // namespace vfiomm::sim

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "sim/child_pool.h"
+#include "sim/work_pool.h"
 #include "sim/output_file.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
@@ -182,11 +182,10 @@ Explanation explain(const ExplainRequest& req) {
   e.request = req;
   e.length = req.length.value_or(req.barSize - req.offset);
   const std::vector<DesignKind> designs = req.designs.empty() ? allDesigns() : req.designs;
-  const std::vector<std::string> out = runInChildren(designs.size(), req.jobs, [&](size_t i) {
-    return jsonText(probeResultToJson(runProbe(explainProbe(req, designs[i]))));
-  });
-  for (size_t i = 0; i < designs.size(); ++i)
-    e.designs.push_back(explainDesign(req, designs[i], probeResultFromJson(Json::parse(out[i]))));
+  std::vector<ProbeResult> probes(designs.size());
+  runConcurrently(designs.size(), req.jobs,
+                  [&](size_t i) { probes[i] = runProbe(explainProbe(req, designs[i])); });
+  for (size_t i = 0; i < designs.size(); ++i) e.designs.push_back(explainDesign(req, designs[i], probes[i]));
   return e;
 }
 

@@ -1,7 +1,6 @@
 #include "sim/interrupt.h"
 
 #include <limits.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,13 +27,8 @@ struct FileSlot {
   char path[PATH_MAX];
   char note[PATH_MAX + 128];
 };
-struct ChildSlot {
-  std::atomic<int> state{kFree};
-  pid_t pid;
-};
 
 std::array<FileSlot, RemoveOnInterrupt::kSlots> files;
-std::array<ChildSlot, KillOnInterrupt::kSlots> children;
 std::atomic<bool> interrupted{false};
 
 template <typename Slots>
@@ -73,12 +67,6 @@ extern "C" void onInterrupt(int signo) {
   writeAll("\nvfiomm: interrupted by ");
   writeAll(signalName(signo));
   writeAll("\n");
-  for (ChildSlot& c : children) {
-    if (c.state.load() != kArmed) continue;
-    ::kill(c.pid, SIGKILL);
-    while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  }
   for (FileSlot& f : files) {
     if (f.state.load() != kArmed) continue;
     ::unlink(f.path);
@@ -101,16 +89,6 @@ void installInterruptHandlers() {
     if (::sigaction(s, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
     ::sigaction(s, &sa, nullptr);
   }
-}
-
-void resetInterruptHandlersInChild() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : kSignals) {
-    ::signal(s, SIG_DFL);
-    sigaddset(&set, s);
-  }
-  ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
 }
 
 InterruptsBlocked::InterruptsBlocked() {
@@ -137,12 +115,5 @@ RemoveOnInterrupt::RemoveOnInterrupt(const std::string& path, const std::string&
 }
 
 RemoveOnInterrupt::~RemoveOnInterrupt() { files[slot_].state.store(kFree); }
-
-KillOnInterrupt::KillOnInterrupt(pid_t pid) : slot_(claim(children, "child processes")) {
-  children[slot_].pid = pid;
-  children[slot_].state.store(kArmed);
-}
-
-KillOnInterrupt::~KillOnInterrupt() { children[slot_].state.store(kFree); }
 
 }  // namespace vfiomm::sim

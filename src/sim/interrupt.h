@@ -1,8 +1,8 @@
 // What SIGINT, SIGTERM and SIGHUP undo before vfiomm exits with status
-// 128 + the signal's number (issue 17): child processes still running are
-// killed and reaped, and files half written — output files under their
-// temporary names, trace hand-over files — are removed, so that an
-// interrupted run leaves the previous outputs as they were and nothing else.
+// 128 + the signal's number (issue 17): files half written — output files
+// under their temporary names — are removed, so that an interrupted run
+// leaves the previous outputs as they were and nothing else. The designs'
+// threads end with the process.
 //
 // The handler does it itself, with async-signal-safe calls only, on
 // whichever thread the signal lands (a `run` may be deep in the model's
@@ -12,7 +12,6 @@
 #pragma once
 
 #include <signal.h>
-#include <sys/types.h>
 
 #include <cstddef>
 #include <string>
@@ -23,10 +22,6 @@ namespace vfiomm::sim {
 // ignored when vfiomm started (nohup, a background job of a shell without
 // job control) stays ignored.
 void installInterruptHandlers();
-
-// In a child process just forked: the default dispositions, unblocked (a
-// child leaves the clean-up to its parent).
-void resetInterruptHandlersInChild();
 
 // Blocks the handled signals in the calling thread while alive.
 class InterruptsBlocked {
@@ -50,20 +45,6 @@ class RemoveOnInterrupt {
   ~RemoveOnInterrupt();
   RemoveOnInterrupt(const RemoveOnInterrupt&) = delete;
   RemoveOnInterrupt& operator=(const RemoveOnInterrupt&) = delete;
-
- private:
-  size_t slot_;
-};
-
-// While alive: a signal kills (SIGKILL) and reaps the child `pid`. Throws
-// std::runtime_error when the table is full.
-class KillOnInterrupt {
- public:
-  static constexpr size_t kSlots = 1024;
-  explicit KillOnInterrupt(pid_t pid);
-  ~KillOnInterrupt();
-  KillOnInterrupt(const KillOnInterrupt&) = delete;
-  KillOnInterrupt& operator=(const KillOnInterrupt&) = delete;
 
  private:
   size_t slot_;

@@ -265,58 +265,9 @@ Json designResultToJson(const DesignResult& r) {
 
 namespace {
 
-Metrics metricsFromJson(const Json& j) {
-  Metrics m;
-  m.faults = j.at("faults").at("minor").get<uint64_t>();
-  m.pte = j.at("faults").at("pte").get<uint64_t>();
-  m.pmd = j.at("faults").at("pmd").get<uint64_t>();
-  m.pud = j.at("faults").at("pud").get<uint64_t>();
-  m.fallback = j.at("faults").at("fallback").get<uint64_t>();
-  m.sigbus = j.at("signals").at("sigbus").get<uint64_t>();
-  m.sigsegv = j.at("signals").at("sigsegv").get<uint64_t>();
-  m.accesses = j.at("accesses").get<uint64_t>();
-  m.zaps = j.at("zaps").get<uint64_t>();
-  m.zappedEntries = j.at("zapped_entries").get<uint64_t>();
-  m.tlbMisses = j.at("tlb").at("misses").get<uint64_t>();
-  m.shootdowns = j.at("tlb").at("shootdowns").get<uint64_t>();
-  m.memoryLockWrites = j.at("memory_lock_writes").get<uint64_t>();
-  m.pgtablesPeak = j.at("pgtables_peak_bytes").get<uint64_t>();
-  m.lockdepReports = j.at("lockdep_reports").get<uint64_t>();
-  m.violations = j.at("violations").get<uint64_t>();
-  m.modeledNs = j.at("modeled_ns").get<double>();
-  m.wallNs = j.at("wall_ns").get<uint64_t>();
-  return m;
-}
 
 }  // namespace
 
-DesignResult designResultFromJson(const Json& j) {
-  DesignResult r;
-  r.design = designByName(j.at("design").get<std::string>()).value_or(DesignKind::kHugeFault);
-  r.profile = j.at("profile").get<std::string>();
-  r.failed = j.at("failed").get<bool>();
-  r.setupNotes = j.at("setup_notes").get<std::vector<std::string>>();
-  for (const Json& p : j.at("phases")) {
-    PhaseResult pr;
-    pr.name = p.at("name").get<std::string>();
-    pr.m = metricsFromJson(p);
-    pr.notes = p.at("notes").get<std::vector<std::string>>();
-    r.phases.push_back(std::move(pr));
-  }
-  r.total = metricsFromJson(j.at("total"));
-  // Documents written before the timeline existed have none.
-  for (const Json& s : j.value("timeline", Json::array())) {
-    TimelineSample t;
-    t.phase = s.at("phase").get<size_t>();
-    t.faults = s.at("faults").get<uint64_t>();
-    t.zaps = s.at("zaps").get<uint64_t>();
-    t.zappedEntries = s.at("zapped_entries").get<uint64_t>();
-    t.shootdowns = s.at("shootdowns").get<uint64_t>();
-    t.modeledNs = s.at("modeled_ns").get<double>();
-    r.timeline.push_back(t);
-  }
-  return r;
-}
 
 std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& results) {
   std::string out = fmt::format("scenario {} ({})\n", sc.name, sc.file);

@@ -23,9 +23,8 @@ std::string jsonText(const nlohmann::ordered_json& j, int indent = -1);
 // The scenario with every default filled in.
 nlohmann::ordered_json scenarioToJson(const Scenario& sc);
 nlohmann::ordered_json metricsToJson(const Metrics& m);
-// One design's result, and back (vfiomm runs designs in child processes).
+// One design's result, as the JSON's "designs" holds it.
 nlohmann::ordered_json designResultToJson(const DesignResult& r);
-DesignResult designResultFromJson(const nlohmann::ordered_json& j);
 nlohmann::ordered_json resultsToJson(const Scenario& sc, const std::vector<DesignResult>& results);
 
 // The rows of the comparison table: a label and how to print a cell. The

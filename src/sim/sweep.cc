@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "sim/child_pool.h"
+#include "sim/work_pool.h"
 #include "sim/html_report.h"
 #include "sim/output_file.h"
 #include "sim/report.h"
@@ -145,25 +145,22 @@ std::vector<SweepRow> runSweep(const SweepOptions& options, const std::function<
   std::vector<Job> jobs = sampledJobs;
   jobs.insert(jobs.end(), exactJobs.begin(), exactJobs.end());
   auto specOf = [&](size_t i) { return sweepPoint(rows[i].barSize, rows[i].alignment, rows[i].design, options); };
-  const std::vector<std::string> out = runInChildren(
+  // An exact job fills its row; a sampled one every row of its alignment
+  // and design, from one sample. Each job writes only its own rows.
+  runConcurrently(
       jobs.size(), options.jobs,
       [&](size_t i) {
         const Job& j = jobs[i];
-        return j.rows.empty() ? jsonText(probeResultToJson(runProbe(specOf(j.row))))
-                              : jsonText(probeSampleToJson(sampleProbe(specOf(j.row))));
+        if (j.rows.empty()) {
+          rows[j.row].result = runProbe(specOf(j.row));
+          return;
+        }
+        const ProbeSample sample = sampleProbe(specOf(j.row));
+        for (size_t r : j.rows) rows[r].result = extrapolateProbe(sample, specOf(r));
       },
       [&](size_t i) {
         if (started) started(rows[jobs[i].row]);
       });
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    const Job& j = jobs[i];
-    if (j.rows.empty()) {
-      rows[j.row].result = probeResultFromJson(Json::parse(out[i]));
-      continue;
-    }
-    const ProbeSample sample = probeSampleFromJson(Json::parse(out[i]));
-    for (size_t r : j.rows) rows[r].result = extrapolateProbe(sample, specOf(r));
-  }
   return rows;
 }
 

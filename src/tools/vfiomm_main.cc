@@ -5,21 +5,19 @@
 // invariant broke one (vma-list's known holes are reported, not failures);
 // 2 on bad input (a command line CLI11 refuses, a scenario file, an unknown
 // design, a scenario whose devices the kernel refuses — also when that
-// happens in a design's child process) and on an output file that cannot be
+// happens on a design's thread) and on an output file that cannot be
 // written; 3 on an internal error (an exception nobody expected: a bug);
-// 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped it, having killed
-// its child processes and left every output file as it was before.
+// 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped it, having left
+// every output file as it was before.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <unistd.h>
-
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -27,7 +25,6 @@
 
 #include "check/check_command.h"
 #include "pci/device_catalog.h"
-#include "sim/child_pool.h"
 #include "sim/html_report.h"
 #include "sim/interrupt.h"
 #include "sim/output_file.h"
@@ -36,9 +33,10 @@
 #include "sim/runner.h"
 #include "sim/explain.h"
 #include "sim/scenario.h"
-#include "sim/shared_progress.h"
 #include "sim/trace_files.h"
 #include "sim/sweep.h"
+#include "sim/work_pool.h"
+#include "trace/tracer.h"
 #include "vfio/mapping_design.h"
 
 namespace {
@@ -89,51 +87,34 @@ std::vector<vfiomm::DesignKind> parseDesigns(const std::vector<std::string>& nam
   return out;
 }
 
-// The model's counters are process-wide, so two designs cannot run in one
-// process at the same time; each runs in a child process of its own (up to
-// `jobs` at once, sim/child_pool.h) and sends its result back as JSON. The
-// children write how far they have got into shared memory, from which the
-// parent draws the progress bar (the parent has no threads when it forks).
+// Each design runs its own kernel on a thread of its own, up to `jobs` at
+// once (sim/work_pool.h); the designs' threads say how far they have got,
+// and this thread draws the progress bar from that.
 std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& sc,
                                                   const std::vector<vfiomm::DesignKind>& designs,
                                                   unsigned jobs, const vfiomm::sim::RunOptions& options) {
   vfiomm::sim::ProgressBar bar(stderr, true);
-  const double n = static_cast<double>(designs.size());
   std::vector<vfiomm::sim::DesignResult> results(designs.size());
-  if (jobs <= 1 || designs.size() <= 1) {
-    for (size_t i = 0; i < designs.size(); ++i) {
-      const std::string name(vfiomm::designName(designs[i]));
-      vfiomm::sim::RunOptions o = options;
-      o.onProgress = [&bar, &name, i, n](double f, const std::string& phase) {
-        bar.update((static_cast<double>(i) + f) / n, fmt::format("{}: {}", name, phase));
-      };
-      results[i] = vfiomm::sim::runScenario(sc, designs[i], o);
-    }
-    return results;
-  }
-  vfiomm::sim::SharedProgress progress(designs.size());
-  std::optional<vfiomm::sim::ChildTraceHandover> handover;
-  if (options.traceLimit != 0) handover.emplace(::getpid(), designs.size());
-  const std::vector<std::string> out = vfiomm::sim::runInChildren(
+  std::vector<std::atomic<double>> done(designs.size());
+  vfiomm::sim::runConcurrently(
       designs.size(), jobs,
       [&](size_t i) {
         vfiomm::sim::RunOptions o = options;
-        o.onProgress = [&progress, i](double f, const std::string&) { progress.set(i, f); };
-        const vfiomm::sim::DesignResult r = vfiomm::sim::runScenario(sc, designs[i], o);
-        if (r.trace) vfiomm::sim::saveChildTrace(*r.trace, ::getppid(), i);
-        progress.set(i, 1);
-        return vfiomm::sim::jsonText(vfiomm::sim::designResultToJson(r));
+        o.onProgress = [&done, i](double f, const std::string&) { done[i].store(f); };
+        results[i] = vfiomm::sim::runScenario(sc, designs[i], o);
+        done[i].store(1);
       },
       {},
       [&] {
-        size_t done = 0;
-        for (size_t i = 0; i < progress.size(); ++i) done += progress.get(i) >= 1 ? 1U : 0U;
-        bar.update(progress.mean(), fmt::format("{} of {} designs done", done, designs.size()));
+        double sum = 0;
+        size_t finished = 0;
+        for (const std::atomic<double>& d : done) {
+          sum += d.load();
+          finished += d.load() >= 1 ? 1U : 0U;
+        }
+        bar.update(sum / static_cast<double>(designs.size()),
+                   fmt::format("{} of {} designs done", finished, designs.size()));
       });
-  for (size_t i = 0; i < designs.size(); ++i) {
-    results[i] = vfiomm::sim::designResultFromJson(nlohmann::ordered_json::parse(out[i]));
-    if (handover) results[i].trace = handover->take(i);
-  }
   return results;
 }
 
@@ -198,7 +179,7 @@ int cliMain(int argc, char** argv) {
   std::string compareReport;
   compare->add_option("--report", compareReport, "also write a self-contained HTML report with charts (docs/report.md)");
   unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
-  compare->add_option("--jobs,-j", jobs, "designs run at once, each in its own process (default: the CPUs)");
+  compare->add_option("--jobs,-j", jobs, "designs run at once, each on a thread of its own (default: the CPUs)");
 
   std::string runScenarioPath;
   std::string runDesign;
@@ -223,7 +204,7 @@ int cliMain(int argc, char** argv) {
   sweep->add_option("--sizes", sweepSizes, "BAR sizes: 64K-1G (powers of two in between) or 64K,2M,1G (default 64K-128G)");
   sweep->add_option("--alignments", sweepAlignments, "4K,2M,1G,natural (default: all)")->delimiter(',');
   sweep->add_option("--designs", sweepDesigns, "designs (default: all)")->delimiter(',');
-  sweep->add_option("--jobs,-j", sweepJobs, "points run at once, each in its own process (default: the CPUs)");
+  sweep->add_option("--jobs,-j", sweepJobs, "points run at once, each on a thread of its own (default: the CPUs)");
   sweep->add_option("--sample-above", sweepSampleAbove, "mappings longer than this are sampled (default 4G)");
   sweep->add_option("--csv", sweepCmd.csvPath, "write every point and phase as CSV");
   sweep->add_option("--json", sweepCmd.jsonPath, "write the results as JSON (docs/sweep.md)");

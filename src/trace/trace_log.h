@@ -1,16 +1,12 @@
 // TraceLog: what one traced run left in the buffer — its events in time
 // order, how many were recorded and dropped under which bound, and the names
 // of the simulated processes and threads — ready for a writer. `compare`
-// runs each design in a child process, which hands its TraceLog to the
-// parent through a file (writeTraceLog / readTraceLog) so that one trace
-// holds them all.
+// puts every design's TraceLog into one trace.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <istream>
 #include <map>
-#include <ostream>
 #include <set>
 #include <string>
 #include <string_view>
@@ -45,12 +41,5 @@ struct TraceLog {
   // The thread's name, or "<process>-<tid>", or "kernel" for tid 0.
   std::string threadName(int pid, int tid) const;
 };
-
-// A JSON header line (bound, names, the string table), then one line of
-// integers per event: a million events take seconds as a JSON tree, this
-// a fraction of one.
-void writeTraceLog(std::ostream& out, const TraceLog& log);
-// Throws std::runtime_error on a malformed stream.
-TraceLog readTraceLog(std::istream& in);
 
 }  // namespace vfiomm::trace

@@ -4,12 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include <sys/wait.h>
-#include <unistd.h>
 #include <string>
 
 #include "sim/progress_bar.h"
-#include "sim/shared_progress.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -41,26 +38,6 @@ TEST(ProgressBar, DrawsNothingOffATerminal) {
   }
   EXPECT_EQ(std::ftell(f), 0L);
   std::fclose(f);
-}
-
-// What a forked child writes, the parent reads: the bar follows designs
-// that run in child processes.
-TEST(SharedProgress, ChildWritesParentReads) {
-  SharedProgress progress(2);
-  EXPECT_EQ(progress.mean(), 0.0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    progress.set(1, 0.5);
-    ::_exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_EQ(progress.get(0), 0.0);
-  EXPECT_EQ(progress.get(1), 0.5);
-  EXPECT_EQ(progress.mean(), 0.25);
-  progress.set(0, 3.0);  // clamped
-  EXPECT_EQ(progress.get(0), 1.0);
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
-// The tracer's buffer: the bound, the drop count, thread safety, and the
-// hand-over format between a child process and the parent.
+// The tracer's buffer: the bound, the drop count, thread safety.
 #include <gtest/gtest.h>
 
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -94,61 +92,6 @@ TEST(Tracer, FlowScopeNamesTheZapAndRestoresTheOuterOne) {
     EXPECT_EQ(currentFlow(), 5U);
   }
   EXPECT_EQ(currentFlow(), 0U);
-}
-
-TEST(TraceLog, SurvivesTheHandOverFromAChildProcess) {
-  testing::BoundContext bound;
-  Tracer& t = Tracer::current();
-  t.start(2, "huge-fault", 4);
-  t.nameProcess(1000, "vmm");
-  t.nameThread(1000, 1001, "vcpu 1");
-  setCurrentTask(1000, 1001);
-  TraceEvent lock;
-  lock.kind = EventKind::kLockAcquire;
-  lock.ts = 10;
-  lock.dur = 5;
-  lock.addr = 0xdead0;
-  lock.name = "&vdev->memory_lock";
-  lock.flags = eventflag::kWrite | eventflag::kContended;
-  lock.cpu = 3;
-  t.record(lock);
-  TraceEvent phase = phaseAt(20);
-  phase.detail = t.intern("touch all");
-  t.record(phase);
-  t.record(phaseAt(30));
-  setCurrentTask(0, 0);
-  const TraceLog log = t.stop();
-
-  std::stringstream file;
-  writeTraceLog(file, log);
-  const TraceLog back = readTraceLog(file);
-  EXPECT_EQ(back.title, "huge-fault");
-  EXPECT_EQ(back.cpus, 4U);
-  EXPECT_EQ(back.recorded, 3U);
-  EXPECT_EQ(back.dropped, 1U);
-  EXPECT_EQ(back.threadName(1000, 1001), "vcpu 1");
-  EXPECT_EQ(back.threadName(1000, 1002), "vmm-1002");
-  ASSERT_EQ(back.events.size(), 2U);
-  EXPECT_EQ(back.events[0].kind, EventKind::kPhase);
-  EXPECT_EQ(back.events[0].detail, "touch all");
-  EXPECT_EQ(back.events[0].ts, 20U);
-  EXPECT_EQ(back.events[0].pid, 1000);
-  EXPECT_EQ(back.events[0].tid, 1001);
-}
-
-TEST(TraceLog, AHandOverFileThatIsCutShortIsAnError) {
-  testing::BoundContext bound;
-  std::stringstream file("{\"title\":\"x\"}\n");
-  EXPECT_THROW(readTraceLog(file), std::runtime_error);
-  Tracer& t = Tracer::current();
-  t.start(4, "cut", 1);
-  t.record(phaseAt(1));
-  std::stringstream whole;
-  writeTraceLog(whole, t.stop());
-  std::string text = whole.str();
-  text.resize(text.size() - 8);  // the event line loses its last fields
-  std::stringstream cut(text);
-  EXPECT_THROW(readTraceLog(cut), std::runtime_error);
 }
 
 }  // namespace
