@@ -42,6 +42,9 @@ class Machine {
   Machine& operator=(const Machine&) = delete;
 
   unsigned cpuCount() const { return static_cast<unsigned>(cpus_.size()); }
+  // The tag an mm's translations carry in every TLB of this machine (its
+  // PCID/ASID): unique among the machine's mms.
+  uint64_t newMmId() { return nextMmId_.fetch_add(1, std::memory_order_relaxed); }
   Cpu& cpu(unsigned id);
   PhysMemMap& physMemMap() { return physMemMap_; }
 
@@ -77,6 +80,7 @@ class Machine {
   std::vector<std::unique_ptr<Cpu>> cpus_;
   TlbFlushTotals flushTotals_;
   KernelLog log_;
+  std::atomic<uint64_t> nextMmId_{1};
 };
 
 }  // namespace vfiomm

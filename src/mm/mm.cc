@@ -30,13 +30,11 @@ void openVma(Vma& vma) {
 
 }  // namespace
 
-std::atomic<uint64_t> Mm::nextId_{1};
-
 Mm::Mm(Machine& machine, MmProfile profile)
-    : id_(nextId_.fetch_add(1)), machine_(machine), profile_(std::move(profile)) {}
+    : id_(machine.newMmId()), machine_(machine), profile_(std::move(profile)) {}
 
 Mm::Mm(Machine& machine, const Mm& parent)
-    : id_(nextId_.fetch_add(1)),
+    : id_(machine.newMmId()),
       machine_(machine),
       profile_(parent.profile_),
       vmCommit_(parent.vmCommit_),

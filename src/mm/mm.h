@@ -149,7 +149,6 @@ class Mm : public std::enable_shared_from_this<Mm> {
   // VM_ACCOUNT pages of the VMAs in [start, end) (vms->nr_accounted).
   uint64_t accountedPagesIn(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
 
-  static std::atomic<uint64_t> nextId_;
 
   const uint64_t id_;
   Machine& machine_;

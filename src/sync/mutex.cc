@@ -20,11 +20,11 @@ constexpr uint32_t kLocked = 1u << 0;
 constexpr uint32_t kWaiters = 1u << 1;
 constexpr uint32_t kHandoff = 1u << 2;
 
-// A small per-thread number; 0 means "no owner".
+// Who owns the mutex, as the kernel's owner field holds the task_struct: the
+// address of a per-thread object, unique among live threads and never 0.
 uint64_t currentTaskId() {
-  static std::atomic<uint64_t> next{1};
-  thread_local const uint64_t id = next.fetch_add(1, std::memory_order_relaxed);
-  return id;
+  thread_local const char self = 0;
+  return reinterpret_cast<uintptr_t>(&self);
 }
 
 }  // namespace

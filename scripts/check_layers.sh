@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Refuses an #include of a higher layer (docs/architecture.md): each layer of
+# src/ may include only itself and the layers below it. src/CMakeLists.txt
+# gives the same order to the linker.
+# Usage: scripts/check_layers.sh [SRC_DIR]
+set -euo pipefail
+src=${1:-$(dirname "$0")/../src}
+
+declare -A below=(
+  [abi]=""
+  [base]=""
+  [trace]="base"
+  [sync]="base trace"
+  [mm]="base trace sync"
+  [fs]="base trace sync mm"
+  [pci]="base trace sync mm"
+  [iommu]="base trace sync mm pci"
+  [iommufd]="base trace sync mm pci iommu abi"
+  [vfio]="base trace sync mm fs pci iommu iommufd abi"
+  [uapi]="base trace sync mm fs pci iommu iommufd vfio abi"
+  [sim]="base trace sync mm fs pci iommu iommufd vfio uapi abi"
+  [check]="base trace sync mm fs pci iommu iommufd vfio uapi sim abi"
+  [tools]="base trace sync mm fs pci iommu iommufd vfio uapi sim check abi"
+)
+
+bad=0
+for dir in "$src"/*/; do
+  layer=$(basename "$dir")
+  if [[ -z ${below[$layer]+set} ]]; then
+    echo "$layer/: a layer scripts/check_layers.sh does not know; add it in its place"
+    bad=1
+    continue
+  fi
+  allowed=" $layer ${below[$layer]} "
+  while IFS=: read -r file line text; do
+    target=$(sed -E 's/.*#include "([a-z_]+)\/.*/\1/' <<<"$text")
+    if [[ $allowed != *" $target "* ]]; then
+      echo "${file#"$src"/}:$line: $layer/ includes $target/, which is not below it"
+      bad=1
+    fi
+  done < <(grep -rnE '^#include "[a-z_]+/' "$dir" || true)
+done
+exit $bad
