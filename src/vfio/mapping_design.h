@@ -6,27 +6,16 @@
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string_view>
-#include <vector>
 
 #include "base/result.h"
 #include "mm/vm_operations.h"
 #include "sync/thread_annotations.h"
+#include "vfio/design_table.h"
 
 namespace vfiomm {
 
 class VfioPciCoreDevice;
-
-enum class DesignKind { kVmaList, kAddressSpace, kFillVma, kHugeFault, kPrefault };
-
-std::string_view designName(DesignKind kind);
-std::optional<DesignKind> designByName(std::string_view name);
-std::vector<DesignKind> allDesigns();
-// The kernel profile of the design's era (mm-pfnmap.md §14).
-std::string_view defaultProfile(DesignKind kind);
-// One line for `vfiomm designs`.
-std::string_view designSummary(DesignKind kind);
 
 class MappingDesign : public VmOperations {
  public:

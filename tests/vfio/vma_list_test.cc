@@ -689,5 +689,17 @@ std::vector<DesignKind> designsButG1() {
 INSTANTIATE_TEST_SUITE_P(G2Plus, NoG1HoleTest, ::testing::ValuesIn(designsButG1()),
                          designParamName);
 
+// The designs table's expectsHoles, against what each design does: sim
+// counts a run's violations as failures unless the row expects them.
+class HoleTraitTest : public G1Fixture {};
+
+TEST_P(HoleTraitTest, ExpectsHolesIffAForkedChildReachesTheBarWithDecodeOff) {
+  const ForkRun r = forkThenDisableMemory();
+  EXPECT_EQ(r.violationsWhileOff != 0, designTraits(GetParam()).expectsHoles);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDesigns, HoleTraitTest, ::testing::ValuesIn(allDesigns()),
+                         designParamName);
+
 }  // namespace
 }  // namespace vfiomm::testing
