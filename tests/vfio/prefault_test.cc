@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "mm/page_table_arena.h"
-#include "vfio/prefault_design.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {

@@ -33,7 +33,7 @@
 #include "mm/vma.h"
 #include "sync/sched_hook.h"
 #include "sync/thread_annotations.h"
-#include "vfio/vma_list_design.h"
+#include "vfio/design/vma_list_tracking.h"
 #include "vfio/vfio_pci_core_device.h"
 #include "line_up.h"
 #include "vfio_fixture.h"
@@ -77,7 +77,7 @@ MmProfile namedProfile(std::string_view name) {
 
 class G1Fixture : public VfioTest {
  protected:
-  VmaListDesign& g1() { return static_cast<VmaListDesign&>(dev->pci().design()); }
+  VmaListTracking& g1() { return static_cast<VmaListTracking&>(dev->pci().design().tracking()); }
 
   uint64_t mapAt(uint64_t offset, uint64_t len, uint64_t at) {
     const long va = map(offset, len, at);
