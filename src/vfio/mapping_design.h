@@ -46,7 +46,8 @@ class MappingDesign final : public VmOperations {
   void open(Vma& vma) const override { tracking_->open(vma); }
   void close(Vma& vma) const override { tracking_->close(vma); }
 
-  void zapBars() { tracking_->zapBars(); }
+  // What the device asks of its design, answered by the policy that knows
+  // (zap_tracking.h, refill_policy.h).
   void zapAndDownWriteMemoryLock() { tracking_->zapAndDownWriteMemoryLock(); }
   bool tryZapAndDownWriteMemoryLock() { return tracking_->tryZapAndDownWriteMemoryLock(); }
   void memoryEnabled() { refill_->memoryEnabled(); }

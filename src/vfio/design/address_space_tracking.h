@@ -16,11 +16,13 @@ class AddressSpaceTracking final : public ZapTracking {
   AddressSpaceTracking(VfioPciCoreDevice& vdev, bool zapBeforeMemoryLock)
       : vdev_(vdev), zapBeforeMemoryLock_(zapBeforeMemoryLock) {}
 
-  void zapBars() override;
   void zapAndDownWriteMemoryLock() override;
   bool tryZapAndDownWriteMemoryLock() override;
 
  private:
+  // vfio_pci_zap_bars(): remove every mapping of BAR0-5 in every process.
+  void zapBars();
+
   VfioPciCoreDevice& vdev_;
   const bool zapBeforeMemoryLock_;
 };

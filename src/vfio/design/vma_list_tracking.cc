@@ -99,11 +99,6 @@ bool VmaListTracking::zapAndVmaLock(bool tryMode) NO_THREAD_SAFETY_ANALYSIS {
   }
 }
 
-// zapAndVmaLock() hands vma_lock over conditionally (see there).
-void VmaListTracking::zapBars() NO_THREAD_SAFETY_ANALYSIS {
-  if (zapAndVmaLock(false)) vmaLock_.unlock();
-}
-
 // G1: zap first (returns holding vma_lock with an empty list), then the
 // write lock, then let vma_lock go.
 void VmaListTracking::zapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {

@@ -29,7 +29,6 @@ class VmaListTracking final : public ZapTracking {
   void open(Vma& vma) override;
   void close(Vma& vma) override;
 
-  void zapBars() override;
   void zapAndDownWriteMemoryLock() override;
   bool tryZapAndDownWriteMemoryLock() override;
 

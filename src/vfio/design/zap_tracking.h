@@ -20,10 +20,8 @@ class ZapTracking {
   virtual void open(Vma& vma) { (void)vma; }
   virtual void close(Vma& vma) { (void)vma; }
 
-  // vfio_pci_zap_bars(): remove every mapping of BAR0-5 in every process.
-  virtual void zapBars() = 0;
   // vfio_pci_zap_and_down_write_memory_lock(): returns with memory_lock
-  // held for write and no mapping of a BAR left.
+  // held for write and no mapping of a BAR (BAR0-5) left in any process.
   virtual void zapAndDownWriteMemoryLock() = 0;
   // The hot-reset step for one device: trylock its memory_lock for write
   // and zap; false (nothing held) on contention.
