@@ -25,10 +25,6 @@ bool isPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 uint64_t roundUp(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 uint64_t roundDown(uint64_t v, uint64_t a) { return v & ~(a - 1); }
 
-// Designs whose faults (or fills) install PMD and PUD leaves: G3's
-// huge_fault, and prefault, which is G3.2 plus refills.
-bool mapsHugeEntries(DesignKind d) { return d == DesignKind::kHugeFault || d == DesignKind::kPrefault; }
-
 // Whole size-aligned blocks inside [address, address + length).
 uint64_t alignedBlocks(uint64_t address, uint64_t length, uint64_t size) {
   const uint64_t first = roundUp(address, size);
@@ -41,7 +37,7 @@ HugeCheck checkSize(DesignKind design, uint64_t barSize, uint64_t offset, uint64
   HugeCheck c;
   c.size = size;
   const std::string s = formatSize(size);
-  if (!mapsHugeEntries(design)) {
+  if (!designTraits(design).mapsHugeEntries) {
     c.rule = "HUGE-11; vfio-bar-mapping.md §5.4";
     c.reason = fmt::format("{} has no huge_fault op: every entry is 4 KiB", designName(design));
     c.fix = "use the huge-fault design (Linux 6.12+) or prefault";

@@ -312,7 +312,7 @@ std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& res
   }
   out += "\n";
   for (const DesignResult& r : results) {
-    if (r.design == DesignKind::kVmaList && (r.total.violations != 0 || r.total.lockdepReports != 0))
+    if (designTraits(r.design).expectsHoles && (r.total.violations != 0 || r.total.lockdepReports != 0))
       out += fmt::format("{}: {} invariant-1 violations and {} lockdep reports - the known holes of "
                          "this design (reported, not a failure)\n",
                          designName(r.design), r.total.violations, r.total.lockdepReports);

@@ -69,7 +69,7 @@ struct DesignResult {
   // PhaseTimeline::kDefaultMaxSamples per phase).
   std::vector<TimelineSample> timeline;
   // An invariant broke where the design should keep it: any violation or
-  // lockdep report outside vma-list (whose holes are expected).
+  // lockdep report in a design that does not expect holes (DesignTraits).
   bool failed = false;
 };
 

@@ -15,9 +15,9 @@ namespace {
 
 constexpr size_t kMaxFindings = 64;
 
-// The pfn that should back `vma->vm_start`: G1 stored it in vm_pgoff.
+// The pfn that should back `vma->vm_start`.
 Pfn expectedStartPfn(VfioDevice& dev, const Vma& vma) {
-  if (dev.pci().design().kind() == DesignKind::kVmaList) return Pfn(vma.pgoff().value());
+  if (designTraits(dev.pci().design().kind()).pgoffHoldsPfn) return Pfn(vma.pgoff().value());
   return dev.pci().vmaToPfn(vma);
 }
 

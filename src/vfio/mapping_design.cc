@@ -5,64 +5,55 @@
 
 namespace vfiomm {
 
-namespace {
+MappingDesign::MappingDesign(DesignKind kind, std::unique_ptr<ZapTracking> tracking,
+                             std::unique_ptr<RefillPolicy> refill,
+                             std::unique_ptr<FaultPolicy> fault)
+    : kind_(kind),
+      tracking_(std::move(tracking)),
+      refill_(std::move(refill)),
+      fault_(std::move(fault)) {}
 
-struct DesignRow {
-  DesignKind kind;
-  std::string_view name;
-  std::string_view profile;
-  std::string_view summary;
-};
-
-// ARCHITECTURE.md's design table.
-constexpr DesignRow kDesigns[] = {
-    {DesignKind::kVmaList, "vma-list", "linux-6.9",
-     "G1, Linux 5.8-6.9: first fault fills the VMA with io_remap_pfn_range; VMA list zap"},
-    {DesignKind::kAddressSpace, "address-space", "linux-6.10",
-     "G2s, the seed: one vmf_insert_pfn per fault; unmap_mapping_range zap"},
-    {DesignKind::kFillVma, "fill-vma", "linux-6.10",
-     "G2, Linux 6.10/6.11: the first fault inserts every page of the VMA"},
-    {DesignKind::kHugeFault, "huge-fault", "linux-6.12",
-     "G3, Linux 6.12+: huge_fault PUD -> PMD -> PTE"},
-    {DesignKind::kPrefault, "prefault", "linux-6.12",
-     "ours: huge-fault, plus re-insertion of every mapping when decode comes back"},
-};
-
-const DesignRow& row(DesignKind kind) {
-  for (const DesignRow& r : kDesigns)
-    if (r.kind == kind) return r;
-  return kDesigns[0];
+void MappingDesign::setupVma(Vma& vma) const {
+  tracking_->setupVma(vma);
+  vma.setOps(this);
 }
 
-}  // namespace
-
-std::string_view designName(DesignKind kind) { return row(kind).name; }
-std::string_view defaultProfile(DesignKind kind) { return row(kind).profile; }
-std::string_view designSummary(DesignKind kind) { return row(kind).summary; }
-
-std::optional<DesignKind> designByName(std::string_view name) {
-  for (const DesignRow& r : kDesigns)
-    if (r.name == name) return r.kind;
-  return std::nullopt;
-}
-
-std::vector<DesignKind> allDesigns() {
-  std::vector<DesignKind> out;
-  for (const DesignRow& r : kDesigns) out.push_back(r.kind);
-  return out;
-}
-
-void MappingDesign::setupVma(Vma& vma) const { vma.setOps(this); }
-
+// Each design as (zap tracking) x (refill) x (fault). The fault policy is
+// made last: it is handed the policies it works with.
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,
                                           const DesignOptions& options) {
+  auto addressSpace = [&] {
+    return std::make_unique<AddressSpaceTracking>(vdev, options.zapBeforeMemoryLock);
+  };
+  auto design = [&](auto tracking, auto refill, auto fault) {
+    return std::make_unique<MappingDesign>(kind, std::move(tracking), std::move(refill),
+                                           std::move(fault));
+  };
   switch (kind) {
-    case DesignKind::kVmaList: return std::make_unique<VmaListDesign>(vdev, options);
-    case DesignKind::kAddressSpace:
-      return std::make_unique<AddressSpaceDesign>(vdev, options);
-    case DesignKind::kFillVma: return std::make_unique<FillVmaDesign>(vdev);
-    case DesignKind::kHugeFault: return std::make_unique<HugeFaultDesign>(vdev);
-    case DesignKind::kPrefault: return std::make_unique<PrefaultDesign>(vdev, options);
+    case DesignKind::kVmaList: {
+      auto list = std::make_unique<VmaListTracking>(vdev, options.vmaListZapOnOpen);
+      auto fault = std::make_unique<RemapVmaFault>(vdev, *list);
+      return design(std::move(list), std::make_unique<NoRefill>(), std::move(fault));
+    }
+    case DesignKind::kAddressSpace: {
+      auto none = std::make_unique<NoRefill>();
+      auto fault = std::make_unique<PerPageFault>(vdev, *none, options.faultWithoutMemoryLock);
+      return design(addressSpace(), std::move(none), std::move(fault));
+    }
+    case DesignKind::kFillVma:
+      return design(addressSpace(), std::make_unique<NoRefill>(),
+                    std::make_unique<FillVmaFault>(vdev));
+    case DesignKind::kHugeFault: {
+      auto none = std::make_unique<NoRefill>();
+      auto fault = std::make_unique<HugeFault>(vdev, *none);
+      return design(addressSpace(), std::move(none), std::move(fault));
+    }
+    case DesignKind::kPrefault: {
+      auto walk = std::make_unique<PrefaultWalk>(vdev, options.prefaultFillOnFirstFault,
+                                                 options.prefaultNaiveUnderMemoryLock);
+      auto fault = std::make_unique<HugeFault>(vdev, *walk);
+      return design(addressSpace(), std::move(walk), std::move(fault));
+    }
   }
   return nullptr;
 }

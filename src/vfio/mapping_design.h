@@ -1,60 +1,68 @@
-// The designs vfiomm compares (ARCHITECTURE.md): each is a strategy object
-// owned by one device, deciding how faults fill page tables and how the
-// device's mappings are found and zapped. Everything else — regions, mmap
-// checks, config emulation, memory_lock, resets — is shared, so designs
-// differ only where the kernels differ.
+// The designs vfiomm compares (ARCHITECTURE.md), each owned by one device
+// and composed of three policies, one per place the kernels differ:
+//  - a FaultPolicy: how ->fault / ->huge_fault fill page tables;
+//  - a ZapTracking: how the device's mappings are found and zapped, and in
+//    which order memory_lock is taken around the zap;
+//  - a RefillPolicy: what brings mappings back after a zap, besides faults.
+// Everything else — regions, mmap checks, config emulation, memory_lock,
+// resets — is shared, so designs differ only where the kernels differ.
+// What a design implies for its results is its row of the designs table.
 #pragma once
 
 #include <memory>
-#include <optional>
 #include <string_view>
-#include <vector>
 
-#include "base/result.h"
 #include "mm/vm_operations.h"
-#include "sync/thread_annotations.h"
+#include "vfio/design/fault_policy.h"
+#include "vfio/design/refill_policy.h"
+#include "vfio/design/zap_tracking.h"
+#include "vfio/design_table.h"
 
 namespace vfiomm {
 
 class VfioPciCoreDevice;
 
-enum class DesignKind { kVmaList, kAddressSpace, kFillVma, kHugeFault, kPrefault };
-
-std::string_view designName(DesignKind kind);
-std::optional<DesignKind> designByName(std::string_view name);
-std::vector<DesignKind> allDesigns();
-// The kernel profile of the design's era (mm-pfnmap.md §14).
-std::string_view defaultProfile(DesignKind kind);
-// One line for `vfiomm designs`.
-std::string_view designSummary(DesignKind kind);
-
-class MappingDesign : public VmOperations {
+// The device's vm_operations_struct. Like the kernel's, it is const and
+// shared by every VMA of the device; the state its operations change lives
+// in the policies, which it owns.
+class MappingDesign final : public VmOperations {
  public:
-  explicit MappingDesign(VfioPciCoreDevice& vdev) : vdev_(vdev) {}
+  MappingDesign(DesignKind kind, std::unique_ptr<ZapTracking> tracking,
+                std::unique_ptr<RefillPolicy> refill, std::unique_ptr<FaultPolicy> fault);
 
-  virtual DesignKind kind() const = 0;
-  std::string_view name() const override { return designName(kind()); }
+  DesignKind kind() const { return kind_; }
+  std::string_view name() const override { return designName(kind_); }
 
   // The end of vfio_pci_core_mmap(): what the design sets on the new VMA
   // (vm_pgoff, vm_ops, vm_private_data).
-  virtual void setupVma(Vma& vma) const;
-  // vfio_pci_zap_bars(): remove every mapping of BAR0-5 in every process.
-  virtual void zapBars() = 0;
-  // vfio_pci_zap_and_down_write_memory_lock(): returns with memory_lock
-  // held for write and no mapping of a BAR left.
-  virtual void zapAndDownWriteMemoryLock() = 0;
-  // The hot-reset step for one device: trylock its memory_lock for write
-  // and zap; false (nothing held) on contention.
-  virtual bool tryZapAndDownWriteMemoryLock() = 0;
-  // Memory decode came back (the state change is done and memory_lock is
-  // no longer held). Only `prefault` acts on it.
-  virtual void memoryEnabled() {}
-  // The same moment, still inside the memory_lock write section (only the
-  // naive prefault variant uses it, to show why it must not).
-  virtual void memoryEnabledLocked() {}
+  void setupVma(Vma& vma) const;
 
- protected:
-  VfioPciCoreDevice& vdev_;
+  bool hasFault() const override { return true; }
+  VmFaultResult fault(VmFault& vmf) const override { return fault_->fault(vmf); }
+  bool hasHugeFault() const override { return fault_->hasHugeFault(); }
+  VmFaultResult hugeFault(VmFault& vmf, unsigned order) const override {
+    return fault_->hugeFault(vmf, order);
+  }
+  void open(Vma& vma) const override { tracking_->open(vma); }
+  void close(Vma& vma) const override { tracking_->close(vma); }
+
+  // What the device asks of its design, answered by the policy that knows
+  // (zap_tracking.h, refill_policy.h).
+  void zapAndDownWriteMemoryLock() { tracking_->zapAndDownWriteMemoryLock(); }
+  bool tryZapAndDownWriteMemoryLock() { return tracking_->tryZapAndDownWriteMemoryLock(); }
+  void memoryEnabled() { refill_->memoryEnabled(); }
+  void memoryEnabledLocked() { refill_->memoryEnabledLocked(); }
+
+  // The policies, for tests that look inside one.
+  ZapTracking& tracking() { return *tracking_; }
+  RefillPolicy& refill() { return *refill_; }
+
+ private:
+  const DesignKind kind_;
+  // Destroyed after the fault policy, which may refer to them.
+  const std::unique_ptr<ZapTracking> tracking_;
+  const std::unique_ptr<RefillPolicy> refill_;
+  const std::unique_ptr<FaultPolicy> fault_;
 };
 
 struct DesignOptions {
@@ -65,20 +73,20 @@ struct DesignOptions {
   // `prefault` only: refill while still holding memory_lock (the naive
   // version lockdep flags; docs/design-prefault.md).
   bool prefaultNaiveUnderMemoryLock = false;
-  // Seeded bug (`vfiomm check --mutate fault-without-memory-lock`),
-  // `address-space` only: the fault handler tests decode and inserts the
-  // pfn without holding memory_lock for read. That breaks the rule of
-  // vfio_pci_mmap_fault() since 5.8 (commit abafbc551fdd): a fault must
-  // hold memory_lock across the check and the insert, or a decode-off
-  // write plus zap can run in between and the fault installs a PTE that
-  // nobody zaps, so the CPU reaches the BAR with decode off.
+  // Seeded bug (`vfiomm check --mutate fault-without-memory-lock`), the
+  // per-page fault (`address-space`) only: the fault handler tests decode
+  // and inserts the pfn without holding memory_lock for read. That breaks
+  // the rule of vfio_pci_mmap_fault() since 5.8 (commit abafbc551fdd): a
+  // fault must hold memory_lock across the check and the insert, or a
+  // decode-off write plus zap can run in between and the fault installs a
+  // PTE that nobody zaps, so the CPU reaches the BAR with decode off.
   bool faultWithoutMemoryLock = false;
-  // Seeded bug (`--mutate zap-before-memory-lock`), `address-space` only:
-  // zap the BARs, then take memory_lock for write, as the 5.8-6.9 vma-list
-  // code did before it learned to lock first. The rule of
-  // vfio_pci_zap_and_down_write_memory_lock() since 6.10: take the write
-  // lock, then zap, so that a fault that ran in between cannot leave a PTE
-  // behind for the decode-off window.
+  // Seeded bug (`--mutate zap-before-memory-lock`), the address-space zap
+  // (every design but `vma-list`): zap the BARs, then take memory_lock for
+  // write, as the 5.8-6.9 vma-list code did before it learned to lock
+  // first. The rule of vfio_pci_zap_and_down_write_memory_lock() since
+  // 6.10: take the write lock, then zap, so that a fault that ran in
+  // between cannot leave a PTE behind for the decode-off window.
   bool zapBeforeMemoryLock = false;
 };
 

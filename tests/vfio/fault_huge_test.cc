@@ -23,7 +23,7 @@
 #include "mm/page_table_arena.h"
 #include "mm/pfn_insert.h"
 #include "sync/sched_hook.h"
-#include "vfio/vma_list_design.h"
+#include "vfio/design/vma_list_tracking.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -195,7 +195,7 @@ class FaultHugeTest : public VfioTest {
   bool fillsVma() const {
     return design() == DesignKind::kVmaList || design() == DesignKind::kFillVma || isPrefault();
   }
-  VmaListDesign& g1() { return static_cast<VmaListDesign&>(dev->pci().design()); }
+  VmaListTracking& g1() { return static_cast<VmaListTracking&>(dev->pci().design().tracking()); }
   RwSemaphore& memoryLock() { return dev->pci().memoryLock(); }
 
   // handle_mm_fault() on `va` under the mmap lock held for read, as the

@@ -68,9 +68,7 @@ struct Leaf {
 
 class ForkSplitMremapTest : public VfioTest {
  protected:
-  bool isG3() const {
-    return design() == DesignKind::kHugeFault || design() == DesignKind::kPrefault;
-  }
+  bool isG3() const { return designTraits(design()).mapsHugeEntries; }
   uint64_t mapAt(uint64_t offset, uint64_t len, uint64_t at) {
     const long va = map(offset, len, at);
     EXPECT_EQ(va, static_cast<long>(at));

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "sync/sched_hook.h"
-#include "vfio/vma_list_design.h"
+#include "vfio/design/vma_list_tracking.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -77,7 +77,7 @@ class MemRwTest : public VfioTest {
       action();
       return dev->pci().mapping().unmapCalls() != calls;
     }
-    const void* vmaLock = &static_cast<VmaListDesign&>(dev->pci().design()).vmaLock();
+    const void* vmaLock = &static_cast<VmaListTracking&>(dev->pci().design().tracking()).vmaLock();
     std::atomic<int> taken{0};
     {
       LockEventHook hook([&](bool acquire, const void* lock) {

@@ -10,7 +10,6 @@
 
 #include "bound_context.h"
 #include "mm/page_table_arena.h"
-#include "vfio/prefault_design.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {

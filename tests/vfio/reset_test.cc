@@ -16,7 +16,7 @@
 #include "bound_context.h"
 #include "pci/pci_bus.h"
 #include "sync/sched_hook.h"
-#include "vfio/vma_list_design.h"
+#include "vfio/design/vma_list_tracking.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -103,8 +103,8 @@ class ResetTest : public VfioTest {
     return proc->ioctl(via.fd, VFIO_DEVICE_PCI_HOT_RESET, args.get());
   }
 
-  static VmaListDesign& vmaList(VfioDevice& d) {
-    return static_cast<VmaListDesign&>(d.pci().design());
+  static VmaListTracking& vmaList(VfioDevice& d) {
+    return static_cast<VmaListTracking&>(d.pci().design().tracking());
   }
   // Whether the design's zap of `d` ran during `action`: G2+ count
   // unmap_mapping_range calls on its address space; G1's zap-and-lock takes

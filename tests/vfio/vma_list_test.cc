@@ -34,7 +34,7 @@
 #include "mm/vma.h"
 #include "sync/sched_hook.h"
 #include "sync/thread_annotations.h"
-#include "vfio/vma_list_design.h"
+#include "vfio/design/vma_list_tracking.h"
 #include "vfio/vfio_pci_core_device.h"
 #include "line_up.h"
 #include "vfio_fixture.h"
@@ -78,7 +78,7 @@ MmProfile namedProfile(std::string_view name) {
 
 class G1Fixture : public VfioTest {
  protected:
-  VmaListDesign& g1() { return static_cast<VmaListDesign&>(dev->pci().design()); }
+  VmaListTracking& g1() { return static_cast<VmaListTracking&>(dev->pci().design().tracking()); }
 
   uint64_t mapAt(uint64_t offset, uint64_t len, uint64_t at) {
     const long va = map(offset, len, at);
@@ -688,6 +688,18 @@ std::vector<DesignKind> designsButG1() {
 }
 
 INSTANTIATE_TEST_SUITE_P(G2Plus, NoG1HoleTest, ::testing::ValuesIn(designsButG1()),
+                         designParamName);
+
+// The designs table's expectsHoles, against what each design does: sim
+// counts a run's violations as failures unless the row expects them.
+class HoleTraitTest : public G1Fixture {};
+
+TEST_P(HoleTraitTest, ExpectsHolesIffAForkedChildReachesTheBarWithDecodeOff) {
+  const ForkRun r = forkThenDisableMemory();
+  EXPECT_EQ(r.violationsWhileOff != 0, designTraits(GetParam()).expectsHoles);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDesigns, HoleTraitTest, ::testing::ValuesIn(allDesigns()),
                          designParamName);
 
 }  // namespace

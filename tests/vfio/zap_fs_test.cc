@@ -174,7 +174,7 @@ TEST_P(ZapFsTest, ZAP_04_NoTlbOrPageTableTranslatesAZappedVma) {
     t.zap();
     // `prefault` refills the page tables at once when the device is usable
     // after the zap; nothing ever refills a TLB but an access.
-    const bool refilled = design() == DesignKind::kPrefault && !t.restore;
+    const bool refilled = designTraits(design()).refillsOnEnable && !t.restore;
     for (const Mapping& m : maps) {
       for (uint64_t o = 0; o < m.len; o += kPageSize) {
         EXPECT_FALSE(cachedAnywhere(m, m.va + o)) << std::hex << m.va + o;

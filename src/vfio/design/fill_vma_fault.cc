@@ -1,4 +1,4 @@
-#include "vfio/fill_vma_design.h"
+#include "vfio/design/fill_vma_fault.h"
 
 #include "mm/pfn_insert.h"
 #include "mm/vma.h"
@@ -6,16 +6,16 @@
 
 namespace vfiomm {
 
-VmFaultResult FillVmaDesign::fault(VmFault& vmf) const {
+VmFaultResult FillVmaFault::fault(VmFault& vmf) {
   Vma& vma = *vmf.vma;
   ReadGuard memory(vdev_.memoryLock());
   if (!vdev_.faultAllowedLocked()) return vmfault::kSigbus;
-  const VmFaultResult ret = vmfInsertPfn(vma, vmf.address, pfnAt(vma, vmf.address));
+  const VmFaultResult ret = vmfInsertPfn(vma, vmf.address, pfnAt(vdev_, vma, vmf.address));
   if (ret & vmfault::kError) return ret;
   // Prefault the rest; stop at the first error and ignore it (FAULT-09).
   for (VirtAddr a = vma.start(); a < vma.end(); a = a + kPageSize) {
     if (a == vmf.address) continue;
-    if (vmfInsertPfn(vma, a, pfnAt(vma, a)) & vmfault::kError) break;
+    if (vmfInsertPfn(vma, a, pfnAt(vdev_, vma, a)) & vmfault::kError) break;
   }
   return ret;
 }

@@ -1,6 +1,7 @@
-#include "vfio/vma_list_design.h"
+#include "vfio/design/vma_list_tracking.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "base/counter.h"
 #include "mm/mm.h"
@@ -12,65 +13,48 @@ namespace vfiomm {
 
 namespace {
 
-VFIOMM_COUNTER(vmaListFills, "vfio.vma_list.fills", "G1 whole-VMA fills by a fault");
 VFIOMM_COUNTER(vmaListZapped, "vfio.vma_list.zapped", "G1 VMAs zapped from vma_list");
 
 }  // namespace
 
-void VmaListDesign::setupVma(Vma& vma) const {
-  // G1 rewrote vm_pgoff to the BAR's pfn, so i_mmap keys are pfns (FS-03)
-  // and smaps shows the physical address (MMAP-09, MMAP-12).
+void VmaListTracking::setupVma(Vma& vma) {
+  // The list, not i_mmap, finds the VMAs, so vm_pgoff was free to hold the
+  // BAR's pfn: i_mmap keys are pfns (FS-03) and smaps shows the physical
+  // address (MMAP-09, MMAP-12).
   vma.setPgoff(PgOff(vdev_.vmaToPfn(vma).value()));
-  vma.setOps(this);
 }
 
-bool VmaListDesign::listedLocked(const Vma& vma) const {
-  return std::any_of(vmaList_.begin(), vmaList_.end(),
-                     [&](const Node& n) { return n.vma == &vma; });
-}
-
-VmFaultResult VmaListDesign::fault(VmFault& vmf) const {
-  Vma& vma = *vmf.vma;
-  MutexGuard list(vmaLock_);
-  ReadGuard memory(vdev_.memoryLock());
-  if (!vdev_.faultAllowedLocked()) return vmfault::kSigbus;
-  // Another thread filled it already (FAULT-04).
-  if (listedLocked(vma)) return vmfault::kNoPage;
-  // The whole VMA, whichever page faulted; vm_pgoff is the pfn.
-  if (!ioRemapPfnRange(vma, vma.start(), Pfn(vma.pgoff().value()), vma.length(),
-                       vma.pageProt())) {
-    zapVmaPtes(vma, vma.start(), vma.length());
-    return vmfault::kSigbus;
-  }
-  vmaList_.push_back(Node{&vma, &vma.mm()});
-  vmaListFills.add();
-  return vmfault::kNoPage;
-}
-
-void VmaListDesign::open(Vma& vma) const {
+void VmaListTracking::open(Vma& vma) {
   // vfio_pci_mmap_open(): a new structure starts empty so that only
   // faulted VMAs are ever listed.
-  if (options_.vmaListZapOnOpen) zapVmaPtes(vma, vma.start(), vma.length());
+  if (zapOnOpen_) zapVmaPtes(vma, vma.start(), vma.length());
 }
 
-void VmaListDesign::close(Vma& vma) const {
+void VmaListTracking::close(Vma& vma) {
   MutexGuard list(vmaLock_);
   vmaList_.remove_if([&](const Node& n) { return n.vma == &vma; });
 }
 
-size_t VmaListDesign::listLength() {
+bool VmaListTracking::listedLocked(const Vma& vma) const {
+  return std::any_of(vmaList_.begin(), vmaList_.end(),
+                     [&](const Node& n) { return n.vma == &vma; });
+}
+
+void VmaListTracking::addLocked(Vma& vma) { vmaList_.push_back(Node{&vma, &vma.mm()}); }
+
+size_t VmaListTracking::listLength() {
   MutexGuard list(vmaLock_);
   return vmaList_.size();
 }
 
-bool VmaListDesign::isListed(const Vma& vma) {
+bool VmaListTracking::isListed(const Vma& vma) {
   MutexGuard list(vmaLock_);
   return listedLocked(vma);
 }
 
 // Returns holding vma_lock (true) or nothing (false): a conditional
 // acquisition the analysis cannot express; lockdep checks it.
-bool VmaListDesign::zapAndVmaLock(bool tryMode) NO_THREAD_SAFETY_ANALYSIS {
+bool VmaListTracking::zapAndVmaLock(bool tryMode) NO_THREAD_SAFETY_ANALYSIS {
   for (;;) {
     if (tryMode) {
       if (!vmaLock_.tryLock()) return false;
@@ -115,21 +99,16 @@ bool VmaListDesign::zapAndVmaLock(bool tryMode) NO_THREAD_SAFETY_ANALYSIS {
   }
 }
 
-// zapAndVmaLock() hands vma_lock over conditionally (see there).
-void VmaListDesign::zapBars() NO_THREAD_SAFETY_ANALYSIS {
-  if (zapAndVmaLock(false)) vmaLock_.unlock();
-}
-
 // G1: zap first (returns holding vma_lock with an empty list), then the
 // write lock, then let vma_lock go.
-void VmaListDesign::zapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
+void VmaListTracking::zapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
   zapAndVmaLock(false);
   vdev_.downWriteMemoryLock();
   vdev_.noteZapLocked();
   vmaLock_.unlock();
 }
 
-bool VmaListDesign::tryZapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
+bool VmaListTracking::tryZapAndDownWriteMemoryLock() NO_THREAD_SAFETY_ANALYSIS {
   if (!zapAndVmaLock(true)) return false;
   const bool locked = vdev_.downWriteTrylockMemoryLock();
   if (locked) vdev_.noteZapLocked();

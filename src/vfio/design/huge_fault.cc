@@ -1,13 +1,14 @@
-#include "vfio/huge_fault_design.h"
+#include "vfio/design/huge_fault.h"
 
 #include "mm/mm.h"
 #include "mm/pfn_insert.h"
 #include "mm/vma.h"
+#include "vfio/design/refill_policy.h"
 #include "vfio/vfio_pci_core_device.h"
 
 namespace vfiomm {
 
-std::optional<VirtAddr> HugeFaultDesign::hugeBlock(const VmFault& vmf, unsigned order) const {
+std::optional<VirtAddr> HugeFault::hugeBlock(const VmFault& vmf, unsigned order) const {
   const Vma& vma = *vmf.vma;
   if (order == 0) return vmf.address;
   const uint64_t size = kPageSize << order;
@@ -18,13 +19,14 @@ std::optional<VirtAddr> HugeFaultDesign::hugeBlock(const VmFault& vmf, unsigned 
       return vmf.address;
     case G3Variant::kG3_1:
       if (!vmf.address.isAligned(size) || vmf.address + size > vma.end() ||
-          !pfnAt(vma, vmf.address).isAligned(order))
+          !pfnAt(vdev_, vma, vmf.address).isAligned(order))
         return std::nullopt;
       return vmf.address;
     case G3Variant::kG3_2: {
       // "Align huge faults to order": any address inside an aligned block.
       const VirtAddr block = vmf.address.alignDown(size);
-      if (block < vma.start() || block + size > vma.end() || !pfnAt(vma, block).isAligned(order))
+      if (block < vma.start() || block + size > vma.end() ||
+          !pfnAt(vdev_, vma, block).isAligned(order))
         return std::nullopt;
       return block;
     }
@@ -32,10 +34,8 @@ std::optional<VirtAddr> HugeFaultDesign::hugeBlock(const VmFault& vmf, unsigned 
   return std::nullopt;
 }
 
-VmFaultResult HugeFaultDesign::insert(VmFault& vmf, unsigned order, VirtAddr block) const {
-  Vma& vma = *vmf.vma;
-  const Pfn pfn = pfnAt(vma, block);
-  if (order == 0) return vmfInsertPfn(vma, vmf.address, pfn);
+VmFaultResult HugeFault::insert(VmFault& vmf, unsigned order, VirtAddr block, Pfn pfn) {
+  if (order == 0) return vmfInsertPfn(*vmf.vma, vmf.address, pfn);
   VmFault huge = vmf;
   huge.address = block;
   if (order == kPmdOrder) return vmfInsertPfnPmd(huge, pfn, false);
@@ -43,14 +43,16 @@ VmFaultResult HugeFaultDesign::insert(VmFault& vmf, unsigned order, VirtAddr blo
   return vmfault::kFallback;
 }
 
-VmFaultResult HugeFaultDesign::hugeFault(VmFault& vmf, unsigned order) const {
+VmFaultResult HugeFault::hugeFault(VmFault& vmf, unsigned order) {
   if (order != 0 && order != kPmdOrder && order != kPudOrder) return vmfault::kFallback;
   const std::optional<VirtAddr> block = hugeBlock(vmf, order);
   if (!block) return vmfault::kFallback;  // no lock taken
   ReadGuard memory(vdev_.memoryLock());
   // A huge-level SIGBUS is final, not a fallback (HUGE-08).
   if (!vdev_.faultAllowedLocked()) return vmfault::kSigbus;
-  return insert(vmf, order, *block);
+  const VmFaultResult ret = insert(vmf, order, *block, pfnAt(vdev_, *vmf.vma, *block));
+  if (!(ret & vmfault::kError)) refill_.faulted(*vmf.vma);
+  return ret;
 }
 
 }  // namespace vfiomm
