@@ -7,6 +7,8 @@
 #include "mm/fault.h"
 #include "mm/machine.h"
 #include "mm/mm.h"
+#include "mm/mmu_gather.h"
+#include "mm/page_table.h"
 #include "mm/task.h"
 #include "mm/fake_bar_file.h"  // tests/mm: the pfnmap driver of the mm tests
 #include "bound_context.h"  // tests/
@@ -96,6 +98,59 @@ void BM_ZapPte(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(len / kPageSize));
 }
 BENCHMARK(BM_ZapPte)->Arg(64)->Arg(1024);
+
+// A page table holding `pages` special 4 KiB PTEs from `va` on, lockdep off.
+struct FilledTable {
+  FilledTable(uint64_t pages, VirtAddr va) {
+    lockdep::setEnabled(false);
+    for (uint64_t p = 0; p < pages; ++p) {
+      PageTable::Slot slot;
+      pt.slotAt(va + p * kPageSize, PtLevel::kPte, true, &slot);
+      slot.entry->store(pte::makeLeaf(Pfn::fromPhys(kBarBase) + p, pte::kUser | pte::kRw, false));
+    }
+  }
+  testing::BoundContext boundContext;  // first: the table runs on it
+  PageTableArena arena;
+  PageTable pt{arena};
+};
+
+// fork's copy_page_range over a fully populated 4 KiB range into an empty
+// child table (allocations included): time per entry.
+void BM_CopyRangePte(benchmark::State& state) {
+  const uint64_t len = static_cast<uint64_t>(state.range(0)) << 20;
+  const VirtAddr va(0x7f0000000000);
+  FilledTable parent(len / kPageSize, va);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto child = std::make_unique<PageTable>(parent.arena);
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(parent.pt.copyRange(*child, va, va + len));
+    state.PauseTiming();
+    child.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(len / kPageSize));
+}
+BENCHMARK(BM_CopyRangePte)->Arg(64);
+
+// mremap's move_page_tables of a fully populated 4 KiB range back and forth
+// between two places 5 pages off each other's 2 MiB alignment, so every
+// source PTE table feeds two destination tables: time per entry.
+void BM_MoveRangePte(benchmark::State& state) {
+  const uint64_t len = static_cast<uint64_t>(state.range(0)) << 20;
+  const VirtAddr a(0x7f0000000000);
+  const VirtAddr b(0x7f4000000000 + 5 * kPageSize);
+  FilledTable table(len / kPageSize, a);
+  bool there = false;
+  for (auto _ : state) {
+    MmuGather tlb(nullptr);
+    benchmark::DoNotOptimize(there ? table.pt.moveRange(b, a, len, tlb)
+                                   : table.pt.moveRange(a, b, len, tlb));
+    there = !there;
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(len / kPageSize));
+}
+BENCHMARK(BM_MoveRangePte)->Arg(64);
 
 // Page-table memory of a fully populated 4 KiB mapping, per page mapped:
 // the host bytes the model spends (tables + descriptors) and the kernel's

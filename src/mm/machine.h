@@ -11,6 +11,7 @@
 #include "base/addr.h"
 #include "base/kernel_log.h"
 #include "mm/cpu.h"
+#include "mm/page_table_arena.h"
 #include "mm/phys_mem_map.h"
 #include "mm/tlb.h"
 
@@ -42,6 +43,8 @@ class Machine {
   Machine& operator=(const Machine&) = delete;
 
   unsigned cpuCount() const { return static_cast<unsigned>(cpus_.size()); }
+  // Where page-table pages come from: the machine's memory.
+  PageTableArena& pageTableArena() { return pageTableArena_; }
   // The tag an mm's translations carry in every TLB of this machine (its
   // PCID/ASID): unique among the machine's mms.
   uint64_t newMmId() { return nextMmId_.fetch_add(1, std::memory_order_relaxed); }
@@ -81,6 +84,8 @@ class Machine {
   TlbFlushTotals flushTotals_;
   KernelLog log_;
   std::atomic<uint64_t> nextMmId_{1};
+  // Last: every mm's tables (the CPUs' walks read them) go first.
+  PageTableArena pageTableArena_;
 };
 
 }  // namespace vfiomm

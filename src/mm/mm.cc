@@ -31,12 +31,16 @@ void openVma(Vma& vma) {
 }  // namespace
 
 Mm::Mm(Machine& machine, MmProfile profile)
-    : id_(machine.newMmId()), machine_(machine), profile_(std::move(profile)) {}
+    : id_(machine.newMmId()),
+      machine_(machine),
+      profile_(std::move(profile)),
+      pageTable_(machine.pageTableArena()) {}
 
 Mm::Mm(Machine& machine, const Mm& parent)
     : id_(machine.newMmId()),
       machine_(machine),
       profile_(parent.profile_),
+      pageTable_(machine.pageTableArena()),
       vmCommit_(parent.vmCommit_),
       thpEnabled_(parent.thpEnabled_),
       thpDisabled_(parent.thpDisabled_) {}

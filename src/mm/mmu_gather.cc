@@ -25,7 +25,7 @@ void MmuGather::flush() {
     const unsigned stride = strideShift_ == kNoStride ? kPageShift : strideShift_;
     if (flush_) flush_(VirtAddr(s), VirtAddr(e), stride, freed);
   }
-  for (PageTablePage* t : tables_) PageTableArena::global().free(t);
+  for (PageTablePage* t : tables_) PageTableArena::release(t);
   tables_.clear();
   start_ = UINT64_MAX;
   end_ = 0;

@@ -1,10 +1,11 @@
 #include "mm/page_table.h"
 
-#include <algorithm>
+#include <array>
 
 #include "base/assert.h"
 #include "base/counter.h"
 #include "mm/mmu_gather.h"
+#include "mm/page_table_walk.h"
 
 namespace vfiomm {
 
@@ -16,46 +17,247 @@ VFIOMM_COUNTER(thpSplitPmd, "mm.thp_split_pmd",
 VFIOMM_COUNTER(thpSplitPud, "mm.thp_split_pud",
                "huge PUD leaves split by a range boundary (vmstat thp_split_pud)");
 
-constexpr PtLevel below(PtLevel l) { return static_cast<PtLevel>(static_cast<uint8_t>(l) - 1); }
-constexpr size_t levelIndex(PtLevel l) { return static_cast<size_t>(l); }
+using WalkStatus = PageTable::WalkStatus;
+using Slot = PageTable::Slot;
 
-// Span of entry `idx` of a table of `level` whose first entry maps `base`.
-constexpr uint64_t entryStart(VirtAddr base, PtLevel level, unsigned idx) {
-  return base.value() + uint64_t{idx} * levelSize(level);
+uint64_t& countOf(LeafCounts& c, PtLevel level) {
+  return level == PtLevel::kPte ? c.pte : level == PtLevel::kPmd ? c.pmd : c.pud;
 }
 
-// First and one-past-last entry index of a table at `base` overlapping [start, end).
-struct IndexRange {
-  unsigned first;
-  unsigned last;  // exclusive
+void countSplit(PtLevel level) { (level == PtLevel::kPmd ? thpSplitPmd : thpSplitPud).add(); }
+
+// zap_page_range_single's walk (zap_pud_range down to zap_pte_range).
+class Zap : public PageTableOperation {
+ public:
+  Zap(PageTable& pt, VirtAddr start, VirtAddr end, MmuGather& tlb)
+      : pt_(pt), start_(start), end_(end), tlb_(tlb) {}
+
+  WalkStatus onEntries(const TableEntries& r) {
+    // zap_pte_range: one PTL hold for the whole table.
+    SpinGuard guard(pt_.ptlFor(r.slot(r.first)));
+    for (unsigned i = r.first; i < r.last; ++i) {
+      if (pte::isNone(r.table->entries[i].exchange(0, std::memory_order_acq_rel))) continue;
+      const VirtAddr a = r.addressOf(i);
+      tlb_.addRange(a, a + kPageSize, PtLevel::kPte);
+      ++cleared_.pte;
+    }
+    return WalkStatus::kOk;
+  }
+  // zap_huge_pmd / zap_huge_pud, or __split_huge_* when only partly covered:
+  // for a special leaf both clear it.
+  WalkStatus onHugeLeaf(const Slot& s, VirtAddr a, uint64_t) {
+    SpinGuard guard(pt_.ptlFor(s));
+    if (!pte::isHugeLeaf(s.entry->load(std::memory_order_relaxed))) return WalkStatus::kOk;
+    s.entry->store(0, std::memory_order_release);
+    const uint64_t size = levelSize(s.level);
+    tlb_.addRange(a, a + size, s.level);
+    ++countOf(cleared_, s.level);
+    if (a < start_ || a + size > end_) countSplit(s.level);
+    return WalkStatus::kOk;
+  }
+  LeafCounts cleared() const { return cleared_; }
+
+ private:
+  PageTable& pt_;
+  const VirtAddr start_;
+  const VirtAddr end_;
+  MmuGather& tlb_;
+  LeafCounts cleared_;
 };
-IndexRange overlap(VirtAddr base, PtLevel level, VirtAddr start, VirtAddr end) {
-  const uint64_t span = levelSize(level) * kPtrsPerTable;
-  const uint64_t lo = std::max(start.value(), base.value());
-  const uint64_t hi = std::min(end.value(), base.value() + span);
-  if (lo >= hi) return {0, 0};
-  const unsigned shift = levelShift(level);
-  return {static_cast<unsigned>((lo - base.value()) >> shift),
-          static_cast<unsigned>((hi - base.value() + levelSize(level) - 1) >> shift)};
-}
+
+// change_protection: every present leaf gets the new protection bits.
+class ChangeProtection : public PerLeafOperation<ChangeProtection> {
+ public:
+  ChangeProtection(PageTable& pt, uint64_t prot, MmuGather& tlb)
+      : pt_(pt), prot_(prot), tlb_(tlb) {}
+
+  WalkStatus leaf(const Slot& s, VirtAddr a, uint64_t) {
+    SpinGuard guard(pt_.ptlFor(s));
+    const uint64_t cur = s.entry->load(std::memory_order_relaxed);
+    if (!pte::isPresent(cur)) return WalkStatus::kOk;
+    s.entry->store((cur & ~pte::kProtMask) | (prot_ & pte::kProtMask), std::memory_order_release);
+    tlb_.addRange(a, a + levelSize(s.level), s.level);
+    ++countOf(changed_, s.level);
+    return WalkStatus::kOk;
+  }
+  LeafCounts changed() const { return changed_; }
+
+ private:
+  PageTable& pt_;
+  const uint64_t prot_;
+  MmuGather& tlb_;
+  LeafCounts changed_;
+};
+
+// Slots of the table a copy or move writes to (fork's child, mremap's
+// destination), asked for at ascending addresses. The table that held the
+// last slot of each level is kept, so the destination is descended from its
+// PGD once per table it uses rather than once per leaf (as move_page_tables
+// calls alloc_new_pmd once per extent); tables are still allocated only
+// where a leaf lands.
+class DestinationSlots {
+ public:
+  explicit DestinationSlots(PageTable& pt) : pt_(pt) {}
+
+  WalkStatus slotAt(VirtAddr va, PtLevel level, Slot* out) {
+    Kept& k = kept_[static_cast<size_t>(level)];
+    const VirtAddr base = va.alignDown(levelSize(level) * kPtrsPerTable);
+    if (k.table != nullptr && k.base == base) {
+      *out = Slot{&k.table->entries[va.tableIndex(level)], k.table, level};
+      return WalkStatus::kOk;
+    }
+    const WalkStatus st = pt_.slotAt(va, level, true, out);
+    // Only munmap and exit free tables, and both hold mmap_lock for write
+    // as fork and mremap do: a kept table stays linked.
+    if (st == WalkStatus::kOk) k = Kept{out->table, base};
+    return st;
+  }
+  PageTable& pageTable() { return pt_; }
+
+ private:
+  struct Kept {
+    PageTablePage* table = nullptr;
+    VirtAddr base;
+  };
+  PageTable& pt_;
+  std::array<Kept, 4> kept_{};  // by level
+};
+
+// copy_page_range: the parent's present leaves go to the child, marked old.
+class CopyRange : public PerLeafOperation<CopyRange> {
+ public:
+  CopyRange(PageTable& src, PageTable& dst) : src_(src), dst_(dst) {}
+
+  WalkStatus leaf(const Slot& s, VirtAddr a, uint64_t) {
+    Slot d;
+    if (const WalkStatus st = dst_.slotAt(a, s.level, &d); st != WalkStatus::kOk) return st;
+    // copy_pte_range: the child's lock, then the parent's nested.
+    SpinGuard dstGuard(dst_.pageTable().ptlFor(d));
+    SpinGuard srcGuard(src_.ptlFor(s), 1);
+    const uint64_t e = s.entry->load(std::memory_order_relaxed);
+    if (!pte::isPresent(e)) return WalkStatus::kOk;
+    // Shared mapping: keep the write bit; mark the copy old.
+    d.entry->store(e & ~pte::kAccessed, std::memory_order_release);
+    return WalkStatus::kOk;
+  }
+
+ private:
+  PageTable& src_;
+  DestinationSlots dst_;
+};
+
+// move_page_tables: the present leaves of [from, from + len) go to
+// [to, to + len) of the same table.
+class MoveRange : public PerLeafOperation<MoveRange> {
+ public:
+  MoveRange(PageTable& pt, VirtAddr from, VirtAddr to, uint64_t len, MmuGather& tlb)
+      : pt_(pt), dst_(pt), from_(from), to_(to), len_(len), tlb_(tlb) {}
+
+  WalkStatus leaf(const Slot& s, VirtAddr va, uint64_t) {
+    const uint64_t size = levelSize(s.level);
+    uint64_t e;
+    {
+      SpinGuard guard(pt_.ptlFor(s));
+      e = s.entry->exchange(0, std::memory_order_acq_rel);
+    }
+    if (!pte::isPresent(e)) return WalkStatus::kOk;
+    tlb_.addRange(va, va + size, s.level);
+    const VirtAddr target = to_ + (va - from_);
+    const bool whole = va >= from_ && va + size <= from_ + len_;
+    if (s.level != PtLevel::kPte && (!whole || !target.isAligned(size))) {
+      // move_huge_pmd cannot: split (clear) and let it refault.
+      countSplit(s.level);
+      return WalkStatus::kOk;
+    }
+    Slot d;
+    if (const WalkStatus st = dst_.slotAt(target, s.level, &d); st != WalkStatus::kOk) return st;
+    SpinGuard guard(pt_.ptlFor(d));
+    d.entry->store(e, std::memory_order_release);
+    return WalkStatus::kOk;
+  }
+
+ private:
+  PageTable& pt_;
+  DestinationSlots dst_;
+  const VirtAddr from_;
+  const VirtAddr to_;
+  const uint64_t len_;
+  MmuGather& tlb_;
+};
+
+// forEachLeaf(): hands every present leaf to a callback.
+class VisitLeaves : public PerLeafOperation<VisitLeaves> {
+ public:
+  explicit VisitLeaves(const std::function<void(VirtAddr, PtLevel, uint64_t)>& fn) : fn_(fn) {}
+
+  WalkStatus leaf(const Slot& s, VirtAddr a, uint64_t e) {
+    fn_(a, s.level, e);
+    return WalkStatus::kOk;
+  }
+
+ private:
+  const std::function<void(VirtAddr, PtLevel, uint64_t)>& fn_;
+};
 
 }  // namespace
 
-PageTable::PageTable() : pgd_(PageTableArena::global().alloc()) {}
+// free_pgd_range: on the way up, every table whose whole span lies in the
+// hole [floor, ceiling) is unlinked; its page goes after the gather's flush.
+// One shared with a neighbouring VMA stays.
+class PageTable::FreeTablesOp : public PageTableOperation {
+ public:
+  FreeTablesOp(PageTable& pt, VirtAddr floor, VirtAddr ceiling, MmuGather& tlb)
+      : pt_(pt), floor_(floor), ceiling_(ceiling), tlb_(tlb) {}
+
+  void onTableDone(const Slot& s, VirtAddr a, uint64_t e) {
+    if (a < floor_ || a + levelSize(s.level) > ceiling_) return;
+    {
+      SpinGuard guard(pt_.ptlFor(s));
+      s.entry->store(0, std::memory_order_release);
+    }
+    tlb_.removeTable(pte::tableOf(e));
+    pt_.accountTable(levelBelow(s.level), -1);
+  }
+
+ private:
+  PageTable& pt_;
+  const VirtAddr floor_;
+  const VirtAddr ceiling_;
+  MmuGather& tlb_;
+};
+
+// The end of exit_mmap(): nothing can walk the tables any more, so each goes
+// straight back to the arena.
+class PageTable::FreeEveryTableOp : public PageTableOperation {
+ public:
+  explicit FreeEveryTableOp(PageTable& pt) : pt_(pt) {}
+
+  void onTableDone(const Slot& s, VirtAddr, uint64_t e) {
+    pt_.freeTable(pte::tableOf(e), levelBelow(s.level));
+    s.entry->store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  PageTable& pt_;
+};
+
+PageTable::PageTable(PageTableArena& arena) : arena_(arena) { pgd_ = allocTable(PtLevel::kPgd); }
 
 PageTable::~PageTable() {
-  freeSubtree(pgd_, PtLevel::kPgd);
-  PageTableArena::global().free(pgd_);
+  FreeEveryTableOp op(*this);
+  walk(VirtAddr(0), VirtAddr(kPgdSize * kPtrsPerTable), op);
+  freeTable(pgd_, PtLevel::kPgd);
 }
 
 void PageTable::accountTable(PtLevel level, int delta) {
+  if (level == PtLevel::kPgd) return;  // the mm's own, not in mm_pgtables_bytes()
   const auto d = static_cast<uint64_t>(static_cast<int64_t>(delta));
-  tablePages_[levelIndex(level)].fetch_add(d, std::memory_order_relaxed);
+  tablePages_[static_cast<size_t>(level)].fetch_add(d, std::memory_order_relaxed);
   pgtablesBytes_.fetch_add(d * kPageTableBytes, std::memory_order_relaxed);
 }
 
 uint64_t PageTable::tablePages(PtLevel level) const {
-  return tablePages_[levelIndex(level)].load(std::memory_order_relaxed);
+  return tablePages_[static_cast<size_t>(level)].load(std::memory_order_relaxed);
 }
 
 uint64_t PageTable::hostBytes() const {
@@ -66,9 +268,30 @@ uint64_t PageTable::hostBytes() const {
 
 PageTablePage* PageTable::allocTable(PtLevel level) {
   if (allocFails_ && allocFails_(level)) return nullptr;
-  PageTablePage* t = PageTableArena::global().alloc();
+  PageTablePage* t = arena_.alloc();
   accountTable(level, +1);
   return t;
+}
+
+void PageTable::freeTable(PageTablePage* table, PtLevel level) {
+  arena_.free(table);
+  accountTable(level, -1);
+}
+
+uint64_t PageTable::allocTableFor(Slot slot) {
+  PageTablePage* fresh = allocTable(levelBelow(slot.level));
+  if (fresh == nullptr) return 0;
+  {
+    // Install only if still empty: a racing fault may have installed a
+    // table or a huge leaf meanwhile.
+    SpinGuard guard(ptlFor(slot));
+    if (pte::isNone(slot.entry->load(std::memory_order_relaxed))) {
+      slot.entry->store(pte::makeTable(fresh), std::memory_order_release);
+      fresh = nullptr;
+    }
+  }
+  if (fresh != nullptr) freeTable(fresh, levelBelow(slot.level));
+  return slot.entry->load(std::memory_order_acquire);
 }
 
 SpinLock& PageTable::lockForTable(PageTablePage* table, PtLevel level) {
@@ -80,9 +303,13 @@ SpinLock& PageTable::lockForTable(PageTablePage* table, PtLevel level) {
 
 SpinLock& PageTable::ptlFor(const Slot& slot) { return lockForTable(slot.table, slot.level); }
 
+// The MMU's walk stays a loop of its own rather than an operation over
+// walk(): it follows one address, takes no lock, allocates nothing and runs
+// on every TLB miss (BM_TlbMissWalk), where the range walker's per-level
+// bounds arithmetic would be pure cost.
 PageTable::Translation PageTable::translate(VirtAddr va) const {
   const PageTablePage* t = pgd_;
-  for (PtLevel level = PtLevel::kPgd;; level = below(level)) {
+  for (PtLevel level = PtLevel::kPgd;; level = levelBelow(level)) {
     const uint64_t e = t->entries[va.tableIndex(level)].load(std::memory_order_acquire);
     if (!pte::isPresent(e)) return {};
     if (level == PtLevel::kPte || (level != PtLevel::kPgd && pte::isHugeLeaf(e))) {
@@ -96,32 +323,21 @@ PageTable::Translation PageTable::translate(VirtAddr va) const {
   }
 }
 
+// A loop of its own too: a lookup of one address needs none of walk()'s
+// range bounds, and the fault path does four per 4 KiB fault, where going
+// through walk() cost about 9 % of BM_FaultPte. Tables are allocated as walk()
+// allocates them.
 PageTable::WalkStatus PageTable::slotAt(VirtAddr va, PtLevel level, bool alloc, Slot* out) {
   PageTablePage* t = pgd_;
-  for (PtLevel l = PtLevel::kPgd; l > level; l = below(l)) {
-    std::atomic<uint64_t>& slot = t->entries[va.tableIndex(l)];
-    uint64_t e = slot.load(std::memory_order_acquire);
-    if (l != PtLevel::kPgd && pte::isHugeLeaf(e)) return WalkStatus::kHugeAbove;
+  for (PtLevel l = PtLevel::kPgd; l > level; l = levelBelow(l)) {
+    const Slot slot{&t->entries[va.tableIndex(l)], t, l};
+    uint64_t e = slot.entry->load(std::memory_order_acquire);
     if (!pte::isPresent(e)) {
       if (!alloc) return WalkStatus::kAbsent;
-      PageTablePage* fresh = allocTable(below(l));
-      if (fresh == nullptr) return WalkStatus::kNoMem;
-      {
-        // __pte_alloc / __pmd_alloc: install only if still empty; a racing
-        // fault may have installed a table or a huge leaf meanwhile.
-        SpinGuard guard(lockForTable(t, l));
-        if (pte::isNone(slot.load(std::memory_order_relaxed))) {
-          slot.store(pte::makeTable(fresh), std::memory_order_release);
-          fresh = nullptr;
-        }
-      }
-      if (fresh != nullptr) {
-        PageTableArena::global().free(fresh);
-        accountTable(below(l), -1);
-      }
-      e = slot.load(std::memory_order_acquire);
-      if (pte::isHugeLeaf(e)) return WalkStatus::kHugeAbove;
+      e = allocTableFor(slot);
+      if (pte::isNone(e)) return WalkStatus::kNoMem;
     }
+    if (l != PtLevel::kPgd && pte::isHugeLeaf(e)) return WalkStatus::kHugeAbove;
     t = pte::tableOf(e);
   }
   *out = Slot{&t->entries[va.tableIndex(level)], t, level};
@@ -129,53 +345,16 @@ PageTable::WalkStatus PageTable::slotAt(VirtAddr va, PtLevel level, bool alloc, 
 }
 
 LeafCounts PageTable::zapRange(VirtAddr start, VirtAddr end, MmuGather& tlb) {
-  return zapTable(pgd_, PtLevel::kPgd, VirtAddr(0), start, end, tlb);
-}
-
-LeafCounts PageTable::zapTable(PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
-                               VirtAddr end, MmuGather& tlb) {
-  LeafCounts cleared;
-  const IndexRange r = overlap(base, level, start, end);
-  if (r.first >= r.last) return cleared;
-  if (level == PtLevel::kPte) {
-    // zap_pte_range: one PTL hold for the whole table.
-    SpinGuard guard(PageTableArena::ptl(table));
-    for (unsigned i = r.first; i < r.last; ++i) {
-      if (pte::isNone(table->entries[i].exchange(0, std::memory_order_acq_rel))) continue;
-      const VirtAddr a(entryStart(base, level, i));
-      tlb.addRange(a, a + kPageSize, level);
-      ++cleared.pte;
-    }
-    return cleared;
-  }
-  for (unsigned i = r.first; i < r.last; ++i) {
-    std::atomic<uint64_t>& slot = table->entries[i];
-    const uint64_t e = slot.load(std::memory_order_acquire);
-    if (!pte::isPresent(e)) continue;
-    const VirtAddr a(entryStart(base, level, i));
-    if (pte::isTable(e) || level == PtLevel::kPgd) {
-      cleared += zapTable(pte::tableOf(e), below(level), a, start, end, tlb);
-      continue;
-    }
-    // zap_huge_pmd / zap_huge_pud, or __split_huge_* when only partly
-    // covered: for a special leaf both clear it.
-    SpinGuard guard(lockForTable(table, level));
-    if (!pte::isHugeLeaf(slot.load(std::memory_order_relaxed))) continue;
-    slot.store(0, std::memory_order_release);
-    tlb.addRange(a, a + levelSize(level), level);
-    const bool partial = a < start || a + levelSize(level) > end;
-    if (level == PtLevel::kPmd) {
-      ++cleared.pmd;
-      if (partial) thpSplitPmd.add();
-    } else {
-      ++cleared.pud;
-      if (partial) thpSplitPud.add();
-    }
-  }
-  return cleared;
+  Zap op(*this, start, end, tlb);
+  walk(start, end, op);
+  return op.cleared();
 }
 
 void PageTable::splitHugeAt(VirtAddr addr, MmuGather& tlb) {
+  // A lookup per level rather than one walk: the model takes the PUD and
+  // PMD locks here whenever the entry's table exists, huge leaf or not,
+  // while walk() hands over only the leaves. Lockdep and the schedules of
+  // `vfiomm check` see every acquisition, so they stay as they are.
   for (PtLevel level : {PtLevel::kPud, PtLevel::kPmd}) {
     if (addr.isAligned(levelSize(level))) continue;
     Slot s;
@@ -185,152 +364,43 @@ void PageTable::splitHugeAt(VirtAddr addr, MmuGather& tlb) {
     s.entry->store(0, std::memory_order_release);
     const VirtAddr a = addr.alignDown(levelSize(level));
     tlb.addRange(a, a + levelSize(level), level);
-    (level == PtLevel::kPmd ? thpSplitPmd : thpSplitPud).add();
+    countSplit(level);
   }
 }
 
 PageTable::WalkStatus PageTable::copyRange(PageTable& dst, VirtAddr start, VirtAddr end) const {
-  WalkStatus status = WalkStatus::kOk;
   // The parent's mmap_lock is held for write, so its tables stay; a zap may
-  // still clear leaves, hence the re-read under the source lock.
+  // still clear leaves, hence the re-read under the source lock. The walk
+  // only reads the parent's entries, though walk() itself is not const.
   auto* self = const_cast<PageTable*>(this);
-  walkLeaves(pgd_, PtLevel::kPgd, VirtAddr(0), start, end,
-             [&](VirtAddr va, PtLevel level, uint64_t) {
-               if (status != WalkStatus::kOk) return;
-               Slot d;
-               Slot s;
-               status = dst.slotAt(va, level, true, &d);
-               if (status != WalkStatus::kOk) return;
-               if (self->slotAt(va, level, false, &s) != WalkStatus::kOk) return;
-               // copy_pte_range: the child's lock, then the parent's nested.
-               SpinGuard dstGuard(dst.ptlFor(d));
-               SpinGuard srcGuard(self->ptlFor(s), 1);
-               const uint64_t e = s.entry->load(std::memory_order_relaxed);
-               if (!pte::isPresent(e)) return;
-               // Shared mapping: keep the write bit; mark the copy old.
-               d.entry->store(e & ~pte::kAccessed, std::memory_order_release);
-             });
-  return status;
+  CopyRange op(*self, dst);
+  return self->walk(start, end, op);
 }
 
 PageTable::WalkStatus PageTable::moveRange(VirtAddr from, VirtAddr to, uint64_t len,
                                            MmuGather& tlb) {
-  WalkStatus status = WalkStatus::kOk;
-  walkLeaves(pgd_, PtLevel::kPgd, VirtAddr(0), from, from + len,
-             [&](VirtAddr va, PtLevel level, uint64_t) {
-               if (status != WalkStatus::kOk) return;
-               const uint64_t size = levelSize(level);
-               const VirtAddr target = to + (va - from);
-               Slot s;
-               if (slotAt(va, level, false, &s) != WalkStatus::kOk) return;
-               uint64_t e;
-               {
-                 SpinGuard guard(ptlFor(s));
-                 e = s.entry->exchange(0, std::memory_order_acq_rel);
-               }
-               if (!pte::isPresent(e)) return;
-               tlb.addRange(va, va + size, level);
-               const bool whole = va >= from && va + size <= from + len;
-               if (level != PtLevel::kPte && (!whole || !target.isAligned(size))) {
-                 // move_huge_pmd cannot: split (clear) and let it refault.
-                 (level == PtLevel::kPmd ? thpSplitPmd : thpSplitPud).add();
-                 return;
-               }
-               Slot d;
-               status = slotAt(target, level, true, &d);
-               if (status != WalkStatus::kOk) return;
-               SpinGuard guard(ptlFor(d));
-               d.entry->store(e, std::memory_order_release);
-             });
-  return status;
+  MoveRange op(*this, from, to, len, tlb);
+  return walk(from, from + len, op);
 }
 
 LeafCounts PageTable::changeProtection(VirtAddr start, VirtAddr end, uint64_t prot,
                                        MmuGather& tlb) {
-  return protectTable(pgd_, PtLevel::kPgd, VirtAddr(0), start, end, prot, tlb);
-}
-
-LeafCounts PageTable::protectTable(PageTablePage* table, PtLevel level, VirtAddr base,
-                                   VirtAddr start, VirtAddr end, uint64_t prot, MmuGather& tlb) {
-  LeafCounts changed;
-  const IndexRange r = overlap(base, level, start, end);
-  for (unsigned i = r.first; i < r.last; ++i) {
-    std::atomic<uint64_t>& slot = table->entries[i];
-    const uint64_t e = slot.load(std::memory_order_acquire);
-    if (!pte::isPresent(e)) continue;
-    const VirtAddr a(entryStart(base, level, i));
-    if (level != PtLevel::kPte && (pte::isTable(e) || level == PtLevel::kPgd)) {
-      changed += protectTable(pte::tableOf(e), below(level), a, start, end, prot, tlb);
-      continue;
-    }
-    SpinGuard guard(lockForTable(table, level));
-    const uint64_t cur = slot.load(std::memory_order_relaxed);
-    if (!pte::isPresent(cur)) continue;
-    slot.store((cur & ~pte::kProtMask) | (prot & pte::kProtMask), std::memory_order_release);
-    tlb.addRange(a, a + levelSize(level), level);
-    (level == PtLevel::kPte ? changed.pte : level == PtLevel::kPmd ? changed.pmd : changed.pud)++;
-  }
-  return changed;
+  ChangeProtection op(*this, prot, tlb);
+  walk(start, end, op);
+  return op.changed();
 }
 
 void PageTable::freePgtables(VirtAddr start, VirtAddr end, VirtAddr floor, VirtAddr ceiling,
                              MmuGather& tlb) {
-  freeTables(pgd_, PtLevel::kPgd, VirtAddr(0), start, end, floor, ceiling, tlb);
-}
-
-void PageTable::freeTables(PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
-                           VirtAddr end, VirtAddr floor, VirtAddr ceiling, MmuGather& tlb) {
-  if (level == PtLevel::kPte) return;
-  const IndexRange r = overlap(base, level, start, end);
-  for (unsigned i = r.first; i < r.last; ++i) {
-    std::atomic<uint64_t>& slot = table->entries[i];
-    const uint64_t e = slot.load(std::memory_order_acquire);
-    if (!pte::isTable(e) || (level != PtLevel::kPgd && pte::isHugeLeaf(e))) continue;
-    const VirtAddr a(entryStart(base, level, i));
-    PageTablePage* child = pte::tableOf(e);
-    freeTables(child, below(level), a, start, end, floor, ceiling, tlb);
-    // Only a table whose whole span lies in the hole between the remaining
-    // VMAs goes; one shared with a neighbour stays (free_pgd_range).
-    if (a < floor || a + levelSize(level) > ceiling) continue;
-    {
-      SpinGuard guard(lockForTable(table, level));
-      slot.store(0, std::memory_order_release);
-    }
-    tlb.removeTable(child);
-    accountTable(below(level), -1);
-  }
-}
-
-void PageTable::freeSubtree(PageTablePage* table, PtLevel level) {
-  if (level == PtLevel::kPte) return;
-  for (auto& slot : table->entries) {
-    const uint64_t e = slot.load(std::memory_order_relaxed);
-    if (!pte::isTable(e) || (level != PtLevel::kPgd && pte::isHugeLeaf(e))) continue;
-    freeSubtree(pte::tableOf(e), below(level));
-    PageTableArena::global().free(pte::tableOf(e));
-    accountTable(below(level), -1);
-    slot.store(0, std::memory_order_relaxed);
-  }
+  FreeTablesOp op(*this, floor, ceiling, tlb);
+  walk(start, end, op);
 }
 
 void PageTable::forEachLeaf(VirtAddr start, VirtAddr end,
                             const std::function<void(VirtAddr, PtLevel, uint64_t)>& fn) const {
-  walkLeaves(pgd_, PtLevel::kPgd, VirtAddr(0), start, end, fn);
-}
-
-void PageTable::walkLeaves(const PageTablePage* table, PtLevel level, VirtAddr base,
-                           VirtAddr start, VirtAddr end,
-                           const std::function<void(VirtAddr, PtLevel, uint64_t)>& fn) const {
-  const IndexRange r = overlap(base, level, start, end);
-  for (unsigned i = r.first; i < r.last; ++i) {
-    const uint64_t e = table->entries[i].load(std::memory_order_acquire);
-    if (!pte::isPresent(e)) continue;
-    const VirtAddr a(entryStart(base, level, i));
-    if (level == PtLevel::kPte || (level != PtLevel::kPgd && pte::isHugeLeaf(e)))
-      fn(a, level, e);
-    else
-      walkLeaves(pte::tableOf(e), below(level), a, start, end, fn);
-  }
+  // Only reads, though walk() itself is not const.
+  VisitLeaves op(fn);
+  const_cast<PageTable*>(this)->walk(start, end, op);
 }
 
 }  // namespace vfiomm

@@ -9,6 +9,10 @@
 // Tables are allocated on demand and freed only by freePgtables() (munmap,
 // exit), never by a zap, as in the kernel. A huge leaf that a range boundary
 // cuts is "split", which for special (pfnmap) entries means cleared.
+//
+// Every range walk is an operation over the one walker, walk()
+// (mm/page_table_walk.h); the lookups of one address, the MMU's translate()
+// and slotAt(), are loops of their own (why: page_table.cc).
 #pragma once
 
 #include <atomic>
@@ -43,7 +47,8 @@ struct LeafCounts {
 
 class PageTable {
  public:
-  PageTable();
+  // Tables come from `arena`, the machine's (Machine::pageTableArena()).
+  explicit PageTable(PageTableArena& arena);
   ~PageTable();  // frees every table: the end of exit_mmap()
   PageTable(const PageTable&) = delete;
   PageTable& operator=(const PageTable&) = delete;
@@ -55,7 +60,7 @@ class PageTable {
     uint64_t entry = 0;             // the leaf entry
     Pfn pfn;                        // frame of the 4 KiB page holding the address
   };
-  // Lockless walk, as the hardware does it.
+  // Lockless walk, as the hardware does it (not over walk(): see the .cc).
   Translation translate(VirtAddr va) const;
 
   // --- the fault path's view ------------------------------------------------
@@ -75,6 +80,10 @@ class PageTable {
   SpinLock& pageTableLock() { return pageTableLock_; }
 
   // --- walkers used by the mm operations ------------------------------------
+  // Descend once over the tables [start, end) overlaps, calling the hooks of
+  // `op` (a PageTableOperation); defined in mm/page_table_walk.h.
+  template <class Op>
+  WalkStatus walk(VirtAddr start, VirtAddr end, Op& op);
   // zap_page_range_single's walk: clear every leaf in [start, end), clearing
   // huge leaves the range only partly covers (counted as THP_SPLIT_*).
   LeafCounts zapRange(VirtAddr start, VirtAddr end, MmuGather& tlb);
@@ -110,21 +119,26 @@ class PageTable {
   void setAllocFailure(std::function<bool(PtLevel)> fails) { allocFails_ = std::move(fails); }
 
  private:
+  // The operations that free tables, and so reach the accounting.
+  class FreeTablesOp;
+  class FreeEveryTableOp;
+
+  template <PtLevel L, class Op>
+  WalkStatus walkLevel(PageTablePage* table, VirtAddr base, VirtAddr start, VirtAddr end, Op& op);
+  // __pud_alloc / __pmd_alloc / __pte_alloc for the empty entry `slot`: the
+  // entry it then holds (the new table, or what a racing fault put there),
+  // or none when no table could be allocated. By value, so that the walks'
+  // entries stay in registers.
+  uint64_t allocTableFor(Slot slot);
+  // Where this class takes table pages from the arena and gives them back.
   PageTablePage* allocTable(PtLevel level);
+  void freeTable(PageTablePage* table, PtLevel level);
   void accountTable(PtLevel level, int delta);
-  LeafCounts zapTable(PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
-                      VirtAddr end, MmuGather& tlb);
-  LeafCounts protectTable(PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
-                          VirtAddr end, uint64_t prot, MmuGather& tlb);
-  void freeTables(PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
-                  VirtAddr end, VirtAddr floor, VirtAddr ceiling, MmuGather& tlb);
-  void freeSubtree(PageTablePage* table, PtLevel level);
-  void walkLeaves(const PageTablePage* table, PtLevel level, VirtAddr base, VirtAddr start,
-                  VirtAddr end, const std::function<void(VirtAddr, PtLevel, uint64_t)>& fn) const;
   SpinLock& lockForTable(PageTablePage* table, PtLevel level);
 
+  PageTableArena& arena_;
   SpinLock pageTableLock_{kPageTableLockClass};  // mm->page_table_lock
-  PageTablePage* pgd_;
+  PageTablePage* pgd_ = nullptr;                 // by allocTable(), once allocFails_ exists
   std::atomic<uint64_t> pgtablesBytes_{0};
   std::array<std::atomic<uint64_t>, 4> tablePages_{};
   std::function<bool(PtLevel)> allocFails_;

@@ -7,10 +7,17 @@
 
 namespace vfiomm {
 
-PageTableArena& PageTableArena::global() {
-  static PageTableArena* arena = new PageTableArena();  // never destroyed: tables may outlive statics
-  return *arena;
+PageTableArena::~PageTableArena() {
+  VFIOMM_ASSERT_MSG(inUse_ == 0, "a page table outlives the machine it was allocated on");
+  for (void* chunk : chunks_) std::free(chunk);
 }
+
+PageTableArena*& PageTableArena::owner(const void* chunk) {
+  auto base = reinterpret_cast<uintptr_t>(chunk) & ~(kChunkSize - 1);
+  return *reinterpret_cast<PageTableArena**>(base + kDescPages * kPageSize - sizeof(PageTableArena*));
+}
+
+void PageTableArena::release(PageTablePage* page) { owner(page)->free(page); }
 
 PageTableArena::Desc& PageTableArena::desc(const PageTablePage* page) {
   auto addr = reinterpret_cast<uintptr_t>(page);
@@ -23,6 +30,7 @@ void PageTableArena::grow() {
   void* chunk = std::aligned_alloc(kChunkSize, kChunkSize);
   if (chunk == nullptr) throw std::bad_alloc();
   chunks_.push_back(chunk);
+  owner(chunk) = this;
   auto* pages = static_cast<PageTablePage*>(chunk) + kDescPages;
   // Hand out low addresses first (the free list is a stack).
   for (size_t i = kPagesPerChunk; i-- > 0;) free_.push_back(pages + i);

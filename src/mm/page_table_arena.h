@@ -34,12 +34,19 @@ class PageTableArena {
   static constexpr size_t kDescPages = 2;
   static constexpr size_t kPagesPerChunk = kChunkSize / kPageSize - kDescPages;  // 510
 
-  static PageTableArena& global();
+  PageTableArena() = default;
+  // Every page must have been freed: the tables of every mm are gone.
+  ~PageTableArena();
+  PageTableArena(const PageTableArena&) = delete;
+  PageTableArena& operator=(const PageTableArena&) = delete;
 
   // A zeroed page with its lock constructed; nullptr only if the host is out
   // of memory.
   PageTablePage* alloc();
   void free(PageTablePage* page);
+  // Frees `page` into the arena it came from (a chunk knows its arena, as a
+  // page its node): for tlb_remove_table() batches, which do not.
+  static void release(PageTablePage* page);
 
   static SpinLock& ptl(const PageTablePage* page);
 
@@ -52,8 +59,10 @@ class PageTableArena {
     SpinLock ptl{kPtlockClass};
   };
   static_assert(sizeof(Desc) <= 16);
-  static_assert(kPagesPerChunk * sizeof(Desc) <= kDescPages * kPageSize);
+  // The descriptor pages end with a pointer to the chunk's arena.
+  static_assert(kPagesPerChunk * sizeof(Desc) + sizeof(PageTableArena*) <= kDescPages * kPageSize);
   static Desc& desc(const PageTablePage* page);
+  static PageTableArena*& owner(const void* chunk);
   void grow();
 
   mutable std::mutex mu_;  // the allocator's own lock; not a modelled kernel lock

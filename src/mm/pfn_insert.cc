@@ -1,11 +1,10 @@
 #include "mm/pfn_insert.h"
 
-#include <algorithm>
-
 #include "base/assert.h"
 #include "base/counter.h"
 #include "mm/mm.h"
 #include "mm/mmu_gather.h"
+#include "mm/page_table_walk.h"
 #include "mm/vma.h"
 #include "trace/tracer.h"
 
@@ -71,6 +70,45 @@ VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level) {
   return vmfault::kNoPage;
 }
 
+// remap_pfn_range's walk: missing tables allocated, and each PTE table
+// filled under one hold of its lock, as remap_pte_range() does. A huge leaf
+// where a PTE table should be leaves nothing to fill, like a failed
+// allocation (get_locked_pte).
+class RemapPfnRange : public PageTableOperation {
+ public:
+  RemapPfnRange(PageTable& pt, VirtAddr addr, Pfn pfn, uint64_t prot)
+      : pt_(pt), filledUpTo_(addr), pfn_(pfn), prot_(prot) {}
+
+  static constexpr bool allocates() { return true; }
+  static WalkStatus onHugeLeaf(const Slot&, VirtAddr, uint64_t) { return WalkStatus::kHugeAbove; }
+  WalkStatus onEntries(const TableEntries& r) {
+    const unsigned n = r.last - r.first;
+    {
+      SpinGuard guard(pt_.ptlFor(r.slot(r.first)));
+      for (unsigned i = 0; i < n; ++i) {
+        std::atomic<uint64_t>& entry = r.table->entries[r.first + i];
+        VFIOMM_ASSERT_MSG(pte::isNone(entry.load(std::memory_order_relaxed)),
+                          "remap_pfn_range: PTE not none (kernel BUG in remap_pte_range)");
+        entry.store(pte::makeLeaf(pfn_ + i, prot_, false), std::memory_order_release);
+        if (trace::enabled()) [[unlikely]]
+          traceInsert(r.addressOf(r.first + i), pfn_ + i, PtLevel::kPte);
+      }
+    }
+    insertPte.add(n);
+    filledUpTo_ = r.addressOf(r.last);
+    pfn_ = pfn_ + n;
+    return WalkStatus::kOk;
+  }
+  // Where the walk stopped: the entries below are mapped.
+  VirtAddr filledUpTo() const { return filledUpTo_; }
+
+ private:
+  PageTable& pt_;
+  VirtAddr filledUpTo_;
+  Pfn pfn_;
+  const uint64_t prot_;
+};
+
 }  // namespace
 
 VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn) {
@@ -112,28 +150,10 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
   // The assertion the seed series is about (mm-pfnmap.md §7 step 4).
   vma.flagsSet(vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump | (pat ? vm::kPat : 0));
   PageTable& pt = vma.mm().pageTable();
-  // One walk and one PTL acquisition per PTE table, as remap_pte_range()
-  // does: the entries of a table are contiguous.
-  for (VirtAddr a = addr; a < end;) {
-    PageTable::Slot slot;
-    if (pt.slotAt(a, PtLevel::kPte, true, &slot) != PageTable::WalkStatus::kOk) {
-      zapPageRangeSingle(vma, addr, a - addr);
-      return fail(Errno::kENOMEM);
-    }
-    const VirtAddr tableEnd = std::min(end, a.alignDown(kPmdSize) + kPmdSize);
-    const uint64_t n = (tableEnd - a) >> kPageShift;
-    {
-      SpinGuard guard(pt.ptlFor(slot));
-      for (uint64_t i = 0; i < n; ++i) {
-        VFIOMM_ASSERT_MSG(pte::isNone(slot.entry[i].load(std::memory_order_relaxed)),
-                          "remap_pfn_range: PTE not none (kernel BUG in remap_pte_range)");
-        slot.entry[i].store(pte::makeLeaf(pfn + i, prot, false), std::memory_order_release);
-        if (trace::enabled()) [[unlikely]] traceInsert(a + (i << kPageShift), pfn + i, PtLevel::kPte);
-      }
-    }
-    insertPte.add(n);
-    a = tableEnd;
-    pfn = pfn + n;
+  RemapPfnRange op(pt, addr, pfn, prot);
+  if (pt.walk(addr, end, op) != PageTable::WalkStatus::kOk) {
+    zapPageRangeSingle(vma, addr, op.filledUpTo() - addr);
+    return fail(Errno::kENOMEM);
   }
   return ok();
 }

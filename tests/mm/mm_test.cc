@@ -436,6 +436,32 @@ TEST_F(VmFlagsAssertTest, FAULT_05_AlwaysFrom610) {
   EXPECT_EQ(remapUnderReadLock("linux-6.10", false), 1U);
 }
 
+// remap_pfn_range out of page-table memory midway: -ENOMEM, and what it had
+// mapped is zapped again.
+TEST_F(MmCallsTest, RemapPfnRangeFailingMidwayZapsWhatItMapped) {
+  // 8 pages before a PMD boundary: the PTE tables take 8, 512, 512, ... entries.
+  auto va = mapBar(6 << 20, 0, kFixedVa + kPmdSize - 8 * kPageSize);
+  ASSERT_TRUE(va);
+  int ptes = 0;
+  mm->pageTable().setAllocFailure([&](PtLevel l) { return l == PtLevel::kPte && ++ptes == 3; });
+  const CounterSnapshot before = CounterSet::current().snapshot();
+  {
+    WriteGuard g(mm->mmapLock());
+    Vma* vma = mm->findVma(*va);
+    const Status st =
+        remapPfnRange(*vma, vma->start(), Pfn::fromPhys(kBarBase), vma->length(), vma->pageProt());
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error(), Errno::kENOMEM);
+  }
+  mm->pageTable().setAllocFailure(nullptr);
+  const CounterSnapshot d = CounterSet::current().snapshot().since(before);
+  EXPECT_EQ(d.get("mm.pfn_insert.pte"), 8U + 512U);
+  EXPECT_EQ(d.get("mm.zap.calls"), 1U);
+  EXPECT_EQ(d.get("mm.zap.pte"), 8U + 512U);
+  EXPECT_EQ(leaves(*va, 6 << 20).total(), 0U);
+  EXPECT_EQ(mm->pageTable().tablePages(PtLevel::kPte), 2U);  // kept, as a zap keeps them
+}
+
 TEST_F(MmCallsTest, ExitFreesEveryTableAndUnlinksEveryVma) {
   auto va = mapBar(2ULL << 30, 0, VirtAddr(0x7f0000001000));
   ASSERT_TRUE(va);

@@ -204,7 +204,7 @@ class PrefaultRaceTest : public VfioTest {
 };
 
 TEST_P(PrefaultRaceTest, RefillRacesMunmapMremapForkExitAndZaps) {
-  const size_t tablesBefore = PageTableArena::global().pagesInUse();
+  const size_t tablesBefore = kernel->machine().pageTableArena().pagesInUse();
   ASSERT_EQ(map(kBar2Offset, 64 * kMiB, kH), static_cast<long>(kH));
   std::mutex procsMu;
   std::vector<std::shared_ptr<Process>> procs{proc};
@@ -266,7 +266,7 @@ TEST_P(PrefaultRaceTest, RefillRacesMunmapMremapForkExitAndZaps) {
     EXPECT_EQ(p->mm().mapCount(), 0U);
   }
   procs.erase(procs.begin() + 1, procs.end());  // the children's mms go
-  EXPECT_EQ(PageTableArena::global().pagesInUse(), tablesBefore);
+  EXPECT_EQ(kernel->machine().pageTableArena().pagesInUse(), tablesBefore);
   ReadGuard i(dev->inode().mapping().iMmapRwsem());
   EXPECT_EQ(dev->inode().mapping().vmaCount(), 0U);
 }
