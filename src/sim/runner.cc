@@ -685,6 +685,7 @@ DesignResult Run::run() {
   // Everyone exits; then the kernel goes (invariant 6 is checked by tests).
   for (auto& [n, ps] : procs_) ps->proc->exit();
   procs_.clear();
+  if (options_.beforeTeardown) options_.beforeTeardown(*kernel_);
   const std::vector<lockdep::Report> reports = lockdep::reports();
   if (!reports.empty()) result_.firstLockdepReport = reports.front().text;
   if (options_.traceLimit != 0) result_.trace = std::make_shared<trace::TraceLog>(trace::Tracer::current().stop());

@@ -22,6 +22,10 @@
 #include "trace/trace_log.h"
 #include "vfio/mapping_design.h"
 
+namespace vfiomm {
+class Kernel;
+}  // namespace vfiomm
+
 namespace vfiomm::sim {
 
 struct Metrics {
@@ -92,6 +96,9 @@ struct RunOptions {
   // through it instead of polling.
   SchedThreads* scheduler = nullptr;
   SchedHook* schedHook = nullptr;
+  // Called on the run's kernel once every process has exited, before the
+  // kernel goes (tests read its lockdep graph here).
+  std::function<void(Kernel&)> beforeTeardown;
 };
 
 // The Metrics fields that come from the model's counters (faults, inserts,

@@ -530,4 +530,14 @@ bool hasDependency(const LockClass& from, const LockClass& to) {
   return false;
 }
 
+std::vector<std::pair<std::string, std::string>> dependencies() {
+  Graph& g = graph();
+  std::lock_guard guard(g.mu);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [from, edges] : g.out)
+    for (const Edge& e : edges) out.emplace_back(nodeName(g, from), nodeName(g, e.to));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace vfiomm::lockdep

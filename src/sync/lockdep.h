@@ -28,6 +28,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/source_location.h"
@@ -128,5 +129,8 @@ void setReportSink(std::function<void(const Report&)> sink);
 
 // Whether the graph holds the edge from -> to (tests).
 bool hasDependency(const LockClass& from, const LockClass& to);
+// Every edge of the graph, as (held, taken) lock names ("&mm->mmap_lock",
+// "&vdev->memory_lock/1" for a subclass), sorted.
+std::vector<std::pair<std::string, std::string>> dependencies();
 
 }  // namespace vfiomm::lockdep

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "lock_order.h"
 #include "abi/iommufd.h"
 #include "iommu/iommu.h"
 #include "mm/vm_flags.h"
@@ -26,6 +27,13 @@ constexpr uint64_t kU64Max = ~uint64_t{0};
 
 class IommufdTest : public ::testing::Test {
  protected:
+  // Every nesting the test made is in docs/architecture.md's lock order
+  // (vma-list's inversions are the bug it shows).
+  void TearDown() override {
+    if (kernel == nullptr || kernel->config().design == DesignKind::kVmaList) return;
+    const KernelContext::Scope in(kernel->context());
+    EXPECT_EQ(testing::DocumentedLockOrder().undocumented(), std::vector<std::string>{});
+  }
   void SetUp() override {
     kernel = *Kernel::create(KernelConfig{});
     dev = &kernel->addStandardDevice();

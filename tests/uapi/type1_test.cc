@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "lock_order.h"
 #include "base/counter.h"
 #include "iommu/iommu.h"
 #include "mm/fake_bar_file.h"
@@ -42,6 +43,13 @@ constexpr uint64_t kAlignedVa = uint64_t{0x40} << 30;
 class Type1Test : public ::testing::Test {
  protected:
   void SetUp() override { boot(DesignKind::kHugeFault); }
+  // Every nesting the test made is in docs/architecture.md's lock order
+  // (vma-list's inversions are the bug it shows).
+  void TearDown() override {
+    if (kernel == nullptr || kernel->config().design == DesignKind::kVmaList) return;
+    const KernelContext::Scope in(kernel->context());
+    EXPECT_EQ(testing::DocumentedLockOrder().undocumented(), std::vector<std::string>{});
+  }
 
   void boot(DesignKind design, std::string profile = "", unsigned long type = VFIO_TYPE1v2_IOMMU,
             std::optional<MmProfile> profileOverride = std::nullopt) {
