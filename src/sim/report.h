@@ -14,7 +14,7 @@
 
 namespace vfiomm::sim {
 
-inline constexpr int kJsonSchemaVersion = 1;
+inline constexpr int kJsonSchemaVersion = 2;
 
 // A JSON document as text, `indent` as nlohmann's dump. Never throws on a
 // string that is not UTF-8 (a file name, say): such bytes become U+FFFD.

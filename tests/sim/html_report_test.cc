@@ -247,6 +247,20 @@ TEST(RunnerTimeline, SamplesEveryPhaseAndEndsAtTheTotals) {
   EXPECT_GT(r.total.zaps, 0U);  // the reset zapped what the touch mapped
 }
 
+// Schema version 2: entries inserted are not faults and are not filed under them.
+TEST(ResultsJson, InsertedEntriesStandApartFromFaults) {
+  Metrics m;
+  m.faults = 3;
+  m.pte = 8400896;
+  m.pmd = 24;
+  m.pud = 32;
+  m.fallback = 1;
+  const nlohmann::ordered_json j = metricsToJson(m);
+  EXPECT_EQ(j.at("faults"), (nlohmann::ordered_json{{"minor", 3}, {"fallback", 1}}));
+  EXPECT_EQ(j.at("inserted_entries"), (nlohmann::ordered_json{{"pte", 8400896}, {"pmd", 24}, {"pud", 32}}));
+  EXPECT_EQ(kJsonSchemaVersion, 2);
+}
+
 TEST(RunnerTimeline, IsWrittenToTheJson) {
   DesignResult r;
   r.phases = {PhaseResult{"p", {}, {}}};
