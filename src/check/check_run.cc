@@ -11,6 +11,7 @@
 #include "check/random_strategy.h"
 #include "check/replay_strategy.h"
 #include "check/scheduler.h"
+#include "mm/page_table_arena.h"
 #include "sim/runner.h"
 
 namespace vfiomm::check {
@@ -83,6 +84,8 @@ CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options)
   std::unordered_set<uint64_t> seen;
   const std::unique_ptr<Strategy> strategy = makeStrategy(options);
   uint64_t lastChoices = 0;
+  // One pool of page-table memory for every schedule's kernel.
+  PageTableArena pageTables;
   const uint64_t schedules = options.strategy == StrategyKind::kReplay ? 1 : options.schedules;
   for (uint64_t i = 0; i < schedules; ++i) {
     strategy->beginSchedule(scheduleSeed(options.seed, i), lastChoices);
@@ -98,6 +101,7 @@ CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options)
     run.designOptions = options.designOptions;
     run.scheduler = &sched;
     run.schedHook = &sched;
+    run.pageTables = &pageTables;
     sched.start();
     const sim::DesignResult r = sim::runScenario(scenario, options.design, run);
     sched.finish();

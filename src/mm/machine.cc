@@ -44,7 +44,8 @@ void traceFlush(uint64_t begin, int cpu, trace::TlbFlushReason reason, bool full
 
 }  // namespace
 
-Machine::Machine(const MachineConfig& config) {
+Machine::Machine(const MachineConfig& config)
+    : pageTables_(config.pageTables != nullptr ? *config.pageTables : ownPageTables_) {
   VFIOMM_ASSERT_MSG(config.cpus >= 1 && config.cpus <= kMaxCpus, "1 to 64 CPUs");
   cpus_.reserve(config.cpus);
   for (unsigned id = 0; id < config.cpus; ++id)

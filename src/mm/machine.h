@@ -20,6 +20,11 @@ namespace vfiomm {
 struct MachineConfig {
   unsigned cpus = 4;
   TlbGeometry tlb;
+  // Where page-table pages come from; null: the machine's own arena. A
+  // caller that builds machine after machine (`vfiomm check`) passes one
+  // that outlives them all, so each does not map and fault in a fresh
+  // 2 MiB chunk of host memory.
+  PageTableArena* pageTables = nullptr;
 };
 
 // Flush work, summed over every flush of this machine.
@@ -44,7 +49,7 @@ class Machine {
 
   unsigned cpuCount() const { return static_cast<unsigned>(cpus_.size()); }
   // Where page-table pages come from: the machine's memory.
-  PageTableArena& pageTableArena() { return pageTableArena_; }
+  PageTableArena& pageTableArena() { return pageTables_; }
   // The tag an mm's translations carry in every TLB of this machine (its
   // PCID/ASID): unique among the machine's mms.
   uint64_t newMmId() { return nextMmId_.fetch_add(1, std::memory_order_relaxed); }
@@ -85,7 +90,8 @@ class Machine {
   KernelLog log_;
   std::atomic<uint64_t> nextMmId_{1};
   // Last: every mm's tables (the CPUs' walks read them) go first.
-  PageTableArena pageTableArena_;
+  PageTableArena ownPageTables_;
+  PageTableArena& pageTables_;
 };
 
 }  // namespace vfiomm

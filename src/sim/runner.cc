@@ -220,6 +220,7 @@ void Run::boot() {
   cfg.cpus = sc_.cpus;
   cfg.design = design_;
   cfg.designOptions = options_.designOptions;
+  cfg.pageTables = options_.pageTables;
   cfg.profile = sc_.profile;
   cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
   cfg.memory = sc_.memory;

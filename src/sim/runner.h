@@ -24,6 +24,7 @@
 
 namespace vfiomm {
 class Kernel;
+class PageTableArena;
 }  // namespace vfiomm
 
 namespace vfiomm::sim {
@@ -96,6 +97,9 @@ struct RunOptions {
   // through it instead of polling.
   SchedThreads* scheduler = nullptr;
   SchedHook* schedHook = nullptr;
+  // Page-table memory the run's kernel takes its tables from, for callers
+  // that run many (KernelConfig::pageTables); null: its own.
+  PageTableArena* pageTables = nullptr;
   // Called on the run's kernel once every process has exited, before the
   // kernel goes (tests read its lockdep graph here).
   std::function<void(Kernel&)> beforeTeardown;

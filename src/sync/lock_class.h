@@ -19,7 +19,7 @@ class LockClass {
   static constexpr unsigned kMaxSubclasses = 8;
   // lockdep's MAX_LOCKDEP_KEYS: ids are dense from 0 and index lockdep's
   // tables, so declaring more classes than this is a bug of the model.
-  static constexpr uint32_t kMaxClasses = 512;
+  static constexpr uint32_t kMaxClasses = 128;
 
   explicit LockClass(std::string_view name);
   LockClass(const LockClass&) = delete;

@@ -6,7 +6,6 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -189,23 +188,25 @@ std::string nodeName(const Graph& g, uint32_t node) {
 // Breadth first, so the reported chain is a shortest one. Returns the nodes
 // start .. goal.
 std::optional<std::vector<uint32_t>> findPath(const Graph& g, uint32_t start, uint32_t goal) {
-  std::vector<uint32_t> parent(kMaxNodes, kNoNode);
-  std::deque<uint32_t> queue{start};
-  parent[start] = start;
-  while (!queue.empty()) {
-    const uint32_t n = queue.front();
-    queue.pop_front();
+  // (node, parent) in visiting order, which is also the queue: a kernel's
+  // graph has a few dozen nodes, so a flat list beats clearing a table of
+  // every possible node for each new edge of each new kernel.
+  std::vector<std::pair<uint32_t, uint32_t>> seen{{start, start}};
+  auto parentOf = [&seen](uint32_t n) {
+    for (const auto& [node, parent] : seen)
+      if (node == n) return parent;
+    return kNoNode;
+  };
+  for (size_t i = 0; i < seen.size(); ++i) {
+    const uint32_t n = seen[i].first;
     if (n == goal) {
       std::vector<uint32_t> path{goal};
-      for (uint32_t p = goal; p != start; p = parent[p]) path.push_back(parent[p]);
+      for (uint32_t p = goal; p != start; p = parentOf(p)) path.push_back(parentOf(p));
       std::reverse(path.begin(), path.end());
       return path;
     }
-    for (const Edge& e : edgesFrom(g, n)) {
-      if (parent[e.to] != kNoNode) continue;
-      parent[e.to] = n;
-      queue.push_back(e.to);
-    }
+    for (const Edge& e : edgesFrom(g, n))
+      if (parentOf(e.to) == kNoNode) seen.emplace_back(e.to, n);
   }
   return std::nullopt;
 }

@@ -44,7 +44,7 @@ Kernel::Kernel(const KernelConfig& config, MmProfile profile, std::shared_ptr<Ke
     : context_(std::move(context)),
       config_(config),
       profile_(std::move(profile)),
-      machine_(MachineConfig{config.cpus, config.tlb}),
+      machine_(MachineConfig{config.cpus, config.tlb, config.pageTables}),
       vmCommit_(config.memory, machine_.log()),
       pciHost_(machine_),
       systemRam_(machine_),

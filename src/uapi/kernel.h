@@ -48,6 +48,9 @@ struct KernelConfig {
   HostMemory memory;
   // Every CPU's TLB (the default: a Golden Cove STLB, docs/tlb.md).
   TlbGeometry tlb;
+  // Page-table memory shared with other kernels built one after another
+  // (MachineConfig::pageTables); null: the kernel's own.
+  PageTableArena* pageTables = nullptr;
 };
 
 class Kernel {
