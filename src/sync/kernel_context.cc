@@ -12,17 +12,13 @@ thread_local std::shared_ptr<KernelContext> tAdopted;
 bool KernelContext::adopt(const std::shared_ptr<KernelContext>& context) {
   if (SyncContext::bound() != nullptr) return false;
   tAdopted = context;
-  CounterSet::bind(&context->counters_);
-  trace::Tracer::bind(&context->tracer_);
-  SyncContext::bind(&context->sync_);
+  bindLayers(&context->counters_, &context->tracer_, &context->sync_);
   return true;
 }
 
 void KernelContext::release(const KernelContext& context) {
   if (tAdopted.get() != &context || SyncContext::bound() != &context.sync_) return;
-  CounterSet::bind(nullptr);
-  trace::Tracer::bind(nullptr);
-  SyncContext::bind(nullptr);
+  bindLayers(nullptr, nullptr, nullptr);
   tAdopted.reset();
 }
 

@@ -35,9 +35,6 @@ class KernelContext {
   trace::Tracer& tracer() { return tracer_; }
   SyncContext& sync() { return sync_; }
 
-  // Binds a context to the calling thread until destroyed, then restores
-  // what was bound before (scopes nest; a thread can enter a second kernel
-  // from inside a first).
   // Binds `context` to the calling thread if that thread runs none, and
   // keeps it alive while bound there: its kernel may be destroyed by
   // another thread, which cannot unbind it here. Says whether it did.
@@ -45,17 +42,16 @@ class KernelContext {
   // Undoes adopt() if the calling thread still runs `context`.
   static void release(const KernelContext& context);
 
+  // Binds a context to the calling thread until destroyed, then restores
+  // what was bound before (scopes nest; a thread can enter a second kernel
+  // from inside a first).
   class Scope {
    public:
     explicit Scope(KernelContext& context)
         : counters_(CounterSet::bind(&context.counters_)),
           tracer_(trace::Tracer::bind(&context.tracer_)),
           sync_(SyncContext::bind(&context.sync_)) {}
-    ~Scope() {
-      CounterSet::bind(counters_);
-      trace::Tracer::bind(tracer_);
-      SyncContext::bind(sync_);
-    }
+    ~Scope() { bindLayers(counters_, tracer_, sync_); }
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
 
@@ -66,6 +62,13 @@ class KernelContext {
   };
 
  private:
+  // Each layer's part, bound to the calling thread together (null: none).
+  static void bindLayers(CounterSet* counters, trace::Tracer* tracer, SyncContext* sync) {
+    CounterSet::bind(counters);
+    trace::Tracer::bind(tracer);
+    SyncContext::bind(sync);
+  }
+
   CounterSet counters_;
   trace::Tracer tracer_;
   SyncContext sync_;

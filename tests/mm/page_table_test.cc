@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "base/counter.h"
 #include "bound_context.h"
@@ -490,6 +491,13 @@ uint64_t tablesNeeded(const std::map<uint64_t, ModelLeaf>& leaves, PtLevel level
   return tables.size();
 }
 
+// Pages [first, last) of a span: a random range of at least one page.
+std::pair<uint64_t, uint64_t> randomPageRange(uint64_t span) {
+  const uint64_t first = *rc::gen::inRange<uint64_t>(0, span / kPageSize);
+  const uint64_t last = *rc::gen::inRange<uint64_t>(first + 1, span / kPageSize + 1);
+  return {first, last};
+}
+
 RC_GTEST_PROP(PageTableProperty, CopyRangeCopiesExactlyTheOverlappingLeaves, ()) {
   testing::BoundContext bound;
   PageTableArena arena;
@@ -497,8 +505,7 @@ RC_GTEST_PROP(PageTableProperty, CopyRangeCopiesExactlyTheOverlappingLeaves, ())
   const uint64_t base = 0x7f0000000000;
   const uint64_t span = 4 * kPudSize;
   const auto model = randomLeaves(parent, base, span);
-  const uint64_t first = *rc::gen::inRange<uint64_t>(0, span / kPageSize);
-  const uint64_t last = *rc::gen::inRange<uint64_t>(first + 1, span / kPageSize + 1);
+  const auto [first, last] = randomPageRange(span);
   const VirtAddr start(base + first * kPageSize);
   const VirtAddr end(base + last * kPageSize);
   PageTable child(arena);
@@ -520,8 +527,7 @@ RC_GTEST_PROP(PageTableProperty, MoveRangeMovesPtesAndAlignedWholeHugeLeaves, ()
   const uint64_t base = 0x7f0000000000;
   const uint64_t span = 4 * kPudSize;
   const auto model = randomLeaves(pt, base, span);
-  const uint64_t first = *rc::gen::inRange<uint64_t>(0, span / kPageSize);
-  const uint64_t last = *rc::gen::inRange<uint64_t>(first + 1, span / kPageSize + 1);
+  const auto [first, last] = randomPageRange(span);
   const uint64_t from = base + first * kPageSize;
   const uint64_t len = (last - first) * kPageSize;
   // Past the source and under the same PGD entry, at a 4 KiB, 2 MiB or
