@@ -68,7 +68,7 @@ VmFaultResult hugeLevel(VmFault& vmf, PtLevel level) {
     if (pte::isHugeLeaf(e)) {
       // wp_huge_*: the driver declined the write upgrade; split (= clear)
       // the leaf and let the smaller level fault.
-      MmuGather tlb(vma.mm().tlbFlusher());
+      MmuGather tlb(vma.mm());
       const VirtAddr block = vmf.address.alignDown(levelSize(level));
       pt.zapRange(block, block + levelSize(level), tlb);
     }

@@ -434,7 +434,7 @@ Result<Vma*> Mm::splitVma(Vma& vma, VirtAddr addr, bool newBelow) {
   vmaStartWrite(vma);
   {
     // vma_adjust_trans_huge(): a huge leaf across the split point goes.
-    MmuGather tlb(tlbFlusher());
+    MmuGather tlb(*this);
     pageTable_.splitHugeAt(addr, tlb);
   }
   AddressSpace* mapping = mappingOf(vma);
@@ -503,7 +503,7 @@ Status Mm::doMunmap(VirtAddr start, uint64_t len) {
   {
     // unmap_region(): zap, then free_pgtables (which unlinks file VMAs),
     // with one TLB flush before any table page is freed.
-    MmuGather tlb(tlbFlusher());
+    MmuGather tlb(*this);
     for (auto& v : gone) pageTable_.zapRange(v->start(), v->end(), tlb);
     for (auto& v : gone) unlinkFile(*v);
     uint64_t floor = 0;
@@ -518,7 +518,7 @@ Status Mm::doMunmap(VirtAddr start, uint64_t len) {
 }
 
 void Mm::unmapRegion(VirtAddr start, VirtAddr end) {
-  MmuGather tlb(tlbFlusher());
+  MmuGather tlb(*this);
   pageTable_.zapRange(start, end, tlb);
 }
 
@@ -545,7 +545,7 @@ Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
   }
   if (cursor < end) return fail(Errno::kENOMEM);
   if (auto st = splitAround(start, end, false); !st) return st;
-  MmuGather tlb(tlbFlusher());
+  MmuGather tlb(*this);
   for (Vma* v : vmasIn(start, end)) {
     vmaStartWrite(*v);
     VmFlags flags = (v->flags() & ~(vm::kRead | vm::kWrite | vm::kExec)) | want;
@@ -744,7 +744,7 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
   linkFile(d, nullptr);
   {
     AddressSpace* mapping = mappingOf(*vma);
-    MmuGather tlb(tlbFlusher());
+    MmuGather tlb(*this);
     if (mapping != nullptr) {
       WriteGuard i(mapping->iMmapRwsem());  // take_rmap_locks()
       pageTable_.moveRange(oldAddr, newAddr, moved, tlb);
@@ -810,7 +810,7 @@ void Mm::exitMmap() {
     gone.push_back(detachVma(v));
   }
   {
-    MmuGather tlb(tlbFlusher());
+    MmuGather tlb(*this);
     for (auto& v : gone) pageTable_.zapRange(v->start(), v->end(), tlb);
     for (auto& v : gone) unlinkFile(*v);
     pageTable_.freePgtables(VirtAddr(0), VirtAddr(kUserTop), VirtAddr(0), VirtAddr(kUserTop), tlb);

@@ -96,6 +96,12 @@ class Mm : public std::enable_shared_from_this<Mm> {
   // flush_tlb_mm_range() on every CPU of this mm.
   void flushTlbRange(VirtAddr start, VirtAddr end, unsigned strideShift, bool freedTables);
   TlbFlushFn tlbFlusher();
+  // mm->tlb_flush_pending: the gathers of this mm between their start and
+  // their finish (MmuGather). Nested: more than one, so a gather may have
+  // found entries another cleared and has not flushed yet.
+  void incTlbFlushPending() { tlbFlushPending_.fetch_add(1, std::memory_order_seq_cst); }
+  void decTlbFlushPending() { tlbFlushPending_.fetch_sub(1, std::memory_order_seq_cst); }
+  bool tlbFlushNested() const { return tlbFlushPending_.load(std::memory_order_seq_cst) > 1; }
 
   // --- settings and accounting ----------------------------------------------------------
   // The system's commit accounting (vfio-uapi.md §10); none: nothing is
@@ -162,6 +168,7 @@ class Mm : public std::enable_shared_from_this<Mm> {
   std::vector<std::shared_ptr<File>> deferredFput_ GUARDED_BY(mmapLock_);
   PageTable pageTable_;
   std::atomic<uint64_t> cpumask_{0};
+  std::atomic<int> tlbFlushPending_{0};
   std::atomic<size_t> mapCount_{0};
   std::atomic<int64_t> mmLockSeq_{0};
   std::atomic<uint64_t> pgtablesPeak_{0};

@@ -170,7 +170,7 @@ LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size) {
   // it WARNs and VM_PAT stays (mm-pfnmap.md §7.1).
   if ((vma.flags() & vm::kPat) && vma.mm().pageTable().translate(vma.start()).present)
     vma.flagsClearUnchecked(vm::kPat);
-  MmuGather tlb(vma.mm().tlbFlusher());
+  MmuGather tlb(vma.mm());
   const LeafCounts cleared = vma.mm().pageTable().zapRange(addr, addr + size, tlb);
   tlb.finish();
   zapCalls.add();

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "../vfio/line_up.h"
 #include "../vfio/vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -27,6 +30,51 @@ TEST_P(InvariantMonitorTest, SoundDesignsStayQuietThroughZapsAndExit) {
   proc->exit();
   monitor.checkLeaks({proc, child});
   EXPECT_EQ(monitor.counts().total(), 0U) << (monitor.findings().empty() ? "" : monitor.findings()[0]);
+}
+
+// Issue 17 finding 2: munmap has cleared the entries and not yet flushed
+// the TLBs when the device's zap visits the VMA (still in i_mmap until
+// munmap unlinks it). The zap finds nothing to clear; it must still not
+// return while a CPU translates the range. tlb_finish_mmu() flushes the
+// whole mm when another gather of it is pending.
+TEST_P(InvariantMonitorTest, ZAP_04_ZapRacingMunmapLeavesNoTlbEntry_Finding2) {
+  InvariantMonitor monitor(*kernel);
+  const uint64_t h = 0x7f0000000000;
+  ASSERT_EQ(map(kBar0Offset, 64 * kKiB, h), static_cast<long>(h));
+  ASSERT_EQ(touch(h).sig.signo, 0);
+  Cpu& cpu = kernel->machine().cpu(proc->thread().cpu());
+  const uint64_t mmId = proc->mm().id();
+  ASSERT_TRUE(cpu.tlbTranslates(mmId, VirtAddr(h)));
+  const uint32_t memOff = configRead(kPciCommand, 2) & ~uint32_t{kPciCommandMemory};
+  AddressSpace& mapping = dev->pci().mapping();
+
+  constexpr int kUnmapper = 1;
+  constexpr int kZapper = 2;
+  int visits = 0;
+  mapping.setZapObserver([&](const Vma&) { visits += LineUp::role == kZapper ? 1 : 0; });
+  bool clearedNotFlushed = false;
+  LineUp lineUp;
+  // munmap's unlink from i_mmap comes after its zap and before its flush.
+  lineUp.on(kUnmapper, LineUp::Event::kBeforeAcquire, &mapping.iMmapRwsem(), 1, [&] {
+    clearedNotFlushed = leaves(h, 64 * kKiB).total() == 0 && cpu.tlbTranslates(mmId, VirtAddr(h));
+    std::thread([&] {
+      LineUp::role = kZapper;
+      EXPECT_EQ(proc->pwrite(fd, &memOff, 2, kConfigOffset + kPciCommand), 2);
+    }).join();
+  });
+  {
+    InstalledHook installed(lineUp);
+    std::thread([&] {
+      LineUp::role = kUnmapper;
+      EXPECT_EQ(proc->munmap(h, 64 * kKiB), 0);
+    }).join();
+  }
+  mapping.setZapObserver({});
+  EXPECT_TRUE(clearedNotFlushed) << "the race window was not reached";
+  EXPECT_EQ(visits, 1) << "the zap did not visit the VMA munmap was removing";
+  EXPECT_EQ(monitor.counts().staleAfterZap, 0U)
+      << (monitor.findings().empty() ? "" : monitor.findings()[0]);
+  EXPECT_FALSE(cpu.tlbTranslates(mmId, VirtAddr(h)));
 }
 
 INSTANTIATE_TEST_SUITE_P(SoundDesigns, InvariantMonitorTest,
