@@ -9,7 +9,7 @@ build=build/asan
 artifacts=$build/fuzz-artifacts
 mkdir -p "$artifacts"
 declare -A seeds=([scenario]="scenarios tests/cli" [syscalls]=""
-                 [config_dump]="fuzz/seeds/config_dump")
+                 [config_dump]="fuzz/seeds/config_dump" [check_replay]="fuzz/seeds/check_replay")
 for target in "${!seeds[@]}"; do
   corpus=$(mktemp -d)
   trap 'rm -rf "$corpus"' EXIT

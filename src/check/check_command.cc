@@ -23,21 +23,13 @@ namespace {
 constexpr int kExitViolation = 1;
 constexpr int kExitDiverged = 3;
 
-// Fills the command from a replay file (the recorded inputs win) and
-// returns the file.
 ReplayFile loadReplay(CheckCommand& cmd) {
   std::ifstream in(cmd.replayIn);
   if (!in) throw sim::ScenarioError(fmt::format("{}: cannot read the replay file", cmd.replayIn));
   std::stringstream text;
   text << in.rdbuf();
   const ReplayFile r = replayFromJson(text.str(), cmd.replayIn);
-  cmd.scenario = r.scenario;
-  cmd.design = r.design;
-  cmd.profile = r.profile;
-  cmd.mutations = r.mutations;
-  cmd.strategy = r.strategy;
-  cmd.seed = r.seed;
-  cmd.depth = r.depth;
+  applyReplay(r, cmd);
   return r;
 }
 
@@ -48,7 +40,19 @@ DesignKind parseDesign(const std::string& name) {
   throw sim::ScenarioError(fmt::format("unknown design '{}' (known: {})", name, fmt::join(known, ", ")));
 }
 
-CheckOptions optionsOf(const CheckCommand& cmd, std::vector<unsigned> replay) {
+}  // namespace
+
+void applyReplay(const ReplayFile& r, CheckCommand& cmd) {
+  cmd.scenario = r.scenario;
+  cmd.design = r.design;
+  cmd.profile = r.profile;
+  cmd.mutations = r.mutations;
+  cmd.strategy = r.strategy;
+  cmd.seed = r.seed;
+  cmd.depth = r.depth;
+}
+
+CheckOptions checkOptionsOf(const CheckCommand& cmd, std::vector<unsigned> replay) {
   CheckOptions o;
   o.design = parseDesign(cmd.design);
   for (const std::string& m : cmd.mutations)
@@ -72,6 +76,8 @@ CheckOptions optionsOf(const CheckCommand& cmd, std::vector<unsigned> replay) {
   o.schedules = cmd.schedules;
   return o;
 }
+
+namespace {
 
 ReplayFile replayOf(const CheckCommand& cmd, const Failure& f) {
   ReplayFile r;
@@ -106,7 +112,7 @@ int runCheckCommand(CheckCommand cmd) {
   if (!cmd.replayIn.empty()) recorded = loadReplay(cmd);
   sim::Scenario sc = sim::loadScenario(cmd.scenario);
   if (!cmd.profile.empty()) sc.profile = cmd.profile;
-  CheckOptions options = optionsOf(cmd, recorded.choices);
+  CheckOptions options = checkOptionsOf(cmd, recorded.choices);
   const auto out = cmd.replayOut.empty() ? nullptr
                                          : std::make_unique<sim::OutputFile>(cmd.replayOut, "replay");
   // A deadlocked schedule leaves the model's threads blocked for good:

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "check/check_run.h"
+#include "check/replay_file.h"
+
 namespace vfiomm::check {
 
 struct CheckCommand {
@@ -22,6 +25,13 @@ struct CheckCommand {
   std::string replayOut;  // write the failing schedule here
   std::string replayIn;   // run this recorded schedule instead
 };
+
+// The recorded inputs of `r` replace those of `cmd`.
+void applyReplay(const ReplayFile& r, CheckCommand& cmd);
+// The run `cmd` asks for; `replay` is the recorded choice sequence when
+// cmd.replayIn is set. Throws sim::ScenarioError on an unknown design,
+// mutation or strategy.
+CheckOptions checkOptionsOf(const CheckCommand& cmd, std::vector<unsigned> replay);
 
 // Returns the exit status: 0 no violation, 1 a violation (or deadlock),
 // 3 a replay that left its recording or ended otherwise than recorded
