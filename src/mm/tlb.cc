@@ -23,15 +23,17 @@ VFIOMM_COUNTER(tlbFlushFull, "tlb.flush.full",
 // --- Tlb::Array ------------------------------------------------------------------
 
 Tlb::Array::Array(PtLevel level, const TlbArrayGeometry& g)
-    : level_(level),
-      shift_(levelShift(level)),
-      ways_(g.ways),
-      setMask_(g.entries / std::max(g.ways, 1U) - 1),
-      tags_(g.entries, 0),
-      lastUse_(g.entries, 0),
-      entries_(g.entries) {
+    : level_(level), shift_(levelShift(level)), geometry_(g) {
   VFIOMM_ASSERT_MSG(g.ways > 0 && g.entries % g.ways == 0 && isPowerOfTwo(g.entries / g.ways),
                     "TLB geometry: entries / ways must be a power of two");
+}
+
+void Tlb::Array::allocate() {
+  tags_.assign(geometry_.entries, 0);
+  lastUse_.assign(geometry_.entries, 0);
+  entries_.resize(geometry_.entries);
+  setMask_ = geometry_.entries / geometry_.ways - 1;
+  ways_ = geometry_.ways;
 }
 
 size_t Tlb::Array::victim(uint64_t tag) const {
@@ -79,6 +81,7 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
                     "not a user address");
   VFIOMM_ASSERT_MSG(entry.pfnBase.isAligned(levelOrder(entry.level)), "misaligned leaf pfn");
   Array& a = arrayFor(entry.level);
+  if (a.ways_ == 0) [[unlikely]] a.allocate();
   const uint64_t tag = Array::tagOf(mmId, a.vpnOf(va));
   size_t slot = a.find(tag);
   if (slot == kNoSlot) slot = a.victim(tag);
@@ -121,10 +124,12 @@ void Tlb::flushAll() {
 }
 
 void Tlb::forgetRegions() {
+  // An invalid entry's cache is never read: insert() overwrites it whole.
   for (Array& a : arrays_)
-    for (TlbEntry& e : a.entries_) {
-      e.region = nullptr;
-      e.directPage = nullptr;
+    for (size_t s = 0; s < a.tags_.size(); ++s) {
+      if (a.tags_[s] == 0) continue;
+      a.entries_[s].region = nullptr;
+      a.entries_[s].directPage = nullptr;
     }
 }
 

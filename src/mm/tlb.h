@@ -130,9 +130,15 @@ class Tlb {
 
   // One set-associative array for one page size. A tag is the valid bit,
   // the mm id and the page number, so one compare matches both.
+  //
+  // The storage comes with the first insert: most kernels vfiomm check and
+  // the fuzzers build touch one or two CPUs and one page size, and a full
+  // set of arrays is 320 KiB per CPU. Until then the array has no ways, so
+  // find() misses without a test on the hit path.
   class Array {
    public:
     Array(PtLevel level, const TlbArrayGeometry& g);
+    void allocate();
     // Index of the entry holding `tag` (set * ways + way), or kNoSlot.
     size_t find(uint64_t tag) const {
       const size_t first = (tag & setMask_) * ways_;
@@ -154,8 +160,9 @@ class Tlb {
 
     PtLevel level_;
     unsigned shift_;
-    unsigned ways_;
-    uint64_t setMask_;
+    TlbArrayGeometry geometry_;
+    unsigned ways_ = 0;  // 0 until allocate()
+    uint64_t setMask_ = 0;
     std::vector<uint64_t> tags_;  // 0 = invalid; grouped by set, `ways_` per set
     std::vector<uint64_t> lastUse_;
     std::vector<TlbEntry> entries_;
