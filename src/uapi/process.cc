@@ -7,6 +7,7 @@
 #include "fs/eventfd.h"
 #include "iommufd/iommufd_ctx.h"
 #include "mm/mm.h"
+#include "sync/lockdep.h"
 #include "uapi/kernel.h"
 #include "uapi/task_mmu.h"
 #include "vfio/vfio_container.h"
@@ -51,11 +52,16 @@ Thread::Timeslice::Timeslice(Thread& thread)
     : in_(thread.process_.kernel().context()),
       run_(thread.process_.kernel().cpuRunLock(thread.cpu_)),
       cpu_(thread.process_.kernel().machine().cpu(thread.cpu_)) {
+  lockdep::setThreadIdentity(thread.task_.comm, thread.task_.tid, static_cast<int>(thread.cpu_));
   cpu_.switchTo(&thread.task_);
 }
 
 // ---------------------------------------------------------------------------
 // Process life
+
+Process::Syscall::Syscall(Process& process) : in_(process.kernel_.context()) {
+  lockdep::setThreadIdentity(process.comm_, process.pid_, -1);
+}
 
 Process::Process(Kernel& kernel, std::string comm)
     : Process(kernel, std::move(comm), std::make_shared<Mm>(kernel.machine(), kernel.profile())) {
@@ -71,24 +77,24 @@ Process::Process(Kernel& kernel, std::string comm, std::shared_ptr<Mm> mm)
 }
 
 Process::~Process() {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   exit();
 }
 
 Thread& Process::thread(size_t i) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   SpinGuard g(threadLock_);
   return *threads_.at(i);  // a Thread never moves: the vector holds pointers
 }
 
 size_t Process::threadCount() {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   SpinGuard g(threadLock_);
   return threads_.size();
 }
 
 Thread* Process::addThread(unsigned cpu) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   // A CPU the machine lacks would only fail at the thread's first access,
   // far from the mistake: refuse it here.
   if (cpu >= kernel_.machine().cpuCount() || exited()) return nullptr;
@@ -99,7 +105,7 @@ Thread* Process::addThread(unsigned cpu) {
 }
 
 std::shared_ptr<Process> Process::fork(long* error) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   auto childMm = mm_->fork();  // -ENOMEM once exit_mmap() ran
   if (!childMm) {
     if (error != nullptr) *error = err(childMm.error());
@@ -136,7 +142,7 @@ std::shared_ptr<Process> Process::fork(long* error) {
 // under the lock that guards them, so a syscall racing exit() from another
 // host thread cannot leave a file or a mapping behind (finding 8).
 void Process::exit() {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   if (exited_.exchange(true, std::memory_order_acq_rel)) return;
   FdTable files;
   {
@@ -149,7 +155,7 @@ void Process::exit() {
 }
 
 Rusage Process::getrusage() {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   Rusage r;
   SpinGuard g(threadLock_);
   for (auto& t : threads_) {
@@ -160,17 +166,17 @@ Rusage Process::getrusage() {
 }
 
 void Process::prctlSetThpDisable(bool disable) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   mm_->setThpDisabled(disable);
 }
 
 std::string Process::maps() {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   return showMaps(kernel_, *mm_);
 }
 
 std::string Process::smaps() {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   return showSmaps(kernel_, *mm_);
 }
 
@@ -194,21 +200,21 @@ long Process::installFd(FdEntry entry) {
 }
 
 VfioDeviceFile* Process::deviceFile(int fd) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return nullptr;
   return static_cast<VfioDeviceFile*>(e->file.get());
 }
 
 VfioContainer* Process::container(int fd) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kContainer) return nullptr;
   return e->container.get();
 }
 
 long Process::open(const std::string& path, int flags) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   // A dead task has no descriptor table to allocate from.
   if (exited()) return err(Errno::kEMFILE);
   if (path == "/dev/vfio/vfio") {
@@ -241,7 +247,7 @@ long Process::open(const std::string& path, int flags) {
 }
 
 long Process::close(int fd) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   std::shared_ptr<FdEntry> gone;  // released after file_lock, as filp_close()
   SpinGuard g(fileLock_);
   auto it = fds_.find(fd);
@@ -257,7 +263,7 @@ long Process::close(int fd) {
 // the region, so an invalid region with a null buffer is -EFAULT here,
 // -EINVAL there.
 long Process::pread(int fd, void* buf, uint64_t count, uint64_t offset) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   const std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e != nullptr && e->kind == FdEntry::Kind::kProcMem)
     return count == 0 ? 0 : procMemRead(offset);
@@ -280,7 +286,7 @@ long Process::procMemRead(uint64_t addr) {
 }
 
 long Process::pwrite(int fd, const void* buf, uint64_t count, uint64_t offset) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   const std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return err(Errno::kEBADF);
   auto& f = static_cast<VfioDeviceFile&>(*e->file);
@@ -293,7 +299,7 @@ long Process::pwrite(int fd, const void* buf, uint64_t count, uint64_t offset) {
 }
 
 long Process::ioctl(int fd, unsigned long request, void* arg) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr) return err(Errno::kEBADF);
   switch (e->kind) {
@@ -406,14 +412,14 @@ long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
 }
 
 long Process::eventfd(unsigned initval, int) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   FdEntry e{FdEntry::Kind::kEventfd};
   e.eventfd = std::make_shared<Eventfd>(initval);
   return installFd(std::move(e));
 }
 
 long Process::read(int fd, void* buf, uint64_t count) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr) return err(Errno::kEBADF);
   if (e->kind != FdEntry::Kind::kEventfd || count < sizeof(uint64_t)) return err(Errno::kEINVAL);
@@ -428,7 +434,7 @@ long Process::read(int fd, void* buf, uint64_t count) {
 
 long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd,
                    uint64_t offset) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   std::shared_ptr<File> file;
   if (!(flags & map::kAnonymous)) {
     const std::shared_ptr<FdEntry> e = fdEntry(fd);
@@ -442,35 +448,35 @@ long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd,
 }
 
 long Process::munmap(uint64_t addr, uint64_t length) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   return toLong(mm_->munmap(VirtAddr(addr), length));
 }
 
 long Process::mprotect(uint64_t addr, uint64_t length, int prot) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   return toLong(mm_->mprotect(VirtAddr(addr), length, prot));
 }
 
 long Process::mremap(uint64_t oldAddr, uint64_t oldLength, uint64_t newLength, int flags,
                      uint64_t newAddr) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   auto r = mm_->mremap(VirtAddr(oldAddr), oldLength, newLength, flags, VirtAddr(newAddr));
   if (!r) return err(r.error());
   return static_cast<long>(r->value());
 }
 
 long Process::madvise(uint64_t addr, uint64_t length, int advice) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   return toLong(mm_->madvise(VirtAddr(addr), length, advice));
 }
 
 long Process::mlock(uint64_t addr, uint64_t length) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   return toLong(mm_->mlock(VirtAddr(addr), length));
 }
 
 long Process::mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* vec) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   auto r = mm_->mincore(VirtAddr(addr), length);
   if (!r) return err(r.error());
   if (vec == nullptr) return err(Errno::kEFAULT);  // the copy to user space faults

@@ -157,6 +157,17 @@ class Process : public std::enable_shared_from_this<Process> {
   void setRlimitMemlock(uint64_t bytes) { memlockLimit_.store(bytes, std::memory_order_relaxed); }
 
  private:
+  // A call of this process into the kernel: bound to the process's kernel,
+  // and its task is what lockdep names in a splat (comm and pid; the
+  // model's syscalls run on no CPU, so "CPU: ?").
+  class Syscall {
+   public:
+    explicit Syscall(Process& process);
+
+   private:
+    const KernelContext::Scope in_;
+  };
+
   // An open file (struct file): shared by every descriptor and every
   // process that has it (fork), alive while one of them holds it.
   struct FdEntry {

@@ -9,6 +9,8 @@
 // when the other side is in place.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <functional>
 #include <latch>
@@ -450,6 +452,24 @@ TEST_P(FaultG1Test, FAULT_05_FillTripsTheMmapLockWriteAssertion) {
     }
     lockdep::clearReports();
   }
+}
+
+// The splat names the task that faulted and the CPU it ran on, as the
+// kernel's "CPU: n PID: p Comm: c" lines do; a syscall runs on no CPU.
+TEST_P(FaultG1Test, FAULT_05_TheSplatNamesTheFaultingTaskAndCpu) {
+  bootProfile(DesignKind::kVmaList, named("linux-6.9"));
+  const uint64_t va = mapBar0();
+  Thread* vcpu = proc->addThread(1);
+  ASSERT_NE(vcpu, nullptr);
+  LockdepSetting setting(true);
+  lockdep::clearReports();
+  ASSERT_TRUE(vcpu->load(va).sig.none());
+  ASSERT_EQ(lockdep::reportCount(), 1U);
+  const std::string text = lockdep::reports().front().text;
+  EXPECT_NE(text.find(fmt::format("CPU: 1 PID: {} Comm: qemu", vcpu->task().tid)),
+            std::string::npos)
+      << text;
+  lockdep::clearReports();
 }
 
 INSTANTIATE_TEST_SUITE_P(G1, FaultG1Test, ::testing::ValuesIn(only({DesignKind::kVmaList})),
