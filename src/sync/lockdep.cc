@@ -469,7 +469,6 @@ void warn(ReportKind kind, const LockClass& cls, std::string_view what, SourceLo
 }
 
 void setEnabled(bool on) { SyncContext::current().setLockdepOn(on); }
-bool enabled() { return SyncContext::current().lockdepOn(); }
 
 void setThreadIdentity(std::string_view comm, int pid, int cpu) {
   Task& t = current();

@@ -33,6 +33,7 @@
 
 #include "base/source_location.h"
 #include "sync/lock_class.h"
+#include "sync/sync_context.h"
 
 namespace vfiomm::lockdep {
 
@@ -106,7 +107,8 @@ void warn(ReportKind kind, const LockClass& cls, std::string_view what, SourceLo
 // --- control and results ------------------------------------------------------
 
 void setEnabled(bool on);
-bool enabled();
+// Inline: every lock operation asks.
+inline bool enabled() { return SyncContext::current().lockdepOn(); }
 
 // Who the calling thread is, for the report header ("qemu/1234 on CPU 3").
 void setThreadIdentity(std::string_view comm, int pid, int cpu);

@@ -6,6 +6,7 @@
 #include "sync/lock_trace.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
+#include "sync/sync_context.h"
 
 namespace vfiomm {
 namespace {
@@ -33,7 +34,7 @@ void Mutex::lock(SourceLocation where) { lockNested(0, where); }
 
 void Mutex::lockNested(unsigned subclass, SourceLocation where) {
   const uint64_t traced = lock_trace::begin();
-  schedHook().beforeAcquire(this);
+  SyncContext::current().beforeAcquire(this);
   if (lockdep::enabled())
     lockdep::acquire(this, cls_, subclass, lockdep::Mode::kExclusive, false, where);
   uint32_t expected = 0;
@@ -98,7 +99,7 @@ void Mutex::unlock(SourceLocation where) {
   owner_.store(0, std::memory_order_relaxed);
   const uint32_t prev = word_.fetch_and(kHandoff, std::memory_order_release);
   VFIOMM_ASSERT_MSG((prev & kLocked) != 0, "mutex_unlock() of an unlocked mutex");
-  schedHook().afterRelease(this, word_, (prev & kWaiters) != 0);
+  SyncContext::current().afterRelease(this, word_, (prev & kWaiters) != 0);
 }
 
 void Mutex::assertHeld(SourceLocation where) const {

@@ -6,6 +6,7 @@
 #include "sync/lock_trace.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
+#include "sync/sync_context.h"
 
 namespace vfiomm {
 namespace {
@@ -46,7 +47,7 @@ uint32_t readers(uint32_t word) { return word >> kReaderShift; }
 
 void RwSemaphore::downRead(Loc where) {
   const uint64_t traced = lock_trace::begin();
-  schedHook().beforeAcquire(this);
+  SyncContext::current().beforeAcquire(this);
   if (lockdep::enabled()) lockdep::acquire(this, cls_, 0, lockdep::Mode::kShared, false, where);
   uint32_t w = word_.load(std::memory_order_relaxed);
   uint8_t flags = 0;
@@ -123,14 +124,14 @@ void RwSemaphore::upRead(Loc where) {
     if (readers(next) == 0) next &= ~kWaiters;
   } while (
       !word_.compare_exchange_weak(w, next, std::memory_order_release, std::memory_order_relaxed));
-  schedHook().afterRelease(this, word_, readers(next) == 0 && (w & kWaiters) != 0);
+  SyncContext::current().afterRelease(this, word_, readers(next) == 0 && (w & kWaiters) != 0);
 }
 
 void RwSemaphore::downWrite(Loc where) { downWriteNested(0, where); }
 
 void RwSemaphore::downWriteNested(unsigned subclass, Loc where) {
   const uint64_t traced = lock_trace::begin();
-  schedHook().beforeAcquire(this);
+  SyncContext::current().beforeAcquire(this);
   if (lockdep::enabled())
     lockdep::acquire(this, cls_, subclass, lockdep::Mode::kExclusive, false, where);
   uint32_t expected = 0;
@@ -178,7 +179,7 @@ void RwSemaphore::upWrite(Loc where) {
   if (lockdep::enabled()) lockdep::release(this, cls_, where);
   const uint32_t prev = word_.fetch_and(~(kWriter | kWaiters), std::memory_order_release);
   VFIOMM_ASSERT_MSG((prev & kWriter) != 0, "up_write() of an rwsem not held for write");
-  schedHook().afterRelease(this, word_, (prev & kWaiters) != 0);
+  SyncContext::current().afterRelease(this, word_, (prev & kWaiters) != 0);
 }
 
 void RwSemaphore::downgradeWrite(Loc where) {
@@ -191,7 +192,7 @@ void RwSemaphore::downgradeWrite(Loc where) {
     next = (w & ~(kWriter | kWaiters)) + kReader;
   } while (
       !word_.compare_exchange_weak(w, next, std::memory_order_release, std::memory_order_relaxed));
-  schedHook().afterRelease(this, word_, (w & kWaiters) != 0);
+  SyncContext::current().afterRelease(this, word_, (w & kWaiters) != 0);
 }
 
 // Without lockdep, rwsem_assert_held_nolockdep(): locked by anyone.

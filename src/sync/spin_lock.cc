@@ -5,6 +5,7 @@
 #include "base/assert.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
+#include "sync/sync_context.h"
 
 namespace vfiomm {
 namespace {
@@ -28,7 +29,7 @@ void cpuRelax() {
 void SpinLock::lock(SourceLocation where) { lockNested(0, where); }
 
 void SpinLock::lockNested(unsigned subclass, SourceLocation where) {
-  schedHook().beforeAcquire(this);
+  SyncContext::current().beforeAcquire(this);
   if (lockdep::enabled())
     lockdep::acquire(this, *cls_, subclass, lockdep::Mode::kExclusive, false, where);
   uint32_t expected = 0;
@@ -63,7 +64,7 @@ void SpinLock::unlock(SourceLocation where) {
   if (lockdep::enabled()) lockdep::release(this, *cls_, where);
   const uint32_t prev = word_.exchange(0, std::memory_order_release);
   VFIOMM_ASSERT_MSG((prev & kLocked) != 0, "spin_unlock() of an unlocked spinlock");
-  schedHook().afterRelease(this, word_, (prev & kWaiters) != 0);
+  SyncContext::current().afterRelease(this, word_, (prev & kWaiters) != 0);
 }
 
 // Without lockdep, assert_spin_locked(): locked by anyone.

@@ -29,6 +29,7 @@ SyncContext* SyncContext::bind(SyncContext* context) {
 }
 
 SchedHook* SyncContext::setSchedHook(SchedHook* hook) {
+  scheduled_.store(hook != nullptr, std::memory_order_relaxed);
   return hook_.exchange(hook != nullptr ? hook : &defaultHook, std::memory_order_acq_rel);
 }
 
