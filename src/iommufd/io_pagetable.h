@@ -52,7 +52,9 @@ class IoPagetable {
   Result<uint64_t> mapUserPages(Mm& mm, uint64_t userVa, uint64_t length, uint64_t iova,
                                 bool fixedIova, int prot) EXCLUDES(lock_);
   // The IOAS part of iopt_map_file_pages() for a dma-buf: `pages` (bytes
-  // from `start` of the buffer) at `iova` or at an IOVA chosen here.
+  // from `start` of the buffer) at `iova` or at an IOVA chosen here. The
+  // caller keeps its reference to `pages` until this returns, so a failed
+  // map does not release them (and detach) under the IOAS lock.
   Result<uint64_t> mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages, uint64_t start,
                                   uint64_t length, uint64_t iova, bool fixedIova, int prot)
       EXCLUDES(lock_);

@@ -405,6 +405,22 @@ TEST_F(DmaBufTest, DMABUF_06_LastCloseRevokesForGood) {
   EXPECT_EQ(proc->close(bufFd), 0);
 }
 
+// iommufd's pages stay revoked: a domain added afterwards (the peer
+// attached again) gets nothing for the area, before and after MEM=1.
+TEST_F(DmaBufTest, ADomainAddedAfterARevokeGetsNothing) {
+  const int bufFd = exportBar2();
+  ASSERT_EQ(mapFile(bufFd, kIova), 0);
+  setMemory(false);
+  vfio_device_detach_iommufd_pt detach{.argsz = sizeof(detach)};
+  ASSERT_EQ(proc->ioctl(peerFd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  vfio_device_attach_iommufd_pt at{.argsz = sizeof(at), .pt_id = ioas};
+  ASSERT_EQ(proc->ioctl(peerFd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), 0);
+  EXPECT_EQ(domainOf(*peer).iopteCounts().total(), 0U);
+  setMemory(true);
+  EXPECT_EQ(domainOf(*peer).iopteCounts().total(), 0U);
+  EXPECT_FALSE(peerDmaReaches(kIova));
+}
+
 // The buffer's file outlives neither its fd nor its importers: closing
 // the fd of a mapped buffer keeps it (iommufd holds a reference), and the
 // unmap then releases it off the device's list.
