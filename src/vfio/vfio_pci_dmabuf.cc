@@ -14,6 +14,9 @@ namespace {
 
 // DMA_IOVA_USE_SWIOTLB: a length with this bit would trip dma_iova_try_alloc().
 constexpr uint64_t kDmaIovaUseSwiotlb = uint64_t{1} << 63;
+// KMALLOC_MAX_SIZE (4 MiB with 4 KiB pages): memdup_array_user() of more
+// range bytes than kmalloc() serves is -ENOMEM.
+constexpr uint64_t kKmallocMaxSize = uint64_t{4} << 20;
 
 // validate_dmabuf_input(): every range non-empty and page aligned, and the
 // total length representable.
@@ -58,6 +61,8 @@ Result<std::shared_ptr<DmaBuf>> VfioPciDmaBuf::exportFromUser(VfioPciCoreDevice&
   if (req.nr_ranges == 0 || req.flags != 0) return fail(Errno::kEINVAL);
   // For PCI the region index is the BAR number.
   if (req.region_index >= uapi::VFIO_PCI_ROM_REGION_INDEX) return fail(Errno::kENODEV);
+  if (uint64_t{req.nr_ranges} * sizeof(uapi::vfio_region_dma_range) > kKmallocMaxSize)
+    return fail(Errno::kENOMEM);
   std::vector<uapi::vfio_region_dma_range> ranges(req.nr_ranges);
   const auto* user = static_cast<const uint8_t*>(payload) + sizeof(req);
   if (auto st = copyFromUser(ranges.data(), user, ranges.size() * sizeof(ranges[0])); !st)

@@ -203,6 +203,9 @@ TEST_F(DmaBufTest, DMABUF_01_ExportChecksInOrder) {
   EXPECT_EQ(exportBuf(kGetDmaBuf, 4, {{0, 4 * kKiB}}), -22) << "the I/O BAR has no P2P provider";
   EXPECT_EQ(exportBuf(kGetDmaBuf, kBar2, {{~uint64_t{0} - 4 * kKiB + 1, 4 * kKiB}}), -75)
       << "start + offset wraps";
+  EXPECT_EQ(exportBuf(kGetDmaBuf, kBar2, {{0, 4 * kKiB}, {uint64_t{1} << 63, uint64_t{1} << 63}}),
+            -22)
+      << "a length sum with DMA_IOVA_USE_SWIOTLB, before the BAR's bounds";
 
   const long b = exportBuf(kGetDmaBuf, kBar2, {{0, 2 * kGiB}});
   ASSERT_GE(b, 0);
@@ -403,6 +406,19 @@ TEST_F(DmaBufTest, DMABUF_06_LastCloseRevokesForGood) {
   EXPECT_EQ(ioasUnmap(kIova, 2 * kGiB, &removed), 0);
   EXPECT_EQ(removed, 2 * kGiB);
   EXPECT_EQ(proc->close(bufFd), 0);
+}
+
+// exit(): the device's last close revokes the imported buffer for good,
+// the iommufd's IOAS goes with its areas, and every lock nesting of that
+// teardown is in the documented order (TearDown).
+TEST_F(DmaBufTest, ExitTearsDownExporterAndImporter) {
+  const int bufFd = exportBar2();
+  ASSERT_EQ(mapFile(bufFd, kIova), 0);
+  std::weak_ptr<DmaBuf> weak = proc->dmaBuf(bufFd);
+  proc->exit();
+  EXPECT_TRUE(weak.expired()) << "no fd and no importer holds it";
+  EXPECT_EQ(dev->openCount(), 0);
+  EXPECT_EQ(kernel->iommu().domainFor(peer->pdev()), nullptr) << "the peer was detached";
 }
 
 // iommufd's pages stay revoked: a domain added afterwards (the peer
