@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lock_order.h"
@@ -26,6 +27,7 @@
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
+#include "sync/lockdep.h"
 #include "uapi/invariant_monitor.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
@@ -419,6 +421,42 @@ TEST_F(DmaBufTest, ExitTearsDownExporterAndImporter) {
   EXPECT_TRUE(weak.expired()) << "no fd and no importer holds it";
   EXPECT_EQ(dev->openCount(), 0);
   EXPECT_EQ(kernel->iommu().domainFor(peer->pdev()), nullptr) << "the peer was detached";
+}
+
+// MEM toggles on one thread while another imports and unmaps the buffer:
+// every import either fails with -ENODEV or lands (mapped, or revoked
+// right after); no IOPTE outlives the final revoke, and lockdep reports
+// nothing.
+TEST_F(DmaBufTest, RevokeRacingMapFileLeavesNoIopteBehind) {
+  const int bufFd = exportBar2();
+  constexpr int kRounds = 200;
+  std::thread toggler([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      setMemory(false);
+      setMemory(true);
+    }
+  });
+  int mapped = 0;
+  int refused = 0;
+  int other = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    const long r = mapFile(bufFd, kIova);
+    if (r == 0) {
+      ++mapped;
+      if (ioasUnmap(kIova, 2 * kGiB) != 0) ++other;
+    } else if (r == -19) {
+      ++refused;
+    } else {
+      ++other;
+    }
+  }
+  toggler.join();
+  EXPECT_EQ(mapped + refused, kRounds);
+  EXPECT_EQ(other, 0);
+  ASSERT_EQ(mapFile(bufFd, kIova), 0);
+  setMemory(false);
+  EXPECT_EQ(ioptes(), 0U);
+  EXPECT_EQ(lockdep::reportCount(), 0U);
 }
 
 // iommufd's pages stay revoked: a domain added afterwards (the peer
