@@ -18,6 +18,16 @@ constexpr uint64_t kDmaIovaUseSwiotlb = uint64_t{1} << 63;
 // range bytes than kmalloc() serves is -ENOMEM.
 constexpr uint64_t kKmallocMaxSize = uint64_t{4} << 20;
 
+// memdup_array_user() of the `nr` ranges at `user`.
+Result<std::vector<uapi::vfio_region_dma_range>> copyRanges(const void* user, uint32_t nr) {
+  if (uint64_t{nr} * sizeof(uapi::vfio_region_dma_range) > kKmallocMaxSize)
+    return fail(Errno::kENOMEM);
+  std::vector<uapi::vfio_region_dma_range> ranges(nr);
+  if (auto st = copyFromUser(ranges.data(), user, ranges.size() * sizeof(ranges[0])); !st)
+    return fail(st.error());
+  return ranges;
+}
+
 // validate_dmabuf_input(): every range non-empty and page aligned, and the
 // total length representable.
 Result<uint64_t> validateRanges(const std::vector<uapi::vfio_region_dma_range>& ranges) {
@@ -61,20 +71,21 @@ Result<std::shared_ptr<DmaBuf>> VfioPciDmaBuf::exportFromUser(VfioPciCoreDevice&
   if (req.nr_ranges == 0 || req.flags != 0) return fail(Errno::kEINVAL);
   // For PCI the region index is the BAR number.
   if (req.region_index >= uapi::VFIO_PCI_ROM_REGION_INDEX) return fail(Errno::kENODEV);
-  if (uint64_t{req.nr_ranges} * sizeof(uapi::vfio_region_dma_range) > kKmallocMaxSize)
-    return fail(Errno::kENOMEM);
-  std::vector<uapi::vfio_region_dma_range> ranges(req.nr_ranges);
-  const auto* user = static_cast<const uint8_t*>(payload) + sizeof(req);
-  if (auto st = copyFromUser(ranges.data(), user, ranges.size() * sizeof(ranges[0])); !st)
-    return fail(st.error());
-  auto length = validateRanges(ranges);
+  auto ranges = copyRanges(static_cast<const uint8_t*>(payload) + sizeof(req), req.nr_ranges);
+  if (!ranges) return fail(ranges.error());
+  auto length = validateRanges(*ranges);
   if (!length) return fail(length.error());
-  auto phys = dmabufPhys(vdev.pdev(), req.region_index, ranges);
+  auto phys = dmabufPhys(vdev.pdev(), req.region_index, *ranges);
   if (!phys) return fail(phys.error());
   // vfio_device_try_get_registration() cannot fail: model devices are
   // never unregistered while a process uses them.
-  auto priv = std::make_shared<VfioPciDmaBuf>(vdev, std::move(*phys));
-  auto dmabuf = std::make_shared<DmaBuf>(priv, *length);
+  return exportBuffer(vdev, std::move(*phys), *length);
+}
+
+std::shared_ptr<DmaBuf> VfioPciDmaBuf::exportBuffer(VfioPciCoreDevice& vdev,
+                                                    std::vector<PhysVec> phys, uint64_t length) {
+  auto priv = std::make_shared<VfioPciDmaBuf>(vdev, std::move(phys));
+  auto dmabuf = std::make_shared<DmaBuf>(priv, length);
   priv->dmabuf_ = dmabuf.get();
   vdev.downWriteMemoryLock();
   {

@@ -57,6 +57,10 @@ class VfioPciDmaBuf : public DmaBufOps {
   const std::vector<PhysVec>& physVec() const { return physVec_; }
 
  private:
+  // dma_buf_export() and the listing on the device: revoked from the start
+  // when memory is not enabled.
+  static std::shared_ptr<DmaBuf> exportBuffer(VfioPciCoreDevice& vdev, std::vector<PhysVec> phys,
+                                              uint64_t length);
   // Under memory_lock (write): `revoked` set and the importers told, under
   // the reservation lock.
   void setRevoked(bool revoked);
