@@ -15,12 +15,13 @@ declare -A below=(
   [fs]="base trace sync mm"
   [pci]="base trace sync mm"
   [iommu]="base trace sync mm pci"
-  [iommufd]="base trace sync mm pci iommu abi"
-  [vfio]="base trace sync mm fs pci iommu iommufd abi"
-  [uapi]="base trace sync mm fs pci iommu iommufd vfio abi"
-  [sim]="base trace sync mm fs pci iommu iommufd vfio uapi abi"
-  [check]="base trace sync mm fs pci iommu iommufd vfio uapi sim abi"
-  [tools]="base trace sync mm fs pci iommu iommufd vfio uapi sim check abi"
+  [dmabuf]="base trace sync"
+  [iommufd]="base trace sync mm pci iommu dmabuf abi"
+  [vfio]="base trace sync mm fs pci iommu dmabuf iommufd abi"
+  [uapi]="base trace sync mm fs pci iommu dmabuf iommufd vfio abi"
+  [sim]="base trace sync mm fs pci iommu dmabuf iommufd vfio uapi abi"
+  [check]="base trace sync mm fs pci iommu dmabuf iommufd vfio uapi sim abi"
+  [tools]="base trace sync mm fs pci iommu dmabuf iommufd vfio uapi sim check abi"
 )
 
 bad=0

@@ -23,6 +23,7 @@ enum IommufdRequest : unsigned long {
   IOMMU_IOAS_ALLOC = iommufdIo(1),
   IOMMU_IOAS_MAP = iommufdIo(5),
   IOMMU_IOAS_UNMAP = iommufdIo(6),
+  IOMMU_IOAS_MAP_FILE = iommufdIo(0xf),  // v6.13 (memfd); dma-buf fds from v6.19
 };
 
 struct iommu_destroy {
@@ -51,6 +52,18 @@ struct iommu_ioas_map {
   uint64_t iova = 0;
 };
 
+// IOMMU_IOAS_MAP_FILE: like IOAS_MAP, but `length` bytes of the file `fd`
+// from byte `start` instead of a user address.
+struct iommu_ioas_map_file {
+  uint32_t size = 0;
+  uint32_t flags = 0;
+  uint32_t ioas_id = 0;
+  int32_t fd = -1;
+  uint64_t start = 0;
+  uint64_t length = 0;
+  uint64_t iova = 0;
+};
+
 struct iommu_ioas_unmap {
   uint32_t size = 0;
   uint32_t ioas_id = 0;
@@ -62,10 +75,14 @@ static_assert(IOMMU_DESTROY == 0x3b80);
 static_assert(IOMMU_IOAS_ALLOC == 0x3b81);
 static_assert(IOMMU_IOAS_MAP == 0x3b85);
 static_assert(IOMMU_IOAS_UNMAP == 0x3b86);
+static_assert(IOMMU_IOAS_MAP_FILE == 0x3b8f);
 static_assert(sizeof(iommu_destroy) == 8);
 static_assert(sizeof(iommu_ioas_alloc) == 12);
 static_assert(sizeof(iommu_ioas_map) == 40);
 static_assert(offsetof(iommu_ioas_map, iova) == 32);
+static_assert(sizeof(iommu_ioas_map_file) == 40);
+static_assert(offsetof(iommu_ioas_map_file, start) == 16);
+static_assert(offsetof(iommu_ioas_map_file, iova) == 32);
 static_assert(sizeof(iommu_ioas_unmap) == 24);
 
 }  // namespace vfiomm::uapi

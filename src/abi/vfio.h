@@ -219,6 +219,20 @@ inline constexpr uint32_t VFIO_DEVICE_FEATURE_MIG_DATA_SIZE = 9;
 inline constexpr uint32_t VFIO_DEVICE_FEATURE_BUS_MASTER = 10;
 inline constexpr uint32_t VFIO_DEVICE_FEATURE_DMA_BUF = 11;
 
+// VFIO_DEVICE_FEATURE_DMA_BUF (GET, v6.19): a dma-buf fd for `nr_ranges`
+// page-aligned slices of BAR `region_index`, opened with `open_flags`.
+struct vfio_region_dma_range {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+struct vfio_device_feature_dma_buf {
+  uint32_t region_index = 0;
+  uint32_t open_flags = 0;
+  uint32_t flags = 0;
+  uint32_t nr_ranges = 0;
+  vfio_region_dma_range dma_ranges[];
+};
+
 struct vfio_device_low_power_entry_with_wakeup {
   int32_t wakeup_eventfd = 0;
   uint32_t reserved = 0;
@@ -330,6 +344,8 @@ static_assert(sizeof(vfio_pci_hot_reset_info) == 12);
 static_assert(sizeof(vfio_pci_hot_reset) == 12);
 static_assert(sizeof(vfio_device_feature) == 8);
 static_assert(sizeof(vfio_device_low_power_entry_with_wakeup) == 8);
+static_assert(sizeof(vfio_region_dma_range) == 16);
+static_assert(sizeof(vfio_device_feature_dma_buf) == 16);
 static_assert(sizeof(vfio_device_bind_iommufd) == 16);
 static_assert(sizeof(vfio_device_attach_iommufd_pt) == 16);
 static_assert(sizeof(vfio_device_detach_iommufd_pt) == 12);

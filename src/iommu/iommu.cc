@@ -59,13 +59,14 @@ void Iommu::detachDevice(const PciDevice& device) {
   attached_.erase(&device);
 }
 
+std::shared_ptr<IommuDomain> Iommu::domainFor(const PciDevice& device) const {
+  std::lock_guard<std::mutex> g(attachMu_);
+  auto it = attached_.find(&device);
+  return it == attached_.end() ? nullptr : it->second;
+}
+
 Result<PhysAddr> Iommu::translate(const PciDevice& device, uint64_t iova, bool write) {
-  std::shared_ptr<IommuDomain> domain;
-  {
-    std::lock_guard<std::mutex> g(attachMu_);
-    auto it = attached_.find(&device);
-    if (it != attached_.end()) domain = it->second;
-  }
+  const std::shared_ptr<IommuDomain> domain = domainFor(device);
   const std::optional<IommuDomain::Iopte> leaf =
       domain ? domain->walk(iova) : std::optional<IommuDomain::Iopte>();
   const int need = write ? iommuprot::kWrite : iommuprot::kRead;

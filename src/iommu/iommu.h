@@ -69,6 +69,9 @@ class Iommu {
   // its DMA is translated by `domain`; without a domain it is blocked.
   void attachDevice(const PciDevice& device, std::shared_ptr<IommuDomain> domain);
   void detachDevice(const PciDevice& device);
+  // iommu_get_domain_for_dev(): the domain translating `device`'s DMA, or
+  // nullptr when it is blocked.
+  std::shared_ptr<IommuDomain> domainFor(const PciDevice& device) const;
 
   // A DMA read or write of 1, 2, 4 or 8 bytes by `device` at `iova`.
   // -EIO: the IOMMU blocked it (no domain, no IOPTE, or a write through a

@@ -28,25 +28,34 @@ Result<uint64_t> IoPagetable::mapUserPages(Mm& mm, uint64_t userVa, uint64_t len
   // iopt_alloc_user_pages() first: the user range itself.
   if (length == 0) return fail(Errno::kEINVAL);
   if (userVa + length < userVa) return fail(Errno::kEOVERFLOW);
-  if (length % kIovaAlignment != 0) return fail(Errno::kEINVAL);
+  return mapArea(Area{iova, length, userVa, prot, mm.weak_from_this(), nullptr}, userVa, fixedIova);
+}
 
+Result<uint64_t> IoPagetable::mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages,
+                                             uint64_t start, uint64_t length, uint64_t iova,
+                                             bool fixedIova, int prot) {
+  return mapArea(Area{iova, length, 0, prot, {}, std::move(pages)}, start, fixedIova);
+}
+
+Result<uint64_t> IoPagetable::mapArea(Area area, uint64_t alignSource, bool fixedIova) {
+  if (area.length % kIovaAlignment != 0) return fail(Errno::kEINVAL);
   MutexGuard g(lock_);
   if (fixedIova) {
-    if (auto st = checkFixedIova(iova, length); !st) return fail(st.error());
+    if (auto st = checkFixedIova(area.iova, area.length); !st) return fail(st.error());
   } else {
-    auto chosen = allocIova(userVa, length);
+    auto chosen = allocIova(alignSource, area.length);
     if (!chosen) return fail(chosen.error());
-    iova = *chosen;
+    area.iova = *chosen;
   }
-  Area area{iova, length, userVa, prot, mm.weak_from_this()};
   for (size_t i = 0; i < domains_.size(); ++i) {
-    if (auto st = fillDomain(*domains_[i], area); !st) {
+    if (auto st = fillArea(*domains_[i], area); !st) {
       // The domains filled so far lose the area again: nothing is mapped.
-      for (size_t j = 0; j < i; ++j) domains_[j]->unmap(iova, length);
+      for (size_t j = 0; j < i; ++j) unfillArea(*domains_[j], area);
       return fail(st.error());
     }
   }
-  areas_.emplace(iova, area);
+  const uint64_t iova = area.iova;
+  areas_.emplace(iova, std::move(area));
   return iova;
 }
 
@@ -102,6 +111,7 @@ Result<uint64_t> IoPagetable::unmapIova(uint64_t iova, uint64_t length) {
   if (length == 0) return fail(Errno::kEINVAL);
   const uint64_t last = iova + (length - 1);
   if (last < iova) return fail(Errno::kEOVERFLOW);
+  Released released;
   MutexGuard g(lock_);
   // The areas go in IOVA order; one only partly inside the range stops the
   // walk with -ENOENT, leaving those before it unmapped.
@@ -111,8 +121,9 @@ Result<uint64_t> IoPagetable::unmapIova(uint64_t iova, uint64_t length) {
   while (it != areas_.end() && it->first <= last) {
     const Area& a = it->second;
     if (a.iova < iova || a.iova + (a.length - 1) > last) return fail(Errno::kENOENT);
-    for (auto& d : domains_) d->unmap(a.iova, a.length);
+    for (auto& d : domains_) unfillArea(*d, a);
     removed += a.length;
+    released.push_back(a.dmabuf);
     it = areas_.erase(it);
   }
   if (removed == 0) return fail(Errno::kENOENT);
@@ -120,11 +131,13 @@ Result<uint64_t> IoPagetable::unmapIova(uint64_t iova, uint64_t length) {
 }
 
 uint64_t IoPagetable::unmapAll() {
+  Released released;
   MutexGuard g(lock_);
   uint64_t removed = 0;
   for (const auto& [iova, a] : areas_) {
-    for (auto& d : domains_) d->unmap(a.iova, a.length);
+    for (auto& d : domains_) unfillArea(*d, a);
     removed += a.length;
+    released.push_back(a.dmabuf);
   }
   areas_.clear();
   return removed;
@@ -133,9 +146,8 @@ uint64_t IoPagetable::unmapAll() {
 Status IoPagetable::addDomain(std::shared_ptr<IommuDomain> domain) {
   MutexGuard g(lock_);
   for (auto it = areas_.begin(); it != areas_.end(); ++it) {
-    if (auto st = fillDomain(*domain, it->second); !st) {
-      for (auto done = areas_.begin(); done != it; ++done)
-        domain->unmap(done->first, done->second.length);
+    if (auto st = fillArea(*domain, it->second); !st) {
+      for (auto done = areas_.begin(); done != it; ++done) unfillArea(*domain, done->second);
       return st;
     }
   }
@@ -148,13 +160,26 @@ void IoPagetable::removeDomain(const IommuDomain& domain) {
   auto it = std::find_if(domains_.begin(), domains_.end(),
                          [&](const auto& d) { return d.get() == &domain; });
   if (it == domains_.end()) return;
-  for (const auto& [iova, a] : areas_) (*it)->unmap(a.iova, a.length);
+  for (const auto& [iova, a] : areas_) unfillArea(**it, a);
   domains_.erase(it);
 }
 
 bool IoPagetable::hasDomains() {
   MutexGuard g(lock_);
   return !domains_.empty();
+}
+
+Status IoPagetable::fillArea(IommuDomain& domain, const Area& area) {
+  if (area.dmabuf == nullptr) return fillDomain(domain, area);
+  return area.dmabuf->fillDomain(domain, area.iova, area.length, area.prot | iommuprot::kCache);
+}
+
+void IoPagetable::unfillArea(IommuDomain& domain, const Area& area) {
+  if (area.dmabuf == nullptr) {
+    domain.unmap(area.iova, area.length);
+    return;
+  }
+  area.dmabuf->unfillDomain(domain, area.iova, area.length);
 }
 
 Status IoPagetable::fillDomain(IommuDomain& domain, const Area& area) {

@@ -9,6 +9,9 @@
 // first domain added pins and maps all of them. Pinning is GUP's
 // pin_user_pages(): anonymous memory only; a VM_IO|VM_PFNMAP VMA such as a
 // vfio BAR mmap fails with -EFAULT (§3.2, no follow_pfn path as in type1).
+// An area mapped from a dma-buf (IOMMU_IOAS_MAP_FILE, v6.19, §4.3) has no
+// user range: its IoptDmabufPages give the physical range, pin nothing,
+// and unmap its IOPTEs when the exporter revokes the buffer.
 //
 // Modelled simplifications: the host has one IOMMU, so its aperture and
 // reserved MSI window (Iommu::validIovaRanges()) bound every IOAS from the
@@ -24,6 +27,7 @@
 #include "base/addr.h"
 #include "base/result.h"
 #include "iommu/iommu.h"
+#include "iommufd/iopt_dmabuf_pages.h"
 #include "sync/mutex.h"
 
 namespace vfiomm {
@@ -47,6 +51,13 @@ class IoPagetable {
   // `iova` (`fixedIova`) or to an IOVA chosen here; returns the IOVA.
   Result<uint64_t> mapUserPages(Mm& mm, uint64_t userVa, uint64_t length, uint64_t iova,
                                 bool fixedIova, int prot) EXCLUDES(lock_);
+  // The IOAS part of iopt_map_file_pages() for a dma-buf: `pages` (bytes
+  // from `start` of the buffer) at `iova` or at an IOVA chosen here. The
+  // caller keeps its reference to `pages` until this returns, so a failed
+  // map does not release them (and detach) under the IOAS lock.
+  Result<uint64_t> mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages, uint64_t start,
+                                  uint64_t length, uint64_t iova, bool fixedIova, int prot)
+      EXCLUDES(lock_);
   // iopt_unmap_iova(): removes the areas inside [iova, iova + length);
   // returns the bytes removed.
   Result<uint64_t> unmapIova(uint64_t iova, uint64_t length) EXCLUDES(lock_);
@@ -67,7 +78,15 @@ class IoPagetable {
     uint64_t userVa = 0;
     int prot = 0;
     std::weak_ptr<Mm> mm;  // iopt_pages->source_mm
+    std::shared_ptr<IoptDmabufPages> dmabuf;  // a dma-buf area: no user range
   };
+  // Areas taken out under the lock, released after it: a dma-buf area's
+  // pages detach from the buffer, which takes its reservation lock.
+  using Released = std::vector<std::shared_ptr<IoptDmabufPages>>;
+
+  // iopt_map_common(): `area` at its IOVA or at one chosen for
+  // `alignSource` (the user address, or the offset into the file).
+  Result<uint64_t> mapArea(Area area, uint64_t alignSource, bool fixedIova) EXCLUDES(lock_);
 
   // The checks of a FIXED_IOVA map (iopt_check_iova()).
   Status checkFixedIova(uint64_t iova, uint64_t length) REQUIRES(lock_);
@@ -76,7 +95,11 @@ class IoPagetable {
   Result<uint64_t> allocIova(uint64_t userVa, uint64_t length) REQUIRES(lock_);
   bool isFree(uint64_t iova, uint64_t length) const REQUIRES(lock_);
   bool isReserved(uint64_t iova, uint64_t length) const;
-  // Pins `area`'s pages and maps them into `domain`; all or nothing.
+  // iopt_area_fill_domain(): `area` in `domain`; all or nothing.
+  Status fillArea(IommuDomain& domain, const Area& area);
+  // iopt_area_unfill_domain().
+  void unfillArea(IommuDomain& domain, const Area& area);
+  // Pins a user area's pages and maps them into `domain`; all or nothing.
   Status fillDomain(IommuDomain& domain, const Area& area);
   // pin_user_pages() of one page: its frame, or -EFAULT.
   Result<Pfn> pinPage(Mm& mm, uint64_t va, bool write);

@@ -14,6 +14,14 @@ constexpr uint32_t kMapFlags = uapi::IOMMU_IOAS_MAP_FIXED_IOVA | uapi::IOMMU_IOA
 // ULONG_MAX on the 64-bit host: iova and length must stay below it.
 constexpr uint64_t kUlongMax = ~uint64_t{0};
 
+// conv_iommu_prot() without IOMMU_CACHE, which the IOAS adds.
+int mapProt(uint32_t flags) {
+  int prot = 0;
+  if (flags & uapi::IOMMU_IOAS_MAP_READABLE) prot |= iommuprot::kRead;
+  if (flags & uapi::IOMMU_IOAS_MAP_WRITEABLE) prot |= iommuprot::kWrite;
+  return prot;
+}
+
 // The command's struct from the user buffer: its leading `size` field says
 // how much the caller passed, and less than the struct is -EINVAL.
 template <typename T>
@@ -26,16 +34,19 @@ Status copyCmd(T* cmd, const void* arg) {
 
 }  // namespace
 
-IommufdCtx::IommufdCtx(int id, Iommu& iommu, SystemRam& ram) : id_(id), iommu_(iommu), ram_(ram) {}
+IommufdCtx::IommufdCtx(int id, Iommu& iommu, SystemRam& ram, DmaBufIommufdMap dmabufMap)
+    : id_(id), iommu_(iommu), ram_(ram), dmabufMap_(std::move(dmabufMap)) {}
 
-Result<long> IommufdCtx::ioctl(unsigned long request, void* arg, Mm& mm) {
+Result<long> IommufdCtx::ioctl(unsigned long request, void* arg, const IommufdCaller& caller) {
   switch (request) {
     case uapi::IOMMU_DESTROY:
       return destroy(arg);
     case uapi::IOMMU_IOAS_ALLOC:
       return ioasAlloc(arg);
     case uapi::IOMMU_IOAS_MAP:
-      return ioasMap(arg, mm);
+      return ioasMap(arg, caller.mm);
+    case uapi::IOMMU_IOAS_MAP_FILE:
+      return ioasMapFile(arg, caller);
     case uapi::IOMMU_IOAS_UNMAP:
       return ioasUnmap(arg);
     default:
@@ -106,14 +117,38 @@ Result<long> IommufdCtx::ioasMap(void* arg, Mm& mm) {
   if (auto st = copyCmd(&cmd, arg); !st) return fail(st.error());
   if ((cmd.flags & ~kMapFlags) != 0 || cmd.__reserved != 0) return fail(Errno::kEOPNOTSUPP);
   if (cmd.iova >= kUlongMax || cmd.length >= kUlongMax) return fail(Errno::kEOVERFLOW);
-  int prot = 0;
-  if (cmd.flags & uapi::IOMMU_IOAS_MAP_READABLE) prot |= iommuprot::kRead;
-  if (cmd.flags & uapi::IOMMU_IOAS_MAP_WRITEABLE) prot |= iommuprot::kWrite;
+  const int prot = mapProt(cmd.flags);
   if (prot == 0) return fail(Errno::kEINVAL);
   std::shared_ptr<IoPagetable> iopt = ioas(cmd.ioas_id);
   if (iopt == nullptr) return fail(Errno::kENOENT);
   const bool fixed = (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA) != 0;
   auto iova = iopt->mapUserPages(mm, cmd.user_va, cmd.length, cmd.iova, fixed, prot);
+  if (!iova) return fail(iova.error());
+  cmd.iova = *iova;
+  if (auto st = copyToUser(arg, &cmd, sizeof(cmd)); !st) return fail(st.error());
+  return 0;
+}
+
+Result<long> IommufdCtx::ioasMapFile(void* arg, const IommufdCaller& caller) {
+  uapi::iommu_ioas_map_file cmd;
+  if (auto st = copyCmd(&cmd, arg); !st) return fail(st.error());
+  if ((cmd.flags & ~kMapFlags) != 0) return fail(Errno::kEOPNOTSUPP);
+  if (cmd.iova >= kUlongMax || cmd.length >= kUlongMax) return fail(Errno::kEOVERFLOW);
+  const int prot = mapProt(cmd.flags);
+  if (prot == 0) return fail(Errno::kEINVAL);
+  std::shared_ptr<IoPagetable> iopt = ioas(cmd.ioas_id);
+  if (iopt == nullptr) return fail(Errno::kENOENT);
+  // iopt_map_file_pages(): the range, then the fd as a dma-buf.
+  if (cmd.length == 0) return fail(Errno::kEINVAL);
+  if (cmd.start + (cmd.length - 1) < cmd.start) return fail(Errno::kEOVERFLOW);
+  auto dmabuf = caller.dmaBufGet(cmd.fd);
+  if (!dmabuf) return fail(dmabuf.error() == Errno::kEBADF ? Errno::kEBADF : Errno::kEOPNOTSUPP);
+  auto pages = IoptDmabufPages::alloc(std::move(*dmabuf), cmd.start, cmd.length, dmabufMap_);
+  if (!pages) return fail(pages.error());
+  const bool fixed = (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA) != 0;
+  // `pages` outlives the call, so a failed map releases them here, with
+  // no IOAS lock held.
+  auto iova = iopt->mapDmabufPages(*pages, cmd.start, cmd.length, cmd.iova, fixed, prot);
   if (!iova) return fail(iova.error());
   cmd.iova = *iova;
   if (auto st = copyToUser(arg, &cmd, sizeof(cmd)); !st) return fail(st.error());

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -19,6 +20,7 @@
 
 namespace vfiomm {
 
+class DmaBuf;
 class Iommu;
 class IommuDomain;
 class Mm;
@@ -30,18 +32,29 @@ inline const LockClass kIommufdObjectsLockClass{"&ictx->objects.xa_lock"};
 // igroup->lock: serialises a device's attach and detach.
 inline const LockClass kIommufdDeviceLockClass{"&igroup->lock"};
 
+// What an iommufd ioctl finds through the calling task.
+struct IommufdCaller {
+  Mm& mm;  // whose pages IOAS_MAP uses
+  // dma_buf_get(fd): -EBADF when `fd` is not open, -EINVAL when its file
+  // is not a dma-buf.
+  std::function<Result<std::shared_ptr<DmaBuf>>(int fd)> dmaBufGet;
+};
+
 class IommufdCtx {
  public:
-  IommufdCtx(int id, Iommu& iommu, SystemRam& ram);
+  // `dmabufMap`: vfio-pci's side of the dma-buf import, empty on a kernel
+  // without it.
+  IommufdCtx(int id, Iommu& iommu, SystemRam& ram, DmaBufIommufdMap dmabufMap = {});
   IommufdCtx(const IommufdCtx&) = delete;
   IommufdCtx& operator=(const IommufdCtx&) = delete;
 
   int id() const { return id_; }
   // A fresh object id (xa_alloc), for an object created elsewhere.
   uint32_t allocObjectId() { return nextObjectId_.fetch_add(1, std::memory_order_relaxed); }
-  // iommufd_fops_ioctl(): DESTROY, IOAS_ALLOC, IOAS_MAP, IOAS_UNMAP;
-  // -ENOTTY otherwise. `mm` is the caller's, whose pages IOAS_MAP uses.
-  Result<long> ioctl(unsigned long request, void* arg, Mm& mm) EXCLUDES(lock_);
+  // iommufd_fops_ioctl(): DESTROY, IOAS_ALLOC, IOAS_MAP, IOAS_MAP_FILE,
+  // IOAS_UNMAP; -ENOTTY otherwise.
+  Result<long> ioctl(unsigned long request, void* arg, const IommufdCaller& caller)
+      EXCLUDES(lock_);
   // iommufd_get_ioas(): the IOAS `id`, or nullptr.
   std::shared_ptr<IoPagetable> ioas(uint32_t id) EXCLUDES(lock_);
 
@@ -58,6 +71,9 @@ class IommufdCtx {
   Result<long> destroy(void* arg) EXCLUDES(lock_);
   Result<long> ioasAlloc(void* arg) EXCLUDES(lock_);
   Result<long> ioasMap(void* arg, Mm& mm);
+  // IOMMU_IOAS_MAP_FILE of a dma-buf fd (§4.3). The model has no memfd or
+  // hugetlbfs file, so any other open file is -EOPNOTSUPP here.
+  Result<long> ioasMapFile(void* arg, const IommufdCaller& caller);
   Result<long> ioasUnmap(void* arg);
 
   struct Attachment {
@@ -69,6 +85,7 @@ class IommufdCtx {
   const int id_;
   Iommu& iommu_;
   SystemRam& ram_;
+  const DmaBufIommufdMap dmabufMap_;
   std::atomic<uint32_t> nextObjectId_{1};
   SpinLock lock_{kIommufdObjectsLockClass};
   std::map<uint32_t, std::shared_ptr<IoPagetable>> ioases_ GUARDED_BY(lock_);

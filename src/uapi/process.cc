@@ -4,6 +4,7 @@
 
 
 #include "base/user_copy.h"
+#include "dmabuf/dma_buf.h"
 #include "fs/eventfd.h"
 #include "iommufd/iommufd_ctx.h"
 #include "mm/mm.h"
@@ -15,6 +16,7 @@
 #include "vfio/vfio_device_file.h"
 #include "vfio/vfio_device_set.h"
 #include "vfio/vfio_group.h"
+#include "vfio/vfio_pci_dmabuf.h"
 
 namespace vfiomm {
 
@@ -213,6 +215,13 @@ VfioContainer* Process::container(int fd) {
   return e->container.get();
 }
 
+std::shared_ptr<DmaBuf> Process::dmaBuf(int fd) {
+  const KernelContext::Scope in(kernel_.context());
+  std::shared_ptr<FdEntry> e = fdEntry(fd);
+  if (e == nullptr || e->kind != FdEntry::Kind::kDmaBuf) return nullptr;
+  return e->dmabuf;
+}
+
 long Process::open(const std::string& path, int flags) {
   const Syscall in(*this);
   // A dead task has no descriptor table to allocate from.
@@ -226,8 +235,12 @@ long Process::open(const std::string& path, int flags) {
   if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
+    // iommufd finds vfio-pci's dma-buf import at run time (symbol_get);
+    // a kernel without CONFIG_VFIO_PCI_DMABUF has none.
+    DmaBufIommufdMap dmabufMap;
+    if (kernel_.profile().dmabufFeature) dmabufMap = &VfioPciDmaBuf::iommufdMap;
     e.iommufd = std::make_shared<IommufdCtx>(kernel_.nextIommufdId(), kernel_.iommu(),
-                                             kernel_.systemRam());
+                                             kernel_.systemRam(), std::move(dmabufMap));
     return installFd(std::move(e));
   }
   if (VfioGroup* g = kernel_.groupByPath(path)) {
@@ -309,12 +322,11 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
       return groupIoctl(*e, request, arg);
     case FdEntry::Kind::kDevice:
       return deviceIoctl(*e, request, arg);
-    case FdEntry::Kind::kIommufd: {
-      auto r = e->iommufd->ioctl(request, arg, *mm_);
-      return r ? *r : err(r.error());
-    }
+    case FdEntry::Kind::kIommufd:
+      return iommufdIoctl(*e, request, arg);
     case FdEntry::Kind::kProcMem:
     case FdEntry::Kind::kEventfd:
+    case FdEntry::Kind::kDmaBuf:  // DMA_BUF_IOCTL_SYNC and the like are not modelled
       return err(Errno::kENOTTY);
   }
   return err(Errno::kENOTTY);
@@ -391,6 +403,17 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
   return toLong(copyToUser(out, &devid, sizeof(devid)));
 }
 
+long Process::iommufdIoctl(FdEntry& e, unsigned long request, void* arg) {
+  IommufdCaller caller{*mm_, [this](int fd) -> Result<std::shared_ptr<DmaBuf>> {
+                         std::shared_ptr<FdEntry> b = fdEntry(fd);
+                         if (b == nullptr) return fail(Errno::kEBADF);
+                         if (b->kind != FdEntry::Kind::kDmaBuf) return fail(Errno::kEINVAL);
+                         return b->dmabuf;
+                       }};
+  auto r = e.iommufd->ioctl(request, arg, caller);
+  return r ? *r : err(r.error());
+}
+
 long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
   auto& file = static_cast<VfioDeviceFile&>(*e.file);
   if (request == uapi::VFIO_DEVICE_BIND_IOMMUFD) return bindIommufd(file, arg);
@@ -406,6 +429,13 @@ long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
     if (ev == nullptr) return fail(Errno::kEBADF);
     if (ev->kind != FdEntry::Kind::kEventfd) return fail(Errno::kEINVAL);
     return ev->eventfd;
+  };
+  caller.dmaBufFd = [this](std::shared_ptr<DmaBuf> dmabuf) -> Result<int> {
+    FdEntry b{FdEntry::Kind::kDmaBuf};
+    b.dmabuf = std::move(dmabuf);
+    const long fd = installFd(std::move(b));
+    if (fd < 0) return fail(Errno::kEMFILE);
+    return static_cast<int>(fd);
   };
   auto r = file.ioctl(request, arg, caller);
   return r ? *r : err(r.error());
@@ -439,6 +469,8 @@ long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd,
   if (!(flags & map::kAnonymous)) {
     const std::shared_ptr<FdEntry> e = fdEntry(fd);
     if (e == nullptr) return err(Errno::kEBADF);
+    // dma_buf_mmap_internal(): no exporter here has an mmap op.
+    if (e->kind == FdEntry::Kind::kDmaBuf) return err(Errno::kEINVAL);
     if (e->kind != FdEntry::Kind::kDevice) return err(Errno::kENODEV);
     file = e->file;
   }

@@ -22,6 +22,7 @@
 
 namespace vfiomm {
 
+class DmaBuf;
 class Eventfd;
 class File;
 class IommufdCtx;
@@ -150,6 +151,8 @@ class Process : public std::enable_shared_from_this<Process> {
   VfioDeviceFile* deviceFile(int fd);
   // The container behind `fd`, for tests and monitors; nullptr otherwise.
   VfioContainer* container(int fd);
+  // The dma-buf behind `fd`, for tests and monitors; nullptr otherwise.
+  std::shared_ptr<DmaBuf> dmaBuf(int fd);
 
   // setrlimit(RLIMIT_MEMLOCK): what long-term pins (MAP_DMA) may charge to
   // locked_vm, in bytes. The default is the kernel's MLOCK_LIMIT (8 MiB
@@ -171,7 +174,7 @@ class Process : public std::enable_shared_from_this<Process> {
   // An open file (struct file): shared by every descriptor and every
   // process that has it (fork), alive while one of them holds it.
   struct FdEntry {
-    enum class Kind { kContainer, kGroup, kDevice, kIommufd, kProcMem, kEventfd };
+    enum class Kind { kContainer, kGroup, kDevice, kIommufd, kProcMem, kEventfd, kDmaBuf };
     explicit FdEntry(Kind k) : kind(k) {}
     FdEntry(FdEntry&& other) noexcept
         : kind(other.kind),
@@ -179,13 +182,15 @@ class Process : public std::enable_shared_from_this<Process> {
           group(other.group),
           container(std::move(other.container)),
           iommufd(std::move(other.iommufd)),
-          eventfd(std::move(other.eventfd)) {}
+          eventfd(std::move(other.eventfd)),
+          dmabuf(std::move(other.dmabuf)) {}
     Kind kind;
     std::shared_ptr<File> file;           // kDevice
     VfioGroup* group = nullptr;           // kGroup
     std::shared_ptr<VfioContainer> container;  // kContainer
     std::shared_ptr<IommufdCtx> iommufd;  // kIommufd
     std::shared_ptr<Eventfd> eventfd;     // kEventfd
+    std::shared_ptr<DmaBuf> dmabuf;       // kDmaBuf: an exported buffer's file
   };
   using FdTable = std::map<int, std::shared_ptr<FdEntry>>;
 
@@ -200,6 +205,7 @@ class Process : public std::enable_shared_from_this<Process> {
   long groupIoctl(FdEntry& e, unsigned long request, void* arg);
   long deviceIoctl(FdEntry& e, unsigned long request, void* arg);
   long bindIommufd(VfioDeviceFile& file, void* arg);
+  long iommufdIoctl(FdEntry& e, unsigned long request, void* arg);
   // pread of /proc/self/mem (access_remote_vm through GUP).
   long procMemRead(uint64_t addr);
 

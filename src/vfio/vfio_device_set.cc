@@ -164,6 +164,7 @@ Status VfioDeviceSet::lockAndResetBus(VfioDevice& requester, const HotResetOwner
       status = fail(Errno::kEBUSY);
       break;
     }
+    dev->pci().revokeDmaBufsLocked();
     locked.push_back(dev);
   }
   if (status) {
@@ -172,8 +173,13 @@ Status VfioDeviceSet::lockAndResetBus(VfioDevice& requester, const HotResetOwner
     for (VfioDevice* dev : locked) (void)dev->pci().setPowerStateLocked(PciPowerState::kD0);
     status = bus_.resetBus(requester.pdev());
   }
-  for (auto it = locked.rbegin(); it != locked.rend(); ++it)
+  // The kernel un-revokes only opened devices (an unopened one has no
+  // virtual config to test); an unopened device has no dma-buf left, so
+  // testing every device comes to the same.
+  for (auto it = locked.rbegin(); it != locked.rend(); ++it) {
+    (*it)->pci().restoreDmaBufsLocked();
     if ((*it)->pci().upWriteMemoryLockDeferRefill()) refill->push_back(*it);
+  }
   return status;
 }
 

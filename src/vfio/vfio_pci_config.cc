@@ -504,10 +504,12 @@ Status VfioPciConfig::commandWrite(uint32_t pos, unsigned size, uint32_t value) 
   const uint32_t virtCmd = vconfigRead(kPciCommand, 2);
   const bool newMem = (value & kPciCommandMemory) != 0;
   const bool newIo = (value & kPciCommandIo) != 0;
-  if (newMem)
+  if (newMem) {
     vdev_.downWriteMemoryLock();
-  else
+  } else {
     vdev_.zapAndDownWriteMemoryLock();  // MEM=0 zaps, even when already 0 (MEM-03)
+    vdev_.revokeDmaBufsLocked();
+  }
   // MEM/IO being set while vfio thinks they are on but the device has them
   // off, or a BAR that is not what it was at open: the device was reset
   // behind vfio's back (UAPI-29).
@@ -521,6 +523,7 @@ Status VfioPciConfig::commandWrite(uint32_t pos, unsigned size, uint32_t value) 
     const uint32_t cmd = (vconfigRead(kPciCommand, 2) & ~kDecode) | (value & kDecode);
     vconfigWrite(kPciCommand, 2, cmd);
     vdev_.setVirtualCommandLocked(static_cast<uint16_t>(cmd));
+    vdev_.restoreDmaBufsLocked();
   }
   vdev_.upWriteMemoryLock();
   return st;
@@ -592,11 +595,14 @@ Status VfioPciConfig::pmWrite(const Area& area, uint32_t pos, unsigned size, uin
   if (Status st = defaultWrite(pos, size, value); !st) return st;
   if (pos - area.start != kPciPmCtrl) return ok();
   const auto state = static_cast<PciPowerState>(value & kPciPmCtrlStateMask);
-  if (state >= PciPowerState::kD3hot)
+  if (state >= PciPowerState::kD3hot) {
     vdev_.zapAndDownWriteMemoryLock();
-  else
+    vdev_.revokeDmaBufsLocked();
+  } else {
     vdev_.downWriteMemoryLock();
+  }
   (void)vdev_.setPowerStateLocked(state);
+  vdev_.restoreDmaBufsLocked();
   vdev_.upWriteMemoryLock();
   return ok();
 }
@@ -628,7 +634,9 @@ Status VfioPciConfig::expWrite(const Area& area, uint32_t pos, unsigned size, ui
     Result<uint32_t> cap = pdev.configRead(area.start + kPciExpDevcap, 4);
     if (cap && (*cap & kPciExpDevcapFlr)) {
       vdev_.zapAndDownWriteMemoryLock();
+      vdev_.revokeDmaBufsLocked();
       (void)pdev.tryResetFunction();  // result ignored, as in the kernel
+      vdev_.restoreDmaBufsLocked();
       vdev_.upWriteMemoryLock();
     }
   }

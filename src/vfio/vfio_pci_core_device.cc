@@ -9,6 +9,7 @@
 #include "mm/machine.h"
 #include "mm/vma.h"
 #include "pci/pci_regs.h"
+#include "vfio/vfio_pci_dmabuf.h"
 
 namespace vfiomm {
 
@@ -90,6 +91,8 @@ void VfioPciCoreDevice::disable() {
   }
   (void)pdev_.configWrite(kPciCommand, 2, 0);
   barRequested_.fill(false);
+  // vfio_pci_dma_buf_cleanup(), compiled in with CONFIG_VFIO_PCI_DMABUF.
+  if (profile_.dmabufFeature) VfioPciDmaBuf::cleanup(*this);
 }
 
 // vfio_pci_probe_mmaps(): vfio-bar-mapping.md §2.
@@ -163,6 +166,12 @@ bool VfioPciCoreDevice::upWriteMemoryLockDeferRefill() {
   }
   memoryLock_.upWrite();
   return refill;
+}
+
+void VfioPciCoreDevice::revokeDmaBufsLocked() { VfioPciDmaBuf::move(*this, true); }
+
+void VfioPciCoreDevice::restoreDmaBufsLocked() {
+  if (memoryEnabledLocked()) VfioPciDmaBuf::move(*this, false);
 }
 
 uint16_t VfioPciCoreDevice::virtualCommand() {
@@ -381,13 +390,16 @@ Status VfioPciCoreDevice::reset() {
   // D0 through vfio_pci_set_power_state() (a NoSoftRst- function gets its
   // configuration back first), then pci_try_reset_function().
   (void)setPowerStateLocked(PciPowerState::kD0);
+  revokeDmaBufsLocked();
   const Status st = pdev_.tryResetFunction();
+  restoreDmaBufsLocked();
   upWriteMemoryLock();
   return st;
 }
 
 Status VfioPciCoreDevice::lowPowerEntry(std::shared_ptr<Eventfd> wakeup) {
   zapAndDownWriteMemoryLock();  // the zap happens even on -EINVAL (RESET-08)
+  revokeDmaBufsLocked();
   if (pmRuntimeEngaged_) {
     memoryLock_.upWrite();
     return fail(Errno::kEINVAL);
@@ -402,6 +414,7 @@ Status VfioPciCoreDevice::lowPowerEntry(std::shared_ptr<Eventfd> wakeup) {
 Status VfioPciCoreDevice::lowPowerExit() {
   downWriteMemoryLock();
   exitLowPowerLocked();
+  restoreDmaBufsLocked();
   upWriteMemoryLock();
   return ok();
 }

@@ -27,8 +27,10 @@
 
 namespace vfiomm {
 
+class DmaBuf;
 class Machine;
 class Vma;
+class VfioPciDmaBuf;
 
 inline const LockClass kVfioMemoryLockClass{"&vdev->memory_lock"};
 
@@ -65,6 +67,8 @@ struct VfioIoctlCaller {
   // eventfd_ctx_fdget(): -EBADF when `fd` is not open, -EINVAL when it is
   // not an eventfd.
   std::function<Result<std::shared_ptr<Eventfd>>(int fd)> eventfdFromFd;
+  // dma_buf_fd(): a new descriptor for an exported buffer, or -EMFILE.
+  std::function<Result<int>(std::shared_ptr<DmaBuf> dmabuf)> dmaBufFd;
 };
 
 class VfioPciCoreDevice {
@@ -140,6 +144,14 @@ class VfioPciCoreDevice {
   // vconfig's COMMAND, as the config region wrote it: its MEM bit is what
   // memoryEnabledLocked() tests.
   void setVirtualCommandLocked(uint16_t cmd) REQUIRES(memoryLock_) { vcmd_ = cmd; }
+  // vfio_pci_dma_buf_move(vdev, true): every zap trigger revokes the
+  // device's dma-bufs right after the zap (dma-mapping.md §4.2).
+  void revokeDmaBufsLocked() REQUIRES(memoryLock_);
+  // The paths that restore access un-revoke them, but only when memory is
+  // enabled afterwards.
+  void restoreDmaBufsLocked() REQUIRES(memoryLock_);
+  // vdev->dmabufs, kept by VfioPciDmaBuf.
+  std::vector<VfioPciDmaBuf*>& dmaBufsLocked() REQUIRES(memoryLock_) { return dmabufs_; }
   // The hot-reset step: trylock + zap; false with nothing held.
   bool tryZapAndDownWriteMemoryLock() TRY_ACQUIRE(true, memoryLock_);
   // down_write(&vdev->memory_lock), counted (MEM-01/MEM-02 observe it).
@@ -188,6 +200,9 @@ class VfioPciCoreDevice {
   Result<long> lowPowerFeature(uint32_t flags, uint32_t feature, void* payload,
                                uint32_t payloadSize, const VfioIoctlCaller& caller);
   Result<long> vfTokenFeature(uint32_t flags, void* payload, uint32_t payloadSize);
+  // VFIO_DEVICE_FEATURE_DMA_BUF (v6.19): a dma-buf fd for BAR slices.
+  Result<long> dmaBufFeature(uint32_t flags, void* payload, uint32_t payloadSize,
+                             const VfioIoctlCaller& caller);
   // vfio_pci_core_runtime_suspend/resume() with the PCI core's part
   // around them (state saved, D3hot or D0 for a function without PM).
   void runtimeSuspendLocked() REQUIRES(memoryLock_);
@@ -221,6 +236,7 @@ class VfioPciCoreDevice {
   std::mutex vfTokenMu_;
   std::array<uint8_t, 16> vfToken_{};
   bool refillPending_ GUARDED_BY(memoryLock_) = false;
+  std::vector<VfioPciDmaBuf*> dmabufs_ GUARDED_BY(memoryLock_);
   // vfio_pci_probe_power_state(): PM capability with NoSoftRst clear.
   const bool needsPmRestore_;
   std::optional<PciSavedState> pmSave_ GUARDED_BY(memoryLock_);

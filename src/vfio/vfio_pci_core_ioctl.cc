@@ -12,6 +12,7 @@
 #include "pci/pci_regs.h"
 #include "vfio/vfio_info_cap.h"
 #include "vfio/vfio_pci_core_device.h"
+#include "vfio/vfio_pci_dmabuf.h"
 
 namespace vfiomm {
 
@@ -212,13 +213,8 @@ Result<long> VfioPciCoreDevice::feature(uint32_t flags, void* payload, uint32_t 
       return lowPowerFeature(flags, id, payload, payloadSize, caller);
     case uapi::VFIO_DEVICE_FEATURE_PCI_VF_TOKEN:
       return vfTokenFeature(flags, payload, payloadSize);
-    case uapi::VFIO_DEVICE_FEATURE_DMA_BUF: {
-      if (!profile_.dmabufFeature) return fail(Errno::kENOTTY);
-      auto act = checkFeature(flags, payloadSize, uapi::VFIO_DEVICE_FEATURE_GET, 16);
-      if (!act) return fail(act.error());
-      if (*act == 0) return 0L;
-      return fail(Errno::kENOSYS);  // exporting a dma-buf is not modelled yet
-    }
+    case uapi::VFIO_DEVICE_FEATURE_DMA_BUF:
+      return dmaBufFeature(flags, payload, payloadSize, caller);
     default:
       return fail(Errno::kENOTTY);
   }
@@ -248,6 +244,26 @@ Result<long> VfioPciCoreDevice::lowPowerFeature(uint32_t flags, uint32_t feature
   }
   if (auto st = lowPowerEntry(std::move(eventfd)); !st) return fail(st.error());
   return 0L;
+}
+
+// vfio_pci_core_feature_dma_buf(). Every device here is plain vfio-pci,
+// whose ops have get_dmabuf_phys, so the -EOPNOTSUPP of a variant driver
+// without it does not arise; a kernel without CONFIG_VFIO_PCI_DMABUF has
+// no such feature at all (-ENOTTY).
+Result<long> VfioPciCoreDevice::dmaBufFeature(uint32_t flags, void* payload, uint32_t payloadSize,
+                                              const VfioIoctlCaller& caller) {
+  if (!profile_.dmabufFeature) return fail(Errno::kENOTTY);
+  auto act = checkFeature(flags, payloadSize, uapi::VFIO_DEVICE_FEATURE_GET,
+                          sizeof(uapi::vfio_device_feature_dma_buf));
+  if (!act) return fail(act.error());
+  if (*act == 0) return 0L;
+  auto dmabuf = VfioPciDmaBuf::exportFromUser(*this, payload);
+  if (!dmabuf) return fail(dmabuf.error());
+  if (!caller.dmaBufFd) return fail(Errno::kEMFILE);
+  // On failure the buffer's last reference goes here (dma_buf_put).
+  auto fd = caller.dmaBufFd(std::move(*dmabuf));
+  if (!fd) return fail(fd.error());
+  return long{*fd};
 }
 
 // VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: only a PF has one (vdev->vf_token); it
