@@ -36,14 +36,18 @@ void Tlb::Array::allocate() {
   ways_ = geometry_.ways;
 }
 
-size_t Tlb::Array::victim(uint64_t tag) const {
+size_t Tlb::Array::slotFor(uint64_t tag) const {
+  // One pass over the set: the entry already holding `tag`, else the first
+  // free way, else the least recently used one.
   const size_t first = (tag & setMask_) * ways_;
-  size_t best = first;
+  size_t freeWay = kNoSlot;
+  size_t lru = first;
   for (size_t s = first; s < first + ways_; ++s) {
-    if (tags_[s] == 0) return s;
-    if (lastUse_[s] < lastUse_[best]) best = s;
+    if (tags_[s] == tag) return s;
+    if (tags_[s] == 0 && freeWay == kNoSlot) freeWay = s;
+    if (lastUse_[s] < lastUse_[lru]) lru = s;  // used only when no way is free
   }
-  return best;
+  return freeWay != kNoSlot ? freeWay : lru;
 }
 
 // --- Tlb -------------------------------------------------------------------------
@@ -83,8 +87,7 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
   Array& a = arrayFor(entry.level);
   if (a.ways_ == 0) [[unlikely]] a.allocate();
   const uint64_t tag = Array::tagOf(mmId, a.vpnOf(va));
-  size_t slot = a.find(tag);
-  if (slot == kNoSlot) slot = a.victim(tag);
+  const size_t slot = a.slotFor(tag);
   a.tags_[slot] = tag;
   a.touch(slot, ++clock_);
   a.entries_[slot] = entry;

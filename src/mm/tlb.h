@@ -147,9 +147,9 @@ class Tlb {
         if (set[w] == tag) return first + w;
       return kNoSlot;
     }
-    // The slot an insert of `tag` takes: a free way of its set, else the
-    // least recently used one.
-    size_t victim(uint64_t tag) const;
+    // The slot an insert of `tag` takes: the entry that holds it already,
+    // else a free way of its set, else the least recently used one.
+    size_t slotFor(uint64_t tag) const;
     void touch(size_t slot, uint64_t now) { lastUse_[slot] = now; }
     void invalidate(size_t slot) { tags_[slot] = 0; }
     static uint64_t tagOf(uint64_t mmId, uint64_t vpn) {
