@@ -47,7 +47,9 @@ std::unique_ptr<Strategy> makeStrategy(const CheckOptions& o) {
   return nullptr;
 }
 
-// What broke in a finished schedule, or nothing.
+// What broke in a finished schedule, or nothing: lockdep, then invariant 1,
+// then the first thing the monitor found (invariant 2 at a zap, 4 and 6 at
+// the end), which names the invariant, the address and the CPU or mm.
 std::optional<std::string> brokenBy(const sim::DesignResult& r) {
   if (r.total.lockdepReports != 0)
     return r.firstLockdepReport.empty() ? std::string("lockdep reported") : r.firstLockdepReport;
@@ -56,6 +58,10 @@ std::optional<std::string> brokenBy(const sim::DesignResult& r) {
       return fmt::format(
           "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was off",
           ph.name, ph.m.violations);
+  const InvariantCounts& c = r.invariants;
+  if (c.staleAfterZap + c.wrongEntries + c.leaks != 0)
+    return fmt::format("{} ({} stale after a zap, {} wrong entries, {} leaks)",
+                       r.invariantFindings.front(), c.staleAfterZap, c.wrongEntries, c.leaks);
   return std::nullopt;
 }
 
@@ -102,6 +108,8 @@ CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options)
     run.scheduler = &sched;
     run.schedHook = &sched;
     run.pageTables = &pageTables;
+    run.monitorInvariants = true;
+    run.whoRuns = [&sched] { return fmt::format("thread {}", sched.running()); };
     sched.start();
     const sim::DesignResult r = sim::runScenario(scenario, options.design, run);
     sched.finish();

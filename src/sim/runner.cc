@@ -144,8 +144,10 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
                        !sync->eventsDone.load(std::memory_order_acquire));
     if (!more) break;
     // Waiting for the events' thread: under a deterministic scheduler it
-    // must get to run even when this pass only hits the TLB.
-    if (prog.untilEventsDone) spinPoint("runner.until_events_done");
+    // must get to run even when this pass only hits the TLB. The first pass
+    // waits for nobody: giving way before it would cost a scheduler one
+    // more preemption to get this thread going at all.
+    if (prog.untilEventsDone && pass != 0) spinPoint("runner.until_events_done");
     for (const Target& tg : targets) {
       // Accesses run in timeslices of kSliceAccesses: threads sharing a
       // simulated CPU still interleave, at a realistic grain.
@@ -205,6 +207,9 @@ class Run {
   std::optional<KernelContext::Scope> in_;
   std::map<std::string, VfioDevice*> devices_;
   std::map<std::string, std::unique_ptr<ProcState>> procs_;
+  // RunOptions::monitorInvariants: made once the devices exist, gone before
+  // the kernel.
+  std::optional<InvariantMonitor> monitor_;
   DesignResult result_;
 };
 
@@ -675,6 +680,10 @@ DesignResult Run::run() {
   result_.design = design_;
   boot();
   setUp();
+  if (options_.monitorInvariants) {
+    monitor_.emplace(*kernel_);
+    if (options_.whoRuns) monitor_->setWho(options_.whoRuns);
+  }
   for (const PhaseDef& ph : sc_.phases) {
     const uint64_t traced = trace::enabled() ? trace::Tracer::current().now() : UINT64_MAX;
     result_.phases.push_back(runPhase(ph));
@@ -683,9 +692,19 @@ DesignResult Run::run() {
   }
   result_.failed = !designTraits(design_).expectsHoles &&
                    (result_.total.violations != 0 || result_.total.lockdepReports != 0);
-  // Everyone exits; then the kernel goes (invariant 6 is checked by tests).
+  // Everyone exits; then the kernel goes.
+  std::vector<std::shared_ptr<Process>> processes;
+  for (auto& [n, ps] : procs_) processes.push_back(ps->proc);
+  if (monitor_) monitor_->checkEntries(processes);
   for (auto& [n, ps] : procs_) ps->proc->exit();
   procs_.clear();
+  if (monitor_) {
+    monitor_->checkLeaks(processes);
+    result_.invariants = monitor_->counts();
+    result_.invariantFindings = monitor_->findings();
+    monitor_.reset();
+  }
+  processes.clear();
   if (options_.beforeTeardown) options_.beforeTeardown(*kernel_);
   const std::vector<lockdep::Report> reports = lockdep::reports();
   if (!reports.empty()) result_.firstLockdepReport = reports.front().text;

@@ -47,9 +47,10 @@ void InvariantMonitor::note(std::atomic<uint64_t>& counter, std::string what) {
 // the VMA's part was zapped and the TLBs flushed: its tables cannot go away.
 void InvariantMonitor::afterZap(const Vma& vma, VirtAddr start, VirtAddr end) {
   Mm& mm = vma.mm();
+  const std::string by = who_ ? fmt::format(" (zapped by {})", who_()) : std::string();
   mm.pageTable().forEachLeaf(start, end, [&](VirtAddr va, PtLevel level, uint64_t) {
-    note(staleAfterZap_, fmt::format("invariant 2: {} leaf at {:#x} survived a zap of mm {}",
-                                     levelName(level), va.value(), mm.id()));
+    note(staleAfterZap_, fmt::format("invariant 2: {} leaf at {:#x} survived a zap of mm {}{}",
+                                     levelName(level), va.value(), mm.id(), by));
   });
   // Sample the TLBs: the first and last page and every 2 MiB in between.
   const uint64_t step = std::max<uint64_t>(kPmdSize, (end - start) / 512);
@@ -57,12 +58,14 @@ void InvariantMonitor::afterZap(const Vma& vma, VirtAddr start, VirtAddr end) {
     Cpu& cpu = kernel_.machine().cpu(c);
     for (uint64_t off = 0; off < end - start; off += step) {
       if (cpu.tlbTranslates(mm.id(), start + off))
-        note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x}", c,
-                                         (start + off).value()));
+        note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x} after a "
+                                         "zap of mm {}{}",
+                                         c, (start + off).value(), mm.id(), by));
     }
     if (cpu.tlbTranslates(mm.id(), end - kPageSize))
-      note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x}", c,
-                                       (end - kPageSize).value()));
+      note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x} after a "
+                                       "zap of mm {}{}",
+                                       c, (end - kPageSize).value(), mm.id(), by));
   }
 }
 

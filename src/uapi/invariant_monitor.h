@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,6 +59,10 @@ class InvariantMonitor {
   // Invariant 6 once these processes have exited.
   void checkLeaks(const std::vector<std::shared_ptr<Process>>& processes);
 
+  // Names who runs a zap, for the invariant-2 findings (a deterministic
+  // scheduler's thread); unset, they do not say.
+  void setWho(std::function<std::string()> who) { who_ = std::move(who); }
+
   // The counts since construction.
   InvariantCounts counts() const;
   // What went wrong, one line each (bounded).
@@ -74,6 +79,7 @@ class InvariantMonitor {
   std::atomic<uint64_t> staleAfterZap_{0};
   std::atomic<uint64_t> wrongEntries_{0};
   std::atomic<uint64_t> leaks_{0};
+  std::function<std::string()> who_;
   mutable std::mutex findingsMu_;  // the monitor's own; not a modelled lock
   std::vector<std::string> findings_;
 };
