@@ -13,6 +13,9 @@ constexpr MutationRow kMutations[] = {
     {"fault-without-memory-lock", &DesignOptions::faultWithoutMemoryLock},
     {"zap-before-memory-lock", &DesignOptions::zapBeforeMemoryLock},
     {"prefault-under-memory-lock", &DesignOptions::prefaultNaiveUnderMemoryLock},
+    {"zap-without-tlb-shootdown", &DesignOptions::zapWithoutTlbShootdown},
+    {"no-zap-on-d3hot", &DesignOptions::noZapOnD3hot},
+    {"hot-reset-zaps-requester-only", &DesignOptions::hotResetZapsRequesterOnly},
 };
 
 }  // namespace

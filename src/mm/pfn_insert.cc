@@ -164,15 +164,27 @@ Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t
 
 namespace {
 
-LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size) {
+// The entries of [addr, addr+size) go into `tlb`, which flushes them.
+LeafCounts clearAndFlush(Vma& vma, VirtAddr addr, uint64_t size, MmuGather& tlb) {
+  const LeafCounts cleared = vma.mm().pageTable().zapRange(addr, addr + size, tlb);
+  tlb.finish();
+  return cleared;
+}
+
+LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size, ZapFlush flush) {
   // untrack_pfn() in unmap_single_vma(): a VM_PAT VMA's reservation is
   // freed by the pfn at vm_start, and VM_PAT cleared; with no entry there
   // it WARNs and VM_PAT stays (mm-pfnmap.md §7.1).
   if ((vma.flags() & vm::kPat) && vma.mm().pageTable().translate(vma.start()).present)
     vma.flagsClearUnchecked(vm::kPat);
-  MmuGather tlb(vma.mm());
-  const LeafCounts cleared = vma.mm().pageTable().zapRange(addr, addr + size, tlb);
-  tlb.finish();
+  LeafCounts cleared;
+  if (flush == ZapFlush::kSkipped) [[unlikely]] {
+    MmuGather noShootdown{TlbFlushFn{}};  // the seeded bug: no CPU is flushed
+    cleared = clearAndFlush(vma, addr, size, noShootdown);
+  } else {
+    MmuGather tlb(vma.mm());
+    cleared = clearAndFlush(vma, addr, size, tlb);
+  }
   zapCalls.add();
   zapPte.add(cleared.pte);
   zapPmd.add(cleared.pmd);
@@ -182,7 +194,7 @@ LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size) {
 
 }  // namespace
 
-LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
+LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size, ZapFlush flush) {
   if (trace::enabled()) [[unlikely]] {
     // The TLB flushes of this zap carry its flow id (Machine::flushTlbMmRange).
     trace::Tracer& t = trace::Tracer::current();
@@ -191,7 +203,7 @@ LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
     e.ts = t.now();
     e.flow = t.newFlowId();
     const trace::FlowScope flow(e.flow);
-    const LeafCounts cleared = zapPageRangeSingleUntraced(vma, addr, size);
+    const LeafCounts cleared = zapPageRangeSingleUntraced(vma, addr, size, flush);
     e.dur = t.now() - e.ts;
     e.addr = addr.value();
     e.end = addr.value() + size;
@@ -199,7 +211,7 @@ LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
     t.record(e);
     return cleared;
   }
-  return zapPageRangeSingleUntraced(vma, addr, size);
+  return zapPageRangeSingleUntraced(vma, addr, size, flush);
 }
 
 void zapVmaPtes(Vma& vma, VirtAddr addr, uint64_t size) {

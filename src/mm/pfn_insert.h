@@ -30,8 +30,18 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
 // io_remap_pfn_range(): the same with pgprot_decrypted (a no-op here).
 Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot);
 
+// Whether a zap shoots down the TLBs of the CPUs that may cache the mm.
+// Always, in the kernel: zap_page_range_single() ends in tlb_finish_mmu(),
+// and until that flush returns another CPU may still reach the pfn through
+// its TLB (the rule mremap broke in CVE-2018-18281, where move_ptes() let
+// the PTE lock go before the flush). kSkipped is the seeded bug
+// `zap-without-tlb-shootdown` (DesignOptions), which leaves every TLB as it
+// was.
+enum class ZapFlush : uint8_t { kShootdown, kSkipped };
+
 // zap_page_range_single(): clear [addr, addr+size) of one VMA and flush.
-LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size);
+LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size,
+                              ZapFlush flush = ZapFlush::kShootdown);
 // zap_vma_ptes(): the same, for VM_PFNMAP VMAs only.
 void zapVmaPtes(Vma& vma, VirtAddr addr, uint64_t size);
 

@@ -23,7 +23,9 @@ void MappingDesign::setupVma(Vma& vma) const {
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,
                                           const DesignOptions& options) {
   auto addressSpace = [&] {
-    return std::make_unique<AddressSpaceTracking>(vdev, options.zapBeforeMemoryLock);
+    return std::make_unique<AddressSpaceTracking>(
+        vdev, options.zapBeforeMemoryLock,
+        options.zapWithoutTlbShootdown ? ZapFlush::kSkipped : ZapFlush::kShootdown);
   };
   auto design = [&](auto tracking, auto refill, auto fault) {
     return std::make_unique<MappingDesign>(kind, std::move(tracking), std::move(refill),
