@@ -16,6 +16,7 @@ constexpr MutationRow kMutations[] = {
     {"zap-without-tlb-shootdown", &DesignOptions::zapWithoutTlbShootdown},
     {"no-zap-on-d3hot", &DesignOptions::noZapOnD3hot},
     {"hot-reset-zaps-requester-only", &DesignOptions::hotResetZapsRequesterOnly},
+    {"insert-without-ptl", &DesignOptions::insertWithoutPtl},
 };
 
 }  // namespace

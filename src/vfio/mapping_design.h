@@ -110,6 +110,17 @@ struct DesignOptions {
   // since 5.8 (commit abafbc551fdd): the bus reset clears every function's
   // COMMAND register, so every device of the set is zapped under its lock.
   bool hotResetZapsRequesterOnly = false;
+  // Seeded bug (`--mutate insert-without-ptl`), the huge fault (`huge-fault`
+  // and `prefault`): vmf_insert_pfn() and vmf_insert_pfn_pmd()/_pud() test
+  // and set their entry without the page-table lock (InsertLock::kSkipped,
+  // mm/pfn_insert.h). It breaks the rule of insert_pfn() and
+  // insert_pfn_pmd(), which test pte_none()/pmd_none() and set the entry
+  // under get_locked_pte()/pmd_lock(): a 4 KiB fault that installs a PTE
+  // table in the PMD between the huge fault's test and its store is
+  // overwritten, so the address has two entries and the PTE table is never
+  // freed (invariant 6 at exit, the kernel's "non-zero pgtables_bytes on
+  // freeing mm").
+  bool insertWithoutPtl = false;
 };
 
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,
