@@ -17,6 +17,7 @@ constexpr MutationRow kMutations[] = {
     {"no-zap-on-d3hot", &DesignOptions::noZapOnD3hot},
     {"hot-reset-zaps-requester-only", &DesignOptions::hotResetZapsRequesterOnly},
     {"insert-without-ptl", &DesignOptions::insertWithoutPtl},
+    {"fork-copies-before-link", &DesignOptions::forkCopiesBeforeLink},
 };
 
 }  // namespace

@@ -38,6 +38,17 @@ struct MmProfile {
   bool atomicCompCap = true;      // atomic_comp_cap
   bool msixDynamic = true;        // msix_dynamic (x86 with per-device MSI domains)
   bool hotResetCdev = true;       // hot_reset_cdev
+  // Not a kernel's switch: the seeded bug `vfiomm check --mutate
+  // fork-copies-before-link` (DesignOptions::forkCopiesBeforeLink), set by
+  // the kernel that runs it. dup_mmap() copies a file VMA's entries into
+  // the child before it links the child's VMA into the file's i_mmap tree.
+  // The rule it breaks: dup_mmap() links the child's VMA right after the
+  // parent's (vma_interval_tree_insert_after()) before copy_page_range(),
+  // so that unmap_mapping_range() walks the child after the parent and a
+  // zap of the parent that follows the copy zaps the child too; linked
+  // after the copy, a zap in between misses the child, which keeps the
+  // BAR mapped with decode off.
+  bool forkCopiesBeforeLink = false;
   bool dmabufFeature = false;     // dmabuf_feature (6.19)
   // The type1 IOMMU driver (dma-mapping.md §0).
   Type1PfnLookup type1PfnLookup = Type1PfnLookup::kFollowPfnmapLeafStride;  // type1_pfn_lookup

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "base/assert.h"
 #include "base/counter.h"
 #include "mm/mm.h"
 #include "mm/vm_flags.h"
@@ -191,6 +192,7 @@ class Run {
   void mapAll(ProcState& ps, const ProcessDef& def);
   PhaseResult runPhase(const PhaseDef& phase);
   void runEvent(const EventDef& e, PhaseResult& pr);
+  void runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes);
   std::vector<Target> targetsOf(ProcState& ps, const AccessProgram& prog);
   Thread& threadFor(ProcState& ps, const std::string& name, unsigned cpu);
   uint64_t pgtablesNow() const;
@@ -438,10 +440,11 @@ uint64_t Run::pgtablesNow() const {
   return sum;
 }
 
-void Run::runEvent(const EventDef& e, PhaseResult& pr) {
-  ProcState& ps = *procs_.at(e.process);
+// The events that act on a device through the process's fd: they change no
+// process and no mapping, so a phase's thread may issue them too, at the
+// same time as the phase's own events (ThreadDef::events).
+void Run::runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes) {
   Process& p = *ps.proc;
-  trace::setCurrentTask(p.pid(), p.pid());  // events are syscalls of the first thread
   const std::string what = eventKindName(e.kind);
   auto devFd = [&]() {
     auto it = ps.deviceFd.find(e.device);
@@ -458,7 +461,7 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
                                                  : static_cast<uint16_t>(cmd & ~kPciCommandMemory);
         rc = configRw16(ps, e.device, kPciCommand, &cmd, true);
       }
-      if (rc != 2) note(pr.notes, e.mark, what, rc);
+      if (rc != 2) note(notes, e.mark, what, rc);
       return;
     }
     case EventKind::kD3hot:
@@ -467,7 +470,7 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       // without a PM capability has no D-states to ask for.
       const std::optional<uint16_t> pm = devices_.at(e.device)->pdev().pmCapOffset();
       if (!pm) {
-        note(pr.notes, e.mark, what, -static_cast<long>(toInt(Errno::kEINVAL)));
+        note(notes, e.mark, what, -static_cast<long>(toInt(Errno::kEINVAL)));
         return;
       }
       const uint32_t pmcsr = *pm + kPciPmCtrl;
@@ -477,7 +480,7 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
         v = static_cast<uint16_t>((v & ~kPciPmCtrlStateMask) | (e.kind == EventKind::kD3hot ? 3 : 0));
         rc = configRw16(ps, e.device, pmcsr, &v, true);
       }
-      if (rc != 2) note(pr.notes, e.mark, what, rc);
+      if (rc != 2) note(notes, e.mark, what, rc);
       return;
     }
     case EventKind::kReset:
@@ -496,6 +499,33 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       rc = p.ioctl(devFd(), VFIO_DEVICE_FEATURE, &f);
       break;
     }
+    case EventKind::kMunmap:
+    case EventKind::kMprotect:
+    case EventKind::kMremap:
+    case EventKind::kFork:
+    case EventKind::kExit:
+      VFIOMM_ASSERT_MSG(false, "not a device event");
+  }
+  if (rc < 0) note(notes, e.mark, what, rc);
+}
+
+void Run::runEvent(const EventDef& e, PhaseResult& pr) {
+  ProcState& ps = *procs_.at(e.process);
+  Process& p = *ps.proc;
+  trace::setCurrentTask(p.pid(), p.pid());  // events are syscalls of the first thread
+  const std::string what = eventKindName(e.kind);
+  long rc = 0;
+  switch (e.kind) {
+    case EventKind::kMemoryDisable:
+    case EventKind::kMemoryEnable:
+    case EventKind::kD3hot:
+    case EventKind::kD0:
+    case EventKind::kReset:
+    case EventKind::kHotReset:
+    case EventKind::kLowPowerEntry:
+    case EventKind::kLowPowerExit:
+      runDeviceEvent(ps, e, pr.notes);
+      return;
     case EventKind::kMunmap: {
       MapState& m = ps.maps.at(e.mapping);
       rc = p.munmap(m.addr + e.offset, e.length);
@@ -592,12 +622,16 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
     std::vector<Target> targets;
     const AccessProgram* prog;
     ThreadStats stats;
+    ProcState* process;               // whose device events it issues
+    const std::vector<EventDef>* events;  // none: it runs prog
+    std::vector<std::string> notes;   // of its events, merged at the end
   };
   std::vector<Work> work;
   for (const ThreadDef& td : phase.threads) {
     ProcState& ps = *procs_.at(td.process);
     Thread& t = threadFor(ps, td.name, td.cpu);
-    work.push_back(Work{&t, targetsOf(ps, td.program), &td.program, {}});
+    std::vector<Target> targets = td.events.empty() ? targetsOf(ps, td.program) : std::vector<Target>{};
+    work.push_back(Work{&t, std::move(targets), &td.program, {}, &ps, &td.events, {}});
   }
   uint64_t expectedAccesses = 0;  // 0: unknown (a thread runs until the events are done)
   for (const Work& w : work) {
@@ -605,7 +639,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
       expectedAccesses = 0;
       break;
     }
-    expectedAccesses += accessesOf(w.targets, *w.prog);
+    if (w.events->empty()) expectedAccesses += accessesOf(w.targets, *w.prog);
   }
   PhaseSync sync;
   sync.running.store(static_cast<unsigned>(work.size()));
@@ -616,12 +650,16 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   KernelContext& context = kernel_->context();
   for (Work& w : work) {
     const unsigned id = sched != nullptr ? sched->spawn() : 0;
-    threads.emplace_back([&w, &sync, &start_line, &context, sched, id] {
+    threads.emplace_back([this, &w, &sync, &start_line, &context, sched, id] {
       const KernelContext::Scope in(context);
       trace::setCurrentTask(w.thread->task().pid, w.thread->task().tid);
       start_line.arrive_and_wait();
       if (sched != nullptr) sched->attach(id);
-      runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
+      if (w.events->empty()) {
+        runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
+      } else {
+        for (const EventDef& e : *w.events) runDeviceEvent(*w.process, e, w.notes);
+      }
       sync.running.fetch_sub(1, std::memory_order_acq_rel);
       if (sched != nullptr) sched->detach();
     });
@@ -665,6 +703,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
     m.sigbus += w.stats.sigbus;
     m.sigsegv += w.stats.sigsegv;
     m.accesses += w.stats.accesses;
+    pr.notes.insert(pr.notes.end(), w.notes.begin(), w.notes.end());
   }
   m.pgtablesPeak = peak;
   m.lockdepReports = lockdep::reportCount() - lockdepBefore;

@@ -121,6 +121,11 @@ struct DesignOptions {
   // freed (invariant 6 at exit, the kernel's "non-zero pgtables_bytes on
   // freeing mm").
   bool insertWithoutPtl = false;
+  // Seeded bug (`--mutate fork-copies-before-link`), fork in mm, whatever the
+  // design: the child's VMA is linked into the device's i_mmap tree after
+  // its entries were copied. The kernel copies it into the child's
+  // MmProfile (MmProfile::forkCopiesBeforeLink says which rule it breaks).
+  bool forkCopiesBeforeLink = false;
 };
 
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,

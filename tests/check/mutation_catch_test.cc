@@ -90,6 +90,14 @@ TEST(MutationCatchTest, InsertWithoutPtl) {
   expectCorrectDesignsPass("huge-vs-pte-insert.yaml");
 }
 
+// The zap runs between the child's copy and its link into i_mmap: it
+// misses the child, whose touch in the next phase reaches the BAR.
+TEST(MutationCatchTest, ForkCopiesBeforeLink) {
+  expectCaught({"fork-copies-before-link", "fork-vs-disable.yaml", DesignKind::kAddressSpace,
+                "invariant 1 broken in phase 'after'"});
+  expectCorrectDesignsPass("fork-vs-disable.yaml");
+}
+
 // Invariants 2, 4 and 6 are watched on the existing scenarios too, and the
 // correct designs keep them.
 TEST(MutationCatchTest, CorrectDesignsKeepEveryInvariantOnFaultVsDisable) {
@@ -100,7 +108,7 @@ TEST(MutationCatchTest, CorrectDesignsKeepEveryInvariantOnFaultVsDisable) {
 TEST(MutationCatchTest, EveryMutationIsOffByDefault) {
   const DesignOptions off;
   EXPECT_FALSE(off.zapWithoutTlbShootdown || off.noZapOnD3hot || off.hotResetZapsRequesterOnly ||
-               off.insertWithoutPtl);
+               off.insertWithoutPtl || off.forkCopiesBeforeLink);
   DesignOptions on;
   ASSERT_TRUE(applyMutation("insert-without-ptl", on));
   EXPECT_TRUE(on.insertWithoutPtl);
