@@ -154,6 +154,8 @@ void Mm::removeVma(std::unique_ptr<Vma> vma) {
   if (vma->flags() & vm::kAccount) uncharge(vma->pages());
   if (vma->ops() != nullptr) vma->ops()->close(*vma);
   if (vma->fileRef() != nullptr) deferredFput_.push_back(vma->fileRef());
+  if (profile_.faultRetryReusesVma) [[unlikely]]
+    retired_.push_back(std::move(vma));
 }
 
 void Mm::setOwner(int pid, std::string comm) {

@@ -49,6 +49,16 @@ struct MmProfile {
   // after the copy, a zap in between misses the child, which keeps the
   // BAR mapped with decode off.
   bool forkCopiesBeforeLink = false;
+  // Not a kernel's switch either: the seeded bug `fault-retry-reuses-vma`
+  // (DesignOptions::faultRetryReusesVma). When the fault under the per-VMA
+  // lock returns VM_FAULT_RETRY (the 4 KiB ->fault of a file VMA, or a huge
+  // fault that fell back to it), the retry under mmap_lock goes on with
+  // the VMA of the first attempt instead of looking it up again. The rule
+  // it breaks: do_user_addr_fault() retries through lock_mm_and_find_vma(),
+  // because the VMA lock was dropped with the retry and a munmap or mremap
+  // may have removed or changed the VMA meanwhile; on the stale one the
+  // fault maps a range that no VMA covers any more.
+  bool faultRetryReusesVma = false;
   bool dmabufFeature = false;     // dmabuf_feature (6.19)
   // The type1 IOMMU driver (dma-mapping.md §0).
   Type1PfnLookup type1PfnLookup = Type1PfnLookup::kFollowPfnmapLeafStride;  // type1_pfn_lookup

@@ -74,6 +74,7 @@ void InvariantMonitor::checkEntries(const std::vector<std::shared_ptr<Process>>&
     if (p->exited()) continue;
     Mm& mm = p->mm();
     ReadGuard mmap(mm.mmapLock());
+    checkCoveredLocked(*p);
     for (const auto& dev : kernel_.devices()) {
       for (Vma* vma : mm.vmasMapping(dev->inode().mapping())) {
         if (vma->ops() != &dev->pci().design()) continue;  // a device-specific region
@@ -95,6 +96,18 @@ void InvariantMonitor::checkEntries(const std::vector<std::shared_ptr<Process>>&
       }
     }
   }
+}
+
+// A leaf that no VMA covers maps a pfn that no address calls for: a fault
+// that went on with a VMA a munmap had removed (mmap_lock held).
+void InvariantMonitor::checkCoveredLocked(Process& p) {
+  Mm& mm = p.mm();
+  mm.pageTable().forEachLeaf(VirtAddr(0), VirtAddr(kTaskSize), [&](VirtAddr va, PtLevel level,
+                                                                  uint64_t) {
+    if (mm.findVma(va) == nullptr)
+      note(wrongEntries_, fmt::format("invariant 4: {} leaf at {:#x} of pid {} lies in no VMA",
+                                      levelName(level), va.value(), p.pid()));
+  });
 }
 
 void InvariantMonitor::checkLeaks(const std::vector<std::shared_ptr<Process>>& processes) {

@@ -4,8 +4,9 @@
 //     the BARs themselves: PciHost::decodeViolationCount());
 //  2. after a zap of a VMA returns, neither its page table nor any CPU's TLB
 //     translates into the zapped range (checked at every zap);
-//  4. every entry mapping a device maps the pfn its address calls for, and
-//     no huge entry crosses its VMA (checkEntries(), on demand);
+//  4. every entry mapping a device maps the pfn its address calls for, no
+//     huge entry crosses its VMA, and no leaf lies outside every VMA
+//     (checkEntries(), on demand);
 //  5. lockdep reported nothing (lockdep's counter);
 //  6. once every process exited: no page-table page, VMA or i_mmap node is
 //     left (checkLeaks());
@@ -70,6 +71,7 @@ class InvariantMonitor {
 
  private:
   void afterZap(const Vma& vma, VirtAddr start, VirtAddr end);
+  void checkCoveredLocked(Process& p);
   void note(std::atomic<uint64_t>& counter, std::string what);
 
   Kernel& kernel_;

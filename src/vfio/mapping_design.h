@@ -126,6 +126,12 @@ struct DesignOptions {
   // its entries were copied. The kernel copies it into the child's
   // MmProfile (MmProfile::forkCopiesBeforeLink says which rule it breaks).
   bool forkCopiesBeforeLink = false;
+  // Seeded bug (`--mutate fault-retry-reuses-vma`), the fault path in mm,
+  // whatever the design: the retry after the per-VMA-lock attempt reuses
+  // that attempt's VMA (MmProfile::faultRetryReusesVma says which rule it
+  // breaks). Through `huge-fault` it is the G3 huge_fault handler, at order
+  // 0, that maps the range a munmap just removed.
+  bool faultRetryReusesVma = false;
 };
 
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,

@@ -98,6 +98,13 @@ TEST(MutationCatchTest, ForkCopiesBeforeLink) {
   expectCorrectDesignsPass("fork-vs-disable.yaml");
 }
 
+// The retry maps the page of a VMA the munmap removed: a leaf in no VMA.
+TEST(MutationCatchTest, FaultRetryReusesVma) {
+  expectCaught({"fault-retry-reuses-vma", "retry-vs-munmap.yaml", DesignKind::kHugeFault,
+                "lies in no VMA"});
+  expectCorrectDesignsPass("retry-vs-munmap.yaml");
+}
+
 // Invariants 2, 4 and 6 are watched on the existing scenarios too, and the
 // correct designs keep them.
 TEST(MutationCatchTest, CorrectDesignsKeepEveryInvariantOnFaultVsDisable) {
@@ -108,7 +115,7 @@ TEST(MutationCatchTest, CorrectDesignsKeepEveryInvariantOnFaultVsDisable) {
 TEST(MutationCatchTest, EveryMutationIsOffByDefault) {
   const DesignOptions off;
   EXPECT_FALSE(off.zapWithoutTlbShootdown || off.noZapOnD3hot || off.hotResetZapsRequesterOnly ||
-               off.insertWithoutPtl || off.forkCopiesBeforeLink);
+               off.insertWithoutPtl || off.forkCopiesBeforeLink || off.faultRetryReusesVma);
   DesignOptions on;
   ASSERT_TRUE(applyMutation("insert-without-ptl", on));
   EXPECT_TRUE(on.insertWithoutPtl);
