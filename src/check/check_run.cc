@@ -56,8 +56,8 @@ std::optional<std::string> brokenBy(const sim::DesignResult& r) {
   for (const sim::PhaseResult& ph : r.phases)
     if (ph.m.violations != 0)
       return fmt::format(
-          "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was off",
-          ph.name, ph.m.violations);
+          "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was off; {}",
+          ph.name, ph.m.violations, r.firstDecodeViolation);
   const InvariantCounts& c = r.invariants;
   if (c.staleAfterZap + c.wrongEntries + c.leaks != 0)
     return fmt::format("{} ({} stale after a zap, {} wrong entries, {} leaks)",

@@ -17,7 +17,9 @@
 #include "base/counter.h"
 #include "mm/mm.h"
 #include "mm/vm_flags.h"
+#include "pci/bar_region.h"
 #include "pci/pci_bus.h"
+#include "pci/pci_host.h"
 #include "pci/pci_regs.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
@@ -196,6 +198,7 @@ class Run {
   std::vector<Target> targetsOf(ProcState& ps, const AccessProgram& prog);
   Thread& threadFor(ProcState& ps, const std::string& name, unsigned cpu);
   uint64_t pgtablesNow() const;
+  std::string firstDecodeViolation() const;
   void reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expected) const;
   TimelineSample sampleOf(const Metrics& phaseSoFar) const;
   void note(std::vector<std::string>& notes, const Mark& m, const std::string& what, long rc);
@@ -509,6 +512,24 @@ void Run::runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::stri
   if (rc < 0) note(notes, e.mark, what, rc);
 }
 
+// The first access the BARs recorded with decode off, in the order of the
+// devices' names (one CPU ran at a time under a scheduler, so a region's
+// list is in the order of the run).
+std::string Run::firstDecodeViolation() const {
+  for (const auto& [name, dev] : devices_) {
+    for (unsigned r = 0; r <= kPciRomResource; ++r) {
+      const BarRegion* region = kernel_->pciHost().barRegion(dev->pdev(), r);
+      if (region == nullptr) continue;
+      const std::vector<BarRegion::DecodeViolation> v = region->decodeViolations();
+      if (v.empty()) continue;
+      return fmt::format("first: a {} at {:#x} ({} resource {}) from CPU {}",
+                         v.front().isWrite ? "store" : "load", v.front().addr.value(), name, r,
+                         v.front().cpu);
+    }
+  }
+  return {};
+}
+
 void Run::runEvent(const EventDef& e, PhaseResult& pr) {
   ProcState& ps = *procs_.at(e.process);
   Process& p = *ps.proc;
@@ -729,6 +750,7 @@ DesignResult Run::run() {
     tracePhase(traced, ph.name);
     result_.total.add(result_.phases.back().m);
   }
+  if (monitor_ && result_.total.violations != 0) result_.firstDecodeViolation = firstDecodeViolation();
   result_.failed = !designTraits(design_).expectsHoles &&
                    (result_.total.violations != 0 || result_.total.lockdepReports != 0);
   // Everyone exits; then the kernel goes.

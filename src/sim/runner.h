@@ -81,6 +81,9 @@ struct DesignResult {
   // in the order it found them (not part of the JSON).
   InvariantCounts invariants;
   std::vector<std::string> invariantFindings;
+  // With RunOptions::monitorInvariants, the first access a BAR recorded
+  // with its decode off: where, on which device and from which CPU.
+  std::string firstDecodeViolation;
 };
 
 struct RunOptions {
