@@ -1,5 +1,8 @@
 #include "uapi/invariant_monitor.h"
 
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "mm/address_space.h"
@@ -19,6 +22,20 @@ constexpr size_t kMaxFindings = 64;
 Pfn expectedStartPfn(VfioDevice& dev, const Vma& vma) {
   if (designTraits(dev.pci().design().kind()).pgoffHoldsPfn) return Pfn(vma.pgoff().value());
   return dev.pci().vmaToPfn(vma);
+}
+
+// Calls fn(va, level) for each leaf of `mm` that no VMA covers: it maps a
+// pfn that no address calls for (a fault that went on with a VMA a munmap
+// had removed).
+template <typename Fn>
+void forEachUncoveredLeaf(Mm& mm, Fn&& fn) REQUIRES_SHARED(mm.mmapLock()) {
+  std::vector<std::pair<VirtAddr, PtLevel>> leaves;
+  mm.pageTable().forEachLeaf(VirtAddr(0), VirtAddr(kTaskSize),
+                             [&](VirtAddr va, PtLevel level, uint64_t) {
+                               leaves.emplace_back(va, level);
+                             });
+  for (const auto& [va, level] : leaves)
+    if (mm.findVma(va) == nullptr) fn(va, level);
 }
 
 }  // namespace
@@ -74,7 +91,10 @@ void InvariantMonitor::checkEntries(const std::vector<std::shared_ptr<Process>>&
     if (p->exited()) continue;
     Mm& mm = p->mm();
     ReadGuard mmap(mm.mmapLock());
-    checkCoveredLocked(*p);
+    forEachUncoveredLeaf(mm, [&](VirtAddr va, PtLevel level) {
+      note(wrongEntries_, fmt::format("invariant 4: {} leaf at {:#x} of pid {} lies in no VMA",
+                                      levelName(level), va.value(), p->pid()));
+    });
     for (const auto& dev : kernel_.devices()) {
       for (Vma* vma : mm.vmasMapping(dev->inode().mapping())) {
         if (vma->ops() != &dev->pci().design()) continue;  // a device-specific region
@@ -96,18 +116,6 @@ void InvariantMonitor::checkEntries(const std::vector<std::shared_ptr<Process>>&
       }
     }
   }
-}
-
-// A leaf that no VMA covers maps a pfn that no address calls for: a fault
-// that went on with a VMA a munmap had removed (mmap_lock held).
-void InvariantMonitor::checkCoveredLocked(Process& p) {
-  Mm& mm = p.mm();
-  mm.pageTable().forEachLeaf(VirtAddr(0), VirtAddr(kTaskSize), [&](VirtAddr va, PtLevel level,
-                                                                  uint64_t) {
-    if (mm.findVma(va) == nullptr)
-      note(wrongEntries_, fmt::format("invariant 4: {} leaf at {:#x} of pid {} lies in no VMA",
-                                      levelName(level), va.value(), p.pid()));
-  });
 }
 
 void InvariantMonitor::checkLeaks(const std::vector<std::shared_ptr<Process>>& processes) {

@@ -71,7 +71,6 @@ class InvariantMonitor {
 
  private:
   void afterZap(const Vma& vma, VirtAddr start, VirtAddr end);
-  void checkCoveredLocked(Process& p);
   void note(std::atomic<uint64_t>& counter, std::string what);
 
   Kernel& kernel_;
