@@ -47,15 +47,21 @@ std::unique_ptr<Strategy> makeStrategy(const CheckOptions& o) {
   return nullptr;
 }
 
-// What broke in a finished schedule, or nothing.
+// What broke in a finished schedule, or nothing: lockdep, then invariant 1,
+// then the first thing the monitor found (invariant 2 at a zap, 4 and 6 at
+// the end), which names the invariant, the address and the CPU or mm.
 std::optional<std::string> brokenBy(const sim::DesignResult& r) {
   if (r.total.lockdepReports != 0)
     return r.firstLockdepReport.empty() ? std::string("lockdep reported") : r.firstLockdepReport;
   for (const sim::PhaseResult& ph : r.phases)
     if (ph.m.violations != 0)
       return fmt::format(
-          "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was off",
-          ph.name, ph.m.violations);
+          "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was off; {}",
+          ph.name, ph.m.violations, r.firstDecodeViolation);
+  const InvariantCounts& c = r.invariants;
+  if (c.staleAfterZap + c.wrongEntries + c.leaks != 0)
+    return fmt::format("{} ({} stale after a zap, {} wrong entries, {} leaks)",
+                       r.invariantFindings.front(), c.staleAfterZap, c.wrongEntries, c.leaks);
   return std::nullopt;
 }
 
@@ -102,6 +108,8 @@ CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options)
     run.scheduler = &sched;
     run.schedHook = &sched;
     run.pageTables = &pageTables;
+    run.monitorInvariants = true;
+    run.whoRuns = [&sched] { return fmt::format("thread {}", sched.running()); };
     sched.start();
     const sim::DesignResult r = sim::runScenario(scenario, options.design, run);
     sched.finish();
@@ -118,6 +126,9 @@ CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options)
     }
   }
   result.distinct = seen.size();
+  // Every kernel is gone: a table still in use is one a mutated schedule
+  // leaked (invariant 6), which nothing reaches any more.
+  if (pageTables.pagesInUse() != 0) pageTables.forgetLeaked();
   return result;
 }
 

@@ -1,7 +1,9 @@
 // `vfiomm check`: runs one scenario on one design schedule after schedule,
 // each on a fresh kernel under the deterministic scheduler, and stops at the
 // first schedule that breaks invariant 1 (no access reaches a BAR whose
-// decode is off) or makes lockdep report. A run is fully determined by
+// decode is off), 2 (nothing translates into a range after its zap), 4
+// (every entry maps its pfn), 6 (nothing left once every process exited) or
+// makes lockdep report. A run is fully determined by
 // (scenario, design, profile, mutations, strategy, seed).
 #pragma once
 

@@ -13,6 +13,12 @@ constexpr MutationRow kMutations[] = {
     {"fault-without-memory-lock", &DesignOptions::faultWithoutMemoryLock},
     {"zap-before-memory-lock", &DesignOptions::zapBeforeMemoryLock},
     {"prefault-under-memory-lock", &DesignOptions::prefaultNaiveUnderMemoryLock},
+    {"zap-without-tlb-shootdown", &DesignOptions::zapWithoutTlbShootdown},
+    {"no-zap-on-d3hot", &DesignOptions::noZapOnD3hot},
+    {"hot-reset-zaps-requester-only", &DesignOptions::hotResetZapsRequesterOnly},
+    {"insert-without-ptl", &DesignOptions::insertWithoutPtl},
+    {"fork-copies-before-link", &DesignOptions::forkCopiesBeforeLink},
+    {"fault-retry-reuses-vma", &DesignOptions::faultRetryReusesVma},
 };
 
 }  // namespace

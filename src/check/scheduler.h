@@ -62,6 +62,9 @@ class Scheduler : public SchedHook, public SchedThreads {
   void attach(unsigned id) override;
   void detach() override;
 
+  // The thread that runs now (the caller, when called from a scheduled
+  // thread): the id the choices use.
+  unsigned running() const { return current_.load(std::memory_order_acquire); }
   uint64_t points() const { return points_; }
   // The thread picked at every point that had more than one candidate.
   const std::vector<unsigned>& choices() const { return choices_; }

@@ -63,7 +63,8 @@ void AddressSpace::forEachVma(uint64_t first, uint64_t last,
   iMmap_.forEachOverlap(first, last, [&](Vma* v, uint64_t, uint64_t) { fn(*v); });
 }
 
-uint64_t AddressSpace::unmapMappingRange(uint64_t holebegin, uint64_t holelen, bool evenCows) {
+uint64_t AddressSpace::unmapMappingRange(uint64_t holebegin, uint64_t holelen, bool evenCows,
+                                         ZapFlush flush) {
   (void)evenCows;  // only private COW copies care; vfio VMAs are never COW
   const uint64_t first = holebegin >> kPageShift;
   uint64_t last = ULLONG_MAX;
@@ -82,7 +83,7 @@ uint64_t AddressSpace::unmapMappingRange(uint64_t holebegin, uint64_t holelen, b
     const uint64_t zlast = std::min(last, vlast);
     const VirtAddr start = vma->start() + ((zfirst - vfirst) << kPageShift);
     const uint64_t size = (zlast - zfirst + 1) << kPageShift;
-    cleared += zapPageRangeSingle(*vma, start, size).total();
+    cleared += zapPageRangeSingle(*vma, start, size, flush).total();
     if (zapCheck_) zapCheck_(*vma, start, start + size);
   });
   return cleared;

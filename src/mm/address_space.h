@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "base/addr.h"
+#include "mm/pfn_insert.h"
 #include "mm/vma_interval_tree.h"
 #include "sync/rw_semaphore.h"
 
@@ -33,8 +34,9 @@ class AddressSpace {
   // mapping of the file bytes [holebegin, holebegin + holelen) in every mm;
   // holelen 0 means to the end of the file. Takes i_mmap_rwsem for read and
   // no mmap lock. Returns the number of leaf entries cleared.
-  uint64_t unmapMappingRange(uint64_t holebegin, uint64_t holelen, bool evenCows)
-      EXCLUDES(iMmapRwsem_);
+  // `flush`: ZapFlush::kSkipped only for the seeded bug (pfn_insert.h).
+  uint64_t unmapMappingRange(uint64_t holebegin, uint64_t holelen, bool evenCows,
+                             ZapFlush flush = ZapFlush::kShootdown) EXCLUDES(iMmapRwsem_);
 
   // Visit the VMAs overlapping the page range [first, last] (i_mmap_rwsem
   // held by the caller, either mode).

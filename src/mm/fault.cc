@@ -174,14 +174,26 @@ VmFaultResult handleMmFault(Task& task, Vma& vma, VirtAddr address, FaultFlags f
 
 namespace {
 
+// lock_mm_and_find_vma(): the VMA of the retry, looked up again under the
+// mmap lock. The seeded bug MmProfile::faultRetryReusesVma takes the one
+// the per-VMA-lock attempt found instead, which a munmap may have removed
+// since that attempt dropped its lock.
+Vma* retryVma(Mm& mm, VirtAddr address, Vma* firstAttempt) REQUIRES_SHARED(mm.mmapLock()) {
+  if (firstAttempt != nullptr && mm.profile().faultRetryReusesVma) [[unlikely]]
+    return firstAttempt;
+  return mm.findVma(address);
+}
+
 SigInfo doUserAddrFaultUntraced(Task& task, VirtAddr address, FaultAccess access) {
   lockdep::assertNoLocksHeld();
   Mm& mm = *task.mm;
   FaultFlags flags = faultflag::kAllowRetry | faultflag::kKillable | faultflag::kUser;
   if (access == FaultAccess::kWrite) flags |= faultflag::kWrite;
 
+  Vma* firstAttempt = nullptr;  // dead once the attempt retried
   if (mm.profile().perVmaLock) {
     if (Vma* vma = mm.lockVmaUnderRcu(address)) {
+      firstAttempt = vma;
       if (accessError(*vma, access)) {
         vma->endRead();
         return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvAccerr, address};
@@ -199,7 +211,7 @@ SigInfo doUserAddrFaultUntraced(Task& task, VirtAddr address, FaultAccess access
 
   for (;;) {
     ReadGuard mmap(mm.mmapLock());
-    Vma* vma = mm.findVma(address);
+    Vma* vma = retryVma(mm, address, firstAttempt);
     if (vma == nullptr) return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvMaperr, address};
     if (accessError(*vma, access))
       return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvAccerr, address};

@@ -154,6 +154,8 @@ void Mm::removeVma(std::unique_ptr<Vma> vma) {
   if (vma->flags() & vm::kAccount) uncharge(vma->pages());
   if (vma->ops() != nullptr) vma->ops()->close(*vma);
   if (vma->fileRef() != nullptr) deferredFput_.push_back(vma->fileRef());
+  if (profile_.faultRetryReusesVma) [[unlikely]]
+    retired_.push_back(std::move(vma));
 }
 
 void Mm::setOwner(int pid, std::string comm) {
@@ -784,12 +786,16 @@ Result<std::shared_ptr<Mm>> Mm::fork() {
     // child's ->open runs before it is linked and before the copy.
     if (profile_.forkOpenBeforeCopy) openVma(c);
     child->insertVma(std::move(copy));
-    if (hasFile) child->linkFile(c, vma.get());
+    // Linked before the copy: a zap that follows the copy finds the child
+    // after the parent (the seeded bug forkCopiesBeforeLink links it after).
+    const bool linkAfterCopy = profile_.forkCopiesBeforeLink;
+    if (hasFile && !linkAfterCopy) [[likely]] child->linkFile(c, vma.get());
     // vma_needs_copy() is always true for VM_PFNMAP; WIPEONFORK skips it.
     if (!(c.flags() & vm::kWipeOnFork) &&
         pageTable_.copyRange(child->pageTable_, c.start(), c.end()) != PageTable::WalkStatus::kOk) {
       status = fail(Errno::kENOMEM);
     }
+    if (hasFile && linkAfterCopy) [[unlikely]] child->linkFile(c, vma.get());
     if (!profile_.forkOpenBeforeCopy) openVma(c);
     if (!status) break;
   }

@@ -179,6 +179,11 @@ class Mm : public std::enable_shared_from_this<Mm> {
   ThpEnabled thpEnabled_ = ThpEnabled::kAlways;
   bool thpDisabled_ = false;
   bool exited_ GUARDED_BY(mmapLock_) = false;
+  // MmProfile::faultRetryReusesVma only: removed VMAs stay readable until
+  // the mm goes, as SLAB_TYPESAFE_BY_RCU keeps a vm_area_struct readable
+  // for a reader that found it, so the seeded bug's stale pointer reads a
+  // detached VMA rather than freed memory.
+  std::vector<std::unique_ptr<Vma>> retired_ GUARDED_BY(mmapLock_);
 };
 
 }  // namespace vfiomm

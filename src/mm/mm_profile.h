@@ -38,6 +38,27 @@ struct MmProfile {
   bool atomicCompCap = true;      // atomic_comp_cap
   bool msixDynamic = true;        // msix_dynamic (x86 with per-device MSI domains)
   bool hotResetCdev = true;       // hot_reset_cdev
+  // Not a kernel's switch: the seeded bug `vfiomm check --mutate
+  // fork-copies-before-link` (DesignOptions::forkCopiesBeforeLink), set by
+  // the kernel that runs it. dup_mmap() copies a file VMA's entries into
+  // the child before it links the child's VMA into the file's i_mmap tree.
+  // The rule it breaks: dup_mmap() links the child's VMA right after the
+  // parent's (vma_interval_tree_insert_after()) before copy_page_range(),
+  // so that unmap_mapping_range() walks the child after the parent and a
+  // zap of the parent that follows the copy zaps the child too; linked
+  // after the copy, a zap in between misses the child, which keeps the
+  // BAR mapped with decode off.
+  bool forkCopiesBeforeLink = false;
+  // Not a kernel's switch either: the seeded bug `fault-retry-reuses-vma`
+  // (DesignOptions::faultRetryReusesVma). When the fault under the per-VMA
+  // lock returns VM_FAULT_RETRY (the 4 KiB ->fault of a file VMA, or a huge
+  // fault that fell back to it), the retry under mmap_lock goes on with
+  // the VMA of the first attempt instead of looking it up again. The rule
+  // it breaks: do_user_addr_fault() retries through lock_mm_and_find_vma(),
+  // because the VMA lock was dropped with the retry and a munmap or mremap
+  // may have removed or changed the VMA meanwhile; on the stale one the
+  // fault maps a range that no VMA covers any more.
+  bool faultRetryReusesVma = false;
   bool dmabufFeature = false;     // dmabuf_feature (6.19)
   // The type1 IOMMU driver (dma-mapping.md §0).
   Type1PfnLookup type1PfnLookup = Type1PfnLookup::kFollowPfnmapLeafStride;  // type1_pfn_lookup

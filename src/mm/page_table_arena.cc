@@ -62,6 +62,11 @@ void PageTableArena::free(PageTablePage* page) {
 
 SpinLock& PageTableArena::ptl(const PageTablePage* page) { return desc(page).ptl; }
 
+void PageTableArena::forgetLeaked() {
+  std::lock_guard lock(mu_);
+  inUse_ = 0;
+}
+
 size_t PageTableArena::pagesInUse() const {
   std::lock_guard lock(mu_);
   return inUse_;

@@ -53,6 +53,10 @@ class PageTableArena {
   // Host bytes a table page costs: the page and its descriptor.
   static constexpr size_t kBytesPerPage = kPageSize + 16;
   size_t pagesInUse() const;
+  // Counts the pages still in use as gone, so that the arena may go with
+  // its chunks: only for pages no page table reaches any more, which a
+  // seeded bug of `vfiomm check` leaked on purpose (invariant 6 saw them).
+  void forgetLeaked();
 
  private:
   struct Desc {

@@ -6,6 +6,7 @@
 #include "mm/mmu_gather.h"
 #include "mm/page_table_walk.h"
 #include "mm/vma.h"
+#include "sync/sched_hook.h"
 #include "trace/tracer.h"
 
 namespace vfiomm {
@@ -42,7 +43,26 @@ void traceInsert(VirtAddr addr, Pfn pfn, PtLevel level) {
 
 uint64_t writeBits(bool write) { return write ? (pte::kAccessed | pte::kDirty) : pte::kAccessed; }
 
-VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level) {
+// Runs `testAndSet(racy)` under the page-table lock of `slot`, or, for the
+// seeded bug InsertLock::kSkipped, without it and with `racy` set: the
+// caller then offers a scheduling point between its test and its store,
+// where another fault may change the entry. The point exists only in the
+// mutated path; with the lock held nobody could act on the entry there, so
+// it would only multiply the schedules of the correct designs.
+template <typename Fn>
+VmFaultResult underPtl(PageTable& pt, const PageTable::Slot& slot, InsertLock lock,
+                       Fn&& testAndSet) {
+  if (lock == InsertLock::kSkipped) [[unlikely]]
+    return testAndSet(true);
+  SpinGuard guard(pt.ptlFor(slot));
+  return testAndSet(false);
+}
+
+void racyGap(bool racy) {
+  if (racy) schedPoint("pfn_insert.test_to_set");
+}
+
+VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level, InsertLock lock) {
   Vma& vma = *vmf.vma;
   checkPfnmapVma(vma);
   const VirtAddr addr = vmf.address.alignDown(levelSize(level));
@@ -54,20 +74,22 @@ VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level) {
     case PageTable::WalkStatus::kHugeAbove: return vmfault::kNoPage;
     default: return vmfault::kOom;
   }
-  SpinGuard guard(pt.ptlFor(slot));
-  const uint64_t cur = slot.entry->load(std::memory_order_relaxed);
-  if (!pte::isNone(cur)) {
-    // A table or a leaf is already there: change nothing, let the access
-    // retry (and refault at a smaller size if it still misses).
-    if (write && pte::isHugeLeaf(cur) && pte::pfnOf(cur) == pfn)
-      slot.entry->store(cur | writeBits(true), std::memory_order_release);
+  return underPtl(pt, slot, lock, [&](bool racy) {
+    const uint64_t cur = slot.entry->load(std::memory_order_relaxed);
+    if (!pte::isNone(cur)) {
+      // A table or a leaf is already there: change nothing, let the access
+      // retry (and refault at a smaller size if it still misses).
+      if (write && pte::isHugeLeaf(cur) && pte::pfnOf(cur) == pfn)
+        slot.entry->store(cur | writeBits(true), std::memory_order_release);
+      return vmfault::kNoPage;
+    }
+    racyGap(racy);
+    slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), true) | writeBits(write),
+                      std::memory_order_release);
+    (level == PtLevel::kPmd ? insertPmd : insertPud).add();
+    if (trace::enabled()) [[unlikely]] traceInsert(addr, pfn, level);
     return vmfault::kNoPage;
-  }
-  slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), true) | writeBits(write),
-                    std::memory_order_release);
-  (level == PtLevel::kPmd ? insertPmd : insertPud).add();
-  if (trace::enabled()) [[unlikely]] traceInsert(addr, pfn, level);
-  return vmfault::kNoPage;
+  });
 }
 
 // remap_pfn_range's walk: missing tables allocated, and each PTE table
@@ -111,7 +133,7 @@ class RemapPfnRange : public PageTableOperation {
 
 }  // namespace
 
-VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn) {
+VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn, InsertLock lock) {
   checkPfnmapVma(vma);
   if (addr < vma.start() || addr >= vma.end()) return vmfault::kSigbus;
   PageTable& pt = vma.mm().pageTable();
@@ -120,21 +142,23 @@ VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn) {
   // in the PMD, leaves no PTE to lock.
   if (pt.slotAt(addr, PtLevel::kPte, true, &slot) != PageTable::WalkStatus::kOk)
     return vmfault::kOom;
-  SpinGuard guard(pt.ptlFor(slot));
-  if (!pte::isNone(slot.entry->load(std::memory_order_relaxed))) return vmfault::kNoPage;
-  slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), false) | pte::kAccessed,
-                    std::memory_order_release);
-  insertPte.add();
-  if (trace::enabled()) [[unlikely]] traceInsert(addr, pfn, PtLevel::kPte);
-  return vmfault::kNoPage;
+  return underPtl(pt, slot, lock, [&](bool racy) {
+    if (!pte::isNone(slot.entry->load(std::memory_order_relaxed))) return vmfault::kNoPage;
+    racyGap(racy);
+    slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), false) | pte::kAccessed,
+                      std::memory_order_release);
+    insertPte.add();
+    if (trace::enabled()) [[unlikely]] traceInsert(addr, pfn, PtLevel::kPte);
+    return vmfault::kNoPage;
+  });
 }
 
-VmFaultResult vmfInsertPfnPmd(VmFault& vmf, Pfn pfn, bool write) {
-  return insertHuge(vmf, pfn, write, PtLevel::kPmd);
+VmFaultResult vmfInsertPfnPmd(VmFault& vmf, Pfn pfn, bool write, InsertLock lock) {
+  return insertHuge(vmf, pfn, write, PtLevel::kPmd, lock);
 }
 
-VmFaultResult vmfInsertPfnPud(VmFault& vmf, Pfn pfn, bool write) {
-  return insertHuge(vmf, pfn, write, PtLevel::kPud);
+VmFaultResult vmfInsertPfnPud(VmFault& vmf, Pfn pfn, bool write, InsertLock lock) {
+  return insertHuge(vmf, pfn, write, PtLevel::kPud, lock);
 }
 
 Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot) {
@@ -164,15 +188,27 @@ Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t
 
 namespace {
 
-LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size) {
+// The entries of [addr, addr+size) go into `tlb`, which flushes them.
+LeafCounts clearAndFlush(Vma& vma, VirtAddr addr, uint64_t size, MmuGather& tlb) {
+  const LeafCounts cleared = vma.mm().pageTable().zapRange(addr, addr + size, tlb);
+  tlb.finish();
+  return cleared;
+}
+
+LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size, ZapFlush flush) {
   // untrack_pfn() in unmap_single_vma(): a VM_PAT VMA's reservation is
   // freed by the pfn at vm_start, and VM_PAT cleared; with no entry there
   // it WARNs and VM_PAT stays (mm-pfnmap.md §7.1).
   if ((vma.flags() & vm::kPat) && vma.mm().pageTable().translate(vma.start()).present)
     vma.flagsClearUnchecked(vm::kPat);
-  MmuGather tlb(vma.mm());
-  const LeafCounts cleared = vma.mm().pageTable().zapRange(addr, addr + size, tlb);
-  tlb.finish();
+  LeafCounts cleared;
+  if (flush == ZapFlush::kSkipped) [[unlikely]] {
+    MmuGather noShootdown{TlbFlushFn{}};  // the seeded bug: no CPU is flushed
+    cleared = clearAndFlush(vma, addr, size, noShootdown);
+  } else {
+    MmuGather tlb(vma.mm());
+    cleared = clearAndFlush(vma, addr, size, tlb);
+  }
   zapCalls.add();
   zapPte.add(cleared.pte);
   zapPmd.add(cleared.pmd);
@@ -182,7 +218,7 @@ LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size) {
 
 }  // namespace
 
-LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
+LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size, ZapFlush flush) {
   if (trace::enabled()) [[unlikely]] {
     // The TLB flushes of this zap carry its flow id (Machine::flushTlbMmRange).
     trace::Tracer& t = trace::Tracer::current();
@@ -191,7 +227,7 @@ LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
     e.ts = t.now();
     e.flow = t.newFlowId();
     const trace::FlowScope flow(e.flow);
-    const LeafCounts cleared = zapPageRangeSingleUntraced(vma, addr, size);
+    const LeafCounts cleared = zapPageRangeSingleUntraced(vma, addr, size, flush);
     e.dur = t.now() - e.ts;
     e.addr = addr.value();
     e.end = addr.value() + size;
@@ -199,7 +235,7 @@ LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size) {
     t.record(e);
     return cleared;
   }
-  return zapPageRangeSingleUntraced(vma, addr, size);
+  return zapPageRangeSingleUntraced(vma, addr, size, flush);
 }
 
 void zapVmaPtes(Vma& vma, VirtAddr addr, uint64_t size) {

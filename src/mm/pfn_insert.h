@@ -14,14 +14,27 @@ namespace vfiomm {
 
 class Vma;
 
+// Whether an insert tests and sets its entry under the entry's page-table
+// lock. Always, in the kernel: insert_pfn() under get_locked_pte(),
+// insert_pfn_pmd()/_pud() under pmd_lock()/pud_lock(), the lock that
+// __pte_alloc()'s pmd_populate() and every zap of the entry take too, so
+// that "the entry is none" still holds when it is set. kSkipped is the
+// seeded bug `insert-without-ptl` (DesignOptions): the test and the store
+// are two steps, with a scheduling point between them, and a PTE table
+// another fault installs in between is overwritten by a huge leaf (two
+// entries for one address, and a table nobody frees).
+enum class InsertLock : uint8_t { kPtl, kSkipped };
+
 // vmf_insert_pfn(): one special 4 KiB PTE; an entry already there is left
 // alone (NOPAGE); outside the VMA -> SIGBUS; no PTE table -> OOM.
-VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn);
+VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn, InsertLock lock = InsertLock::kPtl);
 // vmf_insert_pfn_pmd() / _pud(): one special huge leaf for the block holding
 // vmf.address. They check neither the block's end nor the pfn's alignment:
 // the caller must.
-VmFaultResult vmfInsertPfnPmd(VmFault& vmf, Pfn pfn, bool write);
-VmFaultResult vmfInsertPfnPud(VmFault& vmf, Pfn pfn, bool write);
+VmFaultResult vmfInsertPfnPmd(VmFault& vmf, Pfn pfn, bool write,
+                              InsertLock lock = InsertLock::kPtl);
+VmFaultResult vmfInsertPfnPud(VmFault& vmf, Pfn pfn, bool write,
+                              InsertLock lock = InsertLock::kPtl);
 
 // remap_pfn_range(): sets VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP (which
 // asserts the mmap lock held for write) and fills [addr, addr+size) with
@@ -30,8 +43,18 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
 // io_remap_pfn_range(): the same with pgprot_decrypted (a no-op here).
 Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot);
 
+// Whether a zap shoots down the TLBs of the CPUs that may cache the mm.
+// Always, in the kernel: zap_page_range_single() ends in tlb_finish_mmu(),
+// and until that flush returns another CPU may still reach the pfn through
+// its TLB (the rule mremap broke in CVE-2018-18281, where move_ptes() let
+// the PTE lock go before the flush). kSkipped is the seeded bug
+// `zap-without-tlb-shootdown` (DesignOptions), which leaves every TLB as it
+// was.
+enum class ZapFlush : uint8_t { kShootdown, kSkipped };
+
 // zap_page_range_single(): clear [addr, addr+size) of one VMA and flush.
-LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size);
+LeafCounts zapPageRangeSingle(Vma& vma, VirtAddr addr, uint64_t size,
+                              ZapFlush flush = ZapFlush::kShootdown);
 // zap_vma_ptes(): the same, for VM_PFNMAP VMAs only.
 void zapVmaPtes(Vma& vma, VirtAddr addr, uint64_t size);
 

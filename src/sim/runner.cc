@@ -13,10 +13,13 @@
 
 #include <fmt/format.h>
 
+#include "base/assert.h"
 #include "base/counter.h"
 #include "mm/mm.h"
 #include "mm/vm_flags.h"
+#include "pci/bar_region.h"
 #include "pci/pci_bus.h"
+#include "pci/pci_host.h"
 #include "pci/pci_regs.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
@@ -144,8 +147,10 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
                        !sync->eventsDone.load(std::memory_order_acquire));
     if (!more) break;
     // Waiting for the events' thread: under a deterministic scheduler it
-    // must get to run even when this pass only hits the TLB.
-    if (prog.untilEventsDone) spinPoint("runner.until_events_done");
+    // must get to run even when this pass only hits the TLB. The first pass
+    // waits for nobody: giving way before it would cost a scheduler one
+    // more preemption to get this thread going at all.
+    if (prog.untilEventsDone && pass != 0) spinPoint("runner.until_events_done");
     for (const Target& tg : targets) {
       // Accesses run in timeslices of kSliceAccesses: threads sharing a
       // simulated CPU still interleave, at a realistic grain.
@@ -189,9 +194,11 @@ class Run {
   void mapAll(ProcState& ps, const ProcessDef& def);
   PhaseResult runPhase(const PhaseDef& phase);
   void runEvent(const EventDef& e, PhaseResult& pr);
+  void runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes);
   std::vector<Target> targetsOf(ProcState& ps, const AccessProgram& prog);
   Thread& threadFor(ProcState& ps, const std::string& name, unsigned cpu);
   uint64_t pgtablesNow() const;
+  std::string firstDecodeViolation() const;
   void reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expected) const;
   TimelineSample sampleOf(const Metrics& phaseSoFar) const;
   void note(std::vector<std::string>& notes, const Mark& m, const std::string& what, long rc);
@@ -205,6 +212,9 @@ class Run {
   std::optional<KernelContext::Scope> in_;
   std::map<std::string, VfioDevice*> devices_;
   std::map<std::string, std::unique_ptr<ProcState>> procs_;
+  // RunOptions::monitorInvariants: made once the devices exist, gone before
+  // the kernel.
+  std::optional<InvariantMonitor> monitor_;
   DesignResult result_;
 };
 
@@ -433,10 +443,11 @@ uint64_t Run::pgtablesNow() const {
   return sum;
 }
 
-void Run::runEvent(const EventDef& e, PhaseResult& pr) {
-  ProcState& ps = *procs_.at(e.process);
+// The events that act on a device through the process's fd: they change no
+// process and no mapping, so a phase's thread may issue them too, at the
+// same time as the phase's own events (ThreadDef::events).
+void Run::runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes) {
   Process& p = *ps.proc;
-  trace::setCurrentTask(p.pid(), p.pid());  // events are syscalls of the first thread
   const std::string what = eventKindName(e.kind);
   auto devFd = [&]() {
     auto it = ps.deviceFd.find(e.device);
@@ -453,7 +464,7 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
                                                  : static_cast<uint16_t>(cmd & ~kPciCommandMemory);
         rc = configRw16(ps, e.device, kPciCommand, &cmd, true);
       }
-      if (rc != 2) note(pr.notes, e.mark, what, rc);
+      if (rc != 2) note(notes, e.mark, what, rc);
       return;
     }
     case EventKind::kD3hot:
@@ -462,7 +473,7 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       // without a PM capability has no D-states to ask for.
       const std::optional<uint16_t> pm = devices_.at(e.device)->pdev().pmCapOffset();
       if (!pm) {
-        note(pr.notes, e.mark, what, -static_cast<long>(toInt(Errno::kEINVAL)));
+        note(notes, e.mark, what, -static_cast<long>(toInt(Errno::kEINVAL)));
         return;
       }
       const uint32_t pmcsr = *pm + kPciPmCtrl;
@@ -472,7 +483,7 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
         v = static_cast<uint16_t>((v & ~kPciPmCtrlStateMask) | (e.kind == EventKind::kD3hot ? 3 : 0));
         rc = configRw16(ps, e.device, pmcsr, &v, true);
       }
-      if (rc != 2) note(pr.notes, e.mark, what, rc);
+      if (rc != 2) note(notes, e.mark, what, rc);
       return;
     }
     case EventKind::kReset:
@@ -491,6 +502,51 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       rc = p.ioctl(devFd(), VFIO_DEVICE_FEATURE, &f);
       break;
     }
+    case EventKind::kMunmap:
+    case EventKind::kMprotect:
+    case EventKind::kMremap:
+    case EventKind::kFork:
+    case EventKind::kExit:
+      VFIOMM_ASSERT_MSG(false, "not a device event");
+  }
+  if (rc < 0) note(notes, e.mark, what, rc);
+}
+
+// The first access the BARs recorded with decode off, in the order of the
+// devices' names (one CPU ran at a time under a scheduler, so a region's
+// list is in the order of the run).
+std::string Run::firstDecodeViolation() const {
+  for (const auto& [name, dev] : devices_) {
+    for (unsigned r = 0; r <= kPciRomResource; ++r) {
+      const BarRegion* region = kernel_->pciHost().barRegion(dev->pdev(), r);
+      if (region == nullptr) continue;
+      const std::vector<BarRegion::DecodeViolation> v = region->decodeViolations();
+      if (v.empty()) continue;
+      return fmt::format("first: a {} at {:#x} ({} resource {}) from CPU {}",
+                         v.front().isWrite ? "store" : "load", v.front().addr.value(), name, r,
+                         v.front().cpu);
+    }
+  }
+  return {};
+}
+
+void Run::runEvent(const EventDef& e, PhaseResult& pr) {
+  ProcState& ps = *procs_.at(e.process);
+  Process& p = *ps.proc;
+  trace::setCurrentTask(p.pid(), p.pid());  // events are syscalls of the first thread
+  const std::string what = eventKindName(e.kind);
+  long rc = 0;
+  switch (e.kind) {
+    case EventKind::kMemoryDisable:
+    case EventKind::kMemoryEnable:
+    case EventKind::kD3hot:
+    case EventKind::kD0:
+    case EventKind::kReset:
+    case EventKind::kHotReset:
+    case EventKind::kLowPowerEntry:
+    case EventKind::kLowPowerExit:
+      runDeviceEvent(ps, e, pr.notes);
+      return;
     case EventKind::kMunmap: {
       MapState& m = ps.maps.at(e.mapping);
       rc = p.munmap(m.addr + e.offset, e.length);
@@ -587,12 +643,16 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
     std::vector<Target> targets;
     const AccessProgram* prog;
     ThreadStats stats;
+    ProcState* process;               // whose device events it issues
+    const std::vector<EventDef>* events;  // none: it runs prog
+    std::vector<std::string> notes;   // of its events, merged at the end
   };
   std::vector<Work> work;
   for (const ThreadDef& td : phase.threads) {
     ProcState& ps = *procs_.at(td.process);
     Thread& t = threadFor(ps, td.name, td.cpu);
-    work.push_back(Work{&t, targetsOf(ps, td.program), &td.program, {}});
+    std::vector<Target> targets = td.events.empty() ? targetsOf(ps, td.program) : std::vector<Target>{};
+    work.push_back(Work{&t, std::move(targets), &td.program, {}, &ps, &td.events, {}});
   }
   uint64_t expectedAccesses = 0;  // 0: unknown (a thread runs until the events are done)
   for (const Work& w : work) {
@@ -600,7 +660,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
       expectedAccesses = 0;
       break;
     }
-    expectedAccesses += accessesOf(w.targets, *w.prog);
+    if (w.events->empty()) expectedAccesses += accessesOf(w.targets, *w.prog);
   }
   PhaseSync sync;
   sync.running.store(static_cast<unsigned>(work.size()));
@@ -611,12 +671,16 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   KernelContext& context = kernel_->context();
   for (Work& w : work) {
     const unsigned id = sched != nullptr ? sched->spawn() : 0;
-    threads.emplace_back([&w, &sync, &start_line, &context, sched, id] {
+    threads.emplace_back([this, &w, &sync, &start_line, &context, sched, id] {
       const KernelContext::Scope in(context);
       trace::setCurrentTask(w.thread->task().pid, w.thread->task().tid);
       start_line.arrive_and_wait();
       if (sched != nullptr) sched->attach(id);
-      runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
+      if (w.events->empty()) {
+        runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
+      } else {
+        for (const EventDef& e : *w.events) runDeviceEvent(*w.process, e, w.notes);
+      }
       sync.running.fetch_sub(1, std::memory_order_acq_rel);
       if (sched != nullptr) sched->detach();
     });
@@ -660,6 +724,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
     m.sigbus += w.stats.sigbus;
     m.sigsegv += w.stats.sigsegv;
     m.accesses += w.stats.accesses;
+    pr.notes.insert(pr.notes.end(), w.notes.begin(), w.notes.end());
   }
   m.pgtablesPeak = peak;
   m.lockdepReports = lockdep::reportCount() - lockdepBefore;
@@ -675,17 +740,32 @@ DesignResult Run::run() {
   result_.design = design_;
   boot();
   setUp();
+  if (options_.monitorInvariants) {
+    monitor_.emplace(*kernel_);
+    if (options_.whoRuns) monitor_->setWho(options_.whoRuns);
+  }
   for (const PhaseDef& ph : sc_.phases) {
     const uint64_t traced = trace::enabled() ? trace::Tracer::current().now() : UINT64_MAX;
     result_.phases.push_back(runPhase(ph));
     tracePhase(traced, ph.name);
     result_.total.add(result_.phases.back().m);
   }
+  if (monitor_ && result_.total.violations != 0) result_.firstDecodeViolation = firstDecodeViolation();
   result_.failed = !designTraits(design_).expectsHoles &&
                    (result_.total.violations != 0 || result_.total.lockdepReports != 0);
-  // Everyone exits; then the kernel goes (invariant 6 is checked by tests).
+  // Everyone exits; then the kernel goes.
+  std::vector<std::shared_ptr<Process>> processes;
+  for (auto& [n, ps] : procs_) processes.push_back(ps->proc);
+  if (monitor_) monitor_->checkEntries(processes);
   for (auto& [n, ps] : procs_) ps->proc->exit();
   procs_.clear();
+  if (monitor_) {
+    monitor_->checkLeaks(processes);
+    result_.invariants = monitor_->counts();
+    result_.invariantFindings = monitor_->findings();
+    monitor_.reset();
+  }
+  processes.clear();
   if (options_.beforeTeardown) options_.beforeTeardown(*kernel_);
   const std::vector<lockdep::Report> reports = lockdep::reports();
   if (!reports.empty()) result_.firstLockdepReport = reports.front().text;

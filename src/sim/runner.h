@@ -20,6 +20,7 @@
 #include "sync/sched_hook.h"
 #include "sync/sched_threads.h"
 #include "trace/trace_log.h"
+#include "uapi/invariant_monitor.h"
 #include "vfio/mapping_design.h"
 
 namespace vfiomm {
@@ -76,6 +77,13 @@ struct DesignResult {
   // An invariant broke where the design should keep it: any violation or
   // lockdep report in a design that does not expect holes (DesignTraits).
   bool failed = false;
+  // With RunOptions::monitorInvariants, what the monitor counted and said,
+  // in the order it found them (not part of the JSON).
+  InvariantCounts invariants;
+  std::vector<std::string> invariantFindings;
+  // With RunOptions::monitorInvariants, the first access a BAR recorded
+  // with its decode off: where, on which device and from which CPU.
+  std::string firstDecodeViolation;
 };
 
 struct RunOptions {
@@ -100,6 +108,13 @@ struct RunOptions {
   // Page-table memory the run's kernel takes its tables from, for callers
   // that run many (KernelConfig::pageTables); null: its own.
   PageTableArena* pageTables = nullptr;
+  // Watch invariants 2, 4 and 6 too (uapi/invariant_monitor.h): 2 at every
+  // zap from set-up on, 4 once the phases are done, 6 once every process
+  // exited. `vfiomm check` fails on them; other commands leave it off.
+  bool monitorInvariants = false;
+  // Who runs the zap an invariant-2 finding is about (the scheduler's
+  // thread), for the finding's text; unset: not said.
+  std::function<std::string()> whoRuns;
   // Called on the run's kernel once every process has exited, before the
   // kernel goes (tests read its lockdep graph here).
   std::function<void(Kernel&)> beforeTeardown;

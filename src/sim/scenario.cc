@@ -227,6 +227,8 @@ class Parser {
   AccessProgram parseProgram(const YAML::Node& n, bool allowThreadKeys) const;
   void checkTargets(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p) const;
   PhaseDef parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::string>& live);
+  void parseThreadEvents(const YAML::Node& t, ThreadDef& td, Scenario& sc,
+                         std::set<std::string>& live, const PhaseDef& ph);
   EventDef parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::string>& live,
                       const PhaseDef& phase);
   const ProcessDef& liveProcess(const YAML::Node& n, const Scenario& sc,
@@ -529,7 +531,7 @@ ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
 AccessProgram Parser::parseProgram(const YAML::Node& n, bool allowThreadKeys) const {
   if (allowThreadKeys)
     checkKeys(n, {"name", "process", "cpu", "pattern", "stride", "count", "seed", "writes", "passes",
-                  "until_events_done", "targets"},
+                  "until_events_done", "targets", "events"},
               "a thread");
   else
     checkKeys(n, {"pattern", "stride", "count", "seed", "writes", "passes", "targets"}, "a program");
@@ -806,6 +808,27 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
   return e;
 }
 
+// A thread's `events`: device events of its own process, instead of any
+// access key.
+void Parser::parseThreadEvents(const YAML::Node& t, ThreadDef& td, Scenario& sc,
+                               std::set<std::string>& live, const PhaseDef& ph) {
+  for (const char* key : {"pattern", "stride", "count", "seed", "writes", "passes",
+                          "until_events_done", "targets"})
+    if (t[key]) fail(t[key], fmt::format("a thread with events makes no accesses: '{}' is not for it", key));
+  requireSeq(t["events"], "events");
+  for (const YAML::Node& n : t["events"]) {
+    EventDef e = parseEvent(n, sc, live, ph);
+    if (!isDeviceEvent(e.kind))
+      fail(n, fmt::format("a thread issues device events only, not '{}'", eventKindName(e.kind)));
+    if (e.afterAccesses != 0) fail(n["after_accesses"], "a thread's event does not wait for accesses");
+    if (e.process != td.process)
+      fail(n, fmt::format("thread '{}' issues events of its process '{}', not of '{}'", td.name,
+                          td.process, e.process));
+    td.events.push_back(std::move(e));
+  }
+  if (td.events.empty()) fail(t["events"], fmt::format("thread '{}' has no events", td.name));
+}
+
 PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::string>& live) {
   requireMap(n, "a phase");
   checkKeys(n, {"name", "threads", "events"}, "a phase");
@@ -837,8 +860,12 @@ PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::str
       if (t["cpu"]) td.cpu = bounded<unsigned>(t["cpu"], "cpu", 63);
       if (td.cpu >= sc.cpus)
         fail(t["cpu"], fmt::format("cpu {} does not exist (the scenario has {} cpus)", td.cpu, sc.cpus));
-      checkTargets(t, td.program, p);
-      checkAccesses(t, td.program, p, fmt::format("thread '{}'", td.name));
+      if (t["events"]) {
+        parseThreadEvents(t, td, sc, live, ph);
+      } else {
+        checkTargets(t, td.program, p);
+        checkAccesses(t, td.program, p, fmt::format("thread '{}'", td.name));
+      }
       ph.threads.push_back(std::move(td));
       ++i;
     }
@@ -986,6 +1013,10 @@ const ProcessDef* Scenario::process(const std::string& n) const {
   for (const ProcessDef& p : processes)
     if (p.name == n) return &p;
   return nullptr;
+}
+
+bool isDeviceEvent(EventKind k) {
+  return k >= EventKind::kMemoryDisable && k <= EventKind::kLowPowerExit;
 }
 
 const char* eventKindName(EventKind k) {

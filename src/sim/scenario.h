@@ -108,14 +108,6 @@ struct AccessProgram {
   std::vector<std::string> targets;  // mapping names; empty: every mapping of the process
 };
 
-struct ThreadDef {
-  std::string name;
-  std::string process;
-  unsigned cpu = 0;
-  AccessProgram program;
-  Mark mark;
-};
-
 enum class EventKind {
   kMemoryDisable,
   kMemoryEnable,
@@ -133,6 +125,9 @@ enum class EventKind {
 };
 
 const char* eventKindName(EventKind k);
+// The events that act on a device through an fd (memory-disable up to
+// low-power-exit): they change no process and no mapping.
+bool isDeviceEvent(EventKind k);
 
 struct EventDef {
   EventKind kind = EventKind::kMemoryDisable;
@@ -147,6 +142,18 @@ struct EventDef {
   std::string child;          // fork: the child's name
   std::optional<AccessProgram> childProgram;  // fork: run by the child right away
   uint64_t afterAccesses = 0; // wait until the phase's threads made this many accesses
+  Mark mark;
+};
+
+struct ThreadDef {
+  std::string name;
+  std::string process;
+  unsigned cpu = 0;
+  AccessProgram program;
+  // Device events this thread issues, in order, instead of accesses, at the
+  // same time as the phase's own events (a second syscall-issuing thread,
+  // e.g. a decode change racing a fork); empty: it runs `program`.
+  std::vector<EventDef> events;
   Mark mark;
 };
 

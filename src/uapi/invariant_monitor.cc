@@ -1,5 +1,8 @@
 #include "uapi/invariant_monitor.h"
 
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "mm/address_space.h"
@@ -19,6 +22,20 @@ constexpr size_t kMaxFindings = 64;
 Pfn expectedStartPfn(VfioDevice& dev, const Vma& vma) {
   if (designTraits(dev.pci().design().kind()).pgoffHoldsPfn) return Pfn(vma.pgoff().value());
   return dev.pci().vmaToPfn(vma);
+}
+
+// Calls fn(va, level) for each leaf of `mm` that no VMA covers: it maps a
+// pfn that no address calls for (a fault that went on with a VMA a munmap
+// had removed).
+template <typename Fn>
+void forEachUncoveredLeaf(Mm& mm, Fn&& fn) REQUIRES_SHARED(mm.mmapLock()) {
+  std::vector<std::pair<VirtAddr, PtLevel>> leaves;
+  mm.pageTable().forEachLeaf(VirtAddr(0), VirtAddr(kTaskSize),
+                             [&](VirtAddr va, PtLevel level, uint64_t) {
+                               leaves.emplace_back(va, level);
+                             });
+  for (const auto& [va, level] : leaves)
+    if (mm.findVma(va) == nullptr) fn(va, level);
 }
 
 }  // namespace
@@ -47,9 +64,10 @@ void InvariantMonitor::note(std::atomic<uint64_t>& counter, std::string what) {
 // the VMA's part was zapped and the TLBs flushed: its tables cannot go away.
 void InvariantMonitor::afterZap(const Vma& vma, VirtAddr start, VirtAddr end) {
   Mm& mm = vma.mm();
+  const std::string by = who_ ? fmt::format(" (zapped by {})", who_()) : std::string();
   mm.pageTable().forEachLeaf(start, end, [&](VirtAddr va, PtLevel level, uint64_t) {
-    note(staleAfterZap_, fmt::format("invariant 2: {} leaf at {:#x} survived a zap of mm {}",
-                                     levelName(level), va.value(), mm.id()));
+    note(staleAfterZap_, fmt::format("invariant 2: {} leaf at {:#x} survived a zap of mm {}{}",
+                                     levelName(level), va.value(), mm.id(), by));
   });
   // Sample the TLBs: the first and last page and every 2 MiB in between.
   const uint64_t step = std::max<uint64_t>(kPmdSize, (end - start) / 512);
@@ -57,12 +75,14 @@ void InvariantMonitor::afterZap(const Vma& vma, VirtAddr start, VirtAddr end) {
     Cpu& cpu = kernel_.machine().cpu(c);
     for (uint64_t off = 0; off < end - start; off += step) {
       if (cpu.tlbTranslates(mm.id(), start + off))
-        note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x}", c,
-                                         (start + off).value()));
+        note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x} after a "
+                                         "zap of mm {}{}",
+                                         c, (start + off).value(), mm.id(), by));
     }
     if (cpu.tlbTranslates(mm.id(), end - kPageSize))
-      note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x}", c,
-                                       (end - kPageSize).value()));
+      note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x} after a "
+                                       "zap of mm {}{}",
+                                       c, (end - kPageSize).value(), mm.id(), by));
   }
 }
 
@@ -71,6 +91,10 @@ void InvariantMonitor::checkEntries(const std::vector<std::shared_ptr<Process>>&
     if (p->exited()) continue;
     Mm& mm = p->mm();
     ReadGuard mmap(mm.mmapLock());
+    forEachUncoveredLeaf(mm, [&](VirtAddr va, PtLevel level) {
+      note(wrongEntries_, fmt::format("invariant 4: {} leaf at {:#x} of pid {} lies in no VMA",
+                                      levelName(level), va.value(), p->pid()));
+    });
     for (const auto& dev : kernel_.devices()) {
       for (Vma* vma : mm.vmasMapping(dev->inode().mapping())) {
         if (vma->ops() != &dev->pci().design()) continue;  // a device-specific region

@@ -4,8 +4,9 @@
 //     the BARs themselves: PciHost::decodeViolationCount());
 //  2. after a zap of a VMA returns, neither its page table nor any CPU's TLB
 //     translates into the zapped range (checked at every zap);
-//  4. every entry mapping a device maps the pfn its address calls for, and
-//     no huge entry crosses its VMA (checkEntries(), on demand);
+//  4. every entry mapping a device maps the pfn its address calls for, no
+//     huge entry crosses its VMA, and no leaf lies outside every VMA
+//     (checkEntries(), on demand);
 //  5. lockdep reported nothing (lockdep's counter);
 //  6. once every process exited: no page-table page, VMA or i_mmap node is
 //     left (checkLeaks());
@@ -19,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,6 +60,10 @@ class InvariantMonitor {
   // Invariant 6 once these processes have exited.
   void checkLeaks(const std::vector<std::shared_ptr<Process>>& processes);
 
+  // Names who runs a zap, for the invariant-2 findings (a deterministic
+  // scheduler's thread); unset, they do not say.
+  void setWho(std::function<std::string()> who) { who_ = std::move(who); }
+
   // The counts since construction.
   InvariantCounts counts() const;
   // What went wrong, one line each (bounded).
@@ -74,6 +80,7 @@ class InvariantMonitor {
   std::atomic<uint64_t> staleAfterZap_{0};
   std::atomic<uint64_t> wrongEntries_{0};
   std::atomic<uint64_t> leaks_{0};
+  std::function<std::string()> who_;
   mutable std::mutex findingsMu_;  // the monitor's own; not a modelled lock
   std::vector<std::string> findings_;
 };

@@ -28,6 +28,9 @@ Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
       config.profile.empty() ? std::string(defaultProfile(config.design)) : config.profile;
   auto profile = config.profileOverride ? config.profileOverride : MmProfile::byName(name);
   if (!profile) return fail(Errno::kEINVAL);
+  // The seeded bugs that live in mm rather than in a design.
+  profile->forkCopiesBeforeLink = config.designOptions.forkCopiesBeforeLink;
+  profile->faultRetryReusesVma = config.designOptions.faultRetryReusesVma;
   if (config.cpus == 0 || config.cpus > Machine::kMaxCpus) return fail(Errno::kEINVAL);
   if (config.memory.ramBytes < kPageSize) return fail(Errno::kEINVAL);
   auto context = std::make_shared<KernelContext>();

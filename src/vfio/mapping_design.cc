@@ -23,8 +23,12 @@ void MappingDesign::setupVma(Vma& vma) const {
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,
                                           const DesignOptions& options) {
   auto addressSpace = [&] {
-    return std::make_unique<AddressSpaceTracking>(vdev, options.zapBeforeMemoryLock);
+    return std::make_unique<AddressSpaceTracking>(
+        vdev, options.zapBeforeMemoryLock,
+        options.zapWithoutTlbShootdown ? ZapFlush::kSkipped : ZapFlush::kShootdown);
   };
+  const InsertLock insertLock =
+      options.insertWithoutPtl ? InsertLock::kSkipped : InsertLock::kPtl;
   auto design = [&](auto tracking, auto refill, auto fault) {
     return std::make_unique<MappingDesign>(kind, std::move(tracking), std::move(refill),
                                            std::move(fault));
@@ -45,13 +49,13 @@ std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vd
                     std::make_unique<FillVmaFault>(vdev));
     case DesignKind::kHugeFault: {
       auto none = std::make_unique<NoRefill>();
-      auto fault = std::make_unique<HugeFault>(vdev, *none);
+      auto fault = std::make_unique<HugeFault>(vdev, *none, insertLock);
       return design(addressSpace(), std::move(none), std::move(fault));
     }
     case DesignKind::kPrefault: {
       auto walk = std::make_unique<PrefaultWalk>(vdev, options.prefaultFillOnFirstFault,
                                                  options.prefaultNaiveUnderMemoryLock);
-      auto fault = std::make_unique<HugeFault>(vdev, *walk);
+      auto fault = std::make_unique<HugeFault>(vdev, *walk, insertLock);
       return design(addressSpace(), std::move(walk), std::move(fault));
     }
   }

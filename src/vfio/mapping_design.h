@@ -88,6 +88,50 @@ struct DesignOptions {
   // 6.10: take the write lock, then zap, so that a fault that ran in
   // between cannot leave a PTE behind for the decode-off window.
   bool zapBeforeMemoryLock = false;
+  // Seeded bug (`--mutate zap-without-tlb-shootdown`), the address-space
+  // zap: unmap_mapping_range clears the BARs' entries but shoots down no
+  // TLB (ZapFlush::kSkipped, mm/pfn_insert.h). It breaks the rule of every
+  // zap, that tlb_finish_mmu() flushes the CPUs of the mm before the zap
+  // returns (broken by mremap's move_ptes() in CVE-2018-18281): a vCPU whose
+  // TLB still holds the BAR reaches it with decode off. Invariant 2 sees it
+  // at the zap.
+  bool zapWithoutTlbShootdown = false;
+  // Seeded bug (`--mutate no-zap-on-d3hot`), the PMCSR write of every
+  // design: entering D3hot takes memory_lock for write without zapping. It
+  // breaks the rule vfio_pm_config_write() has kept since about 6.0 ("vfio/pci:
+  // Invalidate mmaps and block the access in D3hot power state"): a BAR in
+  // D3hot decodes nothing, so its mappings must go with the state change,
+  // or a later access through a PTE left behind reaches it.
+  bool noZapOnD3hot = false;
+  // Seeded bug (`--mutate hot-reset-zaps-requester-only`), the dev_set's hot
+  // reset: only the device whose fd got VFIO_DEVICE_PCI_HOT_RESET is
+  // zapped; the other devices of the dev_set get memory_lock for write
+  // without a zap. It breaks the rule of vfio_pci_dev_set_hot_reset()
+  // since 5.8 (commit abafbc551fdd): the bus reset clears every function's
+  // COMMAND register, so every device of the set is zapped under its lock.
+  bool hotResetZapsRequesterOnly = false;
+  // Seeded bug (`--mutate insert-without-ptl`), the huge fault (`huge-fault`
+  // and `prefault`): vmf_insert_pfn() and vmf_insert_pfn_pmd()/_pud() test
+  // and set their entry without the page-table lock (InsertLock::kSkipped,
+  // mm/pfn_insert.h). It breaks the rule of insert_pfn() and
+  // insert_pfn_pmd(), which test pte_none()/pmd_none() and set the entry
+  // under get_locked_pte()/pmd_lock(): a 4 KiB fault that installs a PTE
+  // table in the PMD between the huge fault's test and its store is
+  // overwritten, so the address has two entries and the PTE table is never
+  // freed (invariant 6 at exit, the kernel's "non-zero pgtables_bytes on
+  // freeing mm").
+  bool insertWithoutPtl = false;
+  // Seeded bug (`--mutate fork-copies-before-link`), fork in mm, whatever the
+  // design: the child's VMA is linked into the device's i_mmap tree after
+  // its entries were copied. The kernel copies it into the child's
+  // MmProfile (MmProfile::forkCopiesBeforeLink says which rule it breaks).
+  bool forkCopiesBeforeLink = false;
+  // Seeded bug (`--mutate fault-retry-reuses-vma`), the fault path in mm,
+  // whatever the design: the retry after the per-VMA-lock attempt reuses
+  // that attempt's VMA (MmProfile::faultRetryReusesVma says which rule it
+  // breaks). Through `huge-fault` it is the G3 huge_fault handler, at order
+  // 0, that maps the range a munmap just removed.
+  bool faultRetryReusesVma = false;
 };
 
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,

@@ -63,6 +63,8 @@ class VfioDeviceSet {
   // once every lock is dropped.
   Status resetLocked(VfioDevice& requester, const HotResetOwner& owner,
                      std::vector<VfioDevice*>* refill) REQUIRES(lock_);
+  // memory_lock of `dev` for write by trylock, and its zap; false: busy.
+  static bool tryLockForReset(VfioDevice& dev, VfioDevice& requester);
   // The devices resumed: every memory_lock by trylock + zap, then the bus.
   Status lockAndResetBus(VfioDevice& requester, const HotResetOwner& owner,
                          std::vector<VfioDevice*>* refill) REQUIRES(lock_);

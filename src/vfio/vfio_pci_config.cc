@@ -595,7 +595,8 @@ Status VfioPciConfig::pmWrite(const Area& area, uint32_t pos, unsigned size, uin
   if (Status st = defaultWrite(pos, size, value); !st) return st;
   if (pos - area.start != kPciPmCtrl) return ok();
   const auto state = static_cast<PciPowerState>(value & kPciPmCtrlStateMask);
-  if (state >= PciPowerState::kD3hot) {
+  // The seeded bug noZapOnD3hot (DesignOptions) takes the lock only.
+  if (state >= PciPowerState::kD3hot && !vdev_.designOptions().noZapOnD3hot) {
     vdev_.zapAndDownWriteMemoryLock();
     vdev_.revokeDmaBufsLocked();
   } else {

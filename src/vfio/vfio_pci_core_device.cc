@@ -42,7 +42,8 @@ VfioPciCoreDevice::VfioPciCoreDevice(PciDevice& pdev, Machine& machine,
       inode_(std::move(inode)),
       profile_(std::move(profile)),
       needsPmRestore_(needsPmRestore(pdev)),
-      design_(makeDesign(design, *this, options)) {}
+      options_(options),
+      design_(makeDesign(design, *this, options_)) {}
 
 VfioPciCoreDevice::~VfioPciCoreDevice() = default;
 

@@ -133,6 +133,9 @@ class VfioPciCoreDevice {
   Machine& machine() { return machine_; }
   const MmProfile& profile() const { return profile_; }
   MappingDesign& design() { return *design_; }
+  // What the design was made with; the seeded bugs that live outside its
+  // policies (the PMCSR write, the dev_set's hot reset) read it here.
+  const DesignOptions& designOptions() const { return options_; }
   // vfio_pci_zap_and_down_write_memory_lock(), as the design does it.
   void zapAndDownWriteMemoryLock() ACQUIRE(memoryLock_);
   // vfio_pci_set_power_state(): the PCI core's transition, with the
@@ -250,6 +253,7 @@ class VfioPciCoreDevice {
   std::vector<DeviceRegion> deviceRegions_;
   std::atomic<uint64_t> memoryLockWrites_{0};
   AccessTrace accessTrace_;
+  const DesignOptions options_;
   std::unique_ptr<MappingDesign> design_;
 };
 

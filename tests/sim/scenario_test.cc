@@ -72,7 +72,8 @@ TEST(Scenario, DefaultMatchesTheIssue) {
 
 TEST(Scenario, EveryShippedScenarioParses) {
   for (const char* name : {"gpu-passthrough", "vm-boot-bar-sizing", "sriov-nic-hot-reset", "fork-live-bar",
-                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm"}) {
+                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm",
+                           "check/fork-vs-disable"}) {
     SCOPED_TRACE(name);
     EXPECT_NO_THROW(loadScenario(sourceDir() + "/scenarios/" + name + ".yaml"));
   }
@@ -144,6 +145,22 @@ TEST(ScenarioErrors, BadEvent) {
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: exit, process: p}\n"
                                          "  - name: y\n    threads:\n      - {process: p}\n"),
             "bad.yaml:21:19: process 'p' has exited");
+}
+
+// A thread may issue device events of its own process instead of
+// accesses (a second syscall-issuing thread), and nothing else.
+TEST(ScenarioErrors, ThreadEvents) {
+  const std::string events = "  - name: x\n    threads:\n      - {process: p, events: [%s]}\n";
+  auto with = [&](const std::string& event) {
+    return std::string(kGood) + replace(events, "%s", event);
+  };
+  EXPECT_EQ(scenarioErrorOf(with("{type: memory-disable, device: d}")), "(accepted)");
+  EXPECT_EQ(scenarioErrorOf(with("{type: fork, process: p, child: c}")),
+            "bad.yaml:18:31: a thread issues device events only, not 'fork'");
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) +
+                            "  - name: x\n    threads:\n      - {process: p, passes: 2, "
+                            "events: [{type: d3hot, device: d}]}\n"),
+            "bad.yaml:18:30: a thread with events makes no accesses: 'passes' is not for it");
 }
 
 TEST(ScenarioErrors, CpuOutOfRange) {

@@ -8,7 +8,7 @@ namespace vfiomm {
 void AddressSpaceTracking::zapBars() {
   // BAR0 up to the ROM: device-specific regions are not zapped (ZAP-01).
   const uint64_t start = vfio::indexToOffset(vfio::kBar0);
-  vdev_.mapping().unmapMappingRange(start, vfio::indexToOffset(vfio::kRom) - start, true);
+  vdev_.mapping().unmapMappingRange(start, vfio::indexToOffset(vfio::kRom) - start, true, flush_);
 }
 
 // Take the write lock first, then zap: a fault inside its read section

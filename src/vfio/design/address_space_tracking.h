@@ -4,6 +4,7 @@
 // (vfio-bar-mapping.md §7.1, §12).
 #pragma once
 
+#include "mm/pfn_insert.h"
 #include "vfio/design/zap_tracking.h"
 
 namespace vfiomm {
@@ -12,9 +13,10 @@ class VfioPciCoreDevice;
 
 class AddressSpaceTracking final : public ZapTracking {
  public:
-  // `zapBeforeMemoryLock`: the seeded bug of DesignOptions.
-  AddressSpaceTracking(VfioPciCoreDevice& vdev, bool zapBeforeMemoryLock)
-      : vdev_(vdev), zapBeforeMemoryLock_(zapBeforeMemoryLock) {}
+  // `zapBeforeMemoryLock`, and `flush` kSkipped: the seeded bugs of
+  // DesignOptions.
+  AddressSpaceTracking(VfioPciCoreDevice& vdev, bool zapBeforeMemoryLock, ZapFlush flush)
+      : vdev_(vdev), zapBeforeMemoryLock_(zapBeforeMemoryLock), flush_(flush) {}
 
   void zapAndDownWriteMemoryLock() override;
   bool tryZapAndDownWriteMemoryLock() override;
@@ -25,6 +27,7 @@ class AddressSpaceTracking final : public ZapTracking {
 
   VfioPciCoreDevice& vdev_;
   const bool zapBeforeMemoryLock_;
+  const ZapFlush flush_;
 };
 
 }  // namespace vfiomm

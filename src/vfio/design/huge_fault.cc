@@ -34,12 +34,13 @@ std::optional<VirtAddr> HugeFault::hugeBlock(const VmFault& vmf, unsigned order)
   return std::nullopt;
 }
 
-VmFaultResult HugeFault::insert(VmFault& vmf, unsigned order, VirtAddr block, Pfn pfn) {
-  if (order == 0) return vmfInsertPfn(*vmf.vma, vmf.address, pfn);
+VmFaultResult HugeFault::insert(VmFault& vmf, unsigned order, VirtAddr block, Pfn pfn,
+                                InsertLock lock) {
+  if (order == 0) return vmfInsertPfn(*vmf.vma, vmf.address, pfn, lock);
   VmFault huge = vmf;
   huge.address = block;
-  if (order == kPmdOrder) return vmfInsertPfnPmd(huge, pfn, false);
-  if (order == kPudOrder) return vmfInsertPfnPud(huge, pfn, false);
+  if (order == kPmdOrder) return vmfInsertPfnPmd(huge, pfn, false, lock);
+  if (order == kPudOrder) return vmfInsertPfnPud(huge, pfn, false, lock);
   return vmfault::kFallback;
 }
 
@@ -50,7 +51,7 @@ VmFaultResult HugeFault::hugeFault(VmFault& vmf, unsigned order) {
   ReadGuard memory(vdev_.memoryLock());
   // A huge-level SIGBUS is final, not a fallback (HUGE-08).
   if (!vdev_.faultAllowedLocked()) return vmfault::kSigbus;
-  const VmFaultResult ret = insert(vmf, order, *block, pfnAt(vdev_, *vmf.vma, *block));
+  const VmFaultResult ret = insert(vmf, order, *block, pfnAt(vdev_, *vmf.vma, *block), lock_);
   if (!(ret & vmfault::kError)) refill_.faulted(*vmf.vma);
   return ret;
 }

@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "mm/pfn_insert.h"
 #include "vfio/design/fault_policy.h"
 
 namespace vfiomm {
@@ -14,7 +15,9 @@ class RefillPolicy;
 
 class HugeFault final : public FaultPolicy {
  public:
-  HugeFault(VfioPciCoreDevice& vdev, RefillPolicy& refill) : vdev_(vdev), refill_(refill) {}
+  // `lock` kSkipped: the seeded bug DesignOptions::insertWithoutPtl.
+  HugeFault(VfioPciCoreDevice& vdev, RefillPolicy& refill, InsertLock lock)
+      : vdev_(vdev), refill_(refill), lock_(lock) {}
 
   VmFaultResult fault(VmFault& vmf) override { return hugeFault(vmf, 0); }
   bool hasHugeFault() const override { return true; }
@@ -22,7 +25,8 @@ class HugeFault final : public FaultPolicy {
 
   // Inserts the entry of `order` (0, PMD or PUD) mapping `pfn` at `block`,
   // the fault address for order 0; memory_lock held for read.
-  static VmFaultResult insert(VmFault& vmf, unsigned order, VirtAddr block, Pfn pfn);
+  static VmFaultResult insert(VmFault& vmf, unsigned order, VirtAddr block, Pfn pfn,
+                              InsertLock lock = InsertLock::kPtl);
 
  private:
   // The fallback test, done before any lock: the block to map, or nullopt.
@@ -30,6 +34,7 @@ class HugeFault final : public FaultPolicy {
 
   VfioPciCoreDevice& vdev_;
   RefillPolicy& refill_;
+  const InsertLock lock_;
 };
 
 }  // namespace vfiomm
