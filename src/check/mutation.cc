@@ -18,6 +18,7 @@ constexpr MutationRow kMutations[] = {
     {"hot-reset-zaps-requester-only", &DesignOptions::hotResetZapsRequesterOnly},
     {"insert-without-ptl", &DesignOptions::insertWithoutPtl},
     {"fork-copies-before-link", &DesignOptions::forkCopiesBeforeLink},
+    {"gather-without-nested-flush", &DesignOptions::gatherWithoutNestedFlush},
     {"fault-retry-reuses-vma", &DesignOptions::faultRetryReusesVma},
 };
 

@@ -49,6 +49,15 @@ struct MmProfile {
   // after the copy, a zap in between misses the child, which keeps the
   // BAR mapped with decode off.
   bool forkCopiesBeforeLink = false;
+  // Not a kernel's switch: the seeded bug `gather-without-nested-flush`
+  // (DesignOptions::gatherWithoutNestedFlush). tlb_finish_mmu() flushes
+  // only what its own gather cleared, even when another gather of the mm
+  // is pending. The rule it breaks: a gather that finds entries already
+  // cleared by another (a munmap that has not flushed yet) must flush the
+  // whole mm before it returns (mm_tlb_flush_nested()); without it a
+  // device zap returns while a CPU still translates the range (issue 17,
+  // finding 2).
+  bool gatherWithoutNestedFlush = false;
   // Not a kernel's switch either: the seeded bug `fault-retry-reuses-vma`
   // (DesignOptions::faultRetryReusesVma). When the fault under the per-VMA
   // lock returns VM_FAULT_RETRY (the 4 KiB ->fault of a file VMA, or a huge

@@ -12,7 +12,7 @@ MmuGather::MmuGather(Mm& mm) : flush_(mm.tlbFlusher()), mm_(&mm) { mm.incTlbFlus
 void MmuGather::finish() {
   if (finished_) return;
   finished_ = true;
-  if (mm_ != nullptr && mm_->tlbFlushNested()) {
+  if (mm_ != nullptr && mm_->tlbFlushNested() && !mm_->profile().gatherWithoutNestedFlush) {
     // Another gather of this mm may have cleared entries this one found
     // gone and not flushed them yet: flush them all, and the tables with
     // them, as tlb_finish_mmu() does (fullmm, freed_tables).

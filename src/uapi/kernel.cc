@@ -31,6 +31,7 @@ Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
   // The seeded bugs that live in mm rather than in a design.
   profile->forkCopiesBeforeLink = config.designOptions.forkCopiesBeforeLink;
   profile->faultRetryReusesVma = config.designOptions.faultRetryReusesVma;
+  profile->gatherWithoutNestedFlush = config.designOptions.gatherWithoutNestedFlush;
   if (config.cpus == 0 || config.cpus > Machine::kMaxCpus) return fail(Errno::kEINVAL);
   if (config.memory.ramBytes < kPageSize) return fail(Errno::kEINVAL);
   auto context = std::make_shared<KernelContext>();

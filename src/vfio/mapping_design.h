@@ -126,6 +126,10 @@ struct DesignOptions {
   // its entries were copied. The kernel copies it into the child's
   // MmProfile (MmProfile::forkCopiesBeforeLink says which rule it breaks).
   bool forkCopiesBeforeLink = false;
+  // Seeded bug (`--mutate gather-without-nested-flush`), the mmu_gather in
+  // mm, whatever the design: no whole-mm flush when gathers overlap
+  // (MmProfile::gatherWithoutNestedFlush says which rule it breaks).
+  bool gatherWithoutNestedFlush = false;
   // Seeded bug (`--mutate fault-retry-reuses-vma`), the fault path in mm,
   // whatever the design: the retry after the per-VMA-lock attempt reuses
   // that attempt's VMA (MmProfile::faultRetryReusesVma says which rule it

@@ -105,6 +105,14 @@ TEST(MutationCatchTest, FaultRetryReusesVma) {
   expectCorrectDesignsPass("retry-vs-munmap.yaml");
 }
 
+// Issue 17's finding 2: the zap finds the entries munmap cleared and, without
+// tlb_finish_mmu()'s whole-mm flush of a nested gather, leaves a TLB entry.
+TEST(MutationCatchTest, GatherWithoutNestedFlush) {
+  expectCaught({"gather-without-nested-flush", "munmap-vs-disable.yaml",
+                DesignKind::kAddressSpace, "invariant 2: CPU 1 still translates"});
+  expectCorrectDesignsPass("munmap-vs-disable.yaml");
+}
+
 // Invariants 2, 4 and 6 are watched on the existing scenarios too, and the
 // correct designs keep them.
 TEST(MutationCatchTest, CorrectDesignsKeepEveryInvariantOnFaultVsDisable) {
@@ -115,7 +123,8 @@ TEST(MutationCatchTest, CorrectDesignsKeepEveryInvariantOnFaultVsDisable) {
 TEST(MutationCatchTest, EveryMutationIsOffByDefault) {
   const DesignOptions off;
   EXPECT_FALSE(off.zapWithoutTlbShootdown || off.noZapOnD3hot || off.hotResetZapsRequesterOnly ||
-               off.insertWithoutPtl || off.forkCopiesBeforeLink || off.faultRetryReusesVma);
+               off.insertWithoutPtl || off.forkCopiesBeforeLink || off.faultRetryReusesVma ||
+               off.gatherWithoutNestedFlush);
   DesignOptions on;
   ASSERT_TRUE(applyMutation("insert-without-ptl", on));
   EXPECT_TRUE(on.insertWithoutPtl);
