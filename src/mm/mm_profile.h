@@ -45,6 +45,10 @@ struct MmProfile {
   // before the lock (Alex Mastro's series, ≈6.18). No named profile is that
   // recent: override the switch to model it.
   bool type1OverflowErrno = false;
+  // type1_resched: cond_resched() before every vaddr_get_pfns() refill of
+  // the pin loop (b1779e4f209c, v6.17, §2.8); before it MAP_DMA of a BAR
+  // has no scheduling point. No named profile is that recent: override it.
+  bool type1Resched = false;
   // Overcommit and /proc (vfio-uapi.md §0, §9, §10).
   bool vmeLogBytes = true;                 // vme_log_bytes
   bool fixedMapSurvivesChargeFail = true;  // fixed_map_survives_charge_fail

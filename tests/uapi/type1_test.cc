@@ -4,7 +4,9 @@
 // BAR2 (2 GiB, "H") are mmapped where a test needs them.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "lock_order.h"
@@ -16,6 +18,7 @@
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "sync/lockdep.h"
+#include "sync/sched_hook.h"
 #include "uapi/invariant_monitor.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
@@ -543,6 +546,52 @@ TEST_P(Type1Populated, DMA_18_A32GiBBarIs8MLookupsOn612And32On615) {
   EXPECT_EQ(domain().mapCalls(), 1U);
   EXPECT_EQ(domain().iopteCounts().size1G, 32U);
 }
+
+// Counts the model's named scheduling points of one name.
+class SchedPointCounter : public SchedHook {
+ public:
+  explicit SchedPointCounter(std::string_view name) : name_(name) {}
+  void schedPoint(std::string_view what) override {
+    if (what == name_) count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  const std::string_view name_;
+  std::atomic<uint64_t> count_{0};
+};
+
+class Type1Resched : public Type1Test, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    MmProfile p = *MmProfile::byName("linux-6.15");
+    p.type1Resched = GetParam();
+    boot(DesignKind::kHugeFault, "", VFIO_TYPE1v2_IOMMU, p);
+  }
+};
+
+// dma-mapping.md §2.8: H faulted in 4 KiB at a time (MADV_NOHUGEPAGE) is
+// 524,288 lookups; only from v6.17 does each give the scheduler a turn.
+TEST_P(Type1Resched, DMA_19_SchedulingPointsOfA4KiBFaultedMap) {
+  ASSERT_EQ(mmapBar(kBar2Offset, 2 * kGiB, prot::kRead | prot::kWrite, kAlignedVa),
+            static_cast<long>(kAlignedVa));
+  ASSERT_EQ(proc->madvise(kAlignedVa, 2 * kGiB, madv::kNoHugepage), 0);
+  SchedPointCounter points("vfio.type1.cond_resched");
+  {
+    testing::InstalledHook installed(points);
+    ASSERT_EQ(mapDma(kAlignedVa, 0x1'0000'0000, 2 * kGiB), 0);
+  }
+  const uint64_t expected = GetParam() ? 524'288U : 0U;
+  EXPECT_EQ(type1().stats().vaddrGetPfnsCalls, 524'288U);
+  EXPECT_EQ(type1().stats().faults, 524'288U);
+  EXPECT_EQ(type1().stats().condResched, expected);
+  EXPECT_EQ(points.count(), expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Eras, Type1Resched, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return std::string(p.param ? "from_6_17" : "before_6_17");
+                         });
 
 TEST_F(Type1Test, DMA_21_UnmapWalksEveryPageWithIovaToPhys) {
   ASSERT_EQ(mmapBar(kBar2Offset, 2 * kGiB, prot::kRead | prot::kWrite, kAlignedVa),
