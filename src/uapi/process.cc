@@ -7,6 +7,7 @@
 #include "dmabuf/dma_buf.h"
 #include "fs/eventfd.h"
 #include "iommufd/iommufd_ctx.h"
+#include "iommufd/vfio_compat.h"
 #include "mm/mm.h"
 #include "sync/lockdep.h"
 #include "uapi/kernel.h"
@@ -374,7 +375,7 @@ long Process::groupIoctl(FdEntry& e, unsigned long request, void* arg) {
     if (auto st = copyFromUser(&containerFd, arg, sizeof(containerFd)); !st) return err(st.error());
     std::shared_ptr<FdEntry> c = fdEntry(containerFd);
     if (c == nullptr) return err(Errno::kEBADF);
-    return toLong(e.group->setContainer(c->container));
+    return toLong(e.group->setContainer(c->container, c->iommufd));
   }
   if (request == uapi::VFIO_GROUP_UNSET_CONTAINER) return toLong(e.group->unsetContainer());
   if (request == uapi::VFIO_GROUP_GET_DEVICE_FD) {
@@ -405,6 +406,10 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
 }
 
 long Process::iommufdIoctl(FdEntry& e, unsigned long request, void* arg) {
+  if (IommufdVfioCompat::handles(request)) {
+    auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile()).ioctl(request, arg, *mm_);
+    return r ? *r : err(r.error());
+  }
   IommufdCaller caller{*mm_, [this](int fd) -> Result<std::shared_ptr<DmaBuf>> {
                          std::shared_ptr<FdEntry> b = fdEntry(fd);
                          if (b == nullptr) return fail(Errno::kEBADF);

@@ -22,7 +22,7 @@ VfioDeviceFile::~VfioDeviceFile() {
   if (iommufd_ != nullptr) iommufd_->detachDevice(device_.boundDevid());
   if (accessGranted_) device_.close();
   // The group file this one held, and the container through it.
-  if (path_ == VfioOpenPath::kGroup) device_.group()->deviceFileReleased();
+  if (path_ == VfioOpenPath::kGroup) device_.group()->deviceFileReleased(device_);
   if (path_ == VfioOpenPath::kCdev) {
     device_.setBoundIommufd(0);
     device_.releaseCdev();
