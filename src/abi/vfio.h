@@ -46,6 +46,7 @@ enum IoctlRequest : unsigned long {
   VFIO_IOMMU_GET_INFO = vfioIo(12),  // on a container (the device's +12 is another fd's)
   VFIO_IOMMU_MAP_DMA = vfioIo(13),
   VFIO_IOMMU_UNMAP_DMA = vfioIo(14),
+  VFIO_IOMMU_DIRTY_PAGES = vfioIo(17),  // on a container; not modelled (-ENOTTY)
 };
 
 inline constexpr int VFIO_API_VERSION = 0;

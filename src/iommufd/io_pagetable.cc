@@ -126,7 +126,6 @@ Result<uint64_t> IoPagetable::unmapIova(uint64_t iova, uint64_t length) {
     released.push_back(a.dmabuf);
     it = areas_.erase(it);
   }
-  if (removed == 0) return fail(Errno::kENOENT);
   return removed;
 }
 
@@ -169,6 +168,52 @@ bool IoPagetable::hasDomains() {
   return !domains_.empty();
 }
 
+Status IoPagetable::disableLargePages() {
+  MutexGuard g(lock_);
+  if (disableLargePages_) return ok();
+  // IOPTEs already in a domain may be large and could not be cut.
+  if (!domains_.empty() && !areas_.empty()) return fail(Errno::kEINVAL);
+  disableLargePages_ = true;
+  return ok();
+}
+
+bool IoPagetable::largePagesDisabled() {
+  MutexGuard g(lock_);
+  return disableLargePages_;
+}
+
+Status IoPagetable::cutAfter(uint64_t iova) {
+  MutexGuard g(lock_);
+  auto it = areas_.upper_bound(iova);
+  if (it == areas_.begin()) return ok();
+  --it;
+  Area& a = it->second;
+  const uint64_t last = a.iova + (a.length - 1);
+  if (iova >= last) return ok();
+  if (a.dmabuf != nullptr) return fail(Errno::kEINVAL);
+  // Both halves keep their IOPTEs: with large pages off they are all
+  // PAGE_SIZE, so no IOPTE straddles the cut.
+  if ((iova + 1) % kIovaAlignment != 0) return fail(Errno::kEINVAL);
+  Area tail = a;
+  const uint64_t head = iova + 1 - a.iova;
+  a.length = head;
+  tail.iova = iova + 1;
+  tail.userVa = a.userVa + head;
+  tail.length = last - iova;
+  areas_.emplace(tail.iova, std::move(tail));
+  return ok();
+}
+
+uint64_t IoPagetable::pgsizeBitmap() {
+  MutexGuard g(lock_);
+  uint64_t bitmap = ~uint64_t{0};
+  for (const auto& d : domains_) bitmap &= d->pgsizeBitmap();
+  if ((bitmap & (kPageSize - 1)) != 0) bitmap = (bitmap & ~(kPageSize - 1)) | kPageSize;
+  return std::max(bitmap, kIovaAlignment);
+}
+
+std::vector<IovaRange> IoPagetable::iovaHoles() const { return iommu_.validIovaRanges(); }
+
 Status IoPagetable::fillArea(IommuDomain& domain, const Area& area) {
   if (area.dmabuf == nullptr) return fillDomain(domain, area);
   return area.dmabuf->fillDomain(domain, area.iova, area.length, area.prot | iommuprot::kCache);
@@ -203,12 +248,25 @@ Status IoPagetable::fillDomain(IommuDomain& domain, const Area& area) {
       if (!next || *next != *first + run) break;
       ++run;
     }
-    st = domain.map(area.iova + done * kPageSize, first->toPhys(), run * kPageSize,
-                    area.prot | iommuprot::kCache);
+    st = mapRun(domain, area.iova + done * kPageSize, first->toPhys(), run * kPageSize,
+                area.prot | iommuprot::kCache);
     if (st) done += run;
   }
   if (!st) domain.unmap(area.iova, done * kPageSize);
   return st;
+}
+
+Status IoPagetable::mapRun(IommuDomain& domain, uint64_t iova, PhysAddr phys, uint64_t length,
+                           int prot) {
+  if (!disableLargePages_) return domain.map(iova, phys, length, prot);
+  // batch_iommu_map_small(): one iommu_map() per page.
+  for (uint64_t off = 0; off < length; off += kPageSize) {
+    if (auto st = domain.map(iova + off, phys + off, kPageSize, prot); !st) {
+      domain.unmap(iova, off);
+      return st;
+    }
+  }
+  return ok();
 }
 
 Result<Pfn> IoPagetable::pinPage(Mm& mm, uint64_t va, bool write) {

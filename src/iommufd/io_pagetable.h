@@ -59,7 +59,9 @@ class IoPagetable {
                                   uint64_t length, uint64_t iova, bool fixedIova, int prot)
       EXCLUDES(lock_);
   // iopt_unmap_iova(): removes the areas inside [iova, iova + length);
-  // returns the bytes removed.
+  // returns the bytes removed, 0 when there are none (afb47765f923 moved
+  // native IOAS_UNMAP's -ENOENT for that to the ioctl); -ENOENT for an
+  // area only partly inside.
   Result<uint64_t> unmapIova(uint64_t iova, uint64_t length) EXCLUDES(lock_);
   // iopt_unmap_all(): every area; 0 bytes when there is none.
   uint64_t unmapAll() EXCLUDES(lock_);
@@ -70,6 +72,21 @@ class IoPagetable {
   // iopt_table_remove_domain(): its IOPTEs are removed.
   void removeDomain(const IommuDomain& domain) EXCLUDES(lock_);
   bool hasDomains() EXCLUDES(lock_);
+
+  // iopt_disable_large_pages(): from now on every area is mapped with
+  // PAGE_SIZE IOPTEs, so any of them can be cut. -EINVAL once a domain
+  // already holds IOPTEs of an area.
+  Status disableLargePages() EXCLUDES(lock_);
+  bool largePagesDisabled() EXCLUDES(lock_);
+  // iopt_cut_iova() at one point: the user area containing `iova` is split
+  // so that one piece ends at `iova`; nothing when no area contains it or
+  // one already ends there. -EINVAL to cut a dma-buf area.
+  Status cutAfter(uint64_t iova) EXCLUDES(lock_);
+  // The IOPTE sizes every domain offers (all of them without a domain),
+  // sizes below a page folded into it, as the vfio compat GET_INFO says.
+  uint64_t pgsizeBitmap() EXCLUDES(lock_);
+  // The IOVA ranges outside every reserved one, lowest first.
+  std::vector<IovaRange> iovaHoles() const;
 
  private:
   struct Area {
@@ -96,11 +113,15 @@ class IoPagetable {
   bool isFree(uint64_t iova, uint64_t length) const REQUIRES(lock_);
   bool isReserved(uint64_t iova, uint64_t length) const;
   // iopt_area_fill_domain(): `area` in `domain`; all or nothing.
-  Status fillArea(IommuDomain& domain, const Area& area);
+  Status fillArea(IommuDomain& domain, const Area& area) REQUIRES(lock_);
   // iopt_area_unfill_domain().
   void unfillArea(IommuDomain& domain, const Area& area);
   // Pins a user area's pages and maps them into `domain`; all or nothing.
-  Status fillDomain(IommuDomain& domain, const Area& area);
+  Status fillDomain(IommuDomain& domain, const Area& area) REQUIRES(lock_);
+  // One physically contiguous run into `domain`: one iommu_map(), or one
+  // per page with large pages disabled; all or nothing.
+  Status mapRun(IommuDomain& domain, uint64_t iova, PhysAddr phys, uint64_t length, int prot)
+      REQUIRES(lock_);
   // pin_user_pages() of one page: its frame, or -EFAULT.
   Result<Pfn> pinPage(Mm& mm, uint64_t va, bool write);
 
@@ -109,6 +130,7 @@ class IoPagetable {
   Mutex lock_{kIoptIovaLockClass};
   std::map<uint64_t, Area> areas_ GUARDED_BY(lock_);  // by IOVA
   std::vector<std::shared_ptr<IommuDomain>> domains_ GUARDED_BY(lock_);
+  bool disableLargePages_ GUARDED_BY(lock_) = false;  // iopt->disable_large_pages
 };
 
 }  // namespace vfiomm

@@ -60,6 +60,32 @@ std::shared_ptr<IoPagetable> IommufdCtx::ioas(uint32_t id) {
   return it == ioases_.end() ? nullptr : it->second;
 }
 
+Status IommufdCtx::compatIoasCreate() {
+  SpinGuard g(lock_);
+  if (compatIoasId_ != 0 && ioases_.count(compatIoasId_) != 0) return ok();
+  compatIoasId_ = allocObjectId();
+  ioases_.emplace(compatIoasId_, std::make_shared<IoPagetable>(iommu_, ram_));
+  return ok();
+}
+
+std::shared_ptr<IoPagetable> IommufdCtx::compatIoas() {
+  SpinGuard g(lock_);
+  auto it = ioases_.find(compatIoasId_);
+  return compatIoasId_ == 0 || it == ioases_.end() ? nullptr : it->second;
+}
+
+Result<uint32_t> IommufdCtx::compatAttachDevice(const PciDevice& pdev) {
+  uint32_t ioasId = 0;
+  {
+    SpinGuard g(lock_);
+    ioasId = compatIoasId_;
+  }
+  if (ioasId == 0) return fail(Errno::kENODEV);
+  const uint32_t devid = allocObjectId();
+  if (auto st = attachDevice(devid, pdev, ioasId); !st) return fail(st.error());
+  return devid;
+}
+
 Status IommufdCtx::attachDevice(uint32_t devid, const PciDevice& pdev, uint32_t ptId) {
   std::shared_ptr<IoPagetable> iopt = ioas(ptId);
   if (iopt == nullptr) return fail(Errno::kENOENT);
@@ -166,6 +192,8 @@ Result<long> IommufdCtx::ioasUnmap(void* arg) {
     if (cmd.iova >= kUlongMax || cmd.length >= kUlongMax) return fail(Errno::kEOVERFLOW);
     auto removed = iopt->unmapIova(cmd.iova, cmd.length);
     if (!removed) return fail(removed.error());
+    // Native unmap of nothing stays an error, whatever the compat one does.
+    if (*removed == 0) return fail(Errno::kENOENT);
     cmd.length = *removed;
   }
   if (auto st = copyToUser(arg, &cmd, sizeof(cmd)); !st) return fail(st.error());

@@ -1,6 +1,7 @@
 // IommufdCtx: what an open /dev/iommu holds (struct iommufd_ctx,
 // drivers/iommu/iommufd/main.c): its objects by id and the native ioctls
-// on them (dma-mapping.md §3.1). The objects modelled are IOASes; devices
+// on them (dma-mapping.md §3.1), and the compat IOAS that the vfio
+// container ioctls on the same fd use (IommufdVfioCompat, §3.3). The objects modelled are IOASes; devices
 // bound through a vfio cdev take an id from the same space, and attaching
 // one to an IOAS gives it a paging domain of its own that mirrors the IOAS
 // (the kernel's automatic domain; it would share a compatible one between
@@ -58,6 +59,17 @@ class IommufdCtx {
   // iommufd_get_ioas(): the IOAS `id`, or nullptr.
   std::shared_ptr<IoPagetable> ioas(uint32_t id) EXCLUDES(lock_);
 
+  // iommufd_vfio_compat_ioas_create(): the compat IOAS (ictx->vfio_ioas)
+  // the vfio container ioctls act on, allocated unless one is set and
+  // still alive. It is an ordinary IOAS otherwise (IOMMU_DESTROY works).
+  Status compatIoasCreate() EXCLUDES(lock_);
+  // get_compat_ioas(): the compat IOAS, or nullptr (-ENODEV to callers).
+  std::shared_ptr<IoPagetable> compatIoas() EXCLUDES(lock_);
+  // A group-path open of a device on an iommufd: the device is bound
+  // (a new object id, returned) and attached to the compat IOAS
+  // (vfio_iommufd_compat_attach_ioas()); -ENODEV without one.
+  Result<uint32_t> compatAttachDevice(const PciDevice& pdev) EXCLUDES(lock_, deviceLock_);
+
   // iommufd_device_attach() of device `devid` to IOAS `ptId`: a new domain
   // gets the IOAS's areas, pinning their pages now (-EFAULT for a BAR
   // vaddr, §3.2), and only then translates the device's DMA. -ENOENT: no
@@ -89,6 +101,7 @@ class IommufdCtx {
   std::atomic<uint32_t> nextObjectId_{1};
   SpinLock lock_{kIommufdObjectsLockClass};
   std::map<uint32_t, std::shared_ptr<IoPagetable>> ioases_ GUARDED_BY(lock_);
+  uint32_t compatIoasId_ GUARDED_BY(lock_) = 0;  // ictx->vfio_ioas; 0: none
   Mutex deviceLock_{kIommufdDeviceLockClass};
   std::map<uint32_t, Attachment> attached_ GUARDED_BY(deviceLock_);  // by devid
 };

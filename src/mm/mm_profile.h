@@ -75,6 +75,15 @@ struct MmProfile {
   // before the lock (Alex Mastro's series, ≈6.18). No named profile is that
   // recent: override the switch to model it.
   bool type1OverflowErrno = false;
+  // type1_resched: cond_resched() before every vaddr_get_pfns() refill of
+  // the pin loop (b1779e4f209c, v6.17, §2.8); before it MAP_DMA of a BAR
+  // has no scheduling point. No named profile is that recent: override it.
+  bool type1Resched = false;
+  // iommufd_compat_unmap_empty: the vfio compat UNMAP_DMA of a range with
+  // nothing mapped is 0 with size 0, as in type1, instead of -ENOENT
+  // (afb47765f923, ≈v6.18, backported to stables in Nov 2025, 6.6.y
+  // among them). Off in every named profile: override it.
+  bool iommufdCompatUnmapEmpty = false;
   // Overcommit and /proc (vfio-uapi.md §0, §9, §10).
   bool vmeLogBytes = true;                 // vme_log_bytes
   bool fixedMapSurvivesChargeFail = true;  // fixed_map_survives_charge_fail

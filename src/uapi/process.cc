@@ -7,6 +7,7 @@
 #include "dmabuf/dma_buf.h"
 #include "fs/eventfd.h"
 #include "iommufd/iommufd_ctx.h"
+#include "iommufd/vfio_compat.h"
 #include "mm/mm.h"
 #include "sync/lockdep.h"
 #include "uapi/kernel.h"
@@ -185,6 +186,10 @@ std::string Process::smaps() {
 // ---------------------------------------------------------------------------
 // Files
 
+Process::FdEntry::~FdEntry() {
+  if (group != nullptr) group->put();
+}
+
 std::shared_ptr<Process::FdEntry> Process::fdEntry(int fd) {
   SpinGuard g(fileLock_);
   auto it = fds_.find(fd);
@@ -244,8 +249,9 @@ long Process::open(const std::string& path, int flags) {
     return installFd(std::move(e));
   }
   if (VfioGroup* g = kernel_.groupByPath(path)) {
+    if (auto st = g->open(); !st) return err(st.error());
     FdEntry e{FdEntry::Kind::kGroup};
-    e.group = g;
+    e.group = g;  // an -EMFILE below releases the open again
     return installFd(std::move(e));
   }
   if (VfioDevice* d = kernel_.deviceByCdevPath(path)) {
@@ -369,13 +375,9 @@ long Process::groupIoctl(FdEntry& e, unsigned long request, void* arg) {
     if (auto st = copyFromUser(&containerFd, arg, sizeof(containerFd)); !st) return err(st.error());
     std::shared_ptr<FdEntry> c = fdEntry(containerFd);
     if (c == nullptr) return err(Errno::kEBADF);
-    // Neither a container nor an iommufd (whose compat path the model
-    // does not have): vfio_group_ioctl_set_container()'s -EBADFD.
-    if (c->kind != FdEntry::Kind::kContainer) return err(Errno::kEBADFD);
-    e.group->setContainer(true);
-    c->container->attachGroup(*e.group);
-    return 0;
+    return toLong(e.group->setContainer(c->container, c->iommufd));
   }
+  if (request == uapi::VFIO_GROUP_UNSET_CONTAINER) return toLong(e.group->unsetContainer());
   if (request == uapi::VFIO_GROUP_GET_DEVICE_FD) {
     // The argument is the device's name, a C string (strndup_user).
     if (arg == nullptr) return err(Errno::kEFAULT);
@@ -404,6 +406,10 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
 }
 
 long Process::iommufdIoctl(FdEntry& e, unsigned long request, void* arg) {
+  if (IommufdVfioCompat::handles(request)) {
+    auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile()).ioctl(request, arg, *mm_);
+    return r ? *r : err(r.error());
+  }
   IommufdCaller caller{*mm_, [this](int fd) -> Result<std::shared_ptr<DmaBuf>> {
                          std::shared_ptr<FdEntry> b = fdEntry(fd);
                          if (b == nullptr) return fail(Errno::kEBADF);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mm/cpu.h"
@@ -179,14 +180,20 @@ class Process : public std::enable_shared_from_this<Process> {
     FdEntry(FdEntry&& other) noexcept
         : kind(other.kind),
           file(std::move(other.file)),
-          group(other.group),
+          group(std::exchange(other.group, nullptr)),
           container(std::move(other.container)),
           iommufd(std::move(other.iommufd)),
           eventfd(std::move(other.eventfd)),
           dmabuf(std::move(other.dmabuf)) {}
+    // The last reference to an open group file: vfio_group_fops_release()
+    // once no device file holds the group file either.
+    ~FdEntry();
+    FdEntry(const FdEntry&) = delete;
+    FdEntry& operator=(const FdEntry&) = delete;
+    FdEntry& operator=(FdEntry&&) = delete;
     Kind kind;
     std::shared_ptr<File> file;           // kDevice
-    VfioGroup* group = nullptr;           // kGroup
+    VfioGroup* group = nullptr;           // kGroup: an open of the group (VfioGroup::open)
     std::shared_ptr<VfioContainer> container;  // kContainer
     std::shared_ptr<IommufdCtx> iommufd;  // kIommufd
     std::shared_ptr<Eventfd> eventfd;     // kEventfd

@@ -1,6 +1,9 @@
 #include "vfio/vfio_container.h"
 
+#include <algorithm>
+
 #include "abi/vfio.h"
+#include "iommu/iommu.h"
 #include "vfio/vfio_device.h"
 #include "vfio/vfio_group.h"
 #include "vfio/vfio_pci_core_device.h"
@@ -31,6 +34,25 @@ void VfioContainer::attachGroup(VfioGroup& group) {
   MutexGuard g(groupLock_);
   groups_.push_back(&group);
   if (driver_ != nullptr) attachDevices(group);
+}
+
+void VfioContainer::detachGroup(VfioGroup& group) {
+  MutexGuard g(groupLock_);
+  auto it = std::find(groups_.begin(), groups_.end(), &group);
+  if (it == groups_.end()) return;
+  groups_.erase(it);
+  if (driver_ == nullptr) return;
+  detachDevices(group);
+  if (groups_.empty()) driver_.reset();
+}
+
+bool VfioContainer::hasDriver() {
+  MutexGuard g(groupLock_);
+  return driver_ != nullptr;
+}
+
+void VfioContainer::detachDevices(const VfioGroup& group) {
+  for (VfioDevice* device : group.devices()) iommu_.detachDevice(device->pci().pdev());
 }
 
 void VfioContainer::attachDevices(const VfioGroup& group) {

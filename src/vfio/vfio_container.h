@@ -36,6 +36,12 @@ class VfioContainer {
   // VFIO_GROUP_SET_CONTAINER: the group's devices join the driver's domain
   // now, or at SET_IOMMU.
   void attachGroup(VfioGroup& group) EXCLUDES(groupLock_);
+  // vfio_group_detach_container(): the group's devices leave the domain;
+  // the last group's departure releases the driver instance, and with it
+  // every DMA mapping (there is no unset of SET_IOMMU otherwise).
+  void detachGroup(VfioGroup& group) EXCLUDES(groupLock_);
+  // Whether SET_IOMMU chose a driver (vfio_group_use_container()'s check).
+  bool hasDriver() EXCLUDES(groupLock_);
 
   // Any other container ioctl: the driver's, -EINVAL before SET_IOMMU.
   Result<long> driverIoctl(unsigned long request, void* arg, const Type1Caller& caller)
@@ -46,6 +52,7 @@ class VfioContainer {
 
  private:
   void attachDevices(const VfioGroup& group) REQUIRES(groupLock_);
+  void detachDevices(const VfioGroup& group) REQUIRES(groupLock_);
 
   Iommu& iommu_;
   SystemRam& ram_;

@@ -4,6 +4,7 @@
 #include "base/user_copy.h"
 #include "iommufd/iommufd_ctx.h"
 #include "vfio/vfio_device.h"
+#include "vfio/vfio_group.h"
 
 namespace vfiomm {
 
@@ -20,6 +21,8 @@ VfioDeviceFile::~VfioDeviceFile() {
   // vfio_df_unbind_iommufd(): the device leaves its IOAS before it closes.
   if (iommufd_ != nullptr) iommufd_->detachDevice(device_.boundDevid());
   if (accessGranted_) device_.close();
+  // The group file this one held, and the container through it.
+  if (path_ == VfioOpenPath::kGroup) device_.group()->deviceFileReleased(device_);
   if (path_ == VfioOpenPath::kCdev) {
     device_.setBoundIommufd(0);
     device_.releaseCdev();

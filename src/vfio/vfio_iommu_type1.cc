@@ -14,6 +14,7 @@
 #include "mm/mm.h"
 #include "mm/system_ram.h"
 #include "mm/vma.h"
+#include "sync/sched_hook.h"
 #include "vfio/vfio_info_cap.h"
 
 namespace vfiomm {
@@ -21,6 +22,8 @@ namespace vfiomm {
 namespace {
 
 VFIOMM_COUNTER(vaddrGetPfnsCounter, "vfio.type1.vaddr_get_pfns", "type1 vaddr_get_pfns() calls");
+VFIOMM_COUNTER(type1ReschedCounter, "vfio.type1.cond_resched",
+               "scheduling points of type1's pin loop (type1_resched)");
 VFIOMM_COUNTER(type1FaultCounter, "vfio.type1.fixup_user_fault",
                "fixup_user_fault() calls made by MAP_DMA");
 
@@ -77,6 +80,7 @@ Type1Stats VfioIommuType1::stats() const {
   s.vaddrGetPfnsCalls = vaddrGetPfnsCalls_.load(std::memory_order_relaxed);
   s.faults = faults_.load(std::memory_order_relaxed);
   s.pinnedPages = pinnedPages_.load(std::memory_order_relaxed);
+  s.condResched = condResched_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -211,8 +215,8 @@ Status VfioIommuType1::pinMapDma(VfioDma& dma, const Type1Caller& caller) {
     // vfio_pin_pages_remote(): one chunk of physically contiguous pfns of
     // the same kind, then one iommu_map() for it.
     Result<PfnRun> first = carried ? Result<PfnRun>(*carried)
-                                   : vaddrGetPfns(caller, dma.vaddr + done * kPageSize,
-                                                  npages - done, write);
+                                   : refill(caller, dma.vaddr + done * kPageSize,
+                                            npages - done, write);
     carried.reset();
     if (!first) {
       st = fail(first.error());
@@ -221,7 +225,7 @@ Status VfioIommuType1::pinMapDma(VfioDma& dma, const Type1Caller& caller) {
     uint64_t chunk = first->count;
     while (done + chunk < npages) {
       Result<PfnRun> next =
-          vaddrGetPfns(caller, dma.vaddr + (done + chunk) * kPageSize, npages - done - chunk, write);
+          refill(caller, dma.vaddr + (done + chunk) * kPageSize, npages - done - chunk, write);
       if (!next) {
         st = fail(next.error());
         break;
@@ -260,6 +264,19 @@ Status VfioIommuType1::chargeLockedVm(Mm& mm, uint64_t pages, uint64_t limitByte
   }
   mm.addLockedVm(pages);
   return ok();
+}
+
+Result<VfioIommuType1::PfnRun> VfioIommuType1::refill(const Type1Caller& caller, uint64_t vaddr,
+                                                    uint64_t npages, bool write) {
+  if (profile_.type1Resched) {
+    // A large map refills the batch many times; since v6.17 it may give
+    // up the CPU before each refill (§2.8). iommu->lock is a mutex, so
+    // sleeping here is allowed.
+    condResched_.fetch_add(1, std::memory_order_relaxed);
+    type1ReschedCounter.add();
+    schedPoint("vfio.type1.cond_resched");
+  }
+  return vaddrGetPfns(caller, vaddr, npages, write);
 }
 
 Result<VfioIommuType1::PfnRun> VfioIommuType1::vaddrGetPfns(const Type1Caller& caller,

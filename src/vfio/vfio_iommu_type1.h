@@ -50,6 +50,7 @@ struct Type1Stats {
   uint64_t vaddrGetPfnsCalls = 0;  // vaddr_get_pfns()
   uint64_t faults = 0;             // fixup_user_fault() calls made by MAP_DMA
   uint64_t pinnedPages = 0;        // pages pinned now (anonymous memory)
+  uint64_t condResched = 0;        // scheduling points of the pin loop (type1_resched)
 };
 
 inline const LockClass kVfioIommuLockClass{"&iommu->lock"};
@@ -109,6 +110,9 @@ class VfioIommuType1 {
   // vfio_pin_map_dma(): pin (or look up) and map all of `dma`; on failure
   // everything done is undone.
   Status pinMapDma(VfioDma& dma, const Type1Caller& caller) REQUIRES(lock_);
+  // The pin loop's refill: [type1_resched] a scheduling point, then one
+  // vaddr_get_pfns() call.
+  Result<PfnRun> refill(const Type1Caller& caller, uint64_t vaddr, uint64_t npages, bool write);
   // One vaddr_get_pfns() call for up to `npages` pages at `vaddr`.
   Result<PfnRun> vaddrGetPfns(const Type1Caller& caller, uint64_t vaddr, uint64_t npages,
                               bool write);
@@ -132,6 +136,7 @@ class VfioIommuType1 {
   std::atomic<uint64_t> vaddrGetPfnsCalls_{0};
   std::atomic<uint64_t> faults_{0};
   std::atomic<uint64_t> pinnedPages_{0};
+  std::atomic<uint64_t> condResched_{0};
 };
 
 }  // namespace vfiomm

@@ -4,15 +4,22 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
 #include <memory>
 
 #include "lock_order.h"
 #include "abi/iommufd.h"
+#include "abi/vfio.h"
 #include "iommu/iommu.h"
+#include "mm/mm_profile.h"
+#include "pci/pci_regs.h"
 #include "mm/vm_flags.h"
 #include "pci/standard_device.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
+#include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
 
 namespace vfiomm {
@@ -242,6 +249,191 @@ TEST_F(IommufdTest, ClosingTheCdevDetachesTheDevice) {
   EXPECT_FALSE(dmaReaches(0x10'0000));
   iommu_destroy d{.size = sizeof(d), .id = ioas};
   EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0);
+}
+
+}  // namespace
+}  // namespace vfiomm
+
+namespace vfiomm {
+namespace {
+
+constexpr uint32_t kVfioRw = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+
+// dma-mapping.md §3.3: the /dev/iommu fd as a VFIO container. D's group is
+// set to it (the compat IOAS is created), the container ioctls go to the
+// same fd, and D's device fd comes from the group (bound and attached to
+// the compat IOAS at its first open).
+class IommufdCompatTest : public IommufdTest {
+ protected:
+  void SetUp() override {
+    IommufdTest::SetUp();
+    group = static_cast<int>(proc->open(kernel->groupPath(*dev), O_RDWR));
+    ASSERT_GE(group, 0);
+    ASSERT_EQ(proc->ioctl(group, VFIO_GROUP_SET_CONTAINER, &iommufd), 0);
+  }
+  // SET_IOMMU(type), then D's device fd, memory decode on, BAR0 mmapped.
+  void openDevice(unsigned long type) {
+    ASSERT_EQ(proc->ioctl(iommufd, VFIO_SET_IOMMU, ioctlArg(type)), 0);
+    fd = static_cast<int>(
+        proc->ioctl(group, VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str())));
+    ASSERT_GE(fd, 0);
+    uint32_t cmd = kPciCommandMemory;
+    ASSERT_EQ(proc->pwrite(fd, &cmd, 2, kConfigOffset + kPciCommand), 2);
+    va0 = mmapBar0(fd);
+    ASSERT_GT(va0, 0U);
+  }
+  long mapDma(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t flags = kVfioRw) {
+    vfio_iommu_type1_dma_map m{.argsz = sizeof(m), .flags = flags, .vaddr = vaddr, .iova = iova,
+                               .size = size};
+    return proc->ioctl(iommufd, VFIO_IOMMU_MAP_DMA, &m);
+  }
+  long unmapDma(uint64_t iova, uint64_t size, uint64_t* removed = nullptr) {
+    vfio_iommu_type1_dma_unmap u{.argsz = sizeof(u), .iova = iova, .size = size};
+    const long r = proc->ioctl(iommufd, VFIO_IOMMU_UNMAP_DMA, &u);
+    if (removed != nullptr) *removed = u.size;
+    return r;
+  }
+  static constexpr uint64_t kConfigOffset = uint64_t{7} << 40;
+  int group = -1;
+  int fd = -1;
+  uint64_t va0 = 0;
+};
+
+TEST_F(IommufdCompatTest, IOMMUFD_06_ContainerIoctlsOnTheIommufd) {
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_GET_API_VERSION, nullptr), 0);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_TYPE1_IOMMU)), 1);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_TYPE1v2_IOMMU)),
+            1);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_UNMAP_ALL)), 1);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_UPDATE_VADDR)),
+            0);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_SET_IOMMU, ioctlArg(2)), -22);
+  openDevice(VFIO_TYPE1v2_IOMMU);
+  // Short: argsz 24 gets the fixed part, the full size and no cap_offset.
+  vfio_iommu_type1_info info{.argsz = 24};
+  ASSERT_EQ(proc->ioctl(iommufd, VFIO_IOMMU_GET_INFO, &info), 0);
+  EXPECT_EQ(info.flags, VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS);
+  EXPECT_EQ(info.iova_pgsizes, 0x40201000U);
+  EXPECT_EQ(info.cap_offset, 0U);
+  // 24 + DMA_AVAIL (12) + IOVA_RANGE (16 + 2 ranges of 16).
+  ASSERT_EQ(info.argsz, 24U + 12U + 48U);
+  std::vector<uint8_t> buf(info.argsz, 0);
+  const uint32_t argsz = info.argsz;
+  std::memcpy(buf.data(), &argsz, sizeof(argsz));
+  ASSERT_EQ(proc->ioctl(iommufd, VFIO_IOMMU_GET_INFO, buf.data()), 0);
+  std::memcpy(&info, buf.data(), sizeof(info));
+  ASSERT_EQ(info.cap_offset, 24U);
+  std::vector<uint16_t> ids;
+  for (uint32_t off = info.cap_offset; off != 0;) {
+    vfio_info_cap_header h;
+    std::memcpy(&h, &buf[off], sizeof(h));
+    ids.push_back(h.id);
+    if (h.id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
+      vfio_iommu_type1_info_dma_avail avail;
+      std::memcpy(&avail, &buf[off], sizeof(avail));
+      EXPECT_EQ(avail.avail, 0xFFFF'FFFFU);
+    }
+    off = h.next;
+  }
+  EXPECT_EQ(ids, (std::vector<uint16_t>{VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL,
+                                        VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE}))
+      << "no MIGRATION capability";
+  vfio_iova_range ranges[2];
+  std::memcpy(ranges, &buf[24 + 12 + 16], sizeof(ranges));
+  EXPECT_EQ(ranges[0].start, 0U);
+  EXPECT_EQ(ranges[0].end, 0xFEDF'FFFFU);
+  EXPECT_EQ(ranges[1].start, 0xFEF0'0000U);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_IOMMU_DIRTY_PAGES, nullptr), -25);  // ENOTTY
+}
+
+// Before SET_CONTAINER there is no compat IOAS: the ioctls that need one
+// are -ENODEV (a fresh iommufd).
+TEST_F(IommufdCompatTest, IOMMUFD_06_WithoutACompatIoasItIsEnodev) {
+  const int fresh = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
+  EXPECT_EQ(proc->ioctl(fresh, VFIO_GET_API_VERSION, nullptr), 0);
+  EXPECT_EQ(proc->ioctl(fresh, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), -19);
+  EXPECT_EQ(proc->ioctl(fresh, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_DMA_CC_IOMMU)),
+            -19);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_DMA_CC_IOMMU)),
+            1);
+}
+
+class IommufdCompatModes : public IommufdCompatTest,
+                           public ::testing::WithParamInterface<unsigned long> {};
+
+TEST_P(IommufdCompatModes, IOMMUFD_07_BarVaddrAndVaddrFlag) {
+  openDevice(GetParam());
+  EXPECT_EQ(mapDma(va0, 0x10'0000, 64 * kKiB), -14) << "GUP refuses the PFNMAP VMA";
+  EXPECT_FALSE(dmaReaches(0x10'0000));
+  uint64_t removed = 1;
+  EXPECT_EQ(unmapDma(0x10'0000, 64 * kKiB, &removed), -2) << "nothing mapped there";
+  EXPECT_EQ(removed, 0U);
+  const uint64_t buf = anon(64 * kKiB);
+  EXPECT_EQ(mapDma(buf, 0x10'0000, 64 * kKiB, kVfioRw | VFIO_DMA_MAP_FLAG_VADDR), -22);
+  EXPECT_EQ(mapDma(buf, 0x10'0000, 64 * kKiB), 0);
+  EXPECT_TRUE(dmaReaches(0x10'0000));
+}
+
+// §3.3's unmap rules per mode: TYPE1v2 refuses to cut an area (-ENOENT
+// where type1 says -EINVAL); TYPE1 cuts it first, so the middle goes.
+TEST_P(IommufdCompatModes, IOMMUFD_07_UnmapInsideAnArea) {
+  openDevice(GetParam());
+  const uint64_t buf = anon(64 * kKiB);
+  ASSERT_EQ(mapDma(buf, 0x10'0000, 64 * kKiB), 0);
+  uint64_t removed = 0;
+  if (GetParam() == VFIO_TYPE1v2_IOMMU) {
+    EXPECT_EQ(unmapDma(0x10'4000, 16 * kKiB, &removed), -2);
+    EXPECT_TRUE(dmaReaches(0x10'4000));
+  } else {
+    EXPECT_EQ(unmapDma(0x10'4000, 16 * kKiB, &removed), 0);
+    EXPECT_EQ(removed, 16 * kKiB);
+    EXPECT_FALSE(dmaReaches(0x10'4000));
+    EXPECT_TRUE(dmaReaches(0x10'0000));
+    EXPECT_TRUE(dmaReaches(0x10'8000));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, IommufdCompatModes,
+                         ::testing::Values(VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU),
+                         [](const ::testing::TestParamInfo<unsigned long>& p) {
+                           return std::string(p.param == VFIO_TYPE1_IOMMU ? "type1" : "type1v2");
+                         });
+
+// afb47765f923: an empty unmap succeeds with size 0, as type1's does.
+TEST_F(IommufdCompatTest, IOMMUFD_07_EmptyUnmapSucceedsFromAfb47765f923) {
+  MmProfile p = *MmProfile::byName("linux-6.15");
+  p.iommufdCompatUnmapEmpty = true;
+  KernelConfig cfg;
+  cfg.profileOverride = p;
+  proc.reset();
+  kernel = *Kernel::create(cfg);
+  dev = &kernel->addStandardDevice();
+  proc = kernel->spawn("qemu");
+  iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
+  group = static_cast<int>(proc->open(kernel->groupPath(*dev), O_RDWR));
+  ASSERT_EQ(proc->ioctl(group, VFIO_GROUP_SET_CONTAINER, &iommufd), 0);
+  openDevice(VFIO_TYPE1v2_IOMMU);
+  EXPECT_EQ(mapDma(va0, 0x10'0000, 64 * kKiB), -14);
+  uint64_t removed = 1;
+  EXPECT_EQ(unmapDma(0x10'0000, 64 * kKiB, &removed), 0);
+  EXPECT_EQ(removed, 0U);
+  // Native IOAS_UNMAP of nothing is still -ENOENT.
+  EXPECT_EQ(ioasUnmap(0x10'0000, 64 * kKiB), -2);
+}
+
+// The compat IOAS outlives neither the group's hold nor its own fd: after
+// the group's last close the device is detached and a second group open
+// works again; the group was held by the device fd until then.
+TEST_F(IommufdCompatTest, IOMMUFD_06_GroupReleaseDetachesTheDevice) {
+  openDevice(VFIO_TYPE1v2_IOMMU);
+  const uint64_t buf = anon(16 * kKiB);
+  ASSERT_EQ(mapDma(buf, 0x10'0000, 16 * kKiB), 0);
+  EXPECT_EQ(proc->ioctl(group, VFIO_GROUP_SET_CONTAINER, &iommufd), -22);
+  ASSERT_EQ(proc->munmap(va0, 64 * kKiB), 0);
+  ASSERT_EQ(proc->close(fd), 0);
+  EXPECT_FALSE(dmaReaches(0x10'0000)) << "the last close unbinds the device";
+  ASSERT_EQ(proc->close(group), 0);
+  EXPECT_GE(proc->open(kernel->groupPath(*dev), O_RDWR), 0);
 }
 
 }  // namespace

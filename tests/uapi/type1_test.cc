@@ -4,7 +4,9 @@
 // BAR2 (2 GiB, "H") are mmapped where a test needs them.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "lock_order.h"
@@ -16,6 +18,7 @@
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "sync/lockdep.h"
+#include "sync/sched_hook.h"
 #include "uapi/invariant_monitor.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
@@ -182,14 +185,65 @@ TEST_F(Type1Test, DMA_02_SetIommuOnceAndOnlyAKnownType) {
   EXPECT_EQ(proc->ioctl(fresh, VFIO_SET_IOMMU, ioctlArg(2)), -19);
 }
 
-// The group half of DMA-03 the model has: the fd must name a container.
-TEST_F(Type1Test, DMA_03_SetContainerNeedsAContainerFile) {
+// dma-mapping.md §1.2, in vfio_group_ioctl_set_container()'s order.
+TEST_F(Type1Test, DMA_03_GroupContainerErrnos) {
+  EXPECT_EQ(proc->ioctl(group, VFIO_GROUP_SET_CONTAINER, &container), -22) << "already set";
+  EXPECT_EQ(proc->ioctl(group, VFIO_GROUP_UNSET_CONTAINER, nullptr), -16) << "device fd open";
   VfioDevice* other = *kernel->addVfioDevice(kernel->addBus(0x30), standardDeviceConfig(0x30));
   const int otherGroup = static_cast<int>(proc->open(kernel->groupPath(*other), O_RDWR));
+  // The model has no pipe; an eventfd is as much "not a container".
   int notAContainer = static_cast<int>(proc->eventfd(0, 0));
   EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &notAContainer), -77);  // EBADFD
   int closed = -1;
   EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &closed), -9);
+  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_UNSET_CONTAINER, nullptr), -22) << "none set";
+  int fresh = static_cast<int>(proc->open("/dev/vfio/vfio", O_RDWR));
+  ASSERT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &fresh), 0);
+  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_GET_DEVICE_FD,
+                        const_cast<char*>(other->name().c_str())),
+            -22)
+      << "before SET_IOMMU";
+  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_UNSET_CONTAINER, nullptr), 0);
+  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_UNSET_CONTAINER, nullptr), -22);
+}
+
+// vfio_group_fops_open(): one open file per group; a second program, or a
+// second open by the same one, is refused, and a forked child shares it.
+TEST_F(Type1Test, DMA_03_AGroupOpensOnce) {
+  EXPECT_EQ(proc->open(kernel->groupPath(*dev), O_RDWR), -16);
+  auto other = kernel->spawn("other");
+  EXPECT_EQ(other->open(kernel->groupPath(*dev), O_RDWR), -16);
+  auto child = proc->fork();
+  ASSERT_NE(child, nullptr);
+  vfio_group_status status{.argsz = sizeof(status)};
+  EXPECT_EQ(child->ioctl(group, VFIO_GROUP_GET_STATUS, &status), 0);
+  EXPECT_EQ(status.flags, VFIO_GROUP_FLAGS_VIABLE | VFIO_GROUP_FLAGS_CONTAINER_SET);
+}
+
+// The group's release leaves the container, and the last group to leave
+// takes the type1 instance and every mapping with it (§1.1: "there is no
+// unset"). A device fd holds the group file, so closing only the group fd
+// releases nothing.
+TEST_F(Type1Test, DMA_03_TheGroupsLastCloseReleasesTheContainer) {
+  const long buf = anon(16 * kKiB);
+  ASSERT_GT(buf, 0);
+  ASSERT_EQ(mapDma(static_cast<uint64_t>(buf), 0x10'0000, 16 * kKiB), 0);
+  ASSERT_EQ(proc->mm().lockedVm(), 4U);
+  ASSERT_EQ(proc->close(group), 0);
+  EXPECT_NE(proc->container(container)->type1(), nullptr) << "the device fd holds the group";
+  EXPECT_EQ(proc->mm().lockedVm(), 4U);
+  EXPECT_EQ(proc->open(kernel->groupPath(*dev), O_RDWR), -16) << "still open through the device";
+  ASSERT_EQ(proc->close(fd), 0);
+  fd = -1;
+  EXPECT_EQ(proc->container(container)->type1(), nullptr);
+  EXPECT_EQ(proc->mm().lockedVm(), 0U) << "release unmapped and unpinned";
+  EXPECT_FALSE(kernel->iommu().dmaRead(pdev(), 0x10'0000, 4).has_value());
+  EXPECT_EQ(proc->ioctl(container, VFIO_IOMMU_MAP_DMA, nullptr), -22) << "no driver any more";
+  group = static_cast<int>(proc->open(kernel->groupPath(*dev), O_RDWR));
+  ASSERT_GE(group, 0);
+  vfio_group_status status{.argsz = sizeof(status)};
+  EXPECT_EQ(proc->ioctl(group, VFIO_GROUP_GET_STATUS, &status), 0);
+  EXPECT_EQ(status.flags, VFIO_GROUP_FLAGS_VIABLE);
 }
 
 TEST_F(Type1Test, DMA_04_GetInfoCapabilityChain) {
@@ -543,6 +597,52 @@ TEST_P(Type1Populated, DMA_18_A32GiBBarIs8MLookupsOn612And32On615) {
   EXPECT_EQ(domain().mapCalls(), 1U);
   EXPECT_EQ(domain().iopteCounts().size1G, 32U);
 }
+
+// Counts the model's named scheduling points of one name.
+class SchedPointCounter : public SchedHook {
+ public:
+  explicit SchedPointCounter(std::string_view name) : name_(name) {}
+  void schedPoint(std::string_view what) override {
+    if (what == name_) count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  const std::string_view name_;
+  std::atomic<uint64_t> count_{0};
+};
+
+class Type1Resched : public Type1Test, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    MmProfile p = *MmProfile::byName("linux-6.15");
+    p.type1Resched = GetParam();
+    boot(DesignKind::kHugeFault, "", VFIO_TYPE1v2_IOMMU, p);
+  }
+};
+
+// dma-mapping.md §2.8: H faulted in 4 KiB at a time (MADV_NOHUGEPAGE) is
+// 524,288 lookups; only from v6.17 does each give the scheduler a turn.
+TEST_P(Type1Resched, DMA_19_SchedulingPointsOfA4KiBFaultedMap) {
+  ASSERT_EQ(mmapBar(kBar2Offset, 2 * kGiB, prot::kRead | prot::kWrite, kAlignedVa),
+            static_cast<long>(kAlignedVa));
+  ASSERT_EQ(proc->madvise(kAlignedVa, 2 * kGiB, madv::kNoHugepage), 0);
+  SchedPointCounter points("vfio.type1.cond_resched");
+  {
+    testing::InstalledHook installed(points);
+    ASSERT_EQ(mapDma(kAlignedVa, 0x1'0000'0000, 2 * kGiB), 0);
+  }
+  const uint64_t expected = GetParam() ? 524'288U : 0U;
+  EXPECT_EQ(type1().stats().vaddrGetPfnsCalls, 524'288U);
+  EXPECT_EQ(type1().stats().faults, 524'288U);
+  EXPECT_EQ(type1().stats().condResched, expected);
+  EXPECT_EQ(points.count(), expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Eras, Type1Resched, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return std::string(p.param ? "from_6_17" : "before_6_17");
+                         });
 
 TEST_F(Type1Test, DMA_21_UnmapWalksEveryPageWithIovaToPhys) {
   ASSERT_EQ(mmapBar(kBar2Offset, 2 * kGiB, prot::kRead | prot::kWrite, kAlignedVa),

@@ -487,14 +487,14 @@ TEST_P(VmaListTest, FS_03_IMmapKeysArePfnsSoAFileOffsetZapFindsNothing) {
 // it on thread X; X is held inside exit_mmap (waiting for the mmap lock the
 // test holds) for the whole zap.
 TEST_P(VmaListTest, ZAP_05_ZapTakesEachLiveMmapLockOnceAndDropsTheExitingEntry) {
-  // P1: two VMAs; P2: one; E: one, listed second.
+  // P1: two VMAs; P2: one; E: one, listed second. P2 is forked before P1
+  // maps anything, so it shares P1's device fd (the group opens only once)
+  // and has no VMA but its own.
+  auto p2 = proc->fork();
+  ASSERT_NE(p2, nullptr);
   const uint64_t a1 = mapAt(kBar0Offset, k64K, kVaA);
   const uint64_t b1 = mapAt(kBar2Offset, 2 * kMiB, kVaB);
-  auto p2 = kernel->spawn("p2");
-  const int savedGroup = groupFd;
-  const int fd2 = openGroupPath(*p2);
-  groupFd = savedGroup;
-  ASSERT_EQ(p2->mmap(kVaA, k64K, prot::kRead | prot::kWrite, map::kShared | map::kFixed, fd2,
+  ASSERT_EQ(p2->mmap(kVaA, k64K, prot::kRead | prot::kWrite, map::kShared | map::kFixed, fd,
                      kBar0Offset),
             static_cast<long>(kVaA));
 
