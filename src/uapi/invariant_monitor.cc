@@ -73,16 +73,14 @@ void InvariantMonitor::afterZap(const Vma& vma, VirtAddr start, VirtAddr end) {
   const uint64_t step = std::max<uint64_t>(kPmdSize, (end - start) / 512);
   for (unsigned c = 0; c < kernel_.machine().cpuCount(); ++c) {
     Cpu& cpu = kernel_.machine().cpu(c);
-    for (uint64_t off = 0; off < end - start; off += step) {
-      if (cpu.tlbTranslates(mm.id(), start + off))
-        note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x} after a "
-                                         "zap of mm {}{}",
-                                         c, (start + off).value(), mm.id(), by));
-    }
-    if (cpu.tlbTranslates(mm.id(), end - kPageSize))
-      note(staleAfterZap_, fmt::format("invariant 2: CPU {} still translates {:#x} after a "
-                                       "zap of mm {}{}",
-                                       c, (end - kPageSize).value(), mm.id(), by));
+    auto sample = [&](VirtAddr va) {
+      if (cpu.tlbTranslates(mm.id(), va))
+        note(staleAfterZap_,
+             fmt::format("invariant 2: CPU {} still translates {:#x} after a zap of mm {}{}", c,
+                         va.value(), mm.id(), by));
+    };
+    for (uint64_t off = 0; off < end - start; off += step) sample(start + off);
+    sample(end - kPageSize);
   }
 }
 

@@ -221,7 +221,7 @@ VfioContainer* Process::container(int fd) {
 }
 
 std::shared_ptr<DmaBuf> Process::dmaBuf(int fd) {
-  const KernelContext::Scope in(kernel_.context());
+  const Syscall in(*this);
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kDmaBuf) return nullptr;
   return e->dmabuf;
