@@ -25,8 +25,9 @@ void ConfigSpace::write(uint32_t offset, unsigned size, uint32_t value) {
   VFIOMM_ASSERT(size <= 4 && offset + size <= size_);
   for (unsigned i = 0; i < size; ++i) {
     const uint8_t mask = wmask_[offset + i];
+    const uint8_t v = byteOf(value, i);
     uint8_t& b = bytes_[offset + i];
-    b = static_cast<uint8_t>((b & ~mask) | (byteOf(value, i) & mask));
+    b = static_cast<uint8_t>(((b & ~mask) | (v & mask)) & ~(v & w1cmask_[offset + i]));
   }
 }
 
@@ -38,6 +39,11 @@ void ConfigSpace::set(uint32_t offset, unsigned size, uint32_t value) {
 void ConfigSpace::setWritable(uint32_t offset, unsigned size, uint32_t mask) {
   VFIOMM_ASSERT(size <= 4 && offset + size <= size_);
   for (unsigned i = 0; i < size; ++i) wmask_[offset + i] = byteOf(mask, i);
+}
+
+void ConfigSpace::setWriteOneToClear(uint32_t offset, unsigned size, uint32_t mask) {
+  VFIOMM_ASSERT(size <= 4 && offset + size <= size_);
+  for (unsigned i = 0; i < size; ++i) w1cmask_[offset + i] = byteOf(mask, i);
 }
 
 }  // namespace vfiomm

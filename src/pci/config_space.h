@@ -1,8 +1,8 @@
 // ConfigSpace: the bytes of one PCI function's configuration space and, bit
 // by bit, which of them software can change. A register bit is hardwired
-// (read-only), read-write, or a command whose write makes the device act
-// (start an FLR, change power state); the first two kinds live here, the
-// actions are the device's (PciDevice).
+// (read-only), read-write, write-one-to-clear, or a command whose write
+// makes the device act (start an FLR, change power state); the first three
+// kinds live here, the actions are the device's (PciDevice).
 #pragma once
 
 #include <array>
@@ -30,11 +30,14 @@ class ConfigSpace {
   // hardware makes itself (a status bit, a power state).
   void set(uint32_t offset, unsigned size, uint32_t value);
   void setWritable(uint32_t offset, unsigned size, uint32_t mask);
+  // Status bits a device latches and software clears by writing 1 (RW1C).
+  void setWriteOneToClear(uint32_t offset, unsigned size, uint32_t mask);
 
  private:
   uint32_t size_;
   std::array<uint8_t, kPciCfgSpaceExpSize> bytes_{};
   std::array<uint8_t, kPciCfgSpaceExpSize> wmask_{};
+  std::array<uint8_t, kPciCfgSpaceExpSize> w1cmask_{};
 };
 
 }  // namespace vfiomm

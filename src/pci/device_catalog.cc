@@ -373,7 +373,8 @@ std::string formatBytes(uint64_t v) {
 std::string capabilityName(const CapabilityEntry& cap) {
   if (cap.extended) {
     switch (cap.id) {
-      case 0x01: return "AER";
+      case kPciExtCapIdErr: return "AER";
+      case kPciExtCapIdPwr: return "PwrBudget";
       case 0x0b: return "ext-vendor";
       case 0x0e: return "ARI";
       case 0x0f: return "ATS";
@@ -387,10 +388,13 @@ std::string capabilityName(const CapabilityEntry& cap) {
   }
   switch (cap.id) {
     case kPciCapIdPm: return "PM";
+    case kPciCapIdVpd: return "VPD";
     case kPciCapIdMsi: return "MSI";
+    case kPciCapIdPcix: return "PCI-X";
     case kPciCapIdVndr: return "vendor";
     case kPciCapIdExp: return "PCIe";
     case kPciCapIdMsix: return "MSI-X";
+    case kPciCapIdAf: return "AF";
     default: return fmt::format("cap {:#04x}", cap.id);
   }
 }

@@ -144,6 +144,17 @@ void pcieWritable(ConfigSpace& cs, uint32_t cap) {
   cs.setWritable(cap + kPciExpDevctl2, 2, kPciExpDevctl2AtomicReq);
 }
 
+// An AER capability: masks and severity read-write, the status registers
+// latch errors until software writes 1 to them, ECRC enables read-write.
+void aerWritable(ConfigSpace& cs, uint32_t cap) {
+  cs.setWritable(cap + kPciErrUncorMask, 4, 0xffff'ffffU);
+  cs.setWritable(cap + kPciErrUncorSever, 4, 0xffff'ffffU);
+  cs.setWritable(cap + kPciErrCorMask, 4, 0xffff'ffffU);
+  cs.setWritable(cap + kPciErrCap, 4, kPciErrCapEcrcGene | kPciErrCapEcrcChke);
+  cs.setWriteOneToClear(cap + kPciErrUncorStatus, 4, 0xffff'ffffU);
+  cs.setWriteOneToClear(cap + kPciErrCorStatus, 4, 0xffff'ffffU);
+}
+
 void msiWritable(ConfigSpace& cs, uint32_t cap) {
   cs.setWritable(cap + kPciMsiFlags, 2, kPciMsiFlagsEnable | kPciMsiFlagsQsize);
   cs.setWritable(cap + kPciMsiAddressLo, 4, ~uint32_t{3});
@@ -229,6 +240,26 @@ std::optional<uint16_t> findCapabilityIn(const ConfigSpace& cs, uint8_t id) {
   return std::nullopt;
 }
 
+std::optional<uint16_t> findExtCapabilityIn(const ConfigSpace& cs, uint16_t id) {
+  if (cs.size() <= kPciCfgSpaceSize) return std::nullopt;
+  uint32_t pos = kPciExtCapStart;
+  // (4096 - 256) / 8: the most headers the extended space can hold.
+  for (unsigned ttl = (kPciCfgSpaceExpSize - kPciCfgSpaceSize) / 8; ttl > 0; --ttl) {
+    const uint32_t header = cs.read(pos, 4);
+    if (header == 0) return std::nullopt;
+    if ((header & 0xffff) == id) return static_cast<uint16_t>(pos);
+    pos = (header >> 20) & ~3U;
+    if (pos < kPciExtCapStart) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+bool afFlrIn(const ConfigSpace& cs) {
+  const auto af = findCapabilityIn(cs, kPciCapIdAf);
+  constexpr uint32_t kBoth = kPciAfCapTp | kPciAfCapFlr;
+  return af && (cs.read(*af + kPciAfCap, 1) & kBoth) == kBoth;
+}
+
 // Clears `bits` of the 16-bit register at `reg`.
 void clearBits(ConfigSpace& cs, uint32_t reg, uint16_t bits) {
   cs.set(reg, 2, cs.read(reg, 2) & ~uint32_t{bits});
@@ -260,6 +291,23 @@ ConfigSpace imagePowerOnConfig(const PciDeviceConfig& c) {
   if (const auto msi = findCapabilityIn(cs, kPciCapIdMsi)) {
     clearBits(cs, *msi + kPciMsiFlags, kPciMsiFlagsEnable | kPciMsiFlagsQsize);
     msiWritable(cs, *msi);
+  }
+  if (const auto vpd = findCapabilityIn(cs, kPciCapIdVpd)) {
+    cs.set(*vpd + kPciVpdAddr, 2, 0);  // the host's last VPD transaction
+    cs.set(*vpd + kPciVpdData, 4, 0);
+  }
+  if (const auto pcix = findCapabilityIn(cs, kPciCapIdPcix)) {
+    cs.setWritable(*pcix + kPciXCmd, 2, 0xffff);
+    cs.setWritable(*pcix + kPciXEccCsr, 4, 0xffff'ffffU);
+  }
+  if (const auto aer = findExtCapabilityIn(cs, kPciExtCapIdErr)) {
+    cs.set(*aer + kPciErrUncorStatus, 4, 0);  // latched errors
+    cs.set(*aer + kPciErrCorStatus, 4, 0);
+    aerWritable(cs, *aer);
+  }
+  if (const auto pwr = findExtCapabilityIn(cs, kPciExtCapIdPwr)) {
+    cs.set(*pwr + kPciPwrDataSelect, 1, 0);
+    cs.setWritable(*pwr + kPciPwrDataSelect, 1, 0xff);
   }
   return cs;
 }
@@ -322,6 +370,9 @@ PciDevice::PciDevice(PciDeviceConfig config)
       pcieCap_(findCapabilityIn(powerOn_, kPciCapIdExp)),
       msixCap_(findCapabilityIn(powerOn_, kPciCapIdMsix)),
       msiCap_(findCapabilityIn(powerOn_, kPciCapIdMsi)),
+      afFlr_(afFlrIn(powerOn_)),
+      vpd_(findCapabilityIn(powerOn_, kPciCapIdVpd) ? std::make_unique<PciVpd>(config_.vpd)
+                                                     : nullptr),
       cfg_(powerOn_) {
   VFIOMM_ASSERT_MSG(pmCap_.has_value() == config_.pm.has_value() &&
                         pcieCap_.has_value() == config_.pcie.has_value() &&
@@ -357,12 +408,14 @@ Status PciDevice::configWrite(uint32_t offset, unsigned size, uint32_t value) {
     if (pmCap_ && overlaps(offset, size, *pmCap_ + kPciPmCtrl, 2)) applyPmcsrWrite(before);
     startFlr = hasFlr() &&
                setsBit(offset, size, value, *pcieCap_ + kPciExpDevctl, kPciExpDevctlBcrFlr);
+    if (const auto af = findCapability(kPciCapIdAf); af && afFlr_)
+      startFlr = startFlr || setsBit(offset, size, value, *af + kPciAfCtrl, kPciAfCtrlFlr);
     syncDecodeState();
   }
-  // vfio never gets here with BCR_FLR: it virtualizes the bit and calls
-  // tryResetFunction() instead. The reset takes pci_lock itself, so it
-  // starts after this access has released it.
-  if (startFlr) return flr();
+  // vfio never gets here with BCR_FLR or AF FLR: it virtualizes the bits
+  // and calls tryResetFunction() instead. The reset takes pci_lock itself,
+  // so it starts after this access has released it.
+  if (startFlr) resetFunctionNow();
   return ok();
 }
 
@@ -371,17 +424,7 @@ std::optional<uint16_t> PciDevice::findCapability(uint8_t id) const {
 }
 
 std::optional<uint16_t> PciDevice::findExtCapability(uint16_t id) const {
-  if (configSize() <= kPciCfgSpaceSize) return std::nullopt;
-  uint32_t pos = kPciExtCapStart;
-  // (4096 - 256) / 8: the most headers the extended space can hold.
-  for (unsigned ttl = (kPciCfgSpaceExpSize - kPciCfgSpaceSize) / 8; ttl > 0; --ttl) {
-    const uint32_t header = powerOn_.read(pos, 4);
-    if (header == 0) return std::nullopt;
-    if ((header & 0xffff) == id) return static_cast<uint16_t>(pos);
-    pos = (header >> 20) & ~3U;
-    if (pos < kPciExtCapStart) return std::nullopt;
-  }
-  return std::nullopt;
+  return findExtCapabilityIn(powerOn_, id);
 }
 
 
@@ -624,6 +667,7 @@ bool PciDevice::busResetFunctionAvailable() const {
 std::vector<PciResetMethod> PciDevice::resetMethods() const {
   std::vector<PciResetMethod> methods;
   if (hasFlr()) methods.push_back(PciResetMethod::kFlr);
+  if (hasAfFlr()) methods.push_back(PciResetMethod::kAfFlr);
   if (pmResetAvailable()) methods.push_back(PciResetMethod::kPm);
   if (busResetFunctionAvailable()) methods.push_back(PciResetMethod::kBus);
   return methods;
@@ -651,10 +695,24 @@ void PciDevice::pmReset() {
 
 Status PciDevice::flr() {
   if (!hasFlr()) return fail(Errno::kENOTTY);
+  resetFunctionNow();
+  return ok();
+}
+
+void PciDevice::resetFunctionNow() {
   saveAndDisable();
   functionLevelReset();
   restore();
-  return ok();
+}
+
+Result<uint32_t> PciDevice::readVpd(uint32_t pos) {
+  if (!vpd_) return fail(Errno::kENODEV);
+  return vpd_->readDword(pos);
+}
+
+Status PciDevice::writeVpd(uint32_t pos, uint32_t value) {
+  if (!vpd_) return fail(Errno::kENODEV);
+  return vpd_->writeDword(pos, value);
 }
 
 void PciDevice::secondaryBusReset() {
@@ -671,6 +729,7 @@ Status PciDevice::tryResetFunction() {
   // Each method the device has succeeds, so the first one is the reset.
   switch (methods.front()) {
     case PciResetMethod::kFlr:
+    case PciResetMethod::kAfFlr:
       functionLevelReset();
       break;
     case PciResetMethod::kPm:

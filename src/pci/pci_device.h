@@ -24,6 +24,7 @@
 #include "pci/bar_registers.h"
 #include "pci/config_space.h"
 #include "pci/pci_regs.h"
+#include "pci/pci_vpd.h"
 #include "sync/mutex.h"
 #include "sync/spin_lock.h"
 #include "sync/thread_annotations.h"
@@ -41,7 +42,7 @@ enum class BarKind : uint8_t { kMem32, kMem64, kIo };
 
 // The function-level reset methods the model has, named as sysfs
 // reset_method names them (drivers/pci/pci.c pci_reset_fn_methods).
-enum class PciResetMethod : uint8_t { kFlr, kPm, kBus };
+enum class PciResetMethod : uint8_t { kFlr, kAfFlr, kPm, kBus };
 
 // What answers behind a memory BAR: memory that reads back what was
 // written (a frame buffer, ivshmem's shared memory), or device registers
@@ -128,6 +129,9 @@ struct PciDeviceConfig {
   // fields above must describe the same device (the dump loader derives
   // them from it).
   std::vector<uint8_t> configImage{};
+  // The VPD EEPROM behind a VPD capability of the config image (sysfs
+  // `vpd` holds the same bytes); empty: blank, the core finds no VPD.
+  std::vector<uint8_t> vpd{};
 };
 
 // Where the PBA of `m` is: given, or right after the table.
@@ -249,6 +253,12 @@ class PciDevice {
   uint64_t romLen() const { return config_.romSize.value_or(0); }
   std::optional<MsixTable> msixTable() const;
 
+  // --- Vital Product Data (pci_read_vpd / pci_write_vpd) --------------------------
+
+  // -ENODEV without a VPD capability or with a blank EEPROM (PciVpd).
+  Result<uint32_t> readVpd(uint32_t pos);
+  Status writeVpd(uint32_t pos, uint32_t value);
+
   // --- I/O-port BARs -----------------------------------------------------------------
 
   // An in/out instruction to BAR `bar` (an I/O BAR) at `offset`: 1, 2 or 4
@@ -268,6 +278,9 @@ class PciDevice {
 
   // pcie_has_flr(): a PCIe capability whose DEVCAP advertises FLR.
   bool hasFlr() const { return config_.pcie.has_value() && config_.pcie->flr; }
+  // pci_af_flr(probe): an Advanced Features capability with both
+  // Transactions Pending and FLR.
+  bool hasAfFlr() const { return afFlr_; }
   // pci_pm_reset() is possible: a PM capability without NoSoftRst.
   bool pmResetAvailable() const { return config_.pm.has_value() && !config_.pm->noSoftReset; }
   // pci_reset_bus_function() is possible: the slot can reset a single
@@ -326,6 +339,9 @@ class PciDevice {
   // The reset step of __pci_reset_function_locked(), between
   // saveAndDisable() and restore().
   void functionLevelReset() EXCLUDES(cfgLock_);
+  // An FLR started by a config write, with the state saved and restored
+  // around it.
+  void resetFunctionNow() EXCLUDES(cfgLock_);
   void pmReset() EXCLUDES(cfgLock_);
   void secondaryBusReset() EXCLUDES(cfgLock_);
 
@@ -338,6 +354,9 @@ class PciDevice {
   const std::optional<uint16_t> pcieCap_;
   const std::optional<uint16_t> msixCap_;
   const std::optional<uint16_t> msiCap_;
+  const bool afFlr_;
+  // Present with a VPD capability.
+  const std::unique_ptr<PciVpd> vpd_;
 
   mutable SpinLock cfgLock_{kPciLockClass};
   ConfigSpace cfg_ GUARDED_BY(cfgLock_);

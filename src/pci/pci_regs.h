@@ -70,10 +70,13 @@ inline constexpr uint32_t kPciCapListNext = 1;  // offset of the next capability
 inline constexpr uint32_t kPciCapFlags = 2;     // the first byte after the header
 
 inline constexpr uint8_t kPciCapIdPm = 0x01;
+inline constexpr uint8_t kPciCapIdVpd = 0x03;
 inline constexpr uint8_t kPciCapIdMsi = 0x05;
+inline constexpr uint8_t kPciCapIdPcix = 0x07;
 inline constexpr uint8_t kPciCapIdVndr = 0x09;
 inline constexpr uint8_t kPciCapIdExp = 0x10;
 inline constexpr uint8_t kPciCapIdMsix = 0x11;
+inline constexpr uint8_t kPciCapIdAf = 0x13;  // PCI Advanced Features
 
 // --- power management capability ----------------------------------------------
 
@@ -90,6 +93,28 @@ inline constexpr uint16_t kPciPmCtrlPmeStatus = 0x8000;  // RW1C
 // internal reset (config space back to its power-on values).
 inline constexpr uint16_t kPciPmCtrlNoSoftReset = 0x0008;
 inline constexpr uint32_t kPciPmSizeof = 8;
+
+// --- Vital Product Data capability -------------------------------------------------
+
+inline constexpr uint32_t kPciVpdAddr = 2;  // 15-bit address and the F flag
+// Software writes the address with F clear to read (the device sets F when
+// the data is ready) or with F set to write (the device clears F when done).
+inline constexpr uint16_t kPciVpdAddrF = 0x8000;
+inline constexpr uint16_t kPciVpdAddrMask = 0x7fff;
+inline constexpr uint32_t kPciVpdData = 4;
+
+// --- PCI-X capability ----------------------------------------------------------------
+
+inline constexpr uint32_t kPciXCmd = 2;
+inline constexpr uint32_t kPciXEccCsr = 8;  // mode 2 only
+
+// --- Advanced Features capability -------------------------------------------------------
+
+inline constexpr uint32_t kPciAfCap = 3;
+inline constexpr uint8_t kPciAfCapTp = 0x01;   // Transactions Pending supported
+inline constexpr uint8_t kPciAfCapFlr = 0x02;  // function-level reset supported
+inline constexpr uint32_t kPciAfCtrl = 4;
+inline constexpr uint8_t kPciAfCtrlFlr = 0x01;  // initiate FLR; always reads 0
 
 // --- PCI Express capability ------------------------------------------------------
 
@@ -143,6 +168,21 @@ inline constexpr uint32_t kPciMsi32Sizeof = 10;
 inline constexpr uint32_t kPciExtCapStart = 0x100;
 inline constexpr uint16_t kPciExtCapIdSriov = 0x0010;
 inline constexpr uint32_t kPciExtCapSriovSizeof = 0x40;
+
+// Advanced Error Reporting.
+inline constexpr uint16_t kPciExtCapIdErr = 0x0001;
+inline constexpr uint32_t kPciErrUncorStatus = 0x04;  // RW1C
+inline constexpr uint32_t kPciErrUncorMask = 0x08;
+inline constexpr uint32_t kPciErrUncorSever = 0x0c;
+inline constexpr uint32_t kPciErrCorStatus = 0x10;  // RW1C
+inline constexpr uint32_t kPciErrCorMask = 0x14;
+inline constexpr uint32_t kPciErrCap = 0x18;
+inline constexpr uint32_t kPciErrCapEcrcGene = 0x0000'0040;  // ECRC generation enable
+inline constexpr uint32_t kPciErrCapEcrcChke = 0x0000'0100;  // ECRC check enable
+
+// Power Budgeting: software selects the entry the Data register shows.
+inline constexpr uint16_t kPciExtCapIdPwr = 0x0004;
+inline constexpr uint32_t kPciPwrDataSelect = 0x04;
 
 // --- MSI-X capability ------------------------------------------------------------
 

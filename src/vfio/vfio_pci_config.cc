@@ -24,13 +24,17 @@ constexpr uint32_t kAllWrite = 0xffff'ffffU;
 // pci_ext_cap_length of vfio_pci_config.c, ≈v5.8, vfio-uapi.md §0): an id
 // with length 0 there, or beyond the table, is hidden from the user.
 constexpr uint8_t kCapIdAgp = 0x02;
-constexpr uint8_t kCapIdVpd = 0x03;
-constexpr uint8_t kCapIdPcix = 0x07;
 constexpr uint8_t kCapIdHt = 0x08;
 constexpr uint8_t kCapIdSata = 0x12;
-constexpr uint8_t kCapIdAf = 0x13;
 constexpr uint8_t kCapIdMax = 0x14;  // PCI_CAP_ID_EA
 constexpr uint16_t kExtCapIdVndr = 0x0b;
+
+// The AER bits vfio lets the user write to status, mask and severity: the
+// uncorrectable errors from Undefined to TLP Prefix Blocked and the
+// correctable ones from Receiver Error to Header Log Overflow
+// (init_pci_ext_cap_err_perm).
+constexpr uint32_t kAerUncorWritable = 0x03ff'f031;
+constexpr uint32_t kAerCorWritable = 0x0000'f1c1;
 
 // Fixed-size standard capabilities; 0xff: the length is read from the
 // capability; absent: hidden.
@@ -40,14 +44,14 @@ uint32_t fixedCapLength(uint8_t id) {
       return kPciPmSizeof;
     case kCapIdAgp:
       return 12;  // PCI_AGP_SIZEOF
-    case kCapIdVpd:
+    case kPciCapIdVpd:
       return 8;  // PCI_CAP_VPD_SIZEOF
     case kPciCapIdMsix:
       return kPciCapMsixSizeof;
-    case kCapIdAf:
+    case kPciCapIdAf:
       return 6;  // PCI_CAP_AF_SIZEOF
     case kPciCapIdMsi:
-    case kCapIdPcix:
+    case kPciCapIdPcix:
     case kCapIdHt:
     case kPciCapIdVndr:
     case kPciCapIdExp:
@@ -131,6 +135,7 @@ void VfioPciConfig::init() {
     vconfigWrite(kPciInterruptPin, 1, 0);
     vconfigWrite(kPciCommand, 2, vconfigRead(kPciCommand, 2) | kPciCommandMemory);
   }
+  if (vdev_.nointx()) vconfigWrite(kPciInterruptPin, 1, 0);
   initCaps();
   initExtCaps();
   WriteGuard g(vdev_.memoryLock());
@@ -190,7 +195,7 @@ uint32_t VfioPciConfig::capLength(uint8_t id, uint32_t pos) {
       return kPciMsi32Sizeof + ((flags & kPciMsiFlags64Bit) ? 4 : 0) +
              ((flags & kPciMsiFlagsMaskbit) ? 10 : 0);
     }
-    case kCapIdPcix: {
+    case kPciCapIdPcix: {
       const bool v2 = ((word(pos + 2) >> 12) & 3) != 0;  // PCI_X_CMD_VERSION
       if (v2 && cfgSize_ > kPciCfgSpaceSize)
         extendedCaps_ = pdev.configRead(kPciExtCapStart, 4).value_or(0) != 0;
@@ -274,10 +279,12 @@ void VfioPciConfig::initCaps() {
     const Kind kind = id == kPciCapIdPm     ? Kind::kPm
                       : id == kPciCapIdMsi  ? Kind::kMsi
                       : id == kPciCapIdExp  ? Kind::kExp
+                      : id == kPciCapIdVpd  ? Kind::kVpd
+                      : id == kPciCapIdAf   ? Kind::kAf
                       : id == kPciCapIdVndr ? Kind::kVendor
                                             : Kind::kDirect;
     addArea(pos, std::min(len, kPciCfgSpaceSize - pos), kind);
-    initCapPerms(areas_.back());
+    initCapPerms(areas_.back(), id);
     prevNext = pos + kPciCapListNext;
     pos = next;
     ++caps;
@@ -286,7 +293,7 @@ void VfioPciConfig::initCaps() {
     vconfigWrite(kPciStatus, 2, vconfigRead(kPciStatus, 2) & ~uint32_t{kPciStatusCapList});
 }
 
-void VfioPciConfig::initCapPerms(const Area& area) {
+void VfioPciConfig::initCapPerms(const Area& area, uint8_t id) {
   const uint32_t cap = area.start;
   // Id and next always read from vconfig, so a hidden capability can be
   // skipped in the chain (vfio_direct_config_read and every perm table).
@@ -330,8 +337,38 @@ void VfioPciConfig::initCapPerms(const Area& area) {
       if (inside(kPciExpDevctl2, 2))
         setPerm(cap + kPciExpDevctl2, 2, 0, static_cast<uint16_t>(~kPciExpDevctl2Ari));
       break;
-    default:  // MSI-X and the rest: read-only pass-through (UAPI-28)
+    case Kind::kVpd:
+      // The address and data registers are vfio's: it runs the VPD
+      // transaction itself when the address is written (vpdWrite).
+      setPerm(cap + kPciVpdAddr, 2, 0xffff, 0xffff);
+      setPerm(cap + kPciVpdData, 4, kAllVirt, kAllWrite);
       break;
+    case Kind::kAf:
+      setPerm(cap + kPciAfCtrl, 1, kPciAfCtrlFlr, kPciAfCtrlFlr);  // as DEVCTL's FLR
+      break;
+    default:
+      // PCI-X: command and ECC control through. MSI-X and the rest:
+      // read-only pass-through (UAPI-28).
+      if (id == kPciCapIdPcix) {
+        setPerm(cap + kPciXCmd, 2, 0, 0xffff);
+        if (inside(kPciXEccCsr, 4)) setPerm(cap + kPciXEccCsr, 4, 0, kAllWrite);
+      }
+      break;
+  }
+}
+
+// init_pci_ext_cap_err_perm / _pwr_perm: the only extended capabilities
+// with writable bits besides the vendor-specific one.
+void VfioPciConfig::initExtCapPerms(uint16_t id, uint32_t epos) {
+  if (id == kPciExtCapIdErr) {
+    setPerm(epos + kPciErrUncorStatus, 4, 0, kAerUncorWritable);
+    setPerm(epos + kPciErrUncorMask, 4, 0, kAerUncorWritable);
+    setPerm(epos + kPciErrUncorSever, 4, 0, kAerUncorWritable);
+    setPerm(epos + kPciErrCorStatus, 4, 0, kAerCorWritable);
+    setPerm(epos + kPciErrCorMask, 4, 0, kAerCorWritable);
+    setPerm(epos + kPciErrCap, 4, 0, kPciErrCapEcrcGene | kPciErrCapEcrcChke);
+  } else if (id == kPciExtCapIdPwr) {
+    setPerm(epos + kPciPwrDataSelect, 1, 0, 0xff);  // which entry Data shows
   }
 }
 
@@ -364,6 +401,7 @@ void VfioPciConfig::initExtCaps() {
     }
     addArea(epos, len, id == kExtCapIdVndr ? Kind::kVendor : Kind::kDirect);
     setPerm(epos, 4, kAllVirt, 0);  // the header, with the next pointer
+    if (!hidden) initExtCapPerms(id, epos);
     if (hidden)
       vconfigWrite(epos, 4, vconfigRead(epos, 4) & (0xffcU << 20));
     else
@@ -446,7 +484,11 @@ Status VfioPciConfig::writePiece(uint32_t pos, unsigned size, uint32_t value) {
     case Kind::kVendor:
       return vdev_.pdev().configWrite(pos, size, value);
     case Kind::kDirect:
-      return ok();  // no write function: dropped, counted as done
+      return defaultWrite(pos, size, value);  // a read-only area drops it (UAPI-25)
+    case Kind::kVpd:
+      return vpdWrite(area, pos, size, value);
+    case Kind::kAf:
+      return afWrite(area, pos, size, value);
     case Kind::kBasic:
       return basicWrite(pos, size, value);
     case Kind::kPm:
@@ -633,13 +675,7 @@ Status VfioPciConfig::expWrite(const Area& area, uint32_t pos, unsigned size, ui
     ctrl &= ~uint32_t{kPciExpDevctlBcrFlr};
     vconfigWrite(devctl, 2, ctrl);
     Result<uint32_t> cap = pdev.configRead(area.start + kPciExpDevcap, 4);
-    if (cap && (*cap & kPciExpDevcapFlr)) {
-      vdev_.zapAndDownWriteMemoryLock();
-      vdev_.revokeDmaBufsLocked();
-      (void)pdev.tryResetFunction();  // result ignored, as in the kernel
-      vdev_.restoreDmaBufsLocked();
-      vdev_.upWriteMemoryLock();
-    }
+    if (cap && (*cap & kPciExpDevcapFlr)) virtualFlr();
   }
   if (readrq != (ctrl & kPciExpDevctlReadrq)) {
     // pcie_set_readrq() with the device's MPS as the floor.
@@ -651,6 +687,51 @@ Status VfioPciConfig::expWrite(const Area& area, uint32_t pos, unsigned size, ui
       (void)pdev.configWrite(devctl, 2, (hw & ~uint32_t{kPciExpDevctlReadrq}) | encoded);
     }
   }
+  return ok();
+}
+
+void VfioPciConfig::virtualFlr() {
+  vdev_.zapAndDownWriteMemoryLock();
+  vdev_.revokeDmaBufsLocked();
+  // Whichever method the core picks; the result is ignored, as in the kernel.
+  (void)vdev_.pdev().tryResetFunction();
+  vdev_.restoreDmaBufsLocked();
+  vdev_.upWriteMemoryLock();
+}
+
+// vfio_vpd_config_write(): a write that reaches the address register's
+// high byte (the F flag) runs the transaction through the PCI core — F set
+// writes Data to the EEPROM, F clear reads the EEPROM into Data — and
+// flips F, as the device would when done. A failed transaction leaves
+// both registers as written; the write still returns its count.
+Status VfioPciConfig::vpdWrite(const Area& area, uint32_t pos, unsigned size, uint32_t value) {
+  if (Status st = defaultWrite(pos, size, value); !st) return st;
+  const uint32_t flagByte = area.start + kPciVpdAddr + 1;
+  if (pos > flagByte || pos + size <= flagByte) return ok();
+  const uint32_t addrReg = area.start + kPciVpdAddr;
+  const uint32_t dataReg = area.start + kPciVpdData;
+  const uint32_t addr = vconfigRead(addrReg, 2);
+  if (addr & kPciVpdAddrF) {
+    if (!vdev_.pdev().writeVpd(addr & kPciVpdAddrMask, vconfigRead(dataReg, 4))) return ok();
+  } else {
+    Result<uint32_t> data = vdev_.pdev().readVpd(addr);
+    if (!data) return ok();
+    vconfigWrite(dataReg, 4, *data);
+  }
+  vconfigWrite(addrReg, 2, addr ^ kPciVpdAddrF);
+  return ok();
+}
+
+// vfio_af_config_write(): AF FLR as DEVCTL's, when the capability offers
+// both Transactions Pending and FLR.
+Status VfioPciConfig::afWrite(const Area& area, uint32_t pos, unsigned size, uint32_t value) {
+  if (Status st = defaultWrite(pos, size, value); !st) return st;
+  const uint32_t ctrl = area.start + kPciAfCtrl;
+  if (!(vconfigRead(ctrl, 1) & kPciAfCtrlFlr)) return ok();
+  vconfigWrite(ctrl, 1, vconfigRead(ctrl, 1) & ~uint32_t{kPciAfCtrlFlr});
+  Result<uint32_t> cap = vdev_.pdev().configRead(area.start + kPciAfCap, 1);
+  constexpr uint32_t kBoth = kPciAfCapTp | kPciAfCapFlr;
+  if (cap && (*cap & kBoth) == kBoth) virtualFlr();
   return ok();
 }
 

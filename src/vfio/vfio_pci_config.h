@@ -8,7 +8,8 @@
 // replaced from vconfig, and writes writable virtual bits to vconfig,
 // writable physical bits to the device, and drops the rest. Bytes no known
 // capability owns go to the device untouched. The registers whose writes
-// make vfio act (COMMAND, PMCSR, MSI flags, DEVCTL) have their handlers here.
+// make vfio act (COMMAND, PMCSR, MSI flags, DEVCTL, VPD address, AF
+// control) have their handlers here.
 #pragma once
 
 #include <array>
@@ -46,7 +47,9 @@ class VfioPciConfig {
     kPm,
     kMsi,
     kExp,
-    kDirect,  // reads pass through (header virtual), writes dropped: MSI-X and the rest
+    kVpd,
+    kAf,
+    kDirect,  // reads pass through (header virtual), writes as the permissions say
     kVendor,  // vendor-specific: reads as kDirect, writes raw
   };
   struct Area {
@@ -61,7 +64,8 @@ class VfioPciConfig {
   void initBasicPerms();
   void initCaps();
   void initExtCaps();
-  void initCapPerms(const Area& area);
+  void initCapPerms(const Area& area, uint8_t id);
+  void initExtCapPerms(uint16_t id, uint32_t epos);
   uint32_t capLength(uint8_t id, uint32_t pos);
   uint32_t extCapLength(uint16_t id, uint32_t pos);
 
@@ -78,6 +82,11 @@ class VfioPciConfig {
   Status pmWrite(const Area& area, uint32_t pos, unsigned size, uint32_t value);
   Status msiWrite(const Area& area, uint32_t pos, unsigned size, uint32_t value);
   Status expWrite(const Area& area, uint32_t pos, unsigned size, uint32_t value);
+  Status vpdWrite(const Area& area, uint32_t pos, unsigned size, uint32_t value);
+  Status afWrite(const Area& area, uint32_t pos, unsigned size, uint32_t value);
+  // pci_try_reset_function() under a zapped, write-held memory_lock, as a
+  // virtual FLR bit asks (DEVCTL, AF).
+  void virtualFlr();
   // vfio_bar_fixup(): vconfig's BARs as sizing shows them.
   void barFixupLocked();
   // vfio_need_bar_restore() / vfio_bar_restore().

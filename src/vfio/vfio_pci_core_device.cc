@@ -1,5 +1,7 @@
 #include "vfio/vfio_pci_core_device.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -23,6 +25,17 @@ bool isBar(uint32_t index) { return index <= vfio::kBar5; }
 bool needsPmRestore(const PciDevice& pdev) {
   const auto pm = pdev.pmCapOffset();
   return pm && (pdev.configRead(*pm + kPciPmCtrl, 2).value_or(0) & kPciPmCtrlNoSoftReset) == 0;
+}
+
+// vfio_pci_nointx(): functions whose PCI_STATUS never shows an INTx
+// pending, so INTx cannot be shared or masked: all i40e (XL710, X710,
+// XXV710) and the X550.
+bool brokenIntxMasking(const PciDevice& pdev) {
+  constexpr uint16_t kIntel = 0x8086;
+  const uint16_t id = pdev.config().deviceId;
+  if (pdev.config().vendorId != kIntel) return false;
+  return id == 0x1572 || id == 0x1574 || (id >= 0x1580 && id <= 0x1581) ||
+         (id >= 0x1583 && id <= 0x158b) || (id >= 0x37d0 && id <= 0x37d2) || id == 0x1563;
 }
 
 // The largest naturally aligned access at `off` that fits in `left` bytes.
@@ -68,6 +81,7 @@ Status VfioPciCoreDevice::enable() {
     return reset;
   }
   resetWorks_.store(reset.has_value(), std::memory_order_release);
+  initIntxMasking();
   config_.init();  // the virtual MEM bit starts from the physical register
   {
     WriteGuard g(memoryLock_);
@@ -76,6 +90,21 @@ Status VfioPciCoreDevice::enable() {
   probeMmaps();
   barRequested_.fill(false);
   return ok();
+}
+
+// A function on the nointx list has its INTx disabled for good and hidden
+// (pin 0); any other that can mask INTx (pci_intx_mask_supported: the
+// INTx-disable bit sticks, as it does on every function of the model)
+// starts with the bit clear, so vconfig shows 0.
+void VfioPciCoreDevice::initIntxMasking() {
+  const uint16_t cmd = static_cast<uint16_t>(pdev_.configRead(kPciCommand, 2).value_or(0));
+  nointx_ = brokenIntxMasking(pdev_);
+  if (nointx_) {
+    machine_.log().print(fmt::format("vfio-pci {}: Masking broken INTx support", pdev_.name()));
+    (void)pdev_.configWrite(kPciCommand, 2, cmd | kPciCommandIntxDisable);
+  } else if (cmd & kPciCommandIntxDisable) {
+    (void)pdev_.configWrite(kPciCommand, 2, cmd & ~uint32_t{kPciCommandIntxDisable});
+  }
 }
 
 void VfioPciCoreDevice::disable() {

@@ -116,6 +116,9 @@ class VfioPciCoreDevice {
   bool runtimeSuspended() const { return runtimeSuspended_.load(std::memory_order_acquire); }
   // vdev->reset_works: whether the reset at the first open succeeded.
   bool resetWorks() const { return resetWorks_.load(std::memory_order_acquire); }
+  // vdev->nointx: INTx hidden from the user (pin 0) and kept disabled.
+  // Set at the first open, read after it.
+  bool nointx() const { return nointx_; }
 
   // --- what the designs and the dev_set use --------------------------------
   RwSemaphore& memoryLock() RETURN_CAPABILITY(memoryLock_) { return memoryLock_; }
@@ -214,6 +217,8 @@ class VfioPciCoreDevice {
   // The put that finds the usage count at zero with runtime PM allowed.
   bool suspendDue() const;
   void probeMmaps();
+  // The INTx part of vfio_pci_core_enable(): nointx or pci_2_3.
+  void initIntxMasking();
   unsigned maxAccessSize(uint32_t index) const;
 
   PciDevice& pdev_;
@@ -235,6 +240,7 @@ class VfioPciCoreDevice {
   std::atomic<bool> runtimeSuspended_{false};
   std::optional<PciSavedState> runtimeSave_ GUARDED_BY(memoryLock_);
   std::atomic<bool> resetWorks_{false};
+  bool nointx_ = false;
   // VFIO_DEVICE_FEATURE_PCI_VF_TOKEN of an SR-IOV PF.
   std::mutex vfTokenMu_;
   std::array<uint8_t, 16> vfToken_{};

@@ -148,8 +148,9 @@ Result<long> VfioPciCoreDevice::getRegionInfoIoctl(void* arg) {
 uint32_t VfioPciCoreDevice::irqCount(uint32_t index) const {
   switch (index) {
     case uapi::VFIO_PCI_INTX_IRQ_INDEX: {
-      // The virtual Interrupt Pin: 0 for a VF, else the device's.
-      if (pdev_.noCommandMemory()) return 0;
+      // The virtual Interrupt Pin: 0 for a VF and a nointx function, else
+      // the device's.
+      if (pdev_.noCommandMemory() || nointx_) return 0;
       return pdev_.configRead(kPciInterruptPin, 1).value_or(0) != 0 ? 1 : 0;
     }
     case uapi::VFIO_PCI_MSI_IRQ_INDEX: {

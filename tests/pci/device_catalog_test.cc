@@ -43,7 +43,7 @@ const PciDeviceConfig& configOf(const std::string& name) {
 TEST(DeviceCatalog, HoldsTheIssuesDevices) {
   testing::BoundContext bound;
   for (const char* name : {"ivshmem-64m", "ivshmem-1g", "ivshmem-2g", "edu", "pci-testdev",
-                           "virtio-rng-pci", "nvidia-h100-pcie", "amd-r9-nano"})
+                           "virtio-rng-pci", "nvidia-h100-pcie", "amd-r9-nano", "connectx-5-ex"})
     EXPECT_NE(catalog().find(name), nullptr) << name;
   for (const CatalogDevice& d : catalog().devices()) {
     EXPECT_FALSE(d.source.empty()) << d.name;
@@ -242,6 +242,70 @@ TEST(DeviceCatalog, RealR9NanoRegionAndIrqInfoFollowTheSpec) {
   EXPECT_EQ(rom.size, 128U << 10);
   EXPECT_EQ(rom.flags, VFIO_REGION_INFO_FLAG_READ);
   EXPECT_EQ(region(7).size, 4096U);  // PCIe: 4 KiB of config space
+}
+
+// The issue's current NIC: a ConnectX-5 Ex PF from its real 256-byte dump.
+// FLR is its reset; MSI-X (64 vectors, table and PBA in BAR0) makes BAR0
+// carry the MSIX_MAPPABLE capability; no MSI capability; INTA; its VPD
+// capability is vfio's to emulate, over a blank EEPROM here.
+TEST(DeviceCatalog, RealConnectX5RegionAndIrqInfoFollowTheSpec) {
+  testing::BoundContext bound;
+  const PciDeviceConfig& c = configOf("connectx-5-ex");
+  EXPECT_EQ(c.vendorId, 0x15b3);
+  EXPECT_EQ(c.deviceId, 0x1019);
+  Opened o = openDevice(c);
+  ASSERT_GE(o.fd, 0);
+  Process& p = *o.proc;
+  vfio_device_info dinfo{.argsz = sizeof(vfio_device_info)};
+  ASSERT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_INFO, &dinfo), 0);
+  EXPECT_EQ(dinfo.flags, VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET);
+  EXPECT_EQ(o.dev->pdev().resetMethods().front(), PciResetMethod::kFlr);
+
+  const auto irq = [&](uint32_t index) {
+    vfio_irq_info info{.argsz = sizeof(vfio_irq_info), .index = index};
+    EXPECT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_IRQ_INFO, &info), 0) << index;
+    return info;
+  };
+  EXPECT_EQ(irq(VFIO_PCI_INTX_IRQ_INDEX).count, 1U);
+  EXPECT_EQ(irq(VFIO_PCI_MSI_IRQ_INDEX).count, 0U);
+  EXPECT_EQ(irq(VFIO_PCI_MSIX_IRQ_INDEX).count, 64U);  // table size field 0x3f
+  EXPECT_EQ(irq(VFIO_PCI_ERR_IRQ_INDEX).count, 1U);
+  EXPECT_EQ(irq(VFIO_PCI_REQ_IRQ_INDEX).count, 1U);
+
+  vfio_region_info bar0{.argsz = sizeof(vfio_region_info), .index = 0};
+  ASSERT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_REGION_INFO, &bar0), 0);
+  EXPECT_EQ(bar0.size, 32 * kMiB);
+  EXPECT_EQ(bar0.flags, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+                            VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS);
+  EXPECT_EQ(bar0.argsz, sizeof(vfio_region_info) + sizeof(vfio_info_cap_header));
+  for (uint32_t bar = 1; bar < kPciStdNumBars; ++bar) {
+    vfio_region_info info{.argsz = sizeof(vfio_region_info), .index = bar};
+    ASSERT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_REGION_INFO, &info), 0);
+    EXPECT_EQ(info.size, 0U) << bar;
+  }
+  vfio_region_info rom{.argsz = sizeof(vfio_region_info), .index = 6};
+  ASSERT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_REGION_INFO, &rom), 0);
+  EXPECT_EQ(rom.size, kMiB);
+  EXPECT_EQ(rom.flags, VFIO_REGION_INFO_FLAG_READ);
+
+  // The chain as the card links it; the PMCSR NoSoftRst bit from the dump.
+  const auto cfg = [&](uint64_t off, unsigned size) {
+    uint32_t v = 0;
+    EXPECT_EQ(p.pread(o.fd, &v, size, (7ULL << 40) + off), static_cast<long>(size));
+    return v;
+  };
+  EXPECT_EQ(cfg(0x34, 1), 0x60U);
+  EXPECT_EQ(cfg(0x60, 2), 0x4810U);  // PCIe -> 0x48
+  EXPECT_EQ(cfg(0x48, 2), 0x9c03U);  // VPD -> 0x9c
+  EXPECT_EQ(cfg(0x9c, 2), 0xc011U);  // MSI-X -> 0xc0
+  EXPECT_EQ(cfg(0xc0, 2), 0x4009U);  // vendor -> 0x40
+  EXPECT_EQ(cfg(0x40, 2), 0x0001U);  // PM, last
+  EXPECT_NE(cfg(0x44, 2) & kPciPmCtrlNoSoftReset, 0U);
+  // A VPD read over the blank EEPROM fails: F stays clear, Data as it was.
+  const uint16_t addr = 0x0010;
+  ASSERT_EQ(p.pwrite(o.fd, &addr, 2, (7ULL << 40) + 0x48 + kPciVpdAddr), 2);
+  EXPECT_EQ(cfg(0x48 + kPciVpdAddr, 2), 0x0010U);
+  EXPECT_EQ(cfg(0x48 + kPciVpdData, 4), 0U);
 }
 
 // --- bad catalog files --------------------------------------------------------------

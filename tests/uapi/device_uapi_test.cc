@@ -329,6 +329,44 @@ TEST_F(DeviceUapiTest, UAPI_06_IrqInfoFollowsTheDevice) {
   EXPECT_EQ(irqInfo(*proc, openGroup(addDevice(d, msi)), 1, &rc).count, 8U);
 }
 
+// vfio_pci_core_enable(): an i40e is on the nointx list (its INTx status
+// is broken), so vfio keeps INTx disabled on the device and hides it; a
+// function that can mask INTx gets its INTx-disable bit cleared at open,
+// whatever firmware left there (vfio-uapi.md §3, §8).
+TEST_F(DeviceUapiTest, UAPI_06_UAPI_22_NointxHidesIntxAndOthersStartUnmasked) {
+  long rc = 0;
+  PciBus& a = kernel->addBus(0x14);
+  PciDeviceConfig i40e = standardDeviceConfig(0x14);
+  i40e.vendorId = 0x8086;
+  i40e.deviceId = 0x1572;  // X710
+  VfioDevice& x710 = addDevice(a, i40e);
+  const int fd = openGroup(x710);
+  const vfio_irq_info intx = irqInfo(*proc, fd, 0, &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(intx.count, 0U);
+  EXPECT_EQ(intx.flags, 0x7U);
+  uint8_t pin = 0xff;
+  EXPECT_EQ(proc->pread(fd, &pin, 1, (7ULL << 40) + kPciInterruptPin), 1);
+  EXPECT_EQ(pin, 0);
+  uint16_t cmd = 0;
+  EXPECT_EQ(proc->pread(fd, &cmd, 2, (7ULL << 40) + kPciCommand), 2);
+  EXPECT_NE(cmd & kPciCommandIntxDisable, 0);
+  EXPECT_NE(x710.pdev().configRead(kPciCommand, 2).value_or(0) & kPciCommandIntxDisable, 0U);
+  const auto lines = kernel->machine().log().lines();
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "vfio-pci " + x710.pdev().name() + ": Masking broken INTx support"),
+            lines.end());
+
+  PciBus& b = kernel->addBus(0x15);
+  VfioDevice& other = addDevice(b, standardDeviceConfig(0x15));
+  ASSERT_TRUE(other.pdev().configWrite(kPciCommand, 2, kPciCommandIntxDisable));  // firmware's
+  const int otherFd = openGroup(other);
+  EXPECT_EQ(irqInfo(*proc, otherFd, 0, &rc).count, 1U);
+  EXPECT_EQ(proc->pread(otherFd, &cmd, 2, (7ULL << 40) + kPciCommand), 2);
+  EXPECT_EQ(cmd & kPciCommandIntxDisable, 0);
+  EXPECT_EQ(other.pdev().configRead(kPciCommand, 2).value_or(0) & kPciCommandIntxDisable, 0U);
+}
+
 // --- GET_REGION_INFO ------------------------------------------------------------------
 
 TEST_F(DeviceUapiTest, UAPI_07_MsixMappableCapabilityProtocol) {

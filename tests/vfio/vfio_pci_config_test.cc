@@ -292,6 +292,127 @@ TEST_P(VfioPciConfig, Section8_OneLongReadIsTheSameAsByteReads) {
 INSTANTIATE_TEST_SUITE_P(OneDesign, VfioPciConfig, ::testing::Values(DesignKind::kHugeFault),
                          designParamName);
 
+// A PCIe function without FLR or PM whose config image also has a VPD,
+// an Advanced Features (TP and FLR), a PCI-X mode 2 capability, AER and
+// Power Budgeting, with a small VPD EEPROM: "vfio" as the identifier
+// string, then the end tag (8 bytes).
+constexpr uint32_t kExpAt = 0x40;
+constexpr uint32_t kVpdAt = 0x80;
+constexpr uint32_t kAfAt = 0x88;
+constexpr uint32_t kPcixAt = 0x90;
+constexpr uint32_t kAerAt = 0x100;
+constexpr uint32_t kPwrAt = 0x150;
+
+PciDeviceConfig withOlderCapabilities(PciDeviceConfig c) {
+  std::vector<uint8_t> img(kPciCfgSpaceExpSize, 0);
+  auto put = [&](uint32_t at, unsigned size, uint32_t v) {
+    for (unsigned i = 0; i < size; ++i) img[at + i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  put(kPciVendorId, 2, c.vendorId);
+  put(kPciDeviceId, 2, c.deviceId);
+  put(kPciStatus, 2, kPciStatusCapList);
+  put(kPciCapabilityList, 1, kExpAt);
+  put(kExpAt, 2, kPciCapIdExp | kVpdAt << 8);
+  put(kExpAt + kPciExpFlags, 2, kPciExpFlagsVers2);
+  put(kVpdAt, 2, kPciCapIdVpd | kAfAt << 8);
+  put(kAfAt, 2, kPciCapIdAf | kPcixAt << 8);
+  put(kAfAt + 2, 1, 6);  // length
+  put(kAfAt + kPciAfCap, 1, kPciAfCapTp | kPciAfCapFlr);
+  put(kPcixAt, 2, kPciCapIdPcix);
+  put(kPcixAt + kPciXCmd, 2, 1U << 12);  // version 1: the 24-byte mode 2 layout
+  put(kAerAt, 4, kPciExtCapIdErr | 1U << 16 | kPwrAt << 20);
+  put(kPwrAt, 4, kPciExtCapIdPwr | 1U << 16);
+  c.configImage = img;
+  c.pm.reset();
+  c.msix.reset();
+  c.pcie = PcieCapSpec{.flr = false};
+  c.vpd = {0x82, 0x04, 0x00, 'v', 'f', 'i', 'o', 0x78};
+  c.interruptPin = 0;
+  return c;
+}
+
+class OlderCapabilitiesTest : public ConfigTest {
+ protected:
+  void SetUp() override {
+    ConfigTest::SetUp();
+    openOther(0x30, withOlderCapabilities);
+  }
+};
+
+// vfio_vpd_config_write(): a write of the address runs the VPD transaction
+// through the PCI core and flips F; the device's own VPD registers are
+// never touched; a dword past the end tag fails and leaves F as written.
+TEST_P(OlderCapabilitiesTest, Section8_VpdAddressAndDataAreEmulated) {
+  ASSERT_EQ(configRead(kVpdAt, 2), kPciCapIdVpd | kAfAt << 8);
+  EXPECT_EQ(configWrite(kVpdAt + kPciVpdAddr, 0x0000, 2), 2);
+  EXPECT_EQ(configRead(kVpdAt + kPciVpdAddr, 2), kPciVpdAddrF);  // read done
+  EXPECT_EQ(configRead(kVpdAt + kPciVpdData, 4), 0x76000482U);
+  EXPECT_EQ(configWrite(kVpdAt + kPciVpdAddr, 0x0004, 2), 2);
+  EXPECT_EQ(configRead(kVpdAt + kPciVpdData, 4), 0x786f6966U);  // "fio", end tag
+  EXPECT_EQ(configWrite(kVpdAt + kPciVpdAddr, 0x0008, 2), 2);  // past the end tag
+  EXPECT_EQ(configRead(kVpdAt + kPciVpdAddr, 2), 0x0008U);
+  EXPECT_EQ(configRead(kVpdAt + kPciVpdData, 4), 0x786f6966U);
+
+  EXPECT_EQ(configWrite(kVpdAt + kPciVpdData, 0x11223344, 4), 4);
+  EXPECT_EQ(configWrite(kVpdAt + kPciVpdAddr, kPciVpdAddrF | 0x0004, 2), 2);
+  EXPECT_EQ(configRead(kVpdAt + kPciVpdAddr, 2), 0x0004U);  // write done: F clear
+  EXPECT_EQ(dev->pdev().readVpd(4).value_or(0), 0x11223344U);
+  // A write of the low byte alone does not start a transaction.
+  EXPECT_EQ(configWrite(kVpdAt + kPciVpdAddr, 0x00, 1), 1);
+  EXPECT_EQ(configRead(kVpdAt + kPciVpdAddr, 2), 0x0000U);
+  EXPECT_EQ(configRead(kVpdAt + kPciVpdData, 4), 0x11223344U);
+  EXPECT_EQ(deviceRead(kVpdAt + kPciVpdAddr, 2), 0U);
+  EXPECT_EQ(deviceRead(kVpdAt + kPciVpdData, 4), 0U);
+}
+
+// vfio_af_config_write(): AF FLR reads 0 and resets the function, after
+// the zap, when the capability has TP and FLR; it is also the reset method
+// the PCI core picks for a function without PCIe FLR.
+TEST_P(OlderCapabilitiesTest, Section5_Section8_AfFlrIsVirtualAndResetsTheFunction) {
+  EXPECT_EQ(dev->pdev().resetMethods().front(), PciResetMethod::kAfFlr);
+  vfio_device_info info{.argsz = sizeof(vfio_device_info)};
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_INFO, &info), 0);
+  EXPECT_NE(info.flags & VFIO_DEVICE_FLAGS_RESET, 0U);
+  const uint64_t va = mapTouched(kPageSize);
+  const uint64_t resets = dev->pdev().resetCount();
+  EXPECT_EQ(configWrite(kAfAt + kPciAfCtrl, kPciAfCtrlFlr, 1), 1);
+  EXPECT_EQ(configRead(kAfAt + kPciAfCtrl, 1), 0U);
+  EXPECT_EQ(dev->pdev().resetCount(), resets + 1);
+  EXPECT_EQ(leaves(va, kPageSize).pte, 0U) << "the reset zapped every mapping first";
+  EXPECT_EQ(touch(va).sig.signo, 0);
+}
+
+// init_pci_cap_pcix_perm, init_pci_ext_cap_err_perm, _pwr_perm: these
+// registers reach the device; the rest of each capability drops writes.
+TEST_P(OlderCapabilitiesTest, Section8_PcixAerAndPowerBudgetWritesGoThrough) {
+  EXPECT_EQ(configWrite(kPcixAt + kPciXCmd, 0x0073, 2), 2);
+  EXPECT_EQ(deviceRead(kPcixAt + kPciXCmd, 2), 0x0073U);
+  EXPECT_EQ(configWrite(kPcixAt + kPciXEccCsr, 0x12345678, 4), 4);
+  EXPECT_EQ(deviceRead(kPcixAt + kPciXEccCsr, 4), 0x12345678U);
+  EXPECT_EQ(configWrite(kPcixAt + 4, 0xffffffff, 4), 4);  // PCI-X status: read-only
+  EXPECT_EQ(deviceRead(kPcixAt + 4, 4), 0U);
+
+  EXPECT_EQ(configWrite(kAerAt + kPciErrUncorMask, 0xffffffff, 4), 4);
+  EXPECT_EQ(deviceRead(kAerAt + kPciErrUncorMask, 4), 0x03fff031U);
+  EXPECT_EQ(configWrite(kAerAt + kPciErrUncorSever, 0x00000010, 4), 4);
+  EXPECT_EQ(deviceRead(kAerAt + kPciErrUncorSever, 4), 0x00000010U);
+  EXPECT_EQ(configWrite(kAerAt + kPciErrCorMask, 0xffffffff, 4), 4);
+  EXPECT_EQ(deviceRead(kAerAt + kPciErrCorMask, 4), 0x0000f1c1U);
+  EXPECT_EQ(configWrite(kAerAt + kPciErrCap, 0xffffffff, 4), 4);
+  EXPECT_EQ(deviceRead(kAerAt + kPciErrCap, 4), kPciErrCapEcrcGene | kPciErrCapEcrcChke);
+  EXPECT_EQ(configWrite(kAerAt, 0, 4), 4);  // the header is vfio's
+  EXPECT_EQ(configRead(kAerAt, 4), kPciExtCapIdErr | 1U << 16 | kPwrAt << 20);
+
+  EXPECT_EQ(configWrite(kPwrAt + kPciPwrDataSelect, 0x05, 1), 1);
+  EXPECT_EQ(deviceRead(kPwrAt + kPciPwrDataSelect, 1), 0x05U);
+  EXPECT_EQ(configWrite(kPwrAt + 8, 0xff, 1), 1);  // the budgeting data itself
+  EXPECT_EQ(deviceRead(kPwrAt + 8, 1), 0U);
+}
+
+INSTANTIATE_TEST_SUITE_P(OneDesign, OlderCapabilitiesTest,
+                         ::testing::Values(DesignKind::kHugeFault), designParamName);
+
+
 // Issue 17 finding 1: a NoSoftRst- function behind a bridge, mapped and
 // touched, put in D3hot through PMCSR and brought back by PMCSR, by
 // VFIO_DEVICE_RESET or by a hot reset of its dev_set. Linux saves its
