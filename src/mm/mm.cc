@@ -782,6 +782,10 @@ Result<std::shared_ptr<Mm>> Mm::fork() {
     std::unique_ptr<Vma> copy = vma->dup(*child);
     Vma& c = *copy;
     const bool hasFile = c.file() != nullptr;
+    // fork_clears_vm_pat (mm-pfnmap.md §7.1, §11): the child's VM_PAT is
+    // its own reservation's, made by the copy below, not the parent's.
+    const bool pat = (c.flags() & vm::kPat) != 0;
+    if (pat && profile_.forkClearsVmPat) c.flagsClear(vm::kPat);
     // fork_open_before_copy (mm-pfnmap.md §11): since 35e351780fa9 the
     // child's ->open runs before it is linked and before the copy.
     if (profile_.forkOpenBeforeCopy) openVma(c);
@@ -791,9 +795,11 @@ Result<std::shared_ptr<Mm>> Mm::fork() {
     const bool linkAfterCopy = profile_.forkCopiesBeforeLink;
     if (hasFile && !linkAfterCopy) [[likely]] child->linkFile(c, vma.get());
     // vma_needs_copy() is always true for VM_PFNMAP; WIPEONFORK skips it.
-    if (!(c.flags() & vm::kWipeOnFork) &&
-        pageTable_.copyRange(child->pageTable_, c.start(), c.end()) != PageTable::WalkStatus::kOk) {
-      status = fail(Errno::kENOMEM);
+    if (!(c.flags() & vm::kWipeOnFork)) {
+      if (pageTable_.copyRange(child->pageTable_, c.start(), c.end()) != PageTable::WalkStatus::kOk)
+        status = fail(Errno::kENOMEM);
+      else if (pat && profile_.forkClearsVmPat)
+        c.flagsSet(vm::kPat);  // track_pfn_copy() reserved the child's range
     }
     if (hasFile && linkAfterCopy) [[unlikely]] child->linkFile(c, vma.get());
     if (!profile_.forkOpenBeforeCopy) openVma(c);

@@ -16,6 +16,8 @@ namespace {
 VFIOMM_COUNTER(insertPte, "mm.pfn_insert.pte", "special 4 KiB PTEs installed");
 VFIOMM_COUNTER(insertPmd, "mm.pfn_insert.pmd", "special 2 MiB PMD leaves installed");
 VFIOMM_COUNTER(insertPud, "mm.pfn_insert.pud", "special 1 GiB PUD leaves installed");
+VFIOMM_COUNTER(untrackNoPte, "mm.untrack_pfn.no_pte",
+               "untrack_pfn() of a VM_PAT VMA with no PTE at vm_start (its WARN_ON_ONCE)");
 VFIOMM_COUNTER(zapCalls, "mm.zap.calls", "zap_page_range_single calls");
 VFIOMM_COUNTER(zapPte, "mm.zap.pte", "PTEs cleared by zaps");
 VFIOMM_COUNTER(zapPmd, "mm.zap.pmd", "PMD leaves cleared by zaps");
@@ -199,8 +201,12 @@ LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size, Za
   // untrack_pfn() in unmap_single_vma(): a VM_PAT VMA's reservation is
   // freed by the pfn at vm_start, and VM_PAT cleared; with no entry there
   // it WARNs and VM_PAT stays (mm-pfnmap.md §7.1).
-  if ((vma.flags() & vm::kPat) && vma.mm().pageTable().translate(vma.start()).present)
-    vma.flagsClearUnchecked(vm::kPat);
+  if (vma.flags() & vm::kPat) {
+    if (vma.mm().pageTable().translate(vma.start()).present)
+      vma.flagsClearUnchecked(vm::kPat);
+    else
+      untrackNoPte.add();
+  }
   LeafCounts cleared;
   if (flush == ZapFlush::kSkipped) [[unlikely]] {
     MmuGather noShootdown{TlbFlushFn{}};  // the seeded bug: no CPU is flushed

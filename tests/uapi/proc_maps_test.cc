@@ -100,6 +100,45 @@ TEST_F(ProcMaps, UAPI_31_VmFlagsOn61ArComesWithAFillAndGoesWithAZap) {
   EXPECT_EQ(vmFlags(), "rd wr sh mr mw me ms pf io de ar dd sd ");
 }
 
+// VM_PAT across fork (mm-pfnmap.md §7.1, §11): the child's copy of a
+// filled G1 mapping is reserved again and shows `ar`, whether or not the
+// fork first clears the parent's VM_PAT from it (fork_clears_vm_pat); when
+// ->open runs after the copy (6.1.0-6.1.89), its zap frees the child's
+// reservation and `ar` goes with it. The parent keeps its own. Only an
+// ->open before the copy without the clear makes untrack_pfn() find no PTE
+// at vm_start: its WARN_ON_ONCE (counted, not printed).
+TEST_F(ProcMaps, UAPI_31_VmPatAcrossForkPerEra) {
+  struct Era {
+    bool openBeforeCopy;
+    bool clearsVmPat;
+    bool childHasAr;
+    uint64_t untrackWarns;
+  };
+  const std::string withAr = "rd wr sh mr mw me ms pf io de ar dd sd ";
+  const std::string withoutAr = "rd wr sh mr mw me ms pf io de dd sd ";
+  for (const Era& era : {Era{true, true, true, 0}, Era{true, false, true, 1},
+                         Era{false, true, false, 0}, Era{false, false, false, 0}}) {
+    SCOPED_TRACE(fmt::format("open before copy {}, clears VM_PAT {}", era.openBeforeCopy,
+                             era.clearsVmPat));
+    MmProfile p = *MmProfile::byName("linux-6.1");
+    p.forkOpenBeforeCopy = era.openBeforeCopy;
+    p.forkClearsVmPat = era.clearsVmPat;
+    bootProfile(DesignKind::kVmaList, p);
+    ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
+    ASSERT_EQ(touch(kVa).sig.signo, 0);
+    const uint64_t warns = CounterSet::current().snapshot().get("mm.untrack_pfn.no_pte");
+    std::shared_ptr<Process> child = proc->fork();
+    ASSERT_NE(child, nullptr);
+    EXPECT_EQ(CounterSet::current().snapshot().get("mm.untrack_pfn.no_pte") - warns,
+              era.untrackWarns);
+    EXPECT_EQ(vmFlags(), withAr);
+    const std::string s = child->smaps();
+    const size_t at = s.find("VmFlags: ");
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_EQ(s.substr(at + 9, s.find('\n', at) - at - 9), era.childHasAr ? withAr : withoutAr);
+  }
+}
+
 TEST_F(ProcMaps, UAPI_31_VmFlagsOn612NeverChangeWithTouches) {
   bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
