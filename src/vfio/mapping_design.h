@@ -66,6 +66,9 @@ class MappingDesign final : public VmOperations {
 };
 
 struct DesignOptions {
+  // vfio-pci's disable_idle_d3 module parameter: an unopened device stays
+  // in D0 instead of runtime-suspending (vfio_pci_core_register_device).
+  bool disableIdleD3 = false;
   // G1's ->open zaps, as the kernel did; tests may turn it off to show why.
   bool vmaListZapOnOpen = true;
   // `prefault` only: fill the whole VMA on its first fault too.

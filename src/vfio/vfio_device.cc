@@ -12,6 +12,7 @@ Result<std::unique_ptr<VfioDevice>> VfioDevice::create(PciDevice& pdev, Machine&
   std::unique_ptr<VfioDevice> dev(new VfioDevice(pdev, fs, *inode));
   dev->pci_ = std::make_unique<VfioPciCoreDevice>(pdev, machine, dev->inode_, std::move(profile),
                                                   design, options);
+  dev->pci_->bind();
   return dev;
 }
 

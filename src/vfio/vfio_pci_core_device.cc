@@ -63,7 +63,34 @@ VfioPciCoreDevice::~VfioPciCoreDevice() = default;
 // ---------------------------------------------------------------------------
 // enable / disable
 
+// vfio_pci_core_register_device(): D0 first (the PCI core left the power
+// state unknown), runtime PM allowed, and the probe's usage count given
+// back, so an idle device runtime-suspends to D3hot until it is opened.
+void VfioPciCoreDevice::bind() {
+  {
+    WriteGuard g(memoryLock_);
+    (void)setPowerStateLocked(PciPowerState::kD0);
+  }
+  pmRuntimePut();
+}
+
 Status VfioPciCoreDevice::enable() {
+  // pm_runtime_resume_and_get(): the open holds a usage count.
+  opened_.store(true, std::memory_order_release);
+  if (runtimeSuspended()) {
+    downWriteMemoryLock();
+    if (runtimeSuspended()) runtimeResumeLocked();
+    upWriteMemoryLock();
+  }
+  const Status st = enableResumed();
+  if (!st) {
+    opened_.store(false, std::memory_order_release);
+    pmRuntimePut();
+  }
+  return st;
+}
+
+Status VfioPciCoreDevice::enableResumed() {
   {
     WriteGuard g(memoryLock_);
     (void)setPowerStateLocked(PciPowerState::kD0);  // vfio_pci_core_enable() starts in D0
@@ -123,6 +150,9 @@ void VfioPciCoreDevice::disable() {
   barRequested_.fill(false);
   // vfio_pci_dma_buf_cleanup(), compiled in with CONFIG_VFIO_PCI_DMABUF.
   if (profile_.dmabufFeature) VfioPciDmaBuf::cleanup(*this);
+  // The open's usage count goes: idle again, the device suspends.
+  opened_.store(false, std::memory_order_release);
+  pmRuntimePut();
 }
 
 // vfio_pci_probe_mmaps(): vfio-bar-mapping.md §2.
@@ -469,9 +499,13 @@ void VfioPciCoreDevice::pmRuntimePut() {
   upWriteMemoryLock();
 }
 
+// The device's usage count is 0: nobody holds it open (or
+// disable_idle_d3 keeps the probe's count), or LOW_POWER_ENTRY gave the
+// open's back.
 bool VfioPciCoreDevice::suspendDue() const {
-  return usageDropped_.load(std::memory_order_acquire) &&
-         runtimePmAllowed_.load(std::memory_order_acquire) && !runtimeSuspended();
+  const bool held = options_.disableIdleD3 || opened_.load(std::memory_order_acquire);
+  const bool idle = !held || usageDropped_.load(std::memory_order_acquire);
+  return idle && runtimePmAllowed_.load(std::memory_order_acquire) && !runtimeSuspended();
 }
 
 void VfioPciCoreDevice::setRuntimePmAllowed(bool allowed) {

@@ -79,6 +79,8 @@ class VfioPciCoreDevice {
   VfioPciCoreDevice(const VfioPciCoreDevice&) = delete;
   VfioPciCoreDevice& operator=(const VfioPciCoreDevice&) = delete;
 
+  // vfio_pci_core_register_device()'s power part, once, when vfio-pci binds.
+  void bind() EXCLUDES(memoryLock_);
   // vfio_pci_core_enable() at the first open / _disable() at the last close.
   Status enable();
   void disable();
@@ -217,6 +219,8 @@ class VfioPciCoreDevice {
   // The put that finds the usage count at zero with runtime PM allowed.
   bool suspendDue() const;
   void probeMmaps();
+  // enable() once the device is resumed.
+  Status enableResumed();
   // The INTx part of vfio_pci_core_enable(): nointx or pci_2_3.
   void initIntxMasking();
   unsigned maxAccessSize(uint32_t index) const;
@@ -237,6 +241,7 @@ class VfioPciCoreDevice {
   // the open's usage count given back by LOW_POWER_ENTRY.
   std::atomic<bool> runtimePmAllowed_{true};
   std::atomic<bool> usageDropped_{false};
+  std::atomic<bool> opened_{false};  // between enable() and disable()
   std::atomic<bool> runtimeSuspended_{false};
   std::optional<PciSavedState> runtimeSave_ GUARDED_BY(memoryLock_);
   std::atomic<bool> resetWorks_{false};

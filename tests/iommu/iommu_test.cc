@@ -76,7 +76,11 @@ class IommuDma : public ::testing::Test {
  protected:
   void SetUp() override {
     kernel = *Kernel::create(KernelConfig{});
-    target = &kernel->addStandardDevice().pci().pdev();
+    // Nobody opens the target: power/control "on" keeps it out of the
+    // idle D3hot vfio-pci puts an unopened device in.
+    VfioDevice& t = kernel->addStandardDevice();
+    t.pci().setRuntimePmAllowed(false);
+    target = &t.pci().pdev();
     PciBus& bus = kernel->addBus(0x20);
     peer = &(*kernel->addVfioDevice(bus, standardDeviceConfig(0x20)))->pci().pdev();
     domain = kernel->iommu().allocDomain();

@@ -61,10 +61,12 @@ bool untouched(const std::vector<uint8_t>& buf, size_t from, size_t to) {
 
 class DeviceUapiTest : public ::testing::Test {
  protected:
-  void boot(const std::string& profile = "linux-6.12", DesignKind design = KernelConfig{}.design) {
+  void boot(const std::string& profile = "linux-6.12", DesignKind design = KernelConfig{}.design,
+            DesignOptions options = {}) {
     KernelConfig cfg;
     cfg.profile = profile;
     cfg.design = design;
+    cfg.designOptions = options;
     proc.reset();
     kernel.reset();  // first: the new kernel then runs on this thread
     kernel = *Kernel::create(cfg);
@@ -359,6 +361,8 @@ TEST_F(DeviceUapiTest, UAPI_06_UAPI_22_NointxHidesIntxAndOthersStartUnmasked) {
 
   PciBus& b = kernel->addBus(0x15);
   VfioDevice& other = addDevice(b, standardDeviceConfig(0x15));
+  // Awake (power/control "on"), so no runtime resume restores over the write.
+  other.pci().setRuntimePmAllowed(false);
   ASSERT_TRUE(other.pdev().configWrite(kPciCommand, 2, kPciCommandIntxDisable));  // firmware's
   const int otherFd = openGroup(other);
   EXPECT_EQ(irqInfo(*proc, otherFd, 0, &rc).count, 1U);
@@ -754,6 +758,50 @@ TEST_F(DeviceUapiTest, UAPI_20_RuntimePmForbiddenNeverSignals) {
   EXPECT_EQ(proc->thread().load(va).sig.signo, SigInfo::kSigbus);
   EXPECT_EQ(feature(fd, VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_EXIT), 0);
   EXPECT_EQ(proc->thread().load(va).sig.signo, 0);
+}
+
+// vfio_pci_core_register_device() gives the probe's usage count back, so
+// a bound device nobody has open runtime-suspends: D3hot with a PM
+// capability. The first open resumes it, the last close lets it suspend
+// again; each transition takes memory_lock for write in vfio's callback.
+// disable_idle_d3 and power/control "on" keep it in D0.
+TEST_F(DeviceUapiTest, UAPI_20_AnUnopenedDeviceIdlesInD3hot) {
+  VfioDevice& d = standardD();
+  EXPECT_TRUE(d.pci().runtimeSuspended());
+  EXPECT_EQ(d.pdev().powerState(), PciPowerState::kD3hot);
+  EXPECT_FALSE(d.pdev().memoryDecodeEnabled());
+  EXPECT_EQ(d.pci().memoryLockWriteCount(), 1U);  // the suspend at bind
+  const int fd = openGroup(d);
+  EXPECT_FALSE(d.pci().runtimeSuspended());
+  EXPECT_EQ(d.pdev().powerState(), PciPowerState::kD0);
+  EXPECT_EQ(d.pci().memoryLockWriteCount(), 2U);  // the resume at open
+  uint16_t cmd = 0;
+  EXPECT_EQ(proc->pread(fd, &cmd, 2, (7ULL << 40) + kPciCommand), 2);
+  EXPECT_NE(cmd & kPciCommandMemory, 0);
+  ASSERT_EQ(proc->close(fd), 0);
+  EXPECT_TRUE(d.pci().runtimeSuspended());
+  EXPECT_EQ(d.pdev().powerState(), PciPowerState::kD3hot);
+  EXPECT_EQ(d.pci().memoryLockWriteCount(), 3U);  // the suspend at close
+
+  PciBus& bus = kernel->addBus(0x10);
+  PciDeviceConfig noPm = standardDeviceConfig(0x10);
+  noPm.pm.reset();
+  VfioDevice& bare = addDevice(bus, noPm);
+  EXPECT_TRUE(bare.pci().runtimeSuspended());  // pci_target_state(): D0 without PM
+  EXPECT_EQ(bare.pdev().powerState(), PciPowerState::kD0);
+
+  VfioDevice& on = addDevice(kernel->addBus(0x11), standardDeviceConfig(0x11));
+  on.pci().setRuntimePmAllowed(false);
+  EXPECT_FALSE(on.pci().runtimeSuspended());
+  EXPECT_EQ(on.pdev().powerState(), PciPowerState::kD0);
+
+  TearDown();
+  boot("linux-6.12", KernelConfig{}.design, DesignOptions{.disableIdleD3 = true});
+  VfioDevice& kept = standardD();
+  EXPECT_FALSE(kept.pci().runtimeSuspended());
+  EXPECT_EQ(kept.pdev().powerState(), PciPowerState::kD0);
+  ASSERT_EQ(proc->close(openGroup(kept)), 0);
+  EXPECT_EQ(kept.pdev().powerState(), PciPowerState::kD0);
 }
 
 TEST_F(DeviceUapiTest, UAPI_21_LowPowerWithoutAPmCapability) {
