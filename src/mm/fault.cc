@@ -25,6 +25,27 @@ VFIOMM_COUNTER(fallbackPud, "mm.fault.fallback.pud", "huge_fault(18) returned FA
 VFIOMM_COUNTER(fallbackPmd, "mm.fault.fallback.pmd", "huge_fault(9) returned FALLBACK");
 VFIOMM_COUNTER(faultSigbus, "mm.fault.sigbus", "faults ending in VM_FAULT_SIGBUS");
 
+// thp_vma_suitable_order(vma, vm_end - size, order): the last huge page
+// the VMA could hold lies inside it, and a file VMA's offset lines up.
+bool suitableOrder(const Vma& vma, uint64_t size, bool anonymous) {
+  const uint64_t pages = size >> kPageShift;
+  if (!anonymous && ((vma.start().value() >> kPageShift) - vma.pgoff().value()) % pages != 0)
+    return false;
+  if (vma.length() < size) return false;
+  const uint64_t haddr = (vma.end().value() - size) & ~(size - 1);
+  return haddr >= vma.start().value();
+}
+
+// hugepage_global_enabled(), and VM_HUGEPAGE unless "always".
+bool thpSysfsAllows(const Vma& vma) {
+  switch (vma.mm().thpEnabled()) {
+    case ThpEnabled::kAlways: return true;
+    case ThpEnabled::kMadvise: return (vma.flags() & vm::kHugepage) != 0;
+    case ThpEnabled::kNever: return false;
+  }
+  return false;
+}
+
 // thp_vma_allowable_order(vma, TVA_IN_PF | TVA_ENFORCE_SYSFS, order) for a
 // special (pfnmap) VMA: mm-pfnmap.md §9.3.
 bool hugeOrderAllowed(const Vma& vma, unsigned order) {
@@ -36,12 +57,7 @@ bool hugeOrderAllowed(const Vma& vma, unsigned order) {
   Mm& mm = vma.mm();
   if (mm.thpDisabled()) return false;
   if (!mm.profile().thpSysfsGatesPfnmap) return true;
-  switch (mm.thpEnabled()) {
-    case ThpEnabled::kAlways: return true;
-    case ThpEnabled::kMadvise: return (vma.flags() & vm::kHugepage) != 0;
-    case ThpEnabled::kNever: return false;
-  }
-  return false;
+  return thpSysfsAllows(vma);
 }
 
 // create_huge_pud / create_huge_pmd, or the already-a-leaf cases.
@@ -232,6 +248,21 @@ SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access) {
   traceFault(trace::EventKind::kPageFault, task, begin, address, access == FaultAccess::kWrite, 0,
              static_cast<uint64_t>(sig.signo));
   return sig;
+}
+
+bool thpEligibleForSmaps(const Vma& vma) {
+  if ((vma.flags() & vm::kNoHugepage) || vma.mm().thpDisabled()) return false;
+  const VmOperations* ops = vma.ops();
+  if (ops == nullptr) {
+    // Shared anonymous memory is shmem, whose shmem_enabled is "never".
+    if (vma.flags() & vm::kShared) return false;
+    return suitableOrder(vma, kPmdSize, true) && thpSysfsAllows(vma);
+  }
+  const bool specialHuge = vma.file() != nullptr && (vma.flags() & (vm::kPfnmap | vm::kMixedmap));
+  if (!specialHuge) return false;  // no other file the model maps can hold THPs
+  if (!suitableOrder(vma, kPudSize, false) && !suitableOrder(vma, kPmdSize, false)) return false;
+  // "Trust that ->huge_fault() handlers know what they are doing."
+  return thpSysfsAllows(vma) && ops->hasHugeFault();
 }
 
 Status fixupUserFault(Task& task, Mm& mm, VirtAddr address, FaultFlags flags) {

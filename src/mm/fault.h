@@ -42,6 +42,12 @@ SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access);
 // NULL (GUP). Counts PGFAULT and the task's min/maj_flt as §10 says.
 VmFaultResult handleMmFault(Task& task, Vma& vma, VirtAddr address, FaultFlags flags, bool user);
 
+// smaps' THPeligible: __thp_vma_allowable_orders(vma, TVA_SMAPS |
+// TVA_ENFORCE_SYSFS, THP_ORDERS_ALL) != 0 as of 6.12, for the VMAs the
+// model has: private anonymous ones (PMD THP, the default mTHP settings)
+// and special file mappings, which are eligible only with ->huge_fault.
+bool thpEligibleForSmaps(const Vma& vma);
+
 // fixup_user_fault(): fault one address in for a kernel caller (vfio's DMA
 // mapping of a BAR mmap). Takes the mmap lock for read itself; SIGBUS
 // becomes -EFAULT.

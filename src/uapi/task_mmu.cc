@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "fs/inode.h"
+#include "mm/fault.h"
 #include "mm/mm.h"
 #include "mm/vma.h"
 #include "uapi/kernel.h"
@@ -96,6 +97,7 @@ std::string showSmaps(Kernel& kernel, Mm& mm) {
     // pfnmap has no pages, so no Rss.
     out += "KernelPageSize:        4 kB\nMMUPageSize:           4 kB\n";
     out += "Rss:                   0 kB\n";
+    out += fmt::format("THPeligible:    {:>8}\n", thpEligibleForSmaps(v) ? 1 : 0);
     out += fmt::format("VmFlags: {}\n", vmFlagsMnemonics(v.flags()));
   });
   return out;

@@ -20,13 +20,16 @@ class ProcMaps : public VfioTest {
  protected:
   void SetUp() override {}  // each test boots the era it needs
 
-  // The VmFlags line of the only VMA.
-  std::string vmFlags() {
+  // The value of smaps field `name` ("VmFlags", "THPeligible") of the
+  // only VMA.
+  std::string field(const std::string& name) {
     const std::string s = proc->smaps();
-    const size_t at = s.find("VmFlags: ");
+    const size_t at = s.find(name + ":");
     EXPECT_NE(at, std::string::npos) << s;
-    return s.substr(at + 9, s.find('\n', at) - at - 9);
+    const size_t from = s.find_first_not_of(' ', at + name.size() + 1);
+    return s.substr(from, s.find('\n', at) - from);
   }
+  std::string vmFlags() { return field("VmFlags"); }
 
   // A cdev fd of a second device on its own bus, bound to an iommufd.
   int boundCdev(Process& p, int mode) {
@@ -137,6 +140,44 @@ TEST_F(ProcMaps, UAPI_31_VmPatAcrossForkPerEra) {
     ASSERT_NE(at, std::string::npos);
     EXPECT_EQ(s.substr(at + 9, s.find('\n', at) - at - 9), era.childHasAr ? withAr : withoutAr);
   }
+}
+
+// THPeligible (task_mmu.c, __thp_vma_allowable_orders with TVA_SMAPS |
+// TVA_ENFORCE_SYSFS, 6.12): a pfnmap VMA is eligible only when its ops
+// have ->huge_fault (G3), THP's sysfs setting allows it (always, or
+// madvise with MADV_HUGEPAGE), and it can hold an aligned 2 MiB or 1 GiB
+// entry whose VA and file offset agree.
+TEST_F(ProcMaps, UAPI_31_ThpEligibleOnlyForHugeFaultVmasThatCanHoldALeaf) {
+  const auto eligible = [&](DesignKind design, ThpEnabled thp, uint64_t len, uint64_t va,
+                            int advice) {
+    KernelConfig cfg;
+    cfg.design = design;
+    cfg.thp = thp;
+    bootConfig(cfg);
+    EXPECT_EQ(map(kBar2Offset, len, va), static_cast<long>(va));
+    if (advice >= 0) {
+      EXPECT_EQ(proc->madvise(va, len, advice), 0);
+    }
+    return field("THPeligible");
+  };
+  constexpr uint64_t k2M = 2 * kMiB;
+  EXPECT_EQ(eligible(DesignKind::kHugeFault, ThpEnabled::kAlways, k2M, kVa, -1), "1");
+  EXPECT_EQ(eligible(DesignKind::kPrefault, ThpEnabled::kAlways, k2M, kVa, -1), "1");
+  EXPECT_EQ(eligible(DesignKind::kFillVma, ThpEnabled::kAlways, k2M, kVa, -1), "0");
+  EXPECT_EQ(eligible(DesignKind::kAddressSpace, ThpEnabled::kAlways, k2M, kVa, -1), "0");
+  EXPECT_EQ(eligible(DesignKind::kHugeFault, ThpEnabled::kNever, k2M, kVa, -1), "0");
+  EXPECT_EQ(eligible(DesignKind::kHugeFault, ThpEnabled::kMadvise, k2M, kVa, -1), "0");
+  EXPECT_EQ(eligible(DesignKind::kHugeFault, ThpEnabled::kMadvise, k2M, kVa, madv::kHugepage), "1");
+  EXPECT_EQ(eligible(DesignKind::kHugeFault, ThpEnabled::kAlways, k2M, kVa, madv::kNoHugepage),
+            "0");
+  // Smaller than a PMD, or a VA 4 KiB off the offset's 2 MiB alignment.
+  EXPECT_EQ(eligible(DesignKind::kHugeFault, ThpEnabled::kAlways, k2M - kPageSize, kVa, -1), "0");
+  EXPECT_EQ(eligible(DesignKind::kHugeFault, ThpEnabled::kAlways, 3 * k2M, kVa + kPageSize, -1),
+            "0");
+  // Three PMDs' worth at a misaligned start still hold one aligned leaf
+  // when the VA matches the offset: the test looks at the last one.
+  EXPECT_EQ(eligible(DesignKind::kHugeFault, ThpEnabled::kAlways, 3 * k2M - kPageSize, kVa, -1),
+            "1");
 }
 
 TEST_F(ProcMaps, UAPI_31_VmFlagsOn612NeverChangeWithTouches) {
