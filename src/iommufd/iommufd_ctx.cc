@@ -86,21 +86,47 @@ Result<uint32_t> IommufdCtx::compatAttachDevice(const PciDevice& pdev) {
   return devid;
 }
 
-Status IommufdCtx::attachDevice(uint32_t devid, const PciDevice& pdev, uint32_t ptId) {
+Result<uint32_t> IommufdCtx::hwptFor(uint32_t ptId) {
+  if (hwpts_.count(ptId) != 0) return ptId;
   std::shared_ptr<IoPagetable> iopt = ioas(ptId);
   if (iopt == nullptr) return fail(Errno::kENOENT);
-  Attachment next{&pdev, std::move(iopt), iommu_.allocDomain()};
+  for (const auto& [id, hwpt] : hwpts_)
+    if (hwpt.ioasId == ptId) return id;
+  Hwpt hwpt{ptId, std::move(iopt), iommu_.allocDomain()};
+  if (auto st = hwpt.iopt->addDomain(hwpt.domain); !st) return fail(st.error());
+  const uint32_t id = allocObjectId();
+  hwpts_.emplace(id, std::move(hwpt));
+  return id;
+}
+
+void IommufdCtx::putHwpt(uint32_t hwptId) {
+  auto it = hwpts_.find(hwptId);
+  if (--it->second.users != 0) return;
+  it->second.iopt->removeDomain(*it->second.domain);
+  hwpts_.erase(it);
+}
+
+bool IommufdCtx::isHwpt(uint32_t id) {
   MutexGuard g(deviceLock_);
-  if (auto st = next.iopt->addDomain(next.domain); !st) return st;
-  iommu_.attachDevice(pdev, next.domain);
+  return hwpts_.count(id) != 0;
+}
+
+Result<uint32_t> IommufdCtx::attachDevice(uint32_t devid, const PciDevice& pdev, uint32_t ptId) {
+  MutexGuard g(deviceLock_);
+  Result<uint32_t> hwptId = hwptFor(ptId);
+  if (!hwptId) return hwptId;
+  Hwpt& hwpt = hwpts_.at(*hwptId);
+  ++hwpt.users;
+  iommu_.attachDevice(pdev, hwpt.domain);
   auto it = attached_.find(devid);
   if (it != attached_.end()) {
-    it->second.iopt->removeDomain(*it->second.domain);
-    it->second = std::move(next);
+    const uint32_t old = it->second.hwptId;
+    it->second.hwptId = *hwptId;
+    putHwpt(old);
   } else {
-    attached_.emplace(devid, std::move(next));
+    attached_.emplace(devid, Attachment{&pdev, *hwptId});
   }
-  return ok();
+  return *hwptId;
 }
 
 void IommufdCtx::detachDevice(uint32_t devid) {
@@ -109,13 +135,15 @@ void IommufdCtx::detachDevice(uint32_t devid) {
   if (it == attached_.end()) return;
   // The device stops translating before its IOPTEs go.
   iommu_.detachDevice(*it->second.pdev);
-  it->second.iopt->removeDomain(*it->second.domain);
+  putHwpt(it->second.hwptId);
   attached_.erase(it);
 }
 
 Result<long> IommufdCtx::destroy(void* arg) {
   uapi::iommu_destroy cmd;
   if (auto st = copyCmd(&cmd, arg); !st) return fail(st.error());
+  // An automatic HWPT lives exactly as long as a device is on it.
+  if (isHwpt(cmd.id)) return fail(Errno::kEBUSY);
   std::shared_ptr<IoPagetable> iopt = ioas(cmd.id);
   if (iopt == nullptr) return fail(Errno::kENOENT);
   // An attached device holds a reference: the object stays.

@@ -1,11 +1,14 @@
 // IommufdCtx: what an open /dev/iommu holds (struct iommufd_ctx,
 // drivers/iommu/iommufd/main.c): its objects by id and the native ioctls
 // on them (dma-mapping.md §3.1), and the compat IOAS that the vfio
-// container ioctls on the same fd use (IommufdVfioCompat, §3.3). The objects modelled are IOASes; devices
-// bound through a vfio cdev take an id from the same space, and attaching
-// one to an IOAS gives it a paging domain of its own that mirrors the IOAS
-// (the kernel's automatic domain; it would share a compatible one between
-// devices of the same IOAS, the model does not).
+// container ioctls on the same fd use (IommufdVfioCompat, §3.3). The
+// objects modelled are IOASes and their automatic paging HW page tables;
+// devices bound through a vfio cdev take an id from the same space.
+// Attaching a device to an IOAS puts it on the IOAS's automatic HWPT — a
+// paging domain that mirrors the IOAS, shared by every device attached
+// there (all of the model's devices sit behind one compatible IOMMU) —
+// made by the first such attach and gone with the last detach
+// (iommufd_device_auto_get_domain).
 #pragma once
 
 #include <atomic>
@@ -70,13 +73,17 @@ class IommufdCtx {
   // (vfio_iommufd_compat_attach_ioas()); -ENODEV without one.
   Result<uint32_t> compatAttachDevice(const PciDevice& pdev) EXCLUDES(lock_, deviceLock_);
 
-  // iommufd_device_attach() of device `devid` to IOAS `ptId`: a new domain
-  // gets the IOAS's areas, pinning their pages now (-EFAULT for a BAR
-  // vaddr, §3.2), and only then translates the device's DMA. -ENOENT: no
-  // such IOAS. An attached device moves over only if the new attach works.
-  Status attachDevice(uint32_t devid, const PciDevice& pdev, uint32_t ptId)
-      EXCLUDES(deviceLock_);
-  // iommufd_device_detach(): the device's DMA is blocked, its domain gone.
+  // iommufd_device_attach() of device `devid` to `ptId`, an IOAS or one of
+  // its HWPTs; returns the HWPT the device is now on (the pt_id the ioctl
+  // copies back). The IOAS's automatic HWPT is reused; the first attach
+  // makes it, and its new domain gets the IOAS's areas, pinning their
+  // pages now (-EFAULT for a BAR vaddr, §3.2), before it translates the
+  // device's DMA. -ENOENT: no such IOAS or HWPT. An attached device moves
+  // over only if the new attach works.
+  Result<uint32_t> attachDevice(uint32_t devid, const PciDevice& pdev, uint32_t ptId)
+      EXCLUDES(deviceLock_, lock_);
+  // iommufd_device_detach(): the device's DMA is blocked; the last device
+  // off an automatic HWPT takes it away with its domain.
   void detachDevice(uint32_t devid) EXCLUDES(deviceLock_);
 
  private:
@@ -88,11 +95,23 @@ class IommufdCtx {
   Result<long> ioasMapFile(void* arg, const IommufdCaller& caller);
   Result<long> ioasUnmap(void* arg);
 
-  struct Attachment {
-    const PciDevice* pdev = nullptr;
+  // struct iommufd_hwpt_paging with auto_domain set.
+  struct Hwpt {
+    uint32_t ioasId = 0;
     std::shared_ptr<IoPagetable> iopt;
     std::shared_ptr<IommuDomain> domain;
+    unsigned users = 0;  // devices attached
   };
+  struct Attachment {
+    const PciDevice* pdev = nullptr;
+    uint32_t hwptId = 0;
+  };
+
+  // The HWPT a new attach to `ptId` lands on, made if the IOAS has none.
+  Result<uint32_t> hwptFor(uint32_t ptId) REQUIRES(deviceLock_) EXCLUDES(lock_);
+  // One device fewer on `hwptId`; the last one takes it away.
+  void putHwpt(uint32_t hwptId) REQUIRES(deviceLock_);
+  bool isHwpt(uint32_t id) EXCLUDES(deviceLock_);
 
   const int id_;
   Iommu& iommu_;
@@ -103,6 +122,7 @@ class IommufdCtx {
   std::map<uint32_t, std::shared_ptr<IoPagetable>> ioases_ GUARDED_BY(lock_);
   uint32_t compatIoasId_ GUARDED_BY(lock_) = 0;  // ictx->vfio_ioas; 0: none
   Mutex deviceLock_{kIommufdDeviceLockClass};
+  std::map<uint32_t, Hwpt> hwpts_ GUARDED_BY(deviceLock_);            // by object id
   std::map<uint32_t, Attachment> attached_ GUARDED_BY(deviceLock_);  // by devid
 };
 

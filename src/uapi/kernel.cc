@@ -111,6 +111,7 @@ Result<VfioDevice*> Kernel::addVfioDevice(PciBus& bus, PciDeviceConfig config,
 VfioDevice& Kernel::addStandardDevice() {
   PciBus& bus = addBus(nextBus_);
   auto dev = addVfioDevice(bus, standardDeviceConfig(bus.number()), standardDevicePlacement());
+  VFIOMM_ASSERT_MSG(dev.has_value(), "Standard device D is added once per kernel (its addresses are fixed)");
   return **dev;
 }
 

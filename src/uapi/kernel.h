@@ -87,7 +87,7 @@ class Kernel {
   // /dev/vfio/devices/vfio<N>.
   Result<VfioDevice*> addVfioDevice(PciBus& bus, PciDeviceConfig config,
                                     const ResourcePlacement& placement = {}, int group = -1);
-  // conformance.md's Standard device D on a fresh bus.
+  // conformance.md's Standard device D on a fresh bus; once per kernel.
   VfioDevice& addStandardDevice();
 
   std::shared_ptr<Process> spawn(std::string comm);

@@ -92,8 +92,11 @@ Result<long> VfioDeviceFile::attachPtIoctl(void* arg) {
   constexpr uint32_t minsz = offsetof(uapi::vfio_device_attach_iommufd_pt, pasid);
   if (auto st = copyFromUser(&attach, arg, minsz); !st) return fail(st.error());
   if (attach.argsz < minsz || attach.flags != 0) return fail(Errno::kEINVAL);
-  if (auto st = iommufd_->attachDevice(device_.boundDevid(), device_.pdev(), attach.pt_id); !st)
-    return fail(st.error());
+  Result<uint32_t> hwpt = iommufd_->attachDevice(device_.boundDevid(), device_.pdev(), attach.pt_id);
+  if (!hwpt) return fail(hwpt.error());
+  // The HWPT the device landed on, for the caller to name later.
+  attach.pt_id = *hwpt;
+  if (auto st = copyToUser(arg, &attach, minsz); !st) return fail(st.error());
   return 0;
 }
 

@@ -201,6 +201,48 @@ TEST_F(IommufdTest, IOMMUFD_03_CdevBindAttachDetach) {
   EXPECT_FALSE(dmaReaches(0x10'0000)) << "detached: DMA is blocked";
 }
 
+// iommufd_device_auto_get_domain(): an attach to an IOAS lands on the
+// IOAS's automatic paging HWPT, whose id is written back in pt_id; a second
+// device attached to the same IOAS shares it (one domain, so one set of
+// IOPTEs), and the HWPT lives while a device is on it. Attaching by the
+// HWPT's id works too (dma-mapping.md §3.1: "attaches to an IOAS (auto
+// domain) or HWPT; pt_id written back").
+TEST_F(IommufdTest, IOMMUFD_03_AttachWritesBackTheSharedAutomaticHwpt) {
+  const int fd = bindDevice();
+  vfio_device_attach_iommufd_pt a{.argsz = sizeof(a), .pt_id = ioas};
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a), 0);
+  const uint32_t hwpt = a.pt_id;
+  EXPECT_NE(hwpt, ioas);
+  EXPECT_NE(hwpt, 0U);
+
+  PciBus& bus = kernel->addBus(0x20);
+  VfioDevice& e = **kernel->addVfioDevice(bus, standardDeviceConfig(bus.number()));
+  const int efd = static_cast<int>(proc->open(kernel->cdevPath(e), O_RDWR));
+  vfio_device_bind_iommufd bind{.argsz = sizeof(bind), .iommufd = iommufd};
+  ASSERT_EQ(proc->ioctl(efd, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+  vfio_device_attach_iommufd_pt b{.argsz = 12, .pt_id = ioas};  // the first version's size
+  ASSERT_EQ(proc->ioctl(efd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &b), 0);
+  EXPECT_EQ(b.pt_id, hwpt);
+  EXPECT_EQ(kernel->iommu().domainFor(dev->pdev()), kernel->iommu().domainFor(e.pdev()));
+  const uint64_t va = anon(2048 * kKiB);
+  ASSERT_EQ(mapAt(va, 2048 * kKiB, 0x20'0000), 0);
+  EXPECT_TRUE(dmaReaches(0x20'0000));
+  EXPECT_TRUE(kernel->iommu().dmaRead(e.pdev(), 0x20'0000, 4).has_value());
+
+  iommu_destroy destroy{.size = sizeof(destroy), .id = hwpt};
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &destroy), -16) << "devices are on it";
+  vfio_device_detach_iommufd_pt detach{.argsz = sizeof(detach)};
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  EXPECT_TRUE(kernel->iommu().dmaRead(e.pdev(), 0x20'0000, 4).has_value()) << "E stays";
+  a.pt_id = hwpt;
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a), 0) << "by the HWPT's id";
+  EXPECT_EQ(a.pt_id, hwpt);
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  ASSERT_EQ(proc->ioctl(efd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &destroy), -2) << "gone with the last device";
+  EXPECT_EQ(attach(fd, hwpt), -2);
+}
+
 TEST_F(IommufdTest, IOMMUFD_04_BarVaddrWithADeviceAttachedIsEfaultAndMapsNothing) {
   const int fd = bindDevice();
   const uint64_t va = anon(8 * kKiB);
