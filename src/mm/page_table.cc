@@ -33,10 +33,16 @@ class Zap : public PageTableOperation {
       : pt_(pt), start_(start), end_(end), tlb_(tlb) {}
 
   WalkStatus onEntries(const TableEntries& r) {
-    // zap_pte_range: one PTL hold for the whole table.
+    // zap_pte_range: one PTL hold for the whole table. The kernel clears
+    // with an atomic exchange because the MMU may set Accessed/Dirty under
+    // it; the model's MMU only reads entries and every writer holds the
+    // PTL, so a load and a store clear the same entry without the locked
+    // instruction.
     SpinGuard guard(pt_.ptlFor(r.slot(r.first)));
     for (unsigned i = r.first; i < r.last; ++i) {
-      if (pte::isNone(r.table->entries[i].exchange(0, std::memory_order_acq_rel))) continue;
+      std::atomic<uint64_t>& entry = r.table->entries[i];
+      if (pte::isNone(entry.load(std::memory_order_relaxed))) continue;
+      entry.store(0, std::memory_order_release);
       const VirtAddr a = r.addressOf(i);
       tlb_.addRange(a, a + kPageSize, PtLevel::kPte);
       ++cleared_.pte;
