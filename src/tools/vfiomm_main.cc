@@ -235,7 +235,14 @@ int cliMain(int argc, char** argv) {
   check->add_option("--seed", checkCmd.seed, "the seed; same inputs, same schedules (default 1)");
   check->add_option("--depth", checkCmd.depth, "pct's bug depth d: d-1 priority changes (default 3)");
   check->add_option("--preemptions", checkCmd.preemptions, "dfs's preemption bound (default 2)");
-  check->add_option("--replay-out", checkCmd.replayOut, "write the failing schedule as JSON");
+  check->add_option("--jobs,-j", checkCmd.jobs,
+                    "schedules run at once, each on a kernel of its own (random, pct; default 1); "
+                    "the result does not depend on it");
+  check->add_option("--replay-out", checkCmd.replayOut,
+                    "write the failing schedule, shrunk, as JSON (the inputs and its choices)");
+  check->add_option("--trace", checkCmd.tracePath,
+                    "write the failing schedule's Chrome trace (ui.perfetto.dev); the same schedule "
+                    "gives the same bytes");
   auto* replayOpt = check->add_option("--replay", checkCmd.replayIn,
                                       "run the schedule of a replay file (its inputs win)");
   check->get_option("scenario")->excludes(replayOpt);
