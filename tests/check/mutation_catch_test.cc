@@ -113,6 +113,32 @@ TEST(MutationCatchTest, GatherWithoutNestedFlush) {
   expectCorrectDesignsPass("munmap-vs-disable.yaml");
 }
 
+// The legacy vma-list design's holes, unmutated: the copy fork made, and
+// the VMA mremap moved the PTEs into, are on no vma_list, so the zap misses
+// them and the touch after it reaches the BAR. The broken invariant is
+// reported before the mmap_lock assertion every vma-list fault makes,
+// which it names.
+void expectVmaListHole(const char* scenario, const char* phase) {
+  const CheckResult r = runCheck(load(scenario), pct(DesignKind::kVmaList, kSchedules));
+  ASSERT_TRUE(r.failure.has_value()) << scenario;
+  EXPECT_NE(r.failure->what.find(std::string("invariant 1 broken in phase '") + phase + "'"),
+            std::string::npos)
+      << r.failure->what;
+  EXPECT_NE(r.failure->what.find("lockdep reported too: WARNING: CPU: 1 PID: 1001 at vma.cc"),
+            std::string::npos)
+      << r.failure->what;
+}
+
+TEST(MutationCatchTest, TheVmaListForkHoleIsFoundUnmutated) {
+  expectVmaListHole("vma-list-fork-hole.yaml", "child-after-fork-escaped-the-zap");
+  expectCorrectDesignsPass("vma-list-fork-hole.yaml");
+}
+
+TEST(MutationCatchTest, TheVmaListMremapHoleIsFoundUnmutated) {
+  expectVmaListHole("vma-list-mremap-hole.yaml", "after-mremap-escaped-the-zap");
+  expectCorrectDesignsPass("vma-list-mremap-hole.yaml");
+}
+
 // Invariants 2, 4 and 6 are watched on the existing scenarios too, and the
 // correct designs keep them.
 TEST(MutationCatchTest, CorrectDesignsKeepEveryInvariantOnFaultVsDisable) {
