@@ -6,8 +6,6 @@
 #include <mutex>
 #include <unordered_set>
 
-#include <fmt/format.h>
-
 #include "base/assert.h"
 #include "check/dfs_strategy.h"
 #include "check/pct_strategy.h"

@@ -54,7 +54,8 @@ struct CheckOptions {
   // writes its files and exits).
   std::function<void(const Failure&)> onStuck;
   // How many schedules have finished, of options.schedules; called on the
-  // thread that called runCheck, every few milliseconds (a progress bar).
+  // thread that called runCheck, after its schedules or every few
+  // milliseconds while jobs run them (a progress bar).
   std::function<void(uint64_t done)> onProgress;
 };
 
