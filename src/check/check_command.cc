@@ -13,8 +13,13 @@
 #include "check/check_run.h"
 #include "check/mutation.h"
 #include "check/replay_file.h"
+#include "check/schedule_run.h"
+#include "check/shrink.h"
 #include "sim/output_file.h"
+#include "sim/progress_bar.h"
 #include "sim/scenario.h"
+#include "trace/chrome_trace_writer.h"
+#include "trace/tracer.h"
 
 namespace vfiomm::check {
 
@@ -74,6 +79,8 @@ CheckOptions checkOptionsOf(const CheckCommand& cmd, std::vector<unsigned> repla
   o.depth = cmd.depth;
   o.preemptions = cmd.preemptions;
   o.schedules = cmd.schedules;
+  if (cmd.jobs == 0) throw sim::ScenarioError("--jobs must be at least 1");
+  o.jobs = cmd.jobs;
   return o;
 }
 
@@ -95,7 +102,29 @@ ReplayFile replayOf(const CheckCommand& cmd, const Failure& f) {
 }
 
 void printFailure(const Failure& f) {
-  fmt::print("VIOLATION in schedule {} ({} choices):\n{}\n", f.schedule, f.choices.size(), f.what);
+  fmt::print("VIOLATION in schedule {} ({} choices, {} preemptions):\n{}\n", f.schedule, f.choices.size(),
+             f.preemptions, f.what);
+}
+
+// The found schedule, shrunk to fewer preemptions and a shorter recording.
+Failure shrunk(const sim::Scenario& sc, const CheckOptions& options, const Failure& found) {
+  const ShrinkResult s = shrinkFailure(sc, options, found);
+  fmt::print("shrunk from {} choices / {} preemptions to {} / {} ({} replays)\n", s.choicesBefore,
+             s.preemptionsBefore, s.failure.choices.size(), s.failure.preemptions, s.runs);
+  return s.failure;
+}
+
+// The failing schedule again, traced on a logical clock: the same schedule
+// gives the same bytes.
+void writeTrace(sim::OutputFile* out, const sim::Scenario& sc, const CheckOptions& options,
+                const Failure& f) {
+  if (out == nullptr) return;
+  const ScheduleOutcome o = replaySchedule(sc, options, f.choices, f.schedule, trace::Tracer::kDefaultLimit);
+  if (o.trace == nullptr || !o.broken || *o.broken != f.what)
+    throw sim::OutputError(fmt::format("{}: the traced replay did not end in the failure", out->path()));
+  trace::writeChromeTrace(out->stream(), {o.trace.get()});
+  out->commit();
+  fmt::print("trace: {}\n", out->path());
 }
 
 void writeReplay(sim::OutputFile* out, const CheckCommand& cmd, const Failure& f) {
@@ -103,6 +132,41 @@ void writeReplay(sim::OutputFile* out, const CheckCommand& cmd, const Failure& f
   out->stream() << replayToJson(replayOf(cmd, f));
   out->commit();
   fmt::print("replay: {}\n", out->path());
+}
+
+void printFigures(const CheckCommand& cmd, const CheckOptions& options, const CheckResult& r, double secs) {
+  const double n = static_cast<double>(r.schedules);
+  fmt::print("check {} on {} (strategy {}, seed {}{}{})\n", cmd.scenario, cmd.design,
+             strategyName(options.strategy), cmd.seed,
+             options.strategy == StrategyKind::kPct ? fmt::format(", depth {}", cmd.depth) : "",
+             options.strategy == StrategyKind::kDfs ? fmt::format(", preemptions {}", cmd.preemptions) : "");
+  fmt::print("schedules run:          {}\n", r.schedules);
+  fmt::print("points per schedule:    {:.1f} ({:.1f} with a choice)\n",
+             static_cast<double>(r.points) / n, static_cast<double>(r.choices) / n);
+  fmt::print("distinct interleavings: {}\n", r.distinct);
+  if (r.exhausted) fmt::print("space exhausted: every schedule within the bound ran\n");
+  fmt::print("time:                   {:.3f} s ({:.0f} schedules/s)\n", secs, n / secs);
+}
+
+// A replay must end as the recorded schedule did, or the model is not
+// deterministic: that is vfiomm's bug, not the design's.
+int endReplay(const sim::Scenario& sc, const CheckOptions& options, const ReplayFile& recorded,
+              const CheckResult& r, sim::OutputFile* traceOut) {
+  if (!r.failure || r.failure->what != recorded.failure) {
+    fmt::print("the replay of schedule {} did not reproduce the recorded failure:\n{}\n",
+               recorded.schedule, recorded.failure);
+    if (r.failure) printFailure(*r.failure);
+    return kExitDiverged;
+  }
+  fmt::print("replay of schedule {}: reproduces the recorded failure\n", recorded.schedule);
+  // Past its recording the replay preempts nobody: the recording is the
+  // schedule.
+  Failure f = *r.failure;
+  f.schedule = recorded.schedule;
+  f.choices = recorded.choices;
+  printFailure(f);
+  writeTrace(traceOut, sc, options, f);
+  return kExitViolation;
 }
 
 }  // namespace
@@ -115,6 +179,8 @@ int runCheckCommand(CheckCommand cmd) {
   CheckOptions options = checkOptionsOf(cmd, recorded.choices);
   const auto out = cmd.replayOut.empty() ? nullptr
                                          : std::make_unique<sim::OutputFile>(cmd.replayOut, "replay");
+  const auto traceOut = cmd.tracePath.empty() ? nullptr
+                                              : std::make_unique<sim::OutputFile>(cmd.tracePath, "trace");
   // A deadlocked schedule leaves the model's threads blocked for good:
   // report it, write its replay and end the process from here.
   options.onStuck = [&cmd, &out](const Failure& f) {
@@ -123,41 +189,30 @@ int runCheckCommand(CheckCommand cmd) {
     std::fflush(stdout);
     std::_Exit(kExitViolation);
   };
+  sim::ProgressBar bar(stderr, sim::ProgressBar::isTerminal(stderr));
+  options.onProgress = [&bar, &options](uint64_t done) {
+    bar.update(static_cast<double>(done) / static_cast<double>(options.schedules),
+               fmt::format("schedule {} of {}", done, options.schedules));
+  };
 
   const auto start = std::chrono::steady_clock::now();
   const CheckResult r = runCheck(sc, options);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double n = static_cast<double>(r.schedules);
-  fmt::print("check {} on {} (strategy {}, seed {}{}{})\n", cmd.scenario, cmd.design,
-             strategyName(options.strategy), cmd.seed,
-             options.strategy == StrategyKind::kPct ? fmt::format(", depth {}", cmd.depth) : "",
-             options.strategy == StrategyKind::kDfs ? fmt::format(", preemptions {}", cmd.preemptions) : "");
-  fmt::print("schedules run:          {}\n", r.schedules);
-  fmt::print("points per schedule:    {:.1f} ({:.1f} with a choice)\n",
-             static_cast<double>(r.points) / n, static_cast<double>(r.choices) / n);
-  fmt::print("distinct interleavings: {}\n", r.distinct);
-  if (r.exhausted) fmt::print("space exhausted: every schedule within the bound ran\n");
-  fmt::print("time:                   {:.3f} s ({:.0f} schedules/s)\n", secs, n / secs);
+  bar.finish();
+  printFigures(cmd, options, r, secs);
   if (!r.divergence.empty()) {
     fmt::print("{}\n", r.divergence);
     return kExitDiverged;
   }
-  // A replay must end as the recorded schedule did, or the model is not
-  // deterministic: that is vfiomm's bug, not the design's.
-  if (!cmd.replayIn.empty() && (!r.failure || r.failure->what != recorded.failure)) {
-    fmt::print("the replay of schedule {} did not reproduce the recorded failure:\n{}\n",
-               recorded.schedule, recorded.failure);
-    if (r.failure) printFailure(*r.failure);
-    return kExitDiverged;
-  }
-  if (!cmd.replayIn.empty())
-    fmt::print("replay of schedule {}: reproduces the recorded failure\n", recorded.schedule);
+  if (!cmd.replayIn.empty()) return endReplay(sc, options, recorded, r, traceOut.get());
   if (!r.failure) {
     fmt::print("no violation\n");
     return 0;
   }
-  printFailure(*r.failure);
-  writeReplay(out.get(), cmd, *r.failure);
+  const Failure f = shrunk(sc, options, *r.failure);
+  printFailure(f);
+  writeReplay(out.get(), cmd, f);
+  writeTrace(traceOut.get(), sc, options, f);
   return kExitViolation;
 }
 

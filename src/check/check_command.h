@@ -22,8 +22,10 @@ struct CheckCommand {
   uint64_t seed = 1;
   unsigned depth = 3;
   unsigned preemptions = 2;
+  unsigned jobs = 1;
   std::string replayOut;  // write the failing schedule here
   std::string replayIn;   // run this recorded schedule instead
+  std::string tracePath;  // write the failing schedule's Chrome trace here
 };
 
 // The recorded inputs of `r` replace those of `cmd`.
@@ -33,6 +35,8 @@ void applyReplay(const ReplayFile& r, CheckCommand& cmd);
 // mutation or strategy.
 CheckOptions checkOptionsOf(const CheckCommand& cmd, std::vector<unsigned> replay);
 
+// Runs the check; a failure found is shrunk (check/shrink.h) before it is
+// printed and written, and replayed with the tracer on for --trace.
 // Returns the exit status: 0 no violation, 1 a violation (or deadlock),
 // 3 a replay that left its recording or ended otherwise than recorded
 // (the model was not deterministic: a bug of vfiomm). Throws

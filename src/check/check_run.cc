@@ -1,18 +1,19 @@
 #include "check/check_run.h"
 
+#include <algorithm>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <unordered_set>
-
-#include <fmt/format.h>
 
 #include "base/assert.h"
 #include "check/dfs_strategy.h"
 #include "check/pct_strategy.h"
 #include "check/random_strategy.h"
 #include "check/replay_strategy.h"
-#include "check/scheduler.h"
+#include "check/schedule_run.h"
 #include "mm/page_table_arena.h"
-#include "sim/runner.h"
+#include "sim/work_pool.h"
 
 namespace vfiomm::check {
 
@@ -47,24 +48,6 @@ std::unique_ptr<Strategy> makeStrategy(const CheckOptions& o) {
   return nullptr;
 }
 
-// What broke in a finished schedule, or nothing: lockdep, then invariant 1,
-// then the first thing the monitor found (invariant 2 at a zap, 4 and 6 at
-// the end), which names the invariant, the address and the CPU or mm.
-std::optional<std::string> brokenBy(const sim::DesignResult& r) {
-  if (r.total.lockdepReports != 0)
-    return r.firstLockdepReport.empty() ? std::string("lockdep reported") : r.firstLockdepReport;
-  for (const sim::PhaseResult& ph : r.phases)
-    if (ph.m.violations != 0)
-      return fmt::format(
-          "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was off; {}",
-          ph.name, ph.m.violations, r.firstDecodeViolation);
-  const InvariantCounts& c = r.invariants;
-  if (c.staleAfterZap + c.wrongEntries + c.leaks != 0)
-    return fmt::format("{} ({} stale after a zap, {} wrong entries, {} leaks)",
-                       r.invariantFindings.front(), c.staleAfterZap, c.wrongEntries, c.leaks);
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::string_view strategyName(StrategyKind kind) {
@@ -84,51 +67,149 @@ std::optional<StrategyKind> strategyByName(std::string_view name) {
   return std::nullopt;
 }
 
-CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options) {
-  VFIOMM_ASSERT_MSG(static_cast<bool>(options.onStuck), "runCheck() needs an onStuck handler");
-  CheckResult result;
-  std::unordered_set<uint64_t> seen;
+namespace {
+
+// What one schedule left for the totals: they are summed in index order up
+// to the first failure once every job is done.
+struct Tally {
+  uint64_t index = 0;
+  uint64_t points = 0;
+  uint64_t choices = 0;
+  uint64_t hash = 0;
+};
+
+// The schedules of a run, handed out by index to the jobs. A job stops
+// taking them past the lowest failing index found so far; the lower ones
+// still run, as one of them may fail too.
+class ScheduleQueue {
+ public:
+  ScheduleQueue(uint64_t first, uint64_t end) : next_(first), end_(end) {}
+
+  // The next index to run, or nothing once the run is over.
+  std::optional<uint64_t> take() {
+    const uint64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+    if (i >= end_ || i > firstFailure_.load(std::memory_order_relaxed)) return std::nullopt;
+    return i;
+  }
+  void done() { done_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t doneCount() const { return done_.load(std::memory_order_relaxed); }
+
+  void failed(Failure f) {
+    const std::lock_guard guard(mu_);
+    if (failure_ && failure_->schedule < f.schedule) return;
+    firstFailure_.store(f.schedule, std::memory_order_relaxed);
+    failure_ = std::move(f);
+  }
+  std::optional<Failure> failure() {
+    const std::lock_guard guard(mu_);
+    return failure_;
+  }
+
+ private:
+  std::atomic<uint64_t> next_;
+  const uint64_t end_;
+  std::atomic<uint64_t> done_{0};
+  std::atomic<uint64_t> firstFailure_{UINT64_MAX};
+  std::mutex mu_;  // the failure; not a model lock
+  std::optional<Failure> failure_;
+};
+
+std::optional<Failure> failureOf(uint64_t index, ScheduleOutcome& o) {
+  if (!o.broken) return std::nullopt;
+  return Failure{index, std::move(*o.broken), std::move(o.choices), o.preemptions};
+}
+
+Tally tallyOf(uint64_t index, const ScheduleOutcome& o) {
+  return {index, o.points, o.choices.size(), hashChoices(o.choices)};
+}
+
+// Strategies whose schedules depend on nothing but their seed (and pct's k,
+// fixed by schedule 0), so that jobs may run them in any order.
+bool independent(StrategyKind kind) { return kind == StrategyKind::kRandom || kind == StrategyKind::kPct; }
+
+// One job: schedules from `queue` until it is empty, each on a fresh kernel,
+// with pages from a pool of its own.
+void runJob(const sim::Scenario& scenario, const CheckOptions& options, uint64_t expectedChoices,
+            ScheduleQueue& queue, std::vector<Tally>& tallies) {
   const std::unique_ptr<Strategy> strategy = makeStrategy(options);
-  uint64_t lastChoices = 0;
-  // One pool of page-table memory for every schedule's kernel.
+  PageTableArena pageTables;
+  while (const auto i = queue.take()) {
+    strategy->beginSchedule(scheduleSeed(options.seed, *i), expectedChoices);
+    ScheduleOutcome o = runSchedule(scenario, options, *strategy, *i, pageTables);
+    tallies.push_back(tallyOf(*i, o));
+    if (auto f = failureOf(*i, o)) queue.failed(std::move(*f));
+    queue.done();
+  }
+  // Every kernel is gone: a table still in use is one a mutated schedule
+  // leaked (invariant 6), which nothing reaches any more.
+  if (pageTables.pagesInUse() != 0) pageTables.forgetLeaked();
+}
+
+// dfs and replay: each schedule follows from the one before.
+void runSequentially(const sim::Scenario& scenario, const CheckOptions& options,
+                     CheckResult& result, std::vector<Tally>& tallies) {
+  const std::unique_ptr<Strategy> strategy = makeStrategy(options);
   PageTableArena pageTables;
   const uint64_t schedules = options.strategy == StrategyKind::kReplay ? 1 : options.schedules;
   for (uint64_t i = 0; i < schedules; ++i) {
-    strategy->beginSchedule(scheduleSeed(options.seed, i), lastChoices);
+    strategy->beginSchedule(scheduleSeed(options.seed, i), 0);
     if (strategy->exhausted()) {
       result.exhausted = true;
       break;
     }
-    Scheduler sched(*strategy, options.maxPoints);
-    sched.setStuckHandler([&](const std::string& report) {
-      options.onStuck(Failure{i, report, sched.choices()});
-    });
-    sim::RunOptions run;
-    run.designOptions = options.designOptions;
-    run.scheduler = &sched;
-    run.schedHook = &sched;
-    run.pageTables = &pageTables;
-    run.monitorInvariants = true;
-    run.whoRuns = [&sched] { return fmt::format("thread {}", sched.running()); };
-    sched.start();
-    const sim::DesignResult r = sim::runScenario(scenario, options.design, run);
-    sched.finish();
+    ScheduleOutcome o = runSchedule(scenario, options, *strategy, i, pageTables);
+    tallies.push_back(tallyOf(i, o));
+    result.divergence = o.divergence;
+    result.failure = failureOf(i, o);
+    if (result.failure) break;
+    if (options.onProgress) options.onProgress(i + 1);
+  }
+  if (pageTables.pagesInUse() != 0) pageTables.forgetLeaked();
+}
 
+// random and pct: schedule 0 on the calling thread (it gives pct its k, the
+// choice points a schedule has), then the rest on options.jobs jobs.
+void runIndependently(const sim::Scenario& scenario, const CheckOptions& options,
+                      CheckResult& result, std::vector<Tally>& tallies) {
+  ScheduleQueue first(0, std::min<uint64_t>(options.schedules, 1));
+  runJob(scenario, options, 0, first, tallies);
+  result.failure = first.failure();
+  if (result.failure || options.schedules <= 1) return;
+  const uint64_t k = tallies.front().choices;
+  ScheduleQueue queue(1, options.schedules);
+  const unsigned jobs = std::max(options.jobs, 1u);
+  std::vector<std::vector<Tally>> perJob(jobs);
+  const auto progress = [&] {
+    if (options.onProgress) options.onProgress(1 + queue.doneCount());
+  };
+  sim::runConcurrently(
+      jobs, jobs, [&](size_t j) { runJob(scenario, options, k, queue, perJob[j]); }, {}, progress);
+  for (const std::vector<Tally>& t : perJob) tallies.insert(tallies.end(), t.begin(), t.end());
+  result.failure = queue.failure();
+}
+
+}  // namespace
+
+CheckResult runCheck(const sim::Scenario& scenario, const CheckOptions& options) {
+  VFIOMM_ASSERT_MSG(static_cast<bool>(options.onStuck), "runCheck() needs an onStuck handler");
+  CheckResult result;
+  std::vector<Tally> tallies;
+  if (independent(options.strategy))
+    runIndependently(scenario, options, result, tallies);
+  else
+    runSequentially(scenario, options, result, tallies);
+  // The totals are those of the schedules up to the first failure: a job
+  // may have run later ones before it learnt of it.
+  const uint64_t last = result.failure ? result.failure->schedule : UINT64_MAX;
+  std::unordered_set<uint64_t> seen;
+  for (const Tally& t : tallies) {
+    if (t.index > last) continue;
     ++result.schedules;
-    result.points += sched.points();
-    result.choices += sched.choices().size();
-    lastChoices = sched.choices().size();
-    seen.insert(hashChoices(sched.choices()));
-    result.divergence = strategy->divergence();
-    if (auto what = brokenBy(r)) {
-      result.failure = Failure{i, std::move(*what), sched.choices()};
-      break;
-    }
+    result.points += t.points;
+    result.choices += t.choices;
+    seen.insert(t.hash);
   }
   result.distinct = seen.size();
-  // Every kernel is gone: a table still in use is one a mutated schedule
-  // leaked (invariant 6), which nothing reaches any more.
-  if (pageTables.pagesInUse() != 0) pageTables.forgetLeaked();
   return result;
 }
 

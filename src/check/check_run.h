@@ -4,7 +4,9 @@
 // decode is off), 2 (nothing translates into a range after its zap), 4
 // (every entry maps its pfn), 6 (nothing left once every process exited) or
 // makes lockdep report. A run is fully determined by
-// (scenario, design, profile, mutations, strategy, seed).
+// (scenario, design, profile, mutations, strategy, seed): the failure it
+// reports is that of the lowest schedule index that fails, and the counts
+// are those of the schedules up to it, however many jobs ran them.
 #pragma once
 
 #include <cstdint>
@@ -26,9 +28,10 @@ std::optional<StrategyKind> strategyByName(std::string_view name);
 
 // The first schedule that went wrong, with what it chose at every point.
 struct Failure {
-  uint64_t schedule = 0;      // 0-based, in the order they ran
+  uint64_t schedule = 0;      // 0-based, the index of its seed
   std::string what;           // the lockdep report or the broken invariant
   std::vector<unsigned> choices;
+  uint64_t preemptions = 0;   // of the running thread, among the choices
 };
 
 struct CheckOptions {
@@ -39,6 +42,10 @@ struct CheckOptions {
   unsigned depth = 3;          // pct's d
   unsigned preemptions = 2;    // dfs's bound
   uint64_t schedules = 1;
+  // Threads that run schedules side by side, each schedule on a kernel of
+  // its own (random and pct; dfs and replay run one at a time). The result
+  // does not depend on it.
+  unsigned jobs = 1;
   std::vector<unsigned> replay;  // kReplay: the recorded choices
   // A schedule longer than this is a livelock.
   uint64_t maxPoints = 1'000'000;
@@ -46,6 +53,10 @@ struct CheckOptions {
   // stuck inside it and cannot be unwound, so it must not return (the CLI
   // writes its files and exits).
   std::function<void(const Failure&)> onStuck;
+  // How many schedules have finished, of options.schedules; called on the
+  // thread that called runCheck, after its schedules or every few
+  // milliseconds while jobs run them (a progress bar).
+  std::function<void(uint64_t done)> onProgress;
 };
 
 struct CheckResult {

@@ -19,6 +19,9 @@ struct ReplayFile {
   unsigned depth = 0;
   uint64_t schedule = 0;
   std::string failure;
+  // The thread picked at each choice point, as far as it matters: past
+  // the last one the replay preempts nobody (ReplayStrategy), which is how
+  // a shrunk schedule is written.
   std::vector<unsigned> choices;
 };
 

@@ -177,7 +177,10 @@ unsigned Scheduler::choose(const std::vector<unsigned>& cands) {
   unsigned next = cands.front();
   if (cands.size() > 1) {
     next = strategy_.pick(cands, tlsId);
+    const unsigned byDefault = defaultPick(cands, tlsId);
     choices_.push_back(next);
+    defaults_.push_back(byDefault);
+    if (next != byDefault && byDefault == tlsId) ++preemptions_;
   }
   threads_[next].lastPicked = points_;
   return next;

@@ -68,6 +68,11 @@ class Scheduler : public SchedHook, public SchedThreads {
   uint64_t points() const { return points_; }
   // The thread picked at every point that had more than one candidate.
   const std::vector<unsigned>& choices() const { return choices_; }
+  // At every such point, the pick that would have preempted nobody
+  // (defaultPick()).
+  const std::vector<unsigned>& defaults() const { return defaults_; }
+  // Choices that took the CPU from a running thread that could go on.
+  uint64_t preemptions() const { return preemptions_; }
   // Empty unless the run deadlocked or livelocked.
   const std::string& stuck() const { return stuck_; }
 
@@ -110,6 +115,8 @@ class Scheduler : public SchedHook, public SchedThreads {
   std::vector<ThreadState> threads_;
   uint64_t points_ = 0;
   std::vector<unsigned> choices_;
+  std::vector<unsigned> defaults_;
+  uint64_t preemptions_ = 0;
   std::string stuck_;
 };
 

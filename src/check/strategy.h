@@ -3,6 +3,7 @@
 // it makes the same choices, which is what makes a schedule replayable.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,5 +30,14 @@ class Strategy {
   // (empty: it did not, or the strategy does not replay).
   virtual std::string divergence() const { return {}; }
 };
+
+// The pick that preempts nobody: the running thread if it can go on, else
+// the lowest id. What a replay does past its recording, and what shrinking
+// turns a choice into.
+inline unsigned defaultPick(const std::vector<unsigned>& candidates, unsigned running) {
+  return std::find(candidates.begin(), candidates.end(), running) != candidates.end()
+             ? running
+             : candidates.front();
+}
 
 }  // namespace vfiomm::check

@@ -249,7 +249,7 @@ void Run::boot() {
   if (options_.schedHook != nullptr) setSchedHook(options_.schedHook);
   if (options_.traceLimit != 0) {
     trace::Tracer& tracer = trace::Tracer::current();
-    tracer.start(options_.traceLimit, std::string(designName(design_)), sc_.cpus);
+    tracer.start(options_.traceLimit, std::string(designName(design_)), sc_.cpus, options_.traceClock);
     tracer.nameProcess(kRunnerTid, "vfiomm");
     tracer.nameThread(kRunnerTid, kRunnerTid, "runner");
   }

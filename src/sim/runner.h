@@ -20,6 +20,7 @@
 #include "sync/sched_hook.h"
 #include "sync/sched_threads.h"
 #include "trace/trace_log.h"
+#include "trace/tracer.h"
 #include "uapi/invariant_monitor.h"
 #include "vfio/mapping_design.h"
 
@@ -93,6 +94,9 @@ struct RunOptions {
   size_t traceLimit = 0;
   std::string traceChromePath;  // --trace: Chrome trace-event JSON
   std::string traceFtracePath;  // --ftrace: trace-cmd report text
+  // The trace's clock: wall time, or logical (a deterministically scheduled
+  // run, whose trace must be a function of its schedule).
+  trace::Tracer::Clock traceClock = trace::Tracer::Clock::kWall;
   // How far the run has got (0..1 of the whole scenario) and the phase
   // running; called by the thread that called runScenario, every few
   // milliseconds while a phase's threads run.

@@ -225,17 +225,28 @@ int cliMain(int argc, char** argv) {
 
   vfiomm::check::CheckCommand checkCmd;
   auto* check = app.add_subcommand(
-      "check", "explore thread interleavings of a scenario deterministically (docs/check.md)");
+      "check",
+      "explore thread interleavings of a scenario deterministically, stop at the first that breaks an "
+      "invariant or lockdep, shrink it (docs/check.md). Exit 0 no violation, 1 a violation, 2 bad input, "
+      "3 a replay that did not reproduce its recording");
   check->add_option("scenario", checkCmd.scenario, "scenario YAML file (small: scenarios/check/)");
-  check->add_option("--design", checkCmd.design, "the design");
+  check->add_option("--design", checkCmd.design, "the design (`vfiomm designs` lists them)");
   check->add_option("--profile", checkCmd.profile, "the mm profile (default: the scenario's)");
-  check->add_option("--mutate", checkCmd.mutations, "turn on a seeded bug (repeatable)");
+  check->add_option("--mutate", checkCmd.mutations,
+                    "turn on a seeded bug (repeatable; docs/check.md lists them, a wrong name lists them too)");
   check->add_option("--strategy", checkCmd.strategy, "random, pct or dfs (default random)");
   check->add_option("--schedules", checkCmd.schedules, "schedules to run at most (default 1000)");
   check->add_option("--seed", checkCmd.seed, "the seed; same inputs, same schedules (default 1)");
   check->add_option("--depth", checkCmd.depth, "pct's bug depth d: d-1 priority changes (default 3)");
   check->add_option("--preemptions", checkCmd.preemptions, "dfs's preemption bound (default 2)");
-  check->add_option("--replay-out", checkCmd.replayOut, "write the failing schedule as JSON");
+  check->add_option("--jobs,-j", checkCmd.jobs,
+                    "schedules run at once, each on a kernel of its own (random, pct; default 1); "
+                    "the result does not depend on it");
+  check->add_option("--replay-out", checkCmd.replayOut,
+                    "write the failing schedule, shrunk, as JSON (the inputs and its choices)");
+  check->add_option("--trace", checkCmd.tracePath,
+                    "write the failing schedule's Chrome trace (ui.perfetto.dev); the same schedule "
+                    "gives the same bytes");
   auto* replayOpt = check->add_option("--replay", checkCmd.replayIn,
                                       "run the schedule of a replay file (its inputs win)");
   check->get_option("scenario")->excludes(replayOpt);

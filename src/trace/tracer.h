@@ -60,9 +60,15 @@ class Tracer {
   // that sees it on also sees the clock start() set.
   bool on() const { return on_.load(std::memory_order_acquire); }
 
+  // What now() counts: wall time, or a logical clock that advances one
+  // microsecond at every reading, so that a run whose threads take turns
+  // deterministically (`vfiomm check`) has a trace that is a function of
+  // its schedule.
+  enum class Clock : uint8_t { kWall, kLogical };
+
   // Empties the buffer and the names, restarts the clock, and turns the
   // tracepoints on. `limit` >= 1.
-  void start(size_t limit, std::string title, unsigned cpus);
+  void start(size_t limit, std::string title, unsigned cpus, Clock clock = Clock::kWall);
   // Turns the tracepoints off and hands over what the buffer holds.
   TraceLog stop();
 
@@ -80,7 +86,9 @@ class Tracer {
 
  private:
   std::atomic<bool> on_{false};
+  Clock clock_ = Clock::kWall;
   std::chrono::steady_clock::time_point t0_{};
+  mutable std::atomic<uint64_t> ticks_{0};  // Clock::kLogical's readings so far
   std::atomic<uint64_t> nextFlow_{1};
   std::mutex mu_;  // not a model lock: lockdep and the tracepoints never see it
   size_t limit_ = kDefaultLimit;

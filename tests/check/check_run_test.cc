@@ -125,6 +125,44 @@ TEST(CheckRunTest, TheFailingChoicesReplayToTheSameFailure) {
   EXPECT_EQ(replayed.failure->choices, found.failure->choices);
 }
 
+// Jobs run schedules side by side, but the run reports the lowest failing
+// schedule and the totals up to it whatever their number.
+TEST(CheckRunTest, OneJobAndTwoReportTheSame) {
+  for (StrategyKind strategy : {StrategyKind::kPct, StrategyKind::kRandom}) {
+    CheckOptions one = mutated(strategy, 4, "zap-before-memory-lock");
+    one.schedules = 400;
+    CheckOptions two = one;
+    two.jobs = 2;
+    const CheckResult a = runCheck(faultVsDisable(), one);
+    const CheckResult b = runCheck(faultVsDisable(), two);
+    ASSERT_TRUE(a.failure.has_value()) << strategyName(strategy);
+    ASSERT_TRUE(b.failure.has_value()) << strategyName(strategy);
+    EXPECT_GT(a.failure->schedule, 0u) << strategyName(strategy);  // the jobs had work to share
+    EXPECT_EQ(a.failure->schedule, b.failure->schedule) << strategyName(strategy);
+    EXPECT_EQ(a.failure->what, b.failure->what);
+    EXPECT_EQ(a.failure->choices, b.failure->choices);
+    EXPECT_EQ(a.schedules, b.schedules);
+    EXPECT_EQ(a.points, b.points);
+    EXPECT_EQ(a.choices, b.choices);
+    EXPECT_EQ(a.distinct, b.distinct);
+  }
+}
+
+TEST(CheckRunTest, OneJobAndTwoPassTheSameSchedules) {
+  CheckOptions one = mutated(StrategyKind::kPct, 2);
+  one.designOptions = DesignOptions{};
+  one.schedules = 300;
+  CheckOptions two = one;
+  two.jobs = 2;
+  const CheckResult a = runCheck(faultVsDisable(), one);
+  const CheckResult b = runCheck(faultVsDisable(), two);
+  EXPECT_FALSE(b.failure.has_value());
+  EXPECT_EQ(b.schedules, 300u);
+  EXPECT_EQ(a.points, b.points);
+  EXPECT_EQ(a.choices, b.choices);
+  EXPECT_EQ(a.distinct, b.distinct);
+}
+
 // The vCPUs loop on TLB hits until the events are done while the events
 // wait for their accesses: both sides spin, and every schedule must still
 // end (onStuck aborts on a livelock).

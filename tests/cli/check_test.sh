@@ -28,12 +28,16 @@ expect() {  # expect STATUS PATTERN -- ARGS...: PATTERN is looked for in stdout 
 
 mutated=(check "$scenario" --design address-space --mutate fault-without-memory-lock --strategy pct --schedules 2000 --seed 1)
 expect 0 'no violation' -- check "$scenario" --design address-space --schedules 50
-expect 1 'invariant 1 broken' -- "${mutated[@]}" --replay-out "$tmp/replay.json"
-grep -A1 -- 'VIOLATION' "$tmp/out" | sed 's/schedule [0-9]*//' >"$tmp/found"
-expect 1 'reproduces the recorded failure' -- check --replay "$tmp/replay.json"
-grep -A1 -- 'VIOLATION' "$tmp/out" | sed 's/schedule [0-9]*//' >"$tmp/replayed"
+expect 1 'shrunk from [0-9]* choices / [0-9]* preemptions to' -- "${mutated[@]}" --replay-out "$tmp/replay.json" --trace "$tmp/found.trace"
+grep -A1 -- 'VIOLATION' "$tmp/out" >"$tmp/found"
+expect 1 'reproduces the recorded failure' -- check --replay "$tmp/replay.json" --trace "$tmp/replayed.trace"
+grep -A1 -- 'VIOLATION' "$tmp/out" >"$tmp/replayed"
 if ! cmp -s "$tmp/found" "$tmp/replayed"; then
   echo "FAIL: the replay did not reproduce the failure"; cat "$tmp/found" "$tmp/replayed"; failures=$((failures + 1))
+fi
+# The trace of the failing schedule is a function of it.
+if ! cmp -s "$tmp/found.trace" "$tmp/replayed.trace" || ! grep -q '"traceEvents"' "$tmp/found.trace"; then
+  echo "FAIL: the replay's trace differs from the found schedule's"; failures=$((failures + 1))
 fi
 
 expect 2 "unknown strategy 'nope'" -- check "$scenario" --design address-space --strategy nope
@@ -51,6 +55,15 @@ done
 if ! cmp -s "$tmp/run1" "$tmp/run2"; then
   echo "FAIL: two runs with the same seed differ"; diff "$tmp/run1" "$tmp/run2"; failures=$((failures + 1))
 fi
+# Two jobs: the same figures and the same first failure as one.
+for jobs in 1 2; do
+  "$vfiomm" check "$scenario" --design address-space --mutate zap-before-memory-lock --strategy random \
+    --schedules 500 --seed 3 --jobs $jobs | grep -v '^time:' >"$tmp/jobs$jobs"
+done
+if ! cmp -s "$tmp/jobs1" "$tmp/jobs2" || ! grep -q VIOLATION "$tmp/jobs1"; then
+  echo "FAIL: --jobs 2 reports otherwise than --jobs 1"; diff "$tmp/jobs1" "$tmp/jobs2"; failures=$((failures + 1))
+fi
+expect 2 '--jobs must be at least 1' -- check "$scenario" --design address-space --jobs 0
 
 for sc in "$dir"/*.yaml; do
   for design in address-space fill-vma huge-fault prefault; do
