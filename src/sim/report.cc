@@ -83,6 +83,17 @@ const std::vector<Row>& rows() {
       {"page tables (peak)", [](const Metrics& m) { return bytes(m.pgtablesPeak); }},
       {"lockdep reports", [](const Metrics& m) { return count(m.lockdepReports); }},
       {"inv-1 violations", [](const Metrics& m) { return count(m.violations); }},
+      {"DMA map lookups", [](const Metrics& m) { return count(m.dmaLookups); }},
+      {"  faults by DMA map", [](const Metrics& m) { return count(m.dmaFaults); }},
+      {"  iommu_map calls", [](const Metrics& m) { return count(m.iommuMaps); }},
+      {"  IOPTEs 4K/2M/1G", [](const Metrics& m) {
+         return fmt::format("{}/{}/{}", count(m.iopte4k), count(m.iopte2m), count(m.iopte1g));
+       }},
+      {"  DMA map time", [](const Metrics& m) { return duration(m.dmaModeledNs); }},
+      {"device DMA / DMAR", [](const Metrics& m) {
+         return fmt::format("{} / {}", count(m.dmaAccesses), count(m.dmarFaults));
+       }},
+      {"inv-7 violations", [](const Metrics& m) { return count(m.dmaViolations); }},
       {"modelled time", [](const Metrics& m) { return duration(m.modeledNs); }},
       {"wall time", [](const Metrics& m) { return duration(static_cast<double>(m.wallNs)); }},
   };
@@ -198,6 +209,17 @@ Json scenarioToJson(const Scenario& sc) {
         ej["child"] = e.child;
         if (e.childProgram) ej["program"] = programToJson(*e.childProgram);
       }
+      if (e.kind == EventKind::kDmaMap || e.kind == EventKind::kDmaUnmap) {
+        ej["via"] = dmaViaName(e.via);
+        ej["iova"] = e.iova;
+        ej["length"] = e.length;
+        if (e.kind == EventKind::kDmaMap) ej["prot"] = e.dmaWrite ? "rw" : "r";
+      }
+      if (e.kind == EventKind::kDeviceDma) {
+        ej["iova"] = e.iova;
+        ej["write"] = e.dmaWrite;
+        ej["size"] = e.dmaSize;
+      }
       ej["after_accesses"] = e.afterAccesses;
       events.push_back(ej);
     }
@@ -223,6 +245,14 @@ Json metricsToJson(const Metrics& m) {
   j["pgtables_peak_bytes"] = m.pgtablesPeak;
   j["lockdep_reports"] = m.lockdepReports;
   j["violations"] = m.violations;
+  j["dma_map"] = Json{{"lookups", m.dmaLookups},
+                      {"faults", m.dmaFaults},
+                      {"iommu_map_calls", m.iommuMaps},
+                      {"ioptes", Json{{"4k", m.iopte4k}, {"2m", m.iopte2m}, {"1g", m.iopte1g}}},
+                      {"iova_to_phys", m.iovaToPhys},
+                      {"modeled_ns", m.dmaModeledNs}};
+  j["device_dma"] = Json{{"accesses", m.dmaAccesses}, {"dmar_faults", m.dmarFaults},
+                         {"violations", m.dmaViolations}};
   j["modeled_ns"] = m.modeledNs;
   j["wall_ns"] = m.wallNs;
   return j;

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "abi/iommufd.h"
 #include "base/assert.h"
 #include "base/counter.h"
 #include "mm/mm.h"
@@ -24,6 +25,7 @@
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 #include "trace/tracer.h"
+#include "iommu/iommu.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
@@ -54,6 +56,10 @@ struct ProcState {
   std::map<std::string, MapState> maps;
   std::vector<std::string> mapOrder;
   std::map<std::string, Thread*> threads;  // scenario thread name -> Thread
+  int container = -1;      // /dev/vfio/vfio, when a device is opened via group
+  int iommufd = -1;        // /dev/iommu, when a device is opened via cdev
+  uint32_t ioas = 0;       // the IOAS its cdev devices attach to (0: none yet)
+  std::vector<int> cdevFds;
   bool thread0Used = false;
   bool alive = true;
 };
@@ -195,6 +201,10 @@ class Run {
   PhaseResult runPhase(const PhaseDef& phase);
   void runEvent(const EventDef& e, PhaseResult& pr);
   void runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes);
+  long dmaMap(ProcState& ps, const EventDef& e);
+  long dmaUnmap(ProcState& ps, const EventDef& e);
+  long attachIoas(ProcState& ps);
+  void deviceDma(const EventDef& e, PhaseResult& pr);
   std::vector<Target> targetsOf(ProcState& ps, const AccessProgram& prog);
   Thread& threadFor(ProcState& ps, const std::string& name, unsigned cpu);
   uint64_t pgtablesNow() const;
@@ -299,8 +309,8 @@ void Run::setUp() {
 
 void Run::openDevices(ProcState& ps, const ProcessDef& def) {
   Process& p = *ps.proc;
-  int container = -1;
-  int iommufd = -1;
+  int& container = ps.container;
+  int& iommufd = ps.iommufd;
   std::map<std::string, int> groupFd;
   for (const OpenDef& o : def.opens) {
     VfioDevice& dev = *devices_.at(o.device);
@@ -338,6 +348,7 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
       const long rc = p.ioctl(static_cast<int>(fd), VFIO_DEVICE_BIND_IOMMUFD, &bind);
       if (rc < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_BIND_IOMMUFD", rc);
       ps.deviceFd[o.device] = static_cast<int>(fd);
+      ps.cdevFds.push_back(static_cast<int>(fd));
     }
     // The guest's firmware turns memory decode on; a VMM starts from there.
     uint16_t cmd = 0;
@@ -507,6 +518,9 @@ void Run::runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::stri
     case EventKind::kMremap:
     case EventKind::kFork:
     case EventKind::kExit:
+    case EventKind::kDmaMap:
+    case EventKind::kDmaUnmap:
+    case EventKind::kDeviceDma:
       VFIOMM_ASSERT_MSG(false, "not a device event");
   }
   if (rc < 0) note(notes, e.mark, what, rc);
@@ -530,7 +544,86 @@ std::string Run::firstDecodeViolation() const {
   return {};
 }
 
+// The IOAS of a process's iommufd, made and attached to by every device it
+// opened via cdev at its first dma event (as QEMU's iommufd backend does
+// when it realizes the devices); until then they translate nothing.
+long Run::attachIoas(ProcState& ps) {
+  if (ps.ioas != 0) return 0;
+  Process& p = *ps.proc;
+  iommu_ioas_alloc a{};
+  a.size = sizeof(a);
+  if (const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_ALLOC, &a); rc < 0) return rc;
+  ps.ioas = a.out_ioas_id;
+  for (const int fd : ps.cdevFds) {
+    vfio_device_attach_iommufd_pt at{};
+    at.argsz = sizeof(at);
+    at.pt_id = ps.ioas;
+    if (const long rc = p.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at); rc < 0) return rc;
+  }
+  return 0;
+}
+
+// QEMU's vfio_container_dma_map() of a BAR's RAM-device region: the vaddr
+// of the BAR mapping, at a fixed IOVA.
+long Run::dmaMap(ProcState& ps, const EventDef& e) {
+  Process& p = *ps.proc;
+  const uint64_t vaddr = ps.maps.at(e.mapping).addr + e.offset;
+  if (e.via == DmaVia::kContainer) {
+    vfio_iommu_type1_dma_map m{};
+    m.argsz = sizeof(m);
+    m.flags = VFIO_DMA_MAP_FLAG_READ | (e.dmaWrite ? VFIO_DMA_MAP_FLAG_WRITE : 0);
+    m.vaddr = vaddr;
+    m.iova = e.iova;
+    m.size = e.length;
+    return p.ioctl(ps.container, VFIO_IOMMU_MAP_DMA, &m);
+  }
+  if (const long rc = attachIoas(ps); rc < 0) return rc;
+  iommu_ioas_map m{};
+  m.size = sizeof(m);
+  m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (e.dmaWrite ? IOMMU_IOAS_MAP_WRITEABLE : 0);
+  m.ioas_id = ps.ioas;
+  m.user_va = vaddr;
+  m.length = e.length;
+  m.iova = e.iova;
+  return p.ioctl(ps.iommufd, IOMMU_IOAS_MAP, &m);
+}
+
+long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
+  Process& p = *ps.proc;
+  if (e.via == DmaVia::kContainer) {
+    vfio_iommu_type1_dma_unmap u{};
+    u.argsz = sizeof(u);
+    u.iova = e.iova;
+    u.size = e.length;
+    return p.ioctl(ps.container, VFIO_IOMMU_UNMAP_DMA, &u);
+  }
+  if (const long rc = attachIoas(ps); rc < 0) return rc;
+  iommu_ioas_unmap u{};
+  u.size = sizeof(u);
+  u.ioas_id = ps.ioas;
+  u.iova = e.iova;
+  u.length = e.length;
+  return p.ioctl(ps.iommufd, IOMMU_IOAS_UNMAP, &u);
+}
+
+// A device's DMA is no syscall: the IOMMU translates it through the domain
+// the device is attached to. A blocked one (a DMAR fault) is noted as the
+// -EIO the device sees; one that reaches a BAR with decode off is counted
+// by the IOMMU (invariant 7).
+void Run::deviceDma(const EventDef& e, PhaseResult& pr) {
+  const PciDevice& dev = devices_.at(e.device)->pdev();
+  const Status st = e.dmaWrite ? kernel_->iommu().dmaWrite(dev, e.iova, e.dmaSize, 0)
+                               : Status(kernel_->iommu().dmaRead(dev, e.iova, e.dmaSize).map([](uint64_t) {}));
+  if (!st)
+    note(pr.notes, e.mark, fmt::format("DMA {} by {} at IOVA {:#x}", e.dmaWrite ? "write" : "read", e.device, e.iova),
+         -static_cast<long>(toInt(st.error())));
+}
+
 void Run::runEvent(const EventDef& e, PhaseResult& pr) {
+  if (e.kind == EventKind::kDeviceDma) {
+    deviceDma(e, pr);
+    return;
+  }
   ProcState& ps = *procs_.at(e.process);
   Process& p = *ps.proc;
   trace::setCurrentTask(p.pid(), p.pid());  // events are syscalls of the first thread
@@ -599,6 +692,14 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       p.exit();
       ps.alive = false;
       return;
+    case EventKind::kDmaMap:
+      rc = dmaMap(ps, e);
+      break;
+    case EventKind::kDmaUnmap:
+      rc = dmaUnmap(ps, e);
+      break;
+    case EventKind::kDeviceDma:
+      VFIOMM_ASSERT_MSG(false, "handled above");
   }
   if (rc < 0) note(pr.notes, e.mark, what, rc);
 }
@@ -730,6 +831,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   m.lockdepReports = lockdep::reportCount() - lockdepBefore;
   m.violations = kernel_->pciHost().decodeViolationCount() - violationsBefore;
   m.modeledNs = sc_.cost.modeledNs(m.costInputs());
+  m.dmaModeledNs = sc_.cost.dmaNs(m.costInputs());
   const std::vector<TimelineSample> samples = timeline.finish(sampleOf(m));
   result_.timeline.insert(result_.timeline.end(), samples.begin(), samples.end());
   m.wallNs = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count());
@@ -790,6 +892,16 @@ Metrics countedSince(const CounterSnapshot& before) {
   m.tlbMisses = d.get("tlb.miss");
   m.shootdowns = d.get("tlb.shootdown");
   m.memoryLockWrites = d.get("vfio.memory_lock.write");
+  m.dmaLookups = d.get("vfio.type1.vaddr_get_pfns");
+  m.dmaFaults = d.get("vfio.type1.fixup_user_fault");
+  m.iommuMaps = d.get("iommu.map.calls");
+  m.iopte4k = d.get("iommu.iopte.map.4k");
+  m.iopte2m = d.get("iommu.iopte.map.2m");
+  m.iopte1g = d.get("iommu.iopte.map.1g");
+  m.iovaToPhys = d.get("iommu.iova_to_phys");
+  m.dmaAccesses = d.get("iommu.dma.access");
+  m.dmarFaults = d.get("iommu.dma.dmar_fault");
+  m.dmaViolations = d.get("iommu.dma.decode_violation");
   return m;
 }
 
@@ -810,7 +922,18 @@ void Metrics::add(const Metrics& o) {
   pgtablesPeak = std::max(pgtablesPeak, o.pgtablesPeak);
   lockdepReports += o.lockdepReports;
   violations += o.violations;
+  dmaLookups += o.dmaLookups;
+  dmaFaults += o.dmaFaults;
+  iommuMaps += o.iommuMaps;
+  iopte4k += o.iopte4k;
+  iopte2m += o.iopte2m;
+  iopte1g += o.iopte1g;
+  iovaToPhys += o.iovaToPhys;
+  dmaAccesses += o.dmaAccesses;
+  dmarFaults += o.dmarFaults;
+  dmaViolations += o.dmaViolations;
   modeledNs += o.modeledNs;
+  dmaModeledNs += o.dmaModeledNs;
   wallNs += o.wallNs;
 }
 
@@ -825,6 +948,10 @@ CostInputs Metrics::costInputs() const {
   in.zapCalls = zaps;
   in.shootdowns = shootdowns;
   in.lockHandoffs = memoryLockWrites;
+  in.dmaLookups = dmaLookups;
+  in.iommuMaps = iommuMaps;
+  in.ioptes = iopte4k + iopte2m + iopte1g;
+  in.iovaToPhys = iovaToPhys;
   return in;
 }
 

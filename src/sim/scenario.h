@@ -122,7 +122,19 @@ enum class EventKind {
   kMremap,
   kFork,
   kExit,
+  // The IOMMU (dma-mapping.md): a process DMA-maps part of a BAR mapping at
+  // an IOVA or unmaps an IOVA range, and a device issues one DMA access.
+  kDmaMap,
+  kDmaUnmap,
+  kDeviceDma,
 };
+
+// Which IOMMU interface a dma-map/dma-unmap goes through: the process's
+// type1 container (devices opened via group; VFIO_IOMMU_MAP_DMA of the
+// vaddr) or its iommufd IOAS (devices opened via cdev; IOMMU_IOAS_MAP of
+// the vaddr, which the kernel refuses for a BAR: §3.2).
+enum class DmaVia { kContainer, kIommufd };
+const char* dmaViaName(DmaVia v);
 
 const char* eventKindName(EventKind k);
 // The events that act on a device through an fd (memory-disable up to
@@ -141,6 +153,12 @@ struct EventDef {
   std::optional<uint64_t> newAddress;  // mremap MREMAP_FIXED
   std::string child;          // fork: the child's name
   std::optional<AccessProgram> childProgram;  // fork: run by the child right away
+  // dma-map, dma-unmap, dma: `mapping`/`offset`/`length` above give the
+  // part of the BAR mapping to map; a dma-unmap's range is iova + length.
+  DmaVia via = DmaVia::kContainer;
+  uint64_t iova = 0;
+  bool dmaWrite = true;       // dma-map: IOPTEs writable; dma: a write
+  unsigned dmaSize = 4;       // dma: bytes, 1, 2, 4 or 8
   uint64_t afterAccesses = 0; // wait until the phase's threads made this many accesses
   Mark mark;
 };

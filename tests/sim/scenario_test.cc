@@ -141,7 +141,7 @@ TEST(ScenarioErrors, UndefinedNames) {
 TEST(ScenarioErrors, BadEvent) {
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: explode, device: d}\n"),
             "bad.yaml:18:16: unknown event type 'explode' (expected one of: memory-disable, memory-enable, "
-            "d3hot, d0, reset, hot-reset, low-power-entry, low-power-exit, munmap, mprotect, mremap, fork, exit)");
+            "d3hot, d0, reset, hot-reset, low-power-entry, low-power-exit, munmap, mprotect, mremap, fork, exit, dma-map, dma-unmap, dma)");
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: exit, process: p}\n"
                                          "  - name: y\n    threads:\n      - {process: p}\n"),
             "bad.yaml:21:19: process 'p' has exited");
