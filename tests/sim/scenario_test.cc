@@ -72,7 +72,7 @@ TEST(Scenario, DefaultMatchesTheIssue) {
 
 TEST(Scenario, EveryShippedScenarioParses) {
   for (const char* name : {"gpu-passthrough", "vm-boot-bar-sizing", "sriov-nic-hot-reset", "fork-live-bar",
-                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm",
+                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm", "dma-map-32g-bar",
                            "check/fork-vs-disable"}) {
     SCOPED_TRACE(name);
     EXPECT_NO_THROW(loadScenario(sourceDir() + "/scenarios/" + name + ".yaml"));
