@@ -63,11 +63,14 @@ TEST(Scenario, DefaultMatchesTheIssue) {
   EXPECT_EQ(sc.processes[0].mappings[0].align, 16ULL << 20);
   EXPECT_EQ(sc.processes[0].mappings[1].align, 1ULL << 30);
   EXPECT_EQ(sc.processes[0].mappings[2].align, 32ULL << 20);
-  ASSERT_EQ(sc.phases.size(), 5U);
+  ASSERT_EQ(sc.phases.size(), 6U);
   EXPECT_EQ(sc.phases[0].name, "touch");
-  EXPECT_EQ(sc.phases[1].events.size(), 2U);
-  EXPECT_EQ(sc.phases[3].events[0].kind, EventKind::kReset);
-  EXPECT_EQ(sc.phases[3].threads[0].program.targets, std::vector<std::string>{"bar1"});
+  // The VM boot DMA-maps every BAR mapping (issue 14).
+  ASSERT_EQ(sc.phases[1].events.size(), 3U);
+  for (const EventDef& e : sc.phases[1].events) EXPECT_EQ(e.kind, EventKind::kDmaMap);
+  EXPECT_EQ(sc.phases[2].events.size(), 2U);
+  EXPECT_EQ(sc.phases[4].events[0].kind, EventKind::kReset);
+  EXPECT_EQ(sc.phases[4].threads[0].program.targets, std::vector<std::string>{"bar1"});
 }
 
 TEST(Scenario, EveryShippedScenarioParses) {
