@@ -43,6 +43,8 @@ constexpr uint64_t kConfigOffset = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGI
 
 struct MapState {
   std::string device;
+  unsigned bar = 0;
+  uint64_t barOffset = 0;  // of the mapping's first byte into the BAR
   uint64_t addr = 0;
   uint64_t len = 0;
   bool mapped = false;
@@ -60,6 +62,10 @@ struct ProcState {
   int iommufd = -1;        // /dev/iommu, when a device is opened via cdev
   uint32_t ioas = 0;       // the IOAS its cdev devices attach to (0: none yet)
   std::vector<int> cdevFds;
+  // DmaPath::kDmaBuf: the dma-buf fd behind each IOAS area, by IOVA, with
+  // the area's length; closed when the area is unmapped.
+  std::map<uint64_t, std::pair<int, uint64_t>> dmaBufs;
+  size_t attached = 0;  // cdevFds[0, attached) are attached to the IOAS
   bool thread0Used = false;
   bool alive = true;
 };
@@ -203,6 +209,7 @@ class Run {
   void runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes);
   long dmaMap(ProcState& ps, const EventDef& e);
   long dmaUnmap(ProcState& ps, const EventDef& e);
+  long dmaBufMap(ProcState& ps, const EventDef& e);
   long attachIoas(ProcState& ps);
   void deviceDma(const EventDef& e, PhaseResult& pr);
   std::vector<Target> targetsOf(ProcState& ps, const AccessProgram& prog);
@@ -241,7 +248,7 @@ void Run::boot() {
   cfg.design = design_;
   cfg.designOptions = options_.designOptions;
   cfg.pageTables = options_.pageTables;
-  cfg.profile = sc_.profile;
+  cfg.profile = sc_.profile.empty() && sc_.dmaPath == DmaPath::kDmaBuf ? kDmaBufProfile : sc_.profile;
   cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
   cfg.memory = sc_.memory;
   cfg.tlb = sc_.tlb;
@@ -314,7 +321,8 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
   std::map<std::string, int> groupFd;
   for (const OpenDef& o : def.opens) {
     VfioDevice& dev = *devices_.at(o.device);
-    if (o.via == OpenVia::kGroup) {
+    // The dma-buf path needs iommufd, which QEMU reaches through the cdevs.
+    if (o.via == OpenVia::kGroup && sc_.dmaPath == DmaPath::kVaddr) {
       if (container < 0) container = static_cast<int>(p.open("/dev/vfio/vfio", O_RDWR));
       const std::string gpath = kernel_->groupPath(dev);
       if (groupFd.count(gpath) == 0) {
@@ -349,6 +357,10 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
       if (rc < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_BIND_IOMMUFD", rc);
       ps.deviceFd[o.device] = static_cast<int>(fd);
       ps.cdevFds.push_back(static_cast<int>(fd));
+      // On the dma-buf path every device translates through the IOAS from
+      // the start, as a peer's DMA needs.
+      if (sc_.dmaPath == DmaPath::kDmaBuf)
+        if (const long a = attachIoas(ps); a < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", a);
     }
     // The guest's firmware turns memory decode on; a VMM starts from there.
     uint16_t cmd = 0;
@@ -365,6 +377,8 @@ void Run::mapAll(ProcState& ps, const ProcessDef& def) {
     ps.mapOrder.push_back(m.name);
     MapState st;
     st.device = m.device;
+    st.bar = m.bar;
+    st.barOffset = m.offset;
     st.len = m.length;
     auto fdIt = ps.deviceFd.find(m.device);
     if (fdIt == ps.deviceFd.end()) {
@@ -548,17 +562,18 @@ std::string Run::firstDecodeViolation() const {
 // opened via cdev at its first dma event (as QEMU's iommufd backend does
 // when it realizes the devices); until then they translate nothing.
 long Run::attachIoas(ProcState& ps) {
-  if (ps.ioas != 0) return 0;
   Process& p = *ps.proc;
-  iommu_ioas_alloc a{};
-  a.size = sizeof(a);
-  if (const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_ALLOC, &a); rc < 0) return rc;
-  ps.ioas = a.out_ioas_id;
-  for (const int fd : ps.cdevFds) {
+  if (ps.ioas == 0) {
+    iommu_ioas_alloc a{};
+    a.size = sizeof(a);
+    if (const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_ALLOC, &a); rc < 0) return rc;
+    ps.ioas = a.out_ioas_id;
+  }
+  for (; ps.attached < ps.cdevFds.size(); ++ps.attached) {
     vfio_device_attach_iommufd_pt at{};
     at.argsz = sizeof(at);
     at.pt_id = ps.ioas;
-    if (const long rc = p.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at); rc < 0) return rc;
+    if (const long rc = p.ioctl(ps.cdevFds[ps.attached], VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at); rc < 0) return rc;
   }
   return 0;
 }
@@ -567,6 +582,7 @@ long Run::attachIoas(ProcState& ps) {
 // of the BAR mapping, at a fixed IOVA.
 long Run::dmaMap(ProcState& ps, const EventDef& e) {
   Process& p = *ps.proc;
+  if (sc_.dmaPath == DmaPath::kDmaBuf) return dmaBufMap(ps, e);
   const uint64_t vaddr = ps.maps.at(e.mapping).addr + e.offset;
   if (e.via == DmaVia::kContainer) {
     vfio_iommu_type1_dma_map m{};
@@ -588,8 +604,52 @@ long Run::dmaMap(ProcState& ps, const EventDef& e) {
   return p.ioctl(ps.iommufd, IOMMU_IOAS_MAP, &m);
 }
 
+// QEMU with iommufd on 6.19+ (its dma-buf support for p2p): the BAR range
+// behind the mapping exported as a dma-buf and imported at the IOVA. The
+// buffer fd stays open while the area exists (the import holds an
+// attachment; closing it early would change nothing the model observes).
+long Run::dmaBufMap(ProcState& ps, const EventDef& e) {
+  Process& p = *ps.proc;
+  const MapState& m = ps.maps.at(e.mapping);
+  const auto devFd = ps.deviceFd.find(m.device);
+  if (devFd == ps.deviceFd.end()) return -static_cast<long>(toInt(Errno::kEBADF));
+  constexpr uint32_t kOCloexec = 02000000;
+  DmaBufArg req(m.bar, m.barOffset + e.offset, e.length, O_RDWR | kOCloexec);
+  const long buf = p.ioctl(devFd->second, VFIO_DEVICE_FEATURE, req.get());
+  if (buf < 0) return buf;
+  iommu_ioas_map_file mf{};
+  mf.size = sizeof(mf);
+  mf.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (e.dmaWrite ? IOMMU_IOAS_MAP_WRITEABLE : 0);
+  mf.ioas_id = ps.ioas;
+  mf.fd = static_cast<int32_t>(buf);
+  mf.length = e.length;
+  mf.iova = e.iova;
+  const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_MAP_FILE, &mf);
+  if (rc < 0) {
+    p.close(static_cast<int>(buf));
+    return rc;
+  }
+  ps.dmaBufs[e.iova] = {static_cast<int>(buf), e.length};
+  return 0;
+}
+
 long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
   Process& p = *ps.proc;
+  if (sc_.dmaPath == DmaPath::kDmaBuf) {
+    iommu_ioas_unmap u{};
+    u.size = sizeof(u);
+    u.ioas_id = ps.ioas;
+    u.iova = e.iova;
+    u.length = e.length;
+    const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_UNMAP, &u);
+    if (rc == 0) {
+      for (auto it = ps.dmaBufs.lower_bound(e.iova); it != ps.dmaBufs.end() && it->first - e.iova < e.length;) {
+        p.close(it->second.first);
+        it = ps.dmaBufs.erase(it);
+      }
+    }
+    return rc;
+  }
   if (e.via == DmaVia::kContainer) {
     vfio_iommu_type1_dma_unmap u{};
     u.argsz = sizeof(u);
@@ -840,6 +900,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
 
 DesignResult Run::run() {
   result_.design = design_;
+  result_.dmaPath = sc_.dmaPath;
   boot();
   setUp();
   if (options_.monitorInvariants) {
@@ -853,8 +914,11 @@ DesignResult Run::run() {
     result_.total.add(result_.phases.back().m);
   }
   if (monitor_ && result_.total.violations != 0) result_.firstDecodeViolation = firstDecodeViolation();
-  result_.failed = !designTraits(design_).expectsHoles &&
-                   (result_.total.violations != 0 || result_.total.lockdepReports != 0);
+  // Invariant 7 is type1's known hazard on the vaddr path (its IOPTEs
+  // outlive the zap, dma-mapping.md §2.6); the dma-buf path must keep it.
+  result_.failed = (!designTraits(design_).expectsHoles &&
+                    (result_.total.violations != 0 || result_.total.lockdepReports != 0)) ||
+                   (sc_.dmaPath == DmaPath::kDmaBuf && result_.total.dmaViolations != 0);
   // Everyone exits; then the kernel goes.
   std::vector<std::shared_ptr<Process>> processes;
   for (auto& [n, ps] : procs_) processes.push_back(ps->proc);

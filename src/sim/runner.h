@@ -79,6 +79,7 @@ struct PhaseResult {
 
 struct DesignResult {
   DesignKind design = DesignKind::kHugeFault;
+  DmaPath dmaPath = DmaPath::kVaddr;
   std::string profile;
   std::vector<PhaseResult> phases;
   Metrics total;

@@ -1087,7 +1087,7 @@ Scenario Parser::parse(const std::string& text) {
   }
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
   checkMapKeys(root, "the scenario");
-  checkKeys(root, {"name", "description", "cpus", "profile", "thp", "ram", "swap",
+  checkKeys(root, {"name", "description", "cpus", "profile", "dma_path", "thp", "ram", "swap",
                    "overcommit_memory", "cost_model", "tlb", "devices", "processes", "phases"},
             "the scenario");
   Scenario sc;
@@ -1106,6 +1106,12 @@ Scenario Parser::parse(const std::string& text) {
       for (const std::string& k : MmProfile::names()) known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
       fail(root["profile"], fmt::format("unknown profile '{}' (known: {})", sc.profile, known));
     }
+  }
+  if (root["dma_path"]) {
+    const std::string path = str(root["dma_path"], "dma_path");
+    const std::optional<DmaPath> p = dmaPathByName(path);
+    if (!p) fail(root["dma_path"], fmt::format("dma_path must be vaddr or dma-buf, not '{}'", path));
+    sc.dmaPath = *p;
   }
   if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
   if (root["ram"]) {
@@ -1197,6 +1203,14 @@ const char* eventKindName(EventKind k) {
 }
 
 const char* dmaViaName(DmaVia v) { return v == DmaVia::kContainer ? "container" : "iommufd"; }
+
+const char* dmaPathName(DmaPath p) { return p == DmaPath::kVaddr ? "vaddr" : "dma-buf"; }
+
+std::optional<DmaPath> dmaPathByName(const std::string& name) {
+  if (name == "vaddr") return DmaPath::kVaddr;
+  if (name == "dma-buf") return DmaPath::kDmaBuf;
+  return std::nullopt;
+}
 
 Scenario parseScenario(const std::string& text, const std::string& fileName) {
   return Parser(fileName).parse(text);

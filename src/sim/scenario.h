@@ -136,6 +136,22 @@ enum class EventKind {
 enum class DmaVia { kContainer, kIommufd };
 const char* dmaViaName(DmaVia v);
 
+// How the VMM makes its BAR mappings reachable by device DMA, a dimension of
+// the run beside the fault design (docs/scenario.md "DMA path"):
+//   vaddr:   the BAR mapping's virtual address is handed to the IOMMU
+//            driver (type1 VFIO_IOMMU_MAP_DMA, or IOMMU_IOAS_MAP); type1's
+//            IOPTEs outlive every zap (dma-mapping.md §2.6);
+//   dma-buf: (6.19+) every device is opened via its cdev and attached to the
+//            process's IOAS; each dma-map exports the BAR range as a vfio
+//            dma-buf (VFIO_DEVICE_FEATURE_DMA_BUF) and imports it with
+//            IOMMU_IOAS_MAP_FILE; every zap trigger revokes it (§4).
+enum class DmaPath { kVaddr, kDmaBuf };
+const char* dmaPathName(DmaPath p);
+std::optional<DmaPath> dmaPathByName(const std::string& name);
+// The kernel a dma-buf run gets when neither the scenario nor the command
+// line names one: the first with the vfio dma-buf export and its import.
+inline constexpr const char* kDmaBufProfile = "linux-6.19";
+
 const char* eventKindName(EventKind k);
 // The events that act on a device through an fd (memory-disable up to
 // low-power-exit): they change no process and no mapping.
@@ -188,6 +204,7 @@ struct Scenario {
   std::string file;
   unsigned cpus = 4;
   std::string profile;  // empty: each design's own
+  DmaPath dmaPath = DmaPath::kVaddr;
   bool thp = true;
   HostMemory memory;  // ram, swap, overcommit_memory (vfio-uapi.md §10)
   CostModel cost;

@@ -100,8 +100,16 @@ struct DesignRun {
 };
 
 std::vector<DesignRun> designRuns(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
-                                  const std::vector<std::string>& profiles) {
+                                  const std::vector<std::string>& profiles, const std::vector<std::string>& paths) {
+  std::vector<vfiomm::sim::DmaPath> dmaPaths;
+  for (const std::string& p : paths) {
+    const auto path = vfiomm::sim::dmaPathByName(p);
+    if (!path) throw vfiomm::sim::ScenarioError(fmt::format("unknown DMA path '{}' (known: vaddr, dma-buf)", p));
+    dmaPaths.push_back(*path);
+  }
+  if (dmaPaths.empty()) dmaPaths.push_back(sc.dmaPath);
   std::vector<DesignRun> runs;
+  for (const vfiomm::sim::DmaPath path : dmaPaths)
   for (const std::string& profile : profiles.empty() ? std::vector<std::string>{sc.profile} : profiles) {
     if (!profile.empty() && !vfiomm::MmProfile::byName(profile)) {
       std::string known;
@@ -111,6 +119,7 @@ std::vector<DesignRun> designRuns(const vfiomm::sim::Scenario& sc, const std::ve
     for (vfiomm::DesignKind d : designs) {
       runs.push_back(DesignRun{sc, d});
       runs.back().scenario.profile = profile;
+      runs.back().scenario.dmaPath = path;
     }
   }
   return runs;
@@ -148,7 +157,8 @@ std::unique_ptr<vfiomm::sim::OutputFile> openOutput(const std::string& path, con
 }
 
 int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
-                 const std::vector<std::string>& profiles, const std::string& jsonPath, const std::string& reportPath, unsigned jobs,
+                 const std::vector<std::string>& profiles, const std::vector<std::string>& dmaPaths,
+                 const std::string& jsonPath, const std::string& reportPath, unsigned jobs,
                  const vfiomm::sim::RunOptions& options) {
   // Opened before the run, so that a bad path fails at once rather than
   // after minutes of simulation; each appears whole when committed.
@@ -156,7 +166,7 @@ int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::Desi
   const auto report = openOutput(reportPath, "report");
   const auto trace = openOutput(options.traceChromePath, "trace");
   const auto ftrace = openOutput(options.traceFtracePath, "ftrace");
-  const std::vector<vfiomm::sim::DesignResult> results = runDesigns(designRuns(sc, designs, profiles), jobs, options);
+  const std::vector<vfiomm::sim::DesignResult> results = runDesigns(designRuns(sc, designs, profiles, dmaPaths), jobs, options);
   vfiomm::sim::writeTraceFiles(results, trace.get(), ftrace.get());
   fmt::print("{}", vfiomm::sim::formatTable(sc, results));
   if (json) {
@@ -202,6 +212,11 @@ int cliMain(int argc, char** argv) {
   compare->add_option("--profiles", compareProfiles,
                       "run every design under each of these kernel profiles (default: the scenario's, else each "
                       "design's own)")
+      ->delimiter(',');
+  std::vector<std::string> compareDmaPaths;
+  compare->add_option("--dma-paths", compareDmaPaths,
+                      "vaddr (type1 MAP_DMA of the BAR mapping), dma-buf (6.19+: vfio dma-buf + IOMMU_IOAS_MAP_FILE); "
+                      "run every design on each (default: the scenario's dma_path)")
       ->delimiter(',');
   compare->add_option("--json", compareJson, "also write the results as JSON (docs/json-schema.md)");
   size_t traceLimit = vfiomm::trace::Tracer::kDefaultLimit;
@@ -338,9 +353,9 @@ int cliMain(int argc, char** argv) {
       return vfiomm::check::runCheckCommand(checkCmd);
     }
     if (run->parsed())
-      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), {}, runJson, runReport, 1, options);
+      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), {}, {}, runJson, runReport, 1, options);
     // `compare`, or no command at all.
-    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareProfiles, compareJson,
+    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareProfiles, compareDmaPaths, compareJson,
                         compareReport, jobs, options);
   } catch (const vfiomm::sim::ScenarioError& e) {
     fmt::print(stderr, "{}\n", e.what());

@@ -75,7 +75,7 @@ TEST(Scenario, DefaultMatchesTheIssue) {
 
 TEST(Scenario, EveryShippedScenarioParses) {
   for (const char* name : {"gpu-passthrough", "vm-boot-bar-sizing", "sriov-nic-hot-reset", "fork-live-bar",
-                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm", "dma-map-32g-bar",
+                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm", "dma-map-32g-bar", "dma-peer-after-mem-clear",
                            "check/fork-vs-disable"}) {
     SCOPED_TRACE(name);
     EXPECT_NO_THROW(loadScenario(sourceDir() + "/scenarios/" + name + ".yaml"));
@@ -104,7 +104,7 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 TEST(ScenarioErrors, UnknownTopLevelKey) {
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "colour: blue\n"),
             "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
-            "cpus, profile, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, processes, "
+            "cpus, profile, dma_path, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, processes, "
             "phases)");
 }
 
