@@ -9,6 +9,7 @@
 #include <string>
 
 #include "scenario_error.h"
+#include "trace/trace_log.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 
@@ -201,6 +202,25 @@ TEST(DmaScenario, DMA_14_PeerDmaAfterMemClearIsInvariant7) {
   EXPECT_EQ(p.notes[0], "line 27: DMA read by nic at IOVA 0x40000000 returned EIO");
   EXPECT_EQ(r.total.dmaViolations, 1U);
   EXPECT_FALSE(r.failed);
+}
+
+// The trace shows every MAP_DMA as a slice with its lookups (docs/trace.md).
+TEST(DmaScenario, DMA_12_TraceHasASlicePerMapDmaWithItsLookups) {
+  RunOptions o;
+  o.traceLimit = 100000;
+  const DesignResult r =
+      runScenario(parseScenario(withPhases(kMap, "linux-6.12"), "trace.yaml"), DesignKind::kHugeFault, o);
+  ASSERT_NE(r.trace, nullptr);
+  size_t slices = 0;
+  for (const trace::TraceEvent& e : r.trace->events) {
+    if (e.kind != trace::EventKind::kDmaMap) continue;
+    ++slices;
+    EXPECT_EQ(e.addr, 0x40000000U);
+    EXPECT_EQ(e.end, 0x80000000U);
+    EXPECT_EQ(e.value, kGiB / 4096);
+    EXPECT_EQ(e.flags, 0U);
+  }
+  EXPECT_EQ(slices, 1U);
 }
 
 }  // namespace
