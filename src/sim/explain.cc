@@ -187,35 +187,6 @@ Explanation explain(const ExplainRequest& req) {
   return e;
 }
 
-DmaMapEstimate estimateDmaMap(const Metrics& touch, uint64_t barSize, uint64_t offset, uint64_t length) {
-  DmaMapEstimate d;
-  d.faults = touch.faults;
-  d.lookupsPer4K = length / 4096;
-  d.lookupsPerLeaf = touch.pte + touch.pmd + touch.pud;
-  // iommu_pgsize() at each step: the largest of 4K|2M|1G dividing the IOVA
-  // (1 GiB aligned, so the physical address decides) and fitting.
-  // The BAR's base is aligned to its size, so offset + done tells the
-  // physical alignment.
-  for (uint64_t done = 0; done < length;) {
-    const uint64_t at = offset + done;
-    const uint64_t align = at == 0 ? barSize : std::min(barSize, at & (~at + 1));
-    const uint64_t left = length - done;
-    uint64_t leaf = 4096;
-    if (align >= kGiB && left >= kGiB) leaf = kGiB;
-    else if (align >= (2ULL << 20) && left >= (2ULL << 20)) leaf = 2ULL << 20;
-    (leaf == kGiB ? d.ioptes.pud : leaf == 4096 ? d.ioptes.pte : d.ioptes.pmd) += 1;
-    done += leaf;
-  }
-  const CostModel c;
-  const double fixed = static_cast<double>(touch.faults) * c.faultEntryExitNs +
-                       static_cast<double>(touch.pte) * c.pteInsertNs + static_cast<double>(touch.pmd) * c.pmdInsertNs +
-                       static_cast<double>(touch.pud) * c.pudInsertNs + c.iommuMapCallNs +
-                       static_cast<double>(d.ioptes.pte + d.ioptes.pmd + d.ioptes.pud) * c.iopteNs;
-  d.modeledNsPer4K = fixed + static_cast<double>(d.lookupsPer4K) * c.vaddrGetPfnsNs;
-  d.modeledNsPerLeaf = fixed + static_cast<double>(d.lookupsPerLeaf) * c.vaddrGetPfnsNs;
-  return d;
-}
-
 Json explanationToJson(const Explanation& e) {
   Json j;
   j["schema_version"] = kExplainSchemaVersion;
@@ -241,7 +212,7 @@ Json explanationToJson(const Explanation& e) {
     dj["dma_map"] = Json{{"faults", d.dma.faults},
                          {"lookups_per_4k", d.dma.lookupsPer4K},
                          {"lookups_per_leaf", d.dma.lookupsPerLeaf},
-                         {"ioptes", Json{{"4k", d.dma.ioptes.pte}, {"2m", d.dma.ioptes.pmd}, {"1g", d.dma.ioptes.pud}}},
+                         {"ioptes", Json{{"4k", d.dma.iopte4k}, {"2m", d.dma.iopte2m}, {"1g", d.dma.iopte1g}}},
                          {"modeled_ns_per_4k", d.dma.modeledNsPer4K},
                          {"modeled_ns_per_leaf", d.dma.modeledNsPerLeaf}};
     dj["notes"] = d.probe.notes;
@@ -295,7 +266,7 @@ std::string explanationText(const Explanation& e) {
     out += fmt::format("{:<14} {:>10} {:>14} {:>9.3f} ms {:>14} {:>9.3f} ms {:>16}\n", designName(d.design),
                        d.dma.faults, d.dma.lookupsPer4K, d.dma.modeledNsPer4K / 1e6, d.dma.lookupsPerLeaf,
                        d.dma.modeledNsPerLeaf / 1e6,
-                       fmt::format("{}/{}/{}", d.dma.ioptes.pte, d.dma.ioptes.pmd, d.dma.ioptes.pud));
+                       fmt::format("{}/{}/{}", d.dma.iopte4k, d.dma.iopte2m, d.dma.iopte1g));
   out += "what makes it cheap: a 6.15+ kernel (one lookup per CPU leaf, not per 4 KiB) and a design whose leaves are "
          "huge, which needs the mapping's address congruent to the BAR's physical address modulo the leaf size "
          "(see the fixes above: QEMU 9.2 aligns to min(size, 1 GiB)); the IOVA 1 GiB aligned for 1 GiB IOPTEs.\n";

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sim/bar_probe.h"
+#include "sim/dma_map_estimate.h"
 
 namespace vfiomm::sim {
 
@@ -53,21 +54,6 @@ struct LeafCounts {
 std::vector<HugeCheck> diagnoseHugePages(DesignKind design, uint64_t barSize, uint64_t offset,
                                          uint64_t length, uint64_t address);
 LeafCounts predictLeaves(const std::vector<HugeCheck>& checks, uint64_t length, uint64_t address);
-
-// What VFIO_IOMMU_MAP_DMA of the whole (unpopulated) mapping costs, from the
-// leaves the design's full touch installed (dma-mapping.md §2): the map
-// walks the range in order and faults each leaf in as the touch did; until
-// 6.14 type1 looks up every 4 KiB page, from 6.15 one lookup per leaf. The
-// IOVA is taken 1 GiB aligned (IOPTEs then depend on the BAR offset only).
-struct DmaMapEstimate {
-  uint64_t faults = 0;
-  uint64_t lookupsPer4K = 0;     // 6.1-6.14
-  uint64_t lookupsPerLeaf = 0;   // 6.15+
-  LeafCounts ioptes;             // pte: 4 KiB, pmd: 2 MiB, pud: 1 GiB IOPTEs
-  double modeledNsPer4K = 0;     // default cost model, faults included
-  double modeledNsPerLeaf = 0;
-};
-DmaMapEstimate estimateDmaMap(const Metrics& touch, uint64_t barSize, uint64_t offset, uint64_t length);
 
 struct DesignExplanation {
   DesignKind design = DesignKind::kHugeFault;

@@ -196,8 +196,8 @@ TEST(ExplainDma, DMA_18_ThirtyTwoGigabytesPerEra) {
   EXPECT_EQ(d.faults, 32U);
   EXPECT_EQ(d.lookupsPer4K, 8388608U);
   EXPECT_EQ(d.lookupsPerLeaf, 32U);
-  EXPECT_EQ(d.ioptes.pud, 32U);
-  EXPECT_EQ(d.ioptes.pmd + d.ioptes.pte, 0U);
+  EXPECT_EQ(d.iopte1g, 32U);
+  EXPECT_EQ(d.iopte2m + d.iopte4k, 0U);
   EXPECT_GE(d.modeledNsPer4K, 0.5e9);
   EXPECT_LE(d.modeledNsPer4K, 2e9);
   EXPECT_LT(d.modeledNsPerLeaf, 1e6);
@@ -207,9 +207,9 @@ TEST(ExplainDma, DMA_18_ThirtyTwoGigabytesPerEra) {
 // 2 MiB aligned, so 2 MiB IOPTEs run up to the next 1 GiB boundary.
 TEST(ExplainDma, DMA_11_IoptesFollowThePhysicalAlignment) {
   const DmaMapEstimate d = estimateDmaMap(Metrics{}, 4 * kGiB, 2ULL << 20, 2 * kGiB);
-  EXPECT_EQ(d.ioptes.pmd, 511U + 1U);
-  EXPECT_EQ(d.ioptes.pud, 1U);
-  EXPECT_EQ(d.ioptes.pte, 0U);
+  EXPECT_EQ(d.iopte2m, 511U + 1U);
+  EXPECT_EQ(d.iopte1g, 1U);
+  EXPECT_EQ(d.iopte4k, 0U);
 }
 
 }  // namespace
