@@ -734,6 +734,14 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       cs->proc = child;
       cs->deviceFd = ps.deviceFd;
       cs->groupFds = ps.groupFds;
+      // The child inherits the container, iommufd and dma-buf fds: its
+      // dma events act on the parent's IOVA space (as the parser assumes).
+      cs->container = ps.container;
+      cs->iommufd = ps.iommufd;
+      cs->ioas = ps.ioas;
+      cs->cdevFds = ps.cdevFds;
+      cs->attached = ps.attached;
+      cs->dmaBufs = ps.dmaBufs;
       cs->maps = ps.maps;
       cs->mapOrder = ps.mapOrder;
       if (e.childProgram) {

@@ -204,6 +204,22 @@ TEST(DmaScenario, DMA_14_PeerDmaAfterMemClearIsInvariant7) {
   EXPECT_FALSE(r.failed);
 }
 
+// A forked child inherits the container fd: its dma events act on the
+// parent's IOVA space, as the parser's overlap checks assume.
+TEST(DmaScenario, ForkedChildUsesTheParentsContainer) {
+  const DesignResult r = runScenario(parseScenario(withPhases(R"(  - name: boot
+    events:
+      - {type: dma-map, process: vmm, mapping: bar, length: 64K, iova: 0x100000}
+      - {type: fork, process: vmm, child: kid}
+      - {type: dma-unmap, process: kid, mapping: bar}
+      - {type: dma-map, process: kid, mapping: bar, length: 64K, iova: 0x100000}
+)"), "fork.yaml"), DesignKind::kHugeFault);
+  const PhaseResult& p = r.phases.at(0);
+  EXPECT_TRUE(p.notes.empty()) << p.notes.front();
+  EXPECT_EQ(p.m.iommuMaps, 2U);
+  EXPECT_EQ(p.m.iovaToPhys, 16U);  // the unmap walk: one per 4 KiB (DMA-21)
+}
+
 // The trace shows every MAP_DMA as a slice with its lookups (docs/trace.md).
 TEST(DmaScenario, DMA_12_TraceHasASlicePerMapDmaWithItsLookups) {
   RunOptions o;
