@@ -88,10 +88,28 @@ MmProfile linux615() {
   return p;
 }
 
+// v6.19: the vfio dma-buf export and iommufd's import of it
+// (dma-mapping.md §0, §4), on top of the type1 changes merged since 6.15:
+// the pin loop's cond_resched (b1779e4f209c, v6.17), the EOVERFLOW checks
+// and the compat layer's empty unmap (both ≈v6.18, before the v6.19 pull's
+// base). The mm switches after 6.15 that the model has: anon inodes are
+// noexec and remap_pfn_range no longer sets VM_PAT (≈6.16, top of file).
+MmProfile linux619() {
+  MmProfile p = linux615();
+  p.name = "linux-6.19";
+  p.dmabufFeature = true;
+  p.type1Resched = true;
+  p.type1OverflowErrno = true;
+  p.iommufdCompatUnmapEmpty = true;
+  p.anonInodeNoexec = true;
+  p.vmPatOnFill = false;
+  return p;
+}
+
 }  // namespace
 
 std::optional<MmProfile> MmProfile::byName(std::string_view name) {
-  for (MmProfile (*make)() : {linux61, linux69, linux610, linux6120, linux612, linux615}) {
+  for (MmProfile (*make)() : {linux61, linux69, linux610, linux6120, linux612, linux615, linux619}) {
     MmProfile p = make();
     if (p.name == name) return p;
   }
@@ -99,7 +117,7 @@ std::optional<MmProfile> MmProfile::byName(std::string_view name) {
 }
 
 std::vector<std::string> MmProfile::names() {
-  return {"linux-6.1", "linux-6.9", "linux-6.10", "linux-6.12.0", "linux-6.12", "linux-6.15"};
+  return {"linux-6.1", "linux-6.9", "linux-6.10", "linux-6.12.0", "linux-6.12", "linux-6.15", "linux-6.19"};
 }
 
 }  // namespace vfiomm

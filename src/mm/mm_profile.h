@@ -90,7 +90,7 @@ struct MmProfile {
   bool anonInodeNoexec = false;            // anon_inode_noexec
   bool vmPatOnFill = true;                 // vm_pat_on_fill
 
-  // linux-6.1, linux-6.9, linux-6.10, linux-6.12.0, linux-6.12, linux-6.15.
+  // linux-6.1, linux-6.9, linux-6.10, linux-6.12.0, linux-6.12, linux-6.15, linux-6.19.
   static std::optional<MmProfile> byName(std::string_view name);
   static std::vector<std::string> names();
 };

@@ -11,7 +11,12 @@ double CostModel::modeledNs(const CostInputs& in) const {
          d(in.pmdInserts) * pmdInsertNs + d(in.pudInserts) * pudInsertNs +
          d(in.tlbMisses) * pageWalkNs + d(in.zappedEntries) * zapPerEntryNs +
          d(in.zapCalls) * zapCallNs + d(in.shootdowns) * shootdownIpiNs +
-         d(in.lockHandoffs) * lockHandoffNs;
+         d(in.lockHandoffs) * lockHandoffNs + dmaNs(in);
+}
+
+double CostModel::dmaNs(const CostInputs& in) const {
+  return d(in.dmaLookups) * vaddrGetPfnsNs + d(in.iommuMaps) * iommuMapCallNs + d(in.ioptes) * iopteNs +
+         d(in.iovaToPhys) * iovaToPhysNs;
 }
 
 const std::vector<CostModel::Field>& CostModel::fields() {
@@ -25,6 +30,10 @@ const std::vector<CostModel::Field>& CostModel::fields() {
       {"zap_call_ns", &CostModel::zapCallNs},
       {"shootdown_ipi_ns", &CostModel::shootdownIpiNs},
       {"lock_handoff_ns", &CostModel::lockHandoffNs},
+      {"vaddr_get_pfns_ns", &CostModel::vaddrGetPfnsNs},
+      {"iommu_map_call_ns", &CostModel::iommuMapCallNs},
+      {"iopte_ns", &CostModel::iopteNs},
+      {"iova_to_phys_ns", &CostModel::iovaToPhysNs},
   };
   return kFields;
 }

@@ -21,6 +21,12 @@ struct CostInputs {
   uint64_t zapCalls = 0;
   uint64_t shootdowns = 0;      // IPIs
   uint64_t lockHandoffs = 0;    // memory_lock write acquisitions
+  // The DMA map (dma-mapping.md §7's cost hooks); its faults are in
+  // `faults` and its inserts in the *Inserts above.
+  uint64_t dmaLookups = 0;      // type1 vaddr_get_pfns() calls
+  uint64_t iommuMaps = 0;       // iommu_map() calls
+  uint64_t ioptes = 0;          // IOPTEs installed, any size
+  uint64_t iovaToPhys = 0;      // iommu_iova_to_phys() calls (type1's unmap walk)
 };
 
 struct CostModel {
@@ -33,8 +39,15 @@ struct CostModel {
   double zapCallNs = 300;
   double shootdownIpiNs = 2000;
   double lockHandoffNs = 500;
+  double vaddrGetPfnsNs = 120;
+  double iommuMapCallNs = 1000;
+  double iopteNs = 50;
+  double iovaToPhysNs = 30;
 
   double modeledNs(const CostInputs& in) const;
+  // The share of modeledNs that the DMA map's own steps cost (lookups,
+  // iommu_map calls, IOPTEs, unmap walk): its faults are priced as faults.
+  double dmaNs(const CostInputs& in) const;
 
   // The YAML/JSON keys, in order, with a pointer to each field.
   struct Field {

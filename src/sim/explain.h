@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sim/bar_probe.h"
+#include "sim/dma_map_estimate.h"
 
 namespace vfiomm::sim {
 
@@ -59,6 +60,7 @@ struct DesignExplanation {
   ProbeResult probe;
   std::vector<HugeCheck> huge;
   LeafCounts predicted;
+  DmaMapEstimate dma;
   // The model installed exactly the predicted entries.
   bool agrees = false;
 };

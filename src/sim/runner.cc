@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "abi/iommufd.h"
 #include "base/assert.h"
 #include "base/counter.h"
 #include "mm/mm.h"
@@ -24,6 +25,7 @@
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 #include "trace/tracer.h"
+#include "iommu/iommu.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
@@ -41,6 +43,8 @@ constexpr uint64_t kConfigOffset = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGI
 
 struct MapState {
   std::string device;
+  unsigned bar = 0;
+  uint64_t barOffset = 0;  // of the mapping's first byte into the BAR
   uint64_t addr = 0;
   uint64_t len = 0;
   bool mapped = false;
@@ -54,6 +58,14 @@ struct ProcState {
   std::map<std::string, MapState> maps;
   std::vector<std::string> mapOrder;
   std::map<std::string, Thread*> threads;  // scenario thread name -> Thread
+  int container = -1;      // /dev/vfio/vfio, when a device is opened via group
+  int iommufd = -1;        // /dev/iommu, when a device is opened via cdev
+  uint32_t ioas = 0;       // the IOAS its cdev devices attach to (0: none yet)
+  std::vector<int> cdevFds;
+  // DmaPath::kDmaBuf: the dma-buf fd behind each IOAS area, by IOVA, with
+  // the area's length; closed when the area is unmapped.
+  std::map<uint64_t, std::pair<int, uint64_t>> dmaBufs;
+  size_t attached = 0;  // cdevFds[0, attached) are attached to the IOAS
   bool thread0Used = false;
   bool alive = true;
 };
@@ -195,6 +207,11 @@ class Run {
   PhaseResult runPhase(const PhaseDef& phase);
   void runEvent(const EventDef& e, PhaseResult& pr);
   void runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes);
+  long dmaMap(ProcState& ps, const EventDef& e);
+  long dmaUnmap(ProcState& ps, const EventDef& e);
+  long dmaBufMap(ProcState& ps, const EventDef& e);
+  long attachIoas(ProcState& ps);
+  void deviceDma(const EventDef& e, PhaseResult& pr);
   std::vector<Target> targetsOf(ProcState& ps, const AccessProgram& prog);
   Thread& threadFor(ProcState& ps, const std::string& name, unsigned cpu);
   uint64_t pgtablesNow() const;
@@ -231,7 +248,7 @@ void Run::boot() {
   cfg.design = design_;
   cfg.designOptions = options_.designOptions;
   cfg.pageTables = options_.pageTables;
-  cfg.profile = sc_.profile;
+  cfg.profile = sc_.profile.empty() && sc_.dmaPath == DmaPath::kDmaBuf ? kDmaBufProfile : sc_.profile;
   cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
   cfg.memory = sc_.memory;
   cfg.tlb = sc_.tlb;
@@ -299,12 +316,13 @@ void Run::setUp() {
 
 void Run::openDevices(ProcState& ps, const ProcessDef& def) {
   Process& p = *ps.proc;
-  int container = -1;
-  int iommufd = -1;
+  int& container = ps.container;
+  int& iommufd = ps.iommufd;
   std::map<std::string, int> groupFd;
   for (const OpenDef& o : def.opens) {
     VfioDevice& dev = *devices_.at(o.device);
-    if (o.via == OpenVia::kGroup) {
+    // The dma-buf path needs iommufd, which QEMU reaches through the cdevs.
+    if (o.via == OpenVia::kGroup && sc_.dmaPath == DmaPath::kVaddr) {
       if (container < 0) container = static_cast<int>(p.open("/dev/vfio/vfio", O_RDWR));
       const std::string gpath = kernel_->groupPath(dev);
       if (groupFd.count(gpath) == 0) {
@@ -338,6 +356,11 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
       const long rc = p.ioctl(static_cast<int>(fd), VFIO_DEVICE_BIND_IOMMUFD, &bind);
       if (rc < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_BIND_IOMMUFD", rc);
       ps.deviceFd[o.device] = static_cast<int>(fd);
+      ps.cdevFds.push_back(static_cast<int>(fd));
+      // On the dma-buf path every device translates through the IOAS from
+      // the start, as a peer's DMA needs.
+      if (sc_.dmaPath == DmaPath::kDmaBuf)
+        if (const long a = attachIoas(ps); a < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", a);
     }
     // The guest's firmware turns memory decode on; a VMM starts from there.
     uint16_t cmd = 0;
@@ -354,6 +377,8 @@ void Run::mapAll(ProcState& ps, const ProcessDef& def) {
     ps.mapOrder.push_back(m.name);
     MapState st;
     st.device = m.device;
+    st.bar = m.bar;
+    st.barOffset = m.offset;
     st.len = m.length;
     auto fdIt = ps.deviceFd.find(m.device);
     if (fdIt == ps.deviceFd.end()) {
@@ -507,6 +532,9 @@ void Run::runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::stri
     case EventKind::kMremap:
     case EventKind::kFork:
     case EventKind::kExit:
+    case EventKind::kDmaMap:
+    case EventKind::kDmaUnmap:
+    case EventKind::kDeviceDma:
       VFIOMM_ASSERT_MSG(false, "not a device event");
   }
   if (rc < 0) note(notes, e.mark, what, rc);
@@ -530,7 +558,132 @@ std::string Run::firstDecodeViolation() const {
   return {};
 }
 
+// The IOAS of a process's iommufd, made and attached to by every device it
+// opened via cdev at its first dma event (as QEMU's iommufd backend does
+// when it realizes the devices); until then they translate nothing.
+long Run::attachIoas(ProcState& ps) {
+  Process& p = *ps.proc;
+  if (ps.ioas == 0) {
+    iommu_ioas_alloc a{};
+    a.size = sizeof(a);
+    if (const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_ALLOC, &a); rc < 0) return rc;
+    ps.ioas = a.out_ioas_id;
+  }
+  for (; ps.attached < ps.cdevFds.size(); ++ps.attached) {
+    vfio_device_attach_iommufd_pt at{};
+    at.argsz = sizeof(at);
+    at.pt_id = ps.ioas;
+    if (const long rc = p.ioctl(ps.cdevFds[ps.attached], VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at); rc < 0) return rc;
+  }
+  return 0;
+}
+
+// QEMU's vfio_container_dma_map() of a BAR's RAM-device region: the vaddr
+// of the BAR mapping, at a fixed IOVA.
+long Run::dmaMap(ProcState& ps, const EventDef& e) {
+  Process& p = *ps.proc;
+  if (sc_.dmaPath == DmaPath::kDmaBuf) return dmaBufMap(ps, e);
+  const uint64_t vaddr = ps.maps.at(e.mapping).addr + e.offset;
+  if (e.via == DmaVia::kContainer) {
+    vfio_iommu_type1_dma_map m{};
+    m.argsz = sizeof(m);
+    m.flags = VFIO_DMA_MAP_FLAG_READ | (e.dmaWrite ? VFIO_DMA_MAP_FLAG_WRITE : 0);
+    m.vaddr = vaddr;
+    m.iova = e.iova;
+    m.size = e.length;
+    return p.ioctl(ps.container, VFIO_IOMMU_MAP_DMA, &m);
+  }
+  if (const long rc = attachIoas(ps); rc < 0) return rc;
+  iommu_ioas_map m{};
+  m.size = sizeof(m);
+  m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (e.dmaWrite ? IOMMU_IOAS_MAP_WRITEABLE : 0);
+  m.ioas_id = ps.ioas;
+  m.user_va = vaddr;
+  m.length = e.length;
+  m.iova = e.iova;
+  return p.ioctl(ps.iommufd, IOMMU_IOAS_MAP, &m);
+}
+
+// QEMU with iommufd on 6.19+ (its dma-buf support for p2p): the BAR range
+// behind the mapping exported as a dma-buf and imported at the IOVA. The
+// buffer fd stays open while the area exists (the import holds an
+// attachment; closing it early would change nothing the model observes).
+long Run::dmaBufMap(ProcState& ps, const EventDef& e) {
+  Process& p = *ps.proc;
+  const MapState& m = ps.maps.at(e.mapping);
+  const auto devFd = ps.deviceFd.find(m.device);
+  if (devFd == ps.deviceFd.end()) return -static_cast<long>(toInt(Errno::kEBADF));
+  constexpr uint32_t kOCloexec = 02000000;
+  DmaBufArg req(m.bar, m.barOffset + e.offset, e.length, O_RDWR | kOCloexec);
+  const long buf = p.ioctl(devFd->second, VFIO_DEVICE_FEATURE, req.get());
+  if (buf < 0) return buf;
+  iommu_ioas_map_file mf{};
+  mf.size = sizeof(mf);
+  mf.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (e.dmaWrite ? IOMMU_IOAS_MAP_WRITEABLE : 0);
+  mf.ioas_id = ps.ioas;
+  mf.fd = static_cast<int32_t>(buf);
+  mf.length = e.length;
+  mf.iova = e.iova;
+  const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_MAP_FILE, &mf);
+  if (rc < 0) {
+    p.close(static_cast<int>(buf));
+    return rc;
+  }
+  ps.dmaBufs[e.iova] = {static_cast<int>(buf), e.length};
+  return 0;
+}
+
+long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
+  Process& p = *ps.proc;
+  if (sc_.dmaPath == DmaPath::kDmaBuf) {
+    iommu_ioas_unmap u{};
+    u.size = sizeof(u);
+    u.ioas_id = ps.ioas;
+    u.iova = e.iova;
+    u.length = e.length;
+    const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_UNMAP, &u);
+    if (rc == 0) {
+      for (auto it = ps.dmaBufs.lower_bound(e.iova); it != ps.dmaBufs.end() && it->first - e.iova < e.length;) {
+        p.close(it->second.first);
+        it = ps.dmaBufs.erase(it);
+      }
+    }
+    return rc;
+  }
+  if (e.via == DmaVia::kContainer) {
+    vfio_iommu_type1_dma_unmap u{};
+    u.argsz = sizeof(u);
+    u.iova = e.iova;
+    u.size = e.length;
+    return p.ioctl(ps.container, VFIO_IOMMU_UNMAP_DMA, &u);
+  }
+  if (const long rc = attachIoas(ps); rc < 0) return rc;
+  iommu_ioas_unmap u{};
+  u.size = sizeof(u);
+  u.ioas_id = ps.ioas;
+  u.iova = e.iova;
+  u.length = e.length;
+  return p.ioctl(ps.iommufd, IOMMU_IOAS_UNMAP, &u);
+}
+
+// A device's DMA is no syscall: the IOMMU translates it through the domain
+// the device is attached to. A blocked one (a DMAR fault) is noted as the
+// -EIO the device sees; one that reaches a BAR with decode off is counted
+// by the IOMMU (invariant 7).
+void Run::deviceDma(const EventDef& e, PhaseResult& pr) {
+  const PciDevice& dev = devices_.at(e.device)->pdev();
+  const Status st = e.dmaWrite ? kernel_->iommu().dmaWrite(dev, e.iova, e.dmaSize, 0)
+                               : Status(kernel_->iommu().dmaRead(dev, e.iova, e.dmaSize).map([](uint64_t) {}));
+  if (!st)
+    note(pr.notes, e.mark, fmt::format("DMA {} by {} at IOVA {:#x}", e.dmaWrite ? "write" : "read", e.device, e.iova),
+         -static_cast<long>(toInt(st.error())));
+}
+
 void Run::runEvent(const EventDef& e, PhaseResult& pr) {
+  if (e.kind == EventKind::kDeviceDma) {
+    deviceDma(e, pr);
+    return;
+  }
   ProcState& ps = *procs_.at(e.process);
   Process& p = *ps.proc;
   trace::setCurrentTask(p.pid(), p.pid());  // events are syscalls of the first thread
@@ -581,6 +734,14 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       cs->proc = child;
       cs->deviceFd = ps.deviceFd;
       cs->groupFds = ps.groupFds;
+      // The child inherits the container, iommufd and dma-buf fds: its
+      // dma events act on the parent's IOVA space (as the parser assumes).
+      cs->container = ps.container;
+      cs->iommufd = ps.iommufd;
+      cs->ioas = ps.ioas;
+      cs->cdevFds = ps.cdevFds;
+      cs->attached = ps.attached;
+      cs->dmaBufs = ps.dmaBufs;
       cs->maps = ps.maps;
       cs->mapOrder = ps.mapOrder;
       if (e.childProgram) {
@@ -599,6 +760,14 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       p.exit();
       ps.alive = false;
       return;
+    case EventKind::kDmaMap:
+      rc = dmaMap(ps, e);
+      break;
+    case EventKind::kDmaUnmap:
+      rc = dmaUnmap(ps, e);
+      break;
+    case EventKind::kDeviceDma:
+      VFIOMM_ASSERT_MSG(false, "handled above");
   }
   if (rc < 0) note(pr.notes, e.mark, what, rc);
 }
@@ -730,6 +899,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   m.lockdepReports = lockdep::reportCount() - lockdepBefore;
   m.violations = kernel_->pciHost().decodeViolationCount() - violationsBefore;
   m.modeledNs = sc_.cost.modeledNs(m.costInputs());
+  m.dmaModeledNs = sc_.cost.dmaNs(m.costInputs());
   const std::vector<TimelineSample> samples = timeline.finish(sampleOf(m));
   result_.timeline.insert(result_.timeline.end(), samples.begin(), samples.end());
   m.wallNs = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count());
@@ -738,6 +908,7 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
 
 DesignResult Run::run() {
   result_.design = design_;
+  result_.dmaPath = sc_.dmaPath;
   boot();
   setUp();
   if (options_.monitorInvariants) {
@@ -751,8 +922,11 @@ DesignResult Run::run() {
     result_.total.add(result_.phases.back().m);
   }
   if (monitor_ && result_.total.violations != 0) result_.firstDecodeViolation = firstDecodeViolation();
-  result_.failed = !designTraits(design_).expectsHoles &&
-                   (result_.total.violations != 0 || result_.total.lockdepReports != 0);
+  // Invariant 7 is type1's known hazard on the vaddr path (its IOPTEs
+  // outlive the zap, dma-mapping.md §2.6); the dma-buf path must keep it.
+  result_.failed = (!designTraits(design_).expectsHoles &&
+                    (result_.total.violations != 0 || result_.total.lockdepReports != 0)) ||
+                   (sc_.dmaPath == DmaPath::kDmaBuf && result_.total.dmaViolations != 0);
   // Everyone exits; then the kernel goes.
   std::vector<std::shared_ptr<Process>> processes;
   for (auto& [n, ps] : procs_) processes.push_back(ps->proc);
@@ -790,6 +964,16 @@ Metrics countedSince(const CounterSnapshot& before) {
   m.tlbMisses = d.get("tlb.miss");
   m.shootdowns = d.get("tlb.shootdown");
   m.memoryLockWrites = d.get("vfio.memory_lock.write");
+  m.dmaLookups = d.get("vfio.type1.vaddr_get_pfns");
+  m.dmaFaults = d.get("vfio.type1.fixup_user_fault");
+  m.iommuMaps = d.get("iommu.map.calls");
+  m.iopte4k = d.get("iommu.iopte.map.4k");
+  m.iopte2m = d.get("iommu.iopte.map.2m");
+  m.iopte1g = d.get("iommu.iopte.map.1g");
+  m.iovaToPhys = d.get("iommu.iova_to_phys");
+  m.dmaAccesses = d.get("iommu.dma.access");
+  m.dmarFaults = d.get("iommu.dma.dmar_fault");
+  m.dmaViolations = d.get("iommu.dma.decode_violation");
   return m;
 }
 
@@ -810,7 +994,18 @@ void Metrics::add(const Metrics& o) {
   pgtablesPeak = std::max(pgtablesPeak, o.pgtablesPeak);
   lockdepReports += o.lockdepReports;
   violations += o.violations;
+  dmaLookups += o.dmaLookups;
+  dmaFaults += o.dmaFaults;
+  iommuMaps += o.iommuMaps;
+  iopte4k += o.iopte4k;
+  iopte2m += o.iopte2m;
+  iopte1g += o.iopte1g;
+  iovaToPhys += o.iovaToPhys;
+  dmaAccesses += o.dmaAccesses;
+  dmarFaults += o.dmarFaults;
+  dmaViolations += o.dmaViolations;
   modeledNs += o.modeledNs;
+  dmaModeledNs += o.dmaModeledNs;
   wallNs += o.wallNs;
 }
 
@@ -825,6 +1020,10 @@ CostInputs Metrics::costInputs() const {
   in.zapCalls = zaps;
   in.shootdowns = shootdowns;
   in.lockHandoffs = memoryLockWrites;
+  in.dmaLookups = dmaLookups;
+  in.iommuMaps = iommuMaps;
+  in.ioptes = iopte4k + iopte2m + iopte1g;
+  in.iovaToPhys = iovaToPhys;
   return in;
 }
 

@@ -238,8 +238,30 @@ class Parser {
   void checkAccesses(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p,
                      const std::string& who) const;
   uint64_t longestLength(const std::string& process, const MappingDef& m) const;
+  void parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live);
+  void parseDmaUnmap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live);
+  void parseDeviceDma(const YAML::Node& n, EventDef& e, const Scenario& sc) const;
+  DmaVia dmaVia(const YAML::Node& n, const ProcessDef& p) const;
+  uint64_t iovaOf(const YAML::Node& n) const;
+
+  // A live DMA mapping as the parser tracks it, to refuse overlaps and
+  // unmaps that cut one (what the kernel would refuse with EEXIST/EINVAL).
+  struct DmaRange {
+    uint64_t iova = 0;
+    uint64_t length = 0;
+    std::string mapping;
+    int line = 0;
+  };
+  // The IOVA space a process's dma events use: its container or IOAS,
+  // shared with the children it forks (they inherit the fds).
+  std::vector<DmaRange>& dmaSpace(const std::string& process, DmaVia via) {
+    const auto owner = dmaOwner_.find(process);
+    return dmaRanges_[{owner == dmaOwner_.end() ? process : owner->second, via}];
+  }
 
   std::string file_;
+  std::map<std::string, std::string> dmaOwner_;  // forked child -> the process whose fds it shares
+  std::map<std::pair<std::string, DmaVia>, std::vector<DmaRange>> dmaRanges_;
   // The longest each process's mappings get through mremap events so far
   // (process -> mapping -> length), for the access bound of later phases.
   std::map<std::string, std::map<std::string, uint64_t>> grown_;
@@ -673,6 +695,8 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
       {"munmap", EventKind::kMunmap},                 {"mprotect", EventKind::kMprotect},
       {"mremap", EventKind::kMremap},                 {"fork", EventKind::kFork},
       {"exit", EventKind::kExit},
+      {"dma-map", EventKind::kDmaMap},                {"dma-unmap", EventKind::kDmaUnmap},
+      {"dma", EventKind::kDeviceDma},
   };
   bool found = false;
   for (const auto& [k, v] : kKinds)
@@ -787,6 +811,7 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
         checkTargets(n["program"], *e.childProgram, child);
       }
       if (grown_.count(parent.name) != 0) grown_[e.child] = grown_.at(parent.name);
+      dmaOwner_[e.child] = dmaOwner_.count(parent.name) != 0 ? dmaOwner_.at(parent.name) : parent.name;
       if (e.childProgram)
         checkAccesses(n["program"], *e.childProgram, child, fmt::format("the program of child '{}'", e.child));
       sc.processes.push_back(child);
@@ -804,8 +829,138 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
       live.erase(p.name);
       break;
     }
+    case EventKind::kDmaMap:
+      parseDmaMap(n, e, sc, live);
+      break;
+    case EventKind::kDmaUnmap:
+      parseDmaUnmap(n, e, sc, live);
+      break;
+    case EventKind::kDeviceDma:
+      parseDeviceDma(n, e, sc);
+      break;
   }
   return e;
+}
+
+// `via`: container needs a device opened via group (the container QEMU sets
+// TYPE1v2 on), iommufd one opened via cdev; the default is whichever the
+// process has, the container when it has both.
+DmaVia Parser::dmaVia(const YAML::Node& n, const ProcessDef& p) const {
+  const bool group = std::any_of(p.opens.begin(), p.opens.end(), [](const OpenDef& o) { return o.via == OpenVia::kGroup; });
+  const bool cdev = std::any_of(p.opens.begin(), p.opens.end(), [](const OpenDef& o) { return o.via == OpenVia::kCdev; });
+  if (!n["via"]) {
+    if (!group && !cdev) fail(n, fmt::format("process '{}' opens no device: it has no container or iommufd", p.name));
+    return group ? DmaVia::kContainer : DmaVia::kIommufd;
+  }
+  const std::string v = str(n["via"], "via");
+  if (v == "container") {
+    if (!group) fail(n["via"], fmt::format("process '{}' has no container: it opens no device via group", p.name));
+    return DmaVia::kContainer;
+  }
+  if (v == "iommufd") {
+    if (!cdev) fail(n["via"], fmt::format("process '{}' has no iommufd: it opens no device via cdev", p.name));
+    return DmaVia::kIommufd;
+  }
+  fail(n["via"], fmt::format("via must be container or iommufd, not '{}'", v));
+}
+
+// An IOVA is a multiple of the smallest IOMMU page (4 KiB: type1's and
+// iommufd's alignment check, dma-mapping.md §1.4 #5).
+uint64_t Parser::iovaOf(const YAML::Node& n) const {
+  if (!n["iova"]) fail(n, "a DMA event needs an iova");
+  const uint64_t iova = size(n["iova"], "iova");
+  if (iova % kPage != 0) fail(n["iova"], fmt::format("iova {:#x} is not a multiple of 4K (the IOMMU's smallest page)", iova));
+  return iova;
+}
+
+// `{type: dma-map, process, mapping, offset, length, iova, via, prot}`.
+void Parser::parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live) {
+  checkKeys(n, {"type", "process", "mapping", "offset", "length", "iova", "via", "prot", "after_accesses"},
+            "a dma-map event");
+  if (!n["process"]) fail(n, "a dma-map event needs a process");
+  if (!n["mapping"]) fail(n, "a dma-map event needs a mapping");
+  const ProcessDef& p = liveProcess(n["process"], sc, live);
+  const MappingDef& m = mappingOf(n["mapping"], p);
+  e.process = p.name;
+  e.mapping = m.name;
+  e.via = dmaVia(n, p);
+  e.iova = iovaOf(n);
+  if (n["offset"]) e.offset = size(n["offset"], "offset");
+  if (e.offset % kPage != 0 || e.offset >= m.length)
+    fail(n["offset"], fmt::format("offset must be a multiple of 4K inside mapping '{}'", m.name));
+  e.length = n["length"] ? size(n["length"], "length") : m.length - e.offset;
+  if (e.length == 0 || e.length % kPage != 0 || e.length > m.length - e.offset)
+    fail(n["length"], fmt::format("length must be a non-zero multiple of 4K inside mapping '{}'", m.name));
+  if (e.iova + e.length - 1 < e.iova)
+    fail(n["iova"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova, formatSize(e.length)));
+  if (n["prot"]) {
+    const std::string pr = str(n["prot"], "prot");
+    if (pr == "rw") e.dmaWrite = true;
+    else if (pr == "r") e.dmaWrite = false;
+    else fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
+  }
+  std::vector<DmaRange>& space = dmaSpace(p.name, e.via);
+  for (const DmaRange& r : space)
+    if (e.iova < r.iova + r.length && r.iova < e.iova + e.length)
+      fail(n["iova"], fmt::format("IOVA [{:#x}, {:#x}) overlaps the DMA mapping of '{}' at [{:#x}, {:#x}) made at "
+                                  "line {} (the kernel refuses with EEXIST)",
+                                  e.iova, e.iova + e.length, r.mapping, r.iova, r.iova + r.length, r.line));
+  space.push_back(DmaRange{e.iova, e.length, m.name, e.mark.line});
+}
+
+// `{type: dma-unmap, process, via, mapping}` (the live DMA mapping made from
+// that BAR mapping) or `{..., iova, length}`.
+void Parser::parseDmaUnmap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live) {
+  checkKeys(n, {"type", "process", "mapping", "iova", "length", "via", "after_accesses"}, "a dma-unmap event");
+  if (!n["process"]) fail(n, "a dma-unmap event needs a process");
+  const ProcessDef& p = liveProcess(n["process"], sc, live);
+  e.process = p.name;
+  e.via = dmaVia(n, p);
+  std::vector<DmaRange>& space = dmaSpace(p.name, e.via);
+  if (n["mapping"]) {
+    if (n["iova"] || n["length"]) fail(n["mapping"], "give a mapping or an iova and length, not both");
+    e.mapping = str(n["mapping"], "mapping");
+    auto it = std::find_if(space.rbegin(), space.rend(), [&](const DmaRange& r) { return r.mapping == e.mapping; });
+    if (it == space.rend())
+      fail(n["mapping"], fmt::format("mapping '{}' of process '{}' is not DMA-mapped via {} here", e.mapping, p.name,
+                                     dmaViaName(e.via)));
+    e.iova = it->iova;
+    e.length = it->length;
+  } else {
+    e.iova = iovaOf(n);
+    if (!n["length"]) fail(n, "a dma-unmap event needs a length (or a mapping)");
+    e.length = size(n["length"], "length");
+    if (e.length == 0 || e.length % kPage != 0) fail(n["length"], "length must be a non-zero multiple of 4K");
+    if (e.iova + e.length - 1 < e.iova)
+      fail(n["length"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova, formatSize(e.length)));
+  }
+  // type1v2 refuses a range that cuts a mapping (EINVAL), iommufd too (ENOENT).
+  for (const DmaRange& r : space) {
+    const bool inside = r.iova >= e.iova && r.iova + r.length <= e.iova + e.length;
+    if (!inside && e.iova < r.iova + r.length && r.iova < e.iova + e.length)
+      fail(n, fmt::format("IOVA [{:#x}, {:#x}) cuts the DMA mapping of '{}' at [{:#x}, {:#x}) made at line {} "
+                          "(the kernel refuses a partial unmap)",
+                          e.iova, e.iova + e.length, r.mapping, r.iova, r.iova + r.length, r.line));
+  }
+  space.erase(std::remove_if(space.begin(), space.end(),
+                             [&](const DmaRange& r) { return r.iova >= e.iova && r.iova + r.length <= e.iova + e.length; }),
+              space.end());
+}
+
+// `{type: dma, device, iova, write, size}`: one DMA access by the device,
+// translated by the IOMMU domain its group or cdev is attached to.
+void Parser::parseDeviceDma(const YAML::Node& n, EventDef& e, const Scenario& sc) const {
+  checkKeys(n, {"type", "device", "iova", "write", "size", "after_accesses"}, "a dma event");
+  if (!n["device"]) fail(n, "a dma event needs a device");
+  e.device = str(n["device"], "device");
+  if (sc.device(e.device) == nullptr) fail(n["device"], fmt::format("undefined device '{}'", e.device));
+  if (!n["iova"]) fail(n, "a dma event needs an iova");
+  e.iova = size(n["iova"], "iova");
+  e.dmaWrite = n["write"] ? boolean(n["write"], "write") : false;
+  e.dmaSize = n["size"] ? bounded<unsigned>(n["size"], "size", 8) : 4;
+  if (e.dmaSize != 1 && e.dmaSize != 2 && e.dmaSize != 4 && e.dmaSize != 8)
+    fail(n["size"], fmt::format("a DMA access is 1, 2, 4 or 8 bytes, not {}", e.dmaSize));
+  if (e.iova % e.dmaSize != 0) fail(n["iova"], fmt::format("iova {:#x} is not aligned to the access size {}", e.iova, e.dmaSize));
 }
 
 // A thread's `events`: device events of its own process, instead of any
@@ -932,7 +1087,7 @@ Scenario Parser::parse(const std::string& text) {
   }
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
   checkMapKeys(root, "the scenario");
-  checkKeys(root, {"name", "description", "cpus", "profile", "thp", "ram", "swap",
+  checkKeys(root, {"name", "description", "cpus", "profile", "dma_path", "thp", "ram", "swap",
                    "overcommit_memory", "cost_model", "tlb", "devices", "processes", "phases"},
             "the scenario");
   Scenario sc;
@@ -951,6 +1106,12 @@ Scenario Parser::parse(const std::string& text) {
       for (const std::string& k : MmProfile::names()) known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
       fail(root["profile"], fmt::format("unknown profile '{}' (known: {})", sc.profile, known));
     }
+  }
+  if (root["dma_path"]) {
+    const std::string path = str(root["dma_path"], "dma_path");
+    const std::optional<DmaPath> p = dmaPathByName(path);
+    if (!p) fail(root["dma_path"], fmt::format("dma_path must be vaddr or dma-buf, not '{}'", path));
+    sc.dmaPath = *p;
   }
   if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
   if (root["ram"]) {
@@ -1034,8 +1195,21 @@ const char* eventKindName(EventKind k) {
     case EventKind::kMremap: return "mremap";
     case EventKind::kFork: return "fork";
     case EventKind::kExit: return "exit";
+    case EventKind::kDmaMap: return "dma-map";
+    case EventKind::kDmaUnmap: return "dma-unmap";
+    case EventKind::kDeviceDma: return "dma";
   }
   return "?";
+}
+
+const char* dmaViaName(DmaVia v) { return v == DmaVia::kContainer ? "container" : "iommufd"; }
+
+const char* dmaPathName(DmaPath p) { return p == DmaPath::kVaddr ? "vaddr" : "dma-buf"; }
+
+std::optional<DmaPath> dmaPathByName(const std::string& name) {
+  if (name == "vaddr") return DmaPath::kVaddr;
+  if (name == "dma-buf") return DmaPath::kDmaBuf;
+  return std::nullopt;
 }
 
 Scenario parseScenario(const std::string& text, const std::string& fileName) {

@@ -122,7 +122,35 @@ enum class EventKind {
   kMremap,
   kFork,
   kExit,
+  // The IOMMU (dma-mapping.md): a process DMA-maps part of a BAR mapping at
+  // an IOVA or unmaps an IOVA range, and a device issues one DMA access.
+  kDmaMap,
+  kDmaUnmap,
+  kDeviceDma,
 };
+
+// Which IOMMU interface a dma-map/dma-unmap goes through: the process's
+// type1 container (devices opened via group; VFIO_IOMMU_MAP_DMA of the
+// vaddr) or its iommufd IOAS (devices opened via cdev; IOMMU_IOAS_MAP of
+// the vaddr, which the kernel refuses for a BAR: §3.2).
+enum class DmaVia { kContainer, kIommufd };
+const char* dmaViaName(DmaVia v);
+
+// How the VMM makes its BAR mappings reachable by device DMA, a dimension of
+// the run beside the fault design (docs/scenario.md "DMA path"):
+//   vaddr:   the BAR mapping's virtual address is handed to the IOMMU
+//            driver (type1 VFIO_IOMMU_MAP_DMA, or IOMMU_IOAS_MAP); type1's
+//            IOPTEs outlive every zap (dma-mapping.md §2.6);
+//   dma-buf: (6.19+) every device is opened via its cdev and attached to the
+//            process's IOAS; each dma-map exports the BAR range as a vfio
+//            dma-buf (VFIO_DEVICE_FEATURE_DMA_BUF) and imports it with
+//            IOMMU_IOAS_MAP_FILE; every zap trigger revokes it (§4).
+enum class DmaPath { kVaddr, kDmaBuf };
+const char* dmaPathName(DmaPath p);
+std::optional<DmaPath> dmaPathByName(const std::string& name);
+// The kernel a dma-buf run gets when neither the scenario nor the command
+// line names one: the first with the vfio dma-buf export and its import.
+inline constexpr const char* kDmaBufProfile = "linux-6.19";
 
 const char* eventKindName(EventKind k);
 // The events that act on a device through an fd (memory-disable up to
@@ -141,6 +169,12 @@ struct EventDef {
   std::optional<uint64_t> newAddress;  // mremap MREMAP_FIXED
   std::string child;          // fork: the child's name
   std::optional<AccessProgram> childProgram;  // fork: run by the child right away
+  // dma-map, dma-unmap, dma: `mapping`/`offset`/`length` above give the
+  // part of the BAR mapping to map; a dma-unmap's range is iova + length.
+  DmaVia via = DmaVia::kContainer;
+  uint64_t iova = 0;
+  bool dmaWrite = true;       // dma-map: IOPTEs writable; dma: a write
+  unsigned dmaSize = 4;       // dma: bytes, 1, 2, 4 or 8
   uint64_t afterAccesses = 0; // wait until the phase's threads made this many accesses
   Mark mark;
 };
@@ -170,6 +204,7 @@ struct Scenario {
   std::string file;
   unsigned cpus = 4;
   std::string profile;  // empty: each design's own
+  DmaPath dmaPath = DmaPath::kVaddr;
   bool thp = true;
   HostMemory memory;  // ram, swap, overcommit_memory (vfio-uapi.md §10)
   CostModel cost;

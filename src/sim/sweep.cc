@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/dma_map_estimate.h"
 #include "sim/work_pool.h"
 #include "sim/html_report.h"
 #include "sim/output_file.h"
@@ -179,6 +180,13 @@ Json sweepToJson(const SweepOptions& options, const std::vector<SweepRow>& rows)
     row["alignment"] = r.alignment;
     row["design"] = std::string(designName(r.design));
     row.update(probeResultToJson(r.result));
+    const DmaMapEstimate d = estimateDmaMap(r.result.touch, r.barSize, 0, r.barSize);
+    row["dma_map"] = Json{{"faults", d.faults},
+                          {"lookups_per_4k", d.lookupsPer4K},
+                          {"lookups_per_leaf", d.lookupsPerLeaf},
+                          {"ioptes", Json{{"4k", d.iopte4k}, {"2m", d.iopte2m}, {"1g", d.iopte1g}}},
+                          {"modeled_ns_per_4k", d.modeledNsPer4K},
+                          {"modeled_ns_per_leaf", d.modeledNsPerLeaf}};
     rs.push_back(row);
   }
   j["rows"] = rs;
@@ -192,7 +200,8 @@ std::string sweepToCsv(const std::vector<SweepRow>& rows) {
     out += ',';
     out += key;
   }
-  out += "\n";
+  // The DMA map of the point (sim/dma_map_estimate.h), the same on each of its lines.
+  out += ",dma_lookups_per_4k,dma_lookups_per_leaf,dma_modeled_ns_per_4k,dma_modeled_ns_per_leaf\n";
   for (const SweepRow& r : rows) {
     const std::pair<const char*, const Metrics*> phases[] = {
         {"touch", &r.result.touch}, {"toggle", &r.result.toggle}, {"retouch", &r.result.retouch}};
@@ -204,7 +213,9 @@ std::string sweepToCsv(const std::vector<SweepRow>& rows) {
         out += ',';
         out += v.dump();
       }
-      out += "\n";
+      const DmaMapEstimate d = estimateDmaMap(r.result.touch, r.barSize, 0, r.barSize);
+      out += fmt::format(",{},{},{:.6g},{:.6g}\n", d.lookupsPer4K, d.lookupsPerLeaf, d.modeledNsPer4K,
+                         d.modeledNsPerLeaf);
     }
   }
   return out;
@@ -236,6 +247,27 @@ std::string sweepSummary(const SweepOptions& options, const std::vector<SweepRow
         const Metrics& m = it->result.touch;
         out += fmt::format(" {:>22}", fmt::format("{}{} / {:.3g} ms", m.faults, it->result.sampled ? "*" : "",
                                                     m.modeledNs / 1e6));
+      }
+      out += "\n";
+    }
+  }
+  out += "\nDMA map (type1 MAP_DMA of the unpopulated BAR): lookups until 6.14 / from 6.15\n";
+  out += fmt::format("{:<14} {:<8}", "design", "align");
+  for (uint64_t c : cols) out += fmt::format(" {:>22}", formatSize(c));
+  out += "\n";
+  for (DesignKind d : options.designs) {
+    for (const std::string& a : options.alignments) {
+      out += fmt::format("{:<14} {:<8}", designName(d), a);
+      for (uint64_t c : cols) {
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const SweepRow& r) {
+          return r.barSize == c && r.alignment == a && r.design == d;
+        });
+        if (it == rows.end()) {
+          out += fmt::format(" {:>22}", "-");
+          continue;
+        }
+        const DmaMapEstimate e = estimateDmaMap(it->result.touch, c, 0, c);
+        out += fmt::format(" {:>22}", fmt::format("{} / {}", e.lookupsPer4K, e.lookupsPerLeaf));
       }
       out += "\n";
     }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "check/check_command.h"
+#include "mm/mm_profile.h"
 #include "pci/device_catalog.h"
 #include "sim/html_report.h"
 #include "sim/interrupt.h"
@@ -90,18 +91,51 @@ std::vector<vfiomm::DesignKind> parseDesigns(const std::vector<std::string>& nam
 // Each design runs its own kernel on a thread of its own, up to `jobs` at
 // once (sim/work_pool.h); the designs' threads say how far they have got,
 // and this thread draws the progress bar from that.
-std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& sc,
-                                                  const std::vector<vfiomm::DesignKind>& designs,
-                                                  unsigned jobs, const vfiomm::sim::RunOptions& options) {
+// `--profiles a,b`: every design under each of those kernel profiles (the
+// scenario's `profile:` replaced), profile by profile; none: each design
+// under the scenario's profile or its own.
+struct DesignRun {
+  vfiomm::sim::Scenario scenario;
+  vfiomm::DesignKind design;
+};
+
+std::vector<DesignRun> designRuns(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
+                                  const std::vector<std::string>& profiles, const std::vector<std::string>& paths) {
+  std::vector<vfiomm::sim::DmaPath> dmaPaths;
+  for (const std::string& p : paths) {
+    const auto path = vfiomm::sim::dmaPathByName(p);
+    if (!path) throw vfiomm::sim::ScenarioError(fmt::format("unknown DMA path '{}' (known: vaddr, dma-buf)", p));
+    dmaPaths.push_back(*path);
+  }
+  if (dmaPaths.empty()) dmaPaths.push_back(sc.dmaPath);
+  std::vector<DesignRun> runs;
+  for (const vfiomm::sim::DmaPath path : dmaPaths)
+  for (const std::string& profile : profiles.empty() ? std::vector<std::string>{sc.profile} : profiles) {
+    if (!profile.empty() && !vfiomm::MmProfile::byName(profile)) {
+      std::string known;
+      for (const std::string& k : vfiomm::MmProfile::names()) known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
+      throw vfiomm::sim::ScenarioError(fmt::format("unknown profile '{}' (known: {})", profile, known));
+    }
+    for (vfiomm::DesignKind d : designs) {
+      runs.push_back(DesignRun{sc, d});
+      runs.back().scenario.profile = profile;
+      runs.back().scenario.dmaPath = path;
+    }
+  }
+  return runs;
+}
+
+std::vector<vfiomm::sim::DesignResult> runDesigns(const std::vector<DesignRun>& runs, unsigned jobs,
+                                                  const vfiomm::sim::RunOptions& options) {
   vfiomm::sim::ProgressBar bar(stderr, true);
-  std::vector<vfiomm::sim::DesignResult> results(designs.size());
-  std::vector<std::atomic<double>> done(designs.size());
+  std::vector<vfiomm::sim::DesignResult> results(runs.size());
+  std::vector<std::atomic<double>> done(runs.size());
   vfiomm::sim::runConcurrently(
-      designs.size(), jobs,
+      runs.size(), jobs,
       [&](size_t i) {
         vfiomm::sim::RunOptions o = options;
         o.onProgress = [&done, i](double f, const std::string&) { done[i].store(f); };
-        results[i] = vfiomm::sim::runScenario(sc, designs[i], o);
+        results[i] = vfiomm::sim::runScenario(runs[i].scenario, runs[i].design, o);
         done[i].store(1);
       },
       {},
@@ -112,8 +146,8 @@ std::vector<vfiomm::sim::DesignResult> runDesigns(const vfiomm::sim::Scenario& s
           sum += d.load();
           finished += d.load() >= 1 ? 1U : 0U;
         }
-        bar.update(sum / static_cast<double>(designs.size()),
-                   fmt::format("{} of {} designs done", finished, designs.size()));
+        bar.update(sum / static_cast<double>(runs.size()),
+                   fmt::format("{} of {} designs done", finished, runs.size()));
       });
   return results;
 }
@@ -123,6 +157,7 @@ std::unique_ptr<vfiomm::sim::OutputFile> openOutput(const std::string& path, con
 }
 
 int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::DesignKind>& designs,
+                 const std::vector<std::string>& profiles, const std::vector<std::string>& dmaPaths,
                  const std::string& jsonPath, const std::string& reportPath, unsigned jobs,
                  const vfiomm::sim::RunOptions& options) {
   // Opened before the run, so that a bad path fails at once rather than
@@ -131,7 +166,7 @@ int runAndReport(const vfiomm::sim::Scenario& sc, const std::vector<vfiomm::Desi
   const auto report = openOutput(reportPath, "report");
   const auto trace = openOutput(options.traceChromePath, "trace");
   const auto ftrace = openOutput(options.traceFtracePath, "ftrace");
-  const std::vector<vfiomm::sim::DesignResult> results = runDesigns(sc, designs, jobs, options);
+  const std::vector<vfiomm::sim::DesignResult> results = runDesigns(designRuns(sc, designs, profiles, dmaPaths), jobs, options);
   vfiomm::sim::writeTraceFiles(results, trace.get(), ftrace.get());
   fmt::print("{}", vfiomm::sim::formatTable(sc, results));
   if (json) {
@@ -173,6 +208,16 @@ int cliMain(int argc, char** argv) {
   auto* compare = app.add_subcommand("compare", "run a scenario against several designs (the default command)");
   compare->add_option("scenario", compareScenario, "scenario YAML file (default: the built-in gpu-passthrough)");
   compare->add_option("--designs", compareDesigns, "designs to compare (default: all)")->delimiter(',');
+  std::vector<std::string> compareProfiles;
+  compare->add_option("--profiles", compareProfiles,
+                      "run every design under each of these kernel profiles (default: the scenario's, else each "
+                      "design's own)")
+      ->delimiter(',');
+  std::vector<std::string> compareDmaPaths;
+  compare->add_option("--dma-paths", compareDmaPaths,
+                      "vaddr (type1 MAP_DMA of the BAR mapping), dma-buf (6.19+: vfio dma-buf + IOMMU_IOAS_MAP_FILE); "
+                      "run every design on each (default: the scenario's dma_path)")
+      ->delimiter(',');
   compare->add_option("--json", compareJson, "also write the results as JSON (docs/json-schema.md)");
   size_t traceLimit = vfiomm::trace::Tracer::kDefaultLimit;
   addTraceOptions(compare, options, traceLimit);
@@ -319,10 +364,10 @@ int cliMain(int argc, char** argv) {
       return vfiomm::check::runCheckCommand(checkCmd);
     }
     if (run->parsed())
-      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), runJson, runReport, 1, options);
+      return runAndReport(load(runScenarioPath), parseDesigns({runDesign}), {}, {}, runJson, runReport, 1, options);
     // `compare`, or no command at all.
-    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareJson, compareReport, jobs,
-                        options);
+    return runAndReport(load(compareScenario), parseDesigns(compareDesigns), compareProfiles, compareDmaPaths, compareJson,
+                        compareReport, jobs, options);
   } catch (const vfiomm::sim::ScenarioError& e) {
     fmt::print(stderr, "{}\n", e.what());
     return kExitBadInput;

@@ -118,6 +118,11 @@ void Writer::event(const TraceEvent& e, int pid, int tid, int cpuPid, int cpuTid
     case EventKind::kPhase:
       slice(e, pid, tid, fmt::format("phase {}", e.detail), "phase", "");
       return;
+    case EventKind::kDmaMap:
+      slice(e, pid, tid, fmt::format("MAP_DMA {} lookups", e.value), "dma",
+            fmt::format(R"("iova":{},"end":{},"lookups":{},"failed":{})", hex(e.addr), hex(e.end), e.value,
+                        (e.flags & eventflag::kFailed) != 0));
+      return;
   }
 }
 

@@ -102,6 +102,13 @@ void linesOf(const TraceEvent& e, std::vector<Line>& out) {
       out.push_back({e.ts, fmt::format("tracing_mark_write: phase_begin: {}", e.detail)});
       out.push_back({e.ts + e.dur, fmt::format("tracing_mark_write: phase_end: {}", e.detail)});
       return;
+    case EventKind::kDmaMap:
+      out.push_back({e.ts, fmt::format("vfio_iommu_type1_map_dma: iova={:#x} end={:#x}", e.addr, e.end)});
+      out.push_back({e.ts + e.dur, fmt::format("vfio_iommu_type1_map_dma_done: iova={:#x} end={:#x} lookups={} "
+                                               "ret={}",
+                                               e.addr, e.end, e.value,
+                                               (e.flags & eventflag::kFailed) != 0 ? "error" : "0")});
+      return;
   }
 }
 

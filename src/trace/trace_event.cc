@@ -18,6 +18,7 @@ std::string_view eventKindName(EventKind kind) {
     case EventKind::kLockRelease: return "lock_release";
     case EventKind::kLockdepReport: return "lockdep";
     case EventKind::kPhase: return "phase";
+    case EventKind::kDmaMap: return "vfio_iommu_type1_map_dma";
   }
   return "unknown";
 }

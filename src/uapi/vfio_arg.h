@@ -42,4 +42,26 @@ inline HotResetArg hotResetArg(const std::vector<int32_t>& groupFds, uint32_t fl
   return arg;
 }
 
+// VFIO_DEVICE_FEATURE GET|DMA_BUF for one range of BAR `region`: the
+// feature header, the dma-buf request and its range in one buffer.
+class DmaBufArg {
+ public:
+  DmaBufArg(uint32_t region, uint64_t offset, uint64_t length, uint32_t openFlags) {
+    auto* f = reinterpret_cast<vfio_device_feature*>(buf_.data());
+    f->argsz = static_cast<uint32_t>(kBytes);
+    f->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
+    auto* req = reinterpret_cast<vfio_device_feature_dma_buf*>(f->data);
+    req->region_index = region;
+    req->open_flags = openFlags;
+    req->nr_ranges = 1;
+    req->dma_ranges[0] = vfio_region_dma_range{offset, length};
+  }
+  void* get() { return buf_.data(); }
+
+ private:
+  static constexpr size_t kBytes =
+      sizeof(vfio_device_feature) + sizeof(vfio_device_feature_dma_buf) + sizeof(vfio_region_dma_range);
+  std::vector<uint64_t> buf_ = std::vector<uint64_t>((kBytes + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+};
+
 }  // namespace vfiomm::uapi

@@ -15,6 +15,7 @@
 #include "mm/system_ram.h"
 #include "mm/vma.h"
 #include "sync/sched_hook.h"
+#include "trace/tracer.h"
 #include "vfio/vfio_info_cap.h"
 
 namespace vfiomm {
@@ -36,6 +37,21 @@ constexpr uint32_t kMapFlags =
     uapi::VFIO_DMA_MAP_FLAG_READ | uapi::VFIO_DMA_MAP_FLAG_WRITE | uapi::VFIO_DMA_MAP_FLAG_VADDR;
 constexpr uint32_t kUnmapFlags = uapi::VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP |
                                  uapi::VFIO_DMA_UNMAP_FLAG_ALL | uapi::VFIO_DMA_UNMAP_FLAG_VADDR;
+
+// The span of one MAP_DMA's pin-and-map, with the lookups it made: what
+// decides how long a VM with a big BAR takes to boot (dma-mapping.md §6).
+void traceMapDma(uint64_t begin, uint64_t iova, uint64_t size, uint64_t lookups, bool failed) {
+  trace::Tracer& t = trace::Tracer::current();
+  trace::TraceEvent e;
+  e.kind = trace::EventKind::kDmaMap;
+  e.ts = begin;
+  e.dur = t.now() - begin;
+  e.addr = iova;
+  e.end = iova + size;
+  e.value = lookups;
+  e.flags = failed ? trace::eventflag::kFailed : 0;
+  t.record(e);
+}
 
 // Whether [start, start + size) wraps the 64-bit space (size != 0).
 bool wraps(uint64_t start, uint64_t size) { return start + size - 1 < start; }
@@ -176,7 +192,13 @@ Result<long> VfioIommuType1::mapDma(void* arg, const Type1Caller& caller) {
   dma.size = map.size;
   dma.prot = prot;
   dma.mm = caller.mm.weak_from_this();
-  if (auto st = pinMapDma(dma, caller); !st) return fail(st.error());
+  const uint64_t traced = trace::enabled() ? trace::Tracer::current().now() : UINT64_MAX;
+  const uint64_t lookupsBefore = vaddrGetPfnsCalls_.load(std::memory_order_relaxed);
+  const Status pinned = pinMapDma(dma, caller);
+  if (traced != UINT64_MAX)
+    traceMapDma(traced, dma.iova, dma.size, vaddrGetPfnsCalls_.load(std::memory_order_relaxed) - lookupsBefore,
+                !pinned);
+  if (!pinned) return fail(pinned.error());
   dmaList_.emplace(dma.iova, dma);
   --dmaAvail_;
   return 0;

@@ -63,16 +63,19 @@ TEST(Scenario, DefaultMatchesTheIssue) {
   EXPECT_EQ(sc.processes[0].mappings[0].align, 16ULL << 20);
   EXPECT_EQ(sc.processes[0].mappings[1].align, 1ULL << 30);
   EXPECT_EQ(sc.processes[0].mappings[2].align, 32ULL << 20);
-  ASSERT_EQ(sc.phases.size(), 5U);
+  ASSERT_EQ(sc.phases.size(), 6U);
   EXPECT_EQ(sc.phases[0].name, "touch");
-  EXPECT_EQ(sc.phases[1].events.size(), 2U);
-  EXPECT_EQ(sc.phases[3].events[0].kind, EventKind::kReset);
-  EXPECT_EQ(sc.phases[3].threads[0].program.targets, std::vector<std::string>{"bar1"});
+  // The VM boot DMA-maps every BAR mapping (issue 14).
+  ASSERT_EQ(sc.phases[1].events.size(), 3U);
+  for (const EventDef& e : sc.phases[1].events) EXPECT_EQ(e.kind, EventKind::kDmaMap);
+  EXPECT_EQ(sc.phases[2].events.size(), 2U);
+  EXPECT_EQ(sc.phases[4].events[0].kind, EventKind::kReset);
+  EXPECT_EQ(sc.phases[4].threads[0].program.targets, std::vector<std::string>{"bar1"});
 }
 
 TEST(Scenario, EveryShippedScenarioParses) {
   for (const char* name : {"gpu-passthrough", "vm-boot-bar-sizing", "sriov-nic-hot-reset", "fork-live-bar",
-                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm",
+                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm", "dma-map-32g-bar", "dma-peer-after-mem-clear",
                            "check/fork-vs-disable"}) {
     SCOPED_TRACE(name);
     EXPECT_NO_THROW(loadScenario(sourceDir() + "/scenarios/" + name + ".yaml"));
@@ -101,7 +104,7 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 TEST(ScenarioErrors, UnknownTopLevelKey) {
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "colour: blue\n"),
             "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
-            "cpus, profile, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, processes, "
+            "cpus, profile, dma_path, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, processes, "
             "phases)");
 }
 
@@ -141,7 +144,7 @@ TEST(ScenarioErrors, UndefinedNames) {
 TEST(ScenarioErrors, BadEvent) {
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: explode, device: d}\n"),
             "bad.yaml:18:16: unknown event type 'explode' (expected one of: memory-disable, memory-enable, "
-            "d3hot, d0, reset, hot-reset, low-power-entry, low-power-exit, munmap, mprotect, mremap, fork, exit)");
+            "d3hot, d0, reset, hot-reset, low-power-entry, low-power-exit, munmap, mprotect, mremap, fork, exit, dma-map, dma-unmap, dma)");
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: exit, process: p}\n"
                                          "  - name: y\n    threads:\n      - {process: p}\n"),
             "bad.yaml:21:19: process 'p' has exited");
