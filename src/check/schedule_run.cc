@@ -11,15 +11,22 @@ namespace vfiomm::check {
 
 namespace {
 
-// The broken invariant of a finished schedule, if any: invariant 1, then the
-// first thing the monitor found (invariant 2 at a zap, 4 and 6 at the end),
-// which names the invariant, the address and the CPU or mm.
+// The broken invariant of a finished schedule, if any: invariant 1, then
+// invariant 7 (a device's DMA; type1's hazard counts too, since breaking it
+// is what the hazard is), then the first thing the monitor found
+// (invariant 2 at a zap, 4 and 6 at the end), which names the invariant,
+// the address and the CPU or mm.
 std::optional<std::string> brokenInvariant(const sim::DesignResult& r) {
   for (const sim::PhaseResult& ph : r.phases)
     if (ph.m.violations != 0)
       return fmt::format(
           "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was off; {}",
           ph.name, ph.m.violations, r.firstDecodeViolation);
+  for (const sim::PhaseResult& ph : r.phases)
+    if (ph.m.dmaViolations != 0)
+      return fmt::format(
+          "invariant 7 broken in phase '{}': {} device DMA(s) reached a BAR whose memory decode was off",
+          ph.name, ph.m.dmaViolations);
   const InvariantCounts& c = r.invariants;
   if (c.staleAfterZap + c.wrongEntries + c.leaks != 0)
     return fmt::format("{} ({} stale after a zap, {} wrong entries, {} leaks)",

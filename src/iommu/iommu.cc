@@ -65,46 +65,51 @@ std::shared_ptr<IommuDomain> Iommu::domainFor(const PciDevice& device) const {
   return it == attached_.end() ? nullptr : it->second;
 }
 
-Result<PhysAddr> Iommu::translate(const PciDevice& device, uint64_t iova, bool write) {
+template <class Transaction>
+Status Iommu::dma(const PciDevice& device, uint64_t iova, bool write, Transaction&& transaction) {
   const std::shared_ptr<IommuDomain> domain = domainFor(device);
-  const std::optional<IommuDomain::Iopte> leaf =
-      domain ? domain->walk(iova) : std::optional<IommuDomain::Iopte>();
   const int need = write ? iommuprot::kWrite : iommuprot::kRead;
-  if (!leaf || (leaf->prot & need) == 0) {
+  if (!domain || !domain->dma(iova, need, transaction)) {
     dmarFaultCounter.add();
     dmarFaults_.fetch_add(1, std::memory_order_acq_rel);
     return fail(Errno::kEIO);
   }
-  return leaf->paddr + (iova & (leaf->size - 1));
+  return ok();
+}
+
+// The BAR behind `pa`, when it is one whose decode is off: the DMA reaches
+// nothing there (invariant 7).
+bool Iommu::reachesDecodeOffBar(PhysAddr pa) {
+  auto* bar = dynamic_cast<BarRegion*>(machine_.physMemMap().lookup(Pfn::fromPhys(pa)));
+  return bar != nullptr && !bar->decodes();
 }
 
 Result<uint64_t> Iommu::dmaRead(const PciDevice& device, uint64_t iova, unsigned size) {
   PhysRegion::checkShape(iova, size);
-  auto pa = translate(device, iova, false);
-  if (!pa) return fail(pa.error());
-  dmaAccessCounter.add();
-  PhysRegion* region = machine_.physMemMap().lookup(Pfn::fromPhys(*pa));
-  auto* bar = dynamic_cast<BarRegion*>(region);
-  if (bar != nullptr && !bar->decodes()) {
-    recordViolation(device, iova, false);
-    return allOnes(size);
-  }
-  return machine_.physMemMap().read(*pa, size, dmaAccess(*pa, false));
+  uint64_t value = 0;
+  const Status st = dma(device, iova, false, [&](PhysAddr pa) {
+    dmaAccessCounter.add();
+    if (reachesDecodeOffBar(pa)) {
+      recordViolation(device, iova, false);
+      value = allOnes(size);
+      return;
+    }
+    value = machine_.physMemMap().read(pa, size, dmaAccess(pa, false));
+  });
+  if (!st) return fail(st.error());
+  return value;
 }
 
 Status Iommu::dmaWrite(const PciDevice& device, uint64_t iova, unsigned size, uint64_t value) {
   PhysRegion::checkShape(iova, size);
-  auto pa = translate(device, iova, true);
-  if (!pa) return fail(pa.error());
-  dmaAccessCounter.add();
-  PhysRegion* region = machine_.physMemMap().lookup(Pfn::fromPhys(*pa));
-  auto* bar = dynamic_cast<BarRegion*>(region);
-  if (bar != nullptr && !bar->decodes()) {
-    recordViolation(device, iova, true);
-    return ok();
-  }
-  machine_.physMemMap().write(*pa, size, value, dmaAccess(*pa, true));
-  return ok();
+  return dma(device, iova, true, [&](PhysAddr pa) {
+    dmaAccessCounter.add();
+    if (reachesDecodeOffBar(pa)) {
+      recordViolation(device, iova, true);
+      return;
+    }
+    machine_.physMemMap().write(pa, size, value, dmaAccess(pa, true));
+  });
 }
 
 void Iommu::recordViolation(const PciDevice& device, uint64_t iova, bool write) {

@@ -88,7 +88,11 @@ class Iommu {
 
  private:
   // The physical address `iova` reaches for `device`, or -EIO.
-  Result<PhysAddr> translate(const PciDevice& device, uint64_t iova, bool write);
+  // One DMA transaction of `device` through its domain; -EIO (a DMAR
+  // fault, counted) when no IOPTE allows it.
+  template <class Transaction>
+  Status dma(const PciDevice& device, uint64_t iova, bool write, Transaction&& transaction);
+  bool reachesDecodeOffBar(PhysAddr pa);
   void recordViolation(const PciDevice& device, uint64_t iova, bool write);
 
   Machine& machine_;

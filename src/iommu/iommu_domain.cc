@@ -79,11 +79,6 @@ std::optional<PhysAddr> IommuDomain::iovaToPhys(uint64_t iova) {
   return leaf->paddr + (iova & (leaf->size - 1));
 }
 
-std::optional<IommuDomain::Iopte> IommuDomain::walk(uint64_t iova) {
-  SpinGuard g(lock_);
-  return leafAt(iova);
-}
-
 std::optional<IommuDomain::Iopte> IommuDomain::leafAt(uint64_t iova) const {
   auto it = leaves_.upper_bound(iova);
   if (it == leaves_.begin()) return std::nullopt;

@@ -64,9 +64,22 @@ class IommuDomain {
   uint64_t unmap(uint64_t iova, uint64_t size) EXCLUDES(lock_);
   // iommu_iova_to_phys(): counted, as type1's unmap walk pays one per page.
   std::optional<PhysAddr> iovaToPhys(uint64_t iova) EXCLUDES(lock_);
-  // The leaf translating `iova` as the DMA remapping hardware walks it
-  // (not counted: no kernel code runs).
-  std::optional<Iopte> walk(uint64_t iova) EXCLUDES(lock_);
+  // A device's DMA at `iova` as the DMA remapping hardware runs it: the
+  // leaf translating it, if one allows `need` (iommuprot bits), is handed
+  // to `transaction` (the physical address), which completes before any
+  // unmap of that leaf returns: the domain's lock held across both stands
+  // in for the IOTLB invalidation's write and read drain (VT-d's Drain
+  // Writes/Reads), after which no DMA through the old entry is in flight.
+  // False, and nothing done, without such a leaf. Not counted: no kernel
+  // code runs.
+  template <class Transaction>
+  bool dma(uint64_t iova, int need, Transaction&& transaction) EXCLUDES(lock_) {
+    SpinGuard g(lock_);
+    const std::optional<Iopte> leaf = leafAt(iova);
+    if (!leaf || (leaf->prot & need) == 0) return false;
+    transaction(leaf->paddr + (iova & (leaf->size - 1)));
+    return true;
+  }
 
   IopteCounts iopteCounts() EXCLUDES(lock_);
   uint64_t mapCalls() const { return mapCalls_.load(std::memory_order_relaxed); }

@@ -157,5 +157,21 @@ TEST(MutationCatchTest, EveryMutationIsOffByDefault) {
   EXPECT_FALSE(on.zapWithoutTlbShootdown || on.noZapOnD3hot || on.hotResetZapsRequesterOnly);
 }
 
+// Invariant 7 through `check`: on the dma-buf path the MEM clear revokes
+// the peer's IOPTEs before decode goes off, so no interleaving lets a DMA
+// reach the BAR; on the vaddr path (type1) the IOPTEs outlive the zap and a
+// schedule in which the clear comes first is reported, in every design.
+TEST(MutationCatchTest, Invariant7DmaRacingAMemoryClear) {
+  expectCorrectDesignsPass("dma-vs-disable.yaml");
+  sim::Scenario vaddr = load("dma-vs-disable.yaml");
+  vaddr.dmaPath = sim::DmaPath::kVaddr;
+  for (DesignKind d : {DesignKind::kAddressSpace, DesignKind::kHugeFault}) {
+    const CheckResult r = runCheck(vaddr, pct(d, kSchedules));
+    ASSERT_TRUE(r.failure.has_value()) << designName(d) << " in " << r.schedules;
+    EXPECT_NE(r.failure->what.find("invariant 7 broken in phase 'race'"), std::string::npos)
+        << r.failure->what;
+  }
+}
+
 }  // namespace
 }  // namespace vfiomm::check
