@@ -238,6 +238,9 @@ class Parser {
   void checkAccesses(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p,
                      const std::string& who) const;
   uint64_t longestLength(const std::string& process, const MappingDef& m) const;
+  // `offset` and `length` of an event on mapping `m`: page multiples inside it,
+  // the whole of it by default.
+  void rangeInMapping(const YAML::Node& n, const MappingDef& m, EventDef& e) const;
   void parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live);
   void parseDmaUnmap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live);
   void parseDeviceDma(const YAML::Node& n, EventDef& e, const Scenario& sc) const;
@@ -779,12 +782,7 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
         uint64_t& grown = grown_[p.name][m.name];
         grown = std::max(grown, e.newLength);
       } else {
-        if (n["offset"]) e.offset = size(n["offset"], "offset");
-        if (e.offset % kPage != 0 || e.offset >= m.length)
-          fail(n["offset"], fmt::format("offset must be a multiple of 4K inside mapping '{}'", m.name));
-        e.length = n["length"] ? size(n["length"], "length") : m.length - e.offset;
-        if (e.length == 0 || e.length % kPage != 0 || e.length > m.length - e.offset)
-          fail(n["length"], fmt::format("length must be a non-zero multiple of 4K inside mapping '{}'", m.name));
+        rangeInMapping(n, m, e);
         if (e.kind == EventKind::kMprotect) {
           const std::string pr = n["prot"] ? str(n["prot"], "prot") : "r";
           if (pr == "rw") e.protWrite = true;
@@ -874,6 +872,15 @@ uint64_t Parser::iovaOf(const YAML::Node& n) const {
 }
 
 // `{type: dma-map, process, mapping, offset, length, iova, via, prot}`.
+void Parser::rangeInMapping(const YAML::Node& n, const MappingDef& m, EventDef& e) const {
+  if (n["offset"]) e.offset = size(n["offset"], "offset");
+  if (e.offset % kPage != 0 || e.offset >= m.length)
+    fail(n["offset"], fmt::format("offset must be a multiple of 4K inside mapping '{}'", m.name));
+  e.length = n["length"] ? size(n["length"], "length") : m.length - e.offset;
+  if (e.length == 0 || e.length % kPage != 0 || e.length > m.length - e.offset)
+    fail(n["length"], fmt::format("length must be a non-zero multiple of 4K inside mapping '{}'", m.name));
+}
+
 void Parser::parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live) {
   checkKeys(n, {"type", "process", "mapping", "offset", "length", "iova", "via", "prot", "after_accesses"},
             "a dma-map event");
@@ -885,12 +892,7 @@ void Parser::parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc, c
   e.mapping = m.name;
   e.via = dmaVia(n, p);
   e.iova = iovaOf(n);
-  if (n["offset"]) e.offset = size(n["offset"], "offset");
-  if (e.offset % kPage != 0 || e.offset >= m.length)
-    fail(n["offset"], fmt::format("offset must be a multiple of 4K inside mapping '{}'", m.name));
-  e.length = n["length"] ? size(n["length"], "length") : m.length - e.offset;
-  if (e.length == 0 || e.length % kPage != 0 || e.length > m.length - e.offset)
-    fail(n["length"], fmt::format("length must be a non-zero multiple of 4K inside mapping '{}'", m.name));
+  rangeInMapping(n, m, e);
   if (e.iova + e.length - 1 < e.iova)
     fail(n["iova"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova, formatSize(e.length)));
   if (n["prot"]) {

@@ -221,60 +221,55 @@ std::string sweepToCsv(const std::vector<SweepRow>& rows) {
   return out;
 }
 
+namespace {
+
+// One table of the summary: a row per design and alignment, a column per
+// size in `cols`, each cell `cell` of the point swept there ("-" if none).
+template <class Cell>
+std::string summaryTable(const std::string& title, const std::vector<uint64_t>& cols,
+                         const SweepOptions& options, const std::vector<SweepRow>& rows, Cell cell) {
+  std::string out = title + "\n";
+  out += fmt::format("{:<14} {:<8}", "design", "align");
+  for (uint64_t c : cols) out += fmt::format(" {:>22}", formatSize(c));
+  out += "\n";
+  for (DesignKind d : options.designs) {
+    for (const std::string& a : options.alignments) {
+      out += fmt::format("{:<14} {:<8}", designName(d), a);
+      for (uint64_t c : cols) {
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const SweepRow& r) {
+          return r.barSize == c && r.alignment == a && r.design == d;
+        });
+        out += fmt::format(" {:>22}", it == rows.end() ? std::string("-") : cell(*it));
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string sweepSummary(const SweepOptions& options, const std::vector<SweepRow>& rows) {
   // Up to five sizes, evenly spread over the swept ones, smallest and largest included.
   std::vector<uint64_t> cols;
   const size_t n = options.sizes.size();
   const size_t k = std::min<size_t>(5, n);
   for (size_t i = 0; i < k; ++i) cols.push_back(options.sizes[k == 1 ? 0 : i * (n - 1) / (k - 1)]);
-  std::string out = "first touch: faults / modelled time (* = sampled and scaled to the whole BAR)\n";
-  out += fmt::format("{:<14} {:<8}", "design", "align");
-  for (uint64_t c : cols) out += fmt::format(" {:>22}", formatSize(c));
+  std::string out = summaryTable(
+      "first touch: faults / modelled time (* = sampled and scaled to the whole BAR)", cols, options,
+      rows, [](const SweepRow& r) {
+        return fmt::format("{}{} / {:.3g} ms", r.result.touch.faults, r.result.sampled ? "*" : "",
+                           r.result.touch.modeledNs / 1e6);
+      });
   out += "\n";
-  bool anySampled = false;
-  for (DesignKind d : options.designs) {
-    for (const std::string& a : options.alignments) {
-      out += fmt::format("{:<14} {:<8}", designName(d), a);
-      for (uint64_t c : cols) {
-        auto it = std::find_if(rows.begin(), rows.end(), [&](const SweepRow& r) {
-          return r.barSize == c && r.alignment == a && r.design == d;
-        });
-        if (it == rows.end()) {
-          out += fmt::format(" {:>22}", "-");
-          continue;
-        }
-        anySampled = anySampled || it->result.sampled;
-        const Metrics& m = it->result.touch;
-        out += fmt::format(" {:>22}", fmt::format("{}{} / {:.3g} ms", m.faults, it->result.sampled ? "*" : "",
-                                                    m.modeledNs / 1e6));
-      }
-      out += "\n";
-    }
-  }
-  out += "\nDMA map (type1 MAP_DMA of the unpopulated BAR): lookups until 6.14 / from 6.15\n";
-  out += fmt::format("{:<14} {:<8}", "design", "align");
-  for (uint64_t c : cols) out += fmt::format(" {:>22}", formatSize(c));
-  out += "\n";
-  for (DesignKind d : options.designs) {
-    for (const std::string& a : options.alignments) {
-      out += fmt::format("{:<14} {:<8}", designName(d), a);
-      for (uint64_t c : cols) {
-        auto it = std::find_if(rows.begin(), rows.end(), [&](const SweepRow& r) {
-          return r.barSize == c && r.alignment == a && r.design == d;
-        });
-        if (it == rows.end()) {
-          out += fmt::format(" {:>22}", "-");
-          continue;
-        }
-        const DmaMapEstimate e = estimateDmaMap(it->result.touch, c, 0, c);
-        out += fmt::format(" {:>22}", fmt::format("{} / {}", e.lookupsPer4K, e.lookupsPerLeaf));
-      }
-      out += "\n";
-    }
-  }
+  out += summaryTable("DMA map (type1 MAP_DMA of the unpopulated BAR): lookups until 6.14 / from 6.15",
+                      cols, options, rows, [](const SweepRow& r) {
+                        const DmaMapEstimate e = estimateDmaMap(r.result.touch, r.barSize, 0, r.barSize);
+                        return fmt::format("{} / {}", e.lookupsPer4K, e.lookupsPerLeaf);
+                      });
   size_t sampled = 0;
   for (const SweepRow& r : rows) sampled += r.result.sampled ? 1 : 0;
-  if (anySampled || sampled != 0)
+  if (sampled != 0)
     out += fmt::format(
         "{} of {} points sampled: BARs over {} are measured cut down to their partial 1 GiB blocks (or one whole "
         "block) and to one block more, and extrapolated along that line to the whole BAR (docs/sweep.md)\n",
