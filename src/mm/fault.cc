@@ -46,18 +46,23 @@ bool thpSysfsAllows(const Vma& vma) {
   return false;
 }
 
+// What __thp_vma_allowable_orders() asks of a special (pfnmap) VMA before
+// the sysfs setting and the alignment: a file mapping with VM_PFNMAP or
+// VM_MIXEDMAP (vma_is_special_huge), ->huge_fault, and THP not turned off
+// by MADV_NOHUGEPAGE or prctl.
+bool specialHugeFaultVma(const Vma& vma) {
+  const VmOperations* ops = vma.ops();
+  if (ops == nullptr || !ops->hasHugeFault()) return false;
+  if (vma.file() == nullptr || !(vma.flags() & (vm::kPfnmap | vm::kMixedmap))) return false;
+  return !(vma.flags() & vm::kNoHugepage) && !vma.mm().thpDisabled();
+}
+
 // thp_vma_allowable_order(vma, TVA_IN_PF | TVA_ENFORCE_SYSFS, order) for a
 // special (pfnmap) VMA: mm-pfnmap.md §9.3.
 bool hugeOrderAllowed(const Vma& vma, unsigned order) {
   (void)order;  // THP_ORDERS_ALL_SPECIAL holds both PMD and PUD on x86-64
-  const VmOperations* ops = vma.ops();
-  if (ops == nullptr || !ops->hasHugeFault()) return false;
-  if (vma.file() == nullptr || !(vma.flags() & (vm::kPfnmap | vm::kMixedmap))) return false;
-  if (vma.flags() & vm::kNoHugepage) return false;
-  Mm& mm = vma.mm();
-  if (mm.thpDisabled()) return false;
-  if (!mm.profile().thpSysfsGatesPfnmap) return true;
-  return thpSysfsAllows(vma);
+  if (!specialHugeFaultVma(vma)) return false;
+  return !vma.mm().profile().thpSysfsGatesPfnmap || thpSysfsAllows(vma);
 }
 
 // create_huge_pud / create_huge_pmd, or the already-a-leaf cases.
@@ -251,18 +256,16 @@ SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access) {
 }
 
 bool thpEligibleForSmaps(const Vma& vma) {
-  if ((vma.flags() & vm::kNoHugepage) || vma.mm().thpDisabled()) return false;
-  const VmOperations* ops = vma.ops();
-  if (ops == nullptr) {
+  if (vma.ops() == nullptr) {
     // Shared anonymous memory is shmem, whose shmem_enabled is "never".
-    if (vma.flags() & vm::kShared) return false;
+    if ((vma.flags() & (vm::kShared | vm::kNoHugepage)) || vma.mm().thpDisabled()) return false;
     return suitableOrder(vma, kPmdSize, true) && thpSysfsAllows(vma);
   }
-  const bool specialHuge = vma.file() != nullptr && (vma.flags() & (vm::kPfnmap | vm::kMixedmap));
-  if (!specialHuge) return false;  // no other file the model maps can hold THPs
+  // "Trust that ->huge_fault() handlers know what they are doing"; no
+  // other file the model maps can hold THPs.
+  if (!specialHugeFaultVma(vma)) return false;
   if (!suitableOrder(vma, kPudSize, false) && !suitableOrder(vma, kPmdSize, false)) return false;
-  // "Trust that ->huge_fault() handlers know what they are doing."
-  return thpSysfsAllows(vma) && ops->hasHugeFault();
+  return thpSysfsAllows(vma);
 }
 
 Status fixupUserFault(Task& task, Mm& mm, VirtAddr address, FaultFlags flags) {

@@ -209,6 +209,7 @@ class Run {
   void runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes);
   long dmaMap(ProcState& ps, const EventDef& e);
   long dmaUnmap(ProcState& ps, const EventDef& e);
+  long ioasUnmap(ProcState& ps, uint64_t iova, uint64_t length);
   long dmaBufMap(ProcState& ps, const EventDef& e);
   long attachIoas(ProcState& ps);
   void deviceDma(const EventDef& e, PhaseResult& pr);
@@ -633,15 +634,19 @@ long Run::dmaBufMap(ProcState& ps, const EventDef& e) {
   return 0;
 }
 
+long Run::ioasUnmap(ProcState& ps, uint64_t iova, uint64_t length) {
+  iommu_ioas_unmap u{};
+  u.size = sizeof(u);
+  u.ioas_id = ps.ioas;
+  u.iova = iova;
+  u.length = length;
+  return ps.proc->ioctl(ps.iommufd, IOMMU_IOAS_UNMAP, &u);
+}
+
 long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
   Process& p = *ps.proc;
   if (sc_.dmaPath == DmaPath::kDmaBuf) {
-    iommu_ioas_unmap u{};
-    u.size = sizeof(u);
-    u.ioas_id = ps.ioas;
-    u.iova = e.iova;
-    u.length = e.length;
-    const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_UNMAP, &u);
+    const long rc = ioasUnmap(ps, e.iova, e.length);
     if (rc == 0) {
       for (auto it = ps.dmaBufs.lower_bound(e.iova); it != ps.dmaBufs.end() && it->first - e.iova < e.length;) {
         p.close(it->second.first);
@@ -658,12 +663,7 @@ long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
     return p.ioctl(ps.container, VFIO_IOMMU_UNMAP_DMA, &u);
   }
   if (const long rc = attachIoas(ps); rc < 0) return rc;
-  iommu_ioas_unmap u{};
-  u.size = sizeof(u);
-  u.ioas_id = ps.ioas;
-  u.iova = e.iova;
-  u.length = e.length;
-  return p.ioctl(ps.iommufd, IOMMU_IOAS_UNMAP, &u);
+  return ioasUnmap(ps, e.iova, e.length);
 }
 
 // A device's DMA is no syscall: the IOMMU translates it through the domain

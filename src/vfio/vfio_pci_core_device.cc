@@ -77,11 +77,7 @@ void VfioPciCoreDevice::bind() {
 Status VfioPciCoreDevice::enable() {
   // pm_runtime_resume_and_get(): the open holds a usage count.
   opened_.store(true, std::memory_order_release);
-  if (runtimeSuspended()) {
-    downWriteMemoryLock();
-    if (runtimeSuspended()) runtimeResumeLocked();
-    upWriteMemoryLock();
-  }
+  pmRuntimeGet();
   const Status st = enableResumed();
   if (!st) {
     opened_.store(false, std::memory_order_release);
