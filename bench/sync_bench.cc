@@ -20,7 +20,9 @@ const LockClass kBenchSem{"&bench->rwsem"};
 // argument says.
 class LockdepSetting {
  public:
-  explicit LockdepSetting(const benchmark::State& state) { lockdep::setEnabled(state.range(0) != 0); }
+  explicit LockdepSetting(const benchmark::State& state) {
+    lockdep::setEnabled(state.range(0) != 0);
+  }
   LockdepSetting(const LockdepSetting&) = delete;
   LockdepSetting& operator=(const LockdepSetting&) = delete;
 

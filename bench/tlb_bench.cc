@@ -62,8 +62,8 @@ void BM_TlbMissWalk(benchmark::State& state) {
     p = p + 1 == pages ? 0 : p + 1;
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["hit_ratio"] = static_cast<double>(cpu.tlbStats().hits[0].load()) /
-                                static_cast<double>(state.iterations());
+  state.counters["hit_ratio"] =
+      static_cast<double>(cpu.tlbStats().hits[0].load()) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_TlbMissWalk);
 

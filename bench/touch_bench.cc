@@ -3,7 +3,6 @@
 // on, the invariant monitor watching). 128 GiB is 33.5 M faults, inserts
 // and TLB fills. Results and the command: docs/PERFORMANCE.md.
 #include <benchmark/benchmark.h>
-
 #include <fmt/format.h>
 
 #include "sim/runner.h"
@@ -46,7 +45,11 @@ void BM_TouchBar4K(benchmark::State& state) {
   state.counters["faults"] = static_cast<double>(faults);
   state.SetItemsProcessed(static_cast<int64_t>(faults) * state.iterations());
 }
-BENCHMARK(BM_TouchBar4K)->Arg(1)->Arg(128)->Iterations(1)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_TouchBar4K)
+    ->Arg(1)
+    ->Arg(128)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 }  // namespace

@@ -47,10 +47,21 @@ class Bytes {
 };
 
 constexpr unsigned long kRequests[] = {
-    VFIO_GET_API_VERSION, VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU, VFIO_GROUP_GET_STATUS,
-    VFIO_GROUP_SET_CONTAINER, VFIO_GROUP_GET_DEVICE_FD, VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO,
-    VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_RESET, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
-    VFIO_DEVICE_PCI_HOT_RESET, VFIO_DEVICE_FEATURE, VFIO_DEVICE_BIND_IOMMUFD, 0x3b99,
+    VFIO_GET_API_VERSION,
+    VFIO_CHECK_EXTENSION,
+    VFIO_SET_IOMMU,
+    VFIO_GROUP_GET_STATUS,
+    VFIO_GROUP_SET_CONTAINER,
+    VFIO_GROUP_GET_DEVICE_FD,
+    VFIO_DEVICE_GET_INFO,
+    VFIO_DEVICE_GET_REGION_INFO,
+    VFIO_DEVICE_GET_IRQ_INFO,
+    VFIO_DEVICE_RESET,
+    VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+    VFIO_DEVICE_PCI_HOT_RESET,
+    VFIO_DEVICE_FEATURE,
+    VFIO_DEVICE_BIND_IOMMUFD,
+    0x3b99,
 };
 
 class Driver {
@@ -79,7 +90,8 @@ class Driver {
       case 2: open(p, kernel_->cdevPath(*dev_)); break;
       case 3: open(p, "/dev/iommu"); break;
       case 4: p.close(fd()); break;
-      case 5: case 6: ioctl(p); break;
+      case 5:
+      case 6: ioctl(p); break;
       case 7: mmap(p); break;
       case 8: p.munmap(addr(), in_.u64() % (1ULL << 32)); break;
       case 9: access(p); break;
@@ -97,7 +109,9 @@ class Driver {
  private:
   bool correct() const { return kernel_->config().design != DesignKind::kVmaList; }
   int fd() { return static_cast<int>(in_.u8() % 12); }
-  uint64_t addr() { return mapped_.empty() || (in_.u8() & 1) ? in_.u64() : mapped_[in_.u8() % mapped_.size()]; }
+  uint64_t addr() {
+    return mapped_.empty() || (in_.u8() & 1) ? in_.u64() : mapped_[in_.u8() % mapped_.size()];
+  }
 
   void open(Process& p, const std::string& path) { p.open(path, static_cast<int>(in_.u8() % 3)); }
 
@@ -135,7 +149,9 @@ class Driver {
 
   void mmap(Process& p) {
     const uint64_t len = (in_.u8() & 1) ? in_.u64() : (1 + in_.u8()) * 4096ULL;
-    const uint64_t off = (in_.u8() & 1) ? in_.u64() : VFIO_PCI_INDEX_TO_OFFSET(in_.u8() % 10) + (in_.u32() & ~0xfffU);
+    const uint64_t off = (in_.u8() & 1)
+                             ? in_.u64()
+                             : VFIO_PCI_INDEX_TO_OFFSET(in_.u8() % 10) + (in_.u32() & ~0xfffU);
     const long va = p.mmap((in_.u8() & 3) == 0 ? in_.u64() : 0, len, in_.u8() & 7,
                            static_cast<int>(in_.u32() & 0x1f4033), fd(), off);
     if (va > 0) mapped_.push_back(static_cast<uint64_t>(va));
@@ -152,7 +168,8 @@ class Driver {
 
   void rw(Process& p) {
     const uint64_t count = in_.u8() % 16;
-    const uint64_t off = (in_.u8() & 1) ? in_.u64() : VFIO_PCI_INDEX_TO_OFFSET(in_.u8() % 10) + in_.u32() % 8192;
+    const uint64_t off =
+        (in_.u8() & 1) ? in_.u64() : VFIO_PCI_INDEX_TO_OFFSET(in_.u8() % 10) + in_.u32() % 8192;
     uint8_t buf[16] = {};
     in_.fill(buf, count);
     if (in_.u8() & 1)

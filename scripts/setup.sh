@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ clang-14 libclang-rt-14-dev lld-14
+  # The hygiene gates of .ci/run: scripts/format_check.sh and clang-tidy.
+  clang-format-14 clang-tidy-14
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev
   libexpected-dev librapidcheck-dev

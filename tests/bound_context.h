@@ -31,10 +31,11 @@ class BoundThread : public std::thread {
  public:
   template <typename F, typename... Args>
   BoundThread(KernelContext& context, F&& f, Args&&... args)
-      : std::thread([&context, fn = std::forward<F>(f), ... as = std::forward<Args>(args)]() mutable {
-          const KernelContext::Scope in(context);
-          std::invoke(fn, as...);
-        }) {}
+      : std::thread(
+            [&context, fn = std::forward<F>(f), ... as = std::forward<Args>(args)]() mutable {
+              const KernelContext::Scope in(context);
+              std::invoke(fn, as...);
+            }) {}
 };
 
 }  // namespace vfiomm::testing

@@ -3,11 +3,11 @@
 // with the code that owns the translation, not here).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <compare>
 #include <cstdint>
 #include <functional>
-
-#include <fmt/format.h>
 
 #include "base/page_geometry.h"
 
@@ -84,7 +84,7 @@ class PgOff : public detail::StrongU64<PgOff> {
 }  // namespace vfiomm
 
 template <typename T>
-  requires std::is_base_of_v<vfiomm::detail::StrongU64<T>, T>
+requires std::is_base_of_v<vfiomm::detail::StrongU64<T>, T>
 struct fmt::formatter<T> : fmt::formatter<uint64_t> {
   auto format(const T& v, format_context& ctx) const {
     return fmt::formatter<uint64_t>::format(v.value(), ctx);
@@ -92,7 +92,7 @@ struct fmt::formatter<T> : fmt::formatter<uint64_t> {
 };
 
 template <typename T>
-  requires std::is_base_of_v<vfiomm::detail::StrongU64<T>, T>
+requires std::is_base_of_v<vfiomm::detail::StrongU64<T>, T>
 struct std::hash<T> {
   size_t operator()(const T& v) const noexcept { return std::hash<uint64_t>{}(v.value()); }
 };

@@ -10,14 +10,14 @@ namespace vfiomm {
 
 }  // namespace vfiomm
 
-#define VFIOMM_ASSERT(cond)                                                               \
-  do {                                                                                    \
-    if (!(cond)) [[unlikely]]                                                             \
-      ::vfiomm::assertFailed(#cond, nullptr, ::vfiomm::SourceLocation::current());            \
+#define VFIOMM_ASSERT(cond)                                                        \
+  do {                                                                             \
+    if (!(cond)) [[unlikely]]                                                      \
+      ::vfiomm::assertFailed(#cond, nullptr, ::vfiomm::SourceLocation::current()); \
   } while (0)
 
-#define VFIOMM_ASSERT_MSG(cond, msg)                                                      \
-  do {                                                                                    \
-    if (!(cond)) [[unlikely]]                                                             \
-      ::vfiomm::assertFailed(#cond, (msg), ::vfiomm::SourceLocation::current());              \
+#define VFIOMM_ASSERT_MSG(cond, msg)                                             \
+  do {                                                                           \
+    if (!(cond)) [[unlikely]]                                                    \
+      ::vfiomm::assertFailed(#cond, (msg), ::vfiomm::SourceLocation::current()); \
   } while (0)

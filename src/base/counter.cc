@@ -87,7 +87,8 @@ CounterSet* CounterSet::bind(CounterSet* set) {
 // spread consecutive threads over the shards.
 unsigned CounterSet::shardIndex() {
   thread_local const unsigned index =
-      static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >> 12) % kShards;
+      static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >> 12) %
+      kShards;
   return index;
 }
 

@@ -2,9 +2,9 @@
 // never throw them; `-errno` style negatives stay at the uapi boundary.
 #pragma once
 
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include <string_view>
 
 namespace vfiomm {
 

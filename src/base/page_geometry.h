@@ -34,9 +34,7 @@ inline constexpr uint64_t kTaskSize = 0x7fff'ffff'f000ULL;
 // Page-table levels, leaf-most first so that "level <= kPmd" reads naturally.
 enum class PtLevel : uint8_t { kPte = 0, kPmd = 1, kPud = 2, kPgd = 3 };
 
-constexpr unsigned levelShift(PtLevel l) {
-  return kPageShift + 9U * static_cast<unsigned>(l);
-}
+constexpr unsigned levelShift(PtLevel l) { return kPageShift + 9U * static_cast<unsigned>(l); }
 constexpr uint64_t levelSize(PtLevel l) { return uint64_t{1} << levelShift(l); }
 constexpr unsigned levelOrder(PtLevel l) { return levelShift(l) - kPageShift; }
 constexpr const char* levelName(PtLevel l) {

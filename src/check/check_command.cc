@@ -1,14 +1,14 @@
 #include "check/check_command.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "check/check_run.h"
 #include "check/mutation.h"
@@ -42,7 +42,8 @@ DesignKind parseDesign(const std::string& name) {
   if (auto d = designByName(name)) return *d;
   std::vector<std::string_view> known;
   for (DesignKind k : allDesigns()) known.push_back(designName(k));
-  throw sim::ScenarioError(fmt::format("unknown design '{}' (known: {})", name, fmt::join(known, ", ")));
+  throw sim::ScenarioError(
+      fmt::format("unknown design '{}' (known: {})", name, fmt::join(known, ", ")));
 }
 
 }  // namespace
@@ -70,8 +71,9 @@ CheckOptions checkOptionsOf(const CheckCommand& cmd, std::vector<unsigned> repla
   } else {
     const auto s = strategyByName(cmd.strategy);
     if (!s || *s == StrategyKind::kReplay)
-      throw sim::ScenarioError(fmt::format(
-          "unknown strategy '{}' (known: random, pct, dfs; replay with --replay FILE)", cmd.strategy));
+      throw sim::ScenarioError(
+          fmt::format("unknown strategy '{}' (known: random, pct, dfs; replay with --replay FILE)",
+                      cmd.strategy));
     o.strategy = *s;
   }
   if (cmd.depth == 0) throw sim::ScenarioError("--depth must be at least 1");
@@ -102,8 +104,8 @@ ReplayFile replayOf(const CheckCommand& cmd, const Failure& f) {
 }
 
 void printFailure(const Failure& f) {
-  fmt::print("VIOLATION in schedule {} ({} choices, {} preemptions):\n{}\n", f.schedule, f.choices.size(),
-             f.preemptions, f.what);
+  fmt::print("VIOLATION in schedule {} ({} choices, {} preemptions):\n{}\n", f.schedule,
+             f.choices.size(), f.preemptions, f.what);
 }
 
 // The found schedule, shrunk to fewer preemptions and a shorter recording.
@@ -119,9 +121,11 @@ Failure shrunk(const sim::Scenario& sc, const CheckOptions& options, const Failu
 void writeTrace(sim::OutputFile* out, const sim::Scenario& sc, const CheckOptions& options,
                 const Failure& f) {
   if (out == nullptr) return;
-  const ScheduleOutcome o = replaySchedule(sc, options, f.choices, f.schedule, trace::Tracer::kDefaultLimit);
+  const ScheduleOutcome o =
+      replaySchedule(sc, options, f.choices, f.schedule, trace::Tracer::kDefaultLimit);
   if (o.trace == nullptr || !o.broken || *o.broken != f.what)
-    throw sim::OutputError(fmt::format("{}: the traced replay did not end in the failure", out->path()));
+    throw sim::OutputError(
+        fmt::format("{}: the traced replay did not end in the failure", out->path()));
   trace::writeChromeTrace(out->stream(), {o.trace.get()});
   out->commit();
   fmt::print("trace: {}\n", out->path());
@@ -134,12 +138,15 @@ void writeReplay(sim::OutputFile* out, const CheckCommand& cmd, const Failure& f
   fmt::print("replay: {}\n", out->path());
 }
 
-void printFigures(const CheckCommand& cmd, const CheckOptions& options, const CheckResult& r, double secs) {
+void printFigures(const CheckCommand& cmd, const CheckOptions& options, const CheckResult& r,
+                  double secs) {
   const double n = static_cast<double>(r.schedules);
   fmt::print("check {} on {} (strategy {}, seed {}{}{})\n", cmd.scenario, cmd.design,
              strategyName(options.strategy), cmd.seed,
              options.strategy == StrategyKind::kPct ? fmt::format(", depth {}", cmd.depth) : "",
-             options.strategy == StrategyKind::kDfs ? fmt::format(", preemptions {}", cmd.preemptions) : "");
+             options.strategy == StrategyKind::kDfs
+                 ? fmt::format(", preemptions {}", cmd.preemptions)
+                 : "");
   fmt::print("schedules run:          {}\n", r.schedules);
   fmt::print("points per schedule:    {:.1f} ({:.1f} with a choice)\n",
              static_cast<double>(r.points) / n, static_cast<double>(r.choices) / n);
@@ -177,10 +184,10 @@ int runCheckCommand(CheckCommand cmd) {
   sim::Scenario sc = sim::loadScenario(cmd.scenario);
   if (!cmd.profile.empty()) sc.profile = cmd.profile;
   CheckOptions options = checkOptionsOf(cmd, recorded.choices);
-  const auto out = cmd.replayOut.empty() ? nullptr
-                                         : std::make_unique<sim::OutputFile>(cmd.replayOut, "replay");
-  const auto traceOut = cmd.tracePath.empty() ? nullptr
-                                              : std::make_unique<sim::OutputFile>(cmd.tracePath, "trace");
+  const auto out =
+      cmd.replayOut.empty() ? nullptr : std::make_unique<sim::OutputFile>(cmd.replayOut, "replay");
+  const auto traceOut =
+      cmd.tracePath.empty() ? nullptr : std::make_unique<sim::OutputFile>(cmd.tracePath, "trace");
   // A deadlocked schedule leaves the model's threads blocked for good:
   // report it, write its replay and end the process from here.
   options.onStuck = [&cmd, &out](const Failure& f) {
@@ -197,7 +204,8 @@ int runCheckCommand(CheckCommand cmd) {
 
   const auto start = std::chrono::steady_clock::now();
   const CheckResult r = runCheck(sc, options);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bar.finish();
   printFigures(cmd, options, r, secs);
   if (!r.divergence.empty()) {

@@ -61,8 +61,8 @@ std::string_view strategyName(StrategyKind kind) {
 }
 
 std::optional<StrategyKind> strategyByName(std::string_view name) {
-  for (StrategyKind k : {StrategyKind::kRandom, StrategyKind::kPct, StrategyKind::kDfs,
-                         StrategyKind::kReplay})
+  for (StrategyKind k :
+       {StrategyKind::kRandom, StrategyKind::kPct, StrategyKind::kDfs, StrategyKind::kReplay})
     if (strategyName(k) == name) return k;
   return std::nullopt;
 }
@@ -125,7 +125,9 @@ Tally tallyOf(uint64_t index, const ScheduleOutcome& o) {
 
 // Strategies whose schedules depend on nothing but their seed (and pct's k,
 // fixed by schedule 0), so that jobs may run them in any order.
-bool independent(StrategyKind kind) { return kind == StrategyKind::kRandom || kind == StrategyKind::kPct; }
+bool independent(StrategyKind kind) {
+  return kind == StrategyKind::kRandom || kind == StrategyKind::kPct;
+}
 
 // One job: schedules from `queue` until it is empty, each on a fresh kernel,
 // with pages from a pool of its own.

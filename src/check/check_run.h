@@ -28,10 +28,10 @@ std::optional<StrategyKind> strategyByName(std::string_view name);
 
 // The first schedule that went wrong, with what it chose at every point.
 struct Failure {
-  uint64_t schedule = 0;      // 0-based, the index of its seed
-  std::string what;           // the lockdep report or the broken invariant
+  uint64_t schedule = 0;  // 0-based, the index of its seed
+  std::string what;       // the lockdep report or the broken invariant
   std::vector<unsigned> choices;
-  uint64_t preemptions = 0;   // of the running thread, among the choices
+  uint64_t preemptions = 0;  // of the running thread, among the choices
 };
 
 struct CheckOptions {
@@ -39,8 +39,8 @@ struct CheckOptions {
   DesignOptions designOptions;
   StrategyKind strategy = StrategyKind::kRandom;
   uint64_t seed = 1;
-  unsigned depth = 3;          // pct's d
-  unsigned preemptions = 2;    // dfs's bound
+  unsigned depth = 3;        // pct's d
+  unsigned preemptions = 2;  // dfs's bound
   uint64_t schedules = 1;
   // Threads that run schedules side by side, each schedule on a kernel of
   // its own (random and pct; dfs and replay run one at a time). The result
@@ -61,12 +61,12 @@ struct CheckOptions {
 
 struct CheckResult {
   uint64_t schedules = 0;
-  uint64_t points = 0;        // scheduling points, over all schedules
-  uint64_t choices = 0;       // points with more than one runnable thread
-  uint64_t distinct = 0;      // distinct choice sequences
-  bool exhausted = false;     // dfs: every schedule in the bound ran
+  uint64_t points = 0;     // scheduling points, over all schedules
+  uint64_t choices = 0;    // points with more than one runnable thread
+  uint64_t distinct = 0;   // distinct choice sequences
+  bool exhausted = false;  // dfs: every schedule in the bound ran
   std::optional<Failure> failure;
-  std::string divergence;     // kReplay: where the run left the recording
+  std::string divergence;  // kReplay: where the run left the recording
 };
 
 // Throws sim::ScenarioError when the kernel refuses the scenario.

@@ -28,7 +28,7 @@ class DfsStrategy : public Strategy {
   struct Point {
     std::vector<unsigned> order;  // the running thread first, if a candidate
     unsigned running;
-    size_t tried;                 // index into order of the current choice
+    size_t tried;  // index into order of the current choice
     unsigned preemptionsBefore;
   };
 

@@ -33,8 +33,7 @@ void PctStrategy::threadSpawned(unsigned id) {
 
 void PctStrategy::lowerAtChangePoint(unsigned running) {
   for (size_t i = 0; i < changePoints_.size(); ++i)
-    if (changePoints_[i] == choice_ && running < priority_.size())
-      priority_[running] = i + 1;
+    if (changePoints_[i] == choice_ && running < priority_.size()) priority_[running] = i + 1;
 }
 
 unsigned PctStrategy::pick(const std::vector<unsigned>& candidates, unsigned running) {

@@ -1,9 +1,9 @@
 #include "check/replay_file.h"
 
-#include <cstdint>
-
-#include <nlohmann/json.hpp>
 #include <fmt/format.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
 
 #include "sim/scenario.h"
 
@@ -19,18 +19,20 @@ constexpr int kFormat = 1;
 uint64_t unsignedOf(const nlohmann::json& v, uint64_t max, const std::string& what,
                     const std::string& path) {
   if (!v.is_number_unsigned() || v.get<uint64_t>() > max)
-    throw sim::ScenarioError(
-        fmt::format("{}: {} must be a whole number from 0 to {}, not {}", path, what, max, v.dump()));
+    throw sim::ScenarioError(fmt::format("{}: {} must be a whole number from 0 to {}, not {}", path,
+                                         what, max, v.dump()));
   return v.get<uint64_t>();
 }
 
-uint64_t unsignedAt(const nlohmann::json& j, const char* key, uint64_t max, const std::string& path) {
+uint64_t unsignedAt(const nlohmann::json& j, const char* key, uint64_t max,
+                    const std::string& path) {
   return unsignedOf(j.at(key), max, fmt::format("\"{}\"", key), path);
 }
 
 std::vector<unsigned> choicesAt(const nlohmann::json& j, const std::string& path) {
   const nlohmann::json& a = j.at("choices");
-  if (!a.is_array()) throw sim::ScenarioError(fmt::format("{}: \"choices\" must be an array", path));
+  if (!a.is_array())
+    throw sim::ScenarioError(fmt::format("{}: \"choices\" must be an array", path));
   std::vector<unsigned> out;
   out.reserve(a.size());
   for (const nlohmann::json& c : a)
@@ -62,7 +64,8 @@ ReplayFile replayFromJson(const std::string& text, const std::string& path) {
     if (!j.is_object() || !j.contains("vfiomm_check_replay") ||
         !j["vfiomm_check_replay"].is_number_unsigned() ||
         j["vfiomm_check_replay"].get<uint64_t>() != kFormat)
-      throw sim::ScenarioError(fmt::format("{}: not a vfiomm check replay file (format {})", path, kFormat));
+      throw sim::ScenarioError(
+          fmt::format("{}: not a vfiomm check replay file (format {})", path, kFormat));
     ReplayFile r;
     r.scenario = j.at("scenario").get<std::string>();
     r.design = j.at("design").get<std::string>();

@@ -12,7 +12,7 @@ namespace vfiomm::check {
 struct ReplayFile {
   std::string scenario;  // the scenario file's path
   std::string design;
-  std::string profile;   // empty: the scenario's
+  std::string profile;  // empty: the scenario's
   std::vector<std::string> mutations;
   std::string strategy;  // the strategy that found it
   uint64_t seed = 0;

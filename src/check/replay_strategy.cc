@@ -1,9 +1,9 @@
 #include "check/replay_strategy.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace vfiomm::check {
 
@@ -25,7 +25,8 @@ unsigned ReplayStrategy::pick(const std::vector<unsigned>& candidates, unsigned 
   const unsigned want = choices_[at];
   if (std::find(candidates.begin(), candidates.end(), want) != candidates.end()) return want;
   if (mode_ == Mode::kStrict)
-    divergence_ = fmt::format("the replay diverged at choice {}: thread {} is not runnable", at, want);
+    divergence_ =
+        fmt::format("the replay diverged at choice {}: thread {} is not runnable", at, want);
   return defaultPick(candidates, running);
 }
 

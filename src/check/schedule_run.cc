@@ -20,12 +20,14 @@ std::optional<std::string> brokenInvariant(const sim::DesignResult& r) {
   for (const sim::PhaseResult& ph : r.phases)
     if (ph.m.violations != 0)
       return fmt::format(
-          "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was off; {}",
+          "invariant 1 broken in phase '{}': {} access(es) reached a BAR whose memory decode was "
+          "off; {}",
           ph.name, ph.m.violations, r.firstDecodeViolation);
   for (const sim::PhaseResult& ph : r.phases)
     if (ph.m.dmaViolations != 0)
       return fmt::format(
-          "invariant 7 broken in phase '{}': {} device DMA(s) reached a BAR whose memory decode was off",
+          "invariant 7 broken in phase '{}': {} device DMA(s) reached a BAR whose memory decode "
+          "was off",
           ph.name, ph.m.dmaViolations);
   const InvariantCounts& c = r.invariants;
   if (c.staleAfterZap + c.wrongEntries + c.leaks != 0)
@@ -48,7 +50,8 @@ std::string firstWarningLine(const std::string& report) {
 std::optional<std::string> brokenBy(const sim::DesignResult& r) {
   const std::optional<std::string> invariant = brokenInvariant(r);
   if (r.total.lockdepReports == 0) return invariant;
-  const std::string lockdep = r.firstLockdepReport.empty() ? std::string("lockdep reported") : r.firstLockdepReport;
+  const std::string lockdep =
+      r.firstLockdepReport.empty() ? std::string("lockdep reported") : r.firstLockdepReport;
   if (!invariant) return lockdep;
   return fmt::format("{}; lockdep reported too: {}", *invariant, firstWarningLine(lockdep));
 }
@@ -105,7 +108,8 @@ std::string failureKind(const std::string& what) {
   std::string line = what.substr(warning, what.find('\n', warning) - warning);
   // A WARN splat's line names the CPU and PID before the place.
   const size_t at = line.find(" at ");
-  if (line.rfind("WARNING: CPU:", 0) == 0 && at != std::string::npos) line = "WARNING:" + line.substr(at);
+  if (line.rfind("WARNING: CPU:", 0) == 0 && at != std::string::npos)
+    line = "WARNING:" + line.substr(at);
   return line;
 }
 

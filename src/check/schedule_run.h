@@ -26,8 +26,8 @@ struct ScheduleOutcome {
   std::vector<unsigned> choices;   // Scheduler::choices()
   std::vector<unsigned> defaults;  // Scheduler::defaults()
   uint64_t preemptions = 0;
-  std::optional<std::string> broken;  // the lockdep report or the broken invariant
-  std::string divergence;             // a strict replay that left its recording
+  std::optional<std::string> broken;       // the lockdep report or the broken invariant
+  std::string divergence;                  // a strict replay that left its recording
   std::shared_ptr<trace::TraceLog> trace;  // with a traceLimit
 };
 

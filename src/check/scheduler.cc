@@ -1,9 +1,9 @@
 #include "check/scheduler.h"
 
-#include <utility>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <utility>
 
 #include "base/assert.h"
 #include "sync/lock_class.h"

@@ -88,8 +88,8 @@ class Scheduler : public SchedHook, public SchedThreads {
     uint32_t observed = 0;
     Point point = Point::kStart;
     const void* lock = nullptr;
-    std::string_view name;  // of a named point; the caller's literal
-    uint64_t lastPicked = 0;  // points_ when it last got the CPU
+    std::string_view name;          // of a named point; the caller's literal
+    uint64_t lastPicked = 0;        // points_ when it last got the CPU
     std::vector<std::string> held;  // lockdep's held locks, when waiting
   };
 

@@ -46,7 +46,8 @@ class Shrinker {
     while (keep > 0 && o.choices[keep - 1] == o.defaults[keep - 1]) --keep;
     o.choices.resize(keep);
     o.defaults.resize(keep);
-    return Candidate{std::move(o.choices), std::move(o.defaults), o.preemptions, std::move(*o.broken)};
+    return Candidate{std::move(o.choices), std::move(o.defaults), o.preemptions,
+                     std::move(*o.broken)};
   }
 
   bool spent() const { return runs_ >= maxRuns_; }
@@ -59,7 +60,8 @@ class Shrinker {
     bool kept = false;
     for (size_t i = best.choices.size(); i-- > 0 && !spent();) {
       if (i >= best.choices.size() || best.choices[i] == best.defaults[i]) continue;
-      std::vector<unsigned> cut(best.choices.begin(), best.choices.begin() + static_cast<std::ptrdiff_t>(i));
+      std::vector<unsigned> cut(best.choices.begin(),
+                                best.choices.begin() + static_cast<std::ptrdiff_t>(i));
       std::optional<Candidate> c = attempt(cut, kind);
       if (!c && !spent()) {
         std::vector<unsigned> normal = best.choices;

@@ -54,8 +54,7 @@ struct DmaBufAttachOps {
 // struct dma_buf_attachment.
 class DmaBufAttachment {
  public:
-  DmaBufAttachment(DmaBuf& dmabuf, DmaBufAttachOps ops)
-      : dmabuf_(dmabuf), ops_(std::move(ops)) {}
+  DmaBufAttachment(DmaBuf& dmabuf, DmaBufAttachOps ops) : dmabuf_(dmabuf), ops_(std::move(ops)) {}
   DmaBufAttachment(const DmaBufAttachment&) = delete;
   DmaBufAttachment& operator=(const DmaBufAttachment&) = delete;
 

@@ -22,7 +22,7 @@ class Inode {
   Inode& operator=(const Inode&) = delete;
 
   uint64_t ino() const { return ino_; }
-  uint32_t dev() const { return dev_; }  // i_sb->s_dev
+  uint32_t dev() const { return dev_; }      // i_sb->s_dev
   AddressSpace& mapping() { return data_; }  // inode->i_mapping == &inode->i_data
 
  private:

@@ -99,7 +99,9 @@ IopteCounts IommuDomain::iopteCounts() {
 }
 
 void IommuDomain::count(uint64_t size, int delta) {
-  uint64_t& slot = size == kSize1G ? counts_.size1G : size == kSize2M ? counts_.size2M : counts_.size4K;
+  uint64_t& slot = size == kSize1G   ? counts_.size1G
+                   : size == kSize2M ? counts_.size2M
+                                     : counts_.size4K;
   slot += static_cast<uint64_t>(static_cast<int64_t>(delta));
 }
 

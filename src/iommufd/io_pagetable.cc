@@ -23,17 +23,17 @@ IoPagetable::IoPagetable(Iommu& iommu, SystemRam& ram) : iommu_(iommu), ram_(ram
 
 IoPagetable::~IoPagetable() { unmapAll(); }
 
-Result<uint64_t> IoPagetable::mapUserPages(Mm& mm, uint64_t userVa, uint64_t length,
-                                           uint64_t iova, bool fixedIova, int prot) {
+Result<uint64_t> IoPagetable::mapUserPages(Mm& mm, uint64_t userVa, uint64_t length, uint64_t iova,
+                                           bool fixedIova, int prot) {
   // iopt_alloc_user_pages() first: the user range itself.
   if (length == 0) return fail(Errno::kEINVAL);
   if (userVa + length < userVa) return fail(Errno::kEOVERFLOW);
   return mapArea(Area{iova, length, userVa, prot, mm.weak_from_this(), nullptr}, userVa, fixedIova);
 }
 
-Result<uint64_t> IoPagetable::mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages,
-                                             uint64_t start, uint64_t length, uint64_t iova,
-                                             bool fixedIova, int prot) {
+Result<uint64_t> IoPagetable::mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages, uint64_t start,
+                                             uint64_t length, uint64_t iova, bool fixedIova,
+                                             int prot) {
   return mapArea(Area{iova, length, 0, prot, {}, std::move(pages)}, start, fixedIova);
 }
 

@@ -94,7 +94,7 @@ class IoPagetable {
     uint64_t length = 0;
     uint64_t userVa = 0;
     int prot = 0;
-    std::weak_ptr<Mm> mm;  // iopt_pages->source_mm
+    std::weak_ptr<Mm> mm;                     // iopt_pages->source_mm
     std::shared_ptr<IoptDmabufPages> dmabuf;  // a dma-buf area: no user range
   };
   // Areas taken out under the lock, released after it: a dma-buf area's

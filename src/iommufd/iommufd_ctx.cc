@@ -39,18 +39,12 @@ IommufdCtx::IommufdCtx(int id, Iommu& iommu, SystemRam& ram, DmaBufIommufdMap dm
 
 Result<long> IommufdCtx::ioctl(unsigned long request, void* arg, const IommufdCaller& caller) {
   switch (request) {
-    case uapi::IOMMU_DESTROY:
-      return destroy(arg);
-    case uapi::IOMMU_IOAS_ALLOC:
-      return ioasAlloc(arg);
-    case uapi::IOMMU_IOAS_MAP:
-      return ioasMap(arg, caller.mm);
-    case uapi::IOMMU_IOAS_MAP_FILE:
-      return ioasMapFile(arg, caller);
-    case uapi::IOMMU_IOAS_UNMAP:
-      return ioasUnmap(arg);
-    default:
-      return fail(Errno::kENOTTY);
+    case uapi::IOMMU_DESTROY: return destroy(arg);
+    case uapi::IOMMU_IOAS_ALLOC: return ioasAlloc(arg);
+    case uapi::IOMMU_IOAS_MAP: return ioasMap(arg, caller.mm);
+    case uapi::IOMMU_IOAS_MAP_FILE: return ioasMapFile(arg, caller);
+    case uapi::IOMMU_IOAS_UNMAP: return ioasUnmap(arg);
+    default: return fail(Errno::kENOTTY);
   }
 }
 

@@ -57,8 +57,7 @@ class IommufdCtx {
   uint32_t allocObjectId() { return nextObjectId_.fetch_add(1, std::memory_order_relaxed); }
   // iommufd_fops_ioctl(): DESTROY, IOAS_ALLOC, IOAS_MAP, IOAS_MAP_FILE,
   // IOAS_UNMAP; -ENOTTY otherwise.
-  Result<long> ioctl(unsigned long request, void* arg, const IommufdCaller& caller)
-      EXCLUDES(lock_);
+  Result<long> ioctl(unsigned long request, void* arg, const IommufdCaller& caller) EXCLUDES(lock_);
   // iommufd_get_ioas(): the IOAS `id`, or nullptr.
   std::shared_ptr<IoPagetable> ioas(uint32_t id) EXCLUDES(lock_);
 
@@ -122,7 +121,7 @@ class IommufdCtx {
   std::map<uint32_t, std::shared_ptr<IoPagetable>> ioases_ GUARDED_BY(lock_);
   uint32_t compatIoasId_ GUARDED_BY(lock_) = 0;  // ictx->vfio_ioas; 0: none
   Mutex deviceLock_{kIommufdDeviceLockClass};
-  std::map<uint32_t, Hwpt> hwpts_ GUARDED_BY(deviceLock_);            // by object id
+  std::map<uint32_t, Hwpt> hwpts_ GUARDED_BY(deviceLock_);           // by object id
   std::map<uint32_t, Attachment> attached_ GUARDED_BY(deviceLock_);  // by devid
 };
 

@@ -70,9 +70,10 @@ Status IoptDmabufPages::fillDomain(IommuDomain& domain, uint64_t iova, uint64_t 
 
 void IoptDmabufPages::unfillDomain(IommuDomain& domain, uint64_t iova, uint64_t length) {
   MutexGuard g(mutex_);
-  tracker_.erase(std::remove_if(tracker_.begin(), tracker_.end(),
-                                [&](const Track& t) { return t.domain == &domain && t.iova == iova; }),
-                 tracker_.end());
+  tracker_.erase(
+      std::remove_if(tracker_.begin(), tracker_.end(),
+                     [&](const Track& t) { return t.domain == &domain && t.iova == iova; }),
+      tracker_.end());
   domain.unmap(iova, length);
 }
 

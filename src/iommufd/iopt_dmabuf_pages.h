@@ -62,8 +62,7 @@ class IoptDmabufPages {
 
   // iopt_area_fill_domain() for the area at `iova`: the domain is tracked,
   // and mapped unless the buffer was revoked.
-  Status fillDomain(IommuDomain& domain, uint64_t iova, uint64_t length, int prot)
-      EXCLUDES(mutex_);
+  Status fillDomain(IommuDomain& domain, uint64_t iova, uint64_t length, int prot) EXCLUDES(mutex_);
   // iopt_area_unfill_domain(): untracked and unmapped.
   void unfillDomain(IommuDomain& domain, uint64_t iova, uint64_t length) EXCLUDES(mutex_);
   // iopt_dmabuf_revoked().

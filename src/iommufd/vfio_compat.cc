@@ -78,18 +78,12 @@ Result<long> IommufdVfioCompat::ioctl(unsigned long request, void* arg, Mm& mm) 
   // CHECK_EXTENSION and SET_IOMMU take their value as the argument itself.
   const uintptr_t value = reinterpret_cast<uintptr_t>(arg);
   switch (request) {
-    case uapi::VFIO_GET_API_VERSION:
-      return uapi::VFIO_API_VERSION;
-    case uapi::VFIO_CHECK_EXTENSION:
-      return checkExtension(value);
-    case uapi::VFIO_SET_IOMMU:
-      return setIommu(value);
-    case uapi::VFIO_IOMMU_GET_INFO:
-      return getInfo(arg);
-    case uapi::VFIO_IOMMU_MAP_DMA:
-      return mapDma(arg, mm);
-    case uapi::VFIO_IOMMU_UNMAP_DMA:
-      return unmapDma(arg);
+    case uapi::VFIO_GET_API_VERSION: return uapi::VFIO_API_VERSION;
+    case uapi::VFIO_CHECK_EXTENSION: return checkExtension(value);
+    case uapi::VFIO_SET_IOMMU: return setIommu(value);
+    case uapi::VFIO_IOMMU_GET_INFO: return getInfo(arg);
+    case uapi::VFIO_IOMMU_MAP_DMA: return mapDma(arg, mm);
+    case uapi::VFIO_IOMMU_UNMAP_DMA: return unmapDma(arg);
     default:
       // DIRTY_PAGES included: dirty tracking is the native HWPT's.
       return fail(Errno::kENOTTY);
@@ -100,8 +94,7 @@ long IommufdVfioCompat::checkExtension(unsigned long ext) {
   switch (ext) {
     case uapi::VFIO_TYPE1_IOMMU:
     case uapi::VFIO_TYPE1v2_IOMMU:
-    case uapi::VFIO_UNMAP_ALL:
-      return 1;
+    case uapi::VFIO_UNMAP_ALL: return 1;
     case uapi::VFIO_DMA_CC_IOMMU:
       // Every domain of the model enforces coherency; without a compat
       // IOAS the kernel returns get_compat_ioas()'s error as the answer.
@@ -194,7 +187,8 @@ Result<long> IommufdVfioCompat::unmapDma(void* arg) {
     removed = iopt->unmapIova(unmap.iova, unmap.size);
     // Nothing there: -ENOENT until afb47765f923 made it type1's 0 with
     // size 0 (iommufd_compat_unmap_empty).
-    if (removed && *removed == 0 && !profile_.iommufdCompatUnmapEmpty) removed = fail(Errno::kENOENT);
+    if (removed && *removed == 0 && !profile_.iommufdCompatUnmapEmpty)
+      removed = fail(Errno::kENOENT);
   }
   unmap.size = removed ? *removed : 0;
   if (auto st = copyToUser(arg, &unmap, sizeof(unmap)); !st) return fail(st.error());

@@ -19,8 +19,7 @@ struct MmProfile;
 
 class IommufdVfioCompat {
  public:
-  IommufdVfioCompat(IommufdCtx& ictx, const MmProfile& profile)
-      : ictx_(ictx), profile_(profile) {}
+  IommufdVfioCompat(IommufdCtx& ictx, const MmProfile& profile) : ictx_(ictx), profile_(profile) {}
 
   // Whether iommufd_fops_ioctl() hands `request` to the compat layer: any
   // number below the native commands' base.

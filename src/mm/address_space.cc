@@ -20,7 +20,8 @@ class UnmapTrace {
         holelen_(holelen),
         cleared_(cleared) {}
   ~UnmapTrace() {
-    if (begin_ != kOff) [[unlikely]] record();
+    if (begin_ != kOff) [[unlikely]]
+      record();
   }
   UnmapTrace(const UnmapTrace&) = delete;
   UnmapTrace& operator=(const UnmapTrace&) = delete;
@@ -58,8 +59,7 @@ void AddressSpace::insertVmaAfter(Vma& prev, Vma& vma) {
 
 void AddressSpace::removeVma(Vma& vma) { iMmap_.erase(&vma); }
 
-void AddressSpace::forEachVma(uint64_t first, uint64_t last,
-                              const std::function<void(Vma&)>& fn) {
+void AddressSpace::forEachVma(uint64_t first, uint64_t last, const std::function<void(Vma&)>& fn) {
   iMmap_.forEachOverlap(first, last, [&](Vma* v, uint64_t, uint64_t) { fn(*v); });
 }
 

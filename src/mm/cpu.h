@@ -37,7 +37,8 @@ class CAPABILITY("cpu lock") CpuLock {
 
   void lock() ACQUIRE() {
     const uint32_t ticket = next_.fetch_add(1, std::memory_order_relaxed);
-    if (serving_.load(std::memory_order_acquire) != ticket) [[unlikely]] waitFor(ticket);
+    if (serving_.load(std::memory_order_acquire) != ticket) [[unlikely]]
+      waitFor(ticket);
   }
   void unlock() RELEASE() {
     // Only the holder writes serving_, so load + store is the increment.

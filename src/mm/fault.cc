@@ -79,7 +79,8 @@ VmFaultResult hugeLevel(VmFault& vmf, PtLevel level) {
   const unsigned order = levelOrder(level);
   const uint64_t e = slot.entry->load(std::memory_order_acquire);
   const bool write = (vmf.flags & faultflag::kWrite) != 0;
-  if (pte::isHugeLeaf(e) && !(write && !pte::isWritable(e))) return vmfault::kNone;  // *_set_accessed
+  if (pte::isHugeLeaf(e) && !(write && !pte::isWritable(e)))
+    return vmfault::kNone;                                                // *_set_accessed
   if (!pte::isNone(e) && !pte::isHugeLeaf(e)) return vmfault::kFallback;  // a table: go down
   if (!hugeOrderAllowed(vma, order)) return vmfault::kFallback;
   (level == PtLevel::kPud ? hugeFaultPud : hugeFaultPmd).add();
@@ -234,8 +235,7 @@ SigInfo doUserAddrFaultUntraced(Task& task, VirtAddr address, FaultAccess access
     ReadGuard mmap(mm.mmapLock());
     Vma* vma = retryVma(mm, address, firstAttempt);
     if (vma == nullptr) return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvMaperr, address};
-    if (accessError(*vma, access))
-      return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvAccerr, address};
+    if (accessError(*vma, access)) return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvAccerr, address};
     const VmFaultResult ret = handleMmFault(task, *vma, address, flags, true);
     if (!(ret & vmfault::kRetry)) return signalFor(ret, address);
     flags |= faultflag::kTried;
@@ -272,8 +272,7 @@ Status fixupUserFault(Task& task, Mm& mm, VirtAddr address, FaultFlags flags) {
   ReadGuard mmap(mm.mmapLock());
   Vma* vma = mm.findVma(address);
   if (vma == nullptr) return fail(Errno::kEFAULT);
-  const FaultAccess access =
-      (flags & faultflag::kWrite) ? FaultAccess::kWrite : FaultAccess::kRead;
+  const FaultAccess access = (flags & faultflag::kWrite) ? FaultAccess::kWrite : FaultAccess::kRead;
   if (accessError(*vma, access)) return fail(Errno::kEFAULT);
   const VmFaultResult ret = handleMmFault(task, *vma, address, flags | faultflag::kRemote, false);
   if (ret & vmfault::kOom) return fail(Errno::kENOMEM);

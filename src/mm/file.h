@@ -21,8 +21,8 @@ class File : public std::enable_shared_from_this<File> {
 
   // f_mapping: the address space whose i_mmap holds every VMA of this file.
   virtual AddressSpace* mapping() const = 0;
-  virtual bool readable() const { return true; }   // FMODE_READ
-  virtual bool writable() const { return true; }   // FMODE_WRITE
+  virtual bool readable() const { return true; }  // FMODE_READ
+  virtual bool writable() const { return true; }  // FMODE_WRITE
   // ->mmap(file, vma). Runs before the VMA is linked anywhere (mm-pfnmap §3).
   virtual Status mmap(Vma& vma) = 0;
   // ->get_unmapped_area, when the file has one; nullopt = use the mm's.

@@ -10,8 +10,7 @@ namespace {
 
 VFIOMM_COUNTER(tlbShootdown, "tlb.shootdown",
                "TLB flush IPIs sent to other CPUs (one per remote CPU per flush)");
-VFIOMM_COUNTER(tlbFlushLocal, "tlb.flush.local",
-               "TLB flushes the initiating CPU did on itself");
+VFIOMM_COUNTER(tlbFlushLocal, "tlb.flush.local", "TLB flushes the initiating CPU did on itself");
 
 void bump(std::atomic<uint64_t>& total, uint64_t n = 1) {
   total.fetch_add(n, std::memory_order_relaxed);
@@ -78,8 +77,8 @@ void Machine::flushTlbMmRange(uint64_t mmId, uint64_t cpumask, VirtAddr start, V
   bump(flushTotals_.flushes);
   const bool traced = trace::enabled();
   if (traced && initiatorCpu >= 0 && (cpumask & ~(uint64_t{1} << initiatorCpu)) != 0) [[unlikely]]
-    traceFlush(trace::Tracer::current().now(), initiatorCpu, trace::TlbFlushReason::kRemoteSendIpi, full,
-               start, end);
+    traceFlush(trace::Tracer::current().now(), initiatorCpu, trace::TlbFlushReason::kRemoteSendIpi,
+               full, start, end);
   for (unsigned id = 0; id < cpus_.size(); ++id) {
     if ((cpumask >> id & 1) == 0) continue;
     const uint64_t begin = traced ? trace::Tracer::current().now() : 0;

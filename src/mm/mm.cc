@@ -16,9 +16,9 @@ namespace vfiomm {
 
 namespace {
 
-constexpr uint64_t kMmapMinAddr = 0x10000;         // vm.mmap_min_addr
-constexpr uint64_t kMmapBase = 0x7f00'0000'0000;   // mm->mmap_base (top-down start)
-constexpr uint64_t kUserTop = 1ULL << 47;          // ceiling for free_pgtables
+constexpr uint64_t kMmapMinAddr = 0x10000;        // vm.mmap_min_addr
+constexpr uint64_t kMmapBase = 0x7f00'0000'0000;  // mm->mmap_base (top-down start)
+constexpr uint64_t kUserTop = 1ULL << 47;         // ceiling for free_pgtables
 
 AddressSpace* mappingOf(const Vma& vma) {
   return vma.file() != nullptr ? vma.file()->mapping() : nullptr;
@@ -221,7 +221,8 @@ void Mm::flushTlbRange(VirtAddr start, VirtAddr end, unsigned strideShift, bool 
   // the flush. On x86, ptep_get_and_clear()'s locked xchg is that barrier;
   // some of the model's clears are plain release stores.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  machine_.flushTlbMmRange(id_, cpumask(), start, end, strideShift, freedTables, machine_.currentCpuId());
+  machine_.flushTlbMmRange(id_, cpumask(), start, end, strideShift, freedTables,
+                           machine_.currentCpuId());
 }
 
 TlbFlushFn Mm::tlbFlusher() {
@@ -338,9 +339,9 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
   if (file != nullptr) {
     switch (type) {
       case map::kSharedValidate:
-        if (flags & ~(map::kSharedValidate | map::kFixed | map::kAnonymous | map::kLocked |
-                      map::kNoReserve | map::kPopulate | map::kFixedNoReplace |
-                      file->supportedMapFlags()))
+        if (flags &
+            ~(map::kSharedValidate | map::kFixed | map::kAnonymous | map::kLocked |
+              map::kNoReserve | map::kPopulate | map::kFixedNoReplace | file->supportedMapFlags()))
           return fail(Errno::kEOPNOTSUPP);
         [[fallthrough]];
       case map::kShared:
@@ -357,8 +358,7 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
           vmFlags &= ~vm::kMayExec;
         }
         break;
-      default:
-        return fail(Errno::kEINVAL);
+      default: return fail(Errno::kEINVAL);
     }
   } else {
     if (type == map::kShared || type == map::kSharedValidate)
@@ -462,8 +462,7 @@ Result<Vma*> Mm::splitVma(Vma& vma, VirtAddr addr, bool newBelow) {
 }
 
 Status Mm::munmap(VirtAddr addr, uint64_t len) {
-  if (!addr.isAligned(kPageSize) || len == 0 || len > kTaskSize ||
-      addr.value() > kTaskSize - len)
+  if (!addr.isAligned(kPageSize) || len == 0 || len > kTaskSize || addr.value() > kTaskSize - len)
     return fail(Errno::kEINVAL);
   MmapWriteGuard guard(*this);
   if (exited_) return fail(Errno::kEINVAL);
@@ -597,10 +596,15 @@ Status Mm::madvise(VirtAddr start, uint64_t len, int advice) {
       case madv::kNormal:
       case madv::kRandom:
       case madv::kSequential:
-      case madv::kWillNeed:
+      case madv::kWillNeed: break;
+      case madv::kHugepage:
+        set = vm::kHugepage;
+        clear = vm::kNoHugepage;
         break;
-      case madv::kHugepage: set = vm::kHugepage; clear = vm::kNoHugepage; break;
-      case madv::kNoHugepage: set = vm::kNoHugepage; clear = vm::kHugepage; break;
+      case madv::kNoHugepage:
+        set = vm::kNoHugepage;
+        clear = vm::kHugepage;
+        break;
       case madv::kDontFork: set = vm::kDontCopy; break;
       case madv::kDoFork:
         if (f & vm::kIo) return fail(Errno::kEINVAL);
@@ -616,8 +620,7 @@ Status Mm::madvise(VirtAddr start, uint64_t len, int advice) {
         if (f & vm::kSpecial) return fail(Errno::kEINVAL);
         clear = vm::kDontDump;
         break;
-      default:
-        return fail(Errno::kEINVAL);
+      default: return fail(Errno::kEINVAL);
     }
   }
   if (set != 0 || clear != 0) {
@@ -672,7 +675,8 @@ Result<std::vector<uint8_t>> Mm::mincore(VirtAddr start, uint64_t len) {
 
 Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, int flags,
                             VirtAddr newAddr) {
-  if (flags & ~(mremap::kMayMove | mremap::kFixed | mremap::kDontUnmap)) return fail(Errno::kEINVAL);
+  if (flags & ~(mremap::kMayMove | mremap::kFixed | mremap::kDontUnmap))
+    return fail(Errno::kEINVAL);
   if ((flags & mremap::kFixed) && !(flags & mremap::kMayMove)) return fail(Errno::kEINVAL);
   if ((flags & mremap::kDontUnmap) && (!(flags & mremap::kMayMove) || oldLen != newLen))
     return fail(Errno::kEINVAL);
@@ -793,7 +797,8 @@ Result<std::shared_ptr<Mm>> Mm::fork() {
     // Linked before the copy: a zap that follows the copy finds the child
     // after the parent (the seeded bug forkCopiesBeforeLink links it after).
     const bool linkAfterCopy = profile_.forkCopiesBeforeLink;
-    if (hasFile && !linkAfterCopy) [[likely]] child->linkFile(c, vma.get());
+    if (hasFile && !linkAfterCopy) [[likely]]
+      child->linkFile(c, vma.get());
     // vma_needs_copy() is always true for VM_PFNMAP; WIPEONFORK skips it.
     if (!(c.flags() & vm::kWipeOnFork)) {
       if (pageTable_.copyRange(child->pageTable_, c.start(), c.end()) != PageTable::WalkStatus::kOk)
@@ -801,7 +806,8 @@ Result<std::shared_ptr<Mm>> Mm::fork() {
       else if (pat && profile_.forkClearsVmPat)
         c.flagsSet(vm::kPat);  // track_pfn_copy() reserved the child's range
     }
-    if (hasFile && linkAfterCopy) [[unlikely]] child->linkFile(c, vma.get());
+    if (hasFile && linkAfterCopy) [[unlikely]]
+      child->linkFile(c, vma.get());
     if (!profile_.forkOpenBeforeCopy) openVma(c);
     if (!status) break;
   }

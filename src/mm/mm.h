@@ -5,8 +5,8 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -154,7 +154,6 @@ class Mm : public std::enable_shared_from_this<Mm> {
   void uncharge(uint64_t pages);
   // VM_ACCOUNT pages of the VMAs in [start, end) (vms->nr_accounted).
   uint64_t accountedPagesIn(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
-
 
   const uint64_t id_;
   Machine& machine_;

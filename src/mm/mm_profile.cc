@@ -109,7 +109,8 @@ MmProfile linux619() {
 }  // namespace
 
 std::optional<MmProfile> MmProfile::byName(std::string_view name) {
-  for (MmProfile (*make)() : {linux61, linux69, linux610, linux6120, linux612, linux615, linux619}) {
+  for (MmProfile (*make)() :
+       {linux61, linux69, linux610, linux6120, linux612, linux615, linux619}) {
     MmProfile p = make();
     if (p.name == name) return p;
   }
@@ -117,7 +118,8 @@ std::optional<MmProfile> MmProfile::byName(std::string_view name) {
 }
 
 std::vector<std::string> MmProfile::names() {
-  return {"linux-6.1", "linux-6.9", "linux-6.10", "linux-6.12.0", "linux-6.12", "linux-6.15", "linux-6.19"};
+  return {"linux-6.1",  "linux-6.9",  "linux-6.10", "linux-6.12.0",
+          "linux-6.12", "linux-6.15", "linux-6.19"};
 }
 
 }  // namespace vfiomm

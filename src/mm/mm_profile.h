@@ -20,17 +20,17 @@ enum class Type1PfnLookup { kFollowPte, kFollowPfnmap, kFollowPfnmapLeafStride }
 
 struct MmProfile {
   std::string name;
-  bool forkOpenBeforeCopy = true;                              // fork_open_before_copy
+  bool forkOpenBeforeCopy = true;                               // fork_open_before_copy
   MunmapSplitStyle munmapSplitStyle = MunmapSplitStyle::kV6_5;  // munmap_split_style
-  FileThpPlacement fileThpPlacement = FileThpPlacement::kOff;  // file_thp_placement
-  bool thpPlacementNeedsNullHint = false;                      // thp_placement_needs_null_hint
-  bool thpSysfsGatesPfnmap = false;                            // thp_sysfs_gates_pfnmap
-  G3Variant g3Variant = G3Variant::kG3_2;                      // g3_variant
-  bool fdQwordAccess = true;                                   // fd_qword_access
-  bool romQwordAccess = true;                                  // rom_qword_access
-  bool vfioSetsAllowAnyUncached = true;                        // vfio_sets_allow_any_uncached
+  FileThpPlacement fileThpPlacement = FileThpPlacement::kOff;   // file_thp_placement
+  bool thpPlacementNeedsNullHint = false;                       // thp_placement_needs_null_hint
+  bool thpSysfsGatesPfnmap = false;                             // thp_sysfs_gates_pfnmap
+  G3Variant g3Variant = G3Variant::kG3_2;                       // g3_variant
+  bool fdQwordAccess = true;                                    // fd_qword_access
+  bool romQwordAccess = true;                                   // rom_qword_access
+  bool vfioSetsAllowAnyUncached = true;                         // vfio_sets_allow_any_uncached
   VmFlagsWriteAssert vmFlagsWriteAssert = VmFlagsWriteAssert::kAlways;  // vm_flags_write_assert
-  bool forkClearsVmPat = false;                                // fork_clears_vm_pat
+  bool forkClearsVmPat = false;                                         // fork_clears_vm_pat
   // Faults first try the per-VMA lock (CONFIG_PER_VMA_LOCK; file VMAs since 6.7).
   bool perVmaLock = true;
   // The vfio device uapi (vfio-uapi.md §0); all arrived by 6.6.
@@ -68,7 +68,7 @@ struct MmProfile {
   // may have removed or changed the VMA meanwhile; on the stale one the
   // fault maps a range that no VMA covers any more.
   bool faultRetryReusesVma = false;
-  bool dmabufFeature = false;     // dmabuf_feature (6.19)
+  bool dmabufFeature = false;  // dmabuf_feature (6.19)
   // The type1 IOMMU driver (dma-mapping.md §0).
   Type1PfnLookup type1PfnLookup = Type1PfnLookup::kFollowPfnmapLeafStride;  // type1_pfn_lookup
   // type1_overflow_errno: a wrapping IOVA/vaddr range is -EOVERFLOW, checked

@@ -101,8 +101,7 @@ class PageTable {
   LeafCounts changeProtection(VirtAddr start, VirtAddr end, uint64_t prot, MmuGather& tlb);
   // free_pgd_range: free the tables below [start, end) whose whole span lies
   // in [floor, ceiling) — the hole left between the neighbouring VMAs.
-  void freePgtables(VirtAddr start, VirtAddr end, VirtAddr floor, VirtAddr ceiling,
-                    MmuGather& tlb);
+  void freePgtables(VirtAddr start, VirtAddr end, VirtAddr floor, VirtAddr ceiling, MmuGather& tlb);
 
   // Visit every present leaf overlapping [start, end) (tests and monitors).
   void forEachLeaf(VirtAddr start, VirtAddr end,

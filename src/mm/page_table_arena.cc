@@ -14,7 +14,8 @@ PageTableArena::~PageTableArena() {
 
 PageTableArena*& PageTableArena::owner(const void* chunk) {
   auto base = reinterpret_cast<uintptr_t>(chunk) & ~(kChunkSize - 1);
-  return *reinterpret_cast<PageTableArena**>(base + kDescPages * kPageSize - sizeof(PageTableArena*));
+  return *reinterpret_cast<PageTableArena**>(base + kDescPages * kPageSize -
+                                             sizeof(PageTableArena*));
 }
 
 void PageTableArena::release(PageTablePage* page) { owner(page)->free(page); }

@@ -89,7 +89,8 @@ VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level, Inser
     slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), true) | writeBits(write),
                       std::memory_order_release);
     (level == PtLevel::kPmd ? insertPmd : insertPud).add();
-    if (trace::enabled()) [[unlikely]] traceInsert(addr, pfn, level);
+    if (trace::enabled()) [[unlikely]]
+      traceInsert(addr, pfn, level);
     return vmfault::kNoPage;
   });
 }
@@ -150,7 +151,8 @@ VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn, InsertLock lock) {
     slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), false) | pte::kAccessed,
                       std::memory_order_release);
     insertPte.add();
-    if (trace::enabled()) [[unlikely]] traceInsert(addr, pfn, PtLevel::kPte);
+    if (trace::enabled()) [[unlikely]]
+      traceInsert(addr, pfn, PtLevel::kPte);
     return vmfault::kNoPage;
   });
 }

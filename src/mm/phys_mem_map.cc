@@ -13,7 +13,6 @@ VFIOMM_COUNTER(unassignedAccess, "hw.phys.unassigned_access",
                "loads and stores to a physical address no region decodes (master abort: "
                "reads return all ones, writes are dropped)");
 
-
 // Allocates the object `slot` points to unless a racing writer already did;
 // returns the one that stays.
 template <typename T>
@@ -43,8 +42,7 @@ PhysRegion::PhysRegion(std::string name, PhysAddr base, uint64_t size)
 void PhysRegion::badShape(unsigned size) {
   if (!isPowerOfTwo(size) || size > 8)
     assertFailed("size is 1, 2, 4 or 8", "bad access size", SourceLocation::current());
-  assertFailed("isAligned(addr, size)", "unaligned access",
-               SourceLocation::current());
+  assertFailed("isAligned(addr, size)", "unaligned access", SourceLocation::current());
 }
 
 void PhysRegion::outside(uint64_t /*offset*/) const {
@@ -106,8 +104,9 @@ void PhysMemMap::registerRegion(PhysRegion& region) {
   std::lock_guard lock(writerMu_);
   auto next = std::make_unique<Snapshot>(*current_.load(std::memory_order_relaxed));
   const Range added{region.firstPfn().value(), region.endPfn().value(), &region};
-  auto pos = std::lower_bound(next->ranges.begin(), next->ranges.end(), added,
-                              [](const Range& a, const Range& b) { return a.firstPfn < b.firstPfn; });
+  auto pos =
+      std::lower_bound(next->ranges.begin(), next->ranges.end(), added,
+                       [](const Range& a, const Range& b) { return a.firstPfn < b.firstPfn; });
   VFIOMM_ASSERT_MSG(pos == next->ranges.end() || pos->firstPfn >= added.endPfn,
                     "physical regions overlap");
   VFIOMM_ASSERT_MSG(pos == next->ranges.begin() || std::prev(pos)->endPfn <= added.firstPfn,
@@ -119,7 +118,8 @@ void PhysMemMap::registerRegion(PhysRegion& region) {
 void PhysMemMap::unregisterRegion(PhysRegion& region) {
   std::lock_guard lock(writerMu_);
   auto next = std::make_unique<Snapshot>(*current_.load(std::memory_order_relaxed));
-  const auto removed = std::erase_if(next->ranges, [&](const Range& r) { return r.region == &region; });
+  const auto removed =
+      std::erase_if(next->ranges, [&](const Range& r) { return r.region == &region; });
   VFIOMM_ASSERT_MSG(removed == 1, "unregistering a region that is not registered");
   publish(std::move(next));
 }

@@ -117,7 +117,8 @@ class PhysRegion {
  private:
   void checkAccess(uint64_t offset, unsigned size) const {
     checkShape(offset, size);
-    if (offset >= size_) [[unlikely]] outside(offset);
+    if (offset >= size_) [[unlikely]]
+      outside(offset);
   }
   [[noreturn]] static void badShape(unsigned size);
   [[noreturn]] void outside(uint64_t offset) const;

@@ -34,9 +34,7 @@ class SystemRam {
   // -ENOMEM when the RAM is exhausted.
   Result<Pfn> frameFor(uint64_t mmId, VirtAddr page);
   // Whether `pfn` has a struct page (is RAM rather than device memory).
-  bool contains(Pfn pfn) const {
-    return pfn >= region_.firstPfn() && pfn < region_.endPfn();
-  }
+  bool contains(Pfn pfn) const { return pfn >= region_.firstPfn() && pfn < region_.endPfn(); }
 
  private:
   Machine& machine_;

@@ -15,8 +15,8 @@ struct Task {
   int pid = 0;  // tgid: the process
   int tid = 0;
   Mm* mm = nullptr;
-  std::atomic<uint64_t> minFlt{0};  // ru_minflt
-  std::atomic<uint64_t> majFlt{0};  // ru_majflt
+  std::atomic<uint64_t> minFlt{0};     // ru_minflt
+  std::atomic<uint64_t> majFlt{0};     // ru_majflt
   std::atomic<uint64_t> perfMinor{0};  // perf PAGE_FAULTS_MIN events (regs != NULL)
 };
 

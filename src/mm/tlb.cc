@@ -81,11 +81,11 @@ bool Tlb::probe(uint64_t mmId, VirtAddr va) const {
 
 TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
   VFIOMM_ASSERT_MSG(mmId < (uint64_t{1} << kMmIdBits), "mm id does not fit a TLB tag");
-  VFIOMM_ASSERT_MSG(va.value() < (uint64_t{1} << (kVpnBits + kPageShift)),
-                    "not a user address");
+  VFIOMM_ASSERT_MSG(va.value() < (uint64_t{1} << (kVpnBits + kPageShift)), "not a user address");
   VFIOMM_ASSERT_MSG(entry.pfnBase.isAligned(levelOrder(entry.level)), "misaligned leaf pfn");
   Array& a = arrayFor(entry.level);
-  if (a.ways_ == 0) [[unlikely]] a.allocate();
+  if (a.ways_ == 0) [[unlikely]]
+    a.allocate();
   const uint64_t tag = Array::tagOf(mmId, a.vpnOf(va));
   const size_t slot = a.slotFor(tag);
   a.tags_[slot] = tag;
@@ -139,8 +139,8 @@ void Tlb::forgetRegions() {
 size_t Tlb::size() const {
   size_t n = 0;
   for (const Array& a : arrays_)
-    n += static_cast<size_t>(std::count_if(a.tags_.begin(), a.tags_.end(),
-                                           [](uint64_t t) { return t != 0; }));
+    n += static_cast<size_t>(
+        std::count_if(a.tags_.begin(), a.tags_.end(), [](uint64_t t) { return t != 0; }));
   return n;
 }
 

@@ -46,8 +46,8 @@ struct TlbEntry {
   PtLevel level = PtLevel::kPte;
   Pfn pfnBase;  // first frame of the leaf (aligned to the leaf's size)
   bool writable = false;
-  PhysRegion* region = nullptr;  // nullptr: find it at the next access
-  uint64_t directVpn = 0;           // va >> 12 of that virtual page
+  PhysRegion* region = nullptr;    // nullptr: find it at the next access
+  uint64_t directVpn = 0;          // va >> 12 of that virtual page
   HostPage* directPage = nullptr;  // its memory, or nullptr
 
   PhysAddr physAddr(VirtAddr va) const {
@@ -190,7 +190,7 @@ class Tlb {
 
   TlbGeometry geometry_;
   std::array<Array, 3> arrays_;
-  uint64_t clock_ = 0;  // LRU time: one tick per lookup hit or insert
+  uint64_t clock_ = 0;          // LRU time: one tick per lookup hit or insert
   uint64_t publishedHits_ = 0;  // the part of stats_.hits already in "tlb.hit"
   TlbStats stats_;
 };

@@ -1,8 +1,8 @@
 #include "mm/vm_commit.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "base/counter.h"
 #include "base/kernel_log.h"
@@ -29,11 +29,11 @@ uint64_t VmCommit::commitLimitPages() const {
 Status VmCommit::enoughMemory(uint64_t pages, const Caller& caller, bool logBytes) {
   const uint64_t committed = committed_.fetch_add(pages, std::memory_order_relaxed) + pages;
   switch (memory_.overcommitMemory) {
-    case OvercommitMode::kAlways:
-      return ok();
+    case OvercommitMode::kAlways: return ok();
     case OvercommitMode::kGuess:
       // Only a single request larger than RAM + swap is refused.
-      if (pages <= (memory_.ramBytes >> kPageShift) + (memory_.swapBytes >> kPageShift)) return ok();
+      if (pages <= (memory_.ramBytes >> kPageShift) + (memory_.swapBytes >> kPageShift))
+        return ok();
       break;
     case OvercommitMode::kNever: {
       // The limit less the admin reserve (no CAP_SYS_ADMIN) and the user

@@ -17,13 +17,13 @@ enum class OvercommitMode { kGuess = 0, kAlways = 1, kNever = 2 };
 // The host's memory as the kernel sees it, and the overcommit sysctls.
 // Defaults: a 64 GiB host with 8 GiB of swap and the kernel's defaults.
 struct HostMemory {
-  uint64_t ramBytes = 64ULL << 30;                  // MemTotal (totalram_pages)
-  uint64_t swapBytes = 8ULL << 30;                  // SwapTotal (total_swap_pages)
+  uint64_t ramBytes = 64ULL << 30;  // MemTotal (totalram_pages)
+  uint64_t swapBytes = 8ULL << 30;  // SwapTotal (total_swap_pages)
   OvercommitMode overcommitMemory = OvercommitMode::kGuess;
-  uint64_t overcommitRatio = 50;                    // vm.overcommit_ratio (%)
-  uint64_t overcommitKbytes = 0;                    // vm.overcommit_kbytes (0: use the ratio)
-  uint64_t adminReserveKbytes = 8192;               // vm.admin_reserve_kbytes
-  uint64_t userReserveKbytes = 131072;              // vm.user_reserve_kbytes
+  uint64_t overcommitRatio = 50;        // vm.overcommit_ratio (%)
+  uint64_t overcommitKbytes = 0;        // vm.overcommit_kbytes (0: use the ratio)
+  uint64_t adminReserveKbytes = 8192;   // vm.admin_reserve_kbytes
+  uint64_t userReserveKbytes = 131072;  // vm.user_reserve_kbytes
 };
 
 class KernelLog;

@@ -32,14 +32,11 @@ void Vma::assertWriteLocked() const {
   // vm_flags_set -> vma_start_write -> mmap_assert_write_locked: nothing
   // before 6.3, a lockdep report 6.3-6.9, a WARN in every build from 6.10-rc1.
   switch (mm_->profile().vmFlagsWriteAssert) {
-    case VmFlagsWriteAssert::kNone:
-      return;
+    case VmFlagsWriteAssert::kNone: return;
     case VmFlagsWriteAssert::kLockdep:
       if (lockdep::enabled()) mm_->mmapLock().assertHeldWrite();
       return;
-    case VmFlagsWriteAssert::kAlways:
-      mm_->mmapLock().assertHeldWrite();
-      return;
+    case VmFlagsWriteAssert::kAlways: mm_->mmapLock().assertHeldWrite(); return;
   }
 }
 

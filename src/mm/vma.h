@@ -59,9 +59,7 @@ class Vma {
   // The closed page-index interval this VMA has in i_mmap.
   uint64_t pgoffLast() const { return pgoff_.value() + pages() - 1; }
   // is_cow_mapping(): private and may be written.
-  bool isCowMapping() const {
-    return (flags() & (vm::kShared | vm::kMayWrite)) == vm::kMayWrite;
-  }
+  bool isCowMapping() const { return (flags() & (vm::kShared | vm::kMayWrite)) == vm::kMayWrite; }
   VmaSnapshot snapshot() const;
 
   // --- written by mm with the mmap lock held for write, or by the driver's

@@ -10,7 +10,9 @@ namespace vfiomm {
 
 namespace {
 
-uint64_t widthMask(unsigned size) { return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * size)) - 1; }
+uint64_t widthMask(unsigned size) {
+  return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * size)) - 1;
+}
 
 uint8_t byteOf(uint64_t v, uint64_t i) { return static_cast<uint8_t>(v >> (8 * i)); }
 
@@ -22,9 +24,11 @@ std::string checkBarRegisters(uint64_t len, const std::vector<BarRegisterSpec>& 
     if (s.size != 1 && s.size != 2 && s.size != 4 && s.size != 8)
       return fmt::format("register '{}': size {} (1, 2, 4 or 8)", s.name, s.size);
     if (s.offset % s.size != 0)
-      return fmt::format("register '{}': offset {:#x} is not aligned to its size", s.name, s.offset);
+      return fmt::format("register '{}': offset {:#x} is not aligned to its size", s.name,
+                         s.offset);
     if (s.offset >= len || len - s.offset < s.size)
-      return fmt::format("register '{}' at {:#x} is outside the {}-byte BAR", s.name, s.offset, len);
+      return fmt::format("register '{}' at {:#x} is outside the {}-byte BAR", s.name, s.offset,
+                         len);
     if ((s.reset & ~widthMask(s.size)) != 0 || (s.writable & ~widthMask(s.size)) != 0)
       return fmt::format("register '{}': reset or writable wider than {} bytes", s.name, s.size);
     if (!byOffset.emplace(s.offset, &s).second)
@@ -32,7 +36,8 @@ std::string checkBarRegisters(uint64_t len, const std::vector<BarRegisterSpec>& 
   }
   uint64_t end = 0;
   for (const auto& [offset, s] : byOffset) {
-    if (offset < end) return fmt::format("register '{}' at {:#x} overlaps another", s->name, offset);
+    if (offset < end)
+      return fmt::format("register '{}' at {:#x} overlaps another", s->name, offset);
     end = offset + s->size;
   }
   return {};
@@ -40,7 +45,8 @@ std::string checkBarRegisters(uint64_t len, const std::vector<BarRegisterSpec>& 
 
 BarRegisters::BarRegisters(uint64_t len, std::vector<BarRegisterSpec> specs, uint8_t unimplemented)
     : unimplemented_(unimplemented) {
-  VFIOMM_ASSERT_MSG(checkBarRegisters(len, specs).empty(), "a BAR's register description is invalid");
+  VFIOMM_ASSERT_MSG(checkBarRegisters(len, specs).empty(),
+                    "a BAR's register description is invalid");
   for (BarRegisterSpec& s : specs) {
     const uint64_t offset = s.offset;
     const uint64_t reset = s.reset;

@@ -29,9 +29,9 @@ namespace vfiomm {
 struct BarRegisterSpec {
   std::string name;
   uint64_t offset = 0;
-  unsigned size = 4;       // 1, 2, 4 or 8 bytes, naturally aligned
-  uint64_t reset = 0;      // the value after power-on and every reset
-  uint64_t writable = 0;   // bits a write latches; the others keep their value
+  unsigned size = 4;      // 1, 2, 4 or 8 bytes, naturally aligned
+  uint64_t reset = 0;     // the value after power-on and every reset
+  uint64_t writable = 0;  // bits a write latches; the others keep their value
 };
 
 class BarRegisters {

@@ -115,14 +115,16 @@ uint32_t ConfigDump::read(uint32_t offset, unsigned size) const {
 
 ConfigDump parseConfigBinary(std::string_view contents, const std::string& file) {
   if (contents.size() == kUnprivilegedBytes)
-    refuse(fmt::format("{}: 64 bytes is the header alone, what a non-root read of sysfs config "
-                       "(or lspci -x) returns; read the config file as root to get 256 or 4096 "
-                       "bytes",
-                       file));
+    refuse(
+        fmt::format("{}: 64 bytes is the header alone, what a non-root read of sysfs config "
+                    "(or lspci -x) returns; read the config file as root to get 256 or 4096 "
+                    "bytes",
+                    file));
   if (contents.size() != kPciCfgSpaceSize && contents.size() != kPciCfgSpaceExpSize)
-    refuse(fmt::format("{}: {} bytes; a sysfs config file has 256 (PCI) or 4096 (PCI Express) "
-                       "bytes",
-                       file, contents.size()));
+    refuse(
+        fmt::format("{}: {} bytes; a sysfs config file has 256 (PCI) or 4096 (PCI Express) "
+                    "bytes",
+                    file, contents.size()));
   ConfigDump d;
   d.file = file;
   d.bytes.assign(contents.begin(), contents.end());
@@ -152,23 +154,25 @@ ConfigDump parseLspciText(std::string_view text, const std::string& file) {
       // lspci -v details between the header and the hex rows are indented.
       const bool detail = std::isspace(static_cast<unsigned char>(lines[i].front())) != 0;
       if (d.bytes.empty() && header && detail) continue;
-      refuse(fmt::format("{}:{}: expected a row like '00: 86 80 ...' (offset, colon, 16 hex "
-                         "bytes), not '{}'",
-                         file, lineNo, line));
+      refuse(
+          fmt::format("{}:{}: expected a row like '00: 86 80 ...' (offset, colon, 16 hex "
+                      "bytes), not '{}'",
+                      file, lineNo, line));
     }
     uint64_t offset = 0;
     parseHex(offsetText, offset);
     if (offset != d.bytes.size())
-      refuse(fmt::format("{}:{}: row at offset {:#x}, expected {:#x}: rows must be consecutive "
-                         "from 00",
-                         file, lineNo, offset, d.bytes.size()));
+      refuse(
+          fmt::format("{}:{}: row at offset {:#x}, expected {:#x}: rows must be consecutive "
+                      "from 00",
+                      file, lineNo, offset, d.bytes.size()));
     if (offset >= kPciCfgSpaceExpSize)
       refuse(fmt::format("{}:{}: row at offset {:#x} is past config space (0xff0 is the last)",
                          file, lineNo, offset));
     const std::vector<std::string_view> words = splitWords(rest);
     if (words.size() != kRowBytes)
-      refuse(fmt::format("{}:{}: {} bytes in the row; each row has 16", file, lineNo,
-                         words.size()));
+      refuse(
+          fmt::format("{}:{}: {} bytes in the row; each row has 16", file, lineNo, words.size()));
     for (size_t b = 0; b < words.size(); ++b) {
       uint64_t v = 0;
       if (words[b].size() != 2 || !parseHex(words[b], v))
@@ -178,16 +182,19 @@ ConfigDump parseLspciText(std::string_view text, const std::string& file) {
     }
     d.rowLine.push_back(lineNo);
   }
-  if (d.bytes.empty()) refuse(fmt::format("{}: no hex rows (is this an lspci -xxx listing?)", file));
+  if (d.bytes.empty())
+    refuse(fmt::format("{}: no hex rows (is this an lspci -xxx listing?)", file));
   if (d.bytes.size() == kUnprivilegedBytes)
-    refuse(fmt::format("{}: only 64 bytes (rows 00-30): that is lspci -x, or lspci run as a "
-                       "normal user, which sees the header alone; run lspci -xxx (256 bytes) or "
-                       "-xxxx (4096) as root",
-                       file));
+    refuse(
+        fmt::format("{}: only 64 bytes (rows 00-30): that is lspci -x, or lspci run as a "
+                    "normal user, which sees the header alone; run lspci -xxx (256 bytes) or "
+                    "-xxxx (4096) as root",
+                    file));
   if (d.bytes.size() != kPciCfgSpaceSize && d.bytes.size() != kPciCfgSpaceExpSize)
-    refuse(fmt::format("{}: the rows end at {:#x}; a dump has 256 bytes (lspci -xxx, rows "
-                       "00-f0) or 4096 (lspci -xxxx, rows 00-ff0)",
-                       file, d.bytes.size()));
+    refuse(
+        fmt::format("{}: the rows end at {:#x}; a dump has 256 bytes (lspci -xxx, rows "
+                    "00-f0) or 4096 (lspci -xxxx, rows 00-ff0)",
+                    file, d.bytes.size()));
   return d;
 }
 
@@ -214,13 +221,13 @@ std::vector<ResourceLine> parseResourceFile(std::string_view text, const std::st
       if (w[f].size() < 3 || w[f].substr(0, 2) != "0x" || !parseHex(w[f].substr(2), *fields[f]))
         refuse(fmt::format("{}:{}: '{}' is not a 0x-prefixed hex number", file, lineNo, w[f]));
     if (r.size() != 0 && r.end < r.start)
-      refuse(fmt::format("{}:{}: end {} is below start {}", file, lineNo, hex(r.end),
-                         hex(r.start)));
+      refuse(
+          fmt::format("{}:{}: end {} is below start {}", file, lineNo, hex(r.end), hex(r.start)));
     out.push_back(r);
   }
   if (out.size() < kStdResourceLines)
-    refuse(fmt::format("{}: {} lines; the resource file has at least 7 (BAR0-5 and the ROM)",
-                       file, out.size()));
+    refuse(fmt::format("{}: {} lines; the resource file has at least 7 (BAR0-5 and the ROM)", file,
+                       out.size()));
   return out;
 }
 
@@ -248,19 +255,20 @@ void walkStandard(const ConfigDump& dump, std::vector<CapabilityEntry>& out) {
   std::set<uint32_t> seen;
   while (pos != 0) {
     if (pos < kCapStart)
-      refuse(fmt::format("{}: capability pointer {:#x} points into the header (capabilities "
-                         "start at 0x40)",
-                         dump.where(from), pos));
+      refuse(
+          fmt::format("{}: capability pointer {:#x} points into the header (capabilities "
+                      "start at 0x40)",
+                      dump.where(from), pos));
     if (pos % 4 != 0)
-      refuse(fmt::format("{}: capability pointer {:#x} is not dword aligned", dump.where(from),
-                         pos));
+      refuse(
+          fmt::format("{}: capability pointer {:#x} is not dword aligned", dump.where(from), pos));
     if (!seen.insert(pos).second)
       refuse(fmt::format("{}: capability pointer loop: {:#x} is already in the chain",
                          dump.where(from), pos));
     const auto id = static_cast<uint16_t>(dump.read(pos + kPciCapListId, 1));
     if (pos + capabilityMinSize(dump, pos, id) > kPciCfgSpaceSize)
-      refuse(fmt::format("{}: capability {:#04x} at {:#x} runs past 0xff", dump.where(pos), id,
-                         pos));
+      refuse(
+          fmt::format("{}: capability {:#04x} at {:#x} runs past 0xff", dump.where(pos), id, pos));
     out.push_back({static_cast<uint16_t>(pos), id, false});
     from = pos + kPciCapListNext;
     pos = dump.read(from, 1);
@@ -284,9 +292,10 @@ void walkExtended(const ConfigDump& dump, std::vector<CapabilityEntry>& out) {
     const uint32_t next = header >> 20;
     if (next == 0) return;
     if (next < kPciExtCapStart || next % 4 != 0 || next + 4 > kPciCfgSpaceExpSize)
-      refuse(fmt::format("{}: extended capability pointer {:#x} is outside 0x100-0xffc or not "
-                         "dword aligned",
-                         dump.where(pos + 2), next));
+      refuse(
+          fmt::format("{}: extended capability pointer {:#x} is outside 0x100-0xffc or not "
+                      "dword aligned",
+                      dump.where(pos + 2), next));
     from = pos + 2;
     pos = next;
   }
@@ -319,17 +328,19 @@ std::optional<BarSpec> barFromDump(const ConfigDump& dump, const ResourceLine& r
   const uint32_t reg = dump.read(pciBaseAddress(bar), 4);
   const bool io = (reg & kPciBaseAddressSpaceIo) != 0;
   if (io != ((r.flags & kIoresourceIo) != 0) || io == ((r.flags & kIoresourceMem) != 0))
-    refuse(fmt::format("{} is {} in the resource file (flags {}) but {} in the dump ({} = {:#010x})",
-                       at, (r.flags & kIoresourceIo) != 0 ? "I/O" : "memory", hex(r.flags),
-                       io ? "I/O" : "memory", dump.where(pciBaseAddress(bar)), reg));
+    refuse(
+        fmt::format("{} is {} in the resource file (flags {}) but {} in the dump ({} = {:#010x})",
+                    at, (r.flags & kIoresourceIo) != 0 ? "I/O" : "memory", hex(r.flags),
+                    io ? "I/O" : "memory", dump.where(pciBaseAddress(bar)), reg));
   if (!isPowerOfTwo(size))
-    refuse(fmt::format("{}: size {} ({} - {} + 1) is not a power of two", at, hex(size),
-                       hex(r.end), hex(r.start)));
+    refuse(fmt::format("{}: size {} ({} - {} + 1) is not a power of two", at, hex(size), hex(r.end),
+                       hex(r.start)));
   BarSpec b;
   b.size = size;
   if (io) {
     if (size < 4 || size > 256)
-      refuse(fmt::format("{}: an I/O BAR of {} bytes; the model's I/O BARs are 4 to 256", at, size));
+      refuse(
+          fmt::format("{}: an I/O BAR of {} bytes; the model's I/O BARs are 4 to 256", at, size));
     b.kind = BarKind::kIo;
     return b;
   }
@@ -408,9 +419,10 @@ void capabilitiesFromDump(const ConfigDump& dump, PciDeviceConfig& c) {
     switch (cap.id) {
       case kPciCapIdPm: {
         const uint32_t pmc = dump.read(pos + kPciPmPmc, 2);
-        c.pm = PmCapSpec{.noSoftReset = (dump.read(pos + kPciPmCtrl, 2) & kPciPmCtrlNoSoftReset) != 0,
-                         .d1 = (pmc & kPciPmCapD1) != 0,
-                         .d2 = (pmc & kPciPmCapD2) != 0};
+        c.pm =
+            PmCapSpec{.noSoftReset = (dump.read(pos + kPciPmCtrl, 2) & kPciPmCtrlNoSoftReset) != 0,
+                      .d1 = (pmc & kPciPmCapD1) != 0,
+                      .d2 = (pmc & kPciPmCapD2) != 0};
         break;
       }
       case kPciCapIdMsi: {
@@ -426,10 +438,10 @@ void capabilitiesFromDump(const ConfigDump& dump, PciDeviceConfig& c) {
       case kPciCapIdExp: {
         const uint32_t devcap = dump.read(pos + kPciExpDevcap, 4);
         const uint32_t devcap2 = dump.read(pos + kPciExpDevcap2, 4);
-        c.pcie = PcieCapSpec{.flr = (devcap & kPciExpDevcapFlr) != 0,
-                             .atomicCompleter = devcap2 & (kPciExpDevcap2AtomicComp32 |
-                                                           kPciExpDevcap2AtomicComp64 |
-                                                           kPciExpDevcap2AtomicComp128)};
+        c.pcie = PcieCapSpec{
+            .flr = (devcap & kPciExpDevcapFlr) != 0,
+            .atomicCompleter = devcap2 & (kPciExpDevcap2AtomicComp32 | kPciExpDevcap2AtomicComp64 |
+                                          kPciExpDevcap2AtomicComp128)};
         break;
       }
       default: break;  // vendor-specific and others: raw bytes only
@@ -446,9 +458,10 @@ PciDeviceConfig deviceConfigFromDump(const ConfigDump& dump,
                                      const std::string& resourceFile) {
   const uint32_t headerType = dump.read(0x0e, 1) & 0x7f;
   if (headerType != 0)
-    refuse(fmt::format("{}: header type {} (a bridge or CardBus); the model has endpoints "
-                       "(type 0)",
-                       dump.where(0x0e), headerType));
+    refuse(
+        fmt::format("{}: header type {} (a bridge or CardBus); the model has endpoints "
+                    "(type 0)",
+                    dump.where(0x0e), headerType));
   PciDeviceConfig c;
   c.vendorId = static_cast<uint16_t>(dump.read(kPciVendorId, 2));
   c.deviceId = static_cast<uint16_t>(dump.read(kPciDeviceId, 2));
@@ -458,8 +471,8 @@ PciDeviceConfig deviceConfigFromDump(const ConfigDump& dump,
   c.classCode = dump.read(kPciClassRevision, 4) >> 8;
   c.interruptPin = static_cast<uint8_t>(dump.read(kPciInterruptPin, 1));
   if (c.interruptPin > 4)
-    refuse(fmt::format("{}: Interrupt Pin {} (0 none, 1-4 INTA-INTD)",
-                       dump.where(kPciInterruptPin), c.interruptPin));
+    refuse(fmt::format("{}: Interrupt Pin {} (0 none, 1-4 INTA-INTD)", dump.where(kPciInterruptPin),
+                       c.interruptPin));
   barsFromDump(dump, resources, resourceFile, c);
   capabilitiesFromDump(dump, c);
   c.configImage = dump.bytes;
@@ -474,8 +487,7 @@ std::string readWholeFile(const std::string& path) {
   return s.str();
 }
 
-PciDeviceConfig loadDeviceFromDump(const std::string& configPath,
-                                   const std::string& resourcePath) {
+PciDeviceConfig loadDeviceFromDump(const std::string& configPath, const std::string& resourcePath) {
   const ConfigDump dump = parseConfigDump(readWholeFile(configPath), configPath);
   return deviceConfigFromDump(dump, parseResourceFile(readWholeFile(resourcePath), resourcePath),
                               resourcePath);

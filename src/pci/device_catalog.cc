@@ -83,7 +83,8 @@ uint64_t CatalogParser::uint(const YAML::Node& n, const std::string& what) const
     used = 0;
   }
   if (s.empty() || s[0] == '-' || used != s.size())
-    fail(n, fmt::format("{} must be a non-negative integer (decimal or 0x hex), not '{}'", what, s));
+    fail(n,
+         fmt::format("{} must be a non-negative integer (decimal or 0x hex), not '{}'", what, s));
   return v;
 }
 
@@ -91,8 +92,9 @@ uint64_t CatalogParser::uint(const YAML::Node& n, const std::string& what) const
 uint64_t CatalogParser::size(const YAML::Node& n, const std::string& what) const {
   std::string s = str(n, what);
   unsigned shift = 0;
-  const std::pair<const char*, unsigned> suffixes[] = {
-      {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}};
+  const std::pair<const char*, unsigned> suffixes[] = {{"KiB", 10}, {"MiB", 20}, {"GiB", 30},
+                                                       {"TiB", 40}, {"K", 10},   {"M", 20},
+                                                       {"G", 30},   {"T", 40}};
   for (const auto& [suffix, bits] : suffixes) {
     const std::string sx = suffix;
     if (s.size() > sx.size() && s.compare(s.size() - sx.size(), sx.size(), sx) == 0) {
@@ -132,16 +134,20 @@ void CatalogParser::backing(const YAML::Node& b, BarSpec& bar, unsigned index,
                             const PciDeviceConfig& c) const {
   if (b["backing"]) {
     const std::string k = str(b["backing"], "backing");
-    if (k == "memory") bar.backing = BarBacking::kMemory;
-    else if (k == "registers") bar.backing = BarBacking::kRegisters;
-    else fail(b["backing"], fmt::format("backing must be memory or registers, not '{}'", k));
+    if (k == "memory")
+      bar.backing = BarBacking::kMemory;
+    else if (k == "registers")
+      bar.backing = BarBacking::kRegisters;
+    else
+      fail(b["backing"], fmt::format("backing must be memory or registers, not '{}'", k));
   }
   const bool regs = bar.backing == BarBacking::kRegisters;
   if (regs && bar.kind == BarKind::kIo)
     fail(b, "an I/O BAR is the device's ports; backing applies to memory BARs");
   if (!regs && (b["registers"] || b["unimplemented"]))
     fail(b, "registers and unimplemented need backing: registers");
-  if (b["unimplemented"]) bar.unimplemented = static_cast<uint8_t>(uint(b["unimplemented"], "unimplemented") & 0xff);
+  if (b["unimplemented"])
+    bar.unimplemented = static_cast<uint8_t>(uint(b["unimplemented"], "unimplemented") & 0xff);
   if (!b["registers"]) return;
   if (!b["registers"].IsSequence()) fail(b["registers"], "registers must be a list");
   for (const YAML::Node& r : b["registers"]) {
@@ -159,7 +165,8 @@ void CatalogParser::backing(const YAML::Node& b, BarSpec& bar, unsigned index,
       const uint64_t pbaEnd = pba.offset + (c.msix->vectors + 63) / 64 * 8;
       const bool inTable = c.msix->bar == index && spec.offset < tableEnd &&
                            c.msix->tableOffset < spec.offset + spec.size;
-      const bool inPba = pba.bar == index && spec.offset < pbaEnd && pba.offset < spec.offset + spec.size;
+      const bool inPba =
+          pba.bar == index && spec.offset < pbaEnd && pba.offset < spec.offset + spec.size;
       if (inTable || inPba)
         fail(r, fmt::format("register '{}' overlaps the MSI-X {}, which the model implements",
                             spec.name, inTable ? "table" : "PBA"));
@@ -176,17 +183,23 @@ BarSpec CatalogParser::fieldBar(const YAML::Node& b) const {
   bar.size = size(b["size"], "size");
   if (b["type"]) {
     const std::string t = str(b["type"], "type");
-    if (t == "mem32") bar.kind = BarKind::kMem32;
-    else if (t == "mem64") bar.kind = BarKind::kMem64;
-    else if (t == "io") bar.kind = BarKind::kIo;
-    else fail(b["type"], fmt::format("type must be mem32, mem64 or io, not '{}'", t));
+    if (t == "mem32")
+      bar.kind = BarKind::kMem32;
+    else if (t == "mem64")
+      bar.kind = BarKind::kMem64;
+    else if (t == "io")
+      bar.kind = BarKind::kIo;
+    else
+      fail(b["type"], fmt::format("type must be mem32, mem64 or io, not '{}'", t));
   }
   if (b["prefetchable"]) bar.prefetchable = boolean(b["prefetchable"], "prefetchable");
   if (!isPowerOfTwo(bar.size)) fail(b["size"], "a BAR's size is a power of two");
   if (bar.kind == BarKind::kIo && (bar.size < 4 || bar.size > 256 || bar.prefetchable))
     fail(b, "an I/O BAR is 4 to 256 bytes and not prefetchable");
-  if (bar.kind != BarKind::kIo && bar.size < 16) fail(b["size"], "a memory BAR is at least 16 bytes");
-  if (bar.kind == BarKind::kMem32 && bar.size > 2 * kGiB) fail(b["size"], "a 32-bit BAR is at most 2G");
+  if (bar.kind != BarKind::kIo && bar.size < 16)
+    fail(b["size"], "a memory BAR is at least 16 bytes");
+  if (bar.kind == BarKind::kMem32 && bar.size > 2 * kGiB)
+    fail(b["size"], "a 32-bit BAR is at most 2G");
   return bar;
 }
 
@@ -204,7 +217,8 @@ void CatalogParser::capabilities(const YAML::Node& n, PciDeviceConfig& c) const 
     checkKeys(msi, {"vectors", "addr64"}, "msi");
     MsiSpec spec;
     const uint64_t vectors = msi["vectors"] ? uint(msi["vectors"], "vectors") : 1;
-    if (!isPowerOfTwo(vectors) || vectors > 32) fail(msi, "MSI asks for 1, 2, 4, 8, 16 or 32 vectors");
+    if (!isPowerOfTwo(vectors) || vectors > 32)
+      fail(msi, "MSI asks for 1, 2, 4, 8, 16 or 32 vectors");
     spec.multipleMessageCapable = static_cast<unsigned>(std::countr_zero(vectors));
     if (msi["addr64"]) spec.addr64 = boolean(msi["addr64"], "addr64");
     c.msi = spec;
@@ -213,15 +227,18 @@ void CatalogParser::capabilities(const YAML::Node& n, PciDeviceConfig& c) const 
     checkKeys(msix, {"bar", "table_offset", "vectors", "pba_bar", "pba_offset"}, "msix");
     MsixSpec spec;
     spec.bar = static_cast<unsigned>(msix["bar"] ? uint(msix["bar"], "bar") : 0);
-    if (msix["table_offset"]) spec.tableOffset = static_cast<uint32_t>(uint(msix["table_offset"], "table_offset"));
+    if (msix["table_offset"])
+      spec.tableOffset = static_cast<uint32_t>(uint(msix["table_offset"], "table_offset"));
     if (msix["vectors"]) spec.vectors = static_cast<unsigned>(uint(msix["vectors"], "vectors"));
     if (msix["pba_bar"] || msix["pba_offset"])
-      spec.pba = MsixPba{static_cast<unsigned>(msix["pba_bar"] ? uint(msix["pba_bar"], "pba_bar") : spec.bar),
-                         static_cast<uint32_t>(msix["pba_offset"] ? uint(msix["pba_offset"], "pba_offset") : 0)};
+      spec.pba = MsixPba{
+          static_cast<unsigned>(msix["pba_bar"] ? uint(msix["pba_bar"], "pba_bar") : spec.bar),
+          static_cast<uint32_t>(msix["pba_offset"] ? uint(msix["pba_offset"], "pba_offset") : 0)};
     const MsixPba pba = msixPba(spec);
     for (unsigned bir : {spec.bar, pba.bar})
       if (bir >= kPciStdNumBars || !c.bars[bir] || c.bars[bir]->kind == BarKind::kIo)
-        fail(msix, fmt::format("the MSI-X table and PBA live in memory BARs; BAR{} is not one", bir));
+        fail(msix,
+             fmt::format("the MSI-X table and PBA live in memory BARs; BAR{} is not one", bir));
     if (spec.vectors < 1 || spec.vectors > 2048 || spec.tableOffset % 8 != 0 || pba.offset % 8 != 0)
       fail(msix, "MSI-X has 1 to 2048 vectors and 8-byte aligned table and PBA offsets");
     if (spec.tableOffset + uint64_t{spec.vectors} * kPciMsixEntrySize > c.bars[spec.bar]->size ||
@@ -237,10 +254,14 @@ void CatalogParser::capabilities(const YAML::Node& n, PciDeviceConfig& c) const 
       if (!a.IsSequence()) fail(a, "atomic_completer is a list of widths: [32, 64, 128]");
       for (const YAML::Node& w : a) {
         const uint64_t width = uint(w, "an atomic width");
-        if (width == 32) spec.atomicCompleter |= kPciExpDevcap2AtomicComp32;
-        else if (width == 64) spec.atomicCompleter |= kPciExpDevcap2AtomicComp64;
-        else if (width == 128) spec.atomicCompleter |= kPciExpDevcap2AtomicComp128;
-        else fail(w, "an AtomicOp completer width is 32, 64 or 128");
+        if (width == 32)
+          spec.atomicCompleter |= kPciExpDevcap2AtomicComp32;
+        else if (width == 64)
+          spec.atomicCompleter |= kPciExpDevcap2AtomicComp64;
+        else if (width == 128)
+          spec.atomicCompleter |= kPciExpDevcap2AtomicComp128;
+        else
+          fail(w, "an AtomicOp completer width is 32, 64 or 128");
       }
     }
     c.pcie = spec;
@@ -275,8 +296,10 @@ std::vector<uint8_t> imageOf(const PciDeviceConfig& c, uint8_t revision, uint16_
 PciDeviceConfig CatalogParser::fromFields(const YAML::Node& root) const {
   PciDeviceConfig c;
   for (const char* key : {"vendor", "device", "class", "bars"})
-    if (!root[key]) fail(root, fmt::format("a device described by fields needs '{}' (or give "
-                                           "config_dump and resource)", key));
+    if (!root[key])
+      fail(root, fmt::format("a device described by fields needs '{}' (or give "
+                             "config_dump and resource)",
+                             key));
   c.vendorId = static_cast<uint16_t>(uint(root["vendor"], "vendor"));
   c.deviceId = static_cast<uint16_t>(uint(root["device"], "device"));
   c.classCode = static_cast<uint32_t>(uint(root["class"], "class"));
@@ -293,10 +316,12 @@ PciDeviceConfig CatalogParser::fromFields(const YAML::Node& root) const {
     if (!b["index"]) fail(b, "a BAR needs an index (0-5)");
     const uint64_t index = uint(b["index"], "index");
     if (index >= kPciStdNumBars) fail(b["index"], "a BAR index is 0 to 5");
-    if (c.bars[index] || (index > 0 && c.bars[index - 1] && c.bars[index - 1]->kind == BarKind::kMem64))
+    if (c.bars[index] ||
+        (index > 0 && c.bars[index - 1] && c.bars[index - 1]->kind == BarKind::kMem64))
       fail(b["index"], fmt::format("BAR{} is already taken", index));
     c.bars[index] = fieldBar(b);
-    if (c.bars[index]->kind == BarKind::kMem64 && (index + 1 == kPciStdNumBars || c.bars[index + 1]))
+    if (c.bars[index]->kind == BarKind::kMem64 &&
+        (index + 1 == kPciStdNumBars || c.bars[index + 1]))
       fail(b["index"], "a 64-bit BAR takes the next slot too, which must be free");
   }
   if (root["rom"]) {
@@ -311,7 +336,8 @@ PciDeviceConfig CatalogParser::fromFields(const YAML::Node& root) const {
     const auto index = static_cast<unsigned>(uint(b["index"], "index"));
     backing(b, *c.bars[index], index, c);
   }
-  const auto revision = static_cast<uint8_t>(root["revision"] ? uint(root["revision"], "revision") : 0);
+  const auto revision =
+      static_cast<uint8_t>(root["revision"] ? uint(root["revision"], "revision") : 0);
   const auto subVendor = static_cast<uint16_t>(
       root["subsystem_vendor"] ? uint(root["subsystem_vendor"], "subsystem_vendor") : c.vendorId);
   const auto subDevice =
@@ -346,11 +372,11 @@ PciDeviceConfig CatalogParser::fromDump(const YAML::Node& root) const {
 }
 
 CatalogDevice CatalogParser::parse(const YAML::Node& root) const {
-  checkKeys(root,
-            {"name", "description", "source", "config_dump", "resource", "vendor", "device", "class",
-             "revision", "subsystem_vendor", "subsystem", "interrupt_pin", "bars", "rom",
-             "capabilities"},
-            "a catalog device");
+  checkKeys(
+      root,
+      {"name", "description", "source", "config_dump", "resource", "vendor", "device", "class",
+       "revision", "subsystem_vendor", "subsystem", "interrupt_pin", "bars", "rom", "capabilities"},
+      "a catalog device");
   CatalogDevice d;
   d.file = file_;
   if (!root["name"]) fail(root, "a catalog device needs a name");
@@ -408,7 +434,8 @@ CatalogDevice loadCatalogDevice(const std::string& path) {
   } catch (const YAML::BadFile&) {
     throw CatalogError(fmt::format("{}: cannot open", path));
   } catch (const YAML::Exception& e) {
-    throw CatalogError(fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
+    throw CatalogError(
+        fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   return CatalogParser(path).parse(root);
 }
@@ -425,7 +452,8 @@ DeviceCatalog DeviceCatalog::load(const std::string& dir) {
   for (const std::string& f : files) {
     CatalogDevice d = loadCatalogDevice(f);
     if (const CatalogDevice* other = catalog.find(d.name))
-      throw CatalogError(fmt::format("{}: device '{}' is already defined in {}", f, d.name, other->file));
+      throw CatalogError(
+          fmt::format("{}: device '{}' is already defined in {}", f, d.name, other->file));
     catalog.devices_.push_back(std::move(d));
   }
   std::sort(catalog.devices_.begin(), catalog.devices_.end(),
@@ -454,14 +482,16 @@ void setDevicesDir(std::string dir) { devicesDirSetting() = std::move(dir); }
 
 std::string describeCatalogDevice(const CatalogDevice& dev) {
   const PciDeviceConfig& c = dev.config;
-  std::string out = fmt::format("{}  {:04x}:{:04x} class {:06x}", dev.name, c.vendorId, c.deviceId,
-                                c.classCode);
+  std::string out =
+      fmt::format("{}  {:04x}:{:04x} class {:06x}", dev.name, c.vendorId, c.deviceId, c.classCode);
   if (!dev.description.empty()) out += "  " + dev.description;
   out += "\n";
   for (unsigned bar = 0; bar < kPciStdNumBars; ++bar) {
     if (!c.bars[bar]) continue;
     const BarSpec& b = *c.bars[bar];
-    const char* kind = b.kind == BarKind::kIo ? "io" : b.kind == BarKind::kMem64 ? "mem64" : "mem32";
+    const char* kind = b.kind == BarKind::kIo      ? "io"
+                       : b.kind == BarKind::kMem64 ? "mem64"
+                                                   : "mem32";
     out += fmt::format("    BAR{} {}{} {}", bar, kind, b.prefetchable ? " prefetchable" : "",
                        formatBytes(b.size));
     if (b.kind != BarKind::kIo)

@@ -88,9 +88,10 @@ void validateMsix(const PciDeviceConfig& c) {
   const MsixPba pba = msixPba(m);
   VFIOMM_ASSERT_MSG(pba.bar < kPciStdNumBars && c.bars[pba.bar] && isMem(*c.bars[pba.bar]),
                     "the MSI-X PBA lives in a memory BAR");
-  VFIOMM_ASSERT_MSG(m.tableOffset + uint64_t{m.vectors} * kPciMsixEntrySize <= c.bars[m.bar]->size &&
-                        uint64_t{pba.offset} + msixPbaSize(m) <= c.bars[pba.bar]->size,
-                    "the MSI-X table and PBA fit in their BARs");
+  VFIOMM_ASSERT_MSG(
+      m.tableOffset + uint64_t{m.vectors} * kPciMsixEntrySize <= c.bars[m.bar]->size &&
+          uint64_t{pba.offset} + msixPbaSize(m) <= c.bars[pba.bar]->size,
+      "the MSI-X table and PBA fit in their BARs");
 }
 
 PciDeviceConfig validated(PciDeviceConfig c) {
@@ -276,7 +277,8 @@ ConfigSpace imagePowerOnConfig(const PciDeviceConfig& c) {
   setupHeader(cs, c);
   clearBits(cs, kPciStatus, kPciStatusErrorBits);
   if (const auto pm = findCapabilityIn(cs, kPciCapIdPm)) {
-    clearBits(cs, *pm + kPciPmCtrl, kPciPmCtrlStateMask | kPciPmCtrlPmeEnable | kPciPmCtrlPmeStatus);
+    clearBits(cs, *pm + kPciPmCtrl,
+              kPciPmCtrlStateMask | kPciPmCtrlPmeEnable | kPciPmCtrlPmeStatus);
     pmWritable(cs, *pm);
   }
   if (const auto msix = findCapabilityIn(cs, kPciCapIdMsix)) {
@@ -372,7 +374,7 @@ PciDevice::PciDevice(PciDeviceConfig config)
       msiCap_(findCapabilityIn(powerOn_, kPciCapIdMsi)),
       afFlr_(afFlrIn(powerOn_)),
       vpd_(findCapabilityIn(powerOn_, kPciCapIdVpd) ? std::make_unique<PciVpd>(config_.vpd)
-                                                     : nullptr),
+                                                    : nullptr),
       cfg_(powerOn_) {
   VFIOMM_ASSERT_MSG(pmCap_.has_value() == config_.pm.has_value() &&
                         pcieCap_.has_value() == config_.pcie.has_value() &&
@@ -406,8 +408,8 @@ Status PciDevice::configWrite(uint32_t offset, unsigned size, uint32_t value) {
     const PciPowerState before = powerState();
     cfg_.write(offset, size, value);
     if (pmCap_ && overlaps(offset, size, *pmCap_ + kPciPmCtrl, 2)) applyPmcsrWrite(before);
-    startFlr = hasFlr() &&
-               setsBit(offset, size, value, *pcieCap_ + kPciExpDevctl, kPciExpDevctlBcrFlr);
+    startFlr =
+        hasFlr() && setsBit(offset, size, value, *pcieCap_ + kPciExpDevctl, kPciExpDevctlBcrFlr);
     if (const auto af = findCapability(kPciCapIdAf); af && afFlr_)
       startFlr = startFlr || setsBit(offset, size, value, *af + kPciAfCtrl, kPciAfCtrlFlr);
     syncDecodeState();
@@ -426,7 +428,6 @@ std::optional<uint16_t> PciDevice::findCapability(uint8_t id) const {
 std::optional<uint16_t> PciDevice::findExtCapability(uint16_t id) const {
   return findExtCapabilityIn(powerOn_, id);
 }
-
 
 PciPowerState PciDevice::pmcsrState() const {
   return static_cast<PciPowerState>(cfg_.read(*pmCap_ + kPciPmCtrl, 2) & kPciPmCtrlStateMask);
@@ -729,15 +730,9 @@ Status PciDevice::tryResetFunction() {
   // Each method the device has succeeds, so the first one is the reset.
   switch (methods.front()) {
     case PciResetMethod::kFlr:
-    case PciResetMethod::kAfFlr:
-      functionLevelReset();
-      break;
-    case PciResetMethod::kPm:
-      pmReset();
-      break;
-    case PciResetMethod::kBus:
-      secondaryBusReset();
-      break;
+    case PciResetMethod::kAfFlr: functionLevelReset(); break;
+    case PciResetMethod::kPm: pmReset(); break;
+    case PciResetMethod::kBus: secondaryBusReset(); break;
   }
   restore();
   deviceLock_.unlock();

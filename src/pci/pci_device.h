@@ -89,9 +89,9 @@ struct MsixPba {
 };
 
 struct MsixSpec {
-  unsigned bar = 0;          // the table's BAR (BIR): a memory BAR
-  uint32_t tableOffset = 0;  // 8-byte aligned
-  unsigned vectors = 1;      // 1 to 2048, 16 bytes each
+  unsigned bar = 0;              // the table's BAR (BIR): a memory BAR
+  uint32_t tableOffset = 0;      // 8-byte aligned
+  unsigned vectors = 1;          // 1 to 2048, 16 bytes each
   std::optional<MsixPba> pba{};  // nullopt: the PBA follows the table
 };
 

@@ -80,12 +80,12 @@ inline constexpr uint8_t kPciCapIdAf = 0x13;  // PCI Advanced Features
 
 // --- power management capability ----------------------------------------------
 
-inline constexpr uint32_t kPciPmPmc = 2;           // PM capabilities
-inline constexpr uint16_t kPciPmCapVer3 = 0x0003;  // PCI PM 1.2
-inline constexpr uint16_t kPciPmCapD1 = 0x0200;     // D1 supported
-inline constexpr uint16_t kPciPmCapD2 = 0x0400;     // D2 supported
+inline constexpr uint32_t kPciPmPmc = 2;              // PM capabilities
+inline constexpr uint16_t kPciPmCapVer3 = 0x0003;     // PCI PM 1.2
+inline constexpr uint16_t kPciPmCapD1 = 0x0200;       // D1 supported
+inline constexpr uint16_t kPciPmCapD2 = 0x0400;       // D2 supported
 inline constexpr uint16_t kPciPmCapPmeMask = 0xf800;  // PME_Support, per D-state
-inline constexpr uint32_t kPciPmCtrl = 4;          // PMCSR
+inline constexpr uint32_t kPciPmCtrl = 4;             // PMCSR
 inline constexpr uint16_t kPciPmCtrlStateMask = 0x0003;
 inline constexpr uint16_t kPciPmCtrlPmeEnable = 0x0100;
 inline constexpr uint16_t kPciPmCtrlPmeStatus = 0x8000;  // RW1C
@@ -134,7 +134,8 @@ inline constexpr uint16_t kPciExpDevctlNosnoopEn = 0x0800;
 inline constexpr uint16_t kPciExpDevctlReadrq512B = 0x2000;
 inline constexpr uint16_t kPciExpDevctlBcrFlr = 0x8000;  // initiate FLR; always reads 0
 inline constexpr uint32_t kPciExpDevcap2 = 0x24;
-inline constexpr uint32_t kPciExpDevcap2AtomicRoute = 0x0040;  // routes AtomicOps (switch/root ports)
+inline constexpr uint32_t kPciExpDevcap2AtomicRoute =
+    0x0040;  // routes AtomicOps (switch/root ports)
 inline constexpr uint32_t kPciExpDevcap2AtomicComp32 = 0x0080;
 inline constexpr uint32_t kPciExpDevcap2AtomicComp64 = 0x0100;
 inline constexpr uint32_t kPciExpDevcap2AtomicComp128 = 0x0200;
@@ -146,7 +147,7 @@ inline constexpr uint32_t kPciCapExpEndpointSizeofV2 = 0x3c;
 
 // --- MSI capability --------------------------------------------------------------
 
-inline constexpr uint32_t kPciMsiFlags = 2;            // message control
+inline constexpr uint32_t kPciMsiFlags = 2;  // message control
 inline constexpr uint16_t kPciMsiFlagsEnable = 0x0001;
 inline constexpr uint16_t kPciMsiFlagsQmask = 0x000e;  // Multiple Message Capable (log2)
 inline constexpr uint16_t kPciMsiFlagsQsize = 0x0070;  // Multiple Message Enable (log2)

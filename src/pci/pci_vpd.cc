@@ -39,9 +39,7 @@ uint32_t PciVpd::tagWalk(const std::vector<uint8_t>& eeprom) {
   return off;
 }
 
-uint8_t PciVpd::byteAt(uint32_t pos) const {
-  return pos < eeprom_.size() ? eeprom_[pos] : kErased;
-}
+uint8_t PciVpd::byteAt(uint32_t pos) const { return pos < eeprom_.size() ? eeprom_[pos] : kErased; }
 
 Result<uint32_t> PciVpd::readDword(uint32_t pos) {
   if (size_ == 0) return fail(Errno::kENODEV);

@@ -1,12 +1,13 @@
 #include "sim/bar_probe.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
 
-#include <fmt/format.h>
-
+#include "abi/vfio.h"
 #include "base/counter.h"
 #include "base/errno.h"
 #include "mm/mm.h"
@@ -18,7 +19,6 @@
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
-#include "abi/vfio.h"
 #include "vfio/vfio_device.h"
 
 namespace vfiomm::sim {
@@ -77,7 +77,8 @@ void Probe::setUp() {
   cfg.design = spec_.design;
   cfg.thp = ThpEnabled::kAlways;
   auto k = Kernel::create(cfg);
-  if (!k) throw ScenarioError(fmt::format("the kernel refuses design {}", designName(spec_.design)));
+  if (!k)
+    throw ScenarioError(fmt::format("the kernel refuses design {}", designName(spec_.design)));
   kernel_ = std::move(*k);
   in_.emplace(kernel_->context());
   lockdep::setReportSink([](const lockdep::Report&) {});
@@ -105,7 +106,8 @@ void Probe::setUp() {
   p.ioctl(containerFd, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU));
   const long fd = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
                           const_cast<char*>(dev_->name().c_str()));
-  if (fd < 0) throw ScenarioError(fmt::format("VFIO_GROUP_GET_DEVICE_FD returned {}", errnoText(fd)));
+  if (fd < 0)
+    throw ScenarioError(fmt::format("VFIO_GROUP_GET_DEVICE_FD returned {}", errnoText(fd)));
   fd_ = static_cast<int>(fd);
   // The guest's firmware turns memory decode on; a VMM starts from there.
   setMemory(true);
@@ -115,7 +117,8 @@ void Probe::setMemory(bool on) {
   uint16_t cmd = 0;
   long rc = proc_->pread(fd_, &cmd, 2, kConfigOffset + kPciCommand);
   if (rc == 2) {
-    cmd = on ? static_cast<uint16_t>(cmd | kPciCommandMemory) : static_cast<uint16_t>(cmd & ~kPciCommandMemory);
+    cmd = on ? static_cast<uint16_t>(cmd | kPciCommandMemory)
+             : static_cast<uint16_t>(cmd & ~kPciCommandMemory);
     rc = proc_->pwrite(fd_, &cmd, 2, kConfigOffset + kPciCommand);
   }
   if (rc != 2) result_.notes.push_back(fmt::format("COMMAND write returned {}", errnoText(rc)));
@@ -128,9 +131,7 @@ void Probe::map() {
   const uint64_t off = VFIO_PCI_INDEX_TO_OFFSET(kProbeBar) + spec_.offset;
   long addr = 0;
   switch (spec_.placement) {
-    case Placement::kKernel:
-      addr = p.mmap(0, len, prot, map::kShared, fd_, off);
-      break;
+    case Placement::kKernel: addr = p.mmap(0, len, prot, map::kShared, fd_, off); break;
     case Placement::kFixed:
       addr = p.mmap(spec_.address, len, prot, map::kShared | map::kFixed, fd_, off);
       break;
@@ -143,7 +144,8 @@ void Probe::map() {
       const uint64_t base = static_cast<uint64_t>(res);
       const uint64_t aligned = roundUp(base, spec_.align);
       if (aligned > base) p.munmap(base, aligned - base);
-      if (base + len + spec_.align > aligned + len) p.munmap(aligned + len, base + spec_.align - aligned);
+      if (base + len + spec_.align > aligned + len)
+        p.munmap(aligned + len, base + spec_.align - aligned);
       addr = p.mmap(aligned, len, prot, map::kShared | map::kFixed, fd_, off);
       break;
     }
@@ -241,7 +243,8 @@ namespace {
 // number of whole blocks (docs/sweep.md says why the model's are).
 Metrics extrapolate(const Metrics& r1, const Metrics& r2, uint64_t k, const CostModel& cost) {
   auto line = [k](uint64_t a, uint64_t b) {
-    const auto v = static_cast<int64_t>(a) + static_cast<int64_t>(k) * (static_cast<int64_t>(b) - static_cast<int64_t>(a));
+    const auto v = static_cast<int64_t>(a) +
+                   static_cast<int64_t>(k) * (static_cast<int64_t>(b) - static_cast<int64_t>(a));
     return static_cast<uint64_t>(std::max<int64_t>(0, v));
   };
   Metrics m;
@@ -307,8 +310,9 @@ nlohmann::ordered_json probeResultToJson(const ProbeResult& r) {
   j["length"] = r.length;
   j["sampled"] = r.sampled;
   j["sampled_fraction"] = r.sampledFraction;
-  j["phases"] = nlohmann::ordered_json{
-      {"touch", phaseToJson(r.touch)}, {"toggle", phaseToJson(r.toggle)}, {"retouch", phaseToJson(r.retouch)}};
+  j["phases"] = nlohmann::ordered_json{{"touch", phaseToJson(r.touch)},
+                                       {"toggle", phaseToJson(r.toggle)},
+                                       {"retouch", phaseToJson(r.retouch)}};
   j["notes"] = r.notes;
   return j;
 }
@@ -348,7 +352,8 @@ ProbeResult extrapolateProbe(const ProbeSample& sample, const ProbeSpec& spec) {
 }
 
 bool isSampled(const ProbeSpec& spec, uint64_t address) {
-  return spec.mappedLength() > spec.sampleAbove && wholeBlocks(address, spec.mappedLength()) >= kMinSampledBlocks;
+  return spec.mappedLength() > spec.sampleAbove &&
+         wholeBlocks(address, spec.mappedLength()) >= kMinSampledBlocks;
 }
 
 ProbeResult runProbe(const ProbeSpec& spec) {

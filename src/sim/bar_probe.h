@@ -19,9 +19,8 @@
 // running in its process (vfiomm runs each in a child process).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>

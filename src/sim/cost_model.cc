@@ -15,8 +15,8 @@ double CostModel::modeledNs(const CostInputs& in) const {
 }
 
 double CostModel::dmaNs(const CostInputs& in) const {
-  return d(in.dmaLookups) * vaddrGetPfnsNs + d(in.iommuMaps) * iommuMapCallNs + d(in.ioptes) * iopteNs +
-         d(in.iovaToPhys) * iovaToPhysNs;
+  return d(in.dmaLookups) * vaddrGetPfnsNs + d(in.iommuMaps) * iommuMapCallNs +
+         d(in.ioptes) * iopteNs + d(in.iovaToPhys) * iovaToPhysNs;
 }
 
 const std::vector<CostModel::Field>& CostModel::fields() {

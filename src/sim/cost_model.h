@@ -12,21 +12,21 @@ namespace vfiomm::sim {
 
 // Event counts of a run or a phase that the cost model prices.
 struct CostInputs {
-  uint64_t faults = 0;          // vmstat.pgfault: fault entry + exit each
+  uint64_t faults = 0;  // vmstat.pgfault: fault entry + exit each
   uint64_t pteInserts = 0;
   uint64_t pmdInserts = 0;
   uint64_t pudInserts = 0;
-  uint64_t tlbMisses = 0;       // each a page walk
+  uint64_t tlbMisses = 0;  // each a page walk
   uint64_t zappedEntries = 0;
   uint64_t zapCalls = 0;
-  uint64_t shootdowns = 0;      // IPIs
-  uint64_t lockHandoffs = 0;    // memory_lock write acquisitions
+  uint64_t shootdowns = 0;    // IPIs
+  uint64_t lockHandoffs = 0;  // memory_lock write acquisitions
   // The DMA map (dma-mapping.md §7's cost hooks); its faults are in
   // `faults` and its inserts in the *Inserts above.
-  uint64_t dmaLookups = 0;      // type1 vaddr_get_pfns() calls
-  uint64_t iommuMaps = 0;       // iommu_map() calls
-  uint64_t ioptes = 0;          // IOPTEs installed, any size
-  uint64_t iovaToPhys = 0;      // iommu_iova_to_phys() calls (type1's unmap walk)
+  uint64_t dmaLookups = 0;  // type1 vaddr_get_pfns() calls
+  uint64_t iommuMaps = 0;   // iommu_map() calls
+  uint64_t ioptes = 0;      // IOPTEs installed, any size
+  uint64_t iovaToPhys = 0;  // iommu_iova_to_phys() calls (type1's unmap walk)
 };
 
 struct CostModel {

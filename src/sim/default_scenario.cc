@@ -78,6 +78,8 @@ phases:
   return kYaml;
 }
 
-Scenario defaultScenario() { return parseScenario(defaultScenarioYaml(), "<builtin:gpu-passthrough>"); }
+Scenario defaultScenario() {
+  return parseScenario(defaultScenarioYaml(), "<builtin:gpu-passthrough>");
+}
 
 }  // namespace vfiomm::sim

@@ -17,12 +17,13 @@ namespace vfiomm::sim {
 // IOVA is taken 1 GiB aligned (IOPTEs then depend on the BAR offset only).
 struct DmaMapEstimate {
   uint64_t faults = 0;
-  uint64_t lookupsPer4K = 0;     // 6.1-6.14
-  uint64_t lookupsPerLeaf = 0;   // 6.15+
+  uint64_t lookupsPer4K = 0;    // 6.1-6.14
+  uint64_t lookupsPerLeaf = 0;  // 6.15+
   uint64_t iopte4k = 0, iopte2m = 0, iopte1g = 0;
-  double modeledNsPer4K = 0;     // default cost model, faults included
+  double modeledNsPer4K = 0;  // default cost model, faults included
   double modeledNsPerLeaf = 0;
 };
-DmaMapEstimate estimateDmaMap(const Metrics& touch, uint64_t barSize, uint64_t offset, uint64_t length);
+DmaMapEstimate estimateDmaMap(const Metrics& touch, uint64_t barSize, uint64_t offset,
+                              uint64_t length);
 
 }  // namespace vfiomm::sim

@@ -5,9 +5,8 @@
 // kernel rule stands in the way and what would fix it.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,11 +35,11 @@ void validateExplainRequest(const ExplainRequest& req);
 
 // Why one huge page size can or cannot be used by the mapping.
 struct HugeCheck {
-  uint64_t size = 0;           // 2 MiB or 1 GiB
+  uint64_t size = 0;  // 2 MiB or 1 GiB
   bool usable = false;
-  std::string rule;            // conformance IDs and spec sections; empty when usable
-  std::string reason;          // one sentence
-  std::string fix;             // empty when usable or nothing can fix it
+  std::string rule;              // conformance IDs and spec sections; empty when usable
+  std::string reason;            // one sentence
+  std::string fix;               // empty when usable or nothing can fix it
   uint64_t predictedLeaves = 0;  // entries of this size a full touch installs, by the rules
 };
 
@@ -73,7 +72,8 @@ struct Explanation {
 
 ProbeSpec explainProbe(const ExplainRequest& req, DesignKind design);
 // Explains one design from a probe result (pure; what explain() does per design).
-DesignExplanation explainDesign(const ExplainRequest& req, DesignKind design, const ProbeResult& probe);
+DesignExplanation explainDesign(const ExplainRequest& req, DesignKind design,
+                                const ProbeResult& probe);
 // Validates, runs a probe per design (each in a child process, `jobs` at
 // once) and explains each.
 Explanation explain(const ExplainRequest& req);

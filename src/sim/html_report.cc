@@ -1,12 +1,12 @@
 #include "sim/html_report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <functional>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "sim/report.h"
 #include "sim/svg_chart.h"
@@ -61,7 +61,8 @@ std::string scenarioSection(const Scenario& sc) {
   fact("THP", sc.thp ? "on" : "off");
   for (const DeviceDef& d : sc.devices) {
     std::string bars;
-    for (const BarDef& b : d.bars) bars += fmt::format("{}BAR{} {}", bars.empty() ? "" : ", ", b.index, sizeText(b.size));
+    for (const BarDef& b : d.bars)
+      bars += fmt::format("{}BAR{} {}", bars.empty() ? "" : ", ", b.index, sizeText(b.size));
     fact("device " + d.name, bars.empty() ? "no BARs" : bars);
   }
   fact("processes", std::to_string(sc.processes.size()));
@@ -72,7 +73,8 @@ std::string scenarioSection(const Scenario& sc) {
   return h + "</dl>";
 }
 
-void tableBlock(std::string& h, const std::string& heading, const std::vector<DesignResult>& results,
+void tableBlock(std::string& h, const std::string& heading,
+                const std::vector<DesignResult>& results,
                 const std::function<const Metrics&(const DesignResult&)>& get) {
   h += fmt::format("<tbody><tr class=\"block\"><th colspan=\"{}\">{}</th></tr>", results.size() + 1,
                    escape(heading));
@@ -110,13 +112,17 @@ std::string tableSection(const std::vector<DesignResult>& results) {
   for (const DesignResult& r : results) {
     const std::string design(designName(r.design));
     if (r.failed) {
-      notes += fmt::format("<li class=\"failed\">FAIL {}: {} invariant-1 violations, {} lockdep reports where there should be none</li>",
-                           escape(design), r.total.violations, r.total.lockdepReports);
+      notes += fmt::format(
+          "<li class=\"failed\">FAIL {}: {} invariant-1 violations, {} lockdep reports where there "
+          "should be none</li>",
+          escape(design), r.total.violations, r.total.lockdepReports);
     }
-    for (const std::string& n : r.setupNotes) notes += fmt::format("<li>{}: setup: {}</li>", escape(design), escape(n));
+    for (const std::string& n : r.setupNotes)
+      notes += fmt::format("<li>{}: setup: {}</li>", escape(design), escape(n));
     for (const PhaseResult& p : r.phases)
       for (const std::string& n : p.notes)
-        notes += fmt::format("<li>{}: phase {}: {}</li>", escape(design), escape(p.name), escape(n));
+        notes +=
+            fmt::format("<li>{}: phase {}: {}</li>", escape(design), escape(p.name), escape(n));
   }
   if (!notes.empty()) h += "<ul class=\"notes\">" + notes + "</ul>";
   return h;
@@ -131,14 +137,15 @@ std::string pageSizeSection(const std::vector<DesignResult>& results) {
   for (const DesignResult& r : results) {
     const Metrics& m = r.total;
     svg::BarGroup g{std::string(designName(r.design)),
-                    {static_cast<double>(m.pte), static_cast<double>(m.pmd), static_cast<double>(m.pud),
-                     static_cast<double>(m.fallback)}};
+                    {static_cast<double>(m.pte), static_cast<double>(m.pmd),
+                     static_cast<double>(m.pud), static_cast<double>(m.fallback)}};
     all.insert(all.end(), g.values.begin(), g.values.end());
     spec.groups.push_back(std::move(g));
   }
   spec.logY = spansDecades(all);
   return svg::barChart(spec) +
-         "<p class=\"how\">Bars side by side per design, over the whole run; a missing bar is a zero."
+         "<p class=\"how\">Bars side by side per design, over the whole run; a missing bar is a "
+         "zero."
          " Fewer, larger entries mean fewer faults for the same BAR.</p>";
 }
 
@@ -161,12 +168,15 @@ std::string modelledTimeSection(const std::vector<DesignResult>& results) {
     for (const PhaseResult& p : r.phases) g.values.push_back(p.m.modeledNs);
     spec.groups.push_back(std::move(g));
   }
-  const char* how = spec.stacked
-                        ? "One bar per design, one segment per phase; the bar's height is the run's modelled time"
-                        : "One bar per phase for each design, on a log scale since the times span decades";
-  return svg::barChart(spec) + fmt::format("<p class=\"how\">{} (the cost model of docs/cost-model.md applied "
-                                           "to the counted events).</p>",
-                                           how);
+  const char* how =
+      spec.stacked
+          ? "One bar per design, one segment per phase; the bar's height is the run's modelled time"
+          : "One bar per phase for each design, on a log scale since the times span decades";
+  return svg::barChart(spec) +
+         fmt::format(
+             "<p class=\"how\">{} (the cost model of docs/cost-model.md applied "
+             "to the counted events).</p>",
+             how);
 }
 
 std::string timelineChart(const DesignResult& r) {
@@ -185,7 +195,8 @@ std::string timelineChart(const DesignResult& r) {
       spec.series[i].points.emplace_back(x, ys[i]);
       all.push_back(ys[i]);
     }
-    if (s.phase != lastPhase && s.phase < r.phases.size()) spec.xMarks.emplace_back(x, r.phases[s.phase].name);
+    if (s.phase != lastPhase && s.phase < r.phases.size())
+      spec.xMarks.emplace_back(x, r.phases[s.phase].name);
     lastPhase = s.phase;
   }
   spec.logY = spansDecades(all);
@@ -194,8 +205,10 @@ std::string timelineChart(const DesignResult& r) {
 
 std::string timelineSection(const std::vector<DesignResult>& results) {
   std::string h =
-      "<p class=\"how\">Counters summed from the start of the first phase, sampled while the phases ran "
-      "(every few milliseconds of wall time and after every event); dashed lines mark where each phase "
+      "<p class=\"how\">Counters summed from the start of the first phase, sampled while the "
+      "phases ran "
+      "(every few milliseconds of wall time and after every event); dashed lines mark where each "
+      "phase "
       "starts. The x axis is modelled time, so a flat stretch is time spent on other events.</p>";
   for (const DesignResult& r : results) h += timelineChart(r);
   return h;
@@ -228,16 +241,20 @@ std::string renderHtmlPage(const std::string& title, const std::vector<HtmlSecti
   for (const HtmlSection& s : sections) {
     const std::string id = anchorOf(s.title);
     toc += fmt::format("<li><a href=\"#{}\">{}</a></li>", id, escape(s.title));
-    body += fmt::format("<section id=\"{}\"><h2>{}</h2>\n{}\n</section>\n", id, escape(s.title), s.html);
+    body += fmt::format("<section id=\"{}\"><h2>{}</h2>\n{}\n</section>\n", id, escape(s.title),
+                        s.html);
   }
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n"
-      "<style>{}</style>\n</head>\n<body>\n<h1>{}</h1>\n<nav><ol>{}</ol></nav>\n{}</body>\n</html>\n",
+      "<meta name=\"viewport\" content=\"width=device-width, "
+      "initial-scale=1\">\n<title>{}</title>\n"
+      "<style>{}</style>\n</head>\n<body>\n<h1>{}</h1>\n<nav><ol>{}</ol></nav>\n{}</body>\n</"
+      "html>\n",
       escape(title), kStyle, escape(title), toc, body);
 }
 
-std::vector<HtmlSection> comparisonSections(const Scenario& sc, const std::vector<DesignResult>& results) {
+std::vector<HtmlSection> comparisonSections(const Scenario& sc,
+                                            const std::vector<DesignResult>& results) {
   return {
       {"Scenario", scenarioSection(sc)},
       {"Comparison", tableSection(results)},

@@ -22,6 +22,7 @@ std::string renderHtmlPage(const std::string& title, const std::vector<HtmlSecti
 // The sections `run` and `compare` show: the scenario, the comparison table,
 // faults by page size per design, modelled time per design and phase, and a
 // timeline of faults, zaps and shootdowns per design.
-std::vector<HtmlSection> comparisonSections(const Scenario& sc, const std::vector<DesignResult>& results);
+std::vector<HtmlSection> comparisonSections(const Scenario& sc,
+                                            const std::vector<DesignResult>& results);
 
 }  // namespace vfiomm::sim

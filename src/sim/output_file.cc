@@ -1,6 +1,7 @@
 #include "sim/output_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,8 +12,6 @@
 #include <cstring>
 #include <streambuf>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace vfiomm::sim {
 
@@ -49,8 +48,10 @@ class OutputFile::FdBuf : public std::streambuf {
     while (left > 0 && error_ == 0) {
       const ssize_t n = ::write(fd_, p, left);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) error_ = errno;
-      else if (n == 0) error_ = EIO;
+      if (n < 0)
+        error_ = errno;
+      else if (n == 0)
+        error_ = EIO;
       else {
         p += n;
         left -= static_cast<size_t>(n);
@@ -83,7 +84,8 @@ std::optional<int> openDescriptorOf(const std::string& path) {
   if (path == "/dev/stderr") return STDERR_FILENO;
   for (const char* prefix : {"/dev/fd/", "/proc/self/fd/"}) {
     const std::string p(prefix);
-    if (path.size() <= p.size() || path.compare(0, p.size(), p) != 0 || path.size() - p.size() > 9) continue;
+    if (path.size() <= p.size() || path.compare(0, p.size(), p) != 0 || path.size() - p.size() > 9)
+      continue;
     const std::string digits = path.substr(p.size());
     if (digits.find_first_not_of("0123456789") == std::string::npos) return std::stoi(digits);
   }
@@ -97,9 +99,11 @@ std::string baseOf(const std::string& path) {
 
 }  // namespace
 
-OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(path)), what_(std::move(what)) {
+OutputFile::OutputFile(std::string path, std::string what)
+    : path_(std::move(path)), what_(std::move(what)) {
   auto cannot = [&](int err) {
-    return OutputError(fmt::format("vfiomm: cannot write the {} {}: {}", what_, path_, std::strerror(err)));
+    return OutputError(
+        fmt::format("vfiomm: cannot write the {} {}: {}", what_, path_, std::strerror(err)));
   };
   if (path_.empty()) throw OutputError(fmt::format("vfiomm: the {} needs a file name", what_));
   if (path_.back() == '/') throw cannot(EISDIR);  // a directory's name, existing or not
@@ -134,15 +138,17 @@ OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(pat
       const int err = fd_ < 0 ? errno : 0;
       if (err == 0 || err == EEXIST) continue;
       if (!exists) throw cannot(err);
-      throw OutputError(fmt::format("vfiomm: cannot write the {} {}: no file can be created beside it in {} ({}); "
-                                    "it is written there under a temporary name and renamed when complete",
-                                    what_, path_, dirOf(target_), std::strerror(err)));
+      throw OutputError(fmt::format(
+          "vfiomm: cannot write the {} {}: no file can be created beside it in {} ({}); "
+          "it is written there under a temporary name and renamed when complete",
+          what_, path_, dirOf(target_), std::strerror(err)));
     }
     // The replacement keeps the replaced file's permissions.
     if (exists) ::fchmod(fd_, st.st_mode & 07777);
     replaces_ = exists;
     try {
-      removeOnInterrupt_.emplace(temp_, fmt::format("vfiomm: the {} {} was not written{}\n", what_, path_, fate()));
+      removeOnInterrupt_.emplace(
+          temp_, fmt::format("vfiomm: the {} {} was not written{}\n", what_, path_, fate()));
     } catch (...) {
       ::close(fd_);
       ::unlink(temp_.c_str());
@@ -180,7 +186,8 @@ void OutputFile::discard() {
 
 void OutputFile::failWriting(int err) {
   discard();
-  throw OutputError(fmt::format("vfiomm: writing the {} {} failed: {}{}", what_, path_, std::strerror(err), fate()));
+  throw OutputError(fmt::format("vfiomm: writing the {} {} failed: {}{}", what_, path_,
+                                std::strerror(err), fate()));
 }
 
 void OutputFile::commit() {

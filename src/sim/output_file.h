@@ -57,8 +57,8 @@ class OutputFile {
 
   std::string path_;
   std::string what_;
-  std::string target_;  // path_ with a symbolic link resolved
-  std::string temp_;    // empty: written directly
+  std::string target_;     // path_ with a symbolic link resolved
+  std::string temp_;       // empty: written directly
   bool replaces_ = false;  // a previous file is there
   int fd_ = -1;
   std::unique_ptr<FdBuf> buf_;

@@ -1,11 +1,10 @@
 #include "sim/progress_bar.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace vfiomm::sim {
 
@@ -16,18 +15,22 @@ constexpr unsigned kLineColumns = 79;  // leaves the last column of an 80-column
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::FILE* out, bool enabled) : out_(out), enabled_(enabled && isTerminal(out)) {}
+ProgressBar::ProgressBar(std::FILE* out, bool enabled)
+    : out_(out), enabled_(enabled && isTerminal(out)) {}
 
 ProgressBar::~ProgressBar() { finish(); }
 
-bool ProgressBar::isTerminal(std::FILE* out) { return out != nullptr && ::isatty(::fileno(out)) == 1; }
+bool ProgressBar::isTerminal(std::FILE* out) {
+  return out != nullptr && ::isatty(::fileno(out)) == 1;
+}
 
 std::string ProgressBar::render(double fraction, const std::string& what, double elapsedSeconds,
                                 unsigned width) {
   const double f = std::isfinite(fraction) ? std::clamp(fraction, 0.0, 1.0) : 0.0;
   const auto filled = static_cast<unsigned>(std::lround(f * kBarColumns));
-  std::string line = fmt::format("[{}{}] {:3.0f}% {:5.1f}s {}", std::string(filled, '#'),
-                                 std::string(kBarColumns - filled, '.'), f * 100, elapsedSeconds, what);
+  std::string line =
+      fmt::format("[{}{}] {:3.0f}% {:5.1f}s {}", std::string(filled, '#'),
+                  std::string(kBarColumns - filled, '.'), f * 100, elapsedSeconds, what);
   if (line.size() > width) line.resize(width);
   return line;
 }

@@ -1,9 +1,9 @@
 #include "sim/report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <functional>
-
-#include <fmt/format.h>
 
 namespace vfiomm::sim {
 
@@ -76,8 +76,12 @@ const std::vector<Row>& rows() {
       {"  PMD inserts (2M)", [](const Metrics& m) { return count(m.pmd); }},
       {"  PUD inserts (1G)", [](const Metrics& m) { return count(m.pud); }},
       {"  huge fallbacks", [](const Metrics& m) { return count(m.fallback); }},
-      {"SIGBUS / SIGSEGV", [](const Metrics& m) { return fmt::format("{} / {}", count(m.sigbus), count(m.sigsegv)); }},
-      {"zaps / entries", [](const Metrics& m) { return fmt::format("{} / {}", count(m.zaps), count(m.zappedEntries)); }},
+      {"SIGBUS / SIGSEGV",
+       [](const Metrics& m) { return fmt::format("{} / {}", count(m.sigbus), count(m.sigsegv)); }},
+      {"zaps / entries",
+       [](const Metrics& m) {
+         return fmt::format("{} / {}", count(m.zaps), count(m.zappedEntries));
+       }},
       {"TLB misses", [](const Metrics& m) { return count(m.tlbMisses); }},
       {"TLB shootdowns", [](const Metrics& m) { return count(m.shootdowns); }},
       {"page tables (peak)", [](const Metrics& m) { return bytes(m.pgtablesPeak); }},
@@ -86,11 +90,13 @@ const std::vector<Row>& rows() {
       {"DMA map lookups", [](const Metrics& m) { return count(m.dmaLookups); }},
       {"  faults by DMA map", [](const Metrics& m) { return count(m.dmaFaults); }},
       {"  iommu_map calls", [](const Metrics& m) { return count(m.iommuMaps); }},
-      {"  IOPTEs 4K/2M/1G", [](const Metrics& m) {
+      {"  IOPTEs 4K/2M/1G",
+       [](const Metrics& m) {
          return fmt::format("{}/{}/{}", count(m.iopte4k), count(m.iopte2m), count(m.iopte1g));
        }},
       {"  DMA map time", [](const Metrics& m) { return duration(m.dmaModeledNs); }},
-      {"device DMA / DMAR", [](const Metrics& m) {
+      {"device DMA / DMAR",
+       [](const Metrics& m) {
          return fmt::format("{} / {}", count(m.dmaAccesses), count(m.dmarFaults));
        }},
       {"inv-7 violations", [](const Metrics& m) { return count(m.dmaViolations); }},
@@ -142,7 +148,9 @@ Json scenarioToJson(const Scenario& sc) {
     dj["runtime_pm"] = d.runtimePm;
     Json bars = Json::array();
     for (const BarDef& b : d.bars)
-      bars.push_back(Json{{"index", b.index}, {"size", b.size}, {"type", barKindName(b.kind)},
+      bars.push_back(Json{{"index", b.index},
+                          {"size", b.size},
+                          {"type", barKindName(b.kind)},
                           {"prefetchable", b.prefetchable}});
     dj["bars"] = bars;
     devs.push_back(dj);
@@ -154,7 +162,8 @@ Json scenarioToJson(const Scenario& sc) {
     pj["name"] = p.name;
     Json opens = Json::array();
     for (const OpenDef& o : p.opens)
-      opens.push_back(Json{{"device", o.device}, {"via", o.via == OpenVia::kGroup ? "group" : "cdev"}});
+      opens.push_back(
+          Json{{"device", o.device}, {"via", o.via == OpenVia::kGroup ? "group" : "cdev"}});
     pj["open"] = opens;
     Json maps = Json::array();
     for (const MappingDef& m : p.mappings) {
@@ -164,8 +173,10 @@ Json scenarioToJson(const Scenario& sc) {
       mj["bar"] = m.bar;
       mj["offset"] = m.offset;
       mj["length"] = m.length;
-      if (m.address) mj["address"] = *m.address;
-      else mj["address"] = nullptr;
+      if (m.address)
+        mj["address"] = *m.address;
+      else
+        mj["address"] = nullptr;
       mj["align"] = m.alignSpec;
       mj["align_bytes"] = m.align;
       mj["prot"] = m.write ? "rw" : "r";
@@ -252,8 +263,8 @@ Json metricsToJson(const Metrics& m) {
                       {"ioptes", Json{{"4k", m.iopte4k}, {"2m", m.iopte2m}, {"1g", m.iopte1g}}},
                       {"iova_to_phys", m.iovaToPhys},
                       {"modeled_ns", m.dmaModeledNs}};
-  j["device_dma"] = Json{{"accesses", m.dmaAccesses}, {"dmar_faults", m.dmarFaults},
-                         {"violations", m.dmaViolations}};
+  j["device_dma"] = Json{
+      {"accesses", m.dmaAccesses}, {"dmar_faults", m.dmarFaults}, {"violations", m.dmaViolations}};
   j["modeled_ns"] = m.modeledNs;
   j["wall_ns"] = m.wallNs;
   return j;
@@ -289,27 +300,26 @@ Json designResultToJson(const DesignResult& r) {
     rj["total"] = metricsToJson(r.total);
     Json timeline = Json::array();
     for (const TimelineSample& s : r.timeline)
-      timeline.push_back(Json{{"phase", s.phase}, {"faults", s.faults}, {"zaps", s.zaps},
-                              {"zapped_entries", s.zappedEntries}, {"shootdowns", s.shootdowns},
+      timeline.push_back(Json{{"phase", s.phase},
+                              {"faults", s.faults},
+                              {"zaps", s.zaps},
+                              {"zapped_entries", s.zappedEntries},
+                              {"shootdowns", s.shootdowns},
                               {"modeled_ns", s.modeledNs}});
     rj["timeline"] = timeline;
     return rj;
   }
 }
 
-namespace {
-
-
-}  // namespace
-
+namespace {}  // namespace
 
 namespace {
 
 // Who a note or verdict is about: the design, and with --profiles or
 // --dma-paths (the same design in several columns) its profile and path.
 std::string runName(const DesignResult& r, const std::vector<DesignResult>& results) {
-  const auto sameDesign = std::count_if(results.begin(), results.end(),
-                                        [&](const DesignResult& o) { return o.design == r.design; });
+  const auto sameDesign = std::count_if(
+      results.begin(), results.end(), [&](const DesignResult& o) { return o.design == r.design; });
   if (sameDesign < 2) return std::string(designName(r.design));
   return fmt::format("{} ({}, {})", designName(r.design), r.profile, dmaPathName(r.dmaPath));
 }
@@ -323,26 +333,33 @@ std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& res
   std::vector<size_t> widths;
   for (const DesignResult& r : results)
     widths.push_back(std::max<size_t>(14, designName(r.design).size() + 2));
-  auto section = [&](const std::string& title, const std::function<const Metrics&(const DesignResult&)>& get) {
+  auto section = [&](const std::string& title,
+                     const std::function<const Metrics&(const DesignResult&)>& get) {
     // Widen columns to their contents first.
     for (size_t c = 0; c < results.size(); ++c)
-      for (const Row& row : rows()) widths[c] = std::max(widths[c], row.cell(get(results[c])).size() + 2);
+      for (const Row& row : rows())
+        widths[c] = std::max(widths[c], row.cell(get(results[c])).size() + 2);
     out += fmt::format("\n{:<{}}", title, kLabel);
-    for (size_t c = 0; c < results.size(); ++c) out += fmt::format("{:>{}}", designName(results[c].design), widths[c]);
+    for (size_t c = 0; c < results.size(); ++c)
+      out += fmt::format("{:>{}}", designName(results[c].design), widths[c]);
     out += "\n";
     for (const Row& row : rows()) {
       out += fmt::format("{:<{}}", row.label, kLabel);
-      for (size_t c = 0; c < results.size(); ++c) out += fmt::format("{:>{}}", row.cell(get(results[c])), widths[c]);
+      for (size_t c = 0; c < results.size(); ++c)
+        out += fmt::format("{:>{}}", row.cell(get(results[c])), widths[c]);
       out += "\n";
     }
   };
   if (!results.empty()) {
     out += fmt::format("\n{:<{}}", "profile", kLabel);
-    for (size_t c = 0; c < results.size(); ++c) out += fmt::format("{:>{}}", results[c].profile, widths[c]);
+    for (size_t c = 0; c < results.size(); ++c)
+      out += fmt::format("{:>{}}", results[c].profile, widths[c]);
     out += "\n";
-    if (std::any_of(results.begin(), results.end(), [](const DesignResult& r) { return r.dmaPath != DmaPath::kVaddr; })) {
+    if (std::any_of(results.begin(), results.end(),
+                    [](const DesignResult& r) { return r.dmaPath != DmaPath::kVaddr; })) {
       out += fmt::format("{:<{}}", "dma path", kLabel);
-      for (size_t c = 0; c < results.size(); ++c) out += fmt::format("{:>{}}", dmaPathName(results[c].dmaPath), widths[c]);
+      for (size_t c = 0; c < results.size(); ++c)
+        out += fmt::format("{:>{}}", dmaPathName(results[c].dmaPath), widths[c]);
       out += "\n";
     }
     for (size_t p = 0; p < results.front().phases.size(); ++p)
@@ -358,24 +375,29 @@ std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& res
     }
     for (const PhaseResult& p : r.phases)
       for (const std::string& n : p.notes) {
-        out += fmt::format("{}note {}: phase {}: {}\n", anyNote ? "" : "\n", runName(r, results), p.name, n);
+        out += fmt::format("{}note {}: phase {}: {}\n", anyNote ? "" : "\n", runName(r, results),
+                           p.name, n);
         anyNote = true;
       }
   }
   out += "\n";
   for (const DesignResult& r : results) {
-    if (designTraits(r.design).expectsHoles && (r.total.violations != 0 || r.total.lockdepReports != 0))
-      out += fmt::format("{}: {} invariant-1 violations and {} lockdep reports - the known holes of "
-                         "this design (reported, not a failure)\n",
-                         runName(r, results), r.total.violations, r.total.lockdepReports);
+    if (designTraits(r.design).expectsHoles &&
+        (r.total.violations != 0 || r.total.lockdepReports != 0))
+      out += fmt::format(
+          "{}: {} invariant-1 violations and {} lockdep reports - the known holes of "
+          "this design (reported, not a failure)\n",
+          runName(r, results), r.total.violations, r.total.lockdepReports);
     if (r.dmaPath == DmaPath::kVaddr && r.total.dmaViolations != 0)
-      out += fmt::format("{}: {} invariant-7 violations - device DMA reached a BAR with decode off through IOPTEs "
-                         "that type1 keeps past the zap, its known hazard (reported, not a failure)\n",
-                         runName(r, results), r.total.dmaViolations);
+      out += fmt::format(
+          "{}: {} invariant-7 violations - device DMA reached a BAR with decode off through IOPTEs "
+          "that type1 keeps past the zap, its known hazard (reported, not a failure)\n",
+          runName(r, results), r.total.dmaViolations);
     if (r.failed)
-      out += fmt::format("FAIL {}: {} invariant-1 violations, {} lockdep reports, {} invariant-7 violations where "
-                         "there should be none\n",
-                         runName(r, results), r.total.violations, r.total.lockdepReports, r.total.dmaViolations);
+      out += fmt::format(
+          "FAIL {}: {} invariant-1 violations, {} lockdep reports, {} invariant-7 violations where "
+          "there should be none\n",
+          runName(r, results), r.total.violations, r.total.lockdepReports, r.total.dmaViolations);
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "sim/runner.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <barrier>
@@ -11,11 +13,10 @@
 #include <random>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "abi/iommufd.h"
 #include "base/assert.h"
 #include "base/counter.h"
+#include "iommu/iommu.h"
 #include "mm/mm.h"
 #include "mm/vm_flags.h"
 #include "pci/bar_region.h"
@@ -25,7 +26,6 @@
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 #include "trace/tracer.h"
-#include "iommu/iommu.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
@@ -54,13 +54,13 @@ struct ProcState {
   std::string name;
   std::shared_ptr<Process> proc;
   std::map<std::string, int> deviceFd;  // scenario device name -> fd
-  std::map<uint32_t, int> groupFds;  // IOMMU group id -> fd
+  std::map<uint32_t, int> groupFds;     // IOMMU group id -> fd
   std::map<std::string, MapState> maps;
   std::vector<std::string> mapOrder;
   std::map<std::string, Thread*> threads;  // scenario thread name -> Thread
-  int container = -1;      // /dev/vfio/vfio, when a device is opened via group
-  int iommufd = -1;        // /dev/iommu, when a device is opened via cdev
-  uint32_t ioas = 0;       // the IOAS its cdev devices attach to (0: none yet)
+  int container = -1;                      // /dev/vfio/vfio, when a device is opened via group
+  int iommufd = -1;                        // /dev/iommu, when a device is opened via cdev
+  uint32_t ioas = 0;                       // the IOAS its cdev devices attach to (0: none yet)
   std::vector<int> cdevFds;
   // DmaPath::kDmaBuf: the dma-buf fd behind each IOAS area, by IOVA, with
   // the area's length; closed when the area is unmapped.
@@ -87,8 +87,7 @@ long hotReset(ProcState& ps, int devFd) {
   if (!(info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID)) {
     for (uint32_t i = 0; i < info->count; ++i) {
       auto it = ps.groupFds.find(info->devices[i].group_id);
-      if (it != ps.groupFds.end() &&
-          std::find(fds.begin(), fds.end(), it->second) == fds.end())
+      if (it != ps.groupFds.end() && std::find(fds.begin(), fds.end(), it->second) == fds.end())
         fds.push_back(it->second);
     }
   }
@@ -151,12 +150,12 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
     if (r.sig.signo == SigInfo::kSigsegv) ++st.sigsegv;
     // Published in batches: one shared cache line per access would be
     // most of the cost of a TLB hit.
-    if (sync != nullptr && (st.accesses & 63) == 0) sync->accesses.fetch_add(64, std::memory_order_relaxed);
+    if (sync != nullptr && (st.accesses & 63) == 0)
+      sync->accesses.fetch_add(64, std::memory_order_relaxed);
   };
   for (unsigned pass = 0;; ++pass) {
-    const bool more = pass < prog.passes ||
-                      (prog.untilEventsDone && sync != nullptr &&
-                       !sync->eventsDone.load(std::memory_order_acquire));
+    const bool more = pass < prog.passes || (prog.untilEventsDone && sync != nullptr &&
+                                             !sync->eventsDone.load(std::memory_order_acquire));
     if (!more) break;
     // Waiting for the events' thread: under a deterministic scheduler it
     // must get to run even when this pass only hits the TLB. The first pass
@@ -188,7 +187,8 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
 uint64_t accessesOf(const std::vector<Target>& targets, const AccessProgram& prog) {
   uint64_t perPass = 0;
   for (const Target& tg : targets)
-    perPass += prog.pattern == Pattern::kRandom ? prog.count : (tg.len + prog.stride - 1) / prog.stride;
+    perPass +=
+        prog.pattern == Pattern::kRandom ? prog.count : (tg.len + prog.stride - 1) / prog.stride;
   return perPass * prog.passes;
 }
 
@@ -237,8 +237,10 @@ class Run {
 };
 
 void Run::note(std::vector<std::string>& notes, const Mark& m, const std::string& what, long rc) {
-  notes.push_back(fmt::format("line {}: {} returned {}", m.line, what,
-                              rc < 0 ? std::string(errnoName(static_cast<Errno>(static_cast<int>(-rc)))) : std::to_string(rc)));
+  notes.push_back(
+      fmt::format("line {}: {} returned {}", m.line, what,
+                  rc < 0 ? std::string(errnoName(static_cast<Errno>(static_cast<int>(-rc))))
+                         : std::to_string(rc)));
 }
 
 // A fresh kernel, bound to this thread, with lockdep's sink, the scheduler
@@ -249,7 +251,8 @@ void Run::boot() {
   cfg.design = design_;
   cfg.designOptions = options_.designOptions;
   cfg.pageTables = options_.pageTables;
-  cfg.profile = sc_.profile.empty() && sc_.dmaPath == DmaPath::kDmaBuf ? kDmaBufProfile : sc_.profile;
+  cfg.profile =
+      sc_.profile.empty() && sc_.dmaPath == DmaPath::kDmaBuf ? kDmaBufProfile : sc_.profile;
   cfg.thp = sc_.thp ? ThpEnabled::kAlways : ThpEnabled::kNever;
   cfg.memory = sc_.memory;
   cfg.tlb = sc_.tlb;
@@ -267,14 +270,14 @@ void Run::boot() {
   if (options_.schedHook != nullptr) setSchedHook(options_.schedHook);
   if (options_.traceLimit != 0) {
     trace::Tracer& tracer = trace::Tracer::current();
-    tracer.start(options_.traceLimit, std::string(designName(design_)), sc_.cpus, options_.traceClock);
+    tracer.start(options_.traceLimit, std::string(designName(design_)), sc_.cpus,
+                 options_.traceClock);
     tracer.nameProcess(kRunnerTid, "vfiomm");
     tracer.nameThread(kRunnerTid, kRunnerTid, "runner");
   }
 }
 
 void Run::setUp() {
-
   std::map<uint8_t, PciBus*> buses;
   for (const DeviceDef& d : sc_.devices) {
     if (buses.count(d.bus) == 0) buses[d.bus] = &kernel_->addBus(d.bus, true, d.slotReset);
@@ -302,7 +305,8 @@ void Run::setUp() {
   for (const ProcessDef& p : sc_.processes) {
     bool forked = false;
     for (const PhaseDef& ph : sc_.phases)
-      for (const EventDef& e : ph.events) forked = forked || (e.kind == EventKind::kFork && e.child == p.name);
+      for (const EventDef& e : ph.events)
+        forked = forked || (e.kind == EventKind::kFork && e.child == p.name);
     if (forked) continue;
     auto ps = std::make_unique<ProcState>();
     ps->name = p.name;
@@ -339,10 +343,11 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
         groupFd[gpath] = static_cast<int>(g);
         ps.groupFds[static_cast<uint32_t>(dev.group()->id())] = static_cast<int>(g);
       }
-      const long fd = p.ioctl(groupFd[gpath], VFIO_GROUP_GET_DEVICE_FD,
-                              const_cast<char*>(dev.name().c_str()));
+      const long fd =
+          p.ioctl(groupFd[gpath], VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev.name().c_str()));
       if (fd < 0) {
-        note(result_.setupNotes, def.mark, fmt::format("VFIO_GROUP_GET_DEVICE_FD({})", o.device), fd);
+        note(result_.setupNotes, def.mark, fmt::format("VFIO_GROUP_GET_DEVICE_FD({})", o.device),
+             fd);
         continue;
       }
       ps.deviceFd[o.device] = static_cast<int>(fd);
@@ -361,7 +366,8 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
       // On the dma-buf path every device translates through the IOAS from
       // the start, as a peer's DMA needs.
       if (sc_.dmaPath == DmaPath::kDmaBuf)
-        if (const long a = attachIoas(ps); a < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", a);
+        if (const long a = attachIoas(ps); a < 0)
+          note(result_.setupNotes, def.mark, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", a);
     }
     // The guest's firmware turns memory decode on; a VMM starts from there.
     uint16_t cmd = 0;
@@ -430,7 +436,8 @@ void Run::mapAll(ProcState& ps, const ProcessDef& def) {
   }
 }
 
-long Run::configRw16(ProcState& ps, const std::string& dev, uint32_t offset, uint16_t* v, bool write) {
+long Run::configRw16(ProcState& ps, const std::string& dev, uint32_t offset, uint16_t* v,
+                     bool write) {
   auto it = ps.deviceFd.find(dev);
   if (it == ps.deviceFd.end()) return -static_cast<long>(toInt(Errno::kEBADF));
   return write ? ps.proc->pwrite(it->second, v, 2, kConfigOffset + offset)
@@ -506,25 +513,22 @@ void Run::runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::stri
       uint16_t v = 0;
       rc = configRw16(ps, e.device, pmcsr, &v, false);
       if (rc == 2) {
-        v = static_cast<uint16_t>((v & ~kPciPmCtrlStateMask) | (e.kind == EventKind::kD3hot ? 3 : 0));
+        v = static_cast<uint16_t>((v & ~kPciPmCtrlStateMask) |
+                                  (e.kind == EventKind::kD3hot ? 3 : 0));
         rc = configRw16(ps, e.device, pmcsr, &v, true);
       }
       if (rc != 2) note(notes, e.mark, what, rc);
       return;
     }
-    case EventKind::kReset:
-      rc = p.ioctl(devFd(), VFIO_DEVICE_RESET, nullptr);
-      break;
-    case EventKind::kHotReset:
-      rc = hotReset(ps, devFd());
-      break;
+    case EventKind::kReset: rc = p.ioctl(devFd(), VFIO_DEVICE_RESET, nullptr); break;
+    case EventKind::kHotReset: rc = hotReset(ps, devFd()); break;
     case EventKind::kLowPowerEntry:
     case EventKind::kLowPowerExit: {
       vfio_device_feature f;
       f.argsz = sizeof(f);
-      f.flags = VFIO_DEVICE_FEATURE_SET | (e.kind == EventKind::kLowPowerEntry
-                                               ? VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY
-                                               : VFIO_DEVICE_FEATURE_LOW_POWER_EXIT);
+      f.flags = VFIO_DEVICE_FEATURE_SET |
+                (e.kind == EventKind::kLowPowerEntry ? VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY
+                                                     : VFIO_DEVICE_FEATURE_LOW_POWER_EXIT);
       rc = p.ioctl(devFd(), VFIO_DEVICE_FEATURE, &f);
       break;
     }
@@ -535,8 +539,7 @@ void Run::runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::stri
     case EventKind::kExit:
     case EventKind::kDmaMap:
     case EventKind::kDmaUnmap:
-    case EventKind::kDeviceDma:
-      VFIOMM_ASSERT_MSG(false, "not a device event");
+    case EventKind::kDeviceDma: VFIOMM_ASSERT_MSG(false, "not a device event");
   }
   if (rc < 0) note(notes, e.mark, what, rc);
 }
@@ -574,7 +577,9 @@ long Run::attachIoas(ProcState& ps) {
     vfio_device_attach_iommufd_pt at{};
     at.argsz = sizeof(at);
     at.pt_id = ps.ioas;
-    if (const long rc = p.ioctl(ps.cdevFds[ps.attached], VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at); rc < 0) return rc;
+    if (const long rc = p.ioctl(ps.cdevFds[ps.attached], VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+        rc < 0)
+      return rc;
   }
   return 0;
 }
@@ -597,7 +602,8 @@ long Run::dmaMap(ProcState& ps, const EventDef& e) {
   if (const long rc = attachIoas(ps); rc < 0) return rc;
   iommu_ioas_map m{};
   m.size = sizeof(m);
-  m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (e.dmaWrite ? IOMMU_IOAS_MAP_WRITEABLE : 0);
+  m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+            (e.dmaWrite ? IOMMU_IOAS_MAP_WRITEABLE : 0);
   m.ioas_id = ps.ioas;
   m.user_va = vaddr;
   m.length = e.length;
@@ -620,7 +626,8 @@ long Run::dmaBufMap(ProcState& ps, const EventDef& e) {
   if (buf < 0) return buf;
   iommu_ioas_map_file mf{};
   mf.size = sizeof(mf);
-  mf.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (e.dmaWrite ? IOMMU_IOAS_MAP_WRITEABLE : 0);
+  mf.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+             (e.dmaWrite ? IOMMU_IOAS_MAP_WRITEABLE : 0);
   mf.ioas_id = ps.ioas;
   mf.fd = static_cast<int32_t>(buf);
   mf.length = e.length;
@@ -648,7 +655,8 @@ long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
   if (sc_.dmaPath == DmaPath::kDmaBuf) {
     const long rc = ioasUnmap(ps, e.iova, e.length);
     if (rc == 0) {
-      for (auto it = ps.dmaBufs.lower_bound(e.iova); it != ps.dmaBufs.end() && it->first - e.iova < e.length;) {
+      for (auto it = ps.dmaBufs.lower_bound(e.iova);
+           it != ps.dmaBufs.end() && it->first - e.iova < e.length;) {
         p.close(it->second.first);
         it = ps.dmaBufs.erase(it);
       }
@@ -672,10 +680,12 @@ long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
 // by the IOMMU (invariant 7).
 void Run::deviceDma(const EventDef& e, PhaseResult& pr) {
   const PciDevice& dev = devices_.at(e.device)->pdev();
-  const Status st = e.dmaWrite ? kernel_->iommu().dmaWrite(dev, e.iova, e.dmaSize, 0)
-                               : Status(kernel_->iommu().dmaRead(dev, e.iova, e.dmaSize).map([](uint64_t) {}));
+  const Status st =
+      e.dmaWrite ? kernel_->iommu().dmaWrite(dev, e.iova, e.dmaSize, 0)
+                 : Status(kernel_->iommu().dmaRead(dev, e.iova, e.dmaSize).map([](uint64_t) {}));
   if (!st)
-    note(pr.notes, e.mark, fmt::format("DMA {} by {} at IOVA {:#x}", e.dmaWrite ? "write" : "read", e.device, e.iova),
+    note(pr.notes, e.mark,
+         fmt::format("DMA {} by {} at IOVA {:#x}", e.dmaWrite ? "write" : "read", e.device, e.iova),
          -static_cast<long>(toInt(st.error())));
 }
 
@@ -697,9 +707,7 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
     case EventKind::kReset:
     case EventKind::kHotReset:
     case EventKind::kLowPowerEntry:
-    case EventKind::kLowPowerExit:
-      runDeviceEvent(ps, e, pr.notes);
-      return;
+    case EventKind::kLowPowerExit: runDeviceEvent(ps, e, pr.notes); return;
     case EventKind::kMunmap: {
       MapState& m = ps.maps.at(e.mapping);
       rc = p.munmap(m.addr + e.offset, e.length);
@@ -760,14 +768,9 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       p.exit();
       ps.alive = false;
       return;
-    case EventKind::kDmaMap:
-      rc = dmaMap(ps, e);
-      break;
-    case EventKind::kDmaUnmap:
-      rc = dmaUnmap(ps, e);
-      break;
-    case EventKind::kDeviceDma:
-      VFIOMM_ASSERT_MSG(false, "handled above");
+    case EventKind::kDmaMap: rc = dmaMap(ps, e); break;
+    case EventKind::kDmaUnmap: rc = dmaUnmap(ps, e); break;
+    case EventKind::kDeviceDma: VFIOMM_ASSERT_MSG(false, "handled above");
   }
   if (rc < 0) note(pr.notes, e.mark, what, rc);
 }
@@ -789,8 +792,9 @@ TimelineSample Run::sampleOf(const Metrics& phaseSoFar) const {
 void Run::reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expected) const {
   if (!options_.onProgress) return;
   // An open-ended phase counts as half done while it runs.
-  const double inPhase = expected == 0 ? 0.5 : std::min(1.0, static_cast<double>(accesses) /
-                                                                  static_cast<double>(expected));
+  const double inPhase =
+      expected == 0 ? 0.5
+                    : std::min(1.0, static_cast<double>(accesses) / static_cast<double>(expected));
   const double phases = static_cast<double>(std::max<size_t>(sc_.phases.size(), 1));
   options_.onProgress((static_cast<double>(result_.phases.size()) + inPhase) / phases, phase.name);
 }
@@ -812,15 +816,16 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
     std::vector<Target> targets;
     const AccessProgram* prog;
     ThreadStats stats;
-    ProcState* process;               // whose device events it issues
+    ProcState* process;                   // whose device events it issues
     const std::vector<EventDef>* events;  // none: it runs prog
-    std::vector<std::string> notes;   // of its events, merged at the end
+    std::vector<std::string> notes;       // of its events, merged at the end
   };
   std::vector<Work> work;
   for (const ThreadDef& td : phase.threads) {
     ProcState& ps = *procs_.at(td.process);
     Thread& t = threadFor(ps, td.name, td.cpu);
-    std::vector<Target> targets = td.events.empty() ? targetsOf(ps, td.program) : std::vector<Target>{};
+    std::vector<Target> targets =
+        td.events.empty() ? targetsOf(ps, td.program) : std::vector<Target>{};
     work.push_back(Work{&t, std::move(targets), &td.program, {}, &ps, &td.events, {}});
   }
   uint64_t expectedAccesses = 0;  // 0: unknown (a thread runs until the events are done)
@@ -857,7 +862,8 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   start_line.arrive_and_wait();
   uint64_t peak = pgtablesNow();
   for (const EventDef& e : phase.events) {
-    while (e.afterAccesses != 0 && sync.accesses.load(std::memory_order_relaxed) < e.afterAccesses &&
+    while (e.afterAccesses != 0 &&
+           sync.accesses.load(std::memory_order_relaxed) < e.afterAccesses &&
            sync.running.load(std::memory_order_acquire) != 0) {
       spinPoint("runner.wait");
       std::this_thread::yield();
@@ -902,7 +908,8 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   m.dmaModeledNs = sc_.cost.dmaNs(m.costInputs());
   const std::vector<TimelineSample> samples = timeline.finish(sampleOf(m));
   result_.timeline.insert(result_.timeline.end(), samples.begin(), samples.end());
-  m.wallNs = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count());
+  m.wallNs =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count());
   return pr;
 }
 
@@ -921,7 +928,8 @@ DesignResult Run::run() {
     tracePhase(traced, ph.name);
     result_.total.add(result_.phases.back().m);
   }
-  if (monitor_ && result_.total.violations != 0) result_.firstDecodeViolation = firstDecodeViolation();
+  if (monitor_ && result_.total.violations != 0)
+    result_.firstDecodeViolation = firstDecodeViolation();
   // Invariant 7 is type1's known hazard on the vaddr path (its IOPTEs
   // outlive the zap, dma-mapping.md §2.6); the dma-buf path must keep it.
   result_.failed = (!designTraits(design_).expectsHoles &&
@@ -943,7 +951,8 @@ DesignResult Run::run() {
   if (options_.beforeTeardown) options_.beforeTeardown(*kernel_);
   const std::vector<lockdep::Report> reports = lockdep::reports();
   if (!reports.empty()) result_.firstLockdepReport = reports.front().text;
-  if (options_.traceLimit != 0) result_.trace = std::make_shared<trace::TraceLog>(trace::Tracer::current().stop());
+  if (options_.traceLimit != 0)
+    result_.trace = std::make_shared<trace::TraceLog>(trace::Tracer::current().stop());
   in_.reset();
   kernel_.reset();
   return result_;

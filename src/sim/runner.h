@@ -32,32 +32,32 @@ class PageTableArena;
 namespace vfiomm::sim {
 
 struct Metrics {
-  uint64_t faults = 0;        // vmstat.pgfault (minor faults)
-  uint64_t pte = 0;           // mm.pfn_insert.pte
+  uint64_t faults = 0;  // vmstat.pgfault (minor faults)
+  uint64_t pte = 0;     // mm.pfn_insert.pte
   uint64_t pmd = 0;
   uint64_t pud = 0;
-  uint64_t fallback = 0;      // mm.fault.fallback.pud + .pmd
+  uint64_t fallback = 0;  // mm.fault.fallback.pud + .pmd
   uint64_t sigbus = 0;
   uint64_t sigsegv = 0;
   uint64_t accesses = 0;
-  uint64_t zaps = 0;          // mm.zap.calls
-  uint64_t zappedEntries = 0; // mm.zap.pte + pmd + pud
+  uint64_t zaps = 0;           // mm.zap.calls
+  uint64_t zappedEntries = 0;  // mm.zap.pte + pmd + pud
   uint64_t tlbMisses = 0;
   uint64_t shootdowns = 0;
   uint64_t memoryLockWrites = 0;
   uint64_t pgtablesPeak = 0;  // bytes: the largest sum over processes seen so far
   uint64_t lockdepReports = 0;
-  uint64_t violations = 0;    // invariant 1: accesses that reached a BAR with decode off
+  uint64_t violations = 0;  // invariant 1: accesses that reached a BAR with decode off
   // The DMA map (dma-mapping.md §2): type1's lookups and the faults it took,
   // the IOMMU's iommu_map() calls and the IOPTEs they installed by size,
   // and the unmap walk's iommu_iova_to_phys() calls.
-  uint64_t dmaLookups = 0;    // vfio.type1.vaddr_get_pfns
-  uint64_t dmaFaults = 0;     // vfio.type1.fixup_user_fault (also in `faults`)
-  uint64_t iommuMaps = 0;     // iommu.map.calls
-  uint64_t iopte4k = 0;       // iommu.iopte.map.4k
+  uint64_t dmaLookups = 0;  // vfio.type1.vaddr_get_pfns
+  uint64_t dmaFaults = 0;   // vfio.type1.fixup_user_fault (also in `faults`)
+  uint64_t iommuMaps = 0;   // iommu.map.calls
+  uint64_t iopte4k = 0;     // iommu.iopte.map.4k
   uint64_t iopte2m = 0;
   uint64_t iopte1g = 0;
-  uint64_t iovaToPhys = 0;    // iommu.iova_to_phys
+  uint64_t iovaToPhys = 0;  // iommu.iova_to_phys
   // Device DMA: accesses the IOMMU translated, those it blocked (DMAR
   // faults, -EIO to the device), and invariant 7: translated DMA that
   // reached a BAR with its decode off (the type1 hazard, §2.6).
@@ -65,7 +65,7 @@ struct Metrics {
   uint64_t dmarFaults = 0;
   uint64_t dmaViolations = 0;
   double modeledNs = 0;
-  double dmaModeledNs = 0;    // the DMA map's share of modeledNs (CostModel::dmaNs)
+  double dmaModeledNs = 0;  // the DMA map's share of modeledNs (CostModel::dmaNs)
   uint64_t wallNs = 0;
 
   void add(const Metrics& o);  // pgtablesPeak: max
@@ -149,6 +149,7 @@ Metrics countedSince(const CounterSnapshot& before);
 
 // Throws ScenarioError when the scenario cannot be set up at all (the
 // kernel refuses its devices or profile).
-DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunOptions& options = {});
+DesignResult runScenario(const Scenario& scenario, DesignKind design,
+                         const RunOptions& options = {});
 
 }  // namespace vfiomm::sim

@@ -1,6 +1,7 @@
 #include "sim/scenario.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
@@ -16,8 +17,6 @@
 #include <set>
 #include <sstream>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "base/page_geometry.h"
 #include "mm/mm_profile.h"
@@ -61,7 +60,8 @@ std::optional<TextFault> firstBadCharacter(std::string_view text) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
       if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
-        return TextFault{i, fmt::format("control character 0x{:02x} (YAML allows tab and line breaks only)", c)};
+        return TextFault{
+            i, fmt::format("control character 0x{:02x} (YAML allows tab and line breaks only)", c)};
       ++i;
       continue;
     }
@@ -79,12 +79,17 @@ std::optional<TextFault> firstBadCharacter(std::string_view text) {
     }
     for (size_t k = 1; k < len; ++k) {
       if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80)
-        return TextFault{i, fmt::format("byte 0x{:02x} starts a truncated UTF-8 sequence (a scenario is UTF-8 text)", c)};
+        return TextFault{
+            i,
+            fmt::format(
+                "byte 0x{:02x} starts a truncated UTF-8 sequence (a scenario is UTF-8 text)", c)};
       cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3fU);
     }
     if (cp < least || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return TextFault{i, fmt::format("byte 0x{:02x} starts an invalid UTF-8 sequence (overlong, surrogate or "
-                                      "beyond U+10FFFF; a scenario is UTF-8 text)", c)};
+      return TextFault{
+          i, fmt::format("byte 0x{:02x} starts an invalid UTF-8 sequence (overlong, surrogate or "
+                         "beyond U+10FFFF; a scenario is UTF-8 text)",
+                         c)};
     if ((cp <= 0x9f && cp != 0x85) || cp == 0xfffe || cp == 0xffff)
       return TextFault{i, fmt::format("character U+{:04X} is not allowed in YAML", cp)};
     i += len;
@@ -142,11 +147,13 @@ class Parser {
   void checkMapKeys(const YAML::Node& n, const std::string& what) const {
     std::map<std::string, Mark> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
-      if (!it->first.IsScalar()) fail(it->first, fmt::format("a key of {} must be a plain string", what));
+      if (!it->first.IsScalar())
+        fail(it->first, fmt::format("a key of {} must be a plain string", what));
       const auto [first, fresh] = seen.emplace(it->first.Scalar(), markOf(it->first));
       if (!fresh)
-        fail(it->first, fmt::format("key '{}' is given twice in {} (first at line {}, column {})",
-                                    it->first.Scalar(), what, first->second.line, first->second.column));
+        fail(it->first,
+             fmt::format("key '{}' is given twice in {} (first at line {}, column {})",
+                         it->first.Scalar(), what, first->second.line, first->second.column));
     }
   }
   void requireSeq(const YAML::Node& n, const std::string& what) const {
@@ -162,7 +169,8 @@ class Parser {
       if (!found) {
         std::string list;
         for (const char* a : allowed) list += fmt::format("{}{}", list.empty() ? "" : ", ", a);
-        fail(it->first, fmt::format("unknown key '{}' in {} (expected one of: {})", key, what, list));
+        fail(it->first,
+             fmt::format("unknown key '{}' in {} (expected one of: {})", key, what, list));
       }
     }
   }
@@ -191,7 +199,8 @@ class Parser {
   uint64_t size(const YAML::Node& n, const std::string& what) const {
     if (!n.IsScalar()) fail(n, fmt::format("{} must be a size (e.g. 4K, 2M, 32G)", what));
     auto v = parseSize(n.Scalar());
-    if (!v) fail(n, fmt::format("{} must be a size (e.g. 4K, 2M, 32G), not '{}'", what, n.Scalar()));
+    if (!v)
+      fail(n, fmt::format("{} must be a size (e.g. 4K, 2M, 32G), not '{}'", what, n.Scalar()));
     return *v;
   }
   bool boolean(const YAML::Node& n, const std::string& what) const {
@@ -241,8 +250,10 @@ class Parser {
   // `offset` and `length` of an event on mapping `m`: page multiples inside it,
   // the whole of it by default.
   void rangeInMapping(const YAML::Node& n, const MappingDef& m, EventDef& e) const;
-  void parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live);
-  void parseDmaUnmap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live);
+  void parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc,
+                   const std::set<std::string>& live);
+  void parseDmaUnmap(const YAML::Node& n, EventDef& e, const Scenario& sc,
+                     const std::set<std::string>& live);
   void parseDeviceDma(const YAML::Node& n, EventDef& e, const Scenario& sc) const;
   DmaVia dmaVia(const YAML::Node& n, const ProcessDef& p) const;
   uint64_t iovaOf(const YAML::Node& n) const;
@@ -283,8 +294,10 @@ void Parser::parseCost(const YAML::Node& n, CostModel& cost) const {
     }
     if (!found) {
       std::string list;
-      for (const auto& f : CostModel::fields()) list += fmt::format("{}{}", list.empty() ? "" : ", ", f.key);
-      fail(it->first, fmt::format("unknown key '{}' in cost_model (expected one of: {})", key, list));
+      for (const auto& f : CostModel::fields())
+        list += fmt::format("{}{}", list.empty() ? "" : ", ", f.key);
+      fail(it->first,
+           fmt::format("unknown key '{}' in cost_model (expected one of: {})", key, list));
     }
   }
 }
@@ -307,10 +320,12 @@ TlbArrayGeometry Parser::parseTlbArray(const YAML::Node& n, const std::string& w
   constexpr uint64_t kMaxTlbEntries = 1 << 16;
   const auto entries = bounded<unsigned>(n["entries"], what + ".entries", kMaxTlbEntries);
   const auto ways = bounded<unsigned>(n["ways"], what + ".ways", kMaxTlbEntries);
-  if (entries == 0 || ways == 0) fail(n, fmt::format("{}: entries and ways must be at least 1", what));
+  if (entries == 0 || ways == 0)
+    fail(n, fmt::format("{}: entries and ways must be at least 1", what));
   if (entries % ways != 0 || !isPow2(entries / ways))
     fail(n, fmt::format("{}: entries / ways (the number of sets) must be a whole power of two, "
-                        "not {} / {}", what, entries, ways));
+                        "not {} / {}",
+                        what, entries, ways));
   return TlbArrayGeometry{entries, ways};
 }
 
@@ -318,7 +333,8 @@ TlbArrayGeometry Parser::parseTlbArray(const YAML::Node& n, const std::string& w
 // catalog or from a dump; its BARs are what mappings refer to.
 void Parser::parseHardware(const YAML::Node& n, DeviceDef& d) const {
   for (const char* key : {"bars", "flr", "vf"})
-    if (n[key]) fail(n[key], fmt::format("'{}' comes from the device's model or dump; drop it", key));
+    if (n[key])
+      fail(n[key], fmt::format("'{}' comes from the device's model or dump; drop it", key));
   if (n["model"] && n["config_dump"]) fail(n["config_dump"], "give model or config_dump, not both");
   try {
     if (n["model"]) {
@@ -327,13 +343,15 @@ void Parser::parseHardware(const YAML::Node& n, DeviceDef& d) const {
       const CatalogDevice* dev = catalog.find(d.model);
       if (dev == nullptr) {
         std::string names;
-        for (const CatalogDevice& c : catalog.devices()) names += (names.empty() ? "" : ", ") + c.name;
+        for (const CatalogDevice& c : catalog.devices())
+          names += (names.empty() ? "" : ", ") + c.name;
         fail(n["model"], fmt::format("no device '{}' in the catalog {} (it has: {})", d.model,
                                      devicesDir(), names));
       }
       d.hardware = dev->config;
     } else {
-      if (!n["config_dump"]) fail(n["resource"], "resource goes with config_dump (the dump it sizes)");
+      if (!n["config_dump"])
+        fail(n["resource"], "resource goes with config_dump (the dump it sizes)");
       if (!n["resource"]) fail(n, "config_dump needs resource (the sysfs resource file)");
       const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
       d.model = str(n["config_dump"], "config_dump");
@@ -355,8 +373,9 @@ void Parser::parseHardware(const YAML::Node& n, DeviceDef& d) const {
 
 DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
   requireMap(n, "a device");
-  checkKeys(n, {"name", "bus", "slot", "function", "group", "vf", "flr", "slot_reset",
-                "runtime_pm", "bars", "model", "config_dump", "resource"},
+  checkKeys(n,
+            {"name", "bus", "slot", "function", "group", "vf", "flr", "slot_reset", "runtime_pm",
+             "bars", "model", "config_dump", "resource"},
             "a device");
   DeviceDef d;
   d.mark = markOf(n);
@@ -391,10 +410,14 @@ DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
       fail(b["size"], fmt::format("BAR size {} is not a power of two", b["size"].Scalar()));
     if (b["type"]) {
       const std::string t = str(b["type"], "type");
-      if (t == "mem32") bar.kind = BarKind::kMem32;
-      else if (t == "mem64") bar.kind = BarKind::kMem64;
-      else if (t == "io") bar.kind = BarKind::kIo;
-      else fail(b["type"], fmt::format("BAR type must be mem32, mem64 or io, not '{}'", t));
+      if (t == "mem32")
+        bar.kind = BarKind::kMem32;
+      else if (t == "mem64")
+        bar.kind = BarKind::kMem64;
+      else if (t == "io")
+        bar.kind = BarKind::kIo;
+      else
+        fail(b["type"], fmt::format("BAR type must be mem32, mem64 or io, not '{}'", t));
     }
     if (b["prefetchable"]) bar.prefetchable = boolean(b["prefetchable"], "prefetchable");
     if (bar.kind == BarKind::kIo) {
@@ -427,7 +450,8 @@ DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
   return d;
 }
 
-MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc, const ProcessDef& p) const {
+MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
+                                const ProcessDef& p) const {
   requireMap(n, "a mapping");
   checkKeys(n, {"name", "device", "bar", "offset", "length", "address", "align", "prot", "madvise"},
             "a mapping");
@@ -445,15 +469,18 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc, const P
   m.bar = bounded<unsigned>(n["bar"], "bar", kPciStdNumBars - 1);
   const BarDef* bar = dev->bar(m.bar);
   if (bar == nullptr) fail(n["bar"], fmt::format("device '{}' has no BAR {}", m.device, m.bar));
-  if (bar->kind == BarKind::kIo) fail(n["bar"], fmt::format("BAR {} is an I/O BAR; it cannot be mapped", m.bar));
-  m.name = n["name"] ? name(n["name"], "a mapping's name") : fmt::format("{}.bar{}", m.device, m.bar);
+  if (bar->kind == BarKind::kIo)
+    fail(n["bar"], fmt::format("BAR {} is an I/O BAR; it cannot be mapped", m.bar));
+  m.name =
+      n["name"] ? name(n["name"], "a mapping's name") : fmt::format("{}.bar{}", m.device, m.bar);
   if (n["offset"]) m.offset = size(n["offset"], "offset");
   if (m.offset % kPage != 0) fail(n["offset"], "offset must be a multiple of 4K");
   if (m.offset >= bar->size)
     fail(n["offset"], fmt::format("offset {} is past the end of BAR {} ({})", formatSize(m.offset),
                                   m.bar, formatSize(bar->size)));
   m.length = n["length"] ? size(n["length"], "length") : bar->size - m.offset;
-  if (m.length == 0 || m.length % kPage != 0) fail(n["length"], "length must be a non-zero multiple of 4K");
+  if (m.length == 0 || m.length % kPage != 0)
+    fail(n["length"], "length must be a non-zero multiple of 4K");
   if (m.length > bar->size - m.offset)  // offset < size: no wrap-around
     fail(n["length"] ? n["length"] : n,
          fmt::format("mapping '{}' ({} at {}) runs past the end of BAR {} ({})", m.name,
@@ -462,50 +489,60 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc, const P
     m.address = uint(n["address"], "address");
     if (*m.address % kPage != 0) fail(n["address"], "address must be a multiple of 4K");
     if (*m.address > kTaskSize || m.length > kTaskSize - *m.address)
-      fail(n["address"], fmt::format("mapping '{}' at {:#x} ({}) reaches into the kernel half: user space ends at "
-                                     "{:#x} (mmap refuses with ENOMEM)",
-                                     m.name, *m.address, formatSize(m.length), kTaskSize));
+      fail(
+          n["address"],
+          fmt::format("mapping '{}' at {:#x} ({}) reaches into the kernel half: user space ends at "
+                      "{:#x} (mmap refuses with ENOMEM)",
+                      m.name, *m.address, formatSize(m.length), kTaskSize));
     if (n["align"]) fail(n["align"], "give an address or an align, not both");
     m.alignSpec = "fixed";
   } else {
     m.alignSpec = n["align"] ? str(n["align"], "align") : "natural";
-    if (m.alignSpec == "natural") m.align = std::min(pow2Floor(m.length), kGiB);
-    else if (m.alignSpec == "none") m.align = 0;
+    if (m.alignSpec == "natural")
+      m.align = std::min(pow2Floor(m.length), kGiB);
+    else if (m.alignSpec == "none")
+      m.align = 0;
     else {
       auto a = parseSize(m.alignSpec);
       if (!a || !isPow2(*a) || *a < kPage)
-        fail(n["align"], fmt::format("align must be natural, none or a power of two of at least 4K, not '{}'",
-                                     m.alignSpec));
+        fail(n["align"],
+             fmt::format("align must be natural, none or a power of two of at least 4K, not '{}'",
+                         m.alignSpec));
       m.align = *a;
     }
     // The placement reserves length + align bytes (runner: QEMU 9.2's way).
     if (m.align > kUserSpan || m.length > kUserSpan - m.align)
       fail(n["align"] ? n["align"] : n,
-           fmt::format("mapping '{}' cannot be placed: {} aligned to {} needs {} + {} of address space, and user "
+           fmt::format("mapping '{}' cannot be placed: {} aligned to {} needs {} + {} of address "
+                       "space, and user "
                        "space has {:#x} bytes",
                        m.name, formatSize(m.length), formatSize(m.align), formatSize(m.length),
                        formatSize(m.align), kUserSpan));
   }
   if (n["prot"]) {
     const std::string pr = str(n["prot"], "prot");
-    if (pr == "rw") m.write = true;
-    else if (pr == "r") m.write = false;
-    else fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
+    if (pr == "rw")
+      m.write = true;
+    else if (pr == "r")
+      m.write = false;
+    else
+      fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
   }
   if (n["madvise"]) {
     requireSeq(n["madvise"], "madvise");
     for (const YAML::Node& a : n["madvise"]) {
       const std::string s = str(a, "madvise");
-      static const char* kKnown[] = {"hugepage", "nohugepage", "dontfork", "dofork", "random",
-                                     "sequential", "willneed", "dontneed"};
-      if (std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return s == k; }) ==
-          std::end(kKnown))
+      static const char* kKnown[] = {"hugepage", "nohugepage", "dontfork", "dofork",
+                                     "random",   "sequential", "willneed", "dontneed"};
+      if (std::find_if(std::begin(kKnown), std::end(kKnown),
+                       [&](const char* k) { return s == k; }) == std::end(kKnown))
         fail(a, fmt::format("unknown madvise advice '{}'", s));
       m.madvise.push_back(s);
     }
   }
   for (const MappingDef& other : p.mappings)
-    if (other.name == m.name) fail(n, fmt::format("mapping '{}' is defined twice in process '{}'", m.name, p.name));
+    if (other.name == m.name)
+      fail(n, fmt::format("mapping '{}' is defined twice in process '{}'", m.name, p.name));
   return m;
 }
 
@@ -529,9 +566,12 @@ ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
         od.device = str(o["device"], "device");
         if (o["via"]) {
           const std::string v = str(o["via"], "via");
-          if (v == "group") od.via = OpenVia::kGroup;
-          else if (v == "cdev") od.via = OpenVia::kCdev;
-          else fail(o["via"], fmt::format("via must be group or cdev, not '{}'", v));
+          if (v == "group")
+            od.via = OpenVia::kGroup;
+          else if (v == "cdev")
+            od.via = OpenVia::kCdev;
+          else
+            fail(o["via"], fmt::format("via must be group or cdev, not '{}'", v));
         }
       }
       if (sc.device(od.device) == nullptr) fail(o, fmt::format("undefined device '{}'", od.device));
@@ -546,37 +586,46 @@ ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
     uint64_t space = 0;
     for (const MappingDef& m : p.mappings) space = satAdd(space, satAdd(m.length, m.align));
     if (space > kUserSpan)
-      fail(n["mappings"], fmt::format("the mappings of process '{}' need {:#x} bytes of address space; user space "
-                                      "has {:#x}",
-                                      p.name, space, kUserSpan));
+      fail(n["mappings"],
+           fmt::format("the mappings of process '{}' need {:#x} bytes of address space; user space "
+                       "has {:#x}",
+                       p.name, space, kUserSpan));
   }
   return p;
 }
 
 AccessProgram Parser::parseProgram(const YAML::Node& n, bool allowThreadKeys) const {
   if (allowThreadKeys)
-    checkKeys(n, {"name", "process", "cpu", "pattern", "stride", "count", "seed", "writes", "passes",
-                  "until_events_done", "targets", "events"},
+    checkKeys(n,
+              {"name", "process", "cpu", "pattern", "stride", "count", "seed", "writes", "passes",
+               "until_events_done", "targets", "events"},
               "a thread");
   else
-    checkKeys(n, {"pattern", "stride", "count", "seed", "writes", "passes", "targets"}, "a program");
+    checkKeys(n, {"pattern", "stride", "count", "seed", "writes", "passes", "targets"},
+              "a program");
   AccessProgram prog;
   if (n["pattern"]) {
     const std::string s = str(n["pattern"], "pattern");
-    if (s == "sequential") prog.pattern = Pattern::kSequential;
-    else if (s == "stride") prog.pattern = Pattern::kStride;
-    else if (s == "random") prog.pattern = Pattern::kRandom;
-    else fail(n["pattern"], fmt::format("pattern must be sequential, stride or random, not '{}'", s));
+    if (s == "sequential")
+      prog.pattern = Pattern::kSequential;
+    else if (s == "stride")
+      prog.pattern = Pattern::kStride;
+    else if (s == "random")
+      prog.pattern = Pattern::kRandom;
+    else
+      fail(n["pattern"], fmt::format("pattern must be sequential, stride or random, not '{}'", s));
   }
   if (n["stride"]) {
     prog.stride = size(n["stride"], "stride");
-    if (prog.stride == 0 || prog.stride % 8 != 0) fail(n["stride"], "stride must be a non-zero multiple of 8");
+    if (prog.stride == 0 || prog.stride % 8 != 0)
+      fail(n["stride"], "stride must be a non-zero multiple of 8");
   }
   if (n["count"]) {
     prog.count = uint(n["count"], "count");
     if (prog.count > kMaxAccesses)
-      fail(n["count"], fmt::format("count {} is more than the {} accesses a thread makes in a phase",
-                                   prog.count, kMaxAccesses));
+      fail(n["count"],
+           fmt::format("count {} is more than the {} accesses a thread makes in a phase",
+                       prog.count, kMaxAccesses));
   }
   if (prog.pattern == Pattern::kRandom && prog.count == 0)
     fail(n, "a random pattern needs a count (accesses per pass per target)");
@@ -600,7 +649,8 @@ AccessProgram Parser::parseProgram(const YAML::Node& n, bool allowThreadKeys) co
   return prog;
 }
 
-void Parser::checkTargets(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p) const {
+void Parser::checkTargets(const YAML::Node& n, const AccessProgram& prog,
+                          const ProcessDef& p) const {
   if (!n["targets"]) {
     if (p.mappings.empty()) fail(n, fmt::format("process '{}' has no mappings to touch", p.name));
     return;
@@ -623,21 +673,27 @@ void Parser::placeBars(const Scenario& sc) const {
   for (const DeviceDef& d : sc.devices) {
     std::vector<const BarDef*> bars;
     for (const BarDef& b : d.bars) bars.push_back(&b);
-    std::sort(bars.begin(), bars.end(), [](const BarDef* a, const BarDef* b) { return a->index < b->index; });
-    std::stable_sort(bars.begin(), bars.end(), [](const BarDef* a, const BarDef* b) { return a->size > b->size; });
+    std::sort(bars.begin(), bars.end(),
+              [](const BarDef* a, const BarDef* b) { return a->index < b->index; });
+    std::stable_sort(bars.begin(), bars.end(),
+                     [](const BarDef* a, const BarDef* b) { return a->size > b->size; });
     for (const BarDef* b : bars) {
       const PciWindow window = b->kind == BarKind::kIo      ? PciWindow::kIo
                                : b->kind == BarKind::kMem64 ? PciWindow::kMem64
                                                             : PciWindow::kMem32;
       if (allocator.allocate(window, b->size)) continue;
       const HostBridgeWindows w;
-      const AddressWindow& aw = window == PciWindow::kIo ? w.io : window == PciWindow::kMem64 ? w.mem64 : w.mem32;
-      fail(b->mark,
-           fmt::format("the kernel refuses device '{}': BAR {} ({}) does not fit in the host bridge's {} window "
-                       "[{:#x}, {:#x}) beside the BARs placed before it (ENOSPC)",
-                       d.name, b->index, formatSize(b->size),
-                       window == PciWindow::kIo ? "I/O" : window == PciWindow::kMem64 ? "64-bit" : "32-bit",
-                       aw.start, aw.end));
+      const AddressWindow& aw = window == PciWindow::kIo      ? w.io
+                                : window == PciWindow::kMem64 ? w.mem64
+                                                              : w.mem32;
+      fail(b->mark, fmt::format("the kernel refuses device '{}': BAR {} ({}) does not fit in the "
+                                "host bridge's {} window "
+                                "[{:#x}, {:#x}) beside the BARs placed before it (ENOSPC)",
+                                d.name, b->index, formatSize(b->size),
+                                window == PciWindow::kIo      ? "I/O"
+                                : window == PciWindow::kMem64 ? "64-bit"
+                                                              : "32-bit",
+                                aw.start, aw.end));
     }
   }
 }
@@ -656,15 +712,21 @@ void Parser::checkAccesses(const YAML::Node& n, const AccessProgram& prog, const
                            const std::string& who) const {
   uint64_t perPass = 0;
   for (const MappingDef& m : p.mappings) {
-    if (!prog.targets.empty() && std::find(prog.targets.begin(), prog.targets.end(), m.name) == prog.targets.end())
+    if (!prog.targets.empty() &&
+        std::find(prog.targets.begin(), prog.targets.end(), m.name) == prog.targets.end())
       continue;
     const uint64_t len = longestLength(p.name, m);
-    perPass = satAdd(perPass, prog.pattern == Pattern::kRandom ? prog.count : len / prog.stride + (len % prog.stride != 0));
+    perPass = satAdd(perPass, prog.pattern == Pattern::kRandom
+                                  ? prog.count
+                                  : len / prog.stride + (len % prog.stride != 0));
   }
   const uint64_t total = satMul(perPass, prog.passes);
   if (total > kMaxAccesses)
-    fail(n, fmt::format("{} would make {} accesses; a thread makes at most {} in a phase (docs/scenario.md)", who,
-                        total == UINT64_MAX ? std::string("more than 2^64") : std::to_string(total), kMaxAccesses));
+    fail(n,
+         fmt::format(
+             "{} would make {} accesses; a thread makes at most {} in a phase (docs/scenario.md)",
+             who, total == UINT64_MAX ? std::string("more than 2^64") : std::to_string(total),
+             kMaxAccesses));
 }
 
 const ProcessDef& Parser::liveProcess(const YAML::Node& n, const Scenario& sc,
@@ -691,14 +753,21 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
   if (!n["type"]) fail(n, "an event needs a type");
   const std::string type = str(n["type"], "type");
   static const std::pair<const char*, EventKind> kKinds[] = {
-      {"memory-disable", EventKind::kMemoryDisable}, {"memory-enable", EventKind::kMemoryEnable},
-      {"d3hot", EventKind::kD3hot},                   {"d0", EventKind::kD0},
-      {"reset", EventKind::kReset},                   {"hot-reset", EventKind::kHotReset},
-      {"low-power-entry", EventKind::kLowPowerEntry}, {"low-power-exit", EventKind::kLowPowerExit},
-      {"munmap", EventKind::kMunmap},                 {"mprotect", EventKind::kMprotect},
-      {"mremap", EventKind::kMremap},                 {"fork", EventKind::kFork},
+      {"memory-disable", EventKind::kMemoryDisable},
+      {"memory-enable", EventKind::kMemoryEnable},
+      {"d3hot", EventKind::kD3hot},
+      {"d0", EventKind::kD0},
+      {"reset", EventKind::kReset},
+      {"hot-reset", EventKind::kHotReset},
+      {"low-power-entry", EventKind::kLowPowerEntry},
+      {"low-power-exit", EventKind::kLowPowerExit},
+      {"munmap", EventKind::kMunmap},
+      {"mprotect", EventKind::kMprotect},
+      {"mremap", EventKind::kMremap},
+      {"fork", EventKind::kFork},
       {"exit", EventKind::kExit},
-      {"dma-map", EventKind::kDmaMap},                {"dma-unmap", EventKind::kDmaUnmap},
+      {"dma-map", EventKind::kDmaMap},
+      {"dma-unmap", EventKind::kDmaUnmap},
       {"dma", EventKind::kDeviceDma},
   };
   bool found = false;
@@ -715,9 +784,10 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
   if (n["after_accesses"]) {
     e.afterAccesses = uint(n["after_accesses"], "after_accesses");
     if (e.afterAccesses > kMaxAccesses)
-      fail(n["after_accesses"], fmt::format("after_accesses {} is more than the {} accesses a thread makes in a "
-                                            "phase: the event would never run",
-                                            e.afterAccesses, kMaxAccesses));
+      fail(n["after_accesses"],
+           fmt::format("after_accesses {} is more than the {} accesses a thread makes in a "
+                       "phase: the event would never run",
+                       e.afterAccesses, kMaxAccesses));
   }
   if (e.afterAccesses != 0 && phase.threads.empty())
     fail(n["after_accesses"], "after_accesses needs threads in the phase");
@@ -730,22 +800,28 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
     case EventKind::kHotReset:
     case EventKind::kLowPowerEntry:
     case EventKind::kLowPowerExit: {
-      checkKeys(n, {"type", "device", "process", "after_accesses"}, fmt::format("a {} event", type));
+      checkKeys(n, {"type", "device", "process", "after_accesses"},
+                fmt::format("a {} event", type));
       if (!n["device"]) fail(n, fmt::format("a {} event needs a device", type));
       e.device = str(n["device"], "device");
-      if (sc.device(e.device) == nullptr) fail(n["device"], fmt::format("undefined device '{}'", e.device));
+      if (sc.device(e.device) == nullptr)
+        fail(n["device"], fmt::format("undefined device '{}'", e.device));
       auto opens = [&](const ProcessDef& p) {
-        return std::any_of(p.opens.begin(), p.opens.end(), [&](const OpenDef& o) { return o.device == e.device; });
+        return std::any_of(p.opens.begin(), p.opens.end(),
+                           [&](const OpenDef& o) { return o.device == e.device; });
       };
       if (n["process"]) {
         const ProcessDef& p = liveProcess(n["process"], sc, live);
-        if (!opens(p)) fail(n["process"], fmt::format("process '{}' does not open device '{}'", p.name, e.device));
+        if (!opens(p))
+          fail(n["process"],
+               fmt::format("process '{}' does not open device '{}'", p.name, e.device));
         e.process = p.name;
       } else {
         for (const ProcessDef& p : sc.processes)
           if (e.process.empty() && live.count(p.name) != 0 && opens(p)) e.process = p.name;
         if (e.process.empty())
-          fail(n, fmt::format("no running process has device '{}' open to issue the {}", e.device, type));
+          fail(n, fmt::format("no running process has device '{}' open to issue the {}", e.device,
+                              type));
       }
       break;
     }
@@ -753,11 +829,14 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
     case EventKind::kMprotect:
     case EventKind::kMremap: {
       if (e.kind == EventKind::kMremap)
-        checkKeys(n, {"type", "process", "mapping", "new_length", "new_address", "after_accesses"}, "an mremap event");
+        checkKeys(n, {"type", "process", "mapping", "new_length", "new_address", "after_accesses"},
+                  "an mremap event");
       else if (e.kind == EventKind::kMprotect)
-        checkKeys(n, {"type", "process", "mapping", "offset", "length", "prot", "after_accesses"}, "an mprotect event");
+        checkKeys(n, {"type", "process", "mapping", "offset", "length", "prot", "after_accesses"},
+                  "an mprotect event");
       else
-        checkKeys(n, {"type", "process", "mapping", "offset", "length", "after_accesses"}, "a munmap event");
+        checkKeys(n, {"type", "process", "mapping", "offset", "length", "after_accesses"},
+                  "a munmap event");
       if (!n["process"]) fail(n, fmt::format("a {} event needs a process", type));
       if (!n["mapping"]) fail(n, fmt::format("a {} event needs a mapping", type));
       const ProcessDef& p = liveProcess(n["process"], sc, live);
@@ -767,16 +846,20 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
       if (e.kind == EventKind::kMremap) {
         if (!n["new_length"]) fail(n, "an mremap event needs new_length");
         e.newLength = size(n["new_length"], "new_length");
-        if (e.newLength == 0 || e.newLength % kPage != 0) fail(n["new_length"], "new_length must be a non-zero multiple of 4K");
+        if (e.newLength == 0 || e.newLength % kPage != 0)
+          fail(n["new_length"], "new_length must be a non-zero multiple of 4K");
         if (e.newLength > kUserSpan)
-          fail(n["new_length"], fmt::format("new_length {} is larger than user space", formatSize(e.newLength)));
+          fail(n["new_length"],
+               fmt::format("new_length {} is larger than user space", formatSize(e.newLength)));
         if (n["new_address"]) {
           e.newAddress = uint(n["new_address"], "new_address");
-          if (*e.newAddress % kPage != 0) fail(n["new_address"], "new_address must be a multiple of 4K");
+          if (*e.newAddress % kPage != 0)
+            fail(n["new_address"], "new_address must be a multiple of 4K");
           if (*e.newAddress > kTaskSize || e.newLength > kTaskSize - *e.newAddress)
-            fail(n["new_address"], fmt::format("new_address {:#x} + new_length {} reaches into the kernel half: user "
-                                               "space ends at {:#x} (mremap refuses with EINVAL)",
-                                               *e.newAddress, formatSize(e.newLength), kTaskSize));
+            fail(n["new_address"],
+                 fmt::format("new_address {:#x} + new_length {} reaches into the kernel half: user "
+                             "space ends at {:#x} (mremap refuses with EINVAL)",
+                             *e.newAddress, formatSize(e.newLength), kTaskSize));
         }
         e.length = m.length;
         uint64_t& grown = grown_[p.name][m.name];
@@ -785,9 +868,12 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
         rangeInMapping(n, m, e);
         if (e.kind == EventKind::kMprotect) {
           const std::string pr = n["prot"] ? str(n["prot"], "prot") : "r";
-          if (pr == "rw") e.protWrite = true;
-          else if (pr == "r") e.protWrite = false;
-          else fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
+          if (pr == "rw")
+            e.protWrite = true;
+          else if (pr == "r")
+            e.protWrite = false;
+          else
+            fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
         }
       }
       break;
@@ -799,7 +885,8 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
       const ProcessDef& parent = liveProcess(n["process"], sc, live);
       e.process = parent.name;
       e.child = name(n["child"], "child");
-      if (sc.process(e.child) != nullptr) fail(n["child"], fmt::format("process '{}' already exists", e.child));
+      if (sc.process(e.child) != nullptr)
+        fail(n["child"], fmt::format("process '{}' already exists", e.child));
       ProcessDef child = parent;  // same files, same mappings (by name)
       child.name = e.child;
       child.mark = markOf(n);
@@ -809,9 +896,11 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
         checkTargets(n["program"], *e.childProgram, child);
       }
       if (grown_.count(parent.name) != 0) grown_[e.child] = grown_.at(parent.name);
-      dmaOwner_[e.child] = dmaOwner_.count(parent.name) != 0 ? dmaOwner_.at(parent.name) : parent.name;
+      dmaOwner_[e.child] =
+          dmaOwner_.count(parent.name) != 0 ? dmaOwner_.at(parent.name) : parent.name;
       if (e.childProgram)
-        checkAccesses(n["program"], *e.childProgram, child, fmt::format("the program of child '{}'", e.child));
+        checkAccesses(n["program"], *e.childProgram, child,
+                      fmt::format("the program of child '{}'", e.child));
       sc.processes.push_back(child);
       live.insert(e.child);
       break;
@@ -823,19 +912,14 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
       e.process = p.name;
       for (const ThreadDef& t : phase.threads)
         if (t.process == p.name && t.program.untilEventsDone)
-            fail(n, fmt::format("process '{}' exits while its thread '{}' waits for the events", p.name, t.name));
+          fail(n, fmt::format("process '{}' exits while its thread '{}' waits for the events",
+                              p.name, t.name));
       live.erase(p.name);
       break;
     }
-    case EventKind::kDmaMap:
-      parseDmaMap(n, e, sc, live);
-      break;
-    case EventKind::kDmaUnmap:
-      parseDmaUnmap(n, e, sc, live);
-      break;
-    case EventKind::kDeviceDma:
-      parseDeviceDma(n, e, sc);
-      break;
+    case EventKind::kDmaMap: parseDmaMap(n, e, sc, live); break;
+    case EventKind::kDmaUnmap: parseDmaUnmap(n, e, sc, live); break;
+    case EventKind::kDeviceDma: parseDeviceDma(n, e, sc); break;
   }
   return e;
 }
@@ -844,19 +928,26 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
 // TYPE1v2 on), iommufd one opened via cdev; the default is whichever the
 // process has, the container when it has both.
 DmaVia Parser::dmaVia(const YAML::Node& n, const ProcessDef& p) const {
-  const bool group = std::any_of(p.opens.begin(), p.opens.end(), [](const OpenDef& o) { return o.via == OpenVia::kGroup; });
-  const bool cdev = std::any_of(p.opens.begin(), p.opens.end(), [](const OpenDef& o) { return o.via == OpenVia::kCdev; });
+  const bool group = std::any_of(p.opens.begin(), p.opens.end(),
+                                 [](const OpenDef& o) { return o.via == OpenVia::kGroup; });
+  const bool cdev = std::any_of(p.opens.begin(), p.opens.end(),
+                                [](const OpenDef& o) { return o.via == OpenVia::kCdev; });
   if (!n["via"]) {
-    if (!group && !cdev) fail(n, fmt::format("process '{}' opens no device: it has no container or iommufd", p.name));
+    if (!group && !cdev)
+      fail(n, fmt::format("process '{}' opens no device: it has no container or iommufd", p.name));
     return group ? DmaVia::kContainer : DmaVia::kIommufd;
   }
   const std::string v = str(n["via"], "via");
   if (v == "container") {
-    if (!group) fail(n["via"], fmt::format("process '{}' has no container: it opens no device via group", p.name));
+    if (!group)
+      fail(n["via"],
+           fmt::format("process '{}' has no container: it opens no device via group", p.name));
     return DmaVia::kContainer;
   }
   if (v == "iommufd") {
-    if (!cdev) fail(n["via"], fmt::format("process '{}' has no iommufd: it opens no device via cdev", p.name));
+    if (!cdev)
+      fail(n["via"],
+           fmt::format("process '{}' has no iommufd: it opens no device via cdev", p.name));
     return DmaVia::kIommufd;
   }
   fail(n["via"], fmt::format("via must be container or iommufd, not '{}'", v));
@@ -867,7 +958,9 @@ DmaVia Parser::dmaVia(const YAML::Node& n, const ProcessDef& p) const {
 uint64_t Parser::iovaOf(const YAML::Node& n) const {
   if (!n["iova"]) fail(n, "a DMA event needs an iova");
   const uint64_t iova = size(n["iova"], "iova");
-  if (iova % kPage != 0) fail(n["iova"], fmt::format("iova {:#x} is not a multiple of 4K (the IOMMU's smallest page)", iova));
+  if (iova % kPage != 0)
+    fail(n["iova"],
+         fmt::format("iova {:#x} is not a multiple of 4K (the IOMMU's smallest page)", iova));
   return iova;
 }
 
@@ -878,12 +971,16 @@ void Parser::rangeInMapping(const YAML::Node& n, const MappingDef& m, EventDef& 
     fail(n["offset"], fmt::format("offset must be a multiple of 4K inside mapping '{}'", m.name));
   e.length = n["length"] ? size(n["length"], "length") : m.length - e.offset;
   if (e.length == 0 || e.length % kPage != 0 || e.length > m.length - e.offset)
-    fail(n["length"], fmt::format("length must be a non-zero multiple of 4K inside mapping '{}'", m.name));
+    fail(n["length"],
+         fmt::format("length must be a non-zero multiple of 4K inside mapping '{}'", m.name));
 }
 
-void Parser::parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live) {
-  checkKeys(n, {"type", "process", "mapping", "offset", "length", "iova", "via", "prot", "after_accesses"},
-            "a dma-map event");
+void Parser::parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc,
+                         const std::set<std::string>& live) {
+  checkKeys(
+      n,
+      {"type", "process", "mapping", "offset", "length", "iova", "via", "prot", "after_accesses"},
+      "a dma-map event");
   if (!n["process"]) fail(n, "a dma-map event needs a process");
   if (!n["mapping"]) fail(n, "a dma-map event needs a mapping");
   const ProcessDef& p = liveProcess(n["process"], sc, live);
@@ -894,58 +991,74 @@ void Parser::parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc, c
   e.iova = iovaOf(n);
   rangeInMapping(n, m, e);
   if (e.iova + e.length - 1 < e.iova)
-    fail(n["iova"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova, formatSize(e.length)));
+    fail(n["iova"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova,
+                                formatSize(e.length)));
   if (n["prot"]) {
     const std::string pr = str(n["prot"], "prot");
-    if (pr == "rw") e.dmaWrite = true;
-    else if (pr == "r") e.dmaWrite = false;
-    else fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
+    if (pr == "rw")
+      e.dmaWrite = true;
+    else if (pr == "r")
+      e.dmaWrite = false;
+    else
+      fail(n["prot"], fmt::format("prot must be r or rw, not '{}'", pr));
   }
   std::vector<DmaRange>& space = dmaSpace(p.name, e.via);
   for (const DmaRange& r : space)
     if (e.iova < r.iova + r.length && r.iova < e.iova + e.length)
-      fail(n["iova"], fmt::format("IOVA [{:#x}, {:#x}) overlaps the DMA mapping of '{}' at [{:#x}, {:#x}) made at "
-                                  "line {} (the kernel refuses with EEXIST)",
-                                  e.iova, e.iova + e.length, r.mapping, r.iova, r.iova + r.length, r.line));
+      fail(n["iova"],
+           fmt::format(
+               "IOVA [{:#x}, {:#x}) overlaps the DMA mapping of '{}' at [{:#x}, {:#x}) made at "
+               "line {} (the kernel refuses with EEXIST)",
+               e.iova, e.iova + e.length, r.mapping, r.iova, r.iova + r.length, r.line));
   space.push_back(DmaRange{e.iova, e.length, m.name, e.mark.line});
 }
 
 // `{type: dma-unmap, process, via, mapping}` (the live DMA mapping made from
 // that BAR mapping) or `{..., iova, length}`.
-void Parser::parseDmaUnmap(const YAML::Node& n, EventDef& e, const Scenario& sc, const std::set<std::string>& live) {
-  checkKeys(n, {"type", "process", "mapping", "iova", "length", "via", "after_accesses"}, "a dma-unmap event");
+void Parser::parseDmaUnmap(const YAML::Node& n, EventDef& e, const Scenario& sc,
+                           const std::set<std::string>& live) {
+  checkKeys(n, {"type", "process", "mapping", "iova", "length", "via", "after_accesses"},
+            "a dma-unmap event");
   if (!n["process"]) fail(n, "a dma-unmap event needs a process");
   const ProcessDef& p = liveProcess(n["process"], sc, live);
   e.process = p.name;
   e.via = dmaVia(n, p);
   std::vector<DmaRange>& space = dmaSpace(p.name, e.via);
   if (n["mapping"]) {
-    if (n["iova"] || n["length"]) fail(n["mapping"], "give a mapping or an iova and length, not both");
+    if (n["iova"] || n["length"])
+      fail(n["mapping"], "give a mapping or an iova and length, not both");
     e.mapping = str(n["mapping"], "mapping");
-    auto it = std::find_if(space.rbegin(), space.rend(), [&](const DmaRange& r) { return r.mapping == e.mapping; });
+    auto it = std::find_if(space.rbegin(), space.rend(),
+                           [&](const DmaRange& r) { return r.mapping == e.mapping; });
     if (it == space.rend())
-      fail(n["mapping"], fmt::format("mapping '{}' of process '{}' is not DMA-mapped via {} here", e.mapping, p.name,
-                                     dmaViaName(e.via)));
+      fail(n["mapping"], fmt::format("mapping '{}' of process '{}' is not DMA-mapped via {} here",
+                                     e.mapping, p.name, dmaViaName(e.via)));
     e.iova = it->iova;
     e.length = it->length;
   } else {
     e.iova = iovaOf(n);
     if (!n["length"]) fail(n, "a dma-unmap event needs a length (or a mapping)");
     e.length = size(n["length"], "length");
-    if (e.length == 0 || e.length % kPage != 0) fail(n["length"], "length must be a non-zero multiple of 4K");
+    if (e.length == 0 || e.length % kPage != 0)
+      fail(n["length"], "length must be a non-zero multiple of 4K");
     if (e.iova + e.length - 1 < e.iova)
-      fail(n["length"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova, formatSize(e.length)));
+      fail(n["length"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova,
+                                    formatSize(e.length)));
   }
   // type1v2 refuses a range that cuts a mapping (EINVAL), iommufd too (ENOENT).
   for (const DmaRange& r : space) {
     const bool inside = r.iova >= e.iova && r.iova + r.length <= e.iova + e.length;
     if (!inside && e.iova < r.iova + r.length && r.iova < e.iova + e.length)
-      fail(n, fmt::format("IOVA [{:#x}, {:#x}) cuts the DMA mapping of '{}' at [{:#x}, {:#x}) made at line {} "
-                          "(the kernel refuses a partial unmap)",
-                          e.iova, e.iova + e.length, r.mapping, r.iova, r.iova + r.length, r.line));
+      fail(n,
+           fmt::format(
+               "IOVA [{:#x}, {:#x}) cuts the DMA mapping of '{}' at [{:#x}, {:#x}) made at line {} "
+               "(the kernel refuses a partial unmap)",
+               e.iova, e.iova + e.length, r.mapping, r.iova, r.iova + r.length, r.line));
   }
   space.erase(std::remove_if(space.begin(), space.end(),
-                             [&](const DmaRange& r) { return r.iova >= e.iova && r.iova + r.length <= e.iova + e.length; }),
+                             [&](const DmaRange& r) {
+                               return r.iova >= e.iova && r.iova + r.length <= e.iova + e.length;
+                             }),
               space.end());
 }
 
@@ -955,29 +1068,34 @@ void Parser::parseDeviceDma(const YAML::Node& n, EventDef& e, const Scenario& sc
   checkKeys(n, {"type", "device", "iova", "write", "size", "after_accesses"}, "a dma event");
   if (!n["device"]) fail(n, "a dma event needs a device");
   e.device = str(n["device"], "device");
-  if (sc.device(e.device) == nullptr) fail(n["device"], fmt::format("undefined device '{}'", e.device));
+  if (sc.device(e.device) == nullptr)
+    fail(n["device"], fmt::format("undefined device '{}'", e.device));
   if (!n["iova"]) fail(n, "a dma event needs an iova");
   e.iova = size(n["iova"], "iova");
   e.dmaWrite = n["write"] ? boolean(n["write"], "write") : false;
   e.dmaSize = n["size"] ? bounded<unsigned>(n["size"], "size", 8) : 4;
   if (e.dmaSize != 1 && e.dmaSize != 2 && e.dmaSize != 4 && e.dmaSize != 8)
     fail(n["size"], fmt::format("a DMA access is 1, 2, 4 or 8 bytes, not {}", e.dmaSize));
-  if (e.iova % e.dmaSize != 0) fail(n["iova"], fmt::format("iova {:#x} is not aligned to the access size {}", e.iova, e.dmaSize));
+  if (e.iova % e.dmaSize != 0)
+    fail(n["iova"],
+         fmt::format("iova {:#x} is not aligned to the access size {}", e.iova, e.dmaSize));
 }
 
 // A thread's `events`: device events of its own process, instead of any
 // access key.
 void Parser::parseThreadEvents(const YAML::Node& t, ThreadDef& td, Scenario& sc,
                                std::set<std::string>& live, const PhaseDef& ph) {
-  for (const char* key : {"pattern", "stride", "count", "seed", "writes", "passes",
-                          "until_events_done", "targets"})
-    if (t[key]) fail(t[key], fmt::format("a thread with events makes no accesses: '{}' is not for it", key));
+  for (const char* key :
+       {"pattern", "stride", "count", "seed", "writes", "passes", "until_events_done", "targets"})
+    if (t[key])
+      fail(t[key], fmt::format("a thread with events makes no accesses: '{}' is not for it", key));
   requireSeq(t["events"], "events");
   for (const YAML::Node& n : t["events"]) {
     EventDef e = parseEvent(n, sc, live, ph);
     if (!isDeviceEvent(e.kind))
       fail(n, fmt::format("a thread issues device events only, not '{}'", eventKindName(e.kind)));
-    if (e.afterAccesses != 0) fail(n["after_accesses"], "a thread's event does not wait for accesses");
+    if (e.afterAccesses != 0)
+      fail(n["after_accesses"], "a thread's event does not wait for accesses");
     if (e.process != td.process)
       fail(n, fmt::format("thread '{}' issues events of its process '{}', not of '{}'", td.name,
                           td.process, e.process));
@@ -1012,11 +1130,12 @@ PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::str
       for (const ThreadDef& other : ph.threads)
         if (other.name == td.name)
           fail(t["name"] ? t["name"] : t,
-               fmt::format("thread '{}' is defined twice in phase '{}' (first at line {})", td.name, ph.name,
-                           other.mark.line));
+               fmt::format("thread '{}' is defined twice in phase '{}' (first at line {})", td.name,
+                           ph.name, other.mark.line));
       if (t["cpu"]) td.cpu = bounded<unsigned>(t["cpu"], "cpu", 63);
       if (td.cpu >= sc.cpus)
-        fail(t["cpu"], fmt::format("cpu {} does not exist (the scenario has {} cpus)", td.cpu, sc.cpus));
+        fail(t["cpu"],
+             fmt::format("cpu {} does not exist (the scenario has {} cpus)", td.cpu, sc.cpus));
       if (t["events"]) {
         parseThreadEvents(t, td, sc, live, ph);
       } else {
@@ -1033,8 +1152,10 @@ PhaseDef Parser::parsePhase(const YAML::Node& n, Scenario& sc, std::set<std::str
   }
   for (const ThreadDef& t : ph.threads)
     if (t.program.untilEventsDone && ph.events.empty())
-      fail(t.mark, fmt::format("thread '{}' waits for events but phase '{}' has none", t.name, ph.name));
-  if (ph.threads.empty() && ph.events.empty()) fail(n, fmt::format("phase '{}' does nothing", ph.name));
+      fail(t.mark,
+           fmt::format("thread '{}' waits for events but phase '{}' has none", t.name, ph.name));
+  if (ph.threads.empty() && ph.events.empty())
+    fail(n, fmt::format("phase '{}' does nothing", ph.name));
   return ph;
 }
 
@@ -1055,7 +1176,8 @@ class DocumentCounter final : public YAML::EventHandler {
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
   void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
                        YAML::EmitterStyle::value) override {}
   void OnSequenceEnd() override {}
@@ -1076,7 +1198,8 @@ std::optional<YAML::Mark> secondDocument(const std::string& text) {
 }  // namespace
 
 Scenario Parser::parse(const std::string& text) {
-  if (const std::optional<TextFault> bad = firstBadCharacter(text)) fail(markAt(file_, text, bad->offset), bad->what);
+  if (const std::optional<TextFault> bad = firstBadCharacter(text))
+    fail(markAt(file_, text, bad->offset), bad->what);
   YAML::Node root;
   try {
     // A second document would be silently ignored by a run.
@@ -1089,8 +1212,9 @@ Scenario Parser::parse(const std::string& text) {
   }
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
   checkMapKeys(root, "the scenario");
-  checkKeys(root, {"name", "description", "cpus", "profile", "dma_path", "thp", "ram", "swap",
-                   "overcommit_memory", "cost_model", "tlb", "devices", "processes", "phases"},
+  checkKeys(root,
+            {"name", "description", "cpus", "profile", "dma_path", "thp", "ram", "swap",
+             "overcommit_memory", "cost_model", "tlb", "devices", "processes", "phases"},
             "the scenario");
   Scenario sc;
   sc.file = file_;
@@ -1105,14 +1229,16 @@ Scenario Parser::parse(const std::string& text) {
     sc.profile = str(root["profile"], "profile");
     if (!MmProfile::byName(sc.profile)) {
       std::string known;
-      for (const std::string& k : MmProfile::names()) known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
+      for (const std::string& k : MmProfile::names())
+        known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
       fail(root["profile"], fmt::format("unknown profile '{}' (known: {})", sc.profile, known));
     }
   }
   if (root["dma_path"]) {
     const std::string path = str(root["dma_path"], "dma_path");
     const std::optional<DmaPath> p = dmaPathByName(path);
-    if (!p) fail(root["dma_path"], fmt::format("dma_path must be vaddr or dma-buf, not '{}'", path));
+    if (!p)
+      fail(root["dma_path"], fmt::format("dma_path must be vaddr or dma-buf, not '{}'", path));
     sc.dmaPath = *p;
   }
   if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
@@ -1122,8 +1248,8 @@ Scenario Parser::parse(const std::string& text) {
   }
   if (root["swap"]) sc.memory.swapBytes = size(root["swap"], "swap");
   if (root["overcommit_memory"])
-    sc.memory.overcommitMemory =
-        static_cast<OvercommitMode>(bounded<unsigned>(root["overcommit_memory"], "overcommit_memory", 2));
+    sc.memory.overcommitMemory = static_cast<OvercommitMode>(
+        bounded<unsigned>(root["overcommit_memory"], "overcommit_memory", 2));
   if (root["cost_model"]) parseCost(root["cost_model"], sc.cost);
   if (root["tlb"]) parseTlb(root["tlb"], sc.tlb);
   if (!root["devices"]) fail(root, "a scenario needs devices");
@@ -1131,7 +1257,8 @@ Scenario Parser::parse(const std::string& text) {
   size_t i = 0;
   for (const YAML::Node& d : root["devices"]) {
     DeviceDef dev = parseDevice(d, i++);
-    if (sc.device(dev.name) != nullptr) fail(d, fmt::format("device '{}' is defined twice", dev.name));
+    if (sc.device(dev.name) != nullptr)
+      fail(d, fmt::format("device '{}' is defined twice", dev.name));
     for (const DeviceDef& o : sc.devices)
       if (o.bus == dev.bus && o.slot == dev.slot && o.function == dev.function)
         fail(d, fmt::format("devices '{}' and '{}' are both at {:02x}:{:02x}.{}", o.name, dev.name,
@@ -1144,7 +1271,8 @@ Scenario Parser::parse(const std::string& text) {
   std::set<std::string> live;
   for (const YAML::Node& p : root["processes"]) {
     ProcessDef pd = parseProcess(p, sc);
-    if (sc.process(pd.name) != nullptr) fail(p, fmt::format("process '{}' is defined twice", pd.name));
+    if (sc.process(pd.name) != nullptr)
+      fail(p, fmt::format("process '{}' is defined twice", pd.name));
     live.insert(pd.name);
     sc.processes.push_back(std::move(pd));
   }
@@ -1220,7 +1348,9 @@ Scenario parseScenario(const std::string& text, const std::string& fileName) {
 
 Scenario loadScenario(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw ScenarioError(fmt::format("{}: cannot open the scenario file: {}", path, std::strerror(errno)));
+  if (fd < 0)
+    throw ScenarioError(
+        fmt::format("{}: cannot open the scenario file: {}", path, std::strerror(errno)));
   struct stat st {};
   if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
     ::close(fd);
@@ -1239,10 +1369,13 @@ Scenario loadScenario(const std::string& path) {
     text.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  if (err != 0) throw ScenarioError(fmt::format("{}: cannot read the scenario file: {}", path, std::strerror(err)));
+  if (err != 0)
+    throw ScenarioError(
+        fmt::format("{}: cannot read the scenario file: {}", path, std::strerror(err)));
   if (text.size() > kMaxScenarioBytes)
-    throw ScenarioError(fmt::format("{}: longer than the {} MiB a scenario file may have (or an endless input)", path,
-                                    kMaxScenarioBytes >> 20));
+    throw ScenarioError(
+        fmt::format("{}: longer than the {} MiB a scenario file may have (or an endless input)",
+                    path, kMaxScenarioBytes >> 20));
   return parseScenario(text, path);
 }
 
@@ -1261,12 +1394,18 @@ std::optional<uint64_t> parseSize(const std::string& text) {
   if (errno != 0) return std::nullopt;
   std::string suffix = text.substr(i);
   unsigned shift = 0;
-  if (suffix.empty()) shift = 0;
-  else if (suffix == "K" || suffix == "KiB" || suffix == "k") shift = 10;
-  else if (suffix == "M" || suffix == "MiB") shift = 20;
-  else if (suffix == "G" || suffix == "GiB") shift = 30;
-  else if (suffix == "T" || suffix == "TiB") shift = 40;
-  else return std::nullopt;
+  if (suffix.empty())
+    shift = 0;
+  else if (suffix == "K" || suffix == "KiB" || suffix == "k")
+    shift = 10;
+  else if (suffix == "M" || suffix == "MiB")
+    shift = 20;
+  else if (suffix == "G" || suffix == "GiB")
+    shift = 30;
+  else if (suffix == "T" || suffix == "TiB")
+    shift = 40;
+  else
+    return std::nullopt;
   if (shift != 0 && base > (~0ULL >> shift)) return std::nullopt;
   return static_cast<uint64_t>(base) << shift;
 }

@@ -48,11 +48,11 @@ struct DeviceDef {
   uint8_t bus = 1;
   uint8_t slot = 0;
   uint8_t function = 0;
-  int group = -1;             // -1: a group of its own
-  bool vf = false;            // an SR-IOV VF (no_command_memory)
-  bool flr = true;            // PCIe FLR advertised
-  bool slotReset = false;     // the bus's reset is a slot reset
-  bool runtimePm = true;      // sysfs power/control "auto" (vfio-pci's pm_runtime_allow)
+  int group = -1;          // -1: a group of its own
+  bool vf = false;         // an SR-IOV VF (no_command_memory)
+  bool flr = true;         // PCIe FLR advertised
+  bool slotReset = false;  // the bus's reset is a slot reset
+  bool runtimePm = true;   // sysfs power/control "auto" (vfio-pci's pm_runtime_allow)
   std::vector<BarDef> bars;
   // `model:` (a catalog device) or `config_dump:` + `resource:` (a dump):
   // the whole device, placed at bus/slot/function; bars, flr and vf then
@@ -76,15 +76,15 @@ struct MappingDef {
   std::string device;
   unsigned bar = 0;
   uint64_t offset = 0;
-  uint64_t length = 0;                  // resolved: the rest of the BAR when not given
-  std::optional<uint64_t> address;      // MAP_FIXED at this address
+  uint64_t length = 0;              // resolved: the rest of the BAR when not given
+  std::optional<uint64_t> address;  // MAP_FIXED at this address
   // Alignment of the placement (QEMU 9.2 style); 0 with no address: let
   // get_unmapped_area choose. Resolved: "natural" is min(length rounded
   // down to a power of two, 1 GiB).
   uint64_t align = 0;
-  std::string alignSpec = "natural";    // as written: 4K, 2M, 1G, natural, none
-  bool write = true;                    // PROT_READ|PROT_WRITE, else PROT_READ
-  std::vector<std::string> madvise;     // hugepage, nohugepage, dontfork, ...
+  std::string alignSpec = "natural";  // as written: 4K, 2M, 1G, natural, none
+  bool write = true;                  // PROT_READ|PROT_WRITE, else PROT_READ
+  std::vector<std::string> madvise;   // hugepage, nohugepage, dontfork, ...
   Mark mark;
 };
 
@@ -99,12 +99,12 @@ enum class Pattern { kSequential, kStride, kRandom };
 
 struct AccessProgram {
   Pattern pattern = Pattern::kSequential;
-  uint64_t stride = 4096;       // sequential: 4 KiB; stride: as given
-  uint64_t count = 0;           // random: accesses per pass per target
+  uint64_t stride = 4096;  // sequential: 4 KiB; stride: as given
+  uint64_t count = 0;      // random: accesses per pass per target
   uint64_t seed = 1;
-  double writes = 0.0;          // fraction of stores, 0..1
+  double writes = 0.0;  // fraction of stores, 0..1
   unsigned passes = 1;
-  bool untilEventsDone = false; // keep making passes until the phase's events are done
+  bool untilEventsDone = false;      // keep making passes until the phase's events are done
   std::vector<std::string> targets;  // mapping names; empty: every mapping of the process
 };
 
@@ -159,23 +159,23 @@ bool isDeviceEvent(EventKind k);
 
 struct EventDef {
   EventKind kind = EventKind::kMemoryDisable;
-  std::string process;  // who issues it (resolved)
-  std::string device;   // device events
-  std::string mapping;  // munmap, mprotect, mremap
-  uint64_t offset = 0;  // munmap/mprotect: range inside the mapping
-  uint64_t length = 0;  // resolved: the rest of the mapping
-  bool protWrite = false;     // mprotect: read-only unless write
-  uint64_t newLength = 0;     // mremap
-  std::optional<uint64_t> newAddress;  // mremap MREMAP_FIXED
-  std::string child;          // fork: the child's name
+  std::string process;                        // who issues it (resolved)
+  std::string device;                         // device events
+  std::string mapping;                        // munmap, mprotect, mremap
+  uint64_t offset = 0;                        // munmap/mprotect: range inside the mapping
+  uint64_t length = 0;                        // resolved: the rest of the mapping
+  bool protWrite = false;                     // mprotect: read-only unless write
+  uint64_t newLength = 0;                     // mremap
+  std::optional<uint64_t> newAddress;         // mremap MREMAP_FIXED
+  std::string child;                          // fork: the child's name
   std::optional<AccessProgram> childProgram;  // fork: run by the child right away
   // dma-map, dma-unmap, dma: `mapping`/`offset`/`length` above give the
   // part of the BAR mapping to map; a dma-unmap's range is iova + length.
   DmaVia via = DmaVia::kContainer;
   uint64_t iova = 0;
-  bool dmaWrite = true;       // dma-map: IOPTEs writable; dma: a write
-  unsigned dmaSize = 4;       // dma: bytes, 1, 2, 4 or 8
-  uint64_t afterAccesses = 0; // wait until the phase's threads made this many accesses
+  bool dmaWrite = true;        // dma-map: IOPTEs writable; dma: a write
+  unsigned dmaSize = 4;        // dma: bytes, 1, 2, 4 or 8
+  uint64_t afterAccesses = 0;  // wait until the phase's threads made this many accesses
   Mark mark;
 };
 

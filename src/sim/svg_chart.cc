@@ -1,13 +1,13 @@
 #include "sim/svg_chart.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace vfiomm::sim::svg {
 
@@ -50,7 +50,9 @@ Unit unitFor(double magnitude, AxisUnit kind) {
                                                    {1, " B"}}};
   static constexpr std::array<Unit, 5> kTime = {
       {{1e9, " s"}, {1e6, " ms"}, {1e3, " us"}, {1, " ns"}, {1e-3, " ps"}}};
-  const auto& units = kind == AxisUnit::kBytes ? kBinary : kind == AxisUnit::kNanoseconds ? kTime : kSi;
+  const auto& units = kind == AxisUnit::kBytes         ? kBinary
+                      : kind == AxisUnit::kNanoseconds ? kTime
+                                                       : kSi;
   for (const Unit& u : units) {
     if (magnitude >= u.div) return u;
   }
@@ -91,7 +93,8 @@ std::vector<Tick> linearTicks(double lo, double hi, AxisUnit kind) {
   // Labels use the unit of the largest value; a byte axis steps in 1-2-5
   // multiples of that unit (0.2 GiB, not 200 decimal MB), so labels are exact.
   const Unit unit = unitFor(std::max(std::fabs(lo), std::fabs(hi)), kind);
-  const double step = kind == AxisUnit::kBytes ? unit.div * niceStep(rough / unit.div) : niceStep(rough);
+  const double step =
+      kind == AxisUnit::kBytes ? unit.div * niceStep(rough / unit.div) : niceStep(rough);
   const auto first = static_cast<int64_t>(std::floor(lo / step + 1e-9));
   const auto last = static_cast<int64_t>(std::ceil(hi / step - 1e-9));
   std::vector<Tick> ticks;
@@ -139,7 +142,9 @@ class Axis {
                           : (v - lo_) / (hi_ - lo_);
     return p0_ + t * (p1_ - p0_);
   }
-  bool contains(double v) const { return std::isfinite(v) && v >= lo_ && v <= hi_ && (!log_ || v > 0); }
+  bool contains(double v) const {
+    return std::isfinite(v) && v >= lo_ && v <= hi_ && (!log_ || v > 0);
+  }
   // The pixel where bars start: 0 on a linear axis, the bottom on a log one.
   double base() const { return log_ ? p0_ : map(std::clamp(0.0, lo_, hi_)); }
   const std::vector<Tick>& ticks() const { return ticks_; }
@@ -166,39 +171,44 @@ class SvgWriter {
   std::string& body() { return body_; }
 
   void title(const std::string& text) {
-    body_ += fmt::format(R"svg(<text x="{}" y="24" class="chart-title" font-size="15" font-weight="bold">{}</text>)svg",
-                         px(kPlotLeft), escape(text));
+    body_ += fmt::format(
+        R"svg(<text x="{}" y="24" class="chart-title" font-size="15" font-weight="bold">{}</text>)svg",
+        px(kPlotLeft), escape(text));
   }
 
   void frame() {
-    body_ += fmt::format(R"svg(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#444"/>)svg",
-                         px(kPlotLeft), px(kPlotTop), px(kPlotRight - kPlotLeft),
-                         px(plotBottom() - kPlotTop));
+    body_ += fmt::format(
+        R"svg(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#444"/>)svg",
+        px(kPlotLeft), px(kPlotTop), px(kPlotRight - kPlotLeft), px(plotBottom() - kPlotTop));
   }
 
   void yAxis(const Axis& y, const std::string& label) {
     for (const Tick& t : y.ticks()) {
       const std::string py = px(y.map(t.value));
-      body_ += fmt::format(R"svg(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#ddd"/>)svg", px(kPlotLeft),
-                           px(kPlotRight), py, py);
-      body_ += fmt::format(R"svg(<text x="{}" y="{}" font-size="11" text-anchor="end" dominant-baseline="middle">{}</text>)svg",
-                           px(kPlotLeft - 6), py, escape(t.label));
+      body_ += fmt::format(R"svg(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#ddd"/>)svg",
+                           px(kPlotLeft), px(kPlotRight), py, py);
+      body_ += fmt::format(
+          R"svg(<text x="{}" y="{}" font-size="11" text-anchor="end" dominant-baseline="middle">{}</text>)svg",
+          px(kPlotLeft - 6), py, escape(t.label));
     }
     const double midY = (kPlotTop + plotBottom()) / 2;
-    body_ += fmt::format(R"svg(<text x="16" y="{}" font-size="12" text-anchor="middle" transform="rotate(-90 16 {})">{}</text>)svg",
-                         px(midY), px(midY), escape(label));
+    body_ += fmt::format(
+        R"svg(<text x="16" y="{}" font-size="12" text-anchor="middle" transform="rotate(-90 16 {})">{}</text>)svg",
+        px(midY), px(midY), escape(label));
   }
 
   void xAxis(const Axis& x, const std::string& label) {
     for (const Tick& t : x.ticks()) {
       const std::string pxx = px(x.map(t.value));
-      body_ += fmt::format(R"svg(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#ddd"/>)svg", pxx, pxx,
-                           px(kPlotTop), px(plotBottom()));
-      body_ += fmt::format(R"svg(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)svg", pxx,
-                           px(plotBottom() + 16), escape(t.label));
+      body_ += fmt::format(R"svg(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#ddd"/>)svg", pxx,
+                           pxx, px(kPlotTop), px(plotBottom()));
+      body_ +=
+          fmt::format(R"svg(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)svg",
+                      pxx, px(plotBottom() + 16), escape(t.label));
     }
-    body_ += fmt::format(R"svg(<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>)svg",
-                         px((kPlotLeft + kPlotRight) / 2), px(plotBottom() + 40), escape(label));
+    body_ +=
+        fmt::format(R"svg(<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>)svg",
+                    px((kPlotLeft + kPlotRight) / 2), px(plotBottom() + 40), escape(label));
   }
 
   void legend(const std::vector<std::string>& names, bool lines) {
@@ -206,20 +216,23 @@ class SvgWriter {
       const double y = kPlotTop + 8 + static_cast<double>(i) * 18;
       const std::string& colour = seriesColour(i);
       if (lines) {
-        body_ += fmt::format(R"svg(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-width="2.5"/>)svg",
-                             px(kPlotRight + 14), px(kPlotRight + 30), px(y), px(y), colour);
+        body_ += fmt::format(
+            R"svg(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-width="2.5"/>)svg",
+            px(kPlotRight + 14), px(kPlotRight + 30), px(y), px(y), colour);
       } else {
-        body_ += fmt::format(R"svg(<rect x="{}" y="{}" width="12" height="12" fill="{}"/>)svg", px(kPlotRight + 16),
-                             px(y - 6), colour);
+        body_ += fmt::format(R"svg(<rect x="{}" y="{}" width="12" height="12" fill="{}"/>)svg",
+                             px(kPlotRight + 16), px(y - 6), colour);
       }
-      body_ += fmt::format(R"svg(<text x="{}" y="{}" font-size="12" dominant-baseline="middle">{}<title>{}</title></text>)svg",
-                           px(kPlotRight + 36), px(y), escape(shorten(names[i])), escape(names[i]));
+      body_ += fmt::format(
+          R"svg(<text x="{}" y="{}" font-size="12" dominant-baseline="middle">{}<title>{}</title></text>)svg",
+          px(kPlotRight + 36), px(y), escape(shorten(names[i])), escape(names[i]));
     }
   }
 
   void noData() {
-    body_ += fmt::format(R"svg(<text x="{}" y="{}" font-size="14" fill="#888" text-anchor="middle">no data</text>)svg",
-                         px((kPlotLeft + kPlotRight) / 2), px((kPlotTop + plotBottom()) / 2));
+    body_ += fmt::format(
+        R"svg(<text x="{}" y="{}" font-size="14" fill="#888" text-anchor="middle">no data</text>)svg",
+        px((kPlotLeft + kPlotRight) / 2), px((kPlotTop + plotBottom()) / 2));
   }
 
   std::string finish(const std::string& chartTitle, size_t marks) const {
@@ -261,8 +274,9 @@ const std::string& seriesColour(size_t index) {
 
 AxisUnit axisUnitOf(const std::string& label) {
   std::string lower = label;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
   if (lower.find("bytes") != std::string::npos) return AxisUnit::kBytes;
   if (lower.find("(ns)") != std::string::npos) return AxisUnit::kNanoseconds;
   return AxisUnit::kPlain;
@@ -297,11 +311,13 @@ std::string lineChart(const LineChartSpec& spec) {
     for (const auto& [x, label] : spec.xMarks) {
       if (!xAxis.contains(x)) continue;
       const std::string mx = px(xAxis.map(x));
-      w.body() += fmt::format(R"svg(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#888" stroke-dasharray="4 3"/>)svg",
-                              mx, mx, px(kPlotTop), px(w.plotBottom()));
-      w.body() += fmt::format(R"svg(<text x="{}" y="{}" font-size="10" fill="#555" text-anchor="end" transform="rotate(-90 {} {})">{}</text>)svg",
-                              px(xAxis.map(x) + 10), px(kPlotTop + 4), px(xAxis.map(x) + 10),
-                              px(kPlotTop + 4), escape(label));
+      w.body() += fmt::format(
+          R"svg(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#888" stroke-dasharray="4 3"/>)svg",
+          mx, mx, px(kPlotTop), px(w.plotBottom()));
+      w.body() += fmt::format(
+          R"svg(<text x="{}" y="{}" font-size="10" fill="#555" text-anchor="end" transform="rotate(-90 {} {})">{}</text>)svg",
+          px(xAxis.map(x) + 10), px(kPlotTop + 4), px(xAxis.map(x) + 10), px(kPlotTop + 4),
+          escape(label));
     }
   }
   std::vector<std::string> names;
@@ -317,14 +333,15 @@ std::string lineChart(const LineChartSpec& spec) {
     }
     if (n == 0) continue;
     const std::string& colour = seriesColour(i);
-    w.body() += fmt::format(R"svg(<polyline class="series" fill="none" stroke="{}" stroke-width="2" points="{}"><title>{}</title></polyline>)svg",
-                            colour, points, escape(s.name));
+    w.body() += fmt::format(
+        R"svg(<polyline class="series" fill="none" stroke="{}" stroke-width="2" points="{}"><title>{}</title></polyline>)svg",
+        colour, points, escape(s.name));
     if (n > kMaxCircles) continue;
     for (const auto& [x, y] : s.points) {
       if (!drawable(x, spec.logX) || !drawable(y, spec.logY)) continue;
-      w.body() += fmt::format(R"svg(<circle cx="{}" cy="{}" r="3" fill="{}"><title>{}: ({}, {})</title></circle>)svg",
-                              px(xAxis.map(x)), px(yAxis.map(y)), colour, escape(s.name), exactValue(x),
-                              exactValue(y));
+      w.body() += fmt::format(
+          R"svg(<circle cx="{}" cy="{}" r="3" fill="{}"><title>{}: ({}, {})</title></circle>)svg",
+          px(xAxis.map(x)), px(yAxis.map(y)), colour, escape(s.name), exactValue(x), exactValue(y));
     }
   }
   w.frame();
@@ -359,7 +376,8 @@ std::vector<double> barDomain(const BarChartSpec& spec) {
     }
   }
   // A log axis starts below the smallest bar, or that bar has no height.
-  if (spec.logY && !values.empty()) values.push_back(*std::min_element(values.begin(), values.end()) / 2);
+  if (spec.logY && !values.empty())
+    values.push_back(*std::min_element(values.begin(), values.end()) / 2);
   return values;
 }
 
@@ -375,11 +393,13 @@ void groupLabels(SvgWriter& w, const BarChartSpec& spec, double band, bool slant
     const double cx = kPlotLeft + band * (static_cast<double>(gi) + 0.5);
     const double y = w.plotBottom() + 16;
     if (slant) {
-      w.body() += fmt::format(R"svg(<text x="{}" y="{}" font-size="11" text-anchor="end" transform="rotate(-30 {} {})">{}</text>)svg",
-                              px(cx), px(y), px(cx), px(y), escape(spec.groups[gi].label));
+      w.body() += fmt::format(
+          R"svg(<text x="{}" y="{}" font-size="11" text-anchor="end" transform="rotate(-30 {} {})">{}</text>)svg",
+          px(cx), px(y), px(cx), px(y), escape(spec.groups[gi].label));
     } else {
-      w.body() += fmt::format(R"svg(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)svg", px(cx),
-                              px(y), escape(spec.groups[gi].label));
+      w.body() +=
+          fmt::format(R"svg(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)svg",
+                      px(cx), px(y), escape(spec.groups[gi].label));
     }
   }
 }
@@ -387,7 +407,8 @@ void groupLabels(SvgWriter& w, const BarChartSpec& spec, double band, bool slant
 }  // namespace
 
 std::string barChart(const BarChartSpec& spec) {
-  const double band = (kPlotRight - kPlotLeft) / static_cast<double>(std::max<size_t>(spec.groups.size(), 1));
+  const double band =
+      (kPlotRight - kPlotLeft) / static_cast<double>(std::max<size_t>(spec.groups.size(), 1));
   const bool slant = slantLabels(spec, band);
   SvgWriter w(slant ? kSlantRoom : 0);
   const std::vector<double> domain = barDomain(spec);
@@ -417,9 +438,10 @@ std::string barChart(const BarChartSpec& spec) {
         bottom = std::max(tip, yAxis.base());
         left = bandLeft + band * 0.1 + barWidth * static_cast<double>(s);
       }
-      w.body() += fmt::format(R"svg(<rect class="bar" x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} / {}: {}</title></rect>)svg",
-                              px(left), px(top), px(barWidth), px(std::max(bottom - top, 0.5)),
-                              seriesColour(s), escape(g.label), escape(spec.seriesNames[s]), exactValue(v));
+      w.body() += fmt::format(
+          R"svg(<rect class="bar" x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} / {}: {}</title></rect>)svg",
+          px(left), px(top), px(barWidth), px(std::max(bottom - top, 0.5)), seriesColour(s),
+          escape(g.label), escape(spec.seriesNames[s]), exactValue(v));
       ++marks;
     }
   }

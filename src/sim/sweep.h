@@ -4,10 +4,9 @@
 // HTML report with log–log charts.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,10 +26,10 @@ inline const std::vector<std::string>& sweepAlignments() {
 }
 
 struct SweepOptions {
-  std::vector<uint64_t> sizes;            // BAR sizes, powers of two
-  std::vector<std::string> alignments;    // from sweepAlignments()
+  std::vector<uint64_t> sizes;          // BAR sizes, powers of two
+  std::vector<std::string> alignments;  // from sweepAlignments()
   std::vector<DesignKind> designs;
-  unsigned jobs = 1;                      // points at once, each in a child process
+  unsigned jobs = 1;  // points at once, each in a child process
   uint64_t sampleAbove = kDefaultSampleAbove;
   CostModel cost;
 };

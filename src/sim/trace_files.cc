@@ -8,11 +8,13 @@
 
 namespace vfiomm::sim {
 
-void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrome, OutputFile* ftrace) {
+void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrome,
+                     OutputFile* ftrace) {
   if (chrome == nullptr && ftrace == nullptr) return;
   std::vector<const trace::TraceLog*> logs;
   for (const DesignResult& r : results) {
-    if (!r.trace) throw ScenarioError(fmt::format("vfiomm: the run of {} left no trace", designName(r.design)));
+    if (!r.trace)
+      throw ScenarioError(fmt::format("vfiomm: the run of {} left no trace", designName(r.design)));
     logs.push_back(r.trace.get());
   }
   if (chrome != nullptr) {

@@ -14,6 +14,7 @@ namespace vfiomm::sim {
 // Writes the results' traces, in order, into the files given (either may be
 // null) and commits them. Throws OutputError when a file cannot be written,
 // ScenarioError when a result has no trace.
-void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrome, OutputFile* ftrace);
+void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrome,
+                     OutputFile* ftrace);
 
 }  // namespace vfiomm::sim

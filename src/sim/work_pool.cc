@@ -11,7 +11,8 @@
 namespace vfiomm::sim {
 
 void runConcurrently(size_t n, unsigned jobs, const std::function<void(size_t)>& work,
-                     const std::function<void(size_t)>& started, const std::function<void()>& tick) {
+                     const std::function<void(size_t)>& started,
+                     const std::function<void()>& tick) {
   std::mutex mu;  // the pool's own bookkeeping, not a model lock
   std::condition_variable finished;
   size_t running = 0;

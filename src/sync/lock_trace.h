@@ -23,11 +23,13 @@ void record(uint64_t begin, const void* lock, const LockClass& cls, uint8_t flag
 void recordRelease(const void* lock, const LockClass& cls, bool write);
 
 inline void acquired(uint64_t begin, const void* lock, const LockClass& cls, uint8_t flags) {
-  if (begin != kOff) [[unlikely]] record(begin, lock, cls, flags);
+  if (begin != kOff) [[unlikely]]
+    record(begin, lock, cls, flags);
 }
 
 inline void released(const void* lock, const LockClass& cls, bool write) {
-  if (trace::enabled()) [[unlikely]] recordRelease(lock, cls, write);
+  if (trace::enabled()) [[unlikely]]
+    recordRelease(lock, cls, write);
 }
 
 }  // namespace vfiomm::lock_trace

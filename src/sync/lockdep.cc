@@ -1,6 +1,7 @@
 #include "sync/lockdep.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -11,8 +12,6 @@
 #include <set>
 #include <tuple>
 #include <utility>
-
-#include <unistd.h>
 
 #include "base/assert.h"
 #include "sync/lockdep_state.h"
@@ -62,7 +61,8 @@ constexpr uint8_t kUsedRead = 2;
 void markUsed(uint32_t node, Mode mode) {
   const uint8_t bit = mode == Mode::kShared ? kUsedRead : kUsedWrite;
   std::atomic<uint8_t>& usage = state().usage[node];
-  if ((usage.load(std::memory_order_relaxed) & bit) == 0) usage.fetch_or(bit, std::memory_order_relaxed);
+  if ((usage.load(std::memory_order_relaxed) & bit) == 0)
+    usage.fetch_or(bit, std::memory_order_relaxed);
 }
 
 // Linux prints the hardirq then the softirq state, each for write and read;
@@ -131,7 +131,8 @@ void traceReport(ReportKind kind, std::string_view lockClass) {
 template <typename BuildText>
 void record(ReportKind kind, std::string_view lockClass, bool oncePerSite, const Loc& site,
             BuildText&& buildText) {
-  if (trace::enabled()) [[unlikely]] traceReport(kind, lockClass);
+  if (trace::enabled()) [[unlikely]]
+    traceReport(kind, lockClass);
   ReportLog& log = reportLog();
   Report report;
   std::function<void(const Report&)> sink;
@@ -155,7 +156,8 @@ Graph& graph() { return state().graph; }
 
 bool edgeKnown(const Graph& g, uint32_t from, uint32_t to) {
   const EdgeRow* row = g.rows[from].load(std::memory_order_acquire);
-  return row != nullptr && (row->bits[to / 64].load(std::memory_order_relaxed) & (uint64_t{1} << (to % 64))) != 0;
+  return row != nullptr &&
+         (row->bits[to / 64].load(std::memory_order_relaxed) & (uint64_t{1} << (to % 64))) != 0;
 }
 
 // Under g.mu, once the edge is in g.out.
@@ -369,22 +371,14 @@ std::string_view heldState(const HeldLock* h) {
 
 std::string_view reportKindName(ReportKind kind) {
   switch (kind) {
-    case ReportKind::kCircularDependency:
-      return "circular-dependency";
-    case ReportKind::kRecursiveLocking:
-      return "recursive-locking";
-    case ReportKind::kAssertHeld:
-      return "assert-held";
-    case ReportKind::kAssertHeldRead:
-      return "assert-held-read";
-    case ReportKind::kAssertHeldWrite:
-      return "assert-held-write";
-    case ReportKind::kAssertNotHeld:
-      return "assert-not-held";
-    case ReportKind::kAssertNoLocksHeld:
-      return "assert-no-locks-held";
-    case ReportKind::kBadUnlock:
-      return "bad-unlock";
+    case ReportKind::kCircularDependency: return "circular-dependency";
+    case ReportKind::kRecursiveLocking: return "recursive-locking";
+    case ReportKind::kAssertHeld: return "assert-held";
+    case ReportKind::kAssertHeldRead: return "assert-held-read";
+    case ReportKind::kAssertHeldWrite: return "assert-held-write";
+    case ReportKind::kAssertNotHeld: return "assert-not-held";
+    case ReportKind::kAssertNoLocksHeld: return "assert-no-locks-held";
+    case ReportKind::kBadUnlock: return "bad-unlock";
   }
   return "unknown";
 }

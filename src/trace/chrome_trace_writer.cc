@@ -1,11 +1,11 @@
 #include "trace/chrome_trace_writer.h"
 
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <utility>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 namespace vfiomm::trace {
 
@@ -43,13 +43,15 @@ class Writer {
   }
   void slice(const TraceEvent& e, int pid, int tid, std::string_view name, std::string_view cat,
              const std::string& args) {
-    emit(fmt::format(R"({{"ph":"X","pid":{},"tid":{},"ts":{},"dur":{},"name":{},"cat":"{}","args":{{{}}}}})",
-                     pid, tid, micros(e.ts), micros(e.dur), jsonString(name), cat, args));
+    emit(fmt::format(
+        R"({{"ph":"X","pid":{},"tid":{},"ts":{},"dur":{},"name":{},"cat":"{}","args":{{{}}}}})",
+        pid, tid, micros(e.ts), micros(e.dur), jsonString(name), cat, args));
   }
   void instant(const TraceEvent& e, int pid, int tid, std::string_view name, std::string_view cat,
                const std::string& args) {
-    emit(fmt::format(R"({{"ph":"i","s":"t","pid":{},"tid":{},"ts":{},"name":{},"cat":"{}","args":{{{}}}}})",
-                     pid, tid, micros(e.ts), jsonString(name), cat, args));
+    emit(fmt::format(
+        R"({{"ph":"i","s":"t","pid":{},"tid":{},"ts":{},"name":{},"cat":"{}","args":{{{}}}}})", pid,
+        tid, micros(e.ts), jsonString(name), cat, args));
   }
   void event(const TraceEvent& e, int pid, int tid, int cpuPid, int cpuTid);
 
@@ -69,8 +71,8 @@ void Writer::event(const TraceEvent& e, int pid, int tid, int cpuPid, int cpuTid
   switch (e.kind) {
     case EventKind::kPageFault:
       slice(e, pid, tid, "page_fault_user", "fault",
-            fmt::format(R"("address":{},"write":{},"cpu":{},"signal":{})", hex(e.addr), write, e.cpu,
-                        e.value));
+            fmt::format(R"("address":{},"write":{},"cpu":{},"signal":{})", hex(e.addr), write,
+                        e.cpu, e.value));
       return;
     case EventKind::kHandleMmFault:
       slice(e, pid, tid, fmt::format("handle_mm_fault order {}", e.order), "fault",
@@ -90,16 +92,18 @@ void Writer::event(const TraceEvent& e, int pid, int tid, int cpuPid, int cpuTid
       const auto reason = static_cast<TlbFlushReason>(e.order);
       const bool full = (e.flags & eventflag::kFullFlush) != 0;
       slice(e, cpuPid, cpuTid, "tlb_flush", "tlb",
-            fmt::format(R"("pages":{},"reason":{},"by_tid":{})", full ? -1 : static_cast<int64_t>(e.value),
+            fmt::format(R"("pages":{},"reason":{},"by_tid":{})",
+                        full ? -1 : static_cast<int64_t>(e.value),
                         jsonString(tlbFlushReasonName(reason)), e.tid));
       if (e.flow == 0) return;
       // One arrow per flush: a Chrome flow id has one start and one end.
       const uint64_t id = nextFlow_++;
-      emit(fmt::format(R"({{"ph":"s","id":{},"pid":{},"tid":{},"ts":{},"name":"shootdown","cat":"tlb"}})",
-                       id, pid, tid, micros(e.ts)));
       emit(fmt::format(
-          R"({{"ph":"f","bp":"e","id":{},"pid":{},"tid":{},"ts":{},"name":"shootdown","cat":"tlb"}})", id,
-          cpuPid, cpuTid, micros(e.ts)));
+          R"({{"ph":"s","id":{},"pid":{},"tid":{},"ts":{},"name":"shootdown","cat":"tlb"}})", id,
+          pid, tid, micros(e.ts)));
+      emit(fmt::format(
+          R"({{"ph":"f","bp":"e","id":{},"pid":{},"tid":{},"ts":{},"name":"shootdown","cat":"tlb"}})",
+          id, cpuPid, cpuTid, micros(e.ts)));
       return;
     }
     case EventKind::kLockAcquire:
@@ -109,8 +113,7 @@ void Writer::event(const TraceEvent& e, int pid, int tid, int cpuPid, int cpuTid
       slice(e, pid, tid, fmt::format("lock wait {}", e.name), "lock",
             fmt::format(R"("lock":{},"write":{})", jsonString(e.name), write));
       return;
-    case EventKind::kLockRelease:
-      return;
+    case EventKind::kLockRelease: return;
     case EventKind::kLockdepReport:
       instant(e, pid, tid, fmt::format("lockdep: {}", e.name), "lockdep",
               fmt::format(R"("report":{})", jsonString(e.detail)));
@@ -120,8 +123,8 @@ void Writer::event(const TraceEvent& e, int pid, int tid, int cpuPid, int cpuTid
       return;
     case EventKind::kDmaMap:
       slice(e, pid, tid, fmt::format("MAP_DMA {} lookups", e.value), "dma",
-            fmt::format(R"("iova":{},"end":{},"lookups":{},"failed":{})", hex(e.addr), hex(e.end), e.value,
-                        (e.flags & eventflag::kFailed) != 0));
+            fmt::format(R"("iova":{},"end":{},"lookups":{},"failed":{})", hex(e.addr), hex(e.end),
+                        e.value, (e.flags & eventflag::kFailed) != 0));
       return;
   }
 }
@@ -139,13 +142,17 @@ void Writer::design(const TraceLog& log, int index) {
   }
   for (int pid : pids) {
     auto it = log.processNames.find(pid);
-    const std::string name = it != log.processNames.end() ? it->second : (pid == 0 ? "kernel" : fmt::format("pid {}", pid));
+    const std::string name = it != log.processNames.end()
+                                 ? it->second
+                                 : (pid == 0 ? "kernel" : fmt::format("pid {}", pid));
     metadata(base + pid, 0, "process_name", fmt::format("{}: {}", log.title, name));
   }
-  for (const auto& [pid, tid] : threads) metadata(base + pid, base + tid, "thread_name", log.threadName(pid, tid));
+  for (const auto& [pid, tid] : threads)
+    metadata(base + pid, base + tid, "thread_name", log.threadName(pid, tid));
   metadata(cpuPid, 0, "process_name", fmt::format("{}: CPUs", log.title));
   for (unsigned c = 0; c < log.cpus; ++c)
-    metadata(cpuPid, base + kCpuTidBase + static_cast<int>(c), "thread_name", fmt::format("CPU {}", c));
+    metadata(cpuPid, base + kCpuTidBase + static_cast<int>(c), "thread_name",
+             fmt::format("CPU {}", c));
   for (const TraceEvent& e : log.events) {
     const int cpuTid = base + kCpuTidBase + (e.cpu < 0 ? static_cast<int>(log.cpus) : e.cpu);
     event(e, base + e.pid, base + e.tid, cpuPid, cpuTid);

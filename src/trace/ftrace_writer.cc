@@ -1,9 +1,9 @@
 #include "trace/ftrace_writer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace vfiomm::trace {
 
@@ -36,22 +36,24 @@ void lockLines(const TraceEvent& e, std::vector<Line>& out) {
   const bool write = (e.flags & eventflag::kWrite) != 0;
   const bool mmap = e.name == kMmapLockClass;
   if (e.kind == EventKind::kLockRelease) {
-    out.push_back({e.ts, mmap ? fmt::format("mmap_lock_released: mm={:#x} memcg_path= write={}", e.addr,
-                                            boolName(write))
+    out.push_back({e.ts, mmap ? fmt::format("mmap_lock_released: mm={:#x} memcg_path= write={}",
+                                            e.addr, boolName(write))
                               : fmt::format("lock_release: {:#x} {}", e.addr, e.name)});
     return;
   }
   const bool failed = (e.flags & eventflag::kFailed) != 0;
   if (mmap) {
-    out.push_back({e.ts, fmt::format("mmap_lock_start_locking: mm={:#x} memcg_path= write={}", e.addr,
-                                     boolName(write))});
-    out.push_back({e.ts + e.dur,
-                   fmt::format("mmap_lock_acquire_returned: mm={:#x} memcg_path= write={} success={}",
-                               e.addr, boolName(write), boolName(!failed))});
+    out.push_back({e.ts, fmt::format("mmap_lock_start_locking: mm={:#x} memcg_path= write={}",
+                                     e.addr, boolName(write))});
+    out.push_back(
+        {e.ts + e.dur,
+         fmt::format("mmap_lock_acquire_returned: mm={:#x} memcg_path= write={} success={}", e.addr,
+                     boolName(write), boolName(!failed))});
     return;
   }
-  out.push_back({e.ts, fmt::format("lock_acquire: {:#x} {}{}{}", e.addr,
-                                   (e.flags & eventflag::kTry) ? "try " : "", write ? "" : "read ", e.name)});
+  out.push_back(
+      {e.ts, fmt::format("lock_acquire: {:#x} {}{}{}", e.addr,
+                         (e.flags & eventflag::kTry) ? "try " : "", write ? "" : "read ", e.name)});
   if (e.flags & eventflag::kContended) {
     out.push_back({e.ts, fmt::format("lock_contended: {:#x} {}", e.addr, e.name)});
     out.push_back({e.ts + e.dur, fmt::format("lock_acquired: {:#x} {}", e.addr, e.name)});
@@ -62,39 +64,44 @@ void linesOf(const TraceEvent& e, std::vector<Line>& out) {
   const bool write = (e.flags & eventflag::kWrite) != 0;
   switch (e.kind) {
     case EventKind::kPageFault:
-      out.push_back({e.ts, fmt::format("page_fault_user: address={:#x} ip=0x0 error_code={:#x}", e.addr,
-                                       kPfUser | (write ? kPfWrite : 0))});
+      out.push_back({e.ts, fmt::format("page_fault_user: address={:#x} ip=0x0 error_code={:#x}",
+                                       e.addr, kPfUser | (write ? kPfWrite : 0))});
       return;
     case EventKind::kHandleMmFault:
-      out.push_back({e.ts, fmt::format("handle_mm_fault: address={:#x} write={}", e.addr, write ? 1 : 0)});
-      out.push_back({e.ts + e.dur, fmt::format("handle_mm_fault_done: address={:#x} order={} result={}",
-                                               e.addr, e.order, vmFaultResultName(e.value))});
+      out.push_back(
+          {e.ts, fmt::format("handle_mm_fault: address={:#x} write={}", e.addr, write ? 1 : 0)});
+      out.push_back(
+          {e.ts + e.dur, fmt::format("handle_mm_fault_done: address={:#x} order={} result={}",
+                                     e.addr, e.order, vmFaultResultName(e.value))});
       return;
     case EventKind::kPfnInsert:
-      out.push_back({e.ts, fmt::format("{}: address={:#x} pfn={:#x}", insertName(e.order), e.addr, e.end)});
+      out.push_back(
+          {e.ts, fmt::format("{}: address={:#x} pfn={:#x}", insertName(e.order), e.addr, e.end)});
       return;
     case EventKind::kZap:
-      out.push_back({e.ts, fmt::format("zap_page_range_single: start={:#x} end={:#x}", e.addr, e.end)});
-      out.push_back({e.ts + e.dur, fmt::format("zap_page_range_single_done: start={:#x} end={:#x} entries={}",
-                                               e.addr, e.end, e.value)});
+      out.push_back(
+          {e.ts, fmt::format("zap_page_range_single: start={:#x} end={:#x}", e.addr, e.end)});
+      out.push_back(
+          {e.ts + e.dur, fmt::format("zap_page_range_single_done: start={:#x} end={:#x} entries={}",
+                                     e.addr, e.end, e.value)});
       return;
     case EventKind::kUnmapMappingRange:
-      out.push_back({e.ts, fmt::format("unmap_mapping_range: holebegin={:#x} holeend={:#x}", e.addr, e.end)});
-      out.push_back({e.ts + e.dur,
-                     fmt::format("unmap_mapping_range_done: holebegin={:#x} holeend={:#x} entries={}", e.addr,
-                                 e.end, e.value)});
+      out.push_back(
+          {e.ts, fmt::format("unmap_mapping_range: holebegin={:#x} holeend={:#x}", e.addr, e.end)});
+      out.push_back(
+          {e.ts + e.dur,
+           fmt::format("unmap_mapping_range_done: holebegin={:#x} holeend={:#x} entries={}", e.addr,
+                       e.end, e.value)});
       return;
     case EventKind::kTlbFlush: {
       const auto reason = static_cast<TlbFlushReason>(e.order);
       const int64_t pages = (e.flags & eventflag::kFullFlush) ? -1 : static_cast<int64_t>(e.value);
-      out.push_back({e.ts, fmt::format("tlb_flush: pages:{} reason:{} ({})", pages, tlbFlushReasonName(reason),
-                                       static_cast<int>(reason))});
+      out.push_back({e.ts, fmt::format("tlb_flush: pages:{} reason:{} ({})", pages,
+                                       tlbFlushReasonName(reason), static_cast<int>(reason))});
       return;
     }
     case EventKind::kLockAcquire:
-    case EventKind::kLockRelease:
-      lockLines(e, out);
-      return;
+    case EventKind::kLockRelease: lockLines(e, out); return;
     case EventKind::kLockdepReport:
       out.push_back({e.ts, fmt::format("console: lockdep {}: {}", e.name, e.detail)});
       return;
@@ -103,11 +110,13 @@ void linesOf(const TraceEvent& e, std::vector<Line>& out) {
       out.push_back({e.ts + e.dur, fmt::format("tracing_mark_write: phase_end: {}", e.detail)});
       return;
     case EventKind::kDmaMap:
-      out.push_back({e.ts, fmt::format("vfio_iommu_type1_map_dma: iova={:#x} end={:#x}", e.addr, e.end)});
-      out.push_back({e.ts + e.dur, fmt::format("vfio_iommu_type1_map_dma_done: iova={:#x} end={:#x} lookups={} "
-                                               "ret={}",
-                                               e.addr, e.end, e.value,
-                                               (e.flags & eventflag::kFailed) != 0 ? "error" : "0")});
+      out.push_back(
+          {e.ts, fmt::format("vfio_iommu_type1_map_dma: iova={:#x} end={:#x}", e.addr, e.end)});
+      out.push_back({e.ts + e.dur,
+                     fmt::format("vfio_iommu_type1_map_dma_done: iova={:#x} end={:#x} lookups={} "
+                                 "ret={}",
+                                 e.addr, e.end, e.value,
+                                 (e.flags & eventflag::kFailed) != 0 ? "error" : "0")});
       return;
   }
 }
@@ -138,7 +147,8 @@ void section(std::ostream& out, const TraceLog& log) {
     linesOf(e, tmp);
     for (Line& l : tmp) lines.push_back({l.ts, &e, std::move(l.text)});
   }
-  std::stable_sort(lines.begin(), lines.end(), [](const Full& a, const Full& b) { return a.ts < b.ts; });
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const Full& a, const Full& b) { return a.ts < b.ts; });
   for (const Full& l : lines) {
     const std::string cpu = l.e->cpu < 0 ? std::string("---") : fmt::format("{:03}", l.e->cpu);
     out << fmt::format("{:>16}-{:<5} [{}] {:>5}.{:06}: {}\n", comm(log, *l.e), l.e->tid, cpu,

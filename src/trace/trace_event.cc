@@ -37,10 +37,18 @@ std::string_view tlbFlushReasonName(TlbFlushReason reason) {
 std::string vmFaultResultName(uint64_t result) {
   // include/linux/mm_types.h, VM_FAULT_RESULT_TRACE.
   static constexpr std::array<std::pair<uint64_t, const char*>, 13> kNames{{
-      {0x000001, "OOM"},      {0x000002, "SIGBUS"},    {0x000004, "MAJOR"},
-      {0x000010, "HWPOISON"}, {0x000020, "HWPOISON_LARGE"}, {0x000040, "SIGSEGV"},
-      {0x000100, "NOPAGE"},   {0x000200, "LOCKED"},    {0x000400, "RETRY"},
-      {0x000800, "FALLBACK"}, {0x001000, "DONE_COW"},  {0x002000, "NEEDDSYNC"},
+      {0x000001, "OOM"},
+      {0x000002, "SIGBUS"},
+      {0x000004, "MAJOR"},
+      {0x000010, "HWPOISON"},
+      {0x000020, "HWPOISON_LARGE"},
+      {0x000040, "SIGSEGV"},
+      {0x000100, "NOPAGE"},
+      {0x000200, "LOCKED"},
+      {0x000400, "RETRY"},
+      {0x000800, "FALLBACK"},
+      {0x001000, "DONE_COW"},
+      {0x002000, "NEEDDSYNC"},
       {0x004000, "COMPLETED"},
   }};
   std::string out;

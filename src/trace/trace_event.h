@@ -22,7 +22,7 @@ enum class EventKind : uint8_t {
   kLockRelease,        // instant (lock address, class name)
   kLockdepReport,      // instant (report kind, first line of the splat)
   kPhase,              // span: a phase of a scenario (its name)
-  kDmaMap,             // span: type1 VFIO_IOMMU_MAP_DMA (iova, iova + size, vaddr_get_pfns calls; kFailed)
+  kDmaMap,  // span: type1 VFIO_IOMMU_MAP_DMA (iova, iova + size, vaddr_get_pfns calls; kFailed)
 };
 inline constexpr unsigned kEventKinds = 11;
 

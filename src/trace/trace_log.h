@@ -25,12 +25,12 @@ struct TraceLog {
   TraceLog(TraceLog&&) = default;
   TraceLog& operator=(TraceLog&&) = default;
 
-  std::string title;     // the design
-  size_t limit = 0;      // the buffer's bound, in events
-  uint64_t recorded = 0; // events the tracepoints produced
-  uint64_t dropped = 0;  // of those, overwritten by later ones
-  unsigned cpus = 0;     // simulated CPUs (one track each)
-  std::vector<TraceEvent> events;  // by start time
+  std::string title;                                       // the design
+  size_t limit = 0;                                        // the buffer's bound, in events
+  uint64_t recorded = 0;                                   // events the tracepoints produced
+  uint64_t dropped = 0;                                    // of those, overwritten by later ones
+  unsigned cpus = 0;                                       // simulated CPUs (one track each)
+  std::vector<TraceEvent> events;                          // by start time
   std::map<int, std::string> processNames;                 // pid -> name
   std::map<std::pair<int, int>, std::string> threadNames;  // (pid, tid) -> name
   std::set<std::string, std::less<>> strings;              // what non-literal names view

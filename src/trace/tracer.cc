@@ -57,8 +57,10 @@ TraceLog Tracer::stop() {
   log.dropped = recorded_ - ring_.size();
   log.events.reserve(ring_.size());
   // Oldest first, then by start time: spans are recorded when they end.
-  log.events.insert(log.events.end(), ring_.begin() + static_cast<std::ptrdiff_t>(head_), ring_.end());
-  log.events.insert(log.events.end(), ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(head_));
+  log.events.insert(log.events.end(), ring_.begin() + static_cast<std::ptrdiff_t>(head_),
+                    ring_.end());
+  log.events.insert(log.events.end(), ring_.begin(),
+                    ring_.begin() + static_cast<std::ptrdiff_t>(head_));
   std::stable_sort(log.events.begin(), log.events.end(),
                    [](const TraceEvent& a, const TraceEvent& b) { return a.ts < b.ts; });
   ring_.clear();
@@ -74,7 +76,8 @@ uint64_t Tracer::recorded() {
 }
 
 uint64_t Tracer::now() const {
-  if (clock_ == Clock::kLogical) return (ticks_.fetch_add(1, std::memory_order_relaxed) + 1) * kLogicalTickNs;
+  if (clock_ == Clock::kLogical)
+    return (ticks_.fetch_add(1, std::memory_order_relaxed) + 1) * kLogicalTickNs;
   const auto d = std::chrono::steady_clock::now() - t0_;
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
@@ -114,7 +117,9 @@ void setCurrentTask(int pid, int tid) { tCurrentTask = {pid, tid}; }
 
 std::pair<int, int> currentTask() { return tCurrentTask; }
 
-void setCpuResolver(CpuResolver resolver) { gCpuResolver.store(resolver, std::memory_order_relaxed); }
+void setCpuResolver(CpuResolver resolver) {
+  gCpuResolver.store(resolver, std::memory_order_relaxed);
+}
 
 uint64_t currentFlow() { return tCurrentFlow; }
 

@@ -1,9 +1,9 @@
 #include "uapi/invariant_monitor.h"
 
+#include <fmt/format.h>
+
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "mm/address_space.h"
 #include "mm/mm.h"
@@ -30,10 +30,9 @@ Pfn expectedStartPfn(VfioDevice& dev, const Vma& vma) {
 template <typename Fn>
 void forEachUncoveredLeaf(Mm& mm, Fn&& fn) REQUIRES_SHARED(mm.mmapLock()) {
   std::vector<std::pair<VirtAddr, PtLevel>> leaves;
-  mm.pageTable().forEachLeaf(VirtAddr(0), VirtAddr(kTaskSize),
-                             [&](VirtAddr va, PtLevel level, uint64_t) {
-                               leaves.emplace_back(va, level);
-                             });
+  mm.pageTable().forEachLeaf(
+      VirtAddr(0), VirtAddr(kTaskSize),
+      [&](VirtAddr va, PtLevel level, uint64_t) { leaves.emplace_back(va, level); });
   for (const auto& [va, level] : leaves)
     if (mm.findVma(va) == nullptr) fn(va, level);
 }
@@ -97,20 +96,19 @@ void InvariantMonitor::checkEntries(const std::vector<std::shared_ptr<Process>>&
       for (Vma* vma : mm.vmasMapping(dev->inode().mapping())) {
         if (vma->ops() != &dev->pci().design()) continue;  // a device-specific region
         const Pfn start = expectedStartPfn(*dev, *vma);
-        mm.pageTable().forEachLeaf(vma->start(), vma->end(), [&](VirtAddr va, PtLevel level,
-                                                                 uint64_t entry) {
-          const Pfn want = start + ((va - vma->start()) >> kPageShift);
-          const bool inside = va >= vma->start() && va + levelSize(level) <= vma->end();
-          // What the MMU uses: a huge leaf's pfn with its low bits ignored.
-          const uint64_t pages = levelSize(level) >> kPageShift;
-          const Pfn used(pte::pfnOf(entry).value() & ~(pages - 1));
-          if (used != want || !inside)
-            note(wrongEntries_, fmt::format("invariant 4: {} leaf at {:#x} maps pfn {:#x}, "
-                                            "expected {:#x}{}",
-                                            levelName(level), va.value(), used.value(),
-                                            want.value(),
-                                            inside ? "" : " (crosses its VMA)"));
-        });
+        mm.pageTable().forEachLeaf(
+            vma->start(), vma->end(), [&](VirtAddr va, PtLevel level, uint64_t entry) {
+              const Pfn want = start + ((va - vma->start()) >> kPageShift);
+              const bool inside = va >= vma->start() && va + levelSize(level) <= vma->end();
+              // What the MMU uses: a huge leaf's pfn with its low bits ignored.
+              const uint64_t pages = levelSize(level) >> kPageShift;
+              const Pfn used(pte::pfnOf(entry).value() & ~(pages - 1));
+              if (used != want || !inside)
+                note(wrongEntries_, fmt::format("invariant 4: {} leaf at {:#x} maps pfn {:#x}, "
+                                                "expected {:#x}{}",
+                                                levelName(level), va.value(), used.value(),
+                                                want.value(), inside ? "" : " (crosses its VMA)"));
+            });
       }
     }
   }
@@ -143,7 +141,8 @@ InvariantCounts InvariantMonitor::counts() const {
   c.staleAfterZap = staleAfterZap_.load();
   c.wrongEntries = wrongEntries_.load();
   const uint64_t reports = lockdep::reportCount();
-  c.lockdepReports = reports >= lockdepBase_ ? reports - lockdepBase_ : reports;  // cleared meanwhile
+  c.lockdepReports =
+      reports >= lockdepBase_ ? reports - lockdepBase_ : reports;  // cleared meanwhile
   c.leaks = leaks_.load();
   c.dmaDecodeViolations = kernel_.iommu().dmaDecodeViolationCount() - dmaDecodeBase_;
   return c;

@@ -35,11 +35,11 @@ class Process;
 class Vma;
 
 struct InvariantCounts {
-  uint64_t decodeViolations = 0;   // 1
-  uint64_t staleAfterZap = 0;      // 2
-  uint64_t wrongEntries = 0;       // 4
-  uint64_t lockdepReports = 0;     // 5
-  uint64_t leaks = 0;              // 6
+  uint64_t decodeViolations = 0;     // 1
+  uint64_t staleAfterZap = 0;        // 2
+  uint64_t wrongEntries = 0;         // 4
+  uint64_t lockdepReports = 0;       // 5
+  uint64_t leaks = 0;                // 6
   uint64_t dmaDecodeViolations = 0;  // 7
   uint64_t total() const {
     return decodeViolations + staleAfterZap + wrongEntries + lockdepReports + leaks +

@@ -44,7 +44,8 @@ Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
   return kernel;
 }
 
-Kernel::Kernel(const KernelConfig& config, MmProfile profile, std::shared_ptr<KernelContext> context)
+Kernel::Kernel(const KernelConfig& config, MmProfile profile,
+               std::shared_ptr<KernelContext> context)
     : context_(std::move(context)),
       config_(config),
       profile_(std::move(profile)),
@@ -111,7 +112,8 @@ Result<VfioDevice*> Kernel::addVfioDevice(PciBus& bus, PciDeviceConfig config,
 VfioDevice& Kernel::addStandardDevice() {
   PciBus& bus = addBus(nextBus_);
   auto dev = addVfioDevice(bus, standardDeviceConfig(bus.number()), standardDevicePlacement());
-  VFIOMM_ASSERT_MSG(dev.has_value(), "Standard device D is added once per kernel (its addresses are fixed)");
+  VFIOMM_ASSERT_MSG(dev.has_value(),
+                    "Standard device D is added once per kernel (its addresses are fixed)");
   return **dev;
 }
 

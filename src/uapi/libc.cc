@@ -92,7 +92,8 @@ void* mmap(void* addr_, size_t length, int prot, int flags, int fd, off_t offset
     errno = EINVAL;
     return MAP_FAILED;
   }
-  const long rc = process().mmap(addr(addr_), length, prot, flags, fd, static_cast<uint64_t>(offset));
+  const long rc =
+      process().mmap(addr(addr_), length, prot, flags, fd, static_cast<uint64_t>(offset));
   if (rc < 0 && rc > -4096) {
     errno = static_cast<int>(-rc);
     return MAP_FAILED;

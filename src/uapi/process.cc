@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-
 #include "base/user_copy.h"
 #include "dmabuf/dma_buf.h"
 #include "fs/eventfd.h"
@@ -322,14 +321,10 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
   std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr) return err(Errno::kEBADF);
   switch (e->kind) {
-    case FdEntry::Kind::kContainer:
-      return containerIoctl(*e, request, arg);
-    case FdEntry::Kind::kGroup:
-      return groupIoctl(*e, request, arg);
-    case FdEntry::Kind::kDevice:
-      return deviceIoctl(*e, request, arg);
-    case FdEntry::Kind::kIommufd:
-      return iommufdIoctl(*e, request, arg);
+    case FdEntry::Kind::kContainer: return containerIoctl(*e, request, arg);
+    case FdEntry::Kind::kGroup: return groupIoctl(*e, request, arg);
+    case FdEntry::Kind::kDevice: return deviceIoctl(*e, request, arg);
+    case FdEntry::Kind::kIommufd: return iommufdIoctl(*e, request, arg);
     case FdEntry::Kind::kProcMem:
     case FdEntry::Kind::kEventfd:
     case FdEntry::Kind::kDmaBuf:  // DMA_BUF_IOCTL_SYNC and the like are not modelled
@@ -343,21 +338,18 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
 long Process::containerIoctl(FdEntry& e, unsigned long request, void* arg) {
   const uintptr_t type = reinterpret_cast<uintptr_t>(arg);
   switch (request) {
-    case uapi::VFIO_GET_API_VERSION:
-      return uapi::VFIO_API_VERSION;
-    case uapi::VFIO_CHECK_EXTENSION:
-      return e.container->checkExtension(type);
-    case uapi::VFIO_SET_IOMMU:
-      return toLong(e.container->setIommu(type));
+    case uapi::VFIO_GET_API_VERSION: return uapi::VFIO_API_VERSION;
+    case uapi::VFIO_CHECK_EXTENSION: return e.container->checkExtension(type);
+    case uapi::VFIO_SET_IOMMU: return toLong(e.container->setIommu(type));
     case uapi::VFIO_IOMMU_GET_INFO:
     case uapi::VFIO_IOMMU_MAP_DMA:
     case uapi::VFIO_IOMMU_UNMAP_DMA: {
-      const Type1Caller caller{thread().task(), *mm_, memlockLimit_.load(std::memory_order_relaxed)};
+      const Type1Caller caller{thread().task(), *mm_,
+                               memlockLimit_.load(std::memory_order_relaxed)};
       auto r = e.container->driverIoctl(request, arg, caller);
       return r ? *r : err(r.error());
     }
-    default:
-      return err(Errno::kENOTTY);
+    default: return err(Errno::kENOTTY);
   }
 }
 
@@ -468,8 +460,7 @@ long Process::read(int fd, void* buf, uint64_t count) {
 // ---------------------------------------------------------------------------
 // Memory
 
-long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd,
-                   uint64_t offset) {
+long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd, uint64_t offset) {
   const Syscall in(*this);
   std::shared_ptr<File> file;
   if (!(flags & map::kAnonymous)) {

@@ -15,10 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include "abi/vfio.h"
 #include "mm/cpu.h"
 #include "mm/task.h"
 #include "sync/kernel_context.h"
-#include "abi/vfio.h"
 #include "sync/spin_lock.h"
 
 namespace vfiomm {
@@ -192,12 +192,12 @@ class Process : public std::enable_shared_from_this<Process> {
     FdEntry& operator=(const FdEntry&) = delete;
     FdEntry& operator=(FdEntry&&) = delete;
     Kind kind;
-    std::shared_ptr<File> file;           // kDevice
-    VfioGroup* group = nullptr;           // kGroup: an open of the group (VfioGroup::open)
+    std::shared_ptr<File> file;                // kDevice
+    VfioGroup* group = nullptr;                // kGroup: an open of the group (VfioGroup::open)
     std::shared_ptr<VfioContainer> container;  // kContainer
-    std::shared_ptr<IommufdCtx> iommufd;  // kIommufd
-    std::shared_ptr<Eventfd> eventfd;     // kEventfd
-    std::shared_ptr<DmaBuf> dmabuf;       // kDmaBuf: an exported buffer's file
+    std::shared_ptr<IommufdCtx> iommufd;       // kIommufd
+    std::shared_ptr<Eventfd> eventfd;          // kEventfd
+    std::shared_ptr<DmaBuf> dmabuf;            // kDmaBuf: an exported buffer's file
   };
   using FdTable = std::map<int, std::shared_ptr<FdEntry>>;
 

@@ -28,8 +28,8 @@ FileName nameOf(Kernel& kernel, const File* file) {
   const auto* f = dynamic_cast<const VfioDeviceFile*>(file);
   if (f == nullptr) return {};
   FileName n{f->fInode().dev(), f->fInode().ino(), {}};
-  n.path = f->path() == VfioOpenPath::kGroup ? "anon_inode:[vfio-device]"
-                                              : kernel.cdevPath(f->device());
+  n.path =
+      f->path() == VfioOpenPath::kGroup ? "anon_inode:[vfio-device]" : kernel.cdevPath(f->device());
   return n;
 }
 
@@ -37,11 +37,11 @@ FileName nameOf(Kernel& kernel, const File* file) {
 std::string mapsLine(Kernel& kernel, const Vma& v) {
   const VmFlags f = v.flags();
   const FileName name = nameOf(kernel, v.file());
-  std::string line = fmt::format(
-      "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ", v.start().value(), v.end().value(),
-      (f & vm::kRead) ? 'r' : '-', (f & vm::kWrite) ? 'w' : '-', (f & vm::kExec) ? 'x' : '-',
-      (f & vm::kMayShare) ? 's' : 'p', v.pgoff().toBytes(), devMajor(name.dev),
-      devMinor(name.dev), name.ino);
+  std::string line =
+      fmt::format("{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ", v.start().value(),
+                  v.end().value(), (f & vm::kRead) ? 'r' : '-', (f & vm::kWrite) ? 'w' : '-',
+                  (f & vm::kExec) ? 'x' : '-', (f & vm::kMayShare) ? 's' : 'p', v.pgoff().toBytes(),
+                  devMajor(name.dev), devMinor(name.dev), name.ino);
   if (!name.path.empty()) {
     // seq_setwidth(25 + sizeof(void *) * 6 - 1) then seq_pad(): column 73.
     constexpr size_t kNameColumn = 73;
@@ -61,13 +61,13 @@ std::string vmFlagsMnemonics(VmFlags flags) {
     const char* name;
   };
   static constexpr Mnemonic kNames[] = {
-      {vm::kRead, "rd"},       {vm::kWrite, "wr"},       {vm::kExec, "ex"},
-      {vm::kShared, "sh"},     {vm::kMayRead, "mr"},     {vm::kMayWrite, "mw"},
-      {vm::kMayExec, "me"},    {vm::kMayShare, "ms"},    {vm::kPfnmap, "pf"},
-      {vm::kLocked, "lo"},     {vm::kIo, "io"},          {vm::kDontCopy, "dc"},
-      {vm::kDontExpand, "de"}, {vm::kAccount, "ac"},     {vm::kNoReserve, "nr"},
-      {vm::kPat, "ar"},        {vm::kWipeOnFork, "wf"},  {vm::kDontDump, "dd"},
-      {vm::kSoftDirty, "sd"},  {vm::kMixedmap, "mm"},    {vm::kHugepage, "hg"},
+      {vm::kRead, "rd"},       {vm::kWrite, "wr"},      {vm::kExec, "ex"},
+      {vm::kShared, "sh"},     {vm::kMayRead, "mr"},    {vm::kMayWrite, "mw"},
+      {vm::kMayExec, "me"},    {vm::kMayShare, "ms"},   {vm::kPfnmap, "pf"},
+      {vm::kLocked, "lo"},     {vm::kIo, "io"},         {vm::kDontCopy, "dc"},
+      {vm::kDontExpand, "de"}, {vm::kAccount, "ac"},    {vm::kNoReserve, "nr"},
+      {vm::kPat, "ar"},        {vm::kWipeOnFork, "wf"}, {vm::kDontDump, "dd"},
+      {vm::kSoftDirty, "sd"},  {vm::kMixedmap, "mm"},   {vm::kHugepage, "hg"},
       {vm::kNoHugepage, "nh"},
   };
   std::string out;

@@ -59,9 +59,11 @@ class DmaBufArg {
   void* get() { return buf_.data(); }
 
  private:
-  static constexpr size_t kBytes =
-      sizeof(vfio_device_feature) + sizeof(vfio_device_feature_dma_buf) + sizeof(vfio_region_dma_range);
-  std::vector<uint64_t> buf_ = std::vector<uint64_t>((kBytes + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+  static constexpr size_t kBytes = sizeof(vfio_device_feature) +
+                                   sizeof(vfio_device_feature_dma_buf) +
+                                   sizeof(vfio_region_dma_range);
+  std::vector<uint64_t> buf_ =
+      std::vector<uint64_t>((kBytes + sizeof(uint64_t) - 1) / sizeof(uint64_t));
 };
 
 }  // namespace vfiomm::uapi

@@ -27,8 +27,7 @@ std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vd
         vdev, options.zapBeforeMemoryLock,
         options.zapWithoutTlbShootdown ? ZapFlush::kSkipped : ZapFlush::kShootdown);
   };
-  const InsertLock insertLock =
-      options.insertWithoutPtl ? InsertLock::kSkipped : InsertLock::kPtl;
+  const InsertLock insertLock = options.insertWithoutPtl ? InsertLock::kSkipped : InsertLock::kPtl;
   auto design = [&](auto tracking, auto refill, auto fault) {
     return std::make_unique<MappingDesign>(kind, std::move(tracking), std::move(refill),
                                            std::move(fault));

@@ -8,8 +8,8 @@
 
 namespace vfiomm {
 
-VfioDeviceFile::VfioDeviceFile(VfioDevice& device, VfioOpenPath path, Inode& fInode,
-                               bool readable, bool writable)
+VfioDeviceFile::VfioDeviceFile(VfioDevice& device, VfioOpenPath path, Inode& fInode, bool readable,
+                               bool writable)
     : device_(device),
       path_(path),
       fInode_(fInode),
@@ -76,14 +76,12 @@ Result<long> VfioDeviceFile::dispatch(unsigned long request, void* arg,
   if (path_ == VfioOpenPath::kCdev && request == uapi::VFIO_DEVICE_DETACH_IOMMUFD_PT)
     return detachPtIoctl(arg);
   switch (request) {
-    case uapi::VFIO_DEVICE_FEATURE:
-      return featureIoctl(arg, caller);
+    case uapi::VFIO_DEVICE_FEATURE: return featureIoctl(arg, caller);
     case uapi::VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
       return device_.devSet()->hotResetInfoIoctl(device_, hotResetOwner(), arg);
     case uapi::VFIO_DEVICE_PCI_HOT_RESET:
       return device_.devSet()->hotResetIoctl(device_, hotResetOwner(), arg, caller);
-    default:
-      return device_.pci().ioctl(request, arg, caller);
+    default: return device_.pci().ioctl(request, arg, caller);
   }
 }
 
@@ -92,7 +90,8 @@ Result<long> VfioDeviceFile::attachPtIoctl(void* arg) {
   constexpr uint32_t minsz = offsetof(uapi::vfio_device_attach_iommufd_pt, pasid);
   if (auto st = copyFromUser(&attach, arg, minsz); !st) return fail(st.error());
   if (attach.argsz < minsz || attach.flags != 0) return fail(Errno::kEINVAL);
-  Result<uint32_t> hwpt = iommufd_->attachDevice(device_.boundDevid(), device_.pdev(), attach.pt_id);
+  Result<uint32_t> hwpt =
+      iommufd_->attachDevice(device_.boundDevid(), device_.pdev(), attach.pt_id);
   if (!hwpt) return fail(hwpt.error());
   // The HWPT the device landed on, for the caller to name later.
   attach.pt_id = *hwpt;
@@ -129,8 +128,7 @@ Result<long> VfioDeviceFile::featureIoctl(void* arg, const VfioIoctlCaller& call
     case uapi::VFIO_DEVICE_FEATURE_MIG_DATA_SIZE:
     case uapi::VFIO_DEVICE_FEATURE_DMA_LOGGING_START:
     case uapi::VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP:
-    case uapi::VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT:
-      return fail(Errno::kENOTTY);
+    case uapi::VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT: return fail(Errno::kENOTTY);
     default:
       return device_.pci().feature(feature.flags, static_cast<uint8_t*>(arg) + minsz,
                                    feature.argsz - minsz, caller);

@@ -32,8 +32,7 @@ VfioDevice* VfioDeviceSet::vfioDevice(const PciDevice* pdev) const {
 // caller, its IOMMU group; for a cdev caller, its id in the caller's
 // iommufd or why it has none.
 Status VfioDeviceSet::fillDependent(const PciDevice& pdev, const HotResetOwner& owner,
-                                    uapi::vfio_pci_dependent_device* entry,
-                                    uint32_t* flags) const {
+                                    uapi::vfio_pci_dependent_device* entry, uint32_t* flags) const {
   const VfioDevice* dev = vfioDevice(&pdev);
   entry->segment = 0;
   entry->bus = pdev.busNumber();
@@ -131,7 +130,7 @@ Status VfioDeviceSet::hotReset(VfioDevice& requester, const HotResetOwner& owner
 }
 
 Status VfioDeviceSet::resetLocked(VfioDevice& requester, const HotResetOwner& owner,
-                                 std::vector<VfioDevice*>* refill) {
+                                  std::vector<VfioDevice*>* refill) {
   // Every device the reset affects must be in this dev_set.
   for (PciDevice* pdev : bus_.resetScope(requester.pdev())) {
     const bool inSet = std::any_of(devices_.begin(), devices_.end(),
@@ -150,8 +149,8 @@ Status VfioDeviceSet::resetLocked(VfioDevice& requester, const HotResetOwner& ow
 // vfio_pci_dev_set_hot_reset()'s trylock + zap of one device of the set.
 // The seeded bug hotResetZapsRequesterOnly (DesignOptions) zaps the
 // requester only and just locks the others.
-bool VfioDeviceSet::tryLockForReset(VfioDevice& dev, VfioDevice& requester)
-    NO_THREAD_SAFETY_ANALYSIS {
+bool VfioDeviceSet::tryLockForReset(VfioDevice& dev,
+                                    VfioDevice& requester) NO_THREAD_SAFETY_ANALYSIS {
   VfioPciCoreDevice& pci = dev.pci();
   if (pci.designOptions().hotResetZapsRequesterOnly && &dev != &requester) [[unlikely]]
     return pci.downWriteTrylockMemoryLock();

@@ -47,8 +47,8 @@ class VfioGroup {
   // nullptr: the file is neither): -EINVAL when the group already has a
   // container or iommufd, then -EBADFD for a file that is neither. An
   // iommufd's compat IOAS is created or reused.
-  Status setContainer(std::shared_ptr<VfioContainer> container,
-                      std::shared_ptr<IommufdCtx> ictx) EXCLUDES(groupLock_);
+  Status setContainer(std::shared_ptr<VfioContainer> container, std::shared_ptr<IommufdCtx> ictx)
+      EXCLUDES(groupLock_);
   // VFIO_GROUP_UNSET_CONTAINER: -EINVAL without a container or iommufd,
   // -EBUSY while a device file of the group holds the container.
   Status unsetContainer() EXCLUDES(groupLock_);
@@ -60,8 +60,7 @@ class VfioGroup {
   // vfio_df_group_open() holds it (group_lock -> dev_set->lock); through an
   // iommufd the first open binds the device and attaches it to the compat
   // IOAS.
-  Result<std::shared_ptr<VfioDeviceFile>> getDeviceFd(const std::string& name)
-      EXCLUDES(groupLock_);
+  Result<std::shared_ptr<VfioDeviceFile>> getDeviceFd(const std::string& name) EXCLUDES(groupLock_);
   // A device file of the group path was released (after the device's
   // close): vfio_group_unuse_container() and the fput() of the group file.
   void deviceFileReleased(VfioDevice& dev) EXCLUDES(groupLock_);

@@ -1,10 +1,10 @@
 #include "vfio/vfio_iommu_type1.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "abi/vfio.h"
 #include "base/counter.h"
@@ -77,8 +77,7 @@ long VfioIommuType1::checkExtension(const VfioIommuType1* instance, unsigned lon
   switch (ext) {
     case uapi::VFIO_TYPE1_IOMMU:
     case uapi::VFIO_TYPE1v2_IOMMU:
-    case uapi::VFIO_UNMAP_ALL:
-      return 1;
+    case uapi::VFIO_UNMAP_ALL: return 1;
     case uapi::VFIO_DMA_CC_IOMMU:
       // Every domain of the model enforces cache coherency (VT-d snoop
       // control), so the answer is 1 as soon as there is an instance.
@@ -107,14 +106,10 @@ uint32_t VfioIommuType1::dmaAvail() {
 
 Result<long> VfioIommuType1::ioctl(unsigned long request, void* arg, const Type1Caller& caller) {
   switch (request) {
-    case uapi::VFIO_IOMMU_GET_INFO:
-      return getInfo(arg);
-    case uapi::VFIO_IOMMU_MAP_DMA:
-      return mapDma(arg, caller);
-    case uapi::VFIO_IOMMU_UNMAP_DMA:
-      return unmapDma(arg);
-    default:
-      return fail(Errno::kENOTTY);
+    case uapi::VFIO_IOMMU_GET_INFO: return getInfo(arg);
+    case uapi::VFIO_IOMMU_MAP_DMA: return mapDma(arg, caller);
+    case uapi::VFIO_IOMMU_UNMAP_DMA: return unmapDma(arg);
+    default: return fail(Errno::kENOTTY);
   }
 }
 
@@ -180,7 +175,7 @@ Result<long> VfioIommuType1::mapDma(void* arg, const Type1Caller& caller) {
     // Without UNMAP_DMA(VADDR) no mapping is ever vaddr-invalidated, so a
     // new vaddr is refused for every existing one.
     return fail(dmaList_.count(map.iova) == 0 && !overlaps(map.iova, map.size) ? Errno::kENOENT
-                                                                                : Errno::kEINVAL);
+                                                                               : Errno::kEINVAL);
   }
   if (overlaps(map.iova, map.size)) return fail(Errno::kEEXIST);
   if (dmaAvail_ == 0) return fail(Errno::kENOSPC);
@@ -196,8 +191,8 @@ Result<long> VfioIommuType1::mapDma(void* arg, const Type1Caller& caller) {
   const uint64_t lookupsBefore = vaddrGetPfnsCalls_.load(std::memory_order_relaxed);
   const Status pinned = pinMapDma(dma, caller);
   if (traced != UINT64_MAX)
-    traceMapDma(traced, dma.iova, dma.size, vaddrGetPfnsCalls_.load(std::memory_order_relaxed) - lookupsBefore,
-                !pinned);
+    traceMapDma(traced, dma.iova, dma.size,
+                vaddrGetPfnsCalls_.load(std::memory_order_relaxed) - lookupsBefore, !pinned);
   if (!pinned) return fail(pinned.error());
   dmaList_.emplace(dma.iova, dma);
   --dmaAvail_;
@@ -236,9 +231,9 @@ Status VfioIommuType1::pinMapDma(VfioDma& dma, const Type1Caller& caller) {
   while (done < npages && st) {
     // vfio_pin_pages_remote(): one chunk of physically contiguous pfns of
     // the same kind, then one iommu_map() for it.
-    Result<PfnRun> first = carried ? Result<PfnRun>(*carried)
-                                   : refill(caller, dma.vaddr + done * kPageSize,
-                                            npages - done, write);
+    Result<PfnRun> first = carried
+                               ? Result<PfnRun>(*carried)
+                               : refill(caller, dma.vaddr + done * kPageSize, npages - done, write);
     carried.reset();
     if (!first) {
       st = fail(first.error());
@@ -289,7 +284,7 @@ Status VfioIommuType1::chargeLockedVm(Mm& mm, uint64_t pages, uint64_t limitByte
 }
 
 Result<VfioIommuType1::PfnRun> VfioIommuType1::refill(const Type1Caller& caller, uint64_t vaddr,
-                                                    uint64_t npages, bool write) {
+                                                      uint64_t npages, bool write) {
   if (profile_.type1Resched) {
     // A large map refills the batch many times; since v6.17 it may give
     // up the CPU before each refill (§2.8). iommu->lock is a mutex, so
@@ -302,8 +297,8 @@ Result<VfioIommuType1::PfnRun> VfioIommuType1::refill(const Type1Caller& caller,
 }
 
 Result<VfioIommuType1::PfnRun> VfioIommuType1::vaddrGetPfns(const Type1Caller& caller,
-                                                          uint64_t vaddr, uint64_t npages,
-                                                          bool write) {
+                                                            uint64_t vaddr, uint64_t npages,
+                                                            bool write) {
   vaddrGetPfnsCalls_.fetch_add(1, std::memory_order_relaxed);
   vaddrGetPfnsCounter.add();
   Mm& mm = caller.mm;
@@ -315,8 +310,8 @@ Result<VfioIommuType1::PfnRun> VfioIommuType1::vaddrGetPfns(const Type1Caller& c
       if (vma->file() == nullptr && !(vma->flags() & (vm::kIo | vm::kPfnmap))) {
         // FOLL_WRITE on a read-only VMA: GUP refuses it.
         if (write && !(vma->flags() & vm::kWrite)) return fail(Errno::kEFAULT);
-        auto run = pinAnonymous(mm, vaddr, std::min(npages, vma->end().value() / kPageSize -
-                                                                vaddr / kPageSize));
+        auto run = pinAnonymous(
+            mm, vaddr, std::min(npages, vma->end().value() / kPageSize - vaddr / kPageSize));
         if (!run) return fail(run.error());
         return std::optional<PfnRun>(*run);
       }
@@ -339,7 +334,7 @@ Result<VfioIommuType1::PfnRun> VfioIommuType1::vaddrGetPfns(const Type1Caller& c
 }
 
 Result<VfioIommuType1::PfnRun> VfioIommuType1::pinAnonymous(Mm& mm, uint64_t vaddr,
-                                                           uint64_t npages) {
+                                                            uint64_t npages) {
   // pin_user_pages_remote() fills one batch; the run is its physically
   // contiguous prefix.
   auto first = ram_.frameFor(mm.id(), VirtAddr(vaddr));
@@ -355,10 +350,9 @@ Result<VfioIommuType1::PfnRun> VfioIommuType1::pinAnonymous(Mm& mm, uint64_t vad
   return run;
 }
 
-Result<std::optional<VfioIommuType1::PfnRun>> VfioIommuType1::followPfnmap(Mm& mm,
-                                                                          uint64_t vaddr,
-                                                                          uint64_t npages,
-                                                                          bool write) {
+Result<std::optional<VfioIommuType1::PfnRun>> VfioIommuType1::followPfnmap(Mm& mm, uint64_t vaddr,
+                                                                           uint64_t npages,
+                                                                           bool write) {
   // follow_pte()/follow_pfnmap_start() read the entry under its PTL; the
   // model reads it atomically, which gives the same before-or-after answer
   // against a concurrent zap.
@@ -386,8 +380,7 @@ Result<std::optional<VfioIommuType1::PfnRun>> VfioIommuType1::followPfnmap(Mm& m
 Result<long> VfioIommuType1::unmapDma(void* arg) {
   uapi::vfio_iommu_type1_dma_unmap unmap;
   if (auto st = copyFromUser(&unmap, arg, sizeof(unmap)); !st) return fail(st.error());
-  if (unmap.argsz < sizeof(unmap) || (unmap.flags & ~kUnmapFlags) != 0)
-    return fail(Errno::kEINVAL);
+  if (unmap.argsz < sizeof(unmap) || (unmap.flags & ~kUnmapFlags) != 0) return fail(Errno::kEINVAL);
   const uint32_t dirty = unmap.flags & uapi::VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
   if (dirty && (unmap.flags & (uapi::VFIO_DMA_UNMAP_FLAG_ALL | uapi::VFIO_DMA_UNMAP_FLAG_VADDR)))
     return fail(Errno::kEINVAL);

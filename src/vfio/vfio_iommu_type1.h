@@ -74,8 +74,7 @@ class VfioIommuType1 {
   void attachDevice(const PciDevice& device);
 
   // The driver's ioctl: GET_INFO, MAP_DMA, UNMAP_DMA; -ENOTTY otherwise.
-  Result<long> ioctl(unsigned long request, void* arg, const Type1Caller& caller)
-      EXCLUDES(lock_);
+  Result<long> ioctl(unsigned long request, void* arg, const Type1Caller& caller) EXCLUDES(lock_);
 
   IommuDomain& domain() { return *domain_; }
   Type1Stats stats() const;

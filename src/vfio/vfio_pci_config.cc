@@ -40,59 +40,41 @@ constexpr uint32_t kAerCorWritable = 0x0000'f1c1;
 // capability; absent: hidden.
 uint32_t fixedCapLength(uint8_t id) {
   switch (id) {
-    case kPciCapIdPm:
-      return kPciPmSizeof;
-    case kCapIdAgp:
-      return 12;  // PCI_AGP_SIZEOF
-    case kPciCapIdVpd:
-      return 8;  // PCI_CAP_VPD_SIZEOF
-    case kPciCapIdMsix:
-      return kPciCapMsixSizeof;
-    case kPciCapIdAf:
-      return 6;  // PCI_CAP_AF_SIZEOF
+    case kPciCapIdPm: return kPciPmSizeof;
+    case kCapIdAgp: return 12;    // PCI_AGP_SIZEOF
+    case kPciCapIdVpd: return 8;  // PCI_CAP_VPD_SIZEOF
+    case kPciCapIdMsix: return kPciCapMsixSizeof;
+    case kPciCapIdAf: return 6;  // PCI_CAP_AF_SIZEOF
     case kPciCapIdMsi:
     case kPciCapIdPcix:
     case kCapIdHt:
     case kPciCapIdVndr:
     case kPciCapIdExp:
-    case kCapIdSata:
-      return 0xff;
-    default:
-      return 0;
+    case kCapIdSata: return 0xff;
+    default: return 0;
   }
 }
 
 uint32_t fixedExtCapLength(uint16_t id) {
   switch (id) {
-    case 0x01:
-      return 0x2c;  // AER, up to PCI_ERR_ROOT_COMMAND
-    case 0x03:
-      return 12;  // DSN
-    case 0x04:
-      return 16;  // power budgeting
-    case 0x0e:
-      return 8;  // ARI
-    case 0x0f:
-      return 8;  // ATS
-    case kPciExtCapIdSriov:
-      return kPciExtCapSriovSizeof;
-    case 0x12:
-      return 0x28;  // multicast, endpoint
-    case 0x13:
-      return 0x10;  // PRI
-    case 0x18:
-      return 8;  // LTR
-    case 0x02:   // VC
-    case 0x08:   // MFVC
-    case 0x09:   // VC9
+    case 0x01: return 0x2c;  // AER, up to PCI_ERR_ROOT_COMMAND
+    case 0x03: return 12;    // DSN
+    case 0x04: return 16;    // power budgeting
+    case 0x0e: return 8;     // ARI
+    case 0x0f: return 8;     // ATS
+    case kPciExtCapIdSriov: return kPciExtCapSriovSizeof;
+    case 0x12: return 0x28;  // multicast, endpoint
+    case 0x13: return 0x10;  // PRI
+    case 0x18: return 8;     // LTR
+    case 0x02:               // VC
+    case 0x08:               // MFVC
+    case 0x09:               // VC9
     case kExtCapIdVndr:
-    case 0x0d:  // ACS
-    case 0x15:  // resizable BAR
-    case 0x16:  // DPA
-    case 0x17:
-      return 0xff;  // TPH
-    default:
-      return 0;
+    case 0x0d:               // ACS
+    case 0x15:               // resizable BAR
+    case 0x16:               // DPA
+    case 0x17: return 0xff;  // TPH
+    default: return 0;
   }
 }
 
@@ -201,10 +183,8 @@ uint32_t VfioPciConfig::capLength(uint8_t id, uint32_t pos) {
         extendedCaps_ = pdev.configRead(kPciExtCapStart, 4).value_or(0) != 0;
       return v2 ? 24 : 8;
     }
-    case kCapIdHt:
-      return (byte(pos + 3) & 0xe0) != 0 ? 24 : 28;
-    case kPciCapIdVndr:
-      return byte(pos + kPciCapFlags);
+    case kCapIdHt: return (byte(pos + 3) & 0xe0) != 0 ? 24 : 28;
+    case kPciCapIdVndr: return byte(pos + kPciCapFlags);
     case kPciCapIdExp: {
       if (cfgSize_ > kPciCfgSpaceSize)
         extendedCaps_ = pdev.configRead(kPciExtCapStart, 4).value_or(0) != 0;
@@ -213,10 +193,8 @@ uint32_t VfioPciConfig::capLength(uint8_t id, uint32_t pos) {
       if ((flags & kPciExpFlagsVers) == 1) return rcEnd ? 0xc : kPciCapExpEndpointSizeofV1;
       return rcEnd ? 0x2c : kPciCapExpEndpointSizeofV2;
     }
-    case kCapIdSata:
-      return (byte(pos + 4) & 0xf) == 0xf ? 16 : 8;
-    default:
-      return 0;
+    case kCapIdSata: return (byte(pos + 4) & 0xf) == 0xf ? 16 : 8;
+    default: return 0;
   }
 }
 
@@ -227,18 +205,15 @@ uint32_t VfioPciConfig::extCapLength(uint16_t id, uint32_t pos) {
   const uint32_t fixed = fixedExtCapLength(id);
   if (fixed != 0xff) return fixed;
   switch (id) {
-    case kExtCapIdVndr:
-      return dword(pos + 4) >> 20;  // VSEC header length
-    case 0x0d: {                    // ACS: egress control vector when the capability has one
+    case kExtCapIdVndr: return dword(pos + 4) >> 20;  // VSEC header length
+    case 0x0d: {  // ACS: egress control vector when the capability has one
       if (!(byte(pos + 4) & 0x20)) return 8;
       const uint32_t bits = byte(pos + 5);
       return 8 + (bits != 0 ? (bits + 31) / 32 * 32 : 256) / 8;
     }
-    case 0x15:
-      return 4 + ((byte(pos + 8) & 0xe0) >> 5) * 8;  // resizable BAR
-    case 0x16:
-      return 16 + (byte(pos + 4) & 0x1f) + 1;  // DPA
-    case 0x17: {                               // TPH
+    case 0x15: return 4 + ((byte(pos + 8) & 0xe0) >> 5) * 8;  // resizable BAR
+    case 0x16: return 16 + (byte(pos + 4) & 0x1f) + 1;        // DPA
+    case 0x17: {                                              // TPH
       const uint32_t cap = dword(pos + 4);
       if ((cap & 0x600) != 0x200) return 12;
       return 12 + ((cap & 0x07ff'0000) >> 16) * 2 + 2;
@@ -449,8 +424,7 @@ unsigned VfioPciConfig::pieceSize(uint32_t pos, uint64_t count) const {
 Result<uint32_t> VfioPciConfig::readPiece(uint32_t pos, unsigned size) {
   const Area& area = areaAt(pos);
   switch (area.kind) {
-    case Kind::kUnassigned:
-      return vdev_.pdev().configRead(pos, size);
+    case Kind::kUnassigned: return vdev_.pdev().configRead(pos, size);
     case Kind::kBasic: {
       if (isBarRegister(pos)) {
         std::lock_guard g(vconfigMu_);
@@ -472,8 +446,7 @@ Result<uint32_t> VfioPciConfig::readPiece(uint32_t pos, unsigned size) {
       }
       return defaultRead(pos, size);
     }
-    default:
-      return defaultRead(pos, size);
+    default: return defaultRead(pos, size);
   }
 }
 
@@ -481,22 +454,15 @@ Status VfioPciConfig::writePiece(uint32_t pos, unsigned size, uint32_t value) {
   const Area& area = areaAt(pos);
   switch (area.kind) {
     case Kind::kUnassigned:
-    case Kind::kVendor:
-      return vdev_.pdev().configWrite(pos, size, value);
+    case Kind::kVendor: return vdev_.pdev().configWrite(pos, size, value);
     case Kind::kDirect:
       return defaultWrite(pos, size, value);  // a read-only area drops it (UAPI-25)
-    case Kind::kVpd:
-      return vpdWrite(area, pos, size, value);
-    case Kind::kAf:
-      return afWrite(area, pos, size, value);
-    case Kind::kBasic:
-      return basicWrite(pos, size, value);
-    case Kind::kPm:
-      return pmWrite(area, pos, size, value);
-    case Kind::kMsi:
-      return msiWrite(area, pos, size, value);
-    case Kind::kExp:
-      return expWrite(area, pos, size, value);
+    case Kind::kVpd: return vpdWrite(area, pos, size, value);
+    case Kind::kAf: return afWrite(area, pos, size, value);
+    case Kind::kBasic: return basicWrite(pos, size, value);
+    case Kind::kPm: return pmWrite(area, pos, size, value);
+    case Kind::kMsi: return msiWrite(area, pos, size, value);
+    case Kind::kExp: return expWrite(area, pos, size, value);
   }
   return ok();
 }

@@ -284,10 +284,8 @@ Result<RegionInfo> VfioPciCoreDevice::getRegionInfo(uint32_t index) {
       info.size = pdev_.configSize();
       info.flags = vfio::kRegionRead | vfio::kRegionWrite;
       return info;
-    case vfio::kVga:
-      return fail(Errno::kEINVAL);  // not a VGA device
-    default:
-      break;
+    case vfio::kVga: return fail(Errno::kEINVAL);  // not a VGA device
+    default: break;
   }
   const uint32_t dev = index - vfio::kNumRegions;
   if (dev >= deviceRegions_.size()) return fail(Errno::kEINVAL);
@@ -304,7 +302,8 @@ bool VfioPciCoreDevice::romHasImage() {
   const PhysAddr pa(pdev_.romStart());
   PhysRegion* region = machine_.physMemMap().lookup(Pfn::fromPhys(pa));
   const uint64_t signature =
-      region == nullptr ? allOnes(2) : region->read(pa - region->base(), 2, AccessInfo{-1, pa, false, 0});
+      region == nullptr ? allOnes(2)
+                        : region->read(pa - region->base(), 2, AccessInfo{-1, pa, false, 0});
   (void)pdev_.configWrite(kPciRomAddress, 4, romBar);
   return signature == 0xaa55;
 }
@@ -378,8 +377,7 @@ unsigned VfioPciCoreDevice::maxAccessSize(uint32_t index) const {
 
 bool VfioPciCoreDevice::inMsixTable(uint32_t index, uint64_t off, unsigned size) const {
   const auto msix = pdev_.msixTable();
-  return msix && msix->bar == index && off < msix->offset + msix->size &&
-         off + size > msix->offset;
+  return msix && msix->bar == index && off < msix->offset + msix->size && off + size > msix->offset;
 }
 
 Result<uint64_t> VfioPciCoreDevice::barRw(uint32_t index, uint8_t* buf, uint64_t count,

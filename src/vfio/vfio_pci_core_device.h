@@ -102,7 +102,7 @@ class VfioPciCoreDevice {
   // VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY(_WITH_WAKEUP): `wakeup` is
   // signalled when the device leaves low power by itself.
   Status lowPowerEntry(std::shared_ptr<Eventfd> wakeup = nullptr);
-  Status lowPowerExit();   // VFIO_DEVICE_FEATURE_LOW_POWER_EXIT
+  Status lowPowerExit();  // VFIO_DEVICE_FEATURE_LOW_POWER_EXIT
   // The runtime-PM usage count around an ioctl or a pread/pwrite
   // (vfio_device_pm_runtime_get/put, vfio_pci_rw): a suspended device is
   // resumed first, and once user-requested low power left the count at
@@ -186,7 +186,8 @@ class VfioPciCoreDevice {
   // then fails with -EBUSY: MMAP-08).
   void claimBarElsewhere(unsigned bar);
   // Every device access of pread/pwrite, in order (RW-04, RW-05).
-  using AccessTrace = std::function<void(uint32_t index, uint64_t offset, unsigned size, bool write)>;
+  using AccessTrace =
+      std::function<void(uint32_t index, uint64_t offset, unsigned size, bool write)>;
   void setAccessTrace(AccessTrace trace) { accessTrace_ = std::move(trace); }
 
  private:

@@ -27,17 +27,13 @@ constexpr uint32_t kDeviceInfoV1Copy = offsetof(uapi::vfio_device_info, pad);
 
 Result<long> VfioPciCoreDevice::ioctl(unsigned long request, void* arg, const VfioIoctlCaller&) {
   switch (request) {
-    case uapi::VFIO_DEVICE_GET_INFO:
-      return getInfoIoctl(arg);
-    case uapi::VFIO_DEVICE_GET_REGION_INFO:
-      return getRegionInfoIoctl(arg);
-    case uapi::VFIO_DEVICE_GET_IRQ_INFO:
-      return getIrqInfoIoctl(arg);
+    case uapi::VFIO_DEVICE_GET_INFO: return getInfoIoctl(arg);
+    case uapi::VFIO_DEVICE_GET_REGION_INFO: return getRegionInfoIoctl(arg);
+    case uapi::VFIO_DEVICE_GET_IRQ_INFO: return getIrqInfoIoctl(arg);
     case uapi::VFIO_DEVICE_RESET:
       if (auto st = reset(); !st) return fail(st.error());
       return 0L;
-    default:
-      return fail(Errno::kENOTTY);
+    default: return fail(Errno::kENOTTY);
   }
 }
 
@@ -192,8 +188,7 @@ Result<long> VfioPciCoreDevice::getIrqInfoIoctl(void* arg) {
 namespace {
 
 // vfio_check_feature(): 1 when the driver is to act, 0 for a probe.
-Result<int> checkFeature(uint32_t flags, uint32_t payloadSize, uint32_t supported,
-                         uint32_t minsz) {
+Result<int> checkFeature(uint32_t flags, uint32_t payloadSize, uint32_t supported, uint32_t minsz) {
   const uint32_t dirs = flags & (uapi::VFIO_DEVICE_FEATURE_GET | uapi::VFIO_DEVICE_FEATURE_SET);
   if ((dirs & ~supported) != 0) return fail(Errno::kEINVAL);
   if (flags & uapi::VFIO_DEVICE_FEATURE_PROBE) return 0;
@@ -212,12 +207,10 @@ Result<long> VfioPciCoreDevice::feature(uint32_t flags, void* payload, uint32_t 
     case uapi::VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP:
     case uapi::VFIO_DEVICE_FEATURE_LOW_POWER_EXIT:
       return lowPowerFeature(flags, id, payload, payloadSize, caller);
-    case uapi::VFIO_DEVICE_FEATURE_PCI_VF_TOKEN:
-      return vfTokenFeature(flags, payload, payloadSize);
+    case uapi::VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: return vfTokenFeature(flags, payload, payloadSize);
     case uapi::VFIO_DEVICE_FEATURE_DMA_BUF:
       return dmaBufFeature(flags, payload, payloadSize, caller);
-    default:
-      return fail(Errno::kENOTTY);
+    default: return fail(Errno::kENOTTY);
   }
 }
 

@@ -65,7 +65,7 @@ VfioPciDmaBuf::VfioPciDmaBuf(VfioPciCoreDevice& vdev, std::vector<PhysVec> physV
     : vdev_(&vdev), physVec_(std::move(physVec)) {}
 
 Result<std::shared_ptr<DmaBuf>> VfioPciDmaBuf::exportFromUser(VfioPciCoreDevice& vdev,
-                                                             const void* payload) {
+                                                              const void* payload) {
   uapi::vfio_device_feature_dma_buf req;
   if (auto st = copyFromUser(&req, payload, sizeof(req)); !st) return fail(st.error());
   if (req.nr_ranges == 0 || req.flags != 0) return fail(Errno::kEINVAL);

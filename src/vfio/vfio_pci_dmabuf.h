@@ -39,7 +39,7 @@ class VfioPciDmaBuf : public DmaBufOps {
   // payload's checks in the kernel's order, then the export. The buffer
   // starts revoked when memory is not enabled.
   static Result<std::shared_ptr<DmaBuf>> exportFromUser(VfioPciCoreDevice& vdev,
-                                                       const void* payload);
+                                                        const void* payload);
   // vfio_pci_dma_buf_move(): every buffer of `vdev` to `revoked`;
   // importers are notified only of a change.
   static void move(VfioPciCoreDevice& vdev, bool revoked);
@@ -51,7 +51,7 @@ class VfioPciDmaBuf : public DmaBufOps {
 
   // dma_buf_ops.
   Status attach(DmaBufAttachment& attachment) override;  // needs P2P; -ENODEV when revoked
-  void release() override;  // off the device's list
+  void release() override;                               // off the device's list
 
   State state() const;
   const std::vector<PhysVec>& physVec() const { return physVec_; }

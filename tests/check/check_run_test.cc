@@ -2,12 +2,13 @@
 // bounded number of schedules, the correct design passes them, a run is a
 // function of its seed, and the failing schedule's choices replay to the
 // same failure.
+#include "check/check_run.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <string>
 
-#include "check/check_run.h"
 #include "check/mutation.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
@@ -81,7 +82,8 @@ TEST(CheckRunTest, TheRefillUnderMemoryLockIsALockdepReport) {
   o.design = DesignKind::kPrefault;
   const CheckResult r = runCheck(sc, o);
   ASSERT_TRUE(r.failure.has_value());
-  EXPECT_NE(r.failure->what.find("circular locking dependency"), std::string::npos) << r.failure->what;
+  EXPECT_NE(r.failure->what.find("circular locking dependency"), std::string::npos)
+      << r.failure->what;
 }
 
 TEST(CheckRunTest, UnknownMutationsAreRefused) {

@@ -71,8 +71,8 @@ TEST(MutationCatchTest, ZapWithoutTlbShootdown) {
 }
 
 TEST(MutationCatchTest, NoZapOnD3hot) {
-  expectCaught({"no-zap-on-d3hot", "d3hot-vs-access.yaml", DesignKind::kAddressSpace,
-                "invariant 1"});
+  expectCaught(
+      {"no-zap-on-d3hot", "d3hot-vs-access.yaml", DesignKind::kAddressSpace, "invariant 1"});
   expectCorrectDesignsPass("d3hot-vs-access.yaml");
 }
 
@@ -100,16 +100,16 @@ TEST(MutationCatchTest, ForkCopiesBeforeLink) {
 
 // The retry maps the page of a VMA the munmap removed: a leaf in no VMA.
 TEST(MutationCatchTest, FaultRetryReusesVma) {
-  expectCaught({"fault-retry-reuses-vma", "retry-vs-munmap.yaml", DesignKind::kHugeFault,
-                "lies in no VMA"});
+  expectCaught(
+      {"fault-retry-reuses-vma", "retry-vs-munmap.yaml", DesignKind::kHugeFault, "lies in no VMA"});
   expectCorrectDesignsPass("retry-vs-munmap.yaml");
 }
 
 // Issue 17's finding 2: the zap finds the entries munmap cleared and, without
 // tlb_finish_mmu()'s whole-mm flush of a nested gather, leaves a TLB entry.
 TEST(MutationCatchTest, GatherWithoutNestedFlush) {
-  expectCaught({"gather-without-nested-flush", "munmap-vs-disable.yaml",
-                DesignKind::kAddressSpace, "invariant 2: CPU 1 still translates"});
+  expectCaught({"gather-without-nested-flush", "munmap-vs-disable.yaml", DesignKind::kAddressSpace,
+                "invariant 2: CPU 1 still translates"});
   expectCorrectDesignsPass("munmap-vs-disable.yaml");
 }
 

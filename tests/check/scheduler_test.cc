@@ -3,6 +3,8 @@
 // known (a thread is never picked while its lock word is unchanged), and
 // two threads that take two locks in opposite order are reported as a
 // deadlock with both wait points.
+#include "check/scheduler.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -17,7 +19,6 @@
 #include "check/pct_strategy.h"
 #include "check/random_strategy.h"
 #include "check/replay_strategy.h"
-#include "check/scheduler.h"
 #include "sync/lock_class.h"
 #include "sync/lockdep.h"
 #include "sync/mutex.h"
@@ -75,13 +76,16 @@ Outcome runThreads(KernelContext& context, Strategy& strategy, uint64_t seed,
 class SchedulerTest : public ::testing::Test {
  protected:
   testing::BoundContext boundContext;  // first: the objects below run on it
-  void SetUp() override { lockdep::setReportSink([](const lockdep::Report&) {}); }
+  void SetUp() override {
+    lockdep::setReportSink([](const lockdep::Report&) {});
+  }
   void TearDown() override { setSchedHook(nullptr); }
 };
 
 // Three threads append to one log under a mutex, with a point between the
 // lock and the append: the log's order is the schedule's doing.
-std::vector<int> contendedLog(KernelContext& context, Strategy& strategy, uint64_t seed, Outcome* outcome) {
+std::vector<int> contendedLog(KernelContext& context, Strategy& strategy, uint64_t seed,
+                              Outcome* outcome) {
   Mutex mu(kLockA);
   std::vector<int> log;
   std::vector<std::function<void()>> bodies;
@@ -201,7 +205,8 @@ TEST_F(SchedulerTest, TwoLocksTakenInOppositeOrderDeadlockAndAreReported) {
         first.unlock();
       };
     };
-    report = runThreads(boundContext.context(), strategy, seed, {inOrder(a, b), inOrder(b, a)}).stuck;
+    report =
+        runThreads(boundContext.context(), strategy, seed, {inOrder(a, b), inOrder(b, a)}).stuck;
     lockdep::resetGraph();
   }
   ASSERT_FALSE(report.empty()) << "no schedule of 50 deadlocked";

@@ -70,43 +70,52 @@ void expectShrunkReplayAndTrace(const Seeded& s) {
 }
 
 TEST(ShrinkReplayTest, FaultWithoutMemoryLock) {
-  expectShrunkReplayAndTrace({"fault-without-memory-lock", "fault-vs-disable.yaml", DesignKind::kAddressSpace});
+  expectShrunkReplayAndTrace(
+      {"fault-without-memory-lock", "fault-vs-disable.yaml", DesignKind::kAddressSpace});
 }
 TEST(ShrinkReplayTest, ZapBeforeMemoryLock) {
-  expectShrunkReplayAndTrace({"zap-before-memory-lock", "fault-vs-disable.yaml", DesignKind::kAddressSpace});
+  expectShrunkReplayAndTrace(
+      {"zap-before-memory-lock", "fault-vs-disable.yaml", DesignKind::kAddressSpace});
 }
 TEST(ShrinkReplayTest, ZapWithoutTlbShootdown) {
-  expectShrunkReplayAndTrace({"zap-without-tlb-shootdown", "fault-vs-disable.yaml", DesignKind::kAddressSpace});
+  expectShrunkReplayAndTrace(
+      {"zap-without-tlb-shootdown", "fault-vs-disable.yaml", DesignKind::kAddressSpace});
 }
 TEST(ShrinkReplayTest, NoZapOnD3hot) {
-  expectShrunkReplayAndTrace({"no-zap-on-d3hot", "d3hot-vs-access.yaml", DesignKind::kAddressSpace});
+  expectShrunkReplayAndTrace(
+      {"no-zap-on-d3hot", "d3hot-vs-access.yaml", DesignKind::kAddressSpace});
 }
 TEST(ShrinkReplayTest, HotResetZapsRequesterOnly) {
   expectShrunkReplayAndTrace(
       {"hot-reset-zaps-requester-only", "hot-reset-second-device.yaml", DesignKind::kAddressSpace});
 }
 TEST(ShrinkReplayTest, InsertWithoutPtl) {
-  expectShrunkReplayAndTrace({"insert-without-ptl", "huge-vs-pte-insert.yaml", DesignKind::kHugeFault});
+  expectShrunkReplayAndTrace(
+      {"insert-without-ptl", "huge-vs-pte-insert.yaml", DesignKind::kHugeFault});
 }
 TEST(ShrinkReplayTest, ForkCopiesBeforeLink) {
-  expectShrunkReplayAndTrace({"fork-copies-before-link", "fork-vs-disable.yaml", DesignKind::kAddressSpace});
+  expectShrunkReplayAndTrace(
+      {"fork-copies-before-link", "fork-vs-disable.yaml", DesignKind::kAddressSpace});
 }
 TEST(ShrinkReplayTest, FaultRetryReusesVma) {
-  expectShrunkReplayAndTrace({"fault-retry-reuses-vma", "retry-vs-munmap.yaml", DesignKind::kHugeFault});
+  expectShrunkReplayAndTrace(
+      {"fault-retry-reuses-vma", "retry-vs-munmap.yaml", DesignKind::kHugeFault});
 }
 TEST(ShrinkReplayTest, GatherWithoutNestedFlush) {
   expectShrunkReplayAndTrace(
       {"gather-without-nested-flush", "munmap-vs-disable.yaml", DesignKind::kAddressSpace});
 }
 TEST(ShrinkReplayTest, PrefaultUnderMemoryLock) {
-  expectShrunkReplayAndTrace({"prefault-under-memory-lock", "toggle-under-load.yaml", DesignKind::kPrefault});
+  expectShrunkReplayAndTrace(
+      {"prefault-under-memory-lock", "toggle-under-load.yaml", DesignKind::kPrefault});
 }
 
 // pct's first find of a fault without memory_lock has more than one
 // preemption; the race needs only the fault to run between the disable's
 // zap and its decode write, so shrinking gets it down.
 TEST(ShrinkReplayTest, ShrinkingDropsPreemptionsAndChoices) {
-  const sim::Scenario sc = sim::loadScenario(test::sourceDir() + "/scenarios/check/fault-vs-disable.yaml");
+  const sim::Scenario sc =
+      sim::loadScenario(test::sourceDir() + "/scenarios/check/fault-vs-disable.yaml");
   const CheckOptions o = pct({"fault-without-memory-lock", "", DesignKind::kAddressSpace});
   const CheckResult found = runCheck(sc, o);
   ASSERT_TRUE(found.failure.has_value());
@@ -119,7 +128,8 @@ TEST(ShrinkReplayTest, ShrinkingDropsPreemptionsAndChoices) {
 
 // The lockdep report of the naive refill needs no preemption at all.
 TEST(ShrinkReplayTest, AFailureOfEveryScheduleShrinksToNoChoices) {
-  const sim::Scenario sc = sim::loadScenario(test::sourceDir() + "/scenarios/check/toggle-under-load.yaml");
+  const sim::Scenario sc =
+      sim::loadScenario(test::sourceDir() + "/scenarios/check/toggle-under-load.yaml");
   const CheckOptions o = pct({"prefault-under-memory-lock", "", DesignKind::kPrefault});
   const CheckResult found = runCheck(sc, o);
   ASSERT_TRUE(found.failure.has_value());

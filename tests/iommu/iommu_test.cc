@@ -1,10 +1,11 @@
 // The IOMMU layer on its own: how iommu_map() splits a range into IOPTEs,
 // what iommu_unmap() and iommu_iova_to_phys() see, and device DMA through
 // an IOVA to host RAM and to a peer's BAR, including invariant 7.
+#include "iommu/iommu.h"
+
 #include <gtest/gtest.h>
 
 #include "bound_context.h"
-#include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
 #include "mm/system_ram.h"
 #include "pci/pci_regs.h"

@@ -1,5 +1,4 @@
 // unmap_mapping_range over the i_mmap tree (mm-pfnmap.md §4, §5).
-#include "bound_context.h"
 #include "mm/address_space.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +7,7 @@
 #include <thread>
 
 #include "base/counter.h"
+#include "bound_context.h"
 #include "pfnmap_fixture.h"
 
 namespace vfiomm::testing {
@@ -22,7 +22,8 @@ TEST_F(AddressSpaceTest, ZAP_03_HugeLeavesClearedWithoutSplitOneFlushPerVma) {
   ASSERT_TRUE(touch(*h + kPudSize).none());
   auto small = mapBar(64 << 10, 3ULL << 30, VirtAddr(0x7e0000000000));
   ASSERT_TRUE(small);
-  for (uint64_t off = 0; off < (64 << 10); off += kPageSize) ASSERT_TRUE(touch(*small + off).none());
+  for (uint64_t off = 0; off < (64 << 10); off += kPageSize)
+    ASSERT_TRUE(touch(*small + off).none());
   const uint64_t ptePages = mm->pageTable().tablePages(PtLevel::kPte);
   const CounterSnapshot before = CounterSet::current().snapshot();
   const uint64_t flushesBefore = machine.flushTotals().flushes.load();

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "bound_context.h"
 #include "base/counter.h"
+#include "bound_context.h"
 #include "mm/address_space.h"
 #include "mm/file.h"
 #include "mm/machine.h"
@@ -50,8 +50,9 @@ class CpuTest : public ::testing::Test {
     PageTable::Slot slot;
     ASSERT_EQ(mm.pageTable().slotAt(va, level, true, &slot), PageTable::WalkStatus::kOk);
     const uint64_t prot = pte::kUser | (writable ? pte::kRw : 0);
-    slot.entry->store(pte::makeLeaf(Pfn::fromPhys(kRamBase) + ramPage, prot, level != PtLevel::kPte),
-                      std::memory_order_release);
+    slot.entry->store(
+        pte::makeLeaf(Pfn::fromPhys(kRamBase) + ramPage, prot, level != PtLevel::kPte),
+        std::memory_order_release);
   }
   // What a zap does: clear the leaf, then flush every CPU of the mm.
   void unmapLeaf(VirtAddr va, PtLevel level) {
@@ -283,7 +284,8 @@ TEST_F(CpuTest, ShootdownWaitsForTheAccessInFlight) {
 
   LockWaitHook hook;
   SchedHook* previous = setSchedHook(&hook);
-  testing::BoundThread accessor(boundContext.context(), [&] { EXPECT_EQ(machine.cpu(0).load(kUserVa, 8).value, 1U); });
+  testing::BoundThread accessor(boundContext.context(),
+                                [&] { EXPECT_EQ(machine.cpu(0).load(kUserVa, 8).value, 1U); });
   device.entered.wait();
   testing::BoundThread zapper(boundContext.context(), [&] {
     unmapLeaf(kUserVa, PtLevel::kPte);

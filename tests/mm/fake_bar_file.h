@@ -56,7 +56,8 @@ class FakeBarFile : public File, public VmOperations {
     if (order == 0) return vmfInsertPfn(*vmf.vma, vmf.address, pfnOf(vma, vmf.address));
     VmFault huge = vmf;
     huge.address = addr;
-    return order == kPmdOrder ? vmfInsertPfnPmd(huge, pfn, false) : vmfInsertPfnPud(huge, pfn, false);
+    return order == kPmdOrder ? vmfInsertPfnPmd(huge, pfn, false)
+                              : vmfInsertPfnPud(huge, pfn, false);
   }
   void open(Vma& vma) const override {
     opens_.fetch_add(1);

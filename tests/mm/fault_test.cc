@@ -4,8 +4,8 @@
 #include <barrier>
 #include <thread>
 
-#include "bound_context.h"
 #include "base/counter.h"
+#include "bound_context.h"
 #include "pfnmap_fixture.h"
 
 namespace vfiomm::testing {
@@ -127,7 +127,8 @@ TEST_F(FaultTest, HUGE_02_TwoMegAlignedWalkFallsBackToPmd) {
 TEST_F(FaultTest, HUGE_03_MisalignedVaFallsBackToPtes) {
   auto va = mapBar(64ULL << 20, 0, VirtAddr(0x7f0000001000));
   ASSERT_TRUE(va);
-  for (uint64_t off = 0; off < (64ULL << 20); off += kPageSize) ASSERT_TRUE(touch(*va + off).none());
+  for (uint64_t off = 0; off < (64ULL << 20); off += kPageSize)
+    ASSERT_TRUE(touch(*va + off).none());
   EXPECT_EQ(minFlt(), (64ULL << 20) / kPageSize);
   const LeafCounts c = leaves(*va, 64ULL << 20);
   EXPECT_EQ(c.pte, (64ULL << 20) / kPageSize);
@@ -182,7 +183,8 @@ TEST_F(FaultTest, HUGE_07_SysfsGateOnHonoursNeverAndMadvise) {
   EXPECT_EQ(translate(*va + kPudSize).level, PtLevel::kPte);
   ASSERT_TRUE(mm->madvise(*va + kPudSize, kPudSize, madv::kHugepage));
   ASSERT_TRUE(touch(*va + kPudSize + kPmdSize * 8).none());
-  EXPECT_EQ(translate(*va + kPudSize + kPmdSize * 8).level, PtLevel::kPmd);  // PUD holds a table now
+  EXPECT_EQ(translate(*va + kPudSize + kPmdSize * 8).level,
+            PtLevel::kPmd);  // PUD holds a table now
 }
 
 TEST_F(FaultTest, HUGE_08_SigbusAtPudIsFinal) {

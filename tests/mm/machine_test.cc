@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "bound_context.h"
 #include "base/counter.h"
+#include "bound_context.h"
 
 namespace vfiomm {
 namespace {
@@ -123,9 +123,9 @@ TEST(Machine, RegionsAreRoutedThroughItsPhysicalMap) {
 TEST(MachineDeathTest, ImpossibleConfigurationsAreModelBugs) {
   EXPECT_DEATH(Machine(withCpus(65)), "1 to 64");
   Machine m(withCpus(2));
-  EXPECT_DEATH(m.flushTlbMmRange(kMm, mask({2}), VirtAddr(0), VirtAddr(kPageSize), kPageShift,
-                                 false, -1),
-               "cpumask");
+  EXPECT_DEATH(
+      m.flushTlbMmRange(kMm, mask({2}), VirtAddr(0), VirtAddr(kPageSize), kPageShift, false, -1),
+      "cpumask");
 }
 
 }  // namespace

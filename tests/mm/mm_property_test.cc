@@ -28,7 +28,8 @@ void checkLayout(Mm& mm, const std::map<uint64_t, ModelPage>& model) {
     RC_ASSERT(v.start.value() >= lastEnd);  // sorted, disjoint
     RC_ASSERT(v.start < v.end);
     lastEnd = v.end.value();
-    const int p = ((v.flags & vm::kRead) ? prot::kRead : 0) | ((v.flags & vm::kWrite) ? prot::kWrite : 0);
+    const int p =
+        ((v.flags & vm::kRead) ? prot::kRead : 0) | ((v.flags & vm::kWrite) ? prot::kWrite : 0);
     for (uint64_t a = v.start.value(); a < v.end.value(); a += kPageSize)
       seen[a] = ModelPage{v.pgoff.value() + ((a - v.start.value()) >> kPageShift), p};
   }
@@ -58,8 +59,8 @@ RC_GTEST_PROP(MmProperty, SyscallSequencesMatchAPageModel, ()) {
       case 0: {  // mmap MAP_FIXED of the BAR at some file page
         const uint64_t filePage = *rc::gen::inRange<uint64_t>(0, 1024);
         const int p = *rc::gen::element(prot::kRead, prot::kRead | prot::kWrite);
-        auto r = mm.mmap(VirtAddr(start), len, p, map::kShared | map::kFixed, bar,
-                         filePage * kPageSize);
+        auto r =
+            mm.mmap(VirtAddr(start), len, p, map::kShared | map::kFixed, bar, filePage * kPageSize);
         RC_ASSERT(r.has_value());
         for (uint64_t k = 0; k < pages; ++k)
           model[start + k * kPageSize] = ModelPage{filePage + k, p};
@@ -92,7 +93,8 @@ RC_GTEST_PROP(MmProperty, SyscallSequencesMatchAPageModel, ()) {
             break;
           ++n;
         }
-        const uint64_t to = kWindow + (kWindowPages + 8 + *rc::gen::inRange<uint64_t>(0, 64)) * kPageSize;
+        const uint64_t to =
+            kWindow + (kWindowPages + 8 + *rc::gen::inRange<uint64_t>(0, 64)) * kPageSize;
         auto r = mm.mremap(VirtAddr(start), n * kPageSize, n * kPageSize,
                            mremap::kMayMove | mremap::kFixed, VirtAddr(to));
         if (!r.has_value()) break;  // e.g. the pages belong to two VMAs after all
@@ -103,7 +105,7 @@ RC_GTEST_PROP(MmProperty, SyscallSequencesMatchAPageModel, ()) {
         }
         for (auto it2 = model.begin(); it2 != model.end();)
           it2 = (it2->first >= to && it2->first < to + n * kPageSize) ? model.erase(it2)
-                                                                     : std::next(it2);
+                                                                      : std::next(it2);
         model.insert(moved.begin(), moved.end());
         break;
       }

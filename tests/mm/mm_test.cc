@@ -155,8 +155,7 @@ TEST_F(MmCallsTest, MREMAP_01_GrowAndDontunmapAreRefusedShrinkWorks) {
   EXPECT_EQ(mm->mremap(*va, 64 << 10, 128 << 10, 0, VirtAddr(0)).error(), Errno::kEFAULT);
   EXPECT_EQ(mm->mremap(*va, 64 << 10, 128 << 10, mremap::kMayMove, VirtAddr(0)).error(),
             Errno::kEFAULT);
-  EXPECT_EQ(mm->mremap(*va, 64 << 10, 64 << 10, mremap::kMayMove | mremap::kDontUnmap,
-                       VirtAddr(0))
+  EXPECT_EQ(mm->mremap(*va, 64 << 10, 64 << 10, mremap::kMayMove | mremap::kDontUnmap, VirtAddr(0))
                 .error(),
             Errno::kEINVAL);
   auto r = mm->mremap(*va, 64 << 10, 32 << 10, 0, VirtAddr(0));
@@ -357,8 +356,7 @@ TEST_F(MmCallsTest, FORK_03_HugeLeavesAreCopiedOldAndWritable) {
   EXPECT_EQ(pud.level, PtLevel::kPud);
   EXPECT_TRUE(pte::isWritable(pud.entry));
   EXPECT_EQ(pud.entry & pte::kAccessed, 0U);
-  EXPECT_EQ((*child)->pageTable().translate(*va + kPudSize).level,
-            translate(*va + kPudSize).level);
+  EXPECT_EQ((*child)->pageTable().translate(*va + kPudSize).level, translate(*va + kPudSize).level);
 }
 
 TEST_F(MmCallsTest, FORK_04_ZapAfterForkReachesParentAndChild) {
@@ -426,7 +424,9 @@ class VmFlagsAssertTest : public MmTest {
   }
 };
 
-TEST_F(VmFlagsAssertTest, FAULT_05_NoCheckBefore63) { EXPECT_EQ(remapUnderReadLock("linux-6.1", true), 0U); }
+TEST_F(VmFlagsAssertTest, FAULT_05_NoCheckBefore63) {
+  EXPECT_EQ(remapUnderReadLock("linux-6.1", true), 0U);
+}
 TEST_F(VmFlagsAssertTest, FAULT_05_LockdepOnlyIn63To69) {
   EXPECT_EQ(remapUnderReadLock("linux-6.9", true), 1U);
   EXPECT_EQ(remapUnderReadLock("linux-6.9", false), 0U);

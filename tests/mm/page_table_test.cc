@@ -117,7 +117,7 @@ TEST(PageTable, FreePgtablesFreesOnlyTablesInsideTheHole) {
   testing::BoundContext bound;
   PageTableArena arena;
   PageTable pt(arena);
-  const VirtAddr a(0x7f0000000000);          // PTE table 1 (first 2 MiB)
+  const VirtAddr a(0x7f0000000000);             // PTE table 1 (first 2 MiB)
   const VirtAddr b(0x7f0000000000 + kPmdSize);  // PTE table 2
   ASSERT_TRUE(install(pt, a, PtLevel::kPte, Pfn(1)));
   ASSERT_TRUE(install(pt, b, PtLevel::kPte, Pfn(2)));
@@ -420,14 +420,14 @@ RC_GTEST_PROP(PageTableProperty, MatchesAFlatModel, ()) {
       pt.zapRange(VirtAddr(va), VirtAddr(va + len), tlb);
       for (auto it = model.begin(); it != model.end();)
         it = (it->first < va + len && va < it->first + it->second.size) ? model.erase(it)
-                                                                          : std::next(it);
+                                                                        : std::next(it);
     } else {
       const uint64_t at = va + kPageSize * *rc::gen::inRange<uint64_t>(0, 4);
       MmuGather tlb(nullptr);
       pt.splitHugeAt(VirtAddr(at), tlb);
       for (auto it = model.begin(); it != model.end();) {
-        const bool cut = it->second.size > kPageSize && it->first < at &&
-                         at < it->first + it->second.size;
+        const bool cut =
+            it->second.size > kPageSize && it->first < at && at < it->first + it->second.size;
         it = cut ? model.erase(it) : std::next(it);
       }
     }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "base/page_geometry.h"
+#include "bound_context.h"
 #include "fake_bar_file.h"
 #include "mm/address_space.h"
 #include "mm/fault.h"
@@ -19,7 +20,6 @@
 #include "mm/task.h"
 #include "mm/vm_operations.h"
 #include "mm/vma.h"
-#include "bound_context.h"
 #include "sync/lockdep.h"
 
 namespace vfiomm::testing {

@@ -6,8 +6,8 @@
 #include <thread>
 #include <vector>
 
-#include "bound_context.h"
 #include "base/counter.h"
+#include "bound_context.h"
 
 namespace vfiomm {
 namespace {

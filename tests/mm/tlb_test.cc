@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "bound_context.h"
 #include "base/counter.h"
+#include "bound_context.h"
 
 namespace vfiomm {
 namespace {
@@ -12,9 +12,7 @@ constexpr uint64_t kMmA = 1;
 constexpr uint64_t kMmB = 2;
 
 // 4 sets of 2 ways per size: small enough to fill a set by hand.
-TlbGeometry tinyGeometry() {
-  return TlbGeometry{{8, 2}, {8, 2}, {4, 2}};
-}
+TlbGeometry tinyGeometry() { return TlbGeometry{{8, 2}, {8, 2}, {4, 2}}; }
 
 TlbEntry leaf(PtLevel level, uint64_t pfnBase, bool writable = true) {
   TlbEntry e;

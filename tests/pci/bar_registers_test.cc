@@ -79,8 +79,10 @@ class RegistersBarTest : public ::testing::Test {
     c.vendorId = 0x1234;
     c.deviceId = 0x11e8;
     c.bus = 1;
-    c.bars[0] = BarSpec{.size = 0x10'0000, .backing = BarBacking::kRegisters,
-                        .registers = eduLike(), .unimplemented = 0xff};
+    c.bars[0] = BarSpec{.size = 0x10'0000,
+                        .backing = BarBacking::kRegisters,
+                        .registers = eduLike(),
+                        .unimplemented = 0xff};
     c.bars[1] = BarSpec{.size = 0x1000};  // memory, for contrast
     c.pm = PmCapSpec{.noSoftReset = false};
     c.pcie = PcieCapSpec{.flr = true};

@@ -1,8 +1,7 @@
 #include "pci/config_dump.h"
 
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -28,7 +27,9 @@ std::vector<uint8_t> bytesOf(const PciDevice& dev) {
   return bytes;
 }
 
-std::string asString(const std::vector<uint8_t>& bytes) { return std::string(bytes.begin(), bytes.end()); }
+std::string asString(const std::vector<uint8_t>& bytes) {
+  return std::string(bytes.begin(), bytes.end());
+}
 
 // `lspci -xxx` text of `bytes`.
 std::string lspciText(const std::vector<uint8_t>& bytes) {
@@ -135,7 +136,8 @@ TEST_F(ConfigDumpTest, Binary256AndLspciTextLoadTheSameDevice) {
   const ConfigDump text = parseConfigDump(lspciText(bytes), "lspci.txt");
   EXPECT_TRUE(text.text);
   EXPECT_EQ(bin.bytes, text.bytes);
-  const PciDeviceConfig c = deviceConfigFromDump(text, parseResourceFile(kStandardResource, "r"), "r");
+  const PciDeviceConfig c =
+      deviceConfigFromDump(text, parseResourceFile(kStandardResource, "r"), "r");
   EXPECT_TRUE(c.pm.has_value());
   EXPECT_FALSE(c.pcie.has_value());
   EXPECT_EQ(PciDevice(c).configSize(), 256U);
@@ -143,7 +145,8 @@ TEST_F(ConfigDumpTest, Binary256AndLspciTextLoadTheSameDevice) {
 
 TEST_F(ConfigDumpTest, LspciDashXxxxTextWithVerboseLinesAndCommentsLoads) {
   std::string text = "# captured on host A\n" + lspciText(image);
-  text.insert(text.find('\n', text.find("Example")) + 1, "\tSubsystem: Example\n\tFlags: fast devsel\n");
+  text.insert(text.find('\n', text.find("Example")) + 1,
+              "\tSubsystem: Example\n\tFlags: fast devsel\n");
   const ConfigDump d = parseConfigDump(text, "x.txt");
   EXPECT_EQ(d.bytes, image);
   EXPECT_EQ(d.rowLine.front(), 5);  // comment, header, two detail lines
@@ -153,7 +156,8 @@ TEST_F(ConfigDumpTest, LspciDashXxxxTextWithVerboseLinesAndCommentsLoads) {
 
 TEST_F(ConfigDumpTest, UnprivilegedSixtyFourByteDumpsAreRefusedWithTheReason) {
   const std::vector<uint8_t> header(image.begin(), image.begin() + 64);
-  EXPECT_NE(refusal(asString(header)).find("non-root"), std::string::npos) << refusal(asString(header));
+  EXPECT_NE(refusal(asString(header)).find("non-root"), std::string::npos)
+      << refusal(asString(header));
   const std::string text = lspciText(header);
   EXPECT_NE(refusal(text).find("as root"), std::string::npos) << refusal(text);
   const std::vector<uint8_t> odd(image.begin(), image.begin() + 300);
@@ -163,12 +167,14 @@ TEST_F(ConfigDumpTest, UnprivilegedSixtyFourByteDumpsAreRefusedWithTheReason) {
 TEST_F(ConfigDumpTest, MalformedTextRowsAreRefusedWithFileAndLine) {
   std::string skipped = lspciText(image);
   skipped.replace(skipped.find("\n20:"), 4, "\n30:");  // line 4: offset 0x30 where 0x20 belongs
-  EXPECT_NE(refusal(skipped).find("card.txt:4: row at offset 0x30, expected 0x20"), std::string::npos)
+  EXPECT_NE(refusal(skipped).find("card.txt:4: row at offset 0x30, expected 0x20"),
+            std::string::npos)
       << refusal(skipped);
 
   std::string badByte = lspciText(image);
   badByte.replace(badByte.find("\n10:") + 5, 2, "zz");
-  EXPECT_NE(refusal(badByte).find("card.txt:3: byte 0x10 is 'zz'"), std::string::npos) << refusal(badByte);
+  EXPECT_NE(refusal(badByte).find("card.txt:3: byte 0x10 is 'zz'"), std::string::npos)
+      << refusal(badByte);
 
   std::string shortRow = lspciText(image);
   shortRow.replace(shortRow.find("\n10:") + 5, 3, "");
@@ -192,14 +198,16 @@ TEST_F(ConfigDumpTest, CapabilityChainErrorsNameTheByte) {
 
   std::vector<uint8_t> header = image;
   header[kPciCapabilityList] = 0x20;
-  EXPECT_NE(refusal(asString(header)).find("byte 0x34: capability pointer 0x20 points into the header"),
-            std::string::npos)
+  EXPECT_NE(
+      refusal(asString(header)).find("byte 0x34: capability pointer 0x20 points into the header"),
+      std::string::npos)
       << refusal(asString(header));
 
   std::vector<uint8_t> past = image;
   past[PciDevice::kPcieCapOffset + kPciCapListNext] = 0xfc;  // the last capability links on
   past[0xfc] = kPciCapIdPm;  // an 8-byte PM capability at 0xfc runs past 0xff
-  EXPECT_NE(refusal(asString(past)).find("runs past 0xff"), std::string::npos) << refusal(asString(past));
+  EXPECT_NE(refusal(asString(past)).find("runs past 0xff"), std::string::npos)
+      << refusal(asString(past));
 
   std::vector<uint8_t> extLoop = image;
   extLoop[0x100] = 0x01;  // AER at 0x100 whose next is 0x100
@@ -212,26 +220,31 @@ TEST_F(ConfigDumpTest, CapabilityChainErrorsNameTheByte) {
 TEST_F(ConfigDumpTest, ResourceFileErrorsNameTheLine) {
   std::string notPow2 = kStandardResource;
   notPow2.replace(notPow2.find("0x00000000f000ffff"), 18, "0x00000000f000fffe");
-  EXPECT_NE(refusal(asString(image), notPow2).find("resource:1: BAR0: size 0xffff"), std::string::npos)
+  EXPECT_NE(refusal(asString(image), notPow2).find("resource:1: BAR0: size 0xffff"),
+            std::string::npos)
       << refusal(asString(image), notPow2);
 
   std::string ioAsMem = kStandardResource;
   ioAsMem.replace(ioAsMem.find("0x0000000000040101"), 18, "0x0000000000040200");
   EXPECT_NE(refusal(asString(image), ioAsMem)
-                .find("resource:5: BAR4 is memory in the resource file (flags 0x40200) but I/O in the dump"),
+                .find("resource:5: BAR4 is memory in the resource file (flags 0x40200) but I/O in "
+                      "the dump"),
             std::string::npos)
       << refusal(asString(image), ioAsMem);
 
   std::string not64 = kStandardResource;
   not64.replace(not64.find("0x000000000014220c"), 18, "0x000000000004220c");
-  EXPECT_NE(refusal(asString(image), not64).find("resource:3: BAR2 is 32-bit in the resource file but 64-bit"),
+  EXPECT_NE(refusal(asString(image), not64)
+                .find("resource:3: BAR2 is 32-bit in the resource file but 64-bit"),
             std::string::npos)
       << refusal(asString(image), not64);
 
-  EXPECT_NE(refusal(asString(image), "0x0 0x0 0x0\n").find("1 lines; the resource file has at least 7"),
-            std::string::npos);
-  EXPECT_NE(refusal(asString(image), "0x0 0x0 zz\n").find("resource:1: 'zz' is not a 0x-prefixed hex"),
-            std::string::npos);
+  EXPECT_NE(
+      refusal(asString(image), "0x0 0x0 0x0\n").find("1 lines; the resource file has at least 7"),
+      std::string::npos);
+  EXPECT_NE(
+      refusal(asString(image), "0x0 0x0 zz\n").find("resource:1: 'zz' is not a 0x-prefixed hex"),
+      std::string::npos);
 }
 
 TEST_F(ConfigDumpTest, EveryOtherRefusalSaysWhatAndWhere) {
@@ -249,8 +262,9 @@ TEST_F(ConfigDumpTest, EveryOtherRefusalSaysWhatAndWhere) {
   EXPECT_NE(refusal(asString(absent)).find("byte 0x0: vendor ID 0xffff"), std::string::npos)
       << refusal(asString(absent));
   EXPECT_NE(with(kPciInterruptPin, 5).find("byte 0x3d: Interrupt Pin 5"), std::string::npos);
-  EXPECT_NE(with(PciDevice::kMsixCapOffset + kPciMsixTable, 0x04).find("BAR4, which is not a memory BAR"),
-            std::string::npos);
+  EXPECT_NE(
+      with(PciDevice::kMsixCapOffset + kPciMsixTable, 0x04).find("BAR4, which is not a memory BAR"),
+      std::string::npos);
   EXPECT_NE(with(PciDevice::kMsixCapOffset + kPciMsixTable + 2, 0x01)
                 .find("the MSI-X table (16 vectors at 0x12000) runs past BAR0 (65536 bytes)"),
             std::string::npos);
@@ -259,19 +273,22 @@ TEST_F(ConfigDumpTest, EveryOtherRefusalSaysWhatAndWhere) {
       << with(0x103, 0x08);
   std::string notPrefetch = kStandardResource;
   notPrefetch.replace(notPrefetch.find("0x000000000014220c"), 18, "0x000000000014020c");
-  EXPECT_NE(refusal(asString(image), notPrefetch)
-                .find("resource:3: BAR2 is not prefetchable in the resource file but prefetchable in "
-                      "the dump"),
-            std::string::npos)
+  EXPECT_NE(
+      refusal(asString(image), notPrefetch)
+          .find("resource:3: BAR2 is not prefetchable in the resource file but prefetchable in "
+                "the dump"),
+      std::string::npos)
       << refusal(asString(image), notPrefetch);
   std::string bigIo = kStandardResource;
   bigIo.replace(bigIo.find("0x000000000000101f"), 18, "0x00000000000011ff");
-  EXPECT_NE(refusal(asString(image), bigIo).find("resource:5: BAR4: an I/O BAR of 512 bytes"), std::string::npos)
+  EXPECT_NE(refusal(asString(image), bigIo).find("resource:5: BAR4: an I/O BAR of 512 bytes"),
+            std::string::npos)
       << refusal(asString(image), bigIo);
   std::string rom = kStandardResource;
   rom.replace(rom.rfind("0x0000000000000000 0x0000000000000000 0x0000000000000000"), 56,
               "0x00000000fe000000 0x00000000fe0003ff 0x0000000000046200");
-  EXPECT_NE(refusal(asString(image), rom).find("resource:7: the ROM's size 0x400"), std::string::npos)
+  EXPECT_NE(refusal(asString(image), rom).find("resource:7: the ROM's size 0x400"),
+            std::string::npos)
       << refusal(asString(image), rom);
 }
 

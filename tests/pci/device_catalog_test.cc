@@ -1,8 +1,7 @@
 #include "pci/device_catalog.h"
 
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,14 +9,14 @@
 #include <string>
 
 #include "bound_context.h"
+#include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "source_dir.h"
-#include "vfio/vfio_fixture.h"
-#include "mm/vm_flags.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "vfio/mapping_design.h"
 #include "vfio/vfio_device.h"
+#include "vfio/vfio_fixture.h"
 
 namespace vfiomm {
 namespace {
@@ -47,7 +46,8 @@ TEST(DeviceCatalog, HoldsTheIssuesDevices) {
     EXPECT_NE(catalog().find(name), nullptr) << name;
   for (const CatalogDevice& d : catalog().devices()) {
     EXPECT_FALSE(d.source.empty()) << d.name;
-    EXPECT_TRUE(d.config.configImage.size() == 256 || d.config.configImage.size() == 4096) << d.name;
+    EXPECT_TRUE(d.config.configImage.size() == 256 || d.config.configImage.size() == 4096)
+        << d.name;
   }
 }
 
@@ -228,10 +228,11 @@ TEST(DeviceCatalog, RealR9NanoRegionAndIrqInfoFollowTheSpec) {
     EXPECT_EQ(p.ioctl(o.fd, VFIO_DEVICE_GET_REGION_INFO, &info), 0) << index;
     return info;
   };
-  const uint32_t rwm = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
-                       VFIO_REGION_INFO_FLAG_MMAP;
+  const uint32_t rwm =
+      VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP;
   const uint64_t sizes[] = {256 * kMiB, 0, 2 * kMiB, 0, 256, 256 << 10};
-  const uint32_t flags[] = {rwm, 0, rwm, 0, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, rwm};
+  const uint32_t flags[] = {
+      rwm, 0, rwm, 0, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, rwm};
   for (uint32_t bar = 0; bar < kPciStdNumBars; ++bar) {
     const vfio_region_info info = region(bar);
     EXPECT_EQ(info.offset, uint64_t{bar} << 40) << bar;
@@ -314,7 +315,8 @@ class CatalogFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir = std::filesystem::temp_directory_path() /
-          ("vfiomm-catalog-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+          ("vfiomm-catalog-" +
+           std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
   }
@@ -336,8 +338,9 @@ class CatalogFileTest : public ::testing::Test {
 };
 
 TEST_F(CatalogFileTest, UnknownKeysAndBadValuesNameFileLineColumn) {
-  const std::string f = write("a.yaml", "name: a\nsource: here\nvendor: 1\ndevice: 2\nclass: 3\n"
-                                        "bars:\n  - {index: 0, size: 3000}\n");
+  const std::string f = write("a.yaml",
+                              "name: a\nsource: here\nvendor: 1\ndevice: 2\nclass: 3\n"
+                              "bars:\n  - {index: 0, size: 3000}\n");
   EXPECT_EQ(refusal(f), f + ":7:22: a BAR's size is a power of two");
   const std::string g = write("b.yaml", "name: b\nsource: here\ncolour: red\n");
   EXPECT_EQ(refusal(g).find(g + ":3:1: unknown key 'colour'"), 0U) << refusal(g);
@@ -348,7 +351,8 @@ TEST_F(CatalogFileTest, UnknownKeysAndBadValuesNameFileLineColumn) {
 TEST_F(CatalogFileTest, ABadDumpIsRefusedWithTheCatalogLineAndTheDumpsOwnError) {
   write("d.lspci", "00: f4 1a 00 10 00 00 10 00 00 00 00 02 00 00 00 00\n10: 00\n");
   write("d.resource", "0x0 0x0 0x0\n");
-  const std::string f = write("d.yaml", "name: d\nsource: here\nconfig_dump: d.lspci\nresource: d.resource\n");
+  const std::string f =
+      write("d.yaml", "name: d\nsource: here\nconfig_dump: d.lspci\nresource: d.resource\n");
   const std::string why = refusal(f);
   EXPECT_EQ(why.find(f + ":3:14: "), 0U) << why;
   EXPECT_NE(why.find("d.lspci:2: 1 bytes in the row"), std::string::npos) << why;
@@ -375,7 +379,8 @@ TEST(DeviceCatalogListing, DescribesIdsBarsBackingAndCapabilities) {
             std::string::npos)
       << rng;
   const std::string all = listCatalog(devicesDir());
-  EXPECT_EQ(all.find(fmt::format("{} devices in {}\n", catalog().devices().size(), devicesDir())), 0U);
+  EXPECT_EQ(all.find(fmt::format("{} devices in {}\n", catalog().devices().size(), devicesDir())),
+            0U);
   EXPECT_NE(all.find(rng), std::string::npos);
   EXPECT_LT(all.find("\namd-r9-nano "), all.find("\nedu "));  // by name
   EXPECT_THROW(listCatalog(devicesDir() + "/nowhere"), CatalogError);

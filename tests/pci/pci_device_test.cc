@@ -293,7 +293,7 @@ TEST(PciDevice, SetPowerStateD0AfterANoSoftRstClearD3hotPutsOnlyTheBarsBack) {
   ASSERT_TRUE(dev.setPowerState(PciPowerState::kD3hot));
   ASSERT_TRUE(dev.setPowerState(PciPowerState::kD0));
   EXPECT_EQ(cfgRead(dev, pciBaseAddress(0), 4), kStandardBar0Start);  // pci_restore_bars
-  EXPECT_EQ(cfgRead(dev, kPciCommand, 2), 0U);                         // not restored
+  EXPECT_EQ(cfgRead(dev, kPciCommand, 2), 0U);                        // not restored
   EXPECT_FALSE(dev.memoryDecodeEnabled());
   // The driver's saved state brings the rest back; the power state stays D0.
   dev.restoreState(saved);

@@ -11,9 +11,9 @@
 // 6.12 and under a millisecond on 6.15 (0fd06844de5d).
 #include <gtest/gtest.h>
 
-#include "source_dir.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {

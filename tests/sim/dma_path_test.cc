@@ -6,10 +6,10 @@
 #include <gtest/gtest.h>
 
 #include "scenario_error.h"
-#include "source_dir.h"
 #include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -35,11 +35,12 @@ const PhaseResult& phaseNamed(const DesignResult& r, const std::string& name) {
 TEST(DmaPath, DMA_14_Type1PeerDmaAfterMemClearIsTheInvariant7Hazard) {
   const DesignResult r = runOn(DmaPath::kVaddr);
   EXPECT_EQ(r.profile, "linux-6.12");  // huge-fault's own
-  for (const PhaseResult& p : r.phases) EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
+  for (const PhaseResult& p : r.phases)
+    EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
   EXPECT_EQ(phaseNamed(r, "peer-write").m.dmaAccesses, 1U);
   const Metrics& clear = phaseNamed(r, "mem-clear").m;
-  EXPECT_EQ(clear.zaps, 1U);            // the CPU side is zapped ...
-  EXPECT_EQ(clear.dmaAccesses, 1U);     // ... the DMA side is not
+  EXPECT_EQ(clear.zaps, 1U);         // the CPU side is zapped ...
+  EXPECT_EQ(clear.dmaAccesses, 1U);  // ... the DMA side is not
   EXPECT_EQ(clear.dmaViolations, 1U);
   EXPECT_EQ(clear.dmarFaults, 0U);
   EXPECT_EQ(phaseNamed(r, "mem-set").m.dmaViolations, 0U);

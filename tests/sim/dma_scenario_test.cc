@@ -9,9 +9,9 @@
 #include <string>
 
 #include "scenario_error.h"
-#include "trace/trace_log.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "trace/trace_log.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -33,8 +33,10 @@ devices:
 processes:
   - name: vmm
     open:
-      - {device: gpu, via: )" + via + R"(}
-      - {device: nic, via: )" + via + R"(}
+      - {device: gpu, via: )" +
+         via + R"(}
+      - {device: nic, via: )" +
+         via + R"(}
     mappings:
       - {name: bar, device: gpu, bar: 0}
 phases:
@@ -104,7 +106,8 @@ TEST(DmaScenario, UnknownContainerMappingOrDeviceIsAFileLineError) {
   const std::string noContainer = scenarioErrorOf(withPhases(R"(  - name: boot
     events:
       - {type: dma-map, process: vmm, mapping: bar, iova: 0x40000000, via: container}
-)", "linux-6.15", "cdev"));
+)",
+                                                             "linux-6.15", "cdev"));
   EXPECT_NE(noContainer.find("bad.yaml:20:"), std::string::npos) << noContainer;
   EXPECT_NE(noContainer.find("has no container"), std::string::npos) << noContainer;
   const std::string noMapping = scenarioErrorOf(withPhases(R"(  - name: boot
@@ -134,7 +137,8 @@ TEST(DmaScenario, UnknownContainerMappingOrDeviceIsAFileLineError) {
 // one lookup after the fault, one 1 GiB IOPTE (IOVA and BAR 1 GiB aligned)
 // from one iommu_map call.
 TEST(DmaScenario, DMA_12_LookupsAndFaultsPerEra) {
-  const DesignResult p4 = runScenario(parseScenario(withPhases(kMap), "p4.yaml"), DesignKind::kHugeFault);
+  const DesignResult p4 =
+      runScenario(parseScenario(withPhases(kMap), "p4.yaml"), DesignKind::kHugeFault);
   const Metrics& m4 = p4.phases.at(0).m;
   EXPECT_TRUE(p4.phases.at(0).notes.empty());
   EXPECT_EQ(m4.dmaLookups, 1U);
@@ -151,8 +155,8 @@ TEST(DmaScenario, DMA_12_LookupsAndFaultsPerEra) {
   EXPECT_EQ(m3.iopte1g, 1U);
   // The cost model prices the lookups (docs/cost-model.md).
   const CostModel cost;
-  EXPECT_DOUBLE_EQ(m3.dmaModeledNs, static_cast<double>(kGiB / 4096) * cost.vaddrGetPfnsNs + cost.iommuMapCallNs +
-                                        cost.iopteNs);
+  EXPECT_DOUBLE_EQ(m3.dmaModeledNs, static_cast<double>(kGiB / 4096) * cost.vaddrGetPfnsNs +
+                                        cost.iommuMapCallNs + cost.iopteNs);
 }
 
 // DMA-13: decode off, the fault is SIGBUS, MAP_DMA -EFAULT: a recorded
@@ -162,7 +166,9 @@ TEST(DmaScenario, DMA_13_MapWithDecodeOffIsNotedEfault) {
     events:
       - {type: memory-disable, device: gpu}
       - {type: dma-map, process: vmm, mapping: bar, iova: 0x40000000}
-)"), "off.yaml"), DesignKind::kHugeFault);
+)"),
+                                                   "off.yaml"),
+                                     DesignKind::kHugeFault);
   const PhaseResult& p = r.phases.at(0);
   ASSERT_EQ(p.notes.size(), 1U);
   EXPECT_EQ(p.notes[0], "line 21: dma-map returned EFAULT");
@@ -172,8 +178,8 @@ TEST(DmaScenario, DMA_13_MapWithDecodeOffIsNotedEfault) {
 
 // IOMMUFD-04: IOAS_MAP of a BAR vaddr with a device attached is -EFAULT.
 TEST(DmaScenario, IOMMUFD_04_IoasMapOfABarIsNotedEfault) {
-  const DesignResult r = runScenario(parseScenario(withPhases(kMap, "linux-6.15", "cdev"), "fd.yaml"),
-                                     DesignKind::kHugeFault);
+  const DesignResult r = runScenario(
+      parseScenario(withPhases(kMap, "linux-6.15", "cdev"), "fd.yaml"), DesignKind::kHugeFault);
   ASSERT_EQ(r.phases.at(0).notes.size(), 1U);
   EXPECT_EQ(r.phases.at(0).notes[0], "line 20: dma-map returned EFAULT");
   EXPECT_EQ(r.phases.at(0).m.iommuMaps, 0U);
@@ -192,7 +198,9 @@ TEST(DmaScenario, DMA_14_PeerDmaAfterMemClearIsInvariant7) {
       - {type: dma, device: nic, iova: 0x40001000, write: true, size: 8}
       - {type: dma-unmap, process: vmm, mapping: bar}
       - {type: dma, device: nic, iova: 0x40000000}
-)"), "peer.yaml"), DesignKind::kHugeFault);
+)"),
+                                                   "peer.yaml"),
+                                     DesignKind::kHugeFault);
   const PhaseResult& p = r.phases.at(1);
   EXPECT_EQ(p.m.dmaAccesses, 2U);
   EXPECT_EQ(p.m.dmaViolations, 1U);
@@ -213,7 +221,9 @@ TEST(DmaScenario, ForkedChildUsesTheParentsContainer) {
       - {type: fork, process: vmm, child: kid}
       - {type: dma-unmap, process: kid, mapping: bar}
       - {type: dma-map, process: kid, mapping: bar, length: 64K, iova: 0x100000}
-)"), "fork.yaml"), DesignKind::kHugeFault);
+)"),
+                                                   "fork.yaml"),
+                                     DesignKind::kHugeFault);
   const PhaseResult& p = r.phases.at(0);
   EXPECT_TRUE(p.notes.empty()) << p.notes.front();
   EXPECT_EQ(p.m.iommuMaps, 2U);
@@ -224,8 +234,8 @@ TEST(DmaScenario, ForkedChildUsesTheParentsContainer) {
 TEST(DmaScenario, DMA_12_TraceHasASlicePerMapDmaWithItsLookups) {
   RunOptions o;
   o.traceLimit = 100000;
-  const DesignResult r =
-      runScenario(parseScenario(withPhases(kMap, "linux-6.12"), "trace.yaml"), DesignKind::kHugeFault, o);
+  const DesignResult r = runScenario(parseScenario(withPhases(kMap, "linux-6.12"), "trace.yaml"),
+                                     DesignKind::kHugeFault, o);
   ASSERT_NE(r.trace, nullptr);
   size_t slices = 0;
   for (const trace::TraceEvent& e : r.trace->events) {

@@ -6,6 +6,8 @@
 // Regenerate the golden file after an intended change of the output:
 //   VFIOMM_UPDATE_GOLDEN=1 build/release/tests/vfiomm_tests --gtest_filter='ExplainGolden*'
 // and review the diff of tests/sim/golden/explain_small.json.
+#include "sim/explain.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -14,9 +16,8 @@
 #include <sstream>
 #include <string>
 
-#include "source_dir.h"
-#include "sim/explain.h"
 #include "sim/scenario.h"
+#include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -56,11 +57,13 @@ const HugeCheck& check(const DesignExplanation& d, uint64_t size) {
 // HUGE-03: VA ≢ offset (mod 2 MiB) → no PMD leaf; the diagnosis must name
 // that congruence rule and offer an address that satisfies it.
 TEST(ExplainDiagnosis, MisalignedAddressNamesTheCongruenceRule) {
-  const auto checks = diagnoseHugePages(DesignKind::kHugeFault, 4 * kMiB, 0, 4 * kMiB, kBase + 2 * kMiB + 4096);
+  const auto checks =
+      diagnoseHugePages(DesignKind::kHugeFault, 4 * kMiB, 0, 4 * kMiB, kBase + 2 * kMiB + 4096);
   ASSERT_EQ(checks.size(), 2U);
   EXPECT_FALSE(checks[0].usable);
   EXPECT_NE(checks[0].rule.find("HUGE-03"), std::string::npos);
-  EXPECT_NE(checks[0].reason.find("≢ BAR offset 0x0 (mod 2M)"), std::string::npos) << checks[0].reason;
+  EXPECT_NE(checks[0].reason.find("≢ BAR offset 0x0 (mod 2M)"), std::string::npos)
+      << checks[0].reason;
   EXPECT_NE(checks[0].fix.find("0x7e0000400000"), std::string::npos) << checks[0].fix;
   // 1 GiB: the BAR itself is too small, whatever the address.
   EXPECT_FALSE(checks[1].usable);
@@ -68,7 +71,8 @@ TEST(ExplainDiagnosis, MisalignedAddressNamesTheCongruenceRule) {
 }
 
 TEST(ExplainDiagnosis, AlignedAddressNamesNoRule) {
-  const auto checks = diagnoseHugePages(DesignKind::kHugeFault, 4 * kMiB, 0, 4 * kMiB, kBase + 4 * kMiB);
+  const auto checks =
+      diagnoseHugePages(DesignKind::kHugeFault, 4 * kMiB, 0, 4 * kMiB, kBase + 4 * kMiB);
   EXPECT_TRUE(checks[0].usable);
   EXPECT_TRUE(checks[0].rule.empty());
   EXPECT_TRUE(checks[0].fix.empty());
@@ -79,7 +83,8 @@ TEST(ExplainDiagnosis, AlignedAddressNamesNoRule) {
 // address ≡ 1 MiB (mod 2 MiB) is congruent, but a 2 MiB mapping starting
 // 1 MiB into a block holds no whole aligned block (HUGE-06).
 TEST(ExplainDiagnosis, ShortMappingNamesTheCoverageRule) {
-  const auto checks = diagnoseHugePages(DesignKind::kHugeFault, 8 * kMiB, kMiB, 2 * kMiB, kBase + kMiB);
+  const auto checks =
+      diagnoseHugePages(DesignKind::kHugeFault, 8 * kMiB, kMiB, 2 * kMiB, kBase + kMiB);
   EXPECT_FALSE(checks[0].usable);
   EXPECT_NE(checks[0].rule.find("HUGE-06"), std::string::npos) << checks[0].rule;
   EXPECT_NE(checks[0].fix.find("use length ≥ 3M"), std::string::npos) << checks[0].fix;
@@ -132,7 +137,8 @@ TEST(ExplainGolden, SmallExplainJson) {
   req.address = kBase + 2 * kMiB + 4096;
   Json actual = explanationToJson(explainHere(req));
   dropWallTimes(actual);
-  const auto path = std::filesystem::path(test::sourceDir()) / "tests/sim/golden/explain_small.json";
+  const auto path =
+      std::filesystem::path(test::sourceDir()) / "tests/sim/golden/explain_small.json";
   if (std::getenv("VFIOMM_UPDATE_GOLDEN") != nullptr) {
     std::ofstream(path) << actual.dump(2) << "\n";
     GTEST_SKIP() << "rewrote " << path;

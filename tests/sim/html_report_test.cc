@@ -1,6 +1,8 @@
 // The SVG charts, the HTML page and the timeline the runner records for it
 // (issue 7). The browser test of the real report is
 // tests/report/chromium_report_test.sh.
+#include "sim/html_report.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -9,7 +11,6 @@
 #include <regex>
 #include <string>
 
-#include "sim/html_report.h"
 #include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
@@ -67,8 +68,9 @@ TEST(SvgChart, TimeTicksReadInTimeUnits) {
   EXPECT_EQ(svg::axisUnitOf("modelled time (ns)"), svg::AxisUnit::kNanoseconds);
   EXPECT_EQ(svg::axisUnitOf("BAR size (bytes)"), svg::AxisUnit::kBytes);
   EXPECT_EQ(svg::axisUnitOf("faults (count)"), svg::AxisUnit::kPlain);
-  EXPECT_EQ(labels(svg::axisTicks(20, 3e6, true, svg::AxisUnit::kNanoseconds)),
-            (std::vector<std::string>{"10 ns", "100 ns", "1 us", "10 us", "100 us", "1 ms", "10 ms"}));
+  EXPECT_EQ(
+      labels(svg::axisTicks(20, 3e6, true, svg::AxisUnit::kNanoseconds)),
+      (std::vector<std::string>{"10 ns", "100 ns", "1 us", "10 us", "100 us", "1 ms", "10 ms"}));
   EXPECT_EQ(labels(svg::axisTicks(0, 2.2e9, false, svg::AxisUnit::kNanoseconds)),
             (std::vector<std::string>{"0", "0.5 s", "1.0 s", "1.5 s", "2.0 s", "2.5 s"}));
 }
@@ -79,7 +81,8 @@ TEST(SvgChart, LogTicksAreDecades) {
   // Many decades: at most about ten labels, still powers of ten.
   const auto wide = svg::axisTicks(1, 1e15, true, svg::AxisUnit::kPlain);
   EXPECT_LE(wide.size(), 11U);
-  for (const svg::Tick& t : wide) EXPECT_DOUBLE_EQ(std::pow(10, std::round(std::log10(t.value))), t.value);
+  for (const svg::Tick& t : wide)
+    EXPECT_DOUBLE_EQ(std::pow(10, std::round(std::log10(t.value))), t.value);
 }
 
 TEST(SvgChart, LogByteTicksArePowersOfTwo) {
@@ -257,7 +260,8 @@ TEST(ResultsJson, InsertedEntriesStandApartFromFaults) {
   m.fallback = 1;
   const nlohmann::ordered_json j = metricsToJson(m);
   EXPECT_EQ(j.at("faults"), (nlohmann::ordered_json{{"minor", 3}, {"fallback", 1}}));
-  EXPECT_EQ(j.at("inserted_entries"), (nlohmann::ordered_json{{"pte", 8400896}, {"pmd", 24}, {"pud", 32}}));
+  EXPECT_EQ(j.at("inserted_entries"),
+            (nlohmann::ordered_json{{"pte", 8400896}, {"pmd", 24}, {"pud", 32}}));
   EXPECT_EQ(kJsonSchemaVersion, 2);
 }
 
@@ -292,7 +296,8 @@ std::vector<DesignResult> madeUpResults(const Scenario& sc) {
       pr.m.modeledNs = 1e6 * static_cast<double>(p + 1);
       r.total.add(pr.m);
       r.phases.push_back(pr);
-      r.timeline.push_back({p, r.total.faults - pr.m.faults, 0, 0, 0, r.total.modeledNs - pr.m.modeledNs});
+      r.timeline.push_back(
+          {p, r.total.faults - pr.m.faults, 0, 0, 0, r.total.modeledNs - pr.m.modeledNs});
       r.timeline.push_back({p, r.total.faults, r.total.zaps, 0, 0, r.total.modeledNs});
     }
     out.push_back(r);
@@ -303,9 +308,11 @@ std::vector<DesignResult> madeUpResults(const Scenario& sc) {
 
 TEST(HtmlReport, PageIsSelfContained) {
   const Scenario sc = parseScenario(kSmall, "small");
-  const std::string page = renderHtmlPage("vfiomm: small", comparisonSections(sc, madeUpResults(sc)));
+  const std::string page =
+      renderHtmlPage("vfiomm: small", comparisonSections(sc, madeUpResults(sc)));
   EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0U);
-  for (const char* external : {"http://", "https://", "<script", "@import", "url(", "src=", "<link"})
+  for (const char* external :
+       {"http://", "https://", "<script", "@import", "url(", "src=", "<link"})
     EXPECT_EQ(page.find(external), std::string::npos) << external;
   EXPECT_THAT(page, HasSubstr("&lt;EINVAL&gt;"));  // notes are escaped
   EXPECT_THAT(page, HasSubstr("</html>"));
@@ -321,14 +328,15 @@ TEST(HtmlReport, ComparisonHasEveryChartDrawn) {
   const std::string page = renderHtmlPage("t", sections);
   // Page sizes, modelled time, one timeline per design.
   size_t charts = 0;
-  for (size_t at = page.find("class=\"chart\""); at != std::string::npos; at = page.find("class=\"chart\"", at + 1))
+  for (size_t at = page.find("class=\"chart\""); at != std::string::npos;
+       at = page.find("class=\"chart\"", at + 1))
     ++charts;
   EXPECT_EQ(charts, 4U);
   EXPECT_EQ(page.find("data-points=\"0\""), std::string::npos);
   EXPECT_THAT(sections[1].html, HasSubstr("huge-fault"));
   EXPECT_THAT(sections[1].html, HasSubstr("modelled time"));
   EXPECT_THAT(sections[3].html, HasSubstr("modelled time (ns)"));
-  EXPECT_THAT(sections[3].html, HasSubstr(">2 ms<"));  // a tick in the unit that reads best
+  EXPECT_THAT(sections[3].html, HasSubstr(">2 ms<"));     // a tick in the unit that reads best
   EXPECT_THAT(sections[4].html, HasSubstr(">retouch<"));  // a phase-start marker
   expectAllFinite(page);
 }

@@ -1,12 +1,13 @@
 // docs/architecture.md's lock order against what lockdep records when the
 // shipped scenarios run (issue 13): every nesting the model does is written
 // down, in the order the tree gives.
+#include "lock_order.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "lock_order.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
@@ -30,9 +31,10 @@ class LockOrderScenario : public ::testing::TestWithParam<DesignKind> {};
 
 TEST_P(LockOrderScenario, EveryDependencyOfTheShippedScenariosIsInTheTree) {
   const testing::DocumentedLockOrder order;
-  for (const char* file : {"fork-live-bar.yaml", "shared-bar-reset.yaml", "sriov-nic-hot-reset.yaml",
-                           "runtime-pm-and-mm.yaml", "vm-boot-bar-sizing.yaml",
-                           "check/toggle-under-load.yaml", "check/fault-vs-disable.yaml"}) {
+  for (const char* file :
+       {"fork-live-bar.yaml", "shared-bar-reset.yaml", "sriov-nic-hot-reset.yaml",
+        "runtime-pm-and-mm.yaml", "vm-boot-bar-sizing.yaml", "check/toggle-under-load.yaml",
+        "check/fault-vs-disable.yaml"}) {
     const Scenario sc = loadScenario(test::sourceDir() + "/scenarios/" + file);
     RunOptions options;
     std::vector<std::string> undocumented;

@@ -2,10 +2,11 @@
 // under its name only when committed; anything short of that leaves the
 // previous file; a path that cannot be written fails when opened (before a
 // run), and a full device fails when committed, never silently.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "sim/output_file.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,8 +15,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include "sim/output_file.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -26,8 +25,9 @@ using ::testing::HasSubstr;
 class OutputFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("vfiomm-output-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("vfiomm-output-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -78,9 +78,7 @@ TEST_F(OutputFileTest, Finding4_UncommittedFileLeavesThePreviousOne) {
   }
   EXPECT_EQ(read(path("out.json")), "previous\n");
   EXPECT_EQ(names(), std::vector<std::string>{"out.json"});
-  {
-    OutputFile fresh(path("new.json"), "JSON");
-  }
+  { OutputFile fresh(path("new.json"), "JSON"); }
   EXPECT_EQ(names(), std::vector<std::string>{"out.json"});
 }
 

@@ -1,12 +1,11 @@
 // The progress bar: its line, and that it stays silent off a terminal.
+#include "sim/progress_bar.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
-
 #include <string>
-
-#include "sim/progress_bar.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -19,8 +18,10 @@ TEST(ProgressBar, RendersFractionElapsedAndWhat) {
 }
 
 TEST(ProgressBar, ClampsNonsenseAndFitsTheWidth) {
-  EXPECT_EQ(ProgressBar::render(7.0, "x", 0, 79).substr(0, 37), "[##############################] 100%");
-  EXPECT_EQ(ProgressBar::render(-1.0, "x", 0, 79).substr(0, 37), "[..............................]   0%");
+  EXPECT_EQ(ProgressBar::render(7.0, "x", 0, 79).substr(0, 37),
+            "[##############################] 100%");
+  EXPECT_EQ(ProgressBar::render(-1.0, "x", 0, 79).substr(0, 37),
+            "[..............................]   0%");
   EXPECT_EQ(ProgressBar::render(std::nan(""), "x", 0, 79).substr(0, 37),
             "[..............................]   0%");
   EXPECT_EQ(ProgressBar::render(0.5, std::string(200, 'p'), 0, 79).size(), 79U);

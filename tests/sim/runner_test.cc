@@ -6,13 +6,14 @@
 // to min(size, 1 GiB), phases — is the default's.
 //
 // Pages per full touch: 2M/4K + 1G/4K + 4M/4K = 512 + 262,144 + 1,024 = 263,680.
+#include "sim/runner.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "source_dir.h"
-#include "sim/runner.h"
 #include "sim/scenario.h"
+#include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -157,7 +158,8 @@ TEST_P(DefaultScenarioCounts, RuntimePmAndMmSignals) {
   const Scenario sc = loadScenario(test::sourceDir() + "/scenarios/runtime-pm-and-mm.yaml");
   const DesignResult r = runScenario(sc, GetParam());
   ASSERT_EQ(r.phases.size(), 6U);
-  for (const PhaseResult& p : r.phases) EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
+  for (const PhaseResult& p : r.phases)
+    EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
   // In low power (D3hot) every access faults and gets SIGBUS: 16 random
   // reads in each of the two BARs.
   EXPECT_EQ(r.phases[2].m.sigbus, 32U);
@@ -242,7 +244,8 @@ phases:
   EXPECT_EQ(writes("false"), (std::pair<uint64_t, uint64_t>{1, 1}));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDesigns, DefaultScenarioCounts, ::testing::ValuesIn(allDesigns()), name);
+INSTANTIATE_TEST_SUITE_P(AllDesigns, DefaultScenarioCounts, ::testing::ValuesIn(allDesigns()),
+                         name);
 
 }  // namespace
 }  // namespace vfiomm::sim

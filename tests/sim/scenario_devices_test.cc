@@ -72,7 +72,8 @@ TEST(ScenarioDevices, BadModelKeysAreRefusedWithTheScenarioLine) {
   testing::BoundContext bound;
   std::string unknown = kIvshmem;
   unknown.replace(unknown.find("model: edu"), 10, "model: nope");
-  EXPECT_NE(refusal(unknown).find("s.yaml:7:12: no device 'nope' in the catalog"), std::string::npos)
+  EXPECT_NE(refusal(unknown).find("s.yaml:7:12: no device 'nope' in the catalog"),
+            std::string::npos)
       << refusal(unknown);
   EXPECT_NE(refusal(unknown).find("edu, ivshmem-1g"), std::string::npos) << refusal(unknown);
   std::string lone = kIvshmem;
@@ -95,13 +96,15 @@ TEST(ScenarioDevices, ConfigDumpIsLoadedRelativeToTheScenarioAndItsErrorsShown) 
                              std::filesystem::copy_options::overwrite_existing);
   std::ofstream(dir / "bad.lspci") << "00: 34 12 e8 11\n";
   const std::string scenario = (dir / "s.yaml").string();
-  const std::string yaml = "name: d\ndevices:\n  - name: edu\n    config_dump: bad.lspci\n"
-                           "    resource: edu.resource\nprocesses:\n  - {name: app, open: [edu]}\n"
-                           "phases:\n  - name: reset\n    events:\n"
-                           "      - {type: reset, device: edu, process: app}\n";
+  const std::string yaml =
+      "name: d\ndevices:\n  - name: edu\n    config_dump: bad.lspci\n"
+      "    resource: edu.resource\nprocesses:\n  - {name: app, open: [edu]}\n"
+      "phases:\n  - name: reset\n    events:\n"
+      "      - {type: reset, device: edu, process: app}\n";
   const std::string why = refusal(yaml, scenario);
   EXPECT_EQ(why.find(scenario + ":4:18: "), 0U) << why;
-  EXPECT_NE(why.find((dir / "bad.lspci").string() + ":1: 4 bytes in the row"), std::string::npos) << why;
+  EXPECT_NE(why.find((dir / "bad.lspci").string() + ":1: 4 bytes in the row"), std::string::npos)
+      << why;
 
   std::filesystem::copy_file(devices + "edu.lspci", dir / "good.lspci",
                              std::filesystem::copy_options::overwrite_existing);

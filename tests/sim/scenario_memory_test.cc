@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "sim/report.h"
 #include "scenario_error.h"
+#include "sim/report.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
@@ -54,7 +54,8 @@ TEST(ScenarioMemory, KeysAreParsedAndShownResolved) {
 TEST(ScenarioMemory, BadValuesAreRefusedWithTheirPlace) {
   EXPECT_EQ(scenarioErrorOf(std::string(kBase) + "overcommit_memory: 3\n"),
             "bad.yaml:15:20: overcommit_memory must be at most 2");
-  EXPECT_EQ(scenarioErrorOf(std::string(kBase) + "ram: 1K\n"), "bad.yaml:15:6: ram must be at least 4K");
+  EXPECT_EQ(scenarioErrorOf(std::string(kBase) + "ram: 1K\n"),
+            "bad.yaml:15:6: ram must be at least 4K");
   EXPECT_NE(scenarioErrorOf(std::string(kBase) + "swap: lots\n").find("swap must be a size"),
             std::string::npos);
 }

@@ -1,16 +1,17 @@
 // Scenario files: the built-in default equals scenarios/gpu-passthrough.yaml,
 // every shipped scenario parses, and bad input is refused with
 // file:line:column before anything runs.
+#include "sim/scenario.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 #include <string>
 
-#include "source_dir.h"
-#include "sim/report.h"
 #include "scenario_error.h"
-#include "sim/scenario.h"
+#include "sim/report.h"
+#include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -74,9 +75,10 @@ TEST(Scenario, DefaultMatchesTheIssue) {
 }
 
 TEST(Scenario, EveryShippedScenarioParses) {
-  for (const char* name : {"gpu-passthrough", "vm-boot-bar-sizing", "sriov-nic-hot-reset", "fork-live-bar",
-                           "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm", "dma-map-32g-bar", "dma-peer-after-mem-clear",
-                           "check/fork-vs-disable"}) {
+  for (const char* name :
+       {"gpu-passthrough", "vm-boot-bar-sizing", "sriov-nic-hot-reset", "fork-live-bar",
+        "unaligned-64g-bar", "shared-bar-reset", "runtime-pm-and-mm", "dma-map-32g-bar",
+        "dma-peer-after-mem-clear", "check/fork-vs-disable"}) {
     SCOPED_TRACE(name);
     EXPECT_NO_THROW(loadScenario(sourceDir() + "/scenarios/" + name + ".yaml"));
   }
@@ -102,15 +104,18 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 }
 
 TEST(ScenarioErrors, UnknownTopLevelKey) {
-  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "colour: blue\n"),
-            "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
-            "cpus, profile, dma_path, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, processes, "
-            "phases)");
+  EXPECT_EQ(
+      scenarioErrorOf(std::string(kGood) + "colour: blue\n"),
+      "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
+      "cpus, profile, dma_path, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, "
+      "processes, "
+      "phases)");
 }
 
 TEST(ScenarioErrors, UnknownBarKey) {
   EXPECT_EQ(scenarioErrorOf(replace(kGood, "type: mem32}", "type: mem32, cacheable: true}")),
-            "bad.yaml:5:44: unknown key 'cacheable' in a BAR (expected one of: index, size, type, prefetchable)");
+            "bad.yaml:5:44: unknown key 'cacheable' in a BAR (expected one of: index, size, type, "
+            "prefetchable)");
 }
 
 TEST(ScenarioErrors, NonPowerOfTwoBar) {
@@ -135,18 +140,23 @@ TEST(ScenarioErrors, UndefinedNames) {
             "bad.yaml:11:28: undefined device 'e'");
   EXPECT_EQ(scenarioErrorOf(replace(kGood, "{process: p, cpu: 0}", "{process: q, cpu: 0}")),
             "bad.yaml:15:19: undefined process 'q'");
-  EXPECT_EQ(scenarioErrorOf(replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: 0, targets: [m9]}")),
+  EXPECT_EQ(scenarioErrorOf(
+                replace(kGood, "{process: p, cpu: 0}", "{process: p, cpu: 0, targets: [m9]}")),
             "bad.yaml:15:40: process 'p' has no mapping 'm9'");
   EXPECT_EQ(scenarioErrorOf(replace(kGood, "bar: 0}", "bar: 3}")),
             "bad.yaml:11:36: device 'd' has no BAR 3");
 }
 
 TEST(ScenarioErrors, BadEvent) {
-  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: explode, device: d}\n"),
-            "bad.yaml:18:16: unknown event type 'explode' (expected one of: memory-disable, memory-enable, "
-            "d3hot, d0, reset, hot-reset, low-power-entry, low-power-exit, munmap, mprotect, mremap, fork, exit, dma-map, dma-unmap, dma)");
-  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "  - name: x\n    events:\n      - {type: exit, process: p}\n"
-                                         "  - name: y\n    threads:\n      - {process: p}\n"),
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) +
+                            "  - name: x\n    events:\n      - {type: explode, device: d}\n"),
+            "bad.yaml:18:16: unknown event type 'explode' (expected one of: memory-disable, "
+            "memory-enable, "
+            "d3hot, d0, reset, hot-reset, low-power-entry, low-power-exit, munmap, mprotect, "
+            "mremap, fork, exit, dma-map, dma-unmap, dma)");
+  EXPECT_EQ(scenarioErrorOf(std::string(kGood) +
+                            "  - name: x\n    events:\n      - {type: exit, process: p}\n"
+                            "  - name: y\n    threads:\n      - {process: p}\n"),
             "bad.yaml:21:19: process 'p' has exited");
 }
 
@@ -182,7 +192,8 @@ TEST(ScenarioErrors, UnknownCostKey) {
 }
 
 TEST(Scenario, TlbOverrideReplacesOnlyTheArraysGiven) {
-  const Scenario sc = parseScenario(std::string(kGood) + "tlb: {4k: {entries: 64, ways: 4}}\n", "t.yaml");
+  const Scenario sc =
+      parseScenario(std::string(kGood) + "tlb: {4k: {entries: 64, ways: 4}}\n", "t.yaml");
   EXPECT_EQ(sc.tlb.page4k.entries, 64U);
   EXPECT_EQ(sc.tlb.page4k.ways, 4U);
   const TlbGeometry defaults;
@@ -195,9 +206,10 @@ TEST(Scenario, TlbOverrideReplacesOnlyTheArraysGiven) {
 }
 
 TEST(ScenarioErrors, BadTlbGeometry) {
-  EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "tlb: {4k: {entries: 48, ways: 4}}\n"),
-            "bad.yaml:16:11: tlb.4k: entries / ways (the number of sets) must be a whole power of two, "
-            "not 48 / 4");
+  EXPECT_EQ(
+      scenarioErrorOf(std::string(kGood) + "tlb: {4k: {entries: 48, ways: 4}}\n"),
+      "bad.yaml:16:11: tlb.4k: entries / ways (the number of sets) must be a whole power of two, "
+      "not 48 / 4");
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "tlb: {4k: {entries: 64, ways: 0}}\n"),
             "bad.yaml:16:11: tlb.4k: entries and ways must be at least 1");
   EXPECT_EQ(scenarioErrorOf(std::string(kGood) + "tlb: {4k: {entries: 64}}\n"),

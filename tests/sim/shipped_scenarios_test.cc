@@ -35,9 +35,9 @@
 #include <utility>
 #include <vector>
 
-#include "source_dir.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -58,7 +58,8 @@ Scenario loadShipped(const std::string& name) { return loadScenario(scenarioPath
 
 // The shipped file with each `from` replaced (once; it must be there) by
 // `to`: the scaled-down copies below.
-Scenario loadScaled(const std::string& name, const std::vector<std::pair<std::string, std::string>>& subs) {
+Scenario loadScaled(const std::string& name,
+                    const std::vector<std::pair<std::string, std::string>>& subs) {
   std::ifstream in(scenarioPath(name));
   EXPECT_TRUE(in.good()) << scenarioPath(name);
   std::stringstream text;
@@ -161,7 +162,7 @@ constexpr uint64_t kBootRegs = 16 * kMiB;
 constexpr uint64_t kBootVram = 256 * kMiB;
 constexpr uint64_t kBootBar3 = 32 * kMiB;
 constexpr uint64_t kBootPages = pages(kBootRegs) + pages(kBootVram) + pages(kBootBar3);  // 77,824
-constexpr uint64_t kBootPmds = (kBootRegs + kBootVram + kBootBar3) >> kPmdShift;        // 8+128+16
+constexpr uint64_t kBootPmds = (kBootRegs + kBootVram + kBootBar3) >> kPmdShift;         // 8+128+16
 
 class VmBootBarSizing : public ::testing::TestWithParam<DesignKind> {};
 
@@ -188,10 +189,10 @@ TEST_P(VmBootBarSizing, EveryPhase) {
   const std::vector<RandomAccess> fw =
       randomOffsets({kBootRegs, kBootVram, kBootBar3}, 256, 7, 0.5);
   const std::vector<RandomAccess> pr = randomOffsets({kBootRegs}, 64, 8, 0.0);
-  const uint64_t fwPages = distinctUnits(fw, kPageShift);   // 756
-  const uint64_t fwBlocks = distinctUnits(fw, kPmdShift);   // 8 + 110 + 16
-  const uint64_t prPages = distinctUnits(pr, kPageShift);   // 64
-  const uint64_t prBlocks = distinctUnits(pr, kPmdShift);   // all 8 of regs
+  const uint64_t fwPages = distinctUnits(fw, kPageShift);  // 756
+  const uint64_t fwBlocks = distinctUnits(fw, kPmdShift);  // 8 + 110 + 16
+  const uint64_t prPages = distinctUnits(pr, kPageShift);  // 64
+  const uint64_t prBlocks = distinctUnits(pr, kPmdShift);  // all 8 of regs
   EXPECT_EQ(firmware.accesses, 3 * 256U);
   EXPECT_EQ(probe.accesses, 64U);
   EXPECT_EQ(driver.accesses, pages(kBootRegs) + kBootVram / (64 * kKiB));
@@ -334,13 +335,15 @@ TEST_P(ForkLiveBar, EveryPhase) {
   const DesignResult r = runScenario(loadShipped("fork-live-bar"), d);
   ASSERT_EQ(r.phases.size(), 5U);
   EXPECT_TRUE(r.setupNotes.empty());
-  for (const PhaseResult& p : r.phases) EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
+  for (const PhaseResult& p : r.phases)
+    EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
   const Metrics& touch = phaseNamed(r, "touch");
   const Metrics& fork = phaseNamed(r, "fork");
   const Metrics& race = phaseNamed(r, "reset-under-child");
   const Metrics& exit = phaseNamed(r, "child-exit");
   const Metrics& final = phaseNamed(r, "final");
-  for (const char* p : {"touch", "fork", "child-exit", "final"}) expectQuiet(phaseNamed(r, p), d, p);
+  for (const char* p : {"touch", "fork", "child-exit", "final"})
+    expectQuiet(phaseNamed(r, p), d, p);
 
   // touch and final: one access per 64 KiB of regs (256) and vram (16,384).
   const uint64_t strideAccesses = (kForkRegs + kForkVram) / kStride64K;
@@ -357,8 +360,9 @@ TEST_P(ForkLiveBar, EveryPhase) {
   for (const RandomAccess& a : child)
     if (a.offset % kStride64K >= 4 * kKiB) childNew.insert(a.offset >> kPageShift);
   // The child's loads are the fork phase's accesses, like any thread's.
-  EXPECT_EQ(fork.accesses, 1024U) << "Run::runEvent adds a fork child's accesses to the phase's Metrics; "
-                                     "Run::runPhase must keep them when it fills in the counters";
+  EXPECT_EQ(fork.accesses, 1024U)
+      << "Run::runEvent adds a fork child's accesses to the phase's Metrics; "
+         "Run::runPhase must keep them when it fills in the counters";
   EXPECT_EQ(fork.pmd + fork.pud, 0U);
 
   switch (d) {
@@ -495,7 +499,8 @@ TEST_P(ForkLiveBar, EveryPhase) {
       // regs refills (one fault); vram too unless vmm refilled it already.
       EXPECT_GE(final.faults, 1U);
       EXPECT_LE(final.faults, 2U);
-      EXPECT_EQ(final.pte, final.faults == 1 ? pages(kForkRegs) : pages(kForkRegs) + pages(kForkVram));
+      EXPECT_EQ(final.pte,
+                final.faults == 1 ? pages(kForkRegs) : pages(kForkRegs) + pages(kForkVram));
       break;
     case DesignKind::kHugeFault:
       EXPECT_EQ(final.pmd, 8U);  // regs: exactly its 8 blocks again
@@ -537,7 +542,8 @@ TEST_P(SharedBarReset, EveryPhase) {
   const Metrics& poll = phaseNamed(r, "poll");
   const Metrics& race = phaseNamed(r, "reset-under-load");
   const Metrics& after = phaseNamed(r, "after");
-  for (const PhaseResult& p : r.phases) EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
+  for (const PhaseResult& p : r.phases)
+    EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
   for (const char* p : {"start-workers", "poll", "after"}) expectQuiet(phaseNamed(r, p), d, p);
 
   // start-workers: three forks of an untouched mapping copy nothing.
@@ -813,8 +819,8 @@ class Unaligned64gBar : public ::testing::TestWithParam<DesignKind> {};
 
 TEST_P(Unaligned64gBar, EveryPhase) {
   const DesignKind d = GetParam();
-  const DesignResult r =
-      runScenario(loadScaled("unaligned-64g-bar", {{"{index: 2, size: 64G", "{index: 2, size: 2G"}}), d);
+  const DesignResult r = runScenario(
+      loadScaled("unaligned-64g-bar", {{"{index: 2, size: 64G", "{index: 2, size: 2G"}}), d);
   ASSERT_EQ(r.phases.size(), 4U);
   EXPECT_TRUE(r.setupNotes.empty());
   for (const PhaseResult& p : r.phases) {
@@ -935,7 +941,8 @@ TEST_P(RuntimePmAndMm, EveryPhase) {
   const DesignResult r = runScenario(loadShipped("runtime-pm-and-mm"), d);
   ASSERT_EQ(r.phases.size(), 6U);
   EXPECT_TRUE(r.setupNotes.empty());
-  for (const PhaseResult& p : r.phases) EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
+  for (const PhaseResult& p : r.phases)
+    EXPECT_TRUE(p.notes.empty()) << p.name << ": " << p.notes.front();
   const Metrics& touch = phaseNamed(r, "touch");
   const Metrics& lowPower = phaseNamed(r, "low-power");
   const Metrics& inLowPower = phaseNamed(r, "touch-in-low-power");

@@ -5,6 +5,8 @@
 // Regenerate the golden file after an intended change of the output:
 //   VFIOMM_UPDATE_GOLDEN=1 build/release/tests/vfiomm_tests --gtest_filter='Sweep*Golden*'
 // and review the diff of tests/sim/golden/sweep_small.json.
+#include "sim/sweep.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -13,10 +15,9 @@
 #include <sstream>
 #include <string>
 
-#include "source_dir.h"
 #include "sim/bar_probe.h"
 #include "sim/scenario.h"
-#include "sim/sweep.h"
+#include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
@@ -120,7 +121,8 @@ TEST(SweepSampling, ExtrapolationIsExactForWholeBlocks) {
   }
   // 4 GiB at 2 MiB alignment: 3 whole 1 GiB blocks between a head of
   // 1 GiB - 2 MiB and a tail of 2 MiB; all PMD leaves, 2048 of them.
-  const ProbeResult e = runProbe(sweepPoint(4ULL << 30, "2M", DesignKind::kHugeFault, defaultSweepOptions()));
+  const ProbeResult e =
+      runProbe(sweepPoint(4ULL << 30, "2M", DesignKind::kHugeFault, defaultSweepOptions()));
   EXPECT_EQ(e.touch.pmd, 2048U);
 }
 
@@ -130,12 +132,16 @@ TEST(SweepGolden, SmallSweepJson) {
   std::vector<SweepRow> rows;
   for (uint64_t s : o.sizes)
     for (const std::string& a : o.alignments)
-      for (DesignKind d : o.designs) rows.push_back(SweepRow{s, a, d, runProbe(sweepPoint(s, a, d, o))});
+      for (DesignKind d : o.designs)
+        rows.push_back(SweepRow{s, a, d, runProbe(sweepPoint(s, a, d, o))});
   expectGolden(sweepToJson(o, rows), "sweep_small.json");
   // The CSV has a header and three phases per point.
   const std::string csv = sweepToCsv(rows);
   EXPECT_EQ(static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')), 1 + 3 * rows.size());
-  EXPECT_EQ(csv.rfind("bar_size,alignment,design,profile,address,sampled,sampled_fraction,phase,faults,", 0), 0U);
+  EXPECT_EQ(
+      csv.rfind("bar_size,alignment,design,profile,address,sampled,sampled_fraction,phase,faults,",
+                0),
+      0U);
 }
 
 // Two log–log charts (faults, modelled time) per alignment, each with a
@@ -148,10 +154,12 @@ TEST(SweepReport, ChartsPerAlignment) {
   std::vector<SweepRow> rows;
   for (uint64_t s : o.sizes)
     for (const std::string& a : o.alignments)
-      for (DesignKind d : o.designs) rows.push_back(SweepRow{s, a, d, runProbe(sweepPoint(s, a, d, o))});
+      for (DesignKind d : o.designs)
+        rows.push_back(SweepRow{s, a, d, runProbe(sweepPoint(s, a, d, o))});
   const std::string html = sweepReportHtml(o, rows);
   size_t charts = 0;
-  for (size_t at = html.find("data-points=\"4\""); at != std::string::npos; at = html.find("data-points=\"4\"", at + 1))
+  for (size_t at = html.find("data-points=\"4\""); at != std::string::npos;
+       at = html.find("data-points=\"4\"", at + 1))
     ++charts;
   EXPECT_EQ(charts, 4U);  // 2 alignments × (faults, time), 2 designs × 2 sizes each
   EXPECT_NE(html.find("faults of one full touch, 4K alignment"), std::string::npos);
@@ -159,9 +167,10 @@ TEST(SweepReport, ChartsPerAlignment) {
 }
 
 TEST(SweepOptionsParse, SizeRangesAndLists) {
-  EXPECT_EQ(parseSizeList("64K-1M"), (std::vector<uint64_t>{64ULL << 10, 128ULL << 10, 256ULL << 10, 512ULL << 10,
-                                                             1ULL << 20}));
-  EXPECT_EQ(parseSizeList("1G,64K,0x200000"), (std::vector<uint64_t>{64ULL << 10, 2ULL << 20, 1ULL << 30}));
+  EXPECT_EQ(parseSizeList("64K-1M"), (std::vector<uint64_t>{64ULL << 10, 128ULL << 10, 256ULL << 10,
+                                                            512ULL << 10, 1ULL << 20}));
+  EXPECT_EQ(parseSizeList("1G,64K,0x200000"),
+            (std::vector<uint64_t>{64ULL << 10, 2ULL << 20, 1ULL << 30}));
   EXPECT_EQ(parseAlignmentList({"4k", "NATURAL"}), (std::vector<std::string>{"4K", "natural"}));
   EXPECT_EQ(parseAlignmentList({}), sweepAlignments());
 }
@@ -179,7 +188,8 @@ TEST(SweepOptionsParse, BadInputIsNamed) {
   EXPECT_NE(message([] { parseSizeList("96K"); }).find("power of two"), std::string::npos);
   EXPECT_NE(message([] { parseSizeList("1G-64K"); }).find("1G is above 64K"), std::string::npos);
   EXPECT_NE(message([] { parseSizeList("lots"); }).find("bad size 'lots'"), std::string::npos);
-  EXPECT_NE(message([] { parseAlignmentList({"3M"}); }).find("unknown alignment '3M'"), std::string::npos);
+  EXPECT_NE(message([] { parseAlignmentList({"3M"}); }).find("unknown alignment '3M'"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -16,16 +16,15 @@
 //    linked to the zap by one flow arrow;
 //  - when the run ends the process exits, and freeing its page tables
 //    flushes CPU 0 once more (no zap: no arrow).
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "bound_context.h"
 #include "sim/runner.h"
@@ -63,7 +62,8 @@ phases:
 DesignResult tracedRun(size_t limit) {
   RunOptions options;
   options.traceLimit = limit;
-  return runScenario(parseScenario(kScenario, "trace-small.yaml"), DesignKind::kAddressSpace, options);
+  return runScenario(parseScenario(kScenario, "trace-small.yaml"), DesignKind::kAddressSpace,
+                     options);
 }
 
 std::string chromeText(const trace::TraceLog& log) {
@@ -134,7 +134,8 @@ TEST(TraceFiles, FtraceHasOneLinePerEventUnderLinuxNames) {
   std::getline(text, line);
   EXPECT_EQ(line, "# vfiomm trace of design address-space (trace-cmd report format)");
   std::getline(text, line);
-  EXPECT_THAT(line, ::testing::StartsWith("# buffer: ring buffer of 1000000 events keeping the latest;"));
+  EXPECT_THAT(line,
+              ::testing::StartsWith("# buffer: ring buffer of 1000000 events keeping the latest;"));
   std::getline(text, line);
   EXPECT_EQ(line, "cpus=2");
   // comm-tid [cpu] seconds.micros: event: fields
@@ -163,7 +164,8 @@ TEST(TraceFiles, FtraceHasOneLinePerEventUnderLinuxNames) {
   EXPECT_GE(events["lock_acquire"], 1);
   EXPECT_EQ(events["mmap_lock_start_locking"], events["mmap_lock_acquire_returned"]);
   EXPECT_GT(vcpuLines, static_cast<int>(kPages));
-  EXPECT_NE(ftraceText(*r.trace).find("tlb_flush: pages:-1 reason:remote shootdown (1)"), std::string::npos);
+  EXPECT_NE(ftraceText(*r.trace).find("tlb_flush: pages:-1 reason:remote shootdown (1)"),
+            std::string::npos);
 }
 
 TEST(TraceFiles, TheBoundHoldsAndTheFilesSaySo) {
@@ -175,14 +177,16 @@ TEST(TraceFiles, TheBoundHoldsAndTheFilesSaySo) {
   EXPECT_EQ(r.trace->dropped, r.trace->recorded - 100);
   const nlohmann::json doc = nlohmann::json::parse(chromeText(*r.trace));
   EXPECT_EQ(doc.at("otherData").at("buffers").at(0).at("dropped"), r.trace->dropped);
-  EXPECT_NE(ftraceText(*r.trace).find(fmt::format("{} dropped", r.trace->dropped)), std::string::npos);
+  EXPECT_NE(ftraceText(*r.trace).find(fmt::format("{} dropped", r.trace->dropped)),
+            std::string::npos);
 }
 
 TEST(TraceFiles, ARunWithoutTracingRecordsNothing) {
   testing::BoundContext bound;
   trace::Tracer::current().start(10, "off", 1);
   trace::Tracer::current().stop();
-  const DesignResult r = runScenario(parseScenario(kScenario, "trace-small.yaml"), DesignKind::kAddressSpace);
+  const DesignResult r =
+      runScenario(parseScenario(kScenario, "trace-small.yaml"), DesignKind::kAddressSpace);
   EXPECT_FALSE(r.trace);
   EXPECT_EQ(r.phases.at(0).m.faults, kPages);
   EXPECT_EQ(trace::Tracer::current().recorded(), 0U);

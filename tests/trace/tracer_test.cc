@@ -1,11 +1,12 @@
 // The tracer's buffer: the bound, the drop count, thread safety.
+#include "trace/tracer.h"
+
 #include <gtest/gtest.h>
 
 #include <thread>
 #include <vector>
 
 #include "bound_context.h"
-#include "trace/tracer.h"
 
 namespace vfiomm::trace {
 namespace {

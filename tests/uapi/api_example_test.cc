@@ -9,9 +9,9 @@
 #include <sstream>
 #include <string>
 
-#include "source_dir.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
+#include "source_dir.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
@@ -48,8 +48,8 @@ TEST(ApiExample, MapABarDisableMemoryResetForkMremap) {
   ASSERT_EQ(bar2.size, uint64_t{2} << 30);
   ASSERT_EQ(bar2.offset, VFIO_PCI_INDEX_TO_OFFSET(2));
   ASSERT_NE(bar2.flags & VFIO_REGION_INFO_FLAG_MMAP, 0U);
-  const long mapped = qemu->mmap(0, bar2.size, prot::kRead | prot::kWrite, map::kShared,
-                                 device, bar2.offset);
+  const long mapped =
+      qemu->mmap(0, bar2.size, prot::kRead | prot::kWrite, map::kShared, device, bar2.offset);
   ASSERT_GT(mapped, 0);
   const auto va = static_cast<uint64_t>(mapped);
 

@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "bound_context.h"
 #include "../vfio/vfio_fixture.h"
+#include "bound_context.h"
 
 namespace vfiomm::testing {
 namespace {
@@ -266,12 +266,12 @@ TEST_P(ApiHostile, Finding8_ExitRacingMmapLeavesNothingBehind) {
     start.arrive_and_wait();
     for (int i = 0; i < 4 * kRounds; ++i) {
       const long b = map(kBar0Offset, kBar0Len);
-      const long anon = proc->mmap(0, 4096, prot::kRead | prot::kWrite,
-                                   map::kPrivate | map::kAnonymous, -1, 0);
+      const long anon =
+          proc->mmap(0, 4096, prot::kRead | prot::kWrite, map::kPrivate | map::kAnonymous, -1, 0);
       const long o = proc->open("/dev/vfio/vfio", O_RDWR);
       // Success, or the refusal of a dead task.
-      unexpected += (b <= 0 && b != -9 && b != -12) + (anon <= 0 && anon != -12) +
-                    (o < 0 && o != -24);
+      unexpected +=
+          (b <= 0 && b != -9 && b != -12) + (anon <= 0 && anon != -12) + (o < 0 && o != -24);
     }
   });
   start.arrive_and_wait();

@@ -11,13 +11,13 @@
 #include <tuple>
 
 #include "pci/device_catalog.h"
+#include "setup_program_run.h"
 #include "source_dir.h"
 #include "uapi/kernel.h"
 #include "uapi/libc.h"
 #include "uapi/process.h"
 #include "vfio/mapping_design.h"
 #include "vfio/vfio_device.h"
-#include "setup_program_run.h"
 
 namespace vfiomm {
 namespace {

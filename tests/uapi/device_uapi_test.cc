@@ -96,7 +96,8 @@ class DeviceUapiTest : public ::testing::Test {
     EXPECT_EQ(proc->ioctl(group, VFIO_GROUP_SET_CONTAINER, &c), 0);
     proc->ioctl(container, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU));
     groupFds[&dev] = group;
-    const long fd = proc->ioctl(group, VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev.name().c_str()));
+    const long fd =
+        proc->ioctl(group, VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev.name().c_str()));
     EXPECT_GE(fd, 0);
     return static_cast<int>(fd);
   }
@@ -283,8 +284,8 @@ TEST_F(DeviceUapiTest, UAPI_05_IrqInfoOfD) {
     uint32_t index, count, flags;
   };
   // msix_dynamic on 6.12: MSI-X can grow, so no NORESIZE.
-  for (const Row& r : {Row{0, 1, 0x7}, Row{1, 0, 0x9}, Row{2, 16, 0x1}, Row{3, 1, 0x9},
-                       Row{4, 1, 0x9}}) {
+  for (const Row& r :
+       {Row{0, 1, 0x7}, Row{1, 0, 0x9}, Row{2, 16, 0x1}, Row{3, 1, 0x9}, Row{4, 1, 0x9}}) {
     long rc = 0;
     const vfio_irq_info info = irqInfo(*proc, fd, r.index, &rc);
     ASSERT_EQ(rc, 0) << r.index;
@@ -822,10 +823,10 @@ TEST_F(DeviceUapiTest, UAPI_21_LowPowerWithoutAPmCapability) {
 TEST_F(DeviceUapiTest, Finding11_NullIoctlArgumentsAreEfault) {
   VfioDevice& d = standardD();
   const int fd = openGroup(d);
-  for (unsigned long req : {VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO,
-                            VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
-                            VFIO_DEVICE_PCI_HOT_RESET, VFIO_DEVICE_FEATURE,
-                            VFIO_DEVICE_BIND_IOMMUFD})
+  for (unsigned long req :
+       {VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_GET_IRQ_INFO,
+        VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, VFIO_DEVICE_PCI_HOT_RESET, VFIO_DEVICE_FEATURE,
+        VFIO_DEVICE_BIND_IOMMUFD})
     EXPECT_EQ(proc->ioctl(fd, req, nullptr), neg(Errno::kEFAULT)) << req;
   const int group = groupFds[&d];
   EXPECT_EQ(proc->ioctl(group, VFIO_GROUP_SET_CONTAINER, nullptr), neg(Errno::kEFAULT));

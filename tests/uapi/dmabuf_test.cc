@@ -18,11 +18,11 @@
 #include <thread>
 #include <vector>
 
-#include "lock_order.h"
 #include "abi/iommufd.h"
 #include "dmabuf/dma_buf.h"
 #include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
+#include "lock_order.h"
 #include "mm/mm.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
@@ -122,8 +122,13 @@ class DmaBufTest : public ::testing::Test {
   }
   long mapFile(int bufFd, uint64_t iova, uint64_t length = 2 * kGiB, uint64_t start = 0,
                uint32_t flags = kFixedRw, uint64_t* chosen = nullptr) {
-    iommu_ioas_map_file m{.size = sizeof(m), .flags = flags, .ioas_id = ioas, .fd = bufFd,
-                          .start = start, .length = length, .iova = iova};
+    iommu_ioas_map_file m{.size = sizeof(m),
+                          .flags = flags,
+                          .ioas_id = ioas,
+                          .fd = bufFd,
+                          .start = start,
+                          .length = length,
+                          .iova = iova};
     const long r = proc->ioctl(iommufd, IOMMU_IOAS_MAP_FILE, &m);
     if (chosen != nullptr) *chosen = m.iova;
     return r;
@@ -136,11 +141,15 @@ class DmaBufTest : public ::testing::Test {
   }
   // IOAS_MAP of fresh anonymous memory at a fixed IOVA.
   long mapAnonAt(uint64_t iova, uint64_t length) {
-    const long va = proc->mmap(0, length, prot::kRead | prot::kWrite,
-                               map::kPrivate | map::kAnonymous, -1, 0);
+    const long va =
+        proc->mmap(0, length, prot::kRead | prot::kWrite, map::kPrivate | map::kAnonymous, -1, 0);
     EXPECT_GT(va, 0);
-    iommu_ioas_map m{.size = sizeof(m), .flags = kFixedRw, .ioas_id = ioas,
-                     .user_va = static_cast<uint64_t>(va), .length = length, .iova = iova};
+    iommu_ioas_map m{.size = sizeof(m),
+                     .flags = kFixedRw,
+                     .ioas_id = ioas,
+                     .user_va = static_cast<uint64_t>(va),
+                     .length = length,
+                     .iova = iova};
     return proc->ioctl(iommufd, IOMMU_IOAS_MAP, &m);
   }
 
@@ -192,8 +201,8 @@ class DmaBufTest : public ::testing::Test {
 
 TEST_F(DmaBufTest, DMABUF_01_ExportChecksInOrder) {
   EXPECT_EQ(exportBuf(VFIO_DEVICE_FEATURE_PROBE | kGetDmaBuf, kBar2, {}), 0) << "PROBE|GET";
-  EXPECT_EQ(exportBuf(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF, kBar2, {{0, 2 * kGiB}}),
-            -22)
+  EXPECT_EQ(
+      exportBuf(VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF, kBar2, {{0, 2 * kGiB}}), -22)
       << "SET";
   EXPECT_EQ(exportBuf(kGetDmaBuf, kBar2, {{0, 2 * kGiB}}, 0, 8 + 15), -22) << "short argsz";
   EXPECT_EQ(exportBuf(kGetDmaBuf, kBar2, {}), -22) << "nr_ranges 0";
@@ -228,7 +237,8 @@ TEST_F(DmaBufTest, DMABUF_02_MapFileMapsBar2WithoutPinning) {
   const uint64_t lockedBefore = proc->mm().lockedVm();
   EXPECT_EQ(mapFile(bufFd, kIova, 2 * kGiB, 0, kFixedRw | (1U << 3)), -95) << "unknown flag";
   EXPECT_EQ(mapFile(bufFd, ~uint64_t{0}), -75) << "iova at ULONG_MAX";
-  EXPECT_EQ(mapFile(bufFd, kIova, 2 * kGiB, 0, IOMMU_IOAS_MAP_FIXED_IOVA), -22) << "neither R nor W";
+  EXPECT_EQ(mapFile(bufFd, kIova, 2 * kGiB, 0, IOMMU_IOAS_MAP_FIXED_IOVA), -22)
+      << "neither R nor W";
   EXPECT_EQ(mapFile(bufFd, kIova, 0), -22) << "length 0";
   EXPECT_EQ(mapFile(99, kIova), -9) << "no such fd";
   EXPECT_EQ(mapFile(bufFd, kIova, 2 * kGiB, 4 * kKiB), -22) << "past the buffer's end";
@@ -320,21 +330,11 @@ class DmaBufTriggerTest : public DmaBufTest, public ::testing::WithParamInterfac
   // (a reset) rather than held revoked until a second call.
   bool trigger(int i) {
     switch (i) {
-      case 0:
-        flr();
-        return true;
-      case 1:
-        EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0);
-        return true;
-      case 2:
-        setPowerState(3);
-        return false;
-      case 3:
-        EXPECT_EQ(lowPower(VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY), 0);
-        return false;
-      default:
-        hotReset();
-        return true;
+      case 0: flr(); return true;
+      case 1: EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0); return true;
+      case 2: setPowerState(3); return false;
+      case 3: EXPECT_EQ(lowPower(VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY), 0); return false;
+      default: hotReset(); return true;
     }
   }
   void restore(int i) {

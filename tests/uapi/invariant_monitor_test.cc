@@ -29,7 +29,8 @@ TEST_P(InvariantMonitorTest, SoundDesignsStayQuietThroughZapsAndExit) {
   child->exit();
   proc->exit();
   monitor.checkLeaks({proc, child});
-  EXPECT_EQ(monitor.counts().total(), 0U) << (monitor.findings().empty() ? "" : monitor.findings()[0]);
+  EXPECT_EQ(monitor.counts().total(), 0U)
+      << (monitor.findings().empty() ? "" : monitor.findings()[0]);
 }
 
 // Issue 17 finding 2: munmap has cleared the entries and not yet flushed

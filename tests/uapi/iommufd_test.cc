@@ -1,21 +1,22 @@
 // Native iommufd (dma-mapping.md §3.1, §3.2; conformance IDs IOMMUFD-xx of
 // §8): a process with /dev/iommu open and one IOAS; Standard device D is
 // there for the tests that attach it.
+#include "abi/iommufd.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
-#include <memory>
 
-#include "lock_order.h"
-#include "abi/iommufd.h"
 #include "abi/vfio.h"
 #include "iommu/iommu.h"
+#include "lock_order.h"
 #include "mm/mm_profile.h"
-#include "pci/pci_regs.h"
 #include "mm/vm_flags.h"
+#include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
@@ -60,8 +61,13 @@ class IommufdTest : public ::testing::Test {
   // written back.
   long ioasMap(uint64_t va, uint64_t length, uint64_t* iova, uint32_t flags = kFixedRw,
                uint32_t reserved = 0, uint32_t id = 0) {
-    iommu_ioas_map m{.size = sizeof(m), .flags = flags, .ioas_id = id != 0 ? id : ioas,
-                     .__reserved = reserved, .user_va = va, .length = length, .iova = *iova};
+    iommu_ioas_map m{.size = sizeof(m),
+                     .flags = flags,
+                     .ioas_id = id != 0 ? id : ioas,
+                     .__reserved = reserved,
+                     .user_va = va,
+                     .length = length,
+                     .iova = *iova};
     const long r = proc->ioctl(iommufd, IOMMU_IOAS_MAP, &m);
     *iova = m.iova;
     return r;
@@ -325,8 +331,8 @@ class IommufdCompatTest : public IommufdTest {
     ASSERT_GT(va0, 0U);
   }
   long mapDma(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t flags = kVfioRw) {
-    vfio_iommu_type1_dma_map m{.argsz = sizeof(m), .flags = flags, .vaddr = vaddr, .iova = iova,
-                               .size = size};
+    vfio_iommu_type1_dma_map m{
+        .argsz = sizeof(m), .flags = flags, .vaddr = vaddr, .iova = iova, .size = size};
     return proc->ioctl(iommufd, VFIO_IOMMU_MAP_DMA, &m);
   }
   long unmapDma(uint64_t iova, uint64_t size, uint64_t* removed = nullptr) {
@@ -344,11 +350,9 @@ class IommufdCompatTest : public IommufdTest {
 TEST_F(IommufdCompatTest, IOMMUFD_06_ContainerIoctlsOnTheIommufd) {
   EXPECT_EQ(proc->ioctl(iommufd, VFIO_GET_API_VERSION, nullptr), 0);
   EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_TYPE1_IOMMU)), 1);
-  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_TYPE1v2_IOMMU)),
-            1);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_TYPE1v2_IOMMU)), 1);
   EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_UNMAP_ALL)), 1);
-  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_UPDATE_VADDR)),
-            0);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_UPDATE_VADDR)), 0);
   EXPECT_EQ(proc->ioctl(iommufd, VFIO_SET_IOMMU, ioctlArg(2)), -22);
   openDevice(VFIO_TYPE1v2_IOMMU);
   // Short: argsz 24 gets the fixed part, the full size and no cap_offset.
@@ -394,10 +398,8 @@ TEST_F(IommufdCompatTest, IOMMUFD_06_WithoutACompatIoasItIsEnodev) {
   const int fresh = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
   EXPECT_EQ(proc->ioctl(fresh, VFIO_GET_API_VERSION, nullptr), 0);
   EXPECT_EQ(proc->ioctl(fresh, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), -19);
-  EXPECT_EQ(proc->ioctl(fresh, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_DMA_CC_IOMMU)),
-            -19);
-  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_DMA_CC_IOMMU)),
-            1);
+  EXPECT_EQ(proc->ioctl(fresh, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_DMA_CC_IOMMU)), -19);
+  EXPECT_EQ(proc->ioctl(iommufd, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_DMA_CC_IOMMU)), 1);
 }
 
 class IommufdCompatModes : public IommufdCompatTest,

@@ -55,7 +55,8 @@ struct System {
 
   // Every 4 KiB page of the mapping, once.
   void touchAll() {
-    for (uint64_t off = 0; off < kLen; off += kPage) EXPECT_EQ(proc->thread().load(va + off).sig.signo, 0);
+    for (uint64_t off = 0; off < kLen; off += kPage)
+      EXPECT_EQ(proc->thread().load(va + off).sig.signo, 0);
   }
 
   // A → B, then B → A: lockdep's circular dependency, in this kernel.

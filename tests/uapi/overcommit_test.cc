@@ -79,7 +79,8 @@ TEST_P(Overcommit, UAPI_33_HeuristicModeRefusesOnlyARequestBeyondRamAndSwap) {
   EXPECT_EQ(mapBar(kBar2Offset, 2 * kGiB, kPrivateRw), -12);
   const std::vector<std::string> log = kernel->machine().log().lines();
   ASSERT_EQ(log.size(), 1U);
-  const std::string who = "__vm_enough_memory: pid: " + std::to_string(proc->pid()) + ", comm: qemu, ";
+  const std::string who =
+      "__vm_enough_memory: pid: " + std::to_string(proc->pid()) + ", comm: qemu, ";
   EXPECT_EQ(log[0], who + (GetParam().logsBytes ? "bytes: 2147483648 " : "") +
                         "not enough memory for the allocation");
   // Charged, then vfio's own refusal of a private mapping (charge returned).
@@ -173,11 +174,10 @@ TEST_P(Overcommit, ChargeComesBackWhenMappingsGo) {
   EXPECT_EQ(committed(), 0U);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Eras, Overcommit,
-    ::testing::Values(Era{"linux-6.1", DesignKind::kVmaList, false, false},
-                      Era{"linux-6.12", DesignKind::kHugeFault, true, true}),
-    eraName);
+INSTANTIATE_TEST_SUITE_P(Eras, Overcommit,
+                         ::testing::Values(Era{"linux-6.1", DesignKind::kVmaList, false, false},
+                                           Era{"linux-6.12", DesignKind::kHugeFault, true, true}),
+                         eraName);
 
 }  // namespace
 }  // namespace vfiomm::testing

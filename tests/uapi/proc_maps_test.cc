@@ -1,11 +1,10 @@
 // /proc/<pid>/maps and smaps of a BAR mapping (vfio-uapi.md §9): the path
 // and offset columns (UAPI-30), the VmFlags letters per era (UAPI-31), and
 // do_mmap's treatment of a file not open for write (UAPI-32).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include <fmt/format.h>
 
 #include "../vfio/vfio_fixture.h"
 #include "uapi/task_mmu.h"
@@ -71,22 +70,23 @@ TEST_F(ProcMaps, UAPI_30_CdevPathIsTheDeviceNode) {
   bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
   auto other = kernel->spawn("vmm");
   const int cdev = boundCdev(*other, O_RDWR);
-  ASSERT_EQ(other->mmap(kVa, kBar0Len, prot::kRead | prot::kWrite, map::kShared | map::kFixed,
-                        cdev, kBar0Offset),
+  ASSERT_EQ(other->mmap(kVa, kBar0Len, prot::kRead | prot::kWrite, map::kShared | map::kFixed, cdev,
+                        kBar0Offset),
             static_cast<long>(kVa));
   const Inode& node = kernel->cdevInode(*cdevDev);
   EXPECT_EQ(kernel->cdevPath(*cdevDev), "/dev/vfio/devices/vfio1");
-  EXPECT_EQ(other->maps(), line(fmt::format("7f0000000000-7f0000010000 rw-s 00000000 00:05 {} ",
-                                            node.ino()),
-                                "/dev/vfio/devices/vfio1"));
+  EXPECT_EQ(other->maps(),
+            line(fmt::format("7f0000000000-7f0000010000 rw-s 00000000 00:05 {} ", node.ino()),
+                 "/dev/vfio/devices/vfio1"));
   // The first device's node is vfio0.
   EXPECT_EQ(kernel->cdevPath(*dev), "/dev/vfio/devices/vfio0");
 }
 
 TEST_F(ProcMaps, UAPI_30_AnonymousMappingHasNoName) {
   bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
-  ASSERT_EQ(proc->mmap(kVa, 8192, prot::kRead, map::kPrivate | map::kAnonymous | map::kFixed, -1, 0),
-            static_cast<long>(kVa));
+  ASSERT_EQ(
+      proc->mmap(kVa, 8192, prot::kRead, map::kPrivate | map::kAnonymous | map::kFixed, -1, 0),
+      static_cast<long>(kVa));
   EXPECT_EQ(proc->maps(), "7f0000000000-7f0000002000 r--p 00000000 00:00 0 \n");
 }
 
@@ -121,8 +121,8 @@ TEST_F(ProcMaps, UAPI_31_VmPatAcrossForkPerEra) {
   const std::string withoutAr = "rd wr sh mr mw me ms pf io de dd sd ";
   for (const Era& era : {Era{true, true, true, 0}, Era{true, false, true, 1},
                          Era{false, true, false, 0}, Era{false, false, false, 0}}) {
-    SCOPED_TRACE(fmt::format("open before copy {}, clears VM_PAT {}", era.openBeforeCopy,
-                             era.clearsVmPat));
+    SCOPED_TRACE(
+        fmt::format("open before copy {}, clears VM_PAT {}", era.openBeforeCopy, era.clearsVmPat));
     MmProfile p = *MmProfile::byName("linux-6.1");
     p.forkOpenBeforeCopy = era.openBeforeCopy;
     p.forkClearsVmPat = era.clearsVmPat;

@@ -38,8 +38,22 @@
 namespace vfiomm {
 
 enum class OpKind : uint8_t {
-  kMmap, kMunmap, kMprotect, kMremap, kMadvise, kFork, kExit, kLoad, kStore,
-  kMemory, kPmcsr, kReset, kHotReset, kLowPower, kPread, kPwrite,
+  kMmap,
+  kMunmap,
+  kMprotect,
+  kMremap,
+  kMadvise,
+  kFork,
+  kExit,
+  kLoad,
+  kStore,
+  kMemory,
+  kPmcsr,
+  kReset,
+  kHotReset,
+  kLowPower,
+  kPread,
+  kPwrite,
 };
 
 struct Op {
@@ -50,9 +64,9 @@ struct Op {
 };
 
 inline const char* opName(OpKind k) {
-  static const char* const kNames[] = {"mmap", "munmap", "mprotect", "mremap", "madvise", "fork",
-                                       "exit", "load", "store", "memory", "pmcsr", "reset",
-                                       "hot-reset", "low-power", "pread", "pwrite"};
+  static const char* const kNames[] = {
+      "mmap",  "munmap", "mprotect", "mremap", "madvise",   "fork",      "exit",  "load",
+      "store", "memory", "pmcsr",    "reset",  "hot-reset", "low-power", "pread", "pwrite"};
   return kNames[static_cast<size_t>(k)];
 }
 
@@ -71,7 +85,7 @@ long neg(Errno e) { return -static_cast<long>(toInt(e)); }
 
 struct DeviceUnderTest {
   VfioDevice* dev = nullptr;
-  int fd = -1;      // the root process's device fd (children share it)
+  int fd = -1;  // the root process's device fd (children share it)
   int group = -1;
   std::vector<unsigned> bars;  // mappable memory BARs
 };
@@ -135,7 +149,8 @@ class World {
     switch (op.kind) {
       case OpKind::kMmap: return mmap(op);
       case OpKind::kMunmap: return onMapping(op, [&](Task& t, size_t i) { munmap(t, i); });
-      case OpKind::kMprotect: return onMapping(op, [&](Task& t, size_t i) { mprotect(t, i, op.c); });
+      case OpKind::kMprotect:
+        return onMapping(op, [&](Task& t, size_t i) { mprotect(t, i, op.c); });
       case OpKind::kMremap: return onMapping(op, [&](Task& t, size_t i) { mremap(t, i); });
       case OpKind::kMadvise: return onMapping(op, [&](Task& t, size_t i) { madvise(t, i); });
       case OpKind::kFork: return fork(op);
@@ -204,8 +219,8 @@ class World {
     if (rc >= 0) return;
     for (Errno e : allowed)
       if (rc == neg(e)) return;
-    RC_FAIL(std::string(call) + " returned an errno Linux does not return there: " +
-            std::to_string(rc));
+    RC_FAIL(std::string(call) +
+            " returned an errno Linux does not return there: " + std::to_string(rc));
   }
 
   template <typename F>
@@ -233,8 +248,8 @@ class World {
                                  VFIO_PCI_INDEX_TO_OFFSET(bar) + first * kPage);
     expectErrno(rc, {Errno::kEINVAL, Errno::kENOMEM}, "mmap");
     if (rc < 0) return;
-    t.maps.push_back(Mapping{static_cast<uint64_t>(rc), pages * kPage, di, bar, first * kPage,
-                             writable});
+    t.maps.push_back(
+        Mapping{static_cast<uint64_t>(rc), pages * kPage, di, bar, first * kPage, writable});
   }
 
   void munmap(Task& t, size_t i) {
@@ -317,7 +332,8 @@ class World {
 
   long configRw(DeviceUnderTest& d, void* buf, unsigned size, uint32_t off, bool write) {
     const uint64_t at = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX) + off;
-    return write ? root().proc->pwrite(d.fd, buf, size, at) : root().proc->pread(d.fd, buf, size, at);
+    return write ? root().proc->pwrite(d.fd, buf, size, at)
+                 : root().proc->pread(d.fd, buf, size, at);
   }
 
   void command(DeviceUnderTest& d, bool on) {
@@ -448,9 +464,13 @@ void replay(DesignKind design, const std::vector<Op>& ops, bool avoidHazard = tr
 // one order (World::command) so that they can demand silence.
 TEST(StatefulApiReplay, KernelHazard_CommandMemoryWrittenInD3hotIsLostOnRestore) {
   EXPECT_FALSE(rc::check("replay", [] {
-    replay(DesignKind::kHugeFault, {{OpKind::kMemory, 1, 0, 0}, {OpKind::kPmcsr, 1, 3, 0},
-                                   {OpKind::kMemory, 1, 3, 0}, {OpKind::kHotReset, 1, 0, 0},
-                                   {OpKind::kMmap, 0, 9742592, 0}, {OpKind::kLoad, 0, 0, 0}},
+    replay(DesignKind::kHugeFault,
+           {{OpKind::kMemory, 1, 0, 0},
+            {OpKind::kPmcsr, 1, 3, 0},
+            {OpKind::kMemory, 1, 3, 0},
+            {OpKind::kHotReset, 1, 0, 0},
+            {OpKind::kMmap, 0, 9742592, 0},
+            {OpKind::kLoad, 0, 0, 0}},
            /*avoidHazard=*/false);
   }));
 }

@@ -9,12 +9,12 @@
 #include <string_view>
 #include <vector>
 
-#include "lock_order.h"
 #include "base/counter.h"
 #include "iommu/iommu.h"
+#include "lock_order.h"
 #include "mm/fake_bar_file.h"
-#include "mm/system_ram.h"
 #include "mm/mm.h"
+#include "mm/system_ram.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "sync/lockdep.h"
@@ -77,8 +77,8 @@ class Type1Test : public ::testing::Test {
   }
 
   long mapDma(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t flags = kRw) {
-    vfio_iommu_type1_dma_map m{.argsz = sizeof(m), .flags = flags, .vaddr = vaddr, .iova = iova,
-                               .size = size};
+    vfio_iommu_type1_dma_map m{
+        .argsz = sizeof(m), .flags = flags, .vaddr = vaddr, .iova = iova, .size = size};
     return proc->ioctl(container, VFIO_IOMMU_MAP_DMA, &m);
   }
   // Returns the ioctl's result; `*removed` gets the size written back.
@@ -199,9 +199,9 @@ TEST_F(Type1Test, DMA_03_GroupContainerErrnos) {
   EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_UNSET_CONTAINER, nullptr), -22) << "none set";
   int fresh = static_cast<int>(proc->open("/dev/vfio/vfio", O_RDWR));
   ASSERT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &fresh), 0);
-  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_GET_DEVICE_FD,
-                        const_cast<char*>(other->name().c_str())),
-            -22)
+  EXPECT_EQ(
+      proc->ioctl(otherGroup, VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(other->name().c_str())),
+      -22)
       << "before SET_IOMMU";
   EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_UNSET_CONTAINER, nullptr), 0);
   EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_UNSET_CONTAINER, nullptr), -22);
@@ -320,13 +320,13 @@ TEST_F(Type1Test, DMA_06_WrappingIovaIsEoverflowInTheEoverflowEra) {
 
 TEST_F(Type1Test, DMA_07_DmaEntryLimit) {
   // dma_entry_limit is a module parameter: an instance made with 2.
-  VfioIommuType1 t(kernel->iommu(), kernel->systemRam(), kernel->machine().log(),
-                   kernel->profile(), true, 2);
+  VfioIommuType1 t(kernel->iommu(), kernel->systemRam(), kernel->machine().log(), kernel->profile(),
+                   true, 2);
   const Type1Caller caller{proc->thread().task(), proc->mm(), 64 * kKiB};
   const auto va = static_cast<uint64_t>(anon(16 * kKiB));
   auto map = [&](uint64_t vaddr, uint64_t iova) {
-    vfio_iommu_type1_dma_map m{.argsz = sizeof(m), .flags = kRw, .vaddr = vaddr, .iova = iova,
-                               .size = 4 * kKiB};
+    vfio_iommu_type1_dma_map m{
+        .argsz = sizeof(m), .flags = kRw, .vaddr = vaddr, .iova = iova, .size = 4 * kKiB};
     auto r = t.ioctl(VFIO_IOMMU_MAP_DMA, &m, caller);
     return r ? *r : -static_cast<long>(r.error());
   };
@@ -415,8 +415,7 @@ TEST_F(Type1Test, DMA_11_IoptesOfABarDependOnIovaAlignmentOnly) {
 
 // A second device in its own group, set to the same container: a peer
 // whose DMA goes through the container's domain.
-PciDevice& addPeer(Kernel& kernel, Process& p, int container, uint8_t bus,
-                   PciDeviceConfig config) {
+PciDevice& addPeer(Kernel& kernel, Process& p, int container, uint8_t bus, PciDeviceConfig config) {
   VfioDevice* peer = *kernel.addVfioDevice(kernel.addBus(bus), std::move(config));
   int c = container;
   const long g = p.open(kernel.groupPath(*peer), O_RDWR);
@@ -661,8 +660,8 @@ TEST_F(Type1Test, DMA_21_UnmapWalksEveryPageWithIovaToPhys) {
 // remapping kernel memory): the pfns have non-reserved struct pages.
 TEST_F(Type1Test, DMA_20_PfnmapOverRamIsRefused) {
   auto file = std::make_shared<testing::FakeBarFile>(PhysAddr(SystemRam::kBase), 64 * kKiB, false);
-  auto va = proc->mm().mmap(VirtAddr(0), 64 * kKiB, prot::kRead | prot::kWrite, map::kShared,
-                            file, 0);
+  auto va =
+      proc->mm().mmap(VirtAddr(0), 64 * kKiB, prot::kRead | prot::kWrite, map::kShared, file, 0);
   ASSERT_TRUE(va);
   EXPECT_EQ(mapDma(va->value(), 0x10'0000, 64 * kKiB), -14);
   // The fault itself succeeded: what refused the pfn is its struct page.

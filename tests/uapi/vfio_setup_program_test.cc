@@ -9,11 +9,11 @@
 
 #include "pci/pci_bus.h"
 #include "pci/standard_device.h"
+#include "setup_program_run.h"
 #include "uapi/kernel.h"
 #include "uapi/libc.h"
 #include "uapi/process.h"
 #include "vfio/vfio_device.h"
-#include "setup_program_run.h"
 
 namespace vfiomm {
 namespace {

@@ -33,7 +33,8 @@ TEST(DesignTableTest, EveryRowAsUsersSeeItAndWhatItImplies) {
   for (size_t i = 0; i < std::size(kRows); ++i) {
     const Row& r = kRows[i];
     SCOPED_TRACE(r.name);
-    EXPECT_EQ(allDesigns()[i], r.kind) << "the order of `vfiomm designs` and of the compare columns";
+    EXPECT_EQ(allDesigns()[i], r.kind)
+        << "the order of `vfiomm designs` and of the compare columns";
     EXPECT_EQ(designName(r.kind), r.name);
     EXPECT_EQ(designByName(r.name), r.kind);
     EXPECT_EQ(defaultProfile(r.kind), r.profile);

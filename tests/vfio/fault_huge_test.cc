@@ -7,9 +7,8 @@
 // src/sync/sched_hook.h) stops a thread the moment it is about to take a
 // given lock, or reports that it blocked on one, and the test releases it
 // when the other side is in place.
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <functional>
@@ -345,8 +344,7 @@ TEST_P(FaultTest, FAULT_12_StoreToReadOnlyMappingIsSegvWithoutTheHandler) {
   EXPECT_TRUE(touch(va).sig.none());
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDesigns, FaultTest, ::testing::ValuesIn(allDesigns()),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(AllDesigns, FaultTest, ::testing::ValuesIn(allDesigns()), designParamName);
 
 // --- [G1] --------------------------------------------------------------------
 
@@ -723,8 +721,8 @@ TEST_P(HugeTest, HUGE_07_ThpControls) {
     const char* what;
     std::string profile;  // empty: G3.1 (linux-6.12.0 + g3_variant)
     ThpEnabled thp;
-    int advice;            // -1: none
-    bool thpDisable;       // prctl(PR_SET_THP_DISABLE)
+    int advice;       // -1: none
+    bool thpDisable;  // prctl(PR_SET_THP_DISABLE)
     bool huge;
   };
   const Case cases[] = {
@@ -985,9 +983,9 @@ TEST_P(HugeG2Test, HUGE_11_NoHugeFaultOpMeansFourKOnly) {
   EXPECT_EQ(translate(va + kGiB + 2 * kMiB).pfn, kBar2Pfn + ((kGiB + 2 * kMiB) >> kPageShift));
 }
 
-INSTANTIATE_TEST_SUITE_P(G2sG2, HugeG2Test,
-                         ::testing::ValuesIn(only({DesignKind::kAddressSpace, DesignKind::kFillVma})),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(
+    G2sG2, HugeG2Test, ::testing::ValuesIn(only({DesignKind::kAddressSpace, DesignKind::kFillVma})),
+    designParamName);
 
 // ============================================================================
 // ACCT
@@ -1116,12 +1114,8 @@ TEST_P(AcctTest, ACCT_05_DmaMappingAWholeMappingCountsPerDesign) {
     case DesignKind::kPrefault:  // fills the VMA on its first fault
       want = {1, 1};
       break;
-    case DesignKind::kAddressSpace:
-      want = {16, kHPages};
-      break;
-    case DesignKind::kHugeFault:
-      want = {16, 2};
-      break;
+    case DesignKind::kAddressSpace: want = {16, kHPages}; break;
+    case DesignKind::kHugeFault: want = {16, 2}; break;
   }
   const Rusage r0 = proc->getrusage();
   EXPECT_EQ(dmaMapWalk(bar0, kBar0Len), 0U);
@@ -1135,8 +1129,7 @@ TEST_P(AcctTest, ACCT_05_DmaMappingAWholeMappingCountsPerDesign) {
   EXPECT_EQ(translate(h + kH - kPageSize).pfn, kBar2Pfn + (kHPages - 1));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDesigns, AcctTest, ::testing::ValuesIn(allDesigns()),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(AllDesigns, AcctTest, ::testing::ValuesIn(allDesigns()), designParamName);
 
 // ============================================================================
 // LOCK
@@ -1223,8 +1216,7 @@ TEST_P(LockTest, LOCK_04_ZapAndAnMmapLockHeldForWrite) {
   EXPECT_EQ(touch(va).sig.signo, SigInfo::kSigbus);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDesigns, LockTest, ::testing::ValuesIn(allDesigns()),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(AllDesigns, LockTest, ::testing::ValuesIn(allDesigns()), designParamName);
 
 // --- [G2+] -------------------------------------------------------------------
 
@@ -1319,8 +1311,7 @@ TEST_P(LockG1Test, LOCK_03_G1LockOrder) {
   // write assertion under linux-6.9's lockdep: FAULT-05.)
   EXPECT_EQ(lockdep::reportCount(lockdep::ReportKind::kCircularDependency), 0U);
   EXPECT_EQ(lockdep::reportCount(lockdep::ReportKind::kRecursiveLocking), 0U);
-  EXPECT_EQ(lockdep::reportCount(),
-            lockdep::reportCount(lockdep::ReportKind::kAssertHeldWrite));
+  EXPECT_EQ(lockdep::reportCount(), lockdep::reportCount(lockdep::ReportKind::kAssertHeldWrite));
   // mmap_lock -> vma_lock -> memory_lock.
   EXPECT_TRUE(lockdep::hasDependency(kMmapLockClass, kVfioVmaLockClass));
   EXPECT_TRUE(lockdep::hasDependency(kVfioVmaLockClass, kVfioMemoryLockClass));
@@ -1340,9 +1331,9 @@ using LockG3Test = FaultHugeTest;
 
 TEST_P(LockG3Test, LOCK_05_HugeOrdersRunUnderThePerVmaLockAlone) {
   ASSERT_TRUE(kernel->profile().perVmaLock);
-  const uint64_t h = mapAt(kVaH, kBar2Offset, kH);                        // order 18
+  const uint64_t h = mapAt(kVaH, kBar2Offset, kH);                              // order 18
   const uint64_t m = mapAt(kVaH + 4 * kGiB + 2 * kMiB, kBar2Offset, 4 * kMiB);  // order 9
-  const uint64_t b = mapBar0();                                           // order 0
+  const uint64_t b = mapBar0();                                                 // order 0
   Mm& mm = proc->mm();
   struct Seen {
     bool mmapLocked = true;

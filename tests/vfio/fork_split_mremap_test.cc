@@ -18,13 +18,13 @@
 #include <tuple>
 #include <vector>
 
+#include "line_up.h"
 #include "mm/address_space.h"
 #include "mm/mm.h"
 #include "mm/page_table.h"
 #include "mm/vma.h"
 #include "sync/sched_hook.h"
 #include "vfio/vfio_pci_core_device.h"
-#include "line_up.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -79,12 +79,17 @@ class ForkSplitMremapTest : public VfioTest {
     for (uint64_t off = 0; off < len; off += kPageSize)
       EXPECT_TRUE(touch(va + off, p).sig.none()) << std::hex << va + off;
   }
-  std::vector<VmaSnapshot> vmas(Process* p = nullptr) { return (p ? *p : *proc).mm().vmaSnapshot(); }
+  std::vector<VmaSnapshot> vmas(Process* p = nullptr) {
+    return (p ? *p : *proc).mm().vmaSnapshot();
+  }
   std::vector<Leaf> leafList(uint64_t va, uint64_t len, Process* p = nullptr) {
     std::vector<Leaf> out;
-    (p ? *p : *proc).mm().pageTable().forEachLeaf(
-        VirtAddr(va), VirtAddr(va + len),
-        [&](VirtAddr a, PtLevel l, uint64_t e) { out.push_back(Leaf{a.value(), l, e}); });
+    (p ? *p : *proc)
+        .mm()
+        .pageTable()
+        .forEachLeaf(VirtAddr(va), VirtAddr(va + len), [&](VirtAddr a, PtLevel l, uint64_t e) {
+          out.push_back(Leaf{a.value(), l, e});
+        });
     return out;
   }
   uint64_t violations() { return kernel->pciHost().decodeViolationCount(); }
@@ -210,13 +215,13 @@ TEST_P(ForkSplitMremapTest, FORK_04_ForkRacingTheZapNeverLeavesTheChildATranslat
   enum class Order {
     kForkThenZap,
     kZapThenFork,
-    kForkWhileTheZapHoldsMemoryLock,     // Z held before i_mmap_rwsem; F runs through
-    kZapWhileForkIsBeforeTheLink,        // F held before linking the child into i_mmap
-    kZapWhileForkIsBetweenLinkAndCopy,   // F held after linking, before copying
-    kForkQueuedBehindTheZapWalk,         // Z held inside its walk; F waits for i_mmap_rwsem
-    kCopyWhileTheZapIsAtTheParent,       // F linked; Z held at the parent; F copies all
-    kCopyAfterTheParentWasZapped,        // F linked; Z held at the child; F copies nothing
-    kZapInTheMiddleOfTheCopy,            // F held after copying 7 PTEs (child PTL held)
+    kForkWhileTheZapHoldsMemoryLock,    // Z held before i_mmap_rwsem; F runs through
+    kZapWhileForkIsBeforeTheLink,       // F held before linking the child into i_mmap
+    kZapWhileForkIsBetweenLinkAndCopy,  // F held after linking, before copying
+    kForkQueuedBehindTheZapWalk,        // Z held inside its walk; F waits for i_mmap_rwsem
+    kCopyWhileTheZapIsAtTheParent,      // F linked; Z held at the parent; F copies all
+    kCopyAfterTheParentWasZapped,       // F linked; Z held at the child; F copies nothing
+    kZapInTheMiddleOfTheCopy,           // F held after copying 7 PTEs (child PTL held)
   };
   const struct {
     Order order;
@@ -592,7 +597,8 @@ TEST_P(ForkSplitMremapTest, MPROT_03_ReadOnlyFileCannotGainWrite) {
   uapi::vfio_device_bind_iommufd bind{.argsz = sizeof(uapi::vfio_device_bind_iommufd)};
   bind.iommufd = static_cast<int32_t>(iommufd);
   ASSERT_EQ(other->ioctl(static_cast<int>(ro), VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
-  EXPECT_EQ(other->mmap(0, k64K, prot::kRead, map::kShared, static_cast<int>(ro), kBar0Offset), -22);
+  EXPECT_EQ(other->mmap(0, k64K, prot::kRead, map::kShared, static_cast<int>(ro), kBar0Offset),
+            -22);
   EXPECT_EQ(other->mmap(0, k64K, prot::kRead | prot::kWrite, map::kShared, static_cast<int>(ro),
                         kBar0Offset),
             -13);
@@ -694,16 +700,14 @@ TEST_P(ForkSplitMremapTest, ALIGN_02_Mm610To612PlaceCongruentToTheFileOffset) {
 // anonymous memory, round up, unmap the slack, MAP_FIXED the region.
 long qemuAlignedMmap(Process& p, int dfd, uint64_t offset, uint64_t size) {
   const uint64_t align = std::min(size & (~size + 1), kGiB);
-  const long base =
-      p.mmap(0, size + align, prot::kNone, map::kPrivate | map::kAnonymous, -1, 0);
+  const long base = p.mmap(0, size + align, prot::kNone, map::kPrivate | map::kAnonymous, -1, 0);
   if (base < 0) return base;
   const uint64_t start = static_cast<uint64_t>(base);
   const uint64_t aligned = (start + align - 1) & ~(align - 1);
   const uint64_t end = start + size + align;
   if (aligned > start && p.munmap(start, aligned - start) != 0) return -1;
   if (end > aligned + size && p.munmap(aligned + size, end - aligned - size) != 0) return -1;
-  return p.mmap(aligned, size, prot::kRead | prot::kWrite, map::kShared | map::kFixed, dfd,
-                offset);
+  return p.mmap(aligned, size, prot::kRead | prot::kWrite, map::kShared | map::kFixed, dfd, offset);
 }
 
 TEST_P(ForkSplitMremapTest, ALIGN_03_QemuAlignsEachMmapItself) {
@@ -764,8 +768,8 @@ TEST_P(ForkSplitMremapTest, ALIGN_04_OccupiedHintAndTheNullHintRule) {
     boot(GetParam(), profile);
     const uint64_t top = premapTop();
     ASSERT_EQ(map(kBar0Offset, 4 * kKiB, kHint), static_cast<long>(kHint));  // occupy the hint
-    const long va = proc->mmap(kHint, 2 * kGiB, prot::kRead | prot::kWrite, map::kShared, fd,
-                               kBar2Offset);
+    const long va =
+        proc->mmap(kHint, 2 * kGiB, prot::kRead | prot::kWrite, map::kShared, fd, kBar2Offset);
     ASSERT_GT(va, 0);
     const uint64_t a = static_cast<uint64_t>(va);
     EXPECT_NE(a, kHint);

@@ -393,12 +393,14 @@ TEST_P(MemRwTest, RW_05_QwordAccessesPerProfile) {
     unsigned barAccess;  // fd_qword_access
     unsigned romAccess;  // rom_qword_access
   };
-  for (const Case& c : {Case{"linux-6.10", 4, 4}, Case{"linux-6.12", 8, 4},
-                        Case{"linux-6.15", 8, 8}}) {
+  for (const Case& c :
+       {Case{"linux-6.10", 4, 4}, Case{"linux-6.12", 8, 4}, Case{"linux-6.15", 8, 8}}) {
     SCOPED_TRACE(c.profile);
     boot(GetParam(), c.profile);
     std::vector<std::pair<uint64_t, unsigned>> trace;
-    auto record = [&](uint32_t, uint64_t off, unsigned size, bool) { trace.emplace_back(off, size); };
+    auto record = [&](uint32_t, uint64_t off, unsigned size, bool) {
+      trace.emplace_back(off, size);
+    };
     dev->pci().setAccessTrace(record);
     uint64_t v = 0;
     EXPECT_EQ(proc->pread(fd, &v, 8, kBar2Offset), 8);
@@ -423,8 +425,7 @@ TEST_P(MemRwTest, RW_05_QwordAccessesPerProfile) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDesigns, MemRwTest, ::testing::ValuesIn(allDesigns()),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(AllDesigns, MemRwTest, ::testing::ValuesIn(allDesigns()), designParamName);
 
 }  // namespace
 }  // namespace vfiomm::testing

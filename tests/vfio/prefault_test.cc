@@ -15,8 +15,8 @@
 namespace vfiomm::testing {
 namespace {
 
-constexpr uint64_t kH = 0x7f0000000000;        // 1 GiB aligned: BAR2 (Setup H)
-constexpr uint64_t kBar0Va = 0x7e0000000000;   // BAR0, 64 KiB
+constexpr uint64_t kH = 0x7f0000000000;       // 1 GiB aligned: BAR2 (Setup H)
+constexpr uint64_t kBar0Va = 0x7e0000000000;  // BAR0, 64 KiB
 
 // huge-fault and prefault side by side: the same steps, the faults differ.
 class PrefaultTest : public VfioTest {
@@ -214,34 +214,36 @@ TEST_P(PrefaultRaceTest, RefillRacesMunmapMremapForkExitAndZaps) {
   Thread& toucher = *proc->addThread(1);
   Thread& remapper = *proc->addThread(2);
   std::vector<testing::BoundThread> threads;
-  threads.emplace_back(kernel->context(), [&] {  // decode toggles: zap, then refill, again and again
-    start.arrive_and_wait();
-    for (int i = 0; i < kRounds; ++i) {
-      setMem(false);
-      expectNothingMapped(procs, procsMu);
-      setMem(true);
-    }
-    stop.store(true);
-  });
+  threads.emplace_back(kernel->context(),
+                       [&] {  // decode toggles: zap, then refill, again and again
+                         start.arrive_and_wait();
+                         for (int i = 0; i < kRounds; ++i) {
+                           setMem(false);
+                           expectNothingMapped(procs, procsMu);
+                           setMem(true);
+                         }
+                         stop.store(true);
+                       });
   threads.emplace_back(kernel->context(), [&] {  // faults
     start.arrive_and_wait();
     for (uint64_t n = 0; !stop.load(); ++n) (void)toucher.load(kH + (n % 32) * 2 * kMiB, 4);
   });
-  threads.emplace_back(kernel->context(), [&] {  // munmap + mmap of a second mapping; mremap it back and forth
-    start.arrive_and_wait();
-    const uint64_t a = 0x7d0000000000;
-    const uint64_t b = 0x7c0000000000;
-    while (!stop.load()) {
-      if (proc->mmap(a, 4 * kMiB, prot::kRead, map::kShared | map::kFixed, fd, kBar2Offset) !=
-          static_cast<long>(a))
-        ADD_FAILURE() << "mmap";
-      (void)remapper.load(a, 4);
-      if (proc->mremap(a, 4 * kMiB, 4 * kMiB, mremap::kMayMove | mremap::kFixed, b) !=
-          static_cast<long>(b))
-        ADD_FAILURE() << "mremap";
-      EXPECT_EQ(proc->munmap(b, 4 * kMiB), 0);
-    }
-  });
+  threads.emplace_back(
+      kernel->context(), [&] {  // munmap + mmap of a second mapping; mremap it back and forth
+        start.arrive_and_wait();
+        const uint64_t a = 0x7d0000000000;
+        const uint64_t b = 0x7c0000000000;
+        while (!stop.load()) {
+          if (proc->mmap(a, 4 * kMiB, prot::kRead, map::kShared | map::kFixed, fd, kBar2Offset) !=
+              static_cast<long>(a))
+            ADD_FAILURE() << "mmap";
+          (void)remapper.load(a, 4);
+          if (proc->mremap(a, 4 * kMiB, 4 * kMiB, mremap::kMayMove | mremap::kFixed, b) !=
+              static_cast<long>(b))
+            ADD_FAILURE() << "mremap";
+          EXPECT_EQ(proc->munmap(b, 4 * kMiB), 0);
+        }
+      });
   threads.emplace_back(kernel->context(), [&] {  // fork a child, touch from it, let it exit
     start.arrive_and_wait();
     while (!stop.load()) {
@@ -259,7 +261,7 @@ TEST_P(PrefaultRaceTest, RefillRacesMunmapMremapForkExitAndZaps) {
   for (auto& t : threads) t.join();
 
   EXPECT_EQ(kernel->pciHost().decodeViolationCount(), 0U);  // invariant 1
-  EXPECT_EQ(lockdep::reportCount(), 0U);                      // invariant 5
+  EXPECT_EQ(lockdep::reportCount(), 0U);                    // invariant 5
   for (auto& p : procs) {
     p->exit();
     EXPECT_EQ(p->mm().pageTable().pgtablesBytes(), 0U);  // invariant 6

@@ -201,8 +201,7 @@ class RaceTest : public VfioTest {
       // This mm maps nothing but the two BAR ranges, and it is the only one.
       if (cpu.tlbEntries() != 0) {
         ++tlbAfterZap_;
-        ADD_FAILURE() << when << ": CPU " << c << "'s TLB holds " << cpu.tlbEntries()
-                      << " entries";
+        ADD_FAILURE() << when << ": CPU " << c << "'s TLB holds " << cpu.tlbEntries() << " entries";
       }
       for (const uint64_t va : pagesOfInterest_) {
         if (!cpu.tlbTranslates(mm.id(), VirtAddr(va))) continue;
@@ -222,9 +221,10 @@ class RaceTest : public VfioTest {
         uint64_t entry;
       };
       std::vector<Leaf> seen;
-      proc->mm().pageTable().forEachLeaf(
-          VirtAddr(r.va), VirtAddr(r.va + r.len),
-          [&](VirtAddr va, PtLevel l, uint64_t e) { seen.push_back({va.value(), levelSize(l), e}); });
+      proc->mm().pageTable().forEachLeaf(VirtAddr(r.va), VirtAddr(r.va + r.len),
+                                         [&](VirtAddr va, PtLevel l, uint64_t e) {
+                                           seen.push_back({va.value(), levelSize(l), e});
+                                         });
       std::sort(seen.begin(), seen.end(), [](const Leaf& a, const Leaf& b) { return a.va < b.va; });
       uint64_t end = 0;
       for (const Leaf& l : seen) {
@@ -395,8 +395,7 @@ TEST_P(RaceTest, ZAP_04_RESET_04_FaultsRacingHotReset) {
   EXPECT_EQ(tlbAfterZap_, 0U);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDesigns, RaceTest, ::testing::ValuesIn(allDesigns()),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(AllDesigns, RaceTest, ::testing::ValuesIn(allDesigns()), designParamName);
 
 }  // namespace
 }  // namespace vfiomm::testing

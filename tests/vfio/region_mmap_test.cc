@@ -28,8 +28,8 @@ TEST_P(RegionMmapTest, REG_02_SixtyFourBitBarAndItsEmptyUpperHalf) {
   ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &info), 0);
   EXPECT_EQ(info.offset, 2ULL << 40);
   EXPECT_EQ(info.size, 2 * kGiB);
-  EXPECT_EQ(info.flags, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
-                            VFIO_REGION_INFO_FLAG_MMAP);
+  EXPECT_EQ(info.flags,
+            VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP);
   EXPECT_EQ(info.argsz, sizeof(vfio_region_info));
   for (uint32_t i : {3U, 5U}) {
     vfio_region_info empty{.argsz = sizeof(vfio_region_info)};

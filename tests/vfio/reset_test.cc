@@ -76,7 +76,9 @@ class ResetTest : public VfioTest {
     return at;
   }
   uint64_t mapTouched(int dfd) { return mapTouched(*proc, dfd, kBar0Offset, 64 * kKiB); }
-  uint64_t bar0Leaves(uint64_t va, Process* p = nullptr) { return leaves(va, 64 * kKiB, p).total(); }
+  uint64_t bar0Leaves(uint64_t va, Process* p = nullptr) {
+    return leaves(va, 64 * kKiB, p).total();
+  }
   bool isPrefault() const { return design() == DesignKind::kPrefault; }
 
   // A device added to `bus` and opened through its group by `proc`.
@@ -205,9 +207,8 @@ TEST_P(ResetTest, RESET_02_DeviceLockHeldElsewhereIsEagainAfterTheZap) {
   for (int s = stage.load(); s != 1; s = stage.load()) stage.wait(s);
 
   const uint64_t flrs = counter("pci.flr");
-  const bool zapped = zapRan(*dev, [&] {
-    EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), neg(Errno::kEAGAIN));
-  });
+  const bool zapped = zapRan(
+      *dev, [&] { EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), neg(Errno::kEAGAIN)); });
   EXPECT_TRUE(zapped);
   EXPECT_EQ(counter("pci.flr"), flrs);
   EXPECT_EQ(dev->pdev().powerState(), PciPowerState::kD0);
@@ -409,9 +410,8 @@ TEST_P(ResetTest, RESET_08_SecondLowPowerEntryIsEinvalButStillZaps) {
   EXPECT_EQ(touch(va).sig.signo, SigInfo::kSigbus);
 
   const uint64_t writes = dev->pci().memoryLockWriteCount();
-  zapped = zapRan(*dev, [&] {
-    EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, entry), neg(Errno::kEINVAL));
-  });
+  zapped = zapRan(
+      *dev, [&] { EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_FEATURE, entry), neg(Errno::kEINVAL)); });
   EXPECT_TRUE(zapped);
   // The device runtime-suspended after the first entry: this ioctl resumes
   // it (vfio_pci_core_runtime_resume), enters (zap, -EINVAL) and its put
@@ -448,8 +448,7 @@ TEST_P(ResetTest, RESET_09_FailingBusResetReturnsItsErrorAfterZappingEveryDevice
   EXPECT_EQ(hotReset(a, {a.group, b.group}), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDesigns, ResetTest, ::testing::ValuesIn(allDesigns()),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(AllDesigns, ResetTest, ::testing::ValuesIn(allDesigns()), designParamName);
 
 // G1's hot reset takes every mapping process's mmap lock with a trylock.
 using VmaListResetTest = ResetTest;

@@ -75,9 +75,11 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
     EXPECT_GE(group, 0);
     int c = static_cast<int>(container);
     EXPECT_EQ(p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c), 0);
-    EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
+    EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)),
+              0);
     groupFd = static_cast<int>(group);
-    const long d = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
+    const long d = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
+                           const_cast<char*>(dev->name().c_str()));
     EXPECT_GE(d, 0);
     return static_cast<int>(d);
   }
@@ -102,15 +104,19 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
     ASSERT_EQ(configWrite(kPciCommand, next, 2), 2);
   }
 
-  AccessResult touch(uint64_t va, Process* p = nullptr) { return (p ? *p : *proc).thread().load(va, 4); }
+  AccessResult touch(uint64_t va, Process* p = nullptr) {
+    return (p ? *p : *proc).thread().load(va, 4);
+  }
   uint64_t minFlt(Process* p = nullptr) { return (p ? *p : *proc).getrusage().ru_minflt; }
   // Leaves mapped in [va, va+len) of `p`'s page table.
   LeafCounts leaves(uint64_t va, uint64_t len, Process* p = nullptr) {
     LeafCounts c;
-    (p ? *p : *proc).mm().pageTable().forEachLeaf(VirtAddr(va), VirtAddr(va + len),
-                                                  [&](VirtAddr, PtLevel l, uint64_t) {
-      (l == PtLevel::kPte ? c.pte : l == PtLevel::kPmd ? c.pmd : c.pud)++;
-    });
+    (p ? *p : *proc)
+        .mm()
+        .pageTable()
+        .forEachLeaf(VirtAddr(va), VirtAddr(va + len), [&](VirtAddr, PtLevel l, uint64_t) {
+          (l == PtLevel::kPte ? c.pte : l == PtLevel::kPmd ? c.pmd : c.pud)++;
+        });
     return c;
   }
   PageTable::Translation translate(uint64_t va, Process* p = nullptr) {

@@ -349,7 +349,7 @@ TEST_P(OlderCapabilitiesTest, Section8_VpdAddressAndDataAreEmulated) {
   EXPECT_EQ(configRead(kVpdAt + kPciVpdData, 4), 0x76000482U);
   EXPECT_EQ(configWrite(kVpdAt + kPciVpdAddr, 0x0004, 2), 2);
   EXPECT_EQ(configRead(kVpdAt + kPciVpdData, 4), 0x786f6966U);  // "fio", end tag
-  EXPECT_EQ(configWrite(kVpdAt + kPciVpdAddr, 0x0008, 2), 2);  // past the end tag
+  EXPECT_EQ(configWrite(kVpdAt + kPciVpdAddr, 0x0008, 2), 2);   // past the end tag
   EXPECT_EQ(configRead(kVpdAt + kPciVpdAddr, 2), 0x0008U);
   EXPECT_EQ(configRead(kVpdAt + kPciVpdData, 4), 0x786f6966U);
 
@@ -412,7 +412,6 @@ TEST_P(OlderCapabilitiesTest, Section8_PcixAerAndPowerBudgetWritesGoThrough) {
 INSTANTIATE_TEST_SUITE_P(OneDesign, OlderCapabilitiesTest,
                          ::testing::Values(DesignKind::kHugeFault), designParamName);
 
-
 // Issue 17 finding 1: a NoSoftRst- function behind a bridge, mapped and
 // touched, put in D3hot through PMCSR and brought back by PMCSR, by
 // VFIO_DEVICE_RESET or by a hot reset of its dev_set. Linux saves its
@@ -438,12 +437,8 @@ class Finding1Test : public ConfigTest {
     ASSERT_EQ(dev->pdev().powerState(), PciPowerState::kD3hot);
     EXPECT_EQ(touch(va).sig.signo, SigInfo::kSigbus);
     switch (way) {
-      case WayBack::kPmcsrD0:
-        ASSERT_EQ(configWrite(pmcsr(), 0, 2), 2);
-        break;
-      case WayBack::kDeviceReset:
-        ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0);
-        break;
+      case WayBack::kPmcsrD0: ASSERT_EQ(configWrite(pmcsr(), 0, 2), 2); break;
+      case WayBack::kDeviceReset: ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_RESET, nullptr), 0); break;
       case WayBack::kHotReset: {
         uapi::HotResetArg args = uapi::hotResetArg({groupFd});
         ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, args.get()), 0);

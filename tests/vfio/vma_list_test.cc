@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bound_context.h"
+#include "line_up.h"
 #include "mm/address_space.h"
 #include "mm/fault.h"
 #include "mm/mm.h"
@@ -36,7 +37,6 @@
 #include "sync/thread_annotations.h"
 #include "vfio/design/vma_list_tracking.h"
 #include "vfio/vfio_pci_core_device.h"
-#include "line_up.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -90,7 +90,9 @@ class G1Fixture : public VfioTest {
     for (uint64_t off = 0; off < len; off += kPageSize)
       EXPECT_TRUE(touch(va + off, p).sig.none()) << std::hex << va + off;
   }
-  std::vector<VmaSnapshot> vmas(Process* p = nullptr) { return (p ? *p : *proc).mm().vmaSnapshot(); }
+  std::vector<VmaSnapshot> vmas(Process* p = nullptr) {
+    return (p ? *p : *proc).mm().vmaSnapshot();
+  }
   const void* identityAt(uint64_t va, Process* p = nullptr) {
     for (const VmaSnapshot& s : vmas(p))
       if (s.start.value() <= va && va < s.end.value()) return s.identity;
@@ -494,9 +496,9 @@ TEST_P(VmaListTest, ZAP_05_ZapTakesEachLiveMmapLockOnceAndDropsTheExitingEntry) 
   ASSERT_NE(p2, nullptr);
   const uint64_t a1 = mapAt(kBar0Offset, k64K, kVaA);
   const uint64_t b1 = mapAt(kBar2Offset, 2 * kMiB, kVaB);
-  ASSERT_EQ(p2->mmap(kVaA, k64K, prot::kRead | prot::kWrite, map::kShared | map::kFixed, fd,
-                     kBar0Offset),
-            static_cast<long>(kVaA));
+  ASSERT_EQ(
+      p2->mmap(kVaA, k64K, prot::kRead | prot::kWrite, map::kShared | map::kFixed, fd, kBar0Offset),
+      static_cast<long>(kVaA));
 
   std::unique_ptr<Mm> exitedMm;  // where the exiting mm's memory stays until the end
   std::shared_ptr<Mm> exiting(new Mm(kernel->machine(), kernel->profile()), [&](Mm* m) {
@@ -554,7 +556,8 @@ TEST_P(VmaListTest, ZAP_05_ZapTakesEachLiveMmapLockOnceAndDropsTheExitingEntry) 
   EXPECT_EQ(p1Locks.seen.load(), 1) << "P1's mmap lock, once for both its VMAs";
   EXPECT_EQ(p2Locks.seen.load(), 1);
   EXPECT_EQ(g1().listLength(), 0U);
-  EXPECT_EQ(since(before, "vfio.vma_list.zapped"), 3U) << "the exiting entry is dropped, not zapped";
+  EXPECT_EQ(since(before, "vfio.vma_list.zapped"), 3U)
+      << "the exiting entry is dropped, not zapped";
   EXPECT_EQ(leaves(a1, k64K).total(), 0U);
   EXPECT_EQ(leaves(b1, 2 * kMiB).total(), 0U);
   EXPECT_EQ(leaves(kVaA, k64K, p2.get()).total(), 0U);
@@ -587,8 +590,7 @@ TEST_P(VmaListTest, LOCK_03_OrderIsMmapLockVmaLockMemoryLock) {
   uapi::HotResetArg args = uapi::hotResetArg({groupFd});
   EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, args.get()), 0);
   ASSERT_TRUE(touch(b).sig.none());
-  ASSERT_EQ(proc->mremap(b, 2 * kMiB, 2 * kMiB, mremap::kMayMove | mremap::kFixed,
-                         kVaB + kGiB),
+  ASSERT_EQ(proc->mremap(b, 2 * kMiB, 2 * kMiB, mremap::kMayMove | mremap::kFixed, kVaB + kGiB),
             static_cast<long>(kVaB + kGiB));
   child->exit();
 
@@ -605,8 +607,7 @@ TEST_P(VmaListTest, LOCK_03_OrderIsMmapLockVmaLockMemoryLock) {
   EXPECT_EQ(lockdep::reportCount(), lockdep::reportCount(lockdep::ReportKind::kAssertHeldWrite));
 }
 
-INSTANTIATE_TEST_SUITE_P(G1, VmaListTest, ::testing::Values(DesignKind::kVmaList),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(G1, VmaListTest, ::testing::Values(DesignKind::kVmaList), designParamName);
 
 // ---------------------------------------------------------------------------
 // The same steps on every other design: none of G1's holes.

@@ -18,8 +18,8 @@
 #include "mm/pfn_insert.h"
 #include "mm/vma.h"
 #include "pci/pci_bus.h"
-#include "vfio/vfio_group.h"
 #include "uapi/vfio_arg.h"
+#include "vfio/vfio_group.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {
@@ -46,7 +46,8 @@ class ZapFsTest : public VfioTest {
   AddressSpace& mapping() { return dev->pci().mapping(); }
   // A second group-path fd for D in `proc` (VFIO_GROUP_GET_DEVICE_FD again).
   int secondGroupFd() {
-    const long d = proc->ioctl(groupFd, VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
+    const long d =
+        proc->ioctl(groupFd, VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
     EXPECT_GE(d, 0);
     return static_cast<int>(d);
   }
@@ -216,17 +217,18 @@ TEST_P(ZapFsTest, SPLIT_07_MappingOutlivesEveryFd) {
   int c = static_cast<int>(container);
   ASSERT_EQ(p->ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c), 0);
   ASSERT_EQ(p->ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), 0);
-  const long device = p->ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev->name().c_str()));
+  const long device = p->ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
+                               const_cast<char*>(dev->name().c_str()));
   ASSERT_GE(device, 0);
   const int dfd = static_cast<int>(device);
 
   // Three 16 KiB mappings: one touched now, one by this process after the
   // fds are gone, one by a child forked after that.
   const uint64_t touched = mapTouched(*p, dfd, kBar0Offset, 16 * kKiB);
-  const long later = p->mmap(0, 16 * kKiB, prot::kRead | prot::kWrite, map::kShared, dfd,
-                             kBar0Offset + 0x4000);
-  const long forChild = p->mmap(0, 16 * kKiB, prot::kRead | prot::kWrite, map::kShared, dfd,
-                                kBar0Offset + 0x8000);
+  const long later =
+      p->mmap(0, 16 * kKiB, prot::kRead | prot::kWrite, map::kShared, dfd, kBar0Offset + 0x4000);
+  const long forChild =
+      p->mmap(0, 16 * kKiB, prot::kRead | prot::kWrite, map::kShared, dfd, kBar0Offset + 0x8000);
   ASSERT_GT(later, 0);
   ASSERT_GT(forChild, 0);
   ASSERT_EQ(p->thread().store(touched + 0x100, 0x5eed, 4).sig.signo, 0);
@@ -265,8 +267,7 @@ TEST_P(ZapFsTest, SPLIT_07_MappingOutlivesEveryFd) {
   EXPECT_EQ(dev->openCount(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDesigns, ZapFsTest, ::testing::ValuesIn(allDesigns()),
-                         designParamName);
+INSTANTIATE_TEST_SUITE_P(AllDesigns, ZapFsTest, ::testing::ValuesIn(allDesigns()), designParamName);
 
 // ---------------------------------------------------------------------------
 // G2+: the vfio inode's address space.

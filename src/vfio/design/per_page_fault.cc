@@ -19,8 +19,8 @@ VmFaultResult PerPageFault::fault(VmFault& vmf) {
 
 // Deliberately unlocked (the analysis would refuse it): the decode test and
 // the insert are no longer one critical section against the zap.
-VmFaultResult PerPageFault::faultWithoutMemoryLock(Vma& vma, VirtAddr addr, Pfn pfn)
-    NO_THREAD_SAFETY_ANALYSIS {
+VmFaultResult PerPageFault::faultWithoutMemoryLock(Vma& vma, VirtAddr addr,
+                                                   Pfn pfn) NO_THREAD_SAFETY_ANALYSIS {
   if (!vdev_.faultAllowedLocked()) return vmfault::kSigbus;
   return vmfInsertPfn(vma, addr, pfn);
 }

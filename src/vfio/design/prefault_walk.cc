@@ -12,8 +12,10 @@ namespace vfiomm {
 
 namespace {
 
-VFIOMM_COUNTER(prefaultRefills, "vfio.prefault.refills", "address-space refills after decode came back");
-VFIOMM_COUNTER(prefaultEntries, "vfio.prefault.entries", "entries inserted by prefault refills and fills");
+VFIOMM_COUNTER(prefaultRefills, "vfio.prefault.refills",
+               "address-space refills after decode came back");
+VFIOMM_COUNTER(prefaultEntries, "vfio.prefault.entries",
+               "entries inserted by prefault refills and fills");
 
 }  // namespace
 
@@ -35,7 +37,8 @@ void PrefaultWalk::fillVmaLocked(Vma& vma) {
     unsigned order = 0;
     for (unsigned o : {kPudOrder, kPmdOrder}) {
       const uint64_t size = kPageSize << o;
-      if (hugeOk && a.isAligned(size) && a + size <= vma.end() && pfnAt(vdev_, vma, a).isAligned(o)) {
+      if (hugeOk && a.isAligned(size) && a + size <= vma.end() &&
+          pfnAt(vdev_, vma, a).isAligned(o)) {
         order = o;
         break;
       }

@@ -22,8 +22,7 @@ VmFaultResult RemapVmaFault::fault(VmFault& vmf) {
   // Another thread filled it already (FAULT-04).
   if (list_.listedLocked(vma)) return vmfault::kNoPage;
   // The whole VMA, whichever page faulted; vm_pgoff is the pfn.
-  if (!ioRemapPfnRange(vma, vma.start(), Pfn(vma.pgoff().value()), vma.length(),
-                       vma.pageProt())) {
+  if (!ioRemapPfnRange(vma, vma.start(), Pfn(vma.pgoff().value()), vma.length(), vma.pageProt())) {
     zapVmaPtes(vma, vma.start(), vma.length());
     return vmfault::kSigbus;
   }
