@@ -10,6 +10,9 @@
 
 namespace vfiomm::uapi {
 
+// The kernel's names, not ours.
+// NOLINTBEGIN(readability-identifier-naming)
+
 // _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + n): the type is vfio's ';', the
 // command numbers start at 0x80 so the two ABIs never collide.
 inline constexpr unsigned long IOMMUFD_TYPE = ';';
@@ -84,5 +87,7 @@ static_assert(sizeof(iommu_ioas_map_file) == 40);
 static_assert(offsetof(iommu_ioas_map_file, start) == 16);
 static_assert(offsetof(iommu_ioas_map_file, iova) == 32);
 static_assert(sizeof(iommu_ioas_unmap) == 24);
+
+// NOLINTEND(readability-identifier-naming)
 
 }  // namespace vfiomm::uapi

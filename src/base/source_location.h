@@ -15,8 +15,11 @@ class SourceLocation {
   }
   constexpr SourceLocation() noexcept = default;
 
+  // std::source_location's names, which this stands in for.
+  // NOLINTNEXTLINE(readability-identifier-naming)
   constexpr const char* file_name() const noexcept { return file_; }
   constexpr unsigned line() const noexcept { return line_; }
+  // NOLINTNEXTLINE(readability-identifier-naming)
   constexpr const char* function_name() const noexcept { return function_; }
 
  private:

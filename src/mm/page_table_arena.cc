@@ -14,6 +14,7 @@ PageTableArena::~PageTableArena() {
 
 PageTableArena*& PageTableArena::owner(const void* chunk) {
   auto base = reinterpret_cast<uintptr_t>(chunk) & ~(kChunkSize - 1);
+  // NOLINTNEXTLINE(bugprone-sizeof-expression): the slot holds a pointer
   return *reinterpret_cast<PageTableArena**>(base + kDescPages * kPageSize -
                                              sizeof(PageTableArena*));
 }

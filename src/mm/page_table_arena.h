@@ -64,6 +64,7 @@ class PageTableArena {
   };
   static_assert(sizeof(Desc) <= 16);
   // The descriptor pages end with a pointer to the chunk's arena.
+  // NOLINTNEXTLINE(bugprone-sizeof-expression): the slot holds a pointer
   static_assert(kPagesPerChunk * sizeof(Desc) + sizeof(PageTableArena*) <= kDescPages * kPageSize);
   static Desc& desc(const PageTablePage* page);
   static PageTableArena*& owner(const void* chunk);

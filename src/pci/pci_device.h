@@ -151,7 +151,7 @@ class PciDevice;
 class PciSavedState {
  private:
   friend class PciDevice;
-  explicit PciSavedState(ConfigSpace cfg) : cfg_(std::move(cfg)) {}
+  explicit PciSavedState(const ConfigSpace& cfg) : cfg_(cfg) {}
   ConfigSpace cfg_;
 };
 

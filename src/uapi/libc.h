@@ -46,7 +46,7 @@ inline constexpr int MAP_POPULATE = 0x8000;
 inline void* const MAP_FAILED = reinterpret_cast<void*>(~uintptr_t{0});
 inline constexpr int RUSAGE_SELF = 0;
 
-struct rusage {
+struct rusage {  // NOLINT(readability-identifier-naming): libc's name
   long ru_minflt;
   long ru_majflt;
 };

@@ -552,7 +552,7 @@ Status VfioPciCoreDevice::setPowerStateLocked(PciPowerState state) {
   const Status st = pdev_.setPowerState(state);
   if (!st) return st;
   if (needsSave && pdev_.powerState() >= PciPowerState::kD3hot) {
-    pmSave_ = std::move(saved);
+    pmSave_ = saved;
   } else if (needsRestore && pmSave_) {
     pdev_.restoreState(*pmSave_);
     pmSave_.reset();
