@@ -12,10 +12,10 @@
 #include <cstdint>
 #include <string>
 
-#include "check/check_command.h"
 #include "check/check_run.h"
 #include "check/replay_file.h"
 #include "sim/scenario.h"
+#include "tools/check_command.h"
 
 namespace {
 
@@ -32,10 +32,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     const check::ReplayFile recorded = check::replayFromJson(text, "fuzz.json");
-    check::CheckCommand cmd;
+    tools::CheckCommand cmd;
     cmd.replayIn = "fuzz.json";
-    check::applyReplay(recorded, cmd);
-    check::CheckOptions options = check::checkOptionsOf(cmd, recorded.choices);
+    tools::applyReplay(recorded, cmd);
+    check::CheckOptions options = tools::checkOptionsOf(cmd, recorded.choices);
     options.designOptions = {};
     options.maxPoints = 100'000;
     options.onStuck = [](const check::Failure&) { __builtin_trap(); };  // no mutation: a bug

@@ -21,7 +21,8 @@ declare -A below=(
   [uapi]="base trace sync mm fs pci iommu dmabuf iommufd vfio abi"
   [sim]="base trace sync mm fs pci iommu dmabuf iommufd vfio uapi abi"
   [check]="base trace sync mm fs pci iommu dmabuf iommufd vfio uapi sim abi"
-  [tools]="base trace sync mm fs pci iommu dmabuf iommufd vfio uapi sim check abi"
+  [report]="base trace sync mm fs pci iommu dmabuf iommufd vfio uapi sim abi"
+  [tools]="base trace sync mm fs pci iommu dmabuf iommufd vfio uapi sim check report abi"
 )
 
 bad=0

@@ -52,5 +52,8 @@ constexpr uint64_t pageAlignUp(uint64_t v) { return (v + kPageSize - 1) & kPageM
 constexpr bool isPageAligned(uint64_t v) { return (v & ~kPageMask) == 0; }
 constexpr bool isAligned(uint64_t v, uint64_t size) { return (v & (size - 1)) == 0; }
 constexpr bool isPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+// `align` a power of two.
+constexpr uint64_t roundDown(uint64_t v, uint64_t align) { return v & ~(align - 1); }
+constexpr uint64_t roundUp(uint64_t v, uint64_t align) { return roundDown(v + align - 1, align); }
 
 }  // namespace vfiomm

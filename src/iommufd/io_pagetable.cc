@@ -15,8 +15,6 @@ namespace {
 // The IOAS alignment: the smallest IOPTE every domain offers.
 constexpr uint64_t kIovaAlignment = kPageSize;
 
-uint64_t alignUp(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
-
 }  // namespace
 
 IoPagetable::IoPagetable(Iommu& iommu, SystemRam& ram) : iommu_(iommu), ram_(ram) {}
@@ -75,18 +73,18 @@ Result<uint64_t> IoPagetable::allocIova(uint64_t userVa, uint64_t length) {
     align = std::min(align, uint64_t{1} << std::countr_zero(userVa));
   align = std::max(align, kIovaAlignment);
   for (const IovaRange& r : iommu_.validIovaRanges()) {
-    uint64_t iova = alignUp(r.start, align);
+    uint64_t iova = roundUp(r.start, align);
     while (iova >= r.start && iova <= r.last && r.last - iova >= length - 1) {
       auto next = areas_.lower_bound(iova);
       if (next != areas_.begin()) {
         auto prev = std::prev(next);
         if (iova - prev->first < prev->second.length) {
-          iova = alignUp(prev->first + prev->second.length, align);
+          iova = roundUp(prev->first + prev->second.length, align);
           continue;
         }
       }
       if (next == areas_.end() || next->first - iova >= length) return iova;
-      iova = alignUp(next->first + next->second.length, align);
+      iova = roundUp(next->first + next->second.length, align);
     }
   }
   return fail(Errno::kENOSPC);

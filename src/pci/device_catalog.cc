@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "base/byte_format.h"
 #include "base/page_geometry.h"
 #include "pci/config_dump.h"
 #include "sync/kernel_context.h"
@@ -388,14 +389,6 @@ CatalogDevice CatalogParser::parse(const YAML::Node& root) const {
   return d;
 }
 
-std::string formatBytes(uint64_t v) {
-  const std::pair<uint64_t, const char*> units[] = {
-      {uint64_t{1} << 40, "TiB"}, {kGiB, "GiB"}, {uint64_t{1} << 20, "MiB"}, {1024, "KiB"}};
-  for (const auto& [unit, name] : units)
-    if (v >= unit && v % unit == 0) return fmt::format("{} {}", v / unit, name);
-  return fmt::format("{} B", v);
-}
-
 std::string capabilityName(const CapabilityEntry& cap) {
   if (cap.extended) {
     switch (cap.id) {
@@ -493,14 +486,14 @@ std::string describeCatalogDevice(const CatalogDevice& dev) {
                        : b.kind == BarKind::kMem64 ? "mem64"
                                                    : "mem32";
     out += fmt::format("    BAR{} {}{} {}", bar, kind, b.prefetchable ? " prefetchable" : "",
-                       formatBytes(b.size));
+                       formatBytes(b.size, ByteStyle::kIec));
     if (b.kind != BarKind::kIo)
       out += b.backing == BarBacking::kRegisters
                  ? fmt::format(" registers ({} described)", b.registers.size())
                  : std::string(" memory");
     out += "\n";
   }
-  if (c.romSize) out += fmt::format("    ROM {}\n", formatBytes(*c.romSize));
+  if (c.romSize) out += fmt::format("    ROM {}\n", formatBytes(*c.romSize, ByteStyle::kIec));
   ConfigDump dump;
   dump.bytes = c.configImage;
   std::string caps;

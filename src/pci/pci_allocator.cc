@@ -7,11 +7,7 @@
 
 namespace vfiomm {
 
-namespace {
-
-uint64_t alignUp(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
-
-}  // namespace
+namespace {}  // namespace
 
 PciAllocator::PciAllocator(const HostBridgeWindows& windows) : windows_(windows) {}
 
@@ -37,13 +33,13 @@ Result<uint64_t> PciAllocator::allocate(PciWindow window, uint64_t size) {
                                                          : windows_.io;
   const uint64_t align = window == PciWindow::kIo ? size : std::max(size, kPageSize);
   std::vector<Range>& used = usedIn(window);
-  uint64_t candidate = alignUp(w.start, align);
+  uint64_t candidate = roundUp(w.start, align);
   // First fit: step past every claimed range the candidate runs into.
   for (const Range& r : used) {
     const Range claim = claimOf(window, candidate, size);
     if (r.end <= claim.start) continue;
     if (r.start >= claim.end) break;
-    candidate = alignUp(r.end, align);
+    candidate = roundUp(r.end, align);
   }
   if (candidate > w.end || w.end - candidate < size) return fail(Errno::kENOSPC);
   insert(used, claimOf(window, candidate, size));

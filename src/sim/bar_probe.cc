@@ -8,13 +8,16 @@
 #include <optional>
 
 #include "abi/vfio.h"
+#include "base/byte_format.h"
 #include "base/counter.h"
 #include "base/errno.h"
+#include "base/page_geometry.h"
 #include "mm/mm.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
 #include "sim/scenario.h"
+#include "sim/vmm.h"
 #include "sync/lockdep.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
@@ -30,9 +33,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kConfigOffset = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX);
-
-uint64_t roundUp(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
-uint64_t roundDown(uint64_t v, uint64_t a) { return v & ~(a - 1); }
 
 std::string errnoText(long rc) {
   return std::string(errnoName(static_cast<Errno>(static_cast<int>(-rc))));
@@ -93,65 +93,35 @@ void Probe::setUp() {
   c.pcie = PcieCapSpec{.flr = true};
   auto dev = kernel_->addVfioDevice(kernel_->addBus(1, true, false), c, ResourcePlacement{}, -1);
   if (!dev)
-    throw ScenarioError(fmt::format("the kernel refuses a {} BAR: {}", formatSize(spec_.barSize),
+    throw ScenarioError(fmt::format("the kernel refuses a {} BAR: {}", formatBytes(spec_.barSize),
                                     errnoName(dev.error())));
   dev_ = *dev;
 
   proc_ = kernel_->spawn("vmm");
-  Process& p = *proc_;
-  const long container = p.open("/dev/vfio/vfio", O_RDWR);
-  const long group = p.open(kernel_->groupPath(*dev_), O_RDWR);
-  int containerFd = static_cast<int>(container);
-  p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &containerFd);
-  p.ioctl(containerFd, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU));
-  const long fd = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
-                          const_cast<char*>(dev_->name().c_str()));
-  if (fd < 0)
-    throw ScenarioError(fmt::format("VFIO_GROUP_GET_DEVICE_FD returned {}", errnoText(fd)));
-  fd_ = static_cast<int>(fd);
+  const VmmResult<int> fd = Vmm().openViaGroup(*proc_, *kernel_, *dev_);
+  if (!fd)
+    throw ScenarioError(fmt::format("{} returned {}", fd.error().call, errnoText(fd.error().rc)));
+  fd_ = *fd;
   // The guest's firmware turns memory decode on; a VMM starts from there.
   setMemory(true);
 }
 
 void Probe::setMemory(bool on) {
-  uint16_t cmd = 0;
-  long rc = proc_->pread(fd_, &cmd, 2, kConfigOffset + kPciCommand);
-  if (rc == 2) {
-    cmd = on ? static_cast<uint16_t>(cmd | kPciCommandMemory)
-             : static_cast<uint16_t>(cmd & ~kPciCommandMemory);
-    rc = proc_->pwrite(fd_, &cmd, 2, kConfigOffset + kPciCommand);
-  }
+  const long rc = setMemoryDecode(*proc_, fd_, on);
   if (rc != 2) result_.notes.push_back(fmt::format("COMMAND write returned {}", errnoText(rc)));
 }
 
 void Probe::map() {
-  Process& p = *proc_;
   const uint64_t len = spec_.mappedLength();
-  const int prot = prot::kRead | prot::kWrite;
-  const uint64_t off = VFIO_PCI_INDEX_TO_OFFSET(kProbeBar) + spec_.offset;
-  long addr = 0;
-  switch (spec_.placement) {
-    case Placement::kKernel: addr = p.mmap(0, len, prot, map::kShared, fd_, off); break;
-    case Placement::kFixed:
-      addr = p.mmap(spec_.address, len, prot, map::kShared | map::kFixed, fd_, off);
-      break;
-    case Placement::kAligned: {
-      // QEMU 9.2 (vfio_region_mmap): reserve length + align of PROT_NONE,
-      // round up, unmap the slack, map the BAR over the aligned start.
-      const long res = p.mmap(0, len + spec_.align, prot::kNone,
-                              map::kPrivate | map::kAnonymous | map::kNoReserve, -1, 0);
-      if (res < 0) throw ScenarioError(fmt::format("mmap(reserve) returned {}", errnoText(res)));
-      const uint64_t base = static_cast<uint64_t>(res);
-      const uint64_t aligned = roundUp(base, spec_.align);
-      if (aligned > base) p.munmap(base, aligned - base);
-      if (base + len + spec_.align > aligned + len)
-        p.munmap(aligned + len, base + spec_.align - aligned);
-      addr = p.mmap(aligned, len, prot, map::kShared | map::kFixed, fd_, off);
-      break;
-    }
-  }
-  if (addr < 0) throw ScenarioError(fmt::format("mmap of the BAR returned {}", errnoText(addr)));
-  result_.address = static_cast<uint64_t>(addr);
+  BarPlacement where;
+  if (spec_.placement == Placement::kFixed) where.address = spec_.address;
+  if (spec_.placement == Placement::kAligned) where.align = spec_.align;
+  const VmmResult<uint64_t> addr =
+      mapBar(*proc_, fd_, kProbeBar, spec_.offset, len, prot::kRead | prot::kWrite, where);
+  if (!addr)
+    throw ScenarioError(fmt::format("mmap({}) of the BAR returned {}", addr.error().call,
+                                    errnoText(addr.error().rc)));
+  result_.address = *addr;
   result_.length = len;
 }
 

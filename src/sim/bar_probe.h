@@ -15,8 +15,8 @@
 // page tables — fills of the whole VMA included — and the extrapolation is
 // exact; tests check it against full runs. The result says it was sampled.
 //
-// The model's counters are process-wide: a probe must be the only thing
-// running in its process (vfiomm runs each in a child process).
+// A probe builds a kernel of its own, so probes run side by side on threads
+// of one process (sim/work_pool.h).
 #pragma once
 
 #include <cstdint>

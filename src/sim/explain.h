@@ -16,8 +16,6 @@
 
 namespace vfiomm::sim {
 
-inline constexpr int kExplainSchemaVersion = 1;
-
 struct ExplainRequest {
   uint64_t barSize = 0;
   uint64_t offset = 0;
@@ -74,16 +72,8 @@ ProbeSpec explainProbe(const ExplainRequest& req, DesignKind design);
 // Explains one design from a probe result (pure; what explain() does per design).
 DesignExplanation explainDesign(const ExplainRequest& req, DesignKind design,
                                 const ProbeResult& probe);
-// Validates, runs a probe per design (each in a child process, `jobs` at
-// once) and explains each.
+// Validates, runs a probe per design (`jobs` at once, each on a kernel of
+// its own) and explains each.
 Explanation explain(const ExplainRequest& req);
-
-nlohmann::ordered_json explanationToJson(const Explanation& e);
-std::string explanationText(const Explanation& e);
-
-// `vfiomm explain`: prints the text, writes JSON to `jsonPath` ("-":
-// stdout instead of the text). Returns the exit status, 0; throws
-// OutputError for a file that cannot be written (before the probes run).
-int runExplainCommand(const ExplainRequest& req, const std::string& jsonPath);
 
 }  // namespace vfiomm::sim

@@ -23,6 +23,7 @@
 #include "pci/pci_bus.h"
 #include "pci/pci_host.h"
 #include "pci/pci_regs.h"
+#include "sim/vmm.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 #include "trace/tracer.h"
@@ -54,18 +55,15 @@ struct ProcState {
   std::string name;
   std::shared_ptr<Process> proc;
   std::map<std::string, int> deviceFd;  // scenario device name -> fd
-  std::map<uint32_t, int> groupFds;     // IOMMU group id -> fd
   std::map<std::string, MapState> maps;
   std::vector<std::string> mapOrder;
   std::map<std::string, Thread*> threads;  // scenario thread name -> Thread
-  int container = -1;                      // /dev/vfio/vfio, when a device is opened via group
-  int iommufd = -1;                        // /dev/iommu, when a device is opened via cdev
+  Vmm vmm;                                 // container, iommufd, group and cdev fds
   uint32_t ioas = 0;                       // the IOAS its cdev devices attach to (0: none yet)
-  std::vector<int> cdevFds;
   // DmaPath::kDmaBuf: the dma-buf fd behind each IOAS area, by IOVA, with
   // the area's length; closed when the area is unmapped.
   std::map<uint64_t, std::pair<int, uint64_t>> dmaBufs;
-  size_t attached = 0;  // cdevFds[0, attached) are attached to the IOAS
+  size_t attached = 0;  // vmm.cdevFds()[0, attached) are attached to the IOAS
   bool thread0Used = false;
   bool alive = true;
 };
@@ -86,8 +84,9 @@ long hotReset(ProcState& ps, int devFd) {
   std::vector<int32_t> fds;
   if (!(info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID)) {
     for (uint32_t i = 0; i < info->count; ++i) {
-      auto it = ps.groupFds.find(info->devices[i].group_id);
-      if (it != ps.groupFds.end() && std::find(fds.begin(), fds.end(), it->second) == fds.end())
+      auto it = ps.vmm.groupFds().find(info->devices[i].group_id);
+      if (it != ps.vmm.groupFds().end() &&
+          std::find(fds.begin(), fds.end(), it->second) == fds.end())
         fds.push_back(it->second);
     }
   }
@@ -321,48 +320,29 @@ void Run::setUp() {
 
 void Run::openDevices(ProcState& ps, const ProcessDef& def) {
   Process& p = *ps.proc;
-  int& container = ps.container;
-  int& iommufd = ps.iommufd;
-  std::map<std::string, int> groupFd;
   for (const OpenDef& o : def.opens) {
     VfioDevice& dev = *devices_.at(o.device);
     // The dma-buf path needs iommufd, which QEMU reaches through the cdevs.
     if (o.via == OpenVia::kGroup && sc_.dmaPath == DmaPath::kVaddr) {
-      if (container < 0) container = static_cast<int>(p.open("/dev/vfio/vfio", O_RDWR));
-      const std::string gpath = kernel_->groupPath(dev);
-      if (groupFd.count(gpath) == 0) {
-        const long g = p.open(gpath, O_RDWR);
-        if (g < 0) {
-          note(result_.setupNotes, def.mark, fmt::format("open({})", gpath), g);
-          continue;
-        }
-        int c = container;
-        p.ioctl(static_cast<int>(g), VFIO_GROUP_SET_CONTAINER, &c);
-        // As QEMU does: the IOMMU type once the container has a group.
-        if (groupFd.empty()) p.ioctl(container, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU));
-        groupFd[gpath] = static_cast<int>(g);
-        ps.groupFds[static_cast<uint32_t>(dev.group()->id())] = static_cast<int>(g);
-      }
-      const long fd =
-          p.ioctl(groupFd[gpath], VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(dev.name().c_str()));
-      if (fd < 0) {
-        note(result_.setupNotes, def.mark, fmt::format("VFIO_GROUP_GET_DEVICE_FD({})", o.device),
-             fd);
+      const VmmResult<int> fd = ps.vmm.openViaGroup(p, *kernel_, dev);
+      if (!fd) {
+        note(result_.setupNotes, def.mark,
+             fd.error().call.rfind("open(", 0) == 0
+                 ? fd.error().call
+                 : fmt::format("{}({})", fd.error().call, o.device),
+             fd.error().rc);
         continue;
       }
-      ps.deviceFd[o.device] = static_cast<int>(fd);
+      ps.deviceFd[o.device] = *fd;
     } else {
-      if (iommufd < 0) iommufd = static_cast<int>(p.open("/dev/iommu", O_RDWR));
-      const long fd = p.open(kernel_->cdevPath(dev), O_RDWR);
-      if (fd < 0) {
-        note(result_.setupNotes, def.mark, fmt::format("open({})", kernel_->cdevPath(dev)), fd);
+      const VmmResult<int> fd = ps.vmm.openCdev(p, *kernel_, dev);
+      if (!fd) {
+        note(result_.setupNotes, def.mark, fd.error().call, fd.error().rc);
         continue;
       }
-      vfio_device_bind_iommufd bind{sizeof(bind), 0, iommufd, 0};
-      const long rc = p.ioctl(static_cast<int>(fd), VFIO_DEVICE_BIND_IOMMUFD, &bind);
-      if (rc < 0) note(result_.setupNotes, def.mark, "VFIO_DEVICE_BIND_IOMMUFD", rc);
-      ps.deviceFd[o.device] = static_cast<int>(fd);
-      ps.cdevFds.push_back(static_cast<int>(fd));
+      if (const long rc = ps.vmm.bindIommufd(p, *fd); rc < 0)
+        note(result_.setupNotes, def.mark, "VFIO_DEVICE_BIND_IOMMUFD", rc);
+      ps.deviceFd[o.device] = *fd;
       // On the dma-buf path every device translates through the IOAS from
       // the start, as a peer's DMA needs.
       if (sc_.dmaPath == DmaPath::kDmaBuf)
@@ -370,11 +350,7 @@ void Run::openDevices(ProcState& ps, const ProcessDef& def) {
           note(result_.setupNotes, def.mark, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", a);
     }
     // The guest's firmware turns memory decode on; a VMM starts from there.
-    uint16_t cmd = 0;
-    if (configRw16(ps, o.device, kPciCommand, &cmd, false) == 2) {
-      cmd = static_cast<uint16_t>(cmd | kPciCommandMemory);
-      configRw16(ps, o.device, kPciCommand, &cmd, true);
-    }
+    setMemoryDecode(p, ps.deviceFd[o.device], true);
   }
 }
 
@@ -393,35 +369,17 @@ void Run::mapAll(ProcState& ps, const ProcessDef& def) {
       continue;
     }
     const int prot = prot::kRead | (m.write ? prot::kWrite : 0);
-    const uint64_t off = VFIO_PCI_INDEX_TO_OFFSET(m.bar) + m.offset;
-    long addr = 0;
-    if (m.address) {
-      addr = p.mmap(*m.address, m.length, prot, map::kShared | map::kFixed, fdIt->second, off);
-    } else if (m.align == 0) {
-      addr = p.mmap(0, m.length, prot, map::kShared, fdIt->second, off);
-    } else {
-      // QEMU 9.2 (vfio_region_mmap): reserve size + align of PROT_NONE,
-      // round up, unmap the slack, map the BAR over the aligned start.
-      const long res = p.mmap(0, m.length + m.align, prot::kNone,
-                              map::kPrivate | map::kAnonymous | map::kNoReserve, -1, 0);
-      if (res < 0) {
-        note(result_.setupNotes, m.mark, fmt::format("mmap(reserve {})", m.name), res);
-        ps.maps[m.name] = st;
-        continue;
-      }
-      const uint64_t base = static_cast<uint64_t>(res);
-      const uint64_t aligned = (base + m.align - 1) & ~(m.align - 1);
-      if (aligned > base) p.munmap(base, aligned - base);
-      const uint64_t end = base + m.length + m.align;
-      if (end > aligned + m.length) p.munmap(aligned + m.length, end - (aligned + m.length));
-      addr = p.mmap(aligned, m.length, prot, map::kShared | map::kFixed, fdIt->second, off);
-    }
-    if (addr < 0) {
-      note(result_.setupNotes, m.mark, fmt::format("mmap({})", m.name), addr);
+    const VmmResult<uint64_t> addr =
+        mapBar(p, fdIt->second, m.bar, m.offset, m.length, prot, BarPlacement{m.address, m.align});
+    if (!addr) {
+      const bool reserve = addr.error().call == "reserve";
+      note(result_.setupNotes, m.mark,
+           reserve ? fmt::format("mmap(reserve {})", m.name) : fmt::format("mmap({})", m.name),
+           addr.error().rc);
       ps.maps[m.name] = st;
       continue;
     }
-    st.addr = static_cast<uint64_t>(addr);
+    st.addr = *addr;
     st.mapped = true;
     for (const std::string& a : m.madvise) {
       static const std::map<std::string, int> kAdvice = {
@@ -490,13 +448,9 @@ void Run::runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::stri
   switch (e.kind) {
     case EventKind::kMemoryDisable:
     case EventKind::kMemoryEnable: {
-      uint16_t cmd = 0;
-      rc = configRw16(ps, e.device, kPciCommand, &cmd, false);
-      if (rc == 2) {
-        cmd = e.kind == EventKind::kMemoryEnable ? static_cast<uint16_t>(cmd | kPciCommandMemory)
-                                                 : static_cast<uint16_t>(cmd & ~kPciCommandMemory);
-        rc = configRw16(ps, e.device, kPciCommand, &cmd, true);
-      }
+      const int fd = devFd();
+      rc = fd < 0 ? -static_cast<long>(toInt(Errno::kEBADF))
+                  : setMemoryDecode(*ps.proc, fd, e.kind == EventKind::kMemoryEnable);
       if (rc != 2) note(notes, e.mark, what, rc);
       return;
     }
@@ -570,14 +524,14 @@ long Run::attachIoas(ProcState& ps) {
   if (ps.ioas == 0) {
     iommu_ioas_alloc a{};
     a.size = sizeof(a);
-    if (const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_ALLOC, &a); rc < 0) return rc;
+    if (const long rc = p.ioctl(ps.vmm.iommufd(), IOMMU_IOAS_ALLOC, &a); rc < 0) return rc;
     ps.ioas = a.out_ioas_id;
   }
-  for (; ps.attached < ps.cdevFds.size(); ++ps.attached) {
+  for (; ps.attached < ps.vmm.cdevFds().size(); ++ps.attached) {
     vfio_device_attach_iommufd_pt at{};
     at.argsz = sizeof(at);
     at.pt_id = ps.ioas;
-    if (const long rc = p.ioctl(ps.cdevFds[ps.attached], VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+    if (const long rc = p.ioctl(ps.vmm.cdevFds()[ps.attached], VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
         rc < 0)
       return rc;
   }
@@ -597,7 +551,7 @@ long Run::dmaMap(ProcState& ps, const EventDef& e) {
     m.vaddr = vaddr;
     m.iova = e.iova;
     m.size = e.length;
-    return p.ioctl(ps.container, VFIO_IOMMU_MAP_DMA, &m);
+    return p.ioctl(ps.vmm.container(), VFIO_IOMMU_MAP_DMA, &m);
   }
   if (const long rc = attachIoas(ps); rc < 0) return rc;
   iommu_ioas_map m{};
@@ -608,7 +562,7 @@ long Run::dmaMap(ProcState& ps, const EventDef& e) {
   m.user_va = vaddr;
   m.length = e.length;
   m.iova = e.iova;
-  return p.ioctl(ps.iommufd, IOMMU_IOAS_MAP, &m);
+  return p.ioctl(ps.vmm.iommufd(), IOMMU_IOAS_MAP, &m);
 }
 
 // QEMU with iommufd on 6.19+ (its dma-buf support for p2p): the BAR range
@@ -632,7 +586,7 @@ long Run::dmaBufMap(ProcState& ps, const EventDef& e) {
   mf.fd = static_cast<int32_t>(buf);
   mf.length = e.length;
   mf.iova = e.iova;
-  const long rc = p.ioctl(ps.iommufd, IOMMU_IOAS_MAP_FILE, &mf);
+  const long rc = p.ioctl(ps.vmm.iommufd(), IOMMU_IOAS_MAP_FILE, &mf);
   if (rc < 0) {
     p.close(static_cast<int>(buf));
     return rc;
@@ -647,7 +601,7 @@ long Run::ioasUnmap(ProcState& ps, uint64_t iova, uint64_t length) {
   u.ioas_id = ps.ioas;
   u.iova = iova;
   u.length = length;
-  return ps.proc->ioctl(ps.iommufd, IOMMU_IOAS_UNMAP, &u);
+  return ps.proc->ioctl(ps.vmm.iommufd(), IOMMU_IOAS_UNMAP, &u);
 }
 
 long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
@@ -668,7 +622,7 @@ long Run::dmaUnmap(ProcState& ps, const EventDef& e) {
     u.argsz = sizeof(u);
     u.iova = e.iova;
     u.size = e.length;
-    return p.ioctl(ps.container, VFIO_IOMMU_UNMAP_DMA, &u);
+    return p.ioctl(ps.vmm.container(), VFIO_IOMMU_UNMAP_DMA, &u);
   }
   if (const long rc = attachIoas(ps); rc < 0) return rc;
   return ioasUnmap(ps, e.iova, e.length);
@@ -741,13 +695,10 @@ void Run::runEvent(const EventDef& e, PhaseResult& pr) {
       cs->name = e.child;
       cs->proc = child;
       cs->deviceFd = ps.deviceFd;
-      cs->groupFds = ps.groupFds;
       // The child inherits the container, iommufd and dma-buf fds: its
       // dma events act on the parent's IOVA space (as the parser assumes).
-      cs->container = ps.container;
-      cs->iommufd = ps.iommufd;
+      cs->vmm = ps.vmm;
       cs->ioas = ps.ioas;
-      cs->cdevFds = ps.cdevFds;
       cs->attached = ps.attached;
       cs->dmaBufs = ps.dmaBufs;
       cs->maps = ps.maps;

@@ -108,7 +108,7 @@ struct DesignResult {
 struct RunOptions {
   bool quietLockdep = true;  // count lockdep reports without printing them
   // Trace the run, keeping the latest traceLimit events (0: no trace); the
-  // caller writes the files (sim/trace_files.h) from DesignResult::trace.
+  // caller writes the files (report/trace_files.h) from DesignResult::trace.
   size_t traceLimit = 0;
   std::string traceChromePath;  // --trace: Chrome trace-event JSON
   std::string traceFtracePath;  // --ftrace: trace-cmd report text

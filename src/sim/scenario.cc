@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "base/byte_format.h"
 #include "base/page_geometry.h"
 #include "mm/mm_profile.h"
 #include "pci/config_dump.h"
@@ -476,15 +477,15 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
   if (n["offset"]) m.offset = size(n["offset"], "offset");
   if (m.offset % kPage != 0) fail(n["offset"], "offset must be a multiple of 4K");
   if (m.offset >= bar->size)
-    fail(n["offset"], fmt::format("offset {} is past the end of BAR {} ({})", formatSize(m.offset),
-                                  m.bar, formatSize(bar->size)));
+    fail(n["offset"], fmt::format("offset {} is past the end of BAR {} ({})", formatBytes(m.offset),
+                                  m.bar, formatBytes(bar->size)));
   m.length = n["length"] ? size(n["length"], "length") : bar->size - m.offset;
   if (m.length == 0 || m.length % kPage != 0)
     fail(n["length"], "length must be a non-zero multiple of 4K");
   if (m.length > bar->size - m.offset)  // offset < size: no wrap-around
     fail(n["length"] ? n["length"] : n,
          fmt::format("mapping '{}' ({} at {}) runs past the end of BAR {} ({})", m.name,
-                     formatSize(m.length), formatSize(m.offset), m.bar, formatSize(bar->size)));
+                     formatBytes(m.length), formatBytes(m.offset), m.bar, formatBytes(bar->size)));
   if (n["address"]) {
     m.address = uint(n["address"], "address");
     if (*m.address % kPage != 0) fail(n["address"], "address must be a multiple of 4K");
@@ -493,7 +494,7 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
           n["address"],
           fmt::format("mapping '{}' at {:#x} ({}) reaches into the kernel half: user space ends at "
                       "{:#x} (mmap refuses with ENOMEM)",
-                      m.name, *m.address, formatSize(m.length), kTaskSize));
+                      m.name, *m.address, formatBytes(m.length), kTaskSize));
     if (n["align"]) fail(n["align"], "give an address or an align, not both");
     m.alignSpec = "fixed";
   } else {
@@ -516,8 +517,8 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
            fmt::format("mapping '{}' cannot be placed: {} aligned to {} needs {} + {} of address "
                        "space, and user "
                        "space has {:#x} bytes",
-                       m.name, formatSize(m.length), formatSize(m.align), formatSize(m.length),
-                       formatSize(m.align), kUserSpan));
+                       m.name, formatBytes(m.length), formatBytes(m.align), formatBytes(m.length),
+                       formatBytes(m.align), kUserSpan));
   }
   if (n["prot"]) {
     const std::string pr = str(n["prot"], "prot");
@@ -689,7 +690,7 @@ void Parser::placeBars(const Scenario& sc) const {
       fail(b->mark, fmt::format("the kernel refuses device '{}': BAR {} ({}) does not fit in the "
                                 "host bridge's {} window "
                                 "[{:#x}, {:#x}) beside the BARs placed before it (ENOSPC)",
-                                d.name, b->index, formatSize(b->size),
+                                d.name, b->index, formatBytes(b->size),
                                 window == PciWindow::kIo      ? "I/O"
                                 : window == PciWindow::kMem64 ? "64-bit"
                                                               : "32-bit",
@@ -850,7 +851,7 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
           fail(n["new_length"], "new_length must be a non-zero multiple of 4K");
         if (e.newLength > kUserSpan)
           fail(n["new_length"],
-               fmt::format("new_length {} is larger than user space", formatSize(e.newLength)));
+               fmt::format("new_length {} is larger than user space", formatBytes(e.newLength)));
         if (n["new_address"]) {
           e.newAddress = uint(n["new_address"], "new_address");
           if (*e.newAddress % kPage != 0)
@@ -859,7 +860,7 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
             fail(n["new_address"],
                  fmt::format("new_address {:#x} + new_length {} reaches into the kernel half: user "
                              "space ends at {:#x} (mremap refuses with EINVAL)",
-                             *e.newAddress, formatSize(e.newLength), kTaskSize));
+                             *e.newAddress, formatBytes(e.newLength), kTaskSize));
         }
         e.length = m.length;
         uint64_t& grown = grown_[p.name][m.name];
@@ -992,7 +993,7 @@ void Parser::parseDmaMap(const YAML::Node& n, EventDef& e, const Scenario& sc,
   rangeInMapping(n, m, e);
   if (e.iova + e.length - 1 < e.iova)
     fail(n["iova"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova,
-                                formatSize(e.length)));
+                                formatBytes(e.length)));
   if (n["prot"]) {
     const std::string pr = str(n["prot"], "prot");
     if (pr == "rw")
@@ -1043,7 +1044,7 @@ void Parser::parseDmaUnmap(const YAML::Node& n, EventDef& e, const Scenario& sc,
       fail(n["length"], "length must be a non-zero multiple of 4K");
     if (e.iova + e.length - 1 < e.iova)
       fail(n["length"], fmt::format("iova {:#x} + length {} wraps the 64-bit IOVA space", e.iova,
-                                    formatSize(e.length)));
+                                    formatBytes(e.length)));
   }
   // type1v2 refuses a range that cuts a mapping (EINVAL), iommufd too (ENOENT).
   for (const DmaRange& r : space) {
@@ -1408,16 +1409,6 @@ std::optional<uint64_t> parseSize(const std::string& text) {
     return std::nullopt;
   if (shift != 0 && base > (~0ULL >> shift)) return std::nullopt;
   return static_cast<uint64_t>(base) << shift;
-}
-
-std::string formatSize(uint64_t bytes) {
-  static const char* kUnits[] = {"", "K", "M", "G", "T"};
-  unsigned u = 0;
-  while (u < 4 && bytes != 0 && bytes % 1024 == 0) {
-    bytes /= 1024;
-    ++u;
-  }
-  return fmt::format("{}{}", bytes, kUnits[u]);
 }
 
 }  // namespace vfiomm::sim

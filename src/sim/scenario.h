@@ -240,6 +240,5 @@ Scenario defaultScenario();
 // "16M" style sizes: a number with an optional K/M/G/T (or KiB/MiB/GiB/TiB)
 // suffix, binary multiples. nullopt when malformed.
 std::optional<uint64_t> parseSize(const std::string& text);
-std::string formatSize(uint64_t bytes);
 
 }  // namespace vfiomm::sim

@@ -1,7 +1,6 @@
 // `vfiomm sweep` (docs/sweep.md): BAR sizes × mapping alignments × designs,
-// each point a BarProbe (touch, decode toggle, retouch) run in a child
-// process of its own, written out as CSV, JSON, a summary table and an
-// HTML report with log–log charts.
+// each point a BarProbe (touch, decode toggle, retouch) on a kernel of its
+// own. report/sweep_report.h writes the rows out; tools/ has the command.
 #pragma once
 
 #include <cstdint>
@@ -13,8 +12,6 @@
 #include "sim/bar_probe.h"
 
 namespace vfiomm::sim {
-
-inline constexpr int kSweepSchemaVersion = 1;
 
 // Alignments a sweep point can have. The mapping address is aligned to
 // exactly this and deliberately not to the next larger page size, so 4K
@@ -29,7 +26,7 @@ struct SweepOptions {
   std::vector<uint64_t> sizes;          // BAR sizes, powers of two
   std::vector<std::string> alignments;  // from sweepAlignments()
   std::vector<DesignKind> designs;
-  unsigned jobs = 1;  // points at once, each in a child process
+  unsigned jobs = 1;  // points at once, each on a thread of its own
   uint64_t sampleAbove = kDefaultSampleAbove;
   CostModel cost;
 };
@@ -54,30 +51,9 @@ struct SweepRow {
 ProbeSpec sweepPoint(uint64_t barSize, const std::string& alignment, DesignKind design,
                      const SweepOptions& options);
 
-// Every point, each in a child process (`jobs` at once); rows ordered by
-// size, alignment, design. `started` reports progress in the parent.
+// Every point, `jobs` at once; rows ordered by size, alignment, design.
+// `started` reports each point as it starts.
 std::vector<SweepRow> runSweep(const SweepOptions& options,
                                const std::function<void(const SweepRow&)>& started = {});
-
-nlohmann::ordered_json sweepToJson(const SweepOptions& options, const std::vector<SweepRow>& rows);
-std::string sweepToCsv(const std::vector<SweepRow>& rows);
-// Per design × alignment: the first touch's faults and modelled time at up
-// to five of the swept sizes; sampled cells are marked.
-std::string sweepSummary(const SweepOptions& options, const std::vector<SweepRow>& rows);
-
-// A self-contained HTML page: per alignment, log–log charts of the first
-// touch's faults and modelled time against BAR size, a line per design;
-// the summary table; which points were sampled.
-std::string sweepReportHtml(const SweepOptions& options, const std::vector<SweepRow>& rows);
-
-// `vfiomm sweep` from its parsed arguments: runs the sweep, prints the
-// summary, writes the files asked for (sim/output_file.h). Returns the exit
-// status, 0; throws OutputError for a file that cannot be written (checked
-// before anything runs).
-struct SweepCommand {
-  SweepOptions options;
-  std::string csvPath, jsonPath, reportPath;
-};
-int runSweepCommand(const SweepCommand& cmd);
 
 }  // namespace vfiomm::sim

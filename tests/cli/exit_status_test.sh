@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vfiomm's exit statuses (src/tools/vfiomm_main.cc): 0 on success, 2 on bad
+# vfiomm's exit statuses (src/tools/main.cc): 0 on success, 2 on bad
 # input — a scenario file that does not parse, an unknown design, devices the
 # kernel refuses (in-process for `run`, in child processes for `compare`) —
 # and the message on stderr.

@@ -5,14 +5,16 @@
 // buffer and iommufd unmaps its IOPTEs (dma-mapping.md §2.6, §4.2-§4.3).
 #include <gtest/gtest.h>
 
+#include "report/report.h"
 #include "scenario_error.h"
-#include "sim/report.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
+
+using report::formatTable;
 
 DesignResult runOn(DmaPath path) {
   Scenario sc = loadScenario(test::sourceDir() + "/scenarios/dma-peer-after-mem-clear.yaml");

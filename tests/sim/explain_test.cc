@@ -16,11 +16,14 @@
 #include <sstream>
 #include <string>
 
+#include "report/explain_report.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
+
+using report::explanationToJson;
 
 using Json = nlohmann::ordered_json;
 

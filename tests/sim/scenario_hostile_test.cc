@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <string>
 
+#include "report/report.h"
 #include "scenario_error.h"
-#include "sim/report.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
 namespace {
+
+using report::jsonText;
+using report::scenarioToJson;
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;

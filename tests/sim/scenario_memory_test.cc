@@ -5,12 +5,14 @@
 
 #include <string>
 
+#include "report/report.h"
 #include "scenario_error.h"
-#include "sim/report.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {
 namespace {
+
+using report::scenarioToJson;
 
 const char* const kBase = R"(name: t
 devices:

@@ -9,12 +9,15 @@
 #include <sstream>
 #include <string>
 
+#include "base/byte_format.h"
+#include "report/report.h"
 #include "scenario_error.h"
-#include "sim/report.h"
 #include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
+
+using report::scenarioToJson;
 
 std::string sourceDir() { return test::sourceDir(); }
 
@@ -93,7 +96,7 @@ TEST(Scenario, Sizes) {
   EXPECT_EQ(parseSize("0x1000"), 4096U);
   EXPECT_FALSE(parseSize("4Q"));
   EXPECT_FALSE(parseSize("-1"));
-  EXPECT_EQ(formatSize(32ULL << 30), "32G");
+  EXPECT_EQ(formatBytes(32ULL << 30), "32G");
 }
 
 std::string replace(std::string s, const std::string& from, const std::string& to) {

@@ -15,12 +15,17 @@
 #include <sstream>
 #include <string>
 
+#include "report/sweep_report.h"
 #include "sim/bar_probe.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
 
 namespace vfiomm::sim {
 namespace {
+
+using report::sweepReportHtml;
+using report::sweepToCsv;
+using report::sweepToJson;
 
 using Json = nlohmann::ordered_json;
 

@@ -13,6 +13,9 @@
 #include "uapi/libc.h"
 
 namespace vfiomm::libc {
+
+// C names, as the program would have them.
+// NOLINTBEGIN(readability-identifier-naming)
 namespace {
 
 // Where the MSI-X table is, from the config space's MSI-X capability.
@@ -272,5 +275,7 @@ int vfio_setup_program(const struct vfio_setup_options* opts, char* err, size_t 
     if (fd >= 0) close(fd);
   return rc;
 }
+
+// NOLINTEND(readability-identifier-naming)
 
 }  // namespace vfiomm::libc

@@ -8,6 +8,8 @@
 
 namespace vfiomm::libc {
 
+// C names, as the program would have them.
+// NOLINTBEGIN(readability-identifier-naming)
 struct vfio_setup_options {
   const char* bdf;         // "0000:01:00.0"
   const char* group_path;  // "/dev/vfio/N": the group path (with a container)
@@ -17,5 +19,7 @@ struct vfio_setup_options {
 
 // 0, or -1 with `err` saying which call answered what it must not.
 int vfio_setup_program(const struct vfio_setup_options* opts, char* err, size_t errlen);
+
+// NOLINTEND(readability-identifier-naming)
 
 }  // namespace vfiomm::libc

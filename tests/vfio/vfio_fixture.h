@@ -12,6 +12,7 @@
 #include "mm/mm.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
+#include "sim/vmm.h"
 #include "sync/lockdep.h"
 #include "uapi/kernel.h"
 #include "uapi/process.h"
@@ -67,21 +68,15 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
     fd = openGroupPath(*proc);
   }
 
-  // open container + group, set the container, get the device fd.
+  // open container + group, set the container, get the device fd, as a
+  // VMM does (sim/vmm.h).
   int openGroupPath(Process& p) {
-    const long container = p.open("/dev/vfio/vfio", O_RDWR);
-    EXPECT_GE(container, 0);
-    const long group = p.open(kernel->groupPath(*dev), O_RDWR);
-    EXPECT_GE(group, 0);
-    int c = static_cast<int>(container);
-    EXPECT_EQ(p.ioctl(static_cast<int>(group), VFIO_GROUP_SET_CONTAINER, &c), 0);
-    EXPECT_EQ(p.ioctl(static_cast<int>(container), VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)),
-              0);
-    groupFd = static_cast<int>(group);
-    const long d = p.ioctl(static_cast<int>(group), VFIO_GROUP_GET_DEVICE_FD,
-                           const_cast<char*>(dev->name().c_str()));
-    EXPECT_GE(d, 0);
-    return static_cast<int>(d);
+    sim::Vmm vmm;
+    const sim::VmmResult<int> d = vmm.openViaGroup(p, *kernel, *dev);
+    EXPECT_TRUE(d) << d.error().call << " returned " << d.error().rc;
+    EXPECT_EQ(vmm.groupFds().size(), 1U);
+    groupFd = vmm.groupFds().begin()->second;
+    return d ? *d : -1;
   }
 
   long map(uint64_t offset, uint64_t len, uint64_t at = 0, int prot = prot::kRead | prot::kWrite,
@@ -98,11 +93,7 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
     EXPECT_EQ(proc->pread(fd, &v, size, kConfigOffset + offset), static_cast<long>(size));
     return v;
   }
-  void setMem(bool on) {
-    const uint32_t cmd = configRead(kPciCommand, 2);
-    const uint32_t next = on ? (cmd | kPciCommandMemory) : (cmd & ~uint32_t{kPciCommandMemory});
-    ASSERT_EQ(configWrite(kPciCommand, next, 2), 2);
-  }
+  void setMem(bool on) { ASSERT_EQ(sim::setMemoryDecode(*proc, fd, on), 2); }
 
   AccessResult touch(uint64_t va, Process* p = nullptr) {
     return (p ? *p : *proc).thread().load(va, 4);

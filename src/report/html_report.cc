@@ -1,4 +1,4 @@
-#include "sim/html_report.h"
+#include "report/html_report.h"
 
 #include <fmt/format.h>
 
@@ -8,14 +8,21 @@
 #include <functional>
 #include <limits>
 
-#include "sim/report.h"
-#include "sim/svg_chart.h"
+#include "base/html_escape.h"
+#include "report/report.h"
+#include "report/svg_chart.h"
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
+
+using sim::BarDef;
+using sim::DesignResult;
+using sim::DeviceDef;
+using sim::Metrics;
+using sim::PhaseResult;
+using sim::Scenario;
+using sim::TimelineSample;
 
 namespace {
-
-using svg::escape;
 
 // A log scale once the positive values span two decades or more: below
 // that a linear one reads better.
@@ -51,7 +58,7 @@ std::string sizeText(uint64_t bytes) {
 std::string scenarioSection(const Scenario& sc) {
   std::string h = "<dl class=\"facts\">";
   auto fact = [&h](const std::string& key, const std::string& value) {
-    h += fmt::format("<dt>{}</dt><dd>{}</dd>", escape(key), escape(value));
+    h += fmt::format("<dt>{}</dt><dd>{}</dd>", htmlEscape(key), htmlEscape(value));
   };
   fact("scenario", sc.name);
   if (!sc.description.empty()) fact("description", sc.description);
@@ -77,10 +84,11 @@ void tableBlock(std::string& h, const std::string& heading,
                 const std::vector<DesignResult>& results,
                 const std::function<const Metrics&(const DesignResult&)>& get) {
   h += fmt::format("<tbody><tr class=\"block\"><th colspan=\"{}\">{}</th></tr>", results.size() + 1,
-                   escape(heading));
+                   htmlEscape(heading));
   for (const MetricRow& row : metricRows()) {
-    h += fmt::format("<tr><th scope=\"row\">{}</th>", escape(row.label));
-    for (const DesignResult& r : results) h += fmt::format("<td>{}</td>", escape(row.cell(get(r))));
+    h += fmt::format("<tr><th scope=\"row\">{}</th>", htmlEscape(row.label));
+    for (const DesignResult& r : results)
+      h += fmt::format("<td>{}</td>", htmlEscape(row.cell(get(r))));
     h += "</tr>";
   }
   h += "</tbody>";
@@ -90,10 +98,10 @@ std::string tableHead(const std::vector<DesignResult>& results) {
   std::string h = "<table class=\"metrics\"><thead><tr><th></th>";
   for (const DesignResult& r : results) {
     h += fmt::format("<th scope=\"col\"{}>{}</th>", r.failed ? " class=\"failed\"" : "",
-                     escape(std::string(designName(r.design))));
+                     htmlEscape(std::string(designName(r.design))));
   }
   h += "</tr><tr><th scope=\"row\">profile</th>";
-  for (const DesignResult& r : results) h += fmt::format("<td>{}</td>", escape(r.profile));
+  for (const DesignResult& r : results) h += fmt::format("<td>{}</td>", htmlEscape(r.profile));
   return h + "</tr></thead>";
 }
 
@@ -115,14 +123,14 @@ std::string tableSection(const std::vector<DesignResult>& results) {
       notes += fmt::format(
           "<li class=\"failed\">FAIL {}: {} invariant-1 violations, {} lockdep reports where there "
           "should be none</li>",
-          escape(design), r.total.violations, r.total.lockdepReports);
+          htmlEscape(design), r.total.violations, r.total.lockdepReports);
     }
     for (const std::string& n : r.setupNotes)
-      notes += fmt::format("<li>{}: setup: {}</li>", escape(design), escape(n));
+      notes += fmt::format("<li>{}: setup: {}</li>", htmlEscape(design), htmlEscape(n));
     for (const PhaseResult& p : r.phases)
       for (const std::string& n : p.notes)
-        notes +=
-            fmt::format("<li>{}: phase {}: {}</li>", escape(design), escape(p.name), escape(n));
+        notes += fmt::format("<li>{}: phase {}: {}</li>", htmlEscape(design), htmlEscape(p.name),
+                             htmlEscape(n));
   }
   if (!notes.empty()) h += "<ul class=\"notes\">" + notes + "</ul>";
   return h;
@@ -240,8 +248,8 @@ std::string renderHtmlPage(const std::string& title, const std::vector<HtmlSecti
   std::string body;
   for (const HtmlSection& s : sections) {
     const std::string id = anchorOf(s.title);
-    toc += fmt::format("<li><a href=\"#{}\">{}</a></li>", id, escape(s.title));
-    body += fmt::format("<section id=\"{}\"><h2>{}</h2>\n{}\n</section>\n", id, escape(s.title),
+    toc += fmt::format("<li><a href=\"#{}\">{}</a></li>", id, htmlEscape(s.title));
+    body += fmt::format("<section id=\"{}\"><h2>{}</h2>\n{}\n</section>\n", id, htmlEscape(s.title),
                         s.html);
   }
   return fmt::format(
@@ -250,7 +258,7 @@ std::string renderHtmlPage(const std::string& title, const std::vector<HtmlSecti
       "initial-scale=1\">\n<title>{}</title>\n"
       "<style>{}</style>\n</head>\n<body>\n<h1>{}</h1>\n<nav><ol>{}</ol></nav>\n{}</body>\n</"
       "html>\n",
-      escape(title), kStyle, escape(title), toc, body);
+      htmlEscape(title), kStyle, htmlEscape(title), toc, body);
 }
 
 std::vector<HtmlSection> comparisonSections(const Scenario& sc,
@@ -264,4 +272,4 @@ std::vector<HtmlSection> comparisonSections(const Scenario& sc,
   };
 }
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

@@ -5,16 +5,16 @@
 
 #include <vector>
 
-#include "sim/output_file.h"
+#include "report/output_file.h"
 #include "sim/runner.h"
 #include "trace/trace_log.h"
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 // Writes the results' traces, in order, into the files given (either may be
 // null) and commits them. Throws OutputError when a file cannot be written,
 // ScenarioError when a result has no trace.
-void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrome,
+void writeTraceFiles(const std::vector<sim::DesignResult>& results, OutputFile* chrome,
                      OutputFile* ftrace);
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

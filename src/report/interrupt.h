@@ -16,7 +16,7 @@
 #include <cstddef>
 #include <string>
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 // The CLI's main installs the handler before anything runs; a signal
 // ignored when vfiomm started (nohup, a background job of a shell without
@@ -50,4 +50,4 @@ class RemoveOnInterrupt {
   size_t slot_;
 };
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

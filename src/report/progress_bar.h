@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 class ProgressBar {
  public:
@@ -42,4 +42,4 @@ class ProgressBar {
   Clock::time_point lastDraw_{};
 };
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

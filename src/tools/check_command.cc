@@ -1,4 +1,4 @@
-#include "check/check_command.h"
+#include "tools/check_command.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -15,13 +15,25 @@
 #include "check/replay_file.h"
 #include "check/schedule_run.h"
 #include "check/shrink.h"
-#include "sim/output_file.h"
-#include "sim/progress_bar.h"
+#include "report/output_file.h"
+#include "report/progress_bar.h"
 #include "sim/scenario.h"
 #include "trace/chrome_trace_writer.h"
 #include "trace/tracer.h"
 
-namespace vfiomm::check {
+namespace vfiomm::tools {
+
+using check::applyMutation;
+using check::CheckOptions;
+using check::CheckResult;
+using check::Failure;
+using check::mutationNames;
+using check::ReplayFile;
+using check::replayFromJson;
+using check::ScheduleOutcome;
+using check::ShrinkResult;
+using check::strategyByName;
+using check::StrategyKind;
 
 namespace {
 
@@ -118,20 +130,20 @@ Failure shrunk(const sim::Scenario& sc, const CheckOptions& options, const Failu
 
 // The failing schedule again, traced on a logical clock: the same schedule
 // gives the same bytes.
-void writeTrace(sim::OutputFile* out, const sim::Scenario& sc, const CheckOptions& options,
+void writeTrace(report::OutputFile* out, const sim::Scenario& sc, const CheckOptions& options,
                 const Failure& f) {
   if (out == nullptr) return;
   const ScheduleOutcome o =
       replaySchedule(sc, options, f.choices, f.schedule, trace::Tracer::kDefaultLimit);
   if (o.trace == nullptr || !o.broken || *o.broken != f.what)
-    throw sim::OutputError(
+    throw report::OutputError(
         fmt::format("{}: the traced replay did not end in the failure", out->path()));
   trace::writeChromeTrace(out->stream(), {o.trace.get()});
   out->commit();
   fmt::print("trace: {}\n", out->path());
 }
 
-void writeReplay(sim::OutputFile* out, const CheckCommand& cmd, const Failure& f) {
+void writeReplay(report::OutputFile* out, const CheckCommand& cmd, const Failure& f) {
   if (out == nullptr) return;
   out->stream() << replayToJson(replayOf(cmd, f));
   out->commit();
@@ -158,7 +170,7 @@ void printFigures(const CheckCommand& cmd, const CheckOptions& options, const Ch
 // A replay must end as the recorded schedule did, or the model is not
 // deterministic: that is vfiomm's bug, not the design's.
 int endReplay(const sim::Scenario& sc, const CheckOptions& options, const ReplayFile& recorded,
-              const CheckResult& r, sim::OutputFile* traceOut) {
+              const CheckResult& r, report::OutputFile* traceOut) {
   if (!r.failure || r.failure->what != recorded.failure) {
     fmt::print("the replay of schedule {} did not reproduce the recorded failure:\n{}\n",
                recorded.schedule, recorded.failure);
@@ -184,10 +196,12 @@ int runCheckCommand(CheckCommand cmd) {
   sim::Scenario sc = sim::loadScenario(cmd.scenario);
   if (!cmd.profile.empty()) sc.profile = cmd.profile;
   CheckOptions options = checkOptionsOf(cmd, recorded.choices);
-  const auto out =
-      cmd.replayOut.empty() ? nullptr : std::make_unique<sim::OutputFile>(cmd.replayOut, "replay");
-  const auto traceOut =
-      cmd.tracePath.empty() ? nullptr : std::make_unique<sim::OutputFile>(cmd.tracePath, "trace");
+  const auto out = cmd.replayOut.empty()
+                       ? nullptr
+                       : std::make_unique<report::OutputFile>(cmd.replayOut, "replay");
+  const auto traceOut = cmd.tracePath.empty()
+                            ? nullptr
+                            : std::make_unique<report::OutputFile>(cmd.tracePath, "trace");
   // A deadlocked schedule leaves the model's threads blocked for good:
   // report it, write its replay and end the process from here.
   options.onStuck = [&cmd, &out](const Failure& f) {
@@ -196,7 +210,7 @@ int runCheckCommand(CheckCommand cmd) {
     std::fflush(stdout);
     std::_Exit(kExitViolation);
   };
-  sim::ProgressBar bar(stderr, sim::ProgressBar::isTerminal(stderr));
+  report::ProgressBar bar(stderr, report::ProgressBar::isTerminal(stderr));
   options.onProgress = [&bar, &options](uint64_t done) {
     bar.update(static_cast<double>(done) / static_cast<double>(options.schedules),
                fmt::format("schedule {} of {}", done, options.schedules));
@@ -224,4 +238,42 @@ int runCheckCommand(CheckCommand cmd) {
   return kExitViolation;
 }
 
-}  // namespace vfiomm::check
+CheckSubcommand::CheckSubcommand(CLI::App& parent)
+    : Subcommand(parent, "check",
+                 "explore thread interleavings of a scenario deterministically, stop at the first "
+                 "that breaks an invariant or lockdep, shrink it (docs/check.md). Exit 0 no "
+                 "violation, 1 a violation, 2 bad input, 3 a replay that did not reproduce its "
+                 "recording") {
+  CLI::App& cmd = app();
+  cmd.add_option("scenario", cmd_.scenario, "scenario YAML file (small: scenarios/check/)");
+  cmd.add_option("--design", cmd_.design, "the design (`vfiomm designs` lists them)");
+  cmd.add_option("--profile", cmd_.profile, "the mm profile (default: the scenario's)");
+  cmd.add_option(
+      "--mutate", cmd_.mutations,
+      "turn on a seeded bug (repeatable; docs/check.md lists them, a wrong name lists them too)");
+  cmd.add_option("--strategy", cmd_.strategy, "random, pct or dfs (default random)");
+  cmd.add_option("--schedules", cmd_.schedules, "schedules to run at most (default 1000)");
+  cmd.add_option("--seed", cmd_.seed, "the seed; same inputs, same schedules (default 1)");
+  cmd.add_option("--depth", cmd_.depth, "pct's bug depth d: d-1 priority changes (default 3)");
+  cmd.add_option("--preemptions", cmd_.preemptions, "dfs's preemption bound (default 2)");
+  cmd.add_option("--jobs,-j", cmd_.jobs,
+                 "schedules run at once, each on a kernel of its own (random, pct; default 1); "
+                 "the result does not depend on it");
+  cmd.add_option("--replay-out", cmd_.replayOut,
+                 "write the failing schedule, shrunk, as JSON (the inputs and its choices)");
+  cmd.add_option("--trace", cmd_.tracePath,
+                 "write the failing schedule's Chrome trace (ui.perfetto.dev); the same schedule "
+                 "gives the same bytes");
+  auto* replay = cmd.add_option("--replay", cmd_.replayIn,
+                                "run the schedule of a replay file (its inputs win)");
+  cmd.get_option("scenario")->excludes(replay);
+  cmd.get_option("--design")->excludes(replay);
+}
+
+int CheckSubcommand::run() {
+  if (cmd_.replayIn.empty() && (cmd_.scenario.empty() || cmd_.design.empty()))
+    throw sim::ScenarioError("check: give a scenario and --design, or --replay FILE");
+  return runCheckCommand(cmd_);
+}
+
+}  // namespace vfiomm::tools

@@ -1,11 +1,31 @@
-#include "sim/report.h"
+#include "report/report.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <functional>
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
+
+using sim::AccessProgram;
+using sim::BarDef;
+using sim::CostModel;
+using sim::DesignResult;
+using sim::DeviceDef;
+using sim::DmaPath;
+using sim::EventDef;
+using sim::EventKind;
+using sim::MappingDef;
+using sim::Metrics;
+using sim::OpenDef;
+using sim::OpenVia;
+using sim::Pattern;
+using sim::PhaseDef;
+using sim::PhaseResult;
+using sim::ProcessDef;
+using sim::Scenario;
+using sim::ThreadDef;
+using sim::TimelineSample;
 
 namespace {
 
@@ -402,4 +422,4 @@ std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& res
   return out;
 }
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

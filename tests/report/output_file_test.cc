@@ -2,7 +2,7 @@
 // under its name only when committed; anything short of that leaves the
 // previous file; a path that cannot be written fails when opened (before a
 // run), and a full device fails when committed, never silently.
-#include "sim/output_file.h"
+#include "report/output_file.h"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -18,6 +18,9 @@
 
 namespace vfiomm::sim {
 namespace {
+
+using report::OutputError;
+using report::OutputFile;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;

@@ -1,4 +1,4 @@
-#include "sim/output_file.h"
+#include "report/output_file.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -13,7 +13,7 @@
 #include <streambuf>
 #include <vector>
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 // A stream buffer over a file descriptor that keeps the first error's
 // errno (std::ofstream loses it).
@@ -208,4 +208,4 @@ void OutputFile::commit() {
   done_ = true;
 }
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

@@ -9,8 +9,9 @@
 
 #include "check/check_run.h"
 #include "check/replay_file.h"
+#include "tools/subcommand.h"
 
-namespace vfiomm::check {
+namespace vfiomm::tools {
 
 struct CheckCommand {
   std::string scenario;
@@ -29,18 +30,28 @@ struct CheckCommand {
 };
 
 // The recorded inputs of `r` replace those of `cmd`.
-void applyReplay(const ReplayFile& r, CheckCommand& cmd);
+void applyReplay(const check::ReplayFile& r, CheckCommand& cmd);
 // The run `cmd` asks for; `replay` is the recorded choice sequence when
 // cmd.replayIn is set. Throws sim::ScenarioError on an unknown design,
 // mutation or strategy.
-CheckOptions checkOptionsOf(const CheckCommand& cmd, std::vector<unsigned> replay);
+check::CheckOptions checkOptionsOf(const CheckCommand& cmd, std::vector<unsigned> replay);
 
 // Runs the check; a failure found is shrunk (check/shrink.h) before it is
 // printed and written, and replayed with the tracer on for --trace.
 // Returns the exit status: 0 no violation, 1 a violation (or deadlock),
 // 3 a replay that left its recording or ended otherwise than recorded
 // (the model was not deterministic: a bug of vfiomm). Throws
-// sim::ScenarioError and sim::OutputError on bad input.
+// sim::ScenarioError and report::OutputError on bad input.
 int runCheckCommand(CheckCommand cmd);
 
-}  // namespace vfiomm::check
+// `vfiomm check` on the command line.
+class CheckSubcommand : public Subcommand {
+ public:
+  explicit CheckSubcommand(CLI::App& parent);
+  int run() override;
+
+ private:
+  CheckCommand cmd_;
+};
+
+}  // namespace vfiomm::tools

@@ -1,4 +1,4 @@
-#include "sim/interrupt.h"
+#include "report/interrupt.h"
 
 #include <limits.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 namespace {
 
@@ -116,4 +116,4 @@ RemoveOnInterrupt::RemoveOnInterrupt(const std::string& path, const std::string&
 
 RemoveOnInterrupt::~RemoveOnInterrupt() { files[slot_].state.store(kFree); }
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

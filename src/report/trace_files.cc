@@ -1,4 +1,4 @@
-#include "sim/trace_files.h"
+#include "report/trace_files.h"
 
 #include <fmt/format.h>
 
@@ -6,7 +6,10 @@
 #include "trace/chrome_trace_writer.h"
 #include "trace/ftrace_writer.h"
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
+
+using sim::DesignResult;
+using sim::ScenarioError;
 
 void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrome,
                      OutputFile* ftrace) {
@@ -27,4 +30,4 @@ void writeTraceFiles(const std::vector<DesignResult>& results, OutputFile* chrom
   }
 }
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

@@ -4,7 +4,7 @@
 //
 // A regular file (or a new one) is written under a temporary name in its
 // own directory and renamed over the path only when everything was written
-// and synced: an interrupted (sim/interrupt.h) or failed run leaves the
+// and synced: an interrupted (report/interrupt.h) or failed run leaves the
 // previous file, or none, and says so on stderr. What rename cannot replace
 // — a device such as /dev/stdout or /dev/full, a FIFO — is written
 // directly; there too every write is checked, so a full device is an error,
@@ -20,9 +20,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "sim/interrupt.h"
+#include "report/interrupt.h"
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 // A file that cannot be written; the message is whole (exit status 2).
 class OutputError : public std::runtime_error {
@@ -67,4 +67,4 @@ class OutputFile {
   bool done_ = false;
 };
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

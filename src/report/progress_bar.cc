@@ -1,4 +1,4 @@
-#include "sim/progress_bar.h"
+#include "report/progress_bar.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 namespace {
 
@@ -54,4 +54,4 @@ void ProgressBar::finish() {
   drawn_ = false;
 }
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

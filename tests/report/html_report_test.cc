@@ -1,7 +1,7 @@
 // The SVG charts, the HTML page and the timeline the runner records for it
 // (issue 7). The browser test of the real report is
 // tests/report/chromium_report_test.sh.
-#include "sim/html_report.h"
+#include "report/html_report.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,14 +11,23 @@
 #include <regex>
 #include <string>
 
-#include "sim/report.h"
+#include "base/html_escape.h"
+#include "report/report.h"
+#include "report/svg_chart.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
-#include "sim/svg_chart.h"
 #include "sim/timeline.h"
 
 namespace vfiomm::sim {
 namespace {
+
+using report::comparisonSections;
+using report::designResultToJson;
+using report::HtmlSection;
+using report::kJsonSchemaVersion;
+using report::metricsToJson;
+using report::renderHtmlPage;
+namespace svg = report::svg;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -38,7 +47,7 @@ std::vector<std::string> labels(const std::vector<svg::Tick>& ticks) {
 }
 
 TEST(SvgChart, EscapesMarkup) {
-  EXPECT_EQ(svg::escape(R"(<a & 'b' "c">)"), "&lt;a &amp; &#39;b&#39; &quot;c&quot;&gt;");
+  EXPECT_EQ(htmlEscape(R"(<a & 'b' "c">)"), "&lt;a &amp; &#39;b&#39; &quot;c&quot;&gt;");
   svg::LineChartSpec spec;
   spec.title = "<script>x</script>";
   spec.series = {{"a&b", {{1, 2}}}};

@@ -11,7 +11,7 @@
 #include "sim/runner.h"
 #include "sim/scenario.h"
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 inline constexpr int kJsonSchemaVersion = 2;
 
@@ -20,20 +20,21 @@ inline constexpr int kJsonSchemaVersion = 2;
 std::string jsonText(const nlohmann::ordered_json& j, int indent = -1);
 
 // The scenario with every default filled in.
-nlohmann::ordered_json scenarioToJson(const Scenario& sc);
-nlohmann::ordered_json metricsToJson(const Metrics& m);
+nlohmann::ordered_json scenarioToJson(const sim::Scenario& sc);
+nlohmann::ordered_json metricsToJson(const sim::Metrics& m);
 // One design's result, as the JSON's "designs" holds it.
-nlohmann::ordered_json designResultToJson(const DesignResult& r);
-nlohmann::ordered_json resultsToJson(const Scenario& sc, const std::vector<DesignResult>& results);
+nlohmann::ordered_json designResultToJson(const sim::DesignResult& r);
+nlohmann::ordered_json resultsToJson(const sim::Scenario& sc,
+                                     const std::vector<sim::DesignResult>& results);
 
 // The rows of the comparison table: a label and how to print a cell. The
 // terminal table and the HTML report show the same rows.
 struct MetricRow {
   const char* label;
-  std::function<std::string(const Metrics&)> cell;
+  std::function<std::string(const sim::Metrics&)> cell;
 };
 const std::vector<MetricRow>& metricRows();
 
-std::string formatTable(const Scenario& sc, const std::vector<DesignResult>& results);
+std::string formatTable(const sim::Scenario& sc, const std::vector<sim::DesignResult>& results);
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

@@ -1,5 +1,5 @@
 // The progress bar: its line, and that it stays silent off a terminal.
-#include "sim/progress_bar.h"
+#include "report/progress_bar.h"
 
 #include <gtest/gtest.h>
 
@@ -9,6 +9,8 @@
 
 namespace vfiomm::sim {
 namespace {
+
+using report::ProgressBar;
 
 TEST(ProgressBar, RendersFractionElapsedAndWhat) {
   EXPECT_EQ(ProgressBar::render(0.5, "address-space: touch", 12.34, 79),

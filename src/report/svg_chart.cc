@@ -1,4 +1,4 @@
-#include "sim/svg_chart.h"
+#include "report/svg_chart.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <string_view>
 
-namespace vfiomm::sim::svg {
+#include "base/html_escape.h"
+
+namespace vfiomm::report::svg {
 
 namespace {
 
@@ -173,7 +175,7 @@ class SvgWriter {
   void title(const std::string& text) {
     body_ += fmt::format(
         R"svg(<text x="{}" y="24" class="chart-title" font-size="15" font-weight="bold">{}</text>)svg",
-        px(kPlotLeft), escape(text));
+        px(kPlotLeft), htmlEscape(text));
   }
 
   void frame() {
@@ -189,12 +191,12 @@ class SvgWriter {
                            px(kPlotLeft), px(kPlotRight), py, py);
       body_ += fmt::format(
           R"svg(<text x="{}" y="{}" font-size="11" text-anchor="end" dominant-baseline="middle">{}</text>)svg",
-          px(kPlotLeft - 6), py, escape(t.label));
+          px(kPlotLeft - 6), py, htmlEscape(t.label));
     }
     const double midY = (kPlotTop + plotBottom()) / 2;
     body_ += fmt::format(
         R"svg(<text x="16" y="{}" font-size="12" text-anchor="middle" transform="rotate(-90 16 {})">{}</text>)svg",
-        px(midY), px(midY), escape(label));
+        px(midY), px(midY), htmlEscape(label));
   }
 
   void xAxis(const Axis& x, const std::string& label) {
@@ -204,11 +206,11 @@ class SvgWriter {
                            pxx, px(kPlotTop), px(plotBottom()));
       body_ +=
           fmt::format(R"svg(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)svg",
-                      pxx, px(plotBottom() + 16), escape(t.label));
+                      pxx, px(plotBottom() + 16), htmlEscape(t.label));
     }
     body_ +=
         fmt::format(R"svg(<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>)svg",
-                    px((kPlotLeft + kPlotRight) / 2), px(plotBottom() + 40), escape(label));
+                    px((kPlotLeft + kPlotRight) / 2), px(plotBottom() + 40), htmlEscape(label));
   }
 
   void legend(const std::vector<std::string>& names, bool lines) {
@@ -225,7 +227,7 @@ class SvgWriter {
       }
       body_ += fmt::format(
           R"svg(<text x="{}" y="{}" font-size="12" dominant-baseline="middle">{}<title>{}</title></text>)svg",
-          px(kPlotRight + 36), px(y), escape(shorten(names[i])), escape(names[i]));
+          px(kPlotRight + 36), px(y), htmlEscape(shorten(names[i])), htmlEscape(names[i]));
     }
   }
 
@@ -238,8 +240,8 @@ class SvgWriter {
   std::string finish(const std::string& chartTitle, size_t marks) const {
     return fmt::format(
         R"svg(<svg class="chart" data-points="{}" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}" font-family="sans-serif"><title>{}</title>{}</svg>)svg",
-        marks, px(kWidth), px(height_), px(kWidth), px(height_), escape(chartTitle),
-        escape(chartTitle), body_);
+        marks, px(kWidth), px(height_), px(kWidth), px(height_), htmlEscape(chartTitle),
+        htmlEscape(chartTitle), body_);
   }
 
  private:
@@ -248,22 +250,6 @@ class SvgWriter {
 };
 
 }  // namespace
-
-std::string escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
 
 const std::string& seriesColour(size_t index) {
   // Okabe-Ito, without its yellow (unreadable on white), then greys.
@@ -317,7 +303,7 @@ std::string lineChart(const LineChartSpec& spec) {
       w.body() += fmt::format(
           R"svg(<text x="{}" y="{}" font-size="10" fill="#555" text-anchor="end" transform="rotate(-90 {} {})">{}</text>)svg",
           px(xAxis.map(x) + 10), px(kPlotTop + 4), px(xAxis.map(x) + 10), px(kPlotTop + 4),
-          escape(label));
+          htmlEscape(label));
     }
   }
   std::vector<std::string> names;
@@ -335,13 +321,14 @@ std::string lineChart(const LineChartSpec& spec) {
     const std::string& colour = seriesColour(i);
     w.body() += fmt::format(
         R"svg(<polyline class="series" fill="none" stroke="{}" stroke-width="2" points="{}"><title>{}</title></polyline>)svg",
-        colour, points, escape(s.name));
+        colour, points, htmlEscape(s.name));
     if (n > kMaxCircles) continue;
     for (const auto& [x, y] : s.points) {
       if (!drawable(x, spec.logX) || !drawable(y, spec.logY)) continue;
       w.body() += fmt::format(
           R"svg(<circle cx="{}" cy="{}" r="3" fill="{}"><title>{}: ({}, {})</title></circle>)svg",
-          px(xAxis.map(x)), px(yAxis.map(y)), colour, escape(s.name), exactValue(x), exactValue(y));
+          px(xAxis.map(x)), px(yAxis.map(y)), colour, htmlEscape(s.name), exactValue(x),
+          exactValue(y));
     }
   }
   w.frame();
@@ -395,11 +382,11 @@ void groupLabels(SvgWriter& w, const BarChartSpec& spec, double band, bool slant
     if (slant) {
       w.body() += fmt::format(
           R"svg(<text x="{}" y="{}" font-size="11" text-anchor="end" transform="rotate(-30 {} {})">{}</text>)svg",
-          px(cx), px(y), px(cx), px(y), escape(spec.groups[gi].label));
+          px(cx), px(y), px(cx), px(y), htmlEscape(spec.groups[gi].label));
     } else {
       w.body() +=
           fmt::format(R"svg(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)svg",
-                      px(cx), px(y), escape(spec.groups[gi].label));
+                      px(cx), px(y), htmlEscape(spec.groups[gi].label));
     }
   }
 }
@@ -441,7 +428,7 @@ std::string barChart(const BarChartSpec& spec) {
       w.body() += fmt::format(
           R"svg(<rect class="bar" x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} / {}: {}</title></rect>)svg",
           px(left), px(top), px(barWidth), px(std::max(bottom - top, 0.5)), seriesColour(s),
-          escape(g.label), escape(spec.seriesNames[s]), exactValue(v));
+          htmlEscape(g.label), htmlEscape(spec.seriesNames[s]), exactValue(v));
       ++marks;
     }
   }
@@ -452,4 +439,4 @@ std::string barChart(const BarChartSpec& spec) {
   return w.finish(spec.title, marks);
 }
 
-}  // namespace vfiomm::sim::svg
+}  // namespace vfiomm::report::svg

@@ -9,7 +9,7 @@
 #include "sim/runner.h"
 #include "sim/scenario.h"
 
-namespace vfiomm::sim {
+namespace vfiomm::report {
 
 struct HtmlSection {
   std::string title;  // plain text, escaped by the page
@@ -22,7 +22,7 @@ std::string renderHtmlPage(const std::string& title, const std::vector<HtmlSecti
 // The sections `run` and `compare` show: the scenario, the comparison table,
 // faults by page size per design, modelled time per design and phase, and a
 // timeline of faults, zaps and shootdowns per design.
-std::vector<HtmlSection> comparisonSections(const Scenario& sc,
-                                            const std::vector<DesignResult>& results);
+std::vector<HtmlSection> comparisonSections(const sim::Scenario& sc,
+                                            const std::vector<sim::DesignResult>& results);
 
-}  // namespace vfiomm::sim
+}  // namespace vfiomm::report

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace vfiomm::sim::svg {
+namespace vfiomm::report::svg {
 
 struct Series {
   std::string name;
@@ -48,9 +48,6 @@ struct BarChartSpec {
 };
 std::string barChart(const BarChartSpec& spec);
 
-// XML/HTML text and attribute escaping (& < > " ').
-std::string escape(const std::string& text);
-
 // The fixed palette, cycled by series index: colour-blind-safe hues first.
 const std::string& seriesColour(size_t index);
 
@@ -74,4 +71,4 @@ struct Tick {
 // `lo` and `hi` must be finite, and positive when `log`.
 std::vector<Tick> axisTicks(double lo, double hi, bool log, AxisUnit unit);
 
-}  // namespace vfiomm::sim::svg
+}  // namespace vfiomm::report::svg
