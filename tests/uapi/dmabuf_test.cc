@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -24,6 +26,7 @@
 #include "iommu/iommu_domain.h"
 #include "lock_order.h"
 #include "mm/mm.h"
+#include "mm/system_ram.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
@@ -262,14 +265,60 @@ TEST_F(DmaBufTest, DMABUF_02_MapFileMapsBar2WithoutPinning) {
   const long two = exportBuf(kGetDmaBuf, kBar2, {{0, 4 * kKiB}, {8 * kKiB, 4 * kKiB}});
   ASSERT_GE(two, 0);
   EXPECT_EQ(mapFile(static_cast<int>(two), 0x2'0000'0000, 8 * kKiB), -95);
-  // Not a dma-buf: a memfd would be mapped, the model has none.
-  EXPECT_EQ(mapFile(peerFd, 0x2'0000'0000, 8 * kKiB), -95);
+  // Not a dma-buf: the file itself, whose pages memfd_pin_folios() refuses
+  // unless it is shmem or hugetlbfs.
+  EXPECT_EQ(mapFile(peerFd, 0x2'0000'0000, 8 * kKiB), -22);
   EXPECT_EQ(ioptes(), 4U) << "the refused maps left nothing";
 
   uint64_t chosen = 0;
   ASSERT_EQ(mapFile(bufFd, 0, 2 * kGiB, 0, kRw, &chosen), 0) << "a second area of the buffer";
   EXPECT_EQ(chosen % (2 * kGiB), 0U) << "an IOVA aligned to the length, for 1 GiB IOPTEs";
   EXPECT_EQ(domainOf(*dev).iopteCounts().size1G, 4U);
+}
+
+// "A memfd still works as before": MAP_FILE of a memfd pins its shmem pages
+// (frames of system RAM) and maps them; a range past its size is refused
+// (shmem has no page there: -EINVAL) and leaves nothing.
+TEST_F(DmaBufTest, DMABUF_02_AMemfdStillWorks) {
+  const int mfd = static_cast<int>(proc->memfdCreate("guest-ram", MFD_CLOEXEC));
+  ASSERT_GE(mfd, 0);
+  ASSERT_EQ(proc->ftruncate(mfd, 64 * kKiB), 0);
+  constexpr uint64_t kMemfdIova = 0x3'0000'0000;
+  EXPECT_EQ(mapFile(mfd, kMemfdIova, 128 * kKiB), -22) << "past the memfd's size";
+  EXPECT_EQ(ioptes(), 0U);
+  ASSERT_EQ(mapFile(mfd, kMemfdIova, 64 * kKiB), 0);
+  for (VfioDevice* d : {dev, peer}) {
+    const std::optional<PhysAddr> pa = domainOf(*d).iovaToPhys(kMemfdIova + 0x1004);
+    ASSERT_TRUE(pa.has_value()) << d->name();
+    EXPECT_GE(pa->value(), SystemRam::kBase);
+    EXPECT_LT(pa->value(), SystemRam::kBase + SystemRam::kSize) << "a shmem page in system RAM";
+  }
+  // The same pages through a second area: the file's, not new ones.
+  ASSERT_EQ(mapFile(mfd, kMemfdIova + kGiB, 64 * kKiB), 0);
+  EXPECT_EQ(domainOf(*dev).iovaToPhys(kMemfdIova + kGiB + 0x1004),
+            domainOf(*dev).iovaToPhys(kMemfdIova + 0x1004));
+  // A device's write lands in the page the other device reads.
+  ASSERT_TRUE(kernel->iommu().dmaWrite(dev->pdev(), kMemfdIova + 0x40, 4, 0x5a5a5a5a));
+  auto back = kernel->iommu().dmaRead(peer->pdev(), kMemfdIova + kGiB + 0x40, 4);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, 0x5a5a5a5aU);
+  uint64_t removed = 0;
+  EXPECT_EQ(ioasUnmap(kMemfdIova, 64 * kKiB, &removed), 0);
+  EXPECT_EQ(removed, 64 * kKiB);
+  EXPECT_FALSE(peerDmaReaches(kMemfdIova));
+}
+
+// IOMMU_IOAS_MAP_FILE arrived in v6.13: earlier iommufd does not know the
+// ioctl number.
+TEST_F(DmaBufTest, IoasMapFileIsEnottyBefore6_13) {
+  for (const char* name : {"linux-6.12", "linux-6.15"}) {
+    boot(*MmProfile::byName(name));
+    const int mfd = static_cast<int>(proc->memfdCreate("guest-ram", 0));
+    ASSERT_EQ(proc->ftruncate(mfd, 64 * kKiB), 0);
+    EXPECT_EQ(mapFile(mfd, 0x3'0000'0000, 64 * kKiB),
+              std::string_view(name) == "linux-6.12" ? -25 : 0)
+        << name;
+  }
 }
 
 TEST_F(DmaBufTest, DMABUF_03_MemOffRevokesEveryDomainAndKeepsTheArea) {
