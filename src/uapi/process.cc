@@ -442,6 +442,12 @@ long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
     if (ev->kind != FdEntry::Kind::kEventfd) return fail(Errno::kEINVAL);
     return ev->eventfd;
   };
+  caller.dmaBufFromFd = [this](int fd) -> Result<std::shared_ptr<DmaBuf>> {
+    std::shared_ptr<FdEntry> b = fdEntry(fd);
+    if (b == nullptr) return fail(Errno::kEBADF);
+    if (b->kind != FdEntry::Kind::kDmaBuf) return fail(Errno::kEINVAL);
+    return b->dmabuf;
+  };
   caller.dmaBufFd = [this](std::shared_ptr<DmaBuf> dmabuf) -> Result<int> {
     FdEntry b{FdEntry::Kind::kDmaBuf};
     b.dmabuf = std::move(dmabuf);
@@ -480,11 +486,17 @@ long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd, 
   if (!(flags & map::kAnonymous)) {
     const std::shared_ptr<FdEntry> e = fdEntry(fd);
     if (e == nullptr) return err(Errno::kEBADF);
-    // dma_buf_mmap_internal(): no exporter here has an mmap op.
-    if (e->kind == FdEntry::Kind::kDmaBuf) return err(Errno::kEINVAL);
-    if (e->kind != FdEntry::Kind::kDevice && e->kind != FdEntry::Kind::kMemfd)
+    if (e->kind == FdEntry::Kind::kDmaBuf) {
+      // dma_buf_mmap_internal(): vfio's buffers have an mmap op only under
+      // the proposal (-EINVAL without one).
+      auto f = VfioPciDmaBuf::mmapFile(e->dmabuf);
+      if (!f) return err(f.error());
+      file = std::move(*f);
+    } else if (e->kind == FdEntry::Kind::kDevice || e->kind == FdEntry::Kind::kMemfd) {
+      file = e->file;
+    } else {
       return err(Errno::kENODEV);
-    file = e->file;
+    }
   } else if (flags & map::kHugetlb) {
     // ksys_mmap_pgoff(): anonymous huge pages are a mapping of an unlinked
     // hugetlbfs file of the requested size, the length rounded up to it.

@@ -25,6 +25,8 @@
 #include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
 #include "lock_order.h"
+#include "mm/cpu.h"
+#include "mm/fault.h"
 #include "mm/mm.h"
 #include "mm/system_ram.h"
 #include "mm/vm_flags.h"
@@ -70,11 +72,12 @@ class DmaBufTest : public ::testing::Test {
   }
   void SetUp() override { boot(linux619()); }
 
-  void boot(MmProfile profile) {
+  void boot(MmProfile profile, DesignOptions options = {}) {
     proc.reset();
     kernel.reset();
     KernelConfig cfg;
     cfg.profileOverride = std::move(profile);
+    cfg.designOptions = options;
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
     peer = *kernel->addVfioDevice(kernel->addBus(0x20), standardDeviceConfig(0x20));
@@ -319,6 +322,62 @@ TEST_F(DmaBufTest, IoasMapFileIsEnottyBefore6_13) {
               std::string_view(name) == "linux-6.12" ? -25 : 0)
         << name;
   }
+}
+
+// DMABUF-07, a PROPOSAL (Matt Evans, 2026, not merged): with the option
+// the dma-buf fd mmaps BAR2 and SIGBUSes while revoked; the revoke feature
+// revokes for good (0, then -EBADFD), refuses another device's buffer
+// (-ENODEV), and afterwards mmap and import are -ENODEV.
+TEST_F(DmaBufTest, DMABUF_07_ProposalMmapAndPermanentRevoke) {
+  const auto revoke = [&](int deviceFd, int bufFd) {
+    // vfio_device_feature's argsz and flags, then the payload.
+    uint32_t f[3] = {sizeof(f), VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE, 0};
+    vfio_device_feature_dma_buf_revoke req{.dmabuf_fd = bufFd};
+    std::memcpy(&f[2], &req, sizeof(req));
+    return proc->ioctl(deviceFd, VFIO_DEVICE_FEATURE, f);
+  };
+  const auto mmapBuf = [&](int bufFd) {
+    return proc->mmap(0, 64 * kKiB, prot::kRead | prot::kWrite, map::kShared, bufFd, 0);
+  };
+  // The merged code: no mmap op, no revoke feature.
+  int bufFd = exportBar2();
+  EXPECT_EQ(mmapBuf(bufFd), -22);
+  EXPECT_EQ(revoke(fd, bufFd), -25);
+
+  DesignOptions proposal;
+  proposal.proposalDmabufMmapRevoke = true;
+  boot(linux619(), proposal);
+  bufFd = exportBar2();
+  const long va = mmapBuf(bufFd);
+  ASSERT_GT(va, 0);
+  const uint64_t at = static_cast<uint64_t>(va) + 0x40;
+  const uint32_t pattern = 0xcafef00d;
+  ASSERT_EQ(proc->pwrite(fd, &pattern, 4, (uint64_t{kBar2} << 40) + 0x40), 4);
+  AccessResult r = proc->thread().load(at);
+  EXPECT_EQ(r.sig.signo, 0);
+  EXPECT_EQ(r.value, pattern) << "the mapping reaches BAR2";
+  ASSERT_EQ(mapFile(bufFd, kIova), 0);
+
+  setMemory(false);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus) << "revoked: zapped, SIGBUS";
+  EXPECT_GT(mmapBuf(bufFd), 0) << "a revoked buffer still maps";
+  setMemory(true);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, 0) << "un-revoked: faults work again";
+
+  EXPECT_EQ(revoke(fd, 99), -9) << "no such fd";
+  EXPECT_EQ(revoke(fd, peerFd), -22) << "not a dma-buf";
+  EXPECT_EQ(revoke(peerFd, bufFd), -19) << "another device's buffer";
+  EXPECT_EQ(revoke(fd, bufFd), 0);
+  EXPECT_EQ(state(bufFd), State::kPermanentlyRevoked);
+  EXPECT_EQ(ioptes(), 0U) << "iommufd's IOPTEs went with the revoke";
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus);
+  EXPECT_EQ(revoke(fd, bufFd), -77) << "EBADFD: revoked for good already";
+  EXPECT_EQ(mmapBuf(bufFd), -19);
+  EXPECT_EQ(mapFile(bufFd, 0x2'0000'0000), -19) << "attach refused";
+  setMemory(false);
+  setMemory(true);
+  EXPECT_EQ(state(bufFd), State::kPermanentlyRevoked) << "MEM=1 does not bring it back";
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus);
 }
 
 TEST_F(DmaBufTest, DMABUF_03_MemOffRevokesEveryDomainAndKeepsTheArea) {
