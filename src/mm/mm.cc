@@ -379,11 +379,11 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
 
 Result<VirtAddr> Mm::mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint64_t len,
                                 VmFlags flags, PgOff pgoff) {
-  // accountable_mapping(): private, writable, not NORESERVE, not hugetlb. Its pages are
-  // charged before the VMA exists and before the driver's ->mmap runs
-  // (vfio-uapi.md §10, UAPI-33, UAPI-34).
+  // accountable_mapping(): private, writable, not NORESERVE, not hugetlb
+  // (a hugetlbfs file reserves its own pages, hugetlb_reserve_pages()). Its
+  // pages are charged before the VMA exists and before the driver's ->mmap
+  // runs (vfio-uapi.md §10, UAPI-33, UAPI-34).
   const uint64_t pages = len >> kPageShift;
-  // A hugetlbfs file reserves its huge pages itself (hugetlb_reserve_pages).
   const bool accountable = (flags & (vm::kNoReserve | vm::kShared | vm::kWrite)) == vm::kWrite &&
                            (file == nullptr || file->hugePageSize() == 0);
   if (profile_.fixedMapSurvivesChargeFail) {
