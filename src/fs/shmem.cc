@@ -5,8 +5,7 @@
 
 namespace vfiomm {
 
-ShmemFile::ShmemFile(SystemRam& ram, std::string name)
-    : ram_(ram), name_(std::move(name)), inode_(0) {}
+ShmemFile::ShmemFile(SystemRam& ram) : ram_(ram), inode_(0) {}
 
 Result<Pfn> ShmemFile::findOrAllocPage(uint64_t index) {
   std::lock_guard<std::mutex> g(mu_);
@@ -22,11 +21,6 @@ Result<Pfn> ShmemFile::findOrAllocPage(uint64_t index) {
 void ShmemFile::setSize(uint64_t size) {
   std::lock_guard<std::mutex> g(mu_);
   size_ = size;
-}
-
-uint64_t ShmemFile::size() {
-  std::lock_guard<std::mutex> g(mu_);
-  return size_;
 }
 
 }  // namespace vfiomm

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <string>
 
 #include "fs/inode.h"
 #include "mm/file.h"
@@ -19,7 +18,7 @@ class SystemRam;
 
 class ShmemFile : public File {
  public:
-  ShmemFile(SystemRam& ram, std::string name);
+  explicit ShmemFile(SystemRam& ram);
 
   AddressSpace* mapping() const override { return &inode_.mapping(); }
   // shmem_mmap(): any range of the file; the model's CPU does not fault
@@ -32,12 +31,9 @@ class ShmemFile : public File {
   // shmem_setattr() of ATTR_SIZE, for ftruncate(2). Pages past a smaller
   // size are not taken back: the model never frees a frame (SystemRam).
   void setSize(uint64_t size);
-  uint64_t size();
-  const std::string& name() const { return name_; }
 
  private:
   SystemRam& ram_;
-  const std::string name_;
   mutable Inode inode_;
   // The shmem inode's i_rwsem and mapping lock in one; not a model lock
   // (no lockdep class): nothing nests inside it.

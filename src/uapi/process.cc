@@ -516,7 +516,7 @@ long Process::memfdCreate(const std::string& name, unsigned flags) {
   const Syscall in(*this);
   if ((flags & ~kMemfdFlags) != 0 || name.size() > kMemfdNameMax) return err(Errno::kEINVAL);
   FdEntry e{FdEntry::Kind::kMemfd};
-  e.file = std::make_shared<ShmemFile>(kernel_.systemRam(), name);
+  e.file = std::make_shared<ShmemFile>(kernel_.systemRam());
   return installFd(std::move(e));
 }
 

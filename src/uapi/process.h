@@ -126,7 +126,8 @@ class Process : public std::enable_shared_from_this<Process> {
   long eventfd(unsigned initval, int flags);
   long read(int fd, void* buf, uint64_t count);
 
-  // memfd_create(2): a shmem file of size 0. MFD_CLOEXEC and
+  // memfd_create(2): a shmem file of size 0 (its name only checked: /proc
+  // maps does not print it). MFD_CLOEXEC and
   // MFD_ALLOW_SEALING are accepted and ignored; MFD_HUGETLB and any other
   // flag, or a name longer than 249 bytes, is -EINVAL (hugetlb memfds are
   // not modelled).

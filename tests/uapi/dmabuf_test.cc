@@ -4,11 +4,8 @@
 // IOAS, with a peer device on another bus attached to the same IOAS (its
 // own domain: "every domain" has two). D exports BAR2 (2 GiB at
 // 0x40_0000_0000) as a dma-buf, and the IOAS imports it with
-// IOMMU_IOAS_MAP_FILE.
-//
-// Not covered: the memfd clause of DMABUF-02 (the model has no memfd, so
-// MAP_FILE of any other file is -EOPNOTSUPP there) and DMABUF-07 (a
-// proposal, not merged).
+// IOMMU_IOAS_MAP_FILE. DMABUF-02's memfd clause maps a memfd the same way;
+// DMABUF-07 is a proposal (not merged), tested with its design option.
 #include <gtest/gtest.h>
 
 #include <cstdint>
