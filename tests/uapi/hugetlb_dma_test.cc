@@ -99,7 +99,9 @@ TEST_F(HugetlbDmaTest, MapHugetlbTakesAlignedContiguousPagesFromThePool) {
   ASSERT_GT(va2m, 0);
   EXPECT_EQ(static_cast<uint64_t>(va2m) % (2 * kMiB), 0U);
   EXPECT_EQ(kernel->vmCommit().committedPages(), committed) << "reserved, not committed";
-  EXPECT_NE(proc->smaps().find(" ht "), std::string::npos) << "VM_HUGETLB";
+  const std::string smaps = proc->smaps();
+  EXPECT_NE(smaps.find(" ht "), std::string::npos) << "VM_HUGETLB";
+  EXPECT_EQ(smaps.find("THPeligible:           1"), std::string::npos) << "hugetlb is never THP";
   EXPECT_EQ(kernel->systemRam().hugePagesTotal(kGiB), 1U);
   EXPECT_EQ(kernel->systemRam().hugePagesTotal(2 * kMiB), 2U);
 }
