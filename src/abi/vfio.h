@@ -234,6 +234,15 @@ struct vfio_device_feature_dma_buf {
   vfio_region_dma_range dma_ranges[];
 };
 
+// A proposal, not merged (Matt Evans, 2026; dma-mapping.md §4.4): the
+// permanent revoke of one of the device's dma-bufs, SET with the buffer's
+// fd. Its number is 13 in the version modelled; proposals disagree on
+// 12-14, so it is unstable.
+inline constexpr uint32_t VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE = 13;
+struct vfio_device_feature_dma_buf_revoke {
+  int32_t dmabuf_fd = 0;
+};
+
 struct vfio_device_low_power_entry_with_wakeup {
   int32_t wakeup_eventfd = 0;
   uint32_t reserved = 0;

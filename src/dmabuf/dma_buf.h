@@ -8,7 +8,8 @@
 // Modelled: export, dynamic attach/detach, move_notify, release at the last
 // reference. Not modelled: sg tables and dma_buf_map_attachment (the only
 // importer, iommufd, takes the physical range through vfio's private
-// interconnect), fences, mmap (no exporter here has the op), vmap.
+// interconnect), fences, vmap. mmap goes straight to the exporter: only
+// vfio's, under a proposal (VfioPciDmaBufFile), has the op.
 //
 // A DmaBuf is held by shared_ptr: the fds that name it (its struct file)
 // and the importers that took a reference (dma_buf_get). Its destructor is

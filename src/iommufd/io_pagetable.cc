@@ -4,6 +4,8 @@
 #include <bit>
 
 #include "base/page_geometry.h"
+#include "mm/file.h"
+#include "mm/gup.h"
 #include "mm/mm.h"
 #include "mm/system_ram.h"
 #include "mm/vma.h"
@@ -26,13 +28,22 @@ Result<uint64_t> IoPagetable::mapUserPages(Mm& mm, uint64_t userVa, uint64_t len
   // iopt_alloc_user_pages() first: the user range itself.
   if (length == 0) return fail(Errno::kEINVAL);
   if (userVa + length < userVa) return fail(Errno::kEOVERFLOW);
-  return mapArea(Area{iova, length, userVa, prot, mm.weak_from_this(), nullptr}, userVa, fixedIova);
+  return mapArea(Area{iova, length, userVa, prot, Source::kUser, mm.weak_from_this(), {}, {}},
+                 userVa, fixedIova);
+}
+
+Result<uint64_t> IoPagetable::mapFilePages(std::shared_ptr<File> file, uint64_t start,
+                                           uint64_t length, uint64_t iova, bool fixedIova,
+                                           int prot) {
+  return mapArea(Area{iova, length, start, prot, Source::kFile, {}, std::move(file), {}}, start,
+                 fixedIova);
 }
 
 Result<uint64_t> IoPagetable::mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages, uint64_t start,
                                              uint64_t length, uint64_t iova, bool fixedIova,
                                              int prot) {
-  return mapArea(Area{iova, length, 0, prot, {}, std::move(pages)}, start, fixedIova);
+  return mapArea(Area{iova, length, 0, prot, Source::kDmabuf, {}, {}, std::move(pages)}, start,
+                 fixedIova);
 }
 
 Result<uint64_t> IoPagetable::mapArea(Area area, uint64_t alignSource, bool fixedIova) {
@@ -188,7 +199,7 @@ Status IoPagetable::cutAfter(uint64_t iova) {
   Area& a = it->second;
   const uint64_t last = a.iova + (a.length - 1);
   if (iova >= last) return ok();
-  if (a.dmabuf != nullptr) return fail(Errno::kEINVAL);
+  if (a.source == Source::kDmabuf) return fail(Errno::kEINVAL);
   // Both halves keep their IOPTEs: with large pages off they are all
   // PAGE_SIZE, so no IOPTE straddles the cut.
   if ((iova + 1) % kIovaAlignment != 0) return fail(Errno::kEINVAL);
@@ -213,12 +224,12 @@ uint64_t IoPagetable::pgsizeBitmap() {
 std::vector<IovaRange> IoPagetable::iovaHoles() const { return iommu_.validIovaRanges(); }
 
 Status IoPagetable::fillArea(IommuDomain& domain, const Area& area) {
-  if (area.dmabuf == nullptr) return fillDomain(domain, area);
+  if (area.source != Source::kDmabuf) return fillDomain(domain, area);
   return area.dmabuf->fillDomain(domain, area.iova, area.length, area.prot | iommuprot::kCache);
 }
 
 void IoPagetable::unfillArea(IommuDomain& domain, const Area& area) {
-  if (area.dmabuf == nullptr) {
+  if (area.source != Source::kDmabuf) {
     domain.unmap(area.iova, area.length);
     return;
   }
@@ -226,23 +237,24 @@ void IoPagetable::unfillArea(IommuDomain& domain, const Area& area) {
 }
 
 Status IoPagetable::fillDomain(IommuDomain& domain, const Area& area) {
-  std::shared_ptr<Mm> mm = area.mm.lock();
-  if (mm == nullptr) return fail(Errno::kEFAULT);  // the mm is gone: nothing to pin
-  const bool write = (area.prot & iommuprot::kWrite) != 0;
-  const uint64_t base = area.userVa & ~(kPageSize - 1);
+  std::shared_ptr<Mm> mm;
+  if (area.source == Source::kUser) {
+    mm = area.mm.lock();
+    if (mm == nullptr) return fail(Errno::kEFAULT);  // the mm is gone: nothing to pin
+  }
   const uint64_t npages = area.length / kPageSize;
   uint64_t done = 0;
   Status st = ok();
   // One iommu_map() per physically contiguous run, as the batch fill does.
   while (done < npages && st) {
-    auto first = pinPage(*mm, base + done * kPageSize, write);
+    auto first = pinAreaPage(area, mm.get(), done);
     if (!first) {
       st = fail(first.error());
       break;
     }
     uint64_t run = 1;
     while (done + run < npages) {
-      auto next = pinPage(*mm, base + (done + run) * kPageSize, write);
+      auto next = pinAreaPage(area, mm.get(), done + run);
       if (!next || *next != *first + run) break;
       ++run;
     }
@@ -252,6 +264,15 @@ Status IoPagetable::fillDomain(IommuDomain& domain, const Area& area) {
   }
   if (!st) domain.unmap(area.iova, done * kPageSize);
   return st;
+}
+
+Result<Pfn> IoPagetable::pinAreaPage(const Area& area, Mm* mm, uint64_t index) {
+  const uint64_t first = area.userVa / kPageSize;
+  if (area.source == Source::kUser)
+    return pinPage(*mm, (first + index) * kPageSize, (area.prot & iommuprot::kWrite) != 0);
+  // memfd_pin_folios(): only a shmem or hugetlbfs file has pages to pin.
+  if (area.file == nullptr) return fail(Errno::kEINVAL);
+  return area.file->findOrAllocPage(first + index);
 }
 
 Status IoPagetable::mapRun(IommuDomain& domain, uint64_t iova, PhysAddr phys, uint64_t length,
@@ -274,7 +295,7 @@ Result<Pfn> IoPagetable::pinPage(Mm& mm, uint64_t va, bool write) {
   // and, with FOLL_WRITE, a read-only VMA.
   if (vma == nullptr || (vma->flags() & (vm::kIo | vm::kPfnmap)) != 0) return fail(Errno::kEFAULT);
   if (write && !(vma->flags() & vm::kWrite)) return fail(Errno::kEFAULT);
-  return ram_.frameFor(mm.id(), VirtAddr(va));
+  return pinUserPage(mm, *vma, VirtAddr(va), ram_);
 }
 
 }  // namespace vfiomm

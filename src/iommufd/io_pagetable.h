@@ -11,7 +11,9 @@
 // vfio BAR mmap fails with -EFAULT (§3.2, no follow_pfn path as in type1).
 // An area mapped from a dma-buf (IOMMU_IOAS_MAP_FILE, v6.19, §4.3) has no
 // user range: its IoptDmabufPages give the physical range, pin nothing,
-// and unmap its IOPTEs when the exporter revokes the buffer.
+// and unmap its IOPTEs when the exporter revokes the buffer. An area mapped
+// from any other file (MAP_FILE of a memfd, v6.13) pins the file's pages
+// (memfd_pin_folios(): shmem or hugetlbfs only, -EINVAL for other files).
 //
 // Modelled simplifications: the host has one IOMMU, so its aperture and
 // reserved MSI window (Iommu::validIovaRanges()) bound every IOAS from the
@@ -32,6 +34,7 @@
 
 namespace vfiomm {
 
+class File;
 class Mm;
 class SystemRam;
 
@@ -58,6 +61,12 @@ class IoPagetable {
   Result<uint64_t> mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages, uint64_t start,
                                   uint64_t length, uint64_t iova, bool fixedIova, int prot)
       EXCLUDES(lock_);
+  // The IOAS part of iopt_map_file_pages() for a file that is not a
+  // dma-buf: `length` bytes of `file` from `start` at `iova` or at an IOVA
+  // chosen here. `file` null: an open file the model keeps no File for,
+  // which has no pages to pin.
+  Result<uint64_t> mapFilePages(std::shared_ptr<File> file, uint64_t start, uint64_t length,
+                                uint64_t iova, bool fixedIova, int prot) EXCLUDES(lock_);
   // iopt_unmap_iova(): removes the areas inside [iova, iova + length);
   // returns the bytes removed, 0 when there are none (afb47765f923 moved
   // native IOAS_UNMAP's -ENOENT for that to the ioctl); -ENOENT for an
@@ -89,13 +98,17 @@ class IoPagetable {
   std::vector<IovaRange> iovaHoles() const;
 
  private:
+  // iopt_pages->type.
+  enum class Source { kUser, kFile, kDmabuf };
   struct Area {
     uint64_t iova = 0;
     uint64_t length = 0;
-    uint64_t userVa = 0;
+    uint64_t userVa = 0;  // kUser: the user address; kFile: the file offset
     int prot = 0;
-    std::weak_ptr<Mm> mm;                     // iopt_pages->source_mm
-    std::shared_ptr<IoptDmabufPages> dmabuf;  // a dma-buf area: no user range
+    Source source = Source::kUser;
+    std::weak_ptr<Mm> mm;                     // kUser: iopt_pages->source_mm
+    std::shared_ptr<File> file;               // kFile: iopt_pages->file
+    std::shared_ptr<IoptDmabufPages> dmabuf;  // kDmabuf: no user range
   };
   // Areas taken out under the lock, released after it: a dma-buf area's
   // pages detach from the buffer, which takes its reservation lock.
@@ -116,8 +129,11 @@ class IoPagetable {
   Status fillArea(IommuDomain& domain, const Area& area) REQUIRES(lock_);
   // iopt_area_unfill_domain().
   void unfillArea(IommuDomain& domain, const Area& area);
-  // Pins a user area's pages and maps them into `domain`; all or nothing.
+  // Pins a user or file area's pages and maps them into `domain`; all or
+  // nothing.
   Status fillDomain(IommuDomain& domain, const Area& area) REQUIRES(lock_);
+  // The frame of page `index` of a user or file area.
+  Result<Pfn> pinAreaPage(const Area& area, Mm* mm, uint64_t index);
   // One physically contiguous run into `domain`: one iommu_map(), or one
   // per page with large pages disabled; all or nothing.
   Status mapRun(IommuDomain& domain, uint64_t iova, PhysAddr phys, uint64_t length, int prot)

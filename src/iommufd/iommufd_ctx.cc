@@ -34,15 +34,19 @@ Status copyCmd(T* cmd, const void* arg) {
 
 }  // namespace
 
-IommufdCtx::IommufdCtx(int id, Iommu& iommu, SystemRam& ram, DmaBufIommufdMap dmabufMap)
-    : id_(id), iommu_(iommu), ram_(ram), dmabufMap_(std::move(dmabufMap)) {}
+IommufdCtx::IommufdCtx(int id, Iommu& iommu, SystemRam& ram, bool mapFile,
+                       DmaBufIommufdMap dmabufMap)
+    : id_(id), iommu_(iommu), ram_(ram), mapFile_(mapFile), dmabufMap_(std::move(dmabufMap)) {}
 
 Result<long> IommufdCtx::ioctl(unsigned long request, void* arg, const IommufdCaller& caller) {
   switch (request) {
     case uapi::IOMMU_DESTROY: return destroy(arg);
     case uapi::IOMMU_IOAS_ALLOC: return ioasAlloc(arg);
     case uapi::IOMMU_IOAS_MAP: return ioasMap(arg, caller.mm);
-    case uapi::IOMMU_IOAS_MAP_FILE: return ioasMapFile(arg, caller);
+    case uapi::IOMMU_IOAS_MAP_FILE:
+      // Not in iommufd's ioctl table before v6.13.
+      if (!mapFile_) return fail(Errno::kENOTTY);
+      return ioasMapFile(arg, caller);
     case uapi::IOMMU_IOAS_UNMAP: return ioasUnmap(arg);
     default: return fail(Errno::kENOTTY);
   }
@@ -189,14 +193,22 @@ Result<long> IommufdCtx::ioasMapFile(void* arg, const IommufdCaller& caller) {
   // iopt_map_file_pages(): the range, then the fd as a dma-buf.
   if (cmd.length == 0) return fail(Errno::kEINVAL);
   if (cmd.start + (cmd.length - 1) < cmd.start) return fail(Errno::kEOVERFLOW);
-  auto dmabuf = caller.dmaBufGet(cmd.fd);
-  if (!dmabuf) return fail(dmabuf.error() == Errno::kEBADF ? Errno::kEBADF : Errno::kEOPNOTSUPP);
-  auto pages = IoptDmabufPages::alloc(std::move(*dmabuf), cmd.start, cmd.length, dmabufMap_);
-  if (!pages) return fail(pages.error());
   const bool fixed = (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA) != 0;
-  // `pages` outlives the call, so a failed map releases them here, with
-  // no IOAS lock held.
-  auto iova = iopt->mapDmabufPages(*pages, cmd.start, cmd.length, cmd.iova, fixed, prot);
+  auto dmabuf = caller.dmaBufGet(cmd.fd);
+  Result<uint64_t> iova = 0;
+  if (dmabuf) {
+    auto pages = IoptDmabufPages::alloc(std::move(*dmabuf), cmd.start, cmd.length, dmabufMap_);
+    if (!pages) return fail(pages.error());
+    // `pages` outlives the call, so a failed map releases them here, with
+    // no IOAS lock held.
+    iova = iopt->mapDmabufPages(*pages, cmd.start, cmd.length, cmd.iova, fixed, prot);
+  } else {
+    // Not a dma-buf: the file itself (iopt_alloc_file_pages()), whatever
+    // it is; a file without pages fails when they are pinned.
+    auto file = caller.fileGet(cmd.fd);
+    if (!file) return fail(file.error());
+    iova = iopt->mapFilePages(std::move(*file), cmd.start, cmd.length, cmd.iova, fixed, prot);
+  }
   if (!iova) return fail(iova.error());
   cmd.iova = *iova;
   if (auto st = copyToUser(arg, &cmd, sizeof(cmd)); !st) return fail(st.error());

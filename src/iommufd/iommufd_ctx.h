@@ -25,6 +25,7 @@
 namespace vfiomm {
 
 class DmaBuf;
+class File;
 class Iommu;
 class IommuDomain;
 class Mm;
@@ -42,21 +43,26 @@ struct IommufdCaller {
   // dma_buf_get(fd): -EBADF when `fd` is not open, -EINVAL when its file
   // is not a dma-buf.
   std::function<Result<std::shared_ptr<DmaBuf>>(int fd)> dmaBufGet;
+  // fget(fd): -EBADF when `fd` is not open; null for an open file the
+  // model keeps no File for (a container, an eventfd: no pages to pin).
+  std::function<Result<std::shared_ptr<File>>(int fd)> fileGet;
 };
 
 class IommufdCtx {
  public:
-  // `dmabufMap`: vfio-pci's side of the dma-buf import, empty on a kernel
-  // without it.
-  IommufdCtx(int id, Iommu& iommu, SystemRam& ram, DmaBufIommufdMap dmabufMap = {});
+  // `mapFile`: the kernel has IOMMU_IOAS_MAP_FILE (v6.13, the
+  // iommufd_map_file switch). `dmabufMap`: vfio-pci's side of the dma-buf
+  // import, empty on a kernel without it.
+  IommufdCtx(int id, Iommu& iommu, SystemRam& ram, bool mapFile = true,
+             DmaBufIommufdMap dmabufMap = {});
   IommufdCtx(const IommufdCtx&) = delete;
   IommufdCtx& operator=(const IommufdCtx&) = delete;
 
   int id() const { return id_; }
   // A fresh object id (xa_alloc), for an object created elsewhere.
   uint32_t allocObjectId() { return nextObjectId_.fetch_add(1, std::memory_order_relaxed); }
-  // iommufd_fops_ioctl(): DESTROY, IOAS_ALLOC, IOAS_MAP, IOAS_MAP_FILE,
-  // IOAS_UNMAP; -ENOTTY otherwise.
+  // iommufd_fops_ioctl(): DESTROY, IOAS_ALLOC, IOAS_MAP, IOAS_MAP_FILE
+  // (from v6.13), IOAS_UNMAP; -ENOTTY otherwise.
   Result<long> ioctl(unsigned long request, void* arg, const IommufdCaller& caller) EXCLUDES(lock_);
   // iommufd_get_ioas(): the IOAS `id`, or nullptr.
   std::shared_ptr<IoPagetable> ioas(uint32_t id) EXCLUDES(lock_);
@@ -89,8 +95,8 @@ class IommufdCtx {
   Result<long> destroy(void* arg) EXCLUDES(lock_);
   Result<long> ioasAlloc(void* arg) EXCLUDES(lock_);
   Result<long> ioasMap(void* arg, Mm& mm);
-  // IOMMU_IOAS_MAP_FILE of a dma-buf fd (§4.3). The model has no memfd or
-  // hugetlbfs file, so any other open file is -EOPNOTSUPP here.
+  // IOMMU_IOAS_MAP_FILE: a dma-buf fd (v6.19, §4.3) or any other file,
+  // whose pages are pinned as a memfd's (v6.13).
   Result<long> ioasMapFile(void* arg, const IommufdCaller& caller);
   Result<long> ioasUnmap(void* arg);
 
@@ -115,6 +121,7 @@ class IommufdCtx {
   const int id_;
   Iommu& iommu_;
   SystemRam& ram_;
+  const bool mapFile_;
   const DmaBufIommufdMap dmabufMap_;
   std::atomic<uint32_t> nextObjectId_{1};
   SpinLock lock_{kIommufdObjectsLockClass};

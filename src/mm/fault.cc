@@ -257,7 +257,9 @@ SigInfo doUserAddrFault(Task& task, VirtAddr address, FaultAccess access) {
 
 bool thpEligibleForSmaps(const Vma& vma) {
   if (vma.ops() == nullptr) {
-    // Shared anonymous memory is shmem, whose shmem_enabled is "never".
+    // Shared anonymous memory is shmem, whose shmem_enabled is "never"; a
+    // file without vm_ops is a memfd's shmem or hugetlbfs, never a THP.
+    if (vma.file() != nullptr) return false;
     if ((vma.flags() & (vm::kShared | vm::kNoHugepage)) || vma.mm().thpDisabled()) return false;
     return suitableOrder(vma, kPmdSize, true) && thpSysfsAllows(vma);
   }

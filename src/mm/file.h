@@ -34,6 +34,15 @@ class File : public std::enable_shared_from_this<File> {
   // path_noexec(&file->f_path): the file's mount or superblock forbids
   // execution, so do_mmap() drops VM_MAYEXEC and refuses PROT_EXEC.
   virtual bool pathNoexec() const { return false; }
+  // huge_page_size(hstate_file()) of a hugetlbfs file; 0 for any other
+  // file (is_file_hugepages() is false).
+  virtual uint64_t hugePageSize() const { return 0; }
+  // The page-cache page at page `index` of the file, allocated on first
+  // use (a shmem or hugetlbfs file): what GUP pins through a VMA of the
+  // file and what memfd_pin_folios() pins for IOMMU_IOAS_MAP_FILE. A file
+  // without a page cache of its own (a device file) has none: -EINVAL, as
+  // memfd_pin_folios() answers for it.
+  virtual Result<Pfn> findOrAllocPage(uint64_t /*index*/) { return fail(Errno::kEINVAL); }
 };
 
 }  // namespace vfiomm

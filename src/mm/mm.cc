@@ -272,6 +272,13 @@ Result<VirtAddr> Mm::unmappedAreaTopDown(uint64_t len, uint64_t align, uint64_t 
 Result<VirtAddr> Mm::getUnmappedArea(File* file, VirtAddr addr, uint64_t len, uint64_t pgoff,
                                      int flags) {
   if (len > kTaskSize) return fail(Errno::kENOMEM);
+  if (const uint64_t huge = file != nullptr ? file->hugePageSize() : 0; huge != 0) {
+    // hugetlb_get_unmapped_area(): huge pages need a huge-page aligned
+    // range; a fixed one that is not is refused.
+    if (!isAligned(len, huge)) return fail(Errno::kEINVAL);
+    if ((flags & map::kFixed) && !addr.isAligned(huge)) return fail(Errno::kEINVAL);
+    if (!(flags & map::kFixed)) return unmappedAreaTopDown(len, huge, 0);
+  }
   if (flags & map::kFixed) {
     if (!addr.isAligned(kPageSize)) return fail(Errno::kEINVAL);
     if (addr.value() > kTaskSize - len) return fail(Errno::kENOMEM);
@@ -372,11 +379,13 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
 
 Result<VirtAddr> Mm::mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint64_t len,
                                 VmFlags flags, PgOff pgoff) {
-  // accountable_mapping(): private, writable, not NORESERVE. Its pages are
-  // charged before the VMA exists and before the driver's ->mmap runs
-  // (vfio-uapi.md §10, UAPI-33, UAPI-34).
+  // accountable_mapping(): private, writable, not NORESERVE, not hugetlb
+  // (a hugetlbfs file reserves its own pages, hugetlb_reserve_pages()). Its
+  // pages are charged before the VMA exists and before the driver's ->mmap
+  // runs (vfio-uapi.md §10, UAPI-33, UAPI-34).
   const uint64_t pages = len >> kPageShift;
-  const bool accountable = (flags & (vm::kNoReserve | vm::kShared | vm::kWrite)) == vm::kWrite;
+  const bool accountable = (flags & (vm::kNoReserve | vm::kShared | vm::kWrite)) == vm::kWrite &&
+                           (file == nullptr || file->hugePageSize() == 0);
   if (profile_.fixedMapSurvivesChargeFail) {
     // The charge comes first, less the accounted pages of the mappings it
     // replaces (they pass to the new one); a refusal leaves them mapped

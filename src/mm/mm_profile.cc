@@ -28,6 +28,7 @@ MmProfile linux61() {
   p.type1PfnLookup = Type1PfnLookup::kFollowPte;
   p.vmeLogBytes = false;
   p.fixedMapSurvivesChargeFail = false;
+  p.iommufdMapFile = false;  // v6.13
   return p;
 }
 
@@ -41,6 +42,7 @@ MmProfile linux69() {
   p.romQwordAccess = false;
   p.vmFlagsWriteAssert = VmFlagsWriteAssert::kLockdep;
   p.type1PfnLookup = Type1PfnLookup::kFollowPte;
+  p.iommufdMapFile = false;  // v6.13
   return p;
 }
 
@@ -52,6 +54,7 @@ MmProfile linux610() {
   p.fdQwordAccess = false;
   p.romQwordAccess = false;
   p.type1PfnLookup = Type1PfnLookup::kFollowPte;
+  p.iommufdMapFile = false;  // v6.13
   return p;
 }
 
@@ -66,6 +69,7 @@ MmProfile linux6120() {
   // The vfio conversion to follow_pfnmap came with the huge pfnmap series
   // (6.12); the addr_mask stride (0fd06844de5d) only in 6.15.
   p.type1PfnLookup = Type1PfnLookup::kFollowPfnmap;
+  p.iommufdMapFile = false;  // v6.13
   return p;
 }
 
@@ -76,6 +80,7 @@ MmProfile linux612() {
   p.thpPlacementNeedsNullHint = true;
   p.romQwordAccess = false;
   p.type1PfnLookup = Type1PfnLookup::kFollowPfnmap;
+  p.iommufdMapFile = false;  // v6.13
   return p;
 }
 

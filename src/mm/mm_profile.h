@@ -84,6 +84,10 @@ struct MmProfile {
   // (afb47765f923, ≈v6.18, backported to stables in Nov 2025, 6.6.y
   // among them). Off in every named profile: override it.
   bool iommufdCompatUnmapEmpty = false;
+  // iommufd_map_file: IOMMU_IOAS_MAP_FILE exists (memfd, v6.13; dma-buf
+  // fds from v6.19, dmabuf_feature). Before it the ioctl number is
+  // unknown to iommufd: -ENOTTY.
+  bool iommufdMapFile = true;
   // Overcommit and /proc (vfio-uapi.md §0, §9, §10).
   bool vmeLogBytes = true;                 // vme_log_bytes
   bool fixedMapSurvivesChargeFail = true;  // fixed_map_survives_charge_fail

@@ -22,8 +22,11 @@ uint64_t kbToPages(uint64_t kb) { return kb >> (kPageShift - 10); }
 uint64_t VmCommit::commitLimitPages() const {
   const uint64_t swap = memory_.swapBytes >> kPageShift;
   if (memory_.overcommitKbytes != 0) return kbToPages(memory_.overcommitKbytes) + swap;
-  // No hugetlb pool in the model: all of RAM counts.
-  return (memory_.ramBytes >> kPageShift) * memory_.overcommitRatio / 100 + swap;
+  // RAM less the hugetlb pool (hugetlb_total_pages()): huge pages are
+  // reserved from the pool, not committed.
+  const uint64_t hugetlbPages = memory_.hugepages2M * (kPmdSize >> kPageShift) +
+                                memory_.hugepages1G * (kPudSize >> kPageShift);
+  return ((memory_.ramBytes >> kPageShift) - hugetlbPages) * memory_.overcommitRatio / 100 + swap;
 }
 
 Status VmCommit::enoughMemory(uint64_t pages, const Caller& caller, bool logBytes) {

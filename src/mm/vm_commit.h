@@ -24,6 +24,11 @@ struct HostMemory {
   uint64_t overcommitKbytes = 0;        // vm.overcommit_kbytes (0: use the ratio)
   uint64_t adminReserveKbytes = 8192;   // vm.admin_reserve_kbytes
   uint64_t userReserveKbytes = 131072;  // vm.user_reserve_kbytes
+  // The hugetlb pool (vm.nr_hugepages and its 1 GiB sibling): none by
+  // default. Its pages are outside the commit limit; MAP_HUGETLB takes
+  // from it (SystemRam carves it out of the RAM it models).
+  uint64_t hugepages2M = 0;
+  uint64_t hugepages1G = 0;
 };
 
 class KernelLog;

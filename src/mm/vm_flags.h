@@ -27,6 +27,7 @@ inline constexpr VmFlags kDontCopy = 0x00020000;
 inline constexpr VmFlags kDontExpand = 0x00040000;
 inline constexpr VmFlags kAccount = 0x00100000;
 inline constexpr VmFlags kNoReserve = 0x00200000;
+inline constexpr VmFlags kHugetlb = 0x00400000;
 inline constexpr VmFlags kPat = 0x01000000;  // VM_ARCH_1 on x86
 inline constexpr VmFlags kWipeOnFork = 0x02000000;
 inline constexpr VmFlags kDontDump = 0x04000000;
@@ -58,6 +59,12 @@ inline constexpr int kPopulate = 0x8000;
 inline constexpr int kHugetlb = 0x40000;
 inline constexpr int kSync = 0x80000;
 inline constexpr int kFixedNoReplace = 0x100000;
+// MAP_HUGE_SHIFT/MAP_HUGE_MASK: log2 of the huge page size of a MAP_HUGETLB
+// (or MFD_HUGETLB) request in bits 26-31; 0 = the default size (2 MiB).
+inline constexpr int kHugeShift = 26;
+inline constexpr int kHugeMask = 0x3f;
+inline constexpr int kHuge2Mb = 21 << kHugeShift;
+inline constexpr int kHuge1Gb = 30 << kHugeShift;
 }  // namespace map
 
 namespace mremap {

@@ -52,7 +52,7 @@ Kernel::Kernel(const KernelConfig& config, MmProfile profile,
       machine_(MachineConfig{config.cpus, config.tlb, config.pageTables}),
       vmCommit_(config.memory, machine_.log()),
       pciHost_(machine_),
-      systemRam_(machine_),
+      systemRam_(machine_, {config.memory.hugepages2M, config.memory.hugepages1G}),
       iommu_(machine_),
       anonInode_(1, kAnonInodeDev) {
   for (unsigned i = 0; i < config.cpus; ++i) cpuRun_.push_back(std::make_unique<std::mutex>());

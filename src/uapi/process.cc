@@ -5,6 +5,8 @@
 #include "base/user_copy.h"
 #include "dmabuf/dma_buf.h"
 #include "fs/eventfd.h"
+#include "fs/hugetlbfs.h"
+#include "fs/shmem.h"
 #include "iommufd/iommufd_ctx.h"
 #include "iommufd/vfio_compat.h"
 #include "mm/mm.h"
@@ -31,6 +33,10 @@ long toLong(const Result<T>& r) {
 }
 
 long toLong(const Status& s) { return s ? 0 : err(s.error()); }
+
+constexpr unsigned kMemfdFlags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+// MFD_NAME_MAX_LEN: NAME_MAX less the "memfd:" prefix.
+constexpr size_t kMemfdNameMax = 255 - 6;
 
 }  // namespace
 
@@ -243,8 +249,9 @@ long Process::open(const std::string& path, int flags) {
     // a kernel without CONFIG_VFIO_PCI_DMABUF has none.
     DmaBufIommufdMap dmabufMap;
     if (kernel_.profile().dmabufFeature) dmabufMap = &VfioPciDmaBuf::iommufdMap;
-    e.iommufd = std::make_shared<IommufdCtx>(kernel_.nextIommufdId(), kernel_.iommu(),
-                                             kernel_.systemRam(), std::move(dmabufMap));
+    e.iommufd =
+        std::make_shared<IommufdCtx>(kernel_.nextIommufdId(), kernel_.iommu(), kernel_.systemRam(),
+                                     kernel_.profile().iommufdMapFile, std::move(dmabufMap));
     return installFd(std::move(e));
   }
   if (VfioGroup* g = kernel_.groupByPath(path)) {
@@ -327,6 +334,7 @@ long Process::ioctl(int fd, unsigned long request, void* arg) {
     case FdEntry::Kind::kIommufd: return iommufdIoctl(*e, request, arg);
     case FdEntry::Kind::kProcMem:
     case FdEntry::Kind::kEventfd:
+    case FdEntry::Kind::kMemfd:   // F_ADD_SEALS is fcntl(2), not an ioctl
     case FdEntry::Kind::kDmaBuf:  // DMA_BUF_IOCTL_SYNC and the like are not modelled
       return err(Errno::kENOTTY);
   }
@@ -402,11 +410,17 @@ long Process::iommufdIoctl(FdEntry& e, unsigned long request, void* arg) {
     auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile()).ioctl(request, arg, *mm_);
     return r ? *r : err(r.error());
   }
-  IommufdCaller caller{*mm_, [this](int fd) -> Result<std::shared_ptr<DmaBuf>> {
+  IommufdCaller caller{*mm_,
+                       [this](int fd) -> Result<std::shared_ptr<DmaBuf>> {
                          std::shared_ptr<FdEntry> b = fdEntry(fd);
                          if (b == nullptr) return fail(Errno::kEBADF);
                          if (b->kind != FdEntry::Kind::kDmaBuf) return fail(Errno::kEINVAL);
                          return b->dmabuf;
+                       },
+                       [this](int fd) -> Result<std::shared_ptr<File>> {
+                         std::shared_ptr<FdEntry> f = fdEntry(fd);
+                         if (f == nullptr) return fail(Errno::kEBADF);
+                         return f->file;
                        }};
   auto r = e.iommufd->ioctl(request, arg, caller);
   return r ? *r : err(r.error());
@@ -427,6 +441,12 @@ long Process::deviceIoctl(FdEntry& e, unsigned long request, void* arg) {
     if (ev == nullptr) return fail(Errno::kEBADF);
     if (ev->kind != FdEntry::Kind::kEventfd) return fail(Errno::kEINVAL);
     return ev->eventfd;
+  };
+  caller.dmaBufFromFd = [this](int fd) -> Result<std::shared_ptr<DmaBuf>> {
+    std::shared_ptr<FdEntry> b = fdEntry(fd);
+    if (b == nullptr) return fail(Errno::kEBADF);
+    if (b->kind != FdEntry::Kind::kDmaBuf) return fail(Errno::kEINVAL);
+    return b->dmabuf;
   };
   caller.dmaBufFd = [this](std::shared_ptr<DmaBuf> dmabuf) -> Result<int> {
     FdEntry b{FdEntry::Kind::kDmaBuf};
@@ -466,14 +486,48 @@ long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd, 
   if (!(flags & map::kAnonymous)) {
     const std::shared_ptr<FdEntry> e = fdEntry(fd);
     if (e == nullptr) return err(Errno::kEBADF);
-    // dma_buf_mmap_internal(): no exporter here has an mmap op.
-    if (e->kind == FdEntry::Kind::kDmaBuf) return err(Errno::kEINVAL);
-    if (e->kind != FdEntry::Kind::kDevice) return err(Errno::kENODEV);
-    file = e->file;
+    if (e->kind == FdEntry::Kind::kDmaBuf) {
+      // dma_buf_mmap_internal(): vfio's buffers have an mmap op only under
+      // the proposal (-EINVAL without one).
+      auto f = VfioPciDmaBuf::mmapFile(e->dmabuf);
+      if (!f) return err(f.error());
+      file = std::move(*f);
+    } else if (e->kind == FdEntry::Kind::kDevice || e->kind == FdEntry::Kind::kMemfd) {
+      file = e->file;
+    } else {
+      return err(Errno::kENODEV);
+    }
+  } else if (flags & map::kHugetlb) {
+    // ksys_mmap_pgoff(): anonymous huge pages are a mapping of an unlinked
+    // hugetlbfs file of the requested size, the length rounded up to it.
+    const uint64_t huge = HugetlbFile::sizeFromMapFlags(flags);
+    if (huge == 0) return err(Errno::kEINVAL);
+    if (length > ~uint64_t{0} - huge) return err(Errno::kENOMEM);
+    length = (length + huge - 1) & ~(huge - 1);
+    file = std::make_shared<HugetlbFile>(kernel_.systemRam(), huge, length);
+    flags &= ~(map::kAnonymous | map::kHugetlb | (map::kHugeMask << map::kHugeShift));
   }
   auto r = mm_->mmap(VirtAddr(addr), length, prot, flags, std::move(file), offset);
   if (!r) return err(r.error());
   return static_cast<long>(r->value());
+}
+
+long Process::memfdCreate(const std::string& name, unsigned flags) {
+  const Syscall in(*this);
+  if ((flags & ~kMemfdFlags) != 0 || name.size() > kMemfdNameMax) return err(Errno::kEINVAL);
+  FdEntry e{FdEntry::Kind::kMemfd};
+  e.file = std::make_shared<ShmemFile>(kernel_.systemRam());
+  return installFd(std::move(e));
+}
+
+long Process::ftruncate(int fd, uint64_t length) {
+  const Syscall in(*this);
+  const std::shared_ptr<FdEntry> e = fdEntry(fd);
+  if (e == nullptr) return err(Errno::kEBADF);
+  // Only a regular file has a size to set.
+  if (e->kind != FdEntry::Kind::kMemfd) return err(Errno::kEINVAL);
+  static_cast<ShmemFile&>(*e->file).setSize(length);
+  return 0;
 }
 
 long Process::munmap(uint64_t addr, uint64_t length) {

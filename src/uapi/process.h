@@ -37,6 +37,8 @@ class VfioGroup;
 inline constexpr int O_RDONLY = 0;
 inline constexpr int O_WRONLY = 1;
 inline constexpr int O_RDWR = 2;
+inline constexpr unsigned MFD_CLOEXEC = 0x1;
+inline constexpr unsigned MFD_ALLOW_SEALING = 0x2;
 
 struct Rusage {
   uint64_t ru_minflt = 0;
@@ -124,7 +126,19 @@ class Process : public std::enable_shared_from_this<Process> {
   long eventfd(unsigned initval, int flags);
   long read(int fd, void* buf, uint64_t count);
 
+  // memfd_create(2): a shmem file of size 0 (its name only checked: /proc
+  // maps does not print it). MFD_CLOEXEC and
+  // MFD_ALLOW_SEALING are accepted and ignored; MFD_HUGETLB and any other
+  // flag, or a name longer than 249 bytes, is -EINVAL (hugetlb memfds are
+  // not modelled).
+  long memfdCreate(const std::string& name, unsigned flags);
+  // ftruncate(2) of a memfd: its new size; -EINVAL for any other file.
+  long ftruncate(int fd, uint64_t length);
+
   // --- memory ----------------------------------------------------------------
+  // MAP_HUGETLB with MAP_ANONYMOUS maps huge pages of the MAP_HUGE_* size
+  // (2 MiB or 1 GiB) from the hugetlb pool (HostMemory::hugepages2M/1G):
+  // -ENOMEM when the pool cannot reserve them. A memfd maps as a file.
   long mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd, uint64_t offset);
   long munmap(uint64_t addr, uint64_t length);
   long mprotect(uint64_t addr, uint64_t length, int prot);
@@ -175,7 +189,7 @@ class Process : public std::enable_shared_from_this<Process> {
   // An open file (struct file): shared by every descriptor and every
   // process that has it (fork), alive while one of them holds it.
   struct FdEntry {
-    enum class Kind { kContainer, kGroup, kDevice, kIommufd, kProcMem, kEventfd, kDmaBuf };
+    enum class Kind { kContainer, kGroup, kDevice, kIommufd, kProcMem, kEventfd, kDmaBuf, kMemfd };
     explicit FdEntry(Kind k) : kind(k) {}
     FdEntry(FdEntry&& other) noexcept
         : kind(other.kind),
@@ -192,7 +206,7 @@ class Process : public std::enable_shared_from_this<Process> {
     FdEntry& operator=(const FdEntry&) = delete;
     FdEntry& operator=(FdEntry&&) = delete;
     Kind kind;
-    std::shared_ptr<File> file;                // kDevice
+    std::shared_ptr<File> file;                // kDevice, kMemfd (a ShmemFile)
     VfioGroup* group = nullptr;                // kGroup: an open of the group (VfioGroup::open)
     std::shared_ptr<VfioContainer> container;  // kContainer
     std::shared_ptr<IommufdCtx> iommufd;       // kIommufd

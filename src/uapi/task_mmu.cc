@@ -66,9 +66,9 @@ std::string vmFlagsMnemonics(VmFlags flags) {
       {vm::kMayExec, "me"},    {vm::kMayShare, "ms"},   {vm::kPfnmap, "pf"},
       {vm::kLocked, "lo"},     {vm::kIo, "io"},         {vm::kDontCopy, "dc"},
       {vm::kDontExpand, "de"}, {vm::kAccount, "ac"},    {vm::kNoReserve, "nr"},
-      {vm::kPat, "ar"},        {vm::kWipeOnFork, "wf"}, {vm::kDontDump, "dd"},
-      {vm::kSoftDirty, "sd"},  {vm::kMixedmap, "mm"},   {vm::kHugepage, "hg"},
-      {vm::kNoHugepage, "nh"},
+      {vm::kHugetlb, "ht"},    {vm::kPat, "ar"},        {vm::kWipeOnFork, "wf"},
+      {vm::kDontDump, "dd"},   {vm::kSoftDirty, "sd"},  {vm::kMixedmap, "mm"},
+      {vm::kHugepage, "hg"},   {vm::kNoHugepage, "nh"},
   };
   std::string out;
   for (unsigned bit = 0; bit < 64; ++bit) {

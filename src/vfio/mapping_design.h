@@ -139,6 +139,15 @@ struct DesignOptions {
   // breaks). Through `huge-fault` it is the G3 huge_fault handler, at order
   // 0, that maps the range a munmap just removed.
   bool faultRetryReusesVma = false;
+  // A PROPOSAL, not merged in any kernel (Matt Evans, "vfio/pci: dma-buf
+  // mmap and revoke", RFC Feb 2026 .. v3 Jun 2026; dma-mapping.md §4.4),
+  // an option of the dma-buf design on a 6.19 profile: a vfio dma-buf fd
+  // can be mmapped (VM_IO|VM_PFNMAP, faults SIGBUS while it is revoked,
+  // every revoke zaps the mappings), and VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE
+  // revokes one buffer for good (VFIO_PCI_DMABUF_PERM_REVOKED): attach,
+  // import and mmap are -ENODEV afterwards. Set through
+  // KernelConfig::designOptions; no command-line flag selects it yet.
+  bool proposalDmabufMmapRevoke = false;
 };
 
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,

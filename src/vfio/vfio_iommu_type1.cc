@@ -11,6 +11,7 @@
 #include "base/kernel_log.h"
 #include "base/user_copy.h"
 #include "mm/fault.h"
+#include "mm/gup.h"
 #include "mm/mm.h"
 #include "mm/system_ram.h"
 #include "mm/vma.h"
@@ -307,11 +308,11 @@ Result<VfioIommuType1::PfnRun> VfioIommuType1::vaddrGetPfns(const Type1Caller& c
       ReadGuard mmap(mm.mmapLock());
       const Vma* vma = mm.findVma(VirtAddr(vaddr));
       if (vma == nullptr) return fail(Errno::kEFAULT);
-      if (vma->file() == nullptr && !(vma->flags() & (vm::kIo | vm::kPfnmap))) {
+      if (!(vma->flags() & (vm::kIo | vm::kPfnmap))) {
         // FOLL_WRITE on a read-only VMA: GUP refuses it.
         if (write && !(vma->flags() & vm::kWrite)) return fail(Errno::kEFAULT);
-        auto run = pinAnonymous(
-            mm, vaddr, std::min(npages, vma->end().value() / kPageSize - vaddr / kPageSize));
+        auto run = pinPages(mm, *vma, vaddr,
+                            std::min(npages, vma->end().value() / kPageSize - vaddr / kPageSize));
         if (!run) return fail(run.error());
         return std::optional<PfnRun>(*run);
       }
@@ -333,16 +334,16 @@ Result<VfioIommuType1::PfnRun> VfioIommuType1::vaddrGetPfns(const Type1Caller& c
   }
 }
 
-Result<VfioIommuType1::PfnRun> VfioIommuType1::pinAnonymous(Mm& mm, uint64_t vaddr,
-                                                            uint64_t npages) {
+Result<VfioIommuType1::PfnRun> VfioIommuType1::pinPages(Mm& mm, const Vma& vma, uint64_t vaddr,
+                                                        uint64_t npages) {
   // pin_user_pages_remote() fills one batch; the run is its physically
   // contiguous prefix.
-  auto first = ram_.frameFor(mm.id(), VirtAddr(vaddr));
+  auto first = pinUserPage(mm, vma, VirtAddr(vaddr), ram_);
   if (!first) return fail(first.error());
   PfnRun run{*first, 1, false};
   const uint64_t want = std::min(npages, kBatchPages);
   while (run.count < want) {
-    auto next = ram_.frameFor(mm.id(), VirtAddr(vaddr + run.count * kPageSize));
+    auto next = pinUserPage(mm, vma, VirtAddr(vaddr + run.count * kPageSize), ram_);
     if (!next) return fail(next.error());
     if (*next != run.pfn + run.count) break;
     ++run.count;

@@ -36,6 +36,7 @@ class KernelLog;
 class Mm;
 class PciDevice;
 class SystemRam;
+class Vma;
 struct Task;
 
 // The calling task as the driver sees `current`.
@@ -115,7 +116,9 @@ class VfioIommuType1 {
   // One vaddr_get_pfns() call for up to `npages` pages at `vaddr`.
   Result<PfnRun> vaddrGetPfns(const Type1Caller& caller, uint64_t vaddr, uint64_t npages,
                               bool write);
-  Result<PfnRun> pinAnonymous(Mm& mm, uint64_t vaddr, uint64_t npages);
+  // GUP's pin of up to one batch of pages of `vma` (anonymous memory or a
+  // file with pages: a MAP_HUGETLB mapping, a memfd) from `vaddr`.
+  Result<PfnRun> pinPages(Mm& mm, const Vma& vma, uint64_t vaddr, uint64_t npages);
   // follow_fault_pfn() on a VM_PFNMAP VMA: nullopt when the entry is absent.
   Result<std::optional<PfnRun>> followPfnmap(Mm& mm, uint64_t vaddr, uint64_t npages, bool write);
   // Charge `pages` to locked_vm, or -ENOMEM with the kernel's warning.

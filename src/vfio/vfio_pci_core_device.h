@@ -69,6 +69,9 @@ struct VfioIoctlCaller {
   std::function<Result<std::shared_ptr<Eventfd>>(int fd)> eventfdFromFd;
   // dma_buf_fd(): a new descriptor for an exported buffer, or -EMFILE.
   std::function<Result<int>(std::shared_ptr<DmaBuf> dmabuf)> dmaBufFd;
+  // dma_buf_get(): -EBADF when `fd` is not open, -EINVAL when it is not a
+  // dma-buf.
+  std::function<Result<std::shared_ptr<DmaBuf>>(int fd)> dmaBufFromFd;
 };
 
 class VfioPciCoreDevice {
@@ -212,6 +215,10 @@ class VfioPciCoreDevice {
   // VFIO_DEVICE_FEATURE_DMA_BUF (v6.19): a dma-buf fd for BAR slices.
   Result<long> dmaBufFeature(uint32_t flags, void* payload, uint32_t payloadSize,
                              const VfioIoctlCaller& caller);
+  // VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE: a proposal
+  // (DesignOptions::proposalDmabufMmapRevoke), -ENOTTY without it.
+  Result<long> dmaBufRevokeFeature(uint32_t flags, void* payload, uint32_t payloadSize,
+                                   const VfioIoctlCaller& caller);
   // vfio_pci_core_runtime_suspend/resume() with the PCI core's part
   // around them (state saved, D3hot or D0 for a function without PM).
   void runtimeSuspendLocked() REQUIRES(memoryLock_);

@@ -210,6 +210,8 @@ Result<long> VfioPciCoreDevice::feature(uint32_t flags, void* payload, uint32_t 
     case uapi::VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: return vfTokenFeature(flags, payload, payloadSize);
     case uapi::VFIO_DEVICE_FEATURE_DMA_BUF:
       return dmaBufFeature(flags, payload, payloadSize, caller);
+    case uapi::VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE:
+      return dmaBufRevokeFeature(flags, payload, payloadSize, caller);
     default: return fail(Errno::kENOTTY);
   }
 }
@@ -258,6 +260,25 @@ Result<long> VfioPciCoreDevice::dmaBufFeature(uint32_t flags, void* payload, uin
   auto fd = caller.dmaBufFd(std::move(*dmabuf));
   if (!fd) return fail(fd.error());
   return long{*fd};
+}
+
+// The proposal's revoke feature (dma-mapping.md §4.4): SET only, with the
+// buffer's fd; the checks in the proposal's order.
+Result<long> VfioPciCoreDevice::dmaBufRevokeFeature(uint32_t flags, void* payload,
+                                                    uint32_t payloadSize,
+                                                    const VfioIoctlCaller& caller) {
+  if (!profile_.dmabufFeature || !options_.proposalDmabufMmapRevoke) return fail(Errno::kENOTTY);
+  auto act = checkFeature(flags, payloadSize, uapi::VFIO_DEVICE_FEATURE_SET,
+                          sizeof(uapi::vfio_device_feature_dma_buf_revoke));
+  if (!act) return fail(act.error());
+  if (*act == 0) return 0L;
+  uapi::vfio_device_feature_dma_buf_revoke req;
+  if (auto st = copyFromUser(&req, payload, sizeof(req)); !st) return fail(st.error());
+  if (!caller.dmaBufFromFd) return fail(Errno::kEBADF);
+  auto dmabuf = caller.dmaBufFromFd(req.dmabuf_fd);
+  if (!dmabuf) return fail(dmabuf.error());
+  if (auto st = VfioPciDmaBuf::revokePermanently(*this, **dmabuf); !st) return fail(st.error());
+  return 0L;
 }
 
 // VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: only a PF has one (vdev->vf_token); it

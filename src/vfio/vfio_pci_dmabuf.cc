@@ -7,6 +7,7 @@
 #include "base/user_copy.h"
 #include "pci/pci_device.h"
 #include "vfio/vfio_pci_core_device.h"
+#include "vfio/vfio_pci_dmabuf_file.h"
 
 namespace vfiomm {
 
@@ -62,7 +63,9 @@ Result<std::vector<PhysVec>> dmabufPhys(const PciDevice& pdev, unsigned bar,
 }  // namespace
 
 VfioPciDmaBuf::VfioPciDmaBuf(VfioPciCoreDevice& vdev, std::vector<PhysVec> physVec)
-    : vdev_(&vdev), physVec_(std::move(physVec)) {}
+    : vdev_(&vdev),
+      physVec_(std::move(physVec)),
+      mmapProposal_(vdev.designOptions().proposalDmabufMmapRevoke) {}
 
 Result<std::shared_ptr<DmaBuf>> VfioPciDmaBuf::exportFromUser(VfioPciCoreDevice& vdev,
                                                               const void* payload) {
@@ -103,6 +106,8 @@ void VfioPciDmaBuf::move(VfioPciCoreDevice& vdev, bool revoked) {
   // here such a buffer is still whole (its release waits for memory_lock)
   // and has no importer left, so moving it changes nothing observable.
   for (VfioPciDmaBuf* priv : vdev.dmaBufsLocked()) {
+    // A permanently revoked buffer (the proposal) stays revoked.
+    if (priv->permanent_.load(std::memory_order_acquire)) continue;
     if (priv->revoked_.load(std::memory_order_acquire) != revoked) priv->setRevoked(revoked);
   }
 }
@@ -118,9 +123,47 @@ void VfioPciDmaBuf::cleanup(VfioPciCoreDevice& vdev) {
 }
 
 void VfioPciDmaBuf::setRevoked(bool revoked) {
-  MutexGuard resv(dmabuf_->resv());
-  revoked_.store(revoked, std::memory_order_release);
-  dmabuf_->moveNotify();
+  {
+    MutexGuard resv(dmabuf_->resv());
+    revoked_.store(revoked, std::memory_order_release);
+    dmabuf_->moveNotify();
+  }
+  if (revoked && mmapProposal_) zapMmaps();
+}
+
+void VfioPciDmaBuf::zapMmaps() { mapping_.unmapMappingRange(0, 0, true); }
+
+Status VfioPciDmaBuf::revokePermanently(VfioPciCoreDevice& vdev, DmaBuf& dmabuf) {
+  // Every dma-buf of the model is vfio's; one of another device (or one
+  // its device's last close detached) is not this device's to revoke.
+  auto* priv = dynamic_cast<VfioPciDmaBuf*>(&dmabuf.ops());
+  vdev.downWriteMemoryLock();
+  Status st = ok();
+  if (priv == nullptr || priv->device() != &vdev) {
+    st = fail(Errno::kENODEV);
+  } else if (priv->permanent_.load(std::memory_order_acquire)) {
+    st = fail(Errno::kEBADFD);
+  } else {
+    priv->permanent_.store(true, std::memory_order_release);
+    // A temporarily revoked buffer was zapped and its importers told.
+    if (!priv->revoked()) priv->setRevoked(true);
+  }
+  vdev.memoryLock().upWrite();
+  return st;
+}
+
+Result<std::shared_ptr<File>> VfioPciDmaBuf::mmapFile(const std::shared_ptr<DmaBuf>& dmabuf) {
+  auto* priv = dynamic_cast<VfioPciDmaBuf*>(&dmabuf->ops());
+  if (priv == nullptr || !priv->mmapProposal_) return fail(Errno::kEINVAL);
+  return std::shared_ptr<File>(std::make_shared<VfioPciDmaBufFile>(dmabuf));
+}
+
+std::optional<PhysAddr> VfioPciDmaBuf::physAt(uint64_t offset) const {
+  for (const PhysVec& v : physVec_) {
+    if (offset < v.len) return v.paddr + offset;
+    offset -= v.len;
+  }
+  return std::nullopt;
 }
 
 Status VfioPciDmaBuf::iommufdMap(DmaBufAttachment& attachment, PhysVec* phys) {
@@ -151,7 +194,9 @@ void VfioPciDmaBuf::release() {
 }
 
 VfioPciDmaBuf::State VfioPciDmaBuf::state() const {
-  if (vdev_.load(std::memory_order_acquire) == nullptr) return State::kPermanentlyRevoked;
+  if (vdev_.load(std::memory_order_acquire) == nullptr ||
+      permanent_.load(std::memory_order_acquire))
+    return State::kPermanentlyRevoked;
   return revoked_.load(std::memory_order_acquire) ? State::kRevoked : State::kUsable;
 }
 

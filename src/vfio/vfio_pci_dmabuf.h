@@ -11,22 +11,34 @@
 // permanently revoked (the device was closed). Importers hear of every
 // change of state through dma_buf_move_notify().
 //
+// With the proposal DesignOptions::proposalDmabufMmapRevoke (not merged,
+// dma-mapping.md §4.4) the fd can also be mmapped (VfioPciDmaBufFile),
+// every revoke zaps those mappings, and the revoke feature makes one buffer
+// permanently revoked while its device stays open.
+//
 // Locks: memory_lock (write) then the buffer's reservation lock, for every
 // change of `revoked`; attach reads it without a lock, as the kernel does.
+// The zap of the buffer's own mappings runs under memory_lock (write)
+// after the reservation lock is dropped; their fault holds memory_lock for
+// read across the check and the insert, as a BAR fault does.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "base/addr.h"
 #include "base/result.h"
 #include "dmabuf/dma_buf.h"
 #include "iommufd/iopt_dmabuf_pages.h"
+#include "mm/address_space.h"
 #include "sync/thread_annotations.h"
 
 namespace vfiomm {
 
+class File;
 class VfioPciCoreDevice;
 
 class VfioPciDmaBuf : public DmaBufOps {
@@ -45,6 +57,15 @@ class VfioPciDmaBuf : public DmaBufOps {
   static void move(VfioPciCoreDevice& vdev, bool revoked);
   // vfio_pci_dma_buf_cleanup() at the device's last close.
   static void cleanup(VfioPciCoreDevice& vdev);
+  // The proposal's revoke feature: `dmabuf` revoked for good and its
+  // mappings zapped. -ENODEV when it is not one of `vdev`'s buffers,
+  // -EBADFD when it is permanently revoked already.
+  static Status revokePermanently(VfioPciCoreDevice& vdev, DmaBuf& dmabuf);
+  // dma_buf_mmap_internal() reaching the exporter's mmap op: the file a
+  // VMA of `dmabuf` maps (the dma-buf's file: it holds the buffer while
+  // the VMA exists). -EINVAL: no mmap op (the merged code, or the
+  // proposal's option off).
+  static Result<std::shared_ptr<File>> mmapFile(const std::shared_ptr<DmaBuf>& dmabuf);
   // vfio_pci_dma_buf_iommufd_map(): the private interconnect to iommufd
   // (DmaBufIommufdMap). The caller holds the reservation lock.
   static Status iommufdMap(DmaBufAttachment& attachment, PhysVec* phys);
@@ -55,6 +76,13 @@ class VfioPciDmaBuf : public DmaBufOps {
 
   State state() const;
   const std::vector<PhysVec>& physVec() const { return physVec_; }
+  // priv->vdev: null once the device's last close detached the buffer.
+  VfioPciCoreDevice* device() const { return vdev_.load(std::memory_order_acquire); }
+  bool revoked() const { return revoked_.load(std::memory_order_acquire); }
+  // The BAR address at byte `offset` of the buffer's ranges, or nullopt
+  // past their end.
+  std::optional<PhysAddr> physAt(uint64_t offset) const;
+  AddressSpace& mapping() { return mapping_; }
 
  private:
   // dma_buf_export() and the listing on the device: revoked from the start
@@ -62,14 +90,22 @@ class VfioPciDmaBuf : public DmaBufOps {
   static std::shared_ptr<DmaBuf> exportBuffer(VfioPciCoreDevice& vdev, std::vector<PhysVec> phys,
                                               uint64_t length);
   // Under memory_lock (write): `revoked` set and the importers told, under
-  // the reservation lock.
+  // the reservation lock; a revoke then zaps the buffer's own mappings.
   void setRevoked(bool revoked);
+  // unmap_mapping_range() over the buffer's own mappings.
+  void zapMmaps();
 
   // priv->vdev: null once the device's last close detached the buffer.
   std::atomic<VfioPciCoreDevice*> vdev_;
   DmaBuf* dmabuf_ = nullptr;  // the DmaBuf that owns this object
   const std::vector<PhysVec> physVec_;
   std::atomic<bool> revoked_{false};
+  // The proposal: the fd has an mmap op, and VFIO_PCI_DMABUF_PERM_REVOKED.
+  const bool mmapProposal_;
+  std::atomic<bool> permanent_{false};
+  // The dma-buf file's address space: every mapping of the buffer is in
+  // its i_mmap, whichever VfioPciDmaBufFile mapped it.
+  AddressSpace mapping_;
 };
 
 }  // namespace vfiomm

@@ -350,6 +350,33 @@ TEST(HtmlReport, ComparisonHasEveryChartDrawn) {
   expectAllFinite(page);
 }
 
+// A run that DMA-mapped something gets the DMA section: lookups, faults
+// and IOPTEs by size, and the DMA map's modelled time, per design.
+TEST(HtmlReport, ADmaMapGetsItsOwnSection) {
+  const Scenario sc = parseScenario(kSmall, "small");
+  std::vector<DesignResult> results = madeUpResults(sc);
+  results[0].total.dmaLookups = 8'388'608;  // a 32 GiB BAR, 4 KiB at a time
+  results[0].total.iommuMaps = 1;
+  results[0].total.iopte1g = 32;
+  results[0].total.dmaModeledNs = 1e9;
+  results[1].total.dmaLookups = 32;  // one per 1 GiB leaf
+  results[1].total.iommuMaps = 1;
+  results[1].total.iopte1g = 32;
+  results[1].total.dmaModeledNs = 5e5;
+  const auto sections = comparisonSections(sc, results);
+  std::vector<std::string> titles;
+  for (const HtmlSection& s : sections) titles.push_back(s.title);
+  EXPECT_EQ(titles, (std::vector<std::string>{"Scenario", "Comparison", "Faults by page size",
+                                              "Modelled time", "DMA map", "Timeline"}));
+  const std::string& dma = sections[4].html;
+  EXPECT_THAT(dma, HasSubstr("vaddr_get_pfns lookups"));
+  EXPECT_THAT(dma, HasSubstr("IOPTE 1 GiB"));
+  EXPECT_THAT(dma, HasSubstr("modelled DMA-map time (ns)"));
+  EXPECT_THAT(dma, HasSubstr(">1 s<")) << "a time tick in the unit that reads best";
+  EXPECT_EQ(dma.find("data-points=\"0\""), std::string::npos);
+  expectAllFinite(renderHtmlPage("t", sections));
+}
+
 TEST(HtmlReport, NoResultsStillRenders) {
   const Scenario sc = parseScenario(kSmall, "small");
   const std::string page = renderHtmlPage("t", comparisonSections(sc, {}));

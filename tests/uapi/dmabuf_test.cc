@@ -4,17 +4,16 @@
 // IOAS, with a peer device on another bus attached to the same IOAS (its
 // own domain: "every domain" has two). D exports BAR2 (2 GiB at
 // 0x40_0000_0000) as a dma-buf, and the IOAS imports it with
-// IOMMU_IOAS_MAP_FILE.
-//
-// Not covered: the memfd clause of DMABUF-02 (the model has no memfd, so
-// MAP_FILE of any other file is -EOPNOTSUPP there) and DMABUF-07 (a
-// proposal, not merged).
+// IOMMU_IOAS_MAP_FILE. DMABUF-02's memfd clause maps a memfd the same way;
+// DMABUF-07 is a proposal (not merged), tested with its design option.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -23,7 +22,10 @@
 #include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
 #include "lock_order.h"
+#include "mm/cpu.h"
+#include "mm/fault.h"
 #include "mm/mm.h"
+#include "mm/system_ram.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
@@ -67,11 +69,12 @@ class DmaBufTest : public ::testing::Test {
   }
   void SetUp() override { boot(linux619()); }
 
-  void boot(MmProfile profile) {
+  void boot(MmProfile profile, DesignOptions options = {}) {
     proc.reset();
     kernel.reset();
     KernelConfig cfg;
     cfg.profileOverride = std::move(profile);
+    cfg.designOptions = options;
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
     peer = *kernel->addVfioDevice(kernel->addBus(0x20), standardDeviceConfig(0x20));
@@ -262,14 +265,116 @@ TEST_F(DmaBufTest, DMABUF_02_MapFileMapsBar2WithoutPinning) {
   const long two = exportBuf(kGetDmaBuf, kBar2, {{0, 4 * kKiB}, {8 * kKiB, 4 * kKiB}});
   ASSERT_GE(two, 0);
   EXPECT_EQ(mapFile(static_cast<int>(two), 0x2'0000'0000, 8 * kKiB), -95);
-  // Not a dma-buf: a memfd would be mapped, the model has none.
-  EXPECT_EQ(mapFile(peerFd, 0x2'0000'0000, 8 * kKiB), -95);
+  // Not a dma-buf: the file itself, whose pages memfd_pin_folios() refuses
+  // unless it is shmem or hugetlbfs.
+  EXPECT_EQ(mapFile(peerFd, 0x2'0000'0000, 8 * kKiB), -22);
   EXPECT_EQ(ioptes(), 4U) << "the refused maps left nothing";
 
   uint64_t chosen = 0;
   ASSERT_EQ(mapFile(bufFd, 0, 2 * kGiB, 0, kRw, &chosen), 0) << "a second area of the buffer";
   EXPECT_EQ(chosen % (2 * kGiB), 0U) << "an IOVA aligned to the length, for 1 GiB IOPTEs";
   EXPECT_EQ(domainOf(*dev).iopteCounts().size1G, 4U);
+}
+
+// "A memfd still works as before": MAP_FILE of a memfd pins its shmem pages
+// (frames of system RAM) and maps them; a range past its size is refused
+// (shmem has no page there: -EINVAL) and leaves nothing.
+TEST_F(DmaBufTest, DMABUF_02_AMemfdStillWorks) {
+  const int mfd = static_cast<int>(proc->memfdCreate("guest-ram", MFD_CLOEXEC));
+  ASSERT_GE(mfd, 0);
+  ASSERT_EQ(proc->ftruncate(mfd, 64 * kKiB), 0);
+  constexpr uint64_t kMemfdIova = 0x3'0000'0000;
+  EXPECT_EQ(mapFile(mfd, kMemfdIova, 128 * kKiB), -22) << "past the memfd's size";
+  EXPECT_EQ(ioptes(), 0U);
+  ASSERT_EQ(mapFile(mfd, kMemfdIova, 64 * kKiB), 0);
+  for (VfioDevice* d : {dev, peer}) {
+    const std::optional<PhysAddr> pa = domainOf(*d).iovaToPhys(kMemfdIova + 0x1004);
+    ASSERT_TRUE(pa.has_value()) << d->name();
+    EXPECT_GE(pa->value(), SystemRam::kBase);
+    EXPECT_LT(pa->value(), SystemRam::kBase + SystemRam::kSize) << "a shmem page in system RAM";
+  }
+  // The same pages through a second area: the file's, not new ones.
+  ASSERT_EQ(mapFile(mfd, kMemfdIova + kGiB, 64 * kKiB), 0);
+  EXPECT_EQ(domainOf(*dev).iovaToPhys(kMemfdIova + kGiB + 0x1004),
+            domainOf(*dev).iovaToPhys(kMemfdIova + 0x1004));
+  // A device's write lands in the page the other device reads.
+  ASSERT_TRUE(kernel->iommu().dmaWrite(dev->pdev(), kMemfdIova + 0x40, 4, 0x5a5a5a5a));
+  auto back = kernel->iommu().dmaRead(peer->pdev(), kMemfdIova + kGiB + 0x40, 4);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, 0x5a5a5a5aU);
+  uint64_t removed = 0;
+  EXPECT_EQ(ioasUnmap(kMemfdIova, 64 * kKiB, &removed), 0);
+  EXPECT_EQ(removed, 64 * kKiB);
+  EXPECT_FALSE(peerDmaReaches(kMemfdIova));
+}
+
+// IOMMU_IOAS_MAP_FILE arrived in v6.13: earlier iommufd does not know the
+// ioctl number.
+TEST_F(DmaBufTest, IoasMapFileIsEnottyBefore6_13) {
+  for (const char* name : {"linux-6.12", "linux-6.15"}) {
+    boot(*MmProfile::byName(name));
+    const int mfd = static_cast<int>(proc->memfdCreate("guest-ram", 0));
+    ASSERT_EQ(proc->ftruncate(mfd, 64 * kKiB), 0);
+    EXPECT_EQ(mapFile(mfd, 0x3'0000'0000, 64 * kKiB),
+              std::string_view(name) == "linux-6.12" ? -25 : 0)
+        << name;
+  }
+}
+
+// DMABUF-07, a PROPOSAL (Matt Evans, 2026, not merged): with the option
+// the dma-buf fd mmaps BAR2 and SIGBUSes while revoked; the revoke feature
+// revokes for good (0, then -EBADFD), refuses another device's buffer
+// (-ENODEV), and afterwards mmap and import are -ENODEV.
+TEST_F(DmaBufTest, DMABUF_07_ProposalMmapAndPermanentRevoke) {
+  const auto revoke = [&](int deviceFd, int bufFd) {
+    // vfio_device_feature's argsz and flags, then the payload.
+    uint32_t f[3] = {sizeof(f), VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE, 0};
+    vfio_device_feature_dma_buf_revoke req{.dmabuf_fd = bufFd};
+    std::memcpy(&f[2], &req, sizeof(req));
+    return proc->ioctl(deviceFd, VFIO_DEVICE_FEATURE, f);
+  };
+  const auto mmapBuf = [&](int bufFd) {
+    return proc->mmap(0, 64 * kKiB, prot::kRead | prot::kWrite, map::kShared, bufFd, 0);
+  };
+  // The merged code: no mmap op, no revoke feature.
+  int bufFd = exportBar2();
+  EXPECT_EQ(mmapBuf(bufFd), -22);
+  EXPECT_EQ(revoke(fd, bufFd), -25);
+
+  DesignOptions proposal;
+  proposal.proposalDmabufMmapRevoke = true;
+  boot(linux619(), proposal);
+  bufFd = exportBar2();
+  const long va = mmapBuf(bufFd);
+  ASSERT_GT(va, 0);
+  const uint64_t at = static_cast<uint64_t>(va) + 0x40;
+  const uint32_t pattern = 0xcafef00d;
+  ASSERT_EQ(proc->pwrite(fd, &pattern, 4, (uint64_t{kBar2} << 40) + 0x40), 4);
+  AccessResult r = proc->thread().load(at);
+  EXPECT_EQ(r.sig.signo, 0);
+  EXPECT_EQ(r.value, pattern) << "the mapping reaches BAR2";
+  ASSERT_EQ(mapFile(bufFd, kIova), 0);
+
+  setMemory(false);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus) << "revoked: zapped, SIGBUS";
+  EXPECT_GT(mmapBuf(bufFd), 0) << "a revoked buffer still maps";
+  setMemory(true);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, 0) << "un-revoked: faults work again";
+
+  EXPECT_EQ(revoke(fd, 99), -9) << "no such fd";
+  EXPECT_EQ(revoke(fd, peerFd), -22) << "not a dma-buf";
+  EXPECT_EQ(revoke(peerFd, bufFd), -19) << "another device's buffer";
+  EXPECT_EQ(revoke(fd, bufFd), 0);
+  EXPECT_EQ(state(bufFd), State::kPermanentlyRevoked);
+  EXPECT_EQ(ioptes(), 0U) << "iommufd's IOPTEs went with the revoke";
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus);
+  EXPECT_EQ(revoke(fd, bufFd), -77) << "EBADFD: revoked for good already";
+  EXPECT_EQ(mmapBuf(bufFd), -19);
+  EXPECT_EQ(mapFile(bufFd, 0x2'0000'0000), -19) << "attach refused";
+  setMemory(false);
+  setMemory(true);
+  EXPECT_EQ(state(bufFd), State::kPermanentlyRevoked) << "MEM=1 does not bring it back";
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus);
 }
 
 TEST_F(DmaBufTest, DMABUF_03_MemOffRevokesEveryDomainAndKeepsTheArea) {
