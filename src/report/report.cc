@@ -134,6 +134,123 @@ std::string jsonText(const Json& j, int indent) {
   return j.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
+namespace {
+
+Json deviceToJson(const DeviceDef& d) {
+  Json dj;
+  dj["name"] = d.name;
+  dj["bus"] = d.bus;
+  dj["slot"] = d.slot;
+  dj["function"] = d.function;
+  dj["group"] = d.group;
+  dj["vf"] = d.vf;
+  dj["flr"] = d.flr;
+  dj["slot_reset"] = d.slotReset;
+  dj["runtime_pm"] = d.runtimePm;
+  Json bars = Json::array();
+  for (const BarDef& b : d.bars)
+    bars.push_back(Json{{"index", b.index},
+                        {"size", b.size},
+                        {"type", barKindName(b.kind)},
+                        {"prefetchable", b.prefetchable}});
+  dj["bars"] = bars;
+  return dj;
+}
+
+Json mappingToJson(const MappingDef& m) {
+  Json mj;
+  mj["name"] = m.name;
+  mj["device"] = m.device;
+  mj["bar"] = m.bar;
+  mj["offset"] = m.offset;
+  mj["length"] = m.length;
+  mj["address"] = m.address ? Json(*m.address) : Json(nullptr);
+  mj["align"] = m.alignSpec;
+  mj["align_bytes"] = m.align;
+  mj["prot"] = m.write ? "rw" : "r";
+  mj["madvise"] = m.madvise;
+  return mj;
+}
+
+Json processToJson(const ProcessDef& p) {
+  Json pj;
+  pj["name"] = p.name;
+  Json opens = Json::array();
+  for (const OpenDef& o : p.opens)
+    opens.push_back(Json{{"device", o.device}, {"via", nameOf(sim::kOpenViaNames, o.via)}});
+  pj["open"] = opens;
+  Json maps = Json::array();
+  for (const MappingDef& m : p.mappings) maps.push_back(mappingToJson(m));
+  pj["mappings"] = maps;
+  return pj;
+}
+
+Json threadToJson(const ThreadDef& t) {
+  Json tj;
+  tj["name"] = t.name;
+  tj["process"] = t.process;
+  tj["cpu"] = t.cpu;
+  tj.update(programToJson(t.program));
+  return tj;
+}
+
+// The keys an event has beyond type and process depend on its kind.
+void eventArgsToJson(const EventDef& e, Json& ej) {
+  if (!e.device.empty()) ej["device"] = e.device;
+  if (!e.mapping.empty()) {
+    ej["mapping"] = e.mapping;
+    ej["offset"] = e.offset;
+    ej["length"] = e.length;
+  }
+  switch (e.kind) {
+    case EventKind::kMprotect: ej["prot"] = e.protWrite ? "rw" : "r"; break;
+    case EventKind::kMremap:
+      ej["new_length"] = e.newLength;
+      if (e.newAddress) ej["new_address"] = *e.newAddress;
+      break;
+    case EventKind::kFork:
+      ej["child"] = e.child;
+      if (e.childProgram) ej["program"] = programToJson(*e.childProgram);
+      break;
+    case EventKind::kDmaMap:
+    case EventKind::kDmaUnmap:
+      ej["via"] = dmaViaName(e.via);
+      ej["iova"] = e.iova;
+      ej["length"] = e.length;
+      if (e.kind == EventKind::kDmaMap) ej["prot"] = e.dmaWrite ? "rw" : "r";
+      break;
+    case EventKind::kDeviceDma:
+      ej["iova"] = e.iova;
+      ej["write"] = e.dmaWrite;
+      ej["size"] = e.dmaSize;
+      break;
+    default: break;
+  }
+}
+
+Json eventToJson(const EventDef& e) {
+  Json ej;
+  ej["type"] = eventKindName(e.kind);
+  ej["process"] = e.process;
+  eventArgsToJson(e, ej);
+  ej["after_accesses"] = e.afterAccesses;
+  return ej;
+}
+
+Json phaseDefToJson(const PhaseDef& ph) {
+  Json pj;
+  pj["name"] = ph.name;
+  Json threads = Json::array();
+  for (const ThreadDef& t : ph.threads) threads.push_back(threadToJson(t));
+  pj["threads"] = threads;
+  Json events = Json::array();
+  for (const EventDef& e : ph.events) events.push_back(eventToJson(e));
+  pj["events"] = events;
+  return pj;
+}
+
+}  // namespace
+
 Json scenarioToJson(const Scenario& sc) {
   Json j;
   j["name"] = sc.name;
@@ -155,138 +272,32 @@ Json scenarioToJson(const Scenario& sc) {
     tlb[key] = Json{{"entries", g.entries}, {"ways", g.ways}};
   j["tlb"] = tlb;
   Json devs = Json::array();
-  for (const DeviceDef& d : sc.devices) {
-    Json dj;
-    dj["name"] = d.name;
-    dj["bus"] = d.bus;
-    dj["slot"] = d.slot;
-    dj["function"] = d.function;
-    dj["group"] = d.group;
-    dj["vf"] = d.vf;
-    dj["flr"] = d.flr;
-    dj["slot_reset"] = d.slotReset;
-    dj["runtime_pm"] = d.runtimePm;
-    Json bars = Json::array();
-    for (const BarDef& b : d.bars)
-      bars.push_back(Json{{"index", b.index},
-                          {"size", b.size},
-                          {"type", barKindName(b.kind)},
-                          {"prefetchable", b.prefetchable}});
-    dj["bars"] = bars;
-    devs.push_back(dj);
-  }
+  for (const DeviceDef& d : sc.devices) devs.push_back(deviceToJson(d));
   j["devices"] = devs;
   Json procs = Json::array();
-  for (const ProcessDef& p : sc.processes) {
-    Json pj;
-    pj["name"] = p.name;
-    Json opens = Json::array();
-    for (const OpenDef& o : p.opens)
-      opens.push_back(
-          Json{{"device", o.device}, {"via", o.via == OpenVia::kGroup ? "group" : "cdev"}});
-    pj["open"] = opens;
-    Json maps = Json::array();
-    for (const MappingDef& m : p.mappings) {
-      Json mj;
-      mj["name"] = m.name;
-      mj["device"] = m.device;
-      mj["bar"] = m.bar;
-      mj["offset"] = m.offset;
-      mj["length"] = m.length;
-      if (m.address)
-        mj["address"] = *m.address;
-      else
-        mj["address"] = nullptr;
-      mj["align"] = m.alignSpec;
-      mj["align_bytes"] = m.align;
-      mj["prot"] = m.write ? "rw" : "r";
-      mj["madvise"] = m.madvise;
-      maps.push_back(mj);
-    }
-    pj["mappings"] = maps;
-    procs.push_back(pj);
-  }
+  for (const ProcessDef& p : sc.processes) procs.push_back(processToJson(p));
   j["processes"] = procs;
   Json phases = Json::array();
-  for (const PhaseDef& ph : sc.phases) {
-    Json pj;
-    pj["name"] = ph.name;
-    Json threads = Json::array();
-    for (const ThreadDef& t : ph.threads) {
-      Json tj;
-      tj["name"] = t.name;
-      tj["process"] = t.process;
-      tj["cpu"] = t.cpu;
-      tj.update(programToJson(t.program));
-      threads.push_back(tj);
-    }
-    pj["threads"] = threads;
-    Json events = Json::array();
-    for (const EventDef& e : ph.events) {
-      Json ej;
-      ej["type"] = eventKindName(e.kind);
-      ej["process"] = e.process;
-      if (!e.device.empty()) ej["device"] = e.device;
-      if (!e.mapping.empty()) {
-        ej["mapping"] = e.mapping;
-        ej["offset"] = e.offset;
-        ej["length"] = e.length;
-      }
-      if (e.kind == EventKind::kMprotect) ej["prot"] = e.protWrite ? "rw" : "r";
-      if (e.kind == EventKind::kMremap) {
-        ej["new_length"] = e.newLength;
-        if (e.newAddress) ej["new_address"] = *e.newAddress;
-      }
-      if (e.kind == EventKind::kFork) {
-        ej["child"] = e.child;
-        if (e.childProgram) ej["program"] = programToJson(*e.childProgram);
-      }
-      if (e.kind == EventKind::kDmaMap || e.kind == EventKind::kDmaUnmap) {
-        ej["via"] = dmaViaName(e.via);
-        ej["iova"] = e.iova;
-        ej["length"] = e.length;
-        if (e.kind == EventKind::kDmaMap) ej["prot"] = e.dmaWrite ? "rw" : "r";
-      }
-      if (e.kind == EventKind::kDeviceDma) {
-        ej["iova"] = e.iova;
-        ej["write"] = e.dmaWrite;
-        ej["size"] = e.dmaSize;
-      }
-      ej["after_accesses"] = e.afterAccesses;
-      events.push_back(ej);
-    }
-    pj["events"] = events;
-    phases.push_back(pj);
-  }
+  for (const PhaseDef& ph : sc.phases) phases.push_back(phaseDefToJson(ph));
   j["phases"] = phases;
   return j;
 }
 
 Json metricsToJson(const Metrics& m) {
   Json j;
-  j["faults"] = Json{{"minor", m.faults}, {"fallback", m.fallback}};
-  // Entries, not faults: a fill (vma-list, fill-vma, prefault) inserts many
-  // in one fault, a refill some in none.
-  j["inserted_entries"] = Json{{"pte", m.pte}, {"pmd", m.pmd}, {"pud", m.pud}};
-  j["signals"] = Json{{"sigbus", m.sigbus}, {"sigsegv", m.sigsegv}};
-  j["accesses"] = m.accesses;
-  j["zaps"] = m.zaps;
-  j["zapped_entries"] = m.zappedEntries;
-  j["tlb"] = Json{{"misses", m.tlbMisses}, {"shootdowns", m.shootdowns}};
-  j["memory_lock_writes"] = m.memoryLockWrites;
-  j["pgtables_peak_bytes"] = m.pgtablesPeak;
-  j["lockdep_reports"] = m.lockdepReports;
-  j["violations"] = m.violations;
-  j["dma_map"] = Json{{"lookups", m.dmaLookups},
-                      {"faults", m.dmaFaults},
-                      {"iommu_map_calls", m.iommuMaps},
-                      {"ioptes", Json{{"4k", m.iopte4k}, {"2m", m.iopte2m}, {"1g", m.iopte1g}}},
-                      {"iova_to_phys", m.iovaToPhys},
-                      {"modeled_ns", m.dmaModeledNs}};
-  j["device_dma"] = Json{
-      {"accesses", m.dmaAccesses}, {"dmar_faults", m.dmarFaults}, {"violations", m.dmaViolations}};
-  j["modeled_ns"] = m.modeledNs;
-  j["wall_ns"] = m.wallNs;
+  for (const sim::MetricField& f : sim::metricFields()) {
+    // "a.b.c": j["a"]["b"]["c"], each object created where it first appears.
+    Json* at = &j;
+    std::string_view path = f.path;
+    for (size_t dot = path.find('.'); dot != std::string_view::npos; dot = path.find('.')) {
+      at = &(*at)[std::string(path.substr(0, dot))];
+      path.remove_prefix(dot + 1);
+    }
+    if (f.ns != nullptr)
+      (*at)[std::string(path)] = m.*f.ns;
+    else
+      (*at)[std::string(path)] = m.*f.count;
+  }
   return j;
 }
 

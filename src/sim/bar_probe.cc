@@ -241,35 +241,15 @@ Metrics extrapolate(const Metrics& r1, const Metrics& r2, uint64_t k, const Cost
 
 }  // namespace
 
-// The fields of a phase, in output order, with their Metrics members.
-struct PhaseField {
-  const char* key;
-  uint64_t Metrics::*member;
-};
-constexpr PhaseField kPhaseFields[] = {
-    {"faults", &Metrics::faults},
-    {"pte", &Metrics::pte},
-    {"pmd", &Metrics::pmd},
-    {"pud", &Metrics::pud},
-    {"fallback", &Metrics::fallback},
-    {"sigbus", &Metrics::sigbus},
-    {"sigsegv", &Metrics::sigsegv},
-    {"accesses", &Metrics::accesses},
-    {"zaps", &Metrics::zaps},
-    {"zapped_entries", &Metrics::zappedEntries},
-    {"tlb_misses", &Metrics::tlbMisses},
-    {"shootdowns", &Metrics::shootdowns},
-    {"memory_lock_writes", &Metrics::memoryLockWrites},
-    {"pgtables_peak_bytes", &Metrics::pgtablesPeak},
-    {"lockdep_reports", &Metrics::lockdepReports},
-    {"violations", &Metrics::violations},
-};
-
 nlohmann::ordered_json phaseToJson(const Metrics& m) {
   nlohmann::ordered_json j;
-  for (const PhaseField& f : kPhaseFields) j[f.key] = m.*f.member;
-  j["modeled_ns"] = m.modeledNs;
-  j["wall_ns"] = m.wallNs;
+  for (const MetricField& f : metricFields()) {
+    if (f.flat == nullptr) continue;
+    if (f.ns != nullptr)
+      j[f.flat] = m.*f.ns;
+    else
+      j[f.flat] = m.*f.count;
+  }
   return j;
 }
 

@@ -937,56 +937,6 @@ Metrics countedSince(const CounterSnapshot& before) {
   return m;
 }
 
-void Metrics::add(const Metrics& o) {
-  faults += o.faults;
-  pte += o.pte;
-  pmd += o.pmd;
-  pud += o.pud;
-  fallback += o.fallback;
-  sigbus += o.sigbus;
-  sigsegv += o.sigsegv;
-  accesses += o.accesses;
-  zaps += o.zaps;
-  zappedEntries += o.zappedEntries;
-  tlbMisses += o.tlbMisses;
-  shootdowns += o.shootdowns;
-  memoryLockWrites += o.memoryLockWrites;
-  pgtablesPeak = std::max(pgtablesPeak, o.pgtablesPeak);
-  lockdepReports += o.lockdepReports;
-  violations += o.violations;
-  dmaLookups += o.dmaLookups;
-  dmaFaults += o.dmaFaults;
-  iommuMaps += o.iommuMaps;
-  iopte4k += o.iopte4k;
-  iopte2m += o.iopte2m;
-  iopte1g += o.iopte1g;
-  iovaToPhys += o.iovaToPhys;
-  dmaAccesses += o.dmaAccesses;
-  dmarFaults += o.dmarFaults;
-  dmaViolations += o.dmaViolations;
-  modeledNs += o.modeledNs;
-  dmaModeledNs += o.dmaModeledNs;
-  wallNs += o.wallNs;
-}
-
-CostInputs Metrics::costInputs() const {
-  CostInputs in;
-  in.faults = faults;
-  in.pteInserts = pte;
-  in.pmdInserts = pmd;
-  in.pudInserts = pud;
-  in.tlbMisses = tlbMisses;
-  in.zappedEntries = zappedEntries;
-  in.zapCalls = zaps;
-  in.shootdowns = shootdowns;
-  in.lockHandoffs = memoryLockWrites;
-  in.dmaLookups = dmaLookups;
-  in.iommuMaps = iommuMaps;
-  in.ioptes = iopte4k + iopte2m + iopte1g;
-  in.iovaToPhys = iovaToPhys;
-  return in;
-}
-
 DesignResult runScenario(const Scenario& scenario, DesignKind design, const RunOptions& options) {
   return Run(scenario, design, options).run();
 }

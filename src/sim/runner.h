@@ -3,8 +3,8 @@
 // collects what each phase cost (counters of the model, signals, lockdep
 // reports, invariant-1 violations, modelled and wall time).
 //
-// The counters are process-wide, so designs run one after the other, never
-// at the same time.
+// Each run builds a kernel of its own, so designs run side by side on
+// threads of one process (sim/work_pool.h).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,7 @@
 
 #include "base/counter.h"
 #include "sim/cost_model.h"
+#include "sim/metrics.h"
 #include "sim/scenario.h"
 #include "sim/timeline.h"
 #include "sync/sched_hook.h"
@@ -30,47 +31,6 @@ class PageTableArena;
 }  // namespace vfiomm
 
 namespace vfiomm::sim {
-
-struct Metrics {
-  uint64_t faults = 0;  // vmstat.pgfault (minor faults)
-  uint64_t pte = 0;     // mm.pfn_insert.pte
-  uint64_t pmd = 0;
-  uint64_t pud = 0;
-  uint64_t fallback = 0;  // mm.fault.fallback.pud + .pmd
-  uint64_t sigbus = 0;
-  uint64_t sigsegv = 0;
-  uint64_t accesses = 0;
-  uint64_t zaps = 0;           // mm.zap.calls
-  uint64_t zappedEntries = 0;  // mm.zap.pte + pmd + pud
-  uint64_t tlbMisses = 0;
-  uint64_t shootdowns = 0;
-  uint64_t memoryLockWrites = 0;
-  uint64_t pgtablesPeak = 0;  // bytes: the largest sum over processes seen so far
-  uint64_t lockdepReports = 0;
-  uint64_t violations = 0;  // invariant 1: accesses that reached a BAR with decode off
-  // The DMA map (dma-mapping.md §2): type1's lookups and the faults it took,
-  // the IOMMU's iommu_map() calls and the IOPTEs they installed by size,
-  // and the unmap walk's iommu_iova_to_phys() calls.
-  uint64_t dmaLookups = 0;  // vfio.type1.vaddr_get_pfns
-  uint64_t dmaFaults = 0;   // vfio.type1.fixup_user_fault (also in `faults`)
-  uint64_t iommuMaps = 0;   // iommu.map.calls
-  uint64_t iopte4k = 0;     // iommu.iopte.map.4k
-  uint64_t iopte2m = 0;
-  uint64_t iopte1g = 0;
-  uint64_t iovaToPhys = 0;  // iommu.iova_to_phys
-  // Device DMA: accesses the IOMMU translated, those it blocked (DMAR
-  // faults, -EIO to the device), and invariant 7: translated DMA that
-  // reached a BAR with its decode off (the type1 hazard, §2.6).
-  uint64_t dmaAccesses = 0;
-  uint64_t dmarFaults = 0;
-  uint64_t dmaViolations = 0;
-  double modeledNs = 0;
-  double dmaModeledNs = 0;  // the DMA map's share of modeledNs (CostModel::dmaNs)
-  uint64_t wallNs = 0;
-
-  void add(const Metrics& o);  // pgtablesPeak: max
-  CostInputs costInputs() const;
-};
 
 struct PhaseResult {
   std::string name;

@@ -567,12 +567,11 @@ ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
         od.device = str(o["device"], "device");
         if (o["via"]) {
           const std::string v = str(o["via"], "via");
-          if (v == "group")
-            od.via = OpenVia::kGroup;
-          else if (v == "cdev")
-            od.via = OpenVia::kCdev;
-          else
-            fail(o["via"], fmt::format("via must be group or cdev, not '{}'", v));
+          const std::optional<OpenVia> via = valueOf(kOpenViaNames, v);
+          if (!via)
+            fail(o["via"],
+                 fmt::format("via must be {}, not '{}'", nameList(kOpenViaNames, " or "), v));
+          od.via = *via;
         }
       }
       if (sc.device(od.device) == nullptr) fail(o, fmt::format("undefined device '{}'", od.device));
@@ -753,35 +752,11 @@ EventDef Parser::parseEvent(const YAML::Node& n, Scenario& sc, std::set<std::str
   e.mark = markOf(n);
   if (!n["type"]) fail(n, "an event needs a type");
   const std::string type = str(n["type"], "type");
-  static const std::pair<const char*, EventKind> kKinds[] = {
-      {"memory-disable", EventKind::kMemoryDisable},
-      {"memory-enable", EventKind::kMemoryEnable},
-      {"d3hot", EventKind::kD3hot},
-      {"d0", EventKind::kD0},
-      {"reset", EventKind::kReset},
-      {"hot-reset", EventKind::kHotReset},
-      {"low-power-entry", EventKind::kLowPowerEntry},
-      {"low-power-exit", EventKind::kLowPowerExit},
-      {"munmap", EventKind::kMunmap},
-      {"mprotect", EventKind::kMprotect},
-      {"mremap", EventKind::kMremap},
-      {"fork", EventKind::kFork},
-      {"exit", EventKind::kExit},
-      {"dma-map", EventKind::kDmaMap},
-      {"dma-unmap", EventKind::kDmaUnmap},
-      {"dma", EventKind::kDeviceDma},
-  };
-  bool found = false;
-  for (const auto& [k, v] : kKinds)
-    if (type == k) {
-      e.kind = v;
-      found = true;
-    }
-  if (!found) {
-    std::string list;
-    for (const auto& [k, v] : kKinds) list += fmt::format("{}{}", list.empty() ? "" : ", ", k);
-    fail(n["type"], fmt::format("unknown event type '{}' (expected one of: {})", type, list));
-  }
+  const std::optional<EventKind> kind = valueOf(kEventKindNames, type);
+  if (!kind)
+    fail(n["type"], fmt::format("unknown event type '{}' (expected one of: {})", type,
+                                nameList(kEventKindNames)));
+  e.kind = *kind;
   if (n["after_accesses"]) {
     e.afterAccesses = uint(n["after_accesses"], "after_accesses");
     if (e.afterAccesses > kMaxAccesses)
@@ -939,19 +914,15 @@ DmaVia Parser::dmaVia(const YAML::Node& n, const ProcessDef& p) const {
     return group ? DmaVia::kContainer : DmaVia::kIommufd;
   }
   const std::string v = str(n["via"], "via");
-  if (v == "container") {
-    if (!group)
-      fail(n["via"],
-           fmt::format("process '{}' has no container: it opens no device via group", p.name));
-    return DmaVia::kContainer;
-  }
-  if (v == "iommufd") {
-    if (!cdev)
-      fail(n["via"],
-           fmt::format("process '{}' has no iommufd: it opens no device via cdev", p.name));
-    return DmaVia::kIommufd;
-  }
-  fail(n["via"], fmt::format("via must be container or iommufd, not '{}'", v));
+  const std::optional<DmaVia> via = valueOf(kDmaViaNames, v);
+  if (!via)
+    fail(n["via"], fmt::format("via must be {}, not '{}'", nameList(kDmaViaNames, " or "), v));
+  if (*via == DmaVia::kContainer && !group)
+    fail(n["via"],
+         fmt::format("process '{}' has no container: it opens no device via group", p.name));
+  if (*via == DmaVia::kIommufd && !cdev)
+    fail(n["via"], fmt::format("process '{}' has no iommufd: it opens no device via cdev", p.name));
+  return *via;
 }
 
 // An IOVA is a multiple of the smallest IOMMU page (4 KiB: type1's and
@@ -1239,7 +1210,8 @@ Scenario Parser::parse(const std::string& text) {
     const std::string path = str(root["dma_path"], "dma_path");
     const std::optional<DmaPath> p = dmaPathByName(path);
     if (!p)
-      fail(root["dma_path"], fmt::format("dma_path must be vaddr or dma-buf, not '{}'", path));
+      fail(root["dma_path"],
+           fmt::format("dma_path must be {}, not '{}'", nameList(kDmaPathNames, " or "), path));
     sc.dmaPath = *p;
   }
   if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
@@ -1309,38 +1281,6 @@ const ProcessDef* Scenario::process(const std::string& n) const {
 
 bool isDeviceEvent(EventKind k) {
   return k >= EventKind::kMemoryDisable && k <= EventKind::kLowPowerExit;
-}
-
-const char* eventKindName(EventKind k) {
-  switch (k) {
-    case EventKind::kMemoryDisable: return "memory-disable";
-    case EventKind::kMemoryEnable: return "memory-enable";
-    case EventKind::kD3hot: return "d3hot";
-    case EventKind::kD0: return "d0";
-    case EventKind::kReset: return "reset";
-    case EventKind::kHotReset: return "hot-reset";
-    case EventKind::kLowPowerEntry: return "low-power-entry";
-    case EventKind::kLowPowerExit: return "low-power-exit";
-    case EventKind::kMunmap: return "munmap";
-    case EventKind::kMprotect: return "mprotect";
-    case EventKind::kMremap: return "mremap";
-    case EventKind::kFork: return "fork";
-    case EventKind::kExit: return "exit";
-    case EventKind::kDmaMap: return "dma-map";
-    case EventKind::kDmaUnmap: return "dma-unmap";
-    case EventKind::kDeviceDma: return "dma";
-  }
-  return "?";
-}
-
-const char* dmaViaName(DmaVia v) { return v == DmaVia::kContainer ? "container" : "iommufd"; }
-
-const char* dmaPathName(DmaPath p) { return p == DmaPath::kVaddr ? "vaddr" : "dma-buf"; }
-
-std::optional<DmaPath> dmaPathByName(const std::string& name) {
-  if (name == "vaddr") return DmaPath::kVaddr;
-  if (name == "dma-buf") return DmaPath::kDmaBuf;
-  return std::nullopt;
 }
 
 Scenario parseScenario(const std::string& text, const std::string& fileName) {

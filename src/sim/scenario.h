@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/enum_names.h"
 #include "mm/tlb.h"
 #include "mm/vm_commit.h"
 #include "pci/pci_device.h"
@@ -65,6 +66,8 @@ struct DeviceDef {
 };
 
 enum class OpenVia { kGroup, kCdev };
+inline constexpr EnumName<OpenVia> kOpenViaNames[] = {{OpenVia::kGroup, "group"},
+                                                      {OpenVia::kCdev, "cdev"}};
 
 struct OpenDef {
   std::string device;
@@ -134,7 +137,9 @@ enum class EventKind {
 // vaddr) or its iommufd IOAS (devices opened via cdev; IOMMU_IOAS_MAP of
 // the vaddr, which the kernel refuses for a BAR: §3.2).
 enum class DmaVia { kContainer, kIommufd };
-const char* dmaViaName(DmaVia v);
+inline constexpr EnumName<DmaVia> kDmaViaNames[] = {{DmaVia::kContainer, "container"},
+                                                    {DmaVia::kIommufd, "iommufd"}};
+inline const char* dmaViaName(DmaVia v) { return nameOf(kDmaViaNames, v); }
 
 // How the VMM makes its BAR mappings reachable by device DMA, a dimension of
 // the run beside the fault design (docs/scenario.md "DMA path"):
@@ -146,13 +151,36 @@ const char* dmaViaName(DmaVia v);
 //            dma-buf (VFIO_DEVICE_FEATURE_DMA_BUF) and imports it with
 //            IOMMU_IOAS_MAP_FILE; every zap trigger revokes it (§4).
 enum class DmaPath { kVaddr, kDmaBuf };
-const char* dmaPathName(DmaPath p);
-std::optional<DmaPath> dmaPathByName(const std::string& name);
+inline constexpr EnumName<DmaPath> kDmaPathNames[] = {{DmaPath::kVaddr, "vaddr"},
+                                                      {DmaPath::kDmaBuf, "dma-buf"}};
+inline const char* dmaPathName(DmaPath p) { return nameOf(kDmaPathNames, p); }
+inline std::optional<DmaPath> dmaPathByName(const std::string& name) {
+  return valueOf(kDmaPathNames, name);
+}
 // The kernel a dma-buf run gets when neither the scenario nor the command
 // line names one: the first with the vfio dma-buf export and its import.
 inline constexpr const char* kDmaBufProfile = "linux-6.19";
 
-const char* eventKindName(EventKind k);
+// The scenario's `type:` of each event.
+inline constexpr EnumName<EventKind> kEventKindNames[] = {
+    {EventKind::kMemoryDisable, "memory-disable"},
+    {EventKind::kMemoryEnable, "memory-enable"},
+    {EventKind::kD3hot, "d3hot"},
+    {EventKind::kD0, "d0"},
+    {EventKind::kReset, "reset"},
+    {EventKind::kHotReset, "hot-reset"},
+    {EventKind::kLowPowerEntry, "low-power-entry"},
+    {EventKind::kLowPowerExit, "low-power-exit"},
+    {EventKind::kMunmap, "munmap"},
+    {EventKind::kMprotect, "mprotect"},
+    {EventKind::kMremap, "mremap"},
+    {EventKind::kFork, "fork"},
+    {EventKind::kExit, "exit"},
+    {EventKind::kDmaMap, "dma-map"},
+    {EventKind::kDmaUnmap, "dma-unmap"},
+    {EventKind::kDeviceDma, "dma"},
+};
+inline const char* eventKindName(EventKind k) { return nameOf(kEventKindNames, k); }
 // The events that act on a device through an fd (memory-disable up to
 // low-power-exit): they change no process and no mapping.
 bool isDeviceEvent(EventKind k);

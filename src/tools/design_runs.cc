@@ -28,7 +28,8 @@ std::vector<sim::DmaPath> dmaPathsOf(const sim::Scenario& sc,
   for (const std::string& p : names) {
     const auto path = sim::dmaPathByName(p);
     if (!path)
-      throw sim::ScenarioError(fmt::format("unknown DMA path '{}' (known: vaddr, dma-buf)", p));
+      throw sim::ScenarioError(
+          fmt::format("unknown DMA path '{}' (known: {})", p, nameList(sim::kDmaPathNames)));
     paths.push_back(*path);
   }
   if (paths.empty()) paths.push_back(sc.dmaPath);
