@@ -134,6 +134,18 @@ struct PhaseSync {
   std::atomic<unsigned> running{0};
 };
 
+// One thread of a phase: a program over its targets, or a list of
+// device events.
+struct PhaseWork {
+  Thread* thread;
+  std::vector<Target> targets;
+  const AccessProgram* prog;
+  ThreadStats stats;
+  ProcState* process;                   // whose device events it issues
+  const std::vector<EventDef>* events;  // none: it runs prog
+  std::vector<std::string> notes;       // of its events, merged at the end
+};
+
 constexpr uint64_t kSliceAccesses = 64;
 
 void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgram& prog,
@@ -191,6 +203,17 @@ uint64_t accessesOf(const std::vector<Target>& targets, const AccessProgram& pro
   return perPass * prog.passes;
 }
 
+// What the progress bar counts to; 0: unknown (a thread runs until the
+// events are done).
+uint64_t expectedAccessesOf(const std::vector<PhaseWork>& work) {
+  uint64_t expected = 0;
+  for (const PhaseWork& w : work) {
+    if (w.prog->untilEventsDone) return 0;
+    if (w.events->empty()) expected += accessesOf(w.targets, *w.prog);
+  }
+  return expected;
+}
+
 class Run {
  public:
   Run(const Scenario& sc, DesignKind design, const RunOptions& options)
@@ -204,6 +227,11 @@ class Run {
   void openDevices(ProcState& ps, const ProcessDef& def);
   void mapAll(ProcState& ps, const ProcessDef& def);
   PhaseResult runPhase(const PhaseDef& phase);
+  std::vector<PhaseWork> phaseWork(const PhaseDef& phase);
+  std::vector<std::thread> startPhaseThreads(std::vector<PhaseWork>& work, PhaseSync& sync,
+                                             std::barrier<>& startLine);
+  void collectPhase(PhaseResult& pr, const std::vector<PhaseWork>& work,
+                    const CounterSnapshot& before);
   void runEvent(const EventDef& e, PhaseResult& pr);
   void runDeviceEvent(ProcState& ps, const EventDef& e, std::vector<std::string>& notes);
   long dmaMap(ProcState& ps, const EventDef& e);
@@ -750,56 +778,33 @@ void Run::reportProgress(const PhaseDef& phase, uint64_t accesses, uint64_t expe
   options_.onProgress((static_cast<double>(result_.phases.size()) + inPhase) / phases, phase.name);
 }
 
-PhaseResult Run::runPhase(const PhaseDef& phase) {
-  PhaseResult pr;
-  pr.name = phase.name;
-  const CounterSnapshot before = CounterSet::current().snapshot();
-  const size_t lockdepBefore = lockdep::reportCount();
-  const uint64_t violationsBefore = kernel_->pciHost().decodeViolationCount();
-  const auto start = Clock::now();
-  PhaseTimeline timeline;
-  timeline.offer(sampleOf(Metrics{}));
-
-  // Threads and their targets are set up before anyone starts, so the
-  // events below (which may move mappings) never race with this.
-  struct Work {
-    Thread* thread;
-    std::vector<Target> targets;
-    const AccessProgram* prog;
-    ThreadStats stats;
-    ProcState* process;                   // whose device events it issues
-    const std::vector<EventDef>* events;  // none: it runs prog
-    std::vector<std::string> notes;       // of its events, merged at the end
-  };
-  std::vector<Work> work;
+// Threads and their targets are set up before anyone starts, so the
+// events of the phase (which may move mappings) never race with this.
+std::vector<PhaseWork> Run::phaseWork(const PhaseDef& phase) {
+  std::vector<PhaseWork> work;
   for (const ThreadDef& td : phase.threads) {
     ProcState& ps = *procs_.at(td.process);
     Thread& t = threadFor(ps, td.name, td.cpu);
     std::vector<Target> targets =
         td.events.empty() ? targetsOf(ps, td.program) : std::vector<Target>{};
-    work.push_back(Work{&t, std::move(targets), &td.program, {}, &ps, &td.events, {}});
+    work.push_back(PhaseWork{&t, std::move(targets), &td.program, {}, &ps, &td.events, {}});
   }
-  uint64_t expectedAccesses = 0;  // 0: unknown (a thread runs until the events are done)
-  for (const Work& w : work) {
-    if (w.prog->untilEventsDone) {
-      expectedAccesses = 0;
-      break;
-    }
-    if (w.events->empty()) expectedAccesses += accessesOf(w.targets, *w.prog);
-  }
-  PhaseSync sync;
-  sync.running.store(static_cast<unsigned>(work.size()));
-  std::barrier<> start_line(static_cast<std::ptrdiff_t>(work.size() + 1));
+  return work;
+}
+
+// Each thread waits at `startLine`, then runs its program or its events.
+std::vector<std::thread> Run::startPhaseThreads(std::vector<PhaseWork>& work, PhaseSync& sync,
+                                                std::barrier<>& startLine) {
   std::vector<std::thread> threads;
   threads.reserve(work.size());
   SchedThreads* const sched = options_.scheduler;
   KernelContext& context = kernel_->context();
-  for (Work& w : work) {
+  for (PhaseWork& w : work) {
     const unsigned id = sched != nullptr ? sched->spawn() : 0;
-    threads.emplace_back([this, &w, &sync, &start_line, &context, sched, id] {
+    threads.emplace_back([this, &w, &sync, &startLine, &context, sched, id] {
       const KernelContext::Scope in(context);
       trace::setCurrentTask(w.thread->task().pid, w.thread->task().tid);
-      start_line.arrive_and_wait();
+      startLine.arrive_and_wait();
       if (sched != nullptr) sched->attach(id);
       if (w.events->empty()) {
         runProgram(*w.thread, w.targets, *w.prog, &sync, w.stats);
@@ -810,6 +815,44 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
       if (sched != nullptr) sched->detach();
     });
   }
+  return threads;
+}
+
+// The model's counters since `before`; a fork event's child program
+// counted its accesses and signals into pr.m already, the threads into
+// their stats.
+void Run::collectPhase(PhaseResult& pr, const std::vector<PhaseWork>& work,
+                       const CounterSnapshot& before) {
+  const Metrics byEvents = pr.m;
+  pr.m = countedSince(before);
+  Metrics& m = pr.m;
+  m.sigbus = byEvents.sigbus;
+  m.sigsegv = byEvents.sigsegv;
+  m.accesses = byEvents.accesses;
+  for (const PhaseWork& w : work) {
+    m.sigbus += w.stats.sigbus;
+    m.sigsegv += w.stats.sigsegv;
+    m.accesses += w.stats.accesses;
+    pr.notes.insert(pr.notes.end(), w.notes.begin(), w.notes.end());
+  }
+}
+
+PhaseResult Run::runPhase(const PhaseDef& phase) {
+  PhaseResult pr;
+  pr.name = phase.name;
+  const CounterSnapshot before = CounterSet::current().snapshot();
+  const size_t lockdepBefore = lockdep::reportCount();
+  const uint64_t violationsBefore = kernel_->pciHost().decodeViolationCount();
+  const auto start = Clock::now();
+  PhaseTimeline timeline;
+  timeline.offer(sampleOf(Metrics{}));
+
+  std::vector<PhaseWork> work = phaseWork(phase);
+  const uint64_t expectedAccesses = expectedAccessesOf(work);
+  PhaseSync sync;
+  sync.running.store(static_cast<unsigned>(work.size()));
+  std::barrier<> start_line(static_cast<std::ptrdiff_t>(work.size() + 1));
+  std::vector<std::thread> threads = startPhaseThreads(work, sync, start_line);
   start_line.arrive_and_wait();
   uint64_t peak = pgtablesNow();
   for (const EventDef& e : phase.events) {
@@ -826,7 +869,8 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   sync.eventsDone.store(true, std::memory_order_release);
   // Under a deterministic scheduler only one thread runs: wait for the
   // count to move rather than poll it.
-  for (unsigned n = 0; sched != nullptr && (n = sync.running.load(std::memory_order_acquire)) != 0;)
+  for (unsigned n = 0;
+       options_.scheduler != nullptr && (n = sync.running.load(std::memory_order_acquire)) != 0;)
     schedHook().wait(&sync, sync.running, n);
   while (sync.running.load(std::memory_order_acquire) != 0) {
     peak = std::max(peak, pgtablesNow());
@@ -838,20 +882,8 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
   peak = std::max(peak, pgtablesNow());
 
   const auto wall = Clock::now() - start;
-  // A fork event's child program counted its accesses and signals into
-  // pr.m already; the model's counters give the rest.
-  const Metrics byEvents = pr.m;
-  pr.m = countedSince(before);
+  collectPhase(pr, work, before);
   Metrics& m = pr.m;
-  m.sigbus = byEvents.sigbus;
-  m.sigsegv = byEvents.sigsegv;
-  m.accesses = byEvents.accesses;
-  for (const Work& w : work) {
-    m.sigbus += w.stats.sigbus;
-    m.sigsegv += w.stats.sigsegv;
-    m.accesses += w.stats.accesses;
-    pr.notes.insert(pr.notes.end(), w.notes.begin(), w.notes.end());
-  }
   m.pgtablesPeak = peak;
   m.lockdepReports = lockdep::reportCount() - lockdepBefore;
   m.violations = kernel_->pciHost().decodeViolationCount() - violationsBefore;
