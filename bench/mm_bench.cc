@@ -13,6 +13,7 @@
 #include "mm/page_table.h"
 #include "mm/task.h"
 #include "sync/lockdep.h"
+#include "uapi/kernel_profile.h"
 
 namespace vfiomm {
 namespace {
@@ -26,9 +27,9 @@ struct Rig {
   Rig(std::string_view profile, bool huge, uint64_t len, VirtAddr va, bool perVmaLock = true)
       : bar(std::make_shared<FakeBarFile>(kBarBase, len, huge)) {
     lockdep::setEnabled(false);  // this rig's own kernel context
-    auto p = *MmProfile::byName(profile);
-    p.perVmaLock = perVmaLock;
-    mm = std::make_unique<Mm>(machine, p);
+    auto p = *KernelProfile::byName(profile);
+    p.mm.perVmaLock = perVmaLock;
+    mm = std::make_unique<Mm>(machine, p.mm);
     task.mm = mm.get();
     base = *mm->mmap(va, len, prot::kRead | prot::kWrite, map::kShared | map::kFixed, bar, 0);
   }

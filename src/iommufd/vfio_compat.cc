@@ -12,7 +12,7 @@
 #include "iommu/iommu.h"
 #include "iommufd/io_pagetable.h"
 #include "iommufd/iommufd_ctx.h"
-#include "mm/mm_profile.h"
+#include "iommufd/iommufd_profile.h"
 
 namespace vfiomm {
 
@@ -187,8 +187,7 @@ Result<long> IommufdVfioCompat::unmapDma(void* arg) {
     removed = iopt->unmapIova(unmap.iova, unmap.size);
     // Nothing there: -ENOENT until afb47765f923 made it type1's 0 with
     // size 0 (iommufd_compat_unmap_empty).
-    if (removed && *removed == 0 && !profile_.iommufdCompatUnmapEmpty)
-      removed = fail(Errno::kENOENT);
+    if (removed && *removed == 0 && !profile_.compatUnmapEmpty) removed = fail(Errno::kENOENT);
   }
   unmap.size = removed ? *removed : 0;
   if (auto st = copyToUser(arg, &unmap, sizeof(unmap)); !st) return fail(st.error());

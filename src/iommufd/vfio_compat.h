@@ -15,11 +15,12 @@ namespace vfiomm {
 
 class IommufdCtx;
 class Mm;
-struct MmProfile;
+struct IommufdProfile;
 
 class IommufdVfioCompat {
  public:
-  IommufdVfioCompat(IommufdCtx& ictx, const MmProfile& profile) : ictx_(ictx), profile_(profile) {}
+  IommufdVfioCompat(IommufdCtx& ictx, const IommufdProfile& profile)
+      : ictx_(ictx), profile_(profile) {}
 
   // Whether iommufd_fops_ioctl() hands `request` to the compat layer: any
   // number below the native commands' base.
@@ -35,7 +36,7 @@ class IommufdVfioCompat {
   Result<long> unmapDma(void* arg);
 
   IommufdCtx& ictx_;
-  const MmProfile& profile_;
+  const IommufdProfile& profile_;
 };
 
 }  // namespace vfiomm

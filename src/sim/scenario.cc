@@ -20,10 +20,10 @@
 
 #include "base/byte_format.h"
 #include "base/page_geometry.h"
-#include "mm/mm_profile.h"
 #include "pci/config_dump.h"
 #include "pci/device_catalog.h"
 #include "pci/pci_allocator.h"
+#include "uapi/kernel_profile.h"
 
 namespace vfiomm::sim {
 
@@ -1199,9 +1199,9 @@ Scenario Parser::parse(const std::string& text) {
   }
   if (root["profile"]) {
     sc.profile = str(root["profile"], "profile");
-    if (!MmProfile::byName(sc.profile)) {
+    if (!KernelProfile::byName(sc.profile)) {
       std::string known;
-      for (const std::string& k : MmProfile::names())
+      for (const std::string& k : KernelProfile::names())
         known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
       fail(root["profile"], fmt::format("unknown profile '{}' (known: {})", sc.profile, known));
     }

@@ -4,7 +4,6 @@
 
 #include <atomic>
 
-#include "mm/mm_profile.h"
 #include "report/html_report.h"
 #include "report/progress_bar.h"
 #include "report/report.h"
@@ -12,6 +11,7 @@
 #include "sim/work_pool.h"
 #include "tools/cli_options.h"
 #include "tools/subcommand.h"
+#include "uapi/kernel_profile.h"
 
 namespace vfiomm::tools {
 
@@ -37,9 +37,9 @@ std::vector<sim::DmaPath> dmaPathsOf(const sim::Scenario& sc,
 }
 
 void checkProfile(const std::string& profile) {
-  if (profile.empty() || MmProfile::byName(profile)) return;
+  if (profile.empty() || KernelProfile::byName(profile)) return;
   std::string known;
-  for (const std::string& k : MmProfile::names())
+  for (const std::string& k : KernelProfile::names())
     known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
   throw sim::ScenarioError(fmt::format("unknown profile '{}' (known: {})", profile, known));
 }

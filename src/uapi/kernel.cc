@@ -26,12 +26,12 @@ constexpr uint32_t kAnonInodeDev = makeDev(0, 14);
 Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
   const std::string name =
       config.profile.empty() ? std::string(defaultProfile(config.design)) : config.profile;
-  auto profile = config.profileOverride ? config.profileOverride : MmProfile::byName(name);
+  auto profile = config.profileOverride ? config.profileOverride : KernelProfile::byName(name);
   if (!profile) return fail(Errno::kEINVAL);
   // The seeded bugs that live in mm rather than in a design.
-  profile->forkCopiesBeforeLink = config.designOptions.forkCopiesBeforeLink;
-  profile->faultRetryReusesVma = config.designOptions.faultRetryReusesVma;
-  profile->gatherWithoutNestedFlush = config.designOptions.gatherWithoutNestedFlush;
+  profile->mm.forkCopiesBeforeLink = config.designOptions.forkCopiesBeforeLink;
+  profile->mm.faultRetryReusesVma = config.designOptions.faultRetryReusesVma;
+  profile->mm.gatherWithoutNestedFlush = config.designOptions.gatherWithoutNestedFlush;
   if (config.cpus == 0 || config.cpus > Machine::kMaxCpus) return fail(Errno::kEINVAL);
   if (config.memory.ramBytes < kPageSize) return fail(Errno::kEINVAL);
   auto context = std::make_shared<KernelContext>();
@@ -44,7 +44,7 @@ Result<std::unique_ptr<Kernel>> Kernel::create(const KernelConfig& config) {
   return kernel;
 }
 
-Kernel::Kernel(const KernelConfig& config, MmProfile profile,
+Kernel::Kernel(const KernelConfig& config, KernelProfile profile,
                std::shared_ptr<KernelContext> context)
     : context_(std::move(context)),
       config_(config),
@@ -90,7 +90,7 @@ Result<VfioDevice*> Kernel::addVfioDevice(PciBus& bus, PciDeviceConfig config,
   const KernelContext::Scope in(*context_);
   auto pdev = pciHost_.addDevice(bus, std::move(config), placement);
   if (!pdev) return fail(pdev.error());
-  auto dev = VfioDevice::create(**pdev, machine_, vfioFs_, profile_, config_.design,
+  auto dev = VfioDevice::create(**pdev, machine_, vfioFs_, profile_.vfio, config_.design,
                                 config_.designOptions);
   if (!dev) return fail(dev.error());
   VfioDevice* d = dev->get();

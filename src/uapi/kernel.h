@@ -18,11 +18,11 @@
 #include "fs/vfio_fs.h"
 #include "iommu/iommu.h"
 #include "mm/machine.h"
-#include "mm/mm_profile.h"
 #include "mm/system_ram.h"
 #include "mm/vm_commit.h"
 #include "pci/pci_host.h"
 #include "sync/kernel_context.h"
+#include "uapi/kernel_profile.h"
 #include "vfio/mapping_design.h"
 
 namespace vfiomm {
@@ -41,7 +41,7 @@ struct KernelConfig {
   std::string profile;
   // A whole profile, e.g. a named one with a switch changed (mm-pfnmap.md
   // §14: `linux-6.1` with fork_open_before_copy = no); wins over `profile`.
-  std::optional<MmProfile> profileOverride;
+  std::optional<KernelProfile> profileOverride;
   DesignOptions designOptions;
   ThpEnabled thp = ThpEnabled::kAlways;
   // MemTotal, SwapTotal and the overcommit sysctls (vfio-uapi.md §10).
@@ -74,7 +74,7 @@ class Kernel {
   Iommu& iommu() { return iommu_; }
   // The vfio pseudo filesystem the devices' inodes come from.
   VfioFs& vfioFs() { return vfioFs_; }
-  const MmProfile& profile() const { return profile_; }
+  const KernelProfile& profile() const { return profile_; }
   const KernelConfig& config() const { return config_; }
   // vm_committed_as and __vm_enough_memory() of the whole system.
   VmCommit& vmCommit() { return vmCommit_; }
@@ -112,14 +112,14 @@ class Kernel {
   std::mutex& cpuRunLock(unsigned cpu) { return *cpuRun_.at(cpu); }
 
  private:
-  Kernel(const KernelConfig& config, MmProfile profile, std::shared_ptr<KernelContext> context);
+  Kernel(const KernelConfig& config, KernelProfile profile, std::shared_ptr<KernelContext> context);
 
   // First: everything below may reach it while it is built and torn down.
   // Shared with the thread that created the kernel while it runs it there
   // (KernelContext::adopt()).
   const std::shared_ptr<KernelContext> context_;
   const KernelConfig config_;
-  const MmProfile profile_;
+  const KernelProfile profile_;
   Machine machine_;
   VmCommit vmCommit_;
   PciHost pciHost_;

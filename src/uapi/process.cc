@@ -72,7 +72,8 @@ Process::Syscall::Syscall(Process& process) : in_(process.kernel_.context()) {
 }
 
 Process::Process(Kernel& kernel, std::string comm)
-    : Process(kernel, std::move(comm), std::make_shared<Mm>(kernel.machine(), kernel.profile())) {
+    : Process(kernel, std::move(comm),
+              std::make_shared<Mm>(kernel.machine(), kernel.profile().mm)) {
   mm_->setVmCommit(&kernel.vmCommit());
   mm_->setThpEnabled(kernel.config().thp);
 }
@@ -239,7 +240,7 @@ long Process::open(const std::string& path, int flags) {
   if (path == "/dev/vfio/vfio") {
     FdEntry e{FdEntry::Kind::kContainer};
     e.container = std::make_shared<VfioContainer>(kernel_.iommu(), kernel_.systemRam(),
-                                                  kernel_.machine().log(), kernel_.profile());
+                                                  kernel_.machine().log(), kernel_.profile().vfio);
     return installFd(std::move(e));
   }
   if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
@@ -248,10 +249,10 @@ long Process::open(const std::string& path, int flags) {
     // iommufd finds vfio-pci's dma-buf import at run time (symbol_get);
     // a kernel without CONFIG_VFIO_PCI_DMABUF has none.
     DmaBufIommufdMap dmabufMap;
-    if (kernel_.profile().dmabufFeature) dmabufMap = &VfioPciDmaBuf::iommufdMap;
+    if (kernel_.profile().vfio.dmabufFeature) dmabufMap = &VfioPciDmaBuf::iommufdMap;
     e.iommufd =
         std::make_shared<IommufdCtx>(kernel_.nextIommufdId(), kernel_.iommu(), kernel_.systemRam(),
-                                     kernel_.profile().iommufdMapFile, std::move(dmabufMap));
+                                     kernel_.profile().iommufd.mapFile, std::move(dmabufMap));
     return installFd(std::move(e));
   }
   if (VfioGroup* g = kernel_.groupByPath(path)) {
@@ -407,7 +408,7 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
 
 long Process::iommufdIoctl(FdEntry& e, unsigned long request, void* arg) {
   if (IommufdVfioCompat::handles(request)) {
-    auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile()).ioctl(request, arg, *mm_);
+    auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile().iommufd).ioctl(request, arg, *mm_);
     return r ? *r : err(r.error());
   }
   IommufdCaller caller{*mm_,

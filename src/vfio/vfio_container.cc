@@ -10,7 +10,8 @@
 
 namespace vfiomm {
 
-VfioContainer::VfioContainer(Iommu& iommu, SystemRam& ram, KernelLog& log, const MmProfile& profile)
+VfioContainer::VfioContainer(Iommu& iommu, SystemRam& ram, KernelLog& log,
+                             const VfioProfile& profile)
     : iommu_(iommu), ram_(ram), log_(log), profile_(profile) {}
 
 long VfioContainer::checkExtension(unsigned long ext) {

@@ -17,13 +17,13 @@ class Iommu;
 class KernelLog;
 class SystemRam;
 class VfioGroup;
-struct MmProfile;
+struct VfioProfile;
 
 inline const LockClass kVfioContainerGroupLockClass{"&container->group_lock"};
 
 class VfioContainer {
  public:
-  VfioContainer(Iommu& iommu, SystemRam& ram, KernelLog& log, const MmProfile& profile);
+  VfioContainer(Iommu& iommu, SystemRam& ram, KernelLog& log, const VfioProfile& profile);
   VfioContainer(const VfioContainer&) = delete;
   VfioContainer& operator=(const VfioContainer&) = delete;
 
@@ -57,7 +57,7 @@ class VfioContainer {
   Iommu& iommu_;
   SystemRam& ram_;
   KernelLog& log_;
-  const MmProfile& profile_;
+  const VfioProfile& profile_;
   // An rwsem in the kernel (ioctls take it for read); exclusive here.
   Mutex groupLock_{kVfioContainerGroupLockClass};
   std::vector<VfioGroup*> groups_ GUARDED_BY(groupLock_);

@@ -5,7 +5,7 @@
 namespace vfiomm {
 
 Result<std::unique_ptr<VfioDevice>> VfioDevice::create(PciDevice& pdev, Machine& machine,
-                                                       VfioFs& fs, MmProfile profile,
+                                                       VfioFs& fs, VfioProfile profile,
                                                        DesignKind design, DesignOptions options) {
   auto inode = fs.allocInode();
   if (!inode) return fail(inode.error());

@@ -25,7 +25,7 @@ class VfioDevice {
   // vfio_alloc_device(): fails when the inode cannot be allocated (FS-02).
   // The inode comes from `fs`, the kernel's vfio pseudo filesystem.
   static Result<std::unique_ptr<VfioDevice>> create(PciDevice& pdev, Machine& machine, VfioFs& fs,
-                                                    MmProfile profile, DesignKind design,
+                                                    VfioProfile profile, DesignKind design,
                                                     DesignOptions options = {});
   ~VfioDevice();  // the release callback: iput + simple_release_fs
   VfioDevice(const VfioDevice&) = delete;

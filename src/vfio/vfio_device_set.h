@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "base/result.h"
-#include "mm/mm_profile.h"
 #include "sync/mutex.h"
 #include "vfio/vfio_pci_core_device.h"
+#include "vfio/vfio_profile.h"
 
 namespace vfiomm::uapi {
 struct vfio_pci_dependent_device;
@@ -29,7 +29,7 @@ struct HotResetOwner {
   std::vector<const VfioGroup*> groups;
   int iommufd = 0;
   bool cdev = false;
-  MmProfile profile;  // the kernel's version switches (hot_reset_cdev)
+  VfioProfile profile;  // the kernel's version switches (hot_reset_cdev)
 };
 
 class VfioDeviceSet {

@@ -60,7 +60,7 @@ bool wraps(uint64_t start, uint64_t size) { return start + size - 1 < start; }
 }  // namespace
 
 VfioIommuType1::VfioIommuType1(Iommu& iommu, SystemRam& ram, KernelLog& log,
-                               const MmProfile& profile, bool v2, uint32_t dmaEntryLimit)
+                               const VfioProfile& profile, bool v2, uint32_t dmaEntryLimit)
     : iommu_(iommu),
       ram_(ram),
       log_(log),

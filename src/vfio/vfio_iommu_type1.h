@@ -27,8 +27,8 @@
 #include "base/addr.h"
 #include "base/result.h"
 #include "iommu/iommu.h"
-#include "mm/mm_profile.h"
 #include "sync/mutex.h"
+#include "vfio/vfio_profile.h"
 
 namespace vfiomm {
 
@@ -61,7 +61,7 @@ class VfioIommuType1 {
   // The module parameter dma_entry_limit's default.
   static constexpr uint32_t kDefaultDmaEntryLimit = 65535;
 
-  VfioIommuType1(Iommu& iommu, SystemRam& ram, KernelLog& log, const MmProfile& profile, bool v2,
+  VfioIommuType1(Iommu& iommu, SystemRam& ram, KernelLog& log, const VfioProfile& profile, bool v2,
                  uint32_t dmaEntryLimit = kDefaultDmaEntryLimit);
   // vfio_iommu_type1_release(): every mapping is unmapped and unpinned.
   ~VfioIommuType1();
@@ -129,7 +129,7 @@ class VfioIommuType1 {
   Iommu& iommu_;
   SystemRam& ram_;
   KernelLog& log_;
-  const MmProfile& profile_;
+  const VfioProfile& profile_;
   const bool v2_;
   std::shared_ptr<IommuDomain> domain_;
   Mutex lock_{kVfioIommuLockClass};

@@ -48,7 +48,7 @@ unsigned accessSize(uint64_t off, uint64_t left, unsigned max) {
 }  // namespace
 
 VfioPciCoreDevice::VfioPciCoreDevice(PciDevice& pdev, Machine& machine,
-                                     std::shared_ptr<Inode> inode, MmProfile profile,
+                                     std::shared_ptr<Inode> inode, VfioProfile profile,
                                      DesignKind design, DesignOptions options)
     : pdev_(pdev),
       machine_(machine),

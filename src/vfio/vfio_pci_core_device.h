@@ -18,12 +18,12 @@
 #include "base/addr.h"
 #include "base/result.h"
 #include "fs/inode.h"
-#include "mm/mm_profile.h"
 #include "pci/pci_device.h"
 #include "sync/rw_semaphore.h"
 #include "vfio/mapping_design.h"
 #include "vfio/vfio_pci_config.h"
 #include "vfio/vfio_pci_regions.h"
+#include "vfio/vfio_profile.h"
 
 namespace vfiomm {
 
@@ -77,7 +77,7 @@ struct VfioIoctlCaller {
 class VfioPciCoreDevice {
  public:
   VfioPciCoreDevice(PciDevice& pdev, Machine& machine, std::shared_ptr<Inode> inode,
-                    MmProfile profile, DesignKind design, DesignOptions options = {});
+                    VfioProfile profile, DesignKind design, DesignOptions options = {});
   ~VfioPciCoreDevice();
   VfioPciCoreDevice(const VfioPciCoreDevice&) = delete;
   VfioPciCoreDevice& operator=(const VfioPciCoreDevice&) = delete;
@@ -139,7 +139,7 @@ class VfioPciCoreDevice {
   AddressSpace& mapping() { return inode_->mapping(); }
   PciDevice& pdev() { return pdev_; }
   Machine& machine() { return machine_; }
-  const MmProfile& profile() const { return profile_; }
+  const VfioProfile& profile() const { return profile_; }
   MappingDesign& design() { return *design_; }
   // What the design was made with; the seeded bugs that live outside its
   // policies (the PMCSR write, the dev_set's hot reset) read it here.
@@ -236,7 +236,7 @@ class VfioPciCoreDevice {
   PciDevice& pdev_;
   Machine& machine_;
   std::shared_ptr<Inode> inode_;
-  const MmProfile profile_;
+  const VfioProfile profile_;
   RwSemaphore memoryLock_{kVfioMemoryLockClass};
   // vconfig[PCI_COMMAND], which the kernel reads under memory_lock; the
   // rest of vconfig is config_'s.

@@ -9,6 +9,7 @@
 #include "base/counter.h"
 #include "bound_context.h"
 #include "pfnmap_fixture.h"
+#include "uapi/kernel_profile.h"
 
 namespace vfiomm::testing {
 namespace {
@@ -68,7 +69,7 @@ TEST_F(AddressSpaceTest, ZAP_02_OneCallReachesEveryMmAndEveryFile) {
   auto va = mapBar(64 << 10);
   ASSERT_TRUE(va);
   ASSERT_TRUE(touch(*va).none());
-  Mm other(machine, *MmProfile::byName("linux-6.10"));
+  Mm other(machine, KernelProfile::byName("linux-6.10")->mm);
   Task ot;
   ot.mm = &other;
   auto ova = other.mmap(VirtAddr(0), 64 << 10, prot::kRead, map::kShared, bar, 0);

@@ -251,9 +251,9 @@ TEST_F(FaultTest, ACCT_03_VmaLockRetryIsNotCounted) {
 }
 
 TEST_F(FaultTest, ACCT_04_OneFallbackChainCountsOneFault) {
-  auto profile = *MmProfile::byName("linux-6.12");
-  profile.perVmaLock = false;
-  mm = std::make_unique<Mm>(machine, profile);
+  auto profile = *KernelProfile::byName("linux-6.12");
+  profile.mm.perVmaLock = false;
+  mm = std::make_unique<Mm>(machine, profile.mm);
   task->mm = mm.get();
   auto va = mapBar(64 << 10, 0, VirtAddr(0x7f0000000000));
   ASSERT_TRUE(va);

@@ -45,8 +45,8 @@ void checkLayout(Mm& mm, const std::map<uint64_t, ModelPage>& model) {
 RC_GTEST_PROP(MmProperty, SyscallSequencesMatchAPageModel, ()) {
   testing::BoundContext bound;
   Machine machine;
-  auto profile = *MmProfile::byName(*rc::gen::element<std::string>("linux-6.1", "linux-6.12"));
-  Mm mm(machine, profile);
+  auto profile = *KernelProfile::byName(*rc::gen::element<std::string>("linux-6.1", "linux-6.12"));
+  Mm mm(machine, profile.mm);
   auto bar = std::make_shared<FakeBarFile>(PhysAddr(0x40'0000'0000), 1ULL << 30, false);
   std::map<uint64_t, ModelPage> model;
   const int steps = *rc::gen::inRange(1, 40);

@@ -6,6 +6,7 @@
 #include "base/counter.h"
 #include "mm/vm_commit.h"
 #include "pfnmap_fixture.h"
+#include "uapi/kernel_profile.h"
 
 namespace vfiomm::testing {
 namespace {
@@ -387,9 +388,9 @@ TEST_F(MmCallsTest, FORK_02_OpenBeforeCopyKeepsTheCopiedEntries) {
 }
 
 TEST_F(MmCallsTest, FORK_05_CopyThenOpenLosesTheCopiedEntries) {
-  auto profile = *MmProfile::byName("linux-6.1");
-  profile.forkOpenBeforeCopy = false;
-  mm = std::make_unique<Mm>(machine, profile);
+  auto profile = *KernelProfile::byName("linux-6.1");
+  profile.mm.forkOpenBeforeCopy = false;
+  mm = std::make_unique<Mm>(machine, profile.mm);
   task->mm = mm.get();
   bar = std::make_shared<FakeBarFile>(kBarBase, kBarSize, false);
   bar->setZapOnOpen(true);

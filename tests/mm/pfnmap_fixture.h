@@ -21,6 +21,7 @@
 #include "mm/vm_operations.h"
 #include "mm/vma.h"
 #include "sync/lockdep.h"
+#include "uapi/kernel_profile.h"
 
 namespace vfiomm::testing {
 
@@ -35,11 +36,11 @@ class MmTest : public ::testing::Test {
   }
 
   void startProfile(std::string_view name, bool huge = true) {
-    auto profile = MmProfile::byName(name);
+    auto profile = KernelProfile::byName(name);
     ASSERT_TRUE(profile.has_value());
     task.reset();
     mm.reset();
-    mm = std::make_unique<Mm>(machine, *profile);
+    mm = std::make_unique<Mm>(machine, profile->mm);
     task = std::make_unique<Task>();
     task->comm = "test";
     task->pid = task->tid = 100;

@@ -619,8 +619,8 @@ TEST_F(DeviceUapiTest, UAPI_17_UnsupportedFeaturesAreEnotty) {
   // With dmabuf_feature (6.19) the probe succeeds.
   TearDown();
   KernelConfig cfg;
-  MmProfile p = *MmProfile::byName("linux-6.15");
-  p.dmabufFeature = true;
+  KernelProfile p = *KernelProfile::byName("linux-6.15");
+  p.vfio.dmabufFeature = true;
   cfg.profileOverride = p;
   kernel = *Kernel::create(cfg);
   proc = kernel->spawn("vmm");

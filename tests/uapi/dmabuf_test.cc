@@ -53,9 +53,9 @@ constexpr uint32_t kFixedRw = IOMMU_IOAS_MAP_FIXED_IOVA | kRw;
 constexpr uint64_t kIova = 0x1'0000'0000;  // 1 GiB aligned: BAR2 maps with 1 GiB IOPTEs
 constexpr uint32_t kGetDmaBuf = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
 
-MmProfile linux619() {
-  MmProfile p = *MmProfile::byName("linux-6.15");
-  p.dmabufFeature = true;
+KernelProfile linux619() {
+  KernelProfile p = *KernelProfile::byName("linux-6.15");
+  p.vfio.dmabufFeature = true;
   return p;
 }
 
@@ -69,7 +69,7 @@ class DmaBufTest : public ::testing::Test {
   }
   void SetUp() override { boot(linux619()); }
 
-  void boot(MmProfile profile, DesignOptions options = {}) {
+  void boot(KernelProfile profile, DesignOptions options = {}) {
     proc.reset();
     kernel.reset();
     KernelConfig cfg;
@@ -230,7 +230,7 @@ TEST_F(DmaBufTest, DMABUF_01_ExportChecksInOrder) {
 }
 
 TEST_F(DmaBufTest, DMABUF_01_WithoutTheFeatureItIsEnotty) {
-  boot(*MmProfile::byName("linux-6.15"));
+  boot(*KernelProfile::byName("linux-6.15"));
   EXPECT_EQ(exportBuf(VFIO_DEVICE_FEATURE_PROBE | kGetDmaBuf, kBar2, {}), -25);
   EXPECT_EQ(exportBuf(kGetDmaBuf, kBar2, {{0, 2 * kGiB}}), -25);
 }
@@ -312,7 +312,7 @@ TEST_F(DmaBufTest, DMABUF_02_AMemfdStillWorks) {
 // ioctl number.
 TEST_F(DmaBufTest, IoasMapFileIsEnottyBefore6_13) {
   for (const char* name : {"linux-6.12", "linux-6.15"}) {
-    boot(*MmProfile::byName(name));
+    boot(*KernelProfile::byName(name));
     const int mfd = static_cast<int>(proc->memfdCreate("guest-ram", 0));
     ASSERT_EQ(proc->ftruncate(mfd, 64 * kKiB), 0);
     EXPECT_EQ(mapFile(mfd, 0x3'0000'0000, 64 * kKiB),

@@ -14,11 +14,11 @@
 #include "abi/vfio.h"
 #include "iommu/iommu.h"
 #include "lock_order.h"
-#include "mm/mm_profile.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "uapi/kernel.h"
+#include "uapi/kernel_profile.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -445,8 +445,8 @@ INSTANTIATE_TEST_SUITE_P(Modes, IommufdCompatModes,
 
 // afb47765f923: an empty unmap succeeds with size 0, as type1's does.
 TEST_F(IommufdCompatTest, IOMMUFD_07_EmptyUnmapSucceedsFromAfb47765f923) {
-  MmProfile p = *MmProfile::byName("linux-6.15");
-  p.iommufdCompatUnmapEmpty = true;
+  KernelProfile p = *KernelProfile::byName("linux-6.15");
+  p.iommufd.compatUnmapEmpty = true;
   KernelConfig cfg;
   cfg.profileOverride = p;
   proc.reset();

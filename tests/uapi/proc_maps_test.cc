@@ -56,18 +56,18 @@ std::string line(const std::string& prefix, const std::string& name) {
 TEST_F(ProcMaps, UAPI_30_GroupPathAnonInodeAndOffsetPerEra) {
   // 6.1 (G1 rewrote vm_pgoff: BAR0's physical address) and 6.12 (the file
   // offset); the same anon inode path either way.
-  bootProfile(DesignKind::kVmaList, *MmProfile::byName("linux-6.1"));
+  bootProfile(DesignKind::kVmaList, *KernelProfile::byName("linux-6.1"));
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
   EXPECT_EQ(proc->maps(),
             line("7f0000000000-7f0000010000 rw-s f0000000 00:0e 1 ", "anon_inode:[vfio-device]"));
-  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *KernelProfile::byName("linux-6.12"));
   ASSERT_EQ(map(kBar0Offset + 0x4000, 16 * kKiB, kVa), static_cast<long>(kVa));
   EXPECT_EQ(proc->maps(),
             line("7f0000000000-7f0000004000 rw-s 00004000 00:0e 1 ", "anon_inode:[vfio-device]"));
 }
 
 TEST_F(ProcMaps, UAPI_30_CdevPathIsTheDeviceNode) {
-  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *KernelProfile::byName("linux-6.12"));
   auto other = kernel->spawn("vmm");
   const int cdev = boundCdev(*other, O_RDWR);
   ASSERT_EQ(other->mmap(kVa, kBar0Len, prot::kRead | prot::kWrite, map::kShared | map::kFixed, cdev,
@@ -83,7 +83,7 @@ TEST_F(ProcMaps, UAPI_30_CdevPathIsTheDeviceNode) {
 }
 
 TEST_F(ProcMaps, UAPI_30_AnonymousMappingHasNoName) {
-  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *KernelProfile::byName("linux-6.12"));
   ASSERT_EQ(
       proc->mmap(kVa, 8192, prot::kRead, map::kPrivate | map::kAnonymous | map::kFixed, -1, 0),
       static_cast<long>(kVa));
@@ -91,7 +91,7 @@ TEST_F(ProcMaps, UAPI_30_AnonymousMappingHasNoName) {
 }
 
 TEST_F(ProcMaps, UAPI_31_VmFlagsOn61ArComesWithAFillAndGoesWithAZap) {
-  bootProfile(DesignKind::kVmaList, *MmProfile::byName("linux-6.1"));
+  bootProfile(DesignKind::kVmaList, *KernelProfile::byName("linux-6.1"));
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
   EXPECT_EQ(vmFlags(), "rd wr sh mr mw me ms pf io de dd sd ");
   ASSERT_EQ(touch(kVa).sig.signo, 0);
@@ -123,9 +123,9 @@ TEST_F(ProcMaps, UAPI_31_VmPatAcrossForkPerEra) {
                          Era{false, true, false, 0}, Era{false, false, false, 0}}) {
     SCOPED_TRACE(
         fmt::format("open before copy {}, clears VM_PAT {}", era.openBeforeCopy, era.clearsVmPat));
-    MmProfile p = *MmProfile::byName("linux-6.1");
-    p.forkOpenBeforeCopy = era.openBeforeCopy;
-    p.forkClearsVmPat = era.clearsVmPat;
+    KernelProfile p = *KernelProfile::byName("linux-6.1");
+    p.mm.forkOpenBeforeCopy = era.openBeforeCopy;
+    p.mm.forkClearsVmPat = era.clearsVmPat;
     bootProfile(DesignKind::kVmaList, p);
     ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
     ASSERT_EQ(touch(kVa).sig.signo, 0);
@@ -181,7 +181,7 @@ TEST_F(ProcMaps, UAPI_31_ThpEligibleOnlyForHugeFaultVmasThatCanHoldALeaf) {
 }
 
 TEST_F(ProcMaps, UAPI_31_VmFlagsOn612NeverChangeWithTouches) {
-  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *KernelProfile::byName("linux-6.12"));
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
   const std::string want = "rd wr sh mr mw me ms pf io de dd sd ?? ";
   EXPECT_EQ(vmFlags(), want);
@@ -195,12 +195,12 @@ TEST_F(ProcMaps, UAPI_31_VmFlagsOn612NeverChangeWithTouches) {
 }
 
 TEST_F(ProcMaps, UAPI_31_AnonInodeNoexecDropsMeAndRefusesProtExec) {
-  MmProfile p = *MmProfile::byName("linux-6.12");
+  KernelProfile p = *KernelProfile::byName("linux-6.12");
   bootProfile(DesignKind::kHugeFault, p);
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa, prot::kRead | prot::kExec), static_cast<long>(kVa));
   EXPECT_EQ(vmFlags(), "rd ex sh mr mw me ms pf io de dd sd ?? ");
 
-  p.anonInodeNoexec = true;
+  p.vfio.anonInodeNoexec = true;
   bootProfile(DesignKind::kHugeFault, p);
   EXPECT_EQ(map(kBar0Offset, kBar0Len, kVa, prot::kRead | prot::kExec), -1);  // -EPERM
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
@@ -214,7 +214,7 @@ TEST_F(ProcMaps, UAPI_31_AnonInodeNoexecDropsMeAndRefusesProtExec) {
 }
 
 TEST_F(ProcMaps, UAPI_32_ReadOnlyCdevCannotMapShared) {
-  bootProfile(DesignKind::kHugeFault, *MmProfile::byName("linux-6.12"));
+  bootProfile(DesignKind::kHugeFault, *KernelProfile::byName("linux-6.12"));
   auto other = kernel->spawn("vmm");
   const int cdev = boundCdev(*other, O_RDONLY);
   EXPECT_EQ(other->mmap(0, kBar0Len, prot::kRead, map::kShared, cdev, kBar0Offset), -22);

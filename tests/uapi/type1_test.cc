@@ -55,7 +55,7 @@ class Type1Test : public ::testing::Test {
   }
 
   void boot(DesignKind design, std::string profile = "", unsigned long type = VFIO_TYPE1v2_IOMMU,
-            std::optional<MmProfile> profileOverride = std::nullopt) {
+            std::optional<KernelProfile> profileOverride = std::nullopt) {
     proc.reset();
     kernel.reset();
     KernelConfig cfg;
@@ -306,8 +306,8 @@ TEST_F(Type1Test, DMA_06_WrappingIovaIsEinvalInTheEinvalEra) {
 }
 
 TEST_F(Type1Test, DMA_06_WrappingIovaIsEoverflowInTheEoverflowEra) {
-  MmProfile p = *MmProfile::byName("linux-6.15");
-  p.type1OverflowErrno = true;
+  KernelProfile p = *KernelProfile::byName("linux-6.15");
+  p.vfio.type1OverflowErrno = true;
   boot(DesignKind::kHugeFault, "", VFIO_TYPE1v2_IOMMU, p);
   const long buf = anon(8 * kKiB);
   ASSERT_GT(buf, 0);
@@ -320,8 +320,8 @@ TEST_F(Type1Test, DMA_06_WrappingIovaIsEoverflowInTheEoverflowEra) {
 
 TEST_F(Type1Test, DMA_07_DmaEntryLimit) {
   // dma_entry_limit is a module parameter: an instance made with 2.
-  VfioIommuType1 t(kernel->iommu(), kernel->systemRam(), kernel->machine().log(), kernel->profile(),
-                   true, 2);
+  VfioIommuType1 t(kernel->iommu(), kernel->systemRam(), kernel->machine().log(),
+                   kernel->profile().vfio, true, 2);
   const Type1Caller caller{proc->thread().task(), proc->mm(), 64 * kKiB};
   const auto va = static_cast<uint64_t>(anon(16 * kKiB));
   auto map = [&](uint64_t vaddr, uint64_t iova) {
@@ -614,8 +614,8 @@ class SchedPointCounter : public SchedHook {
 class Type1Resched : public Type1Test, public ::testing::WithParamInterface<bool> {
  protected:
   void SetUp() override {
-    MmProfile p = *MmProfile::byName("linux-6.15");
-    p.type1Resched = GetParam();
+    KernelProfile p = *KernelProfile::byName("linux-6.15");
+    p.vfio.type1Resched = GetParam();
     boot(DesignKind::kHugeFault, "", VFIO_TYPE1v2_IOMMU, p);
   }
 };

@@ -154,14 +154,14 @@ class LockdepSetting {
 
 // --- the fixture ----------------------------------------------------------------
 
-MmProfile named(std::string_view name) { return *MmProfile::byName(name); }
+KernelProfile named(std::string_view name) { return *KernelProfile::byName(name); }
 
 // The huge-fault design under each fallback variant: G3.0 = 6.12.0, G3.1 =
 // 6.12.10-6.12.28 (still with the THP sysfs gate of 6.12.0), G3.2 = 6.12.115+.
-MmProfile g3Profile(G3Variant v) {
+KernelProfile g3Profile(G3Variant v) {
   if (v == G3Variant::kG3_2) return named("linux-6.12");
-  MmProfile p = named("linux-6.12.0");
-  p.g3Variant = v;
+  KernelProfile p = named("linux-6.12.0");
+  p.vfio.g3Variant = v;
   p.name = v == G3Variant::kG3_1 ? "linux-6.12.0+g3.1" : p.name;
   return p;
 }
@@ -412,12 +412,12 @@ TEST_P(FaultG1Test, FAULT_04_ConcurrentFaultsOnOneVmaFillItOnce) {
 TEST_P(FaultG1Test, FAULT_05_FillTripsTheMmapLockWriteAssertion) {
   struct Case {
     const char* what;
-    MmProfile profile;
+    KernelProfile profile;
     bool lockdepOn;
     size_t reports;
   };
-  MmProfile always = named("linux-6.9");
-  always.vmFlagsWriteAssert = VmFlagsWriteAssert::kAlways;  // the 6.10-rc1 mm
+  KernelProfile always = named("linux-6.9");
+  always.mm.vmFlagsWriteAssert = VmFlagsWriteAssert::kAlways;  // the 6.10-rc1 mm
   const Case cases[] = {
       {"linux-6.9 with lockdep: one lockdep report", named("linux-6.9"), true, 1},
       {"linux-6.9 without lockdep: nothing (mm < 6.10)", named("linux-6.9"), false, 0},
@@ -1037,7 +1037,7 @@ TEST_P(AcctTest, ACCT_02_FixupUserFaultAccounting) {
 }
 
 TEST_P(AcctTest, ACCT_03_VmaLockRetryIsNotCounted) {
-  ASSERT_TRUE(kernel->profile().perVmaLock);  // mm >= 6.7 in every default profile
+  ASSERT_TRUE(kernel->profile().mm.perVmaLock);  // mm >= 6.7 in every default profile
   const uint64_t va = mapBar0();
   Task& task = proc->thread().task();
   const Counters c;
@@ -1330,7 +1330,7 @@ INSTANTIATE_TEST_SUITE_P(G1, LockG1Test, ::testing::ValuesIn(only({DesignKind::k
 using LockG3Test = FaultHugeTest;
 
 TEST_P(LockG3Test, LOCK_05_HugeOrdersRunUnderThePerVmaLockAlone) {
-  ASSERT_TRUE(kernel->profile().perVmaLock);
+  ASSERT_TRUE(kernel->profile().mm.perVmaLock);
   const uint64_t h = mapAt(kVaH, kBar2Offset, kH);                              // order 18
   const uint64_t m = mapAt(kVaH + 4 * kGiB + 2 * kMiB, kBar2Offset, 4 * kMiB);  // order 9
   const uint64_t b = mapBar0();                                                 // order 0

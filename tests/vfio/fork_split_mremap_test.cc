@@ -661,7 +661,7 @@ TEST_P(ForkSplitMremapTest, ALIGN_01_PlacementOffIsPageAlignedOnly) {
   for (const char* profile : {"linux-6.1", "linux-6.9", "linux-6.15"}) {
     SCOPED_TRACE(profile);
     boot(GetParam(), profile);
-    ASSERT_EQ(kernel->profile().fileThpPlacement, FileThpPlacement::kOff);
+    ASSERT_EQ(kernel->profile().mm.fileThpPlacement, FileThpPlacement::kOff);
     const uint64_t top = premapTop();
     const long va = map(kBar2Offset, 2 * kGiB);
     ASSERT_GT(va, 0);
@@ -684,7 +684,7 @@ TEST_P(ForkSplitMremapTest, ALIGN_02_Mm610To612PlaceCongruentToTheFileOffset) {
     EXPECT_NE(a % kGiB, 0U) << "never 1 GiB";
     EXPECT_LE(a + 2 * kGiB, top);
     // 6.12 also wants len to be a multiple of 2 MiB; 6.10/6.11 do not.
-    const bool pmdLen = kernel->profile().fileThpPlacement == FileThpPlacement::kPmdLen;
+    const bool pmdLen = kernel->profile().mm.fileThpPlacement == FileThpPlacement::kPmdLen;
     const long odd = map(kBar2Offset, 2 * kMiB + 4 * kKiB);
     ASSERT_GT(odd, 0);
     const uint64_t o = static_cast<uint64_t>(odd);
@@ -773,8 +773,8 @@ TEST_P(ForkSplitMremapTest, ALIGN_04_OccupiedHintAndTheNullHintRule) {
     ASSERT_GT(va, 0);
     const uint64_t a = static_cast<uint64_t>(va);
     EXPECT_NE(a, kHint);
-    const MmProfile& mm = kernel->profile();
-    if (mm.fileThpPlacement == FileThpPlacement::kOff || mm.thpPlacementNeedsNullHint) {
+    const KernelProfile& mm = kernel->profile();
+    if (mm.mm.fileThpPlacement == FileThpPlacement::kOff || mm.mm.thpPlacementNeedsNullHint) {
       // Off, or 6.12.5+ where a hint skips THP placement: plain top-down.
       EXPECT_EQ(a, top - 2 * kGiB);
       EXPECT_NE(a % (2 * kMiB), 0U);

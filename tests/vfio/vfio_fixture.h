@@ -47,7 +47,7 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
 
   // boot() with a whole profile (KernelConfig::profileOverride), e.g. one
   // switch overridden.
-  void bootProfile(DesignKind design, MmProfile profile, DesignOptions options = {}) {
+  void bootProfile(DesignKind design, KernelProfile profile, DesignOptions options = {}) {
     KernelConfig cfg;
     cfg.design = design;
     cfg.profileOverride = std::move(profile);

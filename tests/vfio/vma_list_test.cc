@@ -70,10 +70,10 @@ uint64_t since(const CounterSnapshot& before, std::string_view name) {
   return counters().since(before).get(name);
 }
 
-MmProfile namedProfile(std::string_view name) {
-  auto p = MmProfile::byName(name);
+KernelProfile namedProfile(std::string_view name) {
+  auto p = KernelProfile::byName(name);
   EXPECT_TRUE(p.has_value()) << name;
-  return p.value_or(MmProfile{});
+  return p.value_or(KernelProfile{});
 }
 
 class G1Fixture : public VfioTest {
@@ -293,7 +293,7 @@ TEST_P(VmaListTest, FORK_02_OpenBeforeCopyChildKeepsThePtesAndEscapesTheZap) {
   for (const char* profile : {"linux-6.1", "linux-6.9"}) {
     SCOPED_TRACE(profile);
     boot(DesignKind::kVmaList, profile);
-    ASSERT_TRUE(kernel->profile().forkOpenBeforeCopy);
+    ASSERT_TRUE(kernel->profile().mm.forkOpenBeforeCopy);
     const ForkRun r = forkThenDisableMemory();
     EXPECT_EQ(r.childLeavesAtFork.pte, 16U) << "the parent's PTEs, copied after ->open";
     EXPECT_EQ(r.childFaults, 0U);
@@ -311,8 +311,8 @@ TEST_P(VmaListTest, FORK_02_OpenBeforeCopyChildKeepsThePtesAndEscapesTheZap) {
 
 // 6.1.95-6.1.190 (and mainline <= 6.8): ->open(child) runs after the copy.
 TEST_P(VmaListTest, FORK_05_CopyThenOpenZapsTheChildWhichRefillsAndIsListed) {
-  MmProfile profile = namedProfile("linux-6.1");
-  profile.forkOpenBeforeCopy = false;
+  KernelProfile profile = namedProfile("linux-6.1");
+  profile.mm.forkOpenBeforeCopy = false;
   bootProfile(DesignKind::kVmaList, profile);
   const uint64_t va = mapAt(kBar0Offset, k64K, kVaA);
   populate(va, k64K);
@@ -337,7 +337,7 @@ TEST_P(VmaListTest, FORK_05_CopyThenOpenZapsTheChildWhichRefillsAndIsListed) {
 
 // split v6.5 (linux-6.9): the pieces that stay mapped are the new structures.
 TEST_P(VmaListTest, SPLIT_03_KeptHalfIsANewStructureZappedAndUnlisted) {
-  ASSERT_EQ(kernel->profile().munmapSplitStyle, MunmapSplitStyle::kV6_5);
+  ASSERT_EQ(kernel->profile().mm.munmapSplitStyle, MunmapSplitStyle::kV6_5);
   const uint64_t va = mapAt(kBar0Offset, k64K, kVaA);
   populate(va, k64K);
   const void* original = identityAt(va);
@@ -362,7 +362,7 @@ TEST_P(VmaListTest, SPLIT_03_KeptHalfIsANewStructureZappedAndUnlisted) {
 // split v6.1 (linux-6.1, observed on 6.1.192).
 TEST_P(VmaListTest, SPLIT_06_V61SplitKeepsTheLowerPieceOriginal) {
   boot(DesignKind::kVmaList, "linux-6.1");
-  ASSERT_EQ(kernel->profile().munmapSplitStyle, MunmapSplitStyle::kV6_1);
+  ASSERT_EQ(kernel->profile().mm.munmapSplitStyle, MunmapSplitStyle::kV6_1);
   const uint64_t a = mapAt(kBar0Offset, k64K, kVaA);
   const uint64_t b = mapAt(kBar0Offset, k64K, kVaB);
   populate(a, k64K);
@@ -501,7 +501,7 @@ TEST_P(VmaListTest, ZAP_05_ZapTakesEachLiveMmapLockOnceAndDropsTheExitingEntry) 
       static_cast<long>(kVaA));
 
   std::unique_ptr<Mm> exitedMm;  // where the exiting mm's memory stays until the end
-  std::shared_ptr<Mm> exiting(new Mm(kernel->machine(), kernel->profile()), [&](Mm* m) {
+  std::shared_ptr<Mm> exiting(new Mm(kernel->machine(), kernel->profile().mm), [&](Mm* m) {
     m->exitMmap();  // exit_mmap() with mm_users already 0
     exitedMm.reset(m);
   });
@@ -643,7 +643,7 @@ TEST_P(NoG1HoleTest, MREMAP_03_MovedEntriesAreZapped) {
 // Their faults never change vm_flags: nothing for the assertion to catch,
 // on profiles where it WARNs even without lockdep.
 TEST_P(NoG1HoleTest, FAULT_05_FaultsTripNoAssertion) {
-  ASSERT_EQ(kernel->profile().vmFlagsWriteAssert, VmFlagsWriteAssert::kAlways);
+  ASSERT_EQ(kernel->profile().mm.vmFlagsWriteAssert, VmFlagsWriteAssert::kAlways);
   for (bool lockdepOn : {true, false}) {
     SCOPED_TRACE(lockdepOn ? "lockdep" : "no lockdep");
     boot(GetParam());

@@ -390,7 +390,8 @@ TEST_P(AddressSpaceZapTest, FS_02_InodeLivesWithTheDeviceAndPinsTheFs) {
   PciBus& bus = kernel->addBus(0x20);
   auto pdev = kernel->pciHost().addDevice(bus, standardDeviceConfig(bus.number()));
   ASSERT_TRUE(pdev) << errnoName(pdev.error());
-  auto created = VfioDevice::create(**pdev, kernel->machine(), fs, kernel->profile(), design());
+  auto created =
+      VfioDevice::create(**pdev, kernel->machine(), fs, kernel->profile().vfio, design());
   ASSERT_TRUE(created) << errnoName(created.error());
   std::unique_ptr<VfioDevice> other = std::move(*created);
   EXPECT_EQ(fs.pinCount(), pinsWithD + 1);
@@ -402,14 +403,14 @@ TEST_P(AddressSpaceZapTest, FS_02_InodeLivesWithTheDeviceAndPinsTheFs) {
 
   // alloc_anon_inode failing fails the allocation, with the pin released.
   fs.failNextAlloc(Errno::kENOMEM);
-  created = VfioDevice::create(**pdev, kernel->machine(), fs, kernel->profile(), design());
+  created = VfioDevice::create(**pdev, kernel->machine(), fs, kernel->profile().vfio, design());
   ASSERT_FALSE(created);
   EXPECT_EQ(created.error(), Errno::kENOMEM);
   EXPECT_EQ(fs.pinCount(), pinsWithD);
 
   // The last device's release unmounts: a kernel's fs whose only device goes.
   VfioFs own;
-  created = VfioDevice::create(**pdev, kernel->machine(), own, kernel->profile(), design());
+  created = VfioDevice::create(**pdev, kernel->machine(), own, kernel->profile().vfio, design());
   ASSERT_TRUE(created) << errnoName(created.error());
   EXPECT_EQ(own.pinCount(), 1);
   EXPECT_TRUE(own.mounted());

@@ -1,0 +1,19 @@
+// The iommufd half of a kernel profile (dma-mapping.md §0): the version
+// switches iommufd/ reads (uapi/kernel_profile.h has the named profiles).
+#pragma once
+
+namespace vfiomm {
+
+struct IommufdProfile {
+  // iommufd_compat_unmap_empty: the vfio compat UNMAP_DMA of a range with
+  // nothing mapped is 0 with size 0, as in type1, instead of -ENOENT
+  // (afb47765f923, ≈v6.18, backported to stables in Nov 2025, 6.6.y
+  // among them). Off in every named profile: override it.
+  bool compatUnmapEmpty = false;
+  // iommufd_map_file: IOMMU_IOAS_MAP_FILE exists (memfd, v6.13; dma-buf
+  // fds from v6.19, dmabuf_feature). Before it the ioctl number is
+  // unknown to iommufd: -ENOTTY.
+  bool mapFile = true;
+};
+
+}  // namespace vfiomm
