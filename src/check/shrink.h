@@ -4,7 +4,8 @@
 // little else.
 //
 // A recording is a prefix of choices; past it nobody is preempted
-// (ReplayStrategy). Shrinking replays edited recordings leniently: it drops
+// (ReplayStrategy). Shrinking first tries the empty recording (the default
+// schedule), then replays edited recordings leniently: it drops
 // the tail after a choice that is not the default, or turns one such choice
 // into the default and keeps the rest, and keeps an edit when the same kind
 // of failure comes back. Each kept schedule is written back as the choices

@@ -153,6 +153,10 @@ TlbEntry* Cpu::walk(VirtAddr va, bool write) {
   const PageTable::Translation t = mm_->pageTable().translate(va);
   if (!t.present || (t.entry & pte::kUser) == 0) return nullptr;
   if (write && !pte::isWritable(t.entry)) return nullptr;
+  // The walk holds no page-table lock: a zap may clear the leaf between the
+  // read and the fill; its flush then reaches this CPU after the access. A
+  // walk that found no leaf caches nothing, so it has no such window.
+  schedPoint("tlb.fill");
   const uint64_t pages = levelSize(t.level) >> kPageShift;
   TlbEntry entry;
   entry.level = t.level;

@@ -2,6 +2,7 @@
 
 #include "base/assert.h"
 #include "base/counter.h"
+#include "sync/sched_hook.h"
 #include "trace/tracer.h"
 
 namespace vfiomm {
@@ -81,6 +82,9 @@ void Machine::flushTlbMmRange(uint64_t mmId, uint64_t cpumask, VirtAddr start, V
                full, start, end);
   for (unsigned id = 0; id < cpus_.size(); ++id) {
     if ((cpumask >> id & 1) == 0) continue;
+    // Until its flush (the IPI's handler, for a remote CPU) a CPU goes on
+    // translating through what it cached.
+    schedPoint("tlb.flush");
     const uint64_t begin = traced ? trace::Tracer::current().now() : 0;
     Cpu& c = *cpus_[id];
     if (full) {

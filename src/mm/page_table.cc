@@ -6,6 +6,7 @@
 #include "base/counter.h"
 #include "mm/mmu_gather.h"
 #include "mm/page_table_walk.h"
+#include "sync/sched_hook.h"
 
 namespace vfiomm {
 
@@ -135,6 +136,9 @@ class CopyRange : public PerLeafOperation<CopyRange> {
   CopyRange(PageTable& src, PageTable& dst) : src_(src), dst_(dst) {}
 
   WalkStatus leaf(const Slot& s, VirtAddr a, uint64_t) {
+    // copy_pte_range() lets the locks go between batches (cond_resched()):
+    // the parent's entries may change between two copies.
+    schedPoint("fork.copy_pte_range");
     Slot d;
     if (const WalkStatus st = dst_.slotAt(a, s.level, &d); st != WalkStatus::kOk) return st;
     // copy_pte_range: the child's lock, then the parent's nested.

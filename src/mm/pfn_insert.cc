@@ -45,23 +45,16 @@ void traceInsert(VirtAddr addr, Pfn pfn, PtLevel level) {
 
 uint64_t writeBits(bool write) { return write ? (pte::kAccessed | pte::kDirty) : pte::kAccessed; }
 
-// Runs `testAndSet(racy)` under the page-table lock of `slot`, or, for the
-// seeded bug InsertLock::kSkipped, without it and with `racy` set: the
-// caller then offers a scheduling point between its test and its store,
-// where another fault may change the entry. The point exists only in the
-// mutated path; with the lock held nobody could act on the entry there, so
-// it would only multiply the schedules of the correct designs.
+// Runs `testAndSet` under the page-table lock of `slot`, or, for the seeded
+// bug InsertLock::kSkipped, without it: another fault may then change the
+// entry between the test and the store, at the store's scheduling point.
 template <typename Fn>
 VmFaultResult underPtl(PageTable& pt, const PageTable::Slot& slot, InsertLock lock,
                        Fn&& testAndSet) {
   if (lock == InsertLock::kSkipped) [[unlikely]]
-    return testAndSet(true);
+    return testAndSet();
   SpinGuard guard(pt.ptlFor(slot));
-  return testAndSet(false);
-}
-
-void racyGap(bool racy) {
-  if (racy) schedPoint("pfn_insert.test_to_set");
+  return testAndSet();
 }
 
 VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level, InsertLock lock) {
@@ -76,7 +69,7 @@ VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level, Inser
     case PageTable::WalkStatus::kHugeAbove: return vmfault::kNoPage;
     default: return vmfault::kOom;
   }
-  return underPtl(pt, slot, lock, [&](bool racy) {
+  return underPtl(pt, slot, lock, [&] {
     const uint64_t cur = slot.entry->load(std::memory_order_relaxed);
     if (!pte::isNone(cur)) {
       // A table or a leaf is already there: change nothing, let the access
@@ -85,7 +78,10 @@ VmFaultResult insertHuge(VmFault& vmf, Pfn pfn, bool write, PtLevel level, Inser
         slot.entry->store(cur | writeBits(true), std::memory_order_release);
       return vmfault::kNoPage;
     }
-    racyGap(racy);
+    // set_pmd_at()/set_pud_at() of insert_pfn_pmd()/insert_pfn_pud(): other
+    // CPUs' walks take no lock, so they may run on either side of the store
+    // (and, without the PTL, another fault between the test and the store).
+    schedPoint(level == PtLevel::kPmd ? "pmd.store" : "pud.store");
     slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), true) | writeBits(write),
                       std::memory_order_release);
     (level == PtLevel::kPmd ? insertPmd : insertPud).add();
@@ -145,9 +141,10 @@ VmFaultResult vmfInsertPfn(Vma& vma, VirtAddr addr, Pfn pfn, InsertLock lock) {
   // in the PMD, leaves no PTE to lock.
   if (pt.slotAt(addr, PtLevel::kPte, true, &slot) != PageTable::WalkStatus::kOk)
     return vmfault::kOom;
-  return underPtl(pt, slot, lock, [&](bool racy) {
+  return underPtl(pt, slot, lock, [&] {
     if (!pte::isNone(slot.entry->load(std::memory_order_relaxed))) return vmfault::kNoPage;
-    racyGap(racy);
+    // set_pte_at() of insert_pfn(): the same window as the huge stores'.
+    schedPoint("pte.store");
     slot.entry->store(pte::makeLeaf(pfn, vma.pageProt(), false) | pte::kAccessed,
                       std::memory_order_release);
     insertPte.add();

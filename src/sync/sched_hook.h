@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "sync/sync_context.h"
+
 namespace vfiomm {
 
 class SchedHook {
@@ -38,7 +40,15 @@ SchedHook& schedHook();
 // default); returns the previous one.
 SchedHook* setSchedHook(SchedHook* hook);
 
-inline void schedPoint(std::string_view what) { schedHook().schedPoint(what); }
+// A named point costs a thread-local load and a predicted branch unless a
+// scheduler is installed: the points sit on hot paths (the 4 KiB fault, the
+// zap), and the default hook's schedPoint() does nothing. A thread bound to
+// no kernel has no scheduler either.
+inline void schedPoint(std::string_view what) {
+  const SyncContext* context = SyncContext::bound();
+  if (context != nullptr && context->scheduled()) [[unlikely]]
+    context->schedHook().schedPoint(what);
+}
 inline void spinPoint(std::string_view what) { schedHook().spinPoint(what); }
 
 }  // namespace vfiomm

@@ -33,6 +33,12 @@ SchedHook* SyncContext::setSchedHook(SchedHook* hook) {
   return hook_.exchange(hook != nullptr ? hook : &defaultHook, std::memory_order_acq_rel);
 }
 
+void SyncContext::hookBeforeAcquire(const void* lock) { schedHook().beforeAcquire(lock); }
+
+void SyncContext::hookAfterRelease(const void* lock, std::atomic<uint32_t>& word, bool waiters) {
+  schedHook().afterRelease(lock, word, waiters);
+}
+
 void SyncContext::unbound() {
   assertFailed("SyncContext::current() != nullptr",
                "a model lock was taken on a thread bound to no kernel (KernelContext::Scope)",

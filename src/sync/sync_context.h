@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <memory>
 
-#include "sync/sched_hook.h"
-
 namespace vfiomm {
+
+class SchedHook;
 
 namespace lockdep {
 struct State;
@@ -45,22 +45,30 @@ class SyncContext {
   // Installs `hook` (null: the default one); returns the previous.
   SchedHook* setSchedHook(SchedHook* hook);
 
+  // Whether a hook other than the default one is installed: only then do
+  // the hook's calls below and schedPoint() (sched_hook.h) reach it.
+  bool scheduled() const { return scheduled_.load(std::memory_order_relaxed); }
+
   // The hook's calls around a lock word, as the locks make them. With the
   // default hook installed they cost a load and a predicted branch: its
   // beforeAcquire() does nothing and its afterRelease() only wakes sleepers.
   void beforeAcquire(const void* lock) {
-    if (scheduled_.load(std::memory_order_relaxed)) [[unlikely]]
-      schedHook().beforeAcquire(lock);
+    if (scheduled()) [[unlikely]]
+      hookBeforeAcquire(lock);
   }
   void afterRelease(const void* lock, std::atomic<uint32_t>& word, bool waiters) {
-    if (scheduled_.load(std::memory_order_relaxed)) [[unlikely]]
-      schedHook().afterRelease(lock, word, waiters);
+    if (scheduled()) [[unlikely]]
+      hookAfterRelease(lock, word, waiters);
     else if (waiters)
       word.notify_all();
   }
 
  private:
   [[noreturn]] static void unbound();
+  // The installed hook's calls, out of line: sched_hook.h includes this
+  // header for schedPoint()'s inline test, so SchedHook is incomplete here.
+  void hookBeforeAcquire(const void* lock);
+  void hookAfterRelease(const void* lock, std::atomic<uint32_t>& word, bool waiters);
 
   static inline thread_local SyncContext* tCurrent = nullptr;
   std::atomic<bool> lockdepOn_{true};

@@ -24,7 +24,7 @@ struct Seeded {
   const char* invariant;  // what the failure must name
 };
 
-// Seed 1 needs at most 38 schedules for any of them (docs/check.md).
+// Seed 1 needs at most 31 schedules for any of them (docs/check.md).
 constexpr uint64_t kSchedules = 200;
 // What the correct designs pass: fewer, each of them four times over.
 constexpr uint64_t kCorrectSchedules = 100;

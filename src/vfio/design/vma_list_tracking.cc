@@ -7,6 +7,7 @@
 #include "mm/mm.h"
 #include "mm/pfn_insert.h"
 #include "mm/vma.h"
+#include "sync/sched_hook.h"
 #include "vfio/vfio_pci_core_device.h"
 
 namespace vfiomm {
@@ -56,7 +57,11 @@ bool VmaListTracking::isListed(const Vma& vma) {
 // acquisition the analysis cannot express; lockdep checks it.
 bool VmaListTracking::zapAndVmaLock(bool tryMode) NO_THREAD_SAFETY_ANALYSIS {
   for (;;) {
+    // The try mode (the hot reset's) gives up at the first contended lock.
+    // A trylock never waits, so it is no lock point: the point before each
+    // lets another thread take the lock first and the trylock fail.
     if (tryMode) {
+      schedPoint("vma_list.trylock");
       if (!vmaLock_.tryLock()) return false;
     } else {
       vmaLock_.lock();
@@ -72,11 +77,13 @@ bool VmaListTracking::zapAndVmaLock(bool tryMode) NO_THREAD_SAFETY_ANALYSIS {
     vmaLock_.unlock();
     // mmap_lock before vma_lock, as the fault path takes them.
     if (tryMode) {
+      schedPoint("vma_list.trylock");
       if (!mm->mmapLock().downReadTrylock()) return false;
     } else {
       mm->mmapLock().downRead();
     }
     if (tryMode) {
+      schedPoint("vma_list.trylock");
       if (!vmaLock_.tryLock()) {
         mm->mmapLock().upRead();
         return false;
