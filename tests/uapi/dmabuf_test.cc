@@ -418,6 +418,16 @@ TEST_F(DmaBufTest, DMABUF_07_ProposalBarMmapIsDmaBufBacked) {
   r = proc->thread().load(at);
   EXPECT_EQ(r.sig.signo, 0) << "usable again: the fault maps it";
   EXPECT_EQ(r.value, pattern);
+
+  // The other zap triggers revoke it the same way.
+  setPowerState(3);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus) << "D3hot";
+  setPowerState(0);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, 0) << "D0";
+  ASSERT_EQ(lowPower(VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY), 0);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus) << "low power";
+  ASSERT_EQ(lowPower(VFIO_DEVICE_FEATURE_LOW_POWER_EXIT), 0);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, 0) << "low power exit";
 }
 
 TEST_F(DmaBufTest, DMABUF_03_MemOffRevokesEveryDomainAndKeepsTheArea) {
