@@ -160,6 +160,7 @@ Json deviceToJson(const DeviceDef& d) {
 Json mappingToJson(const MappingDef& m) {
   Json mj;
   mj["name"] = m.name;
+  mj["anonymous"] = m.anonymous;  // then device is "" and bar 0
   mj["device"] = m.device;
   mj["bar"] = m.bar;
   mj["offset"] = m.offset;
@@ -259,6 +260,9 @@ Json scenarioToJson(const Scenario& sc) {
   j["cpus"] = sc.cpus;
   j["profile"] = sc.profile;
   j["dma_path"] = dmaPathName(sc.dmaPath);
+  Json proposals = Json::array();
+  for (sim::Proposal p : sc.proposals) proposals.push_back(sim::proposalName(p));
+  j["proposals"] = proposals;
   j["thp"] = sc.thp;
   j["ram"] = sc.memory.ramBytes;
   j["swap"] = sc.memory.swapBytes;

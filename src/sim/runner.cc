@@ -43,6 +43,7 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kConfigOffset = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX);
 
 struct MapState {
+  bool anonymous = false;  // host RAM (MappingDef::anonymous), not a BAR
   std::string device;
   unsigned bar = 0;
   uint64_t barOffset = 0;  // of the mapping's first byte into the BAR
@@ -277,6 +278,10 @@ void Run::boot() {
   cfg.cpus = sc_.cpus;
   cfg.design = design_;
   cfg.designOptions = options_.designOptions;
+  for (Proposal p : sc_.proposals) {
+    if (p == Proposal::kDmabufMmapRevoke) cfg.designOptions.proposalDmabufMmapRevoke = true;
+    if (p == Proposal::kBarMmapDmabuf) cfg.designOptions.proposalBarMmapDmabuf = true;
+  }
   cfg.pageTables = options_.pageTables;
   cfg.profile =
       sc_.profile.empty() && sc_.dmaPath == DmaPath::kDmaBuf ? kDmaBufProfile : sc_.profile;
@@ -387,18 +392,21 @@ void Run::mapAll(ProcState& ps, const ProcessDef& def) {
   for (const MappingDef& m : def.mappings) {
     ps.mapOrder.push_back(m.name);
     MapState st;
+    st.anonymous = m.anonymous;
     st.device = m.device;
     st.bar = m.bar;
     st.barOffset = m.offset;
     st.len = m.length;
     auto fdIt = ps.deviceFd.find(m.device);
-    if (fdIt == ps.deviceFd.end()) {
+    if (!m.anonymous && fdIt == ps.deviceFd.end()) {
       ps.maps[m.name] = st;
       continue;
     }
     const int prot = prot::kRead | (m.write ? prot::kWrite : 0);
+    const BarPlacement where{m.address, m.align};
     const VmmResult<uint64_t> addr =
-        mapBar(p, fdIt->second, m.bar, m.offset, m.length, prot, BarPlacement{m.address, m.align});
+        m.anonymous ? mapAnonymous(p, m.length, prot, where)
+                    : mapBar(p, fdIt->second, m.bar, m.offset, m.length, prot, where);
     if (!addr) {
       const bool reserve = addr.error().call == "reserve";
       note(result_.setupNotes, m.mark,
@@ -570,9 +578,12 @@ long Run::attachIoas(ProcState& ps) {
 // of the BAR mapping, at a fixed IOVA.
 long Run::dmaMap(ProcState& ps, const EventDef& e) {
   Process& p = *ps.proc;
-  if (sc_.dmaPath == DmaPath::kDmaBuf) return dmaBufMap(ps, e);
-  const uint64_t vaddr = ps.maps.at(e.mapping).addr + e.offset;
-  if (e.via == DmaVia::kContainer) {
+  const MapState& mapping = ps.maps.at(e.mapping);
+  // Host RAM has no BAR to export: on the dma-buf path QEMU maps its vaddr
+  // into the same IOAS.
+  if (sc_.dmaPath == DmaPath::kDmaBuf && !mapping.anonymous) return dmaBufMap(ps, e);
+  const uint64_t vaddr = mapping.addr + e.offset;
+  if (e.via == DmaVia::kContainer && sc_.dmaPath == DmaPath::kVaddr) {
     vfio_iommu_type1_dma_map m{};
     m.argsz = sizeof(m);
     m.flags = VFIO_DMA_MAP_FLAG_READ | (e.dmaWrite ? VFIO_DMA_MAP_FLAG_WRITE : 0);

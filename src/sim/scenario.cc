@@ -229,10 +229,15 @@ class Parser {
 
   void parseCost(const YAML::Node& n, CostModel& cost) const;
   void parseTlb(const YAML::Node& n, TlbGeometry& tlb) const;
+  std::vector<Proposal> parseProposals(const YAML::Node& n) const;
   TlbArrayGeometry parseTlbArray(const YAML::Node& n, const std::string& what) const;
   DeviceDef parseDevice(const YAML::Node& n, size_t i) const;
   void parseHardware(const YAML::Node& n, DeviceDef& d) const;
   ProcessDef parseProcess(const YAML::Node& n, const Scenario& sc) const;
+  void parseBarRange(const YAML::Node& n, const Scenario& sc, const ProcessDef& p,
+                     MappingDef& m) const;
+  void parseAnonymous(const YAML::Node& n, MappingDef& m) const;
+  void parsePlacement(const YAML::Node& n, MappingDef& m) const;
   MappingDef parseMapping(const YAML::Node& n, const Scenario& sc, const ProcessDef& p) const;
   AccessProgram parseProgram(const YAML::Node& n, bool allowThreadKeys) const;
   void checkTargets(const YAML::Node& n, const AccessProgram& prog, const ProcessDef& p) const;
@@ -312,6 +317,23 @@ void Parser::parseTlb(const YAML::Node& n, TlbGeometry& tlb) const {
   if (n["4k"]) tlb.page4k = parseTlbArray(n["4k"], "tlb.4k");
   if (n["2m"]) tlb.page2m = parseTlbArray(n["2m"], "tlb.2m");
   if (n["1g"]) tlb.page1g = parseTlbArray(n["1g"], "tlb.1g");
+}
+
+// `proposals: [bar-mmap-dmabuf, ...]`: the names of kProposalNames, each
+// at most once.
+std::vector<Proposal> Parser::parseProposals(const YAML::Node& n) const {
+  requireSeq(n, "proposals");
+  std::vector<Proposal> out;
+  for (const YAML::Node& p : n) {
+    const std::string name = str(p, "proposals");
+    const std::optional<Proposal> v = valueOf(kProposalNames, name);
+    if (!v)
+      fail(p, fmt::format("unknown proposal '{}' (known: {})", name, nameList(kProposalNames)));
+    if (std::find(out.begin(), out.end(), *v) != out.end())
+      fail(p, fmt::format("proposal '{}' is listed twice", name));
+    out.push_back(*v);
+  }
+  return out;
 }
 
 TlbArrayGeometry Parser::parseTlbArray(const YAML::Node& n, const std::string& what) const {
@@ -451,14 +473,10 @@ DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
   return d;
 }
 
-MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
-                                const ProcessDef& p) const {
-  requireMap(n, "a mapping");
-  checkKeys(n, {"name", "device", "bar", "offset", "length", "address", "align", "prot", "madvise"},
-            "a mapping");
-  MappingDef m;
-  m.mark = markOf(n);
-  if (!n["device"]) fail(n, "a mapping needs a device");
+// A BAR mapping: `device`, `bar`, and the range `offset` + `length` of it.
+void Parser::parseBarRange(const YAML::Node& n, const Scenario& sc, const ProcessDef& p,
+                           MappingDef& m) const {
+  if (!n["device"]) fail(n, "a mapping needs a device or anonymous");
   m.device = str(n["device"], "device");
   const DeviceDef* dev = sc.device(m.device);
   if (dev == nullptr) fail(n["device"], fmt::format("undefined device '{}'", m.device));
@@ -486,6 +504,22 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
     fail(n["length"] ? n["length"] : n,
          fmt::format("mapping '{}' ({} at {}) runs past the end of BAR {} ({})", m.name,
                      formatBytes(m.length), formatBytes(m.offset), m.bar, formatBytes(bar->size)));
+}
+
+// `anonymous: SIZE`: host RAM, named (nothing to name it after).
+void Parser::parseAnonymous(const YAML::Node& n, MappingDef& m) const {
+  for (const char* k : {"device", "bar", "offset", "length"})
+    if (n[k]) fail(n[k], fmt::format("an anonymous mapping has no {}", k));
+  if (!n["name"]) fail(n, "an anonymous mapping needs a name");
+  m.anonymous = true;
+  m.name = name(n["name"], "a mapping's name");
+  m.length = size(n["anonymous"], "anonymous");
+  if (m.length == 0 || m.length % kPage != 0)
+    fail(n["anonymous"], "anonymous must be a non-zero multiple of 4K");
+}
+
+// `address` (MAP_FIXED) or `align` (QEMU 9.2's placement).
+void Parser::parsePlacement(const YAML::Node& n, MappingDef& m) const {
   if (n["address"]) {
     m.address = uint(n["address"], "address");
     if (*m.address % kPage != 0) fail(n["address"], "address must be a multiple of 4K");
@@ -520,6 +554,22 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
                        m.name, formatBytes(m.length), formatBytes(m.align), formatBytes(m.length),
                        formatBytes(m.align), kUserSpan));
   }
+}
+
+MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
+                                const ProcessDef& p) const {
+  requireMap(n, "a mapping");
+  checkKeys(n,
+            {"name", "anonymous", "device", "bar", "offset", "length", "address", "align", "prot",
+             "madvise"},
+            "a mapping");
+  MappingDef m;
+  m.mark = markOf(n);
+  if (n["anonymous"])
+    parseAnonymous(n, m);
+  else
+    parseBarRange(n, sc, p, m);
+  parsePlacement(n, m);
   if (n["prot"]) {
     const std::string pr = str(n["prot"], "prot");
     if (pr == "rw")
@@ -1185,8 +1235,8 @@ Scenario Parser::parse(const std::string& text) {
   if (!root.IsMap()) fail(Mark{file_, 1, 1}, "a scenario is a YAML mapping");
   checkMapKeys(root, "the scenario");
   checkKeys(root,
-            {"name", "description", "cpus", "profile", "dma_path", "thp", "ram", "swap",
-             "overcommit_memory", "cost_model", "tlb", "devices", "processes", "phases"},
+            {"name", "description", "cpus", "profile", "dma_path", "proposals", "thp", "ram",
+             "swap", "overcommit_memory", "cost_model", "tlb", "devices", "processes", "phases"},
             "the scenario");
   Scenario sc;
   sc.file = file_;
@@ -1214,6 +1264,7 @@ Scenario Parser::parse(const std::string& text) {
            fmt::format("dma_path must be {}, not '{}'", nameList(kDmaPathNames, " or "), path));
     sc.dmaPath = *p;
   }
+  if (root["proposals"]) sc.proposals = parseProposals(root["proposals"]);
   if (root["thp"]) sc.thp = boolean(root["thp"], "thp");
   if (root["ram"]) {
     sc.memory.ramBytes = size(root["ram"], "ram");

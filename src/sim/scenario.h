@@ -76,6 +76,9 @@ struct OpenDef {
 
 struct MappingDef {
   std::string name;
+  // `anonymous: SIZE`: private anonymous memory (host RAM a dma-map pins),
+  // not a BAR: no device, no bar, no offset; `length` is the size.
+  bool anonymous = false;
   std::string device;
   unsigned bar = 0;
   uint64_t offset = 0;
@@ -157,6 +160,19 @@ inline const char* dmaPathName(DmaPath p) { return nameOf(kDmaPathNames, p); }
 inline std::optional<DmaPath> dmaPathByName(const std::string& name) {
   return valueOf(kDmaPathNames, name);
 }
+// The 2026 proposals (not merged; dma-mapping.md §4.4) a scenario can turn
+// on, each an option of the dma-buf design (DesignOptions) that does
+// nothing on a kernel without the vfio dma-buf export:
+//   dmabuf-mmap-revoke: a vfio dma-buf fd can be mmapped, and
+//                       VFIO_DEVICE_FEATURE_DMA_BUF_REVOKE revokes for good;
+//   bar-mmap-dmabuf:    a BAR mmap of the device fd maps a dma-buf exported
+//                       for the BAR.
+enum class Proposal { kDmabufMmapRevoke, kBarMmapDmabuf };
+inline constexpr EnumName<Proposal> kProposalNames[] = {
+    {Proposal::kDmabufMmapRevoke, "dmabuf-mmap-revoke"},
+    {Proposal::kBarMmapDmabuf, "bar-mmap-dmabuf"}};
+inline const char* proposalName(Proposal p) { return nameOf(kProposalNames, p); }
+
 // The kernel a dma-buf run gets when neither the scenario nor the command
 // line names one: the first with the vfio dma-buf export and its import.
 inline constexpr const char* kDmaBufProfile = "linux-6.19";
@@ -233,6 +249,7 @@ struct Scenario {
   unsigned cpus = 4;
   std::string profile;  // empty: each design's own
   DmaPath dmaPath = DmaPath::kVaddr;
+  std::vector<Proposal> proposals;  // in the file's order, each once
   bool thp = true;
   HostMemory memory;  // ram, swap, overcommit_memory (vfio-uapi.md §10)
   CostModel cost;

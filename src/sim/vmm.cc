@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "abi/vfio.h"
 #include "base/page_geometry.h"
 #include "mm/vm_flags.h"
@@ -73,14 +75,21 @@ long setMemoryDecode(Process& p, int deviceFd, bool on) {
   return p.pwrite(deviceFd, &cmd, 2, kConfigOffset + kPciCommand);
 }
 
-VmmResult<uint64_t> mapBar(Process& p, int deviceFd, unsigned bar, uint64_t offset, uint64_t length,
-                           int prot, const BarPlacement& where) {
-  const uint64_t off = VFIO_PCI_INDEX_TO_OFFSET(bar) + offset;
+namespace {
+
+// mmap(2) of the mapping at `addr` with `fixed` flags (MAP_FIXED or 0).
+using MapAt = std::function<long(uint64_t addr, int fixed)>;
+
+// `where`: MAP_FIXED at its address; else where mmap(NULL) puts it; else a
+// PROT_NONE reservation of length + align, trimmed to the aligned start,
+// and MAP_FIXED there (QEMU 9.2).
+VmmResult<uint64_t> place(Process& p, uint64_t length, const BarPlacement& where,
+                          const MapAt& mapAt) {
   long addr = 0;
   if (where.address) {
-    addr = p.mmap(*where.address, length, prot, map::kShared | map::kFixed, deviceFd, off);
+    addr = mapAt(*where.address, map::kFixed);
   } else if (where.align == 0) {
-    addr = p.mmap(0, length, prot, map::kShared, deviceFd, off);
+    addr = mapAt(0, 0);
   } else {
     const long res = p.mmap(0, length + where.align, prot::kNone,
                             map::kPrivate | map::kAnonymous | map::kNoReserve, -1, 0);
@@ -90,10 +99,26 @@ VmmResult<uint64_t> mapBar(Process& p, int deviceFd, unsigned bar, uint64_t offs
     if (aligned > base) p.munmap(base, aligned - base);
     const uint64_t end = base + length + where.align;
     if (end > aligned + length) p.munmap(aligned + length, end - (aligned + length));
-    addr = p.mmap(aligned, length, prot, map::kShared | map::kFixed, deviceFd, off);
+    addr = mapAt(aligned, map::kFixed);
   }
   if (addr < 0) return failed("map", addr);
   return static_cast<uint64_t>(addr);
+}
+
+}  // namespace
+
+VmmResult<uint64_t> mapBar(Process& p, int deviceFd, unsigned bar, uint64_t offset, uint64_t length,
+                           int prot, const BarPlacement& where) {
+  const uint64_t off = VFIO_PCI_INDEX_TO_OFFSET(bar) + offset;
+  return place(p, length, where, [&](uint64_t addr, int fixed) {
+    return p.mmap(addr, length, prot, map::kShared | fixed, deviceFd, off);
+  });
+}
+
+VmmResult<uint64_t> mapAnonymous(Process& p, uint64_t length, int prot, const BarPlacement& where) {
+  return place(p, length, where, [&](uint64_t addr, int fixed) {
+    return p.mmap(addr, length, prot, map::kPrivate | map::kAnonymous | fixed, -1, 0);
+  });
 }
 
 }  // namespace vfiomm::sim

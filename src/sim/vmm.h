@@ -71,5 +71,8 @@ long setMemoryDecode(Process& p, int deviceFd, bool on);
 // aligned start. The address, or which mmap failed ("reserve" or "map").
 VmmResult<uint64_t> mapBar(Process& p, int deviceFd, unsigned bar, uint64_t offset, uint64_t length,
                            int prot, const BarPlacement& where);
+// Guest RAM as QEMU allocates it: private anonymous memory of `length`
+// bytes, placed as mapBar() places a BAR.
+VmmResult<uint64_t> mapAnonymous(Process& p, uint64_t length, int prot, const BarPlacement& where);
 
 }  // namespace vfiomm::sim

@@ -8,6 +8,7 @@
 #include "mm/vma.h"
 #include "uapi/kernel.h"
 #include "vfio/vfio_device_file.h"
+#include "vfio/vfio_pci_dmabuf_file.h"
 
 namespace vfiomm {
 
@@ -23,8 +24,11 @@ struct FileName {
 // The files the model maps are vfio device files: the group path's file
 // is an anon-inode file named "[vfio-device]" (the per-device vfio-fs
 // inode only replaces f_mapping, never f_path or f_inode), the cdev
-// path's is the device node itself (UAPI-30).
+// path's is the device node itself (UAPI-30). A vfio dma-buf's file (the
+// proposals) prints its dmabuffs_dname(); the model keeps no dma-buf
+// inode, so its device and inode print as 0.
 FileName nameOf(Kernel& kernel, const File* file) {
+  if (const auto* b = dynamic_cast<const VfioPciDmaBufFile*>(file)) return {0, 0, b->path()};
   const auto* f = dynamic_cast<const VfioDeviceFile*>(file);
   if (f == nullptr) return {};
   FileName n{f->fInode().dev(), f->fInode().ino(), {}};

@@ -148,6 +148,14 @@ struct DesignOptions {
   // import and mmap are -ENODEV afterwards. Set through
   // KernelConfig::designOptions; no command-line flag selects it yet.
   bool proposalDmabufMmapRevoke = false;
+  // A PROPOSAL, not merged (the same series, dma-mapping.md §4.4), an
+  // option of the dma-buf design on a 6.19 profile: an mmap of a BAR of the
+  // device fd becomes a mapping of a dma-buf the mmap exports for that BAR
+  // (vm_file is the dma-buf, /proc/pid/maps names it `/dmabuf:` with the
+  // BDF and BAR); faults go through the dma-buf (4 KiB, SIGBUS while it is
+  // revoked) and every zap trigger revokes it and zaps through the
+  // dma-buf's address space; re-enabling makes it usable again.
+  bool proposalBarMmapDmabuf = false;
 };
 
 std::unique_ptr<MappingDesign> makeDesign(DesignKind kind, VfioPciCoreDevice& vdev,

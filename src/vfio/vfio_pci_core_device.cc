@@ -329,6 +329,9 @@ Status VfioPciCoreDevice::mmap(Vma& vma) {
   const uint64_t reqLen = vma.length();
   if (reqStart > physLen || reqLen > physLen - reqStart) return fail(Errno::kEINVAL);
   if (auto st = requestBar(bar); !st) return st;
+  // The second proposal (not merged): the BAR is mapped through a dma-buf.
+  if (profile_.dmabufFeature && options_.proposalBarMmapDmabuf)
+    return VfioPciDmaBuf::mmapBar(*this, bar, reqStart, vma.fileRef(), vma);
 
   vma.setPrivateData(this);
   vma.setPageProt(pgprotNoncached(vma.pageProt()));  // + pgprot_decrypted: a no-op here

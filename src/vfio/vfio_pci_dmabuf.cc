@@ -1,10 +1,13 @@
 #include "vfio/vfio_pci_dmabuf.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "abi/vfio.h"
 #include "base/page_geometry.h"
 #include "base/user_copy.h"
+#include "mm/vma.h"
 #include "pci/pci_device.h"
 #include "vfio/vfio_pci_core_device.h"
 #include "vfio/vfio_pci_dmabuf_file.h"
@@ -65,7 +68,8 @@ Result<std::vector<PhysVec>> dmabufPhys(const PciDevice& pdev, unsigned bar,
 VfioPciDmaBuf::VfioPciDmaBuf(VfioPciCoreDevice& vdev, std::vector<PhysVec> physVec)
     : vdev_(&vdev),
       physVec_(std::move(physVec)),
-      mmapProposal_(vdev.designOptions().proposalDmabufMmapRevoke) {}
+      mmapProposal_(vdev.designOptions().proposalDmabufMmapRevoke),
+      zapsMappings_(mmapProposal_ || vdev.designOptions().proposalBarMmapDmabuf) {}
 
 Result<std::shared_ptr<DmaBuf>> VfioPciDmaBuf::exportFromUser(VfioPciCoreDevice& vdev,
                                                               const void* payload) {
@@ -128,7 +132,7 @@ void VfioPciDmaBuf::setRevoked(bool revoked) {
     revoked_.store(revoked, std::memory_order_release);
     dmabuf_->moveNotify();
   }
-  if (revoked && mmapProposal_) zapMmaps();
+  if (revoked && zapsMappings_) zapMmaps();
 }
 
 void VfioPciDmaBuf::zapMmaps() { mapping_.unmapMappingRange(0, 0, true); }
@@ -156,6 +160,19 @@ Result<std::shared_ptr<File>> VfioPciDmaBuf::mmapFile(const std::shared_ptr<DmaB
   auto* priv = dynamic_cast<VfioPciDmaBuf*>(&dmabuf->ops());
   if (priv == nullptr || !priv->mmapProposal_) return fail(Errno::kEINVAL);
   return std::shared_ptr<File>(std::make_shared<VfioPciDmaBufFile>(dmabuf));
+}
+
+Status VfioPciDmaBuf::mmapBar(VfioPciCoreDevice& vdev, unsigned bar, uint64_t offset,
+                              std::shared_ptr<File> deviceFile, Vma& vma) {
+  const PciDevice& pdev = vdev.pdev();
+  const uint64_t length = pageAlignUp(pdev.barLen(bar));
+  auto dmabuf = exportBuffer(vdev, {{PhysAddr(pdev.barStart(bar)), length}}, length);
+  // The name the proposal gives the buffer: the device and the BAR.
+  auto file = std::make_shared<VfioPciDmaBufFile>(
+      std::move(dmabuf), fmt::format("{} BAR{}", pdev.name(), bar), std::move(deviceFile));
+  vma.setPgoff(PgOff::fromBytes(offset));
+  vma.setFile(file);
+  return file->mmap(vma);
 }
 
 std::optional<PhysAddr> VfioPciDmaBuf::physAt(uint64_t offset) const {

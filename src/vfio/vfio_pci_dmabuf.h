@@ -14,7 +14,10 @@
 // With the proposal DesignOptions::proposalDmabufMmapRevoke (not merged,
 // dma-mapping.md §4.4) the fd can also be mmapped (VfioPciDmaBufFile),
 // every revoke zaps those mappings, and the revoke feature makes one buffer
-// permanently revoked while its device stays open.
+// permanently revoked while its device stays open. With the proposal
+// DesignOptions::proposalBarMmapDmabuf an mmap of a BAR of the device fd
+// exports a buffer for that BAR and maps it instead (mmapBar()); its
+// revokes zap those mappings the same way.
 //
 // Locks: memory_lock (write) then the buffer's reservation lock, for every
 // change of `revoked`; attach reads it without a lock, as the kernel does.
@@ -39,6 +42,7 @@
 namespace vfiomm {
 
 class File;
+class Vma;
 class VfioPciCoreDevice;
 
 class VfioPciDmaBuf : public DmaBufOps {
@@ -66,6 +70,12 @@ class VfioPciDmaBuf : public DmaBufOps {
   // the VMA exists). -EINVAL: no mmap op (the merged code, or the
   // proposal's option off).
   static Result<std::shared_ptr<File>> mmapFile(const std::shared_ptr<DmaBuf>& dmabuf);
+  // The second proposal's vfio_pci_core_mmap() of BAR `bar`, from byte
+  // `offset` of it: a buffer exported for the whole BAR becomes the VMA's
+  // file (it keeps `deviceFile`, the fd's file, open while it lives), and
+  // the buffer's mmap sets the VMA up, its pgoff the offset in the buffer.
+  static Status mmapBar(VfioPciCoreDevice& vdev, unsigned bar, uint64_t offset,
+                        std::shared_ptr<File> deviceFile, Vma& vma);
   // vfio_pci_dma_buf_iommufd_map(): the private interconnect to iommufd
   // (DmaBufIommufdMap). The caller holds the reservation lock.
   static Status iommufdMap(DmaBufAttachment& attachment, PhysVec* phys);
@@ -100,8 +110,11 @@ class VfioPciDmaBuf : public DmaBufOps {
   DmaBuf* dmabuf_ = nullptr;  // the DmaBuf that owns this object
   const std::vector<PhysVec> physVec_;
   std::atomic<bool> revoked_{false};
-  // The proposal: the fd has an mmap op, and VFIO_PCI_DMABUF_PERM_REVOKED.
+  // The first proposal: the fd has an mmap op, and
+  // VFIO_PCI_DMABUF_PERM_REVOKED.
   const bool mmapProposal_;
+  // Either proposal: the buffer can be mapped, so a revoke zaps.
+  const bool zapsMappings_;
   std::atomic<bool> permanent_{false};
   // The dma-buf file's address space: every mapping of the buffer is in
   // its i_mmap, whichever VfioPciDmaBufFile mapped it.

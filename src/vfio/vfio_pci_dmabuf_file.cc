@@ -11,7 +11,11 @@
 
 namespace vfiomm {
 
-VfioPciDmaBufFile::VfioPciDmaBufFile(std::shared_ptr<DmaBuf> dmabuf) : dmabuf_(std::move(dmabuf)) {}
+VfioPciDmaBufFile::VfioPciDmaBufFile(std::shared_ptr<DmaBuf> dmabuf, std::string bufName,
+                                     std::shared_ptr<File> deviceFile)
+    : dmabuf_(std::move(dmabuf)),
+      bufName_(std::move(bufName)),
+      deviceFile_(std::move(deviceFile)) {}
 
 VfioPciDmaBuf& VfioPciDmaBufFile::priv() const {
   return static_cast<VfioPciDmaBuf&>(dmabuf_->ops());

@@ -11,9 +11,15 @@
 // permanently revoked buffer cannot be mapped (-ENODEV). The file holds the
 // buffer, as a VMA's vm_file holds the dma-buf, so the buffer outlives its
 // fd while a mapping exists.
+//
+// The second proposal (DesignOptions::proposalBarMmapDmabuf) makes the same
+// file the vm_file of a BAR mmap of the device fd: the buffer is then named
+// after the device and the BAR, and the file keeps the device fd's file
+// open, as the device fd's own VMA would.
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "mm/file.h"
@@ -26,7 +32,12 @@ class VfioPciDmaBuf;
 
 class VfioPciDmaBufFile : public File, public VmOperations {
  public:
-  explicit VfioPciDmaBufFile(std::shared_ptr<DmaBuf> dmabuf);
+  explicit VfioPciDmaBufFile(std::shared_ptr<DmaBuf> dmabuf, std::string bufName = {},
+                             std::shared_ptr<File> deviceFile = nullptr);
+
+  // What /proc/pid/maps prints for the file: dmabuffs_dname()'s
+  // "/dmabuf:" and the buffer's name (empty unless the exporter set one).
+  std::string path() const { return "/dmabuf:" + bufName_; }
 
   // File: the buffer's address space; dma_buf_mmap_internal()'s size check,
   // then the exporter's mmap.
@@ -42,6 +53,8 @@ class VfioPciDmaBufFile : public File, public VmOperations {
   VfioPciDmaBuf& priv() const;
 
   const std::shared_ptr<DmaBuf> dmabuf_;
+  const std::string bufName_;
+  const std::shared_ptr<File> deviceFile_;
 };
 
 }  // namespace vfiomm

@@ -110,7 +110,8 @@ TEST(ScenarioErrors, UnknownTopLevelKey) {
   EXPECT_EQ(
       scenarioErrorOf(std::string(kGood) + "colour: blue\n"),
       "bad.yaml:16:1: unknown key 'colour' in the scenario (expected one of: name, description, "
-      "cpus, profile, dma_path, thp, ram, swap, overcommit_memory, cost_model, tlb, devices, "
+      "cpus, profile, dma_path, proposals, thp, ram, swap, overcommit_memory, cost_model, tlb, "
+      "devices, "
       "processes, "
       "phases)");
 }

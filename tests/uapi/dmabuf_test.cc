@@ -377,6 +377,59 @@ TEST_F(DmaBufTest, DMABUF_07_ProposalMmapAndPermanentRevoke) {
   EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus);
 }
 
+// DMABUF-07's second PROPOSAL (Matt Evans, 2026, not merged): with the
+// option a BAR mmap of the device fd maps a dma-buf exported for the BAR:
+// maps names it, a MEM clear zaps it through the dma-buf's address space
+// (a zap of the device's would miss the VMA and leave the PTE), faults
+// SIGBUS until MEM is back, then refault. Without the option the VMA is the
+// device fd's, as in the merged code.
+TEST_F(DmaBufTest, DMABUF_07_ProposalBarMmapIsDmaBufBacked) {
+  const uint64_t offset = 64 * kKiB;
+  const auto mmapBar2 = [&] {
+    return proc->mmap(0, 64 * kKiB, prot::kRead | prot::kWrite, map::kShared, fd,
+                      (uint64_t{kBar2} << 40) + offset);
+  };
+  long va = mmapBar2();
+  ASSERT_GT(va, 0);
+  EXPECT_EQ(proc->maps().find("/dmabuf:"), std::string::npos) << proc->maps();
+  EXPECT_NE(proc->maps().find(kernel->cdevPath(*dev)), std::string::npos) << proc->maps();
+
+  DesignOptions proposal;
+  proposal.proposalBarMmapDmabuf = true;
+  boot(linux619(), proposal);
+  va = mmapBar2();
+  ASSERT_GT(va, 0);
+  const std::string maps = proc->maps();
+  EXPECT_NE(maps.find(" 00010000 00:00 0 "), std::string::npos) << maps;
+  EXPECT_NE(maps.find("/dmabuf:" + dev->pdev().name() + " BAR2\n"), std::string::npos) << maps;
+  EXPECT_EQ(maps.find(kernel->cdevPath(*dev)), std::string::npos) << maps;
+
+  const uint64_t at = static_cast<uint64_t>(va) + 0x40;
+  const uint32_t pattern = 0xcafef00d;
+  ASSERT_EQ(proc->pwrite(fd, &pattern, 4, (uint64_t{kBar2} << 40) + offset + 0x40), 4);
+  AccessResult r = proc->thread().load(at);
+  EXPECT_EQ(r.sig.signo, 0);
+  EXPECT_EQ(r.value, pattern) << "the VMA reaches BAR2 at the mmap's offset";
+
+  setMemory(false);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus)
+      << "revoked: zapped through the dma-buf, SIGBUS";
+  setMemory(true);
+  r = proc->thread().load(at);
+  EXPECT_EQ(r.sig.signo, 0) << "usable again: the fault maps it";
+  EXPECT_EQ(r.value, pattern);
+
+  // The other zap triggers revoke it the same way.
+  setPowerState(3);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus) << "D3hot";
+  setPowerState(0);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, 0) << "D0";
+  ASSERT_EQ(lowPower(VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY), 0);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, SigInfo::kSigbus) << "low power";
+  ASSERT_EQ(lowPower(VFIO_DEVICE_FEATURE_LOW_POWER_EXIT), 0);
+  EXPECT_EQ(proc->thread().load(at).sig.signo, 0) << "low power exit";
+}
+
 TEST_F(DmaBufTest, DMABUF_03_MemOffRevokesEveryDomainAndKeepsTheArea) {
   const int bufFd = exportBar2();
   ASSERT_EQ(mapFile(bufFd, kIova), 0);
