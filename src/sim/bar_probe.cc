@@ -32,7 +32,6 @@ using namespace vfiomm::uapi;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kConfigOffset = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX);
 
 std::string errnoText(long rc) {
   return std::string(errnoName(static_cast<Errno>(static_cast<int>(-rc))));
