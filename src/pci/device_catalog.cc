@@ -184,14 +184,9 @@ BarSpec CatalogParser::fieldBar(const YAML::Node& b) const {
   bar.size = size(b["size"], "size");
   if (b["type"]) {
     const std::string t = str(b["type"], "type");
-    if (t == "mem32")
-      bar.kind = BarKind::kMem32;
-    else if (t == "mem64")
-      bar.kind = BarKind::kMem64;
-    else if (t == "io")
-      bar.kind = BarKind::kIo;
-    else
-      fail(b["type"], fmt::format("type must be mem32, mem64 or io, not '{}'", t));
+    const std::optional<BarKind> kind = valueOf(kBarKindNames, t);
+    if (!kind) fail(b["type"], fmt::format("type must be mem32, mem64 or io, not '{}'", t));
+    bar.kind = *kind;
   }
   if (b["prefetchable"]) bar.prefetchable = boolean(b["prefetchable"], "prefetchable");
   if (!isPowerOfTwo(bar.size)) fail(b["size"], "a BAR's size is a power of two");

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/enum_names.h"
 #include "base/result.h"
 #include "mm/phys_mem_map.h"
 #include "pci/bar_registers.h"
@@ -39,6 +40,9 @@ inline const LockClass kPciLockClass{"pci_lock"};
 inline const LockClass kPciDevMutexClass{"&dev->mutex"};
 
 enum class BarKind : uint8_t { kMem32, kMem64, kIo };
+// As the device catalog and scenarios spell a BAR's `type:`.
+inline constexpr EnumName<BarKind> kBarKindNames[] = {
+    {BarKind::kMem32, "mem32"}, {BarKind::kMem64, "mem64"}, {BarKind::kIo, "io"}};
 
 // The function-level reset methods the model has, named as sysfs
 // reset_method names them (drivers/pci/pci.c pci_reset_fn_methods).

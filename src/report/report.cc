@@ -31,15 +31,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-const char* barKindName(BarKind k) {
-  switch (k) {
-    case BarKind::kMem32: return "mem32";
-    case BarKind::kMem64: return "mem64";
-    case BarKind::kIo: return "io";
-  }
-  return "?";
-}
-
 const char* patternName(Pattern p) {
   switch (p) {
     case Pattern::kSequential: return "sequential";
@@ -136,6 +127,14 @@ std::string jsonText(const Json& j, int indent) {
 
 namespace {
 
+// A JSON array of each item as `toJson` writes it.
+template <class T, class ToJson>
+Json arrayOf(const std::vector<T>& items, ToJson toJson) {
+  Json a = Json::array();
+  for (const T& item : items) a.push_back(toJson(item));
+  return a;
+}
+
 Json deviceToJson(const DeviceDef& d) {
   Json dj;
   dj["name"] = d.name;
@@ -151,7 +150,7 @@ Json deviceToJson(const DeviceDef& d) {
   for (const BarDef& b : d.bars)
     bars.push_back(Json{{"index", b.index},
                         {"size", b.size},
-                        {"type", barKindName(b.kind)},
+                        {"type", nameOf(kBarKindNames, b.kind)},
                         {"prefetchable", b.prefetchable}});
   dj["bars"] = bars;
   return dj;
@@ -180,9 +179,7 @@ Json processToJson(const ProcessDef& p) {
   for (const OpenDef& o : p.opens)
     opens.push_back(Json{{"device", o.device}, {"via", nameOf(sim::kOpenViaNames, o.via)}});
   pj["open"] = opens;
-  Json maps = Json::array();
-  for (const MappingDef& m : p.mappings) maps.push_back(mappingToJson(m));
-  pj["mappings"] = maps;
+  pj["mappings"] = arrayOf(p.mappings, mappingToJson);
   return pj;
 }
 
@@ -241,12 +238,8 @@ Json eventToJson(const EventDef& e) {
 Json phaseDefToJson(const PhaseDef& ph) {
   Json pj;
   pj["name"] = ph.name;
-  Json threads = Json::array();
-  for (const ThreadDef& t : ph.threads) threads.push_back(threadToJson(t));
-  pj["threads"] = threads;
-  Json events = Json::array();
-  for (const EventDef& e : ph.events) events.push_back(eventToJson(e));
-  pj["events"] = events;
+  pj["threads"] = arrayOf(ph.threads, threadToJson);
+  pj["events"] = arrayOf(ph.events, eventToJson);
   return pj;
 }
 
@@ -275,15 +268,9 @@ Json scenarioToJson(const Scenario& sc) {
                                std::pair{"1g", sc.tlb.page1g}})
     tlb[key] = Json{{"entries", g.entries}, {"ways", g.ways}};
   j["tlb"] = tlb;
-  Json devs = Json::array();
-  for (const DeviceDef& d : sc.devices) devs.push_back(deviceToJson(d));
-  j["devices"] = devs;
-  Json procs = Json::array();
-  for (const ProcessDef& p : sc.processes) procs.push_back(processToJson(p));
-  j["processes"] = procs;
-  Json phases = Json::array();
-  for (const PhaseDef& ph : sc.phases) phases.push_back(phaseDefToJson(ph));
-  j["phases"] = phases;
+  j["devices"] = arrayOf(sc.devices, deviceToJson);
+  j["processes"] = arrayOf(sc.processes, processToJson);
+  j["phases"] = arrayOf(sc.phases, phaseDefToJson);
   return j;
 }
 

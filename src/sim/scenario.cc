@@ -112,8 +112,6 @@ Mark markAt(const std::string& file, std::string_view text, size_t offset) {
   return m;
 }
 
-bool isPow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
 uint64_t pow2Floor(uint64_t v) {
   uint64_t p = 1;
   while (p <= v / 2) p <<= 1;
@@ -345,7 +343,7 @@ TlbArrayGeometry Parser::parseTlbArray(const YAML::Node& n, const std::string& w
   const auto ways = bounded<unsigned>(n["ways"], what + ".ways", kMaxTlbEntries);
   if (entries == 0 || ways == 0)
     fail(n, fmt::format("{}: entries and ways must be at least 1", what));
-  if (entries % ways != 0 || !isPow2(entries / ways))
+  if (entries % ways != 0 || !isPowerOfTwo(entries / ways))
     fail(n, fmt::format("{}: entries / ways (the number of sets) must be a whole power of two, "
                         "not {} / {}",
                         what, entries, ways));
@@ -429,18 +427,13 @@ DeviceDef Parser::parseDevice(const YAML::Node& n, size_t i) const {
     bar.index = bounded<unsigned>(b["index"], "index", kPciStdNumBars - 1);
     if (!b["size"]) fail(b, "a BAR needs a size");
     bar.size = size(b["size"], "size");
-    if (!isPow2(bar.size))
+    if (!isPowerOfTwo(bar.size))
       fail(b["size"], fmt::format("BAR size {} is not a power of two", b["size"].Scalar()));
     if (b["type"]) {
       const std::string t = str(b["type"], "type");
-      if (t == "mem32")
-        bar.kind = BarKind::kMem32;
-      else if (t == "mem64")
-        bar.kind = BarKind::kMem64;
-      else if (t == "io")
-        bar.kind = BarKind::kIo;
-      else
-        fail(b["type"], fmt::format("BAR type must be mem32, mem64 or io, not '{}'", t));
+      const std::optional<BarKind> kind = valueOf(kBarKindNames, t);
+      if (!kind) fail(b["type"], fmt::format("BAR type must be mem32, mem64 or io, not '{}'", t));
+      bar.kind = *kind;
     }
     if (b["prefetchable"]) bar.prefetchable = boolean(b["prefetchable"], "prefetchable");
     if (bar.kind == BarKind::kIo) {
@@ -539,7 +532,7 @@ void Parser::parsePlacement(const YAML::Node& n, MappingDef& m) const {
       m.align = 0;
     else {
       auto a = parseSize(m.alignSpec);
-      if (!a || !isPow2(*a) || *a < kPage)
+      if (!a || !isPowerOfTwo(*a) || *a < kPage)
         fail(n["align"],
              fmt::format("align must be natural, none or a power of two of at least 4K, not '{}'",
                          m.alignSpec));
