@@ -33,7 +33,7 @@ void openVma(Vma& vma) {
 Mm::Mm(Machine& machine, MmProfile profile)
     : id_(machine.newMmId()),
       machine_(machine),
-      profile_(std::move(profile)),
+      profile_(profile),
       pageTable_(machine.pageTableArena()) {}
 
 Mm::Mm(Machine& machine, const Mm& parent)

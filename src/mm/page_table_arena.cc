@@ -14,9 +14,9 @@ PageTableArena::~PageTableArena() {
 
 PageTableArena*& PageTableArena::owner(const void* chunk) {
   auto base = reinterpret_cast<uintptr_t>(chunk) & ~(kChunkSize - 1);
-  // NOLINTNEXTLINE(bugprone-sizeof-expression): the slot holds a pointer
-  return *reinterpret_cast<PageTableArena**>(base + kDescPages * kPageSize -
-                                             sizeof(PageTableArena*));
+  // The last bytes of the descriptor pages hold the arena's address.
+  constexpr uint64_t kSlot = sizeof(PageTableArena*);  // NOLINT(bugprone-sizeof-expression)
+  return *reinterpret_cast<PageTableArena**>(base + kDescPages * kPageSize - kSlot);
 }
 
 void PageTableArena::release(PageTablePage* page) { owner(page)->free(page); }

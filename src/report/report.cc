@@ -18,7 +18,6 @@ using sim::EventKind;
 using sim::MappingDef;
 using sim::Metrics;
 using sim::OpenDef;
-using sim::OpenVia;
 using sim::Pattern;
 using sim::PhaseDef;
 using sim::PhaseResult;

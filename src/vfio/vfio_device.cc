@@ -10,8 +10,8 @@ Result<std::unique_ptr<VfioDevice>> VfioDevice::create(PciDevice& pdev, Machine&
   auto inode = fs.allocInode();
   if (!inode) return fail(inode.error());
   std::unique_ptr<VfioDevice> dev(new VfioDevice(pdev, fs, *inode));
-  dev->pci_ = std::make_unique<VfioPciCoreDevice>(pdev, machine, dev->inode_, std::move(profile),
-                                                  design, options);
+  dev->pci_ =
+      std::make_unique<VfioPciCoreDevice>(pdev, machine, dev->inode_, profile, design, options);
   dev->pci_->bind();
   return dev;
 }

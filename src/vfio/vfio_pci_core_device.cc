@@ -53,7 +53,7 @@ VfioPciCoreDevice::VfioPciCoreDevice(PciDevice& pdev, Machine& machine,
     : pdev_(pdev),
       machine_(machine),
       inode_(std::move(inode)),
-      profile_(std::move(profile)),
+      profile_(profile),
       needsPmRestore_(needsPmRestore(pdev)),
       options_(options),
       design_(makeDesign(design, *this, options_)) {}
