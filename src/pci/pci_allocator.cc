@@ -7,8 +7,6 @@
 
 namespace vfiomm {
 
-namespace {}  // namespace
-
 PciAllocator::PciAllocator(const HostBridgeWindows& windows) : windows_(windows) {}
 
 std::vector<PciAllocator::Range>& PciAllocator::usedIn(PciWindow window) {

@@ -174,10 +174,9 @@ Json mappingToJson(const MappingDef& m) {
 Json processToJson(const ProcessDef& p) {
   Json pj;
   pj["name"] = p.name;
-  Json opens = Json::array();
-  for (const OpenDef& o : p.opens)
-    opens.push_back(Json{{"device", o.device}, {"via", nameOf(sim::kOpenViaNames, o.via)}});
-  pj["open"] = opens;
+  pj["open"] = arrayOf(p.opens, [](const OpenDef& o) {
+    return Json{{"device", o.device}, {"via", nameOf(sim::kOpenViaNames, o.via)}};
+  });
   pj["mappings"] = arrayOf(p.mappings, mappingToJson);
   return pj;
 }
@@ -295,44 +294,35 @@ Json resultsToJson(const Scenario& sc, const std::vector<DesignResult>& results)
   Json j;
   j["schema_version"] = kJsonSchemaVersion;
   j["scenario"] = scenarioToJson(sc);
-  Json rs = Json::array();
-  for (const DesignResult& r : results) rs.push_back(designResultToJson(r));
-  j["results"] = rs;
+  j["results"] = arrayOf(results, designResultToJson);
   return j;
 }
 
 Json designResultToJson(const DesignResult& r) {
-  {
-    Json rj;
-    rj["design"] = std::string(designName(r.design));
-    rj["profile"] = r.profile;
-    rj["dma_path"] = dmaPathName(r.dmaPath);
-    rj["failed"] = r.failed;
-    rj["setup_notes"] = r.setupNotes;
-    Json phases = Json::array();
-    for (const PhaseResult& p : r.phases) {
-      Json pj;
-      pj["name"] = p.name;
-      pj.update(metricsToJson(p.m));
-      pj["notes"] = p.notes;
-      phases.push_back(pj);
-    }
-    rj["phases"] = phases;
-    rj["total"] = metricsToJson(r.total);
-    Json timeline = Json::array();
-    for (const TimelineSample& s : r.timeline)
-      timeline.push_back(Json{{"phase", s.phase},
-                              {"faults", s.faults},
-                              {"zaps", s.zaps},
-                              {"zapped_entries", s.zappedEntries},
-                              {"shootdowns", s.shootdowns},
-                              {"modeled_ns", s.modeledNs}});
-    rj["timeline"] = timeline;
-    return rj;
-  }
+  Json rj;
+  rj["design"] = std::string(designName(r.design));
+  rj["profile"] = r.profile;
+  rj["dma_path"] = dmaPathName(r.dmaPath);
+  rj["failed"] = r.failed;
+  rj["setup_notes"] = r.setupNotes;
+  rj["phases"] = arrayOf(r.phases, [](const PhaseResult& p) {
+    Json pj;
+    pj["name"] = p.name;
+    pj.update(metricsToJson(p.m));
+    pj["notes"] = p.notes;
+    return pj;
+  });
+  rj["total"] = metricsToJson(r.total);
+  rj["timeline"] = arrayOf(r.timeline, [](const TimelineSample& s) {
+    return Json{{"phase", s.phase},
+                {"faults", s.faults},
+                {"zaps", s.zaps},
+                {"zapped_entries", s.zappedEntries},
+                {"shootdowns", s.shootdowns},
+                {"modeled_ns", s.modeledNs}};
+  });
+  return rj;
 }
-
-namespace {}  // namespace
 
 namespace {
 
