@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
@@ -1242,12 +1243,9 @@ Scenario Parser::parse(const std::string& text) {
   }
   if (root["profile"]) {
     sc.profile = str(root["profile"], "profile");
-    if (!KernelProfile::byName(sc.profile)) {
-      std::string known;
-      for (const std::string& k : KernelProfile::names())
-        known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
-      fail(root["profile"], fmt::format("unknown profile '{}' (known: {})", sc.profile, known));
-    }
+    if (!KernelProfile::byName(sc.profile))
+      fail(root["profile"], fmt::format("unknown profile '{}' (known: {})", sc.profile,
+                                        fmt::join(KernelProfile::names(), ", ")));
   }
   if (root["dma_path"]) {
     const std::string path = str(root["dma_path"], "dma_path");

@@ -1,6 +1,7 @@
 #include "tools/design_runs.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <atomic>
 
@@ -38,10 +39,8 @@ std::vector<sim::DmaPath> dmaPathsOf(const sim::Scenario& sc,
 
 void checkProfile(const std::string& profile) {
   if (profile.empty() || KernelProfile::byName(profile)) return;
-  std::string known;
-  for (const std::string& k : KernelProfile::names())
-    known += fmt::format("{}{}", known.empty() ? "" : ", ", k);
-  throw sim::ScenarioError(fmt::format("unknown profile '{}' (known: {})", profile, known));
+  throw sim::ScenarioError(fmt::format("unknown profile '{}' (known: {})", profile,
+                                       fmt::join(KernelProfile::names(), ", ")));
 }
 
 std::vector<DesignRun> designRuns(const sim::Scenario& sc, const DesignRunRequest& req) {
