@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "abi/vfio.h"
-#include "mm/cpu.h"
+#include "hw/cpu.h"
 #include "mm/task.h"
 #include "sync/kernel_context.h"
 #include "sync/spin_lock.h"

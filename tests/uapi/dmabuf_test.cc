@@ -19,10 +19,10 @@
 
 #include "abi/iommufd.h"
 #include "dmabuf/dma_buf.h"
+#include "hw/cpu.h"
 #include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
 #include "lock_order.h"
-#include "mm/cpu.h"
 #include "mm/fault.h"
 #include "mm/mm.h"
 #include "mm/system_ram.h"
