@@ -19,11 +19,12 @@ declare -A below=(
   [dmabuf]="base trace sync"
   [iommufd]="base trace sync hw mm pci iommu dmabuf abi"
   [vfio]="base trace sync hw mm fs pci iommu dmabuf iommufd abi"
-  [uapi]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio abi"
-  [sim]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio uapi abi"
-  [check]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio uapi sim abi"
-  [report]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio uapi sim abi"
-  [tools]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio uapi sim check report abi"
+  [kernel]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio abi"
+  [uapi]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio kernel abi"
+  [sim]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio kernel uapi abi"
+  [check]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio kernel uapi sim abi"
+  [report]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio kernel uapi sim abi"
+  [tools]="base trace sync hw mm fs pci iommu dmabuf iommufd vfio kernel uapi sim check report abi"
 )
 
 bad=0

@@ -95,6 +95,9 @@ inline const LockClass kThreadListLockClass{"tasklist_lock"};
 // from several threads of a real process (docs/api.md, "Concurrency").
 class Process : public std::enable_shared_from_this<Process> {
  public:
+  // A new process of `kernel` with one thread on CPU 0.
+  static std::shared_ptr<Process> spawn(Kernel& kernel, std::string comm);
+
   Process(Kernel& kernel, std::string comm);
   ~Process();
   Process(const Process&) = delete;

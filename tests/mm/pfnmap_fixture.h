@@ -12,6 +12,7 @@
 #include "bound_context.h"
 #include "fake_bar_file.h"
 #include "hw/machine.h"
+#include "kernel/kernel_profile.h"
 #include "mm/address_space.h"
 #include "mm/fault.h"
 #include "mm/file.h"
@@ -21,7 +22,6 @@
 #include "mm/vm_operations.h"
 #include "mm/vma.h"
 #include "sync/lockdep.h"
-#include "uapi/kernel_profile.h"
 
 namespace vfiomm::testing {
 
