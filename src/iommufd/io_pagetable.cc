@@ -8,6 +8,7 @@
 #include "mm/gup.h"
 #include "mm/mm.h"
 #include "mm/system_ram.h"
+#include "mm/user_struct.h"
 #include "mm/vma.h"
 
 namespace vfiomm {
@@ -23,20 +24,39 @@ IoPagetable::IoPagetable(Iommu& iommu, SystemRam& ram) : iommu_(iommu), ram_(ram
 
 IoPagetable::~IoPagetable() { unmapAll(); }
 
-Result<uint64_t> IoPagetable::mapUserPages(Mm& mm, uint64_t userVa, uint64_t length, uint64_t iova,
-                                           bool fixedIova, int prot) {
+Result<uint64_t> IoPagetable::mapUserPages(const IoptSource& source, uint64_t userVa,
+                                           uint64_t length, uint64_t iova, bool fixedIova,
+                                           int prot) {
   // iopt_alloc_user_pages() first: the user range itself.
   if (length == 0) return fail(Errno::kEINVAL);
   if (userVa + length < userVa) return fail(Errno::kEOVERFLOW);
-  return mapArea(Area{iova, length, userVa, prot, Source::kUser, mm.weak_from_this(), {}, {}},
+  return mapArea(Area{iova,
+                      length,
+                      userVa,
+                      prot,
+                      Source::kUser,
+                      source.mm.weak_from_this(),
+                      {},
+                      {},
+                      &source.user,
+                      source.memlockLimit},
                  userVa, fixedIova);
 }
 
-Result<uint64_t> IoPagetable::mapFilePages(std::shared_ptr<File> file, uint64_t start,
-                                           uint64_t length, uint64_t iova, bool fixedIova,
-                                           int prot) {
-  return mapArea(Area{iova, length, start, prot, Source::kFile, {}, std::move(file), {}}, start,
-                 fixedIova);
+Result<uint64_t> IoPagetable::mapFilePages(const IoptSource& source, std::shared_ptr<File> file,
+                                           uint64_t start, uint64_t length, uint64_t iova,
+                                           bool fixedIova, int prot) {
+  return mapArea(Area{iova,
+                      length,
+                      start,
+                      prot,
+                      Source::kFile,
+                      source.mm.weak_from_this(),
+                      std::move(file),
+                      {},
+                      &source.user,
+                      source.memlockLimit},
+                 start, fixedIova);
 }
 
 Result<uint64_t> IoPagetable::mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages, uint64_t start,
@@ -60,6 +80,13 @@ Result<uint64_t> IoPagetable::mapArea(Area area, uint64_t alignSource, bool fixe
     if (auto st = fillArea(*domains_[i], area); !st) {
       // The domains filled so far lose the area again: nothing is mapped.
       for (size_t j = 0; j < i; ++j) unfillArea(*domains_[j], area);
+      return fail(st.error());
+    }
+  }
+  // Filled means pinned: charged now, or unfilled again.
+  if (!domains_.empty()) {
+    if (auto st = chargePins(area); !st) {
+      for (auto& d : domains_) unfillArea(*d, area);
       return fail(st.error());
     }
   }
@@ -131,6 +158,7 @@ Result<uint64_t> IoPagetable::unmapIova(uint64_t iova, uint64_t length) {
     const Area& a = it->second;
     if (a.iova < iova || a.iova + (a.length - 1) > last) return fail(Errno::kENOENT);
     for (auto& d : domains_) unfillArea(*d, a);
+    if (!domains_.empty()) unchargePins(a);
     removed += a.length;
     released.push_back(a.dmabuf);
     it = areas_.erase(it);
@@ -144,6 +172,7 @@ uint64_t IoPagetable::unmapAll() {
   uint64_t removed = 0;
   for (const auto& [iova, a] : areas_) {
     for (auto& d : domains_) unfillArea(*d, a);
+    if (!domains_.empty()) unchargePins(a);
     removed += a.length;
     released.push_back(a.dmabuf);
   }
@@ -153,9 +182,19 @@ uint64_t IoPagetable::unmapAll() {
 
 Status IoPagetable::addDomain(std::shared_ptr<IommuDomain> domain) {
   MutexGuard g(lock_);
+  // The first domain pins the areas' pages, so it charges them.
+  const bool pins = domains_.empty();
   for (auto it = areas_.begin(); it != areas_.end(); ++it) {
-    if (auto st = fillArea(*domain, it->second); !st) {
-      for (auto done = areas_.begin(); done != it; ++done) unfillArea(*domain, done->second);
+    Status st = fillArea(*domain, it->second);
+    if (st && pins) {
+      st = chargePins(it->second);
+      if (!st) unfillArea(*domain, it->second);
+    }
+    if (!st) {
+      for (auto done = areas_.begin(); done != it; ++done) {
+        unfillArea(*domain, done->second);
+        if (pins) unchargePins(done->second);
+      }
       return st;
     }
   }
@@ -170,6 +209,9 @@ void IoPagetable::removeDomain(const IommuDomain& domain) {
   if (it == domains_.end()) return;
   for (const auto& [iova, a] : areas_) unfillArea(**it, a);
   domains_.erase(it);
+  // The last domain gone, nothing holds the pages pinned.
+  if (domains_.empty())
+    for (const auto& [iova, a] : areas_) unchargePins(a);
 }
 
 bool IoPagetable::hasDomains() {
@@ -286,6 +328,22 @@ Status IoPagetable::mapRun(IommuDomain& domain, uint64_t iova, PhysAddr phys, ui
     }
   }
   return ok();
+}
+
+Status IoPagetable::chargePins(const Area& area) {
+  if (area.user == nullptr) return ok();  // a dma-buf: IOPT_PAGES_ACCOUNT_NONE
+  const uint64_t pages = area.length / kPageSize;
+  if (!area.user->tryChargeLockedVm(pages, area.memlockLimit / kPageSize))
+    return fail(Errno::kENOMEM);
+  if (std::shared_ptr<Mm> mm = area.mm.lock()) mm->addPinnedVm(pages);
+  return ok();
+}
+
+void IoPagetable::unchargePins(const Area& area) {
+  if (area.user == nullptr) return;
+  const uint64_t pages = area.length / kPageSize;
+  area.user->unchargeLockedVm(pages);
+  if (std::shared_ptr<Mm> mm = area.mm.lock()) mm->subPinnedVm(pages);
 }
 
 Result<Pfn> IoPagetable::pinPage(Mm& mm, uint64_t va, bool write) {

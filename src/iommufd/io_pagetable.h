@@ -18,7 +18,17 @@
 // Modelled simplifications: the host has one IOMMU, so its aperture and
 // reserved MSI window (Iommu::validIovaRanges()) bound every IOAS from the
 // start instead of arriving with the first device; the IOVA alignment is
-// the smallest IOPTE size (4 KiB); pins are not charged to locked_vm.
+// the smallest IOPTE size (4 KiB).
+//
+// Pins are accounted as iopt_pages accounts them by default
+// (IOPT_PAGES_ACCOUNT_USER; the model has no CAP_IPC_LOCK and no
+// IOMMU_OPTION_RLIMIT_MODE): while an area's pages are pinned — it is in at
+// least one domain — they are charged to the mapping user's locked_vm,
+// within the mapping task's RLIMIT_MEMLOCK (-ENOMEM beyond it), and counted
+// in the source mm's pinned_vm (do_update_pinned()). A dma-buf area is not
+// accounted. The kernel reads the rlimit when it pins; the model keeps the
+// value the task had at the map, which differs only after a setrlimit in
+// between.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +47,16 @@ namespace vfiomm {
 class File;
 class Mm;
 class SystemRam;
+class UserStruct;
+
+// What iopt_alloc_pages() takes from `current` for a map: the mm whose
+// memory a user area maps (and whose pinned_vm counts the pins), the user
+// whose locked_vm is charged, and the task's RLIMIT_MEMLOCK in bytes.
+struct IoptSource {
+  Mm& mm;
+  UserStruct& user;
+  uint64_t memlockLimit = 0;
+};
 
 // iopt->iova_rwsem: an rwsem in the kernel (lookups take it for read);
 // exclusive here, as nothing in the model reads areas concurrently.
@@ -50,10 +70,11 @@ class IoPagetable {
   IoPagetable(const IoPagetable&) = delete;
   IoPagetable& operator=(const IoPagetable&) = delete;
 
-  // iopt_map_user_pages(): maps `length` bytes of `mm` at `userVa` to
-  // `iova` (`fixedIova`) or to an IOVA chosen here; returns the IOVA.
-  Result<uint64_t> mapUserPages(Mm& mm, uint64_t userVa, uint64_t length, uint64_t iova,
-                                bool fixedIova, int prot) EXCLUDES(lock_);
+  // iopt_map_user_pages(): maps `length` bytes of the source's mm at
+  // `userVa` to `iova` (`fixedIova`) or to an IOVA chosen here; returns the
+  // IOVA. -ENOMEM: pinning the pages would pass RLIMIT_MEMLOCK.
+  Result<uint64_t> mapUserPages(const IoptSource& source, uint64_t userVa, uint64_t length,
+                                uint64_t iova, bool fixedIova, int prot) EXCLUDES(lock_);
   // The IOAS part of iopt_map_file_pages() for a dma-buf: `pages` (bytes
   // from `start` of the buffer) at `iova` or at an IOVA chosen here. The
   // caller keeps its reference to `pages` until this returns, so a failed
@@ -64,9 +85,10 @@ class IoPagetable {
   // The IOAS part of iopt_map_file_pages() for a file that is not a
   // dma-buf: `length` bytes of `file` from `start` at `iova` or at an IOVA
   // chosen here. `file` null: an open file the model keeps no File for,
-  // which has no pages to pin.
-  Result<uint64_t> mapFilePages(std::shared_ptr<File> file, uint64_t start, uint64_t length,
-                                uint64_t iova, bool fixedIova, int prot) EXCLUDES(lock_);
+  // which has no pages to pin. Accounted as a user range is.
+  Result<uint64_t> mapFilePages(const IoptSource& source, std::shared_ptr<File> file,
+                                uint64_t start, uint64_t length, uint64_t iova, bool fixedIova,
+                                int prot) EXCLUDES(lock_);
   // iopt_unmap_iova(): removes the areas inside [iova, iova + length);
   // returns the bytes removed, 0 when there are none (afb47765f923 moved
   // native IOAS_UNMAP's -ENOENT for that to the ioctl); -ENOENT for an
@@ -76,9 +98,11 @@ class IoPagetable {
   uint64_t unmapAll() EXCLUDES(lock_);
 
   // iopt_table_add_domain(): `domain` gets IOPTEs for every area, pinning
-  // their pages now; on failure it is left empty and not added.
+  // their pages now (and charging them, when it is the first domain); on
+  // failure it is left empty and not added.
   Status addDomain(std::shared_ptr<IommuDomain> domain) EXCLUDES(lock_);
-  // iopt_table_remove_domain(): its IOPTEs are removed.
+  // iopt_table_remove_domain(): its IOPTEs are removed; off the last
+  // domain, the pages are unpinned and uncharged.
   void removeDomain(const IommuDomain& domain) EXCLUDES(lock_);
   bool hasDomains() EXCLUDES(lock_);
 
@@ -106,9 +130,11 @@ class IoPagetable {
     uint64_t userVa = 0;  // kUser: the user address; kFile: the file offset
     int prot = 0;
     Source source = Source::kUser;
-    std::weak_ptr<Mm> mm;                     // kUser: iopt_pages->source_mm
+    std::weak_ptr<Mm> mm;                     // kUser, kFile: iopt_pages->source_mm
     std::shared_ptr<File> file;               // kFile: iopt_pages->file
     std::shared_ptr<IoptDmabufPages> dmabuf;  // kDmabuf: no user range
+    UserStruct* user = nullptr;               // kUser, kFile: source_user; null: not accounted
+    uint64_t memlockLimit = 0;                // bytes: the source task's RLIMIT_MEMLOCK at the map
   };
   // Areas taken out under the lock, released after it: a dma-buf area's
   // pages detach from the buffer, which takes its reservation lock.
@@ -138,6 +164,10 @@ class IoPagetable {
   // per page with large pages disabled; all or nothing.
   Status mapRun(IommuDomain& domain, uint64_t iova, PhysAddr phys, uint64_t length, int prot)
       REQUIRES(lock_);
+  // do_update_pinned() for all of `area`'s pages: the user's locked_vm
+  // (-ENOMEM past the limit, nothing charged) and the mm's pinned_vm.
+  static Status chargePins(const Area& area);
+  static void unchargePins(const Area& area);
   // pin_user_pages() of one page: its frame, or -EFAULT.
   Result<Pfn> pinPage(Mm& mm, uint64_t va, bool write);
 

@@ -42,7 +42,7 @@ Result<long> IommufdCtx::ioctl(unsigned long request, void* arg, const IommufdCa
   switch (request) {
     case uapi::IOMMU_DESTROY: return destroy(arg);
     case uapi::IOMMU_IOAS_ALLOC: return ioasAlloc(arg);
-    case uapi::IOMMU_IOAS_MAP: return ioasMap(arg, caller.mm);
+    case uapi::IOMMU_IOAS_MAP: return ioasMap(arg, caller.source);
     case uapi::IOMMU_IOAS_MAP_FILE:
       // Not in iommufd's ioctl table before v6.13.
       if (!mapFile_) return fail(Errno::kENOTTY);
@@ -164,7 +164,7 @@ Result<long> IommufdCtx::ioasAlloc(void* arg) {
   return 0;
 }
 
-Result<long> IommufdCtx::ioasMap(void* arg, Mm& mm) {
+Result<long> IommufdCtx::ioasMap(void* arg, const IoptSource& source) {
   uapi::iommu_ioas_map cmd;
   if (auto st = copyCmd(&cmd, arg); !st) return fail(st.error());
   if ((cmd.flags & ~kMapFlags) != 0 || cmd.__reserved != 0) return fail(Errno::kEOPNOTSUPP);
@@ -174,7 +174,7 @@ Result<long> IommufdCtx::ioasMap(void* arg, Mm& mm) {
   std::shared_ptr<IoPagetable> iopt = ioas(cmd.ioas_id);
   if (iopt == nullptr) return fail(Errno::kENOENT);
   const bool fixed = (cmd.flags & uapi::IOMMU_IOAS_MAP_FIXED_IOVA) != 0;
-  auto iova = iopt->mapUserPages(mm, cmd.user_va, cmd.length, cmd.iova, fixed, prot);
+  auto iova = iopt->mapUserPages(source, cmd.user_va, cmd.length, cmd.iova, fixed, prot);
   if (!iova) return fail(iova.error());
   cmd.iova = *iova;
   if (auto st = copyToUser(arg, &cmd, sizeof(cmd)); !st) return fail(st.error());
@@ -207,7 +207,8 @@ Result<long> IommufdCtx::ioasMapFile(void* arg, const IommufdCaller& caller) {
     // it is; a file without pages fails when they are pinned.
     auto file = caller.fileGet(cmd.fd);
     if (!file) return fail(file.error());
-    iova = iopt->mapFilePages(std::move(*file), cmd.start, cmd.length, cmd.iova, fixed, prot);
+    iova = iopt->mapFilePages(caller.source, std::move(*file), cmd.start, cmd.length, cmd.iova,
+                              fixed, prot);
   }
   if (!iova) return fail(iova.error());
   cmd.iova = *iova;

@@ -39,7 +39,7 @@ inline const LockClass kIommufdDeviceLockClass{"&igroup->lock"};
 
 // What an iommufd ioctl finds through the calling task.
 struct IommufdCaller {
-  Mm& mm;  // whose pages IOAS_MAP uses
+  IoptSource source;  // whose pages IOAS_MAP uses, and whom their pins charge
   // dma_buf_get(fd): -EBADF when `fd` is not open, -EINVAL when its file
   // is not a dma-buf.
   std::function<Result<std::shared_ptr<DmaBuf>>(int fd)> dmaBufGet;
@@ -94,7 +94,7 @@ class IommufdCtx {
  private:
   Result<long> destroy(void* arg) EXCLUDES(lock_);
   Result<long> ioasAlloc(void* arg) EXCLUDES(lock_);
-  Result<long> ioasMap(void* arg, Mm& mm);
+  Result<long> ioasMap(void* arg, const IoptSource& source);
   // IOMMU_IOAS_MAP_FILE: a dma-buf fd (v6.19, §4.3) or any other file,
   // whose pages are pinned as a memfd's (v6.13).
   Result<long> ioasMapFile(void* arg, const IommufdCaller& caller);
@@ -127,7 +127,8 @@ class IommufdCtx {
   SpinLock lock_{kIommufdObjectsLockClass};
   std::map<uint32_t, std::shared_ptr<IoPagetable>> ioases_ GUARDED_BY(lock_);
   uint32_t compatIoasId_ GUARDED_BY(lock_) = 0;  // ictx->vfio_ioas; 0: none
-  Mutex deviceLock_{kIommufdDeviceLockClass};
+  // igroup->lock; an attach finds its IOAS under it (objects.xa_lock).
+  Mutex deviceLock_ ACQUIRED_BEFORE(lock_){kIommufdDeviceLockClass};
   std::map<uint32_t, Hwpt> hwpts_ GUARDED_BY(deviceLock_);           // by object id
   std::map<uint32_t, Attachment> attached_ GUARDED_BY(deviceLock_);  // by devid
 };

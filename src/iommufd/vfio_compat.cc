@@ -74,7 +74,7 @@ bool IommufdVfioCompat::handles(unsigned long request) {
   return (request & 0xFF) < uapi::IOMMUFD_CMD_BASE;
 }
 
-Result<long> IommufdVfioCompat::ioctl(unsigned long request, void* arg, Mm& mm) {
+Result<long> IommufdVfioCompat::ioctl(unsigned long request, void* arg, const IoptSource& source) {
   // CHECK_EXTENSION and SET_IOMMU take their value as the argument itself.
   const uintptr_t value = reinterpret_cast<uintptr_t>(arg);
   switch (request) {
@@ -82,7 +82,7 @@ Result<long> IommufdVfioCompat::ioctl(unsigned long request, void* arg, Mm& mm) 
     case uapi::VFIO_CHECK_EXTENSION: return checkExtension(value);
     case uapi::VFIO_SET_IOMMU: return setIommu(value);
     case uapi::VFIO_IOMMU_GET_INFO: return getInfo(arg);
-    case uapi::VFIO_IOMMU_MAP_DMA: return mapDma(arg, mm);
+    case uapi::VFIO_IOMMU_MAP_DMA: return mapDma(arg, source);
     case uapi::VFIO_IOMMU_UNMAP_DMA: return unmapDma(arg);
     default:
       // DIRTY_PAGES included: dirty tracking is the native HWPT's.
@@ -149,7 +149,7 @@ Result<long> IommufdVfioCompat::getInfo(void* arg) {
   return 0;
 }
 
-Result<long> IommufdVfioCompat::mapDma(void* arg, Mm& mm) {
+Result<long> IommufdVfioCompat::mapDma(void* arg, const IoptSource& source) {
   uapi::vfio_iommu_type1_dma_map map;
   if (auto st = copyFromUser(&map, arg, sizeof(map)); !st) return fail(st.error());
   // VADDR (and any other flag) is not offered.
@@ -159,7 +159,7 @@ Result<long> IommufdVfioCompat::mapDma(void* arg, Mm& mm) {
   if (map.flags & uapi::VFIO_DMA_MAP_FLAG_WRITE) prot |= iommuprot::kWrite;
   std::shared_ptr<IoPagetable> iopt = ictx_.compatIoas();
   if (iopt == nullptr) return fail(Errno::kENODEV);
-  auto iova = iopt->mapUserPages(mm, map.vaddr, map.size, map.iova, /*fixedIova=*/true, prot);
+  auto iova = iopt->mapUserPages(source, map.vaddr, map.size, map.iova, /*fixedIova=*/true, prot);
   if (!iova) return fail(iova.error());
   return 0;
 }

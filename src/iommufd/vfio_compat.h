@@ -14,8 +14,8 @@
 namespace vfiomm {
 
 class IommufdCtx;
-class Mm;
 struct IommufdProfile;
+struct IoptSource;
 
 class IommufdVfioCompat {
  public:
@@ -26,13 +26,13 @@ class IommufdVfioCompat {
   // number below the native commands' base.
   static bool handles(unsigned long request);
   // iommufd_vfio_ioctl(); -ENOTTY for what it does not know.
-  Result<long> ioctl(unsigned long request, void* arg, Mm& mm);
+  Result<long> ioctl(unsigned long request, void* arg, const IoptSource& source);
 
  private:
   long checkExtension(unsigned long ext);
   Result<long> setIommu(unsigned long type);
   Result<long> getInfo(void* arg);
-  Result<long> mapDma(void* arg, Mm& mm);
+  Result<long> mapDma(void* arg, const IoptSource& source);
   Result<long> unmapDma(void* arg);
 
   IommufdCtx& ictx_;

@@ -21,6 +21,7 @@
 #include "iommu/iommu.h"
 #include "kernel/kernel_profile.h"
 #include "mm/system_ram.h"
+#include "mm/user_struct.h"
 #include "mm/vm_commit.h"
 #include "pci/pci_host.h"
 #include "sync/kernel_context.h"
@@ -78,6 +79,9 @@ class Kernel {
   const KernelConfig& config() const { return config_; }
   // vm_committed_as and __vm_enough_memory() of the whole system.
   VmCommit& vmCommit() { return vmCommit_; }
+  // The user every process runs as (the model has no uids): its
+  // user_struct, whose locked_vm iommufd charges.
+  UserStruct& user() { return user_; }
 
   PciBus& addBus(uint8_t number, bool behindBridge = true, bool slotReset = false);
   PciBus& addBus(const PciBusConfig& config);
@@ -120,6 +124,7 @@ class Kernel {
   const KernelProfile profile_;
   Machine machine_;
   VmCommit vmCommit_;
+  UserStruct user_;
   PciHost pciHost_;
   SystemRam systemRam_;
   Iommu iommu_;

@@ -124,6 +124,11 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   uint64_t lockedVm() const { return lockedVm_.load(std::memory_order_relaxed); }
   void addLockedVm(uint64_t pages) { lockedVm_.fetch_add(pages, std::memory_order_relaxed); }
   void subLockedVm(uint64_t pages) { lockedVm_.fetch_sub(pages, std::memory_order_relaxed); }
+  // mm->pinned_vm in pages (VmPin): iommufd's long-term pins of this mm's
+  // memory, counted whatever they are charged to.
+  uint64_t pinnedVm() const { return pinnedVm_.load(std::memory_order_relaxed); }
+  void addPinnedVm(uint64_t pages) { pinnedVm_.fetch_add(pages, std::memory_order_relaxed); }
+  void subPinnedVm(uint64_t pages) { pinnedVm_.fetch_sub(pages, std::memory_order_relaxed); }
   // The mm_lock_seq the per-VMA locks compare against.
   int64_t mmLockSeq() const { return mmLockSeq_.load(std::memory_order_acquire); }
 
@@ -163,7 +168,8 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   Machine& machine_;
   const MmProfile profile_;
   RwSemaphore mmapLock_{kMmapLockClass};
-  SpinLock vmaTreeLock_{kMmVmaTreeLockClass};  // taken for tree changes and RCU-style lookups
+  // Taken for tree changes (under mmapLock_) and RCU-style lookups.
+  SpinLock vmaTreeLock_ ACQUIRED_AFTER(mmapLock_){kMmVmaTreeLockClass};
   VmaMap vmas_ GUARDED_BY(mmapLock_);
   // The files of VMAs removed under the write lock: their fput() waits for
   // the unlock, as the kernel defers __fput() to task work, so a file's
@@ -176,6 +182,7 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   std::atomic<int64_t> mmLockSeq_{0};
   std::atomic<uint64_t> pgtablesPeak_{0};
   std::atomic<uint64_t> lockedVm_{0};
+  std::atomic<uint64_t> pinnedVm_{0};
   VmCommit* vmCommit_ = nullptr;
   int ownerPid_ = 0;
   std::string ownerComm_;

@@ -379,7 +379,8 @@ class PciDevice {
   // The registers behind each I/O BAR (a BAR is at most 256 bytes).
   std::array<std::unique_ptr<HostPage>, kPciStdNumBars> ioPorts_;
 
-  Mutex deviceLock_{kPciDevMutexClass};
+  // device_lock(); config accesses under it take pci_lock.
+  Mutex deviceLock_ ACQUIRED_BEFORE(cfgLock_){kPciDevMutexClass};
   // Set while the topology is built, before the device is shared.
   PciBus* bus_ = nullptr;
 };

@@ -412,11 +412,13 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
 }
 
 long Process::iommufdIoctl(FdEntry& e, unsigned long request, void* arg) {
+  // The pins of a map are charged to the one user every process runs as.
+  const IoptSource source{*mm_, kernel_.user(), memlockLimit_.load(std::memory_order_relaxed)};
   if (IommufdVfioCompat::handles(request)) {
-    auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile().iommufd).ioctl(request, arg, *mm_);
+    auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile().iommufd).ioctl(request, arg, source);
     return r ? *r : err(r.error());
   }
-  IommufdCaller caller{*mm_,
+  IommufdCaller caller{source,
                        [this](int fd) -> Result<std::shared_ptr<DmaBuf>> {
                          std::shared_ptr<FdEntry> b = fdEntry(fd);
                          if (b == nullptr) return fail(Errno::kEBADF);

@@ -172,9 +172,10 @@ class Process : public std::enable_shared_from_this<Process> {
   // The dma-buf behind `fd`, for tests and monitors; nullptr otherwise.
   std::shared_ptr<DmaBuf> dmaBuf(int fd);
 
-  // setrlimit(RLIMIT_MEMLOCK): what long-term pins (MAP_DMA) may charge to
-  // locked_vm, in bytes. The default is the kernel's MLOCK_LIMIT (8 MiB
-  // since 5.16); CAP_IPC_LOCK is not modelled, so it always applies.
+  // setrlimit(RLIMIT_MEMLOCK): what long-term pins may charge, in bytes:
+  // type1's MAP_DMA to the mm's locked_vm, iommufd's to the user's
+  // (Kernel::user()). The default is the kernel's MLOCK_LIMIT (8 MiB since
+  // 5.16); CAP_IPC_LOCK is not modelled, so it always applies.
   void setRlimitMemlock(uint64_t bytes) { memlockLimit_.store(bytes, std::memory_order_relaxed); }
 
  private:

@@ -27,6 +27,7 @@
 #include "mm/fault.h"
 #include "mm/mm.h"
 #include "mm/system_ram.h"
+#include "mm/user_struct.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
@@ -260,6 +261,8 @@ TEST_F(DmaBufTest, DMABUF_02_MapFileMapsBar2WithoutPinning) {
   ASSERT_EQ(proc->pread(fd, &v, 4, (uint64_t{kBar2} << 40) + 0x40), 4);
   EXPECT_EQ(v, 0xdeadbeefU);
   EXPECT_EQ(proc->mm().lockedVm(), lockedBefore) << "nothing pinned or accounted";
+  EXPECT_EQ(kernel->user().lockedVm(), 0U) << "IOPT_PAGES_ACCOUNT_NONE for a dma-buf";
+  EXPECT_EQ(proc->mm().pinnedVm(), 0U);
 
   // A buffer of two ranges is refused by vfio's interconnect.
   const long two = exportBuf(kGetDmaBuf, kBar2, {{0, 4 * kKiB}, {8 * kKiB, 4 * kKiB}});
@@ -293,8 +296,12 @@ TEST_F(DmaBufTest, DMABUF_02_AMemfdStillWorks) {
     EXPECT_GE(pa->value(), SystemRam::kBase);
     EXPECT_LT(pa->value(), SystemRam::kBase + SystemRam::kSize) << "a shmem page in system RAM";
   }
-  // The same pages through a second area: the file's, not new ones.
+  EXPECT_EQ(kernel->user().lockedVm(), 16U) << "pinned and charged as user memory is";
+  EXPECT_EQ(proc->mm().pinnedVm(), 16U);
+  // The same pages through a second area: the file's, not new ones; each
+  // map has iopt_pages of its own, which charge their pins again.
   ASSERT_EQ(mapFile(mfd, kMemfdIova + kGiB, 64 * kKiB), 0);
+  EXPECT_EQ(kernel->user().lockedVm(), 32U);
   EXPECT_EQ(domainOf(*dev).iovaToPhys(kMemfdIova + kGiB + 0x1004),
             domainOf(*dev).iovaToPhys(kMemfdIova + 0x1004));
   // A device's write lands in the page the other device reads.
@@ -306,6 +313,7 @@ TEST_F(DmaBufTest, DMABUF_02_AMemfdStillWorks) {
   EXPECT_EQ(ioasUnmap(kMemfdIova, 64 * kKiB, &removed), 0);
   EXPECT_EQ(removed, 64 * kKiB);
   EXPECT_FALSE(peerDmaReaches(kMemfdIova));
+  EXPECT_EQ(kernel->user().lockedVm(), 16U);
 }
 
 // IOMMU_IOAS_MAP_FILE arrived in v6.13: earlier iommufd does not know the

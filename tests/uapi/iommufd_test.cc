@@ -16,6 +16,8 @@
 #include "kernel/kernel.h"
 #include "kernel/kernel_profile.h"
 #include "lock_order.h"
+#include "mm/mm.h"
+#include "mm/user_struct.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
@@ -275,6 +277,65 @@ TEST_F(IommufdTest, IOMMUFD_05_BarVaddrWithoutADeviceIsLazyAndTheAttachFails) {
   EXPECT_FALSE(dmaReaches(0x20'0000)) << "the device did not get the domain";
   iommu_destroy d{.size = sizeof(d), .id = ioas};
   EXPECT_EQ(proc->ioctl(iommufd, IOMMU_DESTROY, &d), 0) << "no device holds the IOAS";
+}
+
+// Pins are accounted as iopt_pages accounts them without CAP_IPC_LOCK
+// (IOPT_PAGES_ACCOUNT_USER, drivers/iommu/iommufd/pages.c:
+// do_update_pinned()): while a domain holds an area's pages they are
+// charged to the user's locked_vm and counted in the source mm's
+// pinned_vm; the mm's own locked_vm, which type1 charges, stays 0. A lazy
+// map pins nothing.
+TEST_F(IommufdTest, PinsChargeTheUsersLockedVmAndTheMmsPinnedVm) {
+  UserStruct& user = kernel->user();
+  const uint64_t va = anon(80 * kKiB);
+  ASSERT_EQ(mapAt(va, 64 * kKiB, 0x10'0000), 0);
+  EXPECT_EQ(user.lockedVm(), 0U) << "no domain: nothing pinned yet";
+  EXPECT_EQ(proc->mm().pinnedVm(), 0U);
+
+  const int fd = bindDevice();
+  ASSERT_EQ(attach(fd, ioas), 0);
+  EXPECT_EQ(user.lockedVm(), 16U) << "the first domain pins the area";
+  EXPECT_EQ(proc->mm().pinnedVm(), 16U);
+  EXPECT_EQ(proc->mm().lockedVm(), 0U) << "the mm's locked_vm is type1's";
+
+  ASSERT_EQ(mapAt(va + 64 * kKiB, 16 * kKiB, 0x20'0000), 0);
+  EXPECT_EQ(user.lockedVm(), 20U) << "a map with a domain pins at once";
+  ASSERT_EQ(ioasUnmap(0x20'0000, 16 * kKiB), 0);
+  EXPECT_EQ(user.lockedVm(), 16U);
+  EXPECT_EQ(proc->mm().pinnedVm(), 16U);
+
+  vfio_device_detach_iommufd_pt detach{.argsz = sizeof(detach)};
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach), 0);
+  EXPECT_EQ(user.lockedVm(), 0U) << "off the last domain, the pages are unpinned";
+  EXPECT_EQ(proc->mm().pinnedVm(), 0U);
+  ASSERT_EQ(attach(fd, ioas), 0);
+  EXPECT_EQ(user.lockedVm(), 16U) << "pinned again";
+  ASSERT_EQ(ioasUnmap(0, kU64Max), 0);
+  EXPECT_EQ(user.lockedVm(), 0U);
+  EXPECT_EQ(proc->mm().pinnedVm(), 0U);
+}
+
+// incr_user_locked_vm(): a pin that would take the user's locked_vm past
+// the task's RLIMIT_MEMLOCK is -ENOMEM and leaves nothing mapped or
+// charged, whether the map or a later attach pins.
+TEST_F(IommufdTest, PinsPastRlimitMemlockAreEnomem) {
+  proc->setRlimitMemlock(64 * kKiB);
+  const uint64_t va = anon(128 * kKiB);
+  ASSERT_EQ(mapAt(va, 128 * kKiB, 0x10'0000), 0) << "lazy: nothing is pinned yet";
+  const int fd = bindDevice();
+  EXPECT_EQ(attach(fd, ioas), -12) << "32 pages past a limit of 16";
+  EXPECT_FALSE(dmaReaches(0x10'0000));
+  EXPECT_EQ(kernel->user().lockedVm(), 0U);
+  EXPECT_EQ(proc->mm().pinnedVm(), 0U);
+
+  ASSERT_EQ(ioasUnmap(0x10'0000, 128 * kKiB), 0);
+  ASSERT_EQ(attach(fd, ioas), 0);
+  ASSERT_EQ(mapAt(va, 64 * kKiB, 0x10'0000), 0) << "exactly the limit";
+  EXPECT_EQ(mapAt(va + 64 * kKiB, 4 * kKiB, 0x20'0000), -12) << "one page past it";
+  EXPECT_FALSE(dmaReaches(0x20'0000)) << "the refused map left no IOPTE";
+  EXPECT_TRUE(dmaReaches(0x10'0000));
+  EXPECT_EQ(kernel->user().lockedVm(), 16U);
+  EXPECT_EQ(proc->mm().pinnedVm(), 16U);
 }
 
 TEST_F(IommufdTest, DestroyOfAnIoasWithADeviceIsEbusyUntilDetach) {
