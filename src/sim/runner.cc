@@ -865,9 +865,6 @@ PhaseResult Run::runPhase(const PhaseDef& phase) {
 
   std::vector<PhaseWork> work = phaseWork(phase);
   const uint64_t expectedAccesses = expectedAccessesOf(work);
-  // The phase's events run on this thread, against the phase's threads.
-  std::optional<BatchScheduling> batch;
-  if (options_.scheduler == nullptr) batch.emplace();
   PhaseSync sync;
   sync.running.store(static_cast<unsigned>(work.size()));
   std::barrier<> start_line(static_cast<std::ptrdiff_t>(work.size() + 1));
