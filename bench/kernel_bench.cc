@@ -2,7 +2,7 @@
 // schedule it explores, compare and sweep one per design and probe.
 #include <benchmark/benchmark.h>
 
-#include "uapi/kernel.h"
+#include "kernel/kernel.h"
 #include "uapi/process.h"
 
 namespace vfiomm {
@@ -25,7 +25,7 @@ void BM_KernelWithDeviceCreateDestroy(benchmark::State& state) {
   for (auto _ : state) {
     auto kernel = Kernel::create(KernelConfig{});
     (*kernel)->addStandardDevice();
-    (*kernel)->spawn("vmm")->exit();
+    Process::spawn(**kernel, "vmm")->exit();
     benchmark::DoNotOptimize(kernel);
   }
   state.SetItemsProcessed(state.iterations());

@@ -4,16 +4,16 @@
 
 #include <memory>
 
-#include "bound_context.h"     // tests/
+#include "bound_context.h"  // tests/
+#include "hw/machine.h"
+#include "kernel/kernel_profile.h"
 #include "mm/fake_bar_file.h"  // tests/mm: the pfnmap driver of the mm tests
 #include "mm/fault.h"
-#include "mm/machine.h"
 #include "mm/mm.h"
 #include "mm/mmu_gather.h"
 #include "mm/page_table.h"
 #include "mm/task.h"
 #include "sync/lockdep.h"
-#include "uapi/kernel_profile.h"
 
 namespace vfiomm {
 namespace {

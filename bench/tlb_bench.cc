@@ -1,11 +1,11 @@
 #include <benchmark/benchmark.h>
 
 #include "bound_context.h"  // tests/
-#include "mm/cpu.h"
-#include "mm/machine.h"
+#include "hw/cpu.h"
+#include "hw/machine.h"
+#include "hw/phys_mem_map.h"
 #include "mm/mm.h"
 #include "mm/page_table.h"
-#include "mm/phys_mem_map.h"
 #include "mm/pte.h"
 #include "mm/task.h"
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "kernel/kernel.h"
 #include "pci/config_dump.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "vfio/vfio_device.h"
 
@@ -26,7 +26,7 @@ void exercise(const PciDeviceConfig& config) {
   c.bus = 1;
   auto dev = kernel->addVfioDevice(kernel->addBus(1), c);
   if (!dev) return;  // the host cannot place its BARs: an errno, fine
-  auto proc = kernel->spawn("fuzz");
+  auto proc = Process::spawn(*kernel, "fuzz");
   const long container = proc->open("/dev/vfio/vfio", O_RDWR);
   const long group = proc->open(kernel->groupPath(**dev), O_RDWR);
   int cfd = static_cast<int>(container);

@@ -13,8 +13,8 @@
 #include <memory>
 #include <vector>
 
+#include "kernel/kernel.h"
 #include "uapi/invariant_monitor.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -72,7 +72,7 @@ class Driver {
     kernel_ = *Kernel::create(cfg);
     dev_ = &kernel_->addStandardDevice();
     monitor_ = std::make_unique<InvariantMonitor>(*kernel_);
-    procs_.push_back(kernel_->spawn("fuzz"));
+    procs_.push_back(Process::spawn(*kernel_, "fuzz"));
   }
 
   ~Driver() {

@@ -12,7 +12,7 @@
 #include "check/random_strategy.h"
 #include "check/replay_strategy.h"
 #include "check/schedule_run.h"
-#include "mm/page_table_arena.h"
+#include "hw/page_table_arena.h"
 #include "sim/work_pool.h"
 
 namespace vfiomm::check {

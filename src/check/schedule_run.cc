@@ -4,7 +4,7 @@
 
 #include "check/replay_strategy.h"
 #include "check/scheduler.h"
-#include "mm/page_table_arena.h"
+#include "hw/page_table_arena.h"
 #include "sim/runner.h"
 
 namespace vfiomm::check {

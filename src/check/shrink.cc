@@ -8,7 +8,7 @@
 
 #include "check/replay_strategy.h"
 #include "check/schedule_run.h"
-#include "mm/page_table_arena.h"
+#include "hw/page_table_arena.h"
 
 namespace vfiomm::check {
 

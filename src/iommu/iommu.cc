@@ -1,7 +1,7 @@
 #include "iommu/iommu.h"
 
 #include "base/counter.h"
-#include "mm/machine.h"
+#include "hw/machine.h"
 #include "pci/bar_region.h"
 #include "pci/pci_device.h"
 #include "trace/tracer.h"

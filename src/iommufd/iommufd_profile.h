@@ -1,5 +1,5 @@
 // The iommufd half of a kernel profile (dma-mapping.md §0): the version
-// switches iommufd/ reads (uapi/kernel_profile.h has the named profiles).
+// switches iommufd/ reads (kernel/kernel_profile.h has the named profiles).
 #pragma once
 
 namespace vfiomm {

@@ -7,6 +7,7 @@
 
 #include "base/addr.h"
 #include "base/result.h"
+#include "hw/trap.h"
 #include "mm/vm_fault.h"
 
 namespace vfiomm {
@@ -14,24 +15,6 @@ namespace vfiomm {
 class Mm;
 class Vma;
 struct Task;
-
-enum class FaultAccess : uint8_t { kRead, kWrite };
-
-// siginfo as the faulting thread receives it; signo 0 = no signal (retry).
-struct SigInfo {
-  static constexpr int kSigkill = 9;  // the OOM path kills the task
-  static constexpr int kSigbus = 7;
-  static constexpr int kSigsegv = 11;
-  static constexpr int kBusAdraln = 1;   // BUS_ADRALN
-  static constexpr int kBusAdrerr = 2;   // BUS_ADRERR
-  static constexpr int kSegvMaperr = 1;  // SEGV_MAPERR
-  static constexpr int kSegvAccerr = 2;  // SEGV_ACCERR
-
-  int signo = 0;
-  int code = 0;
-  VirtAddr addr;
-  bool none() const { return signo == 0; }
-};
 
 // do_user_addr_fault(): the per-VMA-lock attempt, then the mmap-lock one;
 // the VMA permission check; handle_mm_fault; signal delivery. A result with

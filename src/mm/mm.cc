@@ -4,10 +4,11 @@
 
 #include "base/assert.h"
 #include "base/counter.h"
+#include "hw/machine.h"
 #include "mm/address_space.h"
 #include "mm/file.h"
-#include "mm/machine.h"
 #include "mm/pfn_insert.h"
+#include "mm/pte.h"
 #include "mm/vm_commit.h"
 #include "mm/vm_operations.h"
 #include "sync/lockdep.h"
@@ -48,6 +49,11 @@ Mm::Mm(Machine& machine, const Mm& parent)
 // The last reference is gone, so nobody can hold mmap_lock: exited_ is read
 // without it, and a process that exited does not take the lock again (its
 // last reference may drop on a thread that runs no kernel any more).
+MmuContext::Leaf Mm::walk(VirtAddr va) {
+  const PageTable::Translation t = pageTable_.translate(va);
+  return {t.present, (t.entry & pte::kUser) != 0, pte::isWritable(t.entry), t.level, t.pfn};
+}
+
 Mm::~Mm() NO_THREAD_SAFETY_ANALYSIS {
   if (!exited_) exitMmap();
 }

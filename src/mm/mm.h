@@ -14,6 +14,7 @@
 
 #include "base/addr.h"
 #include "base/result.h"
+#include "hw/mmu_context.h"
 #include "mm/mm_profile.h"
 #include "mm/mmu_gather.h"
 #include "mm/page_table.h"
@@ -32,7 +33,7 @@ inline const LockClass kMmapLockClass{"&mm->mmap_lock"};
 // The VMA tree's own lock: stands for the maple tree's RCU-safe lookups.
 inline const LockClass kMmVmaTreeLockClass{"&mm->mm_mt"};
 
-class Mm : public std::enable_shared_from_this<Mm> {
+class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
  public:
   Mm(Machine& machine, MmProfile profile);
   ~Mm();  // exit_mmap() when the last user went without calling exitMmap()
@@ -40,6 +41,9 @@ class Mm : public std::enable_shared_from_this<Mm> {
   Mm& operator=(const Mm&) = delete;
 
   uint64_t id() const { return id_; }
+  // --- the MMU's view (MmuContext): the id as PCID, the lockless walk -------
+  uint64_t asid() const override { return id_; }
+  Leaf walk(VirtAddr va) override;
   Machine& machine() { return machine_; }
   const MmProfile& profile() const { return profile_; }
   PageTable& pageTable() { return pageTable_; }
@@ -91,7 +95,7 @@ class Mm : public std::enable_shared_from_this<Mm> {
   // --- CPUs and TLBs ----------------------------------------------------------------
   // seq_cst on both sides: "join the mask, then walk" against "clear the
   // entry, then read the mask" is a store-buffer pattern (ZAP-04).
-  void noteCpu(unsigned cpu) { cpumask_.fetch_or(1ULL << cpu, std::memory_order_seq_cst); }
+  void noteCpu(unsigned cpu) override { cpumask_.fetch_or(1ULL << cpu, std::memory_order_seq_cst); }
   uint64_t cpumask() const { return cpumask_.load(std::memory_order_seq_cst); }
   // flush_tlb_mm_range() on every CPU of this mm.
   void flushTlbRange(VirtAddr start, VirtAddr end, unsigned strideShift, bool freedTables);

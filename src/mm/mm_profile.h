@@ -1,5 +1,5 @@
 // The mm half of a kernel profile (mm-pfnmap.md §14): the version switches
-// mm/ reads. uapi/kernel_profile.h puts it together with the iommufd and
+// mm/ reads. kernel/kernel_profile.h puts it together with the iommufd and
 // vfio halves into the named profiles; any switch can be overridden.
 #pragma once
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "hw/page_table_arena.h"
 #include "mm/mm.h"
-#include "mm/page_table_arena.h"
 
 namespace vfiomm {
 

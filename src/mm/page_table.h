@@ -21,7 +21,7 @@
 
 #include "base/addr.h"
 #include "base/page_geometry.h"
-#include "mm/page_table_arena.h"
+#include "hw/page_table_arena.h"
 #include "mm/pte.h"
 #include "sync/spin_lock.h"
 

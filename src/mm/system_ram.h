@@ -22,8 +22,8 @@
 
 #include "base/addr.h"
 #include "base/result.h"
-#include "mm/machine.h"
-#include "mm/phys_mem_map.h"
+#include "hw/machine.h"
+#include "hw/phys_mem_map.h"
 
 namespace vfiomm {
 

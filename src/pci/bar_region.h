@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "base/addr.h"
-#include "mm/phys_mem_map.h"
+#include "hw/phys_mem_map.h"
 #include "pci/bar_registers.h"
 #include "pci/pci_device.h"
 

@@ -21,7 +21,7 @@
 
 #include "base/enum_names.h"
 #include "base/result.h"
-#include "mm/phys_mem_map.h"
+#include "hw/phys_mem_map.h"
 #include "pci/bar_registers.h"
 #include "pci/config_space.h"
 #include "pci/pci_regs.h"

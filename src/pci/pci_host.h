@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "mm/machine.h"
+#include "hw/machine.h"
 #include "pci/bar_region.h"
 #include "pci/pci_allocator.h"
 #include "pci/pci_bus.h"

@@ -12,6 +12,7 @@
 #include "base/counter.h"
 #include "base/errno.h"
 #include "base/page_geometry.h"
+#include "kernel/kernel.h"
 #include "mm/mm.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_bus.h"
@@ -19,7 +20,6 @@
 #include "sim/scenario.h"
 #include "sim/vmm.h"
 #include "sync/lockdep.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -96,7 +96,7 @@ void Probe::setUp() {
                                     errnoName(dev.error())));
   dev_ = *dev;
 
-  proc_ = kernel_->spawn("vmm");
+  proc_ = Process::spawn(*kernel_, "vmm");
   const VmmResult<int> fd = Vmm().openViaGroup(*proc_, *kernel_, *dev_);
   if (!fd)
     throw ScenarioError(fmt::format("{} returned {}", fd.error().call, errnoText(fd.error().rc)));

@@ -17,6 +17,7 @@
 #include "base/assert.h"
 #include "base/counter.h"
 #include "iommu/iommu.h"
+#include "kernel/kernel.h"
 #include "mm/mm.h"
 #include "mm/vm_flags.h"
 #include "pci/bar_region.h"
@@ -28,7 +29,6 @@
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 #include "trace/tracer.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -343,7 +343,7 @@ void Run::setUp() {
     if (forked) continue;
     auto ps = std::make_unique<ProcState>();
     ps->name = p.name;
-    ps->proc = kernel_->spawn(p.name);
+    ps->proc = Process::spawn(*kernel_, p.name);
     traceNames(*ps);
     trace::setCurrentTask(ps->proc->pid(), ps->proc->pid());  // its setup syscalls
     openDevices(*ps, p);

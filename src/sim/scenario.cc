@@ -21,10 +21,10 @@
 
 #include "base/byte_format.h"
 #include "base/page_geometry.h"
+#include "kernel/kernel_profile.h"
 #include "pci/config_dump.h"
 #include "pci/device_catalog.h"
 #include "pci/pci_allocator.h"
-#include "uapi/kernel_profile.h"
 
 namespace vfiomm::sim {
 

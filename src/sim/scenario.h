@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "base/enum_names.h"
-#include "mm/tlb.h"
+#include "hw/tlb.h"
 #include "mm/vm_commit.h"
 #include "pci/pci_device.h"
 #include "sim/cost_model.h"

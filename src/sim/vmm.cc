@@ -6,9 +6,9 @@
 
 #include "abi/vfio.h"
 #include "base/page_geometry.h"
+#include "kernel/kernel.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
-#include "uapi/kernel.h"
 #include "uapi/libc.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "kernel/kernel_profile.h"
 #include "report/html_report.h"
 #include "report/progress_bar.h"
 #include "report/report.h"
@@ -12,7 +13,6 @@
 #include "sim/work_pool.h"
 #include "tools/cli_options.h"
 #include "tools/subcommand.h"
-#include "uapi/kernel_profile.h"
 
 namespace vfiomm::tools {
 

@@ -5,10 +5,10 @@
 #include <utility>
 #include <vector>
 
+#include "kernel/kernel.h"
 #include "mm/address_space.h"
 #include "mm/mm.h"
 #include "sync/lockdep.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "vfio/vfio_device.h"
 

@@ -9,9 +9,9 @@
 #include "fs/shmem.h"
 #include "iommufd/iommufd_ctx.h"
 #include "iommufd/vfio_compat.h"
+#include "kernel/kernel.h"
 #include "mm/mm.h"
 #include "sync/lockdep.h"
-#include "uapi/kernel.h"
 #include "uapi/task_mmu.h"
 #include "vfio/vfio_container.h"
 #include "vfio/vfio_device.h"
@@ -69,6 +69,11 @@ Thread::Timeslice::Timeslice(Thread& thread)
 
 Process::Syscall::Syscall(Process& process) : in_(process.kernel_.context()) {
   lockdep::setThreadIdentity(process.comm_, process.pid_, -1);
+}
+
+std::shared_ptr<Process> Process::spawn(Kernel& kernel, std::string comm) {
+  const KernelContext::Scope in(kernel.context());
+  return std::make_shared<Process>(kernel, std::move(comm));
 }
 
 Process::Process(Kernel& kernel, std::string comm)

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "abi/vfio.h"
-#include "mm/cpu.h"
+#include "hw/cpu.h"
 #include "mm/task.h"
 #include "sync/kernel_context.h"
 #include "sync/spin_lock.h"
@@ -95,6 +95,9 @@ inline const LockClass kThreadListLockClass{"tasklist_lock"};
 // from several threads of a real process (docs/api.md, "Concurrency").
 class Process : public std::enable_shared_from_this<Process> {
  public:
+  // A new process of `kernel` with one thread on CPU 0.
+  static std::shared_ptr<Process> spawn(Kernel& kernel, std::string comm);
+
   Process(Kernel& kernel, std::string comm);
   ~Process();
   Process(const Process&) = delete;

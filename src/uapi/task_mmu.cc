@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include "fs/inode.h"
+#include "kernel/kernel.h"
 #include "mm/fault.h"
 #include "mm/mm.h"
 #include "mm/vma.h"
-#include "uapi/kernel.h"
 #include "vfio/vfio_device_file.h"
 #include "vfio/vfio_pci_dmabuf_file.h"
 

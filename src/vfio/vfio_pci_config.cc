@@ -8,7 +8,7 @@
 #include <optional>
 
 #include "base/assert.h"
-#include "mm/machine.h"
+#include "hw/machine.h"
 #include "pci/pci_device.h"
 #include "pci/pci_regs.h"
 #include "vfio/vfio_pci_core_device.h"

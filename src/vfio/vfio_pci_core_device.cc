@@ -8,7 +8,7 @@
 #include "base/assert.h"
 #include "base/counter.h"
 #include "fs/eventfd.h"
-#include "mm/machine.h"
+#include "hw/machine.h"
 #include "mm/vma.h"
 #include "pci/pci_regs.h"
 #include "vfio/vfio_pci_dmabuf.h"

@@ -7,7 +7,7 @@
 #include "abi/vfio.h"
 #include "base/user_copy.h"
 #include "fs/eventfd.h"
-#include "mm/machine.h"
+#include "hw/machine.h"
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
 #include "vfio/vfio_info_cap.h"

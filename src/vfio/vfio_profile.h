@@ -1,6 +1,6 @@
 // The vfio half of a kernel profile (vfio-bar-mapping.md, vfio-uapi.md §0,
 // dma-mapping.md §0): the version switches vfio/ reads
-// (uapi/kernel_profile.h has the named profiles).
+// (kernel/kernel_profile.h has the named profiles).
 #pragma once
 
 namespace vfiomm {

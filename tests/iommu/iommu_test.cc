@@ -7,10 +7,10 @@
 
 #include "bound_context.h"
 #include "iommu/iommu_domain.h"
+#include "kernel/kernel.h"
 #include "mm/system_ram.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
-#include "uapi/kernel.h"
 #include "vfio/vfio_device.h"
 #include "vfio/vfio_pci_core_device.h"
 

@@ -8,8 +8,8 @@
 
 #include "base/counter.h"
 #include "bound_context.h"
+#include "kernel/kernel_profile.h"
 #include "pfnmap_fixture.h"
-#include "uapi/kernel_profile.h"
 
 namespace vfiomm::testing {
 namespace {

@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "base/counter.h"
+#include "kernel/kernel_profile.h"
 #include "mm/vm_commit.h"
 #include "pfnmap_fixture.h"
-#include "uapi/kernel_profile.h"
 
 namespace vfiomm::testing {
 namespace {

@@ -11,17 +11,17 @@
 #include "base/page_geometry.h"
 #include "bound_context.h"
 #include "fake_bar_file.h"
+#include "hw/machine.h"
+#include "kernel/kernel_profile.h"
 #include "mm/address_space.h"
 #include "mm/fault.h"
 #include "mm/file.h"
-#include "mm/machine.h"
 #include "mm/mm.h"
 #include "mm/pfn_insert.h"
 #include "mm/task.h"
 #include "mm/vm_operations.h"
 #include "mm/vma.h"
 #include "sync/lockdep.h"
-#include "uapi/kernel_profile.h"
 
 namespace vfiomm::testing {
 

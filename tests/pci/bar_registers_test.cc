@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "bound_context.h"
-#include "mm/machine.h"
+#include "hw/machine.h"
 #include "pci/bar_region.h"
 #include "pci/pci_host.h"
 #include "pci/pci_regs.h"

@@ -9,10 +9,10 @@
 #include <string>
 
 #include "bound_context.h"
+#include "kernel/kernel.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "source_dir.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "vfio/mapping_design.h"
 #include "vfio/vfio_device.h"
@@ -128,7 +128,7 @@ Opened openDevice(PciDeviceConfig c, DesignKind design = DesignKind::kHugeFault)
   EXPECT_TRUE(dev.has_value());
   if (!dev) return o;
   o.dev = *dev;
-  o.proc = o.kernel->spawn("qemu");
+  o.proc = Process::spawn(*o.kernel, "qemu");
   Process& p = *o.proc;
   const long container = p.open("/dev/vfio/vfio", O_RDWR);
   const long group = p.open(o.kernel->groupPath(*o.dev), O_RDWR);

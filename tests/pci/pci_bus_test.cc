@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "bound_context.h"
-#include "mm/machine.h"
+#include "hw/machine.h"
 #include "pci/pci_host.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "bound_context.h"
-#include "mm/machine.h"
+#include "hw/machine.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "pci_test_support.h"

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "kernel/kernel.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
-#include "uapi/kernel.h"
 #include "vfio/vfio_fixture.h"  // tests/
 
 namespace vfiomm::sim {

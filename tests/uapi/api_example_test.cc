@@ -9,10 +9,10 @@
 #include <sstream>
 #include <string>
 
+#include "kernel/kernel.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "source_dir.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -28,7 +28,7 @@ TEST(ApiExample, MapABarDisableMemoryResetForkMremap) {
   // linux-6.12 profile, with conformance.md's Standard device D.
   std::unique_ptr<Kernel> kernel = *Kernel::create(KernelConfig{});
   VfioDevice& d = kernel->addStandardDevice();
-  std::shared_ptr<Process> qemu = kernel->spawn("qemu");
+  std::shared_ptr<Process> qemu = Process::spawn(*kernel, "qemu");
 
   // Container, group, device: the legacy group path.
   const int container = static_cast<int>(qemu->open("/dev/vfio/vfio", O_RDWR));

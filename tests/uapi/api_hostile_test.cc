@@ -100,7 +100,7 @@ TEST_P(ApiHostile, Finding7_CdevOpensOnTwoKernels) {
     cfg.design = GetParam();
     s.kernel = *Kernel::create(cfg);
     s.dev = &s.kernel->addStandardDevice();
-    s.proc = s.kernel->spawn("vmm");
+    s.proc = Process::spawn(*s.kernel, "vmm");
   }
   std::barrier start(2);
   auto worker = [&](System& s) {
@@ -147,13 +147,13 @@ TEST_P(ApiHostile, Finding7_PidsStayUniqueWhenTwoHostThreadsSpawnAndFork) {
   std::vector<std::shared_ptr<Process>> keep(2);
   std::barrier start(2);
   auto worker = [&](size_t w) {
-    std::shared_ptr<Process> p = kernel->spawn("p");
+    std::shared_ptr<Process> p = Process::spawn(*kernel, "p");
     start.arrive_and_wait();
     for (int i = 0; i < kRounds; ++i) {
       std::shared_ptr<Process> child = p->fork();
       if (child != nullptr) pids[w].push_back(child->pid());
       pids[w].push_back(p->addThread(1)->task().tid);
-      pids[w].push_back(kernel->spawn("q")->pid());
+      pids[w].push_back(Process::spawn(*kernel, "q")->pid());
     }
     keep[w] = p;
   };
@@ -170,7 +170,7 @@ TEST_P(ApiHostile, Finding7_PidsStayUniqueWhenTwoHostThreadsSpawnAndFork) {
 // side is refused while the other holds the device, never both admitted.
 TEST_P(ApiHostile, Finding7_GroupAndCdevOpensExcludeEachOther) {
   ASSERT_EQ(proc->close(fd), 0);  // the device is closed; the group stays
-  std::shared_ptr<Process> other = kernel->spawn("other");
+  std::shared_ptr<Process> other = Process::spawn(*kernel, "other");
   std::atomic<int> groupOpens{0};
   std::atomic<int> cdevOpens{0};
   std::atomic<int> both{0};
@@ -252,7 +252,7 @@ TEST_P(ApiHostile, Finding8_NoMappingAfterExitSurvivesToTheNextZap) {
   proc.reset();
   EXPECT_EQ(iMmapCount(*dev), 0U);
   // Another VMM opens the device and disables memory: the zap walks i_mmap.
-  proc = kernel->spawn("next");
+  proc = Process::spawn(*kernel, "next");
   fd = openGroupPath(*proc);
   ASSERT_GT(map(kBar0Offset, kBar0Len), 0);
   setMem(false);

@@ -10,10 +10,10 @@
 #include <string>
 #include <tuple>
 
+#include "kernel/kernel.h"
 #include "pci/device_catalog.h"
 #include "setup_program_run.h"
 #include "source_dir.h"
-#include "uapi/kernel.h"
 #include "uapi/libc.h"
 #include "uapi/process.h"
 #include "vfio/mapping_design.h"

@@ -14,11 +14,11 @@
 
 #include "abi/vfio.h"
 #include "base/counter.h"
+#include "kernel/kernel.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -70,7 +70,7 @@ class DeviceUapiTest : public ::testing::Test {
     proc.reset();
     kernel.reset();  // first: the new kernel then runs on this thread
     kernel = *Kernel::create(cfg);
-    proc = kernel->spawn("vmm");
+    proc = Process::spawn(*kernel, "vmm");
     container = -1;
     groupFds.clear();
   }
@@ -623,7 +623,7 @@ TEST_F(DeviceUapiTest, UAPI_17_UnsupportedFeaturesAreEnotty) {
   p.vfio.dmabufFeature = true;
   cfg.profileOverride = p;
   kernel = *Kernel::create(cfg);
-  proc = kernel->spawn("vmm");
+  proc = Process::spawn(*kernel, "vmm");
   container = -1;
   groupFds.clear();
   const int fd619 = openGroup(standardD());

@@ -19,10 +19,11 @@
 
 #include "abi/iommufd.h"
 #include "dmabuf/dma_buf.h"
+#include "hw/cpu.h"
 #include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
+#include "kernel/kernel.h"
 #include "lock_order.h"
-#include "mm/cpu.h"
 #include "mm/fault.h"
 #include "mm/mm.h"
 #include "mm/system_ram.h"
@@ -31,7 +32,6 @@
 #include "pci/standard_device.h"
 #include "sync/lockdep.h"
 #include "uapi/invariant_monitor.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -78,7 +78,7 @@ class DmaBufTest : public ::testing::Test {
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
     peer = *kernel->addVfioDevice(kernel->addBus(0x20), standardDeviceConfig(0x20));
-    proc = kernel->spawn("qemu");
+    proc = Process::spawn(*kernel, "qemu");
     iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
     ASSERT_GE(iommufd, 0);
     iommu_ioas_alloc a{.size = sizeof(a)};

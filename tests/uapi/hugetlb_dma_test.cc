@@ -16,12 +16,12 @@
 #include "base/page_geometry.h"
 #include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
+#include "kernel/kernel.h"
 #include "lock_order.h"
 #include "mm/mm.h"
 #include "mm/system_ram.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_container.h"
@@ -55,7 +55,7 @@ class HugetlbDmaTest : public ::testing::Test {
     cfg.memory.hugepages2M = pages2M;
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
+    proc = Process::spawn(*kernel, "qemu");
     proc->setRlimitMemlock(2 * kGiB);
   }
   // D's group on a container (`path` /dev/vfio/vfio or /dev/iommu) set to

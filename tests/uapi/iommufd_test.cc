@@ -13,12 +13,12 @@
 
 #include "abi/vfio.h"
 #include "iommu/iommu.h"
+#include "kernel/kernel.h"
+#include "kernel/kernel_profile.h"
 #include "lock_order.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
-#include "uapi/kernel.h"
-#include "uapi/kernel_profile.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -45,7 +45,7 @@ class IommufdTest : public ::testing::Test {
   void SetUp() override {
     kernel = *Kernel::create(KernelConfig{});
     dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
+    proc = Process::spawn(*kernel, "qemu");
     iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
     ASSERT_GE(iommufd, 0);
     ioas = allocIoas();
@@ -452,7 +452,7 @@ TEST_F(IommufdCompatTest, IOMMUFD_07_EmptyUnmapSucceedsFromAfb47765f923) {
   proc.reset();
   kernel = *Kernel::create(cfg);
   dev = &kernel->addStandardDevice();
-  proc = kernel->spawn("qemu");
+  proc = Process::spawn(*kernel, "qemu");
   iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
   group = static_cast<int>(proc->open(kernel->groupPath(*dev), O_RDWR));
   ASSERT_EQ(proc->ioctl(group, VFIO_GROUP_SET_CONTAINER, &iommufd), 0);

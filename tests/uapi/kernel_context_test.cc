@@ -10,10 +10,10 @@
 
 #include "base/counter.h"
 #include "bound_context.h"
+#include "kernel/kernel.h"
 #include "sync/lockdep.h"
 #include "sync/mutex.h"
 #include "trace/tracer.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -38,7 +38,7 @@ struct System {
     cfg.design = design;
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("vmm");
+    proc = Process::spawn(*kernel, "vmm");
     Process& p = *proc;
     const int container = static_cast<int>(p.open("/dev/vfio/vfio", O_RDWR));
     const int group = static_cast<int>(p.open(kernel->groupPath(*dev), O_RDWR));

@@ -41,7 +41,7 @@ class Overcommit : public ::testing::TestWithParam<Era> {
     cfg.memory = memory;
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
+    proc = Process::spawn(*kernel, "qemu");
     const long container = proc->open("/dev/vfio/vfio", O_RDWR);
     const long group = proc->open(kernel->groupPath(*dev), O_RDWR);
     int c = static_cast<int>(container);

@@ -68,7 +68,7 @@ TEST_F(ProcMaps, UAPI_30_GroupPathAnonInodeAndOffsetPerEra) {
 
 TEST_F(ProcMaps, UAPI_30_CdevPathIsTheDeviceNode) {
   bootProfile(DesignKind::kHugeFault, *KernelProfile::byName("linux-6.12"));
-  auto other = kernel->spawn("vmm");
+  auto other = Process::spawn(*kernel, "vmm");
   const int cdev = boundCdev(*other, O_RDWR);
   ASSERT_EQ(other->mmap(kVa, kBar0Len, prot::kRead | prot::kWrite, map::kShared | map::kFixed, cdev,
                         kBar0Offset),
@@ -206,7 +206,7 @@ TEST_F(ProcMaps, UAPI_31_AnonInodeNoexecDropsMeAndRefusesProtExec) {
   ASSERT_EQ(map(kBar0Offset, kBar0Len, kVa), static_cast<long>(kVa));
   EXPECT_EQ(vmFlags(), "rd wr sh mr mw ms pf io de dd sd ?? ");
   // The device node is on /dev, not on the anon-inode superblock.
-  auto other = kernel->spawn("vmm");
+  auto other = Process::spawn(*kernel, "vmm");
   const int cdev = boundCdev(*other, O_RDWR);
   ASSERT_GT(other->mmap(0, kBar0Len, prot::kRead | prot::kExec, map::kShared, cdev, kBar0Offset),
             0);
@@ -215,7 +215,7 @@ TEST_F(ProcMaps, UAPI_31_AnonInodeNoexecDropsMeAndRefusesProtExec) {
 
 TEST_F(ProcMaps, UAPI_32_ReadOnlyCdevCannotMapShared) {
   bootProfile(DesignKind::kHugeFault, *KernelProfile::byName("linux-6.12"));
-  auto other = kernel->spawn("vmm");
+  auto other = Process::spawn(*kernel, "vmm");
   const int cdev = boundCdev(*other, O_RDONLY);
   EXPECT_EQ(other->mmap(0, kBar0Len, prot::kRead, map::kShared, cdev, kBar0Offset), -22);
   EXPECT_EQ(other->mmap(0, kBar0Len, prot::kRead | prot::kWrite, map::kShared, cdev, kBar0Offset),

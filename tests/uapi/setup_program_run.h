@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "uapi/kernel.h"
+#include "kernel/kernel.h"
 #include "uapi/libc.h"
 #include "uapi/process.h"
 #include "vfio/vfio_device.h"
@@ -16,7 +16,7 @@
 namespace vfiomm::testing {
 
 inline void expectSetupProgramPasses(Kernel& kernel, VfioDevice& dev, bool cdev) {
-  auto proc = kernel.spawn("selftest");
+  auto proc = Process::spawn(kernel, "selftest");
   const std::string group = kernel.groupPath(dev);
   const std::string cdevPath = kernel.cdevPath(dev);
   const libc::vfio_setup_options opts{dev.name().c_str(), group.c_str(), cdevPath.c_str(),

@@ -24,12 +24,12 @@
 #include <string>
 #include <vector>
 
+#include "kernel/kernel.h"
 #include "mm/vm_flags.h"
 #include "pci/pci_bus.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "uapi/invariant_monitor.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -136,7 +136,7 @@ class World {
     VfioDevice& s0 = **kernel_->addVfioDevice(shared, smallBars(0x20, 0));
     VfioDevice& s1 = **kernel_->addVfioDevice(shared, smallBars(0x20, 1));
     monitor_ = std::make_unique<InvariantMonitor>(*kernel_);
-    tasks_.push_back(Task{kernel_->spawn("vmm"), {}});
+    tasks_.push_back(Task{Process::spawn(*kernel_, "vmm"), {}});
     for (VfioDevice* v : {&d, &pm, &s0, &s1}) devices_.push_back(open(*v));
   }
 

@@ -11,6 +11,7 @@
 
 #include "base/counter.h"
 #include "iommu/iommu.h"
+#include "kernel/kernel.h"
 #include "lock_order.h"
 #include "mm/fake_bar_file.h"
 #include "mm/mm.h"
@@ -20,7 +21,6 @@
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 #include "uapi/invariant_monitor.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/line_up.h"
@@ -64,7 +64,7 @@ class Type1Test : public ::testing::Test {
     cfg.profileOverride = std::move(profileOverride);
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
+    proc = Process::spawn(*kernel, "qemu");
     proc->setRlimitMemlock(64 * kKiB);
     container = static_cast<int>(proc->open("/dev/vfio/vfio", O_RDWR));
     group = static_cast<int>(proc->open(kernel->groupPath(*dev), O_RDWR));
@@ -211,7 +211,7 @@ TEST_F(Type1Test, DMA_03_GroupContainerErrnos) {
 // second open by the same one, is refused, and a forked child shares it.
 TEST_F(Type1Test, DMA_03_AGroupOpensOnce) {
   EXPECT_EQ(proc->open(kernel->groupPath(*dev), O_RDWR), -16);
-  auto other = kernel->spawn("other");
+  auto other = Process::spawn(*kernel, "other");
   EXPECT_EQ(other->open(kernel->groupPath(*dev), O_RDWR), -16);
   auto child = proc->fork();
   ASSERT_NE(child, nullptr);

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "kernel/kernel.h"
 #include "pci/pci_bus.h"
 #include "pci/standard_device.h"
 #include "setup_program_run.h"
-#include "uapi/kernel.h"
 #include "uapi/libc.h"
 #include "uapi/process.h"
 #include "vfio/vfio_device.h"

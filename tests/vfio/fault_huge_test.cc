@@ -19,9 +19,9 @@
 #include <thread>
 #include <vector>
 
+#include "hw/page_table_arena.h"
 #include "mm/address_space.h"
 #include "mm/fault.h"
-#include "mm/page_table_arena.h"
 #include "mm/pfn_insert.h"
 #include "sync/sched_hook.h"
 #include "vfio/design/vma_list_tracking.h"

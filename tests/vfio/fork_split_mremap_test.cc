@@ -590,7 +590,7 @@ TEST_P(ForkSplitMremapTest, MPROT_03_ReadOnlyFileCannotGainWrite) {
   PciBus& bus = kernel->addBus(0x42);
   auto d2 = kernel->addVfioDevice(bus, standardDeviceConfig(bus.number()));
   ASSERT_TRUE(d2);
-  auto other = kernel->spawn("other");
+  auto other = Process::spawn(*kernel, "other");
   const long ro = other->open(kernel->cdevPath(**d2), O_RDONLY);
   ASSERT_GE(ro, 0);
   const long iommufd = other->open("/dev/iommu", O_RDWR);

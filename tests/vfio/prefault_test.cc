@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "bound_context.h"
-#include "mm/page_table_arena.h"
+#include "hw/page_table_arena.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {

@@ -91,7 +91,7 @@ class RaceTest : public VfioTest {
     ASSERT_TRUE(k);
     kernel = std::move(*k);
     dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
+    proc = Process::spawn(*kernel, "qemu");
     fd = openGroupPath(*proc);
     const long bar0Va = map(kBar0Offset, kBar0Len);
     ASSERT_GT(bar0Va, 0);

@@ -121,7 +121,7 @@ TEST_P(RegionMmapTest, MMAP_06_MemoryOffStillMapsButTheFirstAccessIsSigbus) {
 TEST_P(RegionMmapTest, MMAP_07_CdevChecks) {
   const long c = proc->open(kernel->cdevPath(*dev), O_RDWR);
   EXPECT_EQ(c, -16);  // the group path holds it open
-  auto other = kernel->spawn("other");
+  auto other = Process::spawn(*kernel, "other");
   PciBus& bus = kernel->addBus(0x41);
   PciDeviceConfig cfg = standardDeviceConfig(bus.number());
   auto d2 = kernel->addVfioDevice(bus, cfg);

@@ -9,12 +9,12 @@
 #include <string>
 
 #include "base/counter.h"
+#include "kernel/kernel.h"
 #include "mm/mm.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
 #include "sim/vmm.h"
 #include "sync/lockdep.h"
-#include "uapi/kernel.h"
 #include "uapi/process.h"
 #include "uapi/vfio_arg.h"
 #include "vfio/vfio_device.h"
@@ -64,7 +64,7 @@ class VfioTest : public ::testing::TestWithParam<DesignKind> {
     kernel = std::move(*k);  // runs on this thread (KernelContext)
     lockdep::setReportSink({});
     dev = &kernel->addStandardDevice();
-    proc = kernel->spawn("qemu");
+    proc = Process::spawn(*kernel, "qemu");
     fd = openGroupPath(*proc);
   }
 

@@ -209,7 +209,7 @@ TEST_P(ZapFsTest, SPLIT_07_MappingOutlivesEveryFd) {
   const uint64_t closes = dev->closeDeviceCalls();
   ASSERT_EQ(dev->openCount(), 0);
 
-  auto p = kernel->spawn("user");
+  auto p = Process::spawn(*kernel, "user");
   const long container = p->open("/dev/vfio/vfio", O_RDWR);
   ASSERT_GE(container, 0);
   const long group = p->open(kernel->groupPath(*dev), O_RDWR);
@@ -302,7 +302,7 @@ TEST_P(AddressSpaceZapTest, ZAP_02_OneCallReachesEveryFdAndEveryProcess) {
   ASSERT_EQ(proc->close(fd2), 0);
   ASSERT_EQ(dev->openCount(), 0);
 
-  auto p = kernel->spawn("cdev-user");
+  auto p = Process::spawn(*kernel, "cdev-user");
   const long cfd = p->open(kernel->cdevPath(*dev), O_RDWR);
   ASSERT_GE(cfd, 0);
   const long iommufd = p->open("/dev/iommu", O_RDWR);

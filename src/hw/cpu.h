@@ -1,9 +1,10 @@
-// Cpu: one simulated x86-64 CPU executing a user task's loads and stores.
-// An access looks the address up in the CPU's TLB, walks the current mm's
-// page table on a miss, and performs the physical access through the region
-// that decodes the frame; a missing or read-only translation raises a page
-// fault (doUserAddrFault) and the access is retried, or the signal the
-// fault delivered is returned to the caller.
+// Cpu: one simulated x86-64 CPU executing a user thread's loads and stores.
+// An access looks the address up in the CPU's TLB, walks the current
+// address space's tables on a miss (MmuContext), and performs the physical
+// access through the region that decodes the frame; a missing or read-only
+// translation traps to the thread's page-fault handler (UserContext) and the
+// access is retried, or the signal the handler delivered is returned to the
+// caller.
 //
 // The CPU lock makes "an instruction is atomic with respect to interrupts":
 // an access holds it from the TLB lookup to the end of the physical access,
@@ -15,15 +16,14 @@
 #include <cstdint>
 
 #include "base/addr.h"
-#include "mm/fault.h"
-#include "mm/tlb.h"
+#include "hw/mmu_context.h"
+#include "hw/tlb.h"
+#include "hw/trap.h"
 #include "sync/thread_annotations.h"
 
 namespace vfiomm {
 
-class Mm;
 class PhysMemMap;
-struct Task;
 
 // A ticket spinlock: one atomic increment when free, and first come, first
 // served, so a CPU thread issuing back-to-back accesses cannot starve a
@@ -79,14 +79,14 @@ class Cpu {
 
   unsigned id() const { return id_; }
 
-  // Context switch to `task` (nullptr: idle). Puts the CPU in the task's
-  // mm_cpumask; with PCIDs the TLB keeps the previous mm's entries.
-  void switchTo(Task* task) EXCLUDES(lock_);
-  Task* currentTask() EXCLUDES(lock_);
+  // Context switch to `thread` (nullptr: idle). Puts the CPU in its address
+  // space's cpumask; with PCIDs the TLB keeps the previous one's entries.
+  void switchTo(UserContext* thread) EXCLUDES(lock_);
 
   // 1, 2, 4 or 8 bytes at an address aligned to the size, by the current
-  // task (which must have an mm). The calling thread is that task: it keeps
-  // the CPU until the access returns, page fault included.
+  // thread (which must have an address space). The calling host thread is
+  // that thread: it keeps the CPU until the access returns, page fault
+  // included.
   AccessResult load(VirtAddr va, unsigned size) EXCLUDES(lock_) {
     return access(va, size, false, 0);
   }
@@ -131,8 +131,8 @@ class Cpu {
   AccessResult access(VirtAddr va, unsigned size, bool write, uint64_t value) EXCLUDES(lock_);
   // The access needed a page fault: handle it and retry until the access
   // completes or the fault delivers a signal.
-  AccessResult faultAndRetry(Task& task, VirtAddr va, unsigned size, bool write, uint64_t value)
-      EXCLUDES(lock_);
+  AccessResult faultAndRetry(UserContext& thread, VirtAddr va, unsigned size, bool write,
+                             uint64_t value) EXCLUDES(lock_);
   // The access through the TLB, or false when it needs a page fault.
   bool tryAccess(VirtAddr va, unsigned size, bool write, uint64_t& value) REQUIRES(lock_);
   // The rest of it: miss, walk, or memory that is not plain (`e` may be null).
@@ -148,10 +148,10 @@ class Cpu {
   const unsigned id_;
   PhysMemMap& physMemMap_;
   CpuLock lock_;
-  Task* task_ GUARDED_BY(lock_) = nullptr;
-  // The current task's mm, as CR3 and the PCID hold it: loaded at the
-  // context switch, not looked up per access.
-  Mm* mm_ GUARDED_BY(lock_) = nullptr;
+  UserContext* thread_ GUARDED_BY(lock_) = nullptr;
+  // The current thread's address space, as CR3 and the PCID hold it: loaded
+  // at the context switch, not looked up per access.
+  MmuContext* mmu_ GUARDED_BY(lock_) = nullptr;
   uint64_t mmId_ GUARDED_BY(lock_) = 0;
   Tlb tlb_ GUARDED_BY(lock_);
   // AccessInfo::seq of the accesses that reach a region (plain memory

@@ -1,4 +1,4 @@
-#include "mm/phys_mem_map.h"
+#include "hw/phys_mem_map.h"
 
 #include <gtest/gtest.h>
 

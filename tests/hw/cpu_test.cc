@@ -1,4 +1,4 @@
-#include "mm/cpu.h"
+#include "hw/cpu.h"
 
 #include <gtest/gtest.h>
 
@@ -10,9 +10,9 @@
 
 #include "base/counter.h"
 #include "bound_context.h"
+#include "hw/machine.h"
 #include "mm/address_space.h"
 #include "mm/file.h"
-#include "mm/machine.h"
 #include "mm/mm.h"
 #include "mm/pfn_insert.h"
 #include "mm/task.h"

@@ -1,4 +1,4 @@
-#include "mm/machine.h"
+#include "hw/machine.h"
 
 #include "base/assert.h"
 #include "base/counter.h"

@@ -1,4 +1,4 @@
-#include "uapi/kernel_profile.h"
+#include "kernel/kernel_profile.h"
 
 // vm_pat_on_fill stays on in every profile: remap_pfn_range() sets VM_PAT
 // until the PAT rework (≈6.16), and only G1 calls it. anon_inode_noexec is

@@ -1,14 +1,10 @@
-#include "mm/cpu.h"
+#include "hw/cpu.h"
 
 #include <thread>
 
 #include "base/assert.h"
 #include "base/counter.h"
-#include "mm/mm.h"
-#include "mm/page_table.h"
-#include "mm/phys_mem_map.h"
-#include "mm/pte.h"
-#include "mm/task.h"
+#include "hw/phys_mem_map.h"
 #include "sync/sched_hook.h"
 
 namespace vfiomm {
@@ -45,19 +41,15 @@ void CpuLock::waitFor(uint32_t ticket) {
 Cpu::Cpu(unsigned id, PhysMemMap& physMemMap, const TlbGeometry& geometry)
     : id_(id), physMemMap_(physMemMap), tlb_(geometry) {}
 
-void Cpu::switchTo(Task* task) {
+void Cpu::switchTo(UserContext* thread) {
   CpuLockGuard guard(lock_);
+  MmuContext* mmu = thread != nullptr ? thread->mmuContext() : nullptr;
   // switch_mm_irqs_off(): join the next mm's cpumask before any access of it
   // can fill the TLB, so that every later flush of that mm reaches us.
-  if (task != nullptr && task->mm != nullptr) task->mm->noteCpu(id_);
-  task_ = task;
-  mm_ = task != nullptr ? task->mm : nullptr;
-  mmId_ = mm_ != nullptr ? mm_->id() : 0;
-}
-
-Task* Cpu::currentTask() {
-  CpuLockGuard guard(lock_);
-  return task_;
+  if (mmu != nullptr) mmu->noteCpu(id_);
+  thread_ = thread;
+  mmu_ = mmu;
+  mmId_ = mmu != nullptr ? mmu->asid() : 0;
 }
 
 // The hit path, kept small enough to inline: a TLB hit on a frame of plain
@@ -91,20 +83,20 @@ AccessResult Cpu::access(VirtAddr va, unsigned size, bool write, uint64_t value)
   // it (SIGBUS, BUS_ADRALN), never by stopping the host.
   if (!isPowerOfTwo(size) || size > 8 || !isAligned(va.value(), size)) [[unlikely]]
     return {SigInfo{SigInfo::kSigbus, SigInfo::kBusAdraln, va}, 0};
-  Task* task = nullptr;
+  UserContext* thread = nullptr;
   {
     CpuLockGuard guard(lock_);
-    VFIOMM_ASSERT_MSG(mm_ != nullptr, "no user task on this CPU");
+    VFIOMM_ASSERT_MSG(mmu_ != nullptr, "no user thread on this CPU");
     // A user access above TASK_SIZE faults whatever the tables say (the
     // MMU's U/S check, or #GP for a non-canonical address); the fault path
     // turns it into the signal. The TLB only ever sees user addresses.
     if (va.value() < kTaskSize && tryAccess(va, size, write, value)) return {SigInfo{}, value};
-    task = task_;
+    thread = thread_;
   }
-  return faultAndRetry(*task, va, size, write, value);
+  return faultAndRetry(*thread, va, size, write, value);
 }
 
-AccessResult Cpu::faultAndRetry(Task& task, VirtAddr va, unsigned size, bool write,
+AccessResult Cpu::faultAndRetry(UserContext& thread, VirtAddr va, unsigned size, bool write,
                                 uint64_t value) {
   for (unsigned attempt = 1;; ++attempt) {
     VFIOMM_ASSERT_MSG(attempt < kMaxFaultRetries, "page fault retried without end");
@@ -112,12 +104,11 @@ AccessResult Cpu::faultAndRetry(Task& task, VirtAddr va, unsigned size, bool wri
       // The #PF handler runs with the CPU's "interrupts" enabled again: it
       // may sleep on locks and send shootdowns, including to this CPU.
       Running running(*this);
-      const SigInfo sig =
-          doUserAddrFault(task, va, write ? FaultAccess::kWrite : FaultAccess::kRead);
+      const SigInfo sig = thread.pageFault(va, write ? FaultAccess::kWrite : FaultAccess::kRead);
       if (!sig.none()) return {sig, 0};
     }
     CpuLockGuard guard(lock_);
-    VFIOMM_ASSERT_MSG(task_ == &task, "the faulting task was switched out");
+    VFIOMM_ASSERT_MSG(thread_ == &thread, "the faulting thread was switched out");
     if (va.value() < kTaskSize && tryAccess(va, size, write, value)) return {SigInfo{}, value};
   }
 }
@@ -150,9 +141,9 @@ void Cpu::accessRegion(TlbEntry& e, VirtAddr va, unsigned size, bool write, uint
 
 TlbEntry* Cpu::walk(VirtAddr va, bool write) {
   tlbWalk.add();
-  const PageTable::Translation t = mm_->pageTable().translate(va);
-  if (!t.present || (t.entry & pte::kUser) == 0) return nullptr;
-  if (write && !pte::isWritable(t.entry)) return nullptr;
+  const MmuContext::Leaf t = mmu_->walk(va);
+  if (!t.present || !t.user) return nullptr;
+  if (write && !t.writable) return nullptr;
   // The walk holds no page-table lock: a zap may clear the leaf between the
   // read and the fill; its flush then reaches this CPU after the access. A
   // walk that found no leaf caches nothing, so it has no such window.
@@ -161,7 +152,7 @@ TlbEntry* Cpu::walk(VirtAddr va, bool write) {
   TlbEntry entry;
   entry.level = t.level;
   entry.pfnBase = Pfn(t.pfn.value() & ~(pages - 1));
-  entry.writable = pte::isWritable(t.entry);
+  entry.writable = t.writable;
   entry.region = physMemMap_.lookup(entry.pfnBase);
   return &tlb_.insert(mmId_, va, entry);
 }

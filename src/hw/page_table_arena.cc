@@ -1,4 +1,4 @@
-#include "mm/page_table_arena.h"
+#include "hw/page_table_arena.h"
 
 #include <cstdlib>
 #include <new>

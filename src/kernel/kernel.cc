@@ -1,11 +1,10 @@
-#include "uapi/kernel.h"
+#include "kernel/kernel.h"
 
 #include <fmt/format.h>
 
 #include "base/assert.h"
 #include "pci/pci_bus.h"
 #include "pci/standard_device.h"
-#include "uapi/process.h"
 #include "vfio/vfio_device.h"
 #include "vfio/vfio_device_set.h"
 #include "vfio/vfio_group.h"
@@ -115,11 +114,6 @@ VfioDevice& Kernel::addStandardDevice() {
   VFIOMM_ASSERT_MSG(dev.has_value(),
                     "Standard device D is added once per kernel (its addresses are fixed)");
   return **dev;
-}
-
-std::shared_ptr<Process> Kernel::spawn(std::string comm) {
-  const KernelContext::Scope in(*context_);
-  return std::make_shared<Process>(*this, std::move(comm));
 }
 
 VfioGroup* Kernel::groupByPath(const std::string& path) {

@@ -2,7 +2,8 @@
 // PCI host, the vfio devices with their groups and dev_sets, the device
 // nodes under /dev, the kernel profile and the mapping design — and the
 // processes running on it. Tests and the simulator build one, add devices,
-// spawn processes and then talk to it only through Process (uapi).
+// spawn processes (Process::spawn) and then talk to it only through Process
+// (uapi/, the layer above: the kernel side knows no user-space object).
 #pragma once
 
 #include <atomic>
@@ -16,20 +17,19 @@
 #include "base/result.h"
 #include "fs/inode.h"
 #include "fs/vfio_fs.h"
+#include "hw/machine.h"
 #include "iommu/iommu.h"
-#include "mm/machine.h"
+#include "kernel/kernel_profile.h"
 #include "mm/system_ram.h"
 #include "mm/vm_commit.h"
 #include "pci/pci_host.h"
 #include "sync/kernel_context.h"
-#include "uapi/kernel_profile.h"
 #include "vfio/mapping_design.h"
 
 namespace vfiomm {
 
 class PciBus;
 class PciDevice;
-class Process;
 class VfioDevice;
 class VfioDeviceSet;
 class VfioGroup;
@@ -89,8 +89,6 @@ class Kernel {
                                     const ResourcePlacement& placement = {}, int group = -1);
   // conformance.md's Standard device D on a fresh bus; once per kernel.
   VfioDevice& addStandardDevice();
-
-  std::shared_ptr<Process> spawn(std::string comm);
 
   // Path lookups for Process::open. The device tables they read are only
   // changed by the setup calls above, which must not run concurrently

@@ -10,10 +10,10 @@
 
 #include "base/addr.h"
 #include "base/kernel_log.h"
-#include "mm/cpu.h"
-#include "mm/page_table_arena.h"
-#include "mm/phys_mem_map.h"
-#include "mm/tlb.h"
+#include "hw/cpu.h"
+#include "hw/page_table_arena.h"
+#include "hw/phys_mem_map.h"
+#include "hw/tlb.h"
 
 namespace vfiomm {
 

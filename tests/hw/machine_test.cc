@@ -1,4 +1,4 @@
-#include "mm/machine.h"
+#include "hw/machine.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "mm/tlb.h"
+#include "hw/tlb.h"
 
 #include <gtest/gtest.h>
 
