@@ -85,11 +85,10 @@ CounterSet* CounterSet::bind(CounterSet* set) {
 // The thread's pthread handle is the address of its descriptor, and
 // threads' descriptors lie a stack apart; bits above the page offset
 // spread consecutive threads over the shards.
-unsigned CounterSet::shardIndex() {
-  thread_local const unsigned index =
-      static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >> 12) %
-      kShards;
-  return index;
+unsigned CounterSet::pickShard() {
+  tShard = static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >> 12) %
+           kShards;
+  return tShard;
 }
 
 }  // namespace vfiomm

@@ -90,10 +90,19 @@ class CounterSet {
   struct alignas(64) Shard {
     std::array<std::atomic<uint64_t>, kMaxCounters> values{};
   };
-  static unsigned shardIndex();
+  // Inline, with the shard picked at the thread's first add: every counter
+  // bump of the fault path asks.
+  static unsigned shardIndex() {
+    if (tShard == kNoShard) [[unlikely]]
+      return pickShard();
+    return tShard;
+  }
+  static unsigned pickShard();
   [[noreturn]] static void unbound();
 
+  static constexpr unsigned kNoShard = ~0u;
   static inline thread_local CounterSet* tCurrent = nullptr;
+  static inline thread_local unsigned tShard = kNoShard;
   std::unique_ptr<Shard[]> shards_;
 };
 

@@ -37,17 +37,23 @@ void Tlb::Array::allocate() {
 }
 
 size_t Tlb::Array::slotFor(uint64_t tag) const {
-  // One pass over the set: the entry already holding `tag`, else the first
-  // free way, else the least recently used one.
+  // One branch-free pass over the set: the entry already holding `tag`,
+  // else the first free way, else the least recently used one. A free way
+  // ranks as time 0, older than any valid way (the clock starts at 1 and
+  // no two valid ways share a time), so one minimum finds either.
   const size_t first = (tag & setMask_) * ways_;
-  size_t freeWay = kNoSlot;
-  size_t lru = first;
-  for (size_t s = first; s < first + ways_; ++s) {
-    if (tags_[s] == tag) return s;
-    if (tags_[s] == 0 && freeWay == kNoSlot) freeWay = s;
-    if (lastUse_[s] < lastUse_[lru]) lru = s;  // used only when no way is free
+  const uint64_t* tags = tags_.data() + first;
+  const uint64_t* used = lastUse_.data() + first;
+  size_t held = kNoSlot;
+  size_t victim = 0;
+  uint64_t oldest = UINT64_MAX;
+  for (size_t w = 0; w < ways_; ++w) {
+    const uint64_t age = tags[w] == 0 ? 0 : used[w];
+    victim = age < oldest ? w : victim;
+    oldest = age < oldest ? age : oldest;
+    held = tags[w] == tag ? w : held;
   }
-  return freeWay != kNoSlot ? freeWay : lru;
+  return first + (held != kNoSlot ? held : victim);
 }
 
 // --- Tlb -------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 #include "pci/pci_bus.h"
 #include "pci/pci_host.h"
 #include "pci/pci_regs.h"
+#include "sim/batch_scheduling.h"
 #include "sim/vmm.h"
 #include "sync/lockdep.h"
 #include "sync/sched_hook.h"
@@ -814,6 +815,10 @@ std::vector<std::thread> Run::startPhaseThreads(std::vector<PhaseWork>& work, Ph
     const unsigned id = sched != nullptr ? sched->spawn() : 0;
     threads.emplace_back([this, &w, &sync, &startLine, &context, sched, id] {
       const KernelContext::Scope in(context);
+      // A deterministic scheduler runs one thread at a time: no race to
+      // tilt, and its hand-overs want the woken thread to run at once.
+      std::optional<BatchScheduling> batch;
+      if (sched == nullptr) batch.emplace();
       trace::setCurrentTask(w.thread->task().pid, w.thread->task().tid);
       startLine.arrive_and_wait();
       if (sched != nullptr) sched->attach(id);

@@ -58,9 +58,9 @@ std::vector<HeldLock>::iterator findHeld(Task& t, const void* lock) {
 constexpr uint8_t kUsedWrite = 1;
 constexpr uint8_t kUsedRead = 2;
 
-void markUsed(uint32_t node, Mode mode) {
+void markUsed(State& s, uint32_t node, Mode mode) {
   const uint8_t bit = mode == Mode::kShared ? kUsedRead : kUsedWrite;
-  std::atomic<uint8_t>& usage = state().usage[node];
+  std::atomic<uint8_t>& usage = s.usage[node];
   if ((usage.load(std::memory_order_relaxed) & bit) == 0)
     usage.fetch_or(bit, std::memory_order_relaxed);
 }
@@ -292,8 +292,9 @@ std::string recursiveText(const Task& t, const HeldLock& held, const HeldLock& n
   return s + heldList(t);
 }
 
-// validate_chain() for a blocking acquisition.
-void validate(const Task& t, const HeldLock& next) {
+// validate_chain() for a blocking acquisition, when it may have something
+// to report or to add.
+void validateSlow(const Task& t, const HeldLock& next) {
   const uint32_t to = nodeOf(next);
   auto same = std::find_if(t.held.begin(), t.held.end(),
                            [to](const HeldLock& h) { return nodeOf(h) == to; });
@@ -306,6 +307,18 @@ void validate(const Task& t, const HeldLock& next) {
     return nodeOf(h) == to || edgeKnown(g, nodeOf(h), to);
   });
   if (!allKnown) addDependencies(t, next);
+}
+
+// validate_chain(): an acquisition whose every dependency on the held locks
+// is in the graph and which takes no held class again has nothing to check
+// (Linux finds that by a hash of the held chain, lookup_chain_cache(); the
+// model's bit per edge answers it with one test per held lock).
+void validate(const State& s, const Task& t, const HeldLock& next) {
+  const uint32_t to = nodeOf(next);
+  for (const HeldLock& h : t.held) {
+    const uint32_t from = nodeOf(h);
+    if (from == to || !edgeKnown(s.graph, from, to)) return validateSlow(t, next);
+  }
 }
 
 // print_unlock_imbalance_bug()
@@ -326,6 +339,11 @@ std::string nameOrAddress(const void* lock, const LockClass* cls) {
 void releaseLock(const void* lock, const LockClass* cls, const Loc& where) {
   if (!enabled()) return;
   Task& t = current();
+  // Most releases are of the newest lock.
+  if (!t.held.empty() && t.held.back().lock == lock) [[likely]] {
+    t.held.pop_back();
+    return;
+  }
   auto it = findHeld(t, lock);
   if (it == t.held.end()) return badUnlock(t, nameOrAddress(lock, cls), where);
   t.held.erase(it);
@@ -338,7 +356,7 @@ void downgradeLock(const void* lock, const LockClass* cls, const Loc& where) {
   if (it == t.held.end()) return badUnlock(t, nameOrAddress(lock, cls), where);
   it->mode = Mode::kShared;
   it->where = where;
-  markUsed(nodeOf(*it), Mode::kShared);
+  markUsed(state(), nodeOf(*it), Mode::kShared);
 }
 
 // A WARN splat; the held locks are listed only while lockdep tracks them.
@@ -385,14 +403,16 @@ std::string_view reportKindName(ReportKind kind) {
 
 void acquire(const void* lock, const LockClass& cls, unsigned subclass, Mode mode, bool trylock,
              SourceLocation where) {
-  if (!enabled()) return;
+  SyncContext& context = SyncContext::current();
+  if (!context.lockdepOn()) return;
   VFIOMM_ASSERT_MSG(subclass < LockClass::kMaxSubclasses, "lockdep: subclass out of range");
+  State& s = context.lockdep();
   Task& t = current();
   const HeldLock next{lock, &cls, subclass, mode, trylock, where};
-  markUsed(nodeOf(next), mode);
+  markUsed(s, nodeOf(next), mode);
   // A trylock cannot block, so it depends on nothing held (validate_chain()
   // skips it); held, it is the source of later edges like any lock.
-  if (!trylock) validate(t, next);
+  if (!trylock) validate(s, t, next);
   t.held.push_back(next);
 }
 
