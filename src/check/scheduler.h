@@ -103,7 +103,7 @@ class Scheduler : public SchedHook, public SchedThreads {
 
   bool mine() const;
   void note(Point point, const void* lock, std::string_view name);
-  void reschedule(bool spinning = false);
+  void reschedule(bool spinPointHere = false);
   bool runnable(const ThreadState& t) const;
   std::vector<unsigned> candidates() const;
   unsigned choose(const std::vector<unsigned>& cands);
