@@ -190,11 +190,11 @@ TEST_F(SchedulerTest, ASpinningThreadGivesWayToTheThreadItWaitsFor) {
 
 // Two threads that loop on a mutex until a flag is set, as vCPUs fault on
 // a BAR with decode off until the VMM acts: their lock points are no
-// progress. Were they counted as such, each waiter's points would let the
-// other look again, and under PCT (no priority change with depth 1) the
-// two would take turns for ever whenever both outrank the setter. In a
-// wait loop every point of theirs gives way to the setter, so each setter
-// point lets a waiter run at most once.
+// progress. Counted as progress (no wait loop), each waiter's points let
+// the other look again, and under PCT (no priority change with depth 1)
+// they run ahead of a setter they outrank: 77 points on 3 of these 10
+// seeds. In a wait loop every point of theirs gives way to the setter, so
+// each setter point lets a waiter run at most once.
 TEST_F(SchedulerTest, ThreadsInAWaitLoopGiveWayToTheThreadTheyWaitFor) {
   PctStrategy strategy(1);
   for (uint64_t seed = 0; seed < 10; ++seed) {
