@@ -92,6 +92,14 @@ void Scheduler::spinPoint(std::string_view what) {
   reschedule(true);
 }
 
+void Scheduler::beginWaitLoop() {
+  if (mine()) threads_[tlsId].inWaitLoop = true;
+}
+
+void Scheduler::endWaitLoop() {
+  if (mine()) threads_[tlsId].inWaitLoop = false;
+}
+
 unsigned Scheduler::spawn() {
   const auto id = static_cast<unsigned>(threads_.size());
   threads_.emplace_back();
@@ -124,12 +132,13 @@ void Scheduler::note(Point point, const void* lock, std::string_view name) {
   t.name = name;
 }
 
-// The calling thread passes a scheduling point. Anywhere but in a spin loop
-// it made progress, so the spinners may look again.
-void Scheduler::reschedule(bool spinning) {
+// The calling thread passes a scheduling point. Anywhere but in a spin or
+// wait loop it made progress, so the spinners may look again.
+void Scheduler::reschedule(bool spinPointHere) {
   if (++points_ > maxPoints_)
     giveUp(fmt::format("livelock: no end after {} scheduling points", maxPoints_));
   const unsigned me = tlsId;
+  const bool spinning = spinPointHere || threads_[me].inWaitLoop;
   if (!spinning)
     for (ThreadState& t : threads_) t.spinning = false;
   threads_[me].spinning = spinning;

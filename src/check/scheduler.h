@@ -8,7 +8,9 @@
 // differs from what it observed or a release on that word happened since;
 // a thread that spins (the CPU ticket lock, the runner's polling) gives way
 // to every thread that is not spinning until one of those makes progress,
-// and when every runnable thread spins they take turns.
+// and when every runnable thread spins they take turns. A thread in a wait
+// loop (beginWaitLoop: it repeats finished work until another thread acts)
+// spins at every point it passes, so its points are no progress either.
 // When no live thread can run it reports a deadlock with every thread's
 // wait point and held locks.
 //
@@ -56,6 +58,8 @@ class Scheduler : public SchedHook, public SchedThreads {
   void afterRelease(const void* lock, std::atomic<uint32_t>& word, bool waiters) override;
   void schedPoint(std::string_view what) override;
   void spinPoint(std::string_view what) override;
+  void beginWaitLoop() override;
+  void endWaitLoop() override;
 
   // SchedThreads.
   unsigned spawn() override;
@@ -83,7 +87,8 @@ class Scheduler : public SchedHook, public SchedThreads {
   struct ThreadState {
     State state = State::kRunnable;
     bool spinning = false;
-    bool woken = false;  // a release on the word happened while waiting
+    bool inWaitLoop = false;  // every point of it spins (beginWaitLoop)
+    bool woken = false;       // a release on the word happened while waiting
     const std::atomic<uint32_t>* word = nullptr;
     uint32_t observed = 0;
     Point point = Point::kStart;
@@ -98,7 +103,7 @@ class Scheduler : public SchedHook, public SchedThreads {
 
   bool mine() const;
   void note(Point point, const void* lock, std::string_view name);
-  void reschedule(bool spinning = false);
+  void reschedule(bool spinPointHere = false);
   bool runnable(const ThreadState& t) const;
   std::vector<unsigned> candidates() const;
   unsigned choose(const std::vector<unsigned>& cands);

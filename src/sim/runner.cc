@@ -166,14 +166,19 @@ void runProgram(Thread& t, const std::vector<Target>& targets, const AccessProgr
     if (sync != nullptr && (st.accesses & 63) == 0)
       sync->accesses.fetch_add(64, std::memory_order_relaxed);
   };
+  WaitLoopScope waiting;
   for (unsigned pass = 0;; ++pass) {
     const bool more = pass < prog.passes || (prog.untilEventsDone && sync != nullptr &&
                                              !sync->eventsDone.load(std::memory_order_acquire));
     if (!more) break;
-    // Waiting for the events' thread: under a deterministic scheduler it
-    // must get to run even when this pass only hits the TLB. The first pass
-    // waits for nobody: giving way before it would cost a scheduler one
-    // more preemption to get this thread going at all.
+    // Past its passes the thread only waits for the events' thread, even
+    // when its accesses fault (decode off): under a deterministic scheduler
+    // every thread that is not waiting runs first, else the faults' lock
+    // points would count as progress and keep the events' thread out.
+    if (pass >= prog.passes) waiting.enter();
+    // The events' thread must get to run even when this pass only hits the
+    // TLB. The first pass waits for nobody: giving way before it would cost
+    // a scheduler one more preemption to get this thread going at all.
     if (prog.untilEventsDone && pass != 0) spinPoint("runner.until_events_done");
     for (const Target& tg : targets) {
       // Accesses run in timeslices of kSliceAccesses: threads sharing a

@@ -21,6 +21,10 @@ void SchedHook::schedPoint(std::string_view /*what*/) {}
 
 void SchedHook::spinPoint(std::string_view /*what*/) {}
 
+void SchedHook::beginWaitLoop() {}
+
+void SchedHook::endWaitLoop() {}
+
 SchedHook& schedHook() { return SyncContext::current().schedHook(); }
 
 SchedHook* setSchedHook(SchedHook* hook) { return SyncContext::current().setSchedHook(hook); }

@@ -31,6 +31,13 @@ class SchedHook {
   // A point inside a spin loop: the caller cannot progress until another
   // thread does, so a scheduler must run someone else here.
   virtual void spinPoint(std::string_view what);
+  // From beginWaitLoop() to endWaitLoop() the calling thread loops only to
+  // wait for another one (its work is done; it repeats it until something
+  // else happens), so every point it passes is a spinPoint: what it does
+  // there is not progress, and a scheduler runs the others first. Neither
+  // call is a point itself.
+  virtual void beginWaitLoop();
+  virtual void endWaitLoop();
 };
 
 // The hook of the calling thread's kernel (the default one unless a
@@ -50,5 +57,27 @@ inline void schedPoint(std::string_view what) {
     context->schedHook().schedPoint(what);
 }
 inline void spinPoint(std::string_view what) { schedHook().spinPoint(what); }
+
+// The calling thread's wait loop (SchedHook::beginWaitLoop), from enter()
+// until the scope ends. Without a scheduler it does nothing.
+class WaitLoopScope {
+ public:
+  WaitLoopScope() = default;
+  WaitLoopScope(const WaitLoopScope&) = delete;
+  WaitLoopScope& operator=(const WaitLoopScope&) = delete;
+  ~WaitLoopScope() {
+    if (hook_ != nullptr) hook_->endWaitLoop();
+  }
+
+  void enter() {
+    const SyncContext* context = SyncContext::bound();
+    if (hook_ != nullptr || context == nullptr || !context->scheduled()) return;
+    hook_ = &context->schedHook();
+    hook_->beginWaitLoop();
+  }
+
+ private:
+  SchedHook* hook_ = nullptr;
+};
 
 }  // namespace vfiomm
