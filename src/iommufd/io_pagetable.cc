@@ -30,40 +30,41 @@ Result<uint64_t> IoPagetable::mapUserPages(const IoptSource& source, uint64_t us
   // iopt_alloc_user_pages() first: the user range itself.
   if (length == 0) return fail(Errno::kEINVAL);
   if (userVa + length < userVa) return fail(Errno::kEOVERFLOW);
-  return mapArea(Area{iova,
-                      length,
-                      userVa,
-                      prot,
-                      Source::kUser,
-                      source.mm.weak_from_this(),
-                      {},
-                      {},
-                      &source.user,
-                      source.memlockLimit},
+  return mapArea(Area{.iova = iova,
+                      .length = length,
+                      .userVa = userVa,
+                      .prot = prot,
+                      .source = Source::kUser,
+                      .mm = source.mm.weak_from_this(),
+                      .user = &source.user,
+                      .memlockLimit = source.memlockLimit},
                  userVa, fixedIova);
 }
 
 Result<uint64_t> IoPagetable::mapFilePages(const IoptSource& source, std::shared_ptr<File> file,
                                            uint64_t start, uint64_t length, uint64_t iova,
                                            bool fixedIova, int prot) {
-  return mapArea(Area{iova,
-                      length,
-                      start,
-                      prot,
-                      Source::kFile,
-                      source.mm.weak_from_this(),
-                      std::move(file),
-                      {},
-                      &source.user,
-                      source.memlockLimit},
+  return mapArea(Area{.iova = iova,
+                      .length = length,
+                      .userVa = start,
+                      .prot = prot,
+                      .source = Source::kFile,
+                      .mm = source.mm.weak_from_this(),
+                      .file = std::move(file),
+                      .user = &source.user,
+                      .memlockLimit = source.memlockLimit},
                  start, fixedIova);
 }
 
 Result<uint64_t> IoPagetable::mapDmabufPages(std::shared_ptr<IoptDmabufPages> pages, uint64_t start,
                                              uint64_t length, uint64_t iova, bool fixedIova,
                                              int prot) {
-  return mapArea(Area{iova, length, 0, prot, Source::kDmabuf, {}, {}, std::move(pages)}, start,
-                 fixedIova);
+  return mapArea(Area{.iova = iova,
+                      .length = length,
+                      .prot = prot,
+                      .source = Source::kDmabuf,
+                      .dmabuf = std::move(pages)},
+                 start, fixedIova);
 }
 
 Result<uint64_t> IoPagetable::mapArea(Area area, uint64_t alignSource, bool fixedIova) {
@@ -157,8 +158,7 @@ Result<uint64_t> IoPagetable::unmapIova(uint64_t iova, uint64_t length) {
   while (it != areas_.end() && it->first <= last) {
     const Area& a = it->second;
     if (a.iova < iova || a.iova + (a.length - 1) > last) return fail(Errno::kENOENT);
-    for (auto& d : domains_) unfillArea(*d, a);
-    if (!domains_.empty()) unchargePins(a);
+    unfillDomains(a);
     removed += a.length;
     released.push_back(a.dmabuf);
     it = areas_.erase(it);
@@ -171,8 +171,7 @@ uint64_t IoPagetable::unmapAll() {
   MutexGuard g(lock_);
   uint64_t removed = 0;
   for (const auto& [iova, a] : areas_) {
-    for (auto& d : domains_) unfillArea(*d, a);
-    if (!domains_.empty()) unchargePins(a);
+    unfillDomains(a);
     removed += a.length;
     released.push_back(a.dmabuf);
   }
@@ -268,6 +267,11 @@ std::vector<IovaRange> IoPagetable::iovaHoles() const { return iommu_.validIovaR
 Status IoPagetable::fillArea(IommuDomain& domain, const Area& area) {
   if (area.source != Source::kDmabuf) return fillDomain(domain, area);
   return area.dmabuf->fillDomain(domain, area.iova, area.length, area.prot | iommuprot::kCache);
+}
+
+void IoPagetable::unfillDomains(const Area& area) {
+  for (auto& d : domains_) unfillArea(*d, area);
+  if (!domains_.empty()) unchargePins(area);
 }
 
 void IoPagetable::unfillArea(IommuDomain& domain, const Area& area) {

@@ -130,11 +130,11 @@ class IoPagetable {
     uint64_t userVa = 0;  // kUser: the user address; kFile: the file offset
     int prot = 0;
     Source source = Source::kUser;
-    std::weak_ptr<Mm> mm;                     // kUser, kFile: iopt_pages->source_mm
-    std::shared_ptr<File> file;               // kFile: iopt_pages->file
-    std::shared_ptr<IoptDmabufPages> dmabuf;  // kDmabuf: no user range
-    UserStruct* user = nullptr;               // kUser, kFile: source_user; null: not accounted
-    uint64_t memlockLimit = 0;                // bytes: the source task's RLIMIT_MEMLOCK at the map
+    std::weak_ptr<Mm> mm{};                     // kUser, kFile: iopt_pages->source_mm
+    std::shared_ptr<File> file{};               // kFile: iopt_pages->file
+    std::shared_ptr<IoptDmabufPages> dmabuf{};  // kDmabuf: no user range
+    UserStruct* user = nullptr;                 // kUser, kFile: source_user; null: not accounted
+    uint64_t memlockLimit = 0;  // bytes: the source task's RLIMIT_MEMLOCK at the map
   };
   // Areas taken out under the lock, released after it: a dma-buf area's
   // pages detach from the buffer, which takes its reservation lock.
@@ -155,6 +155,9 @@ class IoPagetable {
   Status fillArea(IommuDomain& domain, const Area& area) REQUIRES(lock_);
   // iopt_area_unfill_domain().
   void unfillArea(IommuDomain& domain, const Area& area);
+  // iopt_area_unfill_domains(): `area` out of every domain, its pages
+  // unpinned and uncharged.
+  void unfillDomains(const Area& area) REQUIRES(lock_);
   // Pins a user or file area's pages and maps them into `domain`; all or
   // nothing.
   Status fillDomain(IommuDomain& domain, const Area& area) REQUIRES(lock_);

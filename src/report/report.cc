@@ -145,13 +145,12 @@ Json deviceToJson(const DeviceDef& d) {
   dj["flr"] = d.flr;
   dj["slot_reset"] = d.slotReset;
   dj["runtime_pm"] = d.runtimePm;
-  Json bars = Json::array();
-  for (const BarDef& b : d.bars)
-    bars.push_back(Json{{"index", b.index},
-                        {"size", b.size},
-                        {"type", nameOf(kBarKindNames, b.kind)},
-                        {"prefetchable", b.prefetchable}});
-  dj["bars"] = bars;
+  dj["bars"] = arrayOf(d.bars, [](const BarDef& b) {
+    return Json{{"index", b.index},
+                {"size", b.size},
+                {"type", nameOf(kBarKindNames, b.kind)},
+                {"prefetchable", b.prefetchable}};
+  });
   return dj;
 }
 
@@ -251,9 +250,8 @@ Json scenarioToJson(const Scenario& sc) {
   j["cpus"] = sc.cpus;
   j["profile"] = sc.profile;
   j["dma_path"] = dmaPathName(sc.dmaPath);
-  Json proposals = Json::array();
-  for (sim::Proposal p : sc.proposals) proposals.push_back(sim::proposalName(p));
-  j["proposals"] = proposals;
+  j["proposals"] =
+      arrayOf(sc.proposals, [](sim::Proposal p) { return Json(sim::proposalName(p)); });
   j["thp"] = sc.thp;
   j["ram"] = sc.memory.ramBytes;
   j["swap"] = sc.memory.swapBytes;
