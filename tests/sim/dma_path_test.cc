@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "report/report.h"
-#include "scenario_error.h"
+#include "scenario_helpers.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
@@ -20,14 +20,6 @@ DesignResult runOn(DmaPath path) {
   Scenario sc = loadScenario(test::sourceDir() + "/scenarios/dma-peer-after-mem-clear.yaml");
   sc.dmaPath = path;
   return runScenario(sc, DesignKind::kHugeFault);
-}
-
-const PhaseResult& phaseNamed(const DesignResult& r, const std::string& name) {
-  for (const PhaseResult& p : r.phases)
-    if (p.name == name) return p;
-  ADD_FAILURE() << "no phase " << name;
-  static const PhaseResult kNone;
-  return kNone;
 }
 
 // DMA-14: after MEM=0 the type1 IOPTEs still translate; the NIC's write
@@ -97,21 +89,7 @@ TEST(DmaPath, DMABUF_01_ExportBefore619IsNotedEnotty) {
 }
 
 TEST(DmaPath, ScenarioKeyIsChecked) {
-  const std::string base = R"(name: p
-devices:
-  - name: d
-    bars:
-      - {index: 0, size: 64K, type: mem32}
-processes:
-  - name: p
-    open: [d]
-    mappings:
-      - {name: m, device: d, bar: 0}
-phases:
-  - name: touch
-    threads:
-      - {process: p, cpu: 0}
-)";
+  const std::string& base = kOneBarScenario;
   EXPECT_EQ(parseScenario(base + "dma_path: dma-buf\n", "p.yaml").dmaPath, DmaPath::kDmaBuf);
   EXPECT_EQ(parseScenario(base, "p.yaml").dmaPath, DmaPath::kVaddr);
   EXPECT_EQ(scenarioErrorOf(base + "dma_path: iommu\n"),

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "scenario_error.h"
+#include "scenario_helpers.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "trace/trace_log.h"

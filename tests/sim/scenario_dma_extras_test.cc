@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "report/report.h"
-#include "scenario_error.h"
+#include "scenario_helpers.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
@@ -17,39 +17,15 @@ Scenario shipped(const std::string& name) {
   return loadScenario(test::sourceDir() + "/scenarios/" + name + ".yaml");
 }
 
-const PhaseResult& phaseNamed(const DesignResult& r, const std::string& name) {
-  for (const PhaseResult& p : r.phases)
-    if (p.name == name) return p;
-  ADD_FAILURE() << "no phase " << name;
-  static const PhaseResult kNone;
-  return kNone;
-}
-
-const std::string kBase = R"(name: p
-devices:
-  - name: d
-    bars:
-      - {index: 0, size: 64K, type: mem32}
-processes:
-  - name: p
-    open: [d]
-    mappings:
-      - {name: m, device: d, bar: 0}
-phases:
-  - name: touch
-    threads:
-      - {process: p, cpu: 0}
-)";
-
 TEST(ScenarioProposals, KeyIsCheckedAndEchoed) {
-  const Scenario sc =
-      parseScenario(kBase + "proposals: [bar-mmap-dmabuf, dmabuf-mmap-revoke]\n", "p.yaml");
+  const Scenario sc = parseScenario(
+      kOneBarScenario + "proposals: [bar-mmap-dmabuf, dmabuf-mmap-revoke]\n", "p.yaml");
   EXPECT_EQ(sc.proposals,
             (std::vector<Proposal>{Proposal::kBarMmapDmabuf, Proposal::kDmabufMmapRevoke}));
-  EXPECT_TRUE(parseScenario(kBase, "p.yaml").proposals.empty());
-  EXPECT_EQ(scenarioErrorOf(kBase + "proposals: [bar-mmap-dmabuf, tph]\n"),
+  EXPECT_TRUE(parseScenario(kOneBarScenario, "p.yaml").proposals.empty());
+  EXPECT_EQ(scenarioErrorOf(kOneBarScenario + "proposals: [bar-mmap-dmabuf, tph]\n"),
             "bad.yaml:15:30: unknown proposal 'tph' (known: dmabuf-mmap-revoke, bar-mmap-dmabuf)");
-  EXPECT_EQ(scenarioErrorOf(kBase + "proposals: [bar-mmap-dmabuf, bar-mmap-dmabuf]\n"),
+  EXPECT_EQ(scenarioErrorOf(kOneBarScenario + "proposals: [bar-mmap-dmabuf, bar-mmap-dmabuf]\n"),
             "bad.yaml:15:30: proposal 'bar-mmap-dmabuf' is listed twice");
   EXPECT_EQ(report::scenarioToJson(sc)["proposals"].dump(),
             R"(["bar-mmap-dmabuf","dmabuf-mmap-revoke"])");
@@ -117,30 +93,17 @@ TEST(ScenarioHostRam, AnonymousMappingIsADmaTarget) {
 }
 
 TEST(ScenarioHostRam, AnonymousMappingIsChecked) {
-  const std::string head = R"(name: p
-devices:
-  - name: d
-    bars:
-      - {index: 0, size: 64K, type: mem32}
-processes:
-  - name: p
-    open: [d]
-    mappings:
-)";
-  const std::string tail = R"(phases:
-  - name: touch
-    threads:
-      - {process: p, cpu: 0}
-)";
-  const Scenario sc = parseScenario(head + "      - {name: ram, anonymous: 2M}\n" + tail, "p.yaml");
+  const Scenario sc =
+      parseScenario(kOneBarHead + "      - {name: ram, anonymous: 2M}\n" + kOneBarTail, "p.yaml");
   ASSERT_EQ(sc.processes[0].mappings.size(), 1U);
   EXPECT_TRUE(sc.processes[0].mappings[0].anonymous);
   EXPECT_EQ(sc.processes[0].mappings[0].length, 2U << 20);
-  EXPECT_EQ(scenarioErrorOf(head + "      - {name: ram, anonymous: 2M, device: d}\n" + tail),
+  EXPECT_EQ(scenarioErrorOf(kOneBarHead + "      - {name: ram, anonymous: 2M, device: d}\n" +
+                            kOneBarTail),
             "bad.yaml:10:44: an anonymous mapping has no device");
-  EXPECT_EQ(scenarioErrorOf(head + "      - {anonymous: 2M}\n" + tail),
+  EXPECT_EQ(scenarioErrorOf(kOneBarHead + "      - {anonymous: 2M}\n" + kOneBarTail),
             "bad.yaml:10:9: an anonymous mapping needs a name");
-  EXPECT_EQ(scenarioErrorOf(head + "      - {name: ram, anonymous: 5000}\n" + tail),
+  EXPECT_EQ(scenarioErrorOf(kOneBarHead + "      - {name: ram, anonymous: 5000}\n" + kOneBarTail),
             "bad.yaml:10:32: anonymous must be a non-zero multiple of 4K");
 }
 

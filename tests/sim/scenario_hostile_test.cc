@@ -8,7 +8,7 @@
 #include <string>
 
 #include "report/report.h"
-#include "scenario_error.h"
+#include "scenario_helpers.h"
 #include "sim/scenario.h"
 
 namespace vfiomm::sim {

@@ -11,7 +11,7 @@
 
 #include "base/byte_format.h"
 #include "report/report.h"
-#include "scenario_error.h"
+#include "scenario_helpers.h"
 #include "source_dir.h"
 
 namespace vfiomm::sim {
