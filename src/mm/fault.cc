@@ -65,17 +65,31 @@ bool hugeOrderAllowed(const Vma& vma, unsigned order) {
   return !vma.mm().profile().thpSysfsGatesPfnmap || thpSysfsAllows(vma);
 }
 
+// vmf->pud and vmf->pmd: where __handle_mm_fault() has got to in the table.
+// Each level's slot is found from the one above it, so one fault walks down
+// from the PGD once, as the kernel's does.
+struct FaultSlots {
+  PageTable::Slot pud;
+  PageTable::Slot pmd;
+};
+
+// pud_alloc() from the PGD, pmd_alloc() from vmf->pud.
+PageTable::WalkStatus allocSlot(PageTable& pt, VirtAddr va, PtLevel level, FaultSlots& slots) {
+  if (level == PtLevel::kPud) return pt.slotAt(va, PtLevel::kPud, true, &slots.pud);
+  return pt.slotBelow(slots.pud, va, true, &slots.pmd);
+}
+
 // create_huge_pud / create_huge_pmd, or the already-a-leaf cases.
 // Returns kFallback when the next smaller level is to be tried.
-VmFaultResult hugeLevel(VmFault& vmf, PtLevel level) {
+VmFaultResult hugeLevel(VmFault& vmf, PtLevel level, FaultSlots& slots) {
   Vma& vma = *vmf.vma;
   PageTable& pt = vma.mm().pageTable();
-  PageTable::Slot slot;
-  switch (pt.slotAt(vmf.address, level, true, &slot)) {
+  switch (allocSlot(pt, vmf.address, level, slots)) {
     case PageTable::WalkStatus::kOk: break;
     case PageTable::WalkStatus::kHugeAbove: return vmfault::kNone;  // raced: retry the access
     default: return vmfault::kOom;
   }
+  const PageTable::Slot& slot = level == PtLevel::kPud ? slots.pud : slots.pmd;
   const unsigned order = levelOrder(level);
   const uint64_t e = slot.entry->load(std::memory_order_acquire);
   const bool write = (vmf.flags & faultflag::kWrite) != 0;
@@ -99,10 +113,10 @@ VmFaultResult hugeLevel(VmFault& vmf, PtLevel level) {
 }
 
 // handle_pte_fault -> do_pte_missing -> do_fault -> __do_fault.
-VmFaultResult pteLevel(VmFault& vmf) {
+VmFaultResult pteLevel(VmFault& vmf, const PageTable::Slot& pmd) {
   Vma& vma = *vmf.vma;
   PageTable::Slot slot;
-  const auto st = vma.mm().pageTable().slotAt(vmf.address, PtLevel::kPte, false, &slot);
+  const auto st = vma.mm().pageTable().slotBelow(pmd, vmf.address, false, &slot);
   if (st == PageTable::WalkStatus::kHugeAbove) return vmfault::kNone;
   if (st == PageTable::WalkStatus::kOk && !pte::isNone(slot.entry->load(std::memory_order_acquire)))
     return vmfault::kNone;  // spurious: someone installed it
@@ -120,13 +134,14 @@ VmFaultResult pteLevel(VmFault& vmf) {
 
 // `order`: the page order of the level whose answer is returned.
 VmFaultResult handleMmFaultInner(VmFault& vmf, unsigned& order) {
+  FaultSlots slots;
   for (PtLevel level : {PtLevel::kPud, PtLevel::kPmd}) {
-    const VmFaultResult ret = hugeLevel(vmf, level);
+    const VmFaultResult ret = hugeLevel(vmf, level, slots);
     order = levelOrder(level);
     if (!(ret & vmfault::kFallback)) return ret;
   }
   order = 0;
-  return pteLevel(vmf);
+  return pteLevel(vmf, slots.pmd);
 }
 
 // The span of a fault: who takes it, where, and what came of it.

@@ -75,6 +75,10 @@ class PageTable {
   // protects their parent entry; without it a missing table is kAbsent. A huge
   // leaf above `level` stops the walk with kHugeAbove.
   WalkStatus slotAt(VirtAddr va, PtLevel level, bool alloc, Slot* out);
+  // One level of that: the slot for `va` in the table the directory entry
+  // `dir` points to, as __handle_mm_fault() goes from vmf->pud to vmf->pmd
+  // (pmd_alloc) and on to the PTE without walking from the PGD again.
+  WalkStatus slotBelow(const Slot& dir, VirtAddr va, bool alloc, Slot* out);
   // The lock that protects the entries of the slot's table.
   SpinLock& ptlFor(const Slot& slot);
   SpinLock& pageTableLock() { return pageTableLock_; }

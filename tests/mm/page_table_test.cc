@@ -72,6 +72,38 @@ TEST(PageTable, HugeLeavesNeedNoLowerTables) {
             PageTable::WalkStatus::kHugeAbove);
 }
 
+// The fault path steps from vmf->pud to vmf->pmd to the PTE with
+// slotBelow(): each step must land where a walk from the PGD lands, and
+// keep its answers for a hole and for a huge leaf above.
+TEST(PageTable, SlotBelowStepsDownAsTheWalkFromThePgdDoes) {
+  testing::BoundContext bound;
+  PageTableArena arena;
+  PageTable pt(arena);
+  const VirtAddr va(0x7f0000201000);
+  PageTable::Slot pud;
+  ASSERT_EQ(pt.slotAt(va, PtLevel::kPud, true, &pud), PageTable::WalkStatus::kOk);
+  PageTable::Slot pmd;
+  EXPECT_EQ(pt.slotBelow(pud, va, false, &pmd), PageTable::WalkStatus::kAbsent);
+  EXPECT_EQ(pt.tablePages(PtLevel::kPmd), 0U);
+  ASSERT_EQ(pt.slotBelow(pud, va, true, &pmd), PageTable::WalkStatus::kOk);
+  EXPECT_EQ(pt.tablePages(PtLevel::kPmd), 1U);
+  PageTable::Slot fromPgd;
+  ASSERT_EQ(pt.slotAt(va, PtLevel::kPmd, false, &fromPgd), PageTable::WalkStatus::kOk);
+  EXPECT_EQ(pmd.entry, fromPgd.entry);
+  EXPECT_EQ(pmd.table, fromPgd.table);
+  EXPECT_EQ(pmd.level, PtLevel::kPmd);
+  PageTable::Slot pteSlot;
+  ASSERT_EQ(pt.slotBelow(pmd, va, true, &pteSlot), PageTable::WalkStatus::kOk);
+  ASSERT_EQ(pt.slotAt(va, PtLevel::kPte, false, &fromPgd), PageTable::WalkStatus::kOk);
+  EXPECT_EQ(pteSlot.entry, fromPgd.entry);
+  EXPECT_EQ(pteSlot.level, PtLevel::kPte);
+  // A huge leaf in the PMD entry of another 2 MiB block stops the step.
+  const VirtAddr huge(0x7f0000400000);
+  ASSERT_TRUE(install(pt, huge, PtLevel::kPmd, Pfn(0x4000000)));
+  ASSERT_EQ(pt.slotBelow(pud, huge, false, &pmd), PageTable::WalkStatus::kOk);
+  EXPECT_EQ(pt.slotBelow(pmd, huge + kPageSize, true, &pteSlot), PageTable::WalkStatus::kHugeAbove);
+}
+
 // mm-pfnmap.md §8.4: the MMU ignores the pfn bits below the leaf's order.
 TEST(PageTable, HUGE_05_MisalignedHugePfnTranslatesRoundedDown) {
   testing::BoundContext bound;
