@@ -313,24 +313,39 @@ SpinLock& PageTable::lockForTable(PageTablePage* table, PtLevel level) {
 
 SpinLock& PageTable::ptlFor(const Slot& slot) { return lockForTable(slot.table, slot.level); }
 
-// The MMU's walk stays a loop of its own rather than an operation over
-// walk(): it follows one address, takes no lock, allocates nothing and runs
-// on every TLB miss (BM_TlbMissWalk), where the range walker's per-level
-// bounds arithmetic would be pure cost.
-PageTable::Translation PageTable::translate(VirtAddr va) const {
-  const PageTablePage* t = pgd_;
-  for (PtLevel level = PtLevel::kPgd;; level = levelBelow(level)) {
-    const uint64_t e = t->entries[va.tableIndex(level)].load(std::memory_order_acquire);
-    if (!pte::isPresent(e)) return {};
-    if (level == PtLevel::kPte || (level != PtLevel::kPgd && pte::isHugeLeaf(e))) {
-      // The MMU ignores the pfn bits below the leaf's size (mm-pfnmap.md §8.4).
-      const uint64_t pages = levelSize(level) >> kPageShift;
-      const uint64_t base = pte::pfnOf(e).value() & ~(pages - 1);
-      const uint64_t index = (va.value() & (levelSize(level) - 1)) >> kPageShift;
-      return {true, level, e, Pfn(base + index)};
-    }
-    t = pte::tableOf(e);
+namespace {
+
+// The leaf `e` of `level` that maps `va`.
+PageTable::Translation leafTranslation(PtLevel level, uint64_t e, VirtAddr va) {
+  // The MMU ignores the pfn bits below the leaf's size (mm-pfnmap.md §8.4).
+  const uint64_t pages = levelSize(level) >> kPageShift;
+  const uint64_t base = pte::pfnOf(e).value() & ~(pages - 1);
+  const uint64_t index = (va.value() & (levelSize(level) - 1)) >> kPageShift;
+  return {true, level, e, Pfn(base + index)};
+}
+
+// One level of the MMU's walk, the level a template argument so that the
+// four levels unroll with their shifts and tests folded, as walkLevel()s do.
+template <PtLevel L>
+PageTable::Translation translateAt(const PageTablePage* t, VirtAddr va) {
+  const uint64_t e = t->entries[va.tableIndex(L)].load(std::memory_order_acquire);
+  if (!pte::isPresent(e)) return {};
+  if constexpr (L == PtLevel::kPte) {
+    return leafTranslation(L, e, va);
+  } else {
+    // A PGD entry always points to a table (no 512 GiB pages).
+    if (L != PtLevel::kPgd && pte::isHugeLeaf(e)) return leafTranslation(L, e, va);
+    return translateAt<levelBelow(L)>(pte::tableOf(e), va);
   }
+}
+
+}  // namespace
+
+// The MMU's walk stays apart from walk(): it follows one address, takes no
+// lock, allocates nothing and runs on every TLB miss (BM_TlbMissWalk), where
+// the range walker's per-level bounds arithmetic would be pure cost.
+PageTable::Translation PageTable::translate(VirtAddr va) const {
+  return translateAt<PtLevel::kPgd>(pgd_, va);
 }
 
 // A loop of its own too: a lookup of one address needs none of walk()'s
