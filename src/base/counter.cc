@@ -1,8 +1,7 @@
 #include "base/counter.h"
 
-#include <functional>
+#include <atomic>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/assert.h"
@@ -82,13 +81,48 @@ CounterSet* CounterSet::bind(CounterSet* set) {
   return previous;
 }
 
-// The thread's pthread handle is the address of its descriptor, and
-// threads' descriptors lie a stack apart; bits above the page offset
-// spread consecutive threads over the shards.
-unsigned CounterSet::pickShard() {
-  tShard = static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()) >> 12) %
-           kShards;
-  return tShard;
+namespace {
+
+// Bit s: shard s is some live thread's. The shared shard is never claimed.
+std::atomic<uint32_t> claimedShards{0};
+static_assert(CounterSet::kShards <= 32);
+
+// The calling thread's claim, given back when the thread exits. Adds that
+// come later still (another thread_local's destructor) go to the shared
+// shard: the claimed one may already be another thread's.
+struct ShardClaim {
+  unsigned shard = CounterSet::kSharedShard;
+  unsigned* threadShard = nullptr;  // the thread's CounterSet::tShard
+  ~ShardClaim() {
+    if (shard == CounterSet::kSharedShard) return;
+    *threadShard = CounterSet::kSharedShard;
+    // Release: the next owner's first load sees this thread's last store.
+    claimedShards.fetch_and(~(uint32_t{1} << shard), std::memory_order_release);
+  }
+};
+
+thread_local ShardClaim shardClaim;
+
+}  // namespace
+
+unsigned CounterSet::claimShard() {
+  uint32_t claimed = claimedShards.load(std::memory_order_relaxed);
+  unsigned shard = kSharedShard;
+  for (;;) {
+    const uint32_t free = ~claimed & ((uint32_t{1} << kSharedShard) - 1);
+    if (free == 0) break;
+    const unsigned s = static_cast<unsigned>(__builtin_ctz(free));
+    // Acquire: the previous owner's stores to the shard happen before ours.
+    if (claimedShards.compare_exchange_weak(claimed, claimed | (uint32_t{1} << s),
+                                            std::memory_order_acquire, std::memory_order_relaxed)) {
+      shard = s;
+      break;
+    }
+  }
+  shardClaim.shard = shard;
+  shardClaim.threadShard = &tShard;
+  tShard = shard;
+  return shard;
 }
 
 }  // namespace vfiomm

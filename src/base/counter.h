@@ -8,9 +8,13 @@
 //
 // A CounterSet is sharded so that the fault path of many threads can bump a
 // counter without bouncing one cache line: a thread always adds to "its"
-// shard and a reader sums the shards. Snapshots are read by typed handle
-// or by dotted name ("mm.fault.pte"); a name nobody registered is a bug,
-// never a silent 0.
+// shard and a reader sums the shards. A shard has one writer at a time, as a
+// per-CPU vm_event counter has (this_cpu_add() is a plain add): a thread
+// claims a free shard at its first add and gives it back when it exits, so
+// its adds are a load and a store, no locked instruction. A thread that
+// finds every shard claimed adds atomically to the one shard kept shared. Snapshots are read by
+// typed handle or by dotted name ("mm.fault.pte"); a name nobody registered is a bug, never a
+// silent 0.
 #pragma once
 
 #include <array>
@@ -64,16 +68,25 @@ class CounterSnapshot {
 class CounterSet {
  public:
   static constexpr unsigned kMaxCounters = 128;
-  static constexpr unsigned kShards = 8;
+  static constexpr unsigned kShards = 16;
+  // The last shard is never claimed: the threads that found none free.
+  static constexpr unsigned kSharedShard = kShards - 1;
 
   CounterSet();
   CounterSet(const CounterSet&) = delete;
   CounterSet& operator=(const CounterSet&) = delete;
 
   void add(const Counter& counter, uint64_t n) {
-    shards_[shardIndex()].values[counter.index()].fetch_add(n, std::memory_order_relaxed);
+    const unsigned shard = shardIndex();
+    std::atomic<uint64_t>& value = shards_[shard].values[counter.index()];
+    if (shard == kSharedShard) [[unlikely]]
+      value.fetch_add(n, std::memory_order_relaxed);
+    else  // this thread's alone
+      value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   uint64_t read(const Counter& counter) const;
+  // The shard the calling thread adds to, claimed now if it has none (tests).
+  static unsigned threadShard() { return shardIndex(); }
   CounterSnapshot snapshot() const;
 
   // The set the calling thread counts into; a thread that runs model code
@@ -90,14 +103,14 @@ class CounterSet {
   struct alignas(64) Shard {
     std::array<std::atomic<uint64_t>, kMaxCounters> values{};
   };
-  // Inline, with the shard picked at the thread's first add: every counter
+  // Inline, with the shard claimed at the thread's first add: every counter
   // bump of the fault path asks.
   static unsigned shardIndex() {
     if (tShard == kNoShard) [[unlikely]]
-      return pickShard();
+      return claimShard();
     return tShard;
   }
-  static unsigned pickShard();
+  static unsigned claimShard();
   [[noreturn]] static void unbound();
 
   static constexpr unsigned kNoShard = ~0u;

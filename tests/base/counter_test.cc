@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <thread>
 #include <vector>
 
@@ -38,6 +39,46 @@ TEST(Counter, SumsEveryThreadsShard) {
   EXPECT_EQ(set.snapshot().get(testEvents), 40005U);
   EXPECT_EQ(testEvents.description(), "events counted by counter_test");
   EXPECT_EQ(Counter::byName("test.counter.events"), &testEvents);
+}
+
+// Each live thread owns its shard and adds to it without a locked
+// instruction; threads past the claimable shards share the last one,
+// atomically. Every thread claims before any adds and stays alive until all
+// have added, so the claims overlap; the sum must still be exact.
+TEST(Counter, LiveThreadsOwnTheirShardsAndTheRestShareOneAtomically) {
+  CounterSet set;
+  constexpr unsigned kThreads = 2 * CounterSet::kShards;
+  constexpr uint64_t kAdds = 20000;
+  std::barrier<> claimed(kThreads);
+  std::barrier<> counted(kThreads);
+  std::vector<unsigned> shards(kThreads);
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      const Bound inThread(set);
+      shards[t] = CounterSet::threadShard();
+      claimed.arrive_and_wait();
+      for (uint64_t i = 0; i < kAdds; ++i) testEvents.add();
+      counted.arrive_and_wait();
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(set.read(testEvents), kThreads * kAdds);
+  std::vector<unsigned> owners(CounterSet::kShards, 0);
+  for (unsigned s : shards) ++owners[s];
+  for (unsigned s = 0; s < CounterSet::kSharedShard; ++s)
+    EXPECT_LE(owners[s], 1U) << "shard " << s << " has two live owners";
+  // This thread may hold one too; every other claimable shard went to one.
+  EXPECT_GE(owners[CounterSet::kSharedShard], kThreads - CounterSet::kSharedShard);
+}
+
+// A thread that exits gives its shard back: the next threads claim again
+// rather than fall back to the shared shard.
+TEST(Counter, AnExitedThreadsShardIsClaimedAgain) {
+  for (int round = 0; round < 3 * static_cast<int>(CounterSet::kShards); ++round) {
+    unsigned shard = CounterSet::kSharedShard;
+    std::thread([&shard] { shard = CounterSet::threadShard(); }).join();
+    EXPECT_NE(shard, CounterSet::kSharedShard) << "round " << round;
+  }
 }
 
 TEST(Counter, EachSetCountsApart) {
