@@ -348,20 +348,12 @@ PageTable::Translation PageTable::translate(VirtAddr va) const {
   return translateAt<PtLevel::kPgd>(pgd_, va);
 }
 
-// A loop of its own too: a lookup of one address needs none of walk()'s
-// range bounds, and the fault path does several per 4 KiB fault, where going
-// through walk() cost about 9 % of BM_FaultPte. Tables are allocated as walk()
-// allocates them.
-PageTable::WalkStatus PageTable::slotAt(VirtAddr va, PtLevel level, bool alloc, Slot* out) {
-  Slot slot{&pgd_->entries[va.tableIndex(PtLevel::kPgd)], pgd_, PtLevel::kPgd};
-  while (slot.level > level) {
-    if (const WalkStatus st = slotBelow(slot, va, alloc, &slot); st != WalkStatus::kOk) return st;
-  }
-  *out = slot;
-  return WalkStatus::kOk;
-}
-
-PageTable::WalkStatus PageTable::slotBelow(const Slot& dir, VirtAddr va, bool alloc, Slot* out) {
+// The table below the directory entry `dir`, allocated if missing and
+// `alloc` (pud_alloc / pmd_alloc / pte_alloc). Inline, and the slots built
+// from registers, so that the lookups below keep them there: a Slot stored
+// field by field and reloaded whole cannot be forwarded from the stores.
+inline PageTable::WalkStatus PageTable::tableBelow(const Slot& dir, bool alloc,
+                                                   PageTablePage** table) {
   uint64_t e = dir.entry->load(std::memory_order_acquire);
   if (!pte::isPresent(e)) {
     if (!alloc) return WalkStatus::kAbsent;
@@ -370,7 +362,27 @@ PageTable::WalkStatus PageTable::slotBelow(const Slot& dir, VirtAddr va, bool al
   }
   // A PGD entry always points to a table (no 512 GiB pages).
   if (dir.level != PtLevel::kPgd && pte::isHugeLeaf(e)) return WalkStatus::kHugeAbove;
-  PageTablePage* t = pte::tableOf(e);
+  *table = pte::tableOf(e);
+  return WalkStatus::kOk;
+}
+
+// A loop of its own too: a lookup of one address needs none of walk()'s
+// range bounds, and the fault path does several per 4 KiB fault, where going
+// through walk() cost about 9 % of BM_FaultPte. Tables are allocated as walk()
+// allocates them.
+PageTable::WalkStatus PageTable::slotAt(VirtAddr va, PtLevel level, bool alloc, Slot* out) {
+  PageTablePage* t = pgd_;
+  for (PtLevel l = PtLevel::kPgd; l > level; l = levelBelow(l)) {
+    const Slot dir{&t->entries[va.tableIndex(l)], t, l};
+    if (const WalkStatus st = tableBelow(dir, alloc, &t); st != WalkStatus::kOk) return st;
+  }
+  *out = Slot{&t->entries[va.tableIndex(level)], t, level};
+  return WalkStatus::kOk;
+}
+
+PageTable::WalkStatus PageTable::slotBelow(const Slot& dir, VirtAddr va, bool alloc, Slot* out) {
+  PageTablePage* t = nullptr;
+  if (const WalkStatus st = tableBelow(dir, alloc, &t); st != WalkStatus::kOk) return st;
   const PtLevel level = levelBelow(dir.level);
   *out = Slot{&t->entries[va.tableIndex(level)], t, level};
   return WalkStatus::kOk;

@@ -133,6 +133,8 @@ class PageTable {
   // or none when no table could be allocated. By value, so that the walks'
   // entries stay in registers.
   uint64_t allocTableFor(Slot slot);
+  // The step of slotAt() and slotBelow(): the table below `dir`.
+  WalkStatus tableBelow(const Slot& dir, bool alloc, PageTablePage** table);
   // Where this class takes table pages from the arena and gives them back.
   PageTablePage* allocTable(PtLevel level);
   void freeTable(PageTablePage* table, PtLevel level);
