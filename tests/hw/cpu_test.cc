@@ -302,6 +302,48 @@ TEST_F(CpuTest, ShootdownWaitsForTheAccessInFlight) {
   machine.unregisterRegion(device);
 }
 
+TEST(CpuLockTest, ZAP_04_TheOwnSideWaitsForAnotherSidesTurn) {
+  testing::BoundContext bound;
+  CpuLock lock;
+  LockWaitHook hook;
+  SchedHook* previous = setSchedHook(&hook);
+  std::atomic<bool> otherDone{false};
+  bool ownSawOtherDone = false;
+  lock.lock(CpuLock::Side::kOther);
+  testing::BoundThread own(bound.context(), [&] {
+    lock.lock(CpuLock::Side::kOwn);
+    ownSawOtherDone = otherDone.load();
+    lock.unlock(CpuLock::Side::kOwn);
+  });
+  while (!hook.waited.load()) std::this_thread::yield();  // the own side spins
+  otherDone.store(true);
+  lock.unlock(CpuLock::Side::kOther);
+  own.join();
+  setSchedHook(previous);
+  EXPECT_TRUE(ownSawOtherDone);
+}
+
+TEST(CpuLockTest, TheOwnSideFencesAfterAnotherSidesTurnForAFixedNumberOfTakes) {
+  CpuLock lock;
+  // Without membarrier the own side is always fenced.
+  const bool asymmetric = lock.ownSideUnfenced();
+  lock.lock(CpuLock::Side::kOther);
+  lock.unlock(CpuLock::Side::kOther);
+  EXPECT_FALSE(lock.ownSideUnfenced());
+  for (unsigned i = 1; i < CpuLock::kFencedTakes; ++i) {
+    lock.lock(CpuLock::Side::kOwn);
+    lock.unlock(CpuLock::Side::kOwn);
+  }
+  EXPECT_FALSE(lock.ownSideUnfenced());
+  lock.lock(CpuLock::Side::kOwn);
+  lock.unlock(CpuLock::Side::kOwn);
+  EXPECT_EQ(lock.ownSideUnfenced(), asymmetric);
+  // A take by another side while the own side is unfenced fences it again.
+  lock.lock(CpuLock::Side::kOther);
+  lock.unlock(CpuLock::Side::kOther);
+  EXPECT_FALSE(lock.ownSideUnfenced());
+}
+
 // A device file whose fault handler maps RAM pages from `base` on, one 4 KiB
 // special PTE per fault, as the address-space design does with a BAR.
 class FakeBarOps final : public VmOperations {
