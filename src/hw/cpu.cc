@@ -158,7 +158,8 @@ inline bool Cpu::tryAccess(VirtAddr va, unsigned size, bool write, uint64_t& val
   return true;
 }
 
-AccessResult Cpu::access(VirtAddr va, unsigned size, bool write, uint64_t value) {
+template <bool write>
+AccessResult Cpu::access(VirtAddr va, unsigned size, uint64_t value) {
   // The hit this function exists for, kept free of calls so that it needs
   // no stack frame: the lock's own side without its exchange, the TLB's
   // front without its arrays, plain memory whose page the entry holds.
@@ -178,6 +179,9 @@ AccessResult Cpu::access(VirtAddr va, unsigned size, bool write, uint64_t value)
   }
   return accessSlow(va, size, write, value);
 }
+
+template AccessResult Cpu::access<false>(VirtAddr va, unsigned size, uint64_t value);
+template AccessResult Cpu::access<true>(VirtAddr va, unsigned size, uint64_t value);
 
 [[gnu::noinline]] AccessResult Cpu::accessSlow(VirtAddr va, unsigned size, bool write,
                                                uint64_t value) {

@@ -154,10 +154,10 @@ class Cpu {
   // that thread: it keeps the CPU until the access returns, page fault
   // included.
   AccessResult load(VirtAddr va, unsigned size) EXCLUDES(lock_) {
-    return access(va, size, false, 0);
+    return access<false>(va, size, 0);
   }
   AccessResult store(VirtAddr va, unsigned size, uint64_t value) EXCLUDES(lock_) {
-    return access(va, size, true, value);
+    return access<true>(va, size, value);
   }
 
   // --- TLB maintenance: each waits for an access in flight on this CPU ----------
@@ -194,7 +194,9 @@ class Cpu {
   };
 
  private:
-  AccessResult access(VirtAddr va, unsigned size, bool write, uint64_t value) EXCLUDES(lock_);
+  // One instance per direction: the hit path tests `write` at compile time.
+  template <bool write>
+  AccessResult access(VirtAddr va, unsigned size, uint64_t value) EXCLUDES(lock_);
   // The side of the CPU lock the calling thread takes: a flush from inside
   // this CPU's own page fault is the CPU's own work.
   CpuLock::Side side() const {
