@@ -323,6 +323,45 @@ TEST(CpuLockTest, ZAP_04_TheOwnSideWaitsForAnotherSidesTurn) {
   EXPECT_TRUE(ownSawOtherDone);
 }
 
+TEST(CpuLockTest, ZAP_04_BothSidesExcludeEachOther) {
+  // Each side increments a shared count with a load and a store (no
+  // read-modify-write) under the lock, the own side for as long as the
+  // other one takes it: an overlap of the two sides, such as a missing
+  // barrier between a side's store and its load, loses increments. Where
+  // membarrier works, the other side waits for the own side to drop its
+  // exchange before each take, so that every take pays the membarrier.
+  constexpr uint64_t kOtherTakes = 200;
+  testing::BoundContext bound;
+  CpuLock lock;
+  const bool asymmetric = lock.ownSideUnfenced();
+  std::atomic<uint64_t> count{0};
+  std::atomic<bool> otherDone{false};
+  std::latch start(2);
+  const auto increment = [&] {
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  };
+  uint64_t ownTakes = 0;
+  testing::BoundThread own(bound.context(), [&] {
+    start.arrive_and_wait();
+    while (!otherDone.load(std::memory_order_relaxed)) {
+      lock.lock(CpuLock::Side::kOwn);
+      increment();
+      lock.unlock(CpuLock::Side::kOwn);
+      ++ownTakes;
+    }
+  });
+  start.arrive_and_wait();
+  for (uint64_t i = 0; i < kOtherTakes; ++i) {
+    while (asymmetric && !lock.ownSideUnfenced()) std::this_thread::yield();
+    lock.lock(CpuLock::Side::kOther);
+    increment();
+    lock.unlock(CpuLock::Side::kOther);
+  }
+  otherDone.store(true);
+  own.join();
+  EXPECT_EQ(count.load(), ownTakes + kOtherTakes);
+}
+
 TEST(CpuLockTest, TheOwnSideFencesAfterAnotherSidesTurnForAFixedNumberOfTakes) {
   CpuLock lock;
   // Without membarrier the own side is always fenced.
