@@ -31,16 +31,16 @@ class PhysMemMap;
 // access, so it takes the lock without a locked read-modify-write: it stores
 // "busy" and then reads whether another side waits, and the other side
 // stores "waiting" and then reads "busy" (Dekker). Each side needs a full
-// barrier between its store and its load; the other side pays for both with
+// barrier between its store and its load. The other side's is an exchange,
+// and it pays for the own side's too with
 // membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full barrier
 // on every CPU running a thread of the process, so the own side's barrier is
-// a compiler fence. A membarrier costs a system call and an IPI per host
-// CPU, so the own side turns to a real barrier (an exchange) after another
-// side's first take, and back only after kFencedTakes takes of its own
-// without one in between: a CPU flushed often pays the exchange, as before,
-// and one flushed rarely pays one membarrier per flush. Without membarrier
-// (an old kernel, a sandbox, ThreadSanitizer, which cannot see it) the own
-// side always uses the exchange.
+// a compiler fence. A membarrier costs a system call and an IPI per host CPU
+// running a thread of the process, so the own side turns to a real barrier (an exchange) after
+// another side's first take, and back only after kFencedTakes takes of its own without one in
+// between: a CPU flushed often pays the exchange, as before, and one flushed rarely pays one
+// membarrier per flush. Without membarrier (an old kernel, a sandbox, ThreadSanitizer, which cannot
+// see it) the own side always uses the exchange.
 //
 // Other sides take turns through a ticket spinlock, first come, first
 // served, so a CPU thread issuing back-to-back accesses cannot starve a
