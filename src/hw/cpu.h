@@ -25,42 +25,108 @@ namespace vfiomm {
 
 class PhysMemMap;
 
-// A ticket spinlock: one atomic increment when free, and first come, first
+// The CPU lock. Two sides: the CPU's own (its accesses and context
+// switches, one instruction stream that never overlaps itself) and every
+// other thread's (a shootdown, a probe). The own side is the hot one, one per
+// access, so it takes the lock without a locked read-modify-write: it stores
+// "busy" and then reads whether another side waits, and the other side
+// stores "waiting" and then reads "busy" (Dekker). Each side needs a full
+// barrier between its store and its load. The other side's is an exchange,
+// and it pays for the own side's too with
+// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full barrier
+// on every CPU running a thread of the process, so the own side's barrier is
+// a compiler fence. A membarrier costs a system call and an IPI per host CPU
+// running a thread of the process, so the own side turns to a real barrier (an exchange) after
+// another side's first take, and back only after kFencedTakes takes of its own without one in
+// between: a CPU flushed often pays the exchange, as before, and one flushed rarely pays one
+// membarrier per flush. Without membarrier (an old kernel, a sandbox, ThreadSanitizer, which cannot
+// see it) the own side always uses the exchange.
+//
+// Other sides take turns through a ticket spinlock, first come, first
 // served, so a CPU thread issuing back-to-back accesses cannot starve a
-// shootdown waiting for its lock. Not a model lock: lockdep never sees it,
-// exactly as it never sees "interrupts are off".
+// shootdown: once one waits, the own side's next take waits for it. Not a
+// model lock: lockdep never sees it, exactly as it never sees "interrupts
+// are off".
 class CAPABILITY("cpu lock") CpuLock {
  public:
-  CpuLock() = default;
+  enum class Side {
+    kOwn,    // the CPU's own thread
+    kOther,  // any other thread
+  };
+
+  // Own-side takes between a take by another side and the return to the
+  // compiler fence: their exchanges (about 7 ns each) cost about as much as
+  // the membarrier (about 9 us with the CPU's thread running elsewhere) that
+  // the next take by another side then needs.
+  static constexpr unsigned kFencedTakes = 1024;
+
+  CpuLock();
   CpuLock(const CpuLock&) = delete;
   CpuLock& operator=(const CpuLock&) = delete;
 
-  void lock() ACQUIRE() {
-    const uint32_t ticket = next_.fetch_add(1, std::memory_order_relaxed);
-    if (serving_.load(std::memory_order_acquire) != ticket) [[unlikely]]
-      waitFor(ticket);
+  void lock(Side side) ACQUIRE() {
+    if (side == Side::kOwn)
+      lockOwn();
+    else
+      lockOther();
   }
-  void unlock() RELEASE() {
-    // Only the holder writes serving_, so load + store is the increment.
-    serving_.store(serving_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  void unlock(Side side) RELEASE() {
+    if (side == Side::kOwn)
+      ownBusy_.store(false, std::memory_order_release);
+    else
+      unlockOther();
   }
+
+  // The own side without the exchange or a wait: false when the exchange
+  // is due or another side waits (then lock(kOwn) does either).
+  bool tryLockOwn() TRY_ACQUIRE(true) {
+    if (fenced_.load(std::memory_order_relaxed)) [[unlikely]]
+      return false;
+    ownBusy_.store(true, std::memory_order_relaxed);
+    // The other side's membarrier() is the full barrier this needs.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (otherWaiting_.load(std::memory_order_acquire)) [[unlikely]] {
+      ownBusy_.store(false, std::memory_order_release);
+      return false;
+    }
+    return true;
+  }
+
+  // Whether the own side uses the compiler fence now (tests).
+  bool ownSideUnfenced() const { return !fenced_.load(std::memory_order_relaxed); }
 
  private:
-  void waitFor(uint32_t ticket);
+  void lockOwn() ACQUIRE() {
+    if (tryLockOwn()) [[likely]]
+      return;
+    lockOwnSlow();
+  }
+  // With the exchange, or after another side's turn.
+  void lockOwnSlow() ACQUIRE();
+  void markBusyFenced();
+  void lockOther() ACQUIRE();
+  void unlockOther() RELEASE();
 
+  std::atomic<bool> ownBusy_{false};       // written by the own side only
+  std::atomic<bool> otherWaiting_{false};  // written by the ticket holder only
+  // The own side needs a real barrier: another side set it, the own side
+  // clears it. Always set without membarrier.
+  std::atomic<bool> fenced_;
+  unsigned fencedTakesLeft_ = kFencedTakes;  // the own side's
   std::atomic<uint32_t> next_{0};
   std::atomic<uint32_t> serving_{0};
 };
 
 class SCOPED_CAPABILITY CpuLockGuard {
  public:
-  explicit CpuLockGuard(CpuLock& l) ACQUIRE(l) : l_(l) { l_.lock(); }
-  ~CpuLockGuard() RELEASE() { l_.unlock(); }
+  CpuLockGuard(CpuLock& l, CpuLock::Side side) ACQUIRE(l) : l_(l), side_(side) { l_.lock(side_); }
+  ~CpuLockGuard() RELEASE() { l_.unlock(side_); }
   CpuLockGuard(const CpuLockGuard&) = delete;
   CpuLockGuard& operator=(const CpuLockGuard&) = delete;
 
  private:
   CpuLock& l_;
+  const CpuLock::Side side_;
 };
 
 struct AccessResult {
@@ -88,10 +154,10 @@ class Cpu {
   // that thread: it keeps the CPU until the access returns, page fault
   // included.
   AccessResult load(VirtAddr va, unsigned size) EXCLUDES(lock_) {
-    return access(va, size, false, 0);
+    return access<false>(va, size, 0);
   }
   AccessResult store(VirtAddr va, unsigned size, uint64_t value) EXCLUDES(lock_) {
-    return access(va, size, true, value);
+    return access<true>(va, size, value);
   }
 
   // --- TLB maintenance: each waits for an access in flight on this CPU ----------
@@ -128,7 +194,16 @@ class Cpu {
   };
 
  private:
-  AccessResult access(VirtAddr va, unsigned size, bool write, uint64_t value) EXCLUDES(lock_);
+  // One instance per direction: the hit path tests `write` at compile time.
+  template <bool write>
+  AccessResult access(VirtAddr va, unsigned size, uint64_t value) EXCLUDES(lock_);
+  // The side of the CPU lock the calling thread takes: a flush from inside
+  // this CPU's own page fault is the CPU's own work.
+  CpuLock::Side side() const {
+    return current() == this ? CpuLock::Side::kOwn : CpuLock::Side::kOther;
+  }
+  // Everything but a hit of the TLB's front on plain memory.
+  AccessResult accessSlow(VirtAddr va, unsigned size, bool write, uint64_t value) EXCLUDES(lock_);
   // The access needed a page fault: handle it and retry until the access
   // completes or the fault delivers a signal.
   AccessResult faultAndRetry(UserContext& thread, VirtAddr va, unsigned size, bool write,
@@ -140,6 +215,8 @@ class Cpu {
       REQUIRES(lock_);
   // Page walk and TLB fill; nullptr when the walk faults.
   TlbEntry* walk(VirtAddr va, bool write) REQUIRES(lock_);
+  // The access to plain memory: `va`'s offset in `page`.
+  static void accessPage(HostPage& page, VirtAddr va, unsigned size, bool write, uint64_t& value);
   // The access through the region decoding the frame `e` maps `va` to (or
   // through none); refreshes what `e` caches about that memory.
   void accessRegion(TlbEntry& e, VirtAddr va, unsigned size, bool write, uint64_t& value)

@@ -65,6 +65,27 @@ Tlb::Tlb(const TlbGeometry& geometry)
 
 Tlb::~Tlb() { publishHits(); }
 
+TlbEntry* Tlb::lookupArrays(uint64_t mmId, VirtAddr va, bool write) {
+  for (Array& a : arrays_) {
+    const size_t slot = a.find(Array::tagOf(mmId, a.vpnOf(va)));
+    if (slot == kNoSlot) continue;
+    TlbEntry& e = a.entries_[slot];
+    if (write && !e.writable) [[unlikely]] {
+      dropFront();
+      a.invalidate(slot);
+      break;
+    }
+    a.touch(slot, ++clock_);
+    hit(a.level_);
+    // The arrays are searched 4 KiB first: while no entry changes, this
+    // search finds the same entry for any address of this 4 KiB page.
+    front_ = Front{Array::tagOf(mmId, va.value() >> kPageShift), &e, &a.lastUse_[slot], a.level_};
+    return &e;
+  }
+  miss();
+  return nullptr;
+}
+
 void Tlb::publishHits() {
   uint64_t hits = 0;
   for (const auto& h : stats_.hits) hits += h.load(std::memory_order_relaxed);
@@ -89,6 +110,7 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
   VFIOMM_ASSERT_MSG(mmId < (uint64_t{1} << kMmIdBits), "mm id does not fit a TLB tag");
   VFIOMM_ASSERT_MSG(va.value() < (uint64_t{1} << (kVpnBits + kPageShift)), "not a user address");
   VFIOMM_ASSERT_MSG(entry.pfnBase.isAligned(levelOrder(entry.level)), "misaligned leaf pfn");
+  dropFront();
   Array& a = arrayFor(entry.level);
   if (a.ways_ == 0) [[unlikely]]
     a.allocate();
@@ -103,6 +125,7 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
 
 uint64_t Tlb::flushRange(uint64_t mmId, VirtAddr start, VirtAddr end, unsigned strideShift) {
   publishHits();
+  dropFront();
   uint64_t pages = 0;
   for (uint64_t addr = start.value(); addr < end.value(); addr += uint64_t{1} << strideShift) {
     for (Array& a : arrays_) {
@@ -118,6 +141,7 @@ uint64_t Tlb::flushRange(uint64_t mmId, VirtAddr start, VirtAddr end, unsigned s
 
 void Tlb::flushMm(uint64_t mmId) {
   publishHits();
+  dropFront();
   for (Array& a : arrays_)
     for (size_t s = 0; s < a.tags_.size(); ++s)
       if (a.tags_[s] != 0 && Array::mmIdOfTag(a.tags_[s]) == mmId) a.invalidate(s);
@@ -127,6 +151,7 @@ void Tlb::flushMm(uint64_t mmId) {
 
 void Tlb::flushAll() {
   publishHits();
+  dropFront();
   for (Array& a : arrays_) std::fill(a.tags_.begin(), a.tags_.end(), 0);
   bump(stats_.fullFlushes);
   tlbFlushFull.add();
@@ -134,6 +159,7 @@ void Tlb::flushAll() {
 
 void Tlb::forgetRegions() {
   // An invalid entry's cache is never read: insert() overwrites it whole.
+  dropFront();
   for (Array& a : arrays_)
     for (size_t s = 0; s < a.tags_.size(); ++s) {
       if (a.tags_[s] == 0) continue;

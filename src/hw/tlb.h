@@ -88,20 +88,24 @@ class Tlb {
   // retry walks the (maybe since upgraded) page table. The entry stays valid
   // until the next call on this Tlb. Inline: this is most of a CPU access.
   TlbEntry* lookup(uint64_t mmId, VirtAddr va, bool write) {
-    for (Array& a : arrays_) {
-      const size_t slot = a.find(Array::tagOf(mmId, a.vpnOf(va)));
-      if (slot == kNoSlot) continue;
-      TlbEntry& e = a.entries_[slot];
-      if (write && !e.writable) [[unlikely]] {
-        a.invalidate(slot);
-        break;
-      }
-      a.touch(slot, ++clock_);
-      hit(a.level_);
-      return &e;
+    TlbEntry* e = front(mmId, va, write);
+    if (e != nullptr) [[likely]] {
+      hitFront();
+      return e;
     }
-    miss();
-    return nullptr;
+    return lookupArrays(mmId, va, write);
+  }
+  // The first half of a lookup that hits the front: the entry, or nullptr
+  // (then lookup() decides). Counts nothing, so a caller may drop it.
+  TlbEntry* front(uint64_t mmId, VirtAddr va, bool write) const {
+    if (front_.tag != Array::tagOf(mmId, va.value() >> kPageShift)) return nullptr;
+    if (write && !front_.entry->writable) return nullptr;
+    return front_.entry;
+  }
+  // The second half: what lookup() counts for the entry front() returned.
+  void hitFront() {
+    *front_.lastUse = ++clock_;
+    hit(front_.level);
   }
   // Whether any entry of `mmId` translates `va`; no statistics, no LRU
   // update (monitors and tests).
@@ -173,6 +177,11 @@ class Tlb {
   static constexpr uint64_t kTagValid = uint64_t{1} << 63;
   static_assert(kVpnBits + kMmIdBits == 63);
 
+  // The arrays' search behind the front (it counts exactly as a front hit).
+  TlbEntry* lookupArrays(uint64_t mmId, VirtAddr va, bool write);
+  // Forgets the front; every change to an entry of the arrays starts here.
+  void dropFront() { front_.tag = 0; }
+
   void hit(PtLevel level) {
     bump(stats_.hits[static_cast<size_t>(level)]);
     // The LRU clock ticks once per hit or fill, so this comes at least
@@ -188,7 +197,22 @@ class Tlb {
     stat.store(stat.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
+  // The last entry a lookup hit, in front of the arrays the way the
+  // hardware's first-level DTLB sits in front of its STLB, so that the next
+  // access to the same 4 KiB page finds it with one compare. Unlike the
+  // hardware's it is not a second level: it mirrors one entry of the arrays,
+  // a hit through it touches that entry's LRU time and counts as the arrays'
+  // hit would, and anything that changes an entry of the arrays drops it.
+  // So it changes no statistic, no eviction and no walk, only the cost.
+  struct Front {
+    uint64_t tag = 0;  // Array::tagOf(mm id, 4 KiB page number); 0: empty
+    TlbEntry* entry = nullptr;
+    uint64_t* lastUse = nullptr;  // the entry's LRU time in its array
+    PtLevel level = PtLevel::kPte;
+  };
+
   TlbGeometry geometry_;
+  Front front_;
   std::array<Array, 3> arrays_;
   uint64_t clock_ = 0;          // LRU time: one tick per lookup hit or insert
   uint64_t publishedHits_ = 0;  // the part of stats_.hits already in "tlb.hit"

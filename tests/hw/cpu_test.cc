@@ -302,6 +302,87 @@ TEST_F(CpuTest, ShootdownWaitsForTheAccessInFlight) {
   machine.unregisterRegion(device);
 }
 
+TEST(CpuLockTest, ZAP_04_TheOwnSideWaitsForAnotherSidesTurn) {
+  testing::BoundContext bound;
+  CpuLock lock;
+  LockWaitHook hook;
+  SchedHook* previous = setSchedHook(&hook);
+  std::atomic<bool> otherDone{false};
+  bool ownSawOtherDone = false;
+  lock.lock(CpuLock::Side::kOther);
+  testing::BoundThread own(bound.context(), [&] {
+    lock.lock(CpuLock::Side::kOwn);
+    ownSawOtherDone = otherDone.load();
+    lock.unlock(CpuLock::Side::kOwn);
+  });
+  while (!hook.waited.load()) std::this_thread::yield();  // the own side spins
+  otherDone.store(true);
+  lock.unlock(CpuLock::Side::kOther);
+  own.join();
+  setSchedHook(previous);
+  EXPECT_TRUE(ownSawOtherDone);
+}
+
+TEST(CpuLockTest, ZAP_04_BothSidesExcludeEachOther) {
+  // Each side increments a shared count with a load and a store (no
+  // read-modify-write) under the lock, the own side for as long as the
+  // other one takes it: an overlap of the two sides, such as a missing
+  // barrier between a side's store and its load, loses increments. Where
+  // membarrier works, the other side waits for the own side to drop its
+  // exchange before each take, so that every take pays the membarrier.
+  constexpr uint64_t kOtherTakes = 200;
+  testing::BoundContext bound;
+  CpuLock lock;
+  const bool asymmetric = lock.ownSideUnfenced();
+  std::atomic<uint64_t> count{0};
+  std::atomic<bool> otherDone{false};
+  std::latch start(2);
+  const auto increment = [&] {
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  };
+  uint64_t ownTakes = 0;
+  testing::BoundThread own(bound.context(), [&] {
+    start.arrive_and_wait();
+    while (!otherDone.load(std::memory_order_relaxed)) {
+      lock.lock(CpuLock::Side::kOwn);
+      increment();
+      lock.unlock(CpuLock::Side::kOwn);
+      ++ownTakes;
+    }
+  });
+  start.arrive_and_wait();
+  for (uint64_t i = 0; i < kOtherTakes; ++i) {
+    while (asymmetric && !lock.ownSideUnfenced()) std::this_thread::yield();
+    lock.lock(CpuLock::Side::kOther);
+    increment();
+    lock.unlock(CpuLock::Side::kOther);
+  }
+  otherDone.store(true);
+  own.join();
+  EXPECT_EQ(count.load(), ownTakes + kOtherTakes);
+}
+
+TEST(CpuLockTest, TheOwnSideFencesAfterAnotherSidesTurnForAFixedNumberOfTakes) {
+  CpuLock lock;
+  // Without membarrier the own side is always fenced.
+  const bool asymmetric = lock.ownSideUnfenced();
+  lock.lock(CpuLock::Side::kOther);
+  lock.unlock(CpuLock::Side::kOther);
+  EXPECT_FALSE(lock.ownSideUnfenced());
+  for (unsigned i = 1; i < CpuLock::kFencedTakes; ++i) {
+    lock.lock(CpuLock::Side::kOwn);
+    lock.unlock(CpuLock::Side::kOwn);
+  }
+  EXPECT_FALSE(lock.ownSideUnfenced());
+  lock.lock(CpuLock::Side::kOwn);
+  lock.unlock(CpuLock::Side::kOwn);
+  EXPECT_EQ(lock.ownSideUnfenced(), asymmetric);
+  // A take by another side while the own side is unfenced fences it again.
+  lock.lock(CpuLock::Side::kOther);
+  lock.unlock(CpuLock::Side::kOther);
+  EXPECT_FALSE(lock.ownSideUnfenced());
+}
+
 // A device file whose fault handler maps RAM pages from `base` on, one 4 KiB
 // special PTE per fault, as the address-space design does with a BAR.
 class FakeBarOps final : public VmOperations {

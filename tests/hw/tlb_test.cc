@@ -186,6 +186,54 @@ TEST(Tlb, StoreToReadOnlyEntryMissesAndDropsIt) {
   EXPECT_FALSE(tlb.probe(kMmA, page(7)));
 }
 
+TEST(Tlb, FrontHitCountsTicksAndTouchesAsTheArraysHitDoes) {
+  testing::BoundContext bound;
+  Tlb tlb(tinyGeometry());
+  tlb.insert(kMmA, page(0), leaf(PtLevel::kPte, 100));
+  tlb.insert(kMmA, page(4), leaf(PtLevel::kPte, 104));
+  // The first lookup of 0 searches the arrays, the next two hit the front;
+  // each counts a hit and ticks the LRU clock (the batches of "tlb.hit"
+  // follow it, CountsHitsAndMissesGlobally), and 0 stays the newer entry.
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_NE(tlb.lookup(kMmA, page(0) + 8 * i, false), nullptr);
+  EXPECT_EQ(tlb.stats().hits[0].load(), 3U);
+  EXPECT_EQ(tlb.stats().misses.load(), 0U);
+  tlb.insert(kMmA, page(8), leaf(PtLevel::kPte, 108));
+  EXPECT_TRUE(tlb.probe(kMmA, page(0)));
+  EXPECT_FALSE(tlb.probe(kMmA, page(4)));
+  // Another mm's page, or a store through a read-only entry, is not the
+  // front's: the arrays answer (a miss; the store drops the entry).
+  EXPECT_EQ(tlb.lookup(kMmB, page(0), false), nullptr);
+  tlb.insert(kMmA, page(1), leaf(PtLevel::kPte, 101, false));
+  ASSERT_NE(tlb.lookup(kMmA, page(1), false), nullptr);
+  EXPECT_EQ(tlb.lookup(kMmA, page(1), true), nullptr);
+  EXPECT_FALSE(tlb.probe(kMmA, page(1)));
+  EXPECT_EQ(tlb.stats().misses.load(), 2U);
+}
+
+TEST(Tlb, EveryChangeToTheArraysDropsTheFront) {
+  testing::BoundContext bound;
+  // One way per set: an insert into 0's set evicts the entry the front holds.
+  Tlb tlb(TlbGeometry{{4, 1}, {4, 1}, {4, 1}});
+  const auto frontOn = [&](uint64_t vpn) {
+    tlb.insert(kMmA, page(vpn), leaf(PtLevel::kPte, 100 + vpn));
+    ASSERT_NE(tlb.lookup(kMmA, page(vpn), false), nullptr);
+  };
+  frontOn(0);
+  tlb.insert(kMmA, page(4), leaf(PtLevel::kPte, 104));
+  EXPECT_EQ(tlb.lookup(kMmA, page(0), false), nullptr) << "evicted by an insert";
+  frontOn(0);
+  tlb.flushRange(kMmA, page(0), page(1), kPageShift);
+  EXPECT_EQ(tlb.lookup(kMmA, page(0), false), nullptr) << "invlpg";
+  frontOn(0);
+  tlb.flushMm(kMmA);
+  EXPECT_EQ(tlb.lookup(kMmA, page(0), false), nullptr) << "flush of the mm";
+  frontOn(0);
+  tlb.flushAll();
+  EXPECT_EQ(tlb.lookup(kMmA, page(0), false), nullptr) << "flush of all";
+  EXPECT_EQ(tlb.stats().misses.load(), 4U);
+  EXPECT_EQ(tlb.stats().hits[0].load(), 4U);
+}
+
 TEST(TlbDeathTest, BadGeometryOrLeafIsAModelBug) {
   EXPECT_DEATH(Tlb(TlbGeometry{{12, 4}, {8, 2}, {4, 2}}), "power of two");
   Tlb tlb(tinyGeometry());
