@@ -68,7 +68,7 @@ class CounterSnapshot {
 class CounterSet {
  public:
   static constexpr unsigned kMaxCounters = 128;
-  static constexpr unsigned kShards = 16;
+  static constexpr unsigned kShards = 8;
   // The last shard is never claimed: the threads that found none free.
   static constexpr unsigned kSharedShard = kShards - 1;
 

@@ -65,7 +65,7 @@ bool membarrierRegistered() {
 
 }  // namespace
 
-CpuLock::CpuLock() : fenced_(!membarrierRegistered()) {}
+bool CpuLock::asymmetric() { return membarrierRegistered(); }
 
 void CpuLock::markBusyFenced() {
   if (--fencedTakesLeft_ == 0) {

@@ -36,11 +36,13 @@ class PhysMemMap;
 // membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full barrier
 // on every CPU running a thread of the process, so the own side's barrier is
 // a compiler fence. A membarrier costs a system call and an IPI per host CPU
-// running a thread of the process, so the own side turns to a real barrier (an exchange) after
-// another side's first take, and back only after kFencedTakes takes of its own without one in
-// between: a CPU flushed often pays the exchange, as before, and one flushed rarely pays one
-// membarrier per flush. Without membarrier (an old kernel, a sandbox, ThreadSanitizer, which cannot
-// see it) the own side always uses the exchange.
+// running a thread of the process, so the own side uses a real barrier (an
+// exchange) for its first kFencedTakes takes, and for kFencedTakes again
+// after another side's take ends a stretch without: a CPU flushed often pays
+// the exchange, as before, one flushed rarely pays one membarrier per flush,
+// and a kernel torn down before its CPUs ran much (a test, a fuzz input)
+// pays none. Without membarrier (an old kernel, a sandbox, ThreadSanitizer,
+// which cannot see it) the own side always uses the exchange.
 //
 // Other sides take turns through a ticket spinlock, first come, first
 // served, so a CPU thread issuing back-to-back accesses cannot starve a
@@ -60,7 +62,7 @@ class CAPABILITY("cpu lock") CpuLock {
   // the next take by another side then needs.
   static constexpr unsigned kFencedTakes = 1024;
 
-  CpuLock();
+  CpuLock() = default;
   CpuLock(const CpuLock&) = delete;
   CpuLock& operator=(const CpuLock&) = delete;
 
@@ -94,6 +96,9 @@ class CAPABILITY("cpu lock") CpuLock {
 
   // Whether the own side uses the compiler fence now (tests).
   bool ownSideUnfenced() const { return !fenced_.load(std::memory_order_relaxed); }
+  // Whether this process has membarrier(), so that the own side can ever go
+  // without its exchange (tests).
+  static bool asymmetric();
 
  private:
   void lockOwn() ACQUIRE() {
@@ -109,9 +114,9 @@ class CAPABILITY("cpu lock") CpuLock {
 
   std::atomic<bool> ownBusy_{false};       // written by the own side only
   std::atomic<bool> otherWaiting_{false};  // written by the ticket holder only
-  // The own side needs a real barrier: another side set it, the own side
-  // clears it. Always set without membarrier.
-  std::atomic<bool> fenced_;
+  // The own side needs a real barrier: set from the start and by another
+  // side, cleared by the own side. Always set without membarrier.
+  std::atomic<bool> fenced_{true};
   unsigned fencedTakesLeft_ = kFencedTakes;  // the own side's
   std::atomic<uint32_t> next_{0};
   std::atomic<uint32_t> serving_{0};

@@ -333,7 +333,7 @@ TEST(CpuLockTest, ZAP_04_BothSidesExcludeEachOther) {
   constexpr uint64_t kOtherTakes = 200;
   testing::BoundContext bound;
   CpuLock lock;
-  const bool asymmetric = lock.ownSideUnfenced();
+  const bool asymmetric = CpuLock::asymmetric();
   std::atomic<uint64_t> count{0};
   std::atomic<bool> otherDone{false};
   std::latch start(2);
@@ -362,10 +362,19 @@ TEST(CpuLockTest, ZAP_04_BothSidesExcludeEachOther) {
   EXPECT_EQ(count.load(), ownTakes + kOtherTakes);
 }
 
-TEST(CpuLockTest, TheOwnSideFencesAfterAnotherSidesTurnForAFixedNumberOfTakes) {
+TEST(CpuLockTest, TheOwnSideFencesFirstAndAfterAnotherSidesTurnForAFixedNumberOfTakes) {
   CpuLock lock;
   // Without membarrier the own side is always fenced.
-  const bool asymmetric = lock.ownSideUnfenced();
+  const bool asymmetric = CpuLock::asymmetric();
+  // A new lock is fenced for as many takes as after another side's turn.
+  for (unsigned i = 1; i < CpuLock::kFencedTakes; ++i) {
+    lock.lock(CpuLock::Side::kOwn);
+    lock.unlock(CpuLock::Side::kOwn);
+  }
+  EXPECT_FALSE(lock.ownSideUnfenced());
+  lock.lock(CpuLock::Side::kOwn);
+  lock.unlock(CpuLock::Side::kOwn);
+  EXPECT_EQ(lock.ownSideUnfenced(), asymmetric);
   lock.lock(CpuLock::Side::kOther);
   lock.unlock(CpuLock::Side::kOther);
   EXPECT_FALSE(lock.ownSideUnfenced());
