@@ -11,10 +11,10 @@
 // shard and a reader sums the shards. A shard has one writer at a time, as a
 // per-CPU vm_event counter has (this_cpu_add() is a plain add): a thread
 // claims a free shard at its first add and gives it back when it exits, so
-// its adds are a load and a store, no locked instruction. A thread that
-// finds every shard claimed adds atomically to the one shard kept shared. Snapshots are read by
-// typed handle or by dotted name ("mm.fault.pte"); a name nobody registered is a bug, never a
-// silent 0.
+// its adds are a load and a store, no locked instruction; one that finds
+// none free adds atomically to the one shard kept shared. Snapshots are read
+// by typed handle or by dotted name ("mm.fault.pte"); a name nobody
+// registered is a bug, never a silent 0.
 #pragma once
 
 #include <array>
