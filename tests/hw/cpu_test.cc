@@ -366,30 +366,24 @@ TEST(CpuLockTest, TheOwnSideFencesFirstAndAfterAnotherSidesTurnForAFixedNumberOf
   CpuLock lock;
   // Without membarrier the own side is always fenced.
   const bool asymmetric = CpuLock::asymmetric();
-  // A new lock is fenced for as many takes as after another side's turn.
-  for (unsigned i = 1; i < CpuLock::kFencedTakes; ++i) {
-    lock.lock(CpuLock::Side::kOwn);
-    lock.unlock(CpuLock::Side::kOwn);
+  const auto ownTakes = [&lock](unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+      lock.lock(CpuLock::Side::kOwn);
+      lock.unlock(CpuLock::Side::kOwn);
+    }
+  };
+  // Round 0: a new lock is fenced for as many takes as after another
+  // side's turn; round 1: after such a turn.
+  for (int round = 0; round < 2; ++round) {
+    ownTakes(CpuLock::kFencedTakes - 1);
+    EXPECT_FALSE(lock.ownSideUnfenced()) << "round " << round;
+    ownTakes(1);
+    EXPECT_EQ(lock.ownSideUnfenced(), asymmetric) << "round " << round;
+    // A take by another side while the own side is unfenced fences it again.
+    lock.lock(CpuLock::Side::kOther);
+    lock.unlock(CpuLock::Side::kOther);
+    EXPECT_FALSE(lock.ownSideUnfenced()) << "round " << round;
   }
-  EXPECT_FALSE(lock.ownSideUnfenced());
-  lock.lock(CpuLock::Side::kOwn);
-  lock.unlock(CpuLock::Side::kOwn);
-  EXPECT_EQ(lock.ownSideUnfenced(), asymmetric);
-  lock.lock(CpuLock::Side::kOther);
-  lock.unlock(CpuLock::Side::kOther);
-  EXPECT_FALSE(lock.ownSideUnfenced());
-  for (unsigned i = 1; i < CpuLock::kFencedTakes; ++i) {
-    lock.lock(CpuLock::Side::kOwn);
-    lock.unlock(CpuLock::Side::kOwn);
-  }
-  EXPECT_FALSE(lock.ownSideUnfenced());
-  lock.lock(CpuLock::Side::kOwn);
-  lock.unlock(CpuLock::Side::kOwn);
-  EXPECT_EQ(lock.ownSideUnfenced(), asymmetric);
-  // A take by another side while the own side is unfenced fences it again.
-  lock.lock(CpuLock::Side::kOther);
-  lock.unlock(CpuLock::Side::kOther);
-  EXPECT_FALSE(lock.ownSideUnfenced());
 }
 
 // A device file whose fault handler maps RAM pages from `base` on, one 4 KiB
