@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "scenario_helpers.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
 
@@ -184,21 +185,7 @@ std::string name(const ::testing::TestParamInfo<DesignKind>& info) {
 // 4-entry fully associative LRU TLB has evicted each page 4 touches after
 // filling it, so every one of the 16 misses again.
 TEST(ScenarioTlb, OverrideReachesTheCpus) {
-  const std::string base = R"(name: tlb
-devices:
-  - name: d
-    bars:
-      - {index: 0, size: 64K, type: mem32}
-processes:
-  - name: p
-    open: [d]
-    mappings:
-      - {name: m, device: d, bar: 0}
-phases:
-  - name: touch
-    threads:
-      - {process: p, cpu: 0}
-  - name: retouch
+  const std::string base = kOneBarScenario + R"(  - name: retouch
     threads:
       - {process: p, cpu: 0}
 )";
