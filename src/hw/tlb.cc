@@ -77,13 +77,24 @@ TlbEntry* Tlb::lookupArrays(uint64_t mmId, VirtAddr va, bool write) {
     }
     a.touch(slot, ++clock_);
     hit(a.level_);
-    // The arrays are searched 4 KiB first: while no entry changes, this
-    // search finds the same entry for any address of this 4 KiB page.
-    front_ = Front{Array::tagOf(mmId, va.value() >> kPageShift), &e, &a.lastUse_[slot], a.level_};
+    const uint64_t mask = frontMask(va, a.level_);
+    front_ = Front{Array::tagOf(mmId, va.value() >> kPageShift) & mask, mask, &e, &a.lastUse_[slot],
+                   a.level_};
     return &e;
   }
   miss();
   return nullptr;
+}
+
+uint64_t Tlb::frontMask(VirtAddr va, PtLevel level) const {
+  // The arrays are searched 4 KiB first; while no entry changes (every
+  // change drops the front), the search finds the same entry for any
+  // address that no array before `level`'s holds.
+  for (const Array& a : arrays_) {
+    if (a.level_ == level) return ~((levelSize(level) >> kPageShift) - 1);
+    if (a.mayMapWithin1G(va)) break;
+  }
+  return ~uint64_t{0};
 }
 
 void Tlb::publishHits() {
@@ -116,7 +127,7 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
     a.allocate();
   const uint64_t tag = Array::tagOf(mmId, a.vpnOf(va));
   const size_t slot = a.slotFor(tag);
-  a.tags_[slot] = tag;
+  a.setTag(slot, tag);
   a.touch(slot, ++clock_);
   a.entries_[slot] = entry;
   bump(stats_.fills[static_cast<size_t>(entry.level)]);
@@ -152,7 +163,7 @@ void Tlb::flushMm(uint64_t mmId) {
 void Tlb::flushAll() {
   publishHits();
   dropFront();
-  for (Array& a : arrays_) std::fill(a.tags_.begin(), a.tags_.end(), 0);
+  for (Array& a : arrays_) a.invalidateAll();
   bump(stats_.fullFlushes);
   tlbFlushFull.add();
 }

@@ -14,6 +14,7 @@
 // 2048-entry array, so a mix of sizes sees up to twice the capacity.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -98,7 +99,7 @@ class Tlb {
   // The first half of a lookup that hits the front: the entry, or nullptr
   // (then lookup() decides). Counts nothing, so a caller may drop it.
   TlbEntry* front(uint64_t mmId, VirtAddr va, bool write) const {
-    if (front_.tag != Array::tagOf(mmId, va.value() >> kPageShift)) return nullptr;
+    if ((Array::tagOf(mmId, va.value() >> kPageShift) & front_.mask) != front_.tag) return nullptr;
     if (write && !front_.entry->writable) return nullptr;
     return front_.entry;
   }
@@ -155,12 +156,34 @@ class Tlb {
     // else a free way of its set, else the least recently used one.
     size_t slotFor(uint64_t tag) const;
     void touch(size_t slot, uint64_t now) { lastUse_[slot] = now; }
-    void invalidate(size_t slot) { tags_[slot] = 0; }
+    void setTag(size_t slot, uint64_t tag) {
+      invalidate(slot);
+      tags_[slot] = tag;
+      ++validIn_[bucketOf(tag)];
+    }
+    void invalidate(size_t slot) {
+      if (tags_[slot] == 0) return;
+      --validIn_[bucketOf(tags_[slot])];
+      tags_[slot] = 0;
+    }
+    void invalidateAll() {
+      std::fill(tags_.begin(), tags_.end(), 0);
+      validIn_.fill(0);
+    }
+    // Whether an entry of any mm may map an address of the 1 GiB-aligned
+    // range around `va`: false means certainly none.
+    bool mayMapWithin1G(VirtAddr va) const {
+      return validIn_[(va.value() >> kPudShift) % kBuckets] != 0;
+    }
     static uint64_t tagOf(uint64_t mmId, uint64_t vpn) {
       return kTagValid | (mmId << kVpnBits) | vpn;
     }
     static uint64_t mmIdOfTag(uint64_t tag) { return (tag & ~kTagValid) >> kVpnBits; }
     uint64_t vpnOf(VirtAddr va) const { return va.value() >> shift_; }
+    // The bucket of the 1 GiB-aligned range the entry `tag` lies in.
+    size_t bucketOf(uint64_t tag) const {
+      return ((tag & kVpnMask) >> (kPudShift - shift_)) % kBuckets;
+    }
 
     PtLevel level_;
     unsigned shift_;
@@ -170,15 +193,25 @@ class Tlb {
     std::vector<uint64_t> tags_;  // 0 = invalid; grouped by set, `ways_` per set
     std::vector<uint64_t> lastUse_;
     std::vector<TlbEntry> entries_;
+    // Valid entries per bucket of 1 GiB ranges (the range's number modulo
+    // kBuckets): what lets the front stand for a whole huge leaf.
+    static constexpr size_t kBuckets = 64;
+    std::array<uint32_t, kBuckets> validIn_{};
   };
 
   // A 47-bit user address has a 35-bit 4 KiB page number.
   static constexpr unsigned kVpnBits = 36;
+  static constexpr uint64_t kVpnMask = (uint64_t{1} << kVpnBits) - 1;
   static constexpr uint64_t kTagValid = uint64_t{1} << 63;
   static_assert(kVpnBits + kMmIdBits == 63);
 
   // The arrays' search behind the front (it counts exactly as a front hit).
   TlbEntry* lookupArrays(uint64_t mmId, VirtAddr va, bool write);
+  // Which bits of a 4 KiB page's tag the front compares after the arrays
+  // found `va` in the array of `level`: the search finds that entry for
+  // every 4 KiB page of its leaf unless an array searched before it (a
+  // smaller size) may hold one of them; then only for `va`'s page.
+  uint64_t frontMask(VirtAddr va, PtLevel level) const;
   // Forgets the front; every change to an entry of the arrays starts here.
   void dropFront() { front_.tag = 0; }
 
@@ -199,13 +232,17 @@ class Tlb {
 
   // The last entry a lookup hit, in front of the arrays the way the
   // hardware's first-level DTLB sits in front of its STLB, so that the next
-  // access to the same 4 KiB page finds it with one compare. Unlike the
+  // access to the same page finds it with one compare: the same 4 KiB page,
+  // or the same huge leaf when no smaller entry may shadow part of it. Unlike the
   // hardware's it is not a second level: it mirrors one entry of the arrays,
   // a hit through it touches that entry's LRU time and counts as the arrays'
   // hit would, and anything that changes an entry of the arrays drops it.
   // So it changes no statistic, no eviction and no walk, only the cost.
   struct Front {
-    uint64_t tag = 0;  // Array::tagOf(mm id, 4 KiB page number); 0: empty
+    // Array::tagOf(mm id, 4 KiB page number) & mask; 0: empty (a tag
+    // always has its valid bit).
+    uint64_t tag = 0;
+    uint64_t mask = ~uint64_t{0};  // clears the 4 KiB page within the leaf
     TlbEntry* entry = nullptr;
     uint64_t* lastUse = nullptr;  // the entry's LRU time in its array
     PtLevel level = PtLevel::kPte;

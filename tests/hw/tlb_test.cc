@@ -234,6 +234,54 @@ TEST(Tlb, EveryChangeToTheArraysDropsTheFront) {
   EXPECT_EQ(tlb.stats().hits[0].load(), 4U);
 }
 
+TEST(Tlb, FrontStandsForAWholeHugeLeafThatNoSmallerEntryMayShadow) {
+  testing::BoundContext bound;
+  Tlb tlb(tinyGeometry());
+  const VirtAddr giant(3 * kPudSize);
+  tlb.insert(kMmA, giant, leaf(PtLevel::kPud, 0x40000));
+  ASSERT_NE(tlb.lookup(kMmA, giant, false), nullptr);
+  // Every 4 KiB page of the 1 GiB leaf now meets the front, and a hit
+  // through it counts as the arrays' hit of the 1 GiB entry does.
+  EXPECT_NE(tlb.front(kMmA, giant + 5 * kPageSize, false), nullptr);
+  EXPECT_NE(tlb.front(kMmA, giant + kPudSize - 8, false), nullptr);
+  EXPECT_EQ(tlb.front(kMmA, giant + kPudSize, false), nullptr);
+  EXPECT_EQ(tlb.front(kMmB, giant, false), nullptr);
+  for (uint64_t i = 0; i < 4; ++i)
+    ASSERT_NE(tlb.lookup(kMmA, giant + i * kPmdSize, false), nullptr);
+  EXPECT_EQ(tlb.stats().hits[2].load(), 5U);
+}
+
+TEST(Tlb, AFrontOnAHugeLeafNeverHidesTheSmallerEntryTheArraysFindFirst) {
+  testing::BoundContext bound;
+  Tlb tlb(tinyGeometry());
+  // A 2 MiB entry inside the 1 GiB leaf (a stale one, as a split leaves
+  // until its flush): the arrays search 2 MiB before 1 GiB and find it.
+  const VirtAddr giant(3 * kPudSize);
+  const VirtAddr inside = giant + 7 * kPmdSize;
+  tlb.insert(kMmA, giant, leaf(PtLevel::kPud, 0x40000));
+  tlb.insert(kMmA, inside, leaf(PtLevel::kPmd, 0x800));
+  ASSERT_EQ(tlb.lookup(kMmA, giant, false)->level, PtLevel::kPud);
+  EXPECT_EQ(tlb.front(kMmA, inside, false), nullptr);
+  EXPECT_EQ(tlb.lookup(kMmA, inside + 8, false)->level, PtLevel::kPmd);
+  // The 2 MiB leaf shadows no 4 KiB entry, so it gets a front of its own.
+  EXPECT_NE(tlb.front(kMmA, inside + kPmdSize - 8, false), nullptr);
+  // Gone by an invlpg (which drops the 1 GiB entry too: it is filled
+  // again), the 2 MiB entry no longer keeps the 1 GiB leaf's front to one
+  // page. The same in 4 KiB: an entry anywhere in the 1 GiB range keeps the
+  // 2 MiB front to its page.
+  tlb.flushRange(kMmA, inside, inside + kPageSize, kPageShift);
+  EXPECT_FALSE(tlb.probe(kMmA, giant));
+  tlb.insert(kMmA, giant, leaf(PtLevel::kPud, 0x40000));
+  ASSERT_EQ(tlb.lookup(kMmA, giant, false)->level, PtLevel::kPud);
+  EXPECT_NE(tlb.front(kMmA, inside, false), nullptr);
+  tlb.insert(kMmA, inside, leaf(PtLevel::kPmd, 0x800));
+  tlb.insert(kMmA, giant + kPudSize - kPageSize, leaf(PtLevel::kPte, 0x9));
+  ASSERT_EQ(tlb.lookup(kMmA, inside, false)->level, PtLevel::kPmd);
+  EXPECT_EQ(tlb.front(kMmA, inside + kPageSize, false), nullptr);
+  EXPECT_EQ(tlb.stats().hits[1].load(), 2U);
+  EXPECT_EQ(tlb.stats().hits[2].load(), 2U);
+}
+
 TEST(TlbDeathTest, BadGeometryOrLeafIsAModelBug) {
   EXPECT_DEATH(Tlb(TlbGeometry{{12, 4}, {8, 2}, {4, 2}}), "power of two");
   Tlb tlb(tinyGeometry());
