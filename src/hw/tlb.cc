@@ -36,6 +36,14 @@ void Tlb::Array::allocate() {
   ways_ = geometry_.ways;
 }
 
+size_t Tlb::Array::find(uint64_t tag) const {
+  const size_t first = (tag & setMask_) * ways_;
+  const uint64_t* set = tags_.data() + first;
+  for (unsigned w = 0; w < ways_; ++w)
+    if (set[w] == tag) return first + w;
+  return kNoSlot;
+}
+
 size_t Tlb::Array::slotFor(uint64_t tag) const {
   // One branch-free pass over the set: the entry already holding `tag`,
   // else the first free way, else the least recently used one. A free way
@@ -66,22 +74,29 @@ Tlb::Tlb(const TlbGeometry& geometry)
 Tlb::~Tlb() { publishHits(); }
 
 TlbEntry* Tlb::lookupArrays(uint64_t mmId, VirtAddr va, bool write) {
+  const uint64_t page = Array::tagOf(mmId, va.value() >> kPageShift);
+  if (page == lastMiss_) {
+    miss();
+    return nullptr;
+  }
   for (Array& a : arrays_) {
     const size_t slot = a.find(Array::tagOf(mmId, a.vpnOf(va)));
     if (slot == kNoSlot) continue;
     TlbEntry& e = a.entries_[slot];
     if (write && !e.writable) [[unlikely]] {
+      // A miss, but not one to remember: a larger entry may map the page.
       dropFront();
       a.invalidate(slot);
-      break;
+      miss();
+      return nullptr;
     }
     a.touch(slot, ++clock_);
     hit(a.level_);
     const uint64_t mask = frontMask(va, a.level_);
-    front_ = Front{Array::tagOf(mmId, va.value() >> kPageShift) & mask, mask, &e, &a.lastUse_[slot],
-                   a.level_};
+    front_ = Front{page & mask, mask, &e, &a.lastUse_[slot], a.level_};
     return &e;
   }
+  lastMiss_ = page;
   miss();
   return nullptr;
 }

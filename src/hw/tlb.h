@@ -145,13 +145,7 @@ class Tlb {
     Array(PtLevel level, const TlbArrayGeometry& g);
     void allocate();
     // Index of the entry holding `tag` (set * ways + way), or kNoSlot.
-    size_t find(uint64_t tag) const {
-      const size_t first = (tag & setMask_) * ways_;
-      const uint64_t* set = tags_.data() + first;
-      for (unsigned w = 0; w < ways_; ++w)
-        if (set[w] == tag) return first + w;
-      return kNoSlot;
-    }
+    size_t find(uint64_t tag) const;
     // The slot an insert of `tag` takes: the entry that holds it already,
     // else a free way of its set, else the least recently used one.
     size_t slotFor(uint64_t tag) const;
@@ -212,8 +206,12 @@ class Tlb {
   // every 4 KiB page of its leaf unless an array searched before it (a
   // smaller size) may hold one of them; then only for `va`'s page.
   uint64_t frontMask(VirtAddr va, PtLevel level) const;
-  // Forgets the front; every change to an entry of the arrays starts here.
-  void dropFront() { front_.tag = 0; }
+  // Forgets the front and the last miss; every change to an entry of the
+  // arrays starts here.
+  void dropFront() {
+    front_.tag = 0;
+    lastMiss_ = 0;
+  }
 
   void hit(PtLevel level) {
     bump(stats_.hits[static_cast<size_t>(level)]);
@@ -250,6 +248,10 @@ class Tlb {
 
   TlbGeometry geometry_;
   Front front_;
+  // The 4 KiB tag of the last lookup that missed every array, or 0: until
+  // an entry changes, a lookup of that page misses again without a search
+  // (the retry after a page fault).
+  uint64_t lastMiss_ = 0;
   std::array<Array, 3> arrays_;
   uint64_t clock_ = 0;          // LRU time: one tick per lookup hit or insert
   uint64_t publishedHits_ = 0;  // the part of stats_.hits already in "tlb.hit"

@@ -282,6 +282,31 @@ TEST(Tlb, AFrontOnAHugeLeafNeverHidesTheSmallerEntryTheArraysFindFirst) {
   EXPECT_EQ(tlb.stats().hits[2].load(), 2U);
 }
 
+TEST(Tlb, AMissIsRememberedOnlyForItsPageItsMmAndUntilAnEntryChanges) {
+  testing::BoundContext bound;
+  Tlb tlb(tinyGeometry());
+  tlb.insert(kMmB, page(5), leaf(PtLevel::kPte, 105));
+  // The retry after a page fault looks the page up again: a miss again,
+  // counted again, and no other page or mm is taken for it.
+  EXPECT_EQ(tlb.lookup(kMmA, page(5), false), nullptr);
+  EXPECT_EQ(tlb.lookup(kMmA, page(5), true), nullptr);
+  EXPECT_NE(tlb.lookup(kMmB, page(5), false), nullptr);
+  EXPECT_EQ(tlb.stats().misses.load(), 2U);
+  EXPECT_EQ(tlb.lookup(kMmA, page(5), false), nullptr);
+  tlb.insert(kMmA, page(5), leaf(PtLevel::kPte, 205));
+  EXPECT_NE(tlb.lookup(kMmA, page(5), false), nullptr);
+  // A store through a read-only 4 KiB entry misses and drops it; the
+  // 2 MiB entry behind it still answers the next load.
+  const VirtAddr huge(0x4020'0000);
+  tlb.insert(kMmA, huge, leaf(PtLevel::kPmd, 0x400));
+  tlb.insert(kMmA, huge + kPageSize, leaf(PtLevel::kPte, 0x401, false));
+  EXPECT_EQ(tlb.lookup(kMmA, huge + kPageSize, true), nullptr);
+  const TlbEntry* behind = tlb.lookup(kMmA, huge + kPageSize, false);
+  ASSERT_NE(behind, nullptr);
+  EXPECT_EQ(behind->level, PtLevel::kPmd);
+  EXPECT_EQ(tlb.stats().misses.load(), 4U);
+}
+
 TEST(TlbDeathTest, BadGeometryOrLeafIsAModelBug) {
   EXPECT_DEATH(Tlb(TlbGeometry{{12, 4}, {8, 2}, {4, 2}}), "power of two");
   Tlb tlb(tinyGeometry());
