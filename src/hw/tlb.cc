@@ -36,14 +36,6 @@ void Tlb::Array::allocate() {
   ways_ = geometry_.ways;
 }
 
-size_t Tlb::Array::find(uint64_t tag) const {
-  const size_t first = (tag & setMask_) * ways_;
-  const uint64_t* set = tags_.data() + first;
-  for (unsigned w = 0; w < ways_; ++w)
-    if (set[w] == tag) return first + w;
-  return kNoSlot;
-}
-
 size_t Tlb::Array::slotFor(uint64_t tag) const {
   // One branch-free pass over the set: the entry already holding `tag`,
   // else the first free way, else the least recently used one. A free way
@@ -85,7 +77,7 @@ TlbEntry* Tlb::lookupArrays(uint64_t mmId, VirtAddr va, bool write) {
     TlbEntry& e = a.entries_[slot];
     if (write && !e.writable) [[unlikely]] {
       // A miss, but not one to remember: a larger entry may map the page.
-      dropFront();
+      forgetLastLookups();
       a.invalidate(slot);
       miss();
       return nullptr;
@@ -136,7 +128,7 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
   VFIOMM_ASSERT_MSG(mmId < (uint64_t{1} << kMmIdBits), "mm id does not fit a TLB tag");
   VFIOMM_ASSERT_MSG(va.value() < (uint64_t{1} << (kVpnBits + kPageShift)), "not a user address");
   VFIOMM_ASSERT_MSG(entry.pfnBase.isAligned(levelOrder(entry.level)), "misaligned leaf pfn");
-  dropFront();
+  forgetLastLookups();
   Array& a = arrayFor(entry.level);
   if (a.ways_ == 0) [[unlikely]]
     a.allocate();
@@ -151,7 +143,7 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
 
 uint64_t Tlb::flushRange(uint64_t mmId, VirtAddr start, VirtAddr end, unsigned strideShift) {
   publishHits();
-  dropFront();
+  forgetLastLookups();
   uint64_t pages = 0;
   for (uint64_t addr = start.value(); addr < end.value(); addr += uint64_t{1} << strideShift) {
     for (Array& a : arrays_) {
@@ -167,7 +159,7 @@ uint64_t Tlb::flushRange(uint64_t mmId, VirtAddr start, VirtAddr end, unsigned s
 
 void Tlb::flushMm(uint64_t mmId) {
   publishHits();
-  dropFront();
+  forgetLastLookups();
   for (Array& a : arrays_)
     for (size_t s = 0; s < a.tags_.size(); ++s)
       if (a.tags_[s] != 0 && Array::mmIdOfTag(a.tags_[s]) == mmId) a.invalidate(s);
@@ -177,7 +169,7 @@ void Tlb::flushMm(uint64_t mmId) {
 
 void Tlb::flushAll() {
   publishHits();
-  dropFront();
+  forgetLastLookups();
   for (Array& a : arrays_) a.invalidateAll();
   bump(stats_.fullFlushes);
   tlbFlushFull.add();
@@ -185,7 +177,7 @@ void Tlb::flushAll() {
 
 void Tlb::forgetRegions() {
   // An invalid entry's cache is never read: insert() overwrites it whole.
-  dropFront();
+  forgetLastLookups();
   for (Array& a : arrays_)
     for (size_t s = 0; s < a.tags_.size(); ++s) {
       if (a.tags_[s] == 0) continue;

@@ -145,7 +145,13 @@ class Tlb {
     Array(PtLevel level, const TlbArrayGeometry& g);
     void allocate();
     // Index of the entry holding `tag` (set * ways + way), or kNoSlot.
-    size_t find(uint64_t tag) const;
+    size_t find(uint64_t tag) const {
+      const size_t first = (tag & setMask_) * ways_;
+      const uint64_t* set = tags_.data() + first;
+      for (unsigned w = 0; w < ways_; ++w)
+        if (set[w] == tag) return first + w;
+      return kNoSlot;
+    }
     // The slot an insert of `tag` takes: the entry that holds it already,
     // else a free way of its set, else the least recently used one.
     size_t slotFor(uint64_t tag) const;
@@ -206,9 +212,9 @@ class Tlb {
   // every 4 KiB page of its leaf unless an array searched before it (a
   // smaller size) may hold one of them; then only for `va`'s page.
   uint64_t frontMask(VirtAddr va, PtLevel level) const;
-  // Forgets the front and the last miss; every change to an entry of the
-  // arrays starts here.
-  void dropFront() {
+  // Forgets the front and the last miss, which stand for the arrays' answer
+  // while no entry changes: every change to an entry starts here.
+  void forgetLastLookups() {
     front_.tag = 0;
     lastMiss_ = 0;
   }
@@ -231,11 +237,12 @@ class Tlb {
   // The last entry a lookup hit, in front of the arrays the way the
   // hardware's first-level DTLB sits in front of its STLB, so that the next
   // access to the same page finds it with one compare: the same 4 KiB page,
-  // or the same huge leaf when no smaller entry may shadow part of it. Unlike the
-  // hardware's it is not a second level: it mirrors one entry of the arrays,
-  // a hit through it touches that entry's LRU time and counts as the arrays'
-  // hit would, and anything that changes an entry of the arrays drops it.
-  // So it changes no statistic, no eviction and no walk, only the cost.
+  // or the same huge leaf when no smaller entry may shadow part of it.
+  // Unlike the hardware's it is not a second level: it mirrors one entry of
+  // the arrays, a hit through it touches that entry's LRU time and counts
+  // as the arrays' hit would, and anything that changes an entry of the
+  // arrays drops it. So it changes no statistic, no eviction and no walk,
+  // only the cost.
   struct Front {
     // Array::tagOf(mm id, 4 KiB page number) & mask; 0: empty (a tag
     // always has its valid bit).
