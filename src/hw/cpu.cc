@@ -163,8 +163,8 @@ AccessResult Cpu::access(VirtAddr va, unsigned size, uint64_t value) {
   // The hit this function exists for, kept free of calls so that it needs
   // no stack frame: the lock's own side without its exchange, the TLB's
   // front without its arrays, plain memory whose page the entry holds.
-  // Anything else leaves before counting a thing and starts over the long
-  // way, as if a flush had come in between.
+  // Anything else leaves before counting a thing and goes on the long way,
+  // with the lock if it has it (a tail call).
   if (isPowerOfTwo(size) && size <= 8 && isAligned(va.value(), size) && va.value() < kTaskSize &&
       lock_.tryLockOwn()) [[likely]] {
     TlbEntry* e = tlb_.front(mmId_, va, write);
@@ -175,7 +175,7 @@ AccessResult Cpu::access(VirtAddr va, unsigned size, uint64_t value) {
       lock_.unlock(CpuLock::Side::kOwn);
       return {SigInfo{}, value};
     }
-    lock_.unlock(CpuLock::Side::kOwn);
+    return accessLocked(va, size, write, value);
   }
   return accessSlow(va, size, write, value);
 }
@@ -190,16 +190,22 @@ template AccessResult Cpu::access<true>(VirtAddr va, unsigned size, uint64_t val
   // it (SIGBUS, BUS_ADRALN), never by stopping the host.
   if (!isPowerOfTwo(size) || size > 8 || !isAligned(va.value(), size)) [[unlikely]]
     return {SigInfo{SigInfo::kSigbus, SigInfo::kBusAdraln, va}, 0};
-  UserContext* thread = nullptr;
-  {
-    CpuLockGuard guard(lock_, CpuLock::Side::kOwn);
-    VFIOMM_ASSERT_MSG(mmu_ != nullptr, "no user thread on this CPU");
-    // A user access above TASK_SIZE faults whatever the tables say (the
-    // MMU's U/S check, or #GP for a non-canonical address); the fault path
-    // turns it into the signal. The TLB only ever sees user addresses.
-    if (va.value() < kTaskSize && tryAccess(va, size, write, value)) return {SigInfo{}, value};
-    thread = thread_;
+  lock_.lock(CpuLock::Side::kOwn);
+  return accessLocked(va, size, write, value);
+}
+
+[[gnu::noinline]] AccessResult Cpu::accessLocked(VirtAddr va, unsigned size, bool write,
+                                                 uint64_t value) {
+  VFIOMM_ASSERT_MSG(mmu_ != nullptr, "no user thread on this CPU");
+  // A user access above TASK_SIZE faults whatever the tables say (the
+  // MMU's U/S check, or #GP for a non-canonical address); the fault path
+  // turns it into the signal. The TLB only ever sees user addresses.
+  if (va.value() < kTaskSize && tryAccess(va, size, write, value)) {
+    lock_.unlock(CpuLock::Side::kOwn);
+    return {SigInfo{}, value};
   }
+  UserContext* thread = thread_;
+  lock_.unlock(CpuLock::Side::kOwn);
   return faultAndRetry(*thread, va, size, write, value);
 }
 

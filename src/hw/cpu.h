@@ -209,6 +209,9 @@ class Cpu {
   }
   // Everything but a hit of the TLB's front on plain memory.
   AccessResult accessSlow(VirtAddr va, unsigned size, bool write, uint64_t value) EXCLUDES(lock_);
+  // The same, for an access of a valid shape with the lock's own side
+  // already taken.
+  AccessResult accessLocked(VirtAddr va, unsigned size, bool write, uint64_t value) RELEASE(lock_);
   // The access needed a page fault: handle it and retry until the access
   // completes or the fault delivers a signal.
   AccessResult faultAndRetry(UserContext& thread, VirtAddr va, unsigned size, bool write,
