@@ -134,7 +134,7 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
     a.allocate();
   const uint64_t tag = Array::tagOf(mmId, a.vpnOf(va));
   const size_t slot = a.slotFor(tag);
-  a.setTag(slot, tag);
+  a.setTag(slot, tag, va);
   a.touch(slot, ++clock_);
   a.entries_[slot] = entry;
   bump(stats_.fills[static_cast<size_t>(entry.level)]);
@@ -160,9 +160,11 @@ uint64_t Tlb::flushRange(uint64_t mmId, VirtAddr start, VirtAddr end, unsigned s
 void Tlb::flushMm(uint64_t mmId) {
   publishHits();
   forgetLastLookups();
-  for (Array& a : arrays_)
+  for (Array& a : arrays_) {
     for (size_t s = 0; s < a.tags_.size(); ++s)
       if (a.tags_[s] != 0 && Array::mmIdOfTag(a.tags_[s]) == mmId) a.invalidate(s);
+    a.recountFilled();
+  }
   bump(stats_.fullFlushes);
   tlbFlushFull.add();
 }

@@ -156,33 +156,33 @@ class Tlb {
     // else a free way of its set, else the least recently used one.
     size_t slotFor(uint64_t tag) const;
     void touch(size_t slot, uint64_t now) { lastUse_[slot] = now; }
-    void setTag(size_t slot, uint64_t tag) {
-      invalidate(slot);
+    // `tag` is the tag of `va`.
+    void setTag(size_t slot, uint64_t tag, VirtAddr va) {
       tags_[slot] = tag;
-      ++validIn_[bucketOf(tag)];
+      filled_ |= bucketBit(va);
     }
-    void invalidate(size_t slot) {
-      if (tags_[slot] == 0) return;
-      --validIn_[bucketOf(tags_[slot])];
-      tags_[slot] = 0;
-    }
+    void invalidate(size_t slot) { tags_[slot] = 0; }
     void invalidateAll() {
       std::fill(tags_.begin(), tags_.end(), 0);
-      validIn_.fill(0);
+      filled_ = 0;
+    }
+    // After invalidations: only the buckets that still hold an entry.
+    void recountFilled() {
+      filled_ = 0;
+      for (const uint64_t tag : tags_)
+        if (tag != 0) filled_ |= bucketBit(VirtAddr((tag & kVpnMask) << shift_));
     }
     // Whether an entry of any mm may map an address of the 1 GiB-aligned
     // range around `va`: false means certainly none.
-    bool mayMapWithin1G(VirtAddr va) const {
-      return validIn_[(va.value() >> kPudShift) % kBuckets] != 0;
-    }
+    bool mayMapWithin1G(VirtAddr va) const { return (filled_ & bucketBit(va)) != 0; }
     static uint64_t tagOf(uint64_t mmId, uint64_t vpn) {
       return kTagValid | (mmId << kVpnBits) | vpn;
     }
     static uint64_t mmIdOfTag(uint64_t tag) { return (tag & ~kTagValid) >> kVpnBits; }
     uint64_t vpnOf(VirtAddr va) const { return va.value() >> shift_; }
-    // The bucket of the 1 GiB-aligned range the entry `tag` lies in.
-    size_t bucketOf(uint64_t tag) const {
-      return ((tag & kVpnMask) >> (kPudShift - shift_)) % kBuckets;
+    // The bit of the bucket of `va`'s 1 GiB-aligned range.
+    static uint64_t bucketBit(VirtAddr va) {
+      return uint64_t{1} << ((va.value() >> kPudShift) % kBuckets);
     }
 
     PtLevel level_;
@@ -193,10 +193,13 @@ class Tlb {
     std::vector<uint64_t> tags_;  // 0 = invalid; grouped by set, `ways_` per set
     std::vector<uint64_t> lastUse_;
     std::vector<TlbEntry> entries_;
-    // Valid entries per bucket of 1 GiB ranges (the range's number modulo
-    // kBuckets): what lets the front stand for a whole huge leaf.
+    // One bit per bucket of 1 GiB ranges (the range's number modulo
+    // kBuckets), set by a fill in the range and cleared only when the array
+    // is emptied or recounted: a superset of the buckets holding an entry,
+    // which is what lets the front stand for a whole huge leaf. An insert
+    // pays an OR, an invalidation nothing.
     static constexpr size_t kBuckets = 64;
-    std::array<uint32_t, kBuckets> validIn_{};
+    uint64_t filled_ = 0;
   };
 
   // A 47-bit user address has a 35-bit 4 KiB page number.

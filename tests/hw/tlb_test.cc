@@ -265,11 +265,11 @@ TEST(Tlb, AFrontOnAHugeLeafNeverHidesTheSmallerEntryTheArraysFindFirst) {
   EXPECT_EQ(tlb.lookup(kMmA, inside + 8, false)->level, PtLevel::kPmd);
   // The 2 MiB leaf shadows no 4 KiB entry, so it gets a front of its own.
   EXPECT_NE(tlb.front(kMmA, inside + kPmdSize - 8, false), nullptr);
-  // Gone by an invlpg (which drops the 1 GiB entry too: it is filled
-  // again), the 2 MiB entry no longer keeps the 1 GiB leaf's front to one
-  // page. The same in 4 KiB: an entry anywhere in the 1 GiB range keeps the
+  // Gone by a flush of the mm (the 1 GiB entry too: it is filled again),
+  // the 2 MiB entry no longer keeps the 1 GiB leaf's front to one page.
+  // The same in 4 KiB: an entry anywhere in the 1 GiB range keeps the
   // 2 MiB front to its page.
-  tlb.flushRange(kMmA, inside, inside + kPageSize, kPageShift);
+  tlb.flushMm(kMmA);
   EXPECT_FALSE(tlb.probe(kMmA, giant));
   tlb.insert(kMmA, giant, leaf(PtLevel::kPud, 0x40000));
   ASSERT_EQ(tlb.lookup(kMmA, giant, false)->level, PtLevel::kPud);
