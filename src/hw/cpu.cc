@@ -164,7 +164,7 @@ AccessResult Cpu::access(VirtAddr va, unsigned size, uint64_t value) {
   // no stack frame: the lock's own side without its exchange, the TLB's
   // front without its arrays, plain memory whose page the entry holds.
   // Anything else leaves before counting a thing and goes on the long way,
-  // with the lock if it has it (a tail call).
+  // keeping the lock if it took it.
   if (isPowerOfTwo(size) && size <= 8 && isAligned(va.value(), size) && va.value() < kTaskSize &&
       lock_.tryLockOwn()) [[likely]] {
     TlbEntry* e = tlb_.front(mmId_, va, write);

@@ -250,7 +250,7 @@ class Tlb {
     // Array::tagOf(mm id, 4 KiB page number) & mask; 0: empty (a tag
     // always has its valid bit).
     uint64_t tag = 0;
-    uint64_t mask = ~uint64_t{0};  // clears the 4 KiB page within the leaf
+    uint64_t mask = ~uint64_t{0};  // clears the 4 KiB page number's bits within the leaf
     TlbEntry* entry = nullptr;
     uint64_t* lastUse = nullptr;  // the entry's LRU time in its array
     PtLevel level = PtLevel::kPte;
