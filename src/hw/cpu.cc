@@ -160,9 +160,10 @@ inline bool Cpu::tryAccess(VirtAddr va, unsigned size, bool write, uint64_t& val
 
 template <bool write>
 AccessResult Cpu::access(VirtAddr va, unsigned size, uint64_t value) {
-  // The hit this function exists for, kept free of calls so that it needs
-  // no stack frame: the lock's own side without its exchange, the TLB's
-  // front without its arrays, plain memory whose page the entry holds.
+  // The hit this function exists for, kept free of calls on its way (the
+  // frame is there for the calls of the other ways): the lock's own side
+  // without its exchange, the TLB's front without its arrays, plain memory
+  // whose page the entry holds.
   // Anything else leaves before counting a thing and goes on the long way,
   // keeping the lock if it took it.
   if (isPowerOfTwo(size) && size <= 8 && isAligned(va.value(), size) && va.value() < kTaskSize &&
