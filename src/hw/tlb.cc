@@ -30,30 +30,61 @@ Tlb::Array::Array(PtLevel level, const TlbArrayGeometry& g)
 
 void Tlb::Array::allocate() {
   tags_.assign(geometry_.entries, 0);
-  lastUse_.assign(geometry_.entries, 0);
   entries_.resize(geometry_.entries);
-  setMask_ = geometry_.entries / geometry_.ways - 1;
   ways_ = geometry_.ways;
+  setMask_ = geometry_.entries / ways_ - 1;
+  // Each set's ring in way order, the last way newest, so way 0 is filled
+  // first.
+  ring_.resize(geometry_.entries);
+  for (size_t slot = 0; slot < ring_.size(); ++slot) {
+    const auto way = static_cast<uint32_t>(slot % ways_);
+    ring_[slot] = Link{(way + ways_ - 1) % ways_, (way + 1) % ways_};
+  }
+  newest_.assign(setMask_ + 1, ways_ - 1);
 }
 
-size_t Tlb::Array::slotFor(uint64_t tag) const {
-  // One branch-free pass over the set: the entry already holding `tag`,
-  // else the first free way, else the least recently used one. A free way
-  // ranks as time 0, older than any valid way (the clock starts at 1 and
-  // no two valid ways share a time), so one minimum finds either.
-  const size_t first = (tag & setMask_) * ways_;
-  const uint64_t* tags = tags_.data() + first;
-  const uint64_t* used = lastUse_.data() + first;
-  size_t held = kNoSlot;
-  size_t victim = 0;
-  uint64_t oldest = UINT64_MAX;
-  for (size_t w = 0; w < ways_; ++w) {
-    const uint64_t age = tags[w] == 0 ? 0 : used[w];
-    victim = age < oldest ? w : victim;
-    oldest = age < oldest ? age : oldest;
-    held = tags[w] == tag ? w : held;
+Tlb::Array::Link* Tlb::Array::ringOf(size_t slot, size_t& set, uint32_t& way) {
+  set = tags_[slot] & setMask_;
+  const size_t first = set * ways_;
+  way = static_cast<uint32_t>(slot - first);
+  return ring_.data() + first;
+}
+
+void Tlb::Array::moveToEnds(Link* ring, uint32_t way, uint32_t newest) {
+  const Link l = ring[way];
+  ring[l.older].newer = l.newer;
+  ring[l.newer].older = l.older;
+  const uint32_t oldest = ring[newest].newer;
+  ring[way] = Link{newest, oldest};
+  ring[newest].newer = way;
+  ring[oldest].older = way;
+}
+
+void Tlb::Array::touch(size_t slot) {
+  size_t set = 0;
+  uint32_t way = 0;
+  Link* ring = ringOf(slot, set, way);
+  uint32_t& newest = newest_[set];
+  if (way == newest) return;
+  // The oldest way (an insert's victim) becomes the newest by turning the
+  // ring one step; any other is moved there first.
+  if (way != ring[newest].newer) moveToEnds(ring, way, newest);
+  newest = way;
+}
+
+void Tlb::Array::invalidate(size_t slot) {
+  size_t set = 0;
+  uint32_t way = 0;
+  Link* ring = ringOf(slot, set, way);
+  tags_[slot] = 0;
+  uint32_t& newest = newest_[set];
+  if (way == ring[newest].newer) return;
+  // The newest becomes the oldest by turning the ring one step back.
+  if (way == newest) {
+    newest = ring[way].older;
+    return;
   }
-  return first + (held != kNoSlot ? held : victim);
+  moveToEnds(ring, way, newest);
 }
 
 // --- Tlb -------------------------------------------------------------------------
@@ -82,10 +113,11 @@ TlbEntry* Tlb::lookupArrays(uint64_t mmId, VirtAddr va, bool write) {
       miss();
       return nullptr;
     }
-    a.touch(slot, ++clock_);
+    a.touch(slot);
+    ++clock_;
     hit(a.level_);
     const uint64_t mask = frontMask(va, a.level_);
-    front_ = Front{page & mask, mask, &e, &a.lastUse_[slot], a.level_};
+    front_ = Front{page & mask, mask, &e, a.level_};
     return &e;
   }
   lastMiss_ = page;
@@ -128,14 +160,19 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
   VFIOMM_ASSERT_MSG(mmId < (uint64_t{1} << kMmIdBits), "mm id does not fit a TLB tag");
   VFIOMM_ASSERT_MSG(va.value() < (uint64_t{1} << (kVpnBits + kPageShift)), "not a user address");
   VFIOMM_ASSERT_MSG(entry.pfnBase.isAligned(levelOrder(entry.level)), "misaligned leaf pfn");
+  // The fill after a miss of this page, with no entry changed since: no
+  // array holds the page, so there is no entry of it to replace.
+  const bool absent = lastMiss_ == Array::tagOf(mmId, va.value() >> kPageShift);
   forgetLastLookups();
   Array& a = arrayFor(entry.level);
   if (a.ways_ == 0) [[unlikely]]
     a.allocate();
   const uint64_t tag = Array::tagOf(mmId, a.vpnOf(va));
-  const size_t slot = a.slotFor(tag);
+  const size_t held = absent ? kNoSlot : a.find(tag);
+  const size_t slot = held != kNoSlot ? held : a.oldest(tag);
   a.setTag(slot, tag, va);
-  a.touch(slot, ++clock_);
+  a.touch(slot);
+  ++clock_;
   a.entries_[slot] = entry;
   bump(stats_.fills[static_cast<size_t>(entry.level)]);
   return a.entries_[slot];

@@ -104,8 +104,11 @@ class Tlb {
     return front_.entry;
   }
   // The second half: what lookup() counts for the entry front() returned.
+  // The front's entry is the newest of its set already: the lookup that set
+  // the front made it so, and whatever else reorders a set (a hit on another
+  // entry, a fill, an invalidation) moves or drops the front.
   void hitFront() {
-    *front_.lastUse = ++clock_;
+    ++clock_;
     hit(front_.level);
   }
   // Whether any entry of `mmId` translates `va`; no statistics, no LRU
@@ -152,16 +155,22 @@ class Tlb {
         if (set[w] == tag) return first + w;
       return kNoSlot;
     }
-    // The slot an insert of `tag` takes: the entry that holds it already,
-    // else a free way of its set, else the least recently used one.
-    size_t slotFor(uint64_t tag) const;
-    void touch(size_t slot, uint64_t now) { lastUse_[slot] = now; }
+    // The oldest way of `tag`'s set: a free way if the set has one, else
+    // the least recently used (the victim of an insert of `tag`).
+    size_t oldest(uint64_t tag) const {
+      const size_t set = tag & setMask_;
+      return set * ways_ + ring_[set * ways_ + newest_[set]].newer;
+    }
+    // After a hit or a fill of the valid `slot`.
+    void touch(size_t slot);
     // `tag` is the tag of `va`.
     void setTag(size_t slot, uint64_t tag, VirtAddr va) {
       tags_[slot] = tag;
       filled_ |= bucketBit(va);
     }
-    void invalidate(size_t slot) { tags_[slot] = 0; }
+    // Frees the valid `slot`.
+    void invalidate(size_t slot);
+    // Every way free, in whatever order the sets' rings have.
     void invalidateAll() {
       std::fill(tags_.begin(), tags_.end(), 0);
       filled_ = 0;
@@ -190,8 +199,27 @@ class Tlb {
     TlbArrayGeometry geometry_;
     unsigned ways_ = 0;  // 0 until allocate()
     uint64_t setMask_ = 0;
-    std::vector<uint64_t> tags_;  // 0 = invalid; grouped by set, `ways_` per set
-    std::vector<uint64_t> lastUse_;
+    // A set's ways in recency order form a ring: each way links to its next
+    // older and next newer way (indices within the set), the set keeps its
+    // newest, and the ring wraps, so the oldest is the newest's newer
+    // neighbour. The free ways always lie together at the old end, because
+    // a fill takes the oldest way and an invalidation makes its way the
+    // oldest; so the oldest way is a free one if the set has any, else the
+    // least recently used, and an insert finds its victim in two loads
+    // where a scan for the smallest use time cost a dozen instructions per
+    // way. Which free way a fill takes changes nothing that is counted.
+    struct Link {
+      uint32_t older;
+      uint32_t newer;
+    };
+    Link* ringOf(size_t slot, size_t& set, uint32_t& way);
+    // Takes `way` (neither the newest nor the oldest) out of its place and
+    // puts it back between the newest and the oldest.
+    static void moveToEnds(Link* ring, uint32_t way, uint32_t newest);
+
+    std::vector<uint64_t> tags_;    // 0 = invalid; grouped by set, `ways_` per set
+    std::vector<Link> ring_;        // per slot, as tags_
+    std::vector<uint32_t> newest_;  // per set: the way used last
     std::vector<TlbEntry> entries_;
     // One bit per bucket of 1 GiB ranges (the range's number modulo
     // kBuckets), set by a fill in the range and cleared only when the array
@@ -224,8 +252,8 @@ class Tlb {
 
   void hit(PtLevel level) {
     bump(stats_.hits[static_cast<size_t>(level)]);
-    // The LRU clock ticks once per hit or fill, so this comes at least
-    // every kHitPublishBatch hits.
+    // The clock ticks once per hit or fill, so this comes at least every
+    // kHitPublishBatch hits.
     if ((clock_ & (kHitPublishBatch - 1)) == 0) publishHits();
   }
   void miss();
@@ -242,17 +270,15 @@ class Tlb {
   // access to the same page finds it with one compare: the same 4 KiB page,
   // or the same huge leaf when no smaller entry may shadow part of it.
   // Unlike the hardware's it is not a second level: it mirrors one entry of
-  // the arrays, a hit through it touches that entry's LRU time and counts
-  // as the arrays' hit would, and anything that changes an entry of the
-  // arrays drops it. So it changes no statistic, no eviction and no walk,
-  // only the cost.
+  // the arrays, a hit through it counts as the arrays' hit would, and
+  // anything that changes an entry of the arrays drops it. So it changes no
+  // statistic, no eviction and no walk, only the cost.
   struct Front {
     // Array::tagOf(mm id, 4 KiB page number) & mask; 0: empty (a tag
     // always has its valid bit).
     uint64_t tag = 0;
     uint64_t mask = ~uint64_t{0};  // clears the 4 KiB page number's bits within the leaf
     TlbEntry* entry = nullptr;
-    uint64_t* lastUse = nullptr;  // the entry's LRU time in its array
     PtLevel level = PtLevel::kPte;
   };
 
@@ -263,7 +289,7 @@ class Tlb {
   // (the retry after a page fault).
   uint64_t lastMiss_ = 0;
   std::array<Array, 3> arrays_;
-  uint64_t clock_ = 0;          // LRU time: one tick per lookup hit or insert
+  uint64_t clock_ = 0;          // one tick per lookup hit or insert
   uint64_t publishedHits_ = 0;  // the part of stats_.hits already in "tlb.hit"
   TlbStats stats_;
 };

@@ -1,6 +1,11 @@
 #include "hw/tlb.h"
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <vector>
 
 #include "base/counter.h"
 #include "bound_context.h"
@@ -305,6 +310,102 @@ TEST(Tlb, AMissIsRememberedOnlyForItsPageItsMmAndUntilAnEntryChanges) {
   ASSERT_NE(behind, nullptr);
   EXPECT_EQ(behind->level, PtLevel::kPmd);
   EXPECT_EQ(tlb.stats().misses.load(), 4U);
+}
+
+// True LRU per set, as the hardware's replacement is specified: a set is
+// its (mm, page) pairs, most recently used first.
+class LruSets {
+ public:
+  LruSets(unsigned sets, unsigned ways) : sets_(sets), ways_(ways) {}
+  struct Key {
+    uint64_t mm;
+    uint64_t vpn;
+    bool operator==(const Key&) const = default;
+  };
+  bool holds(Key k) const { return find(k) != nullptr; }
+  bool use(Key k) {
+    std::vector<Key>& set = setOf(k);
+    auto it = std::find(set.begin(), set.end(), k);
+    if (it == set.end()) return false;
+    std::rotate(set.begin(), it, it + 1);
+    return true;
+  }
+  void fill(Key k) {
+    if (use(k)) return;
+    std::vector<Key>& set = setOf(k);
+    if (set.size() == ways_) set.pop_back();
+    set.insert(set.begin(), k);
+  }
+  void drop(Key k) {
+    std::vector<Key>& set = setOf(k);
+    set.erase(std::remove(set.begin(), set.end(), k), set.end());
+  }
+  void dropMm(uint64_t mm) {
+    for (std::vector<Key>& set : sets_)
+      set.erase(std::remove_if(set.begin(), set.end(), [mm](Key k) { return k.mm == mm; }),
+                set.end());
+  }
+
+ private:
+  std::vector<Key>& setOf(Key k) { return sets_[k.vpn % sets_.size()]; }
+  const std::vector<Key>* find(Key k) const {
+    const std::vector<Key>& set = sets_[k.vpn % sets_.size()];
+    return std::find(set.begin(), set.end(), k) == set.end() ? nullptr : &set;
+  }
+  std::vector<std::vector<Key>> sets_;
+  unsigned ways_;
+};
+
+// Loads, stores, fills and invalidations in any order on 4 sets of 6 ways:
+// after each, the TLB holds exactly what true LRU holds, so its recency
+// order, the reuse of invalidated ways and the fill after a remembered
+// miss all replace as LRU does.
+RC_GTEST_PROP(TlbProperty, ReplacesAsTrueLruInEverySet, ()) {
+  testing::BoundContext bound;
+  constexpr unsigned kSets = 4;
+  constexpr unsigned kWays = 6;
+  constexpr uint64_t kPages = 40;
+  Tlb tlb(TlbGeometry{{kSets * kWays, kWays}, {8, 2}, {4, 2}});
+  LruSets lru(kSets, kWays);
+  std::array<bool, 2 * kPages> writable{};
+  const int steps = *rc::gen::inRange(1, 200);
+  for (int i = 0; i < steps; ++i) {
+    const LruSets::Key k{*rc::gen::inRange<uint64_t>(kMmA, kMmB + 1),
+                         *rc::gen::inRange<uint64_t>(0, kPages)};
+    bool& w = writable[(k.mm - kMmA) * kPages + k.vpn];  // as last filled
+    switch (*rc::gen::inRange(0, 5)) {
+      case 0: {  // a load
+        RC_ASSERT((tlb.lookup(k.mm, page(k.vpn), false) != nullptr) == lru.use(k));
+        break;
+      }
+      case 1: {  // a store: a read-only entry is dropped
+        const bool hit = tlb.lookup(k.mm, page(k.vpn), true) != nullptr;
+        if (lru.holds(k) && !w) {
+          RC_ASSERT(!hit);
+          lru.drop(k);
+        } else {
+          RC_ASSERT(hit == lru.use(k));
+        }
+        break;
+      }
+      case 2:
+        w = *rc::gen::arbitrary<bool>();
+        tlb.insert(k.mm, page(k.vpn), leaf(PtLevel::kPte, k.vpn, w));
+        lru.fill(k);
+        break;
+      case 3:
+        tlb.flushRange(k.mm, page(k.vpn), page(k.vpn + 1), kPageShift);
+        lru.drop(k);
+        break;
+      default:
+        tlb.flushMm(k.mm);
+        lru.dropMm(k.mm);
+        break;
+    }
+    for (uint64_t mm : {kMmA, kMmB})
+      for (uint64_t v = 0; v < kPages; ++v)
+        RC_ASSERT(tlb.probe(mm, page(v)) == lru.holds(LruSets::Key{mm, v}));
+  }
 }
 
 TEST(TlbDeathTest, BadGeometryOrLeafIsAModelBug) {
