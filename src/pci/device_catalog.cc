@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "base/byte_format.h"
+#include "base/byte_units.h"
 #include "base/page_geometry.h"
 #include "pci/config_dump.h"
 #include "sync/kernel_context.h"
@@ -24,8 +25,6 @@ namespace vfiomm {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // Parses one catalog file; every failure names file:line:column.
 class CatalogParser {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "base/byte_units.h"
 #include "base/counter.h"
 #include "pci/pci_bus.h"
 #include "sync/sched_hook.h"
@@ -25,8 +26,6 @@ VFIOMM_COUNTER(restoreStateCount, "pci.restore_state",
 VFIOMM_COUNTER(ioAccessCount, "pci.io.access", "in/out accesses to I/O-port BARs");
 VFIOMM_COUNTER(ioMasterAbortCount, "pci.io.master_abort",
                "I/O-port BAR accesses while I/O decode is off (reads all ones, writes dropped)");
-
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 constexpr uint16_t kCommandWritable = kPciCommandIo | kPciCommandMemory | kPciCommandMaster |
                                       kPciCommandParity | kPciCommandSerr | kPciCommandIntxDisable;

@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include "base/byte_format.h"
+#include "base/byte_units.h"
 #include "report/dma_map_json.h"
 #include "sim/bar_probe.h"
 
 namespace vfiomm::report {
 
-using sim::kGiB;
 using sim::Metrics;
 
 namespace {

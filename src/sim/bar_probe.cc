@@ -9,6 +9,7 @@
 
 #include "abi/vfio.h"
 #include "base/byte_format.h"
+#include "base/byte_units.h"
 #include "base/counter.h"
 #include "base/errno.h"
 #include "base/page_geometry.h"

@@ -25,13 +25,13 @@
 #include <string>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "sim/cost_model.h"
 #include "sim/runner.h"
 #include "vfio/mapping_design.h"
 
 namespace vfiomm::sim {
 
-inline constexpr uint64_t kGiB = 1ULL << 30;
 // Mappings longer than this are sampled by default: a 4 KiB fault and its
 // access cost the model about 1 µs of host time, so a touch of 4 GiB at
 // 4 KiB already takes a second.

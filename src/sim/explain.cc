@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "base/byte_format.h"
+#include "base/byte_units.h"
 #include "base/page_geometry.h"
 #include "sim/scenario.h"
 #include "sim/work_pool.h"

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "base/byte_format.h"
+#include "base/byte_units.h"
 #include "base/page_geometry.h"
 #include "kernel/kernel_profile.h"
 #include "pci/config_dump.h"
@@ -31,7 +32,6 @@ namespace vfiomm::sim {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kGiB = 1ULL << 30;
 // vm.mmap_min_addr's default: no mapping goes below it.
 constexpr uint64_t kMmapMinAddr = 0x10000;
 // The most address space one process's mappings can take.

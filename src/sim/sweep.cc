@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "base/byte_format.h"
+#include "base/byte_units.h"
 #include "base/page_geometry.h"
 #include "sim/scenario.h"
 #include "sim/work_pool.h"

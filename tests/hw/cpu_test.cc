@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "base/counter.h"
 #include "bound_context.h"
 #include "hw/machine.h"
@@ -24,7 +25,6 @@
 namespace vfiomm {
 namespace {
 
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr PhysAddr kRamBase(64 * kGiB);
 constexpr VirtAddr kUserVa(0x7f00'0000'0000);
 

@@ -6,13 +6,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "base/counter.h"
 #include "bound_context.h"
 
 namespace vfiomm {
 namespace {
-
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // Records the last access it received; reads return the offset.
 class RecordingRegion final : public PhysRegion {

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "bound_context.h"
 #include "hw/machine.h"
 #include "pci/pci_host.h"
@@ -16,7 +17,6 @@
 namespace vfiomm {
 namespace {
 
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 const PhysAddr kBar0(kStandardBar0Start);
 
 AccessInfo fromCpu(int cpu, uint64_t seq) { return AccessInfo{cpu, PhysAddr(0), false, seq}; }

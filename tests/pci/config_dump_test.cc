@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "bound_context.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
@@ -14,8 +15,6 @@
 
 namespace vfiomm {
 namespace {
-
-constexpr uint64_t kMiB = uint64_t{1} << 20;
 
 // The bytes a fresh device's config space holds, as a sysfs read gives them.
 std::vector<uint8_t> bytesOf(const PciDevice& dev) {

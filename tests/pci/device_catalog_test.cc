@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "base/byte_units.h"
 #include "bound_context.h"
 #include "kernel/kernel.h"
 #include "mm/vm_flags.h"
@@ -22,9 +23,6 @@ namespace vfiomm {
 namespace {
 
 using namespace vfiomm::uapi;
-
-constexpr uint64_t kMiB = uint64_t{1} << 20;
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 std::string devicesDir() { return test::sourceDir() + "/devices"; }
 

@@ -6,13 +6,11 @@
 #include <utility>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "base/page_geometry.h"
 
 namespace vfiomm {
 namespace {
-
-constexpr uint64_t kKiB = 1024;
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 TEST(PciAllocator, PlacesEverySizeFrom64KiBTo128GiBNaturallyAligned) {
   PciAllocator alloc{HostBridgeWindows{}};

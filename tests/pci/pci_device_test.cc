@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "base/byte_units.h"
 #include "bound_context.h"
 #include "pci/pci_regs.h"
 #include "pci/standard_device.h"
@@ -13,8 +14,6 @@
 
 namespace vfiomm {
 namespace {
-
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // Standard device D, not placed by a host: the tests assign what they need.
 PciDeviceConfig standardConfig() { return standardDeviceConfig(1); }

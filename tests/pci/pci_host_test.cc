@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "base/byte_units.h"
 #include "bound_context.h"
 #include "hw/machine.h"
 #include "pci/pci_regs.h"
@@ -12,9 +13,6 @@
 
 namespace vfiomm {
 namespace {
-
-constexpr uint64_t kKiB = 1024;
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 class PciHostTest : public ::testing::Test {
  protected:

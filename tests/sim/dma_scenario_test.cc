@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "base/byte_units.h"
 #include "scenario_helpers.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
@@ -15,8 +16,6 @@
 
 namespace vfiomm::sim {
 namespace {
-
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // A 1 GiB BAR mapped 1 GiB aligned (so huge-fault puts one PUD there), a
 // 64 KiB peer, both in the vmm's container; `phases` follows.

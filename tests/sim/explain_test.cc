@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include "base/byte_units.h"
 #include "report/explain_report.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
@@ -27,7 +28,6 @@ using report::explanationToJson;
 
 using Json = nlohmann::ordered_json;
 
-constexpr uint64_t kMiB = 1ULL << 20;
 constexpr uint64_t kBase = 0x7e00'0000'0000ULL;  // 2 TiB-aligned
 
 void dropWallTimes(Json& j) {

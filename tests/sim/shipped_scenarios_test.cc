@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "sim/runner.h"
 #include "sim/scenario.h"
 #include "source_dir.h"
@@ -42,9 +43,6 @@
 namespace vfiomm::sim {
 namespace {
 
-constexpr uint64_t kKiB = 1024;
-constexpr uint64_t kMiB = 1024 * kKiB;
-constexpr uint64_t kGiB = 1024 * kMiB;
 constexpr unsigned kPageShift = 12;  // 4 KiB
 constexpr unsigned kPmdShift = 21;   // 2 MiB
 

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 
+#include "base/byte_units.h"
 #include "report/sweep_report.h"
 #include "sim/bar_probe.h"
 #include "sim/scenario.h"
@@ -28,8 +29,6 @@ using report::sweepToCsv;
 using report::sweepToJson;
 
 using Json = nlohmann::ordered_json;
-
-constexpr uint64_t kMiB = 1ULL << 20;
 
 // Wall times differ from run to run; everything else is deterministic.
 void dropWallTimes(Json& j) {

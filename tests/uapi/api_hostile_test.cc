@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../vfio/vfio_fixture.h"
+#include "base/byte_units.h"
 #include "bound_context.h"
 
 namespace vfiomm::testing {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "abi/iommufd.h"
+#include "base/byte_units.h"
 #include "dmabuf/dma_buf.h"
 #include "hw/cpu.h"
 #include "iommu/iommu.h"
@@ -44,8 +45,6 @@ namespace {
 using namespace vfiomm::uapi;
 using State = VfioPciDmaBuf::State;
 
-constexpr uint64_t kKiB = uint64_t{1} << 10;
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr uint64_t kConfigOffset = uint64_t{7} << 40;
 constexpr uint32_t kBar2 = 2;
 constexpr int kOCloexec = 02000000;

@@ -13,6 +13,7 @@
 
 #include "abi/iommufd.h"
 #include "abi/vfio.h"
+#include "base/byte_units.h"
 #include "base/page_geometry.h"
 #include "iommu/iommu.h"
 #include "iommu/iommu_domain.h"
@@ -33,8 +34,6 @@ namespace {
 
 using namespace vfiomm::uapi;
 
-constexpr uint64_t kMiB = uint64_t{1} << 20;
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr uint32_t kRw = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
 constexpr uint64_t kIova = uint64_t{4} << 30;  // 1 GiB aligned
 constexpr int kPrivateAnon = map::kPrivate | map::kAnonymous;

@@ -8,6 +8,7 @@
 
 #include "../vfio/line_up.h"
 #include "../vfio/vfio_fixture.h"
+#include "base/byte_units.h"
 
 namespace vfiomm::testing {
 namespace {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "abi/vfio.h"
+#include "base/byte_units.h"
 #include "iommu/iommu.h"
 #include "kernel/kernel.h"
 #include "kernel/kernel_profile.h"
@@ -30,7 +31,6 @@ namespace {
 
 using namespace vfiomm::uapi;
 
-constexpr uint64_t kKiB = uint64_t{1} << 10;
 constexpr uint32_t kRw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 constexpr uint32_t kFixedRw = IOMMU_IOAS_MAP_FIXED_IOVA | kRw;
 constexpr uint64_t kU64Max = ~uint64_t{0};

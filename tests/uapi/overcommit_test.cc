@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../vfio/vfio_fixture.h"
+#include "base/byte_units.h"
 
 namespace vfiomm::testing {
 namespace {

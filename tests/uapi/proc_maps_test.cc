@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../vfio/vfio_fixture.h"
+#include "base/byte_units.h"
 #include "uapi/task_mmu.h"
 
 namespace vfiomm::testing {

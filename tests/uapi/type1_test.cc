@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "base/counter.h"
 #include "iommu/iommu.h"
 #include "kernel/kernel.h"
@@ -33,9 +34,6 @@ namespace {
 
 using namespace vfiomm::uapi;
 
-constexpr uint64_t kKiB = uint64_t{1} << 10;
-constexpr uint64_t kMiB = uint64_t{1} << 20;
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr uint64_t kBar0Offset = 0;
 constexpr uint64_t kBar2Offset = uint64_t{2} << 40;
 constexpr uint64_t kConfigOffset = uint64_t{7} << 40;

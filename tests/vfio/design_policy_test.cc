@@ -2,6 +2,7 @@
 // does its part whatever it is combined with.
 #include <gtest/gtest.h>
 
+#include "base/byte_units.h"
 #include "mm/address_space.h"
 #include "vfio/design/prefault_walk.h"
 #include "vfio_fixture.h"

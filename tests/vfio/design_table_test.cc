@@ -5,6 +5,7 @@
 
 #include <iterator>
 
+#include "base/byte_units.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "hw/page_table_arena.h"
 #include "mm/address_space.h"
 #include "mm/fault.h"

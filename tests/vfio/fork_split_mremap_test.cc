@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "line_up.h"
 #include "mm/address_space.h"
 #include "mm/mm.h"

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "sync/sched_hook.h"
 #include "vfio/design/vma_list_tracking.h"
 #include "vfio_fixture.h"

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/byte_units.h"
 #include "bound_context.h"
 #include "hw/page_table_arena.h"
 #include "vfio_fixture.h"

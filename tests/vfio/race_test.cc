@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "sync/sched_hook.h"
 #include "vfio_fixture.h"
 

@@ -2,6 +2,7 @@
 // (REG, MMAP, PFN).
 #include <gtest/gtest.h>
 
+#include "base/byte_units.h"
 #include "vfio_fixture.h"
 
 namespace vfiomm::testing {

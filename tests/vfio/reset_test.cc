@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "bound_context.h"
 #include "pci/pci_bus.h"
 #include "sync/sched_hook.h"

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "base/byte_units.h"
 #include "base/counter.h"
 #include "kernel/kernel.h"
 #include "mm/mm.h"
@@ -28,9 +29,6 @@ inline constexpr uint64_t kBar0Offset = 0;
 inline constexpr uint64_t kBar1Offset = 1ULL << 40;
 inline constexpr uint64_t kBar2Offset = 2ULL << 40;
 inline constexpr uint64_t kConfigOffset = 7ULL << 40;
-inline constexpr uint64_t kGiB = 1ULL << 30;
-inline constexpr uint64_t kMiB = 1ULL << 20;
-inline constexpr uint64_t kKiB = 1ULL << 10;
 
 // Every test runs against a design; the default profile is the design's own.
 class VfioTest : public ::testing::TestWithParam<DesignKind> {

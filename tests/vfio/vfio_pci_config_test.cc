@@ -8,6 +8,7 @@
 #include <array>
 #include <string>
 
+#include "base/byte_units.h"
 #include "pci/pci_bus.h"
 #include "vfio_fixture.h"
 

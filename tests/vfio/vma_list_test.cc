@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "bound_context.h"
 #include "line_up.h"
 #include "mm/address_space.h"

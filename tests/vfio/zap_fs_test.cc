@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/byte_units.h"
 #include "fs/vfio_fs.h"
 #include "mm/address_space.h"
 #include "mm/pfn_insert.h"
