@@ -322,9 +322,12 @@ class LruSets {
     uint64_t vpn;
     bool operator==(const Key&) const = default;
   };
-  bool holds(Key k) const { return find(k) != nullptr; }
+  bool holds(Key k) const {
+    const std::vector<Key>& set = sets_[setOf(k)];
+    return std::find(set.begin(), set.end(), k) != set.end();
+  }
   bool use(Key k) {
-    std::vector<Key>& set = setOf(k);
+    std::vector<Key>& set = sets_[setOf(k)];
     auto it = std::find(set.begin(), set.end(), k);
     if (it == set.end()) return false;
     std::rotate(set.begin(), it, it + 1);
@@ -332,12 +335,12 @@ class LruSets {
   }
   void fill(Key k) {
     if (use(k)) return;
-    std::vector<Key>& set = setOf(k);
+    std::vector<Key>& set = sets_[setOf(k)];
     if (set.size() == ways_) set.pop_back();
     set.insert(set.begin(), k);
   }
   void drop(Key k) {
-    std::vector<Key>& set = setOf(k);
+    std::vector<Key>& set = sets_[setOf(k)];
     set.erase(std::remove(set.begin(), set.end(), k), set.end());
   }
   void dropMm(uint64_t mm) {
@@ -347,11 +350,7 @@ class LruSets {
   }
 
  private:
-  std::vector<Key>& setOf(Key k) { return sets_[k.vpn % sets_.size()]; }
-  const std::vector<Key>* find(Key k) const {
-    const std::vector<Key>& set = sets_[k.vpn % sets_.size()];
-    return std::find(set.begin(), set.end(), k) == set.end() ? nullptr : &set;
-  }
+  size_t setOf(Key k) const { return k.vpn % sets_.size(); }
   std::vector<std::vector<Key>> sets_;
   unsigned ways_;
 };
@@ -374,10 +373,9 @@ RC_GTEST_PROP(TlbProperty, ReplacesAsTrueLruInEverySet, ()) {
                          *rc::gen::inRange<uint64_t>(0, kPages)};
     bool& w = writable[(k.mm - kMmA) * kPages + k.vpn];  // as last filled
     switch (*rc::gen::inRange(0, 5)) {
-      case 0: {  // a load
+      case 0:  // a load
         RC_ASSERT((tlb.lookup(k.mm, page(k.vpn), false) != nullptr) == lru.use(k));
         break;
-      }
       case 1: {  // a store: a read-only entry is dropped
         const bool hit = tlb.lookup(k.mm, page(k.vpn), true) != nullptr;
         if (lru.holds(k) && !w) {
