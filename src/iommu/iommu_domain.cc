@@ -58,6 +58,7 @@ uint64_t IommuDomain::unmap(uint64_t iova, uint64_t size) {
   SpinGuard g(lock_);
   uint64_t removed = 0;
   removeLeaves(iova, size, &removed);
+  if (removed != 0) lastLeaf_.clear();
   return removed;
 }
 
@@ -73,10 +74,35 @@ void IommuDomain::removeLeaves(uint64_t iova, uint64_t size, uint64_t* removed) 
 std::optional<PhysAddr> IommuDomain::iovaToPhys(uint64_t iova) {
   iovaToPhysCalls_.fetch_add(1, std::memory_order_relaxed);
   iovaToPhysCounter.add();
+  if (const std::optional<PhysAddr> pa = lastLeaf_.translate(iova)) return pa;
   SpinGuard g(lock_);
   const std::optional<Iopte> leaf = leafAt(iova);
   if (!leaf) return std::nullopt;
+  // A leaf is aligned to its size in IOVA as in physical space (pgsizeFor).
+  lastLeaf_.set(iova & ~(leaf->size - 1), *leaf);
   return leaf->paddr + (iova & (leaf->size - 1));
+}
+
+std::optional<PhysAddr> IommuDomain::LastLeaf::translate(uint64_t iova) const {
+  const uint64_t seq = seq_.load(std::memory_order_acquire);
+  if (seq & 1) return std::nullopt;
+  // Acquire loads: a value set() stored after making the count odd brings
+  // that odd count (or a later one) with it to the check below.
+  const uint64_t start = iova_.load(std::memory_order_acquire);
+  const uint64_t size = size_.load(std::memory_order_acquire);
+  const uint64_t paddr = paddr_.load(std::memory_order_acquire);
+  if (seq_.load(std::memory_order_relaxed) != seq) return std::nullopt;
+  if (size == 0 || iova - start >= size) return std::nullopt;
+  return PhysAddr(paddr + (iova - start));
+}
+
+void IommuDomain::LastLeaf::set(uint64_t iova, const Iopte& leaf) {
+  const uint64_t seq = seq_.load(std::memory_order_relaxed);
+  seq_.store(seq + 1, std::memory_order_relaxed);
+  iova_.store(iova, std::memory_order_release);
+  size_.store(leaf.size, std::memory_order_release);
+  paddr_.store(leaf.paddr.value(), std::memory_order_release);
+  seq_.store(seq + 2, std::memory_order_release);
 }
 
 std::optional<IommuDomain::Iopte> IommuDomain::leafAt(uint64_t iova) const {

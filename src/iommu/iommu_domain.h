@@ -63,6 +63,8 @@ class IommuDomain {
   // returns the bytes removed.
   uint64_t unmap(uint64_t iova, uint64_t size) EXCLUDES(lock_);
   // iommu_iova_to_phys(): counted, as type1's unmap walk pays one per page.
+  // Like the kernel's walk it takes no lock while the leaf it found last
+  // still answers (LastLeaf below).
   std::optional<PhysAddr> iovaToPhys(uint64_t iova) EXCLUDES(lock_);
   // A device's DMA at `iova` as the DMA remapping hardware runs it: the
   // leaf translating it, if one allows `need` (iommuprot bits), is handed
@@ -94,10 +96,34 @@ class IommuDomain {
   void removeLeaves(uint64_t iova, uint64_t size, uint64_t* removed) REQUIRES(lock_);
   void count(uint64_t size, int delta) REQUIRES(lock_);
 
+  // The leaf iovaToPhys() found last, readable without lock_. The kernel's
+  // iommu_iova_to_phys() walks the I/O page table locklessly; the model's
+  // table is a std::map that only lock_ may read, so a lockless reader is
+  // answered from this copy instead, which a sequence count guards the way
+  // a seqcount_t guards data whose writers hold a lock: a reader retries
+  // under lock_ if the count was odd or moved while it read. Only unmap
+  // removes leaves, so only unmap and a refill change the copy; a leaf
+  // mapped later never makes it stale.
+  class LastLeaf {
+   public:
+    // The address `iova` translates to, if the copy holds its leaf and no
+    // writer interfered.
+    std::optional<PhysAddr> translate(uint64_t iova) const;
+    void set(uint64_t iova, const Iopte& leaf);  // under lock_
+    void clear() { set(0, Iopte{}); }            // under lock_
+
+   private:
+    std::atomic<uint64_t> seq_{0};  // odd while set() writes
+    std::atomic<uint64_t> iova_{0};
+    std::atomic<uint64_t> size_{0};  // 0: no leaf
+    std::atomic<uint64_t> paddr_{0};
+  };
+
   const uint64_t pgsizeBitmap_;
   SpinLock lock_{kIommuPgtblLockClass};
   std::map<uint64_t, Iopte> leaves_ GUARDED_BY(lock_);  // by IOVA
   IopteCounts counts_ GUARDED_BY(lock_);
+  LastLeaf lastLeaf_;  // written under lock_, read without it
   std::atomic<uint64_t> mapCalls_{0};
   std::atomic<uint64_t> iovaToPhysCalls_{0};
 };

@@ -62,6 +62,52 @@ TEST(IommuDomain, IovaToPhysAndUnmap) {
   EXPECT_EQ(d.iopteCounts().total(), 0U);
 }
 
+// iovaToPhys() answers a leaf it found before without the domain's lock;
+// an unmap must not leave that answer behind for a leaf mapped again.
+TEST(IommuDomain, IovaToPhysSeesALeafRemappedElsewhere) {
+  testing::BoundContext bound;
+  IommuDomain d(kVtdPgsizes);
+  ASSERT_TRUE(d.map(0x4000'0000, PhysAddr(0x40'0000'0000), k1G, kRw));
+  EXPECT_EQ(d.iovaToPhys(0x4000'1000), PhysAddr(0x40'0000'1000));
+  EXPECT_EQ(d.iovaToPhys(0x4000'2000), PhysAddr(0x40'0000'2000));
+  ASSERT_EQ(d.unmap(0x4000'0000, k1G), k1G);
+  ASSERT_TRUE(d.map(0x4000'0000, PhysAddr(0x80'0000'0000), k1G, kRw));
+  EXPECT_EQ(d.iovaToPhys(0x4000'3000), PhysAddr(0x80'0000'3000));
+  // A leaf mapped next to the one found last is found too.
+  ASSERT_TRUE(d.map(0x8000'0000, PhysAddr(0x20'0000), k2M, kRw));
+  EXPECT_EQ(d.iovaToPhys(0x8000'1000), PhysAddr(0x20'1000));
+  EXPECT_EQ(d.iovaToPhys(0x4000'4000), PhysAddr(0x80'0000'4000));
+  EXPECT_EQ(d.iovaToPhysCalls(), 5U) << "every call counts, answered with the lock or without";
+}
+
+// A reader racing an unmap and remap of the leaf it reads sees the old
+// translation, the new one or none, never a mix of the two (under TSan this
+// is also the data-race check of the lockless read).
+TEST(IommuDomain, IovaToPhysRacingRemapSeesOneLeafOrNone) {
+  testing::BoundContext bound;
+  IommuDomain d(kVtdPgsizes);
+  constexpr uint64_t kIova = 0x4000'0000;
+  constexpr uint64_t kPaddrA = 0x40'0000'0000;
+  constexpr uint64_t kPaddrB = 0x80'0020'0000;  // 2 MiB aligned only: 2 MiB leaves
+  ASSERT_TRUE(d.map(kIova, PhysAddr(kPaddrA), k1G, kRw));
+  constexpr int kRounds = 2000;
+  testing::BoundThread remapper(bound.context(), [&d] {
+    for (int i = 0; i < kRounds; ++i) {
+      d.unmap(kIova, k1G);
+      d.map(kIova, PhysAddr(i % 2 == 0 ? kPaddrB : kPaddrA), k1G, kRw);
+    }
+  });
+  int bad = 0;
+  for (int i = 0; i < 50 * kRounds; ++i) {
+    const uint64_t offset = (static_cast<uint64_t>(i) * 0x20'1000) % k1G;
+    const std::optional<PhysAddr> pa = d.iovaToPhys(kIova + offset);
+    if (pa && *pa != PhysAddr(kPaddrA + offset) && *pa != PhysAddr(kPaddrB + offset)) ++bad;
+  }
+  remapper.join();
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(d.iovaToPhys(kIova + 0x1000), PhysAddr(kPaddrA + 0x1000)) << "the last remap was A";
+}
+
 TEST(Iommu, ValidIovaRangesAreTheApertureMinusTheMsiWindow) {
   Machine machine;
   Iommu iommu(machine);
