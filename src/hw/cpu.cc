@@ -136,6 +136,35 @@ void Cpu::switchTo(UserContext* thread) {
   mmId_ = mmu != nullptr ? mmu->asid() : 0;
 }
 
+// Inlined into its two callers: a BAR access runs it on every load, and the
+// call's frame cost as much as the routing.
+[[gnu::always_inline]] inline void Cpu::accessRegion(TlbEntry& e, VirtAddr va, unsigned size,
+                                                     bool write, uint64_t& value) {
+  const PhysAddr pa = e.physAddr(va);
+  const AccessInfo info{static_cast<int>(id_), pa, write, ++accessSeq_};
+  PhysRegion* region = e.region;
+  if (region == nullptr || !region->contains(pa)) {
+    // The physical map changed, or the leaf spans regions.
+    region = physMemMap_.lookup(Pfn::fromPhys(pa));
+    if (region == nullptr) {
+      if (write)
+        physMemMap_.write(pa, size, value, info);
+      else
+        value = physMemMap_.read(pa, size, info);
+      return;
+    }
+    e.region = region;
+  }
+  const uint64_t offset = pa - region->base();
+  if (write)
+    region->write(offset, size, value, info);
+  else
+    value = region->read(offset, size, info);
+  // Asked after the access: a store may just have given the page memory.
+  e.directVpn = va.value() >> kPageShift;
+  e.directPage = region->directPage(offset);
+}
+
 // A TLB hit on a frame of plain memory whose host page the entry already
 // holds, else the rest of it.
 inline bool Cpu::tryAccess(VirtAddr va, unsigned size, bool write, uint64_t& value) {
@@ -176,9 +205,19 @@ AccessResult Cpu::access(VirtAddr va, unsigned size, uint64_t value) {
       lock_.unlock(CpuLock::Side::kOwn);
       return {SigInfo{}, value};
     }
+    if (e != nullptr) return accessFrontRegion(*e, va, size, write, value);
     return accessLocked(va, size, write, value);
   }
   return accessSlow(va, size, write, value);
+}
+
+// What accessLocked() would do with this hit, without asking the TLB again.
+[[gnu::noinline]] AccessResult Cpu::accessFrontRegion(TlbEntry& e, VirtAddr va, unsigned size,
+                                                      bool write, uint64_t value) {
+  tlb_.hitFront();
+  accessRegion(e, va, size, write, value);
+  lock_.unlock(CpuLock::Side::kOwn);
+  return {SigInfo{}, value};
 }
 
 template AccessResult Cpu::access<false>(VirtAddr va, unsigned size, uint64_t value);
@@ -225,32 +264,6 @@ template AccessResult Cpu::access<true>(VirtAddr va, unsigned size, uint64_t val
     VFIOMM_ASSERT_MSG(thread_ == &thread, "the faulting thread was switched out");
     if (va.value() < kTaskSize && tryAccess(va, size, write, value)) return {SigInfo{}, value};
   }
-}
-
-void Cpu::accessRegion(TlbEntry& e, VirtAddr va, unsigned size, bool write, uint64_t& value) {
-  const PhysAddr pa = e.physAddr(va);
-  const AccessInfo info{static_cast<int>(id_), pa, write, ++accessSeq_};
-  PhysRegion* region = e.region;
-  if (region == nullptr || !region->contains(pa)) {
-    // The physical map changed, or the leaf spans regions.
-    region = physMemMap_.lookup(Pfn::fromPhys(pa));
-    if (region == nullptr) {
-      if (write)
-        physMemMap_.write(pa, size, value, info);
-      else
-        value = physMemMap_.read(pa, size, info);
-      return;
-    }
-    e.region = region;
-  }
-  const uint64_t offset = pa - region->base();
-  if (write)
-    region->write(offset, size, value, info);
-  else
-    value = region->read(offset, size, info);
-  // Asked after the access: a store may just have given the page memory.
-  e.directVpn = va.value() >> kPageShift;
-  e.directPage = region->directPage(offset);
 }
 
 TlbEntry* Cpu::walk(VirtAddr va, bool write) {

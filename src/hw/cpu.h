@@ -212,6 +212,10 @@ class Cpu {
   // The same, for an access of a valid shape with the lock's own side
   // already taken.
   AccessResult accessLocked(VirtAddr va, unsigned size, bool write, uint64_t value) RELEASE(lock_);
+  // A hit of the TLB's front, entry `e`, on memory that is not plain (a
+  // BAR): through its region, with the lock's own side taken.
+  AccessResult accessFrontRegion(TlbEntry& e, VirtAddr va, unsigned size, bool write,
+                                 uint64_t value) RELEASE(lock_);
   // The access needed a page fault: handle it and retry until the access
   // completes or the fault delivers a signal.
   AccessResult faultAndRetry(UserContext& thread, VirtAddr va, unsigned size, bool write,
