@@ -1,6 +1,7 @@
 #include "hw/tlb.h"
 
 #include <algorithm>
+#include <bit>
 
 #include "base/assert.h"
 #include "base/counter.h"
@@ -33,6 +34,8 @@ void Tlb::Array::allocate() {
   entries_.resize(geometry_.entries);
   ways_ = geometry_.ways;
   setMask_ = geometry_.entries / ways_ - 1;
+  setShift_ = static_cast<unsigned>(std::countr_zero(setMask_ + 1));
+  present_.assign(setMask_ + 1, 0);
   // Each set's ring in way order, the last way newest, so way 0 is filled
   // first.
   ring_.resize(geometry_.entries);

@@ -141,18 +141,25 @@ class Tlb {
   //
   // The storage comes with the first insert: most kernels vfiomm check and
   // the fuzzers build touch one or two CPUs and one page size, and a full
-  // set of arrays is 320 KiB per CPU. Until then the array has no ways, so
-  // find() misses without a test on the hit path.
+  // set of arrays is 320 KiB per CPU. Until then the array has no ways and
+  // find() misses at once.
   class Array {
    public:
     Array(PtLevel level, const TlbArrayGeometry& g);
     void allocate();
     // Index of the entry holding `tag` (set * ways + way), or kNoSlot.
     size_t find(uint64_t tag) const {
-      const size_t first = (tag & setMask_) * ways_;
-      const uint64_t* set = tags_.data() + first;
-      for (unsigned w = 0; w < ways_; ++w)
-        if (set[w] == tag) return first + w;
+      if (ways_ == 0) return kNoSlot;
+      const size_t set = tag & setMask_;
+      if ((present_[set] & presentBit(tag)) == 0) return kNoSlot;
+      const size_t first = set * ways_;
+      const uint64_t* tags = tags_.data() + first;
+      uint64_t present = 0;
+      for (unsigned w = 0; w < ways_; ++w) {
+        if (tags[w] == tag) return first + w;
+        present |= presentBit(tags[w]) & (tags[w] == 0 ? 0 : ~uint64_t{0});
+      }
+      present_[set] = present;  // read whole: exact again
       return kNoSlot;
     }
     // The oldest way of `tag`'s set: a free way if the set has one, else
@@ -166,6 +173,7 @@ class Tlb {
     // `tag` is the tag of `va`.
     void setTag(size_t slot, uint64_t tag, VirtAddr va) {
       tags_[slot] = tag;
+      present_[tag & setMask_] |= presentBit(tag);
       filled_ |= bucketBit(va);
     }
     // Frees the valid `slot`.
@@ -173,6 +181,7 @@ class Tlb {
     // Every way free, in whatever order the sets' rings have.
     void invalidateAll() {
       std::fill(tags_.begin(), tags_.end(), 0);
+      std::fill(present_.begin(), present_.end(), 0);
       filled_ = 0;
     }
     // After invalidations: only the buckets that still hold an entry.
@@ -193,12 +202,17 @@ class Tlb {
     static uint64_t bucketBit(VirtAddr va) {
       return uint64_t{1} << ((va.value() >> kPudShift) % kBuckets);
     }
+    // `tag`'s bit in its set's present_ word: the six page-number bits just
+    // above the set index, so that the ways a sequential walk fills in one
+    // set take different bits.
+    uint64_t presentBit(uint64_t tag) const { return uint64_t{1} << ((tag >> setShift_) % 64); }
 
     PtLevel level_;
     unsigned shift_;
     TlbArrayGeometry geometry_;
     unsigned ways_ = 0;  // 0 until allocate()
     uint64_t setMask_ = 0;
+    unsigned setShift_ = 0;  // log2 of the number of sets
     // A set's ways in recency order form a ring: each way links to its next
     // older and next newer way (indices within the set), the set keeps its
     // newest, and the ring wraps, so the oldest is the newest's newer
@@ -221,6 +235,13 @@ class Tlb {
     std::vector<Link> ring_;        // per slot, as tags_
     std::vector<uint32_t> newest_;  // per set: the way used last
     std::vector<TlbEntry> entries_;
+    // Per set, a superset of its valid tags' presentBit()s: a fill sets its
+    // tag's bit, an invalidation or eviction leaves it, and a search that
+    // reads the whole set without finding its tag puts the exact word back.
+    // A clear bit is a miss without reading the set: in a design where every
+    // access misses, the search of a full 16-way set was most of a miss.
+    // Mutable: find() is a lookup that happens to refresh it.
+    mutable std::vector<uint64_t> present_;
     // One bit per bucket of 1 GiB ranges (the range's number modulo
     // kBuckets), set by a fill in the range and cleared only when the array
     // is emptied or recounted: a superset of the buckets holding an entry,
