@@ -309,16 +309,16 @@ void validateSlow(const Task& t, const HeldLock& next) {
   if (!allKnown) addDependencies(t, next);
 }
 
-// validate_chain(): an acquisition whose every dependency on the held locks
-// is in the graph and which takes no held class again has nothing to check
-// (Linux finds that by a hash of the held chain, lookup_chain_cache(); the
-// model's bit per edge answers it with one test per held lock).
-void validate(const State& s, const Task& t, const HeldLock& next) {
-  const uint32_t to = nodeOf(next);
+// Whether validate_chain() has nothing to check: every dependency of `to`
+// on the held locks is in the graph and no held lock is of its class again.
+// Linux finds that by a hash of the held chain (lookup_chain_cache()); the
+// model's bit per edge answers it with one test per held lock.
+bool chainKnown(const State& s, const Task& t, uint32_t to) {
   for (const HeldLock& h : t.held) {
     const uint32_t from = nodeOf(h);
-    if (from == to || !edgeKnown(s.graph, from, to)) return validateSlow(t, next);
+    if (from == to || !edgeKnown(s.graph, from, to)) return false;
   }
+  return true;
 }
 
 // print_unlock_imbalance_bug()
@@ -408,14 +408,16 @@ void acquire(const void* lock, const LockClass& cls, unsigned subclass, Mode mod
   VFIOMM_ASSERT_MSG(subclass < LockClass::kMaxSubclasses, "lockdep: subclass out of range");
   State& s = context.lockdep();
   Task& t = current();
-  const HeldLock next{lock, &cls, subclass, mode, trylock, where};
-  markUsed(s, nodeOf(next), mode);
+  const uint32_t node = nodeOf(cls, subclass);
+  markUsed(s, node, mode);
   // A trylock cannot block, so it depends on nothing held (validate_chain()
   // skips it); held, it is the source of later edges like any lock.
-  if (!trylock) validate(s, t, next);
-  // Field by field from the arguments rather than a copy of `next`: the
-  // copy reloads the fields just stored as wider words, which the CPU cannot
-  // forward from the stores (a stall that was half of acquire()'s time).
+  if (!trylock && !chainKnown(s, t, node)) [[unlikely]]
+    validateSlow(t, HeldLock{lock, &cls, subclass, mode, trylock, where});
+  // Field by field from the arguments rather than a copy of a HeldLock
+  // built on the stack: the copy reloads the fields just stored as wider
+  // words, which the CPU cannot forward from the stores (a stall that was
+  // half of acquire()'s time).
   HeldLock& held = t.held.emplace_back();
   held.lock = lock;
   held.cls = &cls;
