@@ -140,6 +140,7 @@ uint64_t Tlb::frontMask(VirtAddr va, PtLevel level) const {
 }
 
 void Tlb::publishHits() {
+  quietClock_ = clock_;
   uint64_t hits = 0;
   for (const auto& h : stats_.hits) hits += h.load(std::memory_order_relaxed);
   if (hits == publishedHits_) return;
@@ -148,7 +149,7 @@ void Tlb::publishHits() {
 }
 
 void Tlb::miss() {
-  publishHits();
+  if (clock_ != quietClock_) publishHits();
   bump(stats_.misses);
   tlbMiss.add();
 }
@@ -175,7 +176,8 @@ TlbEntry& Tlb::insert(uint64_t mmId, VirtAddr va, const TlbEntry& entry) {
   const size_t slot = held != kNoSlot ? held : a.oldest(tag);
   a.setTag(slot, tag, va);
   a.touch(slot);
-  ++clock_;
+  // A fill is no hit: if none was waiting to be published, none is now.
+  if (clock_++ == quietClock_) quietClock_ = clock_;
   a.entries_[slot] = entry;
   bump(stats_.fills[static_cast<size_t>(entry.level)]);
   return a.entries_[slot];

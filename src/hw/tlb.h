@@ -312,6 +312,11 @@ class Tlb {
   std::array<Array, 3> arrays_;
   uint64_t clock_ = 0;          // one tick per lookup hit or insert
   uint64_t publishedHits_ = 0;  // the part of stats_.hits already in "tlb.hit"
+  // clock_ as of the last publishHits(), carried along by fills: equal to
+  // clock_ exactly when no hit waits to be published, so that a miss (in a
+  // design where every access misses, after every fill) skips summing the
+  // hits to find nothing to add.
+  uint64_t quietClock_ = 0;
   TlbStats stats_;
 };
 

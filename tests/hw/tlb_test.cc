@@ -81,6 +81,12 @@ TEST(Tlb, CountsHitsAndMissesGlobally) {
   tlb.flushMm(kMmB);
   EXPECT_EQ(counter("tlb.hit") - hits, 2U + Tlb::kHitPublishBatch);
   EXPECT_EQ(tlb.stats().hits[0].load(), 2U + Tlb::kHitPublishBatch) << "per-TLB stats never lag";
+
+  // A fill between a hit and the next miss does not hide the hit from it.
+  tlb.lookup(kMmA, page(1), false);
+  tlb.insert(kMmA, page(3), leaf(PtLevel::kPte, 3));
+  tlb.lookup(kMmA, page(2), false);
+  EXPECT_EQ(counter("tlb.hit") - hits, 3U + Tlb::kHitPublishBatch);
 }
 
 TEST(Tlb, FullSetEvictsItsLeastRecentlyUsedEntry) {
