@@ -20,6 +20,7 @@
 #include "hw/machine.h"
 #include "iommu/iommu.h"
 #include "kernel/kernel_profile.h"
+#include "mm/pat_memtype.h"
 #include "mm/system_ram.h"
 #include "mm/user_struct.h"
 #include "mm/vm_commit.h"
@@ -79,6 +80,8 @@ class Kernel {
   const KernelConfig& config() const { return config_; }
   // vm_committed_as and __vm_enough_memory() of the whole system.
   VmCommit& vmCommit() { return vmCommit_; }
+  // x86 PAT's memtype reservations of the whole system.
+  PatMemtype& patMemtype() { return patMemtype_; }
   // The user every process runs as (the model has no uids): its
   // user_struct, whose locked_vm iommufd charges.
   UserStruct& user() { return user_; }
@@ -124,6 +127,7 @@ class Kernel {
   const KernelProfile profile_;
   Machine machine_;
   VmCommit vmCommit_;
+  PatMemtype patMemtype_;
   UserStruct user_;
   PciHost pciHost_;
   SystemRam systemRam_;

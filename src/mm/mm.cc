@@ -43,6 +43,7 @@ Mm::Mm(Machine& machine, const Mm& parent)
       profile_(parent.profile_),
       pageTable_(machine.pageTableArena()),
       vmCommit_(parent.vmCommit_),
+      patMemtype_(parent.patMemtype_),
       thpEnabled_(parent.thpEnabled_),
       thpDisabled_(parent.thpDisabled_) {}
 
@@ -520,7 +521,7 @@ Status Mm::doMunmap(VirtAddr start, uint64_t len) {
     // unmap_region(): zap, then free_pgtables (which unlinks file VMAs),
     // with one TLB flush before any table page is freed.
     MmuGather tlb(*this);
-    for (auto& v : gone) pageTable_.zapRange(v->start(), v->end(), tlb);
+    unmapVmas(gone, tlb);
     for (auto& v : gone) unlinkFile(*v);
     uint64_t floor = 0;
     uint64_t ceiling = kUserTop;
@@ -531,6 +532,13 @@ Status Mm::doMunmap(VirtAddr start, uint64_t len) {
   }
   for (auto& v : gone) removeVma(std::move(v));
   return ok();
+}
+
+void Mm::unmapVmas(const std::vector<std::unique_ptr<Vma>>& gone, MmuGather& tlb) {
+  for (const auto& v : gone) {
+    untrackPfn(*v);  // unmap_single_vma()'s, before the entries go
+    pageTable_.zapRange(v->start(), v->end(), tlb);
+  }
 }
 
 void Mm::unmapRegion(VirtAddr start, VirtAddr end) {
@@ -773,6 +781,9 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
       pageTable_.moveRange(oldAddr, newAddr, moved, tlb);
     }
   }
+  // untrack_pfn_moved(): the reservation now belongs to the destination,
+  // so the source's unmap must not free it.
+  if (vma->flags() & vm::kPfnmap) vma->flagsClearUnchecked(vm::kPat);
   if (!(flags & mremap::kDontUnmap)) {
     if (auto st = doMunmap(oldAddr, oldLen); !st) return fail(st.error());
   }
@@ -816,9 +827,12 @@ Result<std::shared_ptr<Mm>> Mm::fork() {
       child->linkFile(c, vma.get());
     // vma_needs_copy() is always true for VM_PFNMAP; WIPEONFORK skips it.
     if (!(c.flags() & vm::kWipeOnFork)) {
-      if (pageTable_.copyRange(child->pageTable_, c.start(), c.end()) != PageTable::WalkStatus::kOk)
+      // copy_page_range(): track_pfn_copy() first.
+      status = trackPfnCopy(*vma);
+      if (status &&
+          pageTable_.copyRange(child->pageTable_, c.start(), c.end()) != PageTable::WalkStatus::kOk)
         status = fail(Errno::kENOMEM);
-      else if (pat && profile_.forkClearsVmPat)
+      else if (status && pat && profile_.forkClearsVmPat)
         c.flagsSet(vm::kPat);  // track_pfn_copy() reserved the child's range
     }
     if (hasFile && linkAfterCopy) [[unlikely]]
@@ -844,7 +858,7 @@ void Mm::exitMmap() {
   }
   {
     MmuGather tlb(*this);
-    for (auto& v : gone) pageTable_.zapRange(v->start(), v->end(), tlb);
+    unmapVmas(gone, tlb);
     for (auto& v : gone) unlinkFile(*v);
     pageTable_.freePgtables(VirtAddr(0), VirtAddr(kUserTop), VirtAddr(0), VirtAddr(kUserTop), tlb);
   }

@@ -27,6 +27,7 @@ namespace vfiomm {
 class AddressSpace;
 class File;
 class Machine;
+class PatMemtype;
 class VmCommit;
 
 inline const LockClass kMmapLockClass{"&mm->mmap_lock"};
@@ -111,6 +112,10 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   // The system's commit accounting (vfio-uapi.md §10); none: nothing is
   // charged (mm unit tests). Set before the first syscall.
   void setVmCommit(VmCommit* commit) { vmCommit_ = commit; }
+  // The system's x86 PAT memtype tracking; none: G1's fills reserve
+  // nothing (mm unit tests). Set before the first syscall.
+  void setPatMemtype(PatMemtype* memtype) { patMemtype_ = memtype; }
+  PatMemtype* patMemtype() const { return patMemtype_; }
   // mm->owner: the process whose pid and comm the overcommit warning names.
   void setOwner(int pid, std::string comm);
   void setThpEnabled(ThpEnabled t) { thpEnabled_ = t; }
@@ -154,6 +159,8 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   void linkFile(Vma& vma, Vma* after) REQUIRES(mmapLock_);
   void unlinkFile(Vma& vma) REQUIRES(mmapLock_);
   void removeVma(std::unique_ptr<Vma> vma) REQUIRES(mmapLock_);
+  // unmap_vmas(): every VMA of `gone` untracked and zapped into `tlb`.
+  void unmapVmas(const std::vector<std::unique_ptr<Vma>>& gone, MmuGather& tlb) REQUIRES(mmapLock_);
   // Unmap and free the tables of [start, end), a range no VMA covers now.
   void unmapRegion(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
@@ -184,6 +191,7 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   std::atomic<uint64_t> lockedVm_{0};
   std::atomic<uint64_t> pinnedVm_{0};
   VmCommit* vmCommit_ = nullptr;
+  PatMemtype* patMemtype_ = nullptr;
   int ownerPid_ = 0;
   std::string ownerComm_;
   ThpEnabled thpEnabled_ = ThpEnabled::kAlways;

@@ -5,7 +5,9 @@
 #include "mm/mm.h"
 #include "mm/mmu_gather.h"
 #include "mm/page_table_walk.h"
+#include "mm/pat_memtype.h"
 #include "mm/vma.h"
+#include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 #include "trace/tracer.h"
 
@@ -170,14 +172,20 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
     vma.setPgoff(PgOff(pfn.value()));
   }
   // track_pfn_remap(): a reservation of the whole VMA is remembered with
-  // VM_PAT (smaps `ar`, mm-pfnmap.md §7.1).
+  // VM_PAT (smaps `ar`, mm-pfnmap.md §7.1); a part only looks its memtype up.
   const bool pat = vma.mm().profile().vmPatOnFill && addr == vma.start() && end == vma.end();
+  if (PatMemtype* memtype = vma.mm().patMemtype(); pat && memtype != nullptr)
+    memtype->reserve(pfn.toPhys(), pfn.toPhys() + (end - addr));
   // The assertion the seed series is about (mm-pfnmap.md §7 step 4).
   vma.flagsSet(vm::kIo | vm::kPfnmap | vm::kDontExpand | vm::kDontDump | (pat ? vm::kPat : 0));
   PageTable& pt = vma.mm().pageTable();
   RemapPfnRange op(pt, addr, pfn, prot);
   if (pt.walk(addr, end, op) != PageTable::WalkStatus::kOk) {
+    // The partial fill is zapped, whose untrack_pfn() frees the
+    // reservation when the fill reached vm_start; then the reservation is
+    // undone by the pfn, unless that zap cleared VM_PAT.
     zapPageRangeSingle(vma, addr, op.filledUpTo() - addr);
+    untrackPfn(vma, pfn, end - addr);
     return fail(Errno::kENOMEM);
   }
   return ok();
@@ -185,6 +193,40 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
 
 Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot) {
   return remapPfnRange(vma, addr, pfn, size, prot);
+}
+
+void untrackPfn(Vma& vma, Pfn pfn, uint64_t size) {
+  if (!(vma.flags() & vm::kPat)) return;
+  PatMemtype* memtype = vma.mm().patMemtype();
+  const lockdep::ThreadIdentity current = lockdep::threadIdentity();
+  if (size == 0) {
+    const PageTable::Translation t = vma.mm().pageTable().translate(vma.start());
+    if (!t.present) {
+      untrackNoPte.add();
+      if (memtype != nullptr)
+        memtype->warnOnce(PatMemtype::WarnSite::kUntrackPfn, current.comm, current.pid,
+                          current.cpu);
+      return;
+    }
+    pfn = t.pfn;
+    size = vma.end() - vma.start();
+  }
+  if (memtype != nullptr)
+    memtype->free(pfn.toPhys(), pfn.toPhys() + size, current.comm, current.pid);
+  vma.flagsClearUnchecked(vm::kPat);
+}
+
+Status trackPfnCopy(Vma& src) {
+  PatMemtype* memtype = src.mm().patMemtype();
+  if (!(src.flags() & vm::kPat) || memtype == nullptr) return ok();
+  const PageTable::Translation t = src.mm().pageTable().translate(src.start());
+  if (!t.present) {
+    const lockdep::ThreadIdentity current = lockdep::threadIdentity();
+    memtype->warnOnce(PatMemtype::WarnSite::kTrackPfnCopy, current.comm, current.pid, current.cpu);
+    return fail(Errno::kEINVAL);
+  }
+  memtype->reserve(t.pfn.toPhys(), t.pfn.toPhys() + (src.end() - src.start()));
+  return ok();
 }
 
 namespace {
@@ -197,15 +239,7 @@ LeafCounts clearAndFlush(Vma& vma, VirtAddr addr, uint64_t size, MmuGather& tlb)
 }
 
 LeafCounts zapPageRangeSingleUntraced(Vma& vma, VirtAddr addr, uint64_t size, ZapFlush flush) {
-  // untrack_pfn() in unmap_single_vma(): a VM_PAT VMA's reservation is
-  // freed by the pfn at vm_start, and VM_PAT cleared; with no entry there
-  // it WARNs and VM_PAT stays (mm-pfnmap.md §7.1).
-  if (vma.flags() & vm::kPat) {
-    if (vma.mm().pageTable().translate(vma.start()).present)
-      vma.flagsClearUnchecked(vm::kPat);
-    else
-      untrackNoPte.add();
-  }
+  untrackPfn(vma);  // unmap_single_vma()'s, before the entries go
   LeafCounts cleared;
   if (flush == ZapFlush::kSkipped) [[unlikely]] {
     MmuGather noShootdown{TlbFlushFn{}};  // the seeded bug: no CPU is flushed

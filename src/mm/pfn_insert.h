@@ -43,6 +43,17 @@ Status remapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t p
 // io_remap_pfn_range(): the same with pgprot_decrypted (a no-op here).
 Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t prot);
 
+// x86 PAT (mm-pfnmap.md §7.1) on the kernels that mark a VMA whose range
+// remap_pfn_range() reserved with VM_PAT (6.1-6.15):
+// untrack_pfn(): frees a VM_PAT VMA's reservation and clears VM_PAT. With
+// `size` 0 (unmap_single_vma()'s call) the range is the one the PTE at
+// vm_start maps, as long as the VMA; with no PTE there it WARNs, frees
+// nothing and leaves VM_PAT set.
+void untrackPfn(Vma& vma, Pfn pfn = Pfn(0), uint64_t size = 0);
+// track_pfn_copy(): fork reserves again what VM_PAT VMA `src` maps, for
+// the child's copy. EINVAL, with a WARN, when no PTE is at its vm_start.
+Status trackPfnCopy(Vma& src);
+
 // Whether a zap shoots down the TLBs of the CPUs that may cache the mm.
 // Always, in the kernel: zap_page_range_single() ends in tlb_finish_mmu(),
 // and until that flush returns another CPU may still reach the pfn through

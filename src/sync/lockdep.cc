@@ -502,6 +502,11 @@ void setThreadIdentity(std::string_view comm, int pid, int cpu) {
   t.cpu = cpu;
 }
 
+ThreadIdentity threadIdentity() {
+  const Task& t = current();
+  return ThreadIdentity{t.comm, t.pid, t.cpu};
+}
+
 size_t reportCount() {
   ReportLog& log = reportLog();
   std::lock_guard guard(log.mu);

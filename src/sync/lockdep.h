@@ -112,6 +112,14 @@ inline bool enabled() { return SyncContext::current().lockdepOn(); }
 
 // Who the calling thread is, for the report header ("qemu/1234 on CPU 3").
 void setThreadIdentity(std::string_view comm, int pid, int cpu);
+// What the calling thread last said it is: current->comm, current->pid and
+// its CPU (-1: none), for the kernel's messages that name current.
+struct ThreadIdentity {
+  std::string comm;
+  int pid;
+  int cpu;
+};
+ThreadIdentity threadIdentity();
 
 // Every report is counted; the first kMaxKeptReports are kept with their text
 // (a WARN failing on every fault of a long run must not grow without bound).

@@ -80,6 +80,7 @@ Process::Process(Kernel& kernel, std::string comm)
     : Process(kernel, std::move(comm),
               std::make_shared<Mm>(kernel.machine(), kernel.profile().mm)) {
   mm_->setVmCommit(&kernel.vmCommit());
+  mm_->setPatMemtype(&kernel.patMemtype());
   mm_->setThpEnabled(kernel.config().thp);
 }
 
