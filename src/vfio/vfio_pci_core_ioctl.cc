@@ -73,17 +73,18 @@ Result<long> VfioPciCoreDevice::getInfoIoctl(void* arg) {
   if (resetWorks()) info.flags |= uapi::VFIO_DEVICE_FLAGS_RESET;
   info.num_regions = uapi::VFIO_PCI_NUM_REGIONS + static_cast<uint32_t>(deviceRegions_.size());
   info.num_irqs = uapi::VFIO_PCI_NUM_IRQS;
+  // What is copied back depends on the caller's argsz, not on the argsz
+  // the capability chain asks for.
+  uint32_t copy = std::min<uint32_t>(info.argsz, sizeof(info));
+  if (!profile_.devinfoCopybackV2)
+    copy = info.argsz >= kDeviceInfoV1Copy ? kDeviceInfoV1Copy : kDeviceInfoMinsz;
   VfioInfoCap caps;
   addAtomicCompCap(caps);
   if (auto st = caps.copyOut(arg, sizeof(info), &info.argsz, &info.cap_offset, &info.flags,
                              uapi::VFIO_DEVICE_FLAGS_CAPS);
       !st)
     return fail(st.error());
-  uint32_t copy = std::min<uint32_t>(info.argsz, sizeof(info));
-  if (!profile_.devinfoCopybackV2) {
-    copy = info.argsz >= kDeviceInfoV1Copy ? kDeviceInfoV1Copy : kDeviceInfoMinsz;
-    info.cap_offset = 0;
-  }
+  if (!profile_.devinfoCopybackV2) info.cap_offset = 0;
   if (auto st = copyToUser(arg, &info, copy); !st) return fail(st.error());
   return 0L;
 }

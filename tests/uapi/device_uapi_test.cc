@@ -249,6 +249,13 @@ TEST_F(DeviceUapiTest, UAPI_04_AtomicCompleterCapability) {
   EXPECT_EQ(structAt<vfio_device_info>(tooSmall).argsz, 40U);
   EXPECT_EQ(structAt<vfio_device_info>(tooSmall).cap_offset, 0U);
   EXPECT_TRUE(untouched(tooSmall, 24, 40));
+  // Below the whole struct: what is copied back is what the caller's argsz
+  // covers, however long the chain (vfio_pci_ioctl_get_info's minsz).
+  auto v1Sized = userBuffer(vfio_device_info{.argsz = 16}, 40);
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_INFO, v1Sized.data()), 0);
+  EXPECT_EQ(structAt<vfio_device_info>(v1Sized).flags, 0x83U);
+  EXPECT_EQ(structAt<vfio_device_info>(v1Sized).argsz, 40U);
+  EXPECT_TRUE(untouched(v1Sized, 16, 40));
 
   auto full = userBuffer(vfio_device_info{.argsz = 40}, 40);
   ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_INFO, full.data()), 0);
