@@ -356,15 +356,14 @@ long Process::containerIoctl(FdEntry& e, unsigned long request, void* arg) {
     case uapi::VFIO_GET_API_VERSION: return uapi::VFIO_API_VERSION;
     case uapi::VFIO_CHECK_EXTENSION: return e.container->checkExtension(type);
     case uapi::VFIO_SET_IOMMU: return toLong(e.container->setIommu(type));
-    case uapi::VFIO_IOMMU_GET_INFO:
-    case uapi::VFIO_IOMMU_MAP_DMA:
-    case uapi::VFIO_IOMMU_UNMAP_DMA: {
+    default: {
+      // vfio_fops_unl_ioctl(): every other request is the driver's, and
+      // -EINVAL while there is none.
       const Type1Caller caller{thread().task(), *mm_,
                                memlockLimit_.load(std::memory_order_relaxed)};
       auto r = e.container->driverIoctl(request, arg, caller);
       return r ? *r : err(r.error());
     }
-    default: return err(Errno::kENOTTY);
   }
 }
 
@@ -404,8 +403,10 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
   if (bind.argsz < minsz || bind.flags != 0 || bind.iommufd < 0) return err(Errno::kEINVAL);
   // Only an unbound cdev file binds, checked before the iommufd is looked up.
   if (file.path() != VfioOpenPath::kCdev || file.accessGranted()) return err(Errno::kEINVAL);
+  // iommufd_ctx_from_fd(): no file, or a file that is not an iommufd.
   std::shared_ptr<FdEntry> i = fdEntry(bind.iommufd);
-  if (i == nullptr || i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADF);
+  if (i == nullptr) return err(Errno::kEBADF);
+  if (i->kind != FdEntry::Kind::kIommufd) return err(Errno::kEBADFD);
   const uint32_t devid = i->iommufd->allocObjectId();
   if (auto st = file.bindIommufd(i->iommufd, devid); !st) return err(st.error());
   auto* out = static_cast<uint8_t*>(arg) + offsetof(uapi::vfio_device_bind_iommufd, out_devid);

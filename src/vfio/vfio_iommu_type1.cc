@@ -277,7 +277,9 @@ Status VfioIommuType1::pinMapDma(VfioDma& dma, const Type1Caller& caller) {
 Status VfioIommuType1::chargeLockedVm(Mm& mm, uint64_t pages, uint64_t limitBytes) {
   const uint64_t limit = limitBytes / kPageSize;
   if (mm.lockedVm() + pages > limit) {
-    log_.print(fmt::format("vfio_pin_pages_remote: RLIMIT_MEMLOCK ({}) exceeded", limitBytes));
+    // The limit as the kernel holds it, in pages, printed back in bytes.
+    log_.print(
+        fmt::format("vfio_pin_pages_remote: RLIMIT_MEMLOCK ({}) exceeded", limit * kPageSize));
     return fail(Errno::kENOMEM);
   }
   mm.addLockedVm(pages);

@@ -184,6 +184,8 @@ TEST_F(IommufdTest, IOMMUFD_03_CdevBindAttachDetach) {
   EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -22) << "negative fd";
   bind.iommufd = 99;
   EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -9) << "no such fd";
+  bind.iommufd = static_cast<int32_t>(proc->eventfd(0, 0));
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), -77) << "not an iommufd";
   bind.iommufd = iommufd;
   ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
   EXPECT_NE(bind.out_devid, 0U);

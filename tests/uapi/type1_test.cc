@@ -175,6 +175,10 @@ TEST_F(Type1Test, DMA_02_SetIommuOnceAndOnlyAKnownType) {
   const int fresh = static_cast<int>(proc->open("/dev/vfio/vfio", O_RDWR));
   EXPECT_EQ(proc->ioctl(fresh, VFIO_SET_IOMMU, ioctlArg(VFIO_TYPE1v2_IOMMU)), -22);
   EXPECT_EQ(proc->ioctl(fresh, VFIO_IOMMU_MAP_DMA, nullptr), -22);
+  EXPECT_EQ(proc->ioctl(fresh, VFIO_IOMMU_DIRTY_PAGES, nullptr), -22);
+  EXPECT_EQ(proc->ioctl(fresh, VFIO_GROUP_GET_STATUS, nullptr), -22) << "not a container ioctl";
+  // With type1, what it does not know is -ENOTTY.
+  EXPECT_EQ(proc->ioctl(container, VFIO_GROUP_GET_STATUS, nullptr), -25);
   // With a group: SPAPR_TCE (2) has no driver on x86.
   VfioDevice* other = *kernel->addVfioDevice(kernel->addBus(0x30), standardDeviceConfig(0x30));
   const int otherGroup = static_cast<int>(proc->open(kernel->groupPath(*other), O_RDWR));
@@ -354,6 +358,15 @@ TEST_F(Type1Test, DMA_08_AnonymousMemoryIsPinnedAndCharged) {
   ASSERT_EQ(unmapDma(0x10'0000, 64 * kKiB, 0, &removed), 0);
   EXPECT_EQ(removed, 64 * kKiB);
   EXPECT_EQ(proc->mm().lockedVm(), 0U);
+}
+
+// The warning prints the limit rounded down to whole pages.
+TEST_F(Type1Test, DMA_08_WarningPrintsTheLimitInWholePages) {
+  proc->setRlimitMemlock(64 * kKiB + 100);
+  const auto va = static_cast<uint64_t>(anon(68 * kKiB));
+  EXPECT_EQ(mapDma(va, 0x10'0000, 68 * kKiB), -12);
+  EXPECT_EQ(kernel->machine().log().lines().back(),
+            "vfio_pin_pages_remote: RLIMIT_MEMLOCK (65536) exceeded");
 }
 
 TEST_F(Type1Test, DMA_09_UnmapRulesOfV2) {
