@@ -380,7 +380,10 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
     else if (type != map::kPrivate)
       return fail(Errno::kEINVAL);
   }
-  if (flags & map::kNoReserve) vmFlags |= vm::kNoReserve;
+  // do_mmap() honours MAP_NORESERVE only where overcommit is allowed.
+  const bool strict =
+      vmCommit_ != nullptr && vmCommit_->memory().overcommitMemory == OvercommitMode::kNever;
+  if ((flags & map::kNoReserve) && !strict) vmFlags |= vm::kNoReserve;
   return mmapRegion(std::move(file), *where, alignedLen, vmFlags, PgOff(pgoff));
 }
 

@@ -117,6 +117,10 @@ TEST_P(Overcommit, UAPI_34_StrictModeAtTheLimitRefusesAPrivateBarMapping) {
   ASSERT_LT(chunks.size(), 64U);  // the limit was reached
   const uint64_t atLimit = committed();
   EXPECT_EQ(mapBar(kBar0Offset, kChunk, kPrivateRw), -12);
+  // Mode 2 ignores MAP_NORESERVE: the mapping is charged all the same.
+  const size_t logLines = kernel->machine().log().lines().size();
+  EXPECT_EQ(mapBar(kBar0Offset, kChunk, kPrivateRw | map::kNoReserve), -12);
+  EXPECT_EQ(kernel->machine().log().lines().size(), logLines + 1);
   EXPECT_GT(mapBar(kBar0Offset, kChunk, map::kShared), 0);  // shared: never charged
   EXPECT_EQ(committed(), atLimit);
   ASSERT_EQ(proc->munmap(chunks.back(), kChunk), 0);
