@@ -549,8 +549,10 @@ bool VfioPciConfig::needBarRestore() {
 void VfioPciConfig::barRestore() {
   PciDevice& pdev = vdev_.pdev();
   if (pdev.noCommandMemory()) return;
+  // pci_info(), as kernels of the modelled eras print it (older ones used
+  // pr_info(), the device after the function, and "bars").
   vdev_.machine().log().print(
-      fmt::format("vfio_bar_restore: {} reset recovery - restoring bars", pdev.name()));
+      fmt::format("vfio-pci {}: vfio_bar_restore: reset recovery - restoring BARs", pdev.name()));
   for (unsigned i = 0; i < kPciStdNumBars; ++i)
     (void)pdev.configWrite(pciBaseAddress(i), 4, rbar_[i]);
   (void)pdev.configWrite(kPciRomAddress, 4, rbar_[kPciRomResource]);
