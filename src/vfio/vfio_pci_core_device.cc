@@ -91,10 +91,13 @@ Status VfioPciCoreDevice::enableResumed() {
     WriteGuard g(memoryLock_);
     (void)setPowerStateLocked(PciPowerState::kD0);  // vfio_pci_core_enable() starts in D0
   }
-  // pci_enable_device(): decode on for the kinds of BAR the device has.
-  uint16_t cmd = kPciCommandMemory;
+  // pci_clear_master(), then pci_enable_device(): the decode bits of the
+  // kinds of BAR the device has, added to whatever firmware left there
+  // (pci_enable_resources()).
+  auto cmd = static_cast<uint16_t>(pdev_.configRead(kPciCommand, 2).value_or(0));
+  cmd &= static_cast<uint16_t>(~kPciCommandMaster);
   for (unsigned i = 0; i < kPciStdNumBars; ++i)
-    if (pdev_.barIsIo(i) && pdev_.barLen(i) != 0) cmd |= kPciCommandIo;
+    if (pdev_.barLen(i) != 0) cmd |= pdev_.barIsIo(i) ? kPciCommandIo : kPciCommandMemory;
   if (auto st = pdev_.configWrite(kPciCommand, 2, cmd); !st) return st;
   // pci_try_reset_function(): a real reset, whose result is reset_works; a
   // contended device lock fails the open (vfio-uapi.md §5).

@@ -379,6 +379,31 @@ TEST_F(DeviceUapiTest, UAPI_06_UAPI_22_NointxHidesIntxAndOthersStartUnmasked) {
   EXPECT_EQ(other.pdev().configRead(kPciCommand, 2).value_or(0) & kPciCommandIntxDisable, 0U);
 }
 
+// pci_enable_device() adds the decode bits of the BAR kinds present to
+// what firmware set; Bus Master is cleared before (vfio-uapi.md §8).
+TEST_F(DeviceUapiTest, UAPI_22_OpenKeepsFirmwareCommandBitsAndAddsDecode) {
+  PciBus& b = kernel->addBus(0x15);
+  VfioDevice& d = addDevice(b, standardDeviceConfig(0x15));
+  d.pci().setRuntimePmAllowed(false);  // no runtime resume restores over the write
+  ASSERT_TRUE(d.pdev().configWrite(
+      kPciCommand, 2, kPciCommandSerr | kPciCommandParity | kPciCommandMaster));  // firmware's
+  const int fd = openGroup(d);
+  uint16_t cmd = 0;
+  EXPECT_EQ(proc->pread(fd, &cmd, 2, (7ULL << 40) + kPciCommand), 2);
+  EXPECT_EQ(cmd, kPciCommandSerr | kPciCommandParity | kPciCommandMemory | kPciCommandIo);
+
+  // Memory BARs only: no I/O decode.
+  PciBus& m = kernel->addBus(0x16);
+  PciDeviceConfig memOnly = standardDeviceConfig(0x16);
+  memOnly.bars[4].reset();
+  VfioDevice& e = addDevice(m, memOnly);
+  e.pci().setRuntimePmAllowed(false);
+  EXPECT_EQ(e.pdev().configRead(kPciCommand, 2).value_or(1), 0U);
+  const int efd = openGroup(e);
+  EXPECT_EQ(proc->pread(efd, &cmd, 2, (7ULL << 40) + kPciCommand), 2);
+  EXPECT_EQ(cmd, kPciCommandMemory);
+}
+
 // --- GET_REGION_INFO ------------------------------------------------------------------
 
 TEST_F(DeviceUapiTest, UAPI_07_MsixMappableCapabilityProtocol) {
