@@ -11,6 +11,24 @@
 
 namespace vfiomm {
 
+namespace {
+
+bool boundTo(const VfioDevice& dev, int iommufd) {
+  return iommufd != 0 && dev.boundIommufd() == iommufd;
+}
+
+// iommufd_ctx_has_group(): a device of `dev`'s IOMMU group is bound to
+// `iommufd`, which then owns the group, so that no other context can take
+// `dev` (vfio_iommufd_get_dev_id()'s -ENOENT).
+bool iommufdOwnsGroup(const VfioDevice& dev, int iommufd) {
+  if (dev.group() == nullptr) return false;
+  const std::vector<VfioDevice*>& members = dev.group()->devices();
+  return std::any_of(members.begin(), members.end(),
+                     [&](const VfioDevice* m) { return boundTo(*m, iommufd); });
+}
+
+}  // namespace
+
 void VfioDeviceSet::addDevice(VfioDevice& device) {
   devices_.push_back(&device);
   device.setDevSet(this);
@@ -42,8 +60,12 @@ Status VfioDeviceSet::fillDependent(const PciDevice& pdev, const HotResetOwner& 
     entry->group_id = static_cast<uint32_t>(dev->group()->id());
     return ok();
   }
-  if (dev != nullptr && dev->boundIommufd() != 0 && dev->boundIommufd() == owner.iommufd) {
+  if (dev != nullptr && boundTo(*dev, owner.iommufd)) {
     entry->devid = dev->boundDevid();
+    return ok();
+  }
+  if (dev != nullptr && iommufdOwnsGroup(*dev, owner.iommufd)) {
+    entry->devid = uapi::VFIO_PCI_DEVID_OWNED;
     return ok();
   }
   entry->devid = uapi::VFIO_PCI_DEVID_NOT_OWNED;
@@ -110,7 +132,7 @@ Result<long> VfioDeviceSet::hotResetIoctl(VfioDevice& requester, HotResetOwner o
 }
 
 bool VfioDeviceSet::owned(const VfioDevice& dev, const HotResetOwner& owner) const {
-  if (owner.cdev) return dev.boundIommufd() != 0 && dev.boundIommufd() == owner.iommufd;
+  if (owner.cdev) return boundTo(dev, owner.iommufd) || iommufdOwnsGroup(dev, owner.iommufd);
   return std::find(owner.groups.begin(), owner.groups.end(), dev.group()) != owner.groups.end();
 }
 

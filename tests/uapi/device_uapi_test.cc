@@ -569,6 +569,27 @@ TEST_F(DeviceUapiTest, UAPI_13_HotResetInfoAndResetThroughTheCdev) {
   EXPECT_EQ(proc->ioctl(fd2, VFIO_DEVICE_PCI_HOT_RESET, none.get()), neg(Errno::kEINVAL));
 }
 
+// A device that is not bound but shares its IOMMU group with one bound to
+// the caller's iommufd is owned through the group: devid
+// VFIO_PCI_DEVID_OWNED, and the reset may proceed (vfio-uapi.md §7.1, §7.2).
+TEST_F(DeviceUapiTest, UAPI_13_AnUnboundDeviceOfAnOwnedGroupCountsAsOwned) {
+  const int iommufd = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
+  PciBus& bus = kernel->addBus(0x10);
+  auto d0 = kernel->addVfioDevice(bus, standardDeviceConfig(0x10, 0), {}, 7);
+  auto d1 = kernel->addVfioDevice(bus, standardDeviceConfig(0x10, 1), {}, 7);
+  ASSERT_TRUE(d0 && d1);
+  ASSERT_EQ((*d0)->group(), (*d1)->group());
+  const auto [fd, devid] = openCdev(**d0, iommufd);
+  HotResetInfoArg info(2);
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info.get()), 0);
+  ASSERT_EQ(info->count, 2U);
+  EXPECT_EQ(info->flags, VFIO_PCI_HOT_RESET_FLAG_DEV_ID | VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED);
+  EXPECT_EQ(info->devices[0].devid, devid);
+  EXPECT_EQ(info->devices[1].devid, VFIO_PCI_DEVID_OWNED);
+  HotResetArg none = hotResetArg({});
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, none.get()), 0);
+}
+
 TEST_F(DeviceUapiTest, UAPI_14_HotResetArgumentChecks) {
   VfioDevice& d = standardD();
   const int fd = openGroup(d);
