@@ -124,6 +124,10 @@ class VfioPciCoreDevice {
   // vdev->nointx: INTx hidden from the user (pin 0) and kept disabled.
   // Set at the first open, read after it.
   bool nointx() const { return nointx_; }
+  // vdev->has_dyn_msix: MSI-X vectors can be added while enabled, where
+  // the platform allocates them dynamically (msix_dynamic) and the device
+  // has MSI-X at all.
+  bool hasDynMsix() const { return profile_.msixDynamic && pdev_.msixCapOffset().has_value(); }
 
   // --- what the designs and the dev_set use --------------------------------
   RwSemaphore& memoryLock() RETURN_CAPABILITY(memoryLock_) { return memoryLock_; }

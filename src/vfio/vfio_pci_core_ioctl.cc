@@ -177,7 +177,7 @@ Result<long> VfioPciCoreDevice::getIrqInfoIoctl(void* arg) {
   info.count = irqCount(info.index);
   if (info.index == uapi::VFIO_PCI_INTX_IRQ_INDEX)
     info.flags |= uapi::VFIO_IRQ_INFO_MASKABLE | uapi::VFIO_IRQ_INFO_AUTOMASKED;
-  else if (!(info.index == uapi::VFIO_PCI_MSIX_IRQ_INDEX && profile_.msixDynamic))
+  else if (!(info.index == uapi::VFIO_PCI_MSIX_IRQ_INDEX && hasDynMsix()))
     info.flags |= uapi::VFIO_IRQ_INFO_NORESIZE;
   if (auto st = copyToUser(arg, &info, kIrqInfoMinsz); !st) return fail(st.error());
   return 0L;

@@ -337,6 +337,16 @@ TEST_F(DeviceUapiTest, UAPI_06_IrqInfoFollowsTheDevice) {
   PciDeviceConfig msi = standardDeviceConfig(0x13);
   msi.msi = MsiSpec{.multipleMessageCapable = 3};
   EXPECT_EQ(irqInfo(*proc, openGroup(addDevice(d, msi)), 1, &rc).count, 8U);
+
+  // No MSI-X capability: has_dyn_msix is false whatever the platform, so
+  // the empty index cannot grow (NORESIZE) even with msix_dynamic.
+  PciBus& e = kernel->addBus(0x14);
+  PciDeviceConfig noMsix = standardDeviceConfig(0x14);
+  noMsix.msix.reset();
+  const vfio_irq_info msix = irqInfo(*proc, openGroup(addDevice(e, noMsix)), 2, &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(msix.count, 0U);
+  EXPECT_EQ(msix.flags, 0x9U);
 }
 
 // vfio_pci_core_enable(): an i40e is on the nointx list (its INTx status
