@@ -80,7 +80,6 @@ PciBus& Kernel::addBus(const PciBusConfig& config) {
   const uint8_t number = config.number;
   PciBus& bus = pciHost_.addBus(config);
   buses_[number] = &bus;
-  devSets_[number] = std::make_unique<VfioDeviceSet>(bus);
   if (number >= nextBus_) nextBus_ = static_cast<uint8_t>(number + 1);
   return bus;
 }
@@ -105,7 +104,18 @@ Result<VfioDevice*> Kernel::addVfioDevice(PciBus& bus, PciDeviceConfig config,
     g = groups_.back().get();
   }
   g->addDevice(*d);
-  devSets_.at(bus.number())->addDevice(*d);
+  // vfio_pci_core_register_device()'s dev_set: a root-bus device alone, a
+  // device whose slot can be reset with that slot, any other with its whole
+  // bus: what a hot reset of it reaches.
+  const PciDevice& p = d->pdev();
+  int scope = kDevSetWholeBus;
+  if (bus.isRoot())
+    scope = kDevSetOwnDevice + (p.slot() << 3 | p.function());
+  else if (bus.slotResetAvailable())
+    scope = p.slot();
+  std::unique_ptr<VfioDeviceSet>& set = devSets_[{bus.number(), scope}];
+  if (set == nullptr) set = std::make_unique<VfioDeviceSet>(bus);
+  set->addDevice(*d);
   return d;
 }
 

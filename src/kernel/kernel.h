@@ -138,7 +138,12 @@ class Kernel {
   std::vector<std::unique_ptr<VfioDevice>> devices_;
   std::vector<std::unique_ptr<Inode>> cdevInodes_;  // devices_[i]'s node
   std::vector<std::unique_ptr<VfioGroup>> groups_;
-  std::map<uint8_t, std::unique_ptr<VfioDeviceSet>> devSets_;
+  // What a dev_set is shared by (vfio_pci_core_register_device()): the
+  // bus number, and the slot (kDevSetWholeBus: the whole bus; for a
+  // root-bus device, kDevSetOwnDevice + its devfn: itself alone).
+  static constexpr int kDevSetWholeBus = -1;
+  static constexpr int kDevSetOwnDevice = 0x100;
+  std::map<std::pair<uint8_t, int>, std::unique_ptr<VfioDeviceSet>> devSets_;
   std::vector<std::unique_ptr<std::mutex>> cpuRun_;
   std::atomic<int> nextPid_{1000};
   std::atomic<int> nextIommufdId_{1};

@@ -600,6 +600,25 @@ TEST_F(DeviceUapiTest, UAPI_13_AnUnboundDeviceOfAnOwnedGroupCountsAsOwned) {
   EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, none.get()), 0);
 }
 
+// Where the slot can be reset, the dev_set is the slot's: a device in
+// another slot of the bus neither has to be owned nor is reset.
+TEST_F(DeviceUapiTest, UAPI_13_SlotResetBusHasADevSetPerSlot) {
+  PciBus& bus = kernel->addBus(0x40, /*behindBridge=*/true, /*slotReset=*/true);
+  VfioDevice& a = addDevice(bus, standardDeviceConfig(0x40, 0));
+  PciDeviceConfig otherSlot = standardDeviceConfig(0x40);
+  otherSlot.slot = 1;
+  VfioDevice& b = addDevice(bus, otherSlot);
+  EXPECT_NE(a.group(), b.group());
+  const int fd = openGroup(a);
+  HotResetInfoArg info(2);
+  ASSERT_EQ(proc->ioctl(fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info.get()), 0);
+  EXPECT_EQ(info->count, 1U);
+  const uint64_t otherZaps = b.pci().mapping().unmapCalls();
+  HotResetArg own = hotResetArg({groupFds[&a]});
+  EXPECT_EQ(proc->ioctl(fd, VFIO_DEVICE_PCI_HOT_RESET, own.get()), 0);
+  EXPECT_EQ(b.pci().mapping().unmapCalls(), otherZaps);
+}
+
 TEST_F(DeviceUapiTest, UAPI_14_HotResetArgumentChecks) {
   VfioDevice& d = standardD();
   const int fd = openGroup(d);
