@@ -30,10 +30,14 @@ Status VfioContainer::setIommu(unsigned long type) {
   return ok();
 }
 
-void VfioContainer::attachGroup(VfioGroup& group) {
+Status VfioContainer::attachGroup(VfioGroup& group) {
   MutexGuard g(groupLock_);
+  if (driver_ != nullptr) {
+    if (auto st = driver_->mayAttachGroup(); !st) return st;
+  }
   groups_.push_back(&group);
   if (driver_ != nullptr) attachDevices(group);
+  return ok();
 }
 
 void VfioContainer::detachGroup(VfioGroup& group) {

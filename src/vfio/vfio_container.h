@@ -35,7 +35,9 @@ class VfioContainer {
   Status setIommu(unsigned long type) EXCLUDES(groupLock_);
   // VFIO_GROUP_SET_CONTAINER: the group's devices join the driver's domain
   // now, or at SET_IOMMU.
-  void attachGroup(VfioGroup& group) EXCLUDES(groupLock_);
+  // vfio_container_attach_group(): the driver's refusal leaves the group
+  // out of the container.
+  Status attachGroup(VfioGroup& group) EXCLUDES(groupLock_);
   // vfio_group_detach_container(): the group's devices leave the domain;
   // the last group's departure releases the driver instance, and with it
   // every DMA mapping (there is no unset of SET_IOMMU otherwise).

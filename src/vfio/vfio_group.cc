@@ -30,7 +30,7 @@ Status VfioGroup::setContainer(std::shared_ptr<VfioContainer> container,
   MutexGuard g(groupLock_);
   if (hasIommu()) return fail(Errno::kEINVAL);
   if (container != nullptr) {
-    container->attachGroup(*this);
+    if (auto st = container->attachGroup(*this); !st) return st;
     container_ = std::move(container);
     return ok();
   }

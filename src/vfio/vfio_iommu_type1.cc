@@ -83,10 +83,15 @@ long VfioIommuType1::checkExtension(const VfioIommuType1* instance, unsigned lon
       // Every domain of the model enforces cache coherency (VT-d snoop
       // control), so the answer is 1 as soon as there is an instance.
       return instance != nullptr ? 1 : 0;
-    default:
-      // UPDATE_VADDR is not modelled, so it is not advertised.
-      return 0;
+    // No emulated (mdev) groups in the model: an instance always can.
+    case uapi::VFIO_UPDATE_VADDR: return instance != nullptr ? 1 : 0;
+    default: return 0;
   }
+}
+
+Status VfioIommuType1::mayAttachGroup() {
+  MutexGuard g(lock_);
+  return vaddrInvalidCount_ != 0 ? fail(Errno::kEBUSY) : ok();
 }
 
 void VfioIommuType1::attachDevice(const PciDevice& device) { iommu_.attachDevice(device, domain_); }
@@ -173,12 +178,10 @@ Result<long> VfioIommuType1::mapDma(void* arg, const Type1Caller& caller) {
   MutexGuard g(lock_);
   if (auto st = checkMap(map.iova, map.vaddr, map.size); !st) return fail(st.error());
   if (setVaddr) {
-    // Without UNMAP_DMA(VADDR) no mapping is ever vaddr-invalidated, so a
-    // new vaddr is refused for every existing one.
-    return fail(dmaList_.count(map.iova) == 0 && !overlaps(map.iova, map.size) ? Errno::kENOENT
-                                                                               : Errno::kEINVAL);
+    if (auto st = updateVaddr(map.iova, map.vaddr, map.size, caller); !st) return fail(st.error());
+    return 0;
   }
-  if (overlaps(map.iova, map.size)) return fail(Errno::kEEXIST);
+  if (findOverlapping(map.iova, map.size) != nullptr) return fail(Errno::kEEXIST);
   if (dmaAvail_ == 0) return fail(Errno::kENOSPC);
   if (!insideOneValidRange(map.iova, map.size)) return fail(Errno::kEINVAL);
 
@@ -208,12 +211,38 @@ Status VfioIommuType1::checkMap(uint64_t iova, uint64_t vaddr, uint64_t size) {
   return ok();
 }
 
-bool VfioIommuType1::overlaps(uint64_t iova, uint64_t size) {
+VfioIommuType1::VfioDma* VfioIommuType1::findOverlapping(uint64_t iova, uint64_t size) {
   auto it = dmaList_.lower_bound(iova);
-  if (it != dmaList_.end() && it->first - iova < size) return true;
-  if (it == dmaList_.begin()) return false;
+  if (it != dmaList_.end() && it->first - iova < size) return &it->second;
+  if (it == dmaList_.begin()) return nullptr;
   --it;
-  return iova - it->second.iova < it->second.size;
+  return iova - it->second.iova < it->second.size ? &it->second : nullptr;
+}
+
+Status VfioIommuType1::updateVaddr(uint64_t iova, uint64_t vaddr, uint64_t size,
+                                   const Type1Caller& caller) {
+  VfioDma* dma = findOverlapping(iova, size);
+  if (dma == nullptr) return fail(Errno::kENOENT);
+  if (!dma->vaddrInvalid || dma->iova != iova || dma->size != size) return fail(Errno::kEINVAL);
+  if (auto st = changeDmaOwner(*dma, caller); !st) return st;
+  dma->vaddr = vaddr;
+  dma->vaddrInvalid = false;
+  --vaddrInvalidCount_;
+  return ok();
+}
+
+Status VfioIommuType1::changeDmaOwner(VfioDma& dma, const Type1Caller& caller) {
+  const std::shared_ptr<Mm> owner = dma.mm.lock();
+  if (owner.get() == &caller.mm) return ok();
+  // mm_lock_acct(): __account_locked_vm() against the caller's limit,
+  // without the pin path's warning; nothing to charge, nothing to check.
+  if (dma.lockedPages != 0 &&
+      caller.mm.lockedVm() + dma.lockedPages > caller.memlockLimit / kPageSize)
+    return fail(Errno::kENOMEM);
+  caller.mm.addLockedVm(dma.lockedPages);
+  if (owner != nullptr) owner->subLockedVm(dma.lockedPages);
+  dma.mm = caller.mm.weak_from_this();
+  return ok();
 }
 
 bool VfioIommuType1::insideOneValidRange(uint64_t iova, uint64_t size) const {
@@ -388,8 +417,8 @@ Result<long> VfioIommuType1::unmapDma(void* arg) {
   if (dirty && (unmap.flags & (uapi::VFIO_DMA_UNMAP_FLAG_ALL | uapi::VFIO_DMA_UNMAP_FLAG_VADDR)))
     return fail(Errno::kEINVAL);
   // Dirty tracking never starts in the model, and the kernel refuses a
-  // bitmap request without it; VADDR invalidation is not modelled.
-  if (dirty || (unmap.flags & uapi::VFIO_DMA_UNMAP_FLAG_VADDR)) return fail(Errno::kEINVAL);
+  // bitmap request without it.
+  if (dirty) return fail(Errno::kEINVAL);
 
   uint64_t removed = 0;
   {
@@ -425,6 +454,7 @@ Result<uint64_t> VfioIommuType1::checkUnmap(uint64_t iova, uint64_t size, uint32
   }
   // v1 stops at a mapping that starts before `iova` (it is found first).
   if (!v2_ && findContaining(iova) != nullptr && findContaining(iova)->iova < iova) return 0;
+  if (flags & uapi::VFIO_DMA_UNMAP_FLAG_VADDR) return invalidateVaddr(iova, last);
   uint64_t removed = 0;
   for (auto it = dmaList_.lower_bound(iova); it != dmaList_.end() && it->first <= last;) {
     const VfioDma dma = it->second;
@@ -432,6 +462,24 @@ Result<uint64_t> VfioIommuType1::checkUnmap(uint64_t iova, uint64_t size, uint32
     removed += removeDma(dma);
   }
   return removed;
+}
+
+Result<uint64_t> VfioIommuType1::invalidateVaddr(uint64_t iova, uint64_t last) {
+  std::vector<VfioDma*> marked;
+  for (auto it = dmaList_.lower_bound(iova); it != dmaList_.end() && it->first <= last; ++it) {
+    VfioDma& dma = it->second;
+    if (dma.vaddrInvalid) {
+      for (VfioDma* m : marked) m->vaddrInvalid = false;
+      vaddrInvalidCount_ -= static_cast<uint32_t>(marked.size());
+      return fail(Errno::kEINVAL);
+    }
+    dma.vaddrInvalid = true;
+    ++vaddrInvalidCount_;
+    marked.push_back(&dma);
+  }
+  uint64_t invalidated = 0;
+  for (const VfioDma* m : marked) invalidated += m->size;
+  return invalidated;
 }
 
 const VfioIommuType1::VfioDma* VfioIommuType1::findContaining(uint64_t iova) const {
@@ -458,6 +506,7 @@ uint64_t VfioIommuType1::removeDma(const VfioDma& dma) {
   }
   if (std::shared_ptr<Mm> mm = dma.mm.lock()) mm->subLockedVm(dma.lockedPages);
   pinnedPages_.fetch_sub(dma.lockedPages, std::memory_order_relaxed);
+  if (dma.vaddrInvalid) --vaddrInvalidCount_;
   ++dmaAvail_;
   const uint64_t size = dma.size;
   dmaList_.erase(dma.iova);

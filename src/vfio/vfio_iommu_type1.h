@@ -12,10 +12,16 @@
 // IOPTEs then live on their own: nothing CPU-side (zap, munmap, close)
 // removes them (§2.6), only UNMAP_DMA and the instance's release.
 //
+// UNMAP_DMA with VADDR invalidates mappings' vaddrs and leaves their IOPTEs
+// (a VMM about to exec); MAP_DMA with VADDR gives one its new vaddr and
+// moves its locked_vm charge to the caller's mm (vfio_change_dma_owner).
+// While any vaddr is invalid no group may attach (it could need pinning).
+//
 // Modelled simplifications: all groups of the container share one IOMMU
-// domain (they sit behind the one IOMMU of the host); dirty tracking,
-// UPDATE_VADDR, disable_hugepages and CAP_IPC_LOCK are not modelled; the
-// 32-bit truncation checks (step 3 of §1.4) cannot fire on a 64-bit host.
+// domain (they sit behind the one IOMMU of the host); there are no emulated
+// (mdev) groups; dirty tracking, disable_hugepages and CAP_IPC_LOCK are not
+// modelled; the 32-bit truncation checks (step 3 of §1.4) cannot fire on a
+// 64-bit host.
 #pragma once
 
 #include <atomic>
@@ -71,6 +77,9 @@ class VfioIommuType1 {
   // vfio_iommu_type1_check_extension(), with (`instance`) or without one.
   static long checkExtension(const VfioIommuType1* instance, unsigned long ext);
 
+  // vfio_iommu_type1_attach_group()'s first check: -EBUSY while a
+  // mapping's vaddr is invalid (attaching could need pinning).
+  Status mayAttachGroup() EXCLUDES(lock_);
   // vfio_iommu_type1_attach_group() for one device of a group.
   void attachDevice(const PciDevice& device);
 
@@ -87,8 +96,9 @@ class VfioIommuType1 {
     uint64_t vaddr = 0;
     uint64_t size = 0;
     int prot = 0;
-    uint64_t lockedPages = 0;  // charged to the mapping task's locked_vm
-    std::weak_ptr<Mm> mm;      // whose locked_vm
+    uint64_t lockedPages = 0;   // charged to the mapping task's locked_vm
+    std::weak_ptr<Mm> mm;       // whose locked_vm
+    bool vaddrInvalid = false;  // UNMAP_DMA(VADDR) until MAP_DMA(VADDR)
   };
   // What one vaddr_get_pfns() call resolved: `count` pfns from `pfn`.
   struct PfnRun {
@@ -103,7 +113,19 @@ class VfioIommuType1 {
   // The checks of vfio_dma_do_map() from step 5 on (§1.4).
   Status checkMap(uint64_t iova, uint64_t vaddr, uint64_t size) REQUIRES(lock_);
   Result<uint64_t> checkUnmap(uint64_t iova, uint64_t size, uint32_t flags) REQUIRES(lock_);
-  bool overlaps(uint64_t iova, uint64_t size) REQUIRES(lock_);
+  // vfio_dma_do_unmap()'s loop with VADDR: every mapping starting in
+  // [iova, last] gets its vaddr invalidated; one already invalid undoes
+  // this call's and fails it. Returns the bytes invalidated.
+  Result<uint64_t> invalidateVaddr(uint64_t iova, uint64_t last) REQUIRES(lock_);
+  // vfio_dma_do_map() with VADDR: the invalidated mapping of exactly
+  // [iova, iova + size) takes `vaddr`.
+  Status updateVaddr(uint64_t iova, uint64_t vaddr, uint64_t size, const Type1Caller& caller)
+      REQUIRES(lock_);
+  // vfio_change_dma_owner(): `dma`'s pages are charged to the caller's mm
+  // now (-ENOMEM past its limit), no longer to the mapping task's.
+  static Status changeDmaOwner(VfioDma& dma, const Type1Caller& caller);
+  // vfio_find_dma(): a mapping overlapping [iova, iova + size), or nullptr.
+  VfioDma* findOverlapping(uint64_t iova, uint64_t size) REQUIRES(lock_);
   // The mapping containing `iova`, or nullptr.
   const VfioDma* findContaining(uint64_t iova) const REQUIRES(lock_);
   bool insideOneValidRange(uint64_t iova, uint64_t size) const;
@@ -135,6 +157,7 @@ class VfioIommuType1 {
   Mutex lock_{kVfioIommuLockClass};
   std::map<uint64_t, VfioDma> dmaList_ GUARDED_BY(lock_);  // by IOVA
   uint32_t dmaAvail_ GUARDED_BY(lock_);
+  uint32_t vaddrInvalidCount_ GUARDED_BY(lock_) = 0;
   std::atomic<uint64_t> vaddrGetPfnsCalls_{0};
   std::atomic<uint64_t> faults_{0};
   std::atomic<uint64_t> pinnedPages_{0};

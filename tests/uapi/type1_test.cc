@@ -162,6 +162,7 @@ TEST_F(Type1Test, DMA_01_ContainerExtensions) {
   EXPECT_EQ(proc->ioctl(fresh, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_TYPE1v2_IOMMU)), 1);
   EXPECT_EQ(proc->ioctl(fresh, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_UNMAP_ALL)), 1);
   EXPECT_EQ(proc->ioctl(fresh, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_UPDATE_VADDR)), 0);
+  EXPECT_EQ(proc->ioctl(container, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_UPDATE_VADDR)), 1);
   EXPECT_EQ(proc->ioctl(fresh, VFIO_CHECK_EXTENSION, ioctlArg(99)), 0);
   // DMA_CC_IOMMU needs an instance to ask its domains.
   EXPECT_EQ(proc->ioctl(fresh, VFIO_CHECK_EXTENSION, ioctlArg(VFIO_DMA_CC_IOMMU)), 0);
@@ -358,6 +359,63 @@ TEST_F(Type1Test, DMA_08_AnonymousMemoryIsPinnedAndCharged) {
   ASSERT_EQ(unmapDma(0x10'0000, 64 * kKiB, 0, &removed), 0);
   EXPECT_EQ(removed, 64 * kKiB);
   EXPECT_EQ(proc->mm().lockedVm(), 0U);
+}
+
+// UNMAP_DMA(VADDR) leaves the IOPTEs and the pins and invalidates the
+// vaddr; MAP_DMA(VADDR) of exactly that range gives it a new one
+// (dma-mapping.md §1.4 row 7, §1.5). Meanwhile no group may attach.
+TEST_F(Type1Test, DMA_01_UpdateVaddrInvalidatesAndRestoresAMapping) {
+  constexpr uint32_t kVaddr = VFIO_DMA_MAP_FLAG_VADDR;
+  const auto va = static_cast<uint64_t>(anon(16 * kKiB));
+  ASSERT_EQ(mapDma(va, 0x10'0000, 16 * kKiB), 0);
+  EXPECT_EQ(mapDma(va, 0x10'0000, 16 * kKiB, kVaddr), -22) << "vaddr still valid";
+  EXPECT_EQ(mapDma(va, 0x30'0000, 16 * kKiB, kVaddr), -2) << "no mapping there";
+  EXPECT_EQ(mapDma(va, 0x10'0000, 16 * kKiB, kVaddr | VFIO_DMA_MAP_FLAG_READ), -22);
+  uint64_t removed = 0;
+  ASSERT_EQ(unmapDma(0x10'0000, 16 * kKiB, kVaddr, &removed), 0);
+  EXPECT_EQ(removed, 16 * kKiB);
+  EXPECT_TRUE(domain().iovaToPhys(0x10'0000).has_value()) << "the IOPTEs stay";
+  EXPECT_EQ(proc->mm().lockedVm(), 4U);
+  EXPECT_EQ(type1().dmaAvail(), 65534U);
+  EXPECT_EQ(unmapDma(0x10'0000, 16 * kKiB, kVaddr), -22) << "already invalid";
+
+  VfioDevice* other = *kernel->addVfioDevice(kernel->addBus(0x30), standardDeviceConfig(0x30));
+  const int otherGroup = static_cast<int>(proc->open(kernel->groupPath(*other), O_RDWR));
+  int c = container;
+  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &c), -16);
+
+  EXPECT_EQ(mapDma(va, 0x10'0000, 8 * kKiB, kVaddr), -22) << "not the whole mapping";
+  EXPECT_EQ(mapDma(va, 0x10'0000, 16 * kKiB, kRw), -17) << "a new mapping over it";
+  const auto va2 = static_cast<uint64_t>(anon(16 * kKiB));
+  ASSERT_EQ(mapDma(va2, 0x10'0000, 16 * kKiB, kVaddr), 0);
+  EXPECT_EQ(proc->ioctl(otherGroup, VFIO_GROUP_SET_CONTAINER, &c), 0);
+  ASSERT_EQ(unmapDma(0x10'0000, 16 * kKiB, 0, &removed), 0);
+  EXPECT_EQ(removed, 16 * kKiB);
+  EXPECT_EQ(proc->mm().lockedVm(), 0U);
+}
+
+// An invalidation that meets an invalid vaddr undoes itself; a new vaddr
+// from another process moves the pins' charge to that process's mm
+// (vfio_change_dma_owner).
+TEST_F(Type1Test, DMA_01_UpdateVaddrFromAnotherProcessMovesTheCharge) {
+  constexpr uint32_t kVaddr = VFIO_DMA_MAP_FLAG_VADDR;
+  const auto va = static_cast<uint64_t>(anon(16 * kKiB));
+  ASSERT_EQ(mapDma(va, 0x10'0000, 8 * kKiB), 0);
+  ASSERT_EQ(mapDma(va + 8 * kKiB, 0x20'0000, 8 * kKiB), 0);
+  ASSERT_EQ(unmapDma(0x20'0000, 8 * kKiB, kVaddr), 0);
+  EXPECT_EQ(unmapDma(0x10'0000, 0x20'0000, kVaddr), -22);
+  EXPECT_EQ(mapDma(va, 0x10'0000, 8 * kKiB, kVaddr), -22) << "the first was restored";
+
+  std::shared_ptr<Process> child = proc->fork();
+  ASSERT_NE(child, nullptr);
+  vfio_iommu_type1_dma_map m{.argsz = sizeof(m),
+                             .flags = kVaddr,
+                             .vaddr = va + 8 * kKiB,
+                             .iova = 0x20'0000,
+                             .size = 8 * kKiB};
+  ASSERT_EQ(child->ioctl(container, VFIO_IOMMU_MAP_DMA, &m), 0);
+  EXPECT_EQ(proc->mm().lockedVm(), 2U);
+  EXPECT_EQ(child->mm().lockedVm(), 2U);
 }
 
 // The warning prints the limit rounded down to whole pages.
