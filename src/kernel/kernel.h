@@ -27,6 +27,7 @@
 #include "pci/pci_host.h"
 #include "sync/kernel_context.h"
 #include "vfio/mapping_design.h"
+#include "vfio/vfio_iommu_type1.h"
 
 namespace vfiomm {
 
@@ -50,6 +51,8 @@ struct KernelConfig {
   HostMemory memory;
   // Every CPU's TLB (the default: a Golden Cove STLB, docs/tlb.md).
   TlbGeometry tlb;
+  // vfio_iommu_type1's module parameters.
+  Type1Params type1;
   // Page-table memory shared with other kernels built one after another
   // (MachineConfig::pageTables); null: the kernel's own.
   PageTableArena* pageTables = nullptr;

@@ -246,7 +246,8 @@ long Process::open(const std::string& path, int flags) {
   if (path == "/dev/vfio/vfio") {
     FdEntry e{FdEntry::Kind::kContainer};
     e.container = std::make_shared<VfioContainer>(kernel_.iommu(), kernel_.systemRam(),
-                                                  kernel_.machine().log(), kernel_.profile().vfio);
+                                                  kernel_.machine().log(), kernel_.profile().vfio,
+                                                  kernel_.config().type1);
     return installFd(std::move(e));
   }
   if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));

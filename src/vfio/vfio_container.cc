@@ -11,8 +11,8 @@
 namespace vfiomm {
 
 VfioContainer::VfioContainer(Iommu& iommu, SystemRam& ram, KernelLog& log,
-                             const VfioProfile& profile)
-    : iommu_(iommu), ram_(ram), log_(log), profile_(profile) {}
+                             const VfioProfile& profile, const Type1Params& type1Params)
+    : iommu_(iommu), ram_(ram), log_(log), profile_(profile), type1Params_(type1Params) {}
 
 long VfioContainer::checkExtension(unsigned long ext) {
   MutexGuard g(groupLock_);
@@ -25,7 +25,7 @@ Status VfioContainer::setIommu(unsigned long type) {
   if (type != uapi::VFIO_TYPE1_IOMMU && type != uapi::VFIO_TYPE1v2_IOMMU)
     return fail(Errno::kENODEV);
   driver_ = std::make_unique<VfioIommuType1>(iommu_, ram_, log_, profile_,
-                                             type == uapi::VFIO_TYPE1v2_IOMMU);
+                                             type == uapi::VFIO_TYPE1v2_IOMMU, type1Params_);
   for (const VfioGroup* group : groups_) attachDevices(*group);
   return ok();
 }

@@ -23,7 +23,8 @@ inline const LockClass kVfioContainerGroupLockClass{"&container->group_lock"};
 
 class VfioContainer {
  public:
-  VfioContainer(Iommu& iommu, SystemRam& ram, KernelLog& log, const VfioProfile& profile);
+  VfioContainer(Iommu& iommu, SystemRam& ram, KernelLog& log, const VfioProfile& profile,
+                const Type1Params& type1Params = {});
   VfioContainer(const VfioContainer&) = delete;
   VfioContainer& operator=(const VfioContainer&) = delete;
 
@@ -60,6 +61,7 @@ class VfioContainer {
   SystemRam& ram_;
   KernelLog& log_;
   const VfioProfile& profile_;
+  const Type1Params type1Params_;
   // An rwsem in the kernel (ioctls take it for read); exclusive here.
   Mutex groupLock_{kVfioContainerGroupLockClass};
   std::vector<VfioGroup*> groups_ GUARDED_BY(groupLock_);

@@ -60,14 +60,15 @@ bool wraps(uint64_t start, uint64_t size) { return start + size - 1 < start; }
 }  // namespace
 
 VfioIommuType1::VfioIommuType1(Iommu& iommu, SystemRam& ram, KernelLog& log,
-                               const VfioProfile& profile, bool v2, uint32_t dmaEntryLimit)
+                               const VfioProfile& profile, bool v2, const Type1Params& params)
     : iommu_(iommu),
       ram_(ram),
       log_(log),
       profile_(profile),
       v2_(v2),
+      disableHugepages_(params.disableHugepages),
       domain_(iommu.allocDomain()),
-      dmaAvail_(dmaEntryLimit) {}
+      dmaAvail_(params.dmaEntryLimit) {}
 
 VfioIommuType1::~VfioIommuType1() {
   MutexGuard g(lock_);
@@ -260,17 +261,18 @@ Status VfioIommuType1::pinMapDma(VfioDma& dma, const Type1Caller& caller) {
   Status st = ok();
   while (done < npages && st) {
     // vfio_pin_pages_remote(): one chunk of physically contiguous pfns of
-    // the same kind, then one iommu_map() for it.
-    Result<PfnRun> first = carried
-                               ? Result<PfnRun>(*carried)
-                               : refill(caller, dma.vaddr + done * kPageSize, npages - done, write);
+    // the same kind, then one iommu_map() for it; one page with
+    // disable_hugepages.
+    const uint64_t most = disableHugepages_ ? 1 : npages - done;
+    Result<PfnRun> first = carried ? Result<PfnRun>(*carried)
+                                   : refill(caller, dma.vaddr + done * kPageSize, most, write);
     carried.reset();
     if (!first) {
       st = fail(first.error());
       break;
     }
     uint64_t chunk = first->count;
-    while (done + chunk < npages) {
+    while (chunk < most) {
       Result<PfnRun> next =
           refill(caller, dma.vaddr + (done + chunk) * kPageSize, npages - done - chunk, write);
       if (!next) {

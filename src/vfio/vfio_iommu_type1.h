@@ -19,9 +19,8 @@
 //
 // Modelled simplifications: all groups of the container share one IOMMU
 // domain (they sit behind the one IOMMU of the host); there are no emulated
-// (mdev) groups; dirty tracking, disable_hugepages and CAP_IPC_LOCK are not
-// modelled; the 32-bit truncation checks (step 3 of §1.4) cannot fire on a
-// 64-bit host.
+// (mdev) groups; dirty tracking and CAP_IPC_LOCK are not modelled; the
+// 32-bit truncation checks (step 3 of §1.4) cannot fire on a 64-bit host.
 #pragma once
 
 #include <atomic>
@@ -60,15 +59,20 @@ struct Type1Stats {
   uint64_t condResched = 0;        // scheduling points of the pin loop (type1_resched)
 };
 
+// The module's parameters (modprobe vfio_iommu_type1 ...).
+struct Type1Params {
+  uint32_t dmaEntryLimit = 65535;  // dma_entry_limit: mappings per container
+  // disable_hugepages: every pin chunk is one page, so every iommu_map()
+  // maps 4 KiB (dma-mapping.md §2.1, DMA-11).
+  bool disableHugepages = false;
+};
+
 inline const LockClass kVfioIommuLockClass{"&iommu->lock"};
 
 class VfioIommuType1 {
  public:
-  // The module parameter dma_entry_limit's default.
-  static constexpr uint32_t kDefaultDmaEntryLimit = 65535;
-
   VfioIommuType1(Iommu& iommu, SystemRam& ram, KernelLog& log, const VfioProfile& profile, bool v2,
-                 uint32_t dmaEntryLimit = kDefaultDmaEntryLimit);
+                 const Type1Params& params = {});
   // vfio_iommu_type1_release(): every mapping is unmapped and unpinned.
   ~VfioIommuType1();
   VfioIommuType1(const VfioIommuType1&) = delete;
@@ -153,6 +157,7 @@ class VfioIommuType1 {
   KernelLog& log_;
   const VfioProfile& profile_;
   const bool v2_;
+  const bool disableHugepages_;
   std::shared_ptr<IommuDomain> domain_;
   Mutex lock_{kVfioIommuLockClass};
   std::map<uint64_t, VfioDma> dmaList_ GUARDED_BY(lock_);  // by IOVA

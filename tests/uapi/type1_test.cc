@@ -53,13 +53,15 @@ class Type1Test : public ::testing::Test {
   }
 
   void boot(DesignKind design, std::string profile = "", unsigned long type = VFIO_TYPE1v2_IOMMU,
-            std::optional<KernelProfile> profileOverride = std::nullopt) {
+            std::optional<KernelProfile> profileOverride = std::nullopt,
+            const Type1Params& type1Params = {}) {
     proc.reset();
     kernel.reset();
     KernelConfig cfg;
     cfg.design = design;
     cfg.profile = std::move(profile);
     cfg.profileOverride = std::move(profileOverride);
+    cfg.type1 = type1Params;
     kernel = *Kernel::create(cfg);
     dev = &kernel->addStandardDevice();
     proc = Process::spawn(*kernel, "qemu");
@@ -324,7 +326,7 @@ TEST_F(Type1Test, DMA_06_WrappingIovaIsEoverflowInTheEoverflowEra) {
 TEST_F(Type1Test, DMA_07_DmaEntryLimit) {
   // dma_entry_limit is a module parameter: an instance made with 2.
   VfioIommuType1 t(kernel->iommu(), kernel->systemRam(), kernel->machine().log(),
-                   kernel->profile().vfio, true, 2);
+                   kernel->profile().vfio, true, Type1Params{.dmaEntryLimit = 2});
   const Type1Caller caller{proc->thread().task(), proc->mm(), 64 * kKiB};
   const auto va = static_cast<uint64_t>(anon(16 * kKiB));
   auto map = [&](uint64_t vaddr, uint64_t iova) {
@@ -480,6 +482,18 @@ TEST_F(Type1Test, DMA_11_IoptesOfABarDependOnIovaAlignmentOnly) {
   ASSERT_EQ(mapDma(kAlignedVa, 0x1'0020'0000, 2 * kGiB), 0);
   EXPECT_EQ(domain().iopteCounts().size2M, 1024U);
   EXPECT_EQ(domain().iopteCounts().total(), 1024U);
+}
+
+// disable_hugepages: every chunk is one page, one iommu_map() of 4 KiB each.
+TEST_F(Type1Test, DMA_11_DisableHugepagesMapsEveryPageOnItsOwn) {
+  boot(DesignKind::kHugeFault, "", VFIO_TYPE1v2_IOMMU, std::nullopt,
+       Type1Params{.disableHugepages = true});
+  ASSERT_EQ(mmapBar(kBar2Offset, 2 * kGiB, prot::kRead | prot::kWrite, kAlignedVa),
+            static_cast<long>(kAlignedVa));
+  ASSERT_EQ(mapDma(kAlignedVa, 0x1'0000'0000, 2 * kGiB), 0);
+  EXPECT_EQ(domain().mapCalls(), 524'288U);
+  EXPECT_EQ(domain().iopteCounts().size4K, 524'288U);
+  EXPECT_EQ(domain().iopteCounts().total(), 524'288U);
 }
 
 // A second device in its own group, set to the same container: a peer
