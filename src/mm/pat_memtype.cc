@@ -4,6 +4,7 @@
 
 #include "base/counter.h"
 #include "base/kernel_log.h"
+#include "sync/lockdep.h"
 
 namespace vfiomm {
 
@@ -22,7 +23,7 @@ void PatMemtype::reserve(PhysAddr start, PhysAddr end) {
   tree_.emplace(start.value(), end.value());
 }
 
-bool PatMemtype::free(PhysAddr start, PhysAddr end, std::string_view comm, int pid) {
+bool PatMemtype::free(PhysAddr start, PhysAddr end) {
   {
     SpinGuard g(lock_);
     // memtype_match(): the entries overlapping [start, end), by start.
@@ -41,23 +42,26 @@ bool PatMemtype::free(PhysAddr start, PhysAddr end, std::string_view comm, int p
     }
   }
   memtypeInvalidFree.add();
-  log_.print(fmt::format("x86/PAT: {}:{} freeing invalid memtype [mem {:#010x}-{:#010x}]", comm,
-                         pid, start.value(), end.value() - 1));
+  const lockdep::ThreadIdentity current = lockdep::threadIdentity();
+  log_.print(fmt::format("x86/PAT: {}:{} freeing invalid memtype [mem {:#010x}-{:#010x}]",
+                         current.comm, current.pid, start.value(), end.value() - 1));
   return false;
 }
 
-void PatMemtype::warnOnce(WarnSite site, std::string_view comm, int pid, int cpu) {
+void PatMemtype::warnOnce(WarnSite site) {
   const auto bit = static_cast<uint8_t>(1U << static_cast<unsigned>(site));
   {
     SpinGuard g(lock_);
     if (warned_ & bit) return;
     warned_ |= bit;
   }
-  const std::string onCpu = cpu < 0 ? "?" : std::to_string(cpu);
+  const lockdep::ThreadIdentity current = lockdep::threadIdentity();
+  const std::string onCpu = current.cpu < 0 ? "?" : std::to_string(current.cpu);
   log_.print("------------[ cut here ]------------");
-  log_.print(fmt::format("WARNING: CPU: {} PID: {} at arch/x86/mm/pat/memtype.c {}", onCpu, pid,
+  log_.print(fmt::format("WARNING: CPU: {} PID: {} at arch/x86/mm/pat/memtype.c {}", onCpu,
+                         current.pid,
                          site == WarnSite::kUntrackPfn ? "untrack_pfn" : "track_pfn_copy"));
-  log_.print(fmt::format("CPU: {} PID: {} Comm: {}", onCpu, pid, comm));
+  log_.print(fmt::format("CPU: {} PID: {} Comm: {}", onCpu, current.pid, current.comm));
   log_.print("---[ end trace ]---");
 }
 

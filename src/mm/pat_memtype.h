@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "base/addr.h"
@@ -45,15 +44,15 @@ class PatMemtype {
   // memtype_free(): erases the reservation of exactly [start, end), or
   // else shrinks the first that ends at `end` and starts below `start` to
   // end at `start` (memtype_erase's mremap case). Otherwise nothing is
-  // freed: logs "freeing invalid memtype", naming current as `comm`:`pid`,
-  // and returns false.
-  bool free(PhysAddr start, PhysAddr end, std::string_view comm, int pid) EXCLUDES(lock_);
+  // freed: logs "freeing invalid memtype", naming current (the calling
+  // thread's lockdep::threadIdentity()), and returns false.
+  bool free(PhysAddr start, PhysAddr end) EXCLUDES(lock_);
 
   // The WARN_ON_ONCE of untrack_pfn() and of track_pfn_copy(), both for a
   // VM_PAT VMA with no PTE at vm_start: each site's splat goes to the log
-  // the first time only, per boot.
+  // the first time only, per boot, naming current as free() does.
   enum class WarnSite : uint8_t { kUntrackPfn, kTrackPfnCopy };
-  void warnOnce(WarnSite site, std::string_view comm, int pid, int cpu) EXCLUDES(lock_);
+  void warnOnce(WarnSite site) EXCLUDES(lock_);
 
   // The reservations in the tree's order (by start).
   std::vector<Range> ranges() const EXCLUDES(lock_);

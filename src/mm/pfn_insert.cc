@@ -7,7 +7,6 @@
 #include "mm/page_table_walk.h"
 #include "mm/pat_memtype.h"
 #include "mm/vma.h"
-#include "sync/lockdep.h"
 #include "sync/sched_hook.h"
 #include "trace/tracer.h"
 
@@ -198,21 +197,17 @@ Status ioRemapPfnRange(Vma& vma, VirtAddr addr, Pfn pfn, uint64_t size, uint64_t
 void untrackPfn(Vma& vma, Pfn pfn, uint64_t size) {
   if (!(vma.flags() & vm::kPat)) return;
   PatMemtype* memtype = vma.mm().patMemtype();
-  const lockdep::ThreadIdentity current = lockdep::threadIdentity();
   if (size == 0) {
     const PageTable::Translation t = vma.mm().pageTable().translate(vma.start());
     if (!t.present) {
       untrackNoPte.add();
-      if (memtype != nullptr)
-        memtype->warnOnce(PatMemtype::WarnSite::kUntrackPfn, current.comm, current.pid,
-                          current.cpu);
+      if (memtype != nullptr) memtype->warnOnce(PatMemtype::WarnSite::kUntrackPfn);
       return;
     }
     pfn = t.pfn;
     size = vma.end() - vma.start();
   }
-  if (memtype != nullptr)
-    memtype->free(pfn.toPhys(), pfn.toPhys() + size, current.comm, current.pid);
+  if (memtype != nullptr) memtype->free(pfn.toPhys(), pfn.toPhys() + size);
   vma.flagsClearUnchecked(vm::kPat);
 }
 
@@ -221,8 +216,7 @@ Status trackPfnCopy(Vma& src) {
   if (!(src.flags() & vm::kPat) || memtype == nullptr) return ok();
   const PageTable::Translation t = src.mm().pageTable().translate(src.start());
   if (!t.present) {
-    const lockdep::ThreadIdentity current = lockdep::threadIdentity();
-    memtype->warnOnce(PatMemtype::WarnSite::kTrackPfnCopy, current.comm, current.pid, current.cpu);
+    memtype->warnOnce(PatMemtype::WarnSite::kTrackPfnCopy);
     return fail(Errno::kEINVAL);
   }
   memtype->reserve(t.pfn.toPhys(), t.pfn.toPhys() + (src.end() - src.start()));

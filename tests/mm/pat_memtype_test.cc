@@ -11,6 +11,7 @@
 #include "bound_context.h"
 #include "mm/mmu_gather.h"
 #include "pfnmap_fixture.h"
+#include "sync/lockdep.h"
 
 namespace vfiomm::testing {
 namespace {
@@ -19,8 +20,14 @@ using Range = PatMemtype::Range;
 
 constexpr PhysAddr kP(0xf0000000);
 
+// The messages name current: the test's thread says it is qemu, pid 7, on
+// CPU 2, and says again who it was afterwards.
 class PatMemtypeTest : public ::testing::Test {
  protected:
+  void SetUp() override { lockdep::setThreadIdentity("qemu", 7, 2); }
+  void TearDown() override { lockdep::setThreadIdentity(was.comm, was.pid, was.cpu); }
+
+  const lockdep::ThreadIdentity was = lockdep::threadIdentity();
   BoundContext boundContext;
   KernelLog log;
   PatMemtype memtype{log};
@@ -29,22 +36,22 @@ class PatMemtypeTest : public ::testing::Test {
 TEST_F(PatMemtypeTest, PAT_01_ExactFreeErasesTheReservationSilently) {
   memtype.reserve(kP, kP + 0x10000);
   EXPECT_EQ(memtype.ranges(), (std::vector<Range>{{kP, kP + 0x10000}}));
-  EXPECT_TRUE(memtype.free(kP, kP + 0x10000, "qemu", 7));
+  EXPECT_TRUE(memtype.free(kP, kP + 0x10000));
   EXPECT_TRUE(memtype.ranges().empty());
   EXPECT_TRUE(log.lines().empty());
 }
 
 TEST_F(PatMemtypeTest, PAT_02_FreeOfATailShrinksTheReservation) {
   memtype.reserve(kP, kP + 0x10000);
-  EXPECT_TRUE(memtype.free(kP + 0x4000, kP + 0x10000, "qemu", 7));
+  EXPECT_TRUE(memtype.free(kP + 0x4000, kP + 0x10000));
   EXPECT_EQ(memtype.ranges(), (std::vector<Range>{{kP, kP + 0x4000}}));
   EXPECT_TRUE(log.lines().empty());
 }
 
 TEST_F(PatMemtypeTest, PAT_02_FreeOfAHeadOrMiddleFreesNothingAndLogsInclusiveBounds) {
   memtype.reserve(kP, kP + 0x10000);
-  EXPECT_FALSE(memtype.free(kP, kP + 0x1000, "qemu", 7));
-  EXPECT_FALSE(memtype.free(kP + 0x2000, kP + 0x3000, "qemu", 7));
+  EXPECT_FALSE(memtype.free(kP, kP + 0x1000));
+  EXPECT_FALSE(memtype.free(kP + 0x2000, kP + 0x3000));
   EXPECT_EQ(memtype.ranges(), (std::vector<Range>{{kP, kP + 0x10000}}));
   EXPECT_EQ(log.lines(),
             (std::vector<std::string>{
@@ -55,8 +62,9 @@ TEST_F(PatMemtypeTest, PAT_02_FreeOfAHeadOrMiddleFreesNothingAndLogsInclusiveBou
 // %#010Lx pads to ten characters with the 0x: a low address keeps its
 // zeros, a high one is printed whole.
 TEST_F(PatMemtypeTest, PAT_02_LogPadsToTenCharacters) {
-  EXPECT_FALSE(memtype.free(PhysAddr(0x1000), PhysAddr(0x2000), "a", 1));
-  EXPECT_FALSE(memtype.free(PhysAddr(0x4000000000), PhysAddr(0x4000001000), "a", 1));
+  lockdep::setThreadIdentity("a", 1, -1);
+  EXPECT_FALSE(memtype.free(PhysAddr(0x1000), PhysAddr(0x2000)));
+  EXPECT_FALSE(memtype.free(PhysAddr(0x4000000000), PhysAddr(0x4000001000)));
   EXPECT_EQ(log.lines(),
             (std::vector<std::string>{
                 "x86/PAT: a:1 freeing invalid memtype [mem 0x00001000-0x00001fff]",
@@ -68,10 +76,10 @@ TEST_F(PatMemtypeTest, PAT_02_LogPadsToTenCharacters) {
 TEST_F(PatMemtypeTest, PAT_04_OverlappingReservationsAreFreedOneAtATime) {
   memtype.reserve(kP, kP + 0x10000);
   memtype.reserve(kP, kP + 0x10000);
-  EXPECT_TRUE(memtype.free(kP, kP + 0x10000, "qemu", 7));
+  EXPECT_TRUE(memtype.free(kP, kP + 0x10000));
   EXPECT_EQ(memtype.ranges().size(), 1U);
-  EXPECT_TRUE(memtype.free(kP, kP + 0x10000, "qemu", 7));
-  EXPECT_FALSE(memtype.free(kP, kP + 0x10000, "qemu", 7));
+  EXPECT_TRUE(memtype.free(kP, kP + 0x10000));
+  EXPECT_FALSE(memtype.free(kP, kP + 0x10000));
   EXPECT_TRUE(memtype.ranges().empty());
 }
 
@@ -79,14 +87,15 @@ TEST_F(PatMemtypeTest, PAT_04_OverlappingReservationsAreFreedOneAtATime) {
 TEST_F(PatMemtypeTest, PAT_02_ExactMatchBeforeEndMatch) {
   memtype.reserve(kP, kP + 0x10000);
   memtype.reserve(kP + 0x8000, kP + 0x10000);
-  EXPECT_TRUE(memtype.free(kP + 0x8000, kP + 0x10000, "qemu", 7));
+  EXPECT_TRUE(memtype.free(kP + 0x8000, kP + 0x10000));
   EXPECT_EQ(memtype.ranges(), (std::vector<Range>{{kP, kP + 0x10000}}));
 }
 
 TEST_F(PatMemtypeTest, PAT_03_EachWarnSitePrintsOncePerBoot) {
-  memtype.warnOnce(PatMemtype::WarnSite::kUntrackPfn, "qemu", 7, 2);
-  memtype.warnOnce(PatMemtype::WarnSite::kUntrackPfn, "qemu", 7, 2);
-  memtype.warnOnce(PatMemtype::WarnSite::kTrackPfnCopy, "qemu", 7, -1);
+  memtype.warnOnce(PatMemtype::WarnSite::kUntrackPfn);
+  memtype.warnOnce(PatMemtype::WarnSite::kUntrackPfn);
+  lockdep::setThreadIdentity("qemu", 7, -1);
+  memtype.warnOnce(PatMemtype::WarnSite::kTrackPfnCopy);
   EXPECT_EQ(log.lines(), (std::vector<std::string>{
                              "------------[ cut here ]------------",
                              "WARNING: CPU: 2 PID: 7 at arch/x86/mm/pat/memtype.c untrack_pfn",
