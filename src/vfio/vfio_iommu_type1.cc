@@ -468,6 +468,7 @@ Result<uint64_t> VfioIommuType1::checkUnmap(uint64_t iova, uint64_t size, uint32
 
 Result<uint64_t> VfioIommuType1::invalidateVaddr(uint64_t iova, uint64_t last) {
   std::vector<VfioDma*> marked;
+  uint64_t invalidated = 0;
   for (auto it = dmaList_.lower_bound(iova); it != dmaList_.end() && it->first <= last; ++it) {
     VfioDma& dma = it->second;
     if (dma.vaddrInvalid) {
@@ -478,9 +479,8 @@ Result<uint64_t> VfioIommuType1::invalidateVaddr(uint64_t iova, uint64_t last) {
     dma.vaddrInvalid = true;
     ++vaddrInvalidCount_;
     marked.push_back(&dma);
+    invalidated += dma.size;
   }
-  uint64_t invalidated = 0;
-  for (const VfioDma* m : marked) invalidated += m->size;
   return invalidated;
 }
 
