@@ -37,6 +37,7 @@ Result<uint64_t> IoPagetable::mapUserPages(const IoptSource& source, uint64_t us
                       .source = Source::kUser,
                       .mm = source.mm.weak_from_this(),
                       .user = &source.user,
+                      .accountUser = !source.lockCap,
                       .memlockLimit = source.memlockLimit},
                  userVa, fixedIova);
 }
@@ -52,6 +53,7 @@ Result<uint64_t> IoPagetable::mapFilePages(const IoptSource& source, std::shared
                       .mm = source.mm.weak_from_this(),
                       .file = std::move(file),
                       .user = &source.user,
+                      .accountUser = !source.lockCap,
                       .memlockLimit = source.memlockLimit},
                  start, fixedIova);
 }
@@ -335,18 +337,18 @@ Status IoPagetable::mapRun(IommuDomain& domain, uint64_t iova, PhysAddr phys, ui
 }
 
 Status IoPagetable::chargePins(const Area& area) {
-  if (area.user == nullptr) return ok();  // a dma-buf: IOPT_PAGES_ACCOUNT_NONE
+  if (area.source == Source::kDmabuf) return ok();  // nothing pinned
   const uint64_t pages = area.length / kPageSize;
-  if (!area.user->tryChargeLockedVm(pages, area.memlockLimit / kPageSize))
+  if (area.accountUser && !area.user->tryChargeLockedVm(pages, area.memlockLimit / kPageSize))
     return fail(Errno::kENOMEM);
   if (std::shared_ptr<Mm> mm = area.mm.lock()) mm->addPinnedVm(pages);
   return ok();
 }
 
 void IoPagetable::unchargePins(const Area& area) {
-  if (area.user == nullptr) return;
+  if (area.source == Source::kDmabuf) return;
   const uint64_t pages = area.length / kPageSize;
-  area.user->unchargeLockedVm(pages);
+  if (area.accountUser) area.user->unchargeLockedVm(pages);
   if (std::shared_ptr<Mm> mm = area.mm.lock()) mm->subPinnedVm(pages);
 }
 

@@ -20,15 +20,16 @@
 // start instead of arriving with the first device; the IOVA alignment is
 // the smallest IOPTE size (4 KiB).
 //
-// Pins are accounted as iopt_pages accounts them by default
-// (IOPT_PAGES_ACCOUNT_USER; the model has no CAP_IPC_LOCK and no
+// Pins are accounted as iopt_pages accounts them (the model has no
 // IOMMU_OPTION_RLIMIT_MODE): while an area's pages are pinned — it is in at
-// least one domain — they are charged to the mapping user's locked_vm,
-// within the mapping task's RLIMIT_MEMLOCK (-ENOMEM beyond it), and counted
-// in the source mm's pinned_vm (do_update_pinned()). A dma-buf area is not
-// accounted. The kernel reads the rlimit when it pins; the model keeps the
-// value the task had at the map, which differs only after a setrlimit in
-// between.
+// least one domain — they are counted in the source mm's pinned_vm
+// (do_update_pinned()) and, unless the mapping task had CAP_IPC_LOCK
+// (IOPT_PAGES_ACCOUNT_NONE), charged to the mapping user's locked_vm
+// within the task's RLIMIT_MEMLOCK (IOPT_PAGES_ACCOUNT_USER, -ENOMEM
+// beyond it). A dma-buf area pins nothing and is not accounted. The
+// kernel asks capable() at the map but reads the rlimit when it pins; the
+// model keeps the rlimit the task had at the map, which differs only after
+// a setrlimit in between.
 #pragma once
 
 #include <cstdint>
@@ -56,6 +57,7 @@ struct IoptSource {
   Mm& mm;
   UserStruct& user;
   uint64_t memlockLimit = 0;
+  bool lockCap = false;  // capable(CAP_IPC_LOCK)
 };
 
 // iopt->iova_rwsem: an rwsem in the kernel (lookups take it for read);
@@ -133,8 +135,12 @@ class IoPagetable {
     std::weak_ptr<Mm> mm{};                     // kUser, kFile: iopt_pages->source_mm
     std::shared_ptr<File> file{};               // kFile: iopt_pages->file
     std::shared_ptr<IoptDmabufPages> dmabuf{};  // kDmabuf: no user range
-    UserStruct* user = nullptr;                 // kUser, kFile: source_user; null: not accounted
-    uint64_t memlockLimit = 0;  // bytes: the source task's RLIMIT_MEMLOCK at the map
+    UserStruct* user = nullptr;                 // kUser, kFile: source_user
+    // account_mode IOPT_PAGES_ACCOUNT_USER (else NONE): `user`'s locked_vm
+    // is charged, within `memlockLimit` (bytes: the source task's
+    // RLIMIT_MEMLOCK at the map).
+    bool accountUser = false;
+    uint64_t memlockLimit = 0;
   };
   // Areas taken out under the lock, released after it: a dma-buf area's
   // pages detach from the buffer, which takes its reservation lock.

@@ -1,7 +1,7 @@
 // UserStruct: the memory accounting that all processes of one user share
 // (struct user_struct, kernel/user.c). The model runs every process of a
-// kernel as one user, without CAP_IPC_LOCK. Its locked_vm is what iommufd
-// charges its pins to by default (IOPT_PAGES_ACCOUNT_USER, the accounting
+// kernel as one user. Its locked_vm is what iommufd charges the pins of a
+// task without CAP_IPC_LOCK to (IOPT_PAGES_ACCOUNT_USER, the accounting
 // io_uring uses too); type1 charges the mm's locked_vm instead
 // (Mm::lockedVm()), so the two limits are counted apart, as in Linux.
 #pragma once

@@ -177,6 +177,8 @@ Json processToJson(const ProcessDef& p) {
     return Json{{"device", o.device}, {"via", nameOf(sim::kOpenViaNames, o.via)}};
   });
   pj["mappings"] = arrayOf(p.mappings, mappingToJson);
+  pj["memlock"] = p.memlock == UINT64_MAX ? Json("unlimited") : Json(p.memlock);
+  pj["cap_ipc_lock"] = p.capIpcLock;
   return pj;
 }
 

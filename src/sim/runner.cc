@@ -349,6 +349,8 @@ void Run::setUp() {
     auto ps = std::make_unique<ProcState>();
     ps->name = p.name;
     ps->proc = Process::spawn(*kernel_, p.name);
+    ps->proc->setRlimitMemlock(p.memlock);
+    ps->proc->setCapIpcLock(p.capIpcLock);
     traceNames(*ps);
     trace::setCurrentTask(ps->proc->pid(), ps->proc->pid());  // its setup syscalls
     openDevices(*ps, p);

@@ -593,11 +593,21 @@ MappingDef Parser::parseMapping(const YAML::Node& n, const Scenario& sc,
 
 ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
   requireMap(n, "a process");
-  checkKeys(n, {"name", "open", "mappings"}, "a process");
+  checkKeys(n, {"name", "open", "mappings", "memlock", "cap_ipc_lock"}, "a process");
   ProcessDef p;
   p.mark = markOf(n);
   if (!n["name"]) fail(n, "a process needs a name");
   p.name = name(n["name"], "a process's name");
+  if (const YAML::Node& m = n["memlock"]) {
+    const std::optional<uint64_t> v = m.IsScalar() ? parseSize(m.Scalar()) : std::nullopt;
+    if (m.IsScalar() && m.Scalar() == "unlimited")
+      p.memlock = UINT64_MAX;
+    else if (v)
+      p.memlock = *v;
+    else
+      fail(m, "memlock must be a size (e.g. 64K, 16G) or unlimited");
+  }
+  if (n["cap_ipc_lock"]) p.capIpcLock = boolean(n["cap_ipc_lock"], "cap_ipc_lock");
   if (n["open"]) {
     requireSeq(n["open"], "open");
     for (const YAML::Node& o : n["open"]) {

@@ -98,6 +98,8 @@ struct ProcessDef {
   std::string name;
   std::vector<OpenDef> opens;
   std::vector<MappingDef> mappings;
+  uint64_t memlock = uint64_t{8} << 20;  // RLIMIT_MEMLOCK, bytes; UINT64_MAX: unlimited
+  bool capIpcLock = false;               // CAP_IPC_LOCK
   Mark mark;
 };
 

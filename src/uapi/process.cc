@@ -127,6 +127,10 @@ std::shared_ptr<Process> Process::fork(long* error) {
     return nullptr;
   }
   auto child = std::shared_ptr<Process>(new Process(kernel_, comm_, std::move(*childMm)));
+  // copy_signal() copies the rlimits, copy_creds() the capabilities.
+  child->memlockLimit_.store(memlockLimit_.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+  child->capIpcLock_.store(capIpcLock_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   FdTable files;
   {
     // dup_fd(): a copy of the table taken under file_lock; the child shares
@@ -360,8 +364,8 @@ long Process::containerIoctl(FdEntry& e, unsigned long request, void* arg) {
     default: {
       // vfio_fops_unl_ioctl(): every other request is the driver's, and
       // -EINVAL while there is none.
-      const Type1Caller caller{thread().task(), *mm_,
-                               memlockLimit_.load(std::memory_order_relaxed)};
+      const Type1Caller caller{thread().task(), *mm_, memlockLimit_.load(std::memory_order_relaxed),
+                               capIpcLock_.load(std::memory_order_relaxed)};
       auto r = e.container->driverIoctl(request, arg, caller);
       return r ? *r : err(r.error());
     }
@@ -416,7 +420,8 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
 
 long Process::iommufdIoctl(FdEntry& e, unsigned long request, void* arg) {
   // The pins of a map are charged to the one user every process runs as.
-  const IoptSource source{*mm_, kernel_.user(), memlockLimit_.load(std::memory_order_relaxed)};
+  const IoptSource source{*mm_, kernel_.user(), memlockLimit_.load(std::memory_order_relaxed),
+                          capIpcLock_.load(std::memory_order_relaxed)};
   if (IommufdVfioCompat::handles(request)) {
     auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile().iommufd).ioctl(request, arg, source);
     return r ? *r : err(r.error());

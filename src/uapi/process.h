@@ -175,8 +175,12 @@ class Process : public std::enable_shared_from_this<Process> {
   // setrlimit(RLIMIT_MEMLOCK): what long-term pins may charge, in bytes:
   // type1's MAP_DMA to the mm's locked_vm, iommufd's to the user's
   // (Kernel::user()). The default is the kernel's MLOCK_LIMIT (8 MiB since
-  // 5.16); CAP_IPC_LOCK is not modelled, so it always applies.
+  // 5.16); RLIM_INFINITY is UINT64_MAX.
   void setRlimitMemlock(uint64_t bytes) { memlockLimit_.store(bytes, std::memory_order_relaxed); }
+  // Whether the process has CAP_IPC_LOCK (capable()): no memlock limit
+  // refuses its pins. type1 still charges them to locked_vm; iommufd
+  // charges no user's locked_vm (IOPT_PAGES_ACCOUNT_NONE). Default: no.
+  void setCapIpcLock(bool has) { capIpcLock_.store(has, std::memory_order_relaxed); }
 
  private:
   // A call of this process into the kernel: bound to the process's kernel,
@@ -244,6 +248,7 @@ class Process : public std::enable_shared_from_this<Process> {
   FdTable fds_ GUARDED_BY(fileLock_);
   bool filesGone_ GUARDED_BY(fileLock_) = false;  // exit_files() ran
   std::atomic<uint64_t> memlockLimit_{uint64_t{8} << 20};
+  std::atomic<bool> capIpcLock_{false};
   // Atomic: monitors and tests ask from other threads while exit() runs.
   std::atomic<bool> exited_{false};
 };

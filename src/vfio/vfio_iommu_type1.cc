@@ -192,6 +192,7 @@ Result<long> VfioIommuType1::mapDma(void* arg, const Type1Caller& caller) {
   dma.size = map.size;
   dma.prot = prot;
   dma.mm = caller.mm.weak_from_this();
+  dma.lockCap = caller.lockCap;
   const uint64_t traced = trace::enabled() ? trace::Tracer::current().now() : UINT64_MAX;
   const uint64_t lookupsBefore = vaddrGetPfnsCalls_.load(std::memory_order_relaxed);
   const Status pinned = pinMapDma(dma, caller);
@@ -235,14 +236,16 @@ Status VfioIommuType1::updateVaddr(uint64_t iova, uint64_t vaddr, uint64_t size,
 Status VfioIommuType1::changeDmaOwner(VfioDma& dma, const Type1Caller& caller) {
   const std::shared_ptr<Mm> owner = dma.mm.lock();
   if (owner.get() == &caller.mm) return ok();
-  // mm_lock_acct(): __account_locked_vm() against the caller's limit,
-  // without the pin path's warning; nothing to charge, nothing to check.
-  if (dma.lockedPages != 0 &&
+  // mm_lock_acct(): __account_locked_vm() against the caller's limit
+  // unless it has CAP_IPC_LOCK, without the pin path's warning; nothing to
+  // charge, nothing to check.
+  if (dma.lockedPages != 0 && !caller.lockCap &&
       caller.mm.lockedVm() + dma.lockedPages > caller.memlockLimit / kPageSize)
     return fail(Errno::kENOMEM);
   caller.mm.addLockedVm(dma.lockedPages);
   if (owner != nullptr) owner->subLockedVm(dma.lockedPages);
   dma.mm = caller.mm.weak_from_this();
+  dma.lockCap = caller.lockCap;
   return ok();
 }
 
@@ -286,7 +289,7 @@ Status VfioIommuType1::pinMapDma(VfioDma& dma, const Type1Caller& caller) {
       chunk += next->count;
     }
     if (st && !first->reserved) {
-      st = chargeLockedVm(caller.mm, chunk, caller.memlockLimit);
+      st = chargeLockedVm(dma, caller, chunk);
       if (st) dma.lockedPages += chunk;
     }
     if (st)
@@ -305,9 +308,11 @@ Status VfioIommuType1::pinMapDma(VfioDma& dma, const Type1Caller& caller) {
   return ok();
 }
 
-Status VfioIommuType1::chargeLockedVm(Mm& mm, uint64_t pages, uint64_t limitBytes) {
-  const uint64_t limit = limitBytes / kPageSize;
-  if (mm.lockedVm() + pages > limit) {
+Status VfioIommuType1::chargeLockedVm(const VfioDma& dma, const Type1Caller& caller,
+                                      uint64_t pages) {
+  Mm& mm = caller.mm;
+  const uint64_t limit = caller.memlockLimit / kPageSize;
+  if (!dma.lockCap && mm.lockedVm() + pages > limit) {
     // The limit as the kernel holds it, in pages, printed back in bytes.
     log_.print(
         fmt::format("vfio_pin_pages_remote: RLIMIT_MEMLOCK ({}) exceeded", limit * kPageSize));

@@ -19,8 +19,8 @@
 //
 // Modelled simplifications: all groups of the container share one IOMMU
 // domain (they sit behind the one IOMMU of the host); there are no emulated
-// (mdev) groups; dirty tracking and CAP_IPC_LOCK are not modelled; the
-// 32-bit truncation checks (step 3 of §1.4) cannot fire on a 64-bit host.
+// (mdev) groups; dirty tracking is not modelled; the 32-bit truncation
+// checks (step 3 of §1.4) cannot fire on a 64-bit host.
 #pragma once
 
 #include <atomic>
@@ -49,6 +49,9 @@ struct Type1Caller {
   Task& task;
   Mm& mm;
   uint64_t memlockLimit = 0;  // rlimit(RLIMIT_MEMLOCK), bytes
+  // capable(CAP_IPC_LOCK): its pins are still charged to locked_vm, but
+  // no limit refuses them.
+  bool lockCap = false;
 };
 
 // The lookup and cost counts of one instance, since it was created.
@@ -102,6 +105,7 @@ class VfioIommuType1 {
     int prot = 0;
     uint64_t lockedPages = 0;   // charged to the mapping task's locked_vm
     std::weak_ptr<Mm> mm;       // whose locked_vm
+    bool lockCap = false;       // dma->lock_cap: the owner had CAP_IPC_LOCK at MAP_DMA
     bool vaddrInvalid = false;  // UNMAP_DMA(VADDR) until MAP_DMA(VADDR)
   };
   // What one vaddr_get_pfns() call resolved: `count` pfns from `pfn`.
@@ -147,8 +151,9 @@ class VfioIommuType1 {
   Result<PfnRun> pinPages(Mm& mm, const Vma& vma, uint64_t vaddr, uint64_t npages);
   // follow_fault_pfn() on a VM_PFNMAP VMA: nullopt when the entry is absent.
   Result<std::optional<PfnRun>> followPfnmap(Mm& mm, uint64_t vaddr, uint64_t npages, bool write);
-  // Charge `pages` to locked_vm, or -ENOMEM with the kernel's warning.
-  Status chargeLockedVm(Mm& mm, uint64_t pages, uint64_t limitBytes);
+  // Charge `pages` of `dma` to the caller's locked_vm, or -ENOMEM with the
+  // kernel's warning when that passes its limit and `dma` has no lock_cap.
+  Status chargeLockedVm(const VfioDma& dma, const Type1Caller& caller, uint64_t pages);
   // vfio_unmap_unpin() and removal from the list; returns the bytes removed.
   uint64_t removeDma(const VfioDma& dma) REQUIRES(lock_);
 

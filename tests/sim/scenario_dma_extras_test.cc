@@ -2,6 +2,7 @@
 // turns on the 2026 dma-buf proposals (dma-mapping.md §4.4, not merged) on
 // scenarios/bar-mmap-dmabuf.yaml, and anonymous memory (host RAM) as a DMA
 // target on scenarios/dma-host-ram.yaml (docs/scenario.md "DMA path").
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "report/report.h"
@@ -90,6 +91,49 @@ TEST(ScenarioHostRam, AnonymousMappingIsADmaTarget) {
     EXPECT_EQ(r.total.dmaViolations, 0U);
     EXPECT_FALSE(r.failed);
   }
+}
+
+// A process's `memlock` and `cap_ipc_lock` lift the limit on both paths:
+// the map that went past 8 MiB above succeeds.
+TEST(ScenarioHostRam, MemlockAndCapIpcLockLiftTheLimit) {
+  for (const bool cap : {false, true}) {
+    Scenario sc = shipped("dma-host-ram");
+    if (cap)
+      sc.processes[0].capIpcLock = true;
+    else
+      sc.processes[0].memlock = 16U << 20;
+    for (DmaPath path : {DmaPath::kVaddr, DmaPath::kDmaBuf}) {
+      SCOPED_TRACE(fmt::format("cap {} {}", cap, dmaPathName(path)));
+      sc.dmaPath = path;
+      const DesignResult r = runScenario(sc, DesignKind::kHugeFault);
+      EXPECT_TRUE(phaseNamed(r, "over-memlock").notes.empty());
+      EXPECT_EQ(phaseNamed(r, "over-memlock").m.iopte2m, 6U) << "12 MiB at a 2 MiB IOVA";
+    }
+  }
+}
+
+TEST(ScenarioHostRam, MemlockAndCapIpcLockAreCheckedAndEchoed) {
+  const auto withProcessKeys = [](const std::string& keys) {
+    std::string head = kOneBarHead;
+    head.replace(head.find("    open: [d]"), 0, keys);
+    return head + "      - {name: m, device: d, bar: 0}\n" + kOneBarTail;
+  };
+  Scenario sc =
+      parseScenario(withProcessKeys("    memlock: 1G\n    cap_ipc_lock: true\n"), "p.yaml");
+  EXPECT_EQ(sc.processes[0].memlock, 1U << 30);
+  EXPECT_TRUE(sc.processes[0].capIpcLock);
+  EXPECT_EQ(report::scenarioToJson(sc)["processes"][0]["memlock"].dump(), "1073741824");
+  EXPECT_EQ(report::scenarioToJson(sc)["processes"][0]["cap_ipc_lock"].dump(), "true");
+  sc = parseScenario(withProcessKeys("    memlock: unlimited\n"), "p.yaml");
+  EXPECT_EQ(sc.processes[0].memlock, UINT64_MAX);
+  EXPECT_EQ(report::scenarioToJson(sc)["processes"][0]["memlock"].dump(), "\"unlimited\"");
+  sc = parseScenario(kOneBarScenario, "p.yaml");
+  EXPECT_EQ(sc.processes[0].memlock, 8U << 20) << "the kernel's MLOCK_LIMIT";
+  EXPECT_FALSE(sc.processes[0].capIpcLock);
+  EXPECT_EQ(scenarioErrorOf(withProcessKeys("    memlock: lots\n")),
+            "bad.yaml:8:14: memlock must be a size (e.g. 64K, 16G) or unlimited");
+  EXPECT_EQ(scenarioErrorOf(withProcessKeys("    cap_ipc_lock: maybe\n")),
+            "bad.yaml:8:19: cap_ipc_lock must be true or false, not 'maybe'");
 }
 
 TEST(ScenarioHostRam, AnonymousMappingIsChecked) {

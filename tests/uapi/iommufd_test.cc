@@ -340,6 +340,31 @@ TEST_F(IommufdTest, PinsPastRlimitMemlockAreEnomem) {
   EXPECT_EQ(proc->mm().pinnedVm(), 16U);
 }
 
+// iopt_alloc_pages(): a task with CAP_IPC_LOCK maps with
+// IOPT_PAGES_ACCOUNT_NONE: no user's locked_vm is charged and no limit
+// applies, but the pins still count in the mm's pinned_vm.
+TEST_F(IommufdTest, PinsOfACapIpcLockTaskChargeNoLockedVm) {
+  proc->setRlimitMemlock(64 * kKiB);
+  proc->setCapIpcLock(true);
+  const int fd = bindDevice();
+  ASSERT_EQ(attach(fd, ioas), 0);
+  const uint64_t va = anon(192 * kKiB);
+  ASSERT_EQ(mapAt(va, 128 * kKiB, 0x10'0000), 0) << "32 pages past a limit of 16";
+  EXPECT_TRUE(dmaReaches(0x10'0000));
+  EXPECT_EQ(kernel->user().lockedVm(), 0U);
+  EXPECT_EQ(proc->mm().pinnedVm(), 32U);
+
+  proc->setCapIpcLock(false);
+  EXPECT_EQ(mapAt(va + 128 * kKiB, 64 * kKiB, 0x40'0000), 0) << "exactly the limit";
+  EXPECT_EQ(kernel->user().lockedVm(), 16U) << "this area is the user's";
+  ASSERT_EQ(ioasUnmap(0x10'0000, 128 * kKiB), 0);
+  EXPECT_EQ(kernel->user().lockedVm(), 16U) << "the first area never charged it";
+  EXPECT_EQ(proc->mm().pinnedVm(), 16U);
+  ASSERT_EQ(ioasUnmap(0, kU64Max), 0);
+  EXPECT_EQ(kernel->user().lockedVm(), 0U);
+  EXPECT_EQ(proc->mm().pinnedVm(), 0U);
+}
+
 TEST_F(IommufdTest, DestroyOfAnIoasWithADeviceIsEbusyUntilDetach) {
   const int fd = bindDevice();
   ASSERT_EQ(attach(fd, ioas), 0);

@@ -420,6 +420,48 @@ TEST_F(Type1Test, DMA_01_UpdateVaddrFromAnotherProcessMovesTheCharge) {
   EXPECT_EQ(child->mm().lockedVm(), 2U);
 }
 
+// With CAP_IPC_LOCK no limit refuses the pins (dma->lock_cap), yet they
+// are still charged to locked_vm (__account_locked_vm(..., bypass_rlim)).
+TEST_F(Type1Test, DMA_08_CapIpcLockBypassesTheLimitButStillCharges) {
+  proc->setCapIpcLock(true);
+  const auto va = static_cast<uint64_t>(anon(128 * kKiB));
+  const size_t logLines = kernel->machine().log().lines().size();
+  ASSERT_EQ(mapDma(va, 0x10'0000, 128 * kKiB), 0) << "32 pages past a limit of 16";
+  EXPECT_EQ(proc->mm().lockedVm(), 32U);
+  EXPECT_EQ(kernel->machine().log().lines().size(), logLines) << "no RLIMIT warning";
+  ASSERT_EQ(unmapDma(0x10'0000, 128 * kKiB), 0);
+  EXPECT_EQ(proc->mm().lockedVm(), 0U);
+
+  proc->setCapIpcLock(false);
+  EXPECT_EQ(mapDma(va, 0x10'0000, 128 * kKiB), -12) << "capable() is asked at each map";
+}
+
+// vfio_change_dma_owner() checks the new owner's limit unless it has
+// CAP_IPC_LOCK. A forked child inherits the parent's RLIMIT_MEMLOCK and
+// capabilities.
+TEST_F(Type1Test, DMA_01_UpdateVaddrChecksTheNewOwnersCapIpcLock) {
+  constexpr uint32_t kVaddr = VFIO_DMA_MAP_FLAG_VADDR;
+  proc->setCapIpcLock(true);
+  const auto va = static_cast<uint64_t>(anon(128 * kKiB));
+  ASSERT_EQ(mapDma(va, 0x10'0000, 128 * kKiB), 0);
+  ASSERT_EQ(unmapDma(0x10'0000, 128 * kKiB, kVaddr), 0);
+  vfio_iommu_type1_dma_map m{
+      .argsz = sizeof(m), .flags = kVaddr, .vaddr = va, .iova = 0x10'0000, .size = 128 * kKiB};
+
+  std::shared_ptr<Process> uncapable = proc->fork();
+  ASSERT_NE(uncapable, nullptr);
+  uncapable->setCapIpcLock(false);
+  EXPECT_EQ(uncapable->ioctl(container, VFIO_IOMMU_MAP_DMA, &m), -12)
+      << "32 pages past the 16 the inherited limit allows";
+  EXPECT_EQ(proc->mm().lockedVm(), 32U) << "the charge stays";
+
+  std::shared_ptr<Process> child = proc->fork();
+  ASSERT_NE(child, nullptr);
+  ASSERT_EQ(child->ioctl(container, VFIO_IOMMU_MAP_DMA, &m), 0) << "CAP_IPC_LOCK inherited";
+  EXPECT_EQ(proc->mm().lockedVm(), 0U);
+  EXPECT_EQ(child->mm().lockedVm(), 32U);
+}
+
 // The warning prints the limit rounded down to whole pages.
 TEST_F(Type1Test, DMA_08_WarningPrintsTheLimitInWholePages) {
   proc->setRlimitMemlock(64 * kKiB + 100);
