@@ -107,6 +107,7 @@ KernelProfile linux619() {
   p.vfio.type1OverflowErrno = true;
   p.iommufd.compatUnmapEmpty = true;
   p.vfio.anonInodeNoexec = true;
+  p.vfio.romQwordAccess = false;  // "Disable qword access to the PCI ROM bar"
   p.mm.vmPatOnFill = false;
   return p;
 }

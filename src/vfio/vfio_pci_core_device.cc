@@ -350,6 +350,9 @@ Status VfioPciCoreDevice::mmap(Vma& vma) {
 
 Result<uint64_t> VfioPciCoreDevice::rw(uint8_t* buf, uint64_t count, uint64_t pos, bool write) {
   if (count == 0) return uint64_t{0};
+  // vfio_pci_rw(): an unknown region is refused before the device wakes.
+  if (vfio::offsetToIndex(pos) >= vfio::kNumRegions + deviceRegions_.size())
+    return fail(Errno::kEINVAL);
   pmRuntimeGet();  // pm_runtime_resume_and_get() ... pm_runtime_put()
   auto done = rwActive(buf, count, pos, write);
   pmRuntimePut();
@@ -360,7 +363,6 @@ Result<uint64_t> VfioPciCoreDevice::rwActive(uint8_t* buf, uint64_t count, uint6
                                              bool write) {
   const uint32_t index = vfio::offsetToIndex(pos);
   const uint64_t off = pos & vfio::kOffsetMask;
-  if (index >= vfio::kNumRegions + deviceRegions_.size()) return fail(Errno::kEINVAL);
   if (index == vfio::kConfig) return config_.rw(buf, count, off, write);
   if (index == vfio::kRom) {
     if (write) return fail(Errno::kEINVAL);
@@ -414,18 +416,32 @@ Result<uint64_t> VfioPciCoreDevice::barRw(uint32_t index, uint8_t* buf, uint64_t
   return done;
 }
 
+// I/O-port BARs are not checked against memory enable (MEM-04). Ports
+// have no 8-byte access: vfio's ioread64()/iowrite64() are the lo_hi
+// helpers (linux/io-64-nonatomic-lo-hi.h), two 4-byte accesses, low first.
+Status VfioPciCoreDevice::ioPortAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value,
+                                       bool write) {
+  if (size == 8) {
+    uint64_t lo = *value & 0xFFFF'FFFFU;
+    uint64_t hi = *value >> 32;
+    if (auto st = ioPortAccess(index, off, 4, &lo, write); !st) return st;
+    if (auto st = ioPortAccess(index, off + 4, 4, &hi, write); !st) return st;
+    *value = lo | (hi << 32);
+    return ok();
+  }
+  if (write) return pdev_.ioWrite(index, off, size, static_cast<uint32_t>(*value));
+  auto r = pdev_.ioRead(index, off, size);
+  if (!r) return fail(r.error());
+  *value = *r;
+  return ok();
+}
+
 Status VfioPciCoreDevice::barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value,
                                     bool write) {
   barRwAccesses.add();
   if (accessTrace_) accessTrace_(index, off, size, write);
-  if (index != vfio::kRom && pdev_.barIsIo(index)) {
-    // I/O-port BARs are not checked against memory enable (MEM-04).
-    if (write) return pdev_.ioWrite(index, off, size, static_cast<uint32_t>(*value));
-    auto r = pdev_.ioRead(index, off, size);
-    if (!r) return fail(r.error());
-    *value = *r;
-    return ok();
-  }
+  if (index != vfio::kRom && pdev_.barIsIo(index))
+    return ioPortAccess(index, off, size, value, write);
   const PhysAddr pa(index == vfio::kRom ? pdev_.romStart() + off : pdev_.barStart(index) + off);
   ReadGuard g(memoryLock_);  // once per device access (RW-04)
   if (!memoryEnabledLocked()) return fail(Errno::kEIO);

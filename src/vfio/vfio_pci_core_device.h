@@ -203,6 +203,8 @@ class VfioPciCoreDevice {
   // BARs and the ROM (vfio_pci_bar_rw).
   Result<uint64_t> barRw(uint32_t index, uint8_t* buf, uint64_t count, uint64_t off, bool write);
   Status barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
+  // One access of an I/O-port BAR (an 8-byte one is two of 4 bytes).
+  Status ioPortAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
   bool inMsixTable(uint32_t index, uint64_t off, unsigned size) const;
   Status requestBar(unsigned bar);
   bool romHasImage() REQUIRES(memoryLock_);

@@ -786,6 +786,23 @@ TEST_F(DeviceUapiTest, UAPI_20_RuntimeResumeSignalsTheWakeupEventfd) {
   EXPECT_EQ(proc->thread().load(va).sig.signo, 0) << "no EXIT needed";
 }
 
+// vfio_pci_rw() refuses an index past the regions before it resumes the
+// device (vfio-bar-mapping.md §10 steps 1-2): no wakeup, still suspended.
+TEST_F(DeviceUapiTest, UAPI_20_PreadOfAnUnknownRegionDoesNotResume) {
+  VfioDevice& d = standardD();
+  const int fd = openGroup(d);
+  const int efd = enterLowPowerWithWakeup(fd);
+  ASSERT_TRUE(d.pci().runtimeSuspended());
+  uint32_t v = 0;
+  EXPECT_EQ(proc->pread(fd, &v, 4, VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_NUM_REGIONS)),
+            neg(Errno::kEINVAL));
+  EXPECT_EQ(proc->pwrite(fd, &v, 4, VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_NUM_REGIONS + 3)),
+            neg(Errno::kEINVAL));
+  EXPECT_EQ(eventfdCount(efd), 0U);
+  EXPECT_TRUE(d.pci().runtimeSuspended());
+  EXPECT_TRUE(d.pci().pmRuntimeEngaged());
+}
+
 // A hot reset first resumes every device of the dev_set
 // (vfio_pci_dev_set_pm_runtime_get): a suspended one with a wakeup eventfd
 // signals it and leaves low power, although the ioctl went to its sibling.

@@ -206,6 +206,31 @@ TEST_P(MemRwTest, MEM_04_IoPortBarIgnoresMemoryEnable) {
   EXPECT_EQ(proc->pread(fd, &in, 4, kBar0Offset), neg(Errno::kEIO));
 }
 
+// With fd_qword_access an aligned 8-byte transfer is one vfio access, and
+// on a port it is ioread64_lo_hi()/iowrite64_lo_hi(): two 4-byte port
+// accesses, low dword first (x86 has no 8-byte port access).
+TEST_P(MemRwTest, MEM_04_QwordTransferOfAnIoPortBarIsTwoDwords) {
+  boot(GetParam(), "linux-6.15");
+  constexpr uint64_t kBar4Offset = 4ULL << 40;
+  unsigned accesses = 0;
+  dev->pci().setAccessTrace([&](uint32_t, uint64_t, unsigned size, bool) {
+    EXPECT_EQ(size, 8U);
+    ++accesses;
+  });
+  const uint64_t out = 0x1122'3344'5566'7788;
+  EXPECT_EQ(proc->pwrite(fd, &out, 8, kBar4Offset + 8), 8);
+  uint64_t in = 0;
+  EXPECT_EQ(proc->pread(fd, &in, 8, kBar4Offset + 8), 8);
+  dev->pci().setAccessTrace({});
+  EXPECT_EQ(accesses, 2U);
+  EXPECT_EQ(in, out);
+  uint32_t dword = 0;
+  EXPECT_EQ(proc->pread(fd, &dword, 4, kBar4Offset + 8), 4);
+  EXPECT_EQ(dword, 0x5566'7788U) << "the low dword at the lower port";
+  EXPECT_EQ(proc->pread(fd, &dword, 4, kBar4Offset + 12), 4);
+  EXPECT_EQ(dword, 0x1122'3344U);
+}
+
 TEST_P(MemRwTest, MEM_05_RomRegionInfoEnablesPhysicalMemoryOnlyUnderTheWriteLock) {
   fd = addDeviceWithRom(0x20, 64 * kKiB);
   const uint64_t va = mapTouched(kBar0Offset, 64 * kKiB);
@@ -394,8 +419,8 @@ TEST_P(MemRwTest, RW_05_QwordAccessesPerProfile) {
     unsigned barAccess;  // fd_qword_access
     unsigned romAccess;  // rom_qword_access
   };
-  for (const Case& c :
-       {Case{"linux-6.10", 4, 4}, Case{"linux-6.12", 8, 4}, Case{"linux-6.15", 8, 8}}) {
+  for (const Case& c : {Case{"linux-6.10", 4, 4}, Case{"linux-6.12", 8, 4},
+                        Case{"linux-6.15", 8, 8}, Case{"linux-6.19", 8, 4}}) {
     SCOPED_TRACE(c.profile);
     boot(GetParam(), c.profile);
     std::vector<std::pair<uint64_t, unsigned>> trace;
