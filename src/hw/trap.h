@@ -13,7 +13,6 @@ enum class FaultAccess : uint8_t { kRead, kWrite };
 
 // siginfo as the faulting thread receives it; signo 0 = no signal (retry).
 struct SigInfo {
-  static constexpr int kSigkill = 9;  // the OOM path kills the task
   static constexpr int kSigbus = 7;
   static constexpr int kSigsegv = 11;
   static constexpr int kBusAdraln = 1;   // BUS_ADRALN

@@ -20,6 +20,7 @@
 #include "hw/machine.h"
 #include "iommu/iommu.h"
 #include "kernel/kernel_profile.h"
+#include "mm/oom_kill.h"
 #include "mm/pat_memtype.h"
 #include "mm/system_ram.h"
 #include "mm/user_struct.h"
@@ -85,6 +86,8 @@ class Kernel {
   VmCommit& vmCommit() { return vmCommit_; }
   // x86 PAT's memtype reservations of the whole system.
   PatMemtype& patMemtype() { return patMemtype_; }
+  // pagefault_out_of_memory()'s rate limit, one per system.
+  OomKill& oomKill() { return oomKill_; }
   // The user every process runs as (the model has no uids): its
   // user_struct, whose locked_vm iommufd charges.
   UserStruct& user() { return user_; }
@@ -131,6 +134,7 @@ class Kernel {
   Machine machine_;
   VmCommit vmCommit_;
   PatMemtype patMemtype_;
+  OomKill oomKill_;
   UserStruct user_;
   PciHost pciHost_;
   SystemRam systemRam_;

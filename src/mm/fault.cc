@@ -3,6 +3,7 @@
 #include "base/assert.h"
 #include "base/counter.h"
 #include "mm/mm.h"
+#include "mm/oom_kill.h"
 #include "mm/task.h"
 #include "mm/vm_operations.h"
 #include "mm/vma.h"
@@ -181,8 +182,14 @@ bool accessError(const Vma& vma, FaultAccess access) {
   return !(vma.flags() & (vm::kRead | vm::kWrite | vm::kExec));
 }
 
-SigInfo signalFor(VmFaultResult ret, VirtAddr address) {
-  if (ret & vmfault::kOom) return SigInfo{SigInfo::kSigkill, 0, address};
+// The end of x86 do_user_addr_fault(): the signal a fault's result sends,
+// if any. VM_FAULT_OOM sends none: pagefault_out_of_memory() logs it and
+// the access is retried.
+SigInfo signalFor(const Mm& mm, VmFaultResult ret, VirtAddr address) {
+  if (ret & vmfault::kOom) {
+    if (OomKill* oom = mm.oomKill()) oom->pagefaultOutOfMemory();
+    return SigInfo{};
+  }
   if (ret & (vmfault::kSigbus | vmfault::kHwpoison | vmfault::kHwpoisonLarge))
     return SigInfo{SigInfo::kSigbus, SigInfo::kBusAdrerr, address};
   if (ret & vmfault::kSigsegv) return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvMaperr, address};
@@ -240,7 +247,7 @@ SigInfo doUserAddrFaultUntraced(Task& task, VirtAddr address, FaultAccess access
       if (!(ret & (vmfault::kRetry | vmfault::kCompleted))) vma->endRead();
       if (!(ret & vmfault::kRetry)) {
         vmaLockSuccess.add();
-        return signalFor(ret, address);
+        return signalFor(mm, ret, address);
       }
       vmaLockRetry.add();
     }
@@ -252,7 +259,7 @@ SigInfo doUserAddrFaultUntraced(Task& task, VirtAddr address, FaultAccess access
     if (vma == nullptr) return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvMaperr, address};
     if (accessError(*vma, access)) return SigInfo{SigInfo::kSigsegv, SigInfo::kSegvAccerr, address};
     const VmFaultResult ret = handleMmFault(task, *vma, address, flags, true);
-    if (!(ret & vmfault::kRetry)) return signalFor(ret, address);
+    if (!(ret & vmfault::kRetry)) return signalFor(mm, ret, address);
     flags |= faultflag::kTried;
   }
 }

@@ -44,6 +44,7 @@ Mm::Mm(Machine& machine, const Mm& parent)
       pageTable_(machine.pageTableArena()),
       vmCommit_(parent.vmCommit_),
       patMemtype_(parent.patMemtype_),
+      oomKill_(parent.oomKill_),
       thpEnabled_(parent.thpEnabled_),
       thpDisabled_(parent.thpDisabled_) {}
 

@@ -29,6 +29,7 @@ class File;
 class Machine;
 class PatMemtype;
 class VmCommit;
+class OomKill;
 
 inline const LockClass kMmapLockClass{"&mm->mmap_lock"};
 // The VMA tree's own lock: stands for the maple tree's RCU-safe lookups.
@@ -116,6 +117,10 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   // nothing (mm unit tests). Set before the first syscall.
   void setPatMemtype(PatMemtype* memtype) { patMemtype_ = memtype; }
   PatMemtype* patMemtype() const { return patMemtype_; }
+  // The system's OOM killer, which a user fault's VM_FAULT_OOM reaches;
+  // none: such a fault is retried without a word (mm unit tests).
+  void setOomKill(OomKill* oom) { oomKill_ = oom; }
+  OomKill* oomKill() const { return oomKill_; }
   // mm->owner: the process whose pid and comm the overcommit warning names.
   void setOwner(int pid, std::string comm);
   void setThpEnabled(ThpEnabled t) { thpEnabled_ = t; }
@@ -192,6 +197,7 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   std::atomic<uint64_t> pinnedVm_{0};
   VmCommit* vmCommit_ = nullptr;
   PatMemtype* patMemtype_ = nullptr;
+  OomKill* oomKill_ = nullptr;
   int ownerPid_ = 0;
   std::string ownerComm_;
   ThpEnabled thpEnabled_ = ThpEnabled::kAlways;

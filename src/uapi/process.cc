@@ -81,6 +81,7 @@ Process::Process(Kernel& kernel, std::string comm)
               std::make_shared<Mm>(kernel.machine(), kernel.profile().mm)) {
   mm_->setVmCommit(&kernel.vmCommit());
   mm_->setPatMemtype(&kernel.patMemtype());
+  mm_->setOomKill(&kernel.oomKill());
   mm_->setThpEnabled(kernel.config().thp);
 }
 
