@@ -354,9 +354,7 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
   if (file != nullptr) {
     switch (type) {
       case map::kSharedValidate:
-        if (flags &
-            ~(map::kSharedValidate | map::kFixed | map::kAnonymous | map::kLocked |
-              map::kNoReserve | map::kPopulate | map::kFixedNoReplace | file->supportedMapFlags()))
+        if (flags & ~(map::kLegacyMask | file->supportedMapFlags()))
           return fail(Errno::kEOPNOTSUPP);
         [[fallthrough]];
       case map::kShared:

@@ -53,18 +53,31 @@ inline constexpr int kSharedValidate = 0x03;
 inline constexpr int kTypeMask = 0x0f;
 inline constexpr int kFixed = 0x10;
 inline constexpr int kAnonymous = 0x20;
+inline constexpr int k32Bit = 0x40;
+inline constexpr int kGrowsDown = 0x100;
+inline constexpr int kDenyWrite = 0x800;
+inline constexpr int kExecutable = 0x1000;
 inline constexpr int kLocked = 0x2000;
 inline constexpr int kNoReserve = 0x4000;
 inline constexpr int kPopulate = 0x8000;
+inline constexpr int kNonBlock = 0x10000;
+inline constexpr int kStack = 0x20000;
 inline constexpr int kHugetlb = 0x40000;
 inline constexpr int kSync = 0x80000;
 inline constexpr int kFixedNoReplace = 0x100000;
+inline constexpr int kUninitialized = 0x4000000;
 // MAP_HUGE_SHIFT/MAP_HUGE_MASK: log2 of the huge page size of a MAP_HUGETLB
 // (or MFD_HUGETLB) request in bits 26-31; 0 = the default size (2 MiB).
 inline constexpr int kHugeShift = 26;
 inline constexpr int kHugeMask = 0x3f;
 inline constexpr int kHuge2Mb = 21 << kHugeShift;
 inline constexpr int kHuge1Gb = 30 << kHugeShift;
+// LEGACY_MAP_MASK: what MAP_SHARED_VALIDATE accepts of every file, the
+// flags older than it (not MAP_FIXED_NOREPLACE, not MAP_SYNC).
+inline constexpr int kLegacyMask = kShared | kPrivate | kFixed | kAnonymous | kDenyWrite |
+                                   kExecutable | kUninitialized | kGrowsDown | kLocked |
+                                   kNoReserve | kPopulate | kNonBlock | kStack | kHugetlb | k32Bit |
+                                   kHuge2Mb | kHuge1Gb;
 }  // namespace map
 
 namespace mremap {

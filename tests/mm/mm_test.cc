@@ -56,6 +56,29 @@ TEST_F(MmCallsTest, MMAP_10_PrivateWritableBeyondOvercommitIsEnomemBeforeTheDriv
   mm->setVmCommit(nullptr);                // `commit` goes before the mm
 }
 
+// MAP_SHARED_VALIDATE accepts LEGACY_MAP_MASK and what the file supports:
+// the old flags that do nothing here pass, MAP_FIXED_NOREPLACE (newer than
+// the mask) does not, though MAP_SHARED with it works.
+TEST_F(MmCallsTest, MMAP_11_SharedValidateAcceptsTheLegacyMask) {
+  for (int legacy : {map::kStack, map::kNonBlock, map::kDenyWrite, map::kExecutable}) {
+    SCOPED_TRACE(legacy);
+    EXPECT_TRUE(mm->mmap(VirtAddr(0), 4096, prot::kRead, map::kSharedValidate | legacy, bar, 0));
+  }
+  const uint64_t free = 0x7f00'0000'0000;
+  EXPECT_EQ(mm->mmap(VirtAddr(free), 4096, prot::kRead, map::kSharedValidate | map::kFixedNoReplace,
+                     bar, 0)
+                .error(),
+            Errno::kEOPNOTSUPP);
+  EXPECT_EQ(
+      *mm->mmap(VirtAddr(free), 4096, prot::kRead, map::kShared | map::kFixedNoReplace, bar, 0),
+      VirtAddr(free));
+  EXPECT_EQ(mm->mmap(VirtAddr(free), 4096, prot::kRead, map::kSharedValidate | map::kFixedNoReplace,
+                     bar, 0)
+                .error(),
+            Errno::kEEXIST)
+      << "the range is checked first";
+}
+
 TEST_F(MmCallsTest, MMAP_11_FlagsThatDoNothingAndFlagsThatFail) {
   EXPECT_EQ(mm->mmap(VirtAddr(0), 4096, prot::kRead, map::kShared | map::kHugetlb, bar, 0).error(),
             Errno::kEINVAL);
