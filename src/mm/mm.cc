@@ -712,21 +712,43 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
 
   MmapWriteGuard guard(*this);
   if (exited_) return fail(Errno::kENOMEM);
-  Vma* vma = findVma(oldAddr);
-  if (vma == nullptr) return fail(Errno::kEFAULT);
-  if ((flags & mremap::kDontUnmap) && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
-    return fail(Errno::kEINVAL);
-  if (oldAddr + oldLen > vma->end()) return fail(Errno::kEFAULT);
-  if (newLen > oldLen && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
-    return fail(Errno::kEFAULT);
-
-  if (!(flags & mremap::kFixed)) {
+  if (findVma(oldAddr) == nullptr) return fail(Errno::kEFAULT);
+  Vma* vma = nullptr;
+  if (flags & (mremap::kFixed | mremap::kDontUnmap)) {
+    // mremap_to(): the destination is checked and, with MREMAP_FIXED,
+    // unmapped, and the source's tail unmapped, before the source VMA is
+    // checked: a refused move has already cleared the destination.
+    if (!newAddr.isAligned(kPageSize) || newLen > kTaskSize || newAddr.value() > kTaskSize - newLen)
+      return fail(Errno::kEINVAL);
+    if (newAddr < oldAddr + oldLen && oldAddr < newAddr + newLen) return fail(Errno::kEINVAL);
+    if (flags & mremap::kFixed) {
+      if (auto st = doMunmap(newAddr, newLen); !st) return fail(st.error());
+    }
+    if (oldLen > newLen) {
+      if (auto st = doMunmap(oldAddr + newLen, oldLen - newLen); !st) return fail(st.error());
+      oldLen = newLen;
+    }
+    auto resizable = vmaToResize(oldAddr, oldLen, newLen, flags);
+    if (!resizable) return fail(resizable.error());
+    vma = *resizable;
+    if (!(flags & mremap::kFixed)) {
+      // MREMAP_DONTUNMAP alone: the new address is only a hint.
+      auto area =
+          getUnmappedArea(vma->file(), newAddr, newLen, vma->linearPageIndex(oldAddr).value(), 0);
+      if (!area) return area;
+      newAddr = *area;
+    }
+  } else {
+    // A shrink is always allowed: it only unmaps the tail, wherever it is.
     if (newLen <= oldLen) {
       if (newLen < oldLen) {
         if (auto st = doMunmap(oldAddr + newLen, oldLen - newLen); !st) return fail(st.error());
       }
       return oldAddr;
     }
+    auto resizable = vmaToResize(oldAddr, oldLen, newLen, flags);
+    if (!resizable) return fail(resizable.error());
+    vma = *resizable;
     if (rangeIsFree((oldAddr + oldLen).value(), (oldAddr + newLen).value()) &&
         oldAddr + oldLen == vma->end()) {
       // Grow in place (anonymous memory only: pfnmaps were refused above).
@@ -743,17 +765,6 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
     auto area = getUnmappedArea(vma->file(), VirtAddr(0), newLen, pgoff, 0);
     if (!area) return area;
     newAddr = *area;
-  } else {
-    if (!newAddr.isAligned(kPageSize) || newLen > kTaskSize || newAddr.value() > kTaskSize - newLen)
-      return fail(Errno::kEINVAL);
-    if (newAddr < oldAddr + oldLen && oldAddr < newAddr + newLen) return fail(Errno::kEINVAL);
-    if (auto st = doMunmap(newAddr, newLen); !st) return fail(st.error());
-    if (oldLen > newLen) {
-      if (auto st = doMunmap(oldAddr + newLen, oldLen - newLen); !st) return fail(st.error());
-      oldLen = newLen;
-    }
-    vma = findVma(oldAddr);
-    if (vma == nullptr) return fail(Errno::kEFAULT);
   }
 
   // move_vma(): copy_vma (->open on the destination, i_mmap link), then
@@ -790,6 +801,17 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
     if (auto st = doMunmap(oldAddr, oldLen); !st) return fail(st.error());
   }
   return newAddr;
+}
+
+Result<Vma*> Mm::vmaToResize(VirtAddr addr, uint64_t oldLen, uint64_t newLen, int flags) {
+  Vma* vma = findVma(addr);
+  if (vma == nullptr) return fail(Errno::kEFAULT);
+  if ((flags & mremap::kDontUnmap) && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
+    return fail(Errno::kEINVAL);
+  if (addr + oldLen > vma->end()) return fail(Errno::kEFAULT);  // across VMAs
+  if (newLen > oldLen && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
+    return fail(Errno::kEFAULT);
+  return vma;
 }
 
 // ---------------------------------------------------------------------------

@@ -156,6 +156,10 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   Result<VirtAddr> mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint64_t len,
                               VmFlags flags, PgOff pgoff) REQUIRES(mmapLock_);
   Status doMunmap(VirtAddr start, uint64_t len) REQUIRES(mmapLock_);
+  // vma_to_resize(): the VMA at `addr` if [addr, addr + oldLen) lies in it
+  // and may become `newLen` bytes (-EFAULT, or -EINVAL for DONTUNMAP).
+  Result<Vma*> vmaToResize(VirtAddr addr, uint64_t oldLen, uint64_t newLen, int flags)
+      REQUIRES(mmapLock_);
   // __split_vma(): split `vma` at `addr`; the new structure takes the lower
   // part when `newBelow`. Returns the new VMA.
   Result<Vma*> splitVma(Vma& vma, VirtAddr addr, bool newBelow) REQUIRES(mmapLock_);

@@ -466,6 +466,39 @@ TEST_P(ForkSplitMremapTest, MREMAP_01_GrowFailsDontUnmapFailsShrinkDropsTheTail)
   EXPECT_EQ(translate(va + 0x7000).pfn, Pfn(kBar0Pfn + 7));
 }
 
+// mremap_to() unmaps a MREMAP_FIXED destination before vma_to_resize()
+// refuses the grow: the refused call has already emptied it. Without
+// MREMAP_FIXED a shrink only unmaps the tail, even one past the VMA.
+TEST_P(ForkSplitMremapTest, MREMAP_01_ARefusedFixedMoveHasClearedItsDestination) {
+  const uint64_t va = mapAt(kBar0Offset, k64K, kVaA);
+  populate(va, k64K);
+  const auto mappedAtB = [&] {
+    for (const auto& v : vmas())
+      if (v.start == VirtAddr(kVaB)) return true;
+    return false;
+  };
+  const int anon = map::kPrivate | map::kAnonymous | map::kFixed;
+  ASSERT_EQ(proc->mmap(kVaB, 2 * k64K, prot::kRead | prot::kWrite, anon, -1, 0),
+            static_cast<long>(kVaB));
+  ASSERT_TRUE(mappedAtB());
+  EXPECT_EQ(proc->mremap(va, k64K, 2 * k64K, mremap::kMayMove | mremap::kFixed, kVaB), -14);
+  EXPECT_FALSE(mappedAtB()) << "the destination was unmapped";
+  EXPECT_EQ(leaves(va, k64K).pte, 16U) << "the source stays";
+
+  ASSERT_EQ(proc->mmap(kVaB, k64K, prot::kRead | prot::kWrite, anon, -1, 0),
+            static_cast<long>(kVaB));
+  EXPECT_EQ(
+      proc->mremap(va, k64K, k64K, mremap::kMayMove | mremap::kFixed | mremap::kDontUnmap, kVaB),
+      -22);
+  EXPECT_FALSE(mappedAtB()) << "DONTUNMAP: cleared, then refused";
+
+  EXPECT_EQ(proc->mremap(va + 32 * kKiB, 64 * kKiB, 16 * kKiB, 0),
+            static_cast<long>(va + 32 * kKiB))
+      << "the old range runs 32 KiB past the VMA";
+  ASSERT_EQ(vmas().size(), 1U);
+  EXPECT_EQ(vmas()[0].end, VirtAddr(va + 48 * kKiB));
+}
+
 TEST_P(ForkSplitMremapTest, MREMAP_02_MovedEntriesFollowAndAreZappedThere) {
   if (isG1()) GTEST_SKIP() << "[G2+]; G1: MREMAP_03 in vma_list_test.cc";
   struct Move {
