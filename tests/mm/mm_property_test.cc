@@ -97,15 +97,18 @@ RC_GTEST_PROP(MmProperty, SyscallSequencesMatchAPageModel, ()) {
             kWindow + (kWindowPages + 8 + *rc::gen::inRange<uint64_t>(0, 64)) * kPageSize;
         auto r = mm.mremap(VirtAddr(start), n * kPageSize, n * kPageSize,
                            mremap::kMayMove | mremap::kFixed, VirtAddr(to));
-        if (!r.has_value()) break;  // e.g. the pages belong to two VMAs after all
+        // mremap_to() unmaps the destination before it checks the source,
+        // so even a refusal (the pages belong to two VMAs after all) has
+        // emptied it.
+        for (auto it2 = model.begin(); it2 != model.end();)
+          it2 = (it2->first >= to && it2->first < to + n * kPageSize) ? model.erase(it2)
+                                                                      : std::next(it2);
+        if (!r.has_value()) break;
         std::map<uint64_t, ModelPage> moved;
         for (uint64_t k = 0; k < n; ++k) {
           moved[to + k * kPageSize] = model[start + k * kPageSize];
           model.erase(start + k * kPageSize);
         }
-        for (auto it2 = model.begin(); it2 != model.end();)
-          it2 = (it2->first >= to && it2->first < to + n * kPageSize) ? model.erase(it2)
-                                                                      : std::next(it2);
         model.insert(moved.begin(), moved.end());
         break;
       }
