@@ -295,30 +295,34 @@ Result<VirtAddr> Mm::getUnmappedArea(File* file, VirtAddr addr, uint64_t len, ui
   if (file != nullptr) {
     if (auto own = file->getUnmappedArea(addr, len, pgoff, flags)) return *own;
   }
-  const bool hinted = addr.value() != 0;
-  if (hinted) {
-    const uint64_t a = pageAlignUp(addr.value());
-    if (a >= kMmapMinAddr && a <= kTaskSize - len && rangeIsFree(a, a + len)) return VirtAddr(a);
-  }
   // thp_get_unmapped_area_vmflags() for files without their own hook.
   const FileThpPlacement thp = profile_.fileThpPlacement;
   const bool thpPath = file != nullptr && thp != FileThpPlacement::kOff &&
-                       !(hinted && profile_.thpPlacementNeedsNullHint) &&
+                       !(addr.value() != 0 && profile_.thpPlacementNeedsNullHint) &&
                        !(thp == FileThpPlacement::kPmdLen && !isAligned(len, kPmdSize));
   if (thpPath) {
     const uint64_t off = pgoff << kPageShift;
     const uint64_t offAlign = (off + kPmdSize - 1) & kPmdMask;
     const uint64_t offEnd = (off + len) & kPmdMask;
     if (offEnd > offAlign && offEnd - offAlign >= kPmdSize && len + kPmdSize > len) {
-      // __thp_get_unmapped_area: room for len + 2 MiB, then shift so that
-      // the address is congruent to the file offset modulo 2 MiB.
-      auto padded = unmappedAreaTopDown(len + kPmdSize, kPageSize, 0);
-      if (padded) {
-        uint64_t a = padded->value();
-        a += (off - a) & (kPmdSize - 1);
-        return VirtAddr(a);
+      // __thp_get_unmapped_area: room for len + 2 MiB (at the hint if it
+      // has it), then shifted so that the address is congruent to the
+      // file offset modulo 2 MiB. Top-down, a hole that already is sits
+      // 2 MiB below the top of the room: the mapping takes the top.
+      if (auto padded = searchArea(addr, len + kPmdSize)) {
+        if (*padded == addr) return addr;
+        const uint64_t offSub = (off - padded->value()) & (kPmdSize - 1);
+        return *padded + (offSub == 0 ? kPmdSize : offSub);
       }
     }
+  }
+  return searchArea(addr, len);
+}
+
+Result<VirtAddr> Mm::searchArea(VirtAddr hint, uint64_t len) {
+  if (hint.value() != 0) {
+    const uint64_t a = pageAlignUp(hint.value());
+    if (a >= kMmapMinAddr && a <= kTaskSize - len && rangeIsFree(a, a + len)) return VirtAddr(a);
   }
   return unmappedAreaTopDown(len, kPageSize, 0);
 }

@@ -152,6 +152,9 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
                                    int flags) REQUIRES(mmapLock_);
   Result<VirtAddr> unmappedAreaTopDown(uint64_t len, uint64_t align, uint64_t alignOffset)
       REQUIRES(mmapLock_);
+  // arch_get_unmapped_area_topdown(): `hint` (page aligned up) if `len`
+  // bytes are free there, else the highest hole that fits.
+  Result<VirtAddr> searchArea(VirtAddr hint, uint64_t len) REQUIRES(mmapLock_);
   bool rangeIsFree(uint64_t start, uint64_t end) REQUIRES(mmapLock_);
   Result<VirtAddr> mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint64_t len,
                               VmFlags flags, PgOff pgoff) REQUIRES(mmapLock_);

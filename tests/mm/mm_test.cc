@@ -319,6 +319,22 @@ TEST_F(MmCallsTest, ALIGN_02_ThpPlacementGivesTwoMegCongruence) {
   EXPECT_FALSE(odd->isAligned(kPmdSize));
 }
 
+// __thp_get_unmapped_area() on a top-down mm: when the hole found for
+// len + 2 MiB already starts congruent, the mapping takes the top of it
+// (ret + size), so 2 MiB-aligned maps pack one under the other.
+TEST_F(MmCallsTest, ALIGN_02_ACongruentHoleIsFilledFromItsTop) {
+  for (const char* profile : {"linux-6.10", "linux-6.12"}) {
+    SCOPED_TRACE(profile);
+    startProfile(profile);
+    auto upper = mapBar(kPmdSize, 0);
+    ASSERT_TRUE(upper);
+    ASSERT_TRUE(upper->isAligned(kPmdSize));
+    auto lower = mapBar(4 * kPmdSize, 0);
+    ASSERT_TRUE(lower);
+    EXPECT_EQ(*lower + 4 * kPmdSize, *upper) << "no 2 MiB gap between them";
+  }
+}
+
 TEST_F(MmCallsTest, ALIGN_02_AnyLenPlacementAlignsOddLengthsToo) {
   startProfile("linux-6.10");
   ASSERT_TRUE(mm->mmap(VirtAddr(0), 12 << 10, prot::kRead, map::kShared, bar, 0));
