@@ -296,8 +296,10 @@ Status fixupUserFault(Task& task, Mm& mm, VirtAddr address, FaultFlags flags) {
   ReadGuard mmap(mm.mmapLock());
   Vma* vma = mm.findVma(address);
   if (vma == nullptr) return fail(Errno::kEFAULT);
-  const FaultAccess access = (flags & faultflag::kWrite) ? FaultAccess::kWrite : FaultAccess::kRead;
-  if (accessError(*vma, access)) return fail(Errno::kEFAULT);
+  // vma_permits_fault(): stricter than the CPU's access_error(), a read
+  // needs VM_READ.
+  const VmFlags needs = (flags & faultflag::kWrite) ? vm::kWrite : vm::kRead;
+  if (!(vma->flags() & needs)) return fail(Errno::kEFAULT);
   const VmFaultResult ret = handleMmFault(task, *vma, address, flags | faultflag::kRemote, false);
   if (ret & vmfault::kOom) return fail(Errno::kENOMEM);
   if (ret & vmfault::kError) return fail(Errno::kEFAULT);

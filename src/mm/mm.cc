@@ -288,8 +288,9 @@ Result<VirtAddr> Mm::getUnmappedArea(File* file, VirtAddr addr, uint64_t len, ui
     if (!(flags & map::kFixed)) return unmappedAreaTopDown(len, huge, 0);
   }
   if (flags & map::kFixed) {
-    if (!addr.isAligned(kPageSize)) return fail(Errno::kEINVAL);
+    // __get_unmapped_area()'s checks of the fixed address, in its order.
     if (addr.value() > kTaskSize - len) return fail(Errno::kENOMEM);
+    if (!addr.isAligned(kPageSize)) return fail(Errno::kEINVAL);
     return addr;
   }
   if (file != nullptr) {

@@ -307,8 +307,8 @@ long Process::pread(int fd, void* buf, uint64_t count, uint64_t offset) {
     return count == 0 ? 0 : procMemRead(offset);
   if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return err(Errno::kEBADF);
   auto& f = static_cast<VfioDeviceFile&>(*e->file);
+  if (!f.readable()) return err(Errno::kEBADF);  // vfs_read(), before vfio's own check
   if (!f.accessGranted()) return err(Errno::kEINVAL);
-  if (!f.readable()) return err(Errno::kEBADF);
   if (buf == nullptr && count != 0) return err(Errno::kEFAULT);
   return toLong(f.device().pci().rw(static_cast<uint8_t*>(buf), count, offset, false));
 }
@@ -328,8 +328,8 @@ long Process::pwrite(int fd, const void* buf, uint64_t count, uint64_t offset) {
   const std::shared_ptr<FdEntry> e = fdEntry(fd);
   if (e == nullptr || e->kind != FdEntry::Kind::kDevice) return err(Errno::kEBADF);
   auto& f = static_cast<VfioDeviceFile&>(*e->file);
+  if (!f.writable()) return err(Errno::kEBADF);  // vfs_write(), before vfio's own check
   if (!f.accessGranted()) return err(Errno::kEINVAL);
-  if (!f.writable()) return err(Errno::kEBADF);
   if (buf == nullptr && count != 0) return err(Errno::kEFAULT);  // see pread()
   // The kernel copies from the user buffer; the model's rw reads it in place.
   auto* bytes = const_cast<uint8_t*>(static_cast<const uint8_t*>(buf));

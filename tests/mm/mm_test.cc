@@ -79,6 +79,19 @@ TEST_F(MmCallsTest, MMAP_11_SharedValidateAcceptsTheLegacyMask) {
       << "the range is checked first";
 }
 
+// __get_unmapped_area() checks a MAP_FIXED address against TASK_SIZE
+// (-ENOMEM) before its alignment (-EINVAL).
+TEST_F(MmCallsTest, MMAP_11_FixedAddressPastTaskSizeIsEnomemBeforeMisalignment) {
+  const uint64_t past = kTaskSize - 4096 + 0x10;
+  EXPECT_EQ(
+      mm->mmap(VirtAddr(past), 64 << 10, prot::kRead, map::kShared | map::kFixed, bar, 0).error(),
+      Errno::kENOMEM);
+  EXPECT_EQ(
+      mm->mmap(VirtAddr(0x7f00'0000'0010), 4096, prot::kRead, map::kShared | map::kFixed, bar, 0)
+          .error(),
+      Errno::kEINVAL);
+}
+
 TEST_F(MmCallsTest, MMAP_11_FlagsThatDoNothingAndFlagsThatFail) {
   EXPECT_EQ(mm->mmap(VirtAddr(0), 4096, prot::kRead, map::kShared | map::kHugetlb, bar, 0).error(),
             Errno::kEINVAL);

@@ -224,6 +224,25 @@ TEST_F(ProcMaps, UAPI_32_ReadOnlyCdevCannotMapShared) {
   EXPECT_EQ(other->maps(), "");
 }
 
+// vfs_read()/vfs_write() refuse a file not open for it (-EBADF) before
+// vfio's access_granted check (-EINVAL) of an unbound cdev.
+TEST_F(ProcMaps, UAPI_32_UnboundCdevOpenedForTheOtherDirectionIsEbadf) {
+  bootProfile(DesignKind::kHugeFault, *KernelProfile::byName("linux-6.12"));
+  auto other = Process::spawn(*kernel, "vmm");
+  PciBus& bus = kernel->addBus(0x42);
+  VfioDevice& unbound = **kernel->addVfioDevice(bus, standardDeviceConfig(bus.number()));
+  uint32_t v = 0;
+  const int wronly = static_cast<int>(other->open(kernel->cdevPath(unbound), O_WRONLY));
+  ASSERT_GE(wronly, 0);
+  EXPECT_EQ(other->pread(wronly, &v, 4, kBar0Offset), -9);
+  EXPECT_EQ(other->pwrite(wronly, &v, 4, kBar0Offset), -22) << "unbound";
+  ASSERT_EQ(other->close(wronly), 0);
+  const int rdonly = static_cast<int>(other->open(kernel->cdevPath(unbound), O_RDONLY));
+  ASSERT_GE(rdonly, 0);
+  EXPECT_EQ(other->pwrite(rdonly, &v, 4, kBar0Offset), -9);
+  EXPECT_EQ(other->pread(rdonly, &v, 4, kBar0Offset), -22) << "unbound";
+}
+
 TEST(VmFlagsMnemonics, BitsWithoutAMnemonicPrintQuestionMarks) {
   EXPECT_EQ(vmFlagsMnemonics(vm::kRead | vm::kSoftDirty | vm::kAllowAnyUncached | (1ULL << 40)),
             "rd sd ?? ?? ");

@@ -663,6 +663,16 @@ TEST_F(Type1Test, DMA_17_ReadOnlyBarMappingMapsReadOnly) {
   EXPECT_EQ(kernel->iommu().dmaWrite(peer, 0x10'0000, 4, 1).error(), Errno::kEIO);
 }
 
+// fixup_user_fault()'s vma_permits_fault() wants VM_READ for a read,
+// where the CPU's access_error() lets a write-only mapping read: a READ
+// MAP_DMA of an unpopulated PROT_WRITE mapping is -EFAULT.
+TEST_F(Type1Test, DMA_17_WriteOnlyBarMappingCannotBeFaultedForRead) {
+  const long va0 = mmapBar(kBar0Offset, 64 * kKiB, prot::kWrite);
+  ASSERT_GT(va0, 0);
+  EXPECT_EQ(mapDma(static_cast<uint64_t>(va0), 0x10'0000, 64 * kKiB, VFIO_DMA_MAP_FLAG_READ), -14);
+  EXPECT_EQ(domain().iopteCounts().total(), 0U);
+}
+
 struct PopulatedRow {
   const char* profile;
   uint64_t hCalls;
