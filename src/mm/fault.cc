@@ -15,7 +15,6 @@ namespace vfiomm {
 namespace {
 
 VFIOMM_COUNTER(pgfault, "vmstat.pgfault", "handle_mm_fault calls counted (PGFAULT)");
-VFIOMM_COUNTER(pgmajfault, "vmstat.pgmajfault", "major faults (PGMAJFAULT)");
 VFIOMM_COUNTER(vmaLockSuccess, "vmstat.vma_lock_success", "faults done under the per-VMA lock");
 VFIOMM_COUNTER(vmaLockRetry, "vmstat.vma_lock_retry",
                "per-VMA-lock faults redone under the mmap lock");
@@ -161,18 +160,17 @@ void traceFault(trace::EventKind kind, const Task& task, uint64_t begin, VirtAdd
   t.record(e);
 }
 
-// mm_account_fault().
+// mm_account_fault(). PGMAJFAULT is not its to count: the page cache and
+// swap-in count it where they read from disk.
 void accountFault(Task& task, VmFaultResult ret, FaultFlags flags, bool user) {
   if (ret & vmfault::kRetry) return;
   pgfault.add();
   if (ret & vmfault::kError) return;
   const bool major = (ret & vmfault::kMajor) || (flags & faultflag::kTried);
-  if (major) {
+  if (major)
     task.majFlt.fetch_add(1, std::memory_order_relaxed);
-    pgmajfault.add();
-  } else {
+  else
     task.minFlt.fetch_add(1, std::memory_order_relaxed);
-  }
   if (user && !major) task.perfMinor.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -557,12 +557,16 @@ void Mm::unmapRegion(VirtAddr start, VirtAddr end) {
 // mprotect, madvise, mlock, mincore
 
 Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
+  // do_mprotect_pkey()'s order: the bits are checked (arch_validate_prot)
+  // only for a non-empty range. PROT_GROWSDOWN/UP are refused with the
+  // unknown bits: no VMA of the model grows.
   if (!start.isAligned(kPageSize)) return fail(Errno::kEINVAL);
-  if (protBits & ~(prot::kRead | prot::kWrite | prot::kExec)) return fail(Errno::kEINVAL);
   if (len == 0) return ok();
   len = pageAlignUp(len);
   const VirtAddr end = start + len;
   if (end <= start) return fail(Errno::kENOMEM);
+  if (protBits & ~(prot::kRead | prot::kWrite | prot::kExec | prot::kSem))
+    return fail(Errno::kEINVAL);
   MmapWriteGuard guard(*this);
   if (exited_) return fail(Errno::kENOMEM);
   // The whole range must be mapped, and every VMA must allow the new bits.

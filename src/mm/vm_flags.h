@@ -44,6 +44,7 @@ inline constexpr int kNone = 0x0;
 inline constexpr int kRead = 0x1;
 inline constexpr int kWrite = 0x2;
 inline constexpr int kExec = 0x4;
+inline constexpr int kSem = 0x8;  // accepted, no effect on x86
 }  // namespace prot
 
 namespace map {

@@ -248,6 +248,16 @@ TEST_F(MmCallsTest, MPROT_02_MprotectInsideAPmdLeafClearsItAndSplitsInThree) {
   EXPECT_FALSE(translate(*va).present);
 }
 
+// do_mprotect_pkey(): an empty range succeeds before the bits are looked
+// at; PROT_SEM is a bit x86 accepts.
+TEST_F(MmCallsTest, MPROT_01_EmptyRangeSucceedsWhateverTheBits) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  EXPECT_TRUE(mm->mprotect(*va, 0, 0x40));
+  EXPECT_EQ(mm->mprotect(*va, 4096, 0x40).error(), Errno::kEINVAL);
+  EXPECT_TRUE(mm->mprotect(*va, 4096, prot::kRead | prot::kSem));
+}
+
 TEST_F(MmCallsTest, MPROT_03_AddingWriteOnAReadOnlyFileIsEacces) {
   bar->setWritable(false);
   bar->setRequireShared(false);
