@@ -258,6 +258,18 @@ TEST_F(MmCallsTest, MPROT_01_EmptyRangeSucceedsWhateverTheBits) {
   EXPECT_TRUE(mm->mprotect(*va, 4096, prot::kRead | prot::kSem));
 }
 
+// x86 access_error(): a read faults only where the VMA allows no access
+// at all; a write-only mapping reads (docs/spec-notes.md), a PROT_NONE one
+// does not.
+TEST_F(MmCallsTest, FAULT_01_AWriteOnlyMappingReadsOnX86) {
+  auto va = mapBar(64 << 10, 0, VirtAddr(0), prot::kWrite);
+  ASSERT_TRUE(va);
+  EXPECT_TRUE(touch(*va).none());
+  auto none = mapBar(64 << 10, 0, VirtAddr(0), prot::kNone);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(touch(*none).signo, SigInfo::kSigsegv);
+}
+
 TEST_F(MmCallsTest, MPROT_03_AddingWriteOnAReadOnlyFileIsEacces) {
   bar->setWritable(false);
   bar->setRequireShared(false);
