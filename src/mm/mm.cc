@@ -332,7 +332,8 @@ Result<VirtAddr> Mm::searchArea(VirtAddr hint, uint64_t len) {
 // mmap
 
 Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
-                          std::shared_ptr<File> file, uint64_t offset) {
+                          std::shared_ptr<File> file, uint64_t offset,
+                          const MemlockRights& current) {
   if (!isPageAligned(offset)) return fail(Errno::kEINVAL);
   if (!(flags & map::kAnonymous) && (flags & map::kHugetlb)) return fail(Errno::kEINVAL);
   if (!(flags & map::kAnonymous) && file == nullptr) return fail(Errno::kEBADF);
@@ -353,6 +354,10 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
   if (!where->isAligned(kPageSize)) return fail(Errno::kEINVAL);
   if ((flags & map::kFixedNoReplace) && !rangeIsFree(where->value(), where->value() + alignedLen))
     return fail(Errno::kEEXIST);
+  if (flags & map::kLocked) {
+    if (!current.canMlock()) return fail(Errno::kEPERM);
+    if (!current.allows(lockedVm(), alignedLen >> kPageShift)) return fail(Errno::kEAGAIN);
+  }
 
   VmFlags vmFlags = protToVmFlags(prot) | vm::kMayRead | vm::kMayWrite | vm::kMayExec;
   const int type = flags & map::kTypeMask;
@@ -673,11 +678,18 @@ Status Mm::madvise(VirtAddr start, uint64_t len, int advice) {
   return ok();
 }
 
-Status Mm::mlock(VirtAddr start, uint64_t len) {
+Status Mm::mlock(VirtAddr start, uint64_t len, const MemlockRights& current) {
+  if (!current.canMlock()) return fail(Errno::kEPERM);
   MmapWriteGuard guard(*this);
   if (exited_) return fail(Errno::kENOMEM);
   VirtAddr cursor = start.alignDown(kPageSize);
   const VirtAddr end = VirtAddr(pageAlignUp((start + len).value()));
+  // Pages already locked in the range need no new room
+  // (count_mm_mlocked_page_nr()).
+  const uint64_t pages = (end - cursor) >> kPageShift;
+  if (!current.allows(lockedVm(), pages) &&
+      !current.allows(lockedVm(), pages - lockedPagesIn(cursor, end)))
+    return fail(Errno::kENOMEM);
   for (Vma* v : vmasIn(cursor, end)) {
     if (v->start() > cursor) return fail(Errno::kENOMEM);
     // mlock_fixup skips VM_SPECIAL VMAs: nothing populated, no VM_LOCKED.
@@ -686,6 +698,15 @@ Status Mm::mlock(VirtAddr start, uint64_t len) {
   }
   if (cursor < end) return fail(Errno::kENOMEM);
   return ok();
+}
+
+uint64_t Mm::lockedPagesIn(VirtAddr start, VirtAddr end) {
+  uint64_t pages = 0;
+  for (Vma* v : vmasIn(start, end)) {
+    if (!(v->flags() & vm::kLocked)) continue;
+    pages += (std::min(end, v->end()) - std::max(start, v->start())) >> kPageShift;
+  }
+  return pages;
 }
 
 Result<std::vector<uint8_t>> Mm::mincore(VirtAddr start, uint64_t len) {

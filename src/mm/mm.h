@@ -15,6 +15,7 @@
 #include "base/addr.h"
 #include "base/result.h"
 #include "hw/mmu_context.h"
+#include "mm/memlock_rights.h"
 #include "mm/mm_profile.h"
 #include "mm/mmu_gather.h"
 #include "mm/page_table.h"
@@ -57,14 +58,20 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   void mmapWriteUnlock() RELEASE(mmapLock_);
 
   // --- syscalls ---------------------------------------------------------------
+  // MAP_LOCKED: -EPERM without the right to lock, -EAGAIN past the limit
+  // (counted with type1's pins), even for a VMA the driver will keep from
+  // being locked. An anonymous VM_LOCKED mapping is not charged to
+  // locked_vm: the model does not lock RAM.
   Result<VirtAddr> mmap(VirtAddr addr, uint64_t len, int prot, int flags,
-                        std::shared_ptr<File> file, uint64_t offset) EXCLUDES(mmapLock_);
+                        std::shared_ptr<File> file, uint64_t offset,
+                        const MemlockRights& current = {}) EXCLUDES(mmapLock_);
   Status munmap(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
   Status mprotect(VirtAddr addr, uint64_t len, int prot) EXCLUDES(mmapLock_);
   Result<VirtAddr> mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, int flags,
                           VirtAddr newAddr) EXCLUDES(mmapLock_);
   Status madvise(VirtAddr addr, uint64_t len, int advice) EXCLUDES(mmapLock_);
-  Status mlock(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
+  // do_mlock(): the limit as MAP_LOCKED's, -ENOMEM past it.
+  Status mlock(VirtAddr addr, uint64_t len, const MemlockRights& current = {}) EXCLUDES(mmapLock_);
   Result<std::vector<uint8_t>> mincore(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
   // dup_mmap(): a child mm with copies of every VMA but VM_DONTCOPY ones.
   // Shared-owned from birth: its VMAs are in i_mmap, where a refill may pin
@@ -159,6 +166,8 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   Result<VirtAddr> mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint64_t len,
                               VmFlags flags, PgOff pgoff) REQUIRES(mmapLock_);
   Status doMunmap(VirtAddr start, uint64_t len) REQUIRES(mmapLock_);
+  // Pages of VM_LOCKED VMAs in [start, end).
+  uint64_t lockedPagesIn(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   // vma_to_resize(): the VMA at `addr` if [addr, addr + oldLen) lies in it
   // and may become `newLen` bytes (-EFAULT, or -EINVAL for DONTUNMAP).
   Result<Vma*> vmaToResize(VirtAddr addr, uint64_t oldLen, uint64_t newLen, int flags)

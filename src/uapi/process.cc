@@ -524,7 +524,7 @@ long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd, 
     file = std::make_shared<HugetlbFile>(kernel_.systemRam(), huge, length);
     flags &= ~(map::kAnonymous | map::kHugetlb | (map::kHugeMask << map::kHugeShift));
   }
-  auto r = mm_->mmap(VirtAddr(addr), length, prot, flags, std::move(file), offset);
+  auto r = mm_->mmap(VirtAddr(addr), length, prot, flags, std::move(file), offset, memlockRights());
   if (!r) return err(r.error());
   return static_cast<long>(r->value());
 }
@@ -572,7 +572,7 @@ long Process::madvise(uint64_t addr, uint64_t length, int advice) {
 
 long Process::mlock(uint64_t addr, uint64_t length) {
   const Syscall in(*this);
-  return toLong(mm_->mlock(VirtAddr(addr), length));
+  return toLong(mm_->mlock(VirtAddr(addr), length, memlockRights()));
 }
 
 long Process::mincore(uint64_t addr, uint64_t length, std::vector<uint8_t>* vec) {

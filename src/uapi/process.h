@@ -17,6 +17,7 @@
 
 #include "abi/vfio.h"
 #include "hw/cpu.h"
+#include "mm/memlock_rights.h"
 #include "mm/task.h"
 #include "sync/kernel_context.h"
 #include "sync/spin_lock.h"
@@ -181,6 +182,11 @@ class Process : public std::enable_shared_from_this<Process> {
   // refuses its pins. type1 still charges them to locked_vm; iommufd
   // charges no user's locked_vm (IOPT_PAGES_ACCOUNT_NONE). Default: no.
   void setCapIpcLock(bool has) { capIpcLock_.store(has, std::memory_order_relaxed); }
+  // Both, as MAP_LOCKED and mlock() check them.
+  MemlockRights memlockRights() const {
+    return {memlockLimit_.load(std::memory_order_relaxed),
+            capIpcLock_.load(std::memory_order_relaxed)};
+  }
 
  private:
   // A call of this process into the kernel: bound to the process's kernel,

@@ -462,6 +462,17 @@ TEST_F(Type1Test, DMA_01_UpdateVaddrChecksTheNewOwnersCapIpcLock) {
   EXPECT_EQ(child->mm().lockedVm(), 32U);
 }
 
+// type1's pins are the mm's locked_vm, which MAP_LOCKED's limit counts
+// too (mlock_future_ok()).
+TEST_F(Type1Test, DMA_08_PinnedPagesLeaveNoRoomForMapLocked) {
+  const auto va = static_cast<uint64_t>(anon(64 * kKiB));
+  ASSERT_EQ(mapDma(va, 0x10'0000, 64 * kKiB), 0);
+  ASSERT_EQ(proc->mm().lockedVm(), 16U) << "the whole 64 KiB limit";
+  EXPECT_EQ(proc->mmap(0, 4 * kKiB, prot::kRead, map::kShared | map::kLocked, fd, 0), -11);
+  ASSERT_EQ(unmapDma(0x10'0000, 64 * kKiB), 0);
+  EXPECT_GT(proc->mmap(0, 4 * kKiB, prot::kRead, map::kShared | map::kLocked, fd, 0), 0);
+}
+
 // The warning prints the limit rounded down to whole pages.
 TEST_F(Type1Test, DMA_08_WarningPrintsTheLimitInWholePages) {
   proc->setRlimitMemlock(64 * kKiB + 100);

@@ -688,6 +688,31 @@ TEST_P(ForkSplitMremapTest, MADV_03_MlockMincoreAndProcMem) {
   EXPECT_EQ(proc->pread(static_cast<int>(mem), &word, 4, cold), -5);
 }
 
+// MAP_LOCKED and mlock() answer to RLIMIT_MEMLOCK (default 8 MiB) and
+// CAP_IPC_LOCK for the whole length, though vfio's VM_SPECIAL VMA is never
+// locked: MAP_LOCKED -EPERM with a zero limit, -EAGAIN past it; mlock()
+// -ENOMEM past it.
+TEST_P(ForkSplitMremapTest, MADV_03_MapLockedAndMlockOfABarAnswerToTheMemlockLimit) {
+  const int locked = map::kShared | map::kLocked;
+  const int rw = prot::kRead | prot::kWrite;
+  EXPECT_EQ(proc->mmap(0, 2 * kGiB, rw, locked, fd, kBar2Offset), -11);
+  const long small = proc->mmap(0, k64K, rw, locked, fd, kBar0Offset);
+  ASSERT_GT(small, 0) << "16 pages fit in 8 MiB";
+  const long big = proc->mmap(0, 2 * kGiB, rw, map::kShared, fd, kBar2Offset);
+  ASSERT_GT(big, 0);
+  EXPECT_EQ(proc->mlock(static_cast<uint64_t>(big), 2 * kGiB), -12);
+  EXPECT_EQ(proc->mlock(static_cast<uint64_t>(small), k64K), 0);
+
+  proc->setCapIpcLock(true);
+  EXPECT_EQ(proc->mlock(static_cast<uint64_t>(big), 2 * kGiB), 0);
+  EXPECT_GT(proc->mmap(0, 2 * kGiB, rw, locked, fd, kBar2Offset), 0);
+  for (const auto& v : vmas()) EXPECT_EQ(v.flags & vm::kLocked, 0U) << "VM_SPECIAL: not locked";
+  proc->setCapIpcLock(false);
+  proc->setRlimitMemlock(0);
+  EXPECT_EQ(proc->mmap(0, k64K, rw, locked, fd, kBar0Offset), -1);
+  EXPECT_EQ(proc->mlock(static_cast<uint64_t>(small), k64K), -1);
+}
+
 // ---------------------------------------------------------------------------
 // Address placement (vfio-bar-mapping.md §14, mm-pfnmap.md §3)
 
