@@ -45,13 +45,21 @@ void Vma::assertWriteLocked() const {
 void Vma::endRead() NO_THREAD_SAFETY_ANALYSIS { vmLock_.upRead(); }
 
 void Vma::flagsSet(VmFlags add) {
-  assertWriteLocked();
+  startWrite();
   flags_.fetch_or(add, std::memory_order_relaxed);
 }
 
 void Vma::flagsClear(VmFlags remove) {
-  assertWriteLocked();
+  startWrite();
   flags_.fetch_and(~remove, std::memory_order_relaxed);
+}
+
+// vm_flags_set()/vm_flags_clear() call vma_start_write(), which marks the
+// VMA even under the read lock (G1's fill): per-VMA faults on it fall back
+// to the mmap lock until the next mmap_write_unlock().
+void Vma::startWrite() NO_THREAD_SAFETY_ANALYSIS {
+  assertWriteLocked();
+  if (mm_->profile().perVmaLock) mm_->vmaStartWrite(*this);
 }
 
 }  // namespace vfiomm

@@ -73,7 +73,8 @@ class Vma {
   // vm_flags_init(): the VMA is not yet visible (->mmap).
   void initFlags(VmFlags flags) { flags_.store(flags, std::memory_order_relaxed); }
   // vm_flags_set/clear/mod(): assert the mmap lock is held for write, as the
-  // kernel does per the profile's vm_flags_write_assert (mm-pfnmap.md §2).
+  // kernel does per the profile's vm_flags_write_assert (mm-pfnmap.md §2),
+  // and write-lock the VMA for per-VMA faults (vma_start_write).
   void flagsSet(VmFlags add);
   void flagsClear(VmFlags remove);
   // __vm_flags_mod(): no lock assertion, for the callers the kernel lets
@@ -89,6 +90,7 @@ class Vma {
 
  private:
   void assertWriteLocked() const;
+  void startWrite();
 
   Mm* mm_;
   VirtAddr start_;

@@ -248,6 +248,30 @@ TEST_P(VmaListTest, FAULT_03_OneTouchFillsTheWholeVmaAndListsIt) {
   EXPECT_EQ(minFlt() - flt, 1U) << "the rest of the VMA took faults";
 }
 
+// The fill's vm_flags_set() runs vma_start_write() under the mmap read
+// lock: the VMA stays write-locked for per-VMA faults until the next
+// mmap_write_unlock(), so the refault after a zap skips the per-VMA
+// attempt (no second VMA_LOCK_RETRY) until an munmap elsewhere unlocks it.
+TEST_P(VmaListTest, FAULT_03_TheFillWriteLocksTheVmaForPerVmaFaults) {
+  boot(DesignKind::kVmaList, "linux-6.9");
+  ASSERT_TRUE(kernel->profile().mm.perVmaLock);
+  const uint64_t va = mapAt(kBar0Offset, k64K, kVaA);
+  const CounterSnapshot before = counters();
+  ASSERT_TRUE(touch(va).sig.none());
+  EXPECT_EQ(since(before, "vmstat.vma_lock_retry"), 1U);
+  setMem(false);
+  setMem(true);
+  ASSERT_TRUE(touch(va).sig.none());
+  EXPECT_EQ(since(before, "mm.fault.fault"), 2U);
+  EXPECT_EQ(since(before, "vmstat.vma_lock_retry"), 1U) << "the refault went to the mmap lock";
+  const uint64_t other = mapAt(kBar0Offset, k64K, kVaB);
+  ASSERT_EQ(proc->munmap(other, k64K), 0);  // an mmap_write_unlock()
+  setMem(false);
+  setMem(true);
+  ASSERT_TRUE(touch(va).sig.none());
+  EXPECT_EQ(since(before, "vmstat.vma_lock_retry"), 2U);
+}
+
 // Both threads pass the "PTE is none" check and queue on vma_lock (which the
 // test holds until both wait for it); the first in fills the VMA, the second
 // finds it listed and returns NOPAGE without calling remap_pfn_range again
