@@ -28,9 +28,9 @@ namespace vfiomm {
 class AddressSpace;
 class File;
 class Machine;
+class OomKill;
 class PatMemtype;
 class VmCommit;
-class OomKill;
 
 inline const LockClass kMmapLockClass{"&mm->mmap_lock"};
 // The VMA tree's own lock: stands for the maple tree's RCU-safe lookups.

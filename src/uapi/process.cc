@@ -365,8 +365,8 @@ long Process::containerIoctl(FdEntry& e, unsigned long request, void* arg) {
     default: {
       // vfio_fops_unl_ioctl(): every other request is the driver's, and
       // -EINVAL while there is none.
-      const Type1Caller caller{thread().task(), *mm_, memlockLimit_.load(std::memory_order_relaxed),
-                               capIpcLock_.load(std::memory_order_relaxed)};
+      const MemlockRights rights = memlockRights();
+      const Type1Caller caller{thread().task(), *mm_, rights.limitBytes, rights.capIpcLock};
       auto r = e.container->driverIoctl(request, arg, caller);
       return r ? *r : err(r.error());
     }
@@ -421,8 +421,8 @@ long Process::bindIommufd(VfioDeviceFile& file, void* arg) {
 
 long Process::iommufdIoctl(FdEntry& e, unsigned long request, void* arg) {
   // The pins of a map are charged to the one user every process runs as.
-  const IoptSource source{*mm_, kernel_.user(), memlockLimit_.load(std::memory_order_relaxed),
-                          capIpcLock_.load(std::memory_order_relaxed)};
+  const MemlockRights rights = memlockRights();
+  const IoptSource source{*mm_, kernel_.user(), rights.limitBytes, rights.capIpcLock};
   if (IommufdVfioCompat::handles(request)) {
     auto r = IommufdVfioCompat(*e.iommufd, kernel_.profile().iommufd).ioctl(request, arg, source);
     return r ? *r : err(r.error());

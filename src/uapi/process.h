@@ -175,14 +175,15 @@ class Process : public std::enable_shared_from_this<Process> {
 
   // setrlimit(RLIMIT_MEMLOCK): what long-term pins may charge, in bytes:
   // type1's MAP_DMA to the mm's locked_vm, iommufd's to the user's
-  // (Kernel::user()). The default is the kernel's MLOCK_LIMIT (8 MiB since
-  // 5.16); RLIM_INFINITY is UINT64_MAX.
+  // (Kernel::user()); and what MAP_LOCKED and mlock() may add to the mm's.
+  // The default is the kernel's MLOCK_LIMIT (8 MiB since 5.16);
+  // RLIM_INFINITY is UINT64_MAX.
   void setRlimitMemlock(uint64_t bytes) { memlockLimit_.store(bytes, std::memory_order_relaxed); }
   // Whether the process has CAP_IPC_LOCK (capable()): no memlock limit
   // refuses its pins. type1 still charges them to locked_vm; iommufd
   // charges no user's locked_vm (IOPT_PAGES_ACCOUNT_NONE). Default: no.
   void setCapIpcLock(bool has) { capIpcLock_.store(has, std::memory_order_relaxed); }
-  // Both, as MAP_LOCKED and mlock() check them.
+  // Both, as the calls above check them.
   MemlockRights memlockRights() const {
     return {memlockLimit_.load(std::memory_order_relaxed),
             capIpcLock_.load(std::memory_order_relaxed)};
