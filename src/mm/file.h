@@ -25,6 +25,9 @@ class File : public std::enable_shared_from_this<File> {
   virtual bool writable() const { return true; }  // FMODE_WRITE
   // ->mmap(file, vma). Runs before the VMA is linked anywhere (mm-pfnmap §3).
   virtual Status mmap(Vma& vma) = 0;
+  // f_op->mmap is set: do_mmap() refuses a file without one with -ENODEV,
+  // after its own checks.
+  virtual bool hasMmap() const { return true; }
   // ->get_unmapped_area, when the file has one; nullopt = use the mm's.
   virtual std::optional<Result<VirtAddr>> getUnmappedArea(VirtAddr, uint64_t, uint64_t, int) {
     return std::nullopt;

@@ -335,8 +335,15 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
                           std::shared_ptr<File> file, uint64_t offset,
                           const MemlockRights& current) {
   if (!isPageAligned(offset)) return fail(Errno::kEINVAL);
-  if (!(flags & map::kAnonymous) && (flags & map::kHugetlb)) return fail(Errno::kEINVAL);
-  if (!(flags & map::kAnonymous) && file == nullptr) return fail(Errno::kEBADF);
+  if (!(flags & map::kAnonymous)) {
+    // ksys_mmap_pgoff(): the fd first; a hugetlbfs file's length is rounded
+    // up to its huge page, and MAP_HUGETLB asks for one.
+    if (file == nullptr) return fail(Errno::kEBADF);
+    if (const uint64_t huge = file->hugePageSize(); huge != 0)
+      len = (len + huge - 1) & ~(huge - 1);  // 0 when it wraps: -EINVAL below, as in Linux
+    else if (flags & map::kHugetlb)
+      return fail(Errno::kEINVAL);
+  }
   if (len == 0) return fail(Errno::kEINVAL);
   const uint64_t alignedLen = pageAlignUp(len);
   if (alignedLen == 0 || alignedLen > kTaskSize) return fail(Errno::kENOMEM);
@@ -380,6 +387,8 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
           if (vmFlags & vm::kExec) return fail(Errno::kEPERM);
           vmFlags &= ~vm::kMayExec;
         }
+        if (!file->hasMmap()) return fail(Errno::kENODEV);
+        if (flags & map::kGrowsDown) return fail(Errno::kEINVAL);  // VM_GROWSDOWN
         break;
       default: return fail(Errno::kEINVAL);
     }

@@ -1,10 +1,13 @@
 #include "uapi/process.h"
 
+#include <fcntl.h>
+
 #include <cstring>
 
 #include "base/user_copy.h"
 #include "dmabuf/dma_buf.h"
 #include "fs/eventfd.h"
+#include "fs/file_without_mmap.h"
 #include "fs/hugetlbfs.h"
 #include "fs/shmem.h"
 #include "iommufd/iommufd_ctx.h"
@@ -244,20 +247,36 @@ std::shared_ptr<DmaBuf> Process::dmaBuf(int fd) {
   return e->dmabuf;
 }
 
+namespace {
+
+// The file of an open that has no File of its own, in the mode `flags` ask.
+std::shared_ptr<File> fileWithoutMmap(int flags) {
+  const int mode = flags & O_ACCMODE;
+  return std::make_shared<FileWithoutMmap>(mode != O_WRONLY, mode != O_RDONLY);
+}
+
+}  // namespace
+
 long Process::open(const std::string& path, int flags) {
   const Syscall in(*this);
   // A dead task has no descriptor table to allocate from.
   if (exited()) return err(Errno::kEMFILE);
   if (path == "/dev/vfio/vfio") {
     FdEntry e{FdEntry::Kind::kContainer};
+    e.file = fileWithoutMmap(flags);
     e.container = std::make_shared<VfioContainer>(kernel_.iommu(), kernel_.systemRam(),
                                                   kernel_.machine().log(), kernel_.profile().vfio,
                                                   kernel_.config().type1);
     return installFd(std::move(e));
   }
-  if (path == "/proc/self/mem") return installFd(FdEntry(FdEntry::Kind::kProcMem));
+  if (path == "/proc/self/mem") {
+    FdEntry e{FdEntry::Kind::kProcMem};
+    e.file = fileWithoutMmap(flags);
+    return installFd(std::move(e));
+  }
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
+    e.file = fileWithoutMmap(flags);
     // iommufd finds vfio-pci's dma-buf import at run time (symbol_get);
     // a kernel without CONFIG_VFIO_PCI_DMABUF has none.
     DmaBufIommufdMap dmabufMap;
@@ -271,11 +290,12 @@ long Process::open(const std::string& path, int flags) {
     if (auto st = g->open(); !st) return err(st.error());
     FdEntry e{FdEntry::Kind::kGroup};
     e.group = g;  // an -EMFILE below releases the open again
+    e.file = fileWithoutMmap(flags);
     return installFd(std::move(e));
   }
   if (VfioDevice* d = kernel_.deviceByCdevPath(path)) {
     if (!d->claimCdev()) return err(Errno::kEBUSY);
-    const int mode = flags & 3;
+    const int mode = flags & O_ACCMODE;
     FdEntry e{FdEntry::Kind::kDevice};
     e.file = std::make_shared<VfioDeviceFile>(*d, VfioOpenPath::kCdev, kernel_.cdevInode(*d),
                                               mode != O_WRONLY, mode != O_RDONLY);
@@ -480,6 +500,7 @@ long Process::eventfd(unsigned initval, int) {
   const Syscall in(*this);
   FdEntry e{FdEntry::Kind::kEventfd};
   e.eventfd = std::make_shared<Eventfd>(initval);
+  e.file = fileWithoutMmap(O_RDWR);  // eventfd2() opens its anon inode O_RDWR
   return installFd(std::move(e));
 }
 
@@ -499,21 +520,14 @@ long Process::read(int fd, void* buf, uint64_t count) {
 
 long Process::mmap(uint64_t addr, uint64_t length, int prot, int flags, int fd, uint64_t offset) {
   const Syscall in(*this);
+  // x86-64's sys_mmap() refuses an offset that is not page aligned before
+  // it looks at the fd.
+  if (!isPageAligned(offset)) return err(Errno::kEINVAL);
   std::shared_ptr<File> file;
   if (!(flags & map::kAnonymous)) {
     const std::shared_ptr<FdEntry> e = fdEntry(fd);
     if (e == nullptr) return err(Errno::kEBADF);
-    if (e->kind == FdEntry::Kind::kDmaBuf) {
-      // dma_buf_mmap_internal(): vfio's buffers have an mmap op only under
-      // the proposal (-EINVAL without one).
-      auto f = VfioPciDmaBuf::mmapFile(e->dmabuf);
-      if (!f) return err(f.error());
-      file = std::move(*f);
-    } else if (e->kind == FdEntry::Kind::kDevice || e->kind == FdEntry::Kind::kMemfd) {
-      file = e->file;
-    } else {
-      return err(Errno::kENODEV);
-    }
+    file = e->kind == FdEntry::Kind::kDmaBuf ? VfioPciDmaBuf::file(e->dmabuf) : e->file;
   } else if (flags & map::kHugetlb) {
     // ksys_mmap_pgoff(): anonymous huge pages are a mapping of an unlinked
     // hugetlbfs file of the requested size, the length rounded up to it.

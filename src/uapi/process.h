@@ -221,7 +221,9 @@ class Process : public std::enable_shared_from_this<Process> {
     FdEntry& operator=(const FdEntry&) = delete;
     FdEntry& operator=(FdEntry&&) = delete;
     Kind kind;
-    std::shared_ptr<File> file;                // kDevice, kMemfd (a ShmemFile)
+    // What mmap(2) maps: a VfioDeviceFile, a ShmemFile, or a
+    // FileWithoutMmap; a dma-buf's is VfioPciDmaBuf::file().
+    std::shared_ptr<File> file;
     VfioGroup* group = nullptr;                // kGroup: an open of the group (VfioGroup::open)
     std::shared_ptr<VfioContainer> container;  // kContainer
     std::shared_ptr<IommufdCtx> iommufd;       // kIommufd

@@ -156,10 +156,8 @@ Status VfioPciDmaBuf::revokePermanently(VfioPciCoreDevice& vdev, DmaBuf& dmabuf)
   return st;
 }
 
-Result<std::shared_ptr<File>> VfioPciDmaBuf::mmapFile(const std::shared_ptr<DmaBuf>& dmabuf) {
-  auto* priv = dynamic_cast<VfioPciDmaBuf*>(&dmabuf->ops());
-  if (priv == nullptr || !priv->mmapProposal_) return fail(Errno::kEINVAL);
-  return std::shared_ptr<File>(std::make_shared<VfioPciDmaBufFile>(dmabuf));
+std::shared_ptr<File> VfioPciDmaBuf::file(const std::shared_ptr<DmaBuf>& dmabuf) {
+  return std::make_shared<VfioPciDmaBufFile>(dmabuf);
 }
 
 Status VfioPciDmaBuf::mmapBar(VfioPciCoreDevice& vdev, unsigned bar, uint64_t offset,
@@ -172,7 +170,7 @@ Status VfioPciDmaBuf::mmapBar(VfioPciCoreDevice& vdev, unsigned bar, uint64_t of
       std::move(dmabuf), fmt::format("{} BAR{}", pdev.name(), bar), std::move(deviceFile));
   vma.setPgoff(PgOff::fromBytes(offset));
   vma.setFile(file);
-  return file->mmap(vma);
+  return file->mmapBuffer(vma);
 }
 
 std::optional<PhysAddr> VfioPciDmaBuf::physAt(uint64_t offset) const {

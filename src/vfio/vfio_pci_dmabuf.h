@@ -65,11 +65,11 @@ class VfioPciDmaBuf : public DmaBufOps {
   // mappings zapped. -ENODEV when it is not one of `vdev`'s buffers,
   // -EBADFD when it is permanently revoked already.
   static Status revokePermanently(VfioPciCoreDevice& vdev, DmaBuf& dmabuf);
-  // dma_buf_mmap_internal() reaching the exporter's mmap op: the file a
-  // VMA of `dmabuf` maps (the dma-buf's file: it holds the buffer while
-  // the VMA exists). -EINVAL: no mmap op (the merged code, or the
-  // proposal's option off).
-  static Result<std::shared_ptr<File>> mmapFile(const std::shared_ptr<DmaBuf>& dmabuf);
+  // The dma-buf's file, which mmap(2) of its fd maps: a VMA of it holds
+  // the buffer while it exists.
+  static std::shared_ptr<File> file(const std::shared_ptr<DmaBuf>& dmabuf);
+  // The buffer has an mmap op: only under the first proposal.
+  bool hasMmap() const { return mmapProposal_; }
   // The second proposal's vfio_pci_core_mmap() of BAR `bar`, from byte
   // `offset` of it: a buffer exported for the whole BAR becomes the VMA's
   // file (it keeps `deviceFile`, the fd's file, open while it lives), and

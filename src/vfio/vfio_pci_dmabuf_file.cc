@@ -24,9 +24,16 @@ VfioPciDmaBuf& VfioPciDmaBufFile::priv() const {
 AddressSpace* VfioPciDmaBufFile::mapping() const { return &priv().mapping(); }
 
 Status VfioPciDmaBufFile::mmap(Vma& vma) {
-  // dma_buf_mmap_internal(): the range must lie inside the buffer.
+  // dma_buf_mmap_internal(): the exporter must have an mmap op (vfio's
+  // has one only under the first proposal), and the range must lie inside
+  // the buffer. do_mmap() has unmapped a MAP_FIXED range by now.
+  if (!priv().hasMmap()) return fail(Errno::kEINVAL);
   if (vma.pgoff().value() + vma.pages() > dmabuf_->size() >> kPageShift)
     return fail(Errno::kEINVAL);
+  return mmapBuffer(vma);
+}
+
+Status VfioPciDmaBufFile::mmapBuffer(Vma& vma) {
   if (priv().state() == VfioPciDmaBuf::State::kPermanentlyRevoked) return fail(Errno::kENODEV);
   // Shared only, as vfio_pci_core_mmap() insists: a private PFNMAP mapping
   // would be a COW mapping of MMIO.

@@ -39,10 +39,13 @@ class VfioPciDmaBufFile : public File, public VmOperations {
   // "/dmabuf:" and the buffer's name (empty unless the exporter set one).
   std::string path() const { return "/dmabuf:" + bufName_; }
 
-  // File: the buffer's address space; dma_buf_mmap_internal()'s size check,
+  // File: the buffer's address space; dma_buf_mmap_internal()'s checks,
   // then the exporter's mmap.
   AddressSpace* mapping() const override;
   Status mmap(Vma& vma) override;
+  // The exporter's mmap op alone: what the second proposal's BAR mmap
+  // calls for a buffer exported for the whole BAR.
+  Status mmapBuffer(Vma& vma);
 
   // VmOperations.
   bool hasFault() const override { return true; }

@@ -227,6 +227,14 @@ TEST_F(DmaBufTest, DMABUF_01_ExportChecksInOrder) {
   EXPECT_EQ(state(bufFd), State::kUsable);
   EXPECT_EQ(proc->dmaBuf(bufFd)->size(), 2 * kGiB);
   EXPECT_EQ(proc->mmap(0, 4 * kKiB, prot::kRead, map::kShared, bufFd, 0), -22) << "no mmap op";
+  // dma_buf_mmap_internal() is the file's ->mmap: do_mmap() has already
+  // replaced a MAP_FIXED range when it refuses.
+  const long anon = proc->mmap(0, 4 * kKiB, prot::kRead, map::kPrivate | map::kAnonymous, -1, 0);
+  ASSERT_GT(anon, 0);
+  EXPECT_EQ(proc->mmap(static_cast<uint64_t>(anon), 4 * kKiB, prot::kRead,
+                       map::kShared | map::kFixed, bufFd, 0),
+            -22);
+  EXPECT_EQ(proc->mm().mapCount(), 0U) << "the anonymous mapping is gone";
 }
 
 TEST_F(DmaBufTest, DMABUF_01_WithoutTheFeatureItIsEnotty) {

@@ -145,6 +145,50 @@ TEST_P(RegionMmapTest, MMAP_07_CdevChecks) {
   EXPECT_EQ(other->mmap(0, 4096, prot::kRead, map::kShared, static_cast<int>(ro), 0), -22);
 }
 
+// The fds of files without an mmap op: do_mmap() refuses them with -ENODEV
+// only after its own checks, each of which answers first; x86-64's
+// sys_mmap() checks the offset before it looks the fd up, and
+// ksys_mmap_pgoff() the fd before MAP_HUGETLB.
+TEST_P(RegionMmapTest, MMAP_07_AFileWithoutMmapIsEnodevAfterDoMmapsChecks) {
+  const long container = proc->open("/dev/vfio/vfio", O_RDWR);
+  const long roContainer = proc->open("/dev/vfio/vfio", O_RDONLY);
+  const long iommufd = proc->open("/dev/iommu", O_RDWR);
+  const long mem = proc->open("/proc/self/mem", O_RDWR);
+  const long ev = proc->eventfd(0, 0);
+  for (long f : {container, iommufd, mem, ev, static_cast<long>(groupFd)}) {
+    SCOPED_TRACE(f);
+    ASSERT_GE(f, 0);
+    const int file = static_cast<int>(f);
+    EXPECT_EQ(proc->mmap(0, 4096, prot::kRead, map::kShared, file, 0), -19);
+    EXPECT_EQ(proc->mmap(0, 0, prot::kRead, map::kShared, file, 0), -22) << "len 0";
+    EXPECT_EQ(proc->mmap(0, 4096, prot::kRead, map::kShared | map::kHugetlb, file, 0), -22);
+    EXPECT_EQ(proc->mmap(0, 4096, prot::kRead, map::kSharedValidate | map::kSync, file, 0), -95);
+    EXPECT_EQ(proc->mmap(0, 4096, prot::kRead, 0, file, 0), -22) << "no map type";
+  }
+  const int ro = static_cast<int>(roContainer);
+  ASSERT_GE(ro, 0);
+  EXPECT_EQ(proc->mmap(0, 4096, prot::kRead | prot::kWrite, map::kShared, ro, 0), -13);
+  EXPECT_EQ(proc->mmap(0, 4096, prot::kRead | prot::kWrite, map::kPrivate, ro, 0), -19);
+  const long va = map(kBar0Offset, 64 * kKiB);
+  ASSERT_GT(va, 0);
+  EXPECT_EQ(proc->mmap(static_cast<uint64_t>(va), 4096, prot::kRead,
+                       map::kShared | map::kFixedNoReplace, static_cast<int>(ev), 0),
+            -17);
+  EXPECT_EQ(proc->mm().mapCount(), 1U) << "-ENODEV comes before anything is unmapped";
+  EXPECT_EQ(proc->mmap(static_cast<uint64_t>(va), 4096, prot::kRead, map::kShared | map::kFixed,
+                       static_cast<int>(ev), 0),
+            -19);
+  EXPECT_EQ(proc->mm().mapCount(), 1U);
+  EXPECT_EQ(
+      proc->mmap(0, 4096, prot::kRead, map::kShared | map::kGrowsDown, static_cast<int>(ev), 0),
+      -19);
+  EXPECT_EQ(map(kBar0Offset, 4096, 0, prot::kRead, map::kShared | map::kGrowsDown), -22)
+      << "a file with an mmap op refuses VM_GROWSDOWN";
+  EXPECT_EQ(proc->mmap(0, 4096, prot::kRead, map::kShared, 999, 0x100), -22) << "offset first";
+  EXPECT_EQ(proc->mmap(0, 4096, prot::kRead, map::kShared | map::kHugetlb, 999, 0), -9)
+      << "the fd before MAP_HUGETLB";
+}
+
 TEST_P(RegionMmapTest, MMAP_08_ABarOwnedElsewhereIsEbusy) {
   dev->pci().claimBarElsewhere(2);
   EXPECT_EQ(map(kBar2Offset, 2 * kMiB), -16);
