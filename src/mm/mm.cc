@@ -614,76 +614,138 @@ Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
   return ok();
 }
 
-Status Mm::madvise(VirtAddr start, uint64_t len, int advice) {
+namespace {
+
+// madvise_behavior_valid() of a kernel with THP and KSM, as the model's are.
+bool madviseBehaviorValid(int advice) {
+  switch (advice) {
+    case madv::kNormal:
+    case madv::kRandom:
+    case madv::kSequential:
+    case madv::kWillNeed:
+    case madv::kDontNeed:
+    case madv::kDontNeedLocked:
+    case madv::kFree:
+    case madv::kCold:
+    case madv::kPageout:
+    case madv::kPopulateRead:
+    case madv::kPopulateWrite:
+    case madv::kRemove:
+    case madv::kDontFork:
+    case madv::kDoFork:
+    case madv::kDontDump:
+    case madv::kDoDump:
+    case madv::kWipeOnFork:
+    case madv::kKeepOnFork:
+    case madv::kMergeable:
+    case madv::kUnmergeable:
+    case madv::kHugepage:
+    case madv::kNoHugepage:
+    case madv::kCollapse: return true;
+    default: return false;
+  }
+}
+
+// vma_ksm_compatible(): KSM merges anonymous pages of private mappings.
+bool ksmCompatible(VmFlags f) {
+  return !(f & (vm::kShared | vm::kMayShare | vm::kPfnmap | vm::kIo | vm::kDontExpand |
+                vm::kHugetlb | vm::kMixedmap));
+}
+
+}  // namespace
+
+Status Mm::madvise(VirtAddr start, uint64_t lenIn, int advice) {
+  // do_madvise()'s checks, in its order: the advice before the range.
+  if (!madviseBehaviorValid(advice)) return fail(Errno::kEINVAL);
   if (!start.isAligned(kPageSize)) return fail(Errno::kEINVAL);
+  const uint64_t len = pageAlignUp(lenIn);
+  if (lenIn != 0 && len == 0) return fail(Errno::kEINVAL);  // rounded up from a small negative
+  if (start.value() + len < start.value()) return fail(Errno::kEINVAL);
   if (len == 0) return ok();
-  len = pageAlignUp(len);
   const VirtAddr end = start + len;
   MmapWriteGuard guard(*this);
   if (exited_) return fail(Errno::kENOMEM);
-  std::vector<Vma*> hit = vmasIn(start, end);
-  VmFlags set = 0;
-  VmFlags clear = 0;
-  for (Vma* v : hit) {
-    const VmFlags f = v->flags();
-    const bool pfnmap = (f & vm::kPfnmap) != 0;
-    switch (advice) {
-      case madv::kDontNeed:
-      case madv::kFree:
-      case madv::kCold:
-      case madv::kPageout:
-      case madv::kPopulateRead:
-      case madv::kPopulateWrite:
-        if (pfnmap) return fail(Errno::kEINVAL);
-        if (advice == madv::kDontNeed || advice == madv::kFree)
-          unmapRegion(std::max(start, v->start()), std::min(end, v->end()));
-        break;
-      case madv::kRemove:
-        if (v->file() == nullptr) return fail(Errno::kEINVAL);
-        return fail(Errno::kENODEV);  // vfs_fallocate on a non-regular file
-      case madv::kNormal:
-      case madv::kRandom:
-      case madv::kSequential:
-      case madv::kWillNeed: break;
-      case madv::kHugepage:
-        set = vm::kHugepage;
-        clear = vm::kNoHugepage;
-        break;
-      case madv::kNoHugepage:
-        set = vm::kNoHugepage;
-        clear = vm::kHugepage;
-        break;
-      case madv::kDontFork: set = vm::kDontCopy; break;
-      case madv::kDoFork:
-        if (f & vm::kIo) return fail(Errno::kEINVAL);
-        clear = vm::kDontCopy;
-        break;
-      case madv::kWipeOnFork:
-        if (v->file() != nullptr || (f & vm::kShared)) return fail(Errno::kEINVAL);
-        set = vm::kWipeOnFork;
-        break;
-      case madv::kKeepOnFork: clear = vm::kWipeOnFork; break;
-      case madv::kDontDump: set = vm::kDontDump; break;
-      case madv::kDoDump:
-        if (f & vm::kSpecial) return fail(Errno::kEINVAL);
-        clear = vm::kDontDump;
-        break;
-      default: return fail(Errno::kEINVAL);
-    }
-  }
-  if (set != 0 || clear != 0) {
-    if (auto st = splitAround(start, end, false); !st) return st;
-    for (Vma* v : vmasIn(start, end)) {
-      vmaStartWrite(*v);
-      v->initFlags((v->flags() & ~clear) | set);
-    }
-  }
+  // madvise_walk_vmas(): VMA by VMA, so a refusal leaves the VMAs before it
+  // advised; a hole is -ENOMEM once the rest is done.
   VirtAddr cursor = start;
+  bool hole = false;
   for (Vma* v : vmasIn(start, end)) {
-    if (v->start() > cursor) return fail(Errno::kENOMEM);
-    cursor = v->end();
+    hole |= v->start() > cursor;
+    const VirtAddr s = std::max(start, v->start());
+    const VirtAddr e = std::min(end, v->end());
+    if (auto st = madviseVma(*v, s, e, advice); !st) return st;
+    cursor = e;
   }
-  if (cursor < end) return fail(Errno::kENOMEM);
+  if (hole || cursor < end) return fail(Errno::kENOMEM);
+  return ok();
+}
+
+// madvise_vma_behavior() for [start, end) of `v`.
+Status Mm::madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) {
+  const VmFlags f = v.flags();
+  VmFlags next = f;
+  switch (advice) {
+    case madv::kRemove:
+      if (v.file() == nullptr) return fail(Errno::kEINVAL);
+      return fail(Errno::kENODEV);  // vfs_fallocate on a non-regular file
+    case madv::kWillNeed: return ok();
+    case madv::kCold:
+    case madv::kPageout:
+      // can_madv_lru_vma()
+      if (f & (vm::kLocked | vm::kPfnmap | vm::kHugetlb)) return fail(Errno::kEINVAL);
+      return ok();
+    case madv::kDontNeed:
+    case madv::kDontNeedLocked:
+    case madv::kFree:
+      // madvise_dontneed_free_valid_vma(); MADV_FREE only for anonymous memory.
+      if ((f & vm::kPfnmap) || (advice != madv::kDontNeedLocked && (f & vm::kLocked)))
+        return fail(Errno::kEINVAL);
+      if (advice == madv::kFree && (v.file() != nullptr || (f & vm::kShared)))
+        return fail(Errno::kEINVAL);
+      unmapRegion(start, end);
+      return ok();
+    case madv::kPopulateRead:
+    case madv::kPopulateWrite:
+      if (f & vm::kPfnmap) return fail(Errno::kEINVAL);
+      return ok();
+    case madv::kCollapse:
+      // thp_vma_allowable_order() refuses VM_NO_KHUGEPAGED; the model has
+      // no anonymous THP to collapse either.
+      return fail(Errno::kEINVAL);
+    case madv::kNormal: next &= ~(vm::kRandRead | vm::kSeqRead); break;
+    case madv::kSequential: next = (next & ~vm::kRandRead) | vm::kSeqRead; break;
+    case madv::kRandom: next = (next & ~vm::kSeqRead) | vm::kRandRead; break;
+    case madv::kDontFork: next |= vm::kDontCopy; break;
+    case madv::kDoFork:
+      if (f & vm::kIo) return fail(Errno::kEINVAL);
+      next &= ~vm::kDontCopy;
+      break;
+    case madv::kWipeOnFork:
+      if (v.file() != nullptr || (f & vm::kShared)) return fail(Errno::kEINVAL);
+      next |= vm::kWipeOnFork;
+      break;
+    case madv::kKeepOnFork: next &= ~vm::kWipeOnFork; break;
+    case madv::kDontDump: next |= vm::kDontDump; break;
+    case madv::kDoDump:
+      if (!(f & vm::kHugetlb) && (f & vm::kSpecial)) return fail(Errno::kEINVAL);
+      next &= ~vm::kDontDump;
+      break;
+    case madv::kMergeable:
+      if (ksmCompatible(f)) next |= vm::kMergeable;
+      break;
+    case madv::kUnmergeable: next &= ~vm::kMergeable; break;
+    case madv::kHugepage: next = (next & ~vm::kNoHugepage) | vm::kHugepage; break;
+    case madv::kNoHugepage: next = (next & ~vm::kHugepage) | vm::kNoHugepage; break;
+    default: return fail(Errno::kEINVAL);
+  }
+  // madvise_update_vma(): flags that do not change split nothing.
+  if (next == f) return ok();
+  if (auto st = splitAround(start, end, false); !st)
+    return fail(st.error() == Errno::kENOMEM ? Errno::kEAGAIN : st.error());
+  for (Vma* piece : vmasIn(start, end)) {
+    vmaStartWrite(*piece);
+    piece->initFlags(next);
+  }
   return ok();
 }
 

@@ -186,6 +186,7 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   void unmapRegion(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
+  Status madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) REQUIRES(mmapLock_);
   // security_vm_enough_memory_mm(this mm, pages), and vm_unacct_memory().
   Status charge(uint64_t pages) REQUIRES(mmapLock_);
   void uncharge(uint64_t pages);

@@ -23,6 +23,8 @@ inline constexpr VmFlags kMayShare = 0x00000080;
 inline constexpr VmFlags kPfnmap = 0x00000400;
 inline constexpr VmFlags kLocked = 0x00002000;
 inline constexpr VmFlags kIo = 0x00004000;
+inline constexpr VmFlags kSeqRead = 0x00008000;   // MADV_SEQUENTIAL
+inline constexpr VmFlags kRandRead = 0x00010000;  // MADV_RANDOM
 inline constexpr VmFlags kDontCopy = 0x00020000;
 inline constexpr VmFlags kDontExpand = 0x00040000;
 inline constexpr VmFlags kAccount = 0x00100000;
@@ -35,6 +37,7 @@ inline constexpr VmFlags kSoftDirty = 0x08000000;  // CONFIG_MEM_SOFT_DIRTY
 inline constexpr VmFlags kMixedmap = 0x10000000;
 inline constexpr VmFlags kHugepage = 0x20000000;
 inline constexpr VmFlags kNoHugepage = 0x40000000;
+inline constexpr VmFlags kMergeable = 0x80000000;  // KSM (MADV_MERGEABLE)
 inline constexpr VmFlags kAllowAnyUncached = 1ULL << 39;
 inline constexpr VmFlags kSpecial = kIo | kDontExpand | kPfnmap | kMixedmap;  // VM_SPECIAL
 }  // namespace vm
@@ -97,6 +100,8 @@ inline constexpr int kFree = 8;
 inline constexpr int kRemove = 9;
 inline constexpr int kDontFork = 10;
 inline constexpr int kDoFork = 11;
+inline constexpr int kMergeable = 12;
+inline constexpr int kUnmergeable = 13;
 inline constexpr int kHugepage = 14;
 inline constexpr int kNoHugepage = 15;
 inline constexpr int kDontDump = 16;
@@ -107,6 +112,8 @@ inline constexpr int kCold = 20;
 inline constexpr int kPageout = 21;
 inline constexpr int kPopulateRead = 22;
 inline constexpr int kPopulateWrite = 23;
+inline constexpr int kDontNeedLocked = 24;
+inline constexpr int kCollapse = 25;
 }  // namespace madv
 
 // calc_vm_prot_bits() + calc_vm_flag_bits() for the bits the model uses.

@@ -68,11 +68,12 @@ std::string vmFlagsMnemonics(VmFlags flags) {
       {vm::kRead, "rd"},       {vm::kWrite, "wr"},      {vm::kExec, "ex"},
       {vm::kShared, "sh"},     {vm::kMayRead, "mr"},    {vm::kMayWrite, "mw"},
       {vm::kMayExec, "me"},    {vm::kMayShare, "ms"},   {vm::kPfnmap, "pf"},
-      {vm::kLocked, "lo"},     {vm::kIo, "io"},         {vm::kDontCopy, "dc"},
-      {vm::kDontExpand, "de"}, {vm::kAccount, "ac"},    {vm::kNoReserve, "nr"},
-      {vm::kHugetlb, "ht"},    {vm::kPat, "ar"},        {vm::kWipeOnFork, "wf"},
-      {vm::kDontDump, "dd"},   {vm::kSoftDirty, "sd"},  {vm::kMixedmap, "mm"},
-      {vm::kHugepage, "hg"},   {vm::kNoHugepage, "nh"},
+      {vm::kLocked, "lo"},     {vm::kIo, "io"},         {vm::kSeqRead, "sr"},
+      {vm::kRandRead, "rr"},   {vm::kDontCopy, "dc"},   {vm::kDontExpand, "de"},
+      {vm::kAccount, "ac"},    {vm::kNoReserve, "nr"},  {vm::kHugetlb, "ht"},
+      {vm::kPat, "ar"},        {vm::kWipeOnFork, "wf"}, {vm::kDontDump, "dd"},
+      {vm::kSoftDirty, "sd"},  {vm::kMixedmap, "mm"},   {vm::kHugepage, "hg"},
+      {vm::kNoHugepage, "nh"}, {vm::kMergeable, "mg"},
   };
   std::string out;
   for (unsigned bit = 0; bit < 64; ++bit) {

@@ -304,6 +304,78 @@ TEST_F(MmCallsTest, MADV_01_PfnmapAdviceAnswers) {
   EXPECT_EQ(minFlt(), faults);
 }
 
+// madvise_update_vma(): advice that leaves a VMA's flags as they are splits
+// nothing; advice that changes them splits off exactly the range.
+TEST_F(MmCallsTest, MADV_01_AdviceThatChangesNoFlagSplitsNothing) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  const VirtAddr mid = *va + (16 << 10);
+  for (int a : {madv::kDontDump, madv::kNormal, madv::kMergeable, madv::kUnmergeable,
+                madv::kKeepOnFork, madv::kWillNeed}) {
+    ASSERT_TRUE(mm->madvise(mid, 16 << 10, a)) << a;
+    EXPECT_EQ(mm->vmaSnapshot().size(), 1U) << a;
+  }
+  ASSERT_TRUE(mm->madvise(mid, 16 << 10, madv::kSequential));
+  auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 3U);
+  EXPECT_EQ(vmas[1].start, mid);
+  EXPECT_EQ(vmas[1].flags & (vm::kSeqRead | vm::kRandRead), vm::kSeqRead);
+  EXPECT_EQ(vmas[0].flags & vm::kSeqRead, 0U);
+  ASSERT_TRUE(mm->madvise(mid, 16 << 10, madv::kRandom));
+  vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 3U);
+  EXPECT_EQ(vmas[1].flags & (vm::kSeqRead | vm::kRandRead), vm::kRandRead);
+}
+
+// do_madvise()'s checks come before any VMA is looked at: the advice, the
+// start's alignment, a length that rounds up to 0 or wraps.
+TEST_F(MmCallsTest, MADV_01_DoMadviseChecksTheCallFirst) {
+  EXPECT_EQ(mm->madvise(VirtAddr(0x10000), 0, 99).error(), Errno::kEINVAL);
+  EXPECT_TRUE(mm->madvise(VirtAddr(0x10000), 0, madv::kNormal));
+  EXPECT_EQ(mm->madvise(VirtAddr(0x10001), 0, madv::kNormal).error(), Errno::kEINVAL);
+  EXPECT_EQ(mm->madvise(VirtAddr(0x10000), ~uint64_t{0}, madv::kNormal).error(), Errno::kEINVAL);
+  EXPECT_EQ(mm->madvise(VirtAddr(0x7f0000000000), ~uint64_t{0} - (1 << 20), madv::kNormal).error(),
+            Errno::kEINVAL);
+  EXPECT_EQ(mm->madvise(VirtAddr(0x10000), 4096, madv::kNormal).error(), Errno::kENOMEM);
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  for (int a : {madv::kCollapse, madv::kDontNeedLocked, madv::kPageout})
+    EXPECT_EQ(mm->madvise(*va, 64 << 10, a).error(), Errno::kEINVAL) << a;
+}
+
+// madvise_walk_vmas() advises VMA by VMA: a refusal keeps what the VMAs
+// before it were given.
+TEST_F(MmCallsTest, MADV_02_AWalkKeepsTheAdviceBeforeARefusal) {
+  auto anon = mm->mmap(VirtAddr(0), 64 << 10, prot::kRead | prot::kWrite,
+                       map::kPrivate | map::kAnonymous, nullptr, 0);
+  ASSERT_TRUE(anon);
+  ASSERT_TRUE(mapBar(64 << 10, 0, *anon + (64 << 10)));
+  EXPECT_EQ(mm->madvise(*anon, 128 << 10, madv::kWipeOnFork).error(), Errno::kEINVAL);
+  auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 2U);
+  EXPECT_NE(vmas[0].flags & vm::kWipeOnFork, 0U);
+  EXPECT_TRUE(mm->madvise(*anon, 128 << 10, madv::kMergeable));
+  EXPECT_NE(mm->vmaSnapshot()[0].flags & vm::kMergeable, 0U) << "anonymous: KSM may merge it";
+  EXPECT_EQ(mm->vmaSnapshot()[1].flags & vm::kMergeable, 0U) << "a BAR: vma_ksm_compatible()";
+}
+
+// madvise_dontneed_free_valid_vma(): locked memory is only for
+// MADV_DONTNEED_LOCKED; MADV_FREE wants private anonymous memory.
+TEST_F(MmCallsTest, MADV_02_LockedAndSharedAnonymousRefusals) {
+  auto anon = mm->mmap(VirtAddr(0), 64 << 10, prot::kRead | prot::kWrite,
+                       map::kPrivate | map::kAnonymous, nullptr, 0);
+  ASSERT_TRUE(anon);
+  ASSERT_TRUE(mm->mlock(*anon, 64 << 10));
+  for (int a : {madv::kDontNeed, madv::kFree, madv::kCold, madv::kPageout})
+    EXPECT_EQ(mm->madvise(*anon, 64 << 10, a).error(), Errno::kEINVAL) << a;
+  EXPECT_TRUE(mm->madvise(*anon, 64 << 10, madv::kDontNeedLocked));
+  auto shared = mm->mmap(VirtAddr(0), 64 << 10, prot::kRead | prot::kWrite,
+                         map::kShared | map::kAnonymous, nullptr, 0);
+  ASSERT_TRUE(shared);
+  EXPECT_EQ(mm->madvise(*shared, 64 << 10, madv::kFree).error(), Errno::kEINVAL);
+  EXPECT_TRUE(mm->madvise(*shared, 64 << 10, madv::kDontNeed));
+}
+
 TEST_F(MmCallsTest, MADV_02_DontforkHidesTheMappingFromTheChild) {
   auto va = mapBar(64 << 10);
   ASSERT_TRUE(va);

@@ -249,5 +249,12 @@ TEST(VmFlagsMnemonics, BitsWithoutAMnemonicPrintQuestionMarks) {
   EXPECT_EQ(vmFlagsMnemonics(0), "");
 }
 
+// show_smap_vma_flags(): the madvise flags, in bit order.
+TEST(VmFlagsMnemonics, MadviseFlags) {
+  EXPECT_EQ(vmFlagsMnemonics(vm::kSeqRead | vm::kRandRead | vm::kDontCopy | vm::kMergeable |
+                             vm::kHugepage | vm::kNoHugepage),
+            "sr rr dc hg nh mg ");
+}
+
 }  // namespace
 }  // namespace vfiomm::testing
