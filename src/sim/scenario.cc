@@ -599,13 +599,10 @@ ProcessDef Parser::parseProcess(const YAML::Node& n, const Scenario& sc) const {
   if (!n["name"]) fail(n, "a process needs a name");
   p.name = name(n["name"], "a process's name");
   if (const YAML::Node& m = n["memlock"]) {
-    const std::optional<uint64_t> v = m.IsScalar() ? parseSize(m.Scalar()) : std::nullopt;
-    if (m.IsScalar() && m.Scalar() == "unlimited")
-      p.memlock = UINT64_MAX;
-    else if (v)
-      p.memlock = *v;
-    else
-      fail(m, "memlock must be a size (e.g. 64K, 16G) or unlimited");
+    std::optional<uint64_t> v;
+    if (m.IsScalar()) v = m.Scalar() == "unlimited" ? UINT64_MAX : parseSize(m.Scalar());
+    if (!v) fail(m, "memlock must be a size (e.g. 64K, 16G) or unlimited");
+    p.memlock = *v;
   }
   if (n["cap_ipc_lock"]) p.capIpcLock = boolean(n["cap_ipc_lock"], "cap_ipc_lock");
   if (n["open"]) {

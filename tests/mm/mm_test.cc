@@ -237,6 +237,19 @@ TEST_F(MmCallsTest, MPROT_01_ReadOnlyThenBackToWriteInPlace) {
   EXPECT_EQ(minFlt(), faults);
 }
 
+// PROT_NONE keeps the entry but drops _PAGE_USER: a read faults, and the
+// fault is an access error.
+TEST_F(MmCallsTest, MPROT_01_ProtNoneEntriesFaultOnRead) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(touch(*va).none());
+  ASSERT_TRUE(mm->mprotect(*va, 64 << 10, prot::kNone));
+  EXPECT_TRUE(translate(*va).present);
+  const SigInfo sig = touch(*va);
+  EXPECT_EQ(sig.signo, SigInfo::kSigsegv);
+  EXPECT_EQ(sig.code, SigInfo::kSegvAccerr);
+}
+
 TEST_F(MmCallsTest, MPROT_02_MprotectInsideAPmdLeafClearsItAndSplitsInThree) {
   auto va = mapBar(4ULL << 20, 0, VirtAddr(0x7f0000200000));
   ASSERT_TRUE(va);

@@ -61,7 +61,10 @@ class MmTest : public ::testing::Test {
   static SigInfo touchAs(Task& t, VirtAddr va, FaultAccess access) {
     for (int i = 0; i < 8; ++i) {
       const PageTable::Translation tr = t.mm->pageTable().translate(va);
-      if (tr.present && (access == FaultAccess::kRead || pte::isWritable(tr.entry))) return {};
+      // As the CPU's walk: a user access needs _PAGE_USER (a PROT_NONE
+      // entry lacks it), a write _PAGE_RW.
+      const bool user = tr.present && (tr.entry & pte::kUser) != 0;
+      if (user && (access == FaultAccess::kRead || pte::isWritable(tr.entry))) return {};
       const SigInfo sig = doUserAddrFault(t, va, access);
       if (!sig.none()) return sig;
     }
