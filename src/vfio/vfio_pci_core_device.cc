@@ -395,7 +395,8 @@ Result<uint64_t> VfioPciCoreDevice::barRw(uint32_t index, uint8_t* buf, uint64_t
   if (len == 0) return fail(Errno::kEINVAL);
   if (off >= len) return fail(Errno::kEINVAL);
   count = std::min(count, len - off);
-  if (!rom && pdev_.barIsMem(index)) {
+  // vfio_pci_core_setup_barmap(): an I/O-port BAR is requested too.
+  if (!rom) {
     if (auto st = requestBar(index); !st) return fail(st.error());
   }
   uint64_t done = 0;

@@ -206,6 +206,17 @@ TEST_P(MemRwTest, MEM_04_IoPortBarIgnoresMemoryEnable) {
   EXPECT_EQ(proc->pread(fd, &in, 4, kBar0Offset), neg(Errno::kEIO));
 }
 
+// vfio_pci_core_setup_barmap() requests any BAR it reads, ports included:
+// an I/O BAR another driver holds is -EBUSY.
+TEST_P(MemRwTest, MMAP_08_AnIoPortBarOwnedElsewhereIsEbusy) {
+  constexpr uint64_t kBar4Offset = 4ULL << 40;
+  dev->pci().claimBarElsewhere(4);
+  uint32_t in = 0;
+  EXPECT_EQ(proc->pread(fd, &in, 4, kBar4Offset), neg(Errno::kEBUSY));
+  EXPECT_EQ(proc->pwrite(fd, &in, 4, kBar4Offset), neg(Errno::kEBUSY));
+  EXPECT_EQ(proc->pread(fd, &in, 4, kBar0Offset), 4) << "BAR0 is vfio's";
+}
+
 // With fd_qword_access an aligned 8-byte transfer is one vfio access, and
 // on a port it is ioread64_lo_hi()/iowrite64_lo_hi(): two 4-byte port
 // accesses, low dword first (x86 has no 8-byte port access).
