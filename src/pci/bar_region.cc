@@ -9,6 +9,7 @@
 
 #include "base/assert.h"
 #include "base/counter.h"
+#include "pci/pci_rom.h"
 
 namespace vfiomm {
 
@@ -19,9 +20,6 @@ VFIOMM_COUNTER(decodeViolationCounter, "pci.decode_violation",
                "BAR accesses while the device's memory decode was off (invariant 1)");
 VFIOMM_COUNTER(unclaimedAccessCounter, "pci.bar.unclaimed_access",
                "accesses to the part of a page a sub-page BAR leaves (master abort)");
-
-// The first bytes of a PCI expansion ROM image.
-constexpr uint64_t kRomSignature = 0xaa55;
 
 uint64_t resourceStart(const PciDevice& dev, unsigned resource) {
   return resource == kPciRomResource ? dev.romStart() : dev.barStart(resource);
@@ -87,7 +85,11 @@ BarRegion::BarRegion(PciDevice& device, unsigned resource)
       barLen_(resourceLen(device, resource)),
       memory_(name() + " memory", base(), size()),
       registers_(registersOf(device, resource)) {
-  if (isRom() && device.config().romImage) memory_.write(barOffset_, 2, kRomSignature, {});
+  if (isRom() && device.config().romImage) {
+    const std::vector<uint8_t> image = pciRomImage(device.config(), pciRomImageBytes(barLen_));
+    for (uint64_t i = 0; i < image.size(); ++i)
+      if (image[i] != 0) memory_.write(barOffset_ + i, 1, image[i], {});
+  }
 }
 
 bool BarRegion::decodes() const {

@@ -11,6 +11,7 @@
 #include "hw/machine.h"
 #include "mm/vma.h"
 #include "pci/pci_regs.h"
+#include "pci/pci_rom.h"
 #include "vfio/vfio_pci_dmabuf.h"
 
 namespace vfiomm {
@@ -273,10 +274,11 @@ Result<RegionInfo> VfioPciCoreDevice::getRegionInfo(uint32_t index) {
       const uint32_t old = pdev_.configRead(kPciCommand, 2).value_or(0);
       if (!(old & kPciCommandMemory))
         (void)pdev_.configWrite(kPciCommand, 2, old | kPciCommandMemory);
-      const bool image = romHasImage();
+      const uint64_t image = mapRom();
+      if (image != 0) unmapRom();
       (void)pdev_.configWrite(kPciCommand, 2, old);
       memoryLock_.upWrite();
-      if (!image) {
+      if (image == 0) {
         info.size = 0;
         return info;
       }
@@ -297,18 +299,31 @@ Result<RegionInfo> VfioPciCoreDevice::getRegionInfo(uint32_t index) {
   return info;
 }
 
-// pci_map_rom(): the ROM BAR enabled for the read, the image's first two
-// bytes checked for the 0x55AA signature, the BAR disabled again.
-bool VfioPciCoreDevice::romHasImage() {
+uint64_t VfioPciCoreDevice::mapRom() {
   const uint32_t romBar = pdev_.configRead(kPciRomAddress, 4).value_or(0);
-  (void)pdev_.configWrite(kPciRomAddress, 4, romBar | kPciRomAddressEnable);
-  const PhysAddr pa(pdev_.romStart());
-  PhysRegion* region = machine_.physMemMap().lookup(Pfn::fromPhys(pa));
-  const uint64_t signature =
-      region == nullptr ? allOnes(2)
-                        : region->read(pa - region->base(), 2, AccessInfo{-1, pa, false, 0});
-  (void)pdev_.configWrite(kPciRomAddress, 4, romBar);
-  return signature == 0xaa55;
+  (void)pdev_.configWrite(kPciRomAddress, 4,
+                          (romBar & ~kPciRomAddressMask) | static_cast<uint32_t>(pdev_.romStart()) |
+                              kPciRomAddressEnable);
+  const PhysAddr base(pdev_.romStart());
+  const auto read = [&](uint64_t off, unsigned size) -> uint32_t {
+    const PhysAddr pa = base + off;
+    PhysRegion* region = machine_.physMemMap().lookup(Pfn::fromPhys(pa));
+    if (region == nullptr) return static_cast<uint32_t>(allOnes(size));
+    return static_cast<uint32_t>(
+        region->read(pa - region->base(), size, AccessInfo{-1, pa, false, 0}));
+  };
+  const PciRomSize rom = pciGetRomSize(read, pdev_.romLen());
+  // pci_info(), as in vfio_bar_restore's line.
+  if (!rom.info.empty())
+    machine_.log().print(fmt::format("vfio-pci {}: {}", pdev_.name(), rom.info));
+  if (rom.bytes == 0) unmapRom();
+  return rom.bytes;
+}
+
+// pci_disable_rom(): the enable bit cleared, the address kept.
+void VfioPciCoreDevice::unmapRom() {
+  const uint32_t romBar = pdev_.configRead(kPciRomAddress, 4).value_or(0);
+  (void)pdev_.configWrite(kPciRomAddress, 4, romBar & ~kPciRomAddressEnable);
 }
 
 // ---------------------------------------------------------------------------
@@ -366,13 +381,7 @@ Result<uint64_t> VfioPciCoreDevice::rwActive(uint8_t* buf, uint64_t count, uint6
   if (index == vfio::kConfig) return config_.rw(buf, count, off, write);
   if (index == vfio::kRom) {
     if (write) return fail(Errno::kEINVAL);
-    // pci_map_rom() ... pci_unmap_rom() around the transfer: the ROM BAR
-    // decodes only while its enable bit is set (RW-05).
-    const uint32_t romBar = pdev_.configRead(kPciRomAddress, 4).value_or(0);
-    (void)pdev_.configWrite(kPciRomAddress, 4, romBar | kPciRomAddressEnable);
-    auto done = barRw(index, buf, count, off, false);
-    (void)pdev_.configWrite(kPciRomAddress, 4, romBar);
-    return done;
+    return barRw(index, buf, count, off, false);
   }
   if (isBar(index)) return barRw(index, buf, count, off, write);
   return fail(Errno::kEINVAL);  // VGA, or a device region without an rw op
@@ -383,11 +392,6 @@ unsigned VfioPciCoreDevice::maxAccessSize(uint32_t index) const {
   return qword ? 8 : 4;
 }
 
-bool VfioPciCoreDevice::inMsixTable(uint32_t index, uint64_t off, unsigned size) const {
-  const auto msix = pdev_.msixTable();
-  return msix && msix->bar == index && off < msix->offset + msix->size && off + size > msix->offset;
-}
-
 Result<uint64_t> VfioPciCoreDevice::barRw(uint32_t index, uint8_t* buf, uint64_t count,
                                           uint64_t off, bool write) {
   const bool rom = index == vfio::kRom;
@@ -395,22 +399,50 @@ Result<uint64_t> VfioPciCoreDevice::barRw(uint32_t index, uint8_t* buf, uint64_t
   if (len == 0) return fail(Errno::kEINVAL);
   if (off >= len) return fail(Errno::kEINVAL);
   count = std::min(count, len - off);
-  // vfio_pci_core_setup_barmap(): an I/O-port BAR is requested too.
-  if (!rom) {
-    if (auto st = requestBar(index); !st) return fail(st.error());
+  // [xStart, xEnd): what vfio never reads from the device. For the ROM, the
+  // BAR past its image (the ROM decodes only between pci_map_rom() and
+  // pci_unmap_rom(), RW-05); for the MSI-X table's BAR, the table, which
+  // is vfio's to program (RW-02).
+  uint64_t xStart = 0;
+  uint64_t xEnd = 0;
+  if (rom) {
+    xStart = mapRom();
+    if (xStart == 0) return fail(Errno::kENOMEM);
+    xEnd = len;
+  } else if (auto st = requestBar(index); !st) {
+    return fail(st.error());  // vfio_pci_core_setup_barmap(): I/O-port BARs too
   }
+  if (const auto msix = pdev_.msixTable(); msix && msix->bar == index) {
+    xStart = msix->offset;
+    xEnd = msix->offset + msix->size;
+  }
+  auto done = doIoRw(index, buf, count, off, write, xStart, xEnd);
+  if (rom) unmapRom();
+  return done;
+}
+
+// vfio_pci_core_do_io_rw(): the widest naturally aligned accesses that do
+// not cross into the excluded range; reads of it see 0xFF, writes to it
+// are dropped but counted as done.
+Result<uint64_t> VfioPciCoreDevice::doIoRw(uint32_t index, uint8_t* buf, uint64_t count,
+                                           uint64_t off, bool write, uint64_t xStart,
+                                           uint64_t xEnd) {
   uint64_t done = 0;
   while (done < count) {
-    const unsigned size = accessSize(off + done, count - done, maxAccessSize(index));
+    const uint64_t pos = off + done;
+    const uint64_t left = count - done;
+    if (pos >= xStart && pos < xEnd) {
+      const uint64_t filled = std::min(left, xEnd - pos);
+      if (!write) std::memset(buf + done, 0xFF, filled);
+      done += filled;
+      continue;
+    }
+    const uint64_t fillable = pos < xStart ? std::min(left, xStart - pos) : left;
+    const unsigned size = accessSize(pos, fillable, maxAccessSize(index));
     uint64_t value = 0;
     if (write) std::memcpy(&value, buf + done, size);  // copy_from_user, no lock held
-    if (inMsixTable(index, off + done, size)) {
-      // The MSI-X table is vfio's to program: reads see all-ones, writes
-      // are dropped but counted as done (RW-02).
-      value = allOnes(size);
-    } else if (auto st = barAccess(index, off + done, size, &value, write); !st) {
-      return fail(st.error());  // no partial count (RW-03)
-    }
+    if (auto st = barAccess(index, pos, size, &value, write); !st)
+      return fail(st.error());                          // no partial count (RW-03)
     if (!write) std::memcpy(buf + done, &value, size);  // copy_to_user, no lock held
     done += size;
   }

@@ -202,12 +202,17 @@ class VfioPciCoreDevice {
   Result<uint64_t> rwActive(uint8_t* buf, uint64_t count, uint64_t pos, bool write);
   // BARs and the ROM (vfio_pci_bar_rw).
   Result<uint64_t> barRw(uint32_t index, uint8_t* buf, uint64_t count, uint64_t off, bool write);
+  Result<uint64_t> doIoRw(uint32_t index, uint8_t* buf, uint64_t count, uint64_t off, bool write,
+                          uint64_t xStart, uint64_t xEnd);
   Status barAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
   // One access of an I/O-port BAR (an 8-byte one is two of 4 bytes).
   Status ioPortAccess(uint32_t index, uint64_t off, unsigned size, uint64_t* value, bool write);
-  bool inMsixTable(uint32_t index, uint64_t off, unsigned size) const;
   Status requestBar(unsigned bar);
-  bool romHasImage() REQUIRES(memoryLock_);
+  // pci_map_rom(): the ROM BAR decoding, and the bytes of its image
+  // (pci_get_rom_size(), which logs why it stopped early); 0, with the BAR
+  // off again, when it holds no valid image. pci_unmap_rom() turns it off.
+  uint64_t mapRom();
+  void unmapRom();
   // The ioctls of vfio_pci_core_ioctl.cc.
   Result<long> getInfoIoctl(void* arg);
   Result<long> getRegionInfoIoctl(void* arg);

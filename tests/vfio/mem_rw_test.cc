@@ -2,8 +2,10 @@
 // through the device file (MEM, RW): vfio-bar-mapping.md §6, §7, §10. The
 // same in every design, except how a zap is observed (G1 walks vma_list
 // under vma_lock, G2+ calls unmap_mapping_range).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <functional>
@@ -460,6 +462,48 @@ TEST_P(MemRwTest, RW_05_QwordAccessesPerProfile) {
     EXPECT_EQ(v & 0xffff, 0xaa55U);
     EXPECT_EQ(kernel->pciHost().decodeViolationCount(), violations);
   }
+}
+
+// vfio_pci_bar_rw() of the ROM: pci_map_rom() sizes the image, and the
+// BAR past it reads as 0xFF without a device access; a ROM with no valid
+// image is -ENOMEM, with the PCI core's line in the log. The ROM BAR
+// decodes only during the read.
+TEST_P(MemRwTest, RW_05_RomReadsPastItsImageAre0xFF) {
+  fd = addDeviceWithRom(0x20, 64 * kKiB);
+  const uint64_t rom = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_ROM_REGION_INDEX);
+  char pcir[4] = {};
+  EXPECT_EQ(proc->pread(fd, pcir, 4, rom + 0x1C), 4);
+  EXPECT_EQ(std::string(pcir, 4), "PCIR");
+  std::vector<std::pair<uint64_t, unsigned>> trace;
+  dev->pci().setAccessTrace(
+      [&](uint32_t, uint64_t off, unsigned size, bool) { trace.emplace_back(off, size); });
+  uint64_t v = 0;
+  EXPECT_EQ(proc->pread(fd, &v, 8, rom + 32 * kKiB - 4), 8);
+  EXPECT_EQ(v, 0xFFFF'FFFF'0000'0000U) << "4 bytes of the image's end, 4 bytes past it";
+  std::vector<uint8_t> tail(32 * kKiB);
+  EXPECT_EQ(proc->pread(fd, tail.data(), tail.size(), rom + 32 * kKiB),
+            32 * static_cast<long>(kKiB));
+  EXPECT_EQ(std::count(tail.begin(), tail.end(), 0xFF), static_cast<long>(tail.size()));
+  dev->pci().setAccessTrace({});
+  EXPECT_EQ(trace, (std::vector<std::pair<uint64_t, unsigned>>{{32 * kKiB - 4, 4}}))
+      << "nothing past the image reaches the device";
+  EXPECT_EQ(dev->pdev().configRead(kPciRomAddress, 4).value_or(0) & kPciRomAddressEnable, 0U);
+
+  PciBus& bus = kernel->addBus(0x21);
+  PciDeviceConfig cfg = standardDeviceConfig(bus.number());
+  cfg.romSize = 64 * kKiB;
+  cfg.romImage = false;
+  auto blank = kernel->addVfioDevice(bus, cfg);
+  ASSERT_TRUE(blank);
+  dev = *blank;
+  const int blankFd = openGroupPath(*proc);
+  const size_t lines = kernel->machine().log().lines().size();
+  EXPECT_EQ(proc->pread(blankFd, &v, 4, rom), neg(Errno::kENOMEM));
+  const auto log = kernel->machine().log().lines();
+  ASSERT_EQ(log.size(), lines + 1);
+  EXPECT_EQ(log.back(), fmt::format("vfio-pci {}: Invalid PCI ROM header signature: expecting "
+                                    "0xaa55, got 0x0000",
+                                    (*blank)->pdev().name()));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllDesigns, MemRwTest, ::testing::ValuesIn(allDesigns()), designParamName);
