@@ -367,6 +367,7 @@ Result<VirtAddr> Mm::mmap(VirtAddr addr, uint64_t len, int prot, int flags,
   }
 
   VmFlags vmFlags = protToVmFlags(prot) | vm::kMayRead | vm::kMayWrite | vm::kMayExec;
+  if (flags & map::kLocked) vmFlags |= vm::kLocked;  // calc_vm_flag_bits()
   const int type = flags & map::kTypeMask;
   if (file != nullptr) {
     switch (type) {
@@ -447,6 +448,14 @@ Result<VirtAddr> Mm::mmapRegion(std::shared_ptr<File> file, VirtAddr addr, uint6
       if (accountable) uncharge(pages);
       return fail(st.error());
     }
+  }
+  // mmap_region(): a driver's VM_SPECIAL mapping, or hugetlb, is never
+  // locked; any other MAP_LOCKED mapping counts in locked_vm.
+  if (vma->flags() & vm::kLocked) {
+    if (vma->flags() & (vm::kSpecial | vm::kHugetlb))
+      vma->initFlags(vma->flags() & ~vm::kLocked);
+    else
+      addLockedVm(pages);
   }
   Vma& v = *vma;
   insertVma(std::move(vma));
@@ -536,6 +545,8 @@ Status Mm::doMunmap(VirtAddr start, uint64_t len) {
   std::vector<std::unique_ptr<Vma>> gone;
   for (Vma* v : vmasIn(start, end)) {
     vmaStartWrite(*v);
+    // vms_complete_munmap_vmas(): locked_vm gives back the locked pages.
+    if (v->flags() & vm::kLocked) subLockedVm(v->pages());
     gone.push_back(detachVma(*v));
   }
   {
@@ -761,13 +772,30 @@ Status Mm::mlock(VirtAddr start, uint64_t len, const MemlockRights& current) {
   if (!current.allows(lockedVm(), pages) &&
       !current.allows(lockedVm(), pages - lockedPagesIn(cursor, end)))
     return fail(Errno::kENOMEM);
+  // apply_vma_lock_flags(): VMA by VMA; a hole stops the walk with -ENOMEM,
+  // keeping what was locked before it.
   for (Vma* v : vmasIn(cursor, end)) {
     if (v->start() > cursor) return fail(Errno::kENOMEM);
-    // mlock_fixup skips VM_SPECIAL VMAs: nothing populated, no VM_LOCKED.
-    if (!(v->flags() & vm::kSpecial)) v->initFlags(v->flags() | vm::kLocked);
-    cursor = v->end();
+    const VirtAddr pieceEnd = std::min(end, v->end());
+    if (auto st = mlockFixup(*v, std::max(cursor, v->start()), pieceEnd); !st) return st;
+    cursor = pieceEnd;
   }
   if (cursor < end) return fail(Errno::kENOMEM);
+  return ok();
+}
+
+// mlock_fixup(): VM_LOCKED on [start, end) of `v`, split off; the pages
+// newly locked count in locked_vm. VM_SPECIAL and hugetlb VMAs are left
+// as they are: nothing populated, nothing counted.
+Status Mm::mlockFixup(Vma& v, VirtAddr start, VirtAddr end) {
+  const VmFlags f = v.flags();
+  if ((f & vm::kLocked) || (f & (vm::kSpecial | vm::kHugetlb))) return ok();
+  if (auto st = splitAround(start, end, false); !st) return st;
+  for (Vma* piece : vmasIn(start, end)) {
+    vmaStartWrite(*piece);
+    piece->initFlags(piece->flags() | vm::kLocked);
+    addLockedVm(piece->pages());
+  }
   return ok();
 }
 
@@ -800,7 +828,7 @@ Result<std::vector<uint8_t>> Mm::mincore(VirtAddr start, uint64_t len) {
 // mremap
 
 Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, int flags,
-                            VirtAddr newAddr) {
+                            VirtAddr newAddr, const MemlockRights& current) {
   if (flags & ~(mremap::kMayMove | mremap::kFixed | mremap::kDontUnmap))
     return fail(Errno::kEINVAL);
   if ((flags & mremap::kFixed) && !(flags & mremap::kMayMove)) return fail(Errno::kEINVAL);
@@ -829,7 +857,7 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
       if (auto st = doMunmap(oldAddr + newLen, oldLen - newLen); !st) return fail(st.error());
       oldLen = newLen;
     }
-    auto resizable = vmaToResize(oldAddr, oldLen, newLen, flags);
+    auto resizable = vmaToResize(oldAddr, oldLen, newLen, flags, current);
     if (!resizable) return fail(resizable.error());
     vma = *resizable;
     if (!(flags & mremap::kFixed)) {
@@ -847,7 +875,7 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
       }
       return oldAddr;
     }
-    auto resizable = vmaToResize(oldAddr, oldLen, newLen, flags);
+    auto resizable = vmaToResize(oldAddr, oldLen, newLen, flags, current);
     if (!resizable) return fail(resizable.error());
     vma = *resizable;
     if (rangeIsFree((oldAddr + oldLen).value(), (oldAddr + newLen).value()) &&
@@ -856,6 +884,7 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
       if (vma->flags() & vm::kAccount) {
         if (auto st = charge((newLen - oldLen) >> kPageShift); !st) return fail(st.error());
       }
+      if (vma->flags() & vm::kLocked) addLockedVm((newLen - oldLen) >> kPageShift);
       auto owned = detachVma(*vma);
       owned->setRange(owned->start(), oldAddr + newLen, owned->pgoff());
       insertVma(std::move(owned));
@@ -898,13 +927,23 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
   // untrack_pfn_moved(): the reservation now belongs to the destination,
   // so the source's unmap must not free it.
   if (vma->flags() & vm::kPfnmap) vma->flagsClearUnchecked(vm::kPat);
-  if (!(flags & mremap::kDontUnmap)) {
-    if (auto st = doMunmap(oldAddr, oldLen); !st) return fail(st.error());
+  if (flags & mremap::kDontUnmap) {
+    // The source is kept, unlocked; locked_vm's count moved with the
+    // pages (move_vma() leaves it alone).
+    vmaStartWrite(*vma);
+    vma->initFlags(vma->flags() & ~vm::kLocked);
+    return newAddr;
   }
+  const bool locked = (vma->flags() & vm::kLocked) != 0;
+  // The source's unmap gives back its locked pages; the destination's
+  // are counted after it.
+  if (auto st = doMunmap(oldAddr, oldLen); !st) return fail(st.error());
+  if (locked) addLockedVm(newLen >> kPageShift);
   return newAddr;
 }
 
-Result<Vma*> Mm::vmaToResize(VirtAddr addr, uint64_t oldLen, uint64_t newLen, int flags) {
+Result<Vma*> Mm::vmaToResize(VirtAddr addr, uint64_t oldLen, uint64_t newLen, int flags,
+                             const MemlockRights& current) {
   Vma* vma = findVma(addr);
   if (vma == nullptr) return fail(Errno::kEFAULT);
   if ((flags & mremap::kDontUnmap) && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
@@ -912,6 +951,10 @@ Result<Vma*> Mm::vmaToResize(VirtAddr addr, uint64_t oldLen, uint64_t newLen, in
   if (addr + oldLen > vma->end()) return fail(Errno::kEFAULT);  // across VMAs
   if (newLen > oldLen && (vma->flags() & (vm::kDontExpand | vm::kPfnmap)))
     return fail(Errno::kEFAULT);
+  // mlock_future_ok(): a locked mapping grows within RLIMIT_MEMLOCK.
+  if (newLen > oldLen && (vma->flags() & vm::kLocked) &&
+      !current.allows(lockedVm(), (newLen - oldLen) >> kPageShift))
+    return fail(Errno::kEAGAIN);
   return vma;
 }
 
@@ -936,6 +979,7 @@ Result<std::shared_ptr<Mm>> Mm::fork() {
     vmaStartWrite(*vma);
     std::unique_ptr<Vma> copy = vma->dup(*child);
     Vma& c = *copy;
+    c.initFlags(c.flags() & ~vm::kLocked);  // dup_mmap(): locks are not inherited
     const bool hasFile = c.file() != nullptr;
     // fork_clears_vm_pat (mm-pfnmap.md §7.1, §11): the child's VM_PAT is
     // its own reservation's, made by the copy below, not the parent's.

@@ -60,15 +60,15 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   // --- syscalls ---------------------------------------------------------------
   // MAP_LOCKED: -EPERM without the right to lock, -EAGAIN past the limit
   // (counted with type1's pins), even for a VMA the driver will keep from
-  // being locked. An anonymous VM_LOCKED mapping is not charged to
-  // locked_vm: the model does not lock RAM.
+  // being locked (VM_SPECIAL). Any other locked mapping counts in
+  // locked_vm; the model does not populate it.
   Result<VirtAddr> mmap(VirtAddr addr, uint64_t len, int prot, int flags,
                         std::shared_ptr<File> file, uint64_t offset,
                         const MemlockRights& current = {}) EXCLUDES(mmapLock_);
   Status munmap(VirtAddr addr, uint64_t len) EXCLUDES(mmapLock_);
   Status mprotect(VirtAddr addr, uint64_t len, int prot) EXCLUDES(mmapLock_);
   Result<VirtAddr> mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, int flags,
-                          VirtAddr newAddr) EXCLUDES(mmapLock_);
+                          VirtAddr newAddr, const MemlockRights& current = {}) EXCLUDES(mmapLock_);
   Status madvise(VirtAddr addr, uint64_t len, int advice) EXCLUDES(mmapLock_);
   // do_mlock(): the limit as MAP_LOCKED's, -ENOMEM past it.
   Status mlock(VirtAddr addr, uint64_t len, const MemlockRights& current = {}) EXCLUDES(mmapLock_);
@@ -136,8 +136,9 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   bool thpDisabled() const { return thpDisabled_; }
   uint64_t pgtablesBytesPeak() const { return pgtablesPeak_.load(std::memory_order_relaxed); }
   void notePgtablesBytes();
-  // mm->locked_vm in pages: what long-term pins charged against
-  // RLIMIT_MEMLOCK (type1's MAP_DMA; mlock() is not accounted in the model).
+  // mm->locked_vm in pages: VM_LOCKED memory (mlock(), MAP_LOCKED) and
+  // what long-term pins charged against RLIMIT_MEMLOCK (type1's MAP_DMA),
+  // which may count the same pages twice, as in Linux.
   uint64_t lockedVm() const { return lockedVm_.load(std::memory_order_relaxed); }
   void addLockedVm(uint64_t pages) { lockedVm_.fetch_add(pages, std::memory_order_relaxed); }
   void subLockedVm(uint64_t pages) { lockedVm_.fetch_sub(pages, std::memory_order_relaxed); }
@@ -170,8 +171,8 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   uint64_t lockedPagesIn(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   // vma_to_resize(): the VMA at `addr` if [addr, addr + oldLen) lies in it
   // and may become `newLen` bytes (-EFAULT, or -EINVAL for DONTUNMAP).
-  Result<Vma*> vmaToResize(VirtAddr addr, uint64_t oldLen, uint64_t newLen, int flags)
-      REQUIRES(mmapLock_);
+  Result<Vma*> vmaToResize(VirtAddr addr, uint64_t oldLen, uint64_t newLen, int flags,
+                           const MemlockRights& current) REQUIRES(mmapLock_);
   // __split_vma(): split `vma` at `addr`; the new structure takes the lower
   // part when `newBelow`. Returns the new VMA.
   Result<Vma*> splitVma(Vma& vma, VirtAddr addr, bool newBelow) REQUIRES(mmapLock_);
@@ -187,6 +188,7 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
   Status madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) REQUIRES(mmapLock_);
+  Status mlockFixup(Vma& v, VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   // security_vm_enough_memory_mm(this mm, pages), and vm_unacct_memory().
   Status charge(uint64_t pages) REQUIRES(mmapLock_);
   void uncharge(uint64_t pages);

@@ -574,7 +574,8 @@ long Process::mprotect(uint64_t addr, uint64_t length, int prot) {
 long Process::mremap(uint64_t oldAddr, uint64_t oldLength, uint64_t newLength, int flags,
                      uint64_t newAddr) {
   const Syscall in(*this);
-  auto r = mm_->mremap(VirtAddr(oldAddr), oldLength, newLength, flags, VirtAddr(newAddr));
+  auto r = mm_->mremap(VirtAddr(oldAddr), oldLength, newLength, flags, VirtAddr(newAddr),
+                       memlockRights());
   if (!r) return err(r.error());
   return static_cast<long>(r->value());
 }

@@ -417,6 +417,68 @@ TEST_F(MmCallsTest, MADV_03_MlockAndMincore) {
   for (uint8_t b : *vec) EXPECT_EQ(b, 0);
 }
 
+// mlock_fixup(): the range is split off and locked, and only newly
+// locked pages count in locked_vm; munmap gives them back, and a fork's
+// child inherits no lock.
+TEST_F(MmCallsTest, MADV_03_MlockSplitsAndCountsLockedVm) {
+  auto anon = mm->mmap(VirtAddr(0), 64 << 10, prot::kRead | prot::kWrite,
+                       map::kPrivate | map::kAnonymous, nullptr, 0);
+  ASSERT_TRUE(anon);
+  ASSERT_TRUE(mm->mlock(*anon + (16 << 10), 16 << 10));
+  auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 3U);
+  EXPECT_EQ(vmas[0].flags & vm::kLocked, 0U);
+  EXPECT_NE(vmas[1].flags & vm::kLocked, 0U);
+  EXPECT_EQ(vmas[2].flags & vm::kLocked, 0U);
+  EXPECT_EQ(mm->lockedVm(), 4U);
+  ASSERT_TRUE(mm->mlock(*anon, 64 << 10));
+  EXPECT_EQ(mm->lockedVm(), 16U) << "the 4 locked pages are not counted again";
+  auto child = mm->fork();
+  ASSERT_TRUE(child);
+  EXPECT_EQ((*child)->lockedVm(), 0U);
+  for (const VmaSnapshot& v : (*child)->vmaSnapshot()) EXPECT_EQ(v.flags & vm::kLocked, 0U);
+  ASSERT_TRUE(mm->munmap(*anon + (16 << 10), 32 << 10));
+  EXPECT_EQ(mm->lockedVm(), 8U);
+}
+
+// MAP_LOCKED sets VM_LOCKED and counts the mapping in locked_vm, unless the
+// driver made it VM_SPECIAL; RLIMIT_MEMLOCK bounds mlock(), MAP_LOCKED and
+// a locked mapping's growth alike.
+TEST_F(MmCallsTest, MADV_03_MapLockedAndTheLimitAcrossCalls) {
+  const MemlockRights limit{.limitBytes = 64 << 10};
+  auto locked = mm->mmap(VirtAddr(0), 32 << 10, prot::kRead | prot::kWrite,
+                         map::kPrivate | map::kAnonymous | map::kLocked, nullptr, 0, limit);
+  ASSERT_TRUE(locked);
+  EXPECT_NE(mm->vmaSnapshot()[0].flags & vm::kLocked, 0U);
+  EXPECT_EQ(mm->lockedVm(), 8U);
+  EXPECT_EQ(mm->mmap(VirtAddr(0), 64 << 10, prot::kRead, map::kShared | map::kLocked, bar, 0, limit)
+                .error(),
+            Errno::kEAGAIN)
+      << "checked before the driver makes it VM_SPECIAL";
+  auto va =
+      mm->mmap(VirtAddr(0), 32 << 10, prot::kRead, map::kShared | map::kLocked, bar, 0, limit);
+  ASSERT_TRUE(va);
+  EXPECT_EQ(mm->lockedVm(), 8U) << "a BAR mapping is never locked";
+  auto anon = mm->mmap(VirtAddr(0), 64 << 10, prot::kRead | prot::kWrite,
+                       map::kPrivate | map::kAnonymous, nullptr, 0, limit);
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(mm->mlock(*anon, 48 << 10, limit).error(), Errno::kENOMEM);
+  ASSERT_TRUE(mm->mlock(*anon, 32 << 10, limit));
+  EXPECT_EQ(mm->lockedVm(), 16U);
+  EXPECT_EQ(mm->mmap(VirtAddr(0), 4096, prot::kRead, map::kPrivate | map::kAnonymous | map::kLocked,
+                     nullptr, 0, limit)
+                .error(),
+            Errno::kEAGAIN);
+  EXPECT_EQ(mm->mremap(*locked, 32 << 10, 36 << 10, mremap::kMayMove, VirtAddr(0), limit).error(),
+            Errno::kEAGAIN);
+  auto moved = mm->mremap(*locked, 32 << 10, 32 << 10, mremap::kMayMove | mremap::kFixed,
+                          VirtAddr(0x7e00'0000'0000), limit);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(mm->lockedVm(), 16U) << "the move took its count along";
+  ASSERT_TRUE(mm->munmap(*moved, 32 << 10));
+  EXPECT_EQ(mm->lockedVm(), 8U);
+}
+
 // file_thp_placement off (linux-6.9, linux-6.15): page alignment only.
 TEST_F(MmCallsTest, ALIGN_01_PlacementOffGivesNoTwoMegGuarantee) {
   startProfile("linux-6.15");

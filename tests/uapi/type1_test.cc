@@ -473,6 +473,18 @@ TEST_F(Type1Test, DMA_08_PinnedPagesLeaveNoRoomForMapLocked) {
   EXPECT_GT(proc->mmap(0, 4 * kKiB, prot::kRead, map::kShared | map::kLocked, fd, 0), 0);
 }
 
+// mlock()ed memory is locked_vm too, so pinning it for DMA counts its pages
+// a second time: a VMM that locks guest RAM needs a limit for both.
+TEST_F(Type1Test, DMA_08_MlockedMemoryCountsAgainWhenPinned) {
+  const auto va = static_cast<uint64_t>(anon(64 * kKiB));
+  ASSERT_EQ(proc->mlock(va, 32 * kKiB), 0);
+  EXPECT_EQ(proc->mm().lockedVm(), 8U);
+  EXPECT_EQ(mapDma(va, 0x10'0000, 64 * kKiB), -12) << "8 + 16 pages past the 16 allowed";
+  EXPECT_EQ(proc->mm().lockedVm(), 8U) << "the refused map gave back what it pinned";
+  ASSERT_EQ(mapDma(va, 0x10'0000, 32 * kKiB), 0);
+  EXPECT_EQ(proc->mm().lockedVm(), 16U);
+}
+
 // The warning prints the limit rounded down to whole pages.
 TEST_F(Type1Test, DMA_08_WarningPrintsTheLimitInWholePages) {
   proc->setRlimitMemlock(64 * kKiB + 100);
