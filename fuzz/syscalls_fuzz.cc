@@ -1,8 +1,9 @@
 // The syscall API driven by fuzzer bytes: opens, closes, ioctls with
 // arbitrary requests, argsz values and contents (and null pointers), mmap
 // with arbitrary offsets, lengths, protections and flags, accesses, config
-// and BAR reads and writes at arbitrary offsets, fork and exit — on a
-// kernel with the Standard device D, in a design the first byte picks.
+// and BAR reads and writes at arbitrary offsets, madvise with any advice,
+// mlock, mremap, eventfds, fork and exit — on a kernel with the Standard
+// device D, in a design the first byte picks.
 // Whatever the bytes, the model must answer with a value or an errno: a
 // crash, a sanitizer report or a broken invariant in a correct design
 // (InvariantMonitor) is a finding.
@@ -84,7 +85,7 @@ class Driver {
 
   void step() {
     Process& p = *procs_[in_.u8() % procs_.size()];
-    switch (in_.u8() % 14) {
+    switch (in_.u8() % 18) {
       case 0: open(p, "/dev/vfio/vfio"); break;
       case 1: open(p, kernel_->groupPath(*dev_)); break;
       case 2: open(p, kernel_->cdevPath(*dev_)); break;
@@ -99,6 +100,10 @@ class Driver {
       case 11: fork(p); break;
       case 12: exitChild(); break;
       case 13: p.mprotect(addr(), in_.u32(), static_cast<int>(in_.u8() & 7)); break;
+      case 14: p.madvise(addr(), in_.u64() % (1ULL << 32), static_cast<int>(in_.u8())); break;
+      case 15: p.mlock(addr(), in_.u32()); break;
+      case 16: p.mremap(addr(), in_.u32(), in_.u32(), in_.u8() & 7, in_.u64()); break;
+      case 17: p.eventfd(in_.u8(), 0); break;
     }
     if (correct()) {
       monitor_->checkEntries(procs_);
