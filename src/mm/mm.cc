@@ -583,8 +583,10 @@ void Mm::unmapRegion(VirtAddr start, VirtAddr end) {
 
 Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
   // do_mprotect_pkey()'s order: the bits are checked (arch_validate_prot)
-  // only for a non-empty range. PROT_GROWSDOWN/UP are refused with the
-  // unknown bits: no VMA of the model grows.
+  // only for a non-empty range.
+  const int grows = protBits & (prot::kGrowsDown | prot::kGrowsUp);
+  protBits &= ~(prot::kGrowsDown | prot::kGrowsUp);
+  if (grows == (prot::kGrowsDown | prot::kGrowsUp)) return fail(Errno::kEINVAL);
   if (!start.isAligned(kPageSize)) return fail(Errno::kEINVAL);
   if (len == 0) return ok();
   len = pageAlignUp(len);
@@ -594,33 +596,48 @@ Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
     return fail(Errno::kEINVAL);
   MmapWriteGuard guard(*this);
   if (exited_) return fail(Errno::kENOMEM);
-  // The whole range must be mapped, and every VMA must allow the new bits.
+  const std::vector<Vma*> hit = vmasIn(start, end);
+  if (hit.empty()) return fail(Errno::kENOMEM);
+  // PROT_GROWSDOWN wants the first VMA to be VM_GROWSDOWN, PROT_GROWSUP
+  // VM_GROWSUP (none on x86): no VMA of the model grows.
+  if (grows & prot::kGrowsDown) return fail(Errno::kEINVAL);
+  if (hit.front()->start() > start) return fail(Errno::kENOMEM);
+  if (grows & prot::kGrowsUp) return fail(Errno::kEINVAL);
+  // VMA by VMA: a refusal (a hole, or bits a VMA may not have) keeps what
+  // the VMAs before it were given.
   const VmFlags want = protToVmFlags(protBits);
+  MmuGather tlb(*this);
   VirtAddr cursor = start;
-  for (Vma* v : vmasIn(start, end)) {
+  for (Vma* v : hit) {
     if (v->start() > cursor) return fail(Errno::kENOMEM);
-    if (want & ~(v->flags() >> 4) & (vm::kRead | vm::kWrite | vm::kExec))
-      return fail(Errno::kEACCES);
-    cursor = v->end();
+    const VmFlags next = (v->flags() & ~(vm::kRead | vm::kWrite | vm::kExec)) | want;
+    if (next & ~(next >> 4) & (vm::kRead | vm::kWrite | vm::kExec)) return fail(Errno::kEACCES);
+    const VirtAddr pieceEnd = std::min(end, v->end());
+    if (auto st = mprotectFixup(*v, cursor, pieceEnd, next, tlb); !st) return st;
+    cursor = pieceEnd;
   }
   if (cursor < end) return fail(Errno::kENOMEM);
+  return ok();
+}
+
+// mprotect_fixup(): [start, end) of `v` split off with the new flags, its
+// entries rewritten; flags that do not change split nothing.
+Status Mm::mprotectFixup(Vma& v, VirtAddr start, VirtAddr end, VmFlags next, MmuGather& tlb) {
+  if (next == v.flags()) return ok();
+  // A private mapping writable for the first time is charged now.
+  if ((next & vm::kWrite) &&
+      !(v.flags() & (vm::kAccount | vm::kWrite | vm::kHugetlb | vm::kShared | vm::kNoReserve))) {
+    if (auto st = charge((end - start) >> kPageShift); !st) return st;
+    next |= vm::kAccount;
+  }
   if (auto st = splitAround(start, end, false); !st) return st;
-  MmuGather tlb(*this);
-  for (Vma* v : vmasIn(start, end)) {
-    vmaStartWrite(*v);
-    VmFlags flags = (v->flags() & ~(vm::kRead | vm::kWrite | vm::kExec)) | want;
-    // mprotect_fixup(): a private mapping writable for the first time is
-    // charged now.
-    if ((want & vm::kWrite) &&
-        !(v->flags() & (vm::kAccount | vm::kWrite | vm::kShared | vm::kNoReserve))) {
-      if (auto st = charge(v->pages()); !st) return st;
-      flags |= vm::kAccount;
-    }
-    v->initFlags(flags);  // vm_flags_reset under the write lock
+  for (Vma* piece : vmasIn(start, end)) {
+    vmaStartWrite(*piece);
+    piece->initFlags(next);  // vm_flags_reset under the write lock
     // vma_set_page_prot(): new protection, the driver's cache mode kept.
-    const uint64_t protPte = vmGetPageProt(flags) | (v->pageProt() & (pte::kPcd | pte::kPwt));
-    v->setPageProt(protPte);
-    pageTable_.changeProtection(v->start(), v->end(), protPte, tlb);
+    const uint64_t protPte = vmGetPageProt(next) | (piece->pageProt() & (pte::kPcd | pte::kPwt));
+    piece->setPageProt(protPte);
+    pageTable_.changeProtection(piece->start(), piece->end(), protPte, tlb);
   }
   return ok();
 }

@@ -189,6 +189,8 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
   Status madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) REQUIRES(mmapLock_);
   Status mlockFixup(Vma& v, VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
+  Status mprotectFixup(Vma& v, VirtAddr start, VirtAddr end, VmFlags next, MmuGather& tlb)
+      REQUIRES(mmapLock_);
   // security_vm_enough_memory_mm(this mm, pages), and vm_unacct_memory().
   Status charge(uint64_t pages) REQUIRES(mmapLock_);
   void uncharge(uint64_t pages);

@@ -47,7 +47,9 @@ inline constexpr int kNone = 0x0;
 inline constexpr int kRead = 0x1;
 inline constexpr int kWrite = 0x2;
 inline constexpr int kExec = 0x4;
-inline constexpr int kSem = 0x8;  // accepted, no effect on x86
+inline constexpr int kSem = 0x8;               // accepted, no effect on x86
+inline constexpr int kGrowsDown = 0x01000000;  // mprotect: extend to the VMA's start
+inline constexpr int kGrowsUp = 0x02000000;    // mprotect: extend to the VMA's end
 }  // namespace prot
 
 namespace map {

@@ -303,6 +303,38 @@ TEST_F(MmCallsTest, MPROT_04_MprotectTheMiddleMakesNewOuterPieces) {
   EXPECT_NE(vmas[2].identity, original);
 }
 
+// mprotect_fixup(): bits that do not change split nothing; the walk goes
+// VMA by VMA, so a hole stops it after the VMAs before it changed.
+TEST_F(MmCallsTest, MPROT_04_UnchangedBitsSplitNothingAndAHoleStopsTheWalk) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  ASSERT_TRUE(mm->mprotect(*va + (16 << 10), 16 << 10, prot::kRead | prot::kWrite));
+  EXPECT_EQ(mm->vmaSnapshot().size(), 1U);
+  auto after = mapBar(16 << 10, 0, *va + (80 << 10));  // a 16 KiB hole between
+  ASSERT_TRUE(after);
+  EXPECT_EQ(mm->mprotect(*va, 96 << 10, prot::kRead).error(), Errno::kENOMEM);
+  const auto vmas = mm->vmaSnapshot();
+  ASSERT_EQ(vmas.size(), 2U);
+  EXPECT_EQ(vmas[0].flags & vm::kWrite, 0U) << "changed before the hole";
+  EXPECT_NE(vmas[1].flags & vm::kWrite, 0U) << "after it, untouched";
+}
+
+// PROT_GROWSDOWN/PROT_GROWSUP stretch the range to the VMA's edge, which
+// must grow that way: no VMA of the model does (x86 has no VM_GROWSUP).
+TEST_F(MmCallsTest, MPROT_01_GrowsDownAndUpWantAGrowingVma) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  const int both = prot::kGrowsDown | prot::kGrowsUp;
+  EXPECT_EQ(mm->mprotect(*va + 1, 0, prot::kRead | both).error(), Errno::kEINVAL) << "first";
+  EXPECT_TRUE(mm->mprotect(*va, 0, prot::kRead | prot::kGrowsDown)) << "len 0";
+  for (int g : {prot::kGrowsDown, prot::kGrowsUp}) {
+    SCOPED_TRACE(g);
+    EXPECT_EQ(mm->mprotect(*va + (16 << 10), 4096, prot::kRead | g).error(), Errno::kEINVAL);
+    EXPECT_EQ(mm->mprotect(VirtAddr(0x10000), 4096, prot::kRead | g).error(), Errno::kENOMEM);
+  }
+  EXPECT_EQ(mm->vmaSnapshot().size(), 1U);
+}
+
 TEST_F(MmCallsTest, MADV_01_PfnmapAdviceAnswers) {
   auto va = mapBar(64 << 10);
   ASSERT_TRUE(va);
