@@ -624,13 +624,19 @@ Status Mm::mprotect(VirtAddr start, uint64_t len, int protBits) {
 // entries rewritten; flags that do not change split nothing.
 Status Mm::mprotectFixup(Vma& v, VirtAddr start, VirtAddr end, VmFlags next, MmuGather& tlb) {
   if (next == v.flags()) return ok();
-  // A private mapping writable for the first time is charged now.
+  // A private mapping writable for the first time is charged now, and
+  // uncharged if the split fails.
+  uint64_t charged = 0;
   if ((next & vm::kWrite) &&
       !(v.flags() & (vm::kAccount | vm::kWrite | vm::kHugetlb | vm::kShared | vm::kNoReserve))) {
     if (auto st = charge((end - start) >> kPageShift); !st) return st;
+    charged = (end - start) >> kPageShift;
     next |= vm::kAccount;
   }
-  if (auto st = splitAround(start, end, false); !st) return st;
+  if (auto st = splitAround(start, end, false); !st) {
+    if (charged != 0) uncharge(charged);
+    return st;
+  }
   for (Vma* piece : vmasIn(start, end)) {
     vmaStartWrite(*piece);
     piece->initFlags(next);  // vm_flags_reset under the write lock

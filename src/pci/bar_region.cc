@@ -86,9 +86,10 @@ BarRegion::BarRegion(PciDevice& device, unsigned resource)
       memory_(name() + " memory", base(), size()),
       registers_(registersOf(device, resource)) {
   if (isRom() && device.config().romImage) {
-    const std::vector<uint8_t> image = pciRomImage(device.config(), pciRomImageBytes(barLen_));
-    for (uint64_t i = 0; i < image.size(); ++i)
-      if (image[i] != 0) memory_.write(barOffset_ + i, 1, image[i], {});
+    const std::vector<uint8_t> header =
+        pciRomImageHeader(device.config(), pciRomImageBytes(barLen_));
+    for (uint64_t i = 0; i < header.size(); ++i)
+      if (header[i] != 0) memory_.write(barOffset_ + i, 1, header[i], {});
   }
 }
 

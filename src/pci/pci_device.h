@@ -109,7 +109,7 @@ struct PciDeviceConfig {
   // A kMem64 BAR also takes the next slot, which must be empty.
   std::array<std::optional<BarSpec>, kPciStdNumBars> bars;
   std::optional<uint64_t> romSize;  // a power of two, 2 KiB to 16 MiB
-  // The ROM holds a valid image (pciRomImage(), half the ROM); without one
+  // The ROM holds a valid image (pciRomImageHeader(), half the ROM); without one
   // pci_map_rom() finds nothing and vfio reports the ROM empty.
   bool romImage = true;
   std::optional<PmCapSpec> pm;

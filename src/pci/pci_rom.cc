@@ -32,9 +32,9 @@ void put(std::vector<uint8_t>& image, uint64_t at, uint64_t value, unsigned byte
 
 }  // namespace
 
-std::vector<uint8_t> pciRomImage(const PciDeviceConfig& config, uint64_t bytes) {
+std::vector<uint8_t> pciRomImageHeader(const PciDeviceConfig& config, uint64_t bytes) {
   VFIOMM_ASSERT(bytes >= kImageUnit && bytes % kImageUnit == 0 && bytes / kImageUnit <= 0xFFFF);
-  std::vector<uint8_t> image(bytes, 0);
+  std::vector<uint8_t> image(kDataOffset + kDataStructLen, 0);
   put(image, 0, kRomSignature, 2);
   put(image, 2, std::min<uint64_t>(bytes / kImageUnit, 0xFF), 1);  // the legacy size byte
   put(image, kHeaderDataPointer, kDataOffset, 2);

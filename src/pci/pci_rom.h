@@ -13,11 +13,11 @@ namespace vfiomm {
 
 struct PciDeviceConfig;
 
-// The one x86 image a modelled device's ROM holds: the 0x55AA header, a
-// PCI data structure ("PCIR", the device's IDs and class, last-image
-// indicator set) and `bytes` in all (a multiple of 512); the code is
-// zeros.
-std::vector<uint8_t> pciRomImage(const PciDeviceConfig& config, uint64_t bytes);
+// The first bytes of the one x86 image a modelled device's ROM holds:
+// the 0x55AA header and the PCI data structure ("PCIR", the device's IDs
+// and class, the image's length, the last-image indicator). The rest of
+// the image's `bytes` (a multiple of 512) is zeros, its code.
+std::vector<uint8_t> pciRomImageHeader(const PciDeviceConfig& config, uint64_t bytes);
 
 // The size of the image a ROM BAR of `romLen` bytes holds: half of it,
 // so that the rest, which vfio reads as 0xFF, shows.

@@ -42,8 +42,8 @@ PciDeviceConfig device() {
 }
 
 TEST(PciRom, TheModelledImageIsOneValidLastImage) {
-  const std::vector<uint8_t> image = pciRomImage(device(), 32 << 10);
-  ASSERT_EQ(image.size(), 32U << 10);
+  const std::vector<uint8_t> image = pciRomImageHeader(device(), 32 << 10);
+  ASSERT_EQ(image.size(), 0x34U) << "the header and the data structure";
   EXPECT_EQ(image[0], 0x55);
   EXPECT_EQ(image[1], 0xAA);
   const unsigned pcir = image[0x18] | (unsigned{image[0x19]} << 8);
@@ -61,16 +61,16 @@ TEST(PciRom, TheModelledImageIsOneValidLastImage) {
 }
 
 TEST(PciRom, AChainOfImagesEndsAtTheLastOne) {
-  std::vector<uint8_t> first = pciRomImage(device(), 4 << 10);
+  std::vector<uint8_t> first = pciRomImageHeader(device(), 4 << 10);
   first[0x1C + 0x15] = 0;  // not the last image
   Rom rom(64 << 10);
   rom.put(0, first);
-  rom.put(4 << 10, pciRomImage(device(), 8 << 10));
+  rom.put(4 << 10, pciRomImageHeader(device(), 8 << 10));
   EXPECT_EQ(rom.size().bytes, 12U << 10);
 }
 
 TEST(PciRom, ANonLastImageWithNothingAfterItIsAllThereIs) {
-  std::vector<uint8_t> first = pciRomImage(device(), 4 << 10);
+  std::vector<uint8_t> first = pciRomImageHeader(device(), 4 << 10);
   first[0x1C + 0x15] = 0;
   Rom rom(64 << 10);
   rom.put(0, first);
@@ -84,14 +84,14 @@ TEST(PciRom, InvalidHeadersMeanNoImage) {
   EXPECT_EQ(blank.size().bytes, 0U);
   EXPECT_EQ(blank.size().info, "Invalid PCI ROM header signature: expecting 0xaa55, got 0xffff");
   Rom noPcir(64 << 10);
-  std::vector<uint8_t> image = pciRomImage(device(), 4 << 10);
+  std::vector<uint8_t> image = pciRomImageHeader(device(), 4 << 10);
   image[0x1C] = 'X';
   noPcir.put(0, image);
   EXPECT_EQ(noPcir.size().bytes, 0U);
   EXPECT_EQ(noPcir.size().info,
             "Invalid PCI ROM data signature: expecting 0x52494350, got 0x52494358");
   Rom misaligned(64 << 10);
-  image = pciRomImage(device(), 4 << 10);
+  image = pciRomImageHeader(device(), 4 << 10);
   image[0x18] = 0x1E;  // the data structure must be 4-byte aligned
   misaligned.put(0, image);
   EXPECT_EQ(misaligned.size().bytes, 0U);
@@ -99,7 +99,7 @@ TEST(PciRom, InvalidHeadersMeanNoImage) {
 
 TEST(PciRom, AnImageLongerThanTheBarIsCutAtTheBar) {
   Rom rom(4 << 10);
-  std::vector<uint8_t> image = pciRomImage(device(), 4 << 10);
+  std::vector<uint8_t> image = pciRomImageHeader(device(), 4 << 10);
   image[0x1C + 0x10] = 64;  // claims 32 KiB
   rom.put(0, image);
   EXPECT_EQ(rom.size().bytes, 4U << 10);
