@@ -633,19 +633,29 @@ Status Mm::mprotectFixup(Vma& v, VirtAddr start, VirtAddr end, VmFlags next, Mmu
     charged = (end - start) >> kPageShift;
     next |= vm::kAccount;
   }
-  if (auto st = splitAround(start, end, false); !st) {
+  auto piece = modifyFlags(start, end, next);
+  if (!piece) {
     if (charged != 0) uncharge(charged);
-    return st;
+    return fail(piece.error());
   }
-  for (Vma* piece : vmasIn(start, end)) {
-    vmaStartWrite(*piece);
-    piece->initFlags(next);  // vm_flags_reset under the write lock
-    // vma_set_page_prot(): new protection, the driver's cache mode kept.
-    const uint64_t protPte = vmGetPageProt(next) | (piece->pageProt() & (pte::kPcd | pte::kPwt));
-    piece->setPageProt(protPte);
-    pageTable_.changeProtection(piece->start(), piece->end(), protPte, tlb);
-  }
+  // vma_set_page_prot(): new protection, the driver's cache mode kept.
+  Vma& p = **piece;
+  const uint64_t protPte = vmGetPageProt(next) | (p.pageProt() & (pte::kPcd | pte::kPwt));
+  p.setPageProt(protPte);
+  pageTable_.changeProtection(start, end, protPte, tlb);
   return ok();
+}
+
+// vma_modify_flags(): [start, end), which lies in one VMA, split off and
+// given `flags` (vm_flags_reset, under the VMA's write lock). Returns the
+// VMA that covers exactly that range now.
+Result<Vma*> Mm::modifyFlags(VirtAddr start, VirtAddr end, VmFlags flags) {
+  if (auto st = splitAround(start, end, false); !st) return fail(st.error());
+  Vma* piece = findVma(start);
+  VFIOMM_ASSERT(piece != nullptr && piece->start() == start && piece->end() == end);
+  vmaStartWrite(*piece);
+  piece->initFlags(flags);
+  return piece;
 }
 
 namespace {
@@ -774,12 +784,8 @@ Status Mm::madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) {
   }
   // madvise_update_vma(): flags that do not change split nothing.
   if (next == f) return ok();
-  if (auto st = splitAround(start, end, false); !st)
-    return fail(st.error() == Errno::kENOMEM ? Errno::kEAGAIN : st.error());
-  for (Vma* piece : vmasIn(start, end)) {
-    vmaStartWrite(*piece);
-    piece->initFlags(next);
-  }
+  if (auto piece = modifyFlags(start, end, next); !piece)
+    return fail(piece.error() == Errno::kENOMEM ? Errno::kEAGAIN : piece.error());
   return ok();
 }
 
@@ -813,12 +819,8 @@ Status Mm::mlock(VirtAddr start, uint64_t len, const MemlockRights& current) {
 Status Mm::mlockFixup(Vma& v, VirtAddr start, VirtAddr end) {
   const VmFlags f = v.flags();
   if ((f & vm::kLocked) || (f & (vm::kSpecial | vm::kHugetlb))) return ok();
-  if (auto st = splitAround(start, end, false); !st) return st;
-  for (Vma* piece : vmasIn(start, end)) {
-    vmaStartWrite(*piece);
-    piece->initFlags(piece->flags() | vm::kLocked);
-    addLockedVm(piece->pages());
-  }
+  if (auto piece = modifyFlags(start, end, f | vm::kLocked); !piece) return fail(piece.error());
+  addLockedVm((end - start) >> kPageShift);
   return ok();
 }
 

@@ -187,6 +187,7 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   void unmapRegion(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
+  Result<Vma*> modifyFlags(VirtAddr start, VirtAddr end, VmFlags flags) REQUIRES(mmapLock_);
   Status madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) REQUIRES(mmapLock_);
   Status mlockFixup(Vma& v, VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   Status mprotectFixup(Vma& v, VirtAddr start, VirtAddr end, VmFlags next, MmuGather& tlb)
