@@ -305,12 +305,10 @@ uint64_t VfioPciCoreDevice::mapRom() {
                           (romBar & ~kPciRomAddressMask) | static_cast<uint32_t>(pdev_.romStart()) |
                               kPciRomAddressEnable);
   const PhysAddr base(pdev_.romStart());
-  const auto read = [&](uint64_t off, unsigned size) -> uint32_t {
+  const auto read = [&](uint64_t off, unsigned size) {
     const PhysAddr pa = base + off;
-    PhysRegion* region = machine_.physMemMap().lookup(Pfn::fromPhys(pa));
-    if (region == nullptr) return static_cast<uint32_t>(allOnes(size));
     return static_cast<uint32_t>(
-        region->read(pa - region->base(), size, AccessInfo{-1, pa, false, 0}));
+        machine_.physMemMap().read(pa, size, AccessInfo{-1, pa, false, 0}));
   };
   const PciRomSize rom = pciGetRomSize(read, pdev_.romLen());
   // pci_info(), as in vfio_bar_restore's line.
