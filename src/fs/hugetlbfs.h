@@ -41,6 +41,9 @@ class HugetlbFile : public File {
   // first use; -ENOMEM when the pool has none left for it; -EINVAL past
   // the end of the file.
   Result<Pfn> findOrAllocPage(uint64_t index) override;
+  // punchHole() keeps File's -ENODEV: hugetlbfs_fallocate() would free the
+  // hole's huge pages to the pool once nobody pins them, and the model
+  // keeps no count of pins to know when.
 
  private:
   SystemRam& ram_;

@@ -18,6 +18,14 @@ Result<Pfn> ShmemFile::findOrAllocPage(uint64_t index) {
   return pfn;
 }
 
+Status ShmemFile::punchHole(uint64_t offset, uint64_t len) {
+  std::lock_guard<std::mutex> g(mu_);
+  const uint64_t first = pageAlignUp(offset) / kPageSize;
+  const uint64_t end = (offset + len) / kPageSize;
+  if (first < end) pages_.erase(pages_.lower_bound(first), pages_.lower_bound(end));
+  return ok();
+}
+
 void ShmemFile::setSize(uint64_t size) {
   std::lock_guard<std::mutex> g(mu_);
   size_ = size;

@@ -28,6 +28,11 @@ class ShmemFile : public File {
   // -EINVAL past i_size.
   Result<Pfn> findOrAllocPage(uint64_t index) override;
 
+  // shmem_fallocate(FALLOC_FL_PUNCH_HOLE): the whole pages of the range
+  // leave the file, so their next use allocates fresh ones; a page still
+  // pinned (an IOMMU mapping) keeps its frame. The model has no seals to
+  // refuse it and no contents to zero in the partial pages at the ends.
+  Status punchHole(uint64_t offset, uint64_t len) override;
   // shmem_setattr() of ATTR_SIZE, for ftruncate(2). Pages past a smaller
   // size are not taken back: the model never frees a frame (SystemRam).
   void setSize(uint64_t size);

@@ -14,6 +14,11 @@ struct IommufdProfile {
   // fds from v6.19, dmabuf_feature). Before it the ioctl number is
   // unknown to iommufd: -ENOTTY.
   bool mapFile = true;
+  // iommufd_fops_mmap: /dev/iommu has ->mmap (v6.17, with the vIOMMU
+  // hardware queues whose MMIO it maps), so mmap(2) of an iommufd gets the
+  // driver's -EINVAL/-EPERM/-ENXIO instead of do_mmap()'s -ENODEV. On in
+  // linux-6.19 only among the named profiles.
+  bool mmap = false;
 };
 
 }  // namespace vfiomm

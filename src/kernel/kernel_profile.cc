@@ -28,6 +28,7 @@ KernelProfile linux61() {
   p.vfio.type1PfnLookup = Type1PfnLookup::kFollowPte;
   p.mm.vmeLogBytes = false;
   p.mm.fixedMapSurvivesChargeFail = false;
+  p.mm.madviseRemoveMaywrite = false;
   p.iommufd.mapFile = false;  // v6.13
   return p;
 }
@@ -95,7 +96,8 @@ KernelProfile linux615() {
 
 // v6.19: the vfio dma-buf export and iommufd's import of it
 // (dma-mapping.md §0, §4), on top of the type1 changes merged since 6.15:
-// the pin loop's cond_resched (b1779e4f209c, v6.17), the EOVERFLOW checks
+// the pin loop's cond_resched (b1779e4f209c, v6.17), iommufd's ->mmap
+// (v6.17), the EOVERFLOW checks
 // and the compat layer's empty unmap (both ≈v6.18, before the v6.19 pull's
 // base). The mm switches after 6.15 that the model has: anon inodes are
 // noexec and remap_pfn_range no longer sets VM_PAT (≈6.16, top of file).
@@ -106,6 +108,7 @@ KernelProfile linux619() {
   p.vfio.type1Resched = true;
   p.vfio.type1OverflowErrno = true;
   p.iommufd.compatUnmapEmpty = true;
+  p.iommufd.mmap = true;
   p.vfio.anonInodeNoexec = true;
   p.vfio.romQwordAccess = false;  // "Disable qword access to the PCI ROM bar"
   p.mm.vmPatOnFill = false;

@@ -46,6 +46,10 @@ class File : public std::enable_shared_from_this<File> {
   // without a page cache of its own (a device file) has none: -EINVAL, as
   // memfd_pin_folios() answers for it.
   virtual Result<Pfn> findOrAllocPage(uint64_t /*index*/) { return fail(Errno::kEINVAL); }
+  // vfs_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) of `len`
+  // bytes at `offset`, which MADV_REMOVE asks for. Only a regular file can
+  // take it; a device's file or an anonymous inode is -ENODEV.
+  virtual Status punchHole(uint64_t /*offset*/, uint64_t /*len*/) { return fail(Errno::kENODEV); }
 };
 
 }  // namespace vfiomm

@@ -729,9 +729,7 @@ Status Mm::madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) {
   const VmFlags f = v.flags();
   VmFlags next = f;
   switch (advice) {
-    case madv::kRemove:
-      if (v.file() == nullptr) return fail(Errno::kEINVAL);
-      return fail(Errno::kENODEV);  // vfs_fallocate on a non-regular file
+    case madv::kRemove: return madviseRemove(v, start, end);
     case madv::kWillNeed: return ok();
     case madv::kCold:
     case madv::kPageout:
@@ -787,6 +785,17 @@ Status Mm::madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) {
   if (auto piece = modifyFlags(start, end, next); !piece)
     return fail(piece.error() == Errno::kENOMEM ? Errno::kEAGAIN : piece.error());
   return ok();
+}
+
+// madvise_remove(): punch the range's hole in the file behind it.
+Status Mm::madviseRemove(const Vma& v, VirtAddr start, VirtAddr end) {
+  const VmFlags f = v.flags();
+  if (f & vm::kLocked) return fail(Errno::kEINVAL);
+  if (v.file() == nullptr) return fail(Errno::kEINVAL);
+  const VmFlags writable = profile_.madviseRemoveMaywrite ? vm::kMayWrite : vm::kWrite;
+  if ((f & (vm::kShared | writable)) != (vm::kShared | writable)) return fail(Errno::kEACCES);
+  const uint64_t offset = (start - v.start()) + v.pgoff().toBytes();
+  return v.file()->punchHole(offset, end - start);
 }
 
 Status Mm::mlock(VirtAddr start, uint64_t len, const MemlockRights& current) {

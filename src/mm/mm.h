@@ -189,6 +189,7 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
   Result<Vma*> modifyFlags(VirtAddr start, VirtAddr end, VmFlags flags) REQUIRES(mmapLock_);
   Status madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) REQUIRES(mmapLock_);
+  Status madviseRemove(const Vma& v, VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   Status mlockFixup(Vma& v, VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   Status mprotectFixup(Vma& v, VirtAddr start, VirtAddr end, VmFlags next, MmuGather& tlb)
       REQUIRES(mmapLock_);

@@ -53,6 +53,10 @@ struct MmProfile {
   bool vmeLogBytes = true;                 // vme_log_bytes
   bool fixedMapSurvivesChargeFail = true;  // fixed_map_survives_charge_fail
   bool vmPatOnFill = true;                 // vm_pat_on_fill
+  // MADV_REMOVE asks vma_is_shared_maywrite() (v6.7, "mm: drop the
+  // assumption that VM_SHARED always implies writable"); before, it asked
+  // for VM_SHARED|VM_WRITE, so a read-only shared mapping was -EACCES.
+  bool madviseRemoveMaywrite = true;
 };
 
 // The THP sysfs "enabled" setting (/sys/kernel/mm/transparent_hugepage/enabled).

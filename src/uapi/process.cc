@@ -11,6 +11,7 @@
 #include "fs/hugetlbfs.h"
 #include "fs/shmem.h"
 #include "iommufd/iommufd_ctx.h"
+#include "iommufd/iommufd_file.h"
 #include "iommufd/vfio_compat.h"
 #include "kernel/kernel.h"
 #include "mm/mm.h"
@@ -276,7 +277,9 @@ long Process::open(const std::string& path, int flags) {
   }
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
-    e.file = fileWithoutMmap(flags);
+    const int mode = flags & O_ACCMODE;
+    e.file = std::make_shared<IommufdFile>(mode != O_WRONLY, mode != O_RDONLY,
+                                           kernel_.profile().iommufd.mmap);
     // iommufd finds vfio-pci's dma-buf import at run time (symbol_get);
     // a kernel without CONFIG_VFIO_PCI_DMABUF has none.
     DmaBufIommufdMap dmabufMap;

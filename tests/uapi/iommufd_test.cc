@@ -568,5 +568,59 @@ TEST_F(IommufdCompatTest, IOMMUFD_06_GroupReleaseDetachesTheDevice) {
   EXPECT_GE(proc->open(kernel->groupPath(*dev), O_RDWR), 0);
 }
 
+// iommufd_fops_mmap (v6.17): /dev/iommu has ->mmap for the MMIO of a
+// vIOMMU's hardware queue. The model registers none, so a mapping that
+// passes the driver's checks finds nothing; before v6.17 do_mmap() refuses
+// the file for having no ->mmap.
+TEST(IommufdMmapTest, FromV617TheDriverAnswersInsteadOfDoMmap) {
+  for (const char* name : {"linux-6.15", "linux-6.19"}) {
+    SCOPED_TRACE(name);
+    KernelConfig cfg;
+    cfg.profile = name;
+    auto kernel = *Kernel::create(cfg);
+    auto proc = Process::spawn(*kernel, "qemu");
+    const int rw = static_cast<int>(proc->open("/dev/iommu", O_RDWR));
+    const int ro = static_cast<int>(proc->open("/dev/iommu", O_RDONLY));
+    ASSERT_GE(rw, 0);
+    ASSERT_GE(ro, 0);
+    const bool hasMmap = kernel->profile().iommufd.mmap;
+    EXPECT_EQ(hasMmap, std::string(name) == "linux-6.19");
+    const auto rwMap = [&](int prot, int flags) { return proc->mmap(0, 4096, prot, flags, rw, 0); };
+    EXPECT_EQ(rwMap(prot::kRead | prot::kWrite, map::kShared), hasMmap ? -6 : -19)
+        << "no immap at offset 0 (-ENXIO)";
+    EXPECT_EQ(rwMap(prot::kRead, map::kPrivate), hasMmap ? -22 : -19) << "not VM_SHARED";
+    EXPECT_EQ(rwMap(prot::kRead | prot::kExec, map::kShared), hasMmap ? -1 : -19) << "VM_EXEC";
+    EXPECT_EQ(proc->mmap(0, 4096, prot::kRead, map::kShared, ro, 0), hasMmap ? -22 : -19)
+        << "open read-only: do_mmap() leaves VM_MAYSHARE, not VM_SHARED";
+    EXPECT_EQ(proc->mm().mapCount(), 0U);
+  }
+}
+
+// MADV_REMOVE of a shared memfd mapping punches its hole (shmem_fallocate):
+// the page leaves the file and the next pin of its address gets a fresh
+// one; a page pinned before stays with the mapping that pinned it.
+TEST_F(IommufdTest, MadvRemovePunchesAMemfdPageOutOfTheFile) {
+  const int fd = bindDevice();
+  ASSERT_EQ(attach(fd, ioas), 0);
+  const int mfd = static_cast<int>(proc->memfdCreate("guest-ram", 0));
+  ASSERT_GE(mfd, 0);
+  ASSERT_EQ(proc->ftruncate(mfd, 8 * kKiB), 0);
+  const long va = proc->mmap(0, 8 * kKiB, prot::kRead | prot::kWrite, map::kShared, mfd, 0);
+  ASSERT_GT(va, 0);
+  const auto vaddr = static_cast<uint64_t>(va);
+  ASSERT_EQ(mapAt(vaddr, 8 * kKiB, 0x10'0000), 0);
+  Iommu& iommu = kernel->iommu();
+  for (uint64_t iova : {uint64_t{0x10'0000}, uint64_t{0x10'1000}})
+    ASSERT_TRUE(iommu.dmaWrite(dev->pdev(), iova, 4, 0x5a5a'5a5aU));
+  EXPECT_EQ(proc->madvise(vaddr, 4096, madv::kRemove), 0);
+  ASSERT_EQ(mapAt(vaddr, 8 * kKiB, 0x20'0000), 0);
+  const auto read = [&](uint64_t iova) {
+    return iommu.dmaRead(dev->pdev(), iova, 4).value_or(~uint64_t{0});
+  };
+  EXPECT_EQ(read(0x20'0000), 0U) << "a fresh page";
+  EXPECT_EQ(read(0x20'1000), 0x5a5a'5a5aU) << "the page past the hole stayed in the file";
+  EXPECT_EQ(read(0x10'0000), 0x5a5a'5a5aU) << "the first area keeps the page it pinned";
+}
+
 }  // namespace
 }  // namespace vfiomm

@@ -656,6 +656,37 @@ TEST_P(ForkSplitMremapTest, MADV_01_AdviceOnAPfnmapChangesNoEntry) {
   EXPECT_EQ(minFlt() - flt, 0U);
 }
 
+// madvise_remove()'s refusals, each before the file is asked: VM_LOCKED,
+// no file, and a mapping that may not write the file, which v6.7 tells by
+// VM_MAYWRITE where v6.1 asked for VM_WRITE. A BAR's file is no regular
+// file: -ENODEV (MADV-01, above).
+TEST(MadviseRemoveTest, MADV_01_RefusalsComeBeforeTheFile) {
+  for (const char* name : {"linux-6.1", "linux-6.10"}) {
+    SCOPED_TRACE(name);
+    KernelConfig cfg;
+    cfg.profile = name;
+    auto kernel = *Kernel::create(cfg);
+    auto proc = Process::spawn(*kernel, "qemu");
+    const int mfd = static_cast<int>(proc->memfdCreate("ram", 0));
+    ASSERT_EQ(proc->ftruncate(mfd, 64 * kKiB), 0);
+    const auto mapMemfd = [&](int prot, int flags) {
+      return static_cast<uint64_t>(proc->mmap(0, 16 * kKiB, prot, flags, mfd, 0));
+    };
+    const uint64_t rw = mapMemfd(prot::kRead | prot::kWrite, map::kShared);
+    const uint64_t ro = mapMemfd(prot::kRead, map::kShared);
+    const uint64_t priv = mapMemfd(prot::kRead | prot::kWrite, map::kPrivate);
+    const auto anon = static_cast<uint64_t>(proc->mmap(0, 16 * kKiB, prot::kRead | prot::kWrite,
+                                                       map::kPrivate | map::kAnonymous, -1, 0));
+    EXPECT_EQ(proc->madvise(rw, 16 * kKiB, madv::kRemove), 0);
+    EXPECT_EQ(proc->madvise(ro, 16 * kKiB, madv::kRemove),
+              std::string(name) == "linux-6.1" ? -13 : 0);
+    EXPECT_EQ(proc->madvise(priv, 16 * kKiB, madv::kRemove), -13);
+    EXPECT_EQ(proc->madvise(anon, 16 * kKiB, madv::kRemove), -22);
+    ASSERT_EQ(proc->mlock(rw, 16 * kKiB), 0);
+    EXPECT_EQ(proc->madvise(rw, 16 * kKiB, madv::kRemove), -22) << "VM_LOCKED";
+  }
+}
+
 TEST_P(ForkSplitMremapTest, MADV_02_DontForkLeavesTheChildNothing) {
   const uint64_t va = mapAt(kBar0Offset, k64K, kVaA);
   populate(va, k64K);
