@@ -573,7 +573,7 @@ void Mm::unmapVmas(const std::vector<std::unique_ptr<Vma>>& gone, MmuGather& tlb
   }
 }
 
-void Mm::unmapRegion(VirtAddr start, VirtAddr end) {
+void Mm::zapPageRangeSingle(VirtAddr start, VirtAddr end) {
   MmuGather tlb(*this);
   pageTable_.zapRange(start, end, tlb);
 }
@@ -696,6 +696,25 @@ bool ksmCompatible(VmFlags f) {
                 vm::kHugetlb | vm::kMixedmap));
 }
 
+// madvise_need_mmap_write(): advice that changes no VMA (it zaps, punches
+// or populates what a fault could race with anyway) runs under the read
+// lock; everything else, listed or not, under the write lock.
+bool madviseNeedMmapWrite(int advice) {
+  switch (advice) {
+    case madv::kRemove:
+    case madv::kWillNeed:
+    case madv::kDontNeed:
+    case madv::kDontNeedLocked:
+    case madv::kCold:
+    case madv::kPageout:
+    case madv::kFree:
+    case madv::kPopulateRead:
+    case madv::kPopulateWrite:
+    case madv::kCollapse: return false;
+    default: return true;
+  }
+}
+
 }  // namespace
 
 Status Mm::madvise(VirtAddr start, uint64_t lenIn, int advice) {
@@ -707,27 +726,40 @@ Status Mm::madvise(VirtAddr start, uint64_t lenIn, int advice) {
   if (start.value() + len < start.value()) return fail(Errno::kEINVAL);
   if (len == 0) return ok();
   const VirtAddr end = start + len;
+  if (!madviseNeedMmapWrite(advice)) {
+    ReadGuard guard(mmapLock_);
+    if (exited_) return fail(Errno::kENOMEM);
+    const MadviseWalk walk = madviseWalkVmas(start, end);
+    for (const MadviseWalk::Piece& p : walk.pieces)
+      if (auto st = madviseVmaRead(*p.vma, p.start, p.end, advice); !st) return st;
+    return walk.hole ? fail(Errno::kENOMEM) : ok();
+  }
   MmapWriteGuard guard(*this);
   if (exited_) return fail(Errno::kENOMEM);
-  // madvise_walk_vmas(): VMA by VMA, so a refusal leaves the VMAs before it
-  // advised; a hole is -ENOMEM once the rest is done.
-  VirtAddr cursor = start;
-  bool hole = false;
-  for (Vma* v : vmasIn(start, end)) {
-    hole |= v->start() > cursor;
-    const VirtAddr s = std::max(start, v->start());
-    const VirtAddr e = std::min(end, v->end());
-    if (auto st = madviseVma(*v, s, e, advice); !st) return st;
-    cursor = e;
-  }
-  if (hole || cursor < end) return fail(Errno::kENOMEM);
-  return ok();
+  const MadviseWalk walk = madviseWalkVmas(start, end);
+  for (const MadviseWalk::Piece& p : walk.pieces)
+    if (auto st = madviseVmaBehavior(*p.vma, p.start, p.end, advice); !st) return st;
+  return walk.hole ? fail(Errno::kENOMEM) : ok();
 }
 
-// madvise_vma_behavior() for [start, end) of `v`.
-Status Mm::madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) {
+// madvise_walk_vmas(): VMA by VMA, so a refusal leaves the VMAs before it
+// advised; a hole is -ENOMEM once the rest is done.
+Mm::MadviseWalk Mm::madviseWalkVmas(VirtAddr start, VirtAddr end) {
+  MadviseWalk walk;
+  VirtAddr cursor = start;
+  for (Vma* v : vmasIn(start, end)) {
+    walk.hole |= v->start() > cursor;
+    const VirtAddr s = std::max(start, v->start());
+    cursor = std::min(end, v->end());
+    walk.pieces.push_back({v, s, cursor});
+  }
+  walk.hole |= cursor < end;
+  return walk;
+}
+
+// The advice of madvise_vma_behavior() that changes no VMA.
+Status Mm::madviseVmaRead(Vma& v, VirtAddr start, VirtAddr end, int advice) {
   const VmFlags f = v.flags();
-  VmFlags next = f;
   switch (advice) {
     case madv::kRemove: return madviseRemove(v, start, end);
     case madv::kWillNeed: return ok();
@@ -744,7 +776,7 @@ Status Mm::madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) {
         return fail(Errno::kEINVAL);
       if (advice == madv::kFree && (v.file() != nullptr || (f & vm::kShared)))
         return fail(Errno::kEINVAL);
-      unmapRegion(start, end);
+      zapPageRangeSingle(start, end);
       return ok();
     case madv::kPopulateRead:
     case madv::kPopulateWrite:
@@ -754,6 +786,16 @@ Status Mm::madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) {
       // thp_vma_allowable_order() refuses VM_NO_KHUGEPAGED; the model has
       // no anonymous THP to collapse either.
       return fail(Errno::kEINVAL);
+    default: return fail(Errno::kEINVAL);
+  }
+}
+
+// The advice of madvise_vma_behavior() that changes the VMA's flags, for
+// [start, end) of `v`.
+Status Mm::madviseVmaBehavior(Vma& v, VirtAddr start, VirtAddr end, int advice) {
+  const VmFlags f = v.flags();
+  VmFlags next = f;
+  switch (advice) {
     case madv::kNormal: next &= ~(vm::kRandRead | vm::kSeqRead); break;
     case madv::kSequential: next = (next & ~vm::kRandRead) | vm::kSeqRead; break;
     case madv::kRandom: next = (next & ~vm::kSeqRead) | vm::kRandRead; break;

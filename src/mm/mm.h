@@ -1,7 +1,8 @@
 // Mm models struct mm_struct: the VMA tree under mmap_lock, the page table,
 // the CPUs that have run it (mm_cpumask), and the memory syscalls with the
 // kernel's checks, errno values and VMA split rules (mm-pfnmap.md §3, §11,
-// §12). Every syscall takes mmap_lock for write.
+// §12). The syscalls take mmap_lock for write, but for madvise advice that
+// changes no VMA, which takes it for read.
 #pragma once
 
 #include <atomic>
@@ -183,13 +184,26 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   void removeVma(std::unique_ptr<Vma> vma) REQUIRES(mmapLock_);
   // unmap_vmas(): every VMA of `gone` untracked and zapped into `tlb`.
   void unmapVmas(const std::vector<std::unique_ptr<Vma>>& gone, MmuGather& tlb) REQUIRES(mmapLock_);
-  // Unmap and free the tables of [start, end), a range no VMA covers now.
-  void unmapRegion(VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
+  // zap_page_range_single(): the entries of [start, end) zapped, the
+  // tables kept. MADV_DONTNEED calls it under the read lock, racing with
+  // faults as in Linux.
+  void zapPageRangeSingle(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
   Result<Vma*> modifyFlags(VirtAddr start, VirtAddr end, VmFlags flags) REQUIRES(mmapLock_);
-  Status madviseVma(Vma& v, VirtAddr start, VirtAddr end, int advice) REQUIRES(mmapLock_);
-  Status madviseRemove(const Vma& v, VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
+  struct MadviseWalk {
+    struct Piece {
+      Vma* vma;
+      VirtAddr start, end;
+    };
+    std::vector<Piece> pieces;  // each VMA's part of the range
+    bool hole = false;          // some of the range has no VMA
+  };
+  MadviseWalk madviseWalkVmas(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
+  Status madviseVmaRead(Vma& v, VirtAddr start, VirtAddr end, int advice)
+      REQUIRES_SHARED(mmapLock_);
+  Status madviseVmaBehavior(Vma& v, VirtAddr start, VirtAddr end, int advice) REQUIRES(mmapLock_);
+  Status madviseRemove(const Vma& v, VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status mlockFixup(Vma& v, VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);
   Status mprotectFixup(Vma& v, VirtAddr start, VirtAddr end, VmFlags next, MmuGather& tlb)
       REQUIRES(mmapLock_);

@@ -7,6 +7,7 @@
 #include "kernel/kernel_profile.h"
 #include "mm/vm_commit.h"
 #include "pfnmap_fixture.h"
+#include "trace/tracer.h"
 
 namespace vfiomm::testing {
 namespace {
@@ -347,6 +348,34 @@ TEST_F(MmCallsTest, MADV_01_PfnmapAdviceAnswers) {
   const uint64_t faults = minFlt();
   for (uint64_t off = 0; off < (64 << 10); off += kPageSize) ASSERT_TRUE(touch(*va + off).none());
   EXPECT_EQ(minFlt(), faults);
+}
+
+// madvise_need_mmap_write(): advice that changes no VMA takes mmap_lock
+// for read, so a fault may run beside it (MADV_DONTNEED zaps as a fault
+// fills); advice that changes flags takes it for write. The mode is the
+// same whether the advice is refused or not.
+TEST_F(MmCallsTest, MADV_01_AdviceThatChangesNoVmaTakesTheMmapLockForRead) {
+  auto va = mapBar(64 << 10);
+  ASSERT_TRUE(va);
+  trace::Tracer& tracer = trace::Tracer::current();
+  // Whether each mmap_lock acquisition of the call was for write.
+  const auto writes = [&](int advice) {
+    tracer.start(64, "madvise", 1);
+    (void)mm->madvise(*va, 64 << 10, advice);
+    const trace::TraceLog log = tracer.stop();
+    std::vector<bool> out;
+    for (const trace::TraceEvent& e : log.events)
+      if (e.kind == trace::EventKind::kLockAcquire && e.name == kMmapLockClass.name())
+        out.push_back((e.flags & trace::eventflag::kWrite) != 0);
+    return out;
+  };
+  for (int a :
+       {madv::kWillNeed, madv::kDontNeed, madv::kDontNeedLocked, madv::kFree, madv::kCold,
+        madv::kPageout, madv::kPopulateRead, madv::kPopulateWrite, madv::kRemove, madv::kCollapse})
+    EXPECT_EQ(writes(a), std::vector<bool>{false}) << a;
+  for (int a : {madv::kHugepage, madv::kNoHugepage, madv::kDontFork, madv::kRandom,
+                madv::kWipeOnFork, madv::kDontDump})
+    EXPECT_EQ(writes(a), std::vector<bool>{true}) << a;
 }
 
 // madvise_update_vma(): advice that leaves a VMA's flags as they are splits
