@@ -454,13 +454,15 @@ Result<uint64_t> VfioIommuType1::checkUnmap(uint64_t iova, uint64_t size, uint32
   const uint64_t last = all ? ~uint64_t{0} : iova + size - 1;
   if (v2_ && !all) {
     // v2 refuses to cut a mapping: neither end may fall inside one.
-    const VfioDma* head = findContaining(iova);
+    const VfioDma* head = findOverlapping(iova, 1);
     if (head != nullptr && head->iova < iova) return fail(Errno::kEINVAL);
-    const VfioDma* tail = findContaining(last);
+    const VfioDma* tail = findOverlapping(last, 1);
     if (tail != nullptr && tail->iova + tail->size - 1 > last) return fail(Errno::kEINVAL);
   }
   // v1 stops at a mapping that starts before `iova` (it is found first).
-  if (!v2_ && findContaining(iova) != nullptr && findContaining(iova)->iova < iova) return 0;
+  if (const VfioDma* first = findOverlapping(iova, 1);
+      !v2_ && first != nullptr && first->iova < iova)
+    return 0;
   if (flags & uapi::VFIO_DMA_UNMAP_FLAG_VADDR) return invalidateVaddr(iova, last);
   uint64_t removed = 0;
   for (auto it = dmaList_.lower_bound(iova); it != dmaList_.end() && it->first <= last;) {
@@ -487,13 +489,6 @@ Result<uint64_t> VfioIommuType1::invalidateVaddr(uint64_t iova, uint64_t last) {
     invalidated += dma.size;
   }
   return invalidated;
-}
-
-const VfioIommuType1::VfioDma* VfioIommuType1::findContaining(uint64_t iova) const {
-  auto it = dmaList_.upper_bound(iova);
-  if (it == dmaList_.begin()) return nullptr;
-  --it;
-  return iova - it->second.iova < it->second.size ? &it->second : nullptr;
 }
 
 uint64_t VfioIommuType1::removeDma(const VfioDma& dma) {

@@ -132,10 +132,9 @@ class VfioIommuType1 {
   // vfio_change_dma_owner(): `dma`'s pages are charged to the caller's mm
   // now (-ENOMEM past its limit), no longer to the mapping task's.
   static Status changeDmaOwner(VfioDma& dma, const Type1Caller& caller);
-  // vfio_find_dma(): a mapping overlapping [iova, iova + size), or nullptr.
+  // vfio_find_dma(): a mapping overlapping [iova, iova + size), or nullptr;
+  // size 1 finds the one containing `iova`.
   VfioDma* findOverlapping(uint64_t iova, uint64_t size) REQUIRES(lock_);
-  // The mapping containing `iova`, or nullptr.
-  const VfioDma* findContaining(uint64_t iova) const REQUIRES(lock_);
   bool insideOneValidRange(uint64_t iova, uint64_t size) const;
   // vfio_pin_map_dma(): pin (or look up) and map all of `dma`; on failure
   // everything done is undone.
