@@ -833,9 +833,15 @@ Status Mm::madviseVmaBehavior(Vma& v, VirtAddr start, VirtAddr end, int advice) 
 Status Mm::madviseRemove(const Vma& v, VirtAddr start, VirtAddr end) {
   const VmFlags f = v.flags();
   if (f & vm::kLocked) return fail(Errno::kEINVAL);
-  if (v.file() == nullptr) return fail(Errno::kEINVAL);
+  // Linux backs a shared anonymous mapping with a shmem file
+  // (shmem_zero_setup()); the model gives it none.
+  const bool sharedAnon = v.file() == nullptr && (f & vm::kShared);
+  if (v.file() == nullptr && !sharedAnon) return fail(Errno::kEINVAL);
   const VmFlags writable = profile_.madviseRemoveMaywrite ? vm::kMayWrite : vm::kWrite;
   if ((f & (vm::kShared | writable)) != (vm::kShared | writable)) return fail(Errno::kEACCES);
+  // shmem_fallocate()'s unmap_mapping_range() of the hole: the model's
+  // CPU maps no anonymous page, so there is nothing to zap.
+  if (sharedAnon) return ok();
   const uint64_t offset = (start - v.start()) + v.pgoff().toBytes();
   return v.file()->punchHole(offset, end - start);
 }

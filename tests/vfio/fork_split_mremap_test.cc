@@ -657,9 +657,9 @@ TEST_P(ForkSplitMremapTest, MADV_01_AdviceOnAPfnmapChangesNoEntry) {
 }
 
 // madvise_remove()'s refusals, each before the file is asked: VM_LOCKED,
-// no file, and a mapping that may not write the file, which v6.7 tells by
-// VM_MAYWRITE where v6.1 asked for VM_WRITE. A BAR's file is no regular
-// file: -ENODEV (MADV-01, above).
+// no file (a shared anonymous mapping has shmem's), and a mapping that may
+// not write the file, which v6.7 tells by VM_MAYWRITE where v6.1 asked for
+// VM_WRITE. A BAR's file is no regular file: -ENODEV (MADV-01, above).
 TEST(MadviseRemoveTest, MADV_01_RefusalsComeBeforeTheFile) {
   for (const char* name : {"linux-6.1", "linux-6.10"}) {
     SCOPED_TRACE(name);
@@ -675,13 +675,18 @@ TEST(MadviseRemoveTest, MADV_01_RefusalsComeBeforeTheFile) {
     const uint64_t rw = mapMemfd(prot::kRead | prot::kWrite, map::kShared);
     const uint64_t ro = mapMemfd(prot::kRead, map::kShared);
     const uint64_t priv = mapMemfd(prot::kRead | prot::kWrite, map::kPrivate);
-    const auto anon = static_cast<uint64_t>(proc->mmap(0, 16 * kKiB, prot::kRead | prot::kWrite,
-                                                       map::kPrivate | map::kAnonymous, -1, 0));
+    const auto anonMap = [&](int flags) {
+      return static_cast<uint64_t>(
+          proc->mmap(0, 16 * kKiB, prot::kRead | prot::kWrite, flags | map::kAnonymous, -1, 0));
+    };
+    const uint64_t anon = anonMap(map::kPrivate);
+    const uint64_t sharedAnon = anonMap(map::kShared);
     EXPECT_EQ(proc->madvise(rw, 16 * kKiB, madv::kRemove), 0);
     EXPECT_EQ(proc->madvise(ro, 16 * kKiB, madv::kRemove),
               std::string(name) == "linux-6.1" ? -13 : 0);
     EXPECT_EQ(proc->madvise(priv, 16 * kKiB, madv::kRemove), -13);
-    EXPECT_EQ(proc->madvise(anon, 16 * kKiB, madv::kRemove), -22);
+    EXPECT_EQ(proc->madvise(anon, 16 * kKiB, madv::kRemove), -22) << "no file";
+    EXPECT_EQ(proc->madvise(sharedAnon, 16 * kKiB, madv::kRemove), 0) << "shmem in Linux";
     ASSERT_EQ(proc->mlock(rw, 16 * kKiB), 0);
     EXPECT_EQ(proc->madvise(rw, 16 * kKiB, madv::kRemove), -22) << "VM_LOCKED";
   }
