@@ -9,6 +9,7 @@
 #include "mm/file.h"
 #include "mm/pfn_insert.h"
 #include "mm/pte.h"
+#include "mm/system_ram.h"
 #include "mm/vm_commit.h"
 #include "mm/vm_operations.h"
 #include "sync/lockdep.h"
@@ -45,6 +46,7 @@ Mm::Mm(Machine& machine, const Mm& parent)
       vmCommit_(parent.vmCommit_),
       patMemtype_(parent.patMemtype_),
       oomKill_(parent.oomKill_),
+      systemRam_(parent.systemRam_),
       thpEnabled_(parent.thpEnabled_),
       thpDisabled_(parent.thpDisabled_) {}
 
@@ -570,7 +572,12 @@ void Mm::unmapVmas(const std::vector<std::unique_ptr<Vma>>& gone, MmuGather& tlb
   for (const auto& v : gone) {
     untrackPfn(*v);  // unmap_single_vma()'s, before the entries go
     pageTable_.zapRange(v->start(), v->end(), tlb);
+    if (v->file() == nullptr) forgetAnonPages(v->start(), v->end());
   }
+}
+
+void Mm::forgetAnonPages(VirtAddr start, VirtAddr end) {
+  if (systemRam_ != nullptr) systemRam_->forgetFrames(id_, start, end);
 }
 
 void Mm::zapPageRangeSingle(VirtAddr start, VirtAddr end) {
@@ -777,6 +784,8 @@ Status Mm::madviseVmaRead(Vma& v, VirtAddr start, VirtAddr end, int advice) {
       if (advice == madv::kFree && (v.file() != nullptr || (f & vm::kShared)))
         return fail(Errno::kEINVAL);
       zapPageRangeSingle(start, end);
+      // Private anonymous pages are freed; a shared mapping's stay in shmem.
+      if (v.file() == nullptr && !(f & vm::kShared)) forgetAnonPages(start, end);
       return ok();
     case madv::kPopulateRead:
     case madv::kPopulateWrite:
@@ -839,9 +848,12 @@ Status Mm::madviseRemove(const Vma& v, VirtAddr start, VirtAddr end) {
   if (v.file() == nullptr && !sharedAnon) return fail(Errno::kEINVAL);
   const VmFlags writable = profile_.madviseRemoveMaywrite ? vm::kMayWrite : vm::kWrite;
   if ((f & (vm::kShared | writable)) != (vm::kShared | writable)) return fail(Errno::kEACCES);
-  // shmem_fallocate()'s unmap_mapping_range() of the hole: the model's
-  // CPU maps no anonymous page, so there is nothing to zap.
-  if (sharedAnon) return ok();
+  // shmem_fallocate(): the hole's pages leave shmem. The model's CPU maps
+  // no anonymous page, so unmap_mapping_range() has nothing to zap.
+  if (sharedAnon) {
+    forgetAnonPages(start, end);
+    return ok();
+  }
   const uint64_t offset = (start - v.start()) + v.pgoff().toBytes();
   return v.file()->punchHole(offset, end - start);
 }
@@ -1006,6 +1018,8 @@ Result<VirtAddr> Mm::mremap(VirtAddr oldAddr, uint64_t oldLen, uint64_t newLen, 
       pageTable_.moveRange(oldAddr, newAddr, moved, tlb);
     }
   }
+  if (vma->file() == nullptr && systemRam_ != nullptr)
+    systemRam_->moveFrames(id_, oldAddr, newAddr, moved);
   // untrack_pfn_moved(): the reservation now belongs to the destination,
   // so the source's unmap must not free it.
   if (vma->flags() & vm::kPfnmap) vma->flagsClearUnchecked(vm::kPat);

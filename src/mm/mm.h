@@ -30,6 +30,7 @@ class AddressSpace;
 class File;
 class Machine;
 class OomKill;
+class SystemRam;
 class PatMemtype;
 class VmCommit;
 
@@ -128,6 +129,9 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   // The system's OOM killer, which a user fault's VM_FAULT_OOM reaches;
   // none: such a fault is retried without a word (mm unit tests).
   void setOomKill(OomKill* oom) { oomKill_ = oom; }
+  // The system's RAM, whose frames back what a pin takes of anonymous
+  // memory; none: the mm frees no frame (mm unit tests).
+  void setSystemRam(SystemRam* ram) { systemRam_ = ram; }
   OomKill* oomKill() const { return oomKill_; }
   // mm->owner: the process whose pid and comm the overcommit warning names.
   void setOwner(int pid, std::string comm);
@@ -188,6 +192,9 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   // tables kept. MADV_DONTNEED calls it under the read lock, racing with
   // faults as in Linux.
   void zapPageRangeSingle(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
+  // The anonymous pages of [start, end) are freed: a later pin of one of
+  // them gets a fresh frame.
+  void forgetAnonPages(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
   Result<Vma*> modifyFlags(VirtAddr start, VirtAddr end, VmFlags flags) REQUIRES(mmapLock_);
@@ -235,6 +242,7 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   VmCommit* vmCommit_ = nullptr;
   PatMemtype* patMemtype_ = nullptr;
   OomKill* oomKill_ = nullptr;
+  SystemRam* systemRam_ = nullptr;
   int ownerPid_ = 0;
   std::string ownerComm_;
   ThpEnabled thpEnabled_ = ThpEnabled::kAlways;

@@ -50,6 +50,27 @@ Result<Pfn> SystemRam::frameFor(uint64_t mmId, VirtAddr page) {
   return pfn;
 }
 
+void SystemRam::forgetFrames(uint64_t mmId, VirtAddr start, VirtAddr end) {
+  std::lock_guard<std::mutex> g(mu_);
+  frames_.erase(frames_.lower_bound({mmId, start.value() >> kPageShift}),
+                frames_.lower_bound({mmId, end.value() >> kPageShift}));
+}
+
+void SystemRam::moveFrames(uint64_t mmId, VirtAddr from, VirtAddr to, uint64_t len) {
+  std::lock_guard<std::mutex> g(mu_);
+  const uint64_t first = from.value() >> kPageShift;
+  const uint64_t last = first + (len >> kPageShift);
+  std::vector<std::pair<uint64_t, Pfn>> moving;
+  for (auto it = frames_.lower_bound({mmId, first});
+       it != frames_.end() && it->first.first == mmId && it->first.second < last;) {
+    moving.emplace_back(it->first.second - first, it->second);
+    it = frames_.erase(it);
+  }
+  // The destination held no pages: mremap() unmapped it first.
+  for (const auto& [page, pfn] : moving)
+    frames_.insert_or_assign({mmId, (to.value() >> kPageShift) + page}, pfn);
+}
+
 Result<Pfn> SystemRam::allocFrame() {
   std::lock_guard<std::mutex> g(mu_);
   return nextFrame();

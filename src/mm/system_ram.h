@@ -2,8 +2,10 @@
 // the page frames anonymous memory gets when something pins it. The model
 // gives anonymous memory no frames on CPU faults (it has no contents); only a
 // long-term pin (type1's MAP_DMA) needs a frame an IOMMU can point at, so
-// the first pin of a page allocates one and later pins find the same one.
-// Frames are never freed: a pinned page outlives nothing the model observes.
+// the first pin of a page allocates one and later pins find the same one,
+// until the mm lets the page go (munmap, MADV_DONTNEED) or moves it
+// (mremap). Frames are never freed: one an IOMMU still maps keeps its
+// contents, and a later pin of the address gets a fresh one, as in Linux.
 //
 // The hugetlb pool (nr_hugepages of each hstate, mm/hugetlb.c) is carved
 // out of the top of the RAM when the kernel boots, as a boot-time pool is:
@@ -50,6 +52,12 @@ class SystemRam {
   // The frame behind page `page` of mm `mmId`, allocated on first use;
   // -ENOMEM when the RAM is exhausted.
   Result<Pfn> frameFor(uint64_t mmId, VirtAddr page);
+  // The pages of [start, end) of mm `mmId` are gone (zapped and freed):
+  // their next use gets fresh frames.
+  void forgetFrames(uint64_t mmId, VirtAddr start, VirtAddr end);
+  // move_page_tables() of anonymous memory: the pages of [from, from + len)
+  // are at `to` now.
+  void moveFrames(uint64_t mmId, VirtAddr from, VirtAddr to, uint64_t len);
   // A fresh frame of no mm (a shmem page); -ENOMEM when the RAM is exhausted.
   Result<Pfn> allocFrame();
   // Whether `pfn` has a struct page (is RAM rather than device memory).

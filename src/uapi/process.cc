@@ -86,6 +86,7 @@ Process::Process(Kernel& kernel, std::string comm)
   mm_->setVmCommit(&kernel.vmCommit());
   mm_->setPatMemtype(&kernel.patMemtype());
   mm_->setOomKill(&kernel.oomKill());
+  mm_->setSystemRam(&kernel.systemRam());
   mm_->setThpEnabled(kernel.config().thp);
 }
 

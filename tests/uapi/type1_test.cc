@@ -917,5 +917,42 @@ TEST_F(Type1Test, DMA_14_IoptesSurviveLowPower) {
   EXPECT_EQ(kernel->iommu().dmaDecodeViolationCount(), 1U);
 }
 
+// A pinned anonymous page outlives its mapping (why virtio-balloon and vfio
+// do not mix): MADV_DONTNEED or munmap frees the page from the mm, but the
+// IOMMU keeps the frame it pinned, contents and all, while a new pin of the
+// address gets a fresh page. mremap moves the pages with the address.
+TEST_F(Type1Test, APinnedAnonymousPageOutlivesItsMapping) {
+  Iommu& iommu = kernel->iommu();
+  const auto read = [&](uint64_t iova) {
+    return iommu.dmaRead(pdev(), iova, 4).value_or(~uint64_t{0});
+  };
+  const auto buf = static_cast<uint64_t>(anon(8 * kKiB));
+  ASSERT_EQ(mapDma(buf, 0x10'0000, 8 * kKiB), 0);
+  for (uint64_t iova : {uint64_t{0x10'0000}, uint64_t{0x10'1000}})
+    ASSERT_TRUE(iommu.dmaWrite(pdev(), iova, 4, 0x5a5a'5a5aU));
+  EXPECT_EQ(proc->madvise(buf, 4096, madv::kDontNeed), 0);
+  ASSERT_EQ(mapDma(buf, 0x20'0000, 8 * kKiB), 0);
+  EXPECT_EQ(read(0x20'0000), 0U) << "the page MADV_DONTNEED freed is a fresh one";
+  EXPECT_EQ(read(0x20'1000), 0x5a5a'5a5aU) << "the page after it stayed";
+  EXPECT_EQ(read(0x10'0000), 0x5a5a'5a5aU) << "the IOMMU keeps the frame it pinned";
+
+  ASSERT_EQ(proc->munmap(buf, 8 * kKiB), 0);
+  ASSERT_EQ(proc->mmap(buf, 8 * kKiB, prot::kRead | prot::kWrite,
+                       map::kPrivate | map::kAnonymous | map::kFixed, -1, 0),
+            static_cast<long>(buf));
+  ASSERT_EQ(mapDma(buf, 0x30'0000, 8 * kKiB), 0);
+  EXPECT_EQ(read(0x30'1000), 0U) << "a new mapping at the old address has new pages";
+
+  const auto moving = static_cast<uint64_t>(anon(8 * kKiB));
+  ASSERT_EQ(mapDma(moving, 0x40'0000, 8 * kKiB), 0);
+  ASSERT_TRUE(iommu.dmaWrite(pdev(), 0x40'1000, 4, 0x77U));
+  const long moved = proc->mremap(moving, 8 * kKiB, 16 * kKiB, mremap::kMayMove);
+  ASSERT_GT(moved, 0);
+  ASSERT_NE(static_cast<uint64_t>(moved), moving);
+  ASSERT_EQ(mapDma(static_cast<uint64_t>(moved), 0x50'0000, 16 * kKiB), 0);
+  EXPECT_EQ(read(0x50'1000), 0x77U) << "the page moved with mremap";
+  EXPECT_EQ(read(0x50'2000), 0U) << "the grown part is new";
+}
+
 }  // namespace
 }  // namespace vfiomm
