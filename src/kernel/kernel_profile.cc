@@ -95,12 +95,12 @@ KernelProfile linux615() {
 }
 
 // v6.19: the vfio dma-buf export and iommufd's import of it
-// (dma-mapping.md §0, §4), on top of the type1 changes merged since 6.15:
-// the pin loop's cond_resched (b1779e4f209c, v6.17), iommufd's ->mmap
-// (v6.17), the EOVERFLOW checks
-// and the compat layer's empty unmap (both ≈v6.18, before the v6.19 pull's
-// base). The mm switches after 6.15 that the model has: anon inodes are
-// noexec and remap_pfn_range no longer sets VM_PAT (≈6.16, top of file).
+// (dma-mapping.md §0, §4), on top of the changes merged since 6.15: the
+// type1 pin loop's cond_resched (b1779e4f209c, v6.17), iommufd's ->mmap
+// (v6.17), the type1 EOVERFLOW checks and the compat layer's empty unmap
+// (both ≈v6.18, before the v6.19 pull's base). The mm switches after 6.15
+// that the model has: anon inodes are noexec and remap_pfn_range no longer
+// sets VM_PAT (≈6.16, top of file).
 KernelProfile linux619() {
   KernelProfile p = linux615();
   p.name = "linux-6.19";

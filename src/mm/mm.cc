@@ -784,8 +784,11 @@ Status Mm::madviseVmaRead(Vma& v, VirtAddr start, VirtAddr end, int advice) {
       if (advice == madv::kFree && (v.file() != nullptr || (f & vm::kShared)))
         return fail(Errno::kEINVAL);
       zapPageRangeSingle(start, end);
-      // Private anonymous pages are freed; a shared mapping's stay in shmem.
-      if (v.file() == nullptr && !(f & vm::kShared)) forgetAnonPages(start, end);
+      // MADV_DONTNEED frees private anonymous pages (a shared mapping's
+      // stay in shmem); MADV_FREE leaves them to reclaim, which spares a
+      // pinned page, so a later pin still finds it.
+      if (advice != madv::kFree && v.file() == nullptr && !(f & vm::kShared))
+        forgetAnonPages(start, end);
       return ok();
     case madv::kPopulateRead:
     case madv::kPopulateWrite:

@@ -30,8 +30,8 @@ class AddressSpace;
 class File;
 class Machine;
 class OomKill;
-class SystemRam;
 class PatMemtype;
+class SystemRam;
 class VmCommit;
 
 inline const LockClass kMmapLockClass{"&mm->mmap_lock"};
@@ -129,10 +129,10 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   // The system's OOM killer, which a user fault's VM_FAULT_OOM reaches;
   // none: such a fault is retried without a word (mm unit tests).
   void setOomKill(OomKill* oom) { oomKill_ = oom; }
+  OomKill* oomKill() const { return oomKill_; }
   // The system's RAM, whose frames back what a pin takes of anonymous
   // memory; none: the mm frees no frame (mm unit tests).
   void setSystemRam(SystemRam* ram) { systemRam_ = ram; }
-  OomKill* oomKill() const { return oomKill_; }
   // mm->owner: the process whose pid and comm the overcommit warning names.
   void setOwner(int pid, std::string comm);
   void setThpEnabled(ThpEnabled t) { thpEnabled_ = t; }

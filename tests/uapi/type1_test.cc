@@ -920,7 +920,8 @@ TEST_F(Type1Test, DMA_14_IoptesSurviveLowPower) {
 // A pinned anonymous page outlives its mapping (why virtio-balloon and vfio
 // do not mix): MADV_DONTNEED or munmap frees the page from the mm, but the
 // IOMMU keeps the frame it pinned, contents and all, while a new pin of the
-// address gets a fresh page. mremap moves the pages with the address.
+// address gets a fresh page; MADV_FREE frees nothing a pin holds. mremap
+// moves the pages with the address.
 TEST_F(Type1Test, APinnedAnonymousPageOutlivesItsMapping) {
   Iommu& iommu = kernel->iommu();
   const auto read = [&](uint64_t iova) {
@@ -935,6 +936,9 @@ TEST_F(Type1Test, APinnedAnonymousPageOutlivesItsMapping) {
   EXPECT_EQ(read(0x20'0000), 0U) << "the page MADV_DONTNEED freed is a fresh one";
   EXPECT_EQ(read(0x20'1000), 0x5a5a'5a5aU) << "the page after it stayed";
   EXPECT_EQ(read(0x10'0000), 0x5a5a'5a5aU) << "the IOMMU keeps the frame it pinned";
+  EXPECT_EQ(proc->madvise(buf + 4096, 4096, madv::kFree), 0);
+  ASSERT_EQ(mapDma(buf, 0x28'0000, 8 * kKiB), 0);
+  EXPECT_EQ(read(0x28'1000), 0x5a5a'5a5aU) << "MADV_FREE leaves a pinned page to reclaim";
 
   ASSERT_EQ(proc->munmap(buf, 8 * kKiB), 0);
   ASSERT_EQ(proc->mmap(buf, 8 * kKiB, prot::kRead | prot::kWrite,
