@@ -100,7 +100,8 @@ KernelProfile linux615() {
 // (v6.17), the type1 EOVERFLOW checks and the compat layer's empty unmap
 // (both ≈v6.18, before the v6.19 pull's base). The mm switches after 6.15
 // that the model has: anon inodes are noexec and remap_pfn_range no longer
-// sets VM_PAT (≈6.16, top of file).
+// sets VM_PAT (≈6.16, top of file), and MADV_DONTNEED/FREE under the VMA's
+// read lock (≈6.17).
 KernelProfile linux619() {
   KernelProfile p = linux615();
   p.name = "linux-6.19";
@@ -112,6 +113,7 @@ KernelProfile linux619() {
   p.vfio.anonInodeNoexec = true;
   p.vfio.romQwordAccess = false;  // "Disable qword access to the PCI ROM bar"
   p.mm.vmPatOnFill = false;
+  p.mm.madviseVmaReadLock = true;
   return p;
 }
 

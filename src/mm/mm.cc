@@ -733,6 +733,7 @@ Status Mm::madvise(VirtAddr start, uint64_t lenIn, int advice) {
   if (start.value() + len < start.value()) return fail(Errno::kEINVAL);
   if (len == 0) return ok();
   const VirtAddr end = start + len;
+  if (auto done = madviseUnderVmaLock(start, end, advice)) return *done;
   if (!madviseNeedMmapWrite(advice)) {
     ReadGuard guard(mmapLock_);
     if (exited_) return fail(Errno::kENOMEM);
@@ -747,6 +748,22 @@ Status Mm::madvise(VirtAddr start, uint64_t lenIn, int advice) {
   for (const MadviseWalk::Piece& p : walk.pieces)
     if (auto st = madviseVmaBehavior(*p.vma, p.start, p.end, advice); !st) return st;
   return walk.hole ? fail(Errno::kENOMEM) : ok();
+}
+
+// try_vma_read_lock() (≈6.17): MADV_DONTNEED and MADV_FREE of a range
+// within one VMA take only that VMA's read lock; nullopt when the advice
+// needs mmap_lock after all (another advice, no VMA lockable at `start`,
+// or a range that leaves it).
+std::optional<Status> Mm::madviseUnderVmaLock(VirtAddr start, VirtAddr end, int advice) {
+  if (!profile_.madviseVmaReadLock || !profile_.perVmaLock) return std::nullopt;
+  if (advice != madv::kDontNeed && advice != madv::kDontNeedLocked && advice != madv::kFree)
+    return std::nullopt;
+  Vma* v = lockVmaUnderRcu(start);
+  if (v == nullptr) return std::nullopt;
+  std::optional<Status> done;
+  if (end <= v->end()) done = madviseDontneedFree(*v, start, end, advice);
+  v->endRead();
+  return done;
 }
 
 // madvise_walk_vmas(): VMA by VMA, so a refusal leaves the VMAs before it
@@ -777,19 +794,7 @@ Status Mm::madviseVmaRead(Vma& v, VirtAddr start, VirtAddr end, int advice) {
       return ok();
     case madv::kDontNeed:
     case madv::kDontNeedLocked:
-    case madv::kFree:
-      // madvise_dontneed_free_valid_vma(); MADV_FREE only for anonymous memory.
-      if ((f & vm::kPfnmap) || (advice != madv::kDontNeedLocked && (f & vm::kLocked)))
-        return fail(Errno::kEINVAL);
-      if (advice == madv::kFree && (v.file() != nullptr || (f & vm::kShared)))
-        return fail(Errno::kEINVAL);
-      zapPageRangeSingle(start, end);
-      // MADV_DONTNEED frees private anonymous pages (a shared mapping's
-      // stay in shmem); MADV_FREE leaves them to reclaim, which spares a
-      // pinned page, so a later pin still finds it.
-      if (advice != madv::kFree && v.file() == nullptr && !(f & vm::kShared))
-        forgetAnonPages(start, end);
-      return ok();
+    case madv::kFree: return madviseDontneedFree(v, start, end, advice);
     case madv::kPopulateRead:
     case madv::kPopulateWrite:
       if (f & vm::kPfnmap) return fail(Errno::kEINVAL);
@@ -838,6 +843,23 @@ Status Mm::madviseVmaBehavior(Vma& v, VirtAddr start, VirtAddr end, int advice) 
   if (next == f) return ok();
   if (auto piece = modifyFlags(start, end, next); !piece)
     return fail(piece.error() == Errno::kENOMEM ? Errno::kEAGAIN : piece.error());
+  return ok();
+}
+
+// madvise_dontneed_free(), under mmap_lock or the VMA's own read lock.
+Status Mm::madviseDontneedFree(const Vma& v, VirtAddr start, VirtAddr end, int advice) {
+  const VmFlags f = v.flags();
+  // madvise_dontneed_free_valid_vma(); MADV_FREE only for anonymous memory.
+  if ((f & vm::kPfnmap) || (advice != madv::kDontNeedLocked && (f & vm::kLocked)))
+    return fail(Errno::kEINVAL);
+  if (advice == madv::kFree && (v.file() != nullptr || (f & vm::kShared)))
+    return fail(Errno::kEINVAL);
+  zapPageRangeSingle(start, end);
+  // MADV_DONTNEED frees private anonymous pages (a shared mapping's stay
+  // in shmem); MADV_FREE leaves them to reclaim, which spares a pinned
+  // page, so a later pin still finds it.
+  if (advice != madv::kFree && v.file() == nullptr && !(f & vm::kShared))
+    forgetAnonPages(start, end);
   return ok();
 }
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -189,12 +190,12 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   // unmap_vmas(): every VMA of `gone` untracked and zapped into `tlb`.
   void unmapVmas(const std::vector<std::unique_ptr<Vma>>& gone, MmuGather& tlb) REQUIRES(mmapLock_);
   // zap_page_range_single(): the entries of [start, end) zapped, the
-  // tables kept. MADV_DONTNEED calls it under the read lock, racing with
-  // faults as in Linux.
-  void zapPageRangeSingle(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
+  // tables kept. MADV_DONTNEED calls it under mmap_lock's read side or
+  // only the VMA's read lock, racing with faults as in Linux.
+  void zapPageRangeSingle(VirtAddr start, VirtAddr end);
   // The anonymous pages of [start, end) are freed: a later pin of one of
   // them gets a fresh frame.
-  void forgetAnonPages(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
+  void forgetAnonPages(VirtAddr start, VirtAddr end);
   std::vector<Vma*> vmasIn(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status splitAround(VirtAddr start, VirtAddr end, bool forMunmap) REQUIRES(mmapLock_);
   Result<Vma*> modifyFlags(VirtAddr start, VirtAddr end, VmFlags flags) REQUIRES(mmapLock_);
@@ -209,6 +210,10 @@ class Mm final : public std::enable_shared_from_this<Mm>, public MmuContext {
   MadviseWalk madviseWalkVmas(VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status madviseVmaRead(Vma& v, VirtAddr start, VirtAddr end, int advice)
       REQUIRES_SHARED(mmapLock_);
+  // Under mmap_lock or `v`'s own read lock.
+  Status madviseDontneedFree(const Vma& v, VirtAddr start, VirtAddr end, int advice);
+  std::optional<Status> madviseUnderVmaLock(VirtAddr start, VirtAddr end, int advice)
+      EXCLUDES(mmapLock_);
   Status madviseVmaBehavior(Vma& v, VirtAddr start, VirtAddr end, int advice) REQUIRES(mmapLock_);
   Status madviseRemove(const Vma& v, VirtAddr start, VirtAddr end) REQUIRES_SHARED(mmapLock_);
   Status mlockFixup(Vma& v, VirtAddr start, VirtAddr end) REQUIRES(mmapLock_);

@@ -57,6 +57,10 @@ struct MmProfile {
   // assumption that VM_SHARED always implies writable"); before, it asked
   // for VM_SHARED|VM_WRITE, so a read-only shared mapping was -EACCES.
   bool madviseRemoveMaywrite = true;
+  // MADV_DONTNEED(_LOCKED) and MADV_FREE of a range within one VMA take
+  // only that VMA's read lock (try_vma_read_lock(), ≈6.17; "mm: use
+  // per_vma lock for MADV_DONTNEED"). On in linux-6.19 only.
+  bool madviseVmaReadLock = false;
 };
 
 // The THP sysfs "enabled" setting (/sys/kernel/mm/transparent_hugepage/enabled).

@@ -378,6 +378,39 @@ TEST_F(MmCallsTest, MADV_01_AdviceThatChangesNoVmaTakesTheMmapLockForRead) {
     EXPECT_EQ(writes(a), std::vector<bool>{true}) << a;
 }
 
+// From ≈6.17 (linux-6.19) MADV_DONTNEED and MADV_FREE of a range within one
+// VMA take only that VMA's read lock (try_vma_read_lock()); a range that
+// leaves the VMA, and every other advice, still take mmap_lock.
+TEST_F(MmCallsTest, MADV_01_DontneedWithinOneVmaTakesOnlyItsLockFrom617) {
+  for (const char* name : {"linux-6.15", "linux-6.19"}) {
+    SCOPED_TRACE(name);
+    startProfile(name);
+    const bool vmaLock = std::string_view(name) == "linux-6.19";
+    auto va = mm->mmap(VirtAddr(0), 64 << 10, prot::kRead | prot::kWrite,
+                       map::kPrivate | map::kAnonymous, nullptr, 0);
+    ASSERT_TRUE(va);
+    trace::Tracer& tracer = trace::Tracer::current();
+    // The classes of the locks the call acquired, in order.
+    const auto locks = [&](uint64_t len, int advice) {
+      tracer.start(64, "madvise", 1);
+      EXPECT_TRUE(mm->madvise(*va, len, advice));
+      const trace::TraceLog log = tracer.stop();
+      std::vector<std::string_view> out;
+      for (const trace::TraceEvent& e : log.events)
+        if (e.kind == trace::EventKind::kLockAcquire) out.push_back(e.name);
+      return out;
+    };
+    const std::vector<std::string_view> mmapRead{kMmapLockClass.name()};
+    for (int a : {madv::kDontNeed, madv::kFree})
+      EXPECT_EQ(locks(64 << 10, a),
+                vmaLock ? std::vector<std::string_view>{kVmaLockClass.name()} : mmapRead)
+          << a;
+    EXPECT_EQ(locks(64 << 10, madv::kWillNeed), mmapRead);
+    EXPECT_EQ(mm->madvise(*va, 128 << 10, madv::kDontNeed).error(), Errno::kENOMEM)
+        << "past the VMA: mmap_lock's walk finds the hole";
+  }
+}
+
 // madvise_update_vma(): advice that leaves a VMA's flags as they are splits
 // nothing; advice that changes them splits off exactly the range.
 TEST_F(MmCallsTest, MADV_01_AdviceThatChangesNoFlagSplitsNothing) {
