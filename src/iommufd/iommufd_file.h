@@ -1,8 +1,10 @@
-// IommufdFile: the file /dev/iommu opens (iommufd_fops). Its ->mmap
-// (iommufd_fops_mmap, v6.17) maps the MMIO page a driver registered in the
-// context's mt_mmap tree for a vIOMMU's hardware queue. The model has no
-// driver that registers one, so the tree is empty and every mapping that
-// passes the checks before the lookup finds nothing: -ENXIO.
+// IommufdFile: the file /dev/iommu opens (iommufd_fops) on a kernel whose
+// iommufd has ->mmap (IommufdProfile::mmap; before it, the file is a
+// FileWithoutMmap). iommufd_fops_mmap (v6.17) maps the MMIO page a driver
+// registered in the context's mt_mmap tree for a vIOMMU's hardware queue.
+// The model has no driver that registers one, so the tree is empty and
+// every mapping that passes the checks before the lookup finds nothing:
+// -ENXIO.
 #pragma once
 
 #include "base/errno.h"
@@ -14,14 +16,11 @@ namespace vfiomm {
 
 class IommufdFile final : public File {
  public:
-  // `hasMmap`: the kernel's iommufd_fops has ->mmap (IommufdProfile::mmap).
-  IommufdFile(bool readable, bool writable, bool hasMmap)
-      : readable_(readable), writable_(writable), hasMmap_(hasMmap) {}
+  IommufdFile(bool readable, bool writable) : readable_(readable), writable_(writable) {}
 
   AddressSpace* mapping() const override { return nullptr; }
   bool readable() const override { return readable_; }
   bool writable() const override { return writable_; }
-  bool hasMmap() const override { return hasMmap_; }
   // The length is page aligned by the time do_mmap() gets here, so the
   // first check that can fail is the sharing one.
   Status mmap(Vma& vma) override {
@@ -33,7 +32,6 @@ class IommufdFile final : public File {
  private:
   const bool readable_;
   const bool writable_;
-  const bool hasMmap_;
 };
 
 }  // namespace vfiomm

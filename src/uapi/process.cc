@@ -251,10 +251,13 @@ std::shared_ptr<DmaBuf> Process::dmaBuf(int fd) {
 
 namespace {
 
+// FMODE_READ and FMODE_WRITE of an open with `flags`.
+bool openForRead(int flags) { return (flags & O_ACCMODE) != O_WRONLY; }
+bool openForWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY; }
+
 // The file of an open that has no File of its own, in the mode `flags` ask.
 std::shared_ptr<File> fileWithoutMmap(int flags) {
-  const int mode = flags & O_ACCMODE;
-  return std::make_shared<FileWithoutMmap>(mode != O_WRONLY, mode != O_RDONLY);
+  return std::make_shared<FileWithoutMmap>(openForRead(flags), openForWrite(flags));
 }
 
 }  // namespace
@@ -278,9 +281,9 @@ long Process::open(const std::string& path, int flags) {
   }
   if (path == "/dev/iommu") {
     FdEntry e{FdEntry::Kind::kIommufd};
-    const int mode = flags & O_ACCMODE;
-    e.file = std::make_shared<IommufdFile>(mode != O_WRONLY, mode != O_RDONLY,
-                                           kernel_.profile().iommufd.mmap);
+    e.file = kernel_.profile().iommufd.mmap
+                 ? std::make_shared<IommufdFile>(openForRead(flags), openForWrite(flags))
+                 : fileWithoutMmap(flags);
     // iommufd finds vfio-pci's dma-buf import at run time (symbol_get);
     // a kernel without CONFIG_VFIO_PCI_DMABUF has none.
     DmaBufIommufdMap dmabufMap;
@@ -299,10 +302,9 @@ long Process::open(const std::string& path, int flags) {
   }
   if (VfioDevice* d = kernel_.deviceByCdevPath(path)) {
     if (!d->claimCdev()) return err(Errno::kEBUSY);
-    const int mode = flags & O_ACCMODE;
     FdEntry e{FdEntry::Kind::kDevice};
     e.file = std::make_shared<VfioDeviceFile>(*d, VfioOpenPath::kCdev, kernel_.cdevInode(*d),
-                                              mode != O_WRONLY, mode != O_RDONLY);
+                                              openForRead(flags), openForWrite(flags));
     return installFd(std::move(e));
   }
   return err(Errno::kENOENT);
